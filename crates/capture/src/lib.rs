@@ -1,1 +1,118 @@
-//! Placeholder; see the workspace README.
+//! Packet sources for weft: classic pcap and pcapng captures, read from a
+//! memory-mapped file, a gzip-compressed file, standard input or any reader.
+//!
+//! # What this crate owns
+//!
+//! Turning capture bytes into [`Frame`]s: the captured bytes of one packet,
+//! its wire length, its timestamp in nanoseconds since the Unix epoch, its
+//! link type (raw `LINKTYPE_*` value) and interface, and the byte offset of
+//! its record in the input. It knows nothing of Ethernet, IP or TCP; other
+//! weft crates take it from there.
+//!
+//! # How
+//!
+//! * Uncompressed files are memory-mapped and frames borrow the mapping: no
+//!   packet byte is copied. The mapping is the crate's only `unsafe` (module
+//!   `raw`); a mapped file truncated by another process while read raises
+//!   `SIGBUS`, so [`Capture::open_buffered`] reads instead of mapping.
+//! * Streams (standard input, pipes, gzip, which is told by its magic number
+//!   and not by the file name) are read into one reusable buffer; frames
+//!   borrow it until the next call, hence the lending
+//!   [`Capture::next_frame`] rather than an `Iterator`.
+//! * Both parsers are hand-written and share one cursor over the input, so a
+//!   mapped file and the same bytes through a pipe yield identical frames
+//!   and identical errors.
+//!
+//! # Contract
+//!
+//! * Every record before damage is yielded; then exactly one
+//!   [`CaptureError`] names the input and the byte offset of the damaged
+//!   record, and nothing follows. A file that ends on a record boundary
+//!   ends cleanly.
+//! * No input makes the reader panic, and no length read from the input is
+//!   allocated without a bound: records are capped at
+//!   [`MAX_RECORD_LEN`] (256 KiB), pcapng packet blocks at 320 KiB, other
+//!   buffered pcapng blocks at 1 MiB; unknown pcapng blocks are skipped
+//!   without buffering.
+//!
+//! # Example
+//!
+//! ```
+//! use weft_capture::{Capture, Format};
+//!
+//! // A classic little-endian microsecond pcap with one 4-byte Ethernet frame.
+//! let mut file = Vec::new();
+//! file.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+//! file.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+//! file.extend_from_slice(&65535u32.to_le_bytes()); // snaplen
+//! file.extend_from_slice(&1u32.to_le_bytes()); // LINKTYPE_ETHERNET
+//! for field in [1_700_000_000u32, 250_000, 4, 60] {
+//!     file.extend_from_slice(&field.to_le_bytes());
+//! }
+//! file.extend_from_slice(b"abcd");
+//!
+//! let mut cap = Capture::from_bytes(file, "example.pcap")?;
+//! assert_eq!(cap.format(), Format::Pcap { nanos: false, big_endian: false });
+//! let mut count = 0;
+//! while let Some(frame) = cap.next_frame() {
+//!     let frame = frame?;
+//!     assert_eq!(frame.data, b"abcd");
+//!     assert_eq!(frame.wire_len, 60);
+//!     assert_eq!(frame.ts_nanos, 1_700_000_000_250_000_000);
+//!     assert_eq!(frame.link_type, 1);
+//!     assert_eq!(frame.offset, 24);
+//!     count += 1;
+//! }
+//! assert_eq!(count, 1);
+//! # Ok::<(), weft_capture::CaptureError>(())
+//! ```
+#![warn(missing_docs)]
+#![deny(unsafe_code)]
+
+mod capture;
+mod endian;
+mod error;
+mod input;
+mod pcap;
+mod pcapng;
+mod raw;
+
+pub use capture::Capture;
+pub use error::{CaptureError, ErrorKind};
+pub use pcap::{PcapHeader, MAX_RECORD_LEN};
+pub use pcapng::Interface;
+
+/// One captured packet, borrowed from its [`Capture`].
+///
+/// `Send` and `Sync` (plain borrowed data); it lives until the next call to
+/// [`Capture::next_frame`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame<'a> {
+    /// The captured bytes (possibly fewer than `wire_len`).
+    pub data: &'a [u8],
+    /// The packet's length on the wire; at least `data.len()`.
+    pub wire_len: u32,
+    /// Capture time in nanoseconds since the Unix epoch.
+    pub ts_nanos: u64,
+    /// The raw pcap `LINKTYPE_*` value of the frame's interface.
+    pub link_type: u32,
+    /// The pcapng interface index within its section (0 for classic pcap).
+    pub interface: u32,
+    /// Byte offset of the frame's record (pcap) or block (pcapng) in the
+    /// (decompressed) input.
+    pub offset: u64,
+}
+
+/// The container format of a capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Classic pcap (libpcap / tcpdump).
+    Pcap {
+        /// Timestamps carry nanoseconds rather than microseconds.
+        nanos: bool,
+        /// The file is big-endian.
+        big_endian: bool,
+    },
+    /// pcapng (sections may differ in byte order).
+    PcapNg,
+}

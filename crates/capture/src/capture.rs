@@ -1,0 +1,373 @@
+//! [`Capture`]: opening an input, telling its format, yielding frames.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::Arc;
+
+use flate2::read::MultiGzDecoder;
+
+use crate::endian::Endian;
+use crate::error::{CaptureError, ErrorKind};
+use crate::input::{Input, Span, Whole};
+use crate::pcap::{PcapHeader, FILE_HEADER_LEN, RECORD_HEADER_LEN};
+use crate::pcapng::{self, Interface};
+use crate::raw::Mapping;
+use crate::{Format, Frame};
+
+/// The gzip magic number.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// A packet source: a pcap or pcapng file, a gzip-compressed one, standard
+/// input or any reader, yielding [`Frame`]s in file order.
+///
+/// Uncompressed files opened with [`Capture::open`] are memory-mapped and
+/// frames borrow the mapping (no copy). Everything else is read into one
+/// reusable buffer that frames borrow until the next call.
+///
+/// After the first error, [`next_frame`](Capture::next_frame) returns `None`.
+///
+/// `Capture` is `Send` (it owns its file, map or `Read + Send` reader and can
+/// move to a reader thread) but not `Sync`: reading needs `&mut self`, and a
+/// boxed reader need not be `Sync`.
+///
+/// ```compile_fail
+/// fn shared<T: Sync>() {}
+/// shared::<weft_capture::Capture>();
+/// ```
+#[derive(Debug)]
+pub struct Capture {
+    name: String,
+    input: Input,
+    total_len: Option<u64>,
+    compressed: bool,
+    format: Format,
+    state: State,
+    /// Timestamp of the last frame, for pcapng simple packet blocks.
+    last_ts: u64,
+    done: bool,
+}
+
+/// Per-format reading state.
+#[derive(Debug)]
+enum State {
+    Pcap(PcapHeader),
+    /// Current section's byte order and interfaces.
+    PcapNg {
+        endian: Endian,
+        interfaces: Vec<Interface>,
+    },
+}
+
+/// An error and the input offset it belongs to.
+type Fault = (ErrorKind, u64);
+
+/// A frame's metadata, with its data as a span of the input.
+#[derive(Debug, Clone, Copy)]
+struct Record {
+    span: Span,
+    wire_len: u32,
+    ts_nanos: u64,
+    link_type: u32,
+    interface: u32,
+    offset: u64,
+}
+
+impl Capture {
+    /// Opens a capture file through a memory map, or standard input if
+    /// `path` is `-`. A gzip file (told by its magic number, not its name)
+    /// is decompressed as a stream instead of mapped.
+    ///
+    /// See the SIGBUS note in [`Capture::open_buffered`]: a mapped file must
+    /// not be truncated by another process while it is read.
+    pub fn open(path: impl AsRef<Path>) -> Result<Capture, CaptureError> {
+        let path = path.as_ref();
+        if path.as_os_str() == "-" {
+            return Capture::from_reader(Box::new(io::stdin()), "<stdin>");
+        }
+        let name = path.display().to_string();
+        let (file, len) = open_file(path, &name)?;
+        let map = Mapping::new(&file, len).map_err(|e| CaptureError::io(&e, &name, 0))?;
+        if map.bytes().starts_with(&GZIP_MAGIC) {
+            drop(map);
+            return Capture::from_reader(Box::new(io::BufReader::new(file)), name);
+        }
+        map.advise_sequential();
+        Capture::start(Input::whole(Whole::Mapped(map)), name, Some(len))
+    }
+
+    /// Opens a capture file with ordinary reads into a reusable buffer
+    /// instead of a memory map.
+    ///
+    /// Use this for files another process may still write, rotate or truncate:
+    /// a mapped file that shrinks under the reader raises `SIGBUS`, which kills
+    /// the process, whereas a shrinking file read this way ends in a
+    /// truncation error. It costs one copy of each packet.
+    pub fn open_buffered(path: impl AsRef<Path>) -> Result<Capture, CaptureError> {
+        let path = path.as_ref();
+        let name = path.display().to_string();
+        let (file, len) = open_file(path, &name)?;
+        let mut cap = Capture::from_reader(Box::new(file), name)?;
+        if !cap.compressed {
+            cap.total_len = Some(len);
+        }
+        Ok(cap)
+    }
+
+    /// Reads a capture from a stream (a pipe, a socket, a decompressor),
+    /// handling short reads. Gzip input is detected and decompressed.
+    pub fn from_reader(
+        reader: Box<dyn Read + Send>,
+        name: impl Into<String>,
+    ) -> Result<Capture, CaptureError> {
+        Capture::start(Input::stream(reader, &[]), name.into(), None)
+    }
+
+    /// Reads a capture held in memory (mostly for tests). Gzip input is
+    /// detected and decompressed. A `Vec` is moved into a new `Arc` (one copy).
+    pub fn from_bytes(
+        bytes: impl Into<Arc<[u8]>>,
+        name: impl Into<String>,
+    ) -> Result<Capture, CaptureError> {
+        let bytes = bytes.into();
+        let len = bytes.len() as u64;
+        if bytes.starts_with(&GZIP_MAGIC) {
+            return Capture::from_reader(Box::new(io::Cursor::new(bytes)), name);
+        }
+        Capture::start(Input::whole(Whole::Shared(bytes)), name.into(), Some(len))
+    }
+
+    /// Tells the format from the magic number (unwrapping gzip) and reads
+    /// the file header.
+    fn start(mut input: Input, name: String, total: Option<u64>) -> Result<Capture, CaptureError> {
+        let io_err = |e: io::Error| CaptureError::io(&e, &name, 0);
+        let mut compressed = false;
+        if input.fill(4).map_err(io_err)? >= 2 && input.peek().starts_with(&GZIP_MAGIC) {
+            input = gunzip(input);
+            input.fill(4).map_err(io_err)?;
+            compressed = true;
+        }
+        let head = input.peek();
+        if head.is_empty() {
+            return Err(CaptureError::new(ErrorKind::Empty, name, 0));
+        }
+        let first4 = [0, 1, 2, 3].map(|i| head.get(i).copied().unwrap_or(0));
+        let (format, state) = if u32::from_le_bytes(first4) == pcapng::SHB {
+            read_section_magic(&mut input).map_err(|k| CaptureError::new(k, &name, 0))?
+        } else {
+            read_pcap_header(&mut input).map_err(|k| CaptureError::new(k, &name, 0))?
+        };
+        Ok(Capture {
+            name,
+            input,
+            total_len: if compressed { None } else { total },
+            compressed,
+            format,
+            state,
+            last_ts: 0,
+            done: false,
+        })
+    }
+
+    /// The next frame, `None` at the end of input or after an error.
+    ///
+    /// The frame borrows the capture: from the memory map for mapped files,
+    /// from the read buffer otherwise, until the next call.
+    pub fn next_frame(&mut self) -> Option<Result<Frame<'_>, CaptureError>> {
+        if self.done {
+            return None;
+        }
+        let rec = match self.next_record() {
+            Ok(Some(rec)) => rec,
+            Ok(None) => {
+                self.done = true;
+                return None;
+            }
+            Err((kind, offset)) => {
+                self.done = true;
+                return Some(Err(CaptureError::new(kind, self.name.clone(), offset)));
+            }
+        };
+        self.last_ts = rec.ts_nanos;
+        Some(Ok(Frame {
+            data: self.input.get(rec.span),
+            wire_len: rec.wire_len,
+            ts_nanos: rec.ts_nanos,
+            link_type: rec.link_type,
+            interface: rec.interface,
+            offset: rec.offset,
+        }))
+    }
+
+    /// The input's name, as given when opened (`<stdin>` for standard input).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The file format.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Bytes of the (decompressed) input consumed so far: the offset just
+    /// past the last frame or skipped block.
+    pub fn bytes_read(&self) -> u64 {
+        self.input.offset()
+    }
+
+    /// The input's size in bytes when known in advance (uncompressed files
+    /// and in-memory bytes), for progress and ETA next to
+    /// [`bytes_read`](Capture::bytes_read). `None` for streams and gzip input.
+    pub fn total_len(&self) -> Option<u64> {
+        self.total_len
+    }
+
+    /// Whether the input was gzip-compressed.
+    pub fn is_compressed(&self) -> bool {
+        self.compressed
+    }
+
+    /// Whether frames borrow a memory map of the file (no copy).
+    pub fn is_mapped(&self) -> bool {
+        matches!(
+            self.input,
+            Input::Whole {
+                data: Whole::Mapped(_),
+                ..
+            }
+        )
+    }
+
+    /// The classic pcap file header; `None` for pcapng.
+    pub fn pcap_header(&self) -> Option<PcapHeader> {
+        match &self.state {
+            State::Pcap(h) => Some(*h),
+            State::PcapNg { .. } => None,
+        }
+    }
+
+    /// The interfaces declared so far in the current pcapng section (empty
+    /// for classic pcap). Grows as blocks are read.
+    pub fn interfaces(&self) -> &[Interface] {
+        match &self.state {
+            State::Pcap(_) => &[],
+            State::PcapNg { interfaces, .. } => interfaces,
+        }
+    }
+
+    /// Reads up to the next frame.
+    fn next_record(&mut self) -> Result<Option<Record>, Fault> {
+        match self.state {
+            State::Pcap(h) => self.next_pcap(h),
+            State::PcapNg { .. } => self.next_pcapng(),
+        }
+    }
+
+    fn next_pcap(&mut self, h: PcapHeader) -> Result<Option<Record>, Fault> {
+        let offset = self.input.offset();
+        let fail = |k| (k, offset);
+        let io = |e: io::Error| (ErrorKind::Io(e.kind()), offset);
+        let avail = self.input.fill(RECORD_HEADER_LEN).map_err(io)?;
+        if avail == 0 {
+            return Ok(None);
+        }
+        let head = self.input.peek().first_chunk().ok_or_else(|| {
+            fail(ErrorKind::TruncatedRecordHeader {
+                needed: RECORD_HEADER_LEN as u32,
+                available: avail as u32,
+            })
+        })?;
+        let rec = h.parse_record(head).map_err(fail)?;
+        let total = RECORD_HEADER_LEN + rec.caplen as usize;
+        let avail = self.input.fill(total).map_err(io)?;
+        if avail < total {
+            return Err(fail(ErrorKind::TruncatedRecordData {
+                needed: rec.caplen,
+                available: (avail - RECORD_HEADER_LEN) as u64,
+            }));
+        }
+        let span = self
+            .input
+            .take(total)
+            .sub(RECORD_HEADER_LEN, rec.caplen as usize);
+        Ok(Some(Record {
+            span,
+            wire_len: rec.wire_len,
+            ts_nanos: rec.ts_nanos,
+            link_type: h.link_type,
+            interface: 0,
+            offset,
+        }))
+    }
+}
+
+/// Opens a file and checks it is not empty.
+fn open_file(path: &Path, name: &str) -> Result<(File, u64), CaptureError> {
+    let file = File::open(path).map_err(|e| CaptureError::io(&e, name, 0))?;
+    let len = file
+        .metadata()
+        .map_err(|e| CaptureError::io(&e, name, 0))?
+        .len();
+    if len == 0 {
+        return Err(CaptureError::new(ErrorKind::Empty, name, 0));
+    }
+    Ok((file, len))
+}
+
+/// Wraps a stream that starts with a gzip header in a decompressor.
+fn gunzip(input: Input) -> Input {
+    let (reader, prefix) = match input {
+        Input::Whole { .. } => unreachable!("whole gzip inputs are opened as streams"),
+        stream => stream.into_reader().expect("a stream"),
+    };
+    let chained = io::Cursor::new(prefix).chain(reader);
+    Input::stream(
+        Box::new(MultiGzDecoder::new(io::BufReader::new(chained))),
+        &[],
+    )
+}
+
+/// Reads the classic pcap file header.
+fn read_pcap_header(input: &mut Input) -> Result<(Format, State), ErrorKind> {
+    let avail = input
+        .fill(FILE_HEADER_LEN)
+        .map_err(|e| ErrorKind::Io(e.kind()))?;
+    let head = input.peek();
+    if let Some(first4) = head.first_chunk::<4>() {
+        if PcapHeader::sniff(*first4).is_none() {
+            return Err(ErrorKind::BadMagic(u32::from_be_bytes(*first4)));
+        }
+    }
+    let head = head.first_chunk().ok_or(ErrorKind::TruncatedRecordHeader {
+        needed: FILE_HEADER_LEN as u32,
+        available: avail as u32,
+    })?;
+    let h = PcapHeader::parse(head)?;
+    input.take(FILE_HEADER_LEN);
+    let format = Format::Pcap {
+        nanos: h.nanos,
+        big_endian: h.big_endian,
+    };
+    Ok((format, State::Pcap(h)))
+}
+
+/// Checks the first section header's byte-order magic; the block itself is
+/// read by the block loop like any later section header.
+fn read_section_magic(input: &mut Input) -> Result<(Format, State), ErrorKind> {
+    let avail = input.fill(12).map_err(|e| ErrorKind::Io(e.kind()))?;
+    let bom = input
+        .peek()
+        .get(8..12)
+        .ok_or(ErrorKind::TruncatedRecordHeader {
+            needed: 12,
+            available: avail as u32,
+        })?;
+    let endian = pcapng::section_endian([bom[0], bom[1], bom[2], bom[3]])?;
+    let state = State::PcapNg {
+        endian,
+        interfaces: Vec::new(),
+    };
+    Ok((Format::PcapNg, state))
+}
+
+mod ng;

@@ -1,0 +1,288 @@
+//! Where the bytes come from: a whole buffer (a memory map or caller-owned
+//! bytes) or a stream read into one reusable buffer.
+//!
+//! Both present the same cursor API to the parsers: `fill(n)` makes up to `n`
+//! bytes visible, `peek` shows them, `take(n)` consumes them and returns a
+//! [`Span`] that stays valid until the next `fill` or `skip`.
+
+use std::io::{self, Read};
+use std::sync::Arc;
+
+use crate::raw::Mapping;
+
+/// Initial size of a stream's buffer; it grows only to hold one record.
+const STREAM_BUF: usize = 256 * 1024;
+
+/// Consumed bytes, in the coordinates of the input's current buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Span {
+    start: usize,
+    len: usize,
+}
+
+impl Span {
+    /// The part of this span `at..at + len`; the caller keeps it inside.
+    pub(crate) fn sub(self, at: usize, len: usize) -> Span {
+        debug_assert!(at + len <= self.len);
+        Span {
+            start: self.start + at,
+            len,
+        }
+    }
+}
+
+/// Bytes held whole in memory.
+#[derive(Debug)]
+pub(crate) enum Whole {
+    /// A memory-mapped file: frames borrow the page cache directly.
+    Mapped(Mapping),
+    /// Bytes handed in by the caller.
+    Shared(Arc<[u8]>),
+}
+
+impl Whole {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Whole::Mapped(m) => m.bytes(),
+            Whole::Shared(b) => b,
+        }
+    }
+}
+
+/// A reader plus the buffer frames borrow from.
+pub(crate) struct Stream {
+    reader: Box<dyn Read + Send>,
+    // Invariant: start <= end <= buf.len(); buf[start..end] is unconsumed input.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+}
+
+/// A cursor over the input.
+pub(crate) enum Input {
+    /// All bytes at hand; `pos` is the cursor.
+    Whole { data: Whole, pos: usize },
+    /// Bytes read on demand.
+    Stream {
+        stream: Stream,
+        /// Input offset of `stream.buf[stream.start]`.
+        consumed: u64,
+    },
+}
+
+impl std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Input::Whole { data, pos } => f
+                .debug_struct("Whole")
+                .field("len", &data.bytes().len())
+                .field("pos", pos)
+                .finish(),
+            Input::Stream { stream, consumed } => f
+                .debug_struct("Stream")
+                .field("buffered", &(stream.end - stream.start))
+                .field("consumed", consumed)
+                .finish(),
+        }
+    }
+}
+
+impl Input {
+    /// A cursor at the start of `data`.
+    pub(crate) fn whole(data: Whole) -> Input {
+        Input::Whole { data, pos: 0 }
+    }
+
+    /// A cursor at the start of `reader`, with `prefix` already read from it.
+    pub(crate) fn stream(reader: Box<dyn Read + Send>, prefix: &[u8]) -> Input {
+        let mut buf = vec![0; STREAM_BUF.max(prefix.len())];
+        buf[..prefix.len()].copy_from_slice(prefix);
+        let stream = Stream {
+            reader,
+            buf,
+            start: 0,
+            end: prefix.len(),
+            eof: false,
+        };
+        Input::Stream {
+            stream,
+            consumed: 0,
+        }
+    }
+
+    /// Turns a stream back into its reader plus the bytes buffered but not
+    /// consumed (to wrap it in a decompressor). `None` for whole inputs.
+    pub(crate) fn into_reader(self) -> Option<(Box<dyn Read + Send>, Vec<u8>)> {
+        match self {
+            Input::Whole { .. } => None,
+            Input::Stream { stream: s, .. } => Some((s.reader, s.buf[s.start..s.end].to_vec())),
+        }
+    }
+
+    /// Input offset of the cursor.
+    pub(crate) fn offset(&self) -> u64 {
+        match self {
+            Input::Whole { pos, .. } => *pos as u64,
+            Input::Stream { consumed, .. } => *consumed,
+        }
+    }
+
+    /// Makes at least `n` bytes visible if the input has them; returns how many
+    /// are visible (fewer than `n` only at the end of input). `n` must be
+    /// bounded by the caller: a stream's buffer grows to hold it.
+    pub(crate) fn fill(&mut self, n: usize) -> io::Result<usize> {
+        match self {
+            Input::Whole { data, pos } => Ok(data.bytes().len() - *pos),
+            Input::Stream { stream, .. } => stream.fill(n),
+        }
+    }
+
+    /// The visible, unconsumed bytes.
+    pub(crate) fn peek(&self) -> &[u8] {
+        match self {
+            Input::Whole { data, pos } => &data.bytes()[*pos..],
+            Input::Stream { stream: s, .. } => &s.buf[s.start..s.end],
+        }
+    }
+
+    /// Consumes `n` visible bytes.
+    pub(crate) fn take(&mut self, n: usize) -> Span {
+        debug_assert!(n <= self.peek().len());
+        let cursor = match self {
+            Input::Whole { pos, .. } => pos,
+            Input::Stream { stream, consumed } => {
+                *consumed += n as u64;
+                &mut stream.start
+            }
+        };
+        let start = *cursor;
+        *cursor += n;
+        Span { start, len: n }
+    }
+
+    /// The bytes of a span taken since the last `fill` or `skip`.
+    pub(crate) fn get(&self, span: Span) -> &[u8] {
+        let all = match self {
+            Input::Whole { data, .. } => data.bytes(),
+            Input::Stream { stream, .. } => &stream.buf,
+        };
+        &all[span.start..span.start + span.len]
+    }
+
+    /// Consumes `n` bytes without keeping them; returns how many there were
+    /// (fewer than `n` only at the end of input).
+    pub(crate) fn skip(&mut self, n: u64) -> io::Result<u64> {
+        match self {
+            Input::Whole { data, pos } => {
+                let left = (data.bytes().len() - *pos) as u64;
+                let k = n.min(left);
+                *pos += k as usize; // k <= left, which is a usize
+                Ok(k)
+            }
+            Input::Stream { stream, consumed } => {
+                let k = stream.skip(n)?;
+                *consumed += k;
+                Ok(k)
+            }
+        }
+    }
+}
+
+impl Stream {
+    fn fill(&mut self, n: usize) -> io::Result<usize> {
+        while self.end - self.start < n && !self.eof {
+            if self.buf.len() - self.start < n {
+                self.make_room(n);
+            }
+            // Non-empty: end - start < n <= buf.len() - start.
+            let got = read_some(&mut self.reader, &mut self.buf[self.end..])?;
+            if got == 0 {
+                self.eof = true;
+            }
+            self.end += got;
+        }
+        Ok(self.end - self.start)
+    }
+
+    /// Moves the unconsumed bytes to the front and grows the buffer to `n`.
+    fn make_room(&mut self, n: usize) {
+        self.buf.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+        if self.buf.len() < n {
+            self.buf.resize(n, 0);
+        }
+    }
+
+    fn skip(&mut self, n: u64) -> io::Result<u64> {
+        let buffered = (self.end - self.start) as u64;
+        if n <= buffered {
+            self.start += n as usize; // n <= buffered, a usize
+            return Ok(n);
+        }
+        let mut done = buffered;
+        (self.start, self.end) = (0, 0);
+        while done < n && !self.eof {
+            let want = usize::try_from(n - done).map_or(self.buf.len(), |w| w.min(self.buf.len()));
+            let got = read_some(&mut self.reader, &mut self.buf[..want])?;
+            self.eof = got == 0;
+            done += got as u64;
+        }
+        Ok(done)
+    }
+}
+
+/// One `read`, retried on `Interrupted`.
+fn read_some(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match reader.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Returns at most 3 bytes per read.
+    struct Trickle(io::Cursor<Vec<u8>>);
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(3);
+            self.0.read(&mut buf[..n])
+        }
+    }
+
+    #[test]
+    fn stream_fill_take_skip() {
+        let data: Vec<u8> = (0..=255).cycle().take(1000).collect();
+        let mut input = Input::stream(
+            Box::new(Trickle(io::Cursor::new(data[2..].to_vec()))),
+            &data[..2],
+        );
+        assert!(input.fill(10).unwrap() >= 10);
+        let a = input.take(4);
+        assert_eq!(input.get(a), &data[..4]);
+        assert_eq!(input.skip(500).unwrap(), 500);
+        assert_eq!(input.offset(), 504);
+        assert!(input.fill(8).unwrap() >= 8);
+        let b = input.take(8);
+        assert_eq!(input.get(b), &data[504..512]);
+        assert_eq!(input.skip(10_000).unwrap(), 488);
+        assert_eq!(input.fill(1).unwrap(), 0);
+    }
+
+    #[test]
+    fn whole_fill_take_skip() {
+        let data: Arc<[u8]> = (0..100u8).collect::<Vec<_>>().into();
+        let mut input = Input::whole(Whole::Shared(data));
+        assert_eq!(input.fill(4).unwrap(), 100);
+        let s = input.take(4).sub(1, 2);
+        assert_eq!(input.get(s), &[1, 2]);
+        assert_eq!(input.skip(200).unwrap(), 96);
+        assert_eq!(input.offset(), 100);
+    }
+}

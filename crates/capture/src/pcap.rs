@@ -1,0 +1,174 @@
+//! Classic pcap: the 24-byte file header and 16-byte record headers.
+//!
+//! Hand-written rather than taken from `pcap-parser`: the format is two fixed
+//! headers, this is the per-packet hot path, and owning it lets every record
+//! be checked against our own limits with an exact error offset.
+
+use crate::endian::Endian;
+use crate::error::ErrorKind;
+
+/// Length of the classic pcap file header.
+pub(crate) const FILE_HEADER_LEN: usize = 24;
+/// Length of a classic pcap record header.
+pub(crate) const RECORD_HEADER_LEN: usize = 16;
+
+/// Largest captured length accepted for one record (256 KiB). Real captures
+/// top out at 64 KiB (or 256 KiB with some big-segment offloads); anything
+/// beyond is a corrupt length field, and nothing is allocated from it.
+pub const MAX_RECORD_LEN: u32 = 256 * 1024;
+
+/// Magic numbers, as read little-endian from the first four bytes.
+const MAGIC_MICRO: u32 = 0xa1b2_c3d4;
+const MAGIC_MICRO_SWAPPED: u32 = 0xd4c3_b2a1;
+const MAGIC_NANO: u32 = 0xa1b2_3c4d;
+const MAGIC_NANO_SWAPPED: u32 = 0x4d3c_b2a1;
+
+/// Bit flagging that the FCS length field of the link-type word is valid.
+const FCS_PRESENT: u32 = 0x0400_0000;
+
+/// The classic pcap file header, decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PcapHeader {
+    /// Format version, `(major, minor)`; 2.4 in practice.
+    pub version: (u16, u16),
+    /// The largest captured length the writer promised (0: unknown).
+    pub snaplen: u32,
+    /// The link type (LINKTYPE_*), with the FCS bits masked off.
+    pub link_type: u32,
+    /// Bytes of frame check sequence at the end of each packet, when the
+    /// header's link-type word says so (its upper bits).
+    pub fcs_len: Option<u8>,
+    /// Timestamps carry nanoseconds (magic `a1b23c4d`) rather than microseconds.
+    pub nanos: bool,
+    /// The file is big-endian.
+    pub big_endian: bool,
+}
+
+impl PcapHeader {
+    /// Tells the format of a file from its first four bytes:
+    /// `Some((nanos, big_endian))` for a classic pcap magic.
+    pub(crate) fn sniff(first4: [u8; 4]) -> Option<(bool, bool)> {
+        match u32::from_le_bytes(first4) {
+            MAGIC_MICRO => Some((false, false)),
+            MAGIC_MICRO_SWAPPED => Some((false, true)),
+            MAGIC_NANO => Some((true, false)),
+            MAGIC_NANO_SWAPPED => Some((true, true)),
+            _ => None,
+        }
+    }
+
+    /// Decodes the 24-byte file header.
+    pub(crate) fn parse(b: &[u8; FILE_HEADER_LEN]) -> Result<PcapHeader, ErrorKind> {
+        let first4 = [b[0], b[1], b[2], b[3]];
+        let (nanos, big_endian) =
+            Self::sniff(first4).ok_or(ErrorKind::BadMagic(u32::from_be_bytes(first4)))?;
+        let e = endian(big_endian);
+        let word = e.u32(b, 20);
+        let fcs_len = (word & FCS_PRESENT != 0).then(|| ((word >> 28) as u8) * 2);
+        Ok(PcapHeader {
+            version: (e.u16(b, 4), e.u16(b, 6)),
+            snaplen: e.u32(b, 16),
+            link_type: word & 0xffff,
+            fcs_len,
+            nanos,
+            big_endian,
+        })
+    }
+
+    /// Largest captured length accepted for a record: twice the snaplen
+    /// (at least twice 65535, as some writers put a small or zero snaplen in
+    /// the header), and never more than [`MAX_RECORD_LEN`].
+    pub(crate) fn record_limit(&self) -> u32 {
+        self.snaplen
+            .max(65_535)
+            .saturating_mul(2)
+            .min(MAX_RECORD_LEN)
+    }
+
+    /// Decodes a 16-byte record header, rejecting absurd lengths.
+    pub(crate) fn parse_record(&self, b: &[u8; RECORD_HEADER_LEN]) -> Result<Record, ErrorKind> {
+        let e = endian(self.big_endian);
+        let (secs, frac) = (u64::from(e.u32(b, 0)), u64::from(e.u32(b, 4)));
+        let caplen = e.u32(b, 8);
+        let limit = self.record_limit();
+        if caplen > limit {
+            return Err(ErrorKind::OversizedRecord { len: caplen, limit });
+        }
+        // Cannot overflow: 2^32 * 10^9 + 2^32 * 10^3 < 2^63.
+        let frac_nanos = if self.nanos { frac } else { frac * 1_000 };
+        Ok(Record {
+            ts_nanos: secs * 1_000_000_000 + frac_nanos,
+            caplen,
+            // A writer that records caplen > wire length is wrong but harmless.
+            wire_len: e.u32(b, 12).max(caplen),
+        })
+    }
+}
+
+/// A decoded record header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Record {
+    pub(crate) ts_nanos: u64,
+    pub(crate) caplen: u32,
+    pub(crate) wire_len: u32,
+}
+
+fn endian(big: bool) -> Endian {
+    if big {
+        Endian::Big
+    } else {
+        Endian::Little
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(magic: u32, big: bool, link: u32) -> [u8; 24] {
+        let mut h = [0u8; 24];
+        let put = |v: u32| {
+            if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        h[0..4].copy_from_slice(&put(magic));
+        h[4..6].copy_from_slice(&if big {
+            2u16.to_be_bytes()
+        } else {
+            2u16.to_le_bytes()
+        });
+        h[16..20].copy_from_slice(&put(1500));
+        h[20..24].copy_from_slice(&put(link));
+        h
+    }
+
+    #[test]
+    fn magics_and_fcs_bits() {
+        let h = PcapHeader::parse(&header(MAGIC_MICRO, true, 1)).unwrap();
+        assert!(h.big_endian && !h.nanos);
+        assert_eq!(
+            (h.version.0, h.snaplen, h.link_type, h.fcs_len),
+            (2, 1500, 1, None)
+        );
+        let h = PcapHeader::parse(&header(MAGIC_NANO, false, 0x8400_0001)).unwrap();
+        assert!(!h.big_endian && h.nanos);
+        assert_eq!((h.link_type, h.fcs_len), (1, Some(16)));
+        let h = PcapHeader::parse(&header(MAGIC_NANO, true, 0x2400_0069)).unwrap();
+        assert_eq!((h.link_type, h.fcs_len), (105, Some(4)));
+        assert_eq!(
+            PcapHeader::parse(&header(0x1234_5678, false, 1)),
+            Err(ErrorKind::BadMagic(0x7856_3412))
+        );
+    }
+
+    #[test]
+    fn record_limit_is_bounded() {
+        let mut h = PcapHeader::parse(&header(MAGIC_MICRO, false, 1)).unwrap();
+        assert_eq!(h.record_limit(), 131_070);
+        h.snaplen = u32::MAX;
+        assert_eq!(h.record_limit(), MAX_RECORD_LEN);
+    }
+}
