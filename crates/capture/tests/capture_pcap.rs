@@ -1,0 +1,280 @@
+//! Classic pcap: hand-built files in memory, on disk, gzipped and trickled.
+
+mod common;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use common::{drain, Owned, PcapBuilder, Trickle};
+use flate2::{write::GzEncoder, Compression};
+use weft_capture::{Capture, ErrorKind, Format};
+
+fn three_records(nanos: bool, big: bool) -> PcapBuilder {
+    let mut b = PcapBuilder::new(nanos, big, 65535, 1);
+    b.record(1_700_000_000, 999_999, b"first", 60);
+    b.record(1_700_000_001, 5, &[0xab; 1514], 1514);
+    b.record(u32::MAX, 123_456, b"", 0);
+    b
+}
+
+fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn trickled(bytes: Vec<u8>) -> Capture {
+    Capture::from_reader(Box::new(Trickle::new(bytes)), "trickle").unwrap()
+}
+
+#[test]
+fn micro_nano_both_byte_orders() {
+    for (nanos, big) in [(false, false), (false, true), (true, false), (true, true)] {
+        let b = three_records(nanos, big);
+        let mut cap = Capture::from_bytes(b.bytes.clone(), "t.pcap").unwrap();
+        assert_eq!(
+            cap.format(),
+            Format::Pcap {
+                nanos,
+                big_endian: big
+            }
+        );
+        let (frames, err) = drain(&mut cap);
+        assert_eq!(err, None);
+        let scale = if nanos { 1 } else { 1_000 };
+        let ts: Vec<u64> = frames.iter().map(|f| f.ts_nanos).collect();
+        assert_eq!(
+            ts,
+            [
+                1_700_000_000_000_000_000 + 999_999 * scale,
+                1_700_000_001_000_000_000 + 5 * scale,
+                u64::from(u32::MAX) * 1_000_000_000 + 123_456 * scale,
+            ]
+        );
+        assert_eq!(frames[0].data, b"first");
+        assert_eq!((frames[1].data.len(), frames[1].wire_len), (1514, 1514));
+        assert_eq!(
+            frames.iter().map(|f| f.offset).collect::<Vec<_>>(),
+            [24, 45, 1575]
+        );
+        assert!(frames.iter().all(|f| f.link_type == 1 && f.interface == 0));
+        assert_eq!(cap.bytes_read(), b.bytes.len() as u64);
+        assert_eq!(cap.total_len(), Some(b.bytes.len() as u64));
+        assert_eq!(drain(&mut trickled(b.bytes)).0, frames);
+    }
+}
+
+#[test]
+fn caplen_above_wire_len_is_tolerated() {
+    let mut b = PcapBuilder::new(false, false, 65535, 1);
+    b.record(1, 2, b"abcdef", 4);
+    let (frames, err) = drain(&mut Capture::from_bytes(b.bytes, "t").unwrap());
+    assert_eq!((frames[0].wire_len, err), (6, None));
+}
+
+#[test]
+fn fcs_bits_are_masked_and_reported() {
+    let mut b = PcapBuilder::new(false, true, 65535, 0x8400_0001);
+    b.record(1, 2, b"abcd", 4);
+    let mut cap = Capture::from_bytes(b.bytes, "t").unwrap();
+    let h = cap.pcap_header().unwrap();
+    assert_eq!(
+        (h.link_type, h.fcs_len, h.snaplen, h.version),
+        (1, Some(16), 65535, (2, 4))
+    );
+    assert_eq!(cap.next_frame().unwrap().unwrap().link_type, 1);
+}
+
+#[test]
+fn truncated_record_header() {
+    let mut b = three_records(false, false);
+    let end = b.bytes.len() as u64;
+    b.bytes.extend_from_slice(&[1; 10]);
+    for mut cap in [
+        Capture::from_bytes(b.bytes.clone(), "t.pcap").unwrap(),
+        trickled(b.bytes.clone()),
+    ] {
+        let (frames, err) = drain(&mut cap);
+        let err = err.unwrap();
+        assert_eq!(frames.len(), 3);
+        assert_eq!(
+            err.kind,
+            ErrorKind::TruncatedRecordHeader {
+                needed: 16,
+                available: 10
+            }
+        );
+        assert_eq!(err.offset, end);
+    }
+}
+
+#[test]
+fn truncated_record_data() {
+    let mut b = three_records(true, true);
+    let end = b.bytes.len() as u64;
+    b.header(1, 2, 1514, 1514);
+    b.bytes.extend_from_slice(&[7; 812]);
+    let expect = ErrorKind::TruncatedRecordData {
+        needed: 1514,
+        available: 812,
+    };
+    for mut cap in [
+        Capture::from_bytes(b.bytes.clone(), "capture.pcap").unwrap(),
+        trickled(b.bytes.clone()),
+    ] {
+        let (frames, err) = drain(&mut cap);
+        let err = err.unwrap();
+        assert_eq!((frames.len(), err.kind, err.offset), (3, expect, end));
+    }
+    let err = drain(&mut Capture::from_bytes(b.bytes, "capture.pcap").unwrap())
+        .1
+        .unwrap();
+    assert_eq!(
+        err.to_string(),
+        format!("capture.pcap: truncated packet record at byte {end} (header says 1514 bytes, 812 left)")
+    );
+}
+
+#[test]
+fn oversized_records() {
+    // Beyond the absolute cap, with plenty of bytes following.
+    let mut b = three_records(false, false);
+    let end = b.bytes.len() as u64;
+    b.header(1, 2, 300_000, 300_000);
+    b.bytes.extend_from_slice(&vec![0; 300_000]);
+    let (frames, err) = drain(&mut Capture::from_bytes(b.bytes, "t").unwrap());
+    let err = err.unwrap();
+    assert_eq!(frames.len(), 3);
+    assert_eq!(
+        (err.kind, err.offset),
+        (
+            ErrorKind::OversizedRecord {
+                len: 300_000,
+                limit: 131_070
+            },
+            end
+        )
+    );
+    // Far beyond a small snaplen; the length is rejected before any read.
+    let mut b = PcapBuilder::new(false, false, 1500, 1);
+    b.header(1, 2, 0xffff_fff0, 60);
+    let err = drain(&mut trickled(b.bytes)).1.unwrap();
+    assert_eq!(
+        (err.kind, err.offset),
+        (
+            ErrorKind::OversizedRecord {
+                len: 0xffff_fff0,
+                limit: 131_070
+            },
+            24
+        )
+    );
+}
+
+#[test]
+fn bad_magic_empty_and_short_inputs() {
+    let err = Capture::from_bytes(b"GIF89a-not-a-capture-at-all".to_vec(), "x.pcap").unwrap_err();
+    assert_eq!(
+        (err.kind, err.offset),
+        (ErrorKind::BadMagic(0x4749_4638), 0)
+    );
+    assert!(
+        err.to_string()
+            .starts_with("x.pcap: bad magic number at byte 0"),
+        "{err}"
+    );
+    let err = Capture::from_bytes(Vec::new(), "e.pcap").unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Empty);
+    let err = Capture::from_reader(Box::new(Trickle::new(Vec::new())), "s").unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Empty);
+    let header = PcapBuilder::new(false, false, 0, 1).bytes;
+    let err = Capture::from_bytes(header[..20].to_vec(), "h").unwrap_err();
+    assert_eq!(
+        err.kind,
+        ErrorKind::TruncatedRecordHeader {
+            needed: 24,
+            available: 20
+        }
+    );
+    let path = temp_file("empty.pcap", b"");
+    let err = Capture::open(&path).unwrap_err();
+    assert_eq!(
+        (err.kind, err.name),
+        (ErrorKind::Empty, path.display().to_string())
+    );
+    let err =
+        Capture::open(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("missing.pcap")).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Io(std::io::ErrorKind::NotFound));
+}
+
+#[test]
+fn header_only_file_is_empty_capture() {
+    let b = PcapBuilder::new(true, false, 0, 101);
+    let mut cap = Capture::from_bytes(b.bytes, "t").unwrap();
+    assert!(cap.next_frame().is_none());
+    assert!(cap.next_frame().is_none());
+}
+
+#[test]
+fn mapped_and_buffered_files_agree() {
+    let mut b = three_records(false, true);
+    b.header(9, 9, 100, 100);
+    b.bytes.extend_from_slice(&[0; 40]);
+    let path = temp_file("three.pcap", &b.bytes);
+    let mut mapped = Capture::open(&path).unwrap();
+    assert!(mapped.is_mapped() && !mapped.is_compressed());
+    assert_eq!(mapped.total_len(), Some(b.bytes.len() as u64));
+    let mut buffered = Capture::open_buffered(&path).unwrap();
+    assert!(!buffered.is_mapped());
+    assert_eq!(buffered.total_len(), Some(b.bytes.len() as u64));
+    let (a, ea) = drain(&mut mapped);
+    let (b2, eb) = drain(&mut buffered);
+    assert_eq!(a, b2);
+    assert_eq!(ea, eb);
+    let ea = ea.unwrap();
+    assert_eq!((a.len(), ea.name), (3, path.display().to_string()));
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+#[test]
+fn gzip_detected_by_magic() {
+    let b = three_records(true, false);
+    let plain: Vec<Owned> = drain(&mut Capture::from_bytes(b.bytes.clone(), "p").unwrap()).0;
+    let gz = gzip(&b.bytes);
+    let mut cap = Capture::from_bytes(gz.clone(), "t.bin").unwrap();
+    assert!(cap.is_compressed() && !cap.is_mapped());
+    assert_eq!(
+        cap.format(),
+        Format::Pcap {
+            nanos: true,
+            big_endian: false
+        }
+    );
+    assert_eq!(cap.total_len(), None);
+    assert_eq!(drain(&mut cap), (plain.clone(), None));
+    let path = temp_file("gz-without-suffix.pcap", &gz);
+    for mut cap in [
+        Capture::open(&path).unwrap(),
+        Capture::open_buffered(&path).unwrap(),
+        trickled(gz.clone()),
+    ] {
+        assert!(cap.is_compressed());
+        assert_eq!(drain(&mut cap), (plain.clone(), None));
+    }
+    // A truncated gzip stream ends in an error, after the frames it held.
+    let cut = &gz[..gz.len() - 30];
+    let (frames, err) = drain(&mut Capture::from_bytes(cut.to_vec(), "cut.gz").unwrap());
+    assert!(frames.len() < 3 && err.is_some());
+}
+
+#[test]
+fn capture_is_send() {
+    fn send<T: Send>() {}
+    send::<Capture>();
+    send::<weft_capture::CaptureError>();
+}
