@@ -1,0 +1,436 @@
+//! IP defragmentation (RFC 791 §3.2, RFC 8200 §4.5), bounded under attack.
+//!
+//! The one part of weft-wire that allocates: each datagram in progress owns
+//! a buffer. Limits: at most `max_datagrams` in progress and `max_bytes` of
+//! buffers (with a fixed per-datagram overhead counted); when either would
+//! be exceeded the oldest datagram is evicted. Datagrams older than
+//! `timeout_ns` (by capture time) are discarded. A datagram may have at most
+//! [`MAX_RANGES`] disjoint received ranges (a "tiny fragment" flood is cut
+//! off there). Reassembled IPv4 datagrams longer than 65535 bytes and IPv6
+//! payloads longer than 65535 are rejected.
+//!
+//! Overlaps are resolved **first-wins**: bytes already received are kept and
+//! the overlapping part of a later fragment is discarded (counted in
+//! [`DefragStats::dropped_overlap`]). The header kept is the one of the
+//! first offset-0 fragment seen.
+//!
+//! `Defragmenter` is owned by one thread; it is `Send + Sync` (plain data).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+
+use crate::checksum::internet_checksum;
+use crate::{Fragment, Timestamp};
+
+/// Disjoint received ranges one datagram may hold before it is dropped.
+pub const MAX_RANGES: usize = 256;
+
+/// Bytes counted per datagram in progress besides its buffers.
+const DATAGRAM_OVERHEAD: usize = 128;
+
+/// Limits for a [`Defragmenter`]. Plain data: `Send + Sync`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DefragConfig {
+    /// Datagrams in progress at once (default 4096).
+    pub max_datagrams: usize,
+    /// Buffered bytes across all datagrams in progress (default 16 MiB).
+    pub max_bytes: usize,
+    /// Capture-time nanoseconds after a datagram's first fragment at which
+    /// it is discarded incomplete (default 30 s).
+    pub timeout_ns: u64,
+}
+
+impl Default for DefragConfig {
+    fn default() -> DefragConfig {
+        DefragConfig {
+            max_datagrams: 4096,
+            max_bytes: 16 << 20,
+            timeout_ns: 30_000_000_000,
+        }
+    }
+}
+
+/// Counters. Plain data: `Send + Sync`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DefragStats {
+    /// Fragments pushed.
+    pub fragments: u64,
+    /// Datagrams completed.
+    pub reassembled: u64,
+    /// Datagrams discarded incomplete after the timeout.
+    pub timed_out: u64,
+    /// Fragments that overlapped bytes already held (those bytes of the
+    /// later fragment were discarded: first wins).
+    pub dropped_overlap: u64,
+    /// Datagrams discarded to respect `max_datagrams`, `max_bytes` or
+    /// [`MAX_RANGES`].
+    pub dropped_limit: u64,
+    /// Fragments or datagrams rejected as malformed: too long, a non-last
+    /// fragment not a multiple of 8 bytes, or an end contradicting an
+    /// earlier last fragment.
+    pub dropped_invalid: u64,
+}
+
+/// A reassembled datagram. Owned; `Send + Sync`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reassembled {
+    /// The complete IP datagram with a rewritten header: IPv4 with MF
+    /// clear, offset 0, total length and header checksum fixed; IPv6 with
+    /// the fragment header removed and the payload length fixed. Feed it
+    /// to [`crate::decode_ip`].
+    pub packet: Vec<u8>,
+    /// The fragments' folded VLAN IDs.
+    pub vlan: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Key {
+    src: IpAddr,
+    dst: IpAddr,
+    id: u32,
+    protocol: u8,
+    vlan: u32,
+}
+
+#[derive(Debug)]
+struct Datagram {
+    /// Distinguishes this datagram from an earlier one with the same key in
+    /// the age queue.
+    generation: u64,
+    first_seen: Timestamp,
+    version: u8,
+    protocol: u8,
+    header: Vec<u8>,
+    data: Vec<u8>,
+    /// Invariant: sorted, disjoint, non-adjacent, non-empty ranges.
+    have: Vec<(u32, u32)>,
+    /// Payload length, known once the last fragment arrived.
+    total: Option<u32>,
+}
+
+/// Reassembles IPv4 and IPv6 fragments; see the module docs for limits and
+/// the overlap policy.
+#[derive(Debug)]
+pub struct Defragmenter {
+    config: DefragConfig,
+    map: HashMap<Key, Datagram>,
+    /// Datagrams by age; entries whose generation no longer matches the map
+    /// are stale and skipped.
+    ages: VecDeque<(Key, u64)>,
+    bytes: usize,
+    next_generation: u64,
+    stats: DefragStats,
+}
+
+impl Defragmenter {
+    /// An empty defragmenter with `config`'s limits.
+    pub fn new(config: DefragConfig) -> Defragmenter {
+        Defragmenter {
+            config,
+            map: HashMap::new(),
+            ages: VecDeque::new(),
+            bytes: 0,
+            next_generation: 0,
+            stats: DefragStats::default(),
+        }
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> DefragStats {
+        self.stats
+    }
+
+    /// Datagrams in progress.
+    pub fn in_progress(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Bytes counted against `max_bytes`.
+    pub fn buffered_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Adds a fragment seen at `now`; returns the datagram it completes.
+    pub fn push(&mut self, frag: &Fragment<'_>, now: Timestamp) -> Option<Reassembled> {
+        self.stats.fragments += 1;
+        self.expire(now);
+        let key = Key {
+            src: frag.src,
+            dst: frag.dst,
+            id: frag.id,
+            protocol: frag.protocol,
+            vlan: frag.vlan,
+        };
+        let end = u64::from(frag.offset) + frag.data.len() as u64;
+        if end > 65535 || (frag.more && frag.data.len() % 8 != 0) {
+            self.stats.dropped_invalid += 1;
+            return None;
+        }
+        if !self.map.contains_key(&key) && !self.create(key, frag, now) {
+            return None;
+        }
+        let growth = self.map.get(&key).map_or(0, |d| d.growth(frag));
+        if growth > self.config.max_bytes {
+            self.discard(&key);
+            self.stats.dropped_limit += 1;
+            return None;
+        }
+        while self.bytes + growth > self.config.max_bytes && self.evict_oldest() {}
+        self.add(key, frag)
+    }
+
+    /// Discards datagrams whose first fragment is older than the timeout.
+    pub fn expire(&mut self, now: Timestamp) {
+        while let Some(&(key, generation)) = self.ages.front() {
+            match self.map.get(&key) {
+                Some(d) if d.generation == generation => {
+                    if now.saturating_sub(d.first_seen) <= self.config.timeout_ns {
+                        return;
+                    }
+                    self.discard(&key);
+                    self.stats.timed_out += 1;
+                }
+                _ => {}
+            }
+            self.ages.pop_front();
+        }
+    }
+
+    fn create(&mut self, key: Key, frag: &Fragment<'_>, now: Timestamp) -> bool {
+        while self.map.len() >= self.config.max_datagrams && self.evict_oldest() {}
+        if self.map.len() >= self.config.max_datagrams {
+            self.stats.dropped_limit += 1;
+            return false;
+        }
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        self.map.insert(key, Datagram::new(generation, now, frag));
+        self.bytes += DATAGRAM_OVERHEAD;
+        self.ages.push_back((key, generation));
+        if self.ages.len() > 2 * self.map.len() + 64 {
+            let map = &self.map;
+            self.ages
+                .retain(|(k, g)| map.get(k).is_some_and(|d| d.generation == *g));
+        }
+        true
+    }
+
+    fn add(&mut self, key: Key, frag: &Fragment<'_>) -> Option<Reassembled> {
+        // The datagram may itself have been the oldest and evicted.
+        let d = self.map.get_mut(&key)?;
+        let before = d.bytes();
+        let outcome = d.insert(frag);
+        let after = d.bytes();
+        self.bytes = (self.bytes + after).saturating_sub(before);
+        match outcome {
+            Insert::Ok { overlap } => {
+                if overlap {
+                    self.stats.dropped_overlap += 1;
+                }
+            }
+            Insert::Invalid => {
+                self.stats.dropped_invalid += 1;
+                return None;
+            }
+            Insert::TooManyRanges => {
+                self.discard(&key);
+                self.stats.dropped_limit += 1;
+                return None;
+            }
+        }
+        if !self.map.get(&key)?.complete() {
+            return None;
+        }
+        let d = self.discard(&key)?;
+        let packet = d.build();
+        if packet.is_none() {
+            self.stats.dropped_invalid += 1;
+        } else {
+            self.stats.reassembled += 1;
+        }
+        Some(Reassembled {
+            packet: packet?,
+            vlan: key.vlan,
+        })
+    }
+
+    fn discard(&mut self, key: &Key) -> Option<Datagram> {
+        let d = self.map.remove(key)?;
+        self.bytes = self.bytes.saturating_sub(d.bytes() + DATAGRAM_OVERHEAD);
+        Some(d)
+    }
+
+    /// Evicts the oldest datagram; false if there is none.
+    fn evict_oldest(&mut self) -> bool {
+        while let Some((key, generation)) = self.ages.pop_front() {
+            if self
+                .map
+                .get(&key)
+                .is_some_and(|d| d.generation == generation)
+            {
+                self.discard(&key);
+                self.stats.dropped_limit += 1;
+                return true;
+            }
+        }
+        false
+    }
+}
+
+enum Insert {
+    Ok { overlap: bool },
+    Invalid,
+    TooManyRanges,
+}
+
+impl Datagram {
+    fn new(generation: u64, now: Timestamp, frag: &Fragment<'_>) -> Datagram {
+        Datagram {
+            generation,
+            first_seen: now,
+            version: frag.ip_version,
+            protocol: frag.protocol,
+            header: Vec::new(),
+            data: Vec::new(),
+            have: Vec::new(),
+            total: None,
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.header.capacity() + self.data.capacity() + self.have.capacity() * 8
+    }
+
+    /// Bytes this fragment would add to the buffers (an estimate).
+    fn growth(&self, frag: &Fragment<'_>) -> usize {
+        let end = frag.offset as usize + frag.data.len();
+        let header = if frag.offset == 0 && self.header.is_empty() {
+            frag.header.len()
+        } else {
+            0
+        };
+        end.saturating_sub(self.data.capacity()) + header + 16
+    }
+
+    fn insert(&mut self, frag: &Fragment<'_>) -> Insert {
+        let start = frag.offset;
+        let end = start + frag.data.len() as u32;
+        let past_total = self.total.is_some_and(|t| end > t);
+        let held_end = self.have.last().map_or(0, |r| r.1);
+        if past_total || (!frag.more && (held_end > end || self.total.is_some_and(|t| t != end))) {
+            return Insert::Invalid;
+        }
+        if !frag.more {
+            self.total = Some(end);
+        }
+        if start == 0 && self.header.is_empty() {
+            self.header = frag.header.to_vec();
+        }
+        if start == end {
+            return Insert::Ok { overlap: false };
+        }
+        if self.data.len() < end as usize {
+            self.data.reserve_exact(end as usize - self.data.len());
+            self.data.resize(end as usize, 0);
+        }
+        let overlap = self.copy_gaps(start, end, frag.data);
+        self.merge(start, end);
+        if self.have.len() > MAX_RANGES {
+            return Insert::TooManyRanges;
+        }
+        Insert::Ok { overlap }
+    }
+
+    /// Copies the parts of `[start, end)` not yet held; true if any part
+    /// was already held (first wins).
+    fn copy_gaps(&mut self, start: u32, end: u32, src: &[u8]) -> bool {
+        let mut overlap = false;
+        let mut cur = start;
+        let copy = |from: u32, to: u32, data: &mut Vec<u8>| {
+            let (a, b) = ((from - start) as usize, (to - start) as usize);
+            if let (Some(dst), Some(s)) = (data.get_mut(from as usize..to as usize), src.get(a..b))
+            {
+                dst.copy_from_slice(s);
+            }
+        };
+        for &(a, b) in &self.have {
+            if b <= cur {
+                continue;
+            }
+            if a >= end {
+                break;
+            }
+            if a > cur {
+                copy(cur, a, &mut self.data);
+            }
+            overlap = true;
+            cur = b;
+        }
+        if cur < end {
+            copy(cur, end, &mut self.data);
+        }
+        overlap
+    }
+
+    fn merge(&mut self, start: u32, end: u32) {
+        let i = self.have.partition_point(|r| r.1 < start);
+        let mut j = i;
+        let (mut s, mut e) = (start, end);
+        while let Some(&(a, b)) = self.have.get(j) {
+            if a > e {
+                break;
+            }
+            s = s.min(a);
+            e = e.max(b);
+            j += 1;
+        }
+        self.have.splice(i..j, [(s, e)]);
+    }
+
+    fn complete(&self) -> bool {
+        let Some(total) = self.total else {
+            return false;
+        };
+        !self.header.is_empty() && (total == 0 || self.have == [(0, total)])
+    }
+
+    /// The whole datagram with its header rewritten; `None` if too long.
+    fn build(self) -> Option<Vec<u8>> {
+        let total = self.total? as usize;
+        let mut p = self.header;
+        let hlen = p.len();
+        p.extend_from_slice(self.data.get(..total)?);
+        if self.version == 4 {
+            let len = u16::try_from(hlen + total).ok()?;
+            let flags = p.get(6)? & 0x40; // keep DF only
+            p.get_mut(2..4)?.copy_from_slice(&len.to_be_bytes());
+            p.get_mut(6..8)?.copy_from_slice(&[flags, 0]);
+            p.get_mut(10..12)?.copy_from_slice(&[0, 0]);
+            let sum = internet_checksum(p.get(..hlen)?, 0);
+            p.get_mut(10..12)?.copy_from_slice(&sum.to_be_bytes());
+        } else {
+            let len = u16::try_from(hlen.checked_sub(40)? + total).ok()?;
+            p.get_mut(4..6)?.copy_from_slice(&len.to_be_bytes());
+            let at = last_next_header(&p[..hlen])?;
+            *p.get_mut(at)? = self.protocol;
+        }
+        Some(p)
+    }
+}
+
+/// Offset of the last next-header field in an IPv6 header chain (the one
+/// that named the fragment header).
+fn last_next_header(header: &[u8]) -> Option<usize> {
+    let mut field = 6;
+    let mut at = 40;
+    while at < header.len() {
+        let len = match header.get(field)? {
+            0 | 43 | 60 => (usize::from(*header.get(at + 1)?) + 1) * 8,
+            51 => (usize::from(*header.get(at + 1)?) + 2) * 4,
+            _ => return None,
+        };
+        field = at;
+        at += len;
+    }
+    Some(field)
+}

@@ -1,0 +1,240 @@
+//! The canonical flow key and packet direction.
+//!
+//! A [`FlowKey`] names a TCP connection independently of which side sent a
+//! packet: its two endpoints are stored in order, lower `(address, port)`
+//! first, and [`Dir`] tells which way a given packet travelled.
+
+use core::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// The direction of a packet relative to its [`FlowKey`].
+/// Plain data: `Send + Sync`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dir {
+    /// From the lower endpoint to the higher one.
+    LoToHi,
+    /// From the higher endpoint to the lower one.
+    HiToLo,
+}
+
+impl Dir {
+    /// The opposite direction.
+    pub const fn reverse(self) -> Dir {
+        match self {
+            Dir::LoToHi => Dir::HiToLo,
+            Dir::HiToLo => Dir::LoToHi,
+        }
+    }
+}
+
+/// A canonical, direction-free TCP flow key.
+///
+/// Invariant: `(lo, lo_port) <= (hi, hi_port)` comparing address bytes then
+/// port; IPv4 addresses occupy the first 4 bytes of `lo`/`hi` with the rest
+/// zero and `v6 == false`. `vlan` folds up to two VLAN IDs,
+/// `outer << 12 | inner` (just the ID for one tag, 0 untagged), so equal
+/// 4-tuples on different VLANs are different flows.
+///
+/// 44 bytes, `Copy`, plain data: `Send + Sync`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct FlowKey {
+    v6: bool,
+    lo: [u8; 16],
+    hi: [u8; 16],
+    lo_port: u16,
+    hi_port: u16,
+    vlan: u32,
+}
+
+impl FlowKey {
+    /// The key of a packet from `src:sport` to `dst:dport` on `vlan`, and
+    /// the packet's direction.
+    ///
+    /// If one address is IPv4 and the other IPv6, the IPv4 one is mapped
+    /// into IPv6 (`::ffff:a.b.c.d`). Equal endpoints give [`Dir::LoToHi`].
+    pub fn new(src: IpAddr, sport: u16, dst: IpAddr, dport: u16, vlan: u32) -> (FlowKey, Dir) {
+        match (src, dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                FlowKey::from_v4(s.octets(), sport, d.octets(), dport, vlan)
+            }
+            (s, d) => FlowKey::from_v6(to_v6(s), sport, to_v6(d), dport, vlan),
+        }
+    }
+
+    /// Like [`FlowKey::new`] for IPv4 address bytes (no conversion).
+    pub fn from_v4(
+        src: [u8; 4],
+        sport: u16,
+        dst: [u8; 4],
+        dport: u16,
+        vlan: u32,
+    ) -> (FlowKey, Dir) {
+        let mut s = [0u8; 16];
+        let mut d = [0u8; 16];
+        s[..4].copy_from_slice(&src);
+        d[..4].copy_from_slice(&dst);
+        FlowKey::ordered(false, s, sport, d, dport, vlan)
+    }
+
+    /// Like [`FlowKey::new`] for IPv6 address bytes.
+    pub fn from_v6(
+        src: [u8; 16],
+        sport: u16,
+        dst: [u8; 16],
+        dport: u16,
+        vlan: u32,
+    ) -> (FlowKey, Dir) {
+        FlowKey::ordered(true, src, sport, dst, dport, vlan)
+    }
+
+    fn ordered(v6: bool, s: [u8; 16], sp: u16, d: [u8; 16], dp: u16, vlan: u32) -> (FlowKey, Dir) {
+        if (s, sp) <= (d, dp) {
+            let key = FlowKey {
+                v6,
+                lo: s,
+                hi: d,
+                lo_port: sp,
+                hi_port: dp,
+                vlan,
+            };
+            (key, Dir::LoToHi)
+        } else {
+            let key = FlowKey {
+                v6,
+                lo: d,
+                hi: s,
+                lo_port: dp,
+                hi_port: sp,
+                vlan,
+            };
+            (key, Dir::HiToLo)
+        }
+    }
+
+    fn addr(&self, bytes: &[u8; 16]) -> IpAddr {
+        if self.v6 {
+            IpAddr::V6(Ipv6Addr::from(*bytes))
+        } else {
+            IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]))
+        }
+    }
+
+    /// The lower endpoint's address.
+    pub fn lo_addr(&self) -> IpAddr {
+        self.addr(&self.lo)
+    }
+    /// The lower endpoint's port.
+    pub fn lo_port(&self) -> u16 {
+        self.lo_port
+    }
+    /// The higher endpoint's address.
+    pub fn hi_addr(&self) -> IpAddr {
+        self.addr(&self.hi)
+    }
+    /// The higher endpoint's port.
+    pub fn hi_port(&self) -> u16 {
+        self.hi_port
+    }
+    /// The folded VLAN IDs (`outer << 12 | inner`, 0 untagged).
+    pub fn vlan(&self) -> u32 {
+        self.vlan
+    }
+    /// True for an IPv6 flow.
+    pub fn is_ipv6(&self) -> bool {
+        self.v6
+    }
+    /// The raw lower address bytes (IPv4 in the first 4).
+    pub fn lo_bytes(&self) -> &[u8; 16] {
+        &self.lo
+    }
+    /// The raw higher address bytes (IPv4 in the first 4).
+    pub fn hi_bytes(&self) -> &[u8; 16] {
+        &self.hi
+    }
+
+    /// The sender of a packet travelling in `dir`.
+    pub fn src(&self, dir: Dir) -> (IpAddr, u16) {
+        match dir {
+            Dir::LoToHi => (self.lo_addr(), self.lo_port),
+            Dir::HiToLo => (self.hi_addr(), self.hi_port),
+        }
+    }
+
+    /// The receiver of a packet travelling in `dir`.
+    pub fn dst(&self, dir: Dir) -> (IpAddr, u16) {
+        self.src(dir.reverse())
+    }
+}
+
+fn to_v6(a: IpAddr) -> [u8; 16] {
+    match a {
+        IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+        IpAddr::V6(a) => a.octets(),
+    }
+}
+
+impl fmt::Display for FlowKey {
+    /// `a:port <-> b:port`, IPv6 addresses in brackets, then ` vlan N` when
+    /// tagged.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (lo, hi) = (self.lo_addr(), self.hi_addr());
+        if self.v6 {
+            write!(f, "[{lo}]:{} <-> [{hi}]:{}", self.lo_port, self.hi_port)?;
+        } else {
+            write!(f, "{lo}:{} <-> {hi}:{}", self.lo_port, self.hi_port)?;
+        }
+        if self.vlan != 0 {
+            write!(f, " vlan {}", self.vlan)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn canonical_both_ways() {
+        let (k1, d1) = FlowKey::new(ip("10.0.0.2"), 80, ip("10.0.0.1"), 5000, 7);
+        let (k2, d2) = FlowKey::new(ip("10.0.0.1"), 5000, ip("10.0.0.2"), 80, 7);
+        assert_eq!(k1, k2);
+        assert_eq!(d1, Dir::HiToLo);
+        assert_eq!(d2, Dir::LoToHi);
+        assert_eq!(d1.reverse(), d2);
+        assert_eq!(k1.lo_addr(), ip("10.0.0.1"));
+        assert_eq!(k1.lo_port(), 5000);
+        assert_eq!(k1.hi_addr(), ip("10.0.0.2"));
+        assert_eq!(k1.hi_port(), 80);
+        assert_eq!(k1.src(d1), (ip("10.0.0.2"), 80));
+        assert_eq!(k1.dst(d1), (ip("10.0.0.1"), 5000));
+        assert_eq!(k1.vlan(), 7);
+        assert!(!k1.is_ipv6());
+        assert_eq!(k1.to_string(), "10.0.0.1:5000 <-> 10.0.0.2:80 vlan 7");
+    }
+
+    #[test]
+    fn same_address_orders_by_port_and_vlan_separates() {
+        let (k, d) = FlowKey::new(ip("::1"), 9000, ip("::1"), 22, 0);
+        assert_eq!(d, Dir::HiToLo);
+        assert_eq!(k.lo_port(), 22);
+        assert!(k.is_ipv6());
+        assert_eq!(k.to_string(), "[::1]:22 <-> [::1]:9000");
+        let (k2, _) = FlowKey::new(ip("::1"), 9000, ip("::1"), 22, 1);
+        assert_ne!(k, k2);
+        let (k3, d3) = FlowKey::new(ip("::1"), 22, ip("::1"), 22, 0);
+        assert_eq!(d3, Dir::LoToHi);
+        assert_eq!(k3.src(d3), k3.dst(d3));
+    }
+
+    #[test]
+    fn mixed_families_map_to_v6() {
+        let (k, _) = FlowKey::new(ip("1.2.3.4"), 1, ip("::2"), 2, 0);
+        assert!(k.is_ipv6());
+        assert_eq!(k.hi_addr(), ip("::ffff:1.2.3.4"));
+    }
+}

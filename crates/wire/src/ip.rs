@@ -1,0 +1,224 @@
+//! IPv4 (RFC 791) and IPv6 (RFC 8200) headers, as far as dispatch needs.
+//!
+//! Lengths: the captured packet ends at the smaller of the frame end and
+//! the IP length (trailing Ethernet padding is dropped); a zero IPv4 total
+//! length or IPv6 payload length (segmentation-offload and "BIG TCP"
+//! captures, IPv6 jumbograms) takes the length from the frame.
+
+use crate::bytes::{array, field16, Field};
+use crate::checksum::internet_checksum;
+use crate::decode::{transport, Ctx, IpInfo};
+use crate::{DecodeError, Decoded, Fragment, Layer};
+
+mod field {
+    use super::Field;
+    pub const V4_TOTAL_LEN: Field = 2..4;
+    pub const V4_ID: Field = 4..6;
+    pub const V4_FRAG: Field = 6..8;
+    pub const V4_TTL: usize = 8;
+    pub const V4_PROTO: usize = 9;
+    pub const V4_SRC: usize = 12;
+    pub const V4_DST: usize = 16;
+    pub const V6_PAYLOAD_LEN: Field = 4..6;
+    pub const V6_NEXT: usize = 6;
+    pub const V6_HOP: usize = 7;
+    pub const V6_SRC: usize = 8;
+    pub const V6_DST: usize = 24;
+}
+
+/// IPv4 header without options.
+pub const V4_MIN_HEADER: usize = 20;
+/// IPv6 fixed header.
+pub const V6_HEADER: usize = 40;
+/// IPv6 extension headers followed before giving up.
+pub const MAX_EXT_HEADERS: usize = 16;
+
+/// IPv4 "more fragments" flag in the flags/offset word.
+pub(crate) const V4_MF: u16 = 0x2000;
+/// IPv4 fragment offset mask (units of 8 bytes).
+pub(crate) const V4_OFFSET_MASK: u16 = 0x1fff;
+
+/// Decodes an IP header of either version, chosen by the version nibble.
+pub(crate) fn decode_any<'a>(
+    frame: &'a [u8],
+    at: usize,
+    ctx: &mut Ctx<'_>,
+) -> Result<Decoded<'a>, DecodeError> {
+    match frame.get(at).map(|b| b >> 4) {
+        Some(4) => decode_v4(frame, at, ctx),
+        Some(6) => decode_v6(frame, at, ctx),
+        Some(_) => Err(DecodeError::BadVersion),
+        None => Err(DecodeError::Truncated { layer: Layer::Ip }),
+    }
+}
+
+/// Captured end and promised end of a packet at `at` of length `total`.
+fn bounds(frame: &[u8], at: usize, total: usize) -> (usize, usize) {
+    let promised = at.saturating_add(total);
+    (promised.min(frame.len()), promised)
+}
+
+/// Decodes an IPv4 header at `at`.
+pub(crate) fn decode_v4<'a>(
+    frame: &'a [u8],
+    at: usize,
+    ctx: &mut Ctx<'_>,
+) -> Result<Decoded<'a>, DecodeError> {
+    let layer = Layer::Ipv4;
+    let avail = frame.len().saturating_sub(at);
+    let fixed = frame
+        .get(at..at + V4_MIN_HEADER)
+        .ok_or(DecodeError::Truncated { layer })?;
+    if fixed[0] >> 4 != 4 {
+        return Err(DecodeError::BadVersion);
+    }
+    let ihl = usize::from(fixed[0] & 0x0f) * 4;
+    let total = match usize::from(field16(fixed, field::V4_TOTAL_LEN)) {
+        0 => avail,
+        n => n,
+    };
+    if ihl < V4_MIN_HEADER || total < ihl {
+        return Err(DecodeError::BadHeaderLen { layer });
+    }
+    let header = frame
+        .get(at..at + ihl)
+        .ok_or(DecodeError::Truncated { layer })?;
+    let (end, promised_end) = bounds(frame, at, total);
+    let mut src = [0u8; 16];
+    let mut dst = [0u8; 16];
+    src[..4].copy_from_slice(&fixed[field::V4_SRC..field::V4_SRC + 4]);
+    dst[..4].copy_from_slice(&fixed[field::V4_DST..field::V4_DST + 4]);
+    let ip = IpInfo {
+        version: 4,
+        src,
+        dst,
+        offset: at,
+        payload: at + ihl,
+        end,
+        promised_end,
+        ttl: fixed[field::V4_TTL],
+        id: field16(fixed, field::V4_ID),
+        header_ok: ctx
+            .opts
+            .verify_checksums
+            .then(|| internet_checksum(header, 0) == 0),
+    };
+    let proto = fixed[field::V4_PROTO];
+    let frag = field16(fixed, field::V4_FRAG);
+    if frag & (V4_MF | V4_OFFSET_MASK) != 0 {
+        let offset = u32::from(frag & V4_OFFSET_MASK) * 8;
+        let data = frame.get(ip.payload..end).unwrap_or(&[]);
+        return Ok(fragment(
+            &ip,
+            ctx,
+            u32::from(ip.id),
+            proto,
+            offset,
+            frag & V4_MF != 0,
+            data,
+            header,
+        ));
+    }
+    transport(&frame[..end], &ip, proto, ctx)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fragment<'a>(
+    ip: &IpInfo,
+    ctx: &Ctx<'_>,
+    id: u32,
+    protocol: u8,
+    offset: u32,
+    more: bool,
+    data: &'a [u8],
+    header: &'a [u8],
+) -> Decoded<'a> {
+    Decoded::Fragment(Fragment {
+        ip_version: ip.version,
+        src: ip.src_addr(),
+        dst: ip.dst_addr(),
+        id,
+        protocol,
+        offset,
+        more,
+        data,
+        header,
+        vlan: ctx.vlan,
+    })
+}
+
+/// Decodes an IPv6 header and its extension headers at `at`.
+pub(crate) fn decode_v6<'a>(
+    frame: &'a [u8],
+    at: usize,
+    ctx: &mut Ctx<'_>,
+) -> Result<Decoded<'a>, DecodeError> {
+    let layer = Layer::Ipv6;
+    let fixed = frame
+        .get(at..at + V6_HEADER)
+        .ok_or(DecodeError::Truncated { layer })?;
+    if fixed[0] >> 4 != 6 {
+        return Err(DecodeError::BadVersion);
+    }
+    let total = match usize::from(field16(fixed, field::V6_PAYLOAD_LEN)) {
+        0 => frame.len() - at,
+        n => V6_HEADER + n,
+    };
+    let (end, promised_end) = bounds(frame, at, total);
+    let ip = IpInfo {
+        version: 6,
+        src: array(fixed, field::V6_SRC).unwrap_or_default(),
+        dst: array(fixed, field::V6_DST).unwrap_or_default(),
+        offset: at,
+        payload: at + V6_HEADER,
+        end,
+        promised_end,
+        ttl: fixed[field::V6_HOP],
+        id: 0,
+        header_ok: None,
+    };
+    ext_headers(&frame[..end], ip, fixed[field::V6_NEXT], ctx)
+}
+
+/// Walks IPv6 extension headers, then dispatches on the upper layer.
+fn ext_headers<'a>(
+    frame: &'a [u8],
+    mut ip: IpInfo,
+    mut next: u8,
+    ctx: &mut Ctx<'_>,
+) -> Result<Decoded<'a>, DecodeError> {
+    let layer = Layer::Ipv6Ext;
+    for _ in 0..MAX_EXT_HEADERS {
+        let at = ip.payload;
+        let len = match next {
+            0 | 43 | 60 => frame.get(at + 1).map(|&l| (usize::from(l) + 1) * 8),
+            51 => frame.get(at + 1).map(|&l| (usize::from(l) + 2) * 4),
+            44 => Some(8),
+            59 => return Ok(Decoded::Other),
+            _ => return transport(frame, &ip, next, ctx),
+        };
+        let len = len.ok_or(DecodeError::Truncated { layer })?;
+        if at + len > ip.promised_end {
+            return Err(DecodeError::BadHeaderLen { layer });
+        }
+        let ext = frame
+            .get(at..at + len)
+            .ok_or(DecodeError::Truncated { layer })?;
+        ip.payload = at + len;
+        if next == 44 {
+            let word = field16(ext, 2..4);
+            let (offset, more) = (u32::from(word >> 3) * 8, word & 1 != 0);
+            if offset != 0 || more {
+                let id = u32::from_be_bytes([ext[4], ext[5], ext[6], ext[7]]);
+                let data = frame.get(ip.payload..).unwrap_or(&[]);
+                let header = frame.get(ip.offset..at).unwrap_or(&[]);
+                return Ok(fragment(&ip, ctx, id, ext[0], offset, more, data, header));
+            }
+            // An atomic fragment (RFC 6946): decode straight through.
+        }
+        next = ext[0];
+    }
+    Err(DecodeError::Unsupported {
+        what: "too many IPv6 extension headers",
+    })
+}

@@ -1,0 +1,585 @@
+//! Hand-built frames through every link layer, encapsulation and IP/TCP
+//! corner case `decode` handles.
+
+mod common;
+
+use common::*;
+use std::net::IpAddr;
+use weft_wire::{
+    decode, decode_ip, DecodeError, DecodeOptions, Decoded, Dir, Layer, LinkType, Packet,
+};
+
+fn opts() -> DecodeOptions {
+    DecodeOptions::default()
+}
+
+fn verify() -> DecodeOptions {
+    DecodeOptions {
+        verify_checksums: true,
+        ..DecodeOptions::default()
+    }
+}
+
+fn tcp_of(link: LinkType, frame: &[u8]) -> Packet<'_> {
+    match decode(link, frame, &verify()) {
+        Ok(Decoded::Tcp(p)) => p,
+        other => panic!("expected TCP, got {other:?}"),
+    }
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn check_v4(p: &Packet<'_>, payload: &[u8]) {
+    assert_eq!(p.key.lo_addr(), ip("10.0.0.1"));
+    assert_eq!(p.key.hi_addr(), ip("10.0.0.2"));
+    assert_eq!((p.key.lo_port(), p.key.hi_port()), (1234, 80));
+    assert_eq!(p.dir, Dir::LoToHi);
+    assert_eq!(p.payload, payload);
+    assert_eq!(p.payload_missing, 0);
+    assert_eq!(p.ip_version, 4);
+    assert_eq!(p.checksum_ok, Some(true));
+}
+
+fn check_v6(p: &Packet<'_>, payload: &[u8]) {
+    assert_eq!(p.key.lo_addr(), ip("2001:db8::1"));
+    assert!(p.key.is_ipv6());
+    assert_eq!(p.payload, payload);
+    assert_eq!(p.ip_version, 6);
+    assert_eq!(p.ip_id, 0);
+    assert_eq!(p.ttl_or_hop, 55);
+    assert_eq!(p.checksum_ok, Some(true));
+}
+
+#[test]
+fn ethernet_ipv4_tcp() {
+    let f = eth(0x0800, &tcp4(b"hello"));
+    let p = tcp_of(LinkType::Ethernet, &f);
+    check_v4(&p, b"hello");
+    assert_eq!((p.ip_offset, p.tcp_offset), (14, 34));
+    assert_eq!(p.tcp.seq.0, 1000);
+    assert_eq!(p.tcp.ack.0, 77);
+    assert_eq!(p.tcp.window, 1000);
+    assert_eq!(p.ip_id, 0x1234);
+    assert_eq!(p.ttl_or_hop, 64);
+    assert!(!p.tunnel);
+    assert_eq!(p.key.vlan(), 0);
+}
+
+#[test]
+fn ethernet_padding_is_ignored() {
+    let mut f = eth(0x0800, &tcp4(b""));
+    f.extend([0u8; 6]); // 60-byte minimum frame
+    let p = tcp_of(LinkType::Ethernet, &f);
+    assert_eq!(p.payload, b"");
+    assert_eq!(p.checksum_ok, Some(true));
+}
+
+#[test]
+fn vlan_and_qinq() {
+    let f = eth(0x8100, &tag(0x2005, 0x0800, &tcp4(b"x")));
+    let p = tcp_of(LinkType::Ethernet, &f);
+    check_v4(&p, b"x");
+    assert_eq!(p.key.vlan(), 5);
+    assert_eq!(p.ip_offset, 18);
+
+    let inner = tag(7, 0x0800, &tcp4(b"x"));
+    let f = eth(0x88a8, &tag(100, 0x8100, &inner));
+    let p = tcp_of(LinkType::Ethernet, &f);
+    assert_eq!(p.key.vlan(), 100 << 12 | 7);
+    // A third tag does not change the fold.
+    let f3 = eth(0x9100, &tag(100, 0x8100, &tag(7, 0x8100, &inner)));
+    assert_eq!(tcp_of(LinkType::Ethernet, &f3).key.vlan(), 100 << 12 | 7);
+    // Same 4-tuple, different VLANs: different flows.
+    let g = eth(0x88a8, &tag(101, 0x8100, &inner));
+    assert_ne!(tcp_of(LinkType::Ethernet, &g).key, p.key);
+}
+
+#[test]
+fn too_many_vlan_tags() {
+    let mut body = tcp4(b"");
+    let mut next = 0x0800;
+    for _ in 0..9 {
+        body = tag(1, next, &body);
+        next = 0x8100;
+    }
+    let f = eth(0x8100, &body);
+    assert_eq!(
+        decode(LinkType::Ethernet, &f, &opts()),
+        Err(DecodeError::Unsupported {
+            what: "too many VLAN tags"
+        })
+    );
+    // Truncated inside a tag.
+    assert_eq!(
+        decode(LinkType::Ethernet, &f[..16], &opts()),
+        Err(DecodeError::Truncated { layer: Layer::Vlan })
+    );
+}
+
+#[test]
+fn mpls_stack() {
+    let mut labels = vec![0x00, 0x01, 0x00, 0x40]; // label 16, not bottom
+    labels.extend([0x00, 0x02, 0x01, 0x40]); // bottom of stack
+    labels.extend(tcp6(b"mpls"));
+    let frame = eth(0x8847, &labels);
+    let p = tcp_of(LinkType::Ethernet, &frame);
+    check_v6(&p, b"mpls");
+    assert!(p.tunnel);
+    assert_eq!(p.ip_offset, 22);
+    // No bottom-of-stack bit before the end.
+    assert_eq!(
+        decode(LinkType::Ethernet, &eth(0x8848, &labels[..4]), &opts()),
+        Err(DecodeError::Truncated { layer: Layer::Mpls })
+    );
+}
+
+#[test]
+fn pppoe_session() {
+    let mut s = vec![0x11, 0x00, 0x12, 0x34, 0, 0];
+    s.extend(0x0021u16.to_be_bytes());
+    s.extend(tcp4(b"ppp"));
+    check_v4(&tcp_of(LinkType::Ethernet, &eth(0x8864, &s)), b"ppp");
+    s[6..8].copy_from_slice(&0xc021u16.to_be_bytes()); // LCP
+    assert_eq!(
+        decode(LinkType::Ethernet, &eth(0x8864, &s), &opts()),
+        Ok(Decoded::Other)
+    );
+}
+
+#[test]
+fn linux_sll_and_sll2() {
+    let mut f = vec![0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0];
+    f.extend(0x86ddu16.to_be_bytes());
+    f.extend(tcp6(b"sll"));
+    let p = tcp_of(LinkType::LinuxSll, &f);
+    check_v6(&p, b"sll");
+    assert_eq!(p.ip_offset, 16);
+
+    let mut f = 0x0800u16.to_be_bytes().to_vec();
+    f.extend([0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0]);
+    f.extend(tcp4(b"sll2"));
+    let p = tcp_of(LinkType::LinuxSll2, &f);
+    check_v4(&p, b"sll2");
+    assert_eq!(p.ip_offset, 20);
+    assert_eq!(
+        decode(LinkType::LinuxSll2, &f[..19], &opts()),
+        Err(DecodeError::Truncated { layer: Layer::Link })
+    );
+}
+
+#[test]
+fn nflog() {
+    let pkt = tcp4(b"nflog!");
+    let mut f = vec![2, 0, 0, 1];
+    // A prefix TLV (type 10) of 5 bytes, padded to 8.
+    f.extend([5, 0, 10, 0, b'a', 0, 0, 0]);
+    f.extend(((pkt.len() + 4) as u16).to_le_bytes());
+    f.extend(9u16.to_le_bytes());
+    f.extend(&pkt);
+    let p = tcp_of(LinkType::Nflog, &f);
+    check_v4(&p, b"nflog!");
+    assert_eq!(p.ip_offset, 16);
+    // A TLV length below 4 is malformed.
+    let bad = [2, 0, 0, 1, 2, 0, 9, 0];
+    assert_eq!(
+        decode(LinkType::Nflog, &bad, &opts()),
+        Err(DecodeError::BadHeaderLen {
+            layer: Layer::Nflog
+        })
+    );
+    // No payload TLV: nothing to decode.
+    assert_eq!(
+        decode(LinkType::Nflog, &f[..12], &opts()),
+        Ok(Decoded::Other)
+    );
+}
+
+#[test]
+fn null_both_byte_orders_and_loop() {
+    for family in [2u32.to_le_bytes(), 2u32.to_be_bytes()] {
+        let mut f = family.to_vec();
+        f.extend(tcp4(b"lo"));
+        check_v4(&tcp_of(LinkType::Null, &f), b"lo");
+    }
+    for af in [10u32, 24, 28, 30] {
+        for family in [af.to_le_bytes(), af.to_be_bytes()] {
+            let mut f = family.to_vec();
+            f.extend(tcp6(b"lo6"));
+            check_v6(&tcp_of(LinkType::Null, &f), b"lo6");
+        }
+    }
+    let mut f = 24u32.to_be_bytes().to_vec();
+    f.extend(tcp6(b"loop"));
+    check_v6(&tcp_of(LinkType::Loop, &f), b"loop");
+    // Loop is network order only.
+    f[..4].copy_from_slice(&24u32.to_le_bytes());
+    assert_eq!(decode(LinkType::Loop, &f, &opts()), Ok(Decoded::Other));
+}
+
+#[test]
+fn ppp_and_raw() {
+    let mut f = vec![0xff, 0x03, 0x00, 0x21];
+    f.extend(tcp4(b"ppp"));
+    check_v4(&tcp_of(LinkType::Ppp, &f), b"ppp");
+    let mut f = vec![0x57]; // compressed protocol field
+    f.extend(tcp6(b"ppp6"));
+    check_v6(&tcp_of(LinkType::Ppp, &f), b"ppp6");
+    for link in [LinkType::Raw, LinkType::RawBsd, LinkType::Ipv4] {
+        check_v4(&tcp_of(link, &tcp4(b"raw")), b"raw");
+    }
+    check_v6(&tcp_of(LinkType::Ipv6, &tcp6(b"raw")), b"raw");
+    assert_eq!(
+        decode(LinkType::Ipv6, &tcp4(b""), &opts()),
+        Err(DecodeError::BadVersion)
+    );
+    assert_eq!(
+        decode(LinkType::Raw, &[0x50; 40], &opts()),
+        Err(DecodeError::BadVersion)
+    );
+    assert_eq!(
+        decode(LinkType::Other(147), &[0; 40], &opts()),
+        Err(DecodeError::Unsupported { what: "link type" })
+    );
+}
+
+#[test]
+fn link_type_raw_values_round_trip() {
+    for raw in [0, 1, 9, 12, 101, 108, 113, 228, 229, 239, 276, 147] {
+        assert_eq!(LinkType::from_raw(raw).to_raw(), raw);
+    }
+    assert_eq!(LinkType::from_raw(276), LinkType::LinuxSll2);
+}
+
+#[test]
+fn ipv4_options_and_errors() {
+    let seg = checksum_v4(A4, B4, tcp(1234, 80, 1000, &[], b"opt"));
+    let pkt = ipv4_full(A4, B4, 6, &[0x94, 4, 0, 0], 1, 0, &seg);
+    let p = tcp_of(LinkType::Raw, &pkt);
+    check_v4(&p, b"opt");
+    assert_eq!(p.tcp_offset, 24);
+
+    let mut bad = pkt.clone();
+    bad[0] = 0x44; // IHL 16
+    assert_eq!(
+        decode(LinkType::Raw, &bad, &opts()),
+        Err(DecodeError::BadHeaderLen { layer: Layer::Ipv4 })
+    );
+    let mut bad = pkt.clone();
+    bad[2..4].copy_from_slice(&10u16.to_be_bytes()); // total < IHL
+    assert_eq!(
+        decode(LinkType::Raw, &bad, &opts()),
+        Err(DecodeError::BadHeaderLen { layer: Layer::Ipv4 })
+    );
+    assert_eq!(
+        decode(LinkType::Raw, &pkt[..22], &opts()),
+        Err(DecodeError::Truncated { layer: Layer::Ipv4 })
+    );
+    // A bad header checksum is reported, not an error.
+    let mut bad = pkt.clone();
+    bad[8] = 1;
+    let p = tcp_of(LinkType::Raw, &bad);
+    assert_eq!(p.checksum_ok, Some(false));
+    // Without verification no verdict.
+    match decode(LinkType::Raw, &bad, &opts()) {
+        Ok(Decoded::Tcp(p)) => assert_eq!(p.checksum_ok, None),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn bad_tcp_checksum_reported() {
+    let mut pkt = tcp4(b"data");
+    let last = pkt.len() - 1;
+    pkt[last] ^= 1;
+    assert_eq!(tcp_of(LinkType::Raw, &pkt).checksum_ok, Some(false));
+    let mut pkt = tcp6(b"data");
+    let last = pkt.len() - 1;
+    pkt[last] ^= 1;
+    assert_eq!(tcp_of(LinkType::Raw, &pkt).checksum_ok, Some(false));
+}
+
+#[test]
+fn tso_total_length_zero() {
+    let mut pkt = tcp4(&[7u8; 3000]);
+    pkt[2..4].copy_from_slice(&[0, 0]);
+    let p = tcp_of(LinkType::Raw, &pkt);
+    assert_eq!(p.payload.len(), 3000);
+    assert_eq!(p.payload_missing, 0);
+    let mut pkt6 = tcp6(&[7u8; 3000]);
+    pkt6[4..6].copy_from_slice(&[0, 0]);
+    assert_eq!(tcp_of(LinkType::Raw, &pkt6).payload.len(), 3000);
+}
+
+#[test]
+fn ipv6_jumbo_hop_by_hop() {
+    let seg = checksum_v6(A6, B6, tcp(1234, 80, 1000, &[], b"jumbo"));
+    let mut hbh = vec![6, 0, 0xc2, 4];
+    hbh.extend(((seg.len() + 8) as u32).to_be_bytes());
+    hbh.extend(&seg);
+    let mut pkt = ipv6(A6, B6, 0, &hbh);
+    pkt[4..6].copy_from_slice(&[0, 0]);
+    let p = tcp_of(LinkType::Raw, &pkt);
+    assert_eq!(p.payload, b"jumbo");
+    assert_eq!(p.tcp_offset, 48);
+}
+
+#[test]
+fn snaplen_truncation() {
+    let f = eth(0x0800, &tcp4(&[9u8; 100]));
+    let p = tcp_of(LinkType::Ethernet, &f[..f.len() - 40]);
+    assert_eq!(p.payload.len(), 60);
+    assert_eq!(p.payload_missing, 40);
+    assert_eq!(p.checksum_ok, None); // cannot verify a cut segment
+                                     // Cut inside the TCP header.
+    assert_eq!(
+        decode(LinkType::Ethernet, &f[..14 + 20 + 10], &opts()),
+        Err(DecodeError::Truncated { layer: Layer::Tcp })
+    );
+    let f6 = tcp6(&[9u8; 100]);
+    let p = tcp_of(LinkType::Raw, &f6[..f6.len() - 1]);
+    assert_eq!(p.payload_missing, 1);
+}
+
+#[test]
+fn bad_data_offset() {
+    let mut pkt = tcp4(b"abc");
+    pkt[20 + 12] = 4 << 4;
+    assert_eq!(
+        decode(LinkType::Raw, &pkt, &opts()),
+        Err(DecodeError::BadHeaderLen { layer: Layer::Tcp })
+    );
+    pkt[20 + 12] = 15 << 4; // 60 bytes > 23-byte segment
+    assert_eq!(
+        decode(LinkType::Raw, &pkt, &opts()),
+        Err(DecodeError::BadHeaderLen { layer: Layer::Tcp })
+    );
+}
+
+#[test]
+fn tcp_options_through_decode() {
+    let opts_bytes = [
+        2, 4, 0x05, 0xb4, 4, 2, 3, 3, 7, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2,
+    ];
+    let seg = checksum_v4(A4, B4, tcp(1234, 80, 1, &opts_bytes, b""));
+    let frame = ipv4(A4, B4, 6, &seg);
+    let p = tcp_of(LinkType::Raw, &frame);
+    let o = p.tcp.options;
+    assert_eq!(
+        (o.mss, o.window_scale, o.sack_permitted),
+        (Some(1460), Some(7), true)
+    );
+    assert_eq!(o.timestamp, Some((1, 2)));
+    assert!(!o.malformed);
+    assert_eq!(p.tcp.header_len, 40);
+    // A malformed option flags the options, the packet still decodes.
+    let seg = checksum_v4(A4, B4, tcp(1234, 80, 1, &[2, 4, 0, 1, 8, 0], b"m"));
+    let frame = ipv4(A4, B4, 6, &seg);
+    let p = tcp_of(LinkType::Raw, &frame);
+    assert!(p.tcp.options.malformed);
+    assert_eq!(p.tcp.options.mss, Some(1));
+    assert_eq!(p.payload, b"m");
+}
+
+#[test]
+fn ipv6_extension_headers() {
+    let seg = checksum_v6(A6, B6, tcp(1234, 80, 1000, &[], b"ext"));
+    let mut rest = vec![60, 0, 1, 4, 0, 0, 0, 0]; // hop-by-hop, PadN
+    rest.extend([43, 0, 0, 0, 0, 0, 0, 0]); // destination options
+    rest.extend([51, 0, 4, 0, 0, 0, 0, 0]); // routing, type 4, 0 segments left
+    rest.extend([6, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1]); // AH, 12 bytes
+    rest.extend(&seg);
+    let pkt = ipv6(A6, B6, 0, &rest);
+    let p = tcp_of(LinkType::Raw, &pkt);
+    check_v6(&p, b"ext");
+    assert_eq!(p.tcp_offset, 40 + 36);
+    // No next header.
+    let pkt = ipv6(A6, B6, 59, &[1, 2, 3]);
+    assert_eq!(decode(LinkType::Raw, &pkt, &opts()), Ok(Decoded::Other));
+    // Extension header running past the payload length.
+    let pkt = ipv6(A6, B6, 60, &[6, 3, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(
+        decode(LinkType::Raw, &pkt, &opts()),
+        Err(DecodeError::BadHeaderLen {
+            layer: Layer::Ipv6Ext
+        })
+    );
+}
+
+#[test]
+fn ipv6_too_many_extension_headers() {
+    let mut rest = Vec::new();
+    for _ in 0..20 {
+        rest.extend([60, 0, 1, 4, 0, 0, 0, 0]);
+    }
+    let pkt = ipv6(A6, B6, 60, &rest);
+    assert_eq!(
+        decode(LinkType::Raw, &pkt, &opts()),
+        Err(DecodeError::Unsupported {
+            what: "too many IPv6 extension headers"
+        })
+    );
+}
+
+#[test]
+fn ipv6_fragments() {
+    let seg = checksum_v6(A6, B6, tcp(1234, 80, 1000, &[], b"atomic"));
+    let mut rest = vec![6, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef];
+    rest.extend(&seg);
+    check_v6(&tcp_of(LinkType::Raw, &ipv6(A6, B6, 44, &rest)), b"atomic");
+    rest[2..4].copy_from_slice(&((16u16 << 3) | 1).to_be_bytes());
+    let pkt = ipv6(A6, B6, 44, &rest);
+    match decode(LinkType::Raw, &pkt, &opts()) {
+        Ok(Decoded::Fragment(f)) => {
+            assert_eq!((f.ip_version, f.id, f.protocol), (6, 0xdeadbeef, 6));
+            assert_eq!((f.offset, f.more), (128, true));
+            assert_eq!(f.data, &seg[..]);
+            assert_eq!(f.header, &pkt[..40]);
+            assert_eq!(f.src, ip("2001:db8::1"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn ipv4_fragment() {
+    let pkt = ipv4_full(A4, B4, 6, &[], 0x4242, 0x2000 | 3, &[1u8; 16]);
+    let f = eth(0x8100, &tag(9, 0x0800, &pkt));
+    match decode(LinkType::Ethernet, &f, &opts()) {
+        Ok(Decoded::Fragment(fr)) => {
+            assert_eq!((fr.ip_version, fr.id, fr.protocol), (4, 0x4242, 6));
+            assert_eq!((fr.offset, fr.more, fr.vlan), (24, true, 9));
+            assert_eq!(fr.data, &[1u8; 16]);
+            assert_eq!(fr.header, &pkt[..20]);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn gre_variants() {
+    // Plain GRE carrying IPv4.
+    let mut gre = vec![0, 0, 0x08, 0x00];
+    gre.extend(tcp4(b"gre"));
+    let outer = ipv4(B4, A4, 47, &gre);
+    let p = tcp_of(LinkType::Raw, &outer);
+    check_v4(&p, b"gre");
+    assert!(p.tunnel);
+    assert_eq!(p.ip_offset, 24);
+    // Checksum + key + sequence, transparent Ethernet bridging.
+    let mut gre = vec![0xb0, 0, 0x65, 0x58, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 1];
+    gre.extend(eth(0x86dd, &tcp6(b"teb")));
+    let frame = ipv4(B4, A4, 47, &gre);
+    let p = tcp_of(LinkType::Raw, &frame);
+    check_v6(&p, b"teb");
+    assert_eq!(p.ip_offset, 20 + 16 + 14);
+    // ERSPAN type II.
+    let mut gre = vec![0x10, 0, 0x88, 0xbe, 0, 0, 0, 1];
+    gre.extend([0x10, 0, 0, 1, 0, 0, 0, 0]);
+    gre.extend(eth(0x0800, &tcp4(b"erspan")));
+    check_v4(&tcp_of(LinkType::Raw, &ipv6(B6, A6, 47, &gre)), b"erspan");
+    // Truncated optional fields.
+    let gre = [0xb0, 0, 0x08, 0x00, 0, 0];
+    assert_eq!(
+        decode(LinkType::Raw, &ipv4(B4, A4, 47, &gre), &opts()),
+        Err(DecodeError::Truncated { layer: Layer::Gre })
+    );
+}
+
+#[test]
+fn vxlan() {
+    let mut udp = vec![0xc0, 0x00, 0x12, 0xb5, 0, 0, 0, 0];
+    udp.extend([0x08, 0, 0, 0, 0, 0, 42, 0]);
+    udp.extend(eth(0x8100, &tag(3, 0x0800, &tcp4(b"vxlan"))));
+    let outer = eth(0x0800, &ipv4(B4, A4, 17, &udp));
+    let p = tcp_of(LinkType::Ethernet, &outer);
+    check_v4(&p, b"vxlan");
+    assert!(p.tunnel);
+    assert_eq!(p.key.vlan(), 3);
+    // Other port: just UDP.
+    let no = DecodeOptions {
+        vxlan_port: 8472,
+        ..opts()
+    };
+    assert_eq!(decode(LinkType::Ethernet, &outer, &no), Ok(Decoded::Other));
+    // Tunnels off.
+    let off = DecodeOptions {
+        decode_tunnels: false,
+        ..opts()
+    };
+    assert_eq!(decode(LinkType::Ethernet, &outer, &off), Ok(Decoded::Other));
+}
+
+#[test]
+fn ip_in_ip_and_6in4() {
+    let frame = ipv4(B4, A4, 4, &tcp4(b"ipip"));
+    let p = tcp_of(LinkType::Raw, &frame);
+    check_v4(&p, b"ipip");
+    assert!(p.tunnel);
+    assert_eq!(p.ip_offset, 20);
+    let frame = ipv4(B4, A4, 41, &tcp6(b"6in4"));
+    let p = tcp_of(LinkType::Raw, &frame);
+    check_v6(&p, b"6in4");
+    let frame = ipv6(B6, A6, 4, &tcp4(b"4in6"));
+    let p = tcp_of(LinkType::Raw, &frame);
+    check_v4(&p, b"4in6");
+}
+
+#[test]
+fn nesting_is_bounded() {
+    let mut pkt = tcp4(b"deep");
+    for _ in 0..8 {
+        pkt = ipv4(B4, A4, 4, &pkt);
+    }
+    assert!(matches!(
+        decode(LinkType::Raw, &pkt, &opts()),
+        Ok(Decoded::Tcp(_))
+    ));
+    pkt = ipv4(B4, A4, 4, &pkt);
+    assert_eq!(
+        decode(LinkType::Raw, &pkt, &opts()),
+        Err(DecodeError::Unsupported {
+            what: "nesting too deep"
+        })
+    );
+}
+
+#[test]
+fn not_tcp_is_other() {
+    let udp = ipv4(A4, B4, 17, &[0, 53, 0, 53, 0, 8, 0, 0]);
+    assert_eq!(decode(LinkType::Raw, &udp, &opts()), Ok(Decoded::Other));
+    let arp = eth(0x0806, &[0u8; 28]);
+    assert_eq!(
+        decode(LinkType::Ethernet, &arp, &opts()),
+        Ok(Decoded::Other)
+    );
+    assert_eq!(
+        decode(LinkType::Ethernet, &arp[..13], &opts()),
+        Err(DecodeError::Truncated {
+            layer: Layer::Ethernet
+        })
+    );
+}
+
+#[test]
+fn decode_ip_keeps_vlan_and_reverse_direction() {
+    let seg = checksum_v4(B4, A4, tcp(80, 1234, 5, &[], b"back"));
+    let pkt = ipv4(B4, A4, 6, &seg);
+    match decode_ip(&pkt, 77, &verify()) {
+        Ok(Decoded::Tcp(p)) => {
+            assert_eq!(p.dir, Dir::HiToLo);
+            assert_eq!(p.key.vlan(), 77);
+            assert_eq!(p.key.src(p.dir), (ip("10.0.0.2"), 80));
+            assert_eq!(p.checksum_ok, Some(true));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn error_display() {
+    let e = DecodeError::Truncated { layer: Layer::Tcp };
+    assert_eq!(e.to_string(), "truncated Tcp header");
+    let _: &dyn std::error::Error = &e;
+}
