@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::env;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
 use weft_capture::{Capture, CaptureError};
@@ -23,10 +23,13 @@ pub fn corpus_dir() -> Option<PathBuf> {
             dir.display()
         );
     }
-    eprintln!(
-        "SKIPPED: corpus not found at {} (set WEFT_CORPUS)",
+    // Straight to the process's stderr: libtest captures `eprintln!`, and a
+    // skipped corpus must be visible without `--nocapture`.
+    let line = format!(
+        "SKIPPED: corpus not found at {} (set WEFT_CORPUS)\n",
         dir.display()
     );
+    let _ = io::stderr().write_all(line.as_bytes());
     None
 }
 
