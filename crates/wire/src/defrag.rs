@@ -222,6 +222,12 @@ impl Defragmenter {
         let outcome = d.insert(frag);
         let after = d.bytes();
         self.bytes = (self.bytes + after).saturating_sub(before);
+        // `growth` is an estimate; settle any excess (possibly evicting
+        // this very datagram).
+        while self.bytes > self.config.max_bytes && self.evict_oldest() {}
+        if !self.map.contains_key(&key) {
+            return None;
+        }
         match outcome {
             Insert::Ok { overlap } => {
                 if overlap {

@@ -1,0 +1,302 @@
+//! Defragmentation: in order, reversed, overlapping, duplicate, timeout,
+//! limits, IPv4 and IPv6, and a random fragment flood.
+
+mod common;
+
+use common::*;
+use proptest::prelude::*;
+use std::net::IpAddr;
+use weft_wire::{
+    decode_ip, DecodeOptions, Decoded, DefragConfig, Defragmenter, Fragment, Reassembled, Timestamp,
+};
+
+/// IPv4 fragments of `pkt` (20-byte header) with `chunk`-byte pieces.
+fn frag_v4(pkt: &[u8], chunk: usize) -> Vec<Vec<u8>> {
+    let (h, data) = pkt.split_at(20);
+    data.chunks(chunk)
+        .enumerate()
+        .map(|(i, c)| {
+            let off = i * chunk;
+            let more = off + c.len() < data.len();
+            let word = (off / 8) as u16 | if more { 0x2000 } else { 0 };
+            ipv4_full(A4, B4, h[9], &[], u16::from_be_bytes([h[4], h[5]]), word, c)
+        })
+        .collect()
+}
+
+/// IPv6 fragments of `pkt`, whose first `unfrag` bytes (fixed header plus
+/// a hop-by-hop header when `unfrag > 40`) are repeated in each fragment.
+fn frag_v6(pkt: &[u8], unfrag: usize, chunk: usize, id: u32) -> Vec<Vec<u8>> {
+    let (h, data) = pkt.split_at(unfrag);
+    let next = if unfrag > 40 { h[40] } else { h[6] };
+    data.chunks(chunk)
+        .enumerate()
+        .map(|(i, c)| {
+            let off = i * chunk;
+            let more = off + c.len() < data.len();
+            let mut f = h.to_vec();
+            if unfrag > 40 {
+                f[40] = 44;
+            } else {
+                f[6] = 44;
+            }
+            f.extend([next, 0]);
+            f.extend((((off / 8) as u16) << 3 | more as u16).to_be_bytes());
+            f.extend(id.to_be_bytes());
+            f.extend(c);
+            let plen = (f.len() - 40) as u16;
+            f[4..6].copy_from_slice(&plen.to_be_bytes());
+            f
+        })
+        .collect()
+}
+
+fn as_frag(pkt: &[u8]) -> Fragment<'_> {
+    match decode_ip(pkt, 0, &DecodeOptions::default()) {
+        Ok(Decoded::Fragment(f)) => f,
+        other => panic!("not a fragment: {other:?}"),
+    }
+}
+
+fn push_all(d: &mut Defragmenter, frags: &[Vec<u8>], t: u64) -> Option<Reassembled> {
+    let mut out = None;
+    for f in frags {
+        if let Some(r) = d.push(&as_frag(f), Timestamp(t)) {
+            assert!(out.is_none(), "completed twice");
+            out = Some(r);
+        }
+    }
+    out
+}
+
+fn v4_datagram(len: usize) -> Vec<u8> {
+    let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
+    let seg = checksum_v4(A4, B4, tcp(1234, 80, 1, &[], &payload));
+    ipv4_full(A4, B4, 6, &[], 0x7777, 0, &seg)
+}
+
+fn v6_datagram(len: usize) -> Vec<u8> {
+    let payload: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+    let seg = checksum_v6(A6, B6, tcp(1234, 80, 1, &[], &payload));
+    let mut rest = vec![6, 0, 1, 4, 0, 0, 0, 0]; // hop-by-hop
+    rest.extend(seg);
+    ipv6(A6, B6, 0, &rest)
+}
+
+fn check_tcp(r: &Reassembled, len: usize) {
+    let opts = DecodeOptions {
+        verify_checksums: true,
+        ..DecodeOptions::default()
+    };
+    match decode_ip(&r.packet, r.vlan, &opts) {
+        Ok(Decoded::Tcp(p)) => {
+            assert_eq!(p.payload.len(), len);
+            assert_eq!(p.checksum_ok, Some(true));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn v4_in_order_and_reversed() {
+    let pkt = v4_datagram(1000);
+    let frags = frag_v4(&pkt, 256);
+    assert_eq!(frags.len(), 4);
+    let mut d = Defragmenter::new(DefragConfig::default());
+    let r = push_all(&mut d, &frags, 1).expect("complete");
+    assert_eq!(r.packet, pkt);
+    check_tcp(&r, 1000);
+    let rev: Vec<_> = frags.iter().rev().cloned().collect();
+    assert_eq!(push_all(&mut d, &rev, 2).expect("complete").packet, pkt);
+    let s = d.stats();
+    assert_eq!((s.fragments, s.reassembled, s.dropped_overlap), (8, 2, 0));
+    assert_eq!(d.in_progress(), 0);
+    assert_eq!(d.buffered_bytes(), 0);
+}
+
+#[test]
+fn v6_in_order_and_shuffled() {
+    let pkt = v6_datagram(2000);
+    for unfrag in [40, 48] {
+        let pkt = if unfrag == 40 {
+            // No hop-by-hop header: TCP right after the fixed header.
+            let seg = checksum_v6(A6, B6, tcp(1234, 80, 1, &[], &[3u8; 2000]));
+            ipv6(A6, B6, 6, &seg)
+        } else {
+            pkt.clone()
+        };
+        let mut frags = frag_v6(&pkt, unfrag, 512, 99);
+        let mut d = Defragmenter::new(DefragConfig::default());
+        let r = push_all(&mut d, &frags, 1).expect("complete");
+        assert_eq!(r.packet, pkt);
+        check_tcp(&r, 2000);
+        frags.swap(0, 2);
+        frags.swap(1, 3);
+        assert_eq!(push_all(&mut d, &frags, 1).expect("complete").packet, pkt);
+    }
+}
+
+#[test]
+fn overlap_first_wins() {
+    let pkt = v4_datagram(64);
+    let frags = frag_v4(&pkt, 48); // 84-byte payload: 48 + 36
+    let mut d = Defragmenter::new(DefragConfig::default());
+    assert!(d.push(&as_frag(&frags[0]), Timestamp(0)).is_none());
+    // A forged fragment rewriting bytes 40..56 with 0xee.
+    let forged = ipv4_full(A4, B4, 6, &[], 0x7777, 0x2000 | 5, &[0xee; 16]);
+    assert!(d.push(&as_frag(&forged), Timestamp(0)).is_none());
+    let r = d.push(&as_frag(&frags[1]), Timestamp(0)).expect("complete");
+    // Bytes 40..48 came first from the real fragment; 48..56 first from
+    // the forged one.
+    assert_eq!(&r.packet[20 + 40..20 + 48], &pkt[20 + 40..20 + 48]);
+    assert_eq!(&r.packet[20 + 48..20 + 56], &[0xee; 8]);
+    assert_eq!(d.stats().dropped_overlap, 2);
+}
+
+#[test]
+fn duplicates_are_harmless() {
+    let pkt = v4_datagram(500);
+    let frags = frag_v4(&pkt, 128);
+    let mut d = Defragmenter::new(DefragConfig::default());
+    for f in &frags[..frags.len() - 1] {
+        assert!(d.push(&as_frag(f), Timestamp(0)).is_none());
+        assert!(d.push(&as_frag(f), Timestamp(0)).is_none());
+    }
+    let r = d
+        .push(&as_frag(frags.last().unwrap()), Timestamp(0))
+        .unwrap();
+    assert_eq!(r.packet, pkt);
+    assert_eq!(d.stats().dropped_overlap, frags.len() as u64 - 1);
+}
+
+#[test]
+fn timeout_discards() {
+    let pkt = v4_datagram(300);
+    let frags = frag_v4(&pkt, 160);
+    let cfg = DefragConfig {
+        timeout_ns: 1_000,
+        ..DefragConfig::default()
+    };
+    let mut d = Defragmenter::new(cfg);
+    assert!(d.push(&as_frag(&frags[0]), Timestamp(0)).is_none());
+    d.expire(Timestamp(1_000));
+    assert_eq!(d.in_progress(), 1);
+    d.expire(Timestamp(1_001));
+    assert_eq!(d.in_progress(), 0);
+    assert_eq!(d.stats().timed_out, 1);
+    assert!(d.push(&as_frag(&frags[1]), Timestamp(1_002)).is_none());
+    // The late fragment started a new datagram, which also times out.
+    assert!(d.push(&as_frag(&frags[0]), Timestamp(5_000)).is_none());
+    assert_eq!(d.stats().timed_out, 2);
+}
+
+#[test]
+fn datagram_count_limit_evicts_oldest() {
+    let cfg = DefragConfig {
+        max_datagrams: 4,
+        ..DefragConfig::default()
+    };
+    let mut d = Defragmenter::new(cfg);
+    for id in 0..10u16 {
+        let f = ipv4_full(A4, B4, 6, &[], id, 0x2000, &[0; 8]);
+        assert!(d.push(&as_frag(&f), Timestamp(u64::from(id))).is_none());
+        assert!(d.in_progress() <= 4);
+    }
+    assert_eq!(d.stats().dropped_limit, 6);
+    // The newest survive: completing id 9 works, id 0 does not.
+    let last = |id| ipv4_full(A4, B4, 6, &[], id, 1, &[0; 8]);
+    assert!(d.push(&as_frag(&last(9)), Timestamp(20)).is_some());
+    assert!(d.push(&as_frag(&last(0)), Timestamp(20)).is_none());
+}
+
+#[test]
+fn byte_limit_holds() {
+    let cfg = DefragConfig {
+        max_bytes: 10_000,
+        ..DefragConfig::default()
+    };
+    let mut d = Defragmenter::new(cfg);
+    for id in 0..50u16 {
+        let f = ipv4_full(A4, B4, 6, &[], id, 0x2000 | 100, &[0; 800]);
+        d.push(&as_frag(&f), Timestamp(0));
+        assert!(d.buffered_bytes() <= 10_000, "{}", d.buffered_bytes());
+    }
+    assert!(d.stats().dropped_limit > 0);
+    // One fragment larger than the whole budget is refused.
+    let held = d.in_progress();
+    let f = ipv4_full(A4, B4, 6, &[], 999, 0x2000 | 4000, &[0; 1000]);
+    assert!(d.push(&as_frag(&f), Timestamp(0)).is_none());
+    assert_eq!(d.in_progress(), held);
+}
+
+#[test]
+fn invalid_fragments() {
+    let mut d = Defragmenter::new(DefragConfig::default());
+    // Beyond 65535 bytes.
+    let f = ipv4_full(A4, B4, 6, &[], 1, 8190, &[0; 16]);
+    assert!(d.push(&as_frag(&f), Timestamp(0)).is_none());
+    // Non-last fragment not a multiple of 8.
+    let f = ipv4_full(A4, B4, 6, &[], 2, 0x2000, &[0; 12]);
+    assert!(d.push(&as_frag(&f), Timestamp(0)).is_none());
+    // Two different ends.
+    let a = ipv4_full(A4, B4, 6, &[], 3, 2, &[0; 8]);
+    let b = ipv4_full(A4, B4, 6, &[], 3, 3, &[0; 8]);
+    assert!(d.push(&as_frag(&a), Timestamp(0)).is_none());
+    assert!(d.push(&as_frag(&b), Timestamp(0)).is_none());
+    assert_eq!(d.stats().dropped_invalid, 3);
+    // Too long once the header is added: offset 65512 + 16 = 65528 payload
+    // plus a 20-byte header.
+    let mut d = Defragmenter::new(DefragConfig::default());
+    let hi = ipv4_full(A4, B4, 6, &[], 4, 8189, &[0; 16]);
+    assert!(d.push(&as_frag(&hi), Timestamp(0)).is_none());
+    let mut offset = 0;
+    while offset < 65512 {
+        let f = ipv4_full(A4, B4, 6, &[], 4, 0x2000 | (offset / 8) as u16, &[0; 1480]);
+        assert!(d.push(&as_frag(&f), Timestamp(0)).is_none());
+        offset += 1480;
+    }
+    assert!(d.stats().dropped_invalid >= 1);
+    assert_eq!(d.stats().reassembled, 0);
+}
+
+fn any_frag() -> impl Strategy<Value = (u16, u16, bool, usize, bool)> {
+    (
+        0u16..6,
+        0u16..8192,
+        any::<bool>(),
+        0usize..200,
+        any::<bool>(),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// A random flood: never panics, limits always hold.
+    #[test]
+    fn flood_respects_limits(frags in proptest::collection::vec(any_frag(), 1..300)) {
+        let cfg = DefragConfig { max_datagrams: 3, max_bytes: 40_000, timeout_ns: 50 };
+        let mut d = Defragmenter::new(cfg);
+        for (i, (id, off, more, len, v6)) in frags.into_iter().enumerate() {
+            let word = off | if more { 0x2000 } else { 0 };
+            let pkt = if v6 {
+                let mut rest = vec![6, 0];
+                rest.extend(((off << 3) | more as u16).to_be_bytes());
+                rest.extend(u32::from(id).to_be_bytes());
+                rest.extend(vec![1u8; len]);
+                ipv6(A6, B6, 44, &rest)
+            } else {
+                ipv4_full(A4, B4, 6, &[], id, word, &vec![1u8; len])
+            };
+            if let Ok(Decoded::Fragment(f)) = decode_ip(&pkt, 0, &DecodeOptions::default()) {
+                if let Some(r) = d.push(&f, Timestamp(i as u64)) {
+                    prop_assert!(r.packet.len() <= 65535 + 40);
+                    let _ = decode_ip(&r.packet, r.vlan, &DecodeOptions::default());
+                }
+            }
+            prop_assert!(d.in_progress() <= 3);
+            prop_assert!(d.buffered_bytes() <= 40_000);
+        }
+        let _ = IpAddr::from(A4);
+    }
+}
