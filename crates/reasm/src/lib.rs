@@ -1,1 +1,107 @@
-//! Placeholder; see the workspace README.
+//! # weft-reasm: single-core TCP stream reassembly
+//!
+//! A [`Reassembler`] takes TCP [`Segment`]s in capture order and hands each
+//! connection's bytes, in sequence order, to a [`Stream`] that a
+//! [`StreamFactory`] created for it — the model of gopacket's `reassembly`
+//! package, with Rust names, and without threads or locks inside: one
+//! reassembler belongs to one thread (the `weft-engine` crate runs one per
+//! core and sends every flow to exactly one of them).
+//!
+//! ## What it does
+//!
+//! * **Zero-copy in-order path.** Payload that arrives in order is delivered
+//!   straight from the frame. Out-of-order payload is copied into pages from
+//!   a [`PagePool`] and delivered, as one [`ScatterGather`], once the hole
+//!   before it closes.
+//! * **Sequence numbers become 64-bit stream offsets** on arrival, so the
+//!   2^32 wrap is harmless everywhere (ordering, overlaps, gaps, FIN).
+//! * **Overlaps.** Retransmissions of delivered bytes are stripped and
+//!   counted; overlapping buffered copies are resolved by an
+//!   [`OverlapPolicy`] (first, last, or target-based: BSD, Linux, Windows,
+//!   Solaris…), and copies that differ raise [`Event::OverlapConflict`].
+//! * **Holes.** Bytes the receiver acknowledged but the capture never saw
+//!   are skipped at once ([`Config::skip_acked_holes`]); other holes wait
+//!   until a limit, a timeout, or the end of the connection forces progress.
+//!   Every skip is reported exactly in [`Info::skip`].
+//! * **Bounded memory.** Page limits per connection and in total, a byte
+//!   memcap, and a connection limit. A limit never aborts: the oldest
+//!   buffered data is delivered past its hole (a counted gap), and only if
+//!   nothing can be freed is new data dropped — counted.
+//! * **Packet time.** Flush and idle timeouts run on capture timestamps;
+//!   expiry costs O(expired), not O(connections).
+//! * **Accounting.** [`Stats::balanced`] holds at any moment: every payload
+//!   byte received is delivered, a duplicate, an overlap, dropped for a
+//!   [`DropReason`], or still buffered.
+//!
+//! ## Example
+//!
+//! ```
+//! use weft_reasm::{Config, ConnInfo, Context, Reassembler, ScatterGather, Segment, Stream, StreamFactory};
+//! use weft_wire::{FlowKey, Seq, TcpFlags, TcpOptions, Timestamp};
+//!
+//! #[derive(Default)]
+//! struct Collect(Vec<u8>);
+//! impl Stream for Collect {
+//!     fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _: &Context) {
+//!         sg.copy_to(&mut self.0);
+//!     }
+//! }
+//! #[derive(Default)]
+//! struct Factory(usize);
+//! impl StreamFactory for Factory {
+//!     type Stream = Collect;
+//!     fn new_stream(&mut self, _: &ConnInfo, _: &Segment<'_>, _: &Context) -> Collect {
+//!         self.0 += 1;
+//!         Collect::default()
+//!     }
+//! }
+//!
+//! let (key, dir) = FlowKey::new("10.0.0.1".parse().unwrap(), 40000, "10.0.0.2".parse().unwrap(), 80, 0);
+//! let seg = |seq: u32, payload: &'static [u8]| Segment {
+//!     key, dir, hash: key.symmetric_hash(), seq: Seq(seq), ack: Seq(0),
+//!     flags: TcpFlags::ACK, window: 65535, options: TcpOptions::default(),
+//!     payload, payload_missing: 0, ts: Timestamp(0),
+//! };
+//! let mut r = Reassembler::new(Config::default(), Factory::default());
+//! r.process(&seg(1000, b"hello "));
+//! r.process(&seg(1011, b"!"));      // out of order: waits in a page
+//! r.process(&seg(1006, b"world"));  // closes the hole
+//! assert_eq!(r.stats().delivered_bytes, 12);
+//! assert!(r.stats().balanced());
+//! r.flush_all();
+//! ```
+//!
+//! ## Thread safety
+//!
+//! [`Reassembler`] is `Send` when its factory, streams and pool are, and is
+//! never shared: all methods take `&mut self`. Everything else here is plain
+//! data (`Send + Sync`), except [`ScatterGather`], which borrows the frame
+//! and the pages for the duration of one callback.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod config;
+mod data;
+mod half;
+mod policy;
+mod pool;
+mod reassembler;
+mod segment;
+mod sg;
+mod stats;
+mod stream;
+mod table;
+pub mod tcp_state;
+
+pub use config::Config;
+pub use policy::{OverlapPolicy, UnknownPolicy};
+pub use pool::{HeapPool, PagePool};
+pub use reassembler::Reassembler;
+pub use segment::Segment;
+pub use sg::{CaptureInfo, Info, ScatterGather, SgStats};
+pub use stats::{DropReason, Stats};
+pub use stream::{Cause, ConnInfo, Context, Direction, Event, Stream, StreamFactory};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,62 @@
+//! Reassembler configuration.
+
+use crate::policy::OverlapPolicy;
+
+/// Every tunable of a [`Reassembler`](crate::Reassembler).
+///
+/// `Config::default()` is what a passive IDS usually wants: midstream pickup on,
+/// first-copy-wins overlaps, holes the receiver acknowledged skipped at once,
+/// bounded memory. Plain data: `Send + Sync`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// Start streams that were not seen to open with a SYN (default `true`,
+    /// as analysts expect from capture tools). When `false`, payload of a
+    /// connection without a handshake is dropped and counted
+    /// ([`DropReason::NoHandshake`](crate::DropReason::NoHandshake)).
+    pub midstream: bool,
+    /// Which copy of overlapping out-of-order data is kept.
+    pub overlap_policy: OverlapPolicy,
+    /// When the peer's ACK covers bytes that were never captured, they were
+    /// lost by the capture and will not come: skip them at once instead of
+    /// holding what follows until a timeout (default `true`).
+    pub skip_acked_holes: bool,
+    /// Pages that all connections together may hold (`0`: no limit).
+    pub max_pages: usize,
+    /// Pages one connection may hold, both directions together (`0`: no limit).
+    pub max_pages_per_conn: usize,
+    /// Bytes of buffered and kept data (pages × page size + bytes kept by
+    /// handlers) above which the oldest buffered data is forced out (`0`: no limit).
+    pub memcap: usize,
+    /// Most connections tracked at once (`0`: no limit). At the limit the
+    /// connection idle the longest is closed (flushed, `complete` called) to
+    /// make room: least-recently-active eviction.
+    pub max_conns: usize,
+    /// Buffered data older than this (packet time, nanoseconds) is delivered,
+    /// skipping the hole before it (`None`: only limits and closing flush).
+    pub flush_timeout_ns: Option<u64>,
+    /// Connections idle longer than this (packet time, nanoseconds) are
+    /// closed (`None`: only `flush_all`, limits and FIN/RST close).
+    pub idle_timeout_ns: Option<u64>,
+    /// Largest distance (bytes) ahead of the next expected byte at which a
+    /// segment is still buffered; farther ones are dropped as out of window
+    /// ([`DropReason::OutOfWindow`](crate::DropReason::OutOfWindow)). TCP's
+    /// largest scaled window is 2^30.
+    pub max_window: u32,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            midstream: true,
+            overlap_policy: OverlapPolicy::First,
+            skip_acked_holes: true,
+            max_pages: 262_144,
+            max_pages_per_conn: 8_192,
+            memcap: 1 << 30,
+            max_conns: 1 << 20,
+            flush_timeout_ns: Some(10_000_000_000),
+            idle_timeout_ns: Some(120_000_000_000),
+            max_window: 1 << 30,
+        }
+    }
+}

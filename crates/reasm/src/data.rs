@@ -1,0 +1,566 @@
+//! The data path: trimming, in-order delivery, buffering, overlaps, holes.
+//!
+//! In-order payload is delivered straight from the frame. Out-of-order
+//! payload is copied into pages; the overlap policy is applied where new
+//! bytes land on buffered ones. When the hole before buffered data closes,
+//! the segment that closed it and every contiguous piece go out in one
+//! [`ScatterGather`].
+
+use weft_wire::{Dir, Timestamp};
+
+use crate::config::Config;
+use crate::half::{Half, Piece};
+use crate::pool::PagePool;
+use crate::sg::{Info, ScatterGather, SgStats, Span, Src};
+use crate::stats::{DropReason, Stats};
+use crate::stream::{ConnInfo, Context, Event, Stream};
+
+/// Index of a wire direction in `Conn::halves`.
+pub(crate) fn di(d: Dir) -> usize {
+    match d {
+        Dir::LoToHi => 0,
+        Dir::HiToLo => 1,
+    }
+}
+
+/// A tracked connection: its handler and both directions.
+#[derive(Debug)]
+pub(crate) struct Conn<S, Pg> {
+    pub info: ConnInfo,
+    pub stream: S,
+    pub halves: [Half<Pg>; 2],
+    /// `complete` was called; the connection lingers only to absorb strays.
+    pub closed: bool,
+}
+
+impl<S, Pg> Conn<S, Pg> {
+    pub fn pages(&self) -> usize {
+        self.halves[0].pieces.len() + self.halves[1].pieces.len()
+    }
+
+    pub fn oldest_ts(&self) -> Option<Timestamp> {
+        match (self.halves[0].oldest_ts(), self.halves[1].oldest_ts()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The direction whose first buffered piece is the oldest.
+    pub fn oldest_dir(&self) -> Option<Dir> {
+        let a = self.halves[0].pieces.front().map(|p| p.ts);
+        let b = self.halves[1].pieces.front().map(|p| p.ts);
+        match (a, b) {
+            (Some(x), Some(y)) if y < x => Some(Dir::HiToLo),
+            (Some(_), _) => Some(Dir::LoToHi),
+            (None, Some(_)) => Some(Dir::HiToLo),
+            (None, None) => None,
+        }
+    }
+}
+
+/// What became of a segment's payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Delivered, buffered, or counted as duplicate or dropped.
+    Done,
+    /// Buffering needs this many more pages than the limits allow.
+    NeedRoom(usize),
+}
+
+/// Everything of a reassembler except its connections.
+#[derive(Debug)]
+pub(crate) struct Core<P: PagePool> {
+    pub cfg: Config,
+    pub pool: P,
+    pub stats: Stats,
+    spans: Vec<Span>,
+    kept_scratch: Vec<u8>,
+}
+
+/// A segment's payload with its absolute bounds.
+#[derive(Clone, Copy)]
+pub(crate) struct Data<'a> {
+    /// Offset of `bytes[0]` (may be negative before trimming).
+    pub start: i64,
+    pub bytes: &'a [u8],
+    pub ts: Timestamp,
+}
+
+impl<P: PagePool> Core<P> {
+    pub fn new(cfg: Config, pool: P) -> Core<P> {
+        Core {
+            cfg,
+            pool,
+            stats: Stats::default(),
+            spans: Vec::new(),
+            kept_scratch: Vec::new(),
+        }
+    }
+
+    fn drop_bytes<S: Stream>(
+        &mut self,
+        conn: &mut Conn<S, P::Page>,
+        d: Dir,
+        reason: DropReason,
+        bytes: u64,
+        ctx: &Context,
+    ) {
+        if bytes == 0 {
+            return;
+        }
+        self.stats.dropped[reason.index()] += bytes;
+        let ev = Event::Dropped {
+            dir: conn.info.direction(d),
+            reason,
+            bytes: bytes.min(u32::MAX as u64) as u32,
+        };
+        conn.stream.event(&ev, ctx);
+    }
+
+    /// Pages a payload of `len` bytes may need.
+    fn pages_for(&self, len: usize) -> usize {
+        len.div_ceil(self.pool.page_size())
+    }
+
+    /// Whether `extra` more pages fit every limit for this connection.
+    pub fn room_for<S>(&self, conn: &Conn<S, P::Page>, extra: usize) -> (bool, bool) {
+        let c = &self.cfg;
+        let per_conn = c.max_pages_per_conn == 0 || conn.pages() + extra <= c.max_pages_per_conn;
+        let in_use = self.pool.in_use() + extra;
+        let bytes = in_use * self.pool.page_size() + self.stats.kept_bytes as usize;
+        let global = (c.max_pages == 0 || in_use <= c.max_pages) && (c.memcap == 0 || bytes <= c.memcap);
+        (per_conn, global)
+    }
+
+    /// Handles the payload of one segment of direction `d`.
+    pub fn data<S: Stream>(
+        &mut self,
+        conn: &mut Conn<S, P::Page>,
+        d: Dir,
+        data: Data<'_>,
+        ctx: &Context,
+    ) -> Outcome {
+        let len = data.bytes.len() as i64;
+        let (seg_start, seg_end) = (data.start, data.start + len);
+        let mut s = data.start;
+        let mut bytes = data.bytes;
+        if s < 0 {
+            let cut = (-s).min(len);
+            self.drop_bytes(conn, d, DropReason::BeforeStart, cut as u64, ctx);
+            bytes = &bytes[cut as usize..];
+            s = 0;
+        }
+        let h = &conn.halves[di(d)];
+        let next = h.next as i64;
+        if s < next {
+            let cut = (next - s).min(bytes.len() as i64);
+            let (dup, late) = h.split_late(s as u64, (s + cut) as u64);
+            self.stats.duplicate_bytes += dup;
+            self.drop_bytes(conn, d, DropReason::AfterSkip, late, ctx);
+            bytes = &bytes[cut as usize..];
+            s = next;
+        }
+        let h = &conn.halves[di(d)];
+        let mut end = s + bytes.len() as i64;
+        if let Some(fin) = h.fin {
+            let fin = fin as i64;
+            if end > fin {
+                let cut = (end - fin.max(s)) as usize;
+                self.drop_bytes(conn, d, DropReason::AfterClose, cut as u64, ctx);
+                bytes = &bytes[..bytes.len() - cut];
+                end = s + bytes.len() as i64;
+            }
+        }
+        if bytes.is_empty() {
+            return Outcome::Done;
+        }
+        let h = &conn.halves[di(d)];
+        if h.closed {
+            self.drop_bytes(conn, d, DropReason::AfterClose, bytes.len() as u64, ctx);
+            return Outcome::Done;
+        }
+        let s = s as u64;
+        let bounds = (seg_start.max(0) as u64, seg_end.max(0) as u64);
+        if s == h.next {
+            self.deliver(conn, d, Some((s, bytes, bounds)), data.ts, ctx);
+            return Outcome::Done;
+        }
+        if s - h.next > self.cfg.max_window as u64 {
+            self.drop_bytes(conn, d, DropReason::OutOfWindow, bytes.len() as u64, ctx);
+            return Outcome::Done;
+        }
+        let _ = end;
+        let need = self.pages_for(bytes.len());
+        match self.room_for(conn, need) {
+            (true, true) => {
+                self.stats.out_of_order_segments += 1;
+                self.buffer(conn, d, s, bytes, bounds, data.ts, ctx);
+                Outcome::Done
+            }
+            _ => Outcome::NeedRoom(need),
+        }
+    }
+
+    /// Drops a payload that could not be given room.
+    pub fn drop_for_memory<S: Stream>(
+        &mut self,
+        conn: &mut Conn<S, P::Page>,
+        d: Dir,
+        bytes: u64,
+        ctx: &Context,
+    ) {
+        self.drop_bytes(conn, d, DropReason::MemoryLimit, bytes, ctx);
+    }
+
+    /// Copies out-of-order bytes `[s, s + bytes.len())` into pages, resolving
+    /// overlaps with what is already buffered by the policy.
+    #[allow(clippy::too_many_arguments)]
+    fn buffer<S: Stream>(
+        &mut self,
+        conn: &mut Conn<S, P::Page>,
+        d: Dir,
+        s: u64,
+        bytes: &[u8],
+        (ns, ne): (u64, u64),
+        ts: Timestamp,
+        ctx: &Context,
+    ) {
+        let e = s + bytes.len() as u64;
+        let page_size = self.pool.page_size() as u64;
+        let direction = conn.info.direction(d);
+        let mut i = conn.halves[di(d)].first_piece_ending_after(s);
+        let mut cursor = s;
+        while cursor < e {
+            let h = &mut conn.halves[di(d)];
+            if i < h.pieces.len() && h.pieces[i].start <= cursor {
+                let p = &mut h.pieces[i];
+                let ov_end = e.min(p.end());
+                let new = &bytes[(cursor - s) as usize..(ov_end - s) as usize];
+                let po = (cursor - p.start) as usize;
+                let old = &mut p.page.as_mut()[po..po + new.len()];
+                let new_wins = self.cfg.overlap_policy.new_wins(ns, ne, p.seg_start, p.seg_end);
+                self.stats.overlap_bytes += new.len() as u64;
+                if old != new {
+                    self.stats.overlap_conflicts += 1;
+                    if new_wins {
+                        old.copy_from_slice(new);
+                    }
+                    let ev = Event::OverlapConflict {
+                        dir: direction,
+                        offset: cursor,
+                        len: new.len() as u32,
+                        new_won: new_wins,
+                    };
+                    conn.stream.event(&ev, ctx);
+                }
+                cursor = ov_end;
+                i += 1;
+                continue;
+            }
+            let stop = if i < h.pieces.len() { e.min(h.pieces[i].start) } else { e };
+            let len = (stop - cursor).min(page_size);
+            let Some(mut page) = self.pool.alloc() else {
+                // The pool's own cap is below the configured limits.
+                self.drop_bytes(conn, d, DropReason::MemoryLimit, e - cursor, ctx);
+                return;
+            };
+            let src = &bytes[(cursor - s) as usize..(cursor - s + len) as usize];
+            page.as_mut()[..src.len()].copy_from_slice(src);
+            let piece = Piece { start: cursor, len: len as u32, seg_start: ns, seg_end: ne, ts, page };
+            conn.halves[di(d)].pieces.insert(i, piece);
+            self.stats.buffered_bytes += len;
+            self.note_pages();
+            cursor += len;
+            i += 1;
+        }
+    }
+
+    fn note_pages(&mut self) {
+        let n = self.pool.in_use() as u64;
+        self.stats.pages_in_use = n;
+        self.stats.pages_peak = self.stats.pages_peak.max(n);
+    }
+
+    /// Builds the span list of a delivery starting at `next`: kept bytes,
+    /// then the in-order segment (composed with any buffered pieces it
+    /// overlaps), then every contiguous buffered piece. Returns the offset
+    /// after the last delivered byte, the pieces consumed, and the number of
+    /// overlapping bytes.
+    fn compose<S: Stream>(
+        &mut self,
+        conn: &mut Conn<S, P::Page>,
+        d: Dir,
+        inline: Option<(u64, &[u8], (u64, u64))>,
+        ts: Timestamp,
+        ctx: &Context,
+    ) -> (u64, usize, SgStats) {
+        let policy = self.cfg.overlap_policy;
+        let direction = conn.info.direction(d);
+        let h = &conn.halves[di(d)];
+        let spans = &mut self.spans;
+        spans.clear();
+        let mut st = SgStats::default();
+        if !h.kept.is_empty() {
+            spans.push(Span { src: Src::Kept, off: 0, len: h.kept.len() as u32, ts: h.kept_ts });
+        }
+        let mut cursor = h.next;
+        let mut i = 0usize;
+        let mut conflicts: [Option<Event>; 4] = [None; 4];
+        let mut n_conflicts = 0usize;
+        if let Some((s, data, (ns, ne))) = inline {
+            debug_assert_eq!(s, cursor);
+            let e = s + data.len() as u64;
+            while cursor < e {
+                if i < h.pieces.len() && h.pieces[i].start <= cursor {
+                    let p = &h.pieces[i];
+                    let ov_end = e.min(p.end());
+                    let new = &data[(cursor - s) as usize..(ov_end - s) as usize];
+                    let po = (cursor - p.start) as usize;
+                    let old = &h.pieces.piece_bytes_of(i)[po..po + new.len()];
+                    let new_wins = policy.new_wins(ns, ne, p.seg_start, p.seg_end);
+                    st.overlap_bytes += new.len();
+                    if old != new {
+                        self.stats.overlap_conflicts += 1;
+                        let ev = Event::OverlapConflict {
+                            dir: direction,
+                            offset: cursor,
+                            len: new.len() as u32,
+                            new_won: new_wins,
+                        };
+                        if n_conflicts < conflicts.len() {
+                            conflicts[n_conflicts] = Some(ev);
+                        }
+                        n_conflicts += 1;
+                    }
+                    let span = if new_wins {
+                        Span { src: Src::Frame, off: (cursor - s) as u32, len: new.len() as u32, ts }
+                    } else {
+                        Span { src: Src::Piece(i as u32), off: po as u32, len: new.len() as u32, ts: p.ts }
+                    };
+                    push_span(spans, span);
+                    cursor = ov_end;
+                    if p.end() > e {
+                        let off = (e - p.start) as u32;
+                        push_span(spans, Span { src: Src::Piece(i as u32), off, len: p.len - off, ts: p.ts });
+                        st.queued_bytes += (p.len - off) as usize;
+                        cursor = p.end();
+                    }
+                    st.queued_pieces += 1;
+                    i += 1;
+                } else {
+                    let stop = if i < h.pieces.len() { e.min(h.pieces[i].start) } else { e };
+                    let span = Span { src: Src::Frame, off: (cursor - s) as u32, len: (stop - cursor) as u32, ts };
+                    push_span(spans, span);
+                    st.packets += 1;
+                    cursor = stop;
+                }
+            }
+        }
+        while i < h.pieces.len() && h.pieces[i].start == cursor {
+            let p = &h.pieces[i];
+            spans.push(Span { src: Src::Piece(i as u32), off: 0, len: p.len, ts: p.ts });
+            st.queued_pieces += 1;
+            st.queued_bytes += p.len as usize;
+            cursor = p.end();
+            i += 1;
+        }
+        st.chunks = spans.len();
+        self.stats.overlap_bytes += st.overlap_bytes as u64;
+        for ev in conflicts.iter().flatten() {
+            conn.stream.event(ev, ctx);
+        }
+        (cursor, i, st)
+    }
+
+    /// Delivers everything now contiguous at `next` (see [`Self::compose`]),
+    /// then frees what was consumed and keeps what the handler asked for.
+    pub fn deliver<S: Stream>(
+        &mut self,
+        conn: &mut Conn<S, P::Page>,
+        d: Dir,
+        inline: Option<(u64, &[u8], (u64, u64))>,
+        ts: Timestamp,
+        ctx: &Context,
+    ) {
+        let (cursor, consumed, st) = self.compose(conn, d, inline, ts, ctx);
+        let frame: &[u8] = inline.map(|(_, b, _)| b).unwrap_or(&[]);
+        let h = &mut conn.halves[di(d)];
+        let fin_reached = h.fin.is_some_and(|f| cursor >= f);
+        let skip = h.pending_skip;
+        if cursor == h.next && skip == 0 && !fin_reached {
+            return;
+        }
+        let kept_len = h.kept.len();
+        let info = Info {
+            dir: conn.info.direction(d),
+            wire_dir: d,
+            start: !h.started,
+            end: fin_reached || h.closed,
+            skip,
+            offset: h.next,
+        };
+        let total = kept_len + (cursor - h.next) as usize;
+        let mut sg = ScatterGather {
+            kept: &h.kept,
+            frame,
+            pieces: &h.pieces,
+            spans: &self.spans,
+            len: total,
+            kept_len,
+            info,
+            stats: st,
+            keep: None,
+        };
+        conn.stream.reassembled(&mut sg, ctx);
+        let keep = sg.keep;
+        // Keep what the handler asked for before the frame and pages go.
+        self.kept_scratch.clear();
+        if let Some(k) = keep {
+            let mut at = 0usize;
+            for c in sg.chunks() {
+                let lo = k.saturating_sub(at).min(c.len());
+                self.kept_scratch.extend_from_slice(&c[lo..]);
+                at += c.len();
+            }
+        }
+        let last_ts = self.spans.last().map(|s| s.ts).unwrap_or(ts);
+        let h = &mut conn.halves[di(d)];
+        std::mem::swap(&mut h.kept, &mut self.kept_scratch);
+        h.kept_ts = last_ts;
+        self.stats.kept_bytes = self.stats.kept_bytes + h.kept.len() as u64 - kept_len as u64;
+        self.stats.deliveries += 1;
+        self.stats.delivered_bytes += cursor - h.next;
+        for _ in 0..consumed {
+            if let Some(p) = h.pieces.pop_front() {
+                self.stats.buffered_bytes -= p.len as u64;
+                self.pool.free(p.page);
+            }
+        }
+        self.note_pages();
+        h.next = cursor;
+        h.pending_skip = 0;
+        h.started = true;
+        if fin_reached {
+            h.closed = true;
+        }
+    }
+
+    /// Skips the hole before the first buffered piece and delivers the run
+    /// that follows it. Returns `false` when nothing is buffered.
+    pub fn flush_run<S: Stream>(
+        &mut self,
+        conn: &mut Conn<S, P::Page>,
+        d: Dir,
+        ctx: &Context,
+    ) -> bool {
+        let h = &mut conn.halves[di(d)];
+        let Some(front) = h.pieces.front() else {
+            return false;
+        };
+        let start = front.start;
+        self.skip_to(h, start);
+        self.deliver(conn, d, None, ctx.ts, ctx);
+        true
+    }
+
+    /// Marks `[next, to)` as a skipped hole.
+    fn skip_to(&mut self, h: &mut Half<P::Page>, to: u64) {
+        if to > h.next {
+            let gap = to - h.next;
+            h.pending_skip += gap;
+            h.skipped = Some((h.next, to));
+            h.next = to;
+            self.stats.gap_bytes += gap;
+            self.stats.gaps += 1;
+        }
+    }
+
+    /// Skips a hole of `n` bytes at `next` that is known to be lost (the
+    /// capture cut the segment short).
+    pub fn skip_lost(&mut self, h: &mut Half<P::Page>, n: u64) {
+        let to = h.next + n;
+        // Buffered data inside the range stays: it is delivered by the next run.
+        let to = h.pieces.front().map_or(to, |p| to.min(p.start));
+        self.skip_to(h, to);
+    }
+
+    /// The receiver acknowledged up to `ack`: holes below it were lost by the
+    /// capture. Skips them and delivers what follows, as far as data reaches.
+    pub fn skip_acked<S: Stream>(
+        &mut self,
+        conn: &mut Conn<S, P::Page>,
+        d: Dir,
+        ack: u64,
+        ctx: &Context,
+    ) {
+        loop {
+            let h = &conn.halves[di(d)];
+            match h.pieces.front() {
+                Some(p) if p.start <= ack && h.next < ack => {
+                    self.stats.acked_gaps += 1;
+                    self.flush_run(conn, d, ctx);
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// Delivers buffered runs until no piece older than `cutoff` remains.
+    pub fn flush_older<S: Stream>(
+        &mut self,
+        conn: &mut Conn<S, P::Page>,
+        d: Dir,
+        cutoff: Timestamp,
+        ctx: &Context,
+    ) -> bool {
+        let h = &conn.halves[di(d)];
+        let Some(last_old) = h.pieces.iter().rposition(|p| p.ts < cutoff) else {
+            return false;
+        };
+        let until = h.pieces[last_old].end();
+        while conn.halves[di(d)].next < until && self.flush_run(conn, d, ctx) {}
+        true
+    }
+
+    /// Delivers everything buffered (skipping holes) and ends the direction.
+    pub fn close_half<S: Stream>(&mut self, conn: &mut Conn<S, P::Page>, d: Dir, ctx: &Context) {
+        while self.flush_run(conn, d, ctx) {}
+        let h = &mut conn.halves[di(d)];
+        if !h.closed {
+            h.closed = true;
+            if h.pending_skip > 0 {
+                self.deliver(conn, d, None, ctx.ts, ctx);
+            }
+        }
+        let h = &mut conn.halves[di(d)];
+        self.stats.kept_bytes -= h.kept.len() as u64;
+        h.kept = Vec::new();
+    }
+}
+
+/// Appends a span, merging it with the previous one when contiguous in the
+/// same source.
+fn push_span(spans: &mut Vec<Span>, s: Span) {
+    if s.len == 0 {
+        return;
+    }
+    if let Some(last) = spans.last_mut() {
+        if last.src == s.src && last.off + last.len == s.off && last.src == Src::Frame {
+            last.len += s.len;
+            return;
+        }
+    }
+    spans.push(s);
+}
+
+/// Piece bytes by index without going through the trait object.
+trait PieceBytesOf {
+    fn piece_bytes_of(&self, idx: usize) -> &[u8];
+}
+
+impl<Pg: AsRef<[u8]>> PieceBytesOf for std::collections::VecDeque<Piece<Pg>> {
+    fn piece_bytes_of(&self, idx: usize) -> &[u8] {
+        let p = &self[idx];
+        &p.page.as_ref()[..p.len as usize]
+    }
+}

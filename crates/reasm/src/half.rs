@@ -1,0 +1,126 @@
+//! One direction of a connection: where its stream stands and what waits.
+//!
+//! Sequence numbers are turned into absolute 64-bit stream offsets on
+//! arrival (offset 0 is the first byte after the SYN, or the first byte seen
+//! when picked up midstream). Everything after that is plain integer
+//! arithmetic, so the 2^32 wrap cannot confuse ordering, overlaps or gaps.
+
+use std::collections::VecDeque;
+
+use weft_wire::{Seq, Timestamp};
+
+use crate::sg::PieceBytes;
+
+/// A run of buffered out-of-order bytes in one page.
+///
+/// Invariant: `len <= page size`; the bytes of `[start, start + len)` are
+/// `page[..len]`; `[seg_start, seg_end)` is the segment the bytes came from
+/// (the overlap policies decide by segment bounds, not piece bounds).
+#[derive(Debug)]
+pub(crate) struct Piece<Pg> {
+    pub start: u64,
+    pub len: u32,
+    pub seg_start: u64,
+    pub seg_end: u64,
+    pub ts: Timestamp,
+    pub page: Pg,
+}
+
+impl<Pg> Piece<Pg> {
+    pub fn end(&self) -> u64 {
+        self.start + self.len as u64
+    }
+}
+
+impl<Pg: AsRef<[u8]>> PieceBytes for VecDeque<Piece<Pg>> {
+    fn piece_bytes(&self, idx: usize) -> &[u8] {
+        let p = &self[idx];
+        &p.page.as_ref()[..p.len as usize]
+    }
+}
+
+/// State of one direction.
+///
+/// Invariant: `pieces` is sorted by `start`, pieces do not overlap, and
+/// every piece starts strictly after `next` (contiguous data is delivered at
+/// once, so the first piece always sits behind a hole).
+#[derive(Debug)]
+pub(crate) struct Half<Pg> {
+    /// Sequence number of stream offset 0, once known.
+    pub base: Option<Seq>,
+    /// Sequence number of the SYN, if one was seen.
+    pub isn: Option<Seq>,
+    /// Offset of the next byte to deliver.
+    pub next: u64,
+    /// Offset where the FIN sits, once seen.
+    pub fin: Option<u64>,
+    /// No more data will be delivered (FIN reached, RST, or closed).
+    pub closed: bool,
+    /// A first delivery was made.
+    pub started: bool,
+    /// Bytes skipped since the last delivery.
+    pub pending_skip: u64,
+    /// The most recent range skipped as a hole: late data for it is counted
+    /// as [`DropReason::AfterSkip`](crate::DropReason::AfterSkip).
+    pub skipped: Option<(u64, u64)>,
+    /// Out-of-order bytes waiting for the hole before them to close.
+    pub pieces: VecDeque<Piece<Pg>>,
+    /// Bytes the handler kept from its last delivery.
+    pub kept: Vec<u8>,
+    /// Timestamp of the newest kept byte.
+    pub kept_ts: Timestamp,
+}
+
+impl<Pg> Default for Half<Pg> {
+    fn default() -> Self {
+        Half {
+            base: None,
+            isn: None,
+            next: 0,
+            fin: None,
+            closed: false,
+            started: false,
+            pending_skip: 0,
+            skipped: None,
+            pieces: VecDeque::new(),
+            kept: Vec::new(),
+            kept_ts: Timestamp::default(),
+        }
+    }
+}
+
+impl<Pg> Half<Pg> {
+    /// Stream offset of `seq` (negative: before the stream's first byte).
+    pub fn offset_of(&self, seq: Seq) -> Option<i64> {
+        let base = self.base?;
+        let next_seq = base + self.next as u32;
+        Some(self.next as i64 + (seq - next_seq) as i64)
+    }
+
+    /// Sequence number of the next expected byte.
+    pub fn next_seq(&self) -> Option<Seq> {
+        self.base.map(|b| b + self.next as u32)
+    }
+
+    /// Timestamp of the oldest buffered piece.
+    pub fn oldest_ts(&self) -> Option<Timestamp> {
+        self.pieces.iter().map(|p| p.ts).min()
+    }
+
+    /// Index of the first piece that ends after `offset`.
+    pub fn first_piece_ending_after(&self, offset: u64) -> usize {
+        self.pieces.partition_point(|p| p.end() <= offset)
+    }
+
+    /// Classifies bytes `[from, to)` below `next` that arrive again: how
+    /// many fall in the last skipped hole (late) versus delivered data.
+    pub fn split_late(&self, from: u64, to: u64) -> (u64, u64) {
+        match self.skipped {
+            Some((a, b)) => {
+                let late = to.min(b).saturating_sub(from.max(a));
+                (to - from - late, late)
+            }
+            None => (to - from, 0),
+        }
+    }
+}

@@ -1,0 +1,482 @@
+//! The reassembler: connection lifecycle, timers and limits around the data
+//! path of [`crate::data`].
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use weft_wire::{Dir, Packet, Timestamp};
+
+use crate::config::Config;
+use crate::data::{di, Conn, Core, Data, Outcome};
+use crate::half::Half;
+use crate::pool::{HeapPool, PagePool};
+use crate::stats::{DropReason, Stats};
+use crate::stream::{Cause, ConnInfo, Context, Stream, StreamFactory};
+use crate::table::Table;
+use crate::Segment;
+
+type ConnOf<F, P> = Conn<<F as StreamFactory>::Stream, <P as PagePool>::Page>;
+
+/// A single-threaded TCP reassembler (gopacket's `Assembler` and
+/// `StreamPool` in one, without the locks): feed it segments in capture
+/// order, it calls your streams with in-order bytes.
+///
+/// `Send` when the factory, its streams and the pool are; never `Sync`:
+/// one thread owns it, which is what makes the packet path lock-free.
+pub struct Reassembler<F: StreamFactory, P: PagePool = HeapPool> {
+    core: Core<P>,
+    table: Table<ConnOf<F, P>>,
+    factory: F,
+    /// Connections with buffered data, by the time their oldest piece came
+    /// (lazy: entries are checked against the connection when popped).
+    buffered: BinaryHeap<Reverse<(Timestamp, u32, u32)>>,
+    in_heap: Vec<bool>,
+    now: Timestamp,
+    next_id: u64,
+}
+
+impl<F: StreamFactory, P: PagePool> std::fmt::Debug for Reassembler<F, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reassembler")
+            .field("connections", &self.table.len())
+            .field("now", &self.now)
+            .field("config", &self.core.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F: StreamFactory> Reassembler<F, HeapPool> {
+    /// A reassembler with heap pages sized by the default page size.
+    pub fn new(config: Config, factory: F) -> Self {
+        let pool = HeapPool::new(HeapPool::DEFAULT_PAGE_SIZE, config.max_pages);
+        Reassembler::with_pool(config, factory, pool)
+    }
+}
+
+impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
+    /// A reassembler taking its pages from `pool`.
+    pub fn with_pool(config: Config, factory: F, pool: P) -> Self {
+        Reassembler {
+            core: Core::new(config, pool),
+            table: Table::new(),
+            factory,
+            buffered: BinaryHeap::new(),
+            in_heap: Vec::new(),
+            now: Timestamp::default(),
+            next_id: 0,
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.core.cfg
+    }
+
+    /// The factory (to read what its streams produced).
+    pub fn factory(&self) -> &F {
+        &self.factory
+    }
+
+    /// The factory, mutably.
+    pub fn factory_mut(&mut self) -> &mut F {
+        &mut self.factory
+    }
+
+    /// Consumes the reassembler (call [`flush_all`](Self::flush_all) first)
+    /// and returns the factory.
+    pub fn into_factory(self) -> F {
+        self.factory
+    }
+
+    /// Connections tracked now.
+    pub fn connections(&self) -> usize {
+        self.table.len()
+    }
+
+    /// The latest packet time seen.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.core.stats.clone();
+        s.conns_active = self.table.len() as u64;
+        s.pages_in_use = self.core.pool.in_use() as u64;
+        s
+    }
+
+    /// Decodes nothing: takes a decoded packet and its capture time.
+    pub fn process_packet(&mut self, p: &Packet<'_>, ts: Timestamp) {
+        self.process(&Segment::from_packet(p, ts));
+    }
+
+    /// Processes one segment. Segments must come in capture order; time is
+    /// taken from their timestamps (never from the clock).
+    pub fn process(&mut self, seg: &Segment<'_>) {
+        let st = &mut self.core.stats;
+        st.segments += 1;
+        st.payload_bytes += seg.payload.len() as u64;
+        st.truncated_bytes += seg.payload_missing as u64;
+        self.advance_time(seg.ts);
+        let ctx = Context { ts: seg.ts, cause: Cause::Segment };
+        let Some(i) = self.lookup_or_create(seg, &ctx) else {
+            return;
+        };
+        self.table.touch(i, self.now);
+        self.on_segment(i, seg, &ctx);
+        self.note_buffered(i);
+    }
+
+    /// Finds the segment's connection, or starts one when the segment may
+    /// open it. `None`: the segment was counted and ignored.
+    fn lookup_or_create(&mut self, seg: &Segment<'_>, ctx: &Context) -> Option<u32> {
+        if let Some(i) = self.table.find(&seg.key, seg.hash) {
+            let c = self.table.get(i);
+            if !(c.closed || self.is_reuse(c, seg)) {
+                return Some(i);
+            }
+            if !seg.flags.syn() {
+                // Stray segment of a finished connection.
+                let n = seg.payload.len() as u64;
+                self.core.stats.dropped[DropReason::AfterClose.index()] += n;
+                self.table.touch(i, self.now);
+                return None;
+            }
+            self.close_and_forget(i, &Context { cause: Cause::Reused, ..*ctx });
+        }
+        let syn = seg.flags.syn();
+        if !syn && (seg.payload.is_empty() || seg.flags.rst()) {
+            // Pure ACK/FIN/RST of an unknown connection: nothing to start.
+            let st = &mut self.core.stats;
+            st.segments_no_conn += 1;
+            st.dropped[DropReason::AfterClose.index()] += seg.payload.len() as u64;
+            return None;
+        }
+        if !syn && !self.core.cfg.midstream {
+            self.core.stats.dropped[DropReason::NoHandshake.index()] += seg.payload.len() as u64;
+            return None;
+        }
+        let max = self.core.cfg.max_conns;
+        if max != 0 && self.table.len() >= max {
+            if let Some((victim, _)) = self.table.oldest() {
+                self.core.stats.conns_evicted += 1;
+                self.close_and_forget(victim, &Context { cause: Cause::Evicted, ..*ctx });
+            }
+        }
+        // A SYN-ACK's sender is the server; any other opener is the client.
+        let client_dir = if syn && seg.flags.ack() { seg.dir.reverse() } else { seg.dir };
+        let info = ConnInfo { key: seg.key, client_dir, id: self.next_id, handshake: syn };
+        self.next_id += 1;
+        let stream = self.factory.new_stream(&info, seg, ctx);
+        let conn = Conn { info, stream, halves: [Half::default(), Half::default()], closed: false };
+        self.core.stats.conns_created += 1;
+        let i = self.table.insert(seg.key, seg.hash, self.now, conn);
+        if self.in_heap.len() <= i as usize {
+            self.in_heap.resize(i as usize + 1, false);
+        }
+        Some(i)
+    }
+
+    /// A SYN that opens a new connection on the tuple of a live one: a
+    /// different initial sequence number after the old one finished or
+    /// carried data.
+    fn is_reuse(&self, c: &ConnOf<F, P>, seg: &Segment<'_>) -> bool {
+        if !seg.flags.syn() || seg.flags.ack() {
+            return false;
+        }
+        let h = &c.halves[di(seg.dir)];
+        let closing = c.halves.iter().any(|h| h.fin.is_some() || h.closed);
+        match h.isn {
+            Some(isn) => isn != seg.seq && (closing || h.next > 0),
+            None => closing || h.next > 0,
+        }
+    }
+
+    fn on_segment(&mut self, i: u32, seg: &Segment<'_>, ctx: &Context) {
+        let d = seg.dir;
+        let conn = self.table.get_mut(i);
+        let direction = conn.info.direction(d);
+        let next_seq = conn.halves[di(d)].next_seq();
+        if !conn.stream.accept(seg, direction, next_seq, ctx) {
+            self.core.stats.dropped[DropReason::Rejected.index()] += seg.payload.len() as u64;
+            return;
+        }
+        let h = &mut conn.halves[di(d)];
+        if seg.flags.syn() {
+            on_syn(h, seg);
+        } else if h.base.is_none() {
+            // First segment of this direction without a SYN: start here.
+            h.base = Some(seg.seq);
+        }
+        if seg.flags.fin() {
+            self.on_fin(i, seg);
+        }
+        if !seg.payload.is_empty() {
+            self.on_data(i, seg, ctx);
+        }
+        if seg.flags.ack() && self.core.cfg.skip_acked_holes {
+            self.on_ack(i, seg, ctx);
+        }
+        if seg.flags.rst() {
+            self.core.stats.conns_closed_rst += 1;
+            self.close(i, &Context { cause: Cause::Rst, ..*ctx });
+            return;
+        }
+        let c = self.table.get(i);
+        if c.halves[0].closed && c.halves[1].closed && !c.closed {
+            self.core.stats.conns_closed_fin += 1;
+            self.close(i, &Context { cause: Cause::Fin, ..*ctx });
+        }
+    }
+
+    fn on_data(&mut self, i: u32, seg: &Segment<'_>, ctx: &Context) {
+        let d = seg.dir;
+        let conn = self.table.get_mut(i);
+        let Some(start) = conn.halves[di(d)].offset_of(seg.data_seq()) else {
+            return;
+        };
+        let data = Data { start, bytes: seg.payload, ts: seg.ts };
+        // Each round either settles the payload or forces buffered data out
+        // (strictly fewer pages), so the loop ends.
+        loop {
+            let conn = self.table.get_mut(i);
+            match self.core.data(conn, d, data, ctx) {
+                Outcome::Done => break,
+                Outcome::NeedRoom(pages) => {
+                    if !self.make_room(i, pages, ctx) {
+                        let conn = self.table.get_mut(i);
+                        let left = conn.halves[di(d)].next as i64;
+                        let end = start + seg.payload.len() as i64;
+                        let n = (end - left.max(start)).max(0) as u64;
+                        self.core.drop_for_memory(conn, d, n, ctx);
+                        break;
+                    }
+                }
+            }
+        }
+        if seg.payload_missing > 0 {
+            let conn = self.table.get_mut(i);
+            let h = &mut conn.halves[di(d)];
+            let end = start + seg.payload.len() as i64;
+            if end == h.next as i64 {
+                self.core.skip_lost(h, seg.payload_missing as u64);
+            }
+        }
+    }
+
+    /// Frees pages for `need` more: first this connection's own oldest run
+    /// when it is over its share, then the globally oldest buffered data.
+    fn make_room(&mut self, i: u32, need: usize, ctx: &Context) -> bool {
+        let ctx = Context { cause: Cause::MemoryPressure, ..*ctx };
+        let (per_conn, global) = self.core.room_for(self.table.get(i), need);
+        if per_conn && global {
+            return true;
+        }
+        if !per_conn {
+            let conn = self.table.get_mut(i);
+            let Some(d) = conn.oldest_dir() else {
+                return false;
+            };
+            self.core.stats.memcap_flushes += 1;
+            return self.core.flush_run(conn, d, &ctx);
+        }
+        while let Some(Reverse((_, j, gen))) = self.buffered.pop() {
+            if !self.table.is_live(j, gen) {
+                continue;
+            }
+            self.in_heap[j as usize] = false;
+            let conn = self.table.get_mut(j);
+            let Some(d) = conn.oldest_dir() else {
+                continue;
+            };
+            self.core.stats.memcap_flushes += 1;
+            self.core.flush_run(conn, d, &ctx);
+            self.note_buffered(j);
+            return true;
+        }
+        // Nothing indexed: this connection may still hold pages.
+        let conn = self.table.get_mut(i);
+        match conn.oldest_dir() {
+            Some(d) => {
+                self.core.stats.memcap_flushes += 1;
+                self.core.flush_run(conn, d, &ctx)
+            }
+            None => false,
+        }
+    }
+
+    fn on_ack(&mut self, i: u32, seg: &Segment<'_>, ctx: &Context) {
+        let o = seg.dir.reverse();
+        let max_window = self.core.cfg.max_window as i64;
+        let conn = self.table.get_mut(i);
+        let h = &conn.halves[di(o)];
+        let Some(ack) = h.offset_of(seg.ack) else {
+            return;
+        };
+        if ack > h.next as i64 && ack - (h.next as i64) <= max_window && !h.pieces.is_empty() {
+            self.core.skip_acked(conn, o, ack as u64, ctx);
+        }
+    }
+
+    fn on_fin(&mut self, i: u32, seg: &Segment<'_>) {
+        let conn = self.table.get_mut(i);
+        let h = &mut conn.halves[di(seg.dir)];
+        let Some(start) = h.offset_of(seg.data_seq()) else {
+            return;
+        };
+        let fin = start + seg.payload.len() as i64;
+        if fin < h.next as i64 || h.fin.is_some() {
+            return;
+        }
+        h.fin = Some(fin as u64);
+        if fin as u64 == h.next {
+            h.closed = true;
+        }
+    }
+
+    /// Keeps the buffered-data index up to date for connection `i`.
+    fn note_buffered(&mut self, i: u32) {
+        if self.in_heap[i as usize] || !self.table.is_live(i, self.table.gen(i)) {
+            return;
+        }
+        let conn = self.table.get(i);
+        if let Some(ts) = conn.oldest_ts() {
+            self.buffered.push(Reverse((ts, i, self.table.gen(i))));
+            self.in_heap[i as usize] = true;
+        }
+    }
+
+    /// Ends connection `i`: everything buffered is delivered (holes skipped
+    /// and counted), then `complete` is called once. The connection is
+    /// forgotten or, if the stream asks, lingers closed.
+    fn close(&mut self, i: u32, ctx: &Context) -> bool {
+        let conn = self.table.get_mut(i);
+        if conn.closed {
+            return false;
+        }
+        for d in [conn.info.client_dir, conn.info.client_dir.reverse()] {
+            self.core.close_half(conn, d, ctx);
+        }
+        conn.closed = true;
+        self.core.stats.conns_closed += 1;
+        let forget = conn.stream.complete(ctx);
+        if forget {
+            self.table.remove(i);
+        }
+        forget
+    }
+
+    /// Closes connection `i` (if still open) and forgets it either way.
+    fn close_and_forget(&mut self, i: u32, ctx: &Context) {
+        if !self.close(i, ctx) {
+            self.table.remove(i);
+        }
+    }
+
+    /// Moves packet time to `now` (never backwards) and runs the configured
+    /// flush and idle timeouts. The engine calls this on idle workers with
+    /// the dispatcher's time watermark.
+    pub fn advance_time(&mut self, now: Timestamp) {
+        if now <= self.now {
+            return;
+        }
+        self.now = now;
+        if let Some(t) = self.core.cfg.idle_timeout_ns {
+            let cutoff = Timestamp(now.0.saturating_sub(t));
+            let ctx = Context { ts: now, cause: Cause::IdleTimeout };
+            while let Some((i, seen)) = self.table.oldest() {
+                if seen >= cutoff {
+                    break;
+                }
+                if !self.table.get(i).closed {
+                    self.core.stats.conns_closed_idle += 1;
+                }
+                self.close_and_forget(i, &ctx);
+            }
+        }
+        if let Some(t) = self.core.cfg.flush_timeout_ns {
+            let cutoff = Timestamp(now.0.saturating_sub(t));
+            self.flush_before(cutoff, Cause::FlushTimeout);
+        }
+    }
+
+    /// Delivers, skipping holes, all buffered data older than `cutoff`.
+    fn flush_before(&mut self, cutoff: Timestamp, cause: Cause) -> usize {
+        let ctx = Context { ts: self.now, cause };
+        let mut n = 0;
+        while let Some(&Reverse((since, i, gen))) = self.buffered.peek() {
+            if since >= cutoff {
+                break;
+            }
+            self.buffered.pop();
+            if !self.table.is_live(i, gen) {
+                continue;
+            }
+            self.in_heap[i as usize] = false;
+            let conn = self.table.get_mut(i);
+            let mut flushed = false;
+            for d in [Dir::LoToHi, Dir::HiToLo] {
+                flushed |= self.core.flush_older(conn, d, cutoff, &ctx);
+            }
+            if flushed {
+                n += 1;
+                if cause == Cause::FlushTimeout {
+                    self.core.stats.timeout_flushes += 1;
+                }
+            }
+            self.note_buffered(i);
+        }
+        n
+    }
+
+    /// Delivers buffered data that arrived before `t`, skipping the holes
+    /// before it (gopacket's `FlushWithOptions{T}`). Returns the number of
+    /// connections flushed.
+    pub fn flush_older_than(&mut self, t: Timestamp) -> usize {
+        self.flush_before(t, Cause::Explicit)
+    }
+
+    /// Closes connections idle since before `t` (gopacket's
+    /// `FlushCloseOlderThan`). Returns how many were closed.
+    pub fn close_older_than(&mut self, t: Timestamp) -> usize {
+        let ctx = Context { ts: self.now, cause: Cause::Explicit };
+        let mut n = 0;
+        while let Some((i, seen)) = self.table.oldest() {
+            if seen >= t {
+                break;
+            }
+            n += usize::from(!self.table.get(i).closed);
+            self.close_and_forget(i, &ctx);
+        }
+        n
+    }
+
+    /// Closes every connection: buffered data is delivered (holes skipped)
+    /// and each open stream's `complete` is called exactly once. Returns how
+    /// many were closed.
+    pub fn flush_all(&mut self) -> usize {
+        let ctx = Context { ts: self.now, cause: Cause::Explicit };
+        let mut n = 0;
+        while let Some((i, _)) = self.table.oldest() {
+            n += usize::from(!self.table.get(i).closed);
+            self.close_and_forget(i, &ctx);
+        }
+        self.buffered.clear();
+        self.in_heap.iter_mut().for_each(|b| *b = false);
+        n
+    }
+}
+
+/// A SYN (or SYN-ACK) fixes where the direction's stream starts.
+fn on_syn<Pg>(h: &mut Half<Pg>, seg: &Segment<'_>) {
+    match h.isn {
+        Some(isn) if isn == seg.seq => {}
+        // A different ISN before any data: the handshake was retried.
+        _ if h.next == 0 && h.pieces.is_empty() => {
+            h.isn = Some(seg.seq);
+            h.base = Some(seg.seq + 1);
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,65 @@
+//! The reassembler's input: one TCP segment with its flow and time.
+
+use weft_wire::{Dir, FlowKey, Packet, Seq, TcpFlags, TcpOptions, Timestamp};
+
+/// One TCP segment as the reassembler sees it. Borrows its payload from the
+/// frame; plain data otherwise (`Send + Sync` when the frame is).
+#[derive(Clone, Copy, Debug)]
+pub struct Segment<'a> {
+    /// The connection, canonical (both directions alike).
+    pub key: FlowKey,
+    /// Which way this segment travels within `key`.
+    pub dir: Dir,
+    /// The symmetric flow hash of `key` (the dispatcher computed it already;
+    /// [`Segment::from_packet`] computes it).
+    pub hash: u32,
+    /// Sequence number.
+    pub seq: Seq,
+    /// Acknowledgment number (meaningful when `flags.ack()`).
+    pub ack: Seq,
+    /// TCP flags.
+    pub flags: TcpFlags,
+    /// Advertised window (unscaled).
+    pub window: u16,
+    /// Parsed TCP options.
+    pub options: TcpOptions,
+    /// Captured payload.
+    pub payload: &'a [u8],
+    /// Payload bytes the IP length promised beyond what was captured.
+    pub payload_missing: u32,
+    /// Capture timestamp.
+    pub ts: Timestamp,
+}
+
+impl<'a> Segment<'a> {
+    /// A segment from a decoded packet, computing the symmetric hash.
+    pub fn from_packet(p: &Packet<'a>, ts: Timestamp) -> Segment<'a> {
+        Segment::from_packet_hashed(p, ts, p.key.symmetric_hash())
+    }
+
+    /// A segment from a decoded packet whose flow hash is already known.
+    pub fn from_packet_hashed(p: &Packet<'a>, ts: Timestamp, hash: u32) -> Segment<'a> {
+        Segment {
+            key: p.key,
+            dir: p.dir,
+            hash,
+            seq: p.tcp.seq,
+            ack: p.tcp.ack,
+            flags: p.tcp.flags,
+            window: p.tcp.window,
+            options: p.tcp.options,
+            payload: p.payload,
+            payload_missing: p.payload_missing,
+            ts,
+        }
+    }
+
+    /// Sequence number of the first payload byte (a SYN occupies one number).
+    pub fn data_seq(&self) -> Seq {
+        if self.flags.syn() {
+            self.seq + 1
+        } else {
+            self.seq
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! Counters and the byte-accounting invariant.
+
+use core::fmt;
+
+/// Why payload bytes were not delivered. Every dropped byte has one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// The stream handler's `accept` refused the segment.
+    Rejected,
+    /// No handshake was seen and midstream pickup is off.
+    NoHandshake,
+    /// Sequence numbers before the first byte of a stream picked up midstream.
+    BeforeStart,
+    /// Farther ahead of the next expected byte than `max_window`.
+    OutOfWindow,
+    /// Arrived after the stream ended (FIN consumed, RST, or closed).
+    AfterClose,
+    /// Arrived for a range already skipped as a hole (late data).
+    AfterSkip,
+    /// No page could be had even after forcing buffered data out.
+    MemoryLimit,
+}
+
+impl DropReason {
+    /// Number of reasons (the length of [`Stats::dropped`]).
+    pub const COUNT: usize = 7;
+    /// All reasons, in [`Stats::dropped`] index order.
+    pub const ALL: [DropReason; DropReason::COUNT] = [
+        DropReason::Rejected,
+        DropReason::NoHandshake,
+        DropReason::BeforeStart,
+        DropReason::OutOfWindow,
+        DropReason::AfterClose,
+        DropReason::AfterSkip,
+        DropReason::MemoryLimit,
+    ];
+
+    /// Index into [`Stats::dropped`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Short snake_case name, for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::Rejected => "rejected",
+            DropReason::NoHandshake => "no_handshake",
+            DropReason::BeforeStart => "before_start",
+            DropReason::OutOfWindow => "out_of_window",
+            DropReason::AfterClose => "after_close",
+            DropReason::AfterSkip => "after_skip",
+            DropReason::MemoryLimit => "memory_limit",
+        }
+    }
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Counters of one reassembler. Plain data: `Send + Sync`.
+///
+/// Invariant, true between any two calls:
+/// `payload_bytes == delivered_bytes + duplicate_bytes + overlap_bytes
+///  + dropped_total() + buffered_bytes`
+/// (see [`Stats::balanced`]). Kept bytes offered again are not counted twice.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// TCP segments handed to the reassembler.
+    pub segments: u64,
+    /// Payload bytes of those segments (as captured).
+    pub payload_bytes: u64,
+    /// Bytes delivered to stream handlers, each stream position once.
+    pub delivered_bytes: u64,
+    /// Bytes of retransmissions of already delivered data.
+    pub duplicate_bytes: u64,
+    /// Bytes of overlapping copies that lost to the overlap policy (one
+    /// copy of every overlapping byte).
+    pub overlap_bytes: u64,
+    /// Overlaps where the copies carried different bytes.
+    pub overlap_conflicts: u64,
+    /// Bytes now waiting in pages.
+    pub buffered_bytes: u64,
+    /// Dropped bytes, indexed by [`DropReason::index`].
+    pub dropped: [u64; DropReason::COUNT],
+    /// Bytes skipped as missing (holes), never received.
+    pub gap_bytes: u64,
+    /// Holes skipped.
+    pub gaps: u64,
+    /// Holes skipped because the receiver's ACK covered them.
+    pub acked_gaps: u64,
+    /// Payload bytes promised by the IP length but cut by the capture's snap length.
+    pub truncated_bytes: u64,
+    /// Segments that arrived ahead of the next expected byte.
+    pub out_of_order_segments: u64,
+    /// Connections created.
+    pub conns_created: u64,
+    /// Connections closed (complete called).
+    pub conns_closed: u64,
+    /// Connections closed by FIN in both directions.
+    pub conns_closed_fin: u64,
+    /// Connections closed by RST.
+    pub conns_closed_rst: u64,
+    /// Connections closed for being idle.
+    pub conns_closed_idle: u64,
+    /// Connections evicted at `max_conns`.
+    pub conns_evicted: u64,
+    /// Connections now tracked.
+    pub conns_active: u64,
+    /// Segments without payload that matched no connection (ignored).
+    pub segments_no_conn: u64,
+    /// Forced flushes because a page limit or the memcap was reached.
+    pub memcap_flushes: u64,
+    /// Forced flushes because buffered data grew older than the flush timeout.
+    pub timeout_flushes: u64,
+    /// Calls to stream handlers' `reassembled`.
+    pub deliveries: u64,
+    /// Pages now held.
+    pub pages_in_use: u64,
+    /// Most pages held at once.
+    pub pages_peak: u64,
+    /// Bytes kept by handlers (`keep_from`) now.
+    pub kept_bytes: u64,
+}
+
+impl Stats {
+    /// Sum of all dropped bytes.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.iter().sum()
+    }
+
+    /// Dropped bytes for one reason.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.dropped[reason.index()]
+    }
+
+    /// Whether the byte-accounting invariant holds.
+    pub fn balanced(&self) -> bool {
+        self.payload_bytes
+            == self.delivered_bytes
+                + self.duplicate_bytes
+                + self.overlap_bytes
+                + self.dropped_total()
+                + self.buffered_bytes
+    }
+
+    /// Adds another reassembler's counters (peaks and gauges are summed too).
+    pub fn merge(&mut self, o: &Stats) {
+        macro_rules! add {
+            ($($f:ident),*) => { $( self.$f += o.$f; )* };
+        }
+        add!(
+            segments, payload_bytes, delivered_bytes, duplicate_bytes, overlap_bytes,
+            overlap_conflicts, buffered_bytes, gap_bytes, gaps, acked_gaps, truncated_bytes,
+            out_of_order_segments, conns_created, conns_closed, conns_closed_fin,
+            conns_closed_rst, conns_closed_idle, conns_evicted, conns_active, segments_no_conn,
+            memcap_flushes, timeout_flushes, deliveries, pages_in_use, pages_peak, kept_bytes
+        );
+        for (a, b) in self.dropped.iter_mut().zip(o.dropped.iter()) {
+            *a += b;
+        }
+    }
+}

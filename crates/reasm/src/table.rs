@@ -1,0 +1,153 @@
+//! The connection table: a slab of connections, a `hashbrown` index keyed
+//! by the precomputed flow hash, and an intrusive least-recently-active list
+//! that makes idle expiry and eviction cost O(expired).
+
+use hashbrown::HashTable;
+use weft_wire::{FlowKey, Timestamp};
+
+const NIL: u32 = u32::MAX;
+
+/// Spreads a 32-bit flow hash over 64 bits: the table uses the top bits as
+/// tags and the low bits as the bucket, so both must vary.
+#[inline]
+fn spread(hash: u32) -> u64 {
+    (hash as u64 | (hash as u64) << 32).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+#[derive(Debug)]
+struct Slot<C> {
+    key: FlowKey,
+    hash: u32,
+    /// Bumped whenever the slot is reused, so stale timer entries are known.
+    gen: u32,
+    last_seen: Timestamp,
+    prev: u32,
+    next: u32,
+    item: Option<C>,
+}
+
+/// Connections by flow key, in order of last activity.
+#[derive(Debug)]
+pub(crate) struct Table<C> {
+    index: HashTable<u32>,
+    slots: Vec<Slot<C>>,
+    free: Vec<u32>,
+    /// Most recently active.
+    head: u32,
+    /// Least recently active.
+    tail: u32,
+    len: usize,
+}
+
+impl<C> Table<C> {
+    pub fn new() -> Table<C> {
+        Table { index: HashTable::new(), slots: Vec::new(), free: Vec::new(), head: NIL, tail: NIL, len: 0 }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn find(&self, key: &FlowKey, hash: u32) -> Option<u32> {
+        let slots = &self.slots;
+        self.index.find(spread(hash), |&i| slots[i as usize].key == *key).copied()
+    }
+
+    pub fn get_mut(&mut self, i: u32) -> &mut C {
+        self.slots[i as usize].item.as_mut().expect("live slot")
+    }
+
+    pub fn get(&self, i: u32) -> &C {
+        self.slots[i as usize].item.as_ref().expect("live slot")
+    }
+
+    pub fn gen(&self, i: u32) -> u32 {
+        self.slots[i as usize].gen
+    }
+
+    pub fn is_live(&self, i: u32, gen: u32) -> bool {
+        self.slots.get(i as usize).is_some_and(|s| s.gen == gen && s.item.is_some())
+    }
+
+    pub fn insert(&mut self, key: FlowKey, hash: u32, now: Timestamp, item: C) -> u32 {
+        let i = match self.free.pop() {
+            Some(i) => {
+                let s = &mut self.slots[i as usize];
+                s.key = key;
+                s.hash = hash;
+                s.gen = s.gen.wrapping_add(1);
+                s.item = Some(item);
+                i
+            }
+            None => {
+                let i = self.slots.len() as u32;
+                self.slots.push(Slot { key, hash, gen: 0, last_seen: now, prev: NIL, next: NIL, item: Some(item) });
+                i
+            }
+        };
+        let slots = &self.slots;
+        self.index.insert_unique(spread(hash), i, |&j| spread(slots[j as usize].hash));
+        self.slots[i as usize].last_seen = now;
+        self.link_head(i);
+        self.len += 1;
+        i
+    }
+
+    pub fn remove(&mut self, i: u32) -> C {
+        let (key, hash) = (self.slots[i as usize].key, self.slots[i as usize].hash);
+        let slots = &self.slots;
+        if let Ok(e) = self.index.find_entry(spread(hash), |&j| j == i && slots[j as usize].key == key) {
+            e.remove();
+        }
+        self.unlink(i);
+        self.free.push(i);
+        self.len -= 1;
+        self.slots[i as usize].item.take().expect("live slot")
+    }
+
+    /// Marks `i` as active now (moves it to the head of the activity list).
+    pub fn touch(&mut self, i: u32, now: Timestamp) {
+        self.slots[i as usize].last_seen = now;
+        if self.head != i {
+            self.unlink(i);
+            self.link_head(i);
+        }
+    }
+
+    /// The least recently active connection and when it was last active.
+    pub fn oldest(&self) -> Option<(u32, Timestamp)> {
+        (self.tail != NIL).then(|| (self.tail, self.slots[self.tail as usize].last_seen))
+    }
+
+    fn link_head(&mut self, i: u32) {
+        let old = self.head;
+        {
+            let s = &mut self.slots[i as usize];
+            s.prev = NIL;
+            s.next = old;
+        }
+        if old != NIL {
+            self.slots[old as usize].prev = i;
+        } else {
+            self.tail = i;
+        }
+        self.head = i;
+    }
+
+    fn unlink(&mut self, i: u32) {
+        let (p, n) = (self.slots[i as usize].prev, self.slots[i as usize].next);
+        if p != NIL {
+            self.slots[p as usize].next = n;
+        } else if self.head == i {
+            self.head = n;
+        }
+        if n != NIL {
+            self.slots[n as usize].prev = p;
+        } else if self.tail == i {
+            self.tail = p;
+        }
+        let s = &mut self.slots[i as usize];
+        s.prev = NIL;
+        s.next = NIL;
+    }
+}

@@ -1,0 +1,540 @@
+//! Unit tests of the reassembler's paths, hand-built segments.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use weft_wire::{Dir, FlowKey, Seq, TcpFlags, TcpOptions, Timestamp};
+
+use crate::*;
+
+pub(crate) const S: u8 = TcpFlags::SYN.0;
+pub(crate) const A: u8 = TcpFlags::ACK.0;
+pub(crate) const F: u8 = TcpFlags::FIN.0;
+pub(crate) const R: u8 = TcpFlags::RST.0;
+
+/// What one connection's stream saw.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Seen {
+    pub bytes: [Vec<u8>; 2],
+    pub skips: [u64; 2],
+    pub deliveries: [usize; 2],
+    pub conflicts: usize,
+    pub dropped: u64,
+    pub completed: usize,
+    pub starts: [usize; 2],
+    pub ends: [usize; 2],
+}
+
+#[derive(Debug)]
+pub(crate) struct Rec {
+    id: u64,
+    seen: Seen,
+    keep: Option<usize>,
+    linger: bool,
+    out: std::rc::Rc<std::cell::RefCell<HashMap<u64, Seen>>>,
+}
+
+fn slot(d: Direction) -> usize {
+    match d {
+        Direction::ClientToServer => 0,
+        Direction::ServerToClient => 1,
+    }
+}
+
+impl Stream for Rec {
+    fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _: &Context) {
+        let info = sg.info();
+        let k = slot(info.dir);
+        let (len, kept) = sg.lengths();
+        let mut all = Vec::new();
+        sg.copy_to(&mut all);
+        assert_eq!(all.len(), len);
+        assert_eq!(&*sg.fetch(len), &all[..]);
+        self.seen.bytes[k].extend_from_slice(&all[kept..]);
+        self.seen.skips[k] += info.skip;
+        self.seen.deliveries[k] += 1;
+        self.seen.starts[k] += usize::from(info.start);
+        self.seen.ends[k] += usize::from(info.end);
+        if let Some(n) = self.keep {
+            if len > n {
+                sg.keep_from(len - n);
+            }
+        }
+    }
+    fn event(&mut self, ev: &Event, _: &Context) {
+        match ev {
+            Event::OverlapConflict { .. } => self.seen.conflicts += 1,
+            Event::Dropped { bytes, .. } => self.seen.dropped += *bytes as u64,
+        }
+    }
+    fn complete(&mut self, _: &Context) -> bool {
+        self.seen.completed += 1;
+        self.out.borrow_mut().insert(self.id, self.seen.clone());
+        !self.linger
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Recorder {
+    pub out: std::rc::Rc<std::cell::RefCell<HashMap<u64, Seen>>>,
+    pub keep: Option<usize>,
+    pub linger: bool,
+    pub created: u64,
+}
+
+impl StreamFactory for Recorder {
+    type Stream = Rec;
+    fn new_stream(&mut self, c: &ConnInfo, _: &Segment<'_>, _: &Context) -> Rec {
+        self.created += 1;
+        Rec { id: c.id, seen: Seen::default(), keep: self.keep, linger: self.linger, out: self.out.clone() }
+    }
+}
+
+pub(crate) fn key() -> (FlowKey, Dir) {
+    let a: IpAddr = "192.0.2.1".parse().unwrap();
+    let b: IpAddr = "198.51.100.2".parse().unwrap();
+    FlowKey::new(a, 40000, b, 80, 0)
+}
+
+/// A client→server (`fwd`) or server→client segment.
+pub(crate) fn seg(fwd: bool, flags: u8, seq: u32, ack: u32, payload: &[u8], t: u64) -> Segment<'_> {
+    let (k, d) = key();
+    Segment {
+        key: k,
+        dir: if fwd { d } else { d.reverse() },
+        hash: k.symmetric_hash(),
+        seq: Seq(seq),
+        ack: Seq(ack),
+        flags: TcpFlags(flags),
+        window: 65535,
+        options: TcpOptions::default(),
+        payload,
+        payload_missing: 0,
+        ts: Timestamp(t * 1_000_000_000),
+    }
+}
+
+pub(crate) fn run(cfg: Config, segs: &[Segment<'_>]) -> (Seen, Stats, Reassembler<Recorder>) {
+    run_with(cfg, Recorder::default(), segs)
+}
+
+pub(crate) fn run_with(cfg: Config, f: Recorder, segs: &[Segment<'_>]) -> (Seen, Stats, Reassembler<Recorder>) {
+    let mut r = Reassembler::new(cfg, f);
+    for s in segs {
+        r.process(s);
+        assert!(r.stats().balanced(), "accounting after {s:?}: {:?}", r.stats());
+    }
+    r.flush_all();
+    let st = r.stats();
+    assert!(st.balanced(), "{st:?}");
+    assert_eq!(st.buffered_bytes, 0);
+    let out = r.factory().out.borrow();
+    let seen = out.get(&0).cloned().unwrap_or_default();
+    drop(out);
+    (seen, st, r)
+}
+
+fn handshake(isn_c: u32, isn_s: u32) -> Vec<Segment<'static>> {
+    vec![
+        seg(true, S, isn_c, 0, b"", 0),
+        seg(false, S | A, isn_s, isn_c.wrapping_add(1), b"", 0),
+        seg(true, A, isn_c.wrapping_add(1), isn_s.wrapping_add(1), b"", 0),
+    ]
+}
+
+#[test]
+fn in_order_both_directions_and_fin_close() {
+    let mut v = handshake(100, 5000);
+    v.push(seg(true, A, 101, 5001, b"GET / HTTP/1.0\r\n\r\n", 1));
+    v.push(seg(false, A, 5001, 119, b"HTTP/1.0 200 OK\r\n\r\nbody", 1));
+    v.push(seg(true, F | A, 119, 5024, b"", 2));
+    v.push(seg(false, F | A, 5024, 120, b"", 2));
+    v.push(seg(true, A, 120, 5025, b"", 2));
+    let (seen, st, r) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"GET / HTTP/1.0\r\n\r\n");
+    assert_eq!(seen.bytes[1], b"HTTP/1.0 200 OK\r\n\r\nbody");
+    assert_eq!(seen.completed, 1);
+    assert_eq!(seen.starts, [1, 1]);
+    assert_eq!(st.conns_closed_fin, 1);
+    assert_eq!(st.conns_created, 1, "the final ACK must not create a connection");
+    assert_eq!(st.segments_no_conn, 1);
+    assert_eq!(r.connections(), 0);
+}
+
+#[test]
+fn out_of_order_waits_then_delivers_in_one_piece() {
+    let mut v = handshake(1000, 9000);
+    v.push(seg(true, A, 1011, 9001, b"world", 1));
+    v.push(seg(true, A, 1016, 9001, b"!", 1));
+    v.push(seg(true, A, 1001, 9001, b"hello, ", 1));
+    v.push(seg(true, A, 1008, 9001, b"you", 1));
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"hello, youworld!");
+    assert_eq!(st.out_of_order_segments, 2);
+    assert_eq!(st.gap_bytes, 0);
+}
+
+#[test]
+fn sequence_wraparound() {
+    let isn = u32::MAX - 5;
+    let mut v = handshake(isn, 7);
+    let b = isn.wrapping_add(1);
+    v.push(seg(true, A, b.wrapping_add(4), 8, b"efgh", 1)); // crosses 2^32
+    v.push(seg(true, A, b.wrapping_add(8), 8, b"ijkl", 1)); // after the wrap
+    v.push(seg(true, A, b, 8, b"abcd", 1)); // before the wrap
+    v.push(seg(true, A, b.wrapping_add(2), 8, b"cdefgh", 1)); // retransmission
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"abcdefghijkl");
+    assert_eq!(st.duplicate_bytes, 6);
+}
+
+#[test]
+fn data_in_syn_and_rst_payload_are_delivered() {
+    let v = vec![
+        seg(true, S, 10, 0, b"tfo", 0),
+        seg(false, S | A, 50, 14, b"", 0),
+        seg(true, A, 14, 51, b"more", 0),
+        seg(false, R | A, 51, 18, b"bye", 1),
+    ];
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"tfomore");
+    assert_eq!(seen.bytes[1], b"bye");
+    assert_eq!(st.conns_closed_rst, 1);
+    assert_eq!(seen.completed, 1);
+}
+
+#[test]
+fn midstream_pickup_and_switch() {
+    let v = [seg(true, A, 777, 1, b"abc", 0), seg(false, A, 1, 780, b"xyz", 0)];
+    let (seen, _, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes, [b"abc".to_vec(), b"xyz".to_vec()]);
+    let cfg = Config { midstream: false, ..Config::default() };
+    let (_, st, _) = run(cfg, &v);
+    assert_eq!(st.dropped(DropReason::NoHandshake), 6);
+    assert_eq!(st.conns_created, 0);
+}
+
+#[test]
+fn acked_hole_is_skipped_at_once() {
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 1, 1, b"aaaa", 1));
+    // bytes 5..9 lost by the capture
+    v.push(seg(true, A, 9, 1, b"cccc", 1));
+    // the server acknowledges everything: the hole will never be filled
+    v.push(seg(false, A, 1, 13, b"", 1));
+    let mut r = Reassembler::new(Config::default(), Recorder::default());
+    for s in &v {
+        r.process(s);
+    }
+    let st = r.stats();
+    assert_eq!(st.delivered_bytes, 8, "delivered before any flush");
+    assert_eq!(st.gap_bytes, 4);
+    assert_eq!(st.acked_gaps, 1);
+    r.flush_all();
+    let seen = r.factory().out.borrow()[&0].clone();
+    assert_eq!(seen.bytes[0], b"aaaacccc");
+    assert_eq!(seen.skips[0], 4);
+}
+
+#[test]
+fn unacked_hole_waits_until_flush_timeout() {
+    let cfg = Config { skip_acked_holes: true, flush_timeout_ns: Some(5_000_000_000), ..Config::default() };
+    let mut r = Reassembler::new(cfg, Recorder::default());
+    for s in handshake(0, 0) {
+        r.process(&s);
+    }
+    r.process(&seg(true, A, 1, 1, b"aa", 1));
+    r.process(&seg(true, A, 5, 1, b"cc", 1));
+    r.process(&seg(false, A, 1, 3, b"", 2)); // acks only what arrived
+    assert_eq!(r.stats().delivered_bytes, 2);
+    r.advance_time(Timestamp(5_000_000_000));
+    assert_eq!(r.stats().delivered_bytes, 2, "not yet older than the timeout");
+    r.advance_time(Timestamp(7_000_000_000));
+    let st = r.stats();
+    assert_eq!(st.delivered_bytes, 4);
+    assert_eq!(st.gap_bytes, 2);
+    assert_eq!(st.timeout_flushes, 1);
+}
+
+#[test]
+fn idle_connections_close_in_packet_time() {
+    let cfg = Config { idle_timeout_ns: Some(10_000_000_000), ..Config::default() };
+    let mut r = Reassembler::new(cfg, Recorder::default());
+    r.process(&seg(true, A, 1, 1, b"x", 0));
+    r.advance_time(Timestamp(9_000_000_000));
+    assert_eq!(r.connections(), 1);
+    r.advance_time(Timestamp(11_000_000_000));
+    assert_eq!(r.connections(), 0);
+    assert_eq!(r.stats().conns_closed_idle, 1);
+    assert_eq!(r.factory().out.borrow()[&0].completed, 1);
+}
+
+#[test]
+fn retransmission_of_delivered_data_is_a_duplicate() {
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 1, 1, b"abcdef", 1));
+    v.push(seg(true, A, 1, 1, b"abcdef", 1));
+    v.push(seg(true, A, 4, 1, b"defghi", 1));
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"abcdefghi");
+    assert_eq!(st.duplicate_bytes, 9);
+}
+
+#[test]
+fn keep_from_offers_bytes_again() {
+    let f = Recorder { keep: Some(2), ..Recorder::default() };
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 1, 1, b"abcd", 1));
+    v.push(seg(true, A, 5, 1, b"ef", 1));
+    let (seen, st, _) = run_with(Config::default(), f, &v);
+    assert_eq!(seen.bytes[0], b"abcdef", "kept bytes are not new bytes");
+    assert_eq!(st.delivered_bytes, 6);
+    assert_eq!(st.kept_bytes, 0, "kept bytes are released at close");
+}
+
+#[test]
+fn per_connection_page_limit_forces_the_oldest_run_out() {
+    let cfg = Config { max_pages_per_conn: 2, ..Config::default() };
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 11, 1, b"B", 1));
+    v.push(seg(true, A, 21, 1, b"C", 2));
+    v.push(seg(true, A, 31, 1, b"D", 3)); // third page: the run at 10 goes out
+    v.push(seg(true, A, 1, 1, b"late", 4)); // before the skipped hole
+    let (seen, st, _) = run(cfg, &v);
+    assert_eq!(seen.bytes[0], b"BCD");
+    assert_eq!(st.memcap_flushes, 1);
+    assert_eq!(st.dropped(DropReason::AfterSkip), 4);
+    assert_eq!(st.gap_bytes, 10 + 9 + 9);
+}
+
+#[test]
+fn global_page_limit_flushes_the_oldest_connection() {
+    let cfg = Config { max_pages: 2, ..Config::default() };
+    let a: IpAddr = "10.0.0.1".parse().unwrap();
+    let mut r = Reassembler::new(cfg, Recorder::default());
+    for port in 1..=3u16 {
+        let (k, d) = FlowKey::new(a, port, a, 80, 0);
+        let mut s = seg(true, A, 100, 1, b"z", port as u64);
+        s.key = k;
+        s.dir = d;
+        s.hash = k.symmetric_hash();
+        r.process(&s); // starts the stream at 100
+        s.seq = Seq(200);
+        r.process(&s); // out of order: one page
+    }
+    let st = r.stats();
+    assert_eq!(st.pages_in_use, 2);
+    assert_eq!(st.memcap_flushes, 1);
+    assert_eq!(st.delivered_bytes, 4, "three in-order bytes and the oldest flushed page");
+    assert!(st.balanced());
+}
+
+#[test]
+fn connection_limit_evicts_least_recently_active() {
+    let cfg = Config { max_conns: 2, ..Config::default() };
+    let a: IpAddr = "10.0.0.1".parse().unwrap();
+    let mut r = Reassembler::new(cfg, Recorder::default());
+    for port in 1..=3u16 {
+        let (k, d) = FlowKey::new(a, port, a, 80, 0);
+        let mut s = seg(true, A, 1, 1, b"z", port as u64);
+        s.key = k;
+        s.dir = d;
+        s.hash = k.symmetric_hash();
+        r.process(&s);
+    }
+    assert_eq!(r.connections(), 2);
+    assert_eq!(r.stats().conns_evicted, 1);
+    assert!(r.factory().out.borrow().contains_key(&0), "the first one was evicted");
+}
+
+#[test]
+fn new_syn_after_close_starts_a_new_stream() {
+    let mut v = handshake(100, 500);
+    v.push(seg(true, A, 101, 501, b"one", 1));
+    v.push(seg(true, R, 104, 0, b"", 2));
+    v.extend(handshake(9000, 800));
+    v.push(seg(true, A, 9001, 801, b"two", 3));
+    let (_, st, r) = run(Config::default(), &v);
+    let out = r.factory().out.borrow();
+    assert_eq!(out[&0].bytes[0], b"one");
+    assert_eq!(out[&1].bytes[0], b"two");
+    assert_eq!(st.conns_created, 2);
+    assert_eq!(out[&0].completed + out[&1].completed, 2);
+}
+
+#[test]
+fn syn_with_new_isn_on_finished_lingering_connection_reuses_tuple() {
+    let f = Recorder { linger: true, ..Recorder::default() };
+    let mut v = handshake(100, 500);
+    v.push(seg(true, F | A, 101, 501, b"a", 1));
+    v.push(seg(false, F | A, 501, 103, b"b", 1));
+    v.push(seg(true, A, 103, 503, b"", 1)); // absorbed by the lingering connection
+    v.extend(handshake(7000, 100));
+    v.push(seg(true, A, 7001, 101, b"c", 2));
+    let (_, st, r) = run_with(Config::default(), f, &v);
+    let out = r.factory().out.borrow();
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[&0].bytes, [b"a".to_vec(), b"b".to_vec()]);
+    assert_eq!(out[&1].bytes[0], b"c");
+    assert_eq!(st.conns_created, 2);
+}
+
+#[test]
+fn data_after_fin_is_dropped_and_counted() {
+    let mut v = handshake(0, 0);
+    v.push(seg(true, F | A, 1, 1, b"end", 1));
+    v.push(seg(true, A, 4, 1, b"extra", 1));
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"end");
+    assert_eq!(st.dropped(DropReason::AfterClose), 5);
+    assert_eq!(seen.ends[0], 1);
+}
+
+#[test]
+fn truncated_segment_skips_the_missing_bytes() {
+    let mut v = handshake(0, 0);
+    let mut s = seg(true, A, 1, 1, b"abc", 1);
+    s.payload_missing = 7;
+    v.push(s);
+    v.push(seg(true, A, 11, 1, b"next", 1));
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"abcnext");
+    assert_eq!(seen.skips[0], 7);
+    assert_eq!(st.truncated_bytes, 7);
+    assert_eq!(st.out_of_order_segments, 0);
+}
+
+#[test]
+fn far_future_segment_is_out_of_window() {
+    let cfg = Config { max_window: 1000, ..Config::default() };
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 5000, 1, b"far", 1));
+    let (_, st, _) = run(cfg, &v);
+    assert_eq!(st.dropped(DropReason::OutOfWindow), 3);
+}
+
+#[test]
+fn rejected_segments_are_counted() {
+    struct No;
+    impl Stream for No {
+        fn accept(&mut self, _: &Segment<'_>, _: Direction, _: Option<Seq>, _: &Context) -> bool {
+            false
+        }
+        fn reassembled(&mut self, _: &mut ScatterGather<'_>, _: &Context) {
+            unreachable!()
+        }
+    }
+    struct Nf;
+    impl StreamFactory for Nf {
+        type Stream = No;
+        fn new_stream(&mut self, _: &ConnInfo, _: &Segment<'_>, _: &Context) -> No {
+            No
+        }
+    }
+    let mut r = Reassembler::new(Config::default(), Nf);
+    r.process(&seg(true, A, 1, 1, b"abc", 0));
+    assert_eq!(r.stats().dropped(DropReason::Rejected), 3);
+    assert!(r.stats().balanced());
+}
+
+/// Client data of a connection: `[(seq offset from ISN+1, bytes)]` in
+/// arrival order, after a handshake with ISN `isn`.
+fn stream_of(policy: OverlapPolicy, isn: u32, parts: &[(u32, &[u8])]) -> (Vec<u8>, Stats, usize) {
+    let mut v = handshake(isn, 0);
+    for &(off, b) in parts {
+        v.push(seg(true, A, isn.wrapping_add(1).wrapping_add(off), 1, b, 1));
+    }
+    let cfg = Config { overlap_policy: policy, ..Config::default() };
+    let (seen, st, _) = run(cfg, &v);
+    (seen.bytes[0].clone(), st, seen.conflicts)
+}
+
+/// The classic target-based test: a hole at the start, then overlapping
+/// out-of-order segments with different bytes, then the hole is filled.
+/// Expected outputs follow the policy definitions of Novak & Sturges.
+#[test]
+fn overlap_policies_differ_where_they_should() {
+    // held: [4,8)="BBBB"; new segments against it:
+    let cases: &[(&str, (u32, &[u8]), &[(OverlapPolicy, &[u8])])] = &[
+        // new starts before and ends inside
+        ("before-inside", (2, b"xxxx"), &[
+            (OverlapPolicy::First, b"aaxxBBBB"),
+            (OverlapPolicy::Last, b"aaxxxxBB"),
+            (OverlapPolicy::Bsd, b"aaxxxxBB"),
+            (OverlapPolicy::Linux, b"aaxxxxBB"),
+            (OverlapPolicy::Solaris, b"aaxxBBBB"),
+        ]),
+        // same start, ends after
+        ("same-after", (4, b"yyyyyy"), &[
+            (OverlapPolicy::First, b"aaaaBBBByy"),
+            (OverlapPolicy::Last, b"aaaayyyyyy"),
+            (OverlapPolicy::Bsd, b"aaaaBBBByy"),
+            (OverlapPolicy::Linux, b"aaaayyyyyy"),
+            (OverlapPolicy::Solaris, b"aaaayyyyyy"),
+        ]),
+        // exact duplicate with other bytes
+        ("exact", (4, b"zzzz"), &[
+            (OverlapPolicy::First, b"aaaaBBBB"),
+            (OverlapPolicy::Last, b"aaaazzzz"),
+            (OverlapPolicy::Bsd, b"aaaaBBBB"),
+            (OverlapPolicy::Linux, b"aaaaBBBB"),
+            (OverlapPolicy::OldLinux, b"aaaazzzz"),
+            (OverlapPolicy::Solaris, b"aaaazzzz"),
+        ]),
+        // starts inside, ends after
+        ("inside-after", (6, b"wwww"), &[
+            (OverlapPolicy::First, b"aaaaBBBBww"),
+            (OverlapPolicy::Last, b"aaaaBBwwww"),
+            (OverlapPolicy::Linux, b"aaaaBBBBww"),
+            (OverlapPolicy::Solaris, b"aaaaBBwwww"),
+        ]),
+    ];
+    for (name, new, expect) in cases {
+        for &(policy, want) in *expect {
+            // [4,8) held, then the new one, then the hole [0,4) (or [0,2)) filled
+            // the filler closes the hole up to the first held byte only
+            let fill = &b"aaaa"[..new.0.min(4) as usize];
+            let (got, st, conflicts) =
+                stream_of(policy, u32::MAX - 3, &[(4, b"BBBB"), *new, (0, fill)]);
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(want),
+                "{name} under {policy}"
+            );
+            assert!(conflicts >= 1, "{name} under {policy}: conflict reported");
+            assert!(st.overlap_conflicts >= 1);
+        }
+    }
+}
+
+/// The in-order segment that fills a hole overlaps a held segment: the
+/// policy decides there too, without copying the in-order bytes.
+#[test]
+fn policy_applies_when_the_filling_segment_overlaps() {
+    for (policy, want) in [
+        (OverlapPolicy::First, &b"aaaaBBBB"[..]),
+        (OverlapPolicy::Last, b"aaaaaaBB"),
+        (OverlapPolicy::Bsd, b"aaaaaaBB"),
+    ] {
+        let (got, _, c) = stream_of(policy, 0, &[(4, b"BBBB"), (0, b"aaaaaa")]);
+        assert_eq!(got, want, "{policy}");
+        assert_eq!(c, 1);
+    }
+}
+
+#[test]
+fn identical_overlaps_are_not_conflicts() {
+    let (got, st, c) = stream_of(OverlapPolicy::Last, 0, &[(4, b"efgh"), (2, b"cdef"), (0, b"abcdefgh")]);
+    assert_eq!(got, b"abcdefgh");
+    assert_eq!(c, 0);
+    assert_eq!(st.overlap_bytes, 2 + 6);
+}
+
+#[test]
+fn stats_merge_adds() {
+    let mut a = Stats { payload_bytes: 3, delivered_bytes: 3, ..Stats::default() };
+    let b = a.clone();
+    a.merge(&b);
+    assert_eq!(a.payload_bytes, 6);
+    assert!(a.balanced());
+}
