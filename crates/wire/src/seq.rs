@@ -82,7 +82,10 @@ mod tests {
         assert_eq!(b - 4, a);
         assert!(b > a);
         assert!(a < b);
-        assert!(a <= a && a >= a);
+        let same = a;
+        assert!(a <= same);
+        assert!(a >= same);
+        assert_eq!(a.partial_cmp(&same), Some(core::cmp::Ordering::Equal));
         assert_eq!(Seq::max(a, b), b);
         assert_eq!(Seq::min(a, b), a);
         assert_eq!(Seq::max(b, a), b);

@@ -270,7 +270,7 @@ fn any_frag() -> impl Strategy<Value = (u16, u16, bool, usize, bool)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(512))]
 
     /// A random flood: never panics, limits always hold.
     #[test]

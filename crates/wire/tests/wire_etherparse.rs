@@ -289,7 +289,7 @@ fn apply(mut frame: Vec<u8>, m: &Mutation) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(10_000))]
 
     #[test]
     fn agrees_with_etherparse(s in spec(), m in mutation()) {
@@ -360,7 +360,7 @@ fn corpus() -> Vec<(LinkType, Vec<u8>)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(3000))]
+    #![proptest_config(ProptestConfig::with_cases(20_000))]
 
     /// Arbitrary bytes under every link type: never a panic, and a TCP
     /// result always lies inside the frame.

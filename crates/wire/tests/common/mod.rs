@@ -20,7 +20,7 @@ pub fn tcp(sport: u16, dport: u16, seq: u32, options: &[u8], payload: &[u8]) -> 
     t.extend(dport.to_be_bytes());
     t.extend(seq.to_be_bytes());
     t.extend(77u32.to_be_bytes());
-    t.push(((20 + opts.len()) / 4 << 4) as u8);
+    t.push((((20 + opts.len()) / 4) << 4) as u8);
     t.push(0x18);
     t.extend(1000u16.to_be_bytes());
     t.extend([0, 0, 0, 0]);
