@@ -407,6 +407,9 @@ impl Datagram {
         let hlen = p.len();
         p.extend_from_slice(self.data.get(..total)?);
         if self.version == 4 {
+            if hlen < 20 {
+                return None;
+            }
             let len = u16::try_from(hlen + total).ok()?;
             let flags = p.get(6)? & 0x40; // keep DF only
             p.get_mut(2..4)?.copy_from_slice(&len.to_be_bytes());

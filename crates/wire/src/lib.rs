@@ -3,7 +3,7 @@
 //!
 //! What this crate owns:
 //!
-//! - [`decode`]: from a frame of a pcap [`LinkType`] (Ethernet with any
+//! - [`decode()`]: from a frame of a pcap [`LinkType`] (Ethernet with any
 //!   VLAN/QinQ stack, MPLS, PPPoE, PPP, BSD null/loop, Linux SLL/SLL2,
 //!   NFLOG, raw IP) through IPv4/IPv6 (options, extension headers) and
 //!   tunnels (IP-in-IP, 6in4, GRE, ERSPAN, VXLAN) to a TCP [`Packet`] that
