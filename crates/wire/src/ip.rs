@@ -64,8 +64,25 @@ pub(crate) fn decode_v4<'a>(
     at: usize,
     ctx: &mut Ctx<'_>,
 ) -> Result<Decoded<'a>, DecodeError> {
+    let (ip, header) = v4_header(frame, at, ctx.opts.verify_checksums)?;
+    let proto = header[field::V4_PROTO];
+    let word = field16(header, field::V4_FRAG);
+    if word & (V4_MF | V4_OFFSET_MASK) != 0 {
+        let frag = FragInfo {
+            id: u32::from(ip.id),
+            protocol: proto,
+            offset: u32::from(word & V4_OFFSET_MASK) * 8,
+            more: word & V4_MF != 0,
+        };
+        let data = frame.get(ip.payload..ip.end).unwrap_or(&[]);
+        return Ok(fragment(&ip, ctx, frag, data, header));
+    }
+    transport(&frame[..ip.end], &ip, proto, ctx)
+}
+
+/// Validates the IPv4 header at `at`; returns it and its dispatch info.
+fn v4_header(frame: &[u8], at: usize, verify: bool) -> Result<(IpInfo, &[u8]), DecodeError> {
     let layer = Layer::Ipv4;
-    let avail = frame.len().saturating_sub(at);
     let fixed = frame
         .get(at..at + V4_MIN_HEADER)
         .ok_or(DecodeError::Truncated { layer })?;
@@ -74,7 +91,7 @@ pub(crate) fn decode_v4<'a>(
     }
     let ihl = usize::from(fixed[0] & 0x0f) * 4;
     let total = match usize::from(field16(fixed, field::V4_TOTAL_LEN)) {
-        0 => avail,
+        0 => frame.len() - at,
         n => n,
     };
     if ihl < V4_MIN_HEADER || total < ihl {
@@ -98,38 +115,23 @@ pub(crate) fn decode_v4<'a>(
         promised_end,
         ttl: fixed[field::V4_TTL],
         id: field16(fixed, field::V4_ID),
-        header_ok: ctx
-            .opts
-            .verify_checksums
-            .then(|| internet_checksum(header, 0) == 0),
+        header_ok: verify.then(|| internet_checksum(header, 0) == 0),
     };
-    let proto = fixed[field::V4_PROTO];
-    let frag = field16(fixed, field::V4_FRAG);
-    if frag & (V4_MF | V4_OFFSET_MASK) != 0 {
-        let offset = u32::from(frag & V4_OFFSET_MASK) * 8;
-        let data = frame.get(ip.payload..end).unwrap_or(&[]);
-        return Ok(fragment(
-            &ip,
-            ctx,
-            u32::from(ip.id),
-            proto,
-            offset,
-            frag & V4_MF != 0,
-            data,
-            header,
-        ));
-    }
-    transport(&frame[..end], &ip, proto, ctx)
+    Ok((ip, header))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn fragment<'a>(
-    ip: &IpInfo,
-    ctx: &Ctx<'_>,
+/// The fragmentation fields of an IPv4 header or IPv6 fragment header.
+struct FragInfo {
     id: u32,
     protocol: u8,
     offset: u32,
     more: bool,
+}
+
+fn fragment<'a>(
+    ip: &IpInfo,
+    ctx: &Ctx<'_>,
+    frag: FragInfo,
     data: &'a [u8],
     header: &'a [u8],
 ) -> Decoded<'a> {
@@ -137,10 +139,10 @@ fn fragment<'a>(
         ip_version: ip.version,
         src: ip.src_addr(),
         dst: ip.dst_addr(),
-        id,
-        protocol,
-        offset,
-        more,
+        id: frag.id,
+        protocol: frag.protocol,
+        offset: frag.offset,
+        more: frag.more,
         data,
         header,
         vlan: ctx.vlan,
@@ -207,12 +209,16 @@ fn ext_headers<'a>(
         ip.payload = at + len;
         if next == 44 {
             let word = field16(ext, 2..4);
-            let (offset, more) = (u32::from(word >> 3) * 8, word & 1 != 0);
-            if offset != 0 || more {
-                let id = u32::from_be_bytes([ext[4], ext[5], ext[6], ext[7]]);
+            let frag = FragInfo {
+                id: u32::from_be_bytes([ext[4], ext[5], ext[6], ext[7]]),
+                protocol: ext[0],
+                offset: u32::from(word >> 3) * 8,
+                more: word & 1 != 0,
+            };
+            if frag.offset != 0 || frag.more {
                 let data = frame.get(ip.payload..).unwrap_or(&[]);
                 let header = frame.get(ip.offset..at).unwrap_or(&[]);
-                return Ok(fragment(&ip, ctx, id, ext[0], offset, more, data, header));
+                return Ok(fragment(&ip, ctx, frag, data, header));
             }
             // An atomic fragment (RFC 6946): decode straight through.
         }
