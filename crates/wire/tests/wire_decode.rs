@@ -583,3 +583,65 @@ fn error_display() {
     assert_eq!(e.to_string(), "truncated Tcp header");
     let _: &dyn std::error::Error = &e;
 }
+
+#[test]
+fn erspan_type3_and_gre_not_followed() {
+    // ERSPAN III: 12-byte header with the O bit, then an 8-byte subheader.
+    let mut gre = vec![0x10, 0, 0x22, 0xeb, 0, 0, 0, 1];
+    gre.extend([0x20, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1]);
+    gre.extend([0u8; 8]);
+    gre.extend(eth(0x0800, &tcp4(b"e3")));
+    let frame = ipv4(B4, A4, 47, &gre);
+    check_v4(&tcp_of(LinkType::Raw, &frame), b"e3");
+    // GRE version 1 (PPTP) and routing-present GRE are not followed.
+    for flags in [0x3001u16, 0x4000] {
+        let mut g = flags.to_be_bytes().to_vec();
+        g.extend([0x88, 0x0b, 0, 0, 0, 0]);
+        let frame = ipv4(B4, A4, 47, &g);
+        assert_eq!(decode(LinkType::Raw, &frame, &opts()), Ok(Decoded::Other));
+    }
+}
+
+#[test]
+fn vxlan_without_i_flag_is_other() {
+    let mut udp = vec![0xc0, 0x00, 0x12, 0xb5, 0, 0, 0, 0];
+    udp.extend([0, 0, 0, 0, 0, 0, 42, 0]);
+    udp.extend(eth(0x0800, &tcp4(b"vxlan")));
+    let frame = ipv4(B4, A4, 17, &udp);
+    assert_eq!(decode(LinkType::Raw, &frame, &opts()), Ok(Decoded::Other));
+    assert_eq!(
+        decode(LinkType::Raw, &frame[..20 + 12], &opts()),
+        Err(DecodeError::Truncated {
+            layer: Layer::Vxlan
+        })
+    );
+}
+
+#[test]
+fn ppp_carrying_mpls() {
+    let mut f = vec![0xff, 0x03, 0x02, 0x81, 0x00, 0x01, 0x01, 0x40];
+    f.extend(tcp4(b"pm"));
+    let p = tcp_of(LinkType::Ppp, &f);
+    check_v4(&p, b"pm");
+    assert!(p.tunnel);
+}
+
+#[test]
+fn truncated_ip_headers() {
+    let v6 = tcp6(b"");
+    assert_eq!(
+        decode(LinkType::Raw, &v6[..39], &opts()),
+        Err(DecodeError::Truncated { layer: Layer::Ipv6 })
+    );
+    assert_eq!(
+        decode(LinkType::Raw, &[], &opts()),
+        Err(DecodeError::Truncated { layer: Layer::Ip })
+    );
+    // IHL 24 bytes, capture ends at 22.
+    let seg = tcp(1, 2, 3, &[], b"");
+    let v4 = ipv4_full(A4, B4, 6, &[1, 1, 1, 1], 0, 0, &seg);
+    assert_eq!(
+        decode(LinkType::Raw, &v4[..22], &opts()),
+        Err(DecodeError::Truncated { layer: Layer::Ipv4 })
+    );
+}

@@ -300,3 +300,34 @@ proptest! {
         let _ = IpAddr::from(A4);
     }
 }
+
+#[test]
+fn vlan_is_carried_through_reassembly() {
+    use weft_wire::{decode, LinkType};
+    let pkt = v4_datagram(100);
+    let frames: Vec<_> = frag_v4(&pkt, 64)
+        .iter()
+        .map(|f| eth(0x8100, &tag(12, 0x0800, f)))
+        .collect();
+    let mut d = Defragmenter::new(DefragConfig::default());
+    let mut done = None;
+    for f in &frames {
+        match decode(LinkType::Ethernet, f, &DecodeOptions::default()) {
+            Ok(Decoded::Fragment(fr)) => done = d.push(&fr, Timestamp(0)).or(done),
+            other => panic!("{other:?}"),
+        }
+    }
+    let r = done.expect("complete");
+    assert_eq!(r.vlan, 12);
+    match decode_ip(&r.packet, r.vlan, &DecodeOptions::default()) {
+        Ok(Decoded::Tcp(p)) => assert_eq!(p.key.vlan(), 12),
+        other => panic!("{other:?}"),
+    }
+    // The same fragments on another VLAN are another datagram.
+    let other = eth(0x8100, &tag(13, 0x0800, &frag_v4(&pkt, 64)[0]));
+    if let Ok(Decoded::Fragment(fr)) = decode(LinkType::Ethernet, &other, &DecodeOptions::default())
+    {
+        assert!(d.push(&fr, Timestamp(0)).is_none());
+    }
+    assert_eq!(d.in_progress(), 1);
+}
