@@ -176,7 +176,10 @@ impl Arena {
         if !config.page_size.is_power_of_two()
             || config.pages_per_segment == 0
             || config.max_pages == 0
-            || config.page_size.checked_mul(config.pages_per_segment).is_none()
+            || config
+                .page_size
+                .checked_mul(config.pages_per_segment)
+                .is_none()
         {
             return Err(ArenaError::BadConfig);
         }
@@ -276,7 +279,9 @@ impl ArenaMonitor {
 
 impl fmt::Debug for ArenaMonitor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ArenaMonitor").field("stats", &self.stats()).finish()
+        f.debug_struct("ArenaMonitor")
+            .field("stats", &self.stats())
+            .finish()
     }
 }
 

@@ -233,7 +233,12 @@ fn release_remote(h: NonNull<Header>) {
         // Release: our (and, through the refcount's Acquire fence, every other
         // holder's) accesses to the page happen-before its reuse by the owner.
         // Acquire on failure: as for the load above.
-        match shared.remote.compare_exchange_weak(cur, h.as_ptr(), Ordering::Release, Ordering::Acquire) {
+        match shared.remote.compare_exchange_weak(
+            cur,
+            h.as_ptr(),
+            Ordering::Release,
+            Ordering::Acquire,
+        ) {
             Ok(_) => return, // Last touch of `Shared`: the owner may free it now.
             Err(now) => cur = now,
         }
@@ -392,7 +397,9 @@ impl Drop for Arena {
 
 impl fmt::Debug for Arena {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Arena").field("stats", &self.local_stats()).finish()
+        f.debug_struct("Arena")
+            .field("stats", &self.local_stats())
+            .finish()
     }
 }
 
@@ -571,9 +578,9 @@ struct Directory {
 /// What monitors on other threads can read: the epoch-protected segment
 /// directory and counters the owner publishes with plain stores.
 pub(crate) struct Meta {
-    /// The current directory; never null. Replaced by the owner on growth; the old
-    /// one is retired through crossbeam-epoch.
-    dir: AtomicPtr<Directory>,
+    /// Address of the current `Box<Directory>`; never 0. Replaced by the owner on
+    /// growth; the old one is retired through crossbeam-epoch.
+    dir: AtomicUsize,
     /// Owner-published counters (stores only, no RMW).
     out: CachePadded<AtomicUsize>,
     drained: AtomicUsize,
@@ -582,6 +589,10 @@ pub(crate) struct Meta {
     pub(crate) returned_remote: CachePadded<AtomicUsize>,
     /// Whether huge pages were asked for. Immutable.
     huge_requested: bool,
+    /// This arena's own epoch domain (not the global one: loom has no cheap
+    /// globals, and a per-arena domain keeps one arena's garbage from waiting on
+    /// unrelated threads). Each reader registers for the duration of one read.
+    epoch: crossbeam_epoch::Collector,
 }
 
 impl Meta {
@@ -590,12 +601,13 @@ impl Meta {
             segments: Vec::new(),
         }));
         Meta {
-            dir: AtomicPtr::new(dir),
+            dir: AtomicUsize::new(dir as usize),
             out: CachePadded::new(AtomicUsize::new(0)),
             drained: AtomicUsize::new(0),
             alloc_failures: AtomicUsize::new(0),
             returned_remote: CachePadded::new(AtomicUsize::new(0)),
             huge_requested,
+            epoch: crossbeam_epoch::Collector::new(),
         }
     }
 
@@ -605,21 +617,22 @@ impl Meta {
         // Relaxed: independent statistics; monitors tolerate skew between them.
         self.out.store(l.out, Ordering::Relaxed);
         self.drained.store(l.drained, Ordering::Relaxed);
-        self.alloc_failures.store(l.alloc_failures, Ordering::Relaxed);
+        self.alloc_failures
+            .store(l.alloc_failures, Ordering::Relaxed);
     }
 
     /// Owner: publish a new directory with one more segment; retire the old one.
     fn add_segment(&self, info: SegmentInfo) {
-        let guard = crossbeam_epoch::pin();
+        let handle = self.epoch.register();
+        let guard = handle.pin();
         // Relaxed: only the owner stores `dir`, so it reads its own last store.
         let old = self.dir.load(Ordering::Relaxed);
         // SAFETY: `old` is the live current directory; only we could retire it.
-        let mut segments = unsafe { &*old }.segments.clone();
+        let mut segments = unsafe { &*(old as *const Directory) }.segments.clone();
         segments.push(info);
         let new = Box::into_raw(Box::new(Directory { segments }));
-        // Release: the new directory's contents happen-before a monitor's Acquire load.
-        self.dir.store(new, Ordering::Release);
-        let old = old as usize;
+        // Release: the new directory's contents happen-before a monitor's Acquire RMW.
+        self.dir.store(new as usize, Ordering::Release);
         // SAFETY: `old` is unlinked (no new reader can load it); readers that loaded
         // it did so while pinned, and epoch defers the free until they all unpin.
         // The closure captures only an address and frees a `Box` it alone owns.
@@ -631,15 +644,17 @@ impl Meta {
 
     /// Any thread: a consistent view of the directory plus the counters.
     pub(crate) fn snapshot(&self) -> ArenaStats {
-        let guard = crossbeam_epoch::pin();
+        let handle = self.epoch.register();
+        let guard = handle.pin();
         // Acquire: pairs with the Release store in `add_segment`.
-        let dir = self.dir.load(Ordering::Acquire);
+        let dir = self.dir.load(Ordering::Acquire) as *const Directory;
         // SAFETY: `dir` is non-null and was current while we were pinned; the owner
         // frees a retired directory only through epoch, after our guard is gone.
         let d = unsafe { &*dir };
         let pages_total = d.segments.iter().map(|s| s.pages).sum();
         debug_assert!(d.segments.iter().all(|s| s.base != 0));
-        let huge = self.huge_requested && !d.segments.is_empty() && d.segments.iter().all(|s| s.huge);
+        let huge =
+            self.huge_requested && !d.segments.is_empty() && d.segments.iter().all(|s| s.huge);
         let segments = d.segments.len();
         drop(guard);
         // Relaxed: statistics.
@@ -660,8 +675,10 @@ impl Meta {
 impl Drop for Meta {
     fn drop(&mut self) {
         // Relaxed: the last `Arc` holder is alone (the `Arc` drop synchronised).
-        let dir = self.dir.load(Ordering::Relaxed);
-        // SAFETY: the current directory is owned by `Meta` and never retired.
+        let dir = self.dir.load(Ordering::Relaxed) as *mut Directory;
+        // SAFETY: the current directory is owned by `Meta` and never retired. The
+        // retired ones are freed when `epoch` (the collector) is dropped next, at
+        // the latest: no participant is left by then.
         drop(unsafe { Box::from_raw(dir) });
     }
 }

@@ -21,7 +21,10 @@ fn grows_to_cap_and_no_further() {
     assert_eq!(addrs.len(), 10);
     assert!(a.alloc().is_none());
     let s = a.stats();
-    assert_eq!((s.pages_total, s.segments, s.alloc_failures, s.pages_in_use), (10, 3, 1, 10));
+    assert_eq!(
+        (s.pages_total, s.segments, s.alloc_failures, s.pages_in_use),
+        (10, 3, 1, 10)
+    );
     drop(pages);
     assert_eq!(a.stats().pages_in_use, 0);
 }

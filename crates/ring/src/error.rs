@@ -60,7 +60,9 @@ impl fmt::Display for PopError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PopError::Empty => f.write_str("ring is empty"),
-            PopError::Closed => f.write_str("ring producer has been dropped and the ring is drained"),
+            PopError::Closed => {
+                f.write_str("ring producer has been dropped and the ring is drained")
+            }
         }
     }
 }

@@ -102,13 +102,17 @@ pub struct Consumer<T> {
 
 impl<T> core::fmt::Debug for Producer<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Producer").field("capacity", &self.capacity()).finish()
+        f.debug_struct("Producer")
+            .field("capacity", &self.capacity())
+            .finish()
     }
 }
 
 impl<T> core::fmt::Debug for Consumer<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Consumer").field("capacity", &self.capacity()).finish()
+        f.debug_struct("Consumer")
+            .field("capacity", &self.capacity())
+            .finish()
     }
 }
 

@@ -192,7 +192,9 @@ impl<T> ProducerEnd<T> {
         let mut n = 0;
         while n < free {
             let Some(value) = iter.next() else { break };
-            debug_assert!(self.tail.wrapping_add(n).wrapping_sub(self.cached_head) < self.capacity());
+            debug_assert!(
+                self.tail.wrapping_add(n).wrapping_sub(self.cached_head) < self.capacity()
+            );
             // SAFETY: slot `tail + n` lies in the `free` slots `reserve` found against
             // an Acquire-loaded head; it is ours until we publish.
             unsafe { self.ring.write(self.tail.wrapping_add(n), value) };
@@ -208,7 +210,8 @@ impl<T> ProducerEnd<T> {
     pub(crate) fn len(&self) -> usize {
         // Acquire: pairs with the consumer's Release; only a snapshot is needed, but
         // Acquire keeps the value from running ahead of our own tail.
-        self.tail.wrapping_sub(self.ring.head.load(Ordering::Acquire))
+        self.tail
+            .wrapping_sub(self.ring.head.load(Ordering::Acquire))
     }
 
     /// Whether the consumer has been dropped.
@@ -297,7 +300,10 @@ impl<T> ConsumerEnd<T> {
     /// Items in the ring right now.
     pub(crate) fn len(&self) -> usize {
         // Acquire: pairs with the producer's Release publish.
-        self.ring.tail.load(Ordering::Acquire).wrapping_sub(self.head)
+        self.ring
+            .tail
+            .load(Ordering::Acquire)
+            .wrapping_sub(self.head)
     }
 
     /// Whether the producer has been dropped. After this returns `true`, one more

@@ -138,7 +138,10 @@ pub mod backoff {
                     thread::park_timeout(std::time::Duration::from_micros(micros));
                 }
             }
-            self.step = self.step.saturating_add(1).min(SPIN_LIMIT + YIELD_LIMIT + 6);
+            self.step = self
+                .step
+                .saturating_add(1)
+                .min(SPIN_LIMIT + YIELD_LIMIT + 6);
         }
     }
 
