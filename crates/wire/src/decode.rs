@@ -5,6 +5,14 @@
 //! allocates: views borrow the frame. Truncated or malformed headers give a
 //! [`DecodeError`]; a payload cut by the capture's snaplen is not an error
 //! (the packet is returned with [`Packet::payload_missing`] set).
+//!
+//! VLANs: the first two 802.1Q/802.1ad tags met on the way down, outer
+//! first, fold into [`FlowKey::vlan`] as `outer << 12 | inner` (tags inside
+//! a VXLAN or GRE-bridged Ethernet count too, once the outer ones are
+//! used up); later tags are skipped. Up to [`crate::link::MAX_VLAN_TAGS`]
+//! tags per Ethernet header and [`MAX_NESTING`] encapsulations (MPLS,
+//! IP-in-IP, GRE, VXLAN) are followed; deeper input is
+//! [`DecodeError::Unsupported`].
 
 use core::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
