@@ -1,1 +1,40 @@
-//! Placeholder; see the workspace README.
+//! # weft-engine: multi-core reassembly without sharing a flow
+//!
+//! Every frame is decoded, IP fragments are put back together, and TCP
+//! segments go to a [`weft_reasm::Reassembler`]. [`Pipeline`] does that on
+//! one thread (the engine's inline mode and every worker's loop).
+//!
+//! ```
+//! use weft_engine::{Pipeline, PipelineConfig};
+//! use weft_reasm::{ConnInfo, Context, ScatterGather, Segment, Stream, StreamFactory};
+//! use weft_wire::{LinkType, Timestamp};
+//!
+//! struct Count(u64);
+//! impl Stream for Count {
+//!     fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _: &Context) {
+//!         self.0 += sg.lengths().0 as u64;
+//!     }
+//! }
+//! struct Factory;
+//! impl StreamFactory for Factory {
+//!     type Stream = Count;
+//!     fn new_stream(&mut self, _: &ConnInfo, _: &Segment<'_>, _: &Context) -> Count {
+//!         Count(0)
+//!     }
+//! }
+//!
+//! let mut p = Pipeline::new(PipelineConfig::default(), Factory);
+//! p.process_frame(LinkType::Ethernet, &[0u8; 14], Timestamp(0)); // not TCP: counted
+//! p.flush_all();
+//! assert_eq!(p.frame_stats().frames, 1);
+//! ```
+//!
+//! Thread safety: a [`Pipeline`] is `Send` (when its factory and streams
+//! are) and owned by one thread.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod pipeline;
+
+pub use pipeline::{FrameStats, Pipeline, PipelineConfig};

@@ -35,13 +35,23 @@ pub struct Config {
     /// skipping the hole before it (`None`: only limits and closing flush).
     pub flush_timeout_ns: Option<u64>,
     /// Connections idle longer than this (packet time, nanoseconds) are
-    /// closed (`None`: only `flush_all`, limits and FIN/RST close).
+    /// closed (`None`: only `flush_all`, limits and FIN/RST close). TCP
+    /// connections may legitimately idle for a long time; the default is an
+    /// hour, as IDS engines use for established connections.
     pub idle_timeout_ns: Option<u64>,
+    /// How long a connection that ended (FIN both ways, RST) and whose stream
+    /// asked to linger (`complete` returned `false`) keeps absorbing stray
+    /// segments, packet time in nanoseconds.
+    pub linger_ns: u64,
     /// Largest distance (bytes) ahead of the next expected byte at which a
     /// segment is still buffered; farther ones are dropped as out of window
     /// ([`DropReason::OutOfWindow`](crate::DropReason::OutOfWindow)). TCP's
     /// largest scaled window is 2^30.
     pub max_window: u32,
+    /// How far (bytes) beyond the next expected byte a RST's sequence number
+    /// may lie and still end the connection; farther ones are ignored and
+    /// counted (`rst_ignored`), so a blind RST cannot blind the reassembler.
+    pub rst_window: u32,
 }
 
 impl Default for Config {
@@ -55,8 +65,10 @@ impl Default for Config {
             memcap: 1 << 30,
             max_conns: 1 << 20,
             flush_timeout_ns: Some(10_000_000_000),
-            idle_timeout_ns: Some(120_000_000_000),
+            idle_timeout_ns: Some(3_600_000_000_000),
+            linger_ns: 30_000_000_000,
             max_window: 1 << 30,
+            rst_window: 1 << 20,
         }
     }
 }

@@ -63,6 +63,10 @@ pub(crate) struct Half<Pg> {
     /// The most recent range skipped as a hole: late data for it is counted
     /// as [`DropReason::AfterSkip`](crate::DropReason::AfterSkip).
     pub skipped: Option<(u64, u64)>,
+    /// The receiver acknowledged up to here, past a hole: the hole is
+    /// skipped when the sender's next segment does not fill it (one segment
+    /// of grace absorbs a capture that shows the ACK before the data).
+    pub acked_hole: Option<u64>,
     /// Out-of-order bytes waiting for the hole before them to close.
     pub pieces: VecDeque<Piece<Pg>>,
     /// Bytes the handler kept from its last delivery.
@@ -82,6 +86,7 @@ impl<Pg> Default for Half<Pg> {
             started: false,
             pending_skip: 0,
             skipped: None,
+            acked_hole: None,
             pieces: VecDeque::new(),
             kept: Vec::new(),
             kept_ts: Timestamp::default(),

@@ -31,6 +31,8 @@ pub struct Reassembler<F: StreamFactory, P: PagePool = HeapPool> {
     /// (lazy: entries are checked against the connection when popped).
     buffered: BinaryHeap<Reverse<(Timestamp, u32, u32)>>,
     in_heap: Vec<bool>,
+    /// Connections that ended and linger, in the order they ended.
+    lingering: std::collections::VecDeque<(Timestamp, u32, u32)>,
     now: Timestamp,
     next_id: u64,
 }
@@ -62,6 +64,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             factory,
             buffered: BinaryHeap::new(),
             in_heap: Vec::new(),
+            lingering: std::collections::VecDeque::new(),
             now: Timestamp::default(),
             next_id: 0,
         }
@@ -186,11 +189,13 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             return false;
         }
         let h = &c.halves[di(seg.dir)];
+        // A late or retransmitted SYN of this very stream: its ISN is the
+        // one seen, or sits just before the stream's first byte (a capture
+        // that shows the SYN after data it preceded on the wire).
+        let same = h.isn == Some(seg.seq)
+            || h.offset_of(seg.seq + 1).is_some_and(|off| (-(1 << 20)..=0).contains(&off));
         let closing = c.halves.iter().any(|h| h.fin.is_some() || h.closed);
-        match h.isn {
-            Some(isn) => isn != seg.seq && (closing || h.next > 0),
-            None => closing || h.next > 0,
-        }
+        !same && (closing || h.next > 0)
     }
 
     fn on_segment(&mut self, i: u32, seg: &Segment<'_>, ctx: &Context) {
@@ -205,28 +210,55 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         let h = &mut conn.halves[di(d)];
         if seg.flags.syn() {
             on_syn(h, seg);
-        } else if h.base.is_none() {
-            // First segment of this direction without a SYN: start here.
+        } else if h.base.is_none() && (!seg.payload.is_empty() || seg.flags.fin()) {
+            // First data (or FIN) of this direction without a SYN: start
+            // here. A pure ACK says nothing about where the data starts: it
+            // may have been sent after data the capture shows later.
             h.base = Some(seg.seq);
         }
+        // Judge a RST by where it stood before its own payload is taken.
+        let rst_ok = seg.flags.rst() && self.rst_acceptable(i, seg);
         if seg.flags.fin() {
             self.on_fin(i, seg);
         }
         if !seg.payload.is_empty() {
             self.on_data(i, seg, ctx);
         }
+        if !seg.payload.is_empty() || seg.flags.fin() {
+            self.skip_acked_hole(i, d, ctx);
+        }
         if seg.flags.ack() && self.core.cfg.skip_acked_holes {
             self.on_ack(i, seg, ctx);
         }
         if seg.flags.rst() {
-            self.core.stats.conns_closed_rst += 1;
-            self.close(i, &Context { cause: Cause::Rst, ..*ctx });
-            return;
+            if rst_ok {
+                self.core.stats.conns_closed_rst += 1;
+                self.close(i, &Context { cause: Cause::Rst, ..*ctx });
+                return;
+            }
+            self.core.stats.rst_ignored += 1;
         }
         let c = self.table.get(i);
         if c.halves[0].closed && c.halves[1].closed && !c.closed {
             self.core.stats.conns_closed_fin += 1;
             self.close(i, &Context { cause: Cause::Fin, ..*ctx });
+        }
+    }
+
+    /// A RST ends the connection only if its sequence number is where the
+    /// receiver expects the sender's next byte (RFC 5961 §3 accepts an exact
+    /// match and challenges anything else in the window; a passive observer
+    /// cannot see the challenge, so it allows the window it can vouch for:
+    /// from one byte before the next expected byte to `rst_window` after).
+    /// A blind RST with a guessed sequence number cannot tear the stream down.
+    fn rst_acceptable(&self, i: u32, seg: &Segment<'_>) -> bool {
+        let h = &self.table.get(i).halves[di(seg.dir)];
+        match h.offset_of(seg.seq) {
+            None => true,
+            Some(off) => {
+                let next = h.next as i64;
+                off >= next - 1 && off <= next + self.core.cfg.rst_window as i64
+            }
         }
     }
 
@@ -315,7 +347,18 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             return;
         };
         if ack > h.next as i64 && ack - (h.next as i64) <= max_window && !h.pieces.is_empty() {
-            self.core.skip_acked(conn, o, ack as u64, ctx);
+            let h = &mut conn.halves[di(o)];
+            h.acked_hole = Some(h.acked_hole.map_or(ack as u64, |a| a.max(ack as u64)));
+        }
+        let _ = ctx;
+    }
+
+    /// The sender moved on after the receiver acknowledged past a hole:
+    /// the hole was lost by the capture. Skip it and deliver what follows.
+    fn skip_acked_hole(&mut self, i: u32, d: Dir, ctx: &Context) {
+        let conn = self.table.get_mut(i);
+        if let Some(ack) = conn.halves[di(d)].acked_hole.take() {
+            self.core.skip_acked(conn, d, ack, ctx);
         }
     }
 
@@ -363,6 +406,8 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         let forget = conn.stream.complete(ctx);
         if forget {
             self.table.remove(i);
+        } else {
+            self.lingering.push_back((ctx.ts, i, self.table.gen(i)));
         }
         forget
     }
@@ -382,6 +427,23 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             return;
         }
         self.now = now;
+        let linger = Timestamp(now.0.saturating_sub(self.core.cfg.linger_ns));
+        while let Some(&(closed_at, i, gen)) = self.lingering.front() {
+            if closed_at >= linger {
+                break;
+            }
+            self.lingering.pop_front();
+            if self.table.is_live(i, gen) && self.table.get(i).closed {
+                // Strays refresh a lingering connection (FIN retransmissions
+                // can go on for minutes).
+                let seen = self.table.last_seen(i);
+                if seen >= linger {
+                    self.lingering.push_back((seen, i, gen));
+                } else {
+                    self.table.remove(i);
+                }
+            }
+        }
         if let Some(t) = self.core.cfg.idle_timeout_ns {
             let cutoff = Timestamp(now.0.saturating_sub(t));
             let ctx = Context { ts: now, cause: Cause::IdleTimeout };
@@ -463,6 +525,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             self.close_and_forget(i, &ctx);
         }
         self.buffered.clear();
+        self.lingering.clear();
         self.in_heap.iter_mut().for_each(|b| *b = false);
         n
     }

@@ -110,6 +110,8 @@ pub struct Stats {
     pub conns_evicted: u64,
     /// Connections now tracked.
     pub conns_active: u64,
+    /// RSTs ignored for a sequence number outside the acceptable range.
+    pub rst_ignored: u64,
     /// Segments without payload that matched no connection (ignored).
     pub segments_no_conn: u64,
     /// Forced flushes because a page limit or the memcap was reached.
@@ -156,7 +158,7 @@ impl Stats {
             segments, payload_bytes, delivered_bytes, duplicate_bytes, overlap_bytes,
             overlap_conflicts, buffered_bytes, gap_bytes, gaps, acked_gaps, truncated_bytes,
             out_of_order_segments, conns_created, conns_closed, conns_closed_fin,
-            conns_closed_rst, conns_closed_idle, conns_evicted, conns_active, segments_no_conn,
+            conns_closed_rst, rst_ignored, conns_closed_idle, conns_evicted, conns_active, segments_no_conn,
             memcap_flushes, timeout_flushes, deliveries, pages_in_use, pages_peak, kept_bytes
         );
         for (a, b) in self.dropped.iter_mut().zip(o.dropped.iter()) {

@@ -65,6 +65,10 @@ impl<C> Table<C> {
         self.slots[i as usize].gen
     }
 
+    pub fn last_seen(&self, i: u32) -> Timestamp {
+        self.slots[i as usize].last_seen
+    }
+
     pub fn is_live(&self, i: u32, gen: u32) -> bool {
         self.slots.get(i as usize).is_some_and(|s| s.gen == gen && s.item.is_some())
     }

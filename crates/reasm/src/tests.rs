@@ -226,14 +226,54 @@ fn acked_hole_is_skipped_at_once() {
     for s in &v {
         r.process(s);
     }
+    assert_eq!(r.stats().delivered_bytes, 4, "one segment of grace for a reordered capture");
+    // the client moves on without filling the hole: skip it now
+    r.process(&seg(true, A, 13, 1, b"dd", 1));
     let st = r.stats();
-    assert_eq!(st.delivered_bytes, 8, "delivered before any flush");
+    assert_eq!(st.delivered_bytes, 10, "delivered before any flush");
     assert_eq!(st.gap_bytes, 4);
     assert_eq!(st.acked_gaps, 1);
     r.flush_all();
     let seen = r.factory().out.borrow()[&0].clone();
-    assert_eq!(seen.bytes[0], b"aaaacccc");
+    assert_eq!(seen.bytes[0], b"aaaaccccdd");
     assert_eq!(seen.skips[0], 4);
+}
+
+#[test]
+fn acked_hole_filled_by_a_late_segment_loses_nothing() {
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 1, 1, b"aaaa", 1));
+    v.push(seg(true, A, 9, 1, b"cccc", 1));
+    v.push(seg(false, A, 1, 13, b"", 1)); // the capture shows the ACK first
+    v.push(seg(true, A, 5, 1, b"bbbb", 1)); // then the data it acknowledged
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"aaaabbbbcccc");
+    assert_eq!(st.gap_bytes, 0);
+}
+
+#[test]
+fn late_syn_of_the_same_stream_is_not_a_new_connection() {
+    let v = [
+        seg(false, S | A, 500, 11, b"", 0),
+        seg(true, A, 11, 501, b"hello", 0),
+        seg(true, S, 10, 0, b"", 0), // the SYN, captured late
+        seg(true, A, 16, 501, b"!", 0),
+    ];
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(st.conns_created, 1);
+    assert_eq!(seen.bytes[0], b"hello!");
+}
+
+#[test]
+fn blind_rst_outside_the_window_is_ignored() {
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 1, 1, b"abc", 1));
+    v.push(seg(false, R, 50_000_000, 0, b"", 1)); // guessed sequence number
+    v.push(seg(true, A, 4, 1, b"def", 1));
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"abcdef");
+    assert_eq!(st.rst_ignored, 1);
+    assert_eq!(st.conns_closed_rst, 0);
 }
 
 #[test]

@@ -164,10 +164,14 @@ fn mpls<'a>(frame: &'a [u8], mut at: usize, ctx: &mut Ctx<'_>) -> Result<Decoded
     })
 }
 
-/// PPPoE session stage (RFC 2516): 6-byte header, then a PPP protocol.
+/// PPPoE session stage (RFC 2516): 6-byte header, then a PPP protocol, of
+/// one byte when protocol-field compression (RFC 1661 §6.5) made it odd.
 fn pppoe<'a>(frame: &'a [u8], at: usize, ctx: &mut Ctx<'_>) -> Result<Decoded<'a>, DecodeError> {
-    let proto = need16(frame, at + 6, Layer::Pppoe)?;
-    ppp_protocol(frame, proto, at + 8, ctx)
+    match u8_at(frame, at + 6) {
+        Some(b) if b & 1 == 1 => ppp_protocol(frame, u16::from(b), at + 7, ctx),
+        Some(_) => ppp_protocol(frame, need16(frame, at + 6, Layer::Pppoe)?, at + 8, ctx),
+        None => Err(DecodeError::Truncated { layer: Layer::Pppoe }),
+    }
 }
 
 fn ppp_protocol<'a>(

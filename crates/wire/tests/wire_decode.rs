@@ -146,6 +146,10 @@ fn pppoe_session() {
         decode(LinkType::Ethernet, &eth(0x8864, &s), &opts()),
         Ok(Decoded::Other)
     );
+    // Protocol-field compression: a one-byte (odd) protocol 0x21.
+    let mut c = vec![0x11, 0x00, 0x12, 0x34, 0, 0, 0x21];
+    c.extend(tcp4(b"pfc"));
+    check_v4(&tcp_of(LinkType::Ethernet, &eth(0x8864, &c)), b"pfc");
 }
 
 #[test]

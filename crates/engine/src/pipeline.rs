@@ -1,0 +1,211 @@
+//! The per-core work: decode a frame, reassemble IP fragments, reassemble TCP.
+//!
+//! A [`Pipeline`] is what every worker runs, and what the engine runs on the
+//! calling thread in inline mode (no rings, no threads).
+
+use weft_reasm::{Config, HeapPool, PagePool, Reassembler, Segment, StreamFactory};
+use weft_wire::{
+    decode, decode_ip, DecodeError, DecodeOptions, Decoded, DefragConfig, Defragmenter, LinkType,
+    Packet, Timestamp,
+};
+
+/// Frame-level counters (decoding and IP defragmentation). Plain data.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FrameStats {
+    /// Frames seen.
+    pub frames: u64,
+    /// Captured bytes of those frames.
+    pub frame_bytes: u64,
+    /// TCP segments handed to the reassembler (defragmented ones included).
+    pub tcp_segments: u64,
+    /// Frames that decoded fine but carry no TCP (UDP, ICMP, ARP, …).
+    pub not_tcp: u64,
+    /// Frames cut inside a header.
+    pub truncated: u64,
+    /// Frames with an impossible header length or IP version.
+    pub malformed: u64,
+    /// Frames of an encapsulation or link type not handled.
+    pub unsupported: u64,
+    /// TCP segments with a bad checksum (counted only when verifying).
+    pub bad_checksum: u64,
+    /// TCP segments dropped for a bad checksum (with `drop_bad_checksums`).
+    pub bad_checksum_dropped: u64,
+    /// IP fragments seen.
+    pub fragments: u64,
+    /// Datagrams rebuilt from fragments.
+    pub defragmented: u64,
+}
+
+impl FrameStats {
+    /// Frames that could not be decoded at all.
+    pub fn undecodable(&self) -> u64 {
+        self.truncated + self.malformed + self.unsupported
+    }
+
+    /// Adds another pipeline's counters.
+    pub fn merge(&mut self, o: &FrameStats) {
+        self.frames += o.frames;
+        self.frame_bytes += o.frame_bytes;
+        self.tcp_segments += o.tcp_segments;
+        self.not_tcp += o.not_tcp;
+        self.truncated += o.truncated;
+        self.malformed += o.malformed;
+        self.unsupported += o.unsupported;
+        self.bad_checksum += o.bad_checksum;
+        self.bad_checksum_dropped += o.bad_checksum_dropped;
+        self.fragments += o.fragments;
+        self.defragmented += o.defragmented;
+    }
+
+    fn count_error(&mut self, e: DecodeError) {
+        match e {
+            DecodeError::Truncated { .. } => self.truncated += 1,
+            DecodeError::BadHeaderLen { .. } | DecodeError::BadVersion => self.malformed += 1,
+            DecodeError::Unsupported { .. } => self.unsupported += 1,
+            DecodeError::BadChecksum { .. } => self.bad_checksum += 1,
+        }
+    }
+}
+
+/// Options of a [`Pipeline`] (and of every engine worker).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PipelineConfig {
+    /// The reassembler's configuration.
+    pub reasm: Config,
+    /// Decoder options.
+    pub decode: DecodeOptions,
+    /// Drop TCP segments whose checksum is wrong (needs
+    /// `decode.verify_checksums`). Off by default: captures taken on a host
+    /// with checksum offload carry wrong checksums on every sent segment.
+    pub drop_bad_checksums: bool,
+    /// IP defragmentation limits.
+    pub defrag: DefragConfig,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            reasm: Config::default(),
+            decode: DecodeOptions::default(),
+            drop_bad_checksums: false,
+            defrag: DefragConfig::default(),
+        }
+    }
+}
+
+/// Decoding, defragmentation and reassembly on one thread.
+///
+/// `Send` when the factory, its streams and the pool are; not `Sync`.
+#[derive(Debug)]
+pub struct Pipeline<F: StreamFactory, P: PagePool = HeapPool> {
+    reasm: Reassembler<F, P>,
+    defrag: Defragmenter,
+    decode: DecodeOptions,
+    drop_bad_checksums: bool,
+    stats: FrameStats,
+}
+
+impl<F: StreamFactory> Pipeline<F, HeapPool> {
+    /// A pipeline with heap pages.
+    pub fn new(cfg: PipelineConfig, factory: F) -> Self {
+        let pool = HeapPool::new(HeapPool::DEFAULT_PAGE_SIZE, cfg.reasm.max_pages);
+        Pipeline::with_pool(cfg, factory, pool)
+    }
+}
+
+impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
+    /// A pipeline taking its pages from `pool`.
+    pub fn with_pool(cfg: PipelineConfig, factory: F, pool: P) -> Self {
+        Pipeline {
+            reasm: Reassembler::with_pool(cfg.reasm, factory, pool),
+            defrag: Defragmenter::new(cfg.defrag),
+            decode: cfg.decode,
+            drop_bad_checksums: cfg.drop_bad_checksums,
+            stats: FrameStats::default(),
+        }
+    }
+
+    /// Processes one captured frame.
+    pub fn process_frame(&mut self, link: LinkType, frame: &[u8], ts: Timestamp) {
+        self.stats.frames += 1;
+        self.stats.frame_bytes += frame.len() as u64;
+        let decoded = decode(link, frame, &self.decode);
+        self.handle(decoded, ts, None);
+    }
+
+    /// Processes a frame whose innermost IP header starts at `ip_offset`
+    /// (the dispatcher found it), with the flow hash already computed.
+    pub fn process_ip(&mut self, frame: &[u8], ip_offset: usize, vlan: u32, ts: Timestamp, hash: u32) {
+        self.stats.frames += 1;
+        self.stats.frame_bytes += frame.len() as u64;
+        let Some(ip) = frame.get(ip_offset..) else {
+            self.stats.malformed += 1;
+            return;
+        };
+        let decoded = decode_ip(ip, vlan, &self.decode);
+        self.handle(decoded, ts, Some(hash));
+    }
+
+    fn handle(&mut self, decoded: Result<Decoded<'_>, DecodeError>, ts: Timestamp, hash: Option<u32>) {
+        match decoded {
+            Ok(Decoded::Tcp(p)) => self.segment(&p, ts, hash),
+            Ok(Decoded::Fragment(f)) => {
+                self.stats.fragments += 1;
+                if let Some(whole) = self.defrag.push(&f, ts) {
+                    self.stats.defragmented += 1;
+                    match decode_ip(&whole.packet, whole.vlan, &self.decode) {
+                        Ok(Decoded::Tcp(p)) => self.segment(&p, ts, None),
+                        Ok(_) => self.stats.not_tcp += 1,
+                        Err(e) => self.stats.count_error(e),
+                    }
+                }
+            }
+            Ok(Decoded::Other) => self.stats.not_tcp += 1,
+            Err(e) => self.stats.count_error(e),
+        }
+    }
+
+    fn segment(&mut self, p: &Packet<'_>, ts: Timestamp, hash: Option<u32>) {
+        if p.checksum_ok == Some(false) {
+            self.stats.bad_checksum += 1;
+            if self.drop_bad_checksums {
+                self.stats.bad_checksum_dropped += 1;
+                return;
+            }
+        }
+        self.stats.tcp_segments += 1;
+        let hash = hash.unwrap_or_else(|| p.key.symmetric_hash());
+        self.reasm.process(&Segment::from_packet_hashed(p, ts, hash));
+    }
+
+    /// Moves packet time forward without a packet (timeouts, fragment expiry).
+    pub fn advance_time(&mut self, now: Timestamp) {
+        self.reasm.advance_time(now);
+        self.defrag.expire(now);
+    }
+
+    /// Closes every connection (see [`Reassembler::flush_all`]).
+    pub fn flush_all(&mut self) -> usize {
+        self.reasm.flush_all()
+    }
+
+    /// Frame-level counters.
+    pub fn frame_stats(&self) -> &FrameStats {
+        &self.stats
+    }
+
+    /// The reassembler.
+    pub fn reassembler(&self) -> &Reassembler<F, P> {
+        &self.reasm
+    }
+
+    /// The reassembler, mutably.
+    pub fn reassembler_mut(&mut self) -> &mut Reassembler<F, P> {
+        &mut self.reasm
+    }
+
+    /// Consumes the pipeline, returning the factory.
+    pub fn into_factory(self) -> F {
+        self.reasm.into_factory()
+    }
+}
