@@ -1,0 +1,227 @@
+//! What to generate: [`GenConfig`] and the hostile modes.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A hostile traffic shape (`--hostile`). Each applies to a fraction
+/// ([`GenConfig::hostile_fraction`]) of the connections; the rest are
+/// ordinary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hostile {
+    /// Every message of two segments or more carries one conflicting
+    /// retransmission: segment X, sent out of order ahead of a hole (the
+    /// segment before it, delayed), is re-sent with *different* bytes
+    /// before the hole is filled. First-wins keeps the first copy
+    /// ([`Truth::lines`](crate::Truth::lines)), last-wins the second
+    /// ([`Truth::last_lines`](crate::Truth::last_lines)).
+    Conflict,
+    /// The client's first data segment is withheld forever (neither in the
+    /// capture nor ever acknowledged), then
+    /// [`GenConfig::flood_segments`] small segments follow, all out of
+    /// order: the memory-cap attack. The receiver never delivers anything
+    /// on that direction, so it has no truth line.
+    OooFlood,
+    /// SYNs from random sources (half of them answered by a SYN-ACK), no
+    /// handshake completed, no data.
+    SynFlood,
+    /// Data in 1-byte segments.
+    TinySegments,
+    /// Window scale 14 and every window at its maximum (1 GiB); in each
+    /// message the last segment is sent first, a whole message ahead.
+    HugeWindow,
+}
+
+impl Hostile {
+    /// The command-line name of the mode.
+    pub fn name(self) -> &'static str {
+        match self {
+            Hostile::Conflict => "conflict",
+            Hostile::OooFlood => "ooo-flood",
+            Hostile::SynFlood => "syn-flood",
+            Hostile::TinySegments => "tiny-segments",
+            Hostile::HugeWindow => "huge-window",
+        }
+    }
+}
+
+impl fmt::Display for Hostile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An unknown hostile mode name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownHostile;
+
+impl fmt::Display for UnknownHostile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "unknown hostile mode (conflict, ooo-flood, syn-flood, tiny-segments, huge-window)",
+        )
+    }
+}
+
+impl std::error::Error for UnknownHostile {}
+
+impl FromStr for Hostile {
+    type Err = UnknownHostile;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "conflict" => Hostile::Conflict,
+            "ooo-flood" => Hostile::OooFlood,
+            "syn-flood" => Hostile::SynFlood,
+            "tiny-segments" => Hostile::TinySegments,
+            "huge-window" => Hostile::HugeWindow,
+            _ => return Err(UnknownHostile),
+        })
+    }
+}
+
+/// Everything that shapes a trace. The same configuration (seed included)
+/// always gives byte-identical output.
+///
+/// Fractions are probabilities in `0.0..=1.0`: per connection for
+/// `rst_fraction`, `ipv6_fraction`, `vlan_fraction`, `hostile_fraction`;
+/// per direction for `wrap_fraction`; per data segment for the
+/// impairments `reorder`, `duplicate`, `overlap`, `loss`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenConfig {
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Connections in the trace.
+    pub conns: u64,
+    /// Connections open at once (their packets interleave).
+    pub concurrent: usize,
+    /// Smallest message (one request or one response), in bytes.
+    pub min_bytes: u32,
+    /// Largest message, in bytes.
+    pub max_bytes: u32,
+    /// Each connection makes 1 to `exchanges` request/response exchanges.
+    pub exchanges: u32,
+    /// Connections closed by a RST instead of FINs from both sides.
+    pub rst_fraction: f64,
+    /// Connections over IPv6 instead of IPv4.
+    pub ipv6_fraction: f64,
+    /// Connections carrying an 802.1Q VLAN tag.
+    pub vlan_fraction: f64,
+    /// Directions whose ISN lies within 8 KiB below 2^32, so that data
+    /// crosses the sequence wrap.
+    pub wrap_fraction: f64,
+    /// Payload bytes per full segment.
+    pub mss: u16,
+    /// Mean gap between consecutive packets of the trace, in nanoseconds
+    /// (each gap is uniform in `gap_ns/2 ..= gap_ns*3/2`).
+    pub gap_ns: u64,
+    /// Timestamp of the first packet, nanoseconds since the Unix epoch.
+    pub start_ns: u64,
+    /// Nanosecond pcap timestamps instead of microseconds.
+    pub nanos: bool,
+    /// Data segments displaced later among their message's segments.
+    pub reorder: f64,
+    /// How far (in segments, at least 1) a reordered segment moves.
+    pub reorder_window: u32,
+    /// Data segments followed by an exact duplicate.
+    pub duplicate: f64,
+    /// Data segments retransmitted as a range overlapping both neighbours,
+    /// with the same bytes.
+    pub overlap: f64,
+    /// Data segments missing from the capture although the receiver got
+    /// and acknowledged them (capture loss). Never the last segment of a
+    /// message.
+    pub loss: f64,
+    /// Hostile traffic, if any.
+    pub hostile: Option<Hostile>,
+    /// Fraction of the connections that are hostile when `hostile` is set.
+    pub hostile_fraction: f64,
+    /// Out-of-order segments per [`Hostile::OooFlood`] connection.
+    pub flood_segments: u64,
+}
+
+impl Default for GenConfig {
+    fn default() -> Self {
+        GenConfig {
+            seed: 1,
+            conns: 100,
+            concurrent: 10,
+            min_bytes: 1,
+            max_bytes: 10_000,
+            exchanges: 3,
+            rst_fraction: 0.1,
+            ipv6_fraction: 0.1,
+            vlan_fraction: 0.1,
+            wrap_fraction: 0.1,
+            mss: 1448,
+            gap_ns: 5_000,
+            start_ns: 1_700_000_000_000_000_000,
+            nanos: false,
+            reorder: 0.0,
+            reorder_window: 4,
+            duplicate: 0.0,
+            overlap: 0.0,
+            loss: 0.0,
+            hostile: None,
+            hostile_fraction: 1.0,
+            flood_segments: 100_000,
+        }
+    }
+}
+
+/// A configuration value out of range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub &'static str);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration: {}", self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl GenConfig {
+    /// Checks the ranges [`generate`](crate::generate) relies on.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.concurrent == 0 {
+            return Err(ConfigError("concurrent must be at least 1"));
+        }
+        if self.mss == 0 {
+            return Err(ConfigError("mss must be at least 1"));
+        }
+        if self.min_bytes > self.max_bytes {
+            return Err(ConfigError("min-bytes exceeds max-bytes"));
+        }
+        if self.max_bytes > 1 << 30 {
+            return Err(ConfigError("max-bytes above 1 GiB"));
+        }
+        if self.exchanges == 0 || self.exchanges > 1 << 20 {
+            return Err(ConfigError("exchanges must be in 1..=2^20"));
+        }
+        if u64::from(self.exchanges) * u64::from(self.max_bytes) > 1 << 31 {
+            return Err(ConfigError(
+                "exchanges * max-bytes above 2^31 (half the sequence space)",
+            ));
+        }
+        if self.reorder_window == 0 {
+            return Err(ConfigError("reorder-window must be at least 1"));
+        }
+        if self.flood_segments > 50_000_000 {
+            return Err(ConfigError("flood-segments above 50,000,000"));
+        }
+        let fractions = [
+            self.rst_fraction,
+            self.ipv6_fraction,
+            self.vlan_fraction,
+            self.wrap_fraction,
+            self.reorder,
+            self.duplicate,
+            self.overlap,
+            self.loss,
+            self.hostile_fraction,
+        ];
+        if fractions.iter().any(|f| !(0.0..=1.0).contains(f)) {
+            return Err(ConfigError("fractions must lie in 0..=1"));
+        }
+        Ok(())
+    }
+}

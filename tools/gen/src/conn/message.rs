@@ -1,0 +1,246 @@
+//! One message (a request or a response): its segments, the impairments
+//! applied to them, the receiver's ACKs, and its share of the truth.
+//!
+//! ACKs follow the receiver, which sits right after the capture point: it
+//! gets data in capture order (lost segments too, at the position they had
+//! before the capture dropped them) and acknowledges the contiguous prefix
+//! it holds, at once for out-of-order arrivals (duplicate ACKs), every
+//! second segment otherwise. So no ACK ever covers bytes that appear later
+//! in the capture, except bytes the capture lost.
+
+use sha2::Digest;
+
+use super::{Conn, Kind, Tx};
+use crate::config::{GenConfig, Hostile};
+use crate::frame::{fill_payload, flags};
+
+impl Conn {
+    /// Plans `len` bytes from direction `d` (0: client to server).
+    pub(super) fn plan_message(
+        &mut self,
+        cfg: &GenConfig,
+        d: usize,
+        len: u64,
+        scratch: &mut Vec<u8>,
+    ) {
+        if len == 0 {
+            return;
+        }
+        let base = self.halves[d].next;
+        let mss = u64::from(self.mss);
+        let segs: Vec<(u64, u32)> = (0..len.div_ceil(mss))
+            .map(|i| (base + i * mss, (len - i * mss).min(mss) as u32))
+            .collect();
+        let n = segs.len();
+        let mut lost = vec![false; n];
+        let mut locked = vec![false; n];
+        let mut conflict = None;
+        if self.kind == Kind::Hostile(Hostile::Conflict) && n >= 2 {
+            let k = self.rng.range(1, n as u64 - 1) as usize;
+            locked[k - 1] = true;
+            locked[k] = true;
+            conflict = Some(k);
+        }
+        for i in 0..n - 1 {
+            if !locked[i] && self.rng.chance(cfg.loss) {
+                lost[i] = true;
+            }
+        }
+        let mut txs = self.transmissions(cfg, &segs, &lost, &locked, conflict);
+        self.reorder(cfg, &mut txs);
+        if self.kind == Kind::Hostile(Hostile::HugeWindow) && n >= 2 {
+            // The message's last segment goes first, a whole message ahead.
+            let at = txs.iter().position(|t| t.seg == Some(n - 1));
+            if let Some(at) = at {
+                let t = txs.remove(at);
+                txs.insert(0, t);
+            }
+        }
+        self.emit(d, &segs, &txs);
+        self.hash(d, &segs, &lost, conflict, scratch);
+        self.halves[d].next = base + len;
+    }
+
+    /// The capture-order transmissions before reordering: originals,
+    /// conflicting copies, duplicates and overlapping retransmissions.
+    fn transmissions(
+        &mut self,
+        cfg: &GenConfig,
+        segs: &[(u64, u32)],
+        lost: &[bool],
+        locked: &[bool],
+        conflict: Option<usize>,
+    ) -> Vec<Tx> {
+        let n = segs.len();
+        let tx = |i: usize, lost: bool, fixed: bool| Tx {
+            off: segs[i].0,
+            len: segs[i].1,
+            variant: 0,
+            seg: Some(i),
+            covers: Some(i),
+            lost,
+            fixed,
+        };
+        let mut txs = Vec::with_capacity(n + n / 4);
+        let mut pending: Vec<(usize, Tx)> = Vec::new();
+        for i in 0..n {
+            if conflict == Some(i + 1) {
+                continue; // the hole, sent after the conflicting copy
+            }
+            txs.push(tx(i, lost[i], locked[i]));
+            if conflict == Some(i) {
+                txs.push(Tx {
+                    variant: 1,
+                    seg: None,
+                    ..tx(i, false, true)
+                });
+                txs.push(tx(i - 1, false, true));
+            }
+            if !lost[i] && !locked[i] && self.rng.chance(cfg.duplicate) {
+                txs.push(Tx {
+                    seg: None,
+                    ..tx(i, false, false)
+                });
+            }
+            let clean = |j: usize| !lost[j] && !locked[j];
+            if i > 0
+                && i + 1 < n
+                && clean(i - 1)
+                && clean(i)
+                && clean(i + 1)
+                && self.rng.chance(cfg.overlap)
+            {
+                let (prev_off, prev_len) = segs[i - 1];
+                let back = self
+                    .rng
+                    .range(1, u64::from(prev_len).min(self.mss.div_ceil(2).into()));
+                let start = prev_off + u64::from(prev_len) - back;
+                let (next_off, next_len) = segs[i + 1];
+                let end = (next_off + self.rng.range(0, next_len.into()))
+                    .min(start + u64::from(self.mss));
+                pending.push((
+                    i + 1,
+                    Tx {
+                        off: start,
+                        len: (end - start) as u32,
+                        variant: 0,
+                        seg: None,
+                        covers: None,
+                        lost: false,
+                        fixed: false,
+                    },
+                ));
+            }
+            while let Some(at) = pending.iter().position(|(after, _)| *after == i) {
+                txs.push(pending.swap_remove(at).1);
+            }
+        }
+        txs
+    }
+
+    /// Moves a fraction of the transmissions later by 1 to W places; the
+    /// others keep their relative order.
+    fn reorder(&mut self, cfg: &GenConfig, txs: &mut Vec<Tx>) {
+        if cfg.reorder <= 0.0 {
+            return;
+        }
+        for i in (0..txs.len()).rev() {
+            if txs[i].fixed || !self.rng.chance(cfg.reorder) {
+                continue;
+            }
+            let d = self.rng.range(1, cfg.reorder_window.into()) as usize;
+            let to = (i + d).min(txs.len() - 1);
+            if to > i {
+                let t = txs.remove(i);
+                txs.insert(to, t);
+            }
+        }
+    }
+
+    /// Queues the data packets (lost ones left out) and the receiver's ACKs.
+    fn emit(&mut self, d: usize, segs: &[(u64, u32)], txs: &[Tx]) {
+        let r = 1 - d;
+        let from_client = d == 0;
+        let n = segs.len();
+        let end = segs[n - 1].0 + u64::from(segs[n - 1].1);
+        let sender_ack = self.next_seq(r);
+        let mut received = vec![false; n];
+        let mut cum = 0usize;
+        let mut since_ack = 0u32;
+        for t in txs {
+            if !t.lost {
+                let push = if t.off + u64::from(t.len) == end {
+                    flags::PSH
+                } else {
+                    0
+                };
+                let mut p = self.ctl(
+                    from_client,
+                    flags::ACK | push,
+                    self.halves[d].seq(t.off),
+                    sender_ack,
+                );
+                p.off = t.off;
+                p.len = t.len;
+                p.variant = t.variant;
+                self.queue.push(p);
+            }
+            if let Some(s) = t.covers {
+                received[s] = true;
+            }
+            let old = cum;
+            while cum < n && received[cum] {
+                cum += 1;
+            }
+            since_ack += 1;
+            if cum == old || since_ack >= 2 {
+                let acked = if cum == n { end } else { segs[cum].0 };
+                let a = self.ctl(
+                    !from_client,
+                    flags::ACK,
+                    sender_ack,
+                    self.halves[d].seq(acked),
+                );
+                self.queue.push(a);
+                since_ack = 0;
+            }
+        }
+        if since_ack > 0 {
+            let a = self.ctl(
+                !from_client,
+                flags::ACK,
+                sender_ack,
+                self.halves[d].seq(end),
+            );
+            self.queue.push(a);
+        }
+    }
+
+    /// Adds the message to the direction's truth, in sequence order.
+    fn hash(
+        &mut self,
+        d: usize,
+        segs: &[(u64, u32)],
+        lost: &[bool],
+        conflict: Option<usize>,
+        scratch: &mut Vec<u8>,
+    ) {
+        let h = &mut self.halves[d];
+        for (i, &(off, len)) in segs.iter().enumerate() {
+            if lost[i] {
+                h.gap += u64::from(len);
+                continue;
+            }
+            scratch.resize(len as usize, 0);
+            fill_payload(h.key, 0, off, scratch);
+            h.first.update(&scratch[..]);
+            if let Some(last) = &mut h.last {
+                if conflict == Some(i) {
+                    fill_payload(h.key, 1, off, scratch);
+                }
+                last.update(&scratch[..]);
+            }
+            h.delivered += u64::from(len);
+        }
+    }
+}
