@@ -9,7 +9,7 @@ use flate2::read::MultiGzDecoder;
 
 use crate::endian::Endian;
 use crate::error::{CaptureError, ErrorKind};
-use crate::input::{Input, Span, Whole};
+use crate::input::{Input, SharedBytes, Span, Whole};
 use crate::pcap::{PcapHeader, FILE_HEADER_LEN, RECORD_HEADER_LEN};
 use crate::pcapng::{self, Interface};
 use crate::raw::Mapping;
@@ -93,7 +93,7 @@ impl Capture {
             return Capture::from_reader(Box::new(io::BufReader::new(file)), name);
         }
         map.advise_sequential();
-        Capture::start(Input::whole(Whole::Mapped(map)), name, Some(len))
+        Capture::start(Input::whole(Whole::Mapped(Arc::new(map))), name, Some(len))
     }
 
     /// Opens a capture file with ordinary reads into a reusable buffer
@@ -167,6 +167,14 @@ impl Capture {
             last_ts: 0,
             done: false,
         })
+    }
+
+    /// The whole input as shared bytes, for memory-mapped files and
+    /// [`Capture::from_bytes`]; `None` for streams. Every frame's data then
+    /// lies inside it ([`SharedBytes::offset_of`]), so a reader thread can
+    /// hand frames to other threads as offsets, without copying.
+    pub fn shared_bytes(&self) -> Option<SharedBytes> {
+        self.input.shared()
     }
 
     /// The next frame, `None` at the end of input or after an error.

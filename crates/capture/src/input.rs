@@ -35,17 +35,56 @@ impl Span {
 #[derive(Debug)]
 pub(crate) enum Whole {
     /// A memory-mapped file: frames borrow the page cache directly.
-    Mapped(Mapping),
+    Mapped(Arc<Mapping>),
     /// Bytes handed in by the caller.
     Shared(Arc<[u8]>),
 }
 
 impl Whole {
+    /// A shared handle on the same bytes.
+    pub(crate) fn shared(&self) -> SharedBytes {
+        match self {
+            Whole::Mapped(m) => SharedBytes(Whole::Mapped(m.clone())),
+            Whole::Shared(b) => SharedBytes(Whole::Shared(b.clone())),
+        }
+    }
+
     fn bytes(&self) -> &[u8] {
         match self {
             Whole::Mapped(m) => m.bytes(),
             Whole::Shared(b) => b,
         }
+    }
+}
+
+/// The whole input of a capture held in memory (a memory map or bytes
+/// handed in), shared: cloning is a reference-count increment, and the bytes
+/// stay valid as long as any clone lives, whatever happens to the
+/// [`Capture`](crate::Capture). This is what lets other threads read frames
+/// without copying them. `Send + Sync`.
+#[derive(Debug)]
+pub struct SharedBytes(Whole);
+
+impl Clone for SharedBytes {
+    fn clone(&self) -> Self {
+        self.0.shared()
+    }
+}
+
+impl std::ops::Deref for SharedBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.0.bytes()
+    }
+}
+
+impl SharedBytes {
+    /// Where `part` (a slice of these bytes, such as a [`Frame`](crate::Frame)'s
+    /// data) starts within them; `None` if it is not inside.
+    pub fn offset_of(&self, part: &[u8]) -> Option<usize> {
+        let base = self.0.bytes().as_ptr() as usize;
+        let at = (part.as_ptr() as usize).checked_sub(base)?;
+        (at + part.len() <= self.0.bytes().len()).then_some(at)
     }
 }
 
@@ -117,6 +156,14 @@ impl Input {
         match self {
             Input::Whole { .. } => None,
             Input::Stream { stream: s, .. } => Some((s.reader, s.buf[s.start..s.end].to_vec())),
+        }
+    }
+
+    /// The whole input, shared, when it is held in memory.
+    pub(crate) fn shared(&self) -> Option<SharedBytes> {
+        match self {
+            Input::Whole { data, .. } => Some(data.shared()),
+            Input::Stream { .. } => None,
         }
     }
 

@@ -79,6 +79,7 @@ mod raw;
 
 pub use capture::Capture;
 pub use error::{CaptureError, ErrorKind};
+pub use input::SharedBytes;
 pub use pcap::{PcapHeader, MAX_RECORD_LEN};
 pub use pcapng::Interface;
 

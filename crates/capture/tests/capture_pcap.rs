@@ -278,3 +278,24 @@ fn capture_is_send() {
     send::<Capture>();
     send::<weft_capture::CaptureError>();
 }
+
+#[test]
+fn shared_bytes_hold_every_frame_and_outlive_the_capture() {
+    let mut b = PcapBuilder::new(false, false, 65535, 1);
+    b.record(1, 0, b"abcdef", 6);
+    b.record(2, 0, b"ghij", 4);
+    let path = temp_file("shared.pcap", &b.bytes);
+    let mut cap = Capture::open(&path).unwrap();
+    assert!(cap.is_mapped());
+    let shared = cap.shared_bytes().expect("in memory");
+    let mut offsets = Vec::new();
+    while let Some(f) = cap.next_frame() {
+        let f = f.unwrap();
+        let at = shared.offset_of(f.data).expect("inside");
+        assert_eq!(&shared[at..at + f.data.len()], f.data);
+        offsets.push((at, f.data.len()));
+    }
+    drop(cap);
+    assert_eq!(&shared[offsets[1].0..offsets[1].0 + 4], b"ghij");
+    assert_eq!(shared.offset_of(b"elsewhere"), None);
+}
