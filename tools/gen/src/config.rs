@@ -103,6 +103,10 @@ pub struct GenConfig {
     pub rst_fraction: f64,
     /// Connections over IPv6 instead of IPv4.
     pub ipv6_fraction: f64,
+    /// When non-zero, each connection takes its 4-tuple from a pool of this
+    /// many, so 4-tuples are reused by later connections (never by two open
+    /// at once: a clash moves the client port).
+    pub tuple_pool: u32,
     /// Connections carrying an 802.1Q VLAN tag.
     pub vlan_fraction: f64,
     /// Directions whose ISN lies within 8 KiB below 2^32, so that data
@@ -149,6 +153,7 @@ impl Default for GenConfig {
             exchanges: 3,
             rst_fraction: 0.1,
             ipv6_fraction: 0.1,
+            tuple_pool: 0,
             vlan_fraction: 0.1,
             wrap_fraction: 0.1,
             mss: 1448,

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{GenConfig, Hostile};
 use crate::frame::{flags, Endpoint, Pkt};
-use crate::rng::Rng;
+use crate::rng::{mix64, Rng};
 
 /// Window shift and raw window of ordinary connections (256 KiB).
 const NORMAL_WS: u8 = 7;
@@ -126,6 +126,26 @@ fn pick_addrs(rng: &mut Rng, v6: bool) -> (IpAddr, IpAddr) {
     }
 }
 
+fn pick_endpoints(rng: &mut Rng, cfg: &GenConfig) -> (Endpoint, Endpoint) {
+    const PORTS: [u16; 8] = [80, 443, 8080, 25, 22, 3306, 8443, 21];
+    let v6 = rng.chance(cfg.ipv6_fraction);
+    let (cip, sip) = pick_addrs(rng, v6);
+    let sport = if rng.chance(0.8) {
+        PORTS[rng.below(PORTS.len() as u64) as usize]
+    } else {
+        rng.range(1, 1023) as u16
+    };
+    let client = Endpoint {
+        ip: cip,
+        port: rng.range(1024, 65535) as u16,
+    };
+    let server = Endpoint {
+        ip: sip,
+        port: sport,
+    };
+    (client, server)
+}
+
 fn new_half(rng: &mut Rng, cfg: &GenConfig, conflict: bool) -> Half {
     let isn = if rng.chance(cfg.wrap_fraction) {
         0u32.wrapping_sub(rng.range(1, 8192) as u32)
@@ -151,21 +171,12 @@ impl Conn {
             Some(h) if rng.chance(cfg.hostile_fraction) => Kind::Hostile(h),
             _ => Kind::Normal,
         };
-        let v6 = rng.chance(cfg.ipv6_fraction);
-        let (cip, sip) = pick_addrs(&mut rng, v6);
-        const PORTS: [u16; 8] = [80, 443, 8080, 25, 22, 3306, 8443, 21];
-        let sport = if rng.chance(0.8) {
-            PORTS[rng.below(PORTS.len() as u64) as usize]
+        let (client, server) = if cfg.tuple_pool > 0 {
+            // The 4-tuple is a pure function of its pool index.
+            let idx = rng.below(cfg.tuple_pool.into());
+            pick_endpoints(&mut Rng::new(mix64(cfg.seed ^ mix64(idx))), cfg)
         } else {
-            rng.range(1, 1023) as u16
-        };
-        let client = Endpoint {
-            ip: cip,
-            port: rng.range(1024, 65535) as u16,
-        };
-        let server = Endpoint {
-            ip: sip,
-            port: sport,
+            pick_endpoints(&mut rng, cfg)
         };
         let vlan = rng
             .chance(cfg.vlan_fraction)

@@ -47,6 +47,9 @@ struct Args {
     /// Fraction of connections over IPv6.
     #[arg(long, default_value_t = 0.1)]
     ipv6_fraction: f64,
+    /// Draw 4-tuples from a pool of N, so later connections reuse them (0: no pool).
+    #[arg(long, default_value_t = 0)]
+    tuple_pool: u32,
     /// Fraction of connections with an 802.1Q tag.
     #[arg(long, default_value_t = 0.1)]
     vlan_fraction: f64,
@@ -99,6 +102,7 @@ impl Args {
             exchanges: self.exchanges,
             rst_fraction: self.rst_fraction,
             ipv6_fraction: self.ipv6_fraction,
+            tuple_pool: self.tuple_pool,
             vlan_fraction: self.vlan_fraction,
             wrap_fraction: self.wrap_fraction,
             mss: self.mss,

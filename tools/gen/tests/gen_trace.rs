@@ -329,3 +329,26 @@ fn invalid_config_is_refused() {
     assert!("bogus".parse::<Hostile>().is_err());
     assert_eq!("ooo-flood".parse::<Hostile>(), Ok(Hostile::OooFlood));
 }
+
+#[test]
+fn reused_tuples_get_a_line_each() {
+    let cfg = GenConfig {
+        tuple_pool: 3,
+        conns: 30,
+        concurrent: 2,
+        ..impaired()
+    };
+    let (pcap, truth) = run(&cfg);
+    let pkts = parse_checked(&pcap, &truth);
+    assert_eq!(derive_truth(&pkts, false), truth.lines());
+    let tuples: std::collections::HashSet<String> = truth
+        .lines()
+        .iter()
+        .map(|l| l.split(' ').take(4).collect::<Vec<_>>().join(" "))
+        .collect();
+    assert!(
+        tuples.len() < truth.lines().len() / 2,
+        "{} tuples",
+        tuples.len()
+    );
+}
