@@ -85,6 +85,9 @@ impl FromStr for Hostile {
 /// `rst_fraction`, `ipv6_fraction`, `vlan_fraction`, `hostile_fraction`;
 /// per direction for `wrap_fraction`; per data segment for the
 /// impairments `reorder`, `duplicate`, `overlap`, `loss`.
+///
+/// Plain data: `Send + Sync`, so one configuration can drive generators on
+/// several threads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GenConfig {
     /// Seed of every random choice.
@@ -189,6 +192,9 @@ impl GenConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.concurrent == 0 {
             return Err(ConfigError("concurrent must be at least 1"));
+        }
+        if self.tuple_pool > 0 && self.concurrent > 60_000 {
+            return Err(ConfigError("tuple-pool needs concurrent at most 60,000"));
         }
         if self.mss == 0 {
             return Err(ConfigError("mss must be at least 1"));

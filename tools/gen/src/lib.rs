@@ -90,6 +90,7 @@ impl fmt::Display for Summary {
 }
 
 /// The ground truth of a trace: sorted digest lines and a [`Summary`].
+/// Plain owned data (`Send + Sync`).
 #[derive(Debug, Clone, Default)]
 pub struct Truth {
     lines: Vec<String>,
