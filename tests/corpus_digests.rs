@@ -42,7 +42,10 @@ fn expected() -> HashMap<String, String> {
         .map(|l| {
             let mut f = l.splitn(3, '\t');
             let (file, reference) = (f.next().unwrap(), f.next().expect("reference column"));
-            assert!(f.next().is_some_and(|why| why.len() > 20), "{file}: say why");
+            assert!(
+                f.next().is_some_and(|why| why.len() > 20),
+                "{file}: say why"
+            );
             (file.to_owned(), reference.to_owned())
         })
         .collect()
@@ -65,11 +68,17 @@ fn diff(a: &BTreeMap<String, usize>, b: &BTreeMap<String, usize>) -> String {
 
 #[test]
 fn corpus_digests_match_references() {
-    let Some(dir) = common::corpus_dir() else { return };
+    let Some(dir) = common::corpus_dir() else {
+        return;
+    };
     let exp = expected();
     let mut failures = Vec::new();
     let files = common::corpus_captures(&dir);
-    assert!(files.len() >= 80, "corpus looks incomplete: {} captures", files.len());
+    assert!(
+        files.len() >= 80,
+        "corpus looks incomplete: {} captures",
+        files.len()
+    );
     for f in &files {
         let (digests, _, stats, err) =
             weft_replay::digest_file(&dir.join(f), PipelineConfig::default()).expect("opens");
@@ -82,17 +91,36 @@ fn corpus_digests_match_references() {
         let reference = match exp.get(f).map(String::as_str) {
             None => dir.join(format!("{f}.tshark.digest")),
             Some("naive") => dir.join(format!("{f}.naive.digest")),
-            Some("weft") => Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/corpus/{f}.weft.digest")),
+            Some("weft") => {
+                Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/corpus/{f}.weft.digest"))
+            }
             Some(other) => panic!("{f}: unknown reference {other}"),
         };
         let want = multiset(read_lines(&reference));
         if ours != want {
-            failures.push(format!("{f} vs {}:\n{}", reference.display(), diff(&ours, &want)));
+            failures.push(format!(
+                "{f} vs {}:\n{}",
+                reference.display(),
+                diff(&ours, &want)
+            ));
         }
     }
     for name in exp.keys() {
-        assert!(files.contains(name), "expected.tsv names a missing capture {name}");
+        assert!(
+            files.contains(name),
+            "expected.tsv names a missing capture {name}"
+        );
     }
-    assert!(failures.is_empty(), "{} of {} captures differ:\n{}", failures.len(), files.len(), failures.join("\n"));
-    eprintln!("corpus: {} captures, {} with a documented difference from tshark", files.len(), exp.len());
+    assert!(
+        failures.is_empty(),
+        "{} of {} captures differ:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
+    eprintln!(
+        "corpus: {} captures, {} with a documented difference from tshark",
+        files.len(),
+        exp.len()
+    );
 }

@@ -16,7 +16,10 @@ pub fn corpus_dir() -> Option<PathBuf> {
         return Some(dir);
     }
     if std::env::var("WEFT_REQUIRE_CORPUS").as_deref() == Ok("1") {
-        panic!("corpus not found at {} and WEFT_REQUIRE_CORPUS=1", dir.display());
+        panic!(
+            "corpus not found at {} and WEFT_REQUIRE_CORPUS=1",
+            dir.display()
+        );
     }
     // Straight to the process's stderr: the test harness captures eprintln!.
     let _ = writeln!(

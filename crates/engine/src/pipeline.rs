@@ -67,8 +67,9 @@ impl FrameStats {
     }
 }
 
-/// Options of a [`Pipeline`] (and of every engine worker).
-#[derive(Clone, Debug, PartialEq)]
+/// Options of a [`Pipeline`] (and of every engine worker). The default
+/// neither verifies nor drops bad checksums.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct PipelineConfig {
     /// The reassembler's configuration.
     pub reasm: Config,
@@ -82,16 +83,6 @@ pub struct PipelineConfig {
     pub defrag: DefragConfig,
 }
 
-impl Default for PipelineConfig {
-    fn default() -> Self {
-        PipelineConfig {
-            reasm: Config::default(),
-            decode: DecodeOptions::default(),
-            drop_bad_checksums: false,
-            defrag: DefragConfig::default(),
-        }
-    }
-}
 
 /// Decoding, defragmentation and reassembly on one thread.
 ///
@@ -135,7 +126,14 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
 
     /// Processes a frame whose innermost IP header starts at `ip_offset`
     /// (the dispatcher found it), with the flow hash already computed.
-    pub fn process_ip(&mut self, frame: &[u8], ip_offset: usize, vlan: u32, ts: Timestamp, hash: u32) {
+    pub fn process_ip(
+        &mut self,
+        frame: &[u8],
+        ip_offset: usize,
+        vlan: u32,
+        ts: Timestamp,
+        hash: u32,
+    ) {
         self.stats.frames += 1;
         self.stats.frame_bytes += frame.len() as u64;
         let Some(ip) = frame.get(ip_offset..) else {
@@ -146,7 +144,12 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
         self.handle(decoded, ts, Some(hash));
     }
 
-    fn handle(&mut self, decoded: Result<Decoded<'_>, DecodeError>, ts: Timestamp, hash: Option<u32>) {
+    fn handle(
+        &mut self,
+        decoded: Result<Decoded<'_>, DecodeError>,
+        ts: Timestamp,
+        hash: Option<u32>,
+    ) {
         match decoded {
             Ok(Decoded::Tcp(p)) => self.segment(&p, ts, hash),
             Ok(Decoded::Fragment(f)) => {
@@ -175,7 +178,8 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
         }
         self.stats.tcp_segments += 1;
         let hash = hash.unwrap_or_else(|| p.key.symmetric_hash());
-        self.reasm.process(&Segment::from_packet_hashed(p, ts, hash));
+        self.reasm
+            .process(&Segment::from_packet_hashed(p, ts, hash));
     }
 
     /// Moves packet time forward without a packet (timeouts, fragment expiry).

@@ -128,7 +128,8 @@ impl<P: PagePool> Core<P> {
         let per_conn = c.max_pages_per_conn == 0 || conn.pages() + extra <= c.max_pages_per_conn;
         let in_use = self.pool.in_use() + extra;
         let bytes = in_use * self.pool.page_size() + self.stats.kept_bytes as usize;
-        let global = (c.max_pages == 0 || in_use <= c.max_pages) && (c.memcap == 0 || bytes <= c.memcap);
+        let global =
+            (c.max_pages == 0 || in_use <= c.max_pages) && (c.memcap == 0 || bytes <= c.memcap);
         (per_conn, global)
     }
 
@@ -238,7 +239,10 @@ impl<P: PagePool> Core<P> {
                 let new = &bytes[(cursor - s) as usize..(ov_end - s) as usize];
                 let po = (cursor - p.start) as usize;
                 let old = &mut p.page.as_mut()[po..po + new.len()];
-                let new_wins = self.cfg.overlap_policy.new_wins(ns, ne, p.seg_start, p.seg_end);
+                let new_wins = self
+                    .cfg
+                    .overlap_policy
+                    .new_wins(ns, ne, p.seg_start, p.seg_end);
                 self.stats.overlap_bytes += new.len() as u64;
                 if old != new {
                     self.stats.overlap_conflicts += 1;
@@ -257,7 +261,11 @@ impl<P: PagePool> Core<P> {
                 i += 1;
                 continue;
             }
-            let stop = if i < h.pieces.len() { e.min(h.pieces[i].start) } else { e };
+            let stop = if i < h.pieces.len() {
+                e.min(h.pieces[i].start)
+            } else {
+                e
+            };
             let len = (stop - cursor).min(page_size);
             let Some(mut page) = self.pool.alloc() else {
                 // The pool's own cap is below the configured limits.
@@ -266,7 +274,14 @@ impl<P: PagePool> Core<P> {
             };
             let src = &bytes[(cursor - s) as usize..(cursor - s + len) as usize];
             page.as_mut()[..src.len()].copy_from_slice(src);
-            let piece = Piece { start: cursor, len: len as u32, seg_start: ns, seg_end: ne, ts, page };
+            let piece = Piece {
+                start: cursor,
+                len: len as u32,
+                seg_start: ns,
+                seg_end: ne,
+                ts,
+                page,
+            };
             conn.halves[di(d)].pieces.insert(i, piece);
             self.stats.buffered_bytes += len;
             self.note_pages();
@@ -301,7 +316,12 @@ impl<P: PagePool> Core<P> {
         spans.clear();
         let mut st = SgStats::default();
         if !h.kept.is_empty() {
-            spans.push(Span { src: Src::Kept, off: 0, len: h.kept.len() as u32, ts: h.kept_ts });
+            spans.push(Span {
+                src: Src::Kept,
+                off: 0,
+                len: h.kept.len() as u32,
+                ts: h.kept_ts,
+            });
         }
         let mut cursor = h.next;
         let mut i = 0usize;
@@ -333,23 +353,50 @@ impl<P: PagePool> Core<P> {
                         n_conflicts += 1;
                     }
                     let span = if new_wins {
-                        Span { src: Src::Frame, off: (cursor - s) as u32, len: new.len() as u32, ts }
+                        Span {
+                            src: Src::Frame,
+                            off: (cursor - s) as u32,
+                            len: new.len() as u32,
+                            ts,
+                        }
                     } else {
-                        Span { src: Src::Piece(i as u32), off: po as u32, len: new.len() as u32, ts: p.ts }
+                        Span {
+                            src: Src::Piece(i as u32),
+                            off: po as u32,
+                            len: new.len() as u32,
+                            ts: p.ts,
+                        }
                     };
                     push_span(spans, span);
                     cursor = ov_end;
                     if p.end() > e {
                         let off = (e - p.start) as u32;
-                        push_span(spans, Span { src: Src::Piece(i as u32), off, len: p.len - off, ts: p.ts });
+                        push_span(
+                            spans,
+                            Span {
+                                src: Src::Piece(i as u32),
+                                off,
+                                len: p.len - off,
+                                ts: p.ts,
+                            },
+                        );
                         st.queued_bytes += (p.len - off) as usize;
                         cursor = p.end();
                     }
                     st.queued_pieces += 1;
                     i += 1;
                 } else {
-                    let stop = if i < h.pieces.len() { e.min(h.pieces[i].start) } else { e };
-                    let span = Span { src: Src::Frame, off: (cursor - s) as u32, len: (stop - cursor) as u32, ts };
+                    let stop = if i < h.pieces.len() {
+                        e.min(h.pieces[i].start)
+                    } else {
+                        e
+                    };
+                    let span = Span {
+                        src: Src::Frame,
+                        off: (cursor - s) as u32,
+                        len: (stop - cursor) as u32,
+                        ts,
+                    };
                     push_span(spans, span);
                     st.packets += 1;
                     cursor = stop;
@@ -358,7 +405,12 @@ impl<P: PagePool> Core<P> {
         }
         while i < h.pieces.len() && h.pieces[i].start == cursor {
             let p = &h.pieces[i];
-            spans.push(Span { src: Src::Piece(i as u32), off: 0, len: p.len, ts: p.ts });
+            spans.push(Span {
+                src: Src::Piece(i as u32),
+                off: 0,
+                len: p.len,
+                ts: p.ts,
+            });
             st.queued_pieces += 1;
             st.queued_bytes += p.len as usize;
             cursor = p.end();

@@ -56,10 +56,10 @@ impl OverlapPolicy {
             Bsd | Windows => ns < os,
             Linux => ns < os || (ns == os && ne > oe),
             OldLinux => ns < os || (ns == os && ne >= oe),
+            // Starting before or with the held segment, the new copy wins
+            // when it reaches the held end; starting inside, only past it.
             Solaris => {
-                if ns < os {
-                    ne >= oe
-                } else if ns == os {
+                if ns <= os {
                     ne >= oe
                 } else {
                     ne > oe

@@ -122,7 +122,10 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         st.payload_bytes += seg.payload.len() as u64;
         st.truncated_bytes += seg.payload_missing as u64;
         self.advance_time(seg.ts);
-        let ctx = Context { ts: seg.ts, cause: Cause::Segment };
+        let ctx = Context {
+            ts: seg.ts,
+            cause: Cause::Segment,
+        };
         let Some(i) = self.lookup_or_create(seg, &ctx) else {
             return;
         };
@@ -146,7 +149,13 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
                 self.table.touch(i, self.now);
                 return None;
             }
-            self.close_and_forget(i, &Context { cause: Cause::Reused, ..*ctx });
+            self.close_and_forget(
+                i,
+                &Context {
+                    cause: Cause::Reused,
+                    ..*ctx
+                },
+            );
         }
         let syn = seg.flags.syn();
         if !syn && (seg.payload.is_empty() || seg.flags.rst()) {
@@ -164,15 +173,35 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         if max != 0 && self.table.len() >= max {
             if let Some((victim, _)) = self.table.oldest() {
                 self.core.stats.conns_evicted += 1;
-                self.close_and_forget(victim, &Context { cause: Cause::Evicted, ..*ctx });
+                self.close_and_forget(
+                    victim,
+                    &Context {
+                        cause: Cause::Evicted,
+                        ..*ctx
+                    },
+                );
             }
         }
         // A SYN-ACK's sender is the server; any other opener is the client.
-        let client_dir = if syn && seg.flags.ack() { seg.dir.reverse() } else { seg.dir };
-        let info = ConnInfo { key: seg.key, client_dir, id: self.next_id, handshake: syn };
+        let client_dir = if syn && seg.flags.ack() {
+            seg.dir.reverse()
+        } else {
+            seg.dir
+        };
+        let info = ConnInfo {
+            key: seg.key,
+            client_dir,
+            id: self.next_id,
+            handshake: syn,
+        };
         self.next_id += 1;
         let stream = self.factory.new_stream(&info, seg, ctx);
-        let conn = Conn { info, stream, halves: [Half::default(), Half::default()], closed: false };
+        let conn = Conn {
+            info,
+            stream,
+            halves: [Half::default(), Half::default()],
+            closed: false,
+        };
         self.core.stats.conns_created += 1;
         let i = self.table.insert(seg.key, seg.hash, self.now, conn);
         if self.in_heap.len() <= i as usize {
@@ -193,7 +222,8 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         // one seen, or sits just before the stream's first byte (a capture
         // that shows the SYN after data it preceded on the wire).
         let same = h.isn == Some(seg.seq)
-            || h.offset_of(seg.seq + 1).is_some_and(|off| (-(1 << 20)..=0).contains(&off));
+            || h.offset_of(seg.seq + 1)
+                .is_some_and(|off| (-(1 << 20)..=0).contains(&off));
         let closing = c.halves.iter().any(|h| h.fin.is_some() || h.closed);
         !same && (closing || h.next > 0)
     }
@@ -233,7 +263,13 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         if seg.flags.rst() {
             if rst_ok {
                 self.core.stats.conns_closed_rst += 1;
-                self.close(i, &Context { cause: Cause::Rst, ..*ctx });
+                self.close(
+                    i,
+                    &Context {
+                        cause: Cause::Rst,
+                        ..*ctx
+                    },
+                );
                 return;
             }
             self.core.stats.rst_ignored += 1;
@@ -241,7 +277,13 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         let c = self.table.get(i);
         if c.halves[0].closed && c.halves[1].closed && !c.closed {
             self.core.stats.conns_closed_fin += 1;
-            self.close(i, &Context { cause: Cause::Fin, ..*ctx });
+            self.close(
+                i,
+                &Context {
+                    cause: Cause::Fin,
+                    ..*ctx
+                },
+            );
         }
     }
 
@@ -268,7 +310,11 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         let Some(start) = conn.halves[di(d)].offset_of(seg.data_seq()) else {
             return;
         };
-        let data = Data { start, bytes: seg.payload, ts: seg.ts };
+        let data = Data {
+            start,
+            bytes: seg.payload,
+            ts: seg.ts,
+        };
         // Each round either settles the payload or forces buffered data out
         // (strictly fewer pages), so the loop ends.
         loop {
@@ -300,7 +346,10 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
     /// Frees pages for `need` more: first this connection's own oldest run
     /// when it is over its share, then the globally oldest buffered data.
     fn make_room(&mut self, i: u32, need: usize, ctx: &Context) -> bool {
-        let ctx = Context { cause: Cause::MemoryPressure, ..*ctx };
+        let ctx = Context {
+            cause: Cause::MemoryPressure,
+            ..*ctx
+        };
         let (per_conn, global) = self.core.room_for(self.table.get(i), need);
         if per_conn && global {
             return true;
@@ -446,7 +495,10 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         }
         if let Some(t) = self.core.cfg.idle_timeout_ns {
             let cutoff = Timestamp(now.0.saturating_sub(t));
-            let ctx = Context { ts: now, cause: Cause::IdleTimeout };
+            let ctx = Context {
+                ts: now,
+                cause: Cause::IdleTimeout,
+            };
             while let Some((i, seen)) = self.table.oldest() {
                 if seen >= cutoff {
                     break;
@@ -465,7 +517,10 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
 
     /// Delivers, skipping holes, all buffered data older than `cutoff`.
     fn flush_before(&mut self, cutoff: Timestamp, cause: Cause) -> usize {
-        let ctx = Context { ts: self.now, cause };
+        let ctx = Context {
+            ts: self.now,
+            cause,
+        };
         let mut n = 0;
         while let Some(&Reverse((since, i, gen))) = self.buffered.peek() {
             if since >= cutoff {
@@ -502,7 +557,10 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
     /// Closes connections idle since before `t` (gopacket's
     /// `FlushCloseOlderThan`). Returns how many were closed.
     pub fn close_older_than(&mut self, t: Timestamp) -> usize {
-        let ctx = Context { ts: self.now, cause: Cause::Explicit };
+        let ctx = Context {
+            ts: self.now,
+            cause: Cause::Explicit,
+        };
         let mut n = 0;
         while let Some((i, seen)) = self.table.oldest() {
             if seen >= t {
@@ -518,7 +576,10 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
     /// and each open stream's `complete` is called exactly once. Returns how
     /// many were closed.
     pub fn flush_all(&mut self) -> usize {
-        let ctx = Context { ts: self.now, cause: Cause::Explicit };
+        let ctx = Context {
+            ts: self.now,
+            cause: Cause::Explicit,
+        };
         let mut n = 0;
         while let Some((i, _)) = self.table.oldest() {
             n += usize::from(!self.table.get(i).closed);

@@ -166,7 +166,11 @@ impl<'a> ScatterGather<'a> {
     /// with the next delivery of this direction. Calling it again replaces
     /// the earlier choice; an offset at or past the end keeps nothing.
     pub fn keep_from(&mut self, offset: usize) {
-        self.keep = if offset < self.len { Some(offset) } else { None };
+        self.keep = if offset < self.len {
+            Some(offset)
+        } else {
+            None
+        };
     }
 
     /// Capture information of the byte at `offset`.

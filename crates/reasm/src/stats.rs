@@ -155,11 +155,33 @@ impl Stats {
             ($($f:ident),*) => { $( self.$f += o.$f; )* };
         }
         add!(
-            segments, payload_bytes, delivered_bytes, duplicate_bytes, overlap_bytes,
-            overlap_conflicts, buffered_bytes, gap_bytes, gaps, acked_gaps, truncated_bytes,
-            out_of_order_segments, conns_created, conns_closed, conns_closed_fin,
-            conns_closed_rst, rst_ignored, conns_closed_idle, conns_evicted, conns_active, segments_no_conn,
-            memcap_flushes, timeout_flushes, deliveries, pages_in_use, pages_peak, kept_bytes
+            segments,
+            payload_bytes,
+            delivered_bytes,
+            duplicate_bytes,
+            overlap_bytes,
+            overlap_conflicts,
+            buffered_bytes,
+            gap_bytes,
+            gaps,
+            acked_gaps,
+            truncated_bytes,
+            out_of_order_segments,
+            conns_created,
+            conns_closed,
+            conns_closed_fin,
+            conns_closed_rst,
+            rst_ignored,
+            conns_closed_idle,
+            conns_evicted,
+            conns_active,
+            segments_no_conn,
+            memcap_flushes,
+            timeout_flushes,
+            deliveries,
+            pages_in_use,
+            pages_peak,
+            kept_bytes
         );
         for (a, b) in self.dropped.iter_mut().zip(o.dropped.iter()) {
             *a += b;

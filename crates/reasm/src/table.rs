@@ -41,7 +41,14 @@ pub(crate) struct Table<C> {
 
 impl<C> Table<C> {
     pub fn new() -> Table<C> {
-        Table { index: HashTable::new(), slots: Vec::new(), free: Vec::new(), head: NIL, tail: NIL, len: 0 }
+        Table {
+            index: HashTable::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            head: NIL,
+            tail: NIL,
+            len: 0,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -50,7 +57,9 @@ impl<C> Table<C> {
 
     pub fn find(&self, key: &FlowKey, hash: u32) -> Option<u32> {
         let slots = &self.slots;
-        self.index.find(spread(hash), |&i| slots[i as usize].key == *key).copied()
+        self.index
+            .find(spread(hash), |&i| slots[i as usize].key == *key)
+            .copied()
     }
 
     pub fn get_mut(&mut self, i: u32) -> &mut C {
@@ -70,7 +79,9 @@ impl<C> Table<C> {
     }
 
     pub fn is_live(&self, i: u32, gen: u32) -> bool {
-        self.slots.get(i as usize).is_some_and(|s| s.gen == gen && s.item.is_some())
+        self.slots
+            .get(i as usize)
+            .is_some_and(|s| s.gen == gen && s.item.is_some())
     }
 
     pub fn insert(&mut self, key: FlowKey, hash: u32, now: Timestamp, item: C) -> u32 {
@@ -85,12 +96,21 @@ impl<C> Table<C> {
             }
             None => {
                 let i = self.slots.len() as u32;
-                self.slots.push(Slot { key, hash, gen: 0, last_seen: now, prev: NIL, next: NIL, item: Some(item) });
+                self.slots.push(Slot {
+                    key,
+                    hash,
+                    gen: 0,
+                    last_seen: now,
+                    prev: NIL,
+                    next: NIL,
+                    item: Some(item),
+                });
                 i
             }
         };
         let slots = &self.slots;
-        self.index.insert_unique(spread(hash), i, |&j| spread(slots[j as usize].hash));
+        self.index
+            .insert_unique(spread(hash), i, |&j| spread(slots[j as usize].hash));
         self.slots[i as usize].last_seen = now;
         self.link_head(i);
         self.len += 1;
@@ -100,7 +120,10 @@ impl<C> Table<C> {
     pub fn remove(&mut self, i: u32) -> C {
         let (key, hash) = (self.slots[i as usize].key, self.slots[i as usize].hash);
         let slots = &self.slots;
-        if let Ok(e) = self.index.find_entry(spread(hash), |&j| j == i && slots[j as usize].key == key) {
+        if let Ok(e) = self
+            .index
+            .find_entry(spread(hash), |&j| j == i && slots[j as usize].key == key)
+        {
             e.remove();
         }
         self.unlink(i);

@@ -43,7 +43,10 @@ pub struct TcpSimpleFsm {
 impl TcpSimpleFsm {
     /// A state machine; `allow_missing_handshake` permits midstream pickup.
     pub fn new(allow_missing_handshake: bool) -> TcpSimpleFsm {
-        TcpSimpleFsm { state: TcpState::Closed, allow_missing_handshake }
+        TcpSimpleFsm {
+            state: TcpState::Closed,
+            allow_missing_handshake,
+        }
     }
 
     /// The current state.
@@ -125,7 +128,10 @@ impl fmt::Display for OptionError {
             OptionError::BadMss => f.write_str("MSS option outside SYN or zero"),
             OptionError::BadWindowScale => f.write_str("window scale shift above 14"),
             OptionError::OutOfWindow { excess } => {
-                write!(f, "segment ends {excess} bytes beyond the advertised window")
+                write!(
+                    f,
+                    "segment ends {excess} bytes beyond the advertised window"
+                )
             }
         }
     }
@@ -182,7 +188,9 @@ impl TcpOptionCheck {
             let end = seg.data_seq() + seg.payload.len() as u32;
             let excess = end - edge;
             if excess > 0 && !seg.payload.is_empty() {
-                return Err(OptionError::OutOfWindow { excess: excess as u64 });
+                return Err(OptionError::OutOfWindow {
+                    excess: excess as u64,
+                });
             }
         }
         if seg.flags.ack() {

@@ -86,7 +86,13 @@ impl StreamFactory for Recorder {
     type Stream = Rec;
     fn new_stream(&mut self, c: &ConnInfo, _: &Segment<'_>, _: &Context) -> Rec {
         self.created += 1;
-        Rec { id: c.id, seen: Seen::default(), keep: self.keep, linger: self.linger, out: self.out.clone() }
+        Rec {
+            id: c.id,
+            seen: Seen::default(),
+            keep: self.keep,
+            linger: self.linger,
+            out: self.out.clone(),
+        }
     }
 }
 
@@ -118,11 +124,19 @@ pub(crate) fn run(cfg: Config, segs: &[Segment<'_>]) -> (Seen, Stats, Reassemble
     run_with(cfg, Recorder::default(), segs)
 }
 
-pub(crate) fn run_with(cfg: Config, f: Recorder, segs: &[Segment<'_>]) -> (Seen, Stats, Reassembler<Recorder>) {
+pub(crate) fn run_with(
+    cfg: Config,
+    f: Recorder,
+    segs: &[Segment<'_>],
+) -> (Seen, Stats, Reassembler<Recorder>) {
     let mut r = Reassembler::new(cfg, f);
     for s in segs {
         r.process(s);
-        assert!(r.stats().balanced(), "accounting after {s:?}: {:?}", r.stats());
+        assert!(
+            r.stats().balanced(),
+            "accounting after {s:?}: {:?}",
+            r.stats()
+        );
     }
     r.flush_all();
     let st = r.stats();
@@ -138,7 +152,14 @@ fn handshake(isn_c: u32, isn_s: u32) -> Vec<Segment<'static>> {
     vec![
         seg(true, S, isn_c, 0, b"", 0),
         seg(false, S | A, isn_s, isn_c.wrapping_add(1), b"", 0),
-        seg(true, A, isn_c.wrapping_add(1), isn_s.wrapping_add(1), b"", 0),
+        seg(
+            true,
+            A,
+            isn_c.wrapping_add(1),
+            isn_s.wrapping_add(1),
+            b"",
+            0,
+        ),
     ]
 }
 
@@ -156,7 +177,10 @@ fn in_order_both_directions_and_fin_close() {
     assert_eq!(seen.completed, 1);
     assert_eq!(seen.starts, [1, 1]);
     assert_eq!(st.conns_closed_fin, 1);
-    assert_eq!(st.conns_created, 1, "the final ACK must not create a connection");
+    assert_eq!(
+        st.conns_created, 1,
+        "the final ACK must not create a connection"
+    );
     assert_eq!(st.segments_no_conn, 1);
     assert_eq!(r.connections(), 0);
 }
@@ -205,10 +229,16 @@ fn data_in_syn_and_rst_payload_are_delivered() {
 
 #[test]
 fn midstream_pickup_and_switch() {
-    let v = [seg(true, A, 777, 1, b"abc", 0), seg(false, A, 1, 780, b"xyz", 0)];
+    let v = [
+        seg(true, A, 777, 1, b"abc", 0),
+        seg(false, A, 1, 780, b"xyz", 0),
+    ];
     let (seen, _, _) = run(Config::default(), &v);
     assert_eq!(seen.bytes, [b"abc".to_vec(), b"xyz".to_vec()]);
-    let cfg = Config { midstream: false, ..Config::default() };
+    let cfg = Config {
+        midstream: false,
+        ..Config::default()
+    };
     let (_, st, _) = run(cfg, &v);
     assert_eq!(st.dropped(DropReason::NoHandshake), 6);
     assert_eq!(st.conns_created, 0);
@@ -226,7 +256,11 @@ fn acked_hole_is_skipped_at_once() {
     for s in &v {
         r.process(s);
     }
-    assert_eq!(r.stats().delivered_bytes, 4, "one segment of grace for a reordered capture");
+    assert_eq!(
+        r.stats().delivered_bytes,
+        4,
+        "one segment of grace for a reordered capture"
+    );
     // the client moves on without filling the hole: skip it now
     r.process(&seg(true, A, 13, 1, b"dd", 1));
     let st = r.stats();
@@ -278,7 +312,11 @@ fn blind_rst_outside_the_window_is_ignored() {
 
 #[test]
 fn unacked_hole_waits_until_flush_timeout() {
-    let cfg = Config { skip_acked_holes: true, flush_timeout_ns: Some(5_000_000_000), ..Config::default() };
+    let cfg = Config {
+        skip_acked_holes: true,
+        flush_timeout_ns: Some(5_000_000_000),
+        ..Config::default()
+    };
     let mut r = Reassembler::new(cfg, Recorder::default());
     for s in handshake(0, 0) {
         r.process(&s);
@@ -288,7 +326,11 @@ fn unacked_hole_waits_until_flush_timeout() {
     r.process(&seg(false, A, 1, 3, b"", 2)); // acks only what arrived
     assert_eq!(r.stats().delivered_bytes, 2);
     r.advance_time(Timestamp(5_000_000_000));
-    assert_eq!(r.stats().delivered_bytes, 2, "not yet older than the timeout");
+    assert_eq!(
+        r.stats().delivered_bytes,
+        2,
+        "not yet older than the timeout"
+    );
     r.advance_time(Timestamp(7_000_000_000));
     let st = r.stats();
     assert_eq!(st.delivered_bytes, 4);
@@ -298,7 +340,10 @@ fn unacked_hole_waits_until_flush_timeout() {
 
 #[test]
 fn idle_connections_close_in_packet_time() {
-    let cfg = Config { idle_timeout_ns: Some(10_000_000_000), ..Config::default() };
+    let cfg = Config {
+        idle_timeout_ns: Some(10_000_000_000),
+        ..Config::default()
+    };
     let mut r = Reassembler::new(cfg, Recorder::default());
     r.process(&seg(true, A, 1, 1, b"x", 0));
     r.advance_time(Timestamp(9_000_000_000));
@@ -322,7 +367,10 @@ fn retransmission_of_delivered_data_is_a_duplicate() {
 
 #[test]
 fn keep_from_offers_bytes_again() {
-    let f = Recorder { keep: Some(2), ..Recorder::default() };
+    let f = Recorder {
+        keep: Some(2),
+        ..Recorder::default()
+    };
     let mut v = handshake(0, 0);
     v.push(seg(true, A, 1, 1, b"abcd", 1));
     v.push(seg(true, A, 5, 1, b"ef", 1));
@@ -334,7 +382,10 @@ fn keep_from_offers_bytes_again() {
 
 #[test]
 fn per_connection_page_limit_forces_the_oldest_run_out() {
-    let cfg = Config { max_pages_per_conn: 2, ..Config::default() };
+    let cfg = Config {
+        max_pages_per_conn: 2,
+        ..Config::default()
+    };
     let mut v = handshake(0, 0);
     v.push(seg(true, A, 11, 1, b"B", 1));
     v.push(seg(true, A, 21, 1, b"C", 2));
@@ -349,7 +400,10 @@ fn per_connection_page_limit_forces_the_oldest_run_out() {
 
 #[test]
 fn global_page_limit_flushes_the_oldest_connection() {
-    let cfg = Config { max_pages: 2, ..Config::default() };
+    let cfg = Config {
+        max_pages: 2,
+        ..Config::default()
+    };
     let a: IpAddr = "10.0.0.1".parse().unwrap();
     let mut r = Reassembler::new(cfg, Recorder::default());
     for port in 1..=3u16 {
@@ -365,13 +419,19 @@ fn global_page_limit_flushes_the_oldest_connection() {
     let st = r.stats();
     assert_eq!(st.pages_in_use, 2);
     assert_eq!(st.memcap_flushes, 1);
-    assert_eq!(st.delivered_bytes, 4, "three in-order bytes and the oldest flushed page");
+    assert_eq!(
+        st.delivered_bytes, 4,
+        "three in-order bytes and the oldest flushed page"
+    );
     assert!(st.balanced());
 }
 
 #[test]
 fn connection_limit_evicts_least_recently_active() {
-    let cfg = Config { max_conns: 2, ..Config::default() };
+    let cfg = Config {
+        max_conns: 2,
+        ..Config::default()
+    };
     let a: IpAddr = "10.0.0.1".parse().unwrap();
     let mut r = Reassembler::new(cfg, Recorder::default());
     for port in 1..=3u16 {
@@ -384,7 +444,10 @@ fn connection_limit_evicts_least_recently_active() {
     }
     assert_eq!(r.connections(), 2);
     assert_eq!(r.stats().conns_evicted, 1);
-    assert!(r.factory().out.borrow().contains_key(&0), "the first one was evicted");
+    assert!(
+        r.factory().out.borrow().contains_key(&0),
+        "the first one was evicted"
+    );
 }
 
 #[test]
@@ -404,7 +467,10 @@ fn new_syn_after_close_starts_a_new_stream() {
 
 #[test]
 fn syn_with_new_isn_on_finished_lingering_connection_reuses_tuple() {
-    let f = Recorder { linger: true, ..Recorder::default() };
+    let f = Recorder {
+        linger: true,
+        ..Recorder::default()
+    };
     let mut v = handshake(100, 500);
     v.push(seg(true, F | A, 101, 501, b"a", 1));
     v.push(seg(false, F | A, 501, 103, b"b", 1));
@@ -446,7 +512,10 @@ fn truncated_segment_skips_the_missing_bytes() {
 
 #[test]
 fn far_future_segment_is_out_of_window() {
-    let cfg = Config { max_window: 1000, ..Config::default() };
+    let cfg = Config {
+        max_window: 1000,
+        ..Config::default()
+    };
     let mut v = handshake(0, 0);
     v.push(seg(true, A, 5000, 1, b"far", 1));
     let (_, st, _) = run(cfg, &v);
@@ -484,7 +553,10 @@ fn stream_of(policy: OverlapPolicy, isn: u32, parts: &[(u32, &[u8])]) -> (Vec<u8
     for &(off, b) in parts {
         v.push(seg(true, A, isn.wrapping_add(1).wrapping_add(off), 1, b, 1));
     }
-    let cfg = Config { overlap_policy: policy, ..Config::default() };
+    let cfg = Config {
+        overlap_policy: policy,
+        ..Config::default()
+    };
     let (seen, st, _) = run(cfg, &v);
     (seen.bytes[0].clone(), st, seen.conflicts)
 }
@@ -495,39 +567,56 @@ fn stream_of(policy: OverlapPolicy, isn: u32, parts: &[(u32, &[u8])]) -> (Vec<u8
 #[test]
 fn overlap_policies_differ_where_they_should() {
     // held: [4,8)="BBBB"; new segments against it:
-    let cases: &[(&str, (u32, &[u8]), &[(OverlapPolicy, &[u8])])] = &[
+    type Case<'a> = (&'a str, (u32, &'a [u8]), &'a [(OverlapPolicy, &'a [u8])]);
+    let cases: &[Case<'_>] = &[
         // new starts before and ends inside
-        ("before-inside", (2, b"xxxx"), &[
-            (OverlapPolicy::First, b"aaxxBBBB"),
-            (OverlapPolicy::Last, b"aaxxxxBB"),
-            (OverlapPolicy::Bsd, b"aaxxxxBB"),
-            (OverlapPolicy::Linux, b"aaxxxxBB"),
-            (OverlapPolicy::Solaris, b"aaxxBBBB"),
-        ]),
+        (
+            "before-inside",
+            (2, b"xxxx"),
+            &[
+                (OverlapPolicy::First, b"aaxxBBBB"),
+                (OverlapPolicy::Last, b"aaxxxxBB"),
+                (OverlapPolicy::Bsd, b"aaxxxxBB"),
+                (OverlapPolicy::Linux, b"aaxxxxBB"),
+                (OverlapPolicy::Solaris, b"aaxxBBBB"),
+            ],
+        ),
         // same start, ends after
-        ("same-after", (4, b"yyyyyy"), &[
-            (OverlapPolicy::First, b"aaaaBBBByy"),
-            (OverlapPolicy::Last, b"aaaayyyyyy"),
-            (OverlapPolicy::Bsd, b"aaaaBBBByy"),
-            (OverlapPolicy::Linux, b"aaaayyyyyy"),
-            (OverlapPolicy::Solaris, b"aaaayyyyyy"),
-        ]),
+        (
+            "same-after",
+            (4, b"yyyyyy"),
+            &[
+                (OverlapPolicy::First, b"aaaaBBBByy"),
+                (OverlapPolicy::Last, b"aaaayyyyyy"),
+                (OverlapPolicy::Bsd, b"aaaaBBBByy"),
+                (OverlapPolicy::Linux, b"aaaayyyyyy"),
+                (OverlapPolicy::Solaris, b"aaaayyyyyy"),
+            ],
+        ),
         // exact duplicate with other bytes
-        ("exact", (4, b"zzzz"), &[
-            (OverlapPolicy::First, b"aaaaBBBB"),
-            (OverlapPolicy::Last, b"aaaazzzz"),
-            (OverlapPolicy::Bsd, b"aaaaBBBB"),
-            (OverlapPolicy::Linux, b"aaaaBBBB"),
-            (OverlapPolicy::OldLinux, b"aaaazzzz"),
-            (OverlapPolicy::Solaris, b"aaaazzzz"),
-        ]),
+        (
+            "exact",
+            (4, b"zzzz"),
+            &[
+                (OverlapPolicy::First, b"aaaaBBBB"),
+                (OverlapPolicy::Last, b"aaaazzzz"),
+                (OverlapPolicy::Bsd, b"aaaaBBBB"),
+                (OverlapPolicy::Linux, b"aaaaBBBB"),
+                (OverlapPolicy::OldLinux, b"aaaazzzz"),
+                (OverlapPolicy::Solaris, b"aaaazzzz"),
+            ],
+        ),
         // starts inside, ends after
-        ("inside-after", (6, b"wwww"), &[
-            (OverlapPolicy::First, b"aaaaBBBBww"),
-            (OverlapPolicy::Last, b"aaaaBBwwww"),
-            (OverlapPolicy::Linux, b"aaaaBBBBww"),
-            (OverlapPolicy::Solaris, b"aaaaBBwwww"),
-        ]),
+        (
+            "inside-after",
+            (6, b"wwww"),
+            &[
+                (OverlapPolicy::First, b"aaaaBBBBww"),
+                (OverlapPolicy::Last, b"aaaaBBwwww"),
+                (OverlapPolicy::Linux, b"aaaaBBBBww"),
+                (OverlapPolicy::Solaris, b"aaaaBBwwww"),
+            ],
+        ),
     ];
     for (name, new, expect) in cases {
         for &(policy, want) in *expect {
@@ -564,7 +653,11 @@ fn policy_applies_when_the_filling_segment_overlaps() {
 
 #[test]
 fn identical_overlaps_are_not_conflicts() {
-    let (got, st, c) = stream_of(OverlapPolicy::Last, 0, &[(4, b"efgh"), (2, b"cdef"), (0, b"abcdefgh")]);
+    let (got, st, c) = stream_of(
+        OverlapPolicy::Last,
+        0,
+        &[(4, b"efgh"), (2, b"cdef"), (0, b"abcdefgh")],
+    );
     assert_eq!(got, b"abcdefgh");
     assert_eq!(c, 0);
     assert_eq!(st.overlap_bytes, 2 + 6);
@@ -572,7 +665,11 @@ fn identical_overlaps_are_not_conflicts() {
 
 #[test]
 fn stats_merge_adds() {
-    let mut a = Stats { payload_bytes: 3, delivered_bytes: 3, ..Stats::default() };
+    let mut a = Stats {
+        payload_bytes: 3,
+        delivered_bytes: 3,
+        ..Stats::default()
+    };
     let b = a.clone();
     a.merge(&b);
     assert_eq!(a.payload_bytes, 6);

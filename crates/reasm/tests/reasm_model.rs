@@ -54,7 +54,13 @@ fn reassemble(isn: u32, txs: &[Tx], cfg: Config) -> (Out, Stats) {
     let a: IpAddr = "2001:db8::1".parse().unwrap();
     let b: IpAddr = "2001:db8::2".parse().unwrap();
     let (key, dir) = FlowKey::new(a, 5555, b, 443, 0);
-    fn mk(key: FlowKey, dir: weft_wire::Dir, flags: TcpFlags, seq: u32, payload: &[u8]) -> Segment<'_> {
+    fn mk(
+        key: FlowKey,
+        dir: weft_wire::Dir,
+        flags: TcpFlags,
+        seq: u32,
+        payload: &[u8],
+    ) -> Segment<'_> {
         Segment {
             key,
             dir,
@@ -74,7 +80,11 @@ fn reassemble(isn: u32, txs: &[Tx], cfg: Config) -> (Out, Stats) {
     let mut r = Reassembler::new(cfg, Factory(out.clone()));
     r.process(&seg(TcpFlags::SYN, isn, &[]));
     for t in txs {
-        r.process(&seg(TcpFlags::ACK, isn.wrapping_add(1).wrapping_add(t.off), &t.data));
+        r.process(&seg(
+            TcpFlags::ACK,
+            isn.wrapping_add(1).wrapping_add(t.off),
+            &t.data,
+        ));
         assert!(r.stats().balanced(), "{:?}", r.stats());
     }
     r.flush_all();
@@ -89,7 +99,11 @@ fn reassemble(isn: u32, txs: &[Tx], cfg: Config) -> (Out, Stats) {
 
 /// First-copy-wins byte map over arrival order; holes skipped.
 fn model_first(txs: &[Tx]) -> (Vec<u8>, u64) {
-    let end = txs.iter().map(|t| t.off as usize + t.data.len()).max().unwrap_or(0);
+    let end = txs
+        .iter()
+        .map(|t| t.off as usize + t.data.len())
+        .max()
+        .unwrap_or(0);
     let mut map: Vec<Option<u8>> = vec![None; end];
     for t in txs {
         for (i, &b) in t.data.iter().enumerate() {
@@ -112,7 +126,10 @@ fn isn() -> impl Strategy<Value = u32> {
 /// A stream, cut into segments, plus duplicates and same-bytes overlaps,
 /// shuffled.
 fn lossless() -> impl Strategy<Value = (Vec<u8>, Vec<Tx>)> {
-    (prop::collection::vec(any::<u8>(), 1..3000), prop::collection::vec((0usize..3000, 1usize..600), 0..12))
+    (
+        prop::collection::vec(any::<u8>(), 1..3000),
+        prop::collection::vec((0usize..3000, 1usize..600), 0..12),
+    )
         .prop_flat_map(|(stream, extra)| {
             let n = stream.len();
             let cuts = prop::collection::vec(1usize..n.max(2), 0..40);
@@ -126,12 +143,18 @@ fn lossless() -> impl Strategy<Value = (Vec<u8>, Vec<Tx>)> {
             cuts.dedup();
             let mut txs: Vec<Tx> = cuts
                 .windows(2)
-                .map(|w| Tx { off: w[0] as u32, data: stream[w[0]..w[1]].to_vec() })
+                .map(|w| Tx {
+                    off: w[0] as u32,
+                    data: stream[w[0]..w[1]].to_vec(),
+                })
                 .collect();
             for (s, l) in extra {
                 let s = s % n;
                 let e = (s + l).min(n);
-                txs.push(Tx { off: s as u32, data: stream[s..e].to_vec() });
+                txs.push(Tx {
+                    off: s as u32,
+                    data: stream[s..e].to_vec(),
+                });
             }
             (Just(stream), Just(txs).prop_shuffle())
         })
