@@ -35,6 +35,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod engine;
 mod pipeline;
+mod stats;
+mod worker;
 
+pub use engine::{Backpressure, Engine, EngineBuilder, EngineError, EngineReport, RETA_SIZE};
 pub use pipeline::{FrameStats, Pipeline, PipelineConfig};
+pub use stats::{DispatchStats, EngineStats, WorkerCounters, WorkerSnapshot};
+pub use worker::Block;

@@ -83,7 +83,6 @@ pub struct PipelineConfig {
     pub defrag: DefragConfig,
 }
 
-
 /// Decoding, defragmentation and reassembly on one thread.
 ///
 /// `Send` when the factory, its streams and the pool are; not `Sync`.

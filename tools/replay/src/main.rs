@@ -1,58 +1,172 @@
 //! `weft-replay`: reassemble the TCP streams of captures.
+//!
+//! Exit status: 0 success, 1 input or runtime error (after processing
+//! everything readable and printing the stats), 2 usage error.
 
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use clap::Parser;
-use weft_engine::PipelineConfig;
 use weft_reasm::OverlapPolicy;
+use weft_replay::app::{replay, ReplayOptions, RunError};
+use weft_replay::config::{parse_size, ConfigFile};
 
-/// Reassemble the TCP streams of pcap/pcapng captures.
+/// Reassemble the TCP streams of pcap/pcapng captures with weft.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(
+    version,
+    about,
+    after_help = "Exit status: 0 success, 1 input or runtime error, 2 usage error."
+)]
 struct Args {
-    /// Capture files (`-` reads standard input).
+    /// Capture files (pcap, pcapng, gzip-compressed; `-` reads standard input).
     #[arg(required = true)]
     captures: Vec<PathBuf>,
-    /// Print one digest line per half-connection.
+    /// Worker threads (default: one per available core).
+    #[arg(long, short = 'w')]
+    workers: Option<usize>,
+    /// Reassemble on the main thread, no workers (same as --workers 0).
+    #[arg(long, conflicts_with = "workers")]
+    inline: bool,
+    /// Print one digest line per half-connection on standard output:
+    /// SRC_IP SRC_PORT DST_IP DST_PORT BYTES GAPBYTES SHA256, sorted.
     #[arg(long)]
     digest: bool,
-    /// Print the run's statistics on standard error.
+    /// Write each half-connection's bytes to a file in DIR (tcpflow names).
+    #[arg(long, value_name = "DIR")]
+    write_flows: Option<PathBuf>,
+    /// Print a table of the run's statistics on standard error.
     #[arg(long)]
     stats: bool,
-    /// Overlap policy: first, last, bsd, linux, old-linux, windows, solaris.
-    #[arg(long, default_value = "first")]
-    overlap_policy: OverlapPolicy,
+    /// Print the run's statistics as JSON on standard output (after any digest).
+    #[arg(long)]
+    json: bool,
+    /// TOML file with engine and reassembler options (flags override it).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Overlap policy: first, last, bsd, linux, old-linux, windows, solaris
+    /// (also vista, macos, hpux10, hpux11, irix).
+    #[arg(long)]
+    overlap_policy: Option<OverlapPolicy>,
+    /// Memory cap for buffered data, e.g. 256MiB.
+    #[arg(long, value_parser = parse_size)]
+    memcap: Option<usize>,
+    /// Pick up connections without a handshake (default true).
+    #[arg(long)]
+    midstream: Option<bool>,
+    /// Replay at the capture's own pace times FACTOR (default: as fast as possible).
+    #[arg(long, value_name = "FACTOR")]
+    pace: Option<f64>,
+    /// No progress bar even on a terminal.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+fn options(args: &Args) -> Result<ReplayOptions, String> {
+    let mut o = ReplayOptions::default();
+    if let Some(path) = &args.config {
+        ConfigFile::load(path)?.apply(&mut o.pipeline, &mut o.engine)?;
+    }
+    if args.inline {
+        o.engine.workers = Some(0);
+    } else if let Some(w) = args.workers {
+        o.engine.workers = Some(w);
+    }
+    if let Some(p) = args.overlap_policy {
+        o.pipeline.reasm.overlap_policy = p;
+    }
+    if let Some(m) = args.memcap {
+        o.pipeline.reasm.memcap = m;
+    }
+    if let Some(m) = args.midstream {
+        o.pipeline.reasm.midstream = m;
+    }
+    o.output.digest = args.digest;
+    if let Some(dir) = &args.write_flows {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        o.output.flows = Some(dir.clone());
+    }
+    o.pace = args.pace;
+    Ok(o)
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let mut cfg = PipelineConfig::default();
-    cfg.reasm.overlap_policy = args.overlap_policy;
-    let mut status = ExitCode::SUCCESS;
-    let mut all = Vec::new();
-    for path in &args.captures {
-        match weft_replay::digest_file(path, cfg.clone()) {
-            Ok((d, fs, st, err)) => {
-                all.extend(d);
-                if args.stats {
-                    eprintln!("{fs:#?}\n{st:#?}");
-                }
-                if let Some(e) = err {
-                    eprintln!("weft-replay: {e}");
-                    status = ExitCode::from(1);
-                }
+    let opts = match options(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("weft-replay: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // Ctrl-C stops reading; everything read is still flushed and reported.
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed));
+    }
+    let bar = (!args.quiet && std::io::stderr().is_terminal()).then(progress_bar);
+    let mut progress = |read: u64, total: Option<u64>, frames: u64| {
+        if let Some(b) = &bar {
+            if let Some(t) = total {
+                b.set_length(t);
             }
-            Err(e) => {
-                eprintln!("weft-replay: {e}");
-                return ExitCode::from(1);
-            }
+            b.set_position(read);
+            b.set_message(format!("{frames} frames"));
+        }
+    };
+    let result = replay(&args.captures, &opts, &stop, &mut progress);
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let out = match result {
+        Ok(o) => o,
+        Err(RunError::Open(e)) => {
+            eprintln!("weft-replay: {e}");
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            eprintln!("weft-replay: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    if args.digest {
+        for l in weft_replay::digest::lines(&out.digests) {
+            let _ = writeln!(stdout, "{l}");
         }
     }
-    if args.digest {
-        for l in weft_replay::digest::lines(&all) {
-            println!("{l}");
-        }
+    if args.json {
+        let _ = writeln!(stdout, "{}", weft_replay::report::json(&out));
+    }
+    if args.stats {
+        eprint!("{}", weft_replay::report::table(&out));
+    }
+    let mut status = ExitCode::SUCCESS;
+    for e in &out.capture_errors {
+        eprintln!("weft-replay: {e}");
+        status = ExitCode::from(1);
+    }
+    for e in &out.flow_errors {
+        eprintln!("weft-replay: cannot write flow file: {e}");
+        status = ExitCode::from(1);
+    }
+    if out.interrupted {
+        eprintln!("weft-replay: interrupted; statistics cover what was read");
     }
     status
+}
+
+fn progress_bar() -> indicatif::ProgressBar {
+    let b = indicatif::ProgressBar::new(0);
+    b.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    b
 }

@@ -1,0 +1,568 @@
+//! The engine: a dispatcher on the caller's thread feeding pinned workers.
+
+use std::fmt;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use weft_reasm::StreamFactory;
+use weft_ring::{channel, Producer, PushError};
+use weft_wire::{decode, decode_ip, Decoded, Defragmenter, LinkType, Packet, Timestamp};
+
+use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::stats::{DispatchStats, EngineStats, Shared, WorkerSnapshot};
+use crate::worker::{self, Block, Desc, Done, Msg, Owned};
+
+/// Entries of the indirection table from flow hash to worker, as a NIC's RETA.
+pub const RETA_SIZE: usize = 128;
+
+/// What the dispatcher does when a worker's ring is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Backpressure {
+    /// Wait for room: nothing is lost (replaying files).
+    #[default]
+    Block,
+    /// Drop the frame and count it: never stall the capture (live traffic).
+    Drop,
+}
+
+/// Why an engine could not be built or finished.
+#[derive(Debug)]
+pub enum EngineError {
+    /// A worker thread could not be started.
+    Spawn(std::io::Error),
+    /// A stream handler panicked on a worker; the other workers finished.
+    WorkerPanicked {
+        /// Which worker.
+        worker: usize,
+        /// The panic message.
+        message: String,
+    },
+}
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EngineError::Spawn(e) => write!(f, "cannot start a worker thread: {e}"),
+            EngineError::WorkerPanicked { worker, message } => {
+                write!(f, "worker {worker} panicked: {message}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for EngineError {}
+
+/// Configures and starts an [`Engine`].
+#[derive(Clone, Debug)]
+pub struct EngineBuilder {
+    workers: usize,
+    cores: Option<Vec<usize>>,
+    pin: bool,
+    ring_capacity: usize,
+    batch: usize,
+    backpressure: Backpressure,
+    pipeline: PipelineConfig,
+    tick_ns: u64,
+}
+
+impl Default for EngineBuilder {
+    fn default() -> Self {
+        EngineBuilder {
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cores: None,
+            pin: true,
+            ring_capacity: 4096,
+            batch: 64,
+            backpressure: Backpressure::Block,
+            pipeline: PipelineConfig::default(),
+            tick_ns: 1_000_000,
+        }
+    }
+}
+
+impl EngineBuilder {
+    /// A builder with the defaults: one pinned worker per core, 4096-slot
+    /// rings, batches of 64, blocking backpressure.
+    pub fn new() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    /// Number of worker threads; `0` runs everything on the calling thread
+    /// (inline mode). Default: one per available core.
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n;
+        self
+    }
+
+    /// Core ids to pin workers to, in worker order (cycled if shorter).
+    /// Default: worker `i` on the `i`-th core the system reports.
+    pub fn cores(mut self, cores: Vec<usize>) -> Self {
+        self.cores = Some(cores);
+        self
+    }
+
+    /// Pin workers to cores (default `true`). A failed pin is not an
+    /// error: the worker runs unpinned and [`EngineStats::pinned`] says so.
+    pub fn pin(mut self, pin: bool) -> Self {
+        self.pin = pin;
+        self
+    }
+
+    /// Slots in each worker's ring (rounded up to a power of two).
+    pub fn ring_capacity(mut self, n: usize) -> Self {
+        self.ring_capacity = n.max(2);
+        self
+    }
+
+    /// Frames gathered per worker before one push into its ring.
+    pub fn batch(mut self, n: usize) -> Self {
+        self.batch = n.max(1);
+        self
+    }
+
+    /// What to do when a ring is full.
+    pub fn backpressure(mut self, b: Backpressure) -> Self {
+        self.backpressure = b;
+        self
+    }
+
+    /// Each worker's pipeline configuration. Memory limits are per engine:
+    /// they are divided among the workers.
+    pub fn pipeline(mut self, cfg: PipelineConfig) -> Self {
+        self.pipeline = cfg;
+        self
+    }
+
+    /// How often (packet time) idle workers are told the time, so their
+    /// timers run. Default 1 ms.
+    pub fn tick_ns(mut self, ns: u64) -> Self {
+        self.tick_ns = ns.max(1);
+        self
+    }
+
+    /// Starts the engine; `factory(i)` makes worker `i`'s stream factory.
+    pub fn build<F, M>(self, mut factory: M) -> Result<Engine<F>, EngineError>
+    where
+        F: StreamFactory + Send + 'static,
+        M: FnMut(usize) -> F,
+    {
+        if self.workers == 0 {
+            let inline = Pipeline::new(self.pipeline.clone(), factory(0));
+            return Ok(Engine::new(
+                self,
+                Mode::Inline(Box::new(inline)),
+                Vec::new(),
+            ));
+        }
+        let n = self.workers;
+        let mut cfg = self.pipeline.clone();
+        split_limits(&mut cfg, n);
+        let core_ids = core_affinity::get_core_ids().unwrap_or_default();
+        let mut workers = Vec::with_capacity(n);
+        let mut shared = Vec::with_capacity(n);
+        for i in 0..n {
+            let (tx, rx) = channel::<Msg>(self.ring_capacity);
+            let sh = Arc::new(Shared::default());
+            let pin = self.pin_for(i, &core_ids);
+            let (cfg, f, s) = (cfg.clone(), factory(i), sh.clone());
+            let handle = std::thread::Builder::new()
+                .name(format!("weft-worker-{i}"))
+                .spawn(move || worker::run(rx, cfg, f, s, pin))
+                .map_err(EngineError::Spawn)?;
+            workers.push(WorkerHandle {
+                tx: Some(tx),
+                pending: Vec::new(),
+                handle: Some(handle),
+            });
+            shared.push(sh);
+        }
+        Ok(Engine::new(self, Mode::Workers(workers), shared))
+    }
+
+    fn pin_for(&self, i: usize, ids: &[core_affinity::CoreId]) -> Option<core_affinity::CoreId> {
+        if !self.pin || ids.is_empty() {
+            return None;
+        }
+        match &self.cores {
+            Some(c) if !c.is_empty() => {
+                let want = c[i % c.len()];
+                ids.iter().copied().find(|id| id.id == want)
+            }
+            _ => Some(ids[i % ids.len()]),
+        }
+    }
+}
+
+/// Divides engine-wide memory limits among `n` workers.
+fn split_limits(cfg: &mut PipelineConfig, n: usize) {
+    let r = &mut cfg.reasm;
+    let div = |v: usize| if v == 0 { 0 } else { (v / n).max(1) };
+    r.max_pages = div(r.max_pages);
+    r.memcap = div(r.memcap);
+    r.max_conns = div(r.max_conns);
+}
+
+struct WorkerHandle<F> {
+    tx: Option<Producer<Msg>>,
+    pending: Vec<Msg>,
+    handle: Option<JoinHandle<Result<Done<F>, String>>>,
+}
+
+enum Mode<F: StreamFactory> {
+    Inline(Box<Pipeline<F>>),
+    Workers(Vec<WorkerHandle<F>>),
+}
+
+/// Reassembles frames on pinned workers, each connection on exactly one of
+/// them (chosen by the symmetric flow hash through a 128-entry indirection
+/// table), or inline on the calling thread.
+///
+/// The engine itself is the dispatcher: its methods run on the caller's
+/// thread. It is `Send` (it can be moved to a reader thread) but not `Sync`.
+pub struct Engine<F: StreamFactory> {
+    mode: Mode<F>,
+    shared: Vec<Arc<Shared>>,
+    reta: [u16; RETA_SIZE],
+    batch: usize,
+    backpressure: Backpressure,
+    decode: weft_wire::DecodeOptions,
+    defrag: Defragmenter,
+    stats: DispatchStats,
+    block: Option<Block>,
+    tick_ns: u64,
+    last_tick: Timestamp,
+    now: Timestamp,
+}
+
+impl<F: StreamFactory> fmt::Debug for Engine<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("workers", &self.shared.len())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a finished engine returns: every worker's factory and the stats.
+#[derive(Debug)]
+pub struct EngineReport<F> {
+    /// Worker `i`'s factory (one in inline mode).
+    pub factories: Vec<F>,
+    /// Counters of the whole run.
+    pub stats: EngineStats,
+}
+
+impl<F: StreamFactory> Engine<F> {
+    fn new(b: EngineBuilder, mode: Mode<F>, shared: Vec<Arc<Shared>>) -> Self {
+        let n = shared.len().max(1);
+        let mut reta = [0u16; RETA_SIZE];
+        for (i, r) in reta.iter_mut().enumerate() {
+            *r = (i % n) as u16;
+        }
+        let stats = DispatchStats {
+            sent: vec![0; shared.len()],
+            ring_drops: vec![0; shared.len()],
+            ring_full_waits: vec![0; shared.len()],
+            ..DispatchStats::default()
+        };
+        Engine {
+            mode,
+            shared,
+            reta,
+            batch: b.batch,
+            backpressure: b.backpressure,
+            decode: b.pipeline.decode,
+            defrag: Defragmenter::new(b.pipeline.defrag),
+            stats,
+            block: None,
+            tick_ns: b.tick_ns,
+            last_tick: Timestamp(0),
+            now: Timestamp(0),
+        }
+    }
+
+    /// Number of workers (0 in inline mode).
+    pub fn workers(&self) -> usize {
+        self.shared.len()
+    }
+
+    /// Live counters of every worker, read without stopping them.
+    pub fn snapshot(&self) -> Vec<WorkerSnapshot> {
+        self.shared.iter().map(|s| s.counters.snapshot()).collect()
+    }
+
+    /// The dispatcher's counters so far.
+    pub fn dispatch_stats(&self) -> &DispatchStats {
+        &self.stats
+    }
+
+    /// Makes `block` the buffer that [`dispatch_in_block`](Self::dispatch_in_block)
+    /// frames point into (for instance a memory-mapped capture). Workers
+    /// keep it alive until every frame pointing into it was processed.
+    pub fn set_block(&mut self, block: Block) {
+        if let Mode::Workers(ws) = &mut self.mode {
+            for w in ws.iter_mut() {
+                w.pending.push(Msg::Block(block.clone()));
+            }
+        }
+        self.block = Some(block);
+    }
+
+    /// Dispatches the frame at `block[off..off + len]` of the current block
+    /// without copying it.
+    ///
+    /// # Panics
+    /// If no block was set, or the range is outside it.
+    pub fn dispatch_in_block(&mut self, link: LinkType, off: usize, len: usize, ts: Timestamp) {
+        let block = self
+            .block
+            .clone()
+            .expect("set_block before dispatch_in_block");
+        let frame = &(*block).as_ref()[off..off + len];
+        self.dispatch_at(link, frame, Some(off as u64), ts);
+    }
+
+    /// Dispatches a frame that the engine must copy (its buffer is reused by
+    /// the caller). In inline mode nothing is copied.
+    pub fn dispatch(&mut self, link: LinkType, frame: &[u8], ts: Timestamp) {
+        self.dispatch_at(link, frame, None, ts);
+    }
+
+    fn dispatch_at(&mut self, link: LinkType, frame: &[u8], off: Option<u64>, ts: Timestamp) {
+        self.stats.frames += 1;
+        if let Mode::Inline(p) = &mut self.mode {
+            worker::inline_frame(p, link, frame, ts);
+            return;
+        }
+        if ts > self.now {
+            self.now = ts;
+        }
+        match decode(link, frame, &self.decode) {
+            Ok(Decoded::Tcp(p)) => self.send_packet(&p, frame, off, ts),
+            Ok(Decoded::Fragment(f)) => {
+                self.stats.fragments += 1;
+                if let Some(whole) = self.defrag.push(&f, ts) {
+                    self.stats.defragmented += 1;
+                    if let Ok(Decoded::Tcp(p)) = decode_ip(&whole.packet, whole.vlan, &self.decode)
+                    {
+                        let hash = p.key.symmetric_hash();
+                        let desc = Desc {
+                            off: 0,
+                            len: whole.packet.len() as u32,
+                            ip_off: 0,
+                            vlan: whole.vlan,
+                            hash,
+                            ts,
+                        };
+                        let owned = Owned {
+                            data: whole.packet.into_boxed_slice(),
+                            desc,
+                        };
+                        self.send(hash, Msg::Owned(Box::new(owned)));
+                    } else {
+                        self.stats.not_tcp += 1;
+                    }
+                }
+            }
+            Ok(Decoded::Other) => self.stats.not_tcp += 1,
+            Err(_) => self.stats.undecodable += 1,
+        }
+        if ts.0.saturating_sub(self.last_tick.0) >= self.tick_ns {
+            self.tick(ts);
+        }
+    }
+
+    fn send_packet(&mut self, p: &Packet<'_>, frame: &[u8], off: Option<u64>, ts: Timestamp) {
+        let hash = p.key.symmetric_hash();
+        let desc = Desc {
+            off: off.unwrap_or(0),
+            len: frame.len() as u32,
+            ip_off: p.ip_offset,
+            vlan: p.key.vlan(),
+            hash,
+            ts,
+        };
+        let msg = match off {
+            Some(_) => Msg::Frame(desc),
+            None => {
+                self.stats.copied += 1;
+                Msg::Owned(Box::new(Owned {
+                    data: frame.into(),
+                    desc,
+                }))
+            }
+        };
+        self.send(hash, msg);
+    }
+
+    /// Worker of a flow hash, through the indirection table.
+    pub fn worker_of(&self, hash: u32) -> usize {
+        self.reta[hash as usize % RETA_SIZE] as usize
+    }
+
+    fn send(&mut self, hash: u32, msg: Msg) {
+        let w = self.worker_of(hash);
+        let Mode::Workers(ws) = &mut self.mode else {
+            return;
+        };
+        self.stats.sent[w] += 1;
+        ws[w].pending.push(msg);
+        if ws[w].pending.len() >= self.batch {
+            flush_worker(&mut ws[w], w, self.backpressure, &mut self.stats);
+        }
+    }
+
+    /// Tells every worker the packet time (so idle workers expire timers).
+    fn tick(&mut self, ts: Timestamp) {
+        self.last_tick = ts;
+        if let Mode::Workers(ws) = &mut self.mode {
+            for w in ws.iter_mut() {
+                w.pending.push(Msg::Tick(ts));
+            }
+        }
+    }
+
+    /// Pushes every gathered frame into the rings now.
+    pub fn flush(&mut self) {
+        if let Mode::Workers(ws) = &mut self.mode {
+            for (i, w) in ws.iter_mut().enumerate() {
+                flush_worker(w, i, self.backpressure, &mut self.stats);
+            }
+        }
+    }
+
+    /// Drains the rings, closes every connection (each open stream's
+    /// `complete` is called once), joins the workers and returns their
+    /// factories and the stats. A handler panic on one worker is returned
+    /// as an error after the other workers finished.
+    pub fn finish(mut self) -> Result<EngineReport<F>, EngineError> {
+        let now = self.now;
+        self.tick(now);
+        self.flush();
+        let mut report = EngineReport {
+            factories: Vec::new(),
+            stats: EngineStats::default(),
+        };
+        report.stats.dispatch = std::mem::take(&mut self.stats);
+        let mode = std::mem::replace(&mut self.mode, Mode::Workers(Vec::new()));
+        match mode {
+            Mode::Inline(mut p) => {
+                p.flush_all();
+                report.stats.frames.push(p.frame_stats().clone());
+                report.stats.reasm.push(p.reassembler().stats());
+                report.stats.pinned.push(false);
+                report.factories.push(p.into_factory());
+                Ok(report)
+            }
+            Mode::Workers(mut ws) => {
+                // Close every ring first, so all workers drain in parallel.
+                ws.iter_mut().for_each(|w| drop(w.tx.take()));
+                let mut failure = None;
+                for (i, w) in ws.iter_mut().enumerate() {
+                    let joined = w.handle.take().map(JoinHandle::join);
+                    match joined {
+                        Some(Ok(Ok(done))) => {
+                            report.stats.frames.push(done.frames);
+                            report.stats.reasm.push(done.reasm);
+                            report.factories.push(done.factory);
+                        }
+                        Some(Ok(Err(message))) => {
+                            failure
+                                .get_or_insert(EngineError::WorkerPanicked { worker: i, message });
+                        }
+                        Some(Err(_)) | None => {
+                            failure.get_or_insert(EngineError::WorkerPanicked {
+                                worker: i,
+                                message: "worker thread died".to_owned(),
+                            });
+                        }
+                    }
+                    report
+                        .stats
+                        .pinned
+                        .push(self.shared[i].counters.snapshot().pinned);
+                }
+                match failure {
+                    Some(e) => Err(e),
+                    None => Ok(report),
+                }
+            }
+        }
+    }
+}
+
+impl<F: StreamFactory> Drop for Engine<F> {
+    fn drop(&mut self) {
+        // An engine dropped without `finish` still stops its threads.
+        if let Mode::Workers(ws) = &mut self.mode {
+            ws.iter_mut().for_each(|w| drop(w.tx.take()));
+            for w in ws.iter_mut() {
+                if let Some(h) = w.handle.take() {
+                    let _ = h.join();
+                }
+            }
+        }
+    }
+}
+
+/// Moves a worker's gathered messages into its ring.
+fn flush_worker<F>(w: &mut WorkerHandle<F>, i: usize, bp: Backpressure, st: &mut DispatchStats) {
+    let Some(tx) = w.tx.as_mut() else {
+        w.pending.clear();
+        return;
+    };
+    if w.pending.is_empty() {
+        return;
+    }
+    let mut it = w.pending.drain(..).peekable();
+    let mut waited = false;
+    let mut spins = 0u32;
+    while it.peek().is_some() {
+        if tx.push_iter(&mut it) > 0 {
+            continue;
+        }
+        if tx.is_abandoned() {
+            // The worker is gone (its handler panicked): count, move on.
+            st.ring_drops[i] += it
+                .filter(|m| matches!(m, Msg::Frame(_) | Msg::Owned(_)))
+                .count() as u64;
+            return;
+        }
+        match bp {
+            Backpressure::Block => {
+                if !waited {
+                    st.ring_full_waits[i] += 1;
+                    waited = true;
+                }
+                spins += 1;
+                if spins < 64 {
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
+                }
+            }
+            Backpressure::Drop => {
+                // Control messages (block switches, ticks) must still go in.
+                for m in it {
+                    match m {
+                        Msg::Frame(_) | Msg::Owned(_) => st.ring_drops[i] += 1,
+                        control => {
+                            let mut m = control;
+                            loop {
+                                match tx.push(m) {
+                                    Ok(()) => break,
+                                    Err(PushError::Full(back)) => {
+                                        m = back;
+                                        std::thread::yield_now();
+                                    }
+                                    Err(PushError::Closed(_)) => break,
+                                }
+                            }
+                        }
+                    }
+                }
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! A worker: one thread, one ring, one pipeline.
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use weft_reasm::StreamFactory;
+use weft_ring::{Consumer, PopError};
+use weft_wire::{LinkType, Timestamp};
+
+use crate::pipeline::{FrameStats, Pipeline, PipelineConfig};
+use crate::stats::Shared;
+use weft_reasm::Stats;
+
+/// Bytes that frames point into: a memory-mapped capture, or any buffer.
+/// Workers keep the current block alive; it is released when the next
+/// block replaces it (after every frame that points into it was processed,
+/// since the ring delivers in order).
+pub type Block = Arc<dyn AsRef<[u8]> + Send + Sync>;
+
+/// A frame located in the worker's current block.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Desc {
+    pub off: u64,
+    pub len: u32,
+    pub ip_off: u16,
+    pub vlan: u32,
+    pub hash: u32,
+    pub ts: Timestamp,
+}
+
+/// A frame the dispatcher had to own: a copy, or a defragmented datagram
+/// (then `ip_off` is 0 and `link` is unused).
+#[derive(Debug)]
+pub(crate) struct Owned {
+    pub data: Box<[u8]>,
+    pub desc: Desc,
+}
+
+/// What travels through a worker's ring.
+pub(crate) enum Msg {
+    /// A frame in the current block.
+    Frame(Desc),
+    /// A frame with its own bytes.
+    Owned(Box<Owned>),
+    /// From now on, frames point into this block.
+    Block(Block),
+    /// Packet time has reached this point (for idle workers' timers).
+    Tick(Timestamp),
+}
+
+/// What a worker hands back when it is done.
+pub(crate) struct Done<F> {
+    pub factory: F,
+    pub frames: FrameStats,
+    pub reasm: Stats,
+}
+
+/// Runs a worker until its ring is closed and drained, then closes every
+/// connection. A panic in a stream handler is caught and returned; the
+/// ring's consumer is dropped first so the dispatcher stops waiting on it.
+pub(crate) fn run<F: StreamFactory>(
+    mut rx: Consumer<Msg>,
+    cfg: PipelineConfig,
+    factory: F,
+    shared: Arc<Shared>,
+    pin: Option<core_affinity::CoreId>,
+) -> Result<Done<F>, String> {
+    let pinned = pin.is_some_and(core_affinity::set_for_current);
+    shared.counters.set_pinned(pinned);
+    let mut p = Pipeline::new(cfg, factory);
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        drain(&mut rx, &mut p, &shared);
+        p.flush_all();
+    }));
+    drop(rx);
+    match result {
+        Ok(()) => {
+            shared
+                .counters
+                .publish(p.frame_stats(), &p.reassembler().stats());
+            let frames = p.frame_stats().clone();
+            let reasm = p.reassembler().stats();
+            Ok(Done {
+                factory: p.into_factory(),
+                frames,
+                reasm,
+            })
+        }
+        Err(e) => Err(panic_message(e)),
+    }
+}
+
+fn drain<F: StreamFactory>(rx: &mut Consumer<Msg>, p: &mut Pipeline<F>, shared: &Shared) {
+    let mut batch = Vec::with_capacity(256);
+    let mut block: Option<Block> = None;
+    let mut idle = 0u32;
+    loop {
+        match rx.pop_batch(&mut batch, 256) {
+            Ok(_) => idle = 0,
+            Err(PopError::Closed) => return,
+            Err(PopError::Empty) => {
+                // Spin briefly, then yield: costs nothing while data flows.
+                idle += 1;
+                if idle < 64 {
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
+                }
+                continue;
+            }
+        }
+        for msg in batch.drain(..) {
+            match msg {
+                Msg::Frame(d) => {
+                    let bytes = block.as_ref().map_or(&[][..], |b| (**b).as_ref());
+                    let frame = bytes
+                        .get(d.off as usize..d.off as usize + d.len as usize)
+                        .unwrap_or(&[]);
+                    p.process_ip(frame, d.ip_off as usize, d.vlan, d.ts, d.hash);
+                }
+                Msg::Owned(o) => {
+                    let d = o.desc;
+                    p.process_ip(&o.data, d.ip_off as usize, d.vlan, d.ts, d.hash);
+                }
+                Msg::Block(b) => block = Some(b),
+                Msg::Tick(ts) => p.advance_time(ts),
+            }
+        }
+        shared
+            .counters
+            .publish(p.frame_stats(), &p.reassembler().stats());
+    }
+}
+
+/// Processes an undecoded frame on the calling thread (inline mode).
+pub(crate) fn inline_frame<F: StreamFactory>(
+    p: &mut Pipeline<F>,
+    link: LinkType,
+    frame: &[u8],
+    ts: Timestamp,
+) {
+    p.process_frame(link, frame, ts);
+}
+
+fn panic_message(e: Box<dyn Any + Send>) -> String {
+    if let Some(s) = e.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = e.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}

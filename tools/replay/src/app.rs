@@ -1,0 +1,190 @@
+//! One replay run: captures → engine → outputs, with stats.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use weft_capture::{Capture, CaptureError, SharedBytes};
+use weft_engine::{EngineBuilder, EngineError, EngineStats, PipelineConfig};
+use weft_wire::{LinkType, Timestamp};
+
+use crate::config::EngineShape;
+use crate::digest::HalfDigest;
+use crate::output::{OutputOptions, ReplayFactory, Report};
+
+/// Everything a run needs besides the capture paths.
+#[derive(Clone, Debug, Default)]
+pub struct ReplayOptions {
+    /// Pipeline (decoder and reassembler) options.
+    pub pipeline: PipelineConfig,
+    /// Engine shape.
+    pub engine: EngineShape,
+    /// What the streams produce.
+    pub output: OutputOptions,
+    /// Replay at the capture's own pace times this factor (`None`: as fast as possible).
+    pub pace: Option<f64>,
+}
+
+/// The result of a run.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Digests of every half-connection (if asked).
+    pub digests: Vec<HalfDigest>,
+    /// Engine counters.
+    pub stats: EngineStats,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+    /// The first capture error (the run goes on with the next capture).
+    pub capture_errors: Vec<CaptureError>,
+    /// Flow files that could not be written.
+    pub flow_errors: Vec<String>,
+    /// Reading was stopped by the caller (Ctrl-C).
+    pub interrupted: bool,
+    /// Bytes of capture read.
+    pub bytes_read: u64,
+}
+
+/// Why a run failed as a whole.
+#[derive(Debug)]
+pub enum RunError {
+    /// A capture could not be opened.
+    Open(CaptureError),
+    /// The engine failed (a handler panicked, a thread could not start).
+    Engine(EngineError),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Open(e) => e.fmt(f),
+            RunError::Engine(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+/// Progress callback: bytes read so far, total (if known), frames so far.
+pub type Progress<'a> = &'a mut dyn FnMut(u64, Option<u64>, u64);
+
+/// A memory-mapped capture as an engine block.
+struct MappedBlock(SharedBytes);
+
+impl AsRef<[u8]> for MappedBlock {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Replays `captures` in order through one engine.
+pub fn replay(
+    captures: &[PathBuf],
+    opts: &ReplayOptions,
+    stop: &AtomicBool,
+    progress: Progress<'_>,
+) -> Result<Outcome, RunError> {
+    // Open everything first: a missing file is a usage problem, found before work.
+    let mut opened = Vec::with_capacity(captures.len());
+    for p in captures {
+        opened.push(Capture::open(p).map_err(RunError::Open)?);
+    }
+    let total: Option<u64> = opened.iter().map(Capture::total_len).sum();
+    let (factory, rx) = ReplayFactory::new(opts.output.clone());
+    let e = &opts.engine;
+    let workers = e
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let mut engine = EngineBuilder::new()
+        .workers(workers)
+        .pin(e.pin)
+        .ring_capacity(e.ring_capacity)
+        .batch(e.batch)
+        .backpressure(e.backpressure)
+        .pipeline(opts.pipeline.clone())
+        .build(|_| factory.for_worker())
+        .map_err(RunError::Engine)?;
+    drop(factory);
+    let start = Instant::now();
+    let mut out = Outcome {
+        digests: Vec::new(),
+        stats: EngineStats::default(),
+        elapsed: Duration::ZERO,
+        capture_errors: Vec::new(),
+        flow_errors: Vec::new(),
+        interrupted: false,
+        bytes_read: 0,
+    };
+    let mut frames = 0u64;
+    let mut pacer = Pacer::new(opts.pace);
+    let mut done_bytes = 0u64;
+    'captures: for mut cap in opened {
+        let shared = cap.shared_bytes();
+        if let Some(s) = &shared {
+            engine.set_block(Arc::new(MappedBlock(s.clone())));
+        }
+        while let Some(frame) = cap.next_frame() {
+            let frame = match frame {
+                Ok(f) => f,
+                Err(err) => {
+                    out.capture_errors.push(err);
+                    break;
+                }
+            };
+            let ts = Timestamp(frame.ts_nanos);
+            pacer.wait(ts);
+            let link = LinkType::from_raw(frame.link_type);
+            match shared.as_ref().and_then(|s| s.offset_of(frame.data)) {
+                Some(off) => engine.dispatch_in_block(link, off, frame.data.len(), ts),
+                None => engine.dispatch(link, frame.data, ts),
+            }
+            frames += 1;
+            if frames % 8192 == 0 {
+                progress(done_bytes + cap.bytes_read(), total, frames);
+                if stop.load(Ordering::Relaxed) {
+                    out.interrupted = true;
+                    done_bytes += cap.bytes_read();
+                    break 'captures;
+                }
+            }
+        }
+        done_bytes += cap.bytes_read();
+    }
+    progress(done_bytes, total, frames);
+    out.bytes_read = done_bytes;
+    let report = engine.finish().map_err(RunError::Engine)?;
+    out.elapsed = start.elapsed();
+    out.stats = report.stats;
+    drop(report.factories);
+    for r in rx.try_iter() {
+        match r {
+            Report::Digest(d) => out.digests.push(d),
+            Report::FlowError(e) => out.flow_errors.push(e),
+        }
+    }
+    Ok(out)
+}
+
+/// Sleeps so that frames go out at the capture's pace times a factor.
+struct Pacer {
+    factor: Option<f64>,
+    first: Option<(Timestamp, Instant)>,
+}
+
+impl Pacer {
+    fn new(factor: Option<f64>) -> Pacer {
+        Pacer {
+            factor: factor.filter(|f| *f > 0.0),
+            first: None,
+        }
+    }
+
+    fn wait(&mut self, ts: Timestamp) {
+        let Some(factor) = self.factor else { return };
+        let (t0, i0) = *self.first.get_or_insert((ts, Instant::now()));
+        let due = Duration::from_nanos((ts.0.saturating_sub(t0.0) as f64 / factor) as u64);
+        if let Some(sleep) = due.checked_sub(i0.elapsed()) {
+            std::thread::sleep(sleep);
+        }
+    }
+}

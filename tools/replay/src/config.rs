@@ -1,0 +1,237 @@
+//! `--config FILE`: every engine and reassembler option, in TOML.
+//!
+//! ```toml
+//! workers = 2            # 0 = inline
+//! pin = true
+//! ring_capacity = 4096
+//! batch = 64
+//! backpressure = "block" # or "drop"
+//! verify_checksums = false
+//! drop_bad_checksums = false
+//!
+//! [reassembly]
+//! overlap_policy = "first"
+//! midstream = true
+//! skip_acked_holes = true
+//! max_pages = 262144
+//! max_pages_per_conn = 8192
+//! memcap = "1GiB"        # or a number of bytes
+//! max_conns = 1048576
+//! flush_timeout = "10s"  # or "off"
+//! idle_timeout = "1h"
+//! linger = "30s"
+//! max_window = 1073741824
+//! rst_window = 1048576
+//! ```
+
+use serde::Deserialize;
+use weft_engine::{Backpressure, PipelineConfig};
+use weft_reasm::OverlapPolicy;
+
+/// The file's contents; every field optional (defaults apply).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Worker threads (0: inline).
+    pub workers: Option<usize>,
+    /// Pin workers to cores.
+    pub pin: Option<bool>,
+    /// Ring slots per worker.
+    pub ring_capacity: Option<usize>,
+    /// Frames per batch.
+    pub batch: Option<usize>,
+    /// `block` or `drop`.
+    pub backpressure: Option<String>,
+    /// Verify IPv4 and TCP checksums.
+    pub verify_checksums: Option<bool>,
+    /// Drop segments with bad checksums (needs `verify_checksums`).
+    pub drop_bad_checksums: Option<bool>,
+    /// Reassembler options.
+    #[serde(default)]
+    pub reassembly: Reassembly,
+}
+
+/// The `[reassembly]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reassembly {
+    /// Overlap policy name.
+    pub overlap_policy: Option<String>,
+    /// Midstream pickup.
+    pub midstream: Option<bool>,
+    /// Skip holes the receiver acknowledged.
+    pub skip_acked_holes: Option<bool>,
+    /// Total pages.
+    pub max_pages: Option<usize>,
+    /// Pages per connection.
+    pub max_pages_per_conn: Option<usize>,
+    /// Byte memcap ("512MiB" or a number).
+    pub memcap: Option<toml::Value>,
+    /// Connections at once.
+    pub max_conns: Option<usize>,
+    /// Flush timeout ("10s", "500ms", "off").
+    pub flush_timeout: Option<String>,
+    /// Idle timeout.
+    pub idle_timeout: Option<String>,
+    /// Linger of closed connections.
+    pub linger: Option<String>,
+    /// Farthest buffered distance.
+    pub max_window: Option<u32>,
+    /// Acceptable RST distance.
+    pub rst_window: Option<u32>,
+}
+
+/// Parses "1GiB", "512MiB", "64KiB", "1000000", "2G", "10M".
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: usize = num.parse().map_err(|_| format!("bad size {s:?}"))?;
+    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" | "kb" => 1 << 10,
+        "m" | "mib" | "mb" => 1 << 20,
+        "g" | "gib" | "gb" => 1 << 30,
+        _ => return Err(format!("bad size unit in {s:?}")),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size {s:?} too large"))
+}
+
+/// Parses "10s", "500ms", "2m", "1h", "250us", or "off" (`None`).
+pub fn parse_duration(s: &str) -> Result<Option<u64>, String> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("off") || s.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("bad duration {s:?}"))?;
+    let ns: u64 = match unit {
+        "ns" => 1,
+        "us" => 1_000,
+        "ms" => 1_000_000,
+        "s" | "" => 1_000_000_000,
+        "m" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        _ => return Err(format!("bad duration unit in {s:?}")),
+    };
+    n.checked_mul(ns)
+        .map(Some)
+        .ok_or_else(|| format!("duration {s:?} too large"))
+}
+
+/// Engine shape from the file (CLI flags override it afterwards).
+#[derive(Clone, Debug)]
+pub struct EngineShape {
+    /// Workers (0: inline); `None`: one per core.
+    pub workers: Option<usize>,
+    /// Pin to cores.
+    pub pin: bool,
+    /// Ring slots.
+    pub ring_capacity: usize,
+    /// Batch size.
+    pub batch: usize,
+    /// Backpressure.
+    pub backpressure: Backpressure,
+}
+
+impl Default for EngineShape {
+    fn default() -> Self {
+        EngineShape {
+            workers: None,
+            pin: true,
+            ring_capacity: 4096,
+            batch: 64,
+            backpressure: Backpressure::Block,
+        }
+    }
+}
+
+impl ConfigFile {
+    /// Reads and parses a TOML file.
+    pub fn load(path: &std::path::Path) -> Result<ConfigFile, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Applies the file onto a pipeline configuration and engine shape.
+    pub fn apply(&self, p: &mut PipelineConfig, e: &mut EngineShape) -> Result<(), String> {
+        if let Some(w) = self.workers {
+            e.workers = Some(w);
+        }
+        e.pin = self.pin.unwrap_or(e.pin);
+        e.ring_capacity = self.ring_capacity.unwrap_or(e.ring_capacity);
+        e.batch = self.batch.unwrap_or(e.batch);
+        if let Some(b) = &self.backpressure {
+            e.backpressure = match b.as_str() {
+                "block" => Backpressure::Block,
+                "drop" => Backpressure::Drop,
+                _ => return Err(format!("backpressure must be block or drop, not {b:?}")),
+            };
+        }
+        p.decode.verify_checksums = self.verify_checksums.unwrap_or(p.decode.verify_checksums);
+        p.drop_bad_checksums = self.drop_bad_checksums.unwrap_or(p.drop_bad_checksums);
+        let r = &self.reassembly;
+        let c = &mut p.reasm;
+        if let Some(s) = &r.overlap_policy {
+            c.overlap_policy = s.parse::<OverlapPolicy>().map_err(|e| e.to_string())?;
+        }
+        c.midstream = r.midstream.unwrap_or(c.midstream);
+        c.skip_acked_holes = r.skip_acked_holes.unwrap_or(c.skip_acked_holes);
+        c.max_pages = r.max_pages.unwrap_or(c.max_pages);
+        c.max_pages_per_conn = r.max_pages_per_conn.unwrap_or(c.max_pages_per_conn);
+        c.max_conns = r.max_conns.unwrap_or(c.max_conns);
+        c.max_window = r.max_window.unwrap_or(c.max_window);
+        c.rst_window = r.rst_window.unwrap_or(c.rst_window);
+        if let Some(m) = &r.memcap {
+            c.memcap = match m {
+                toml::Value::Integer(n) if *n >= 0 => *n as usize,
+                toml::Value::String(s) => parse_size(s)?,
+                other => return Err(format!("memcap: expected a size, got {other}")),
+            };
+        }
+        if let Some(t) = &r.flush_timeout {
+            c.flush_timeout_ns = parse_duration(t)?;
+        }
+        if let Some(t) = &r.idle_timeout {
+            c.idle_timeout_ns = parse_duration(t)?;
+        }
+        if let Some(t) = &r.linger {
+            c.linger_ns = parse_duration(t)?.unwrap_or(0);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("64k"), Ok(65536));
+        assert_eq!(parse_size("12"), Ok(12));
+        assert!(parse_size("12 parsecs").is_err());
+        assert_eq!(parse_duration("500ms"), Ok(Some(500_000_000)));
+        assert_eq!(parse_duration("off"), Ok(None));
+        assert_eq!(parse_duration("1h"), Ok(Some(3_600_000_000_000)));
+    }
+
+    #[test]
+    fn file_applies_and_rejects_unknown_keys() {
+        let f: ConfigFile = toml::from_str(
+            "workers = 3\nbackpressure = \"drop\"\n[reassembly]\noverlap_policy = \"linux\"\nmemcap = \"64MiB\"\nflush_timeout = \"off\"\n",
+        )
+        .unwrap();
+        let (mut p, mut e) = (PipelineConfig::default(), EngineShape::default());
+        f.apply(&mut p, &mut e).unwrap();
+        assert_eq!(e.workers, Some(3));
+        assert_eq!(e.backpressure, Backpressure::Drop);
+        assert_eq!(p.reasm.overlap_policy, OverlapPolicy::Linux);
+        assert_eq!(p.reasm.memcap, 64 << 20);
+        assert_eq!(p.reasm.flush_timeout_ns, None);
+        assert!(toml::from_str::<ConfigFile>("wrokers = 1").is_err());
+    }
+}

@@ -1,0 +1,136 @@
+//! `--stats` (a table for people) and `--json` (for machines).
+
+use serde_json::{json, Map, Value};
+use weft_engine::FrameStats;
+use weft_reasm::{DropReason, Stats};
+
+use crate::app::Outcome;
+
+fn frame_json(f: &FrameStats) -> Value {
+    json!({
+        "frames": f.frames, "frame_bytes": f.frame_bytes, "tcp_segments": f.tcp_segments,
+        "not_tcp": f.not_tcp, "truncated": f.truncated, "malformed": f.malformed,
+        "unsupported": f.unsupported, "bad_checksum": f.bad_checksum,
+        "bad_checksum_dropped": f.bad_checksum_dropped, "fragments": f.fragments,
+        "defragmented": f.defragmented,
+    })
+}
+
+fn reasm_json(s: &Stats) -> Value {
+    let mut dropped = Map::new();
+    for r in DropReason::ALL {
+        dropped.insert(r.name().to_owned(), json!(s.dropped(r)));
+    }
+    json!({
+        "segments": s.segments, "payload_bytes": s.payload_bytes,
+        "delivered_bytes": s.delivered_bytes, "duplicate_bytes": s.duplicate_bytes,
+        "overlap_bytes": s.overlap_bytes, "overlap_conflicts": s.overlap_conflicts,
+        "buffered_bytes": s.buffered_bytes, "dropped": dropped,
+        "gap_bytes": s.gap_bytes, "gaps": s.gaps, "acked_gaps": s.acked_gaps,
+        "truncated_bytes": s.truncated_bytes, "out_of_order_segments": s.out_of_order_segments,
+        "conns_created": s.conns_created, "conns_closed": s.conns_closed,
+        "conns_closed_fin": s.conns_closed_fin, "conns_closed_rst": s.conns_closed_rst,
+        "conns_closed_idle": s.conns_closed_idle, "conns_evicted": s.conns_evicted,
+        "rst_ignored": s.rst_ignored, "segments_no_conn": s.segments_no_conn,
+        "memcap_flushes": s.memcap_flushes, "timeout_flushes": s.timeout_flushes,
+        "deliveries": s.deliveries, "pages_peak": s.pages_peak,
+    })
+}
+
+/// Rates of a run: (frames/s, Gbit/s of TCP payload delivered).
+pub fn rates(out: &Outcome) -> (f64, f64) {
+    let secs = out.elapsed.as_secs_f64().max(1e-9);
+    let frames = out.stats.dispatch.frames as f64;
+    let bits = out.stats.reasm_total().delivered_bytes as f64 * 8.0;
+    (frames / secs, bits / secs / 1e9)
+}
+
+/// The machine-readable report.
+pub fn json(out: &Outcome) -> Value {
+    let d = &out.stats.dispatch;
+    let (pps, gbps) = rates(out);
+    let workers: Vec<Value> = (0..out.stats.frames.len())
+        .map(|i| {
+            json!({
+                "frames": frame_json(&out.stats.frames[i]),
+                "reassembly": reasm_json(&out.stats.reasm[i]),
+                "pinned": out.stats.pinned.get(i).copied().unwrap_or(false),
+            })
+        })
+        .collect();
+    json!({
+        "elapsed_seconds": out.elapsed.as_secs_f64(),
+        "frames_per_second": pps,
+        "gbit_per_second": gbps,
+        "bytes_read": out.bytes_read,
+        "interrupted": out.interrupted,
+        "capture_errors": out.capture_errors.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+        "dispatch": {
+            "frames": d.frames, "not_tcp": d.not_tcp, "undecodable": d.undecodable,
+            "fragments": d.fragments, "defragmented": d.defragmented, "copied": d.copied,
+            "sent": d.sent, "ring_drops": d.ring_drops, "ring_full_waits": d.ring_full_waits,
+        },
+        "total": {
+            "frames": frame_json(&out.stats.frames_total()),
+            "reassembly": reasm_json(&out.stats.reasm_total()),
+        },
+        "workers": workers,
+    })
+}
+
+/// The human-readable table.
+pub fn table(out: &Outcome) -> String {
+    let f = out.stats.frames_total();
+    let s = out.stats.reasm_total();
+    let d = &out.stats.dispatch;
+    let (pps, gbps) = rates(out);
+    let mut t = String::new();
+    let mut row = |k: &str, v: String| t.push_str(&format!("{k:<28} {v:>16}\n"));
+    row("frames", d.frames.to_string());
+    row("  tcp segments", f.tcp_segments.to_string());
+    row("  not tcp", (f.not_tcp + d.not_tcp).to_string());
+    row(
+        "  undecodable",
+        (f.undecodable() + d.undecodable).to_string(),
+    );
+    row("  ip fragments", (f.fragments + d.fragments).to_string());
+    row("payload bytes", s.payload_bytes.to_string());
+    row("  delivered", s.delivered_bytes.to_string());
+    row("  duplicate", s.duplicate_bytes.to_string());
+    row("  overlap", s.overlap_bytes.to_string());
+    for r in DropReason::ALL {
+        if s.dropped(r) > 0 {
+            row(&format!("  dropped: {r}"), s.dropped(r).to_string());
+        }
+    }
+    row("gap bytes (missing)", s.gap_bytes.to_string());
+    row("overlap conflicts", s.overlap_conflicts.to_string());
+    row("out-of-order segments", s.out_of_order_segments.to_string());
+    row("connections", s.conns_created.to_string());
+    row(
+        "  closed fin / rst / idle",
+        format!(
+            "{} / {} / {}",
+            s.conns_closed_fin, s.conns_closed_rst, s.conns_closed_idle
+        ),
+    );
+    row("  evicted", s.conns_evicted.to_string());
+    row("memcap flushes", s.memcap_flushes.to_string());
+    row("pages peak", s.pages_peak.to_string());
+    let drops: u64 = d.ring_drops.iter().sum();
+    if drops > 0 {
+        row("ring drops", drops.to_string());
+    }
+    row(
+        "workers",
+        if out.stats.frames.len() == 1 && d.sent.is_empty() {
+            "inline".into()
+        } else {
+            out.stats.frames.len().to_string()
+        },
+    );
+    row("elapsed", format!("{:.3} s", out.elapsed.as_secs_f64()));
+    row("rate", format!("{:.2} Mpkt/s", pps / 1e6));
+    row("payload rate", format!("{gbps:.2} Gbit/s"));
+    t
+}
