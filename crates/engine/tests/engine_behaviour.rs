@@ -1,0 +1,288 @@
+//! Engine behaviour under stress, failure and shutdown. Every test runs its
+//! engine on a helper thread and fails (instead of hanging) after a timeout.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use weft_capture::Capture;
+use weft_engine::{Backpressure, EngineBuilder, EngineError, EngineReport};
+use weft_gen::GenConfig;
+use weft_reasm::{ConnInfo, Context, ScatterGather, Segment, Stream, StreamFactory};
+use weft_wire::{LinkType, Timestamp};
+
+/// Runs `f` on a thread; panics if it does not finish within `secs`.
+fn bounded<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(secs))
+        .expect("engine test timed out (deadlock?)")
+}
+
+fn trace(cfg: &GenConfig) -> Vec<u8> {
+    let mut v = Vec::new();
+    weft_gen::generate(cfg, &mut v).unwrap();
+    v
+}
+
+/// Counts bytes; optionally panics on a connection or sleeps per delivery.
+#[derive(Clone, Copy, Default)]
+struct Behaviour {
+    /// (worker, connection id within that worker) whose handler panics.
+    panic_on: Option<(usize, u64)>,
+    slow: bool,
+}
+
+#[derive(Clone, Default)]
+struct Totals {
+    delivered: Arc<AtomicU64>,
+    completed: Arc<AtomicU64>,
+}
+
+struct Counting {
+    b: Behaviour,
+    worker: usize,
+    id: u64,
+    bytes: u64,
+    totals: Totals,
+}
+
+impl Stream for Counting {
+    fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _: &Context) {
+        if self.b.panic_on == Some((self.worker, self.id)) {
+            panic!("handler failure on purpose");
+        }
+        if self.b.slow {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        self.bytes += sg.len() as u64;
+    }
+    fn complete(&mut self, _: &Context) -> bool {
+        self.totals.delivered.fetch_add(self.bytes, Relaxed);
+        self.totals.completed.fetch_add(1, Relaxed);
+        true
+    }
+}
+
+struct Factory {
+    b: Behaviour,
+    worker: usize,
+    totals: Totals,
+}
+
+impl StreamFactory for Factory {
+    type Stream = Counting;
+    fn new_stream(&mut self, c: &ConnInfo, _: &Segment<'_>, _: &Context) -> Counting {
+        Counting {
+            b: self.b,
+            worker: self.worker,
+            id: c.id,
+            bytes: 0,
+            totals: self.totals.clone(),
+        }
+    }
+}
+
+struct Run {
+    result: Result<EngineReport<Factory>, EngineError>,
+    delivered: u64,
+    completed: u64,
+}
+
+fn run(pcap: Vec<u8>, builder: EngineBuilder, b: Behaviour) -> Run {
+    let totals = Totals::default();
+    let t = totals.clone();
+    let mut engine = builder
+        .build(move |worker| Factory {
+            b,
+            worker,
+            totals: t.clone(),
+        })
+        .unwrap();
+    let mut cap = Capture::from_bytes(pcap, "mem").unwrap();
+    while let Some(f) = cap.next_frame() {
+        let f = f.unwrap();
+        engine.dispatch(
+            LinkType::from_raw(f.link_type),
+            f.data,
+            Timestamp(f.ts_nanos),
+        );
+    }
+    let result = engine.finish();
+    Run {
+        result,
+        delivered: totals.delivered.load(Relaxed),
+        completed: totals.completed.load(Relaxed),
+    }
+}
+
+#[test]
+fn tens_of_thousands_of_concurrent_flows_on_more_workers_than_cores() {
+    let cfg = GenConfig {
+        conns: 20_000,
+        concurrent: 20_000,
+        min_bytes: 1,
+        max_bytes: 600,
+        exchanges: 1,
+        reorder: 0.02,
+        ..GenConfig::default()
+    };
+    let pcap = trace(&cfg);
+    let p = pcap.clone();
+    let inline = bounded(120, move || {
+        run(p, EngineBuilder::new().workers(0), Behaviour::default())
+    });
+    let inline_report = inline.result.unwrap();
+    assert_eq!(inline.completed, 20_000);
+    let many = bounded(120, move || {
+        let b = EngineBuilder::new().workers(6).ring_capacity(8).batch(3);
+        run(pcap, b, Behaviour::default())
+    });
+    let report = many.result.unwrap();
+    assert_eq!(many.delivered, inline.delivered);
+    assert_eq!(
+        many.completed, 20_000,
+        "each stream's complete exactly once"
+    );
+    let total = report.stats.reasm_total();
+    assert_eq!(total.conns_created, 20_000);
+    assert!(total.balanced());
+    assert_eq!(
+        total.delivered_bytes,
+        inline_report.stats.reasm_total().delivered_bytes
+    );
+    let sent: u64 = report.stats.dispatch.sent.iter().sum();
+    let processed: u64 = report.stats.frames.iter().map(|f| f.frames).sum();
+    assert_eq!(sent, processed, "block mode loses nothing");
+}
+
+#[test]
+fn drop_mode_accounts_for_every_frame() {
+    let cfg = GenConfig {
+        conns: 300,
+        concurrent: 50,
+        min_bytes: 1000,
+        max_bytes: 20_000,
+        ..GenConfig::default()
+    };
+    let pcap = trace(&cfg);
+    let r = bounded(120, move || {
+        let b = EngineBuilder::new()
+            .workers(2)
+            .ring_capacity(4)
+            .batch(1)
+            .backpressure(Backpressure::Drop);
+        run(
+            pcap,
+            b,
+            Behaviour {
+                slow: true,
+                ..Behaviour::default()
+            },
+        )
+    });
+    let report = r.result.unwrap();
+    let d = &report.stats.dispatch;
+    let drops: u64 = d.ring_drops.iter().sum();
+    assert!(drops > 0, "a slow handler behind 4-slot rings must drop");
+    for w in 0..2 {
+        assert_eq!(
+            d.sent[w],
+            report.stats.frames[w].frames + d.ring_drops[w],
+            "worker {w}: received = processed + dropped"
+        );
+    }
+    assert!(report.stats.reasm_total().balanced());
+}
+
+#[test]
+fn a_panicking_handler_is_an_error_and_nothing_hangs() {
+    let cfg = GenConfig {
+        conns: 200,
+        concurrent: 40,
+        ..GenConfig::default()
+    };
+    let pcap = trace(&cfg);
+    let r = bounded(60, move || {
+        let b = EngineBuilder::new().workers(3).ring_capacity(16);
+        run(
+            pcap,
+            b,
+            Behaviour {
+                panic_on: Some((1, 3)),
+                ..Behaviour::default()
+            },
+        )
+    });
+    match r.result {
+        Err(EngineError::WorkerPanicked { worker, message }) => {
+            assert_eq!(worker, 1);
+            assert!(message.contains("on purpose"));
+        }
+        Err(e) => panic!("expected a worker panic, got {e}"),
+        Ok(_) => panic!("expected a worker panic, got success"),
+    }
+    assert!(r.completed > 0, "the other workers finished their streams");
+}
+
+#[test]
+fn finish_drains_what_is_still_in_the_rings() {
+    let cfg = GenConfig {
+        conns: 500,
+        concurrent: 100,
+        ..GenConfig::default()
+    };
+    let pcap = trace(&cfg);
+    let p = pcap.clone();
+    let inline = bounded(60, move || {
+        run(p, EngineBuilder::new().workers(0), Behaviour::default())
+    });
+    // Large batches and rings: most frames are still queued when finish runs.
+    let r = bounded(60, move || {
+        let b = EngineBuilder::new()
+            .workers(2)
+            .ring_capacity(1 << 16)
+            .batch(4096);
+        run(pcap, b, Behaviour::default())
+    });
+    r.result.unwrap();
+    assert_eq!(r.delivered, inline.delivered);
+    assert_eq!(r.completed, inline.completed);
+}
+
+#[test]
+fn stats_are_readable_while_running_and_pinning_is_reported() {
+    let cfg = GenConfig {
+        conns: 100,
+        concurrent: 20,
+        ..GenConfig::default()
+    };
+    let pcap = trace(&cfg);
+    bounded(60, move || {
+        let totals = Totals::default();
+        let mut engine = EngineBuilder::new()
+            .workers(2)
+            .build(|worker| Factory {
+                b: Behaviour::default(),
+                worker,
+                totals: totals.clone(),
+            })
+            .unwrap();
+        let mut cap = Capture::from_bytes(pcap, "mem").unwrap();
+        while let Some(f) = cap.next_frame() {
+            let f = f.unwrap();
+            engine.dispatch(
+                LinkType::from_raw(f.link_type),
+                f.data,
+                Timestamp(f.ts_nanos),
+            );
+        }
+        engine.flush();
+        assert_eq!(engine.snapshot().len(), 2);
+        let report = engine.finish().unwrap();
+        assert_eq!(report.stats.pinned.len(), 2);
+        assert!(report.stats.reasm_total().segments > 0);
+    });
+}
