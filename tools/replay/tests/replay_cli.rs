@@ -1,0 +1,238 @@
+//! The `weft-replay` command as a user runs it.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use sha2::{Digest, Sha256};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_weft-replay"));
+    c.arg("--quiet");
+    c
+}
+
+fn tmp(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name)
+}
+
+fn sample() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/sample.pcap")
+}
+
+fn sample_truth() -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/sample.truth"),
+    )
+    .unwrap()
+}
+
+fn run(args: &[&str], file: &Path) -> Output {
+    bin().args(args).arg(file).output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+/// A lossy, reordered trace with its truth.
+fn lossy() -> (PathBuf, String) {
+    let cfg = weft_gen::GenConfig {
+        seed: 99,
+        conns: 300,
+        concurrent: 60,
+        max_bytes: 40_000,
+        reorder: 0.05,
+        duplicate: 0.02,
+        overlap: 0.02,
+        loss: 0.02,
+        ipv6_fraction: 0.3,
+        vlan_fraction: 0.2,
+        wrap_fraction: 0.3,
+        tuple_pool: 80,
+        ..weft_gen::GenConfig::default()
+    };
+    let path = tmp("cli-lossy.pcap");
+    let truth = weft_gen::generate(&cfg, std::fs::File::create(&path).unwrap()).unwrap();
+    (
+        path,
+        truth.lines().iter().map(|l| format!("{l}\n")).collect(),
+    )
+}
+
+#[test]
+fn digest_equals_truth_for_every_worker_count() {
+    let (lossy, lossy_truth) = lossy();
+    for (file, truth) in [(sample(), sample_truth()), (lossy, lossy_truth)] {
+        for w in ["--inline", "-w1", "-w2", "-w3", "-w8"] {
+            let o = run(&["--digest", w], &file);
+            assert!(
+                o.status.success(),
+                "{w}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            assert_eq!(stdout(&o), truth, "{} with {w}", file.display());
+        }
+    }
+}
+
+#[test]
+fn standard_input_gives_the_same_digest() {
+    let mut child = bin()
+        .args(["--digest", "-w2", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let bytes = std::fs::read(sample()).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(&bytes));
+    let o = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(o.status.success());
+    assert_eq!(stdout(&o), sample_truth());
+}
+
+#[test]
+fn flow_files_hash_to_the_digest() {
+    let dir = tmp("flows");
+    let _ = std::fs::remove_dir_all(&dir);
+    let o = bin()
+        .args(["--digest", "-w2", "--write-flows"])
+        .arg(&dir)
+        .arg(sample())
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let mut hashes: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| {
+            let bytes = std::fs::read(e.unwrap().path()).unwrap();
+            format!("{} {:x}", bytes.len(), Sha256::digest(&bytes))
+        })
+        .collect();
+    let mut want: Vec<String> = stdout(&o)
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            format!("{} {}", f[4], f[6])
+        })
+        .collect();
+    // Directions with only a gap have no bytes and no file.
+    want.retain(|w| !w.starts_with("0 "));
+    hashes.retain(|h| !h.starts_with("0 "));
+    hashes.sort();
+    want.sort();
+    assert_eq!(hashes, want);
+}
+
+#[test]
+fn truncated_capture_is_exit_1_with_offset_and_stats() {
+    let bytes = std::fs::read(sample()).unwrap();
+    let cut = tmp("cut.pcap");
+    std::fs::write(&cut, &bytes[..bytes.len() - 100]).unwrap();
+    let o = run(&["--stats", "--digest"], &cut);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("cut.pcap") && err.contains("truncated") && err.contains("at byte"),
+        "{err}"
+    );
+    assert!(err.contains("delivered"), "stats are still printed: {err}");
+    assert!(
+        !stdout(&o).is_empty(),
+        "digests of what was read are printed"
+    );
+}
+
+#[test]
+fn corrupt_and_missing_inputs_are_exit_1() {
+    let junk = tmp("junk.pcap");
+    std::fs::write(&junk, b"this is not a capture file at all").unwrap();
+    let o = run(&["--digest"], &junk);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("junk.pcap"));
+    let o = run(&["--digest"], Path::new("/nonexistent/capture.pcap"));
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn usage_errors_are_exit_2() {
+    let o = bin().output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&["--overlap-policy", "sideways"], &sample());
+    assert_eq!(o.status.code(), Some(2));
+    let bad = tmp("bad.toml");
+    std::fs::write(&bad, "wrokers = 3\n").unwrap();
+    let o = bin()
+        .arg("--config")
+        .arg(&bad)
+        .arg(sample())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn json_stats_are_machine_readable() {
+    let o = run(&["--json", "-w2"], &sample());
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["dispatch"]["frames"], 665);
+    assert_eq!(v["workers"].as_array().unwrap().len(), 2);
+    let total = &v["total"]["reassembly"];
+    assert_eq!(total["gap_bytes"], 11584);
+}
+
+#[test]
+fn config_file_and_flags() {
+    let cfg = tmp("weft.toml");
+    std::fs::write(
+        &cfg,
+        "workers = 0\n[reassembly]\noverlap_policy = \"linux\"\nmemcap = \"64MiB\"\n",
+    )
+    .unwrap();
+    let o = bin()
+        .args(["--digest", "--config"])
+        .arg(&cfg)
+        .arg(sample())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(stdout(&o), sample_truth());
+}
+
+#[test]
+fn pcapng_with_mixed_link_types() {
+    let Some(corpus) = corpus() else { return };
+    let f = corpus.join("pcapng-multi-interface-sll-ether-truncated.pcapng");
+    let o = run(&["--digest", "-w2"], &f);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout(&o).lines().count() > 10);
+}
+
+fn corpus() -> Option<PathBuf> {
+    let dir = std::env::var_os("WEFT_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../../shared/corpus"
+            ))
+        });
+    if dir.join("MANIFEST.tsv").is_file() {
+        return Some(dir);
+    }
+    assert_ne!(
+        std::env::var("WEFT_REQUIRE_CORPUS").as_deref(),
+        Ok("1"),
+        "corpus not found at {}",
+        dir.display()
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: corpus not found at {} (set WEFT_CORPUS)",
+        dir.display()
+    );
+    None
+}
