@@ -137,7 +137,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
     /// Finds the segment's connection, or starts one when the segment may
     /// open it. `None`: the segment was counted and ignored.
     fn lookup_or_create(&mut self, seg: &Segment<'_>, ctx: &Context) -> Option<u32> {
-        if let Some(i) = self.table.find(&seg.key, seg.hash) {
+        if let Some(i) = self.table.find(&seg.key) {
             let c = self.table.get(i);
             if !(c.closed || self.is_reuse(c, seg)) {
                 return Some(i);
@@ -203,7 +203,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             closed: false,
         };
         self.core.stats.conns_created += 1;
-        let i = self.table.insert(seg.key, seg.hash, self.now, conn);
+        let i = self.table.insert(seg.key, self.now, conn);
         if self.in_heap.len() <= i as usize {
             self.in_heap.resize(i as usize + 1, false);
         }
