@@ -176,7 +176,8 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
             }
         }
         self.stats.tcp_segments += 1;
-        let hash = hash.unwrap_or_else(|| p.key.symmetric_hash());
+        // Inline, nothing needs the dispatch hash: the table hashes on its own.
+        let hash = hash.unwrap_or(0);
         self.reasm
             .process(&Segment::from_packet_hashed(p, ts, hash));
     }

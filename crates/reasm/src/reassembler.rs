@@ -171,7 +171,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         }
         let max = self.core.cfg.max_conns;
         if max != 0 && self.table.len() >= max {
-            if let Some((victim, _)) = self.table.oldest() {
+            if let Some((victim, _)) = self.table.oldest(self.now) {
                 self.core.stats.conns_evicted += 1;
                 self.close_and_forget(
                     victim,
@@ -499,7 +499,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
                 ts: now,
                 cause: Cause::IdleTimeout,
             };
-            while let Some((i, seen)) = self.table.oldest() {
+            while let Some((i, seen)) = self.table.oldest(self.now) {
                 if seen >= cutoff {
                     break;
                 }
@@ -562,7 +562,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             cause: Cause::Explicit,
         };
         let mut n = 0;
-        while let Some((i, seen)) = self.table.oldest() {
+        while let Some((i, seen)) = self.table.oldest(self.now) {
             if seen >= t {
                 break;
             }
@@ -581,7 +581,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             cause: Cause::Explicit,
         };
         let mut n = 0;
-        while let Some((i, _)) = self.table.oldest() {
+        while let Some((i, _)) = self.table.oldest(self.now) {
             n += usize::from(!self.table.get(i).closed);
             self.close_and_forget(i, &ctx);
         }

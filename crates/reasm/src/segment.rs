@@ -10,8 +10,10 @@ pub struct Segment<'a> {
     pub key: FlowKey,
     /// Which way this segment travels within `key`.
     pub dir: Dir,
-    /// The symmetric flow hash of `key` (the dispatcher computed it already;
-    /// [`Segment::from_packet`] computes it).
+    /// The symmetric flow hash of `key` as the dispatcher computed it
+    /// ([`Segment::from_packet`] computes it; 0 when nothing dispatched the
+    /// segment). Informational: the connection table uses its own seeded
+    /// hash of `key`.
     pub hash: u32,
     /// Sequence number.
     pub seq: Seq,

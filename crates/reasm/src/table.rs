@@ -1,6 +1,14 @@
 //! The connection table: a slab of connections, a `hashbrown` index, and an
-//! intrusive least-recently-active list that makes idle expiry and eviction
-//! cost O(expired).
+//! intrusive activity list that makes idle expiry and eviction cost
+//! O(expired).
+//!
+//! The list is kept lazily: a packet only stamps its connection's
+//! `last_seen` (no pointer writes into neighbouring slots, which would cost
+//! two cache misses per packet). Entries are ordered by `queued_at`, the time
+//! they were last put at the head; when the tail turns out to have been
+//! active since, it is moved to the head then. Each packet causes at most one
+//! such move, so the cost stays amortised O(1), and an idle connection is
+//! found at most one idle timeout after it became due.
 //!
 //! The index is keyed with a randomly seeded hash of the flow key, not with
 //! the symmetric Toeplitz hash the dispatcher computes: the symmetric RSS key
@@ -24,6 +32,8 @@ struct Slot<C> {
     /// Bumped whenever the slot is reused, so stale timer entries are known.
     gen: u32,
     last_seen: Timestamp,
+    /// When the slot was last put at the head of the activity list.
+    queued_at: Timestamp,
     prev: u32,
     next: u32,
     item: Option<C>,
@@ -108,6 +118,7 @@ impl<C> Table<C> {
                     hash,
                     gen: 0,
                     last_seen: now,
+                    queued_at: now,
                     prev: NIL,
                     next: NIL,
                     item: Some(item),
@@ -119,7 +130,7 @@ impl<C> Table<C> {
         self.index
             .insert_unique(hash, i, |&j| slots[j as usize].hash);
         self.slots[i as usize].last_seen = now;
-        self.link_head(i);
+        self.link_head(i, now);
         self.len += 1;
         i
     }
@@ -139,26 +150,37 @@ impl<C> Table<C> {
         self.slots[i as usize].item.take().expect("live slot")
     }
 
-    /// Marks `i` as active now (moves it to the head of the activity list).
+    /// Marks `i` as active now.
+    #[inline]
     pub fn touch(&mut self, i: u32, now: Timestamp) {
         self.slots[i as usize].last_seen = now;
-        if self.head != i {
-            self.unlink(i);
-            self.link_head(i);
+    }
+
+    /// The connection at the tail of the activity list, and when it was last
+    /// active, after moving tails that were active since they were queued to
+    /// the head (stamped `now`).
+    pub fn oldest(&mut self, now: Timestamp) -> Option<(u32, Timestamp)> {
+        loop {
+            let t = self.tail;
+            if t == NIL {
+                return None;
+            }
+            let s = &self.slots[t as usize];
+            if s.last_seen <= s.queued_at || self.head == t {
+                return Some((t, s.last_seen));
+            }
+            self.unlink(t);
+            self.link_head(t, now.max(self.slots[t as usize].last_seen));
         }
     }
 
-    /// The least recently active connection and when it was last active.
-    pub fn oldest(&self) -> Option<(u32, Timestamp)> {
-        (self.tail != NIL).then(|| (self.tail, self.slots[self.tail as usize].last_seen))
-    }
-
-    fn link_head(&mut self, i: u32) {
+    fn link_head(&mut self, i: u32, now: Timestamp) {
         let old = self.head;
         {
             let s = &mut self.slots[i as usize];
             s.prev = NIL;
             s.next = old;
+            s.queued_at = now;
         }
         if old != NIL {
             self.slots[old as usize].prev = i;

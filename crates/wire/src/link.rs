@@ -170,7 +170,9 @@ fn pppoe<'a>(frame: &'a [u8], at: usize, ctx: &mut Ctx<'_>) -> Result<Decoded<'a
     match u8_at(frame, at + 6) {
         Some(b) if b & 1 == 1 => ppp_protocol(frame, u16::from(b), at + 7, ctx),
         Some(_) => ppp_protocol(frame, need16(frame, at + 6, Layer::Pppoe)?, at + 8, ctx),
-        None => Err(DecodeError::Truncated { layer: Layer::Pppoe }),
+        None => Err(DecodeError::Truncated {
+            layer: Layer::Pppoe,
+        }),
     }
 }
 
