@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use weft_reasm::StreamFactory;
+use weft_reasm::{HeapPool, StreamFactory};
 use weft_ring::{channel, Producer, PushError};
 use weft_wire::{decode, decode_ip, Decoded, Defragmenter, LinkType, Packet, Timestamp};
 
@@ -147,7 +147,10 @@ impl EngineBuilder {
         M: FnMut(usize) -> F,
     {
         if self.workers == 0 {
-            let inline = Pipeline::new(self.pipeline.clone(), factory(0));
+            // Heap pages inline, so the engine stays `Send` (an arena is bound
+            // to the thread that maps it; workers map theirs on their thread).
+            let pool = HeapPool::new(HeapPool::DEFAULT_PAGE_SIZE, self.pipeline.reasm.max_pages);
+            let inline = Pipeline::with_pool(self.pipeline.clone(), factory(0), pool);
             return Ok(Engine::new(
                 self,
                 Mode::Inline(Box::new(inline)),
@@ -209,7 +212,7 @@ struct WorkerHandle<F> {
 }
 
 enum Mode<F: StreamFactory> {
-    Inline(Box<Pipeline<F>>),
+    Inline(Box<Pipeline<F, HeapPool>>),
     Workers(Vec<WorkerHandle<F>>),
 }
 
@@ -218,7 +221,24 @@ enum Mode<F: StreamFactory> {
 /// table), or inline on the calling thread.
 ///
 /// The engine itself is the dispatcher: its methods run on the caller's
-/// thread. It is `Send` (it can be moved to a reader thread) but not `Sync`.
+/// thread. It is `Send` when the factory is (it can be moved to a reader
+/// thread) but not `Sync`.
+///
+/// ```
+/// fn send<T: Send>() {}
+/// send::<weft_engine::Engine<weft_replay_free::Never>>();
+/// # mod weft_replay_free {
+/// #     pub struct Never;
+/// #     pub struct S;
+/// #     impl weft_reasm::Stream for S {
+/// #         fn reassembled(&mut self, _: &mut weft_reasm::ScatterGather<'_>, _: &weft_reasm::Context) {}
+/// #     }
+/// #     impl weft_reasm::StreamFactory for Never {
+/// #         type Stream = S;
+/// #         fn new_stream(&mut self, _: &weft_reasm::ConnInfo, _: &weft_reasm::Segment<'_>, _: &weft_reasm::Context) -> S { S }
+/// #     }
+/// # }
+/// ```
 pub struct Engine<F: StreamFactory> {
     mode: Mode<F>,
     shared: Vec<Arc<Shared>>,
@@ -331,7 +351,7 @@ impl<F: StreamFactory> Engine<F> {
     fn dispatch_at(&mut self, link: LinkType, frame: &[u8], off: Option<u64>, ts: Timestamp) {
         self.stats.frames += 1;
         if let Mode::Inline(p) = &mut self.mode {
-            worker::inline_frame(p, link, frame, ts);
+            p.process_frame(link, frame, ts);
             return;
         }
         if ts > self.now {

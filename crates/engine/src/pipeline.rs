@@ -3,7 +3,7 @@
 //! A [`Pipeline`] is what every worker runs, and what the engine runs on the
 //! calling thread in inline mode (no rings, no threads).
 
-use weft_reasm::{Config, HeapPool, PagePool, Reassembler, Segment, StreamFactory};
+use weft_reasm::{Config, DefaultPool, HeapPool, PagePool, Reassembler, Segment, StreamFactory};
 use weft_wire::{
     decode, decode_ip, DecodeError, DecodeOptions, Decoded, DefragConfig, Defragmenter, LinkType,
     Packet, Timestamp,
@@ -87,7 +87,7 @@ pub struct PipelineConfig {
 ///
 /// `Send` when the factory, its streams and the pool are; not `Sync`.
 #[derive(Debug)]
-pub struct Pipeline<F: StreamFactory, P: PagePool = HeapPool> {
+pub struct Pipeline<F: StreamFactory, P: PagePool = DefaultPool> {
     reasm: Reassembler<F, P>,
     defrag: Defragmenter,
     decode: DecodeOptions,
@@ -95,10 +95,11 @@ pub struct Pipeline<F: StreamFactory, P: PagePool = HeapPool> {
     stats: FrameStats,
 }
 
-impl<F: StreamFactory> Pipeline<F, HeapPool> {
-    /// A pipeline with heap pages.
+impl<F: StreamFactory> Pipeline<F, DefaultPool> {
+    /// A pipeline whose pages come from an `mmap`'d arena (heap pages if the
+    /// arena cannot be mapped); bound to the thread that creates it.
     pub fn new(cfg: PipelineConfig, factory: F) -> Self {
-        let pool = HeapPool::new(HeapPool::DEFAULT_PAGE_SIZE, cfg.reasm.max_pages);
+        let pool = DefaultPool::new(HeapPool::DEFAULT_PAGE_SIZE, cfg.reasm.max_pages);
         Pipeline::with_pool(cfg, factory, pool)
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use weft_reasm::StreamFactory;
 use weft_ring::{Consumer, PopError};
-use weft_wire::{LinkType, Timestamp};
+use weft_wire::Timestamp;
 
 use crate::pipeline::{FrameStats, Pipeline, PipelineConfig};
 use crate::stats::Shared;
@@ -131,16 +131,6 @@ fn drain<F: StreamFactory>(rx: &mut Consumer<Msg>, p: &mut Pipeline<F>, shared: 
             .counters
             .publish(p.frame_stats(), &p.reassembler().stats());
     }
-}
-
-/// Processes an undecoded frame on the calling thread (inline mode).
-pub(crate) fn inline_frame<F: StreamFactory>(
-    p: &mut Pipeline<F>,
-    link: LinkType,
-    frame: &[u8],
-    ts: Timestamp,
-) {
-    p.process_frame(link, frame, ts);
 }
 
 fn panic_message(e: Box<dyn Any + Send>) -> String {

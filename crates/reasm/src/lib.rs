@@ -96,7 +96,7 @@ pub mod tcp_state;
 
 pub use config::Config;
 pub use policy::{OverlapPolicy, UnknownPolicy};
-pub use pool::{HeapPool, PagePool};
+pub use pool::{DefaultPage, DefaultPool, HeapPool, PagePool};
 pub use reassembler::Reassembler;
 pub use segment::Segment;
 pub use sg::{CaptureInfo, Info, ScatterGather, SgStats};

@@ -1,9 +1,14 @@
 //! Where out-of-order bytes wait: the page-pool interface.
 //!
 //! The reassembler copies out-of-order payload into fixed-size pages taken
-//! from a [`PagePool`]. [`HeapPool`] is the plain implementation (boxed pages
-//! on a free list); the memory-mapped arena of `weft-arena` implements the
-//! same trait, so a worker can switch without touching the reassembler.
+//! from a [`PagePool`]. Three implementations:
+//!
+//! * [`weft_arena::Arena`]: pages carved from `mmap`'d segments, with an
+//!   atomically refcounted, lock-free return path. Bound to the thread that
+//!   created it (not `Send`).
+//! * [`HeapPool`]: boxed pages on a free list; `Send`.
+//! * [`DefaultPool`], the default of [`Reassembler::new`](crate::Reassembler::new):
+//!   an arena, or heap pages if the arena cannot be mapped.
 
 /// A source of fixed-size, uniquely owned, writable pages.
 ///
@@ -83,5 +88,125 @@ impl PagePool for HeapPool {
 
     fn in_use(&self) -> usize {
         self.in_use
+    }
+}
+
+/// Arena pages: a page goes back to its arena when dropped.
+impl PagePool for weft_arena::Arena {
+    type Page = weft_arena::PageMut;
+
+    fn alloc(&mut self) -> Option<weft_arena::PageMut> {
+        weft_arena::Arena::alloc(self)
+    }
+
+    fn free(&mut self, page: weft_arena::PageMut) {
+        drop(page);
+    }
+
+    fn page_size(&self) -> usize {
+        weft_arena::Arena::page_size(self)
+    }
+
+    fn in_use(&self) -> usize {
+        self.stats().pages_in_use
+    }
+}
+
+/// The default pool: an `mmap`'d [`weft_arena::Arena`], or [`HeapPool`] when
+/// no arena can be mapped (say, under a tight address-space limit).
+///
+/// Not `Send` when it holds an arena: create it on the thread that uses it
+/// (the engine does, on each worker). Use [`HeapPool`] for a reassembler that
+/// must move between threads.
+#[derive(Debug)]
+pub enum DefaultPool {
+    /// Arena pages.
+    Arena(weft_arena::Arena),
+    /// Heap pages.
+    Heap(HeapPool),
+}
+
+/// A page of a [`DefaultPool`].
+#[derive(Debug)]
+pub enum DefaultPage {
+    /// From the arena.
+    Arena(weft_arena::PageMut),
+    /// From the heap.
+    Heap(Box<[u8]>),
+}
+
+impl AsRef<[u8]> for DefaultPage {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            DefaultPage::Arena(p) => p.as_ref(),
+            DefaultPage::Heap(p) => p,
+        }
+    }
+}
+
+impl AsMut<[u8]> for DefaultPage {
+    fn as_mut(&mut self) -> &mut [u8] {
+        match self {
+            DefaultPage::Arena(p) => p.as_mut(),
+            DefaultPage::Heap(p) => p,
+        }
+    }
+}
+
+impl DefaultPool {
+    /// An arena of `max_pages` pages of `page_size` bytes (`0`: the arena's
+    /// default cap), or heap pages if mapping fails.
+    pub fn new(page_size: usize, max_pages: usize) -> DefaultPool {
+        let cfg = weft_arena::ArenaConfig {
+            page_size,
+            max_pages: if max_pages == 0 {
+                usize::MAX / page_size.max(1) / 2
+            } else {
+                max_pages
+            },
+            ..weft_arena::ArenaConfig::default()
+        };
+        match weft_arena::Arena::new(cfg) {
+            Ok(a) => DefaultPool::Arena(a),
+            Err(_) => DefaultPool::Heap(HeapPool::new(page_size, max_pages)),
+        }
+    }
+
+    /// Whether the pages come from an arena.
+    pub fn is_arena(&self) -> bool {
+        matches!(self, DefaultPool::Arena(_))
+    }
+}
+
+impl PagePool for DefaultPool {
+    type Page = DefaultPage;
+
+    fn alloc(&mut self) -> Option<DefaultPage> {
+        match self {
+            DefaultPool::Arena(a) => a.alloc().map(DefaultPage::Arena),
+            DefaultPool::Heap(h) => h.alloc().map(DefaultPage::Heap),
+        }
+    }
+
+    fn free(&mut self, page: DefaultPage) {
+        match (self, page) {
+            (DefaultPool::Heap(h), DefaultPage::Heap(p)) => h.free(p),
+            // An arena page returns to its arena when dropped.
+            (_, page) => drop(page),
+        }
+    }
+
+    fn page_size(&self) -> usize {
+        match self {
+            DefaultPool::Arena(a) => a.page_size(),
+            DefaultPool::Heap(h) => h.page_size(),
+        }
+    }
+
+    fn in_use(&self) -> usize {
+        match self {
+            DefaultPool::Arena(a) => a.stats().pages_in_use,
+            DefaultPool::Heap(h) => h.in_use(),
+        }
     }
 }

@@ -9,7 +9,7 @@ use weft_wire::{Dir, Packet, Timestamp};
 use crate::config::Config;
 use crate::data::{di, Conn, Core, Data, Outcome};
 use crate::half::Half;
-use crate::pool::{HeapPool, PagePool};
+use crate::pool::{DefaultPool, PagePool};
 use crate::stats::{DropReason, Stats};
 use crate::stream::{Cause, ConnInfo, Context, Stream, StreamFactory};
 use crate::table::Table;
@@ -23,7 +23,7 @@ type ConnOf<F, P> = Conn<<F as StreamFactory>::Stream, <P as PagePool>::Page>;
 ///
 /// `Send` when the factory, its streams and the pool are; never `Sync`:
 /// one thread owns it, which is what makes the packet path lock-free.
-pub struct Reassembler<F: StreamFactory, P: PagePool = HeapPool> {
+pub struct Reassembler<F: StreamFactory, P: PagePool = DefaultPool> {
     core: Core<P>,
     table: Table<ConnOf<F, P>>,
     factory: F,
@@ -47,10 +47,13 @@ impl<F: StreamFactory, P: PagePool> std::fmt::Debug for Reassembler<F, P> {
     }
 }
 
-impl<F: StreamFactory> Reassembler<F, HeapPool> {
-    /// A reassembler with heap pages sized by the default page size.
+impl<F: StreamFactory> Reassembler<F, DefaultPool> {
+    /// A reassembler whose out-of-order pages come from an `mmap`'d arena
+    /// ([`DefaultPool`]) capped at `config.max_pages`. Such a reassembler is
+    /// bound to the thread that creates it; [`Reassembler::with_pool`] with a
+    /// [`HeapPool`](crate::HeapPool) gives one that can move.
     pub fn new(config: Config, factory: F) -> Self {
-        let pool = HeapPool::new(HeapPool::DEFAULT_PAGE_SIZE, config.max_pages);
+        let pool = DefaultPool::new(crate::HeapPool::DEFAULT_PAGE_SIZE, config.max_pages);
         Reassembler::with_pool(config, factory, pool)
     }
 }
