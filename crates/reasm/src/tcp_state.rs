@@ -206,3 +206,94 @@ impl TcpOptionCheck {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::{seg, A, F, R, S};
+
+    const C2S: Direction = Direction::ClientToServer;
+    const S2C: Direction = Direction::ServerToClient;
+
+    #[test]
+    fn fsm_follows_a_handshake_and_close() {
+        let mut m = TcpSimpleFsm::new(false);
+        assert!(m.check(&seg(true, S, 10, 0, b"", 0), C2S));
+        assert_eq!(m.state(), TcpState::SynSent);
+        assert!(m.check(&seg(false, S | A, 50, 11, b"", 0), S2C));
+        assert_eq!(m.state(), TcpState::SynReceived);
+        assert!(m.check(&seg(true, A, 11, 51, b"", 0), C2S));
+        assert_eq!(m.state(), TcpState::Established);
+        assert!(m.check(&seg(true, A, 11, 51, b"data", 0), C2S));
+        assert!(m.check(&seg(true, F | A, 15, 51, b"", 0), C2S));
+        assert_eq!(m.state(), TcpState::Closing);
+        assert!(!m.check(&seg(true, S, 99, 0, b"", 0), C2S), "SYN while closing");
+        assert!(m.check(&seg(false, R, 51, 0, b"", 0), S2C));
+        assert!(!m.check(&seg(true, A, 16, 51, b"late", 0), C2S), "anything after RST");
+    }
+
+    #[test]
+    fn fsm_refuses_data_before_a_handshake_unless_midstream() {
+        let mut strict = TcpSimpleFsm::new(false);
+        assert!(!strict.check(&seg(true, A, 1, 1, b"x", 0), C2S));
+        let mut lax = TcpSimpleFsm::new(true);
+        assert!(lax.check(&seg(true, A, 1, 1, b"x", 0), C2S));
+        assert_eq!(lax.state(), TcpState::Established);
+        // a SYN-ACK straight after a SYN from the wrong side is refused
+        let mut m = TcpSimpleFsm::new(false);
+        assert!(m.check(&seg(true, S, 10, 0, b"", 0), C2S));
+        assert!(!m.check(&seg(true, A, 11, 0, b"early", 0), C2S));
+    }
+
+    #[test]
+    fn option_check_enforces_mss_scale_and_window() {
+        let mut c = TcpOptionCheck::new();
+        let mut syn = seg(true, S, 0, 0, b"", 0);
+        syn.options.window_scale = Some(2);
+        syn.options.mss = Some(1460);
+        assert_eq!(c.accept(&syn, C2S), Ok(()));
+        let mut synack = seg(false, S | A, 0, 1, b"", 0);
+        synack.options.window_scale = Some(15);
+        assert_eq!(c.accept(&synack, S2C), Err(OptionError::BadWindowScale));
+        synack.options.window_scale = Some(1);
+        assert_eq!(c.accept(&synack, S2C), Ok(()));
+        let mut bad = seg(true, A, 1, 1, b"x", 0);
+        bad.options.mss = Some(536);
+        assert_eq!(c.accept(&bad, C2S), Err(OptionError::BadMss));
+        // the server advertises 100 << 1 = 200 bytes from ack 1
+        let mut ack = seg(false, A, 1, 1, b"", 0);
+        ack.window = 100;
+        assert_eq!(c.accept(&ack, S2C), Ok(()));
+        assert_eq!(c.accept(&seg(true, A, 1, 1, &[0; 200], 0), C2S), Ok(()));
+        assert_eq!(
+            c.accept(&seg(true, A, 1, 1, &[0; 210], 0), C2S),
+            Err(OptionError::OutOfWindow { excess: 10 })
+        );
+    }
+
+    #[test]
+    fn validators_plug_into_accept() {
+        use crate::{Config, ConnInfo, Context, Reassembler, ScatterGather, Segment, Stream, StreamFactory};
+        use weft_wire::Seq;
+        struct Strict(TcpSimpleFsm, u64);
+        impl Stream for Strict {
+            fn accept(&mut self, s: &Segment<'_>, d: Direction, _: Option<Seq>, _: &Context) -> bool {
+                self.0.check(s, d)
+            }
+            fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _: &Context) {
+                self.1 += sg.len() as u64;
+            }
+        }
+        struct Fac;
+        impl StreamFactory for Fac {
+            type Stream = Strict;
+            fn new_stream(&mut self, _: &ConnInfo, _: &Segment<'_>, _: &Context) -> Strict {
+                Strict(TcpSimpleFsm::new(false), 0)
+            }
+        }
+        let mut r = Reassembler::new(Config::default(), Fac);
+        r.process(&seg(true, A, 1, 1, b"no handshake", 0));
+        assert_eq!(r.stats().dropped(crate::DropReason::Rejected), 12);
+        assert!(r.stats().balanced());
+    }
+}
