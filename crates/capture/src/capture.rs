@@ -197,6 +197,7 @@ impl Capture {
             }
         };
         self.last_ts = rec.ts_nanos;
+        self.input.prefetch_next();
         Some(Ok(Frame {
             data: self.input.get(rec.span),
             wire_len: rec.wire_len,

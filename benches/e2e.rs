@@ -1,0 +1,147 @@
+//! End-to-end throughput: capture bytes in memory → decode → dispatch →
+//! reassemble → a stream handler that reads every delivered byte once.
+//!
+//! Traffic (generated in memory by weft-gen, stated in each group name):
+//! * `inorder`: 4,000 TCP connections, 2,000 open at once, 500 B–50 KB per
+//!   direction, MSS 1448, no impairment;
+//! * `reorder1`: the same with 1 % of segments reordered (as the peers'
+//!   reference trace).
+//!
+//! Compared with the floor: reading the same frames from the same buffer and
+//! touching every byte once (`floor`), and with the dispatcher alone
+//! (decode, symmetric hash, indirection table: `dispatch_only`).
+
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use weft::capture::Capture;
+use weft::engine::{EngineBuilder, RETA_SIZE};
+use weft::wire::{decode, DecodeOptions, Decoded, LinkType, Timestamp};
+use weft::{ConnInfo, Context, ScatterGather, Segment, Stream, StreamFactory};
+
+struct Touch(u64);
+impl Stream for Touch {
+    fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _: &Context) {
+        for c in sg.chunks() {
+            self.0 = self.0.wrapping_add(sum8(c));
+        }
+    }
+}
+struct Factory;
+impl StreamFactory for Factory {
+    type Stream = Touch;
+    fn new_stream(&mut self, _: &ConnInfo, _: &Segment<'_>, _: &Context) -> Touch {
+        Touch(0)
+    }
+}
+
+fn sum8(b: &[u8]) -> u64 {
+    let mut w = b.chunks_exact(8);
+    let mut s = 0u64;
+    for x in &mut w {
+        s = s.wrapping_add(u64::from_le_bytes(x.try_into().unwrap()));
+    }
+    w.remainder()
+        .iter()
+        .fold(s, |s, &x| s.wrapping_add(x as u64))
+}
+
+struct Trace {
+    name: &'static str,
+    bytes: Arc<[u8]>,
+    frames: u64,
+}
+
+fn trace(name: &'static str, reorder: f64) -> Trace {
+    let cfg = weft_gen::GenConfig {
+        seed: 5,
+        conns: 4_000,
+        concurrent: 2_000,
+        min_bytes: 500,
+        max_bytes: 50_000,
+        exchanges: 1,
+        reorder,
+        ..weft_gen::GenConfig::default()
+    };
+    let mut v = Vec::new();
+    let truth = weft_gen::generate(&cfg, &mut v).unwrap();
+    Trace {
+        name,
+        bytes: v.into(),
+        frames: truth.summary().packets,
+    }
+}
+
+/// Runs the whole trace through an engine with `workers` workers.
+fn run(t: &Trace, workers: usize) -> u64 {
+    let mut cap = Capture::from_bytes(t.bytes.clone(), "bench").unwrap();
+    let shared = cap.shared_bytes().unwrap();
+    let mut e = EngineBuilder::new()
+        .workers(workers)
+        .build(|_| Factory)
+        .unwrap();
+    struct Block(weft::capture::SharedBytes);
+    impl AsRef<[u8]> for Block {
+        fn as_ref(&self) -> &[u8] {
+            &self.0
+        }
+    }
+    e.set_block(Arc::new(Block(shared.clone())));
+    while let Some(f) = cap.next_frame() {
+        let f = f.unwrap();
+        let off = shared.offset_of(f.data).unwrap();
+        e.dispatch_in_block(
+            LinkType::from_raw(f.link_type),
+            off,
+            f.data.len(),
+            Timestamp(f.ts_nanos),
+        );
+    }
+    e.finish().unwrap().stats.reasm_total().delivered_bytes
+}
+
+fn bench(c: &mut Criterion) {
+    let traces = [trace("inorder", 0.0), trace("reorder1", 0.01)];
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for t in &traces {
+        let mut g = c.benchmark_group(format!("e2e_{}", t.name));
+        g.sample_size(10);
+        g.throughput(Throughput::Elements(t.frames));
+        g.bench_function("floor", |b| {
+            b.iter(|| {
+                let mut cap = Capture::from_bytes(t.bytes.clone(), "bench").unwrap();
+                let mut s = 0u64;
+                while let Some(f) = cap.next_frame() {
+                    s = s.wrapping_add(sum8(f.unwrap().data));
+                }
+                s
+            })
+        });
+        g.bench_function("dispatch_only", |b| {
+            let opts = DecodeOptions::default();
+            b.iter(|| {
+                let mut cap = Capture::from_bytes(t.bytes.clone(), "bench").unwrap();
+                let mut per_worker = [0u64; RETA_SIZE];
+                while let Some(f) = cap.next_frame() {
+                    let f = f.unwrap();
+                    if let Ok(Decoded::Tcp(p)) =
+                        decode(LinkType::from_raw(f.link_type), f.data, &opts)
+                    {
+                        per_worker[p.key.symmetric_hash() as usize % RETA_SIZE] += 1;
+                    }
+                }
+                per_worker
+            })
+        });
+        g.bench_function("inline", |b| b.iter(|| run(t, 0)));
+        for w in 1..=cores.max(2) {
+            g.bench_with_input(BenchmarkId::new("workers", w), &w, |b, &w| {
+                b.iter(|| run(t, w))
+            });
+        }
+        g.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
