@@ -45,6 +45,16 @@ pub fn rates(out: &Outcome) -> (f64, f64) {
     (frames / secs, bits / secs / 1e9)
 }
 
+/// The process's peak resident memory in bytes (Linux `VmHWM`), if known.
+/// With a capture read from standard input (no memory map) this is the
+/// engine's own memory: tables, pages, buffers.
+pub fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
 /// The machine-readable report.
 pub fn json(out: &Outcome) -> Value {
     let d = &out.stats.dispatch;
@@ -63,6 +73,7 @@ pub fn json(out: &Outcome) -> Value {
         "frames_per_second": pps,
         "gbit_per_second": gbps,
         "bytes_read": out.bytes_read,
+        "peak_rss_bytes": peak_rss(),
         "interrupted": out.interrupted,
         "capture_errors": out.capture_errors.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
         "dispatch": {
