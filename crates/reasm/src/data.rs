@@ -47,8 +47,8 @@ impl<S, Pg> Conn<S, Pg> {
 
     /// The direction whose first buffered piece is the oldest.
     pub fn oldest_dir(&self) -> Option<Dir> {
-        let a = self.halves[0].pieces.front().map(|p| p.ts);
-        let b = self.halves[1].pieces.front().map(|p| p.ts);
+        let a = self.halves[0].pieces.first_key_value().map(|(_, p)| p.ts);
+        let b = self.halves[1].pieces.first_key_value().map(|(_, p)| p.ts);
         match (a, b) {
             (Some(x), Some(y)) if y < x => Some(Dir::HiToLo),
             (Some(_), _) => Some(Dir::LoToHi),
@@ -75,6 +75,10 @@ pub(crate) struct Core<P: PagePool> {
     pub stats: Stats,
     spans: Vec<Span>,
     kept_scratch: Vec<u8>,
+    /// Pieces taken out of a queue for the delivery being built.
+    delivering: Vec<Piece<P::Page>>,
+    /// Overlapped ranges of the segment being buffered.
+    covered: Vec<(u64, u64)>,
 }
 
 /// A segment's payload with its absolute bounds.
@@ -94,6 +98,8 @@ impl<P: PagePool> Core<P> {
             stats: Stats::default(),
             spans: Vec::new(),
             kept_scratch: Vec::new(),
+            delivering: Vec::new(),
+            covered: Vec::new(),
         }
     }
 
@@ -228,66 +234,80 @@ impl<P: PagePool> Core<P> {
     ) {
         let e = s + bytes.len() as u64;
         let page_size = self.pool.page_size() as u64;
-        let direction = conn.info.direction(d);
-        let mut i = conn.halves[di(d)].first_piece_ending_after(s);
-        let mut cursor = s;
-        while cursor < e {
-            let h = &mut conn.halves[di(d)];
-            if i < h.pieces.len() && h.pieces[i].start <= cursor {
-                let p = &mut h.pieces[i];
-                let ov_end = e.min(p.end());
-                let new = &bytes[(cursor - s) as usize..(ov_end - s) as usize];
-                let po = (cursor - p.start) as usize;
-                let old = &mut p.page.as_mut()[po..po + new.len()];
-                let new_wins = self
-                    .cfg
-                    .overlap_policy
-                    .new_wins(ns, ne, p.seg_start, p.seg_end);
-                self.stats.overlap_bytes += new.len() as u64;
-                if old != new {
-                    self.stats.overlap_conflicts += 1;
-                    if new_wins {
-                        old.copy_from_slice(new);
-                    }
-                    let ev = Event::OverlapConflict {
-                        dir: direction,
-                        offset: cursor,
-                        len: new.len() as u32,
-                        new_won: new_wins,
-                    };
-                    conn.stream.event(&ev, ctx);
-                }
-                cursor = ov_end;
-                i += 1;
+        let policy = self.cfg.overlap_policy;
+        let Conn {
+            info,
+            stream,
+            halves,
+            ..
+        } = conn;
+        let direction = info.direction(d);
+        let h = &mut halves[di(d)];
+        // Phase 1: resolve overlaps with held pieces (O(log n + k) with the
+        // ordered map; a sorted array made hostile orders quadratic).
+        let lo = h
+            .pieces
+            .range(..=s)
+            .next_back()
+            .filter(|(_, p)| p.end() > s)
+            .map_or(s, |(&k, _)| k);
+        let covered = &mut self.covered;
+        covered.clear();
+        for p in h.pieces.range_mut(lo..e).map(|(_, p)| p) {
+            let (os, oe) = (s.max(p.start), e.min(p.end()));
+            if os >= oe {
                 continue;
             }
-            let stop = if i < h.pieces.len() {
-                e.min(h.pieces[i].start)
-            } else {
-                e
-            };
-            let len = (stop - cursor).min(page_size);
-            let Some(mut page) = self.pool.alloc() else {
-                // The pool's own cap is below the configured limits.
-                self.drop_bytes(conn, d, DropReason::MemoryLimit, e - cursor, ctx);
-                return;
-            };
-            let src = &bytes[(cursor - s) as usize..(cursor - s + len) as usize];
-            page.as_mut()[..src.len()].copy_from_slice(src);
-            let piece = Piece {
-                start: cursor,
-                len: len as u32,
-                seg_start: ns,
-                seg_end: ne,
-                ts,
-                page,
-            };
-            conn.halves[di(d)].pieces.insert(i, piece);
-            self.stats.buffered_bytes += len;
-            self.note_pages();
-            cursor += len;
-            i += 1;
+            let new = &bytes[(os - s) as usize..(oe - s) as usize];
+            let po = (os - p.start) as usize;
+            let old = &mut p.page.as_mut()[po..po + new.len()];
+            let new_wins = policy.new_wins(ns, ne, p.seg_start, p.seg_end);
+            self.stats.overlap_bytes += new.len() as u64;
+            if old != new {
+                self.stats.overlap_conflicts += 1;
+                if new_wins {
+                    old.copy_from_slice(new);
+                }
+                let ev = Event::OverlapConflict {
+                    dir: direction,
+                    offset: os,
+                    len: new.len() as u32,
+                    new_won: new_wins,
+                };
+                stream.event(&ev, ctx);
+            }
+            covered.push((os, oe));
         }
+        // Phase 2: copy the uncovered parts into new pages.
+        let mut cursor = s;
+        let mut lost = 0u64;
+        for (cs, ce) in covered.iter().copied().chain(std::iter::once((e, e))) {
+            while cursor < cs {
+                let len = (cs - cursor).min(page_size);
+                let Some(mut page) = self.pool.alloc() else {
+                    // The pool's own cap is below the configured limits.
+                    lost += cs - cursor;
+                    cursor = cs;
+                    break;
+                };
+                let src = &bytes[(cursor - s) as usize..(cursor - s + len) as usize];
+                page.as_mut()[..src.len()].copy_from_slice(src);
+                let piece = Piece {
+                    start: cursor,
+                    len: len as u32,
+                    seg_start: ns,
+                    seg_end: ne,
+                    ts,
+                    page,
+                };
+                h.pieces.insert(cursor, piece);
+                self.stats.buffered_bytes += len;
+                cursor += len;
+            }
+            cursor = cursor.max(ce);
+        }
+        self.note_pages();
+        self.drop_bytes(conn, d, DropReason::MemoryLimit, lost, ctx);
     }
 
     fn note_pages(&mut self) {
@@ -296,11 +316,39 @@ impl<P: PagePool> Core<P> {
         self.stats.pages_peak = self.stats.pages_peak.max(n);
     }
 
+    /// Takes out of the queue every piece the delivery at `next` consumes:
+    /// those the in-order segment (ending at `inline_end`) overlaps or
+    /// touches, then every piece contiguous after them. They go to
+    /// `self.delivering`, in order. Returns the offset after them.
+    fn take_run(&mut self, h: &mut Half<P::Page>, inline_end: Option<u64>) -> u64 {
+        self.delivering.clear();
+        let mut cursor = inline_end.unwrap_or(h.next);
+        if inline_end.is_some() {
+            while let Some(entry) = h.pieces.first_entry() {
+                if entry.get().start >= cursor {
+                    break;
+                }
+                self.delivering.push(entry.remove());
+            }
+            if let Some(last) = self.delivering.last() {
+                cursor = cursor.max(last.end());
+            }
+        }
+        while let Some(entry) = h.pieces.first_entry() {
+            if entry.get().start != cursor {
+                break;
+            }
+            let p = entry.remove();
+            cursor = p.end();
+            self.delivering.push(p);
+        }
+        cursor
+    }
+
     /// Builds the span list of a delivery starting at `next`: kept bytes,
-    /// then the in-order segment (composed with any buffered pieces it
-    /// overlaps), then every contiguous buffered piece. Returns the offset
-    /// after the last delivered byte, the pieces consumed, and the number of
-    /// overlapping bytes.
+    /// then the in-order segment (composed, by the overlap policy, with any
+    /// buffered pieces it overlaps), then the contiguous pieces that follow.
+    /// The pieces are those [`Self::take_run`] took out.
     fn compose<S: Stream>(
         &mut self,
         conn: &mut Conn<S, P::Page>,
@@ -308,11 +356,12 @@ impl<P: PagePool> Core<P> {
         inline: Option<(u64, &[u8], (u64, u64))>,
         ts: Timestamp,
         ctx: &Context,
-    ) -> (u64, usize, SgStats) {
+    ) -> SgStats {
         let policy = self.cfg.overlap_policy;
         let direction = conn.info.direction(d);
         let h = &conn.halves[di(d)];
         let spans = &mut self.spans;
+        let pieces = &self.delivering;
         spans.clear();
         let mut st = SgStats::default();
         if !h.kept.is_empty() {
@@ -331,12 +380,12 @@ impl<P: PagePool> Core<P> {
             debug_assert_eq!(s, cursor);
             let e = s + data.len() as u64;
             while cursor < e {
-                if i < h.pieces.len() && h.pieces[i].start <= cursor {
-                    let p = &h.pieces[i];
+                if i < pieces.len() && pieces[i].start <= cursor {
+                    let p = &pieces[i];
                     let ov_end = e.min(p.end());
                     let new = &data[(cursor - s) as usize..(ov_end - s) as usize];
                     let po = (cursor - p.start) as usize;
-                    let old = &h.pieces.piece_bytes_of(i)[po..po + new.len()];
+                    let old = &p.page.as_ref()[po..po + new.len()];
                     let new_wins = policy.new_wins(ns, ne, p.seg_start, p.seg_end);
                     st.overlap_bytes += new.len();
                     if old != new {
@@ -371,23 +420,21 @@ impl<P: PagePool> Core<P> {
                     cursor = ov_end;
                     if p.end() > e {
                         let off = (e - p.start) as u32;
-                        push_span(
-                            spans,
-                            Span {
-                                src: Src::Piece(i as u32),
-                                off,
-                                len: p.len - off,
-                                ts: p.ts,
-                            },
-                        );
+                        let span = Span {
+                            src: Src::Piece(i as u32),
+                            off,
+                            len: p.len - off,
+                            ts: p.ts,
+                        };
+                        push_span(spans, span);
                         st.queued_bytes += (p.len - off) as usize;
                         cursor = p.end();
                     }
                     st.queued_pieces += 1;
                     i += 1;
                 } else {
-                    let stop = if i < h.pieces.len() {
-                        e.min(h.pieces[i].start)
+                    let stop = if i < pieces.len() {
+                        e.min(pieces[i].start)
                     } else {
                         e
                     };
@@ -403,10 +450,10 @@ impl<P: PagePool> Core<P> {
                 }
             }
         }
-        while i < h.pieces.len() && h.pieces[i].start == cursor {
-            let p = &h.pieces[i];
+        for (j, p) in pieces.iter().enumerate().skip(i) {
+            debug_assert_eq!(p.start, cursor);
             spans.push(Span {
-                src: Src::Piece(i as u32),
+                src: Src::Piece(j as u32),
                 off: 0,
                 len: p.len,
                 ts: p.ts,
@@ -414,14 +461,13 @@ impl<P: PagePool> Core<P> {
             st.queued_pieces += 1;
             st.queued_bytes += p.len as usize;
             cursor = p.end();
-            i += 1;
         }
         st.chunks = spans.len();
         self.stats.overlap_bytes += st.overlap_bytes as u64;
         for ev in conflicts.iter().flatten() {
             conn.stream.event(ev, ctx);
         }
-        (cursor, i, st)
+        st
     }
 
     /// Delivers everything now contiguous at `next` (see [`Self::compose`]),
@@ -434,7 +480,9 @@ impl<P: PagePool> Core<P> {
         ts: Timestamp,
         ctx: &Context,
     ) {
-        let (cursor, consumed, st) = self.compose(conn, d, inline, ts, ctx);
+        let inline_end = inline.map(|(s, b, _)| s + b.len() as u64);
+        let cursor = self.take_run(&mut conn.halves[di(d)], inline_end);
+        let st = self.compose(conn, d, inline, ts, ctx);
         let frame: &[u8] = inline.map(|(_, b, _)| b).unwrap_or(&[]);
         let h = &mut conn.halves[di(d)];
         let fin_reached = h.fin.is_some_and(|f| cursor >= f);
@@ -455,7 +503,7 @@ impl<P: PagePool> Core<P> {
         let mut sg = ScatterGather {
             kept: &h.kept,
             frame,
-            pieces: &h.pieces,
+            pieces: &self.delivering,
             spans: &self.spans,
             len: total,
             kept_len,
@@ -482,11 +530,9 @@ impl<P: PagePool> Core<P> {
         self.stats.kept_bytes = self.stats.kept_bytes + h.kept.len() as u64 - kept_len as u64;
         self.stats.deliveries += 1;
         self.stats.delivered_bytes += cursor - h.next;
-        for _ in 0..consumed {
-            if let Some(p) = h.pieces.pop_front() {
-                self.stats.buffered_bytes -= p.len as u64;
-                self.pool.free(p.page);
-            }
+        for p in self.delivering.drain(..) {
+            self.stats.buffered_bytes -= p.len as u64;
+            self.pool.free(p.page);
         }
         self.note_pages();
         h.next = cursor;
@@ -506,10 +552,9 @@ impl<P: PagePool> Core<P> {
         ctx: &Context,
     ) -> bool {
         let h = &mut conn.halves[di(d)];
-        let Some(front) = h.pieces.front() else {
+        let Some((&start, _)) = h.pieces.first_key_value() else {
             return false;
         };
-        let start = front.start;
         self.skip_to(h, start);
         self.deliver(conn, d, None, ctx.ts, ctx);
         true
@@ -532,7 +577,7 @@ impl<P: PagePool> Core<P> {
     pub fn skip_lost(&mut self, h: &mut Half<P::Page>, n: u64) {
         let to = h.next + n;
         // Buffered data inside the range stays: it is delivered by the next run.
-        let to = h.pieces.front().map_or(to, |p| to.min(p.start));
+        let to = h.pieces.first_key_value().map_or(to, |(&p, _)| to.min(p));
         self.skip_to(h, to);
     }
 
@@ -547,8 +592,8 @@ impl<P: PagePool> Core<P> {
     ) {
         loop {
             let h = &conn.halves[di(d)];
-            match h.pieces.front() {
-                Some(p) if p.start <= ack && h.next < ack => {
+            match h.pieces.first_key_value() {
+                Some((&start, _)) if start <= ack && h.next < ack => {
                     self.stats.acked_gaps += 1;
                     self.flush_run(conn, d, ctx);
                 }
@@ -566,10 +611,15 @@ impl<P: PagePool> Core<P> {
         ctx: &Context,
     ) -> bool {
         let h = &conn.halves[di(d)];
-        let Some(last_old) = h.pieces.iter().rposition(|p| p.ts < cutoff) else {
+        let Some(until) = h
+            .pieces
+            .values()
+            .filter(|p| p.ts < cutoff)
+            .map(Piece::end)
+            .last()
+        else {
             return false;
         };
-        let until = h.pieces[last_old].end();
         while conn.halves[di(d)].next < until && self.flush_run(conn, d, ctx) {}
         true
     }
@@ -603,16 +653,4 @@ fn push_span(spans: &mut Vec<Span>, s: Span) {
         }
     }
     spans.push(s);
-}
-
-/// Piece bytes by index without going through the trait object.
-trait PieceBytesOf {
-    fn piece_bytes_of(&self, idx: usize) -> &[u8];
-}
-
-impl<Pg: AsRef<[u8]>> PieceBytesOf for std::collections::VecDeque<Piece<Pg>> {
-    fn piece_bytes_of(&self, idx: usize) -> &[u8] {
-        let p = &self[idx];
-        &p.page.as_ref()[..p.len as usize]
-    }
 }

@@ -5,7 +5,7 @@
 //! when picked up midstream). Everything after that is plain integer
 //! arithmetic, so the 2^32 wrap cannot confuse ordering, overlaps or gaps.
 
-use std::collections::VecDeque;
+use std::collections::BTreeMap;
 
 use weft_wire::{Seq, Timestamp};
 
@@ -32,7 +32,7 @@ impl<Pg> Piece<Pg> {
     }
 }
 
-impl<Pg: AsRef<[u8]>> PieceBytes for VecDeque<Piece<Pg>> {
+impl<Pg: AsRef<[u8]>> PieceBytes for Vec<Piece<Pg>> {
     fn piece_bytes(&self, idx: usize) -> &[u8] {
         let p = &self[idx];
         &p.page.as_ref()[..p.len as usize]
@@ -41,8 +41,8 @@ impl<Pg: AsRef<[u8]>> PieceBytes for VecDeque<Piece<Pg>> {
 
 /// State of one direction.
 ///
-/// Invariant: `pieces` is sorted by `start`, pieces do not overlap, and
-/// every piece starts strictly after `next` (contiguous data is delivered at
+/// Invariant: `pieces` maps each piece's `start` to it, pieces do not
+/// overlap, and every piece starts strictly after `next` (contiguous data is delivered at
 /// once, so the first piece always sits behind a hole).
 #[derive(Debug)]
 pub(crate) struct Half<Pg> {
@@ -68,7 +68,7 @@ pub(crate) struct Half<Pg> {
     /// of grace absorbs a capture that shows the ACK before the data).
     pub acked_hole: Option<u64>,
     /// Out-of-order bytes waiting for the hole before them to close.
-    pub pieces: VecDeque<Piece<Pg>>,
+    pub pieces: BTreeMap<u64, Piece<Pg>>,
     /// Bytes the handler kept from its last delivery.
     pub kept: Vec<u8>,
     /// Timestamp of the newest kept byte.
@@ -87,7 +87,7 @@ impl<Pg> Default for Half<Pg> {
             pending_skip: 0,
             skipped: None,
             acked_hole: None,
-            pieces: VecDeque::new(),
+            pieces: BTreeMap::new(),
             kept: Vec::new(),
             kept_ts: Timestamp::default(),
         }
@@ -109,12 +109,7 @@ impl<Pg> Half<Pg> {
 
     /// Timestamp of the oldest buffered piece.
     pub fn oldest_ts(&self) -> Option<Timestamp> {
-        self.pieces.iter().map(|p| p.ts).min()
-    }
-
-    /// Index of the first piece that ends after `offset`.
-    pub fn first_piece_ending_after(&self, offset: u64) -> usize {
-        self.pieces.partition_point(|p| p.end() <= offset)
+        self.pieces.values().map(|p| p.ts).min()
     }
 
     /// Classifies bytes `[from, to)` below `next` that arrive again: how

@@ -227,9 +227,15 @@ mod tests {
         assert!(m.check(&seg(true, A, 11, 51, b"data", 0), C2S));
         assert!(m.check(&seg(true, F | A, 15, 51, b"", 0), C2S));
         assert_eq!(m.state(), TcpState::Closing);
-        assert!(!m.check(&seg(true, S, 99, 0, b"", 0), C2S), "SYN while closing");
+        assert!(
+            !m.check(&seg(true, S, 99, 0, b"", 0), C2S),
+            "SYN while closing"
+        );
         assert!(m.check(&seg(false, R, 51, 0, b"", 0), S2C));
-        assert!(!m.check(&seg(true, A, 16, 51, b"late", 0), C2S), "anything after RST");
+        assert!(
+            !m.check(&seg(true, A, 16, 51, b"late", 0), C2S),
+            "anything after RST"
+        );
     }
 
     #[test]
@@ -273,11 +279,19 @@ mod tests {
 
     #[test]
     fn validators_plug_into_accept() {
-        use crate::{Config, ConnInfo, Context, Reassembler, ScatterGather, Segment, Stream, StreamFactory};
+        use crate::{
+            Config, ConnInfo, Context, Reassembler, ScatterGather, Segment, Stream, StreamFactory,
+        };
         use weft_wire::Seq;
         struct Strict(TcpSimpleFsm, u64);
         impl Stream for Strict {
-            fn accept(&mut self, s: &Segment<'_>, d: Direction, _: Option<Seq>, _: &Context) -> bool {
+            fn accept(
+                &mut self,
+                s: &Segment<'_>,
+                d: Direction,
+                _: Option<Seq>,
+                _: &Context,
+            ) -> bool {
                 self.0.check(s, d)
             }
             fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _: &Context) {

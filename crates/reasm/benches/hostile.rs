@@ -1,0 +1,95 @@
+//! Segment patterns that make a naive out-of-order queue quadratic, at two
+//! sizes: if the cost per segment stays flat when the pattern doubles, the
+//! queue is near linear. One flow, a hole at its start that is filled last.
+//!
+//! * `scatter`: out-of-order segments in bit-reversed order, so each lands in
+//!   the middle of what is queued;
+//! * `descending`: from the far end backwards;
+//! * `overlap_storm`: every segment re-sent as three overlapping copies.
+
+use std::net::IpAddr;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use weft_reasm::{
+    Config, ConnInfo, Context, HeapPool, Reassembler, ScatterGather, Segment, Stream, StreamFactory,
+};
+use weft_wire::{FlowKey, Seq, TcpFlags, TcpOptions, Timestamp};
+
+struct Count(u64);
+impl Stream for Count {
+    fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _: &Context) {
+        self.0 += sg.len() as u64;
+    }
+}
+struct Factory;
+impl StreamFactory for Factory {
+    type Stream = Count;
+    fn new_stream(&mut self, _: &ConnInfo, _: &Segment<'_>, _: &Context) -> Count {
+        Count(0)
+    }
+}
+
+const SEG: u32 = 100;
+
+fn order(pattern: &str, n: u32) -> Vec<(u32, u32)> {
+    // (offset, len) of segments 1..n; segment 0 (the hole) comes last
+    let bits = 32 - n.leading_zeros();
+    let mut v: Vec<(u32, u32)> = match pattern {
+        "scatter" => (0..1u32 << bits)
+            .map(|i| i.reverse_bits() >> (32 - bits))
+            .filter(|&i| i >= 1 && i < n)
+            .map(|i| (i * SEG, SEG))
+            .collect(),
+        "descending" => (1..n).rev().map(|i| (i * SEG, SEG)).collect(),
+        _ => (1..n)
+            .flat_map(|i| [(i * SEG, SEG), (i * SEG + 10, SEG), (i * SEG - 10, SEG)])
+            .collect(),
+    };
+    v.push((0, SEG));
+    v
+}
+
+fn bench(c: &mut Criterion) {
+    let payload: &'static [u8] = Box::leak(vec![7u8; 2 * SEG as usize].into_boxed_slice());
+    let a: IpAddr = "10.1.1.1".parse().unwrap();
+    let (key, dir) = FlowKey::new(a, 1000, a, 2000, 0);
+    let mut g = c.benchmark_group("hostile_patterns");
+    g.sample_size(10);
+    for pattern in ["scatter", "descending", "overlap_storm"] {
+        for n in [2_000u32, 4_000, 8_000, 16_000] {
+            let segs = order(pattern, n);
+            g.throughput(Throughput::Elements(segs.len() as u64));
+            g.bench_with_input(BenchmarkId::new(pattern, n), &segs, |b, segs| {
+                b.iter(|| {
+                    let cfg = Config {
+                        max_pages_per_conn: 0,
+                        ..Config::default()
+                    };
+                    let mut r = Reassembler::with_pool(cfg, Factory, HeapPool::new(256, 0));
+                    let mk = |flags: TcpFlags, seq: u32, p: &'static [u8]| Segment {
+                        key,
+                        dir,
+                        hash: 0,
+                        seq: Seq(seq),
+                        ack: Seq(0),
+                        flags,
+                        window: 65535,
+                        options: TcpOptions::default(),
+                        payload: p,
+                        payload_missing: 0,
+                        ts: Timestamp(1),
+                    };
+                    r.process(&mk(TcpFlags::SYN, 0, &[]));
+                    for &(off, len) in segs {
+                        r.process(&mk(TcpFlags::ACK, 1 + off, &payload[..len as usize]));
+                    }
+                    r.flush_all();
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
