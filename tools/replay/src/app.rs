@@ -188,3 +188,35 @@ impl Pacer {
         }
     }
 }
+
+/// Digests of one capture reassembled inline with `cfg`, with the frame and
+/// reassembly counters and the capture error that ended reading early, if
+/// any (everything before it was processed).
+pub fn digest_file(
+    path: &std::path::Path,
+    cfg: PipelineConfig,
+) -> Result<
+    (
+        Vec<HalfDigest>,
+        weft_engine::FrameStats,
+        weft_reasm::Stats,
+        Option<CaptureError>,
+    ),
+    RunError,
+> {
+    let mut opts = ReplayOptions {
+        pipeline: cfg,
+        ..ReplayOptions::default()
+    };
+    opts.engine.workers = Some(0);
+    opts.output.digest = true;
+    let mut out = replay(
+        &[path.to_path_buf()],
+        &opts,
+        &AtomicBool::new(false),
+        &mut |_, _, _| {},
+    )?;
+    let frames = out.stats.frames_total();
+    let reasm = out.stats.reasm_total();
+    Ok((out.digests, frames, reasm, out.capture_errors.pop()))
+}

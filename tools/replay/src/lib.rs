@@ -27,7 +27,6 @@ pub mod digest;
 pub mod flows;
 pub mod output;
 pub mod report;
-pub mod run;
 
-pub use digest::{DigestStream, Digests, HalfDigest};
-pub use run::{digest_file, feed, ReplayError};
+pub use app::{digest_file, replay, ReplayOptions};
+pub use digest::HalfDigest;
