@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::rc::Rc;
 
-use weft_reasm::{Config, ConnInfo, Context, Reassembler, ScatterGather, Segment, Stream, StreamFactory};
+use weft_reasm::{
+    Config, ConnInfo, Context, Reassembler, ScatterGather, Segment, Stream, StreamFactory,
+};
 use weft_wire::{Dir, FlowKey, Seq, TcpFlags, TcpOptions, Timestamp};
 
 #[derive(Default)]
@@ -43,7 +45,11 @@ fn main() {
         let b: IpAddr = "10.0.0.2".parse().unwrap();
         let (key, fwd) = FlowKey::new(a, 1, b, 2, 0);
         let out = Rc::new(RefCell::new(Out::default()));
-        let cfg = Config { max_pages_per_conn: 64, max_pages: 128, ..Config::default() };
+        let cfg = Config {
+            max_pages_per_conn: 64,
+            max_pages: 128,
+            ..Config::default()
+        };
         let mut r = Reassembler::new(cfg, F(out.clone()));
         let isn = [u32::MAX - 300, 77];
         // First-copy-wins byte map, by offset from each direction's first
@@ -86,9 +92,16 @@ fn main() {
         }
         r.flush_all();
         let st = r.stats();
-        assert!(st.balanced() && st.buffered_bytes == 0 && st.pages_in_use == 0, "{st:?}");
+        assert!(
+            st.balanced() && st.buffered_bytes == 0 && st.pages_in_use == 0,
+            "{st:?}"
+        );
         if plain && st.memcap_flushes == 0 && st.dropped_total() == 0 && st.acked_gaps == 0 {
-            assert_eq!(out.borrow().0, sent, "output differs from the first-wins byte map");
+            assert_eq!(
+                out.borrow().0,
+                sent,
+                "output differs from the first-wins byte map"
+            );
         }
         drop(r);
     });

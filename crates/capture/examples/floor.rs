@@ -27,9 +27,15 @@ fn main() -> ExitCode {
         for x in &mut w {
             sum = sum.wrapping_add(u64::from_le_bytes(x.try_into().expect("8 bytes")));
         }
-        sum = w.remainder().iter().fold(sum, |s, &b| s.wrapping_add(u64::from(b)));
+        sum = w
+            .remainder()
+            .iter()
+            .fold(sum, |s, &b| s.wrapping_add(u64::from(b)));
     }
     let secs = start.elapsed().as_secs_f64();
-    println!("frames={frames} bytes={bytes} seconds={secs:.3} frames_per_s={:.0} checksum={sum:x}", frames as f64 / secs);
+    println!(
+        "frames={frames} bytes={bytes} seconds={secs:.3} frames_per_s={:.0} checksum={sum:x}",
+        frames as f64 / secs
+    );
     ExitCode::SUCCESS
 }
