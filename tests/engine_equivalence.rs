@@ -92,6 +92,8 @@ fn corpus_multi_worker_equals_inline() {
     for f in common::corpus_captures(&dir) {
         let p = dir.join(&f);
         let inline = digest(&p, 0, 4096);
-        assert_eq!(digest(&p, 3, 64), inline, "{f}");
+        for (workers, ring) in [(1, 4096), (2, 64), (3, 64), (4, 16), (8, 8)] {
+            assert_eq!(digest(&p, workers, ring), inline, "{f} with {workers} workers");
+        }
     }
 }
