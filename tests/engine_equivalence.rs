@@ -93,7 +93,11 @@ fn corpus_multi_worker_equals_inline() {
         let p = dir.join(&f);
         let inline = digest(&p, 0, 4096);
         for (workers, ring) in [(1, 4096), (2, 64), (3, 64), (4, 16), (8, 8)] {
-            assert_eq!(digest(&p, workers, ring), inline, "{f} with {workers} workers");
+            assert_eq!(
+                digest(&p, workers, ring),
+                inline,
+                "{f} with {workers} workers"
+            );
         }
     }
 }
