@@ -318,48 +318,5 @@ impl AsRef<[u8]> for PageRef {
     }
 }
 
-/// Where a reassembler gets pages: a minimal interface over [`Arena`] (or a test
-/// double).
-pub trait PagePool {
-    /// A unique, writable page.
-    type Page: AsRef<[u8]> + AsMut<[u8]>;
-    /// A free page, or `None` when the pool is exhausted.
-    fn alloc(&mut self) -> Option<Self::Page>;
-    /// Bytes per page.
-    fn page_size(&self) -> usize;
-    /// Pages currently handed out and not yet returned.
-    fn in_use(&self) -> usize;
-}
-
-/// `Page = PageMut`; call [`PageMut::freeze`] to share a filled page.
-///
-/// ```
-/// use weft_arena::{Arena, PagePool};
-/// fn fill<P: PagePool>(pool: &mut P) -> Option<P::Page> {
-///     let mut p = pool.alloc()?;
-///     p.as_mut()[0] = 42;
-///     Some(p)
-/// }
-/// let mut a = Arena::new(Default::default()).unwrap();
-/// let p = fill(&mut a).unwrap();
-/// assert_eq!((p.as_ref()[0], a.in_use()), (42, 1));
-/// ```
-impl PagePool for Arena {
-    type Page = PageMut;
-
-    #[inline]
-    fn alloc(&mut self) -> Option<PageMut> {
-        self.alloc_page()
-    }
-
-    fn page_size(&self) -> usize {
-        self.page_len()
-    }
-
-    fn in_use(&self) -> usize {
-        self.local_stats().pages_in_use
-    }
-}
-
 #[cfg(all(test, not(weft_loom)))]
 mod tests;
