@@ -16,7 +16,7 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use weft::capture::Capture;
 use weft::engine::{EngineBuilder, RETA_SIZE};
-use weft::wire::{decode, DecodeOptions, Decoded, LinkType, Timestamp};
+use weft::wire::{decode, peek_tcp, DecodeOptions, Decoded, LinkType, Timestamp};
 use weft::{ConnInfo, Context, ScatterGather, Segment, Stream, StreamFactory};
 
 struct Touch(u64);
@@ -124,10 +124,17 @@ fn bench(c: &mut Criterion) {
                 let mut per_worker = [0u64; RETA_SIZE];
                 while let Some(f) = cap.next_frame() {
                     let f = f.unwrap();
-                    if let Ok(Decoded::Tcp(p)) =
-                        decode(LinkType::from_raw(f.link_type), f.data, &opts)
-                    {
-                        per_worker[p.key.symmetric_hash() as usize % RETA_SIZE] += 1;
+                    let link = LinkType::from_raw(f.link_type);
+                    // What the engine's dispatcher does: the fast path, else a full decode.
+                    let hash = match peek_tcp(link, f.data) {
+                        Some(p) => Some(p.hash),
+                        None => match decode(link, f.data, &opts) {
+                            Ok(Decoded::Tcp(p)) => Some(p.key.symmetric_hash()),
+                            _ => None,
+                        },
+                    };
+                    if let Some(h) = hash {
+                        per_worker[h as usize % RETA_SIZE] += 1;
                     }
                 }
                 per_worker

@@ -6,7 +6,7 @@ use std::thread::JoinHandle;
 
 use weft_reasm::{HeapPool, StreamFactory};
 use weft_ring::{channel, Producer, PushError};
-use weft_wire::{decode, decode_ip, Decoded, Defragmenter, LinkType, Packet, Timestamp};
+use weft_wire::{decode, decode_ip, peek_tcp, Decoded, Defragmenter, LinkType, Timestamp};
 
 use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::stats::{DispatchStats, EngineStats, Shared, WorkerSnapshot};
@@ -357,8 +357,28 @@ impl<F: StreamFactory> Engine<F> {
         if ts > self.now {
             self.now = ts;
         }
+        // Fast path: plain TCP needs only its hash, IP offset and VLANs.
+        if let Some(pk) = peek_tcp(link, frame) {
+            self.send_frame(frame, off, pk.ip_offset, pk.vlan, pk.hash, ts);
+        } else {
+            self.dispatch_decoded(link, frame, off, ts);
+        }
+        if ts.0.saturating_sub(self.last_tick.0) >= self.tick_ns {
+            self.tick(ts);
+        }
+    }
+
+    /// The full decoder, for frames the fast path leaves alone.
+    fn dispatch_decoded(&mut self, link: LinkType, frame: &[u8], off: Option<u64>, ts: Timestamp) {
         match decode(link, frame, &self.decode) {
-            Ok(Decoded::Tcp(p)) => self.send_packet(&p, frame, off, ts),
+            Ok(Decoded::Tcp(p)) => self.send_frame(
+                frame,
+                off,
+                p.ip_offset,
+                p.key.vlan(),
+                p.key.symmetric_hash(),
+                ts,
+            ),
             Ok(Decoded::Fragment(f)) => {
                 self.stats.fragments += 1;
                 if let Some(whole) = self.defrag.push(&f, ts) {
@@ -366,19 +386,7 @@ impl<F: StreamFactory> Engine<F> {
                     if let Ok(Decoded::Tcp(p)) = decode_ip(&whole.packet, whole.vlan, &self.decode)
                     {
                         let hash = p.key.symmetric_hash();
-                        let desc = Desc {
-                            off: 0,
-                            len: whole.packet.len() as u32,
-                            ip_off: 0,
-                            vlan: whole.vlan,
-                            hash,
-                            ts,
-                        };
-                        let owned = Owned {
-                            data: whole.packet.into_boxed_slice(),
-                            desc,
-                        };
-                        self.send(hash, Msg::Owned(Box::new(owned)));
+                        self.send_owned(whole.packet.into_boxed_slice(), 0, whole.vlan, hash, ts);
                     } else {
                         self.stats.not_tcp += 1;
                     }
@@ -387,32 +395,50 @@ impl<F: StreamFactory> Engine<F> {
             Ok(Decoded::Other) => self.stats.not_tcp += 1,
             Err(_) => self.stats.undecodable += 1,
         }
-        if ts.0.saturating_sub(self.last_tick.0) >= self.tick_ns {
-            self.tick(ts);
+    }
+
+    fn send_frame(
+        &mut self,
+        frame: &[u8],
+        off: Option<u64>,
+        ip_off: u16,
+        vlan: u32,
+        hash: u32,
+        ts: Timestamp,
+    ) {
+        match off {
+            Some(off) => {
+                let len = frame.len() as u32;
+                self.send(
+                    hash,
+                    Msg::Frame(Desc {
+                        off,
+                        len,
+                        ip_off,
+                        vlan,
+                        hash,
+                        ts,
+                    }),
+                );
+            }
+            None => {
+                self.stats.copied += 1;
+                self.send_owned(frame.into(), ip_off, vlan, hash, ts);
+            }
         }
     }
 
-    fn send_packet(&mut self, p: &Packet<'_>, frame: &[u8], off: Option<u64>, ts: Timestamp) {
-        let hash = p.key.symmetric_hash();
+    /// Sends bytes the worker will own (a copy, or a rebuilt datagram).
+    fn send_owned(&mut self, data: Box<[u8]>, ip_off: u16, vlan: u32, hash: u32, ts: Timestamp) {
         let desc = Desc {
-            off: off.unwrap_or(0),
-            len: frame.len() as u32,
-            ip_off: p.ip_offset,
-            vlan: p.key.vlan(),
+            off: 0,
+            len: data.len() as u32,
+            ip_off,
+            vlan,
             hash,
             ts,
         };
-        let msg = match off {
-            Some(_) => Msg::Frame(desc),
-            None => {
-                self.stats.copied += 1;
-                Msg::Owned(Box::new(Owned {
-                    data: frame.into(),
-                    desc,
-                }))
-            }
-        };
-        self.send(hash, msg);
+        self.send(hash, Msg::Owned(Box::new(Owned { data, desc })));
     }
 
     /// Worker of a flow hash, through the indirection table.

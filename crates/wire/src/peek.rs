@@ -1,0 +1,175 @@
+//! The dispatcher's fast path: just enough of a frame to pick its worker.
+//!
+//! [`peek_tcp`] reads the link header, up to two VLAN tags, an IPv4 or IPv6
+//! header and the TCP ports, and returns the symmetric flow hash, where the
+//! IP header starts and the folded VLAN IDs — the same values a full
+//! [`decode`](crate::decode) gives. Anything less plain (fragments, IPv6
+//! extension headers, tunnels, MPLS, PPPoE, other link types, anything
+//! truncated) returns `None`, and the caller decodes in full. No options are
+//! parsed and no payload bound is checked here: the worker decodes the
+//! frame from the IP header and validates it.
+
+use crate::bytes::{be16, u8_at};
+use crate::hash::Toeplitz;
+use crate::LinkType;
+
+/// What the dispatcher needs of a TCP frame. Plain data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowPeek {
+    /// Symmetric Toeplitz hash of the 4-tuple (as [`FlowKey::symmetric_hash`](crate::FlowKey::symmetric_hash)).
+    pub hash: u32,
+    /// Offset of the IP header in the frame.
+    pub ip_offset: u16,
+    /// Folded VLAN IDs (as [`FlowKey::vlan`](crate::FlowKey::vlan)).
+    pub vlan: u32,
+}
+
+/// The flow hash, IP offset and VLAN IDs of a plain TCP frame, or `None`
+/// when the frame needs the full decoder. Never panics.
+#[inline]
+pub fn peek_tcp(link: LinkType, frame: &[u8]) -> Option<FlowPeek> {
+    let (mut at, mut vlan) = (0usize, 0u32);
+    match link {
+        LinkType::Ethernet => {
+            let mut et = be16(frame, 12)?;
+            at = 14;
+            let mut tags = 0;
+            while matches!(et, 0x8100 | 0x88a8 | 0x9100) {
+                if tags == 2 {
+                    return None;
+                }
+                vlan = (vlan << 12) | u32::from(be16(frame, at)? & 0x0fff);
+                et = be16(frame, at + 2)?;
+                at += 4;
+                tags += 1;
+            }
+            if et != 0x0800 && et != 0x86dd {
+                return None;
+            }
+        }
+        LinkType::Raw | LinkType::RawBsd | LinkType::Ipv4 | LinkType::Ipv6 => {}
+        _ => return None,
+    }
+    let t = Toeplitz::symmetric();
+    let hash = match u8_at(frame, at)? >> 4 {
+        4 => {
+            let ihl = usize::from(u8_at(frame, at)? & 0x0f) * 4;
+            let flags_frag = be16(frame, at + 6)?;
+            if ihl < 20 || u8_at(frame, at + 9)? != 6 || flags_frag & 0x3fff != 0 {
+                return None;
+            }
+            let ports = frame.get(at + ihl..at + ihl + 4)?;
+            let src: [u8; 4] = frame.get(at + 12..at + 16)?.try_into().ok()?;
+            let dst: [u8; 4] = frame.get(at + 16..at + 20)?.try_into().ok()?;
+            t.hash_v4(src, dst, port(ports, 0), port(ports, 2))
+        }
+        6 => {
+            if u8_at(frame, at + 6)? != 6 {
+                return None;
+            }
+            let ports = frame.get(at + 40..at + 44)?;
+            let src: [u8; 16] = frame.get(at + 8..at + 24)?.try_into().ok()?;
+            let dst: [u8; 16] = frame.get(at + 24..at + 40)?.try_into().ok()?;
+            t.hash_v6(src, dst, port(ports, 0), port(ports, 2))
+        }
+        _ => return None,
+    };
+    Some(FlowPeek {
+        hash,
+        ip_offset: u16::try_from(at).ok()?,
+        vlan,
+    })
+}
+
+fn port(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{decode, DecodeOptions, Decoded};
+    use proptest::prelude::*;
+
+    fn agrees(link: LinkType, frame: &[u8]) {
+        if let Some(p) = peek_tcp(link, frame) {
+            match decode(link, frame, &DecodeOptions::default()) {
+                Ok(Decoded::Tcp(full)) => {
+                    assert_eq!(p.hash, full.key.symmetric_hash());
+                    assert_eq!(p.vlan, full.key.vlan());
+                    assert_eq!(usize::from(p.ip_offset), usize::from(full.ip_offset));
+                }
+                // The fast path does not validate; the worker's full decode
+                // rejects such frames. Only the routing must be consistent.
+                _ => {}
+            }
+        }
+    }
+
+    fn tcp_v4(vlans: &[u16], sport: u16, dport: u16) -> Vec<u8> {
+        let mut f = vec![0u8; 12];
+        for &v in vlans {
+            f.extend(0x8100u16.to_be_bytes());
+            f.extend(v.to_be_bytes());
+        }
+        f.extend(0x0800u16.to_be_bytes());
+        let mut ip = vec![
+            0x45, 0, 0, 44, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
+        ip.extend(sport.to_be_bytes());
+        ip.extend(dport.to_be_bytes());
+        ip.extend([
+            0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0, b'a', b'b', b'c', b'd',
+        ]);
+        f.extend(ip);
+        f
+    }
+
+    #[test]
+    fn plain_frames_match_the_full_decoder() {
+        for vlans in [&[][..], &[42], &[10, 20]] {
+            let f = tcp_v4(vlans, 40000, 80);
+            let p = peek_tcp(LinkType::Ethernet, &f).expect("plain TCP");
+            assert_eq!(p.ip_offset as usize, 14 + 4 * vlans.len());
+            agrees(LinkType::Ethernet, &f);
+        }
+        // both directions land on the same worker
+        let a = peek_tcp(LinkType::Ethernet, &tcp_v4(&[], 40000, 80)).unwrap();
+        let mut rev = tcp_v4(&[], 80, 40000);
+        rev.swap(26, 30); // swap the last octet of the addresses
+        let b = peek_tcp(LinkType::Ethernet, &rev).unwrap();
+        assert_eq!(a.hash, b.hash);
+    }
+
+    #[test]
+    fn anything_unusual_goes_to_the_full_decoder() {
+        let mut frag = tcp_v4(&[], 1, 2);
+        frag[14 + 6] = 0x20; // more fragments
+        assert_eq!(peek_tcp(LinkType::Ethernet, &frag), None);
+        let mut udp = tcp_v4(&[], 1, 2);
+        udp[14 + 9] = 17;
+        assert_eq!(peek_tcp(LinkType::Ethernet, &udp), None);
+        assert_eq!(peek_tcp(LinkType::Ethernet, &tcp_v4(&[], 1, 2)[..30]), None);
+        assert_eq!(peek_tcp(LinkType::LinuxSll, &tcp_v4(&[], 1, 2)), None);
+        assert_eq!(
+            peek_tcp(LinkType::Ethernet, &tcp_v4(&[1, 2, 3], 1, 2)),
+            None
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_and_agrees_when_it_answers(link in 0u32..300, bytes in prop::collection::vec(any::<u8>(), 0..120)) {
+            agrees(LinkType::from_raw(link), &bytes);
+        }
+
+        #[test]
+        fn mutated_frames_agree(vl in 0usize..3, pos in 0usize..70, byte in any::<u8>()) {
+            let mut f = tcp_v4(&[7, 9][..vl.min(2)], 1234, 443);
+            if pos < f.len() {
+                f[pos] = byte;
+            }
+            agrees(LinkType::Ethernet, &f);
+        }
+    }
+}
