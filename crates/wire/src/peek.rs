@@ -3,7 +3,7 @@
 //! [`peek_tcp`] reads the link header, up to two VLAN tags, an IPv4 or IPv6
 //! header and the TCP ports, and returns the symmetric flow hash, where the
 //! IP header starts and the folded VLAN IDs — the same values a full
-//! [`decode`](crate::decode) gives. Anything less plain (fragments, IPv6
+//! [`decode`](crate::decode()) gives. Anything less plain (fragments, IPv6
 //! extension headers, tunnels, MPLS, PPPoE, other link types, anything
 //! truncated) returns `None`, and the caller decodes in full. No options are
 //! parsed and no payload bound is checked here: the worker decodes the
