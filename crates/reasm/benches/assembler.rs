@@ -10,7 +10,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use weft_reasm::{
     Config, ConnInfo, Context, Reassembler, ScatterGather, Segment, Stream, StreamFactory,
 };
-use weft_wire::{FlowKey, Seq, TcpFlags, TcpOptions, Timestamp};
+use weft_wire::{FlowKey, Seq, TcpFlags, Timestamp};
 
 const FLOWS: u32 = 10_000;
 const SEGS_PER_FLOW: u32 = 20;
@@ -46,18 +46,11 @@ fn traffic(payload: &'static [u8], reorder_pct: u32) -> Vec<Segment<'static>> {
         let dst = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
         let (key, dir) = FlowKey::new(src, 1024 + (f % 60000) as u16, dst, 443, 0);
         let isn = (next() as u32) | 1;
+        let hash = key.symmetric_hash();
         let mk = |flags: TcpFlags, seq: u32, payload: &'static [u8]| Segment {
-            key,
-            dir,
-            hash: key.symmetric_hash(),
-            seq: Seq(seq),
+            hash,
             ack: Seq(1),
-            flags,
-            window: 65535,
-            options: TcpOptions::default(),
-            payload,
-            payload_missing: 0,
-            ts: Timestamp(0),
+            ..Segment::new(key, dir, Seq(seq), flags, payload, Timestamp(0))
         };
         let mut v = vec![mk(TcpFlags::SYN, isn, &[])];
         let mut seq = isn.wrapping_add(1);

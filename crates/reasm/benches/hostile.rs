@@ -13,7 +13,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use weft_reasm::{
     Config, ConnInfo, Context, HeapPool, Reassembler, ScatterGather, Segment, Stream, StreamFactory,
 };
-use weft_wire::{FlowKey, Seq, TcpFlags, TcpOptions, Timestamp};
+use weft_wire::{FlowKey, Seq, TcpFlags, Timestamp};
 
 struct Count(u64);
 impl Stream for Count {
@@ -66,18 +66,8 @@ fn bench(c: &mut Criterion) {
                         ..Config::default()
                     };
                     let mut r = Reassembler::with_pool(cfg, Factory, HeapPool::new(256, 0));
-                    let mk = |flags: TcpFlags, seq: u32, p: &'static [u8]| Segment {
-                        key,
-                        dir,
-                        hash: 0,
-                        seq: Seq(seq),
-                        ack: Seq(0),
-                        flags,
-                        window: 65535,
-                        options: TcpOptions::default(),
-                        payload: p,
-                        payload_missing: 0,
-                        ts: Timestamp(1),
+                    let mk = |flags: TcpFlags, seq: u32, p: &'static [u8]| {
+                        Segment::new(key, dir, Seq(seq), flags, p, Timestamp(1))
                     };
                     r.process(&mk(TcpFlags::SYN, 0, &[]));
                     for &(off, len) in segs {

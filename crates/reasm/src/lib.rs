@@ -37,7 +37,7 @@
 //!
 //! ```
 //! use weft_reasm::{Config, ConnInfo, Context, Reassembler, ScatterGather, Segment, Stream, StreamFactory};
-//! use weft_wire::{FlowKey, Seq, TcpFlags, TcpOptions, Timestamp};
+//! use weft_wire::{FlowKey, Seq, TcpFlags, Timestamp};
 //!
 //! #[derive(Default)]
 //! struct Collect(Vec<u8>);
@@ -57,10 +57,8 @@
 //! }
 //!
 //! let (key, dir) = FlowKey::new("10.0.0.1".parse().unwrap(), 40000, "10.0.0.2".parse().unwrap(), 80, 0);
-//! let seg = |seq: u32, payload: &'static [u8]| Segment {
-//!     key, dir, hash: key.symmetric_hash(), seq: Seq(seq), ack: Seq(0),
-//!     flags: TcpFlags::ACK, window: 65535, options: TcpOptions::default(),
-//!     payload, payload_missing: 0, ts: Timestamp(0),
+//! let seg = |seq: u32, payload: &'static [u8]| {
+//!     Segment::new(key, dir, Seq(seq), TcpFlags::ACK, payload, Timestamp(0))
 //! };
 //! let mut r = Reassembler::new(Config::default(), Factory::default());
 //! r.process(&seg(1000, b"hello "));

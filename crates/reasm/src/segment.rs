@@ -34,6 +34,34 @@ pub struct Segment<'a> {
 }
 
 impl<'a> Segment<'a> {
+    /// A segment from the fields that matter most, for callers that decode
+    /// packets themselves: no acknowledgment, a 65,535-byte window, no
+    /// options, nothing cut by the capture, no dispatch hash. Set the other
+    /// public fields directly where they matter (`ack` for acknowledged-hole
+    /// skipping, `options` for the validators).
+    pub fn new(
+        key: FlowKey,
+        dir: Dir,
+        seq: Seq,
+        flags: TcpFlags,
+        payload: &'a [u8],
+        ts: Timestamp,
+    ) -> Segment<'a> {
+        Segment {
+            key,
+            dir,
+            hash: 0,
+            seq,
+            ack: Seq(0),
+            flags,
+            window: 65535,
+            options: TcpOptions::default(),
+            payload,
+            payload_missing: 0,
+            ts,
+        }
+    }
+
     /// A segment from a decoded packet, computing the symmetric hash.
     pub fn from_packet(p: &Packet<'a>, ts: Timestamp) -> Segment<'a> {
         Segment::from_packet_hashed(p, ts, p.key.symmetric_hash())

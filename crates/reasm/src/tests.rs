@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use weft_wire::{Dir, FlowKey, Seq, TcpFlags, TcpOptions, Timestamp};
+use weft_wire::{Dir, FlowKey, Seq, TcpFlags, Timestamp};
 
 use crate::*;
 
@@ -105,18 +105,11 @@ pub(crate) fn key() -> (FlowKey, Dir) {
 /// A client→server (`fwd`) or server→client segment.
 pub(crate) fn seg(fwd: bool, flags: u8, seq: u32, ack: u32, payload: &[u8], t: u64) -> Segment<'_> {
     let (k, d) = key();
+    let dir = if fwd { d } else { d.reverse() };
+    let payload_ts = Timestamp(t * 1_000_000_000);
     Segment {
-        key: k,
-        dir: if fwd { d } else { d.reverse() },
-        hash: k.symmetric_hash(),
-        seq: Seq(seq),
         ack: Seq(ack),
-        flags: TcpFlags(flags),
-        window: 65535,
-        options: TcpOptions::default(),
-        payload,
-        payload_missing: 0,
-        ts: Timestamp(t * 1_000_000_000),
+        ..Segment::new(k, dir, Seq(seq), TcpFlags(flags), payload, payload_ts)
     }
 }
 

@@ -26,7 +26,7 @@ use weft_reasm::{
     Config, ConnInfo, Context, Event, OverlapPolicy, Reassembler, ScatterGather, Segment, Stream,
     StreamFactory,
 };
-use weft_wire::{FlowKey, Seq, TcpFlags, TcpOptions, Timestamp};
+use weft_wire::{FlowKey, Seq, TcpFlags, Timestamp};
 
 use OverlapPolicy::*;
 
@@ -85,19 +85,7 @@ fn reassemble(policy: OverlapPolicy, parts: &[(u32, Vec<u8>)]) -> Out {
         seq: u32,
         payload: &[u8],
     ) -> Segment<'_> {
-        Segment {
-            key,
-            dir,
-            hash: 0,
-            seq: Seq(seq),
-            ack: Seq(0),
-            flags,
-            window: 65535,
-            options: TcpOptions::default(),
-            payload,
-            payload_missing: 0,
-            ts: Timestamp(1),
-        }
+        Segment::new(key, dir, Seq(seq), flags, payload, Timestamp(1))
     }
     r.process(&seg(key, dir, TcpFlags::SYN, isn, &[]));
     for (off, bytes) in parts {

@@ -12,7 +12,7 @@ use weft_reasm::{
     Config, ConnInfo, Context, OverlapPolicy, Reassembler, ScatterGather, Segment, Stats, Stream,
     StreamFactory,
 };
-use weft_wire::{FlowKey, Seq, TcpFlags, TcpOptions, Timestamp};
+use weft_wire::{FlowKey, Seq, TcpFlags, Timestamp};
 
 #[derive(Default)]
 struct Out {
@@ -62,17 +62,8 @@ fn reassemble(isn: u32, txs: &[Tx], cfg: Config) -> (Out, Stats) {
         payload: &[u8],
     ) -> Segment<'_> {
         Segment {
-            key,
-            dir,
-            hash: key.symmetric_hash(),
-            seq: Seq(seq),
             ack: Seq(1),
-            flags,
-            window: 65535,
-            options: TcpOptions::default(),
-            payload,
-            payload_missing: 0,
-            ts: Timestamp(1),
+            ..Segment::new(key, dir, Seq(seq), flags, payload, Timestamp(1))
         }
     }
     let seg = |flags, seq, payload| mk(key, dir, flags, seq, payload);

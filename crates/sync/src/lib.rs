@@ -15,8 +15,9 @@
 //! loom's closure-based `with`/`with_mut` API in both builds), [`CachePadded`], and
 //! [`backoff::Backoff`], the spin → yield → park wait strategy.
 //!
-//! No `unsafe` code is needed here: the `std` [`cell::UnsafeCell`] wrapper only hands
-//! out raw pointers (safe to create); dereferencing them is the caller's `unsafe`.
+//! This crate dereferences nothing: the `std` [`cell::UnsafeCell`] wrapper only hands
+//! out raw pointers (safe to create); dereferencing them is the caller's business,
+//! in the crates allowed to do so (ring, arena).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
