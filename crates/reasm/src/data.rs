@@ -13,7 +13,7 @@ use crate::half::{Half, Piece};
 use crate::pool::PagePool;
 use crate::sg::{Info, ScatterGather, SgStats, Span, Src};
 use crate::stats::{DropReason, Stats};
-use crate::stream::{ConnInfo, Context, Event, Stream};
+use crate::stream::{ConnInfo, Context, Direction, Event, Stream};
 
 /// Index of a wire direction in `Conn::halves`.
 pub(crate) fn di(d: Dir) -> usize {
@@ -263,18 +263,9 @@ impl<P: PagePool> Core<P> {
             let old = &mut p.page.as_mut()[po..po + new.len()];
             let new_wins = policy.new_wins(ns, ne, p.seg_start, p.seg_end);
             self.stats.overlap_bytes += new.len() as u64;
-            if old != new {
-                self.stats.overlap_conflicts += 1;
-                if new_wins {
-                    old.copy_from_slice(new);
-                }
-                let ev = Event::OverlapConflict {
-                    dir: direction,
-                    offset: os,
-                    len: new.len() as u32,
-                    new_won: new_wins,
-                };
-                stream.event(&ev, ctx);
+            let at = (direction, os);
+            if judge(&mut self.stats, stream, ctx, at, new, old, new_wins) && new_wins {
+                old.copy_from_slice(new);
             }
             covered.push((os, oe));
         }
@@ -358,8 +349,14 @@ impl<P: PagePool> Core<P> {
         ctx: &Context,
     ) -> SgStats {
         let policy = self.cfg.overlap_policy;
-        let direction = conn.info.direction(d);
-        let h = &conn.halves[di(d)];
+        let Conn {
+            info,
+            stream,
+            halves,
+            ..
+        } = conn;
+        let direction = info.direction(d);
+        let h = &halves[di(d)];
         let spans = &mut self.spans;
         let pieces = &self.delivering;
         spans.clear();
@@ -374,8 +371,6 @@ impl<P: PagePool> Core<P> {
         }
         let mut cursor = h.next;
         let mut i = 0usize;
-        let mut conflicts: [Option<Event>; 4] = [None; 4];
-        let mut n_conflicts = 0usize;
         if let Some((s, data, (ns, ne))) = inline {
             debug_assert_eq!(s, cursor);
             let e = s + data.len() as u64;
@@ -388,19 +383,15 @@ impl<P: PagePool> Core<P> {
                     let old = &p.page.as_ref()[po..po + new.len()];
                     let new_wins = policy.new_wins(ns, ne, p.seg_start, p.seg_end);
                     st.overlap_bytes += new.len();
-                    if old != new {
-                        self.stats.overlap_conflicts += 1;
-                        let ev = Event::OverlapConflict {
-                            dir: direction,
-                            offset: cursor,
-                            len: new.len() as u32,
-                            new_won: new_wins,
-                        };
-                        if n_conflicts < conflicts.len() {
-                            conflicts[n_conflicts] = Some(ev);
-                        }
-                        n_conflicts += 1;
-                    }
+                    judge(
+                        &mut self.stats,
+                        stream,
+                        ctx,
+                        (direction, cursor),
+                        new,
+                        old,
+                        new_wins,
+                    );
                     let span = if new_wins {
                         Span {
                             src: Src::Frame,
@@ -464,9 +455,6 @@ impl<P: PagePool> Core<P> {
         }
         st.chunks = spans.len();
         self.stats.overlap_bytes += st.overlap_bytes as u64;
-        for ev in conflicts.iter().flatten() {
-            conn.stream.event(ev, ctx);
-        }
         st
     }
 
@@ -638,6 +626,35 @@ impl<P: PagePool> Core<P> {
         self.stats.kept_bytes -= h.kept.len() as u64;
         h.kept = Vec::new();
     }
+}
+
+/// One overlap of a new copy (`new`) with held bytes (`old`) at
+/// `(direction, offset)`: when they differ, counts the conflict and tells the
+/// stream which copy the policy kept. Returns whether they differ.
+fn judge<S: Stream>(
+    stats: &mut Stats,
+    stream: &mut S,
+    ctx: &Context,
+    (dir, offset): (Direction, u64),
+    new: &[u8],
+    old: &[u8],
+    new_won: bool,
+) -> bool {
+    if old == new {
+        return false;
+    }
+    stats.overlap_conflicts += 1;
+    let len = new.len() as u32;
+    stream.event(
+        &Event::OverlapConflict {
+            dir,
+            offset,
+            len,
+            new_won,
+        },
+        ctx,
+    );
+    true
 }
 
 /// Appends a span, merging it with the previous one when contiguous in the

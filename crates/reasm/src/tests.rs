@@ -668,3 +668,17 @@ fn stats_merge_adds() {
     assert_eq!(a.payload_bytes, 6);
     assert!(a.balanced());
 }
+
+/// Every conflict in one delivery is reported, however many there are.
+#[test]
+fn every_conflict_of_one_delivery_is_an_event() {
+    let mut v = handshake(0, 0);
+    for k in 0..6u32 {
+        v.push(seg(true, A, 2 + 2 * k, 1, b"x", 1)); // held: offsets 1, 3, …, 11
+    }
+    v.push(seg(true, A, 1, 1, b"abcdefghijkl", 1)); // in order, differs at each
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.conflicts, 6);
+    assert_eq!(st.overlap_conflicts, 6);
+    assert_eq!(seen.bytes[0], b"axcxexgxixkx");
+}
