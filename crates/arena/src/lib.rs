@@ -78,9 +78,11 @@
 
 use core::fmt;
 
+mod prefetch;
 mod raw;
 mod token;
 
+pub use prefetch::prefetch;
 pub use raw::{Arena, PageMut, PageRef};
 
 /// Default page size: holds a full 1500-byte MTU segment payload.

@@ -1,10 +1,11 @@
 //! The engine: a dispatcher on the caller's thread feeding pinned workers.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use weft_reasm::{HeapPool, StreamFactory};
+use weft_reasm::{HeapPool, Lookahead, StreamFactory, PREFETCH_DISTANCE};
 use weft_ring::{channel, Producer, PushError};
 use weft_wire::{decode, decode_ip, peek_tcp, Decoded, Defragmenter, LinkType, Timestamp};
 
@@ -150,7 +151,10 @@ impl EngineBuilder {
             // Heap pages inline, so the engine stays `Send` (an arena is bound
             // to the thread that maps it; workers map theirs on their thread).
             let pool = HeapPool::new(HeapPool::DEFAULT_PAGE_SIZE, self.pipeline.reasm.max_pages);
-            let inline = Pipeline::with_pool(self.pipeline.clone(), factory(0), pool);
+            let inline = Inline {
+                p: Pipeline::with_pool(self.pipeline.clone(), factory(0), pool),
+                ahead: VecDeque::with_capacity(2 * PREFETCH_DISTANCE + 1),
+            };
             return Ok(Engine::new(
                 self,
                 Mode::Inline(Box::new(inline)),
@@ -212,8 +216,41 @@ struct WorkerHandle<F> {
 }
 
 enum Mode<F: StreamFactory> {
-    Inline(Box<Pipeline<F, HeapPool>>),
+    Inline(Box<Inline<F>>),
     Workers(Vec<WorkerHandle<F>>),
+}
+
+/// Inline mode's pipeline, and the frames of the current block accepted but
+/// not yet processed: when a frame arrives its index entry is prefetched,
+/// [`PREFETCH_DISTANCE`] frames later its connection, and as many frames
+/// later still it is processed, so the memory waits of several flows
+/// overlap.
+struct Inline<F: StreamFactory> {
+    p: Pipeline<F, HeapPool>,
+    ahead: VecDeque<Ahead>,
+}
+
+/// A frame of the current block waiting in inline mode's look-ahead.
+struct Ahead {
+    link: LinkType,
+    off: usize,
+    len: usize,
+    ts: Timestamp,
+    la: Option<Lookahead>,
+}
+
+impl<F: StreamFactory> Inline<F> {
+    /// Processes the oldest waiting frames until at most `keep` wait.
+    fn run(&mut self, block: &Option<Block>, keep: usize) {
+        while self.ahead.len() > keep {
+            let Some(a) = self.ahead.pop_front() else {
+                return;
+            };
+            let bytes = block.as_ref().map_or(&[][..], |b| (**b).as_ref());
+            let frame = &bytes[a.off..a.off + a.len];
+            self.p.process_frame(a.link, frame, a.ts);
+        }
+    }
 }
 
 /// Reassembles frames on pinned workers, each connection on exactly one of
@@ -320,10 +357,13 @@ impl<F: StreamFactory> Engine<F> {
     /// frames point into (for instance a memory-mapped capture). Workers
     /// keep it alive until every frame pointing into it was processed.
     pub fn set_block(&mut self, block: Block) {
-        if let Mode::Workers(ws) = &mut self.mode {
-            for w in ws.iter_mut() {
-                w.pending.push(Msg::Block(block.clone()));
+        match &mut self.mode {
+            Mode::Workers(ws) => {
+                for w in ws.iter_mut() {
+                    w.pending.push(Msg::Block(block.clone()));
+                }
             }
+            Mode::Inline(i) => i.run(&self.block, 0),
         }
         self.block = Some(block);
     }
@@ -339,6 +379,22 @@ impl<F: StreamFactory> Engine<F> {
             .clone()
             .expect("set_block before dispatch_in_block");
         let frame = &(*block).as_ref()[off..off + len];
+        if let Mode::Inline(i) = &mut self.mode {
+            self.stats.frames += 1;
+            let la = i.p.lookahead_frame(link, frame);
+            i.ahead.push_back(Ahead {
+                link,
+                off,
+                len,
+                ts,
+                la,
+            });
+            if let Some(a) = i.ahead.len().checked_sub(PREFETCH_DISTANCE + 1) {
+                i.p.prefetch_conn(i.ahead[a].la);
+            }
+            i.run(&self.block, 2 * PREFETCH_DISTANCE);
+            return;
+        }
         self.dispatch_at(link, frame, Some(off as u64), ts);
     }
 
@@ -350,8 +406,9 @@ impl<F: StreamFactory> Engine<F> {
 
     fn dispatch_at(&mut self, link: LinkType, frame: &[u8], off: Option<u64>, ts: Timestamp) {
         self.stats.frames += 1;
-        if let Mode::Inline(p) = &mut self.mode {
-            p.process_frame(link, frame, ts);
+        if let Mode::Inline(i) = &mut self.mode {
+            i.run(&self.block, 0);
+            i.p.process_frame(link, frame, ts);
             return;
         }
         if ts > self.now {
@@ -469,11 +526,15 @@ impl<F: StreamFactory> Engine<F> {
     }
 
     /// Pushes every gathered frame into the rings now.
+    /// In inline mode, processes the frames waiting in the look-ahead.
     pub fn flush(&mut self) {
-        if let Mode::Workers(ws) = &mut self.mode {
-            for (i, w) in ws.iter_mut().enumerate() {
-                flush_worker(w, i, self.backpressure, &mut self.stats);
+        match &mut self.mode {
+            Mode::Workers(ws) => {
+                for (i, w) in ws.iter_mut().enumerate() {
+                    flush_worker(w, i, self.backpressure, &mut self.stats);
+                }
             }
+            Mode::Inline(i) => i.run(&self.block, 0),
         }
     }
 
@@ -492,12 +553,13 @@ impl<F: StreamFactory> Engine<F> {
         report.stats.dispatch = std::mem::take(&mut self.stats);
         let mode = std::mem::replace(&mut self.mode, Mode::Workers(Vec::new()));
         match mode {
-            Mode::Inline(mut p) => {
+            Mode::Inline(mut i) => {
+                let p = &mut i.p;
                 p.flush_all();
                 report.stats.frames.push(p.frame_stats().clone());
                 report.stats.reasm.push(p.reassembler().stats());
                 report.stats.pinned.push(false);
-                report.factories.push(p.into_factory());
+                report.factories.push(i.p.into_factory());
                 Ok(report)
             }
             Mode::Workers(mut ws) => {

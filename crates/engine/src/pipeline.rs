@@ -3,10 +3,12 @@
 //! A [`Pipeline`] is what every worker runs, and what the engine runs on the
 //! calling thread in inline mode (no rings, no threads).
 
-use weft_reasm::{Config, DefaultPool, HeapPool, PagePool, Reassembler, Segment, StreamFactory};
+use weft_reasm::{
+    Config, DefaultPool, HeapPool, Lookahead, PagePool, Reassembler, Segment, StreamFactory,
+};
 use weft_wire::{
-    decode, decode_ip, DecodeError, DecodeOptions, Decoded, DefragConfig, Defragmenter, LinkType,
-    Packet, Timestamp,
+    decode, decode_ip, peek_key, peek_key_ip, DecodeError, DecodeOptions, Decoded, DefragConfig,
+    Defragmenter, LinkType, Packet, Timestamp,
 };
 
 /// Frame-level counters (decoding and IP defragmentation). Plain data.
@@ -113,6 +115,32 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
             decode: cfg.decode,
             drop_bad_checksums: cfg.drop_bad_checksums,
             stats: FrameStats::default(),
+        }
+    }
+
+    /// First prefetch stage for a frame that will be processed soon: finds
+    /// its flow with a header peek and starts loading the table's index
+    /// entry (see [`Reassembler::prefetch_index`]). `None` for frames the
+    /// peek cannot place (they are simply not prefetched).
+    #[inline]
+    pub fn lookahead_frame(&self, link: LinkType, frame: &[u8]) -> Option<Lookahead> {
+        peek_key(link, frame).map(|key| self.reasm.prefetch_index(&key))
+    }
+
+    /// [`lookahead_frame`](Self::lookahead_frame) for a frame whose IP
+    /// header starts at `ip_offset`.
+    #[inline]
+    pub fn lookahead_ip(&self, frame: &[u8], ip_offset: usize, vlan: u32) -> Option<Lookahead> {
+        let key = peek_key_ip(frame.get(ip_offset..)?, vlan)?;
+        Some(self.reasm.prefetch_index(&key))
+    }
+
+    /// Second prefetch stage: starts loading the connection (see
+    /// [`Reassembler::prefetch_conn`]).
+    #[inline]
+    pub fn prefetch_conn(&self, la: Option<Lookahead>) {
+        if let Some(la) = la {
+            self.reasm.prefetch_conn(la);
         }
     }
 

@@ -4,7 +4,7 @@ use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use weft_reasm::StreamFactory;
+use weft_reasm::{StreamFactory, PREFETCH_DISTANCE};
 use weft_ring::{Consumer, PopError};
 use weft_wire::Timestamp;
 
@@ -93,7 +93,10 @@ pub(crate) fn run<F: StreamFactory>(
 
 fn drain<F: StreamFactory>(rx: &mut Consumer<Msg>, p: &mut Pipeline<F>, shared: &Shared) {
     let mut batch = Vec::with_capacity(256);
+    let mut ahead = Vec::with_capacity(256);
     let mut block: Option<Block> = None;
+    // The block as of the frame being prefetched (ahead of `block`).
+    let mut peek_block: Option<Block> = None;
     let mut idle = 0u32;
     loop {
         match rx.pop_batch(&mut batch, 256) {
@@ -110,27 +113,56 @@ fn drain<F: StreamFactory>(rx: &mut Consumer<Msg>, p: &mut Pipeline<F>, shared: 
                 continue;
             }
         }
-        for msg in batch.drain(..) {
+        // Software pipeline over the batch: at step t, frame t gets the
+        // first prefetch stage (its index entry), frame t - D the second (its
+        // connection) and frame t - 2D is processed, so each frame's memory
+        // waits overlap the work on the frames between.
+        let (n, d) = (batch.len(), PREFETCH_DISTANCE);
+        ahead.clear();
+        ahead.resize(n, None);
+        for t in 0..n + 2 * d {
+            match batch.get(t) {
+                Some(Msg::Frame(f)) => {
+                    let frame = frame_of(&peek_block, f);
+                    ahead[t] = p.lookahead_ip(frame, f.ip_off as usize, f.vlan);
+                }
+                // Frames after it point into the new block.
+                Some(Msg::Block(b)) => peek_block = Some(b.clone()),
+                _ => {}
+            }
+            if let Some(&la) = t.checked_sub(d).and_then(|u| ahead.get(u)) {
+                p.prefetch_conn(la);
+            }
+            let Some(msg) = t.checked_sub(2 * d).and_then(|u| batch.get(u)) else {
+                continue;
+            };
             match msg {
-                Msg::Frame(d) => {
-                    let bytes = block.as_ref().map_or(&[][..], |b| (**b).as_ref());
-                    let frame = bytes
-                        .get(d.off as usize..d.off as usize + d.len as usize)
-                        .unwrap_or(&[]);
-                    p.process_ip(frame, d.ip_off as usize, d.vlan, d.ts, d.hash);
+                Msg::Frame(f) => {
+                    let frame = frame_of(&block, f);
+                    p.process_ip(frame, f.ip_off as usize, f.vlan, f.ts, f.hash);
                 }
                 Msg::Owned(o) => {
-                    let d = o.desc;
-                    p.process_ip(&o.data, d.ip_off as usize, d.vlan, d.ts, d.hash);
+                    let f = o.desc;
+                    p.process_ip(&o.data, f.ip_off as usize, f.vlan, f.ts, f.hash);
                 }
-                Msg::Block(b) => block = Some(b),
-                Msg::Tick(ts) => p.advance_time(ts),
+                Msg::Block(b) => block = Some(b.clone()),
+                Msg::Tick(ts) => p.advance_time(*ts),
             }
         }
+        batch.clear();
         shared
             .counters
             .publish(p.frame_stats(), &p.reassembler().stats());
     }
+}
+
+/// The bytes of frame `d` in `block` (empty if it lies outside: the
+/// dispatcher never sends such a frame).
+fn frame_of<'b>(block: &'b Option<Block>, d: &Desc) -> &'b [u8] {
+    let bytes = block.as_ref().map_or(&[][..], |b| (**b).as_ref());
+    bytes
+        .get(d.off as usize..d.off as usize + d.len as usize)
+        .unwrap_or(&[])
 }
 
 fn panic_message(e: Box<dyn Any + Send>) -> String {

@@ -82,6 +82,7 @@
 mod config;
 mod data;
 mod half;
+mod index;
 mod policy;
 mod pool;
 mod reassembler;
@@ -95,11 +96,17 @@ pub mod tcp_state;
 pub use config::Config;
 pub use policy::{OverlapPolicy, UnknownPolicy};
 pub use pool::{DefaultPage, DefaultPool, HeapPool, PagePool};
-pub use reassembler::Reassembler;
+pub use reassembler::{Lookahead, Reassembler};
 pub use segment::Segment;
 pub use sg::{CaptureInfo, Info, ScatterGather, SgStats};
 pub use stats::{DropReason, Stats};
 pub use stream::{Cause, ConnInfo, Context, Direction, Event, Stream, StreamFactory};
+
+/// How many segments apart callers issue the two prefetch stages
+/// ([`Reassembler::prefetch_index`], [`Reassembler::prefetch_conn`]) and the
+/// processing: far enough to cover a miss behind the work of the segments in
+/// between, near enough that the lines are still cached.
+pub const PREFETCH_DISTANCE: usize = 4;
 
 #[cfg(test)]
 mod tests;

@@ -4,7 +4,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use weft_wire::{Dir, Packet, Timestamp};
+use weft_wire::{Dir, FlowKey, Packet, Timestamp};
 
 use crate::config::Config;
 use crate::data::{di, Conn, Core, Data, Outcome};
@@ -14,6 +14,12 @@ use crate::stats::{DropReason, Stats};
 use crate::stream::{Cause, ConnInfo, Context, Stream, StreamFactory};
 use crate::table::Table;
 use crate::Segment;
+
+/// A flow's place in one reassembler's connection table, between the two
+/// prefetch stages ([`Reassembler::prefetch_index`]). Meaningless to any other
+/// reassembler (each table has its own hash seed). Plain data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lookahead(u32);
 
 type ConnOf<F, P> = Conn<<F as StreamFactory>::Stream, <P as PagePool>::Page>;
 
@@ -110,6 +116,40 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         s.conns_active = self.table.len() as u64;
         s.pages_in_use = self.core.pool.in_use() as u64;
         s
+    }
+
+    /// A hint that a segment of flow `key` will be processed soon: starts
+    /// loading its connection into the cache and returns at once. It changes
+    /// no state, so a wrong or stale hint costs only the lookup.
+    ///
+    /// With thousands of live flows, a lookup misses the cache twice in a
+    /// row (index entry, then connection); [`prefetch_index`](Self::prefetch_index)
+    /// and [`prefetch_conn`](Self::prefetch_conn) split those into two
+    /// stages that a caller issues [`PREFETCH_DISTANCE`](crate::PREFETCH_DISTANCE)
+    /// segments apart, so both waits overlap other segments' work. This
+    /// method does both at once (the second stage then waits for the first).
+    #[inline]
+    pub fn prefetch(&self, key: &FlowKey) {
+        let la = self.prefetch_index(key);
+        self.prefetch_conn(la);
+    }
+
+    /// First prefetch stage: hashes `key` and starts loading the table's
+    /// index entry for it. Pass the result to [`prefetch_conn`](Self::prefetch_conn)
+    /// a few segments later.
+    #[inline]
+    pub fn prefetch_index(&self, key: &FlowKey) -> Lookahead {
+        let hash = self.table.hash(key);
+        self.table.prefetch_index(hash);
+        Lookahead(hash)
+    }
+
+    /// Second prefetch stage: starts loading the connection the index entry
+    /// points to (found by hash alone; a rare false match only loads the
+    /// wrong lines).
+    #[inline]
+    pub fn prefetch_conn(&self, la: Lookahead) {
+        self.table.prefetch_slot(la.0);
     }
 
     /// Decodes nothing: takes a decoded packet and its capture time.

@@ -11,7 +11,7 @@
 
 use crate::bytes::{be16, u8_at};
 use crate::hash::Toeplitz;
-use crate::LinkType;
+use crate::{FlowKey, LinkType};
 
 /// What the dispatcher needs of a TCP frame. Plain data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +28,52 @@ pub struct FlowPeek {
 /// when the frame needs the full decoder. Never panics.
 #[inline]
 pub fn peek_tcp(link: LinkType, frame: &[u8]) -> Option<FlowPeek> {
+    let (at, vlan) = locate_ip(link, frame)?;
+    let t = Toeplitz::symmetric();
+    let hash = match tuple_at(frame, at)? {
+        Tuple::V4(src, dst, sp, dp) => t.hash_v4(src, dst, sp, dp),
+        Tuple::V6(src, dst, sp, dp) => t.hash_v6(src, dst, sp, dp),
+    };
+    Some(FlowPeek {
+        hash,
+        ip_offset: u16::try_from(at).ok()?,
+        vlan,
+    })
+}
+
+/// The flow key of a plain TCP frame (same rules as [`peek_tcp`]), for
+/// prefetching its connection before the frame is decoded in full. Never
+/// panics.
+#[inline]
+pub fn peek_key(link: LinkType, frame: &[u8]) -> Option<FlowKey> {
+    let (at, vlan) = locate_ip(link, frame)?;
+    key_of(tuple_at(frame, at)?, vlan)
+}
+
+/// [`peek_key`] for a frame whose IP header starts at `ip` (the
+/// dispatcher located it), with folded VLAN IDs `vlan`.
+#[inline]
+pub fn peek_key_ip(ip: &[u8], vlan: u32) -> Option<FlowKey> {
+    key_of(tuple_at(ip, 0)?, vlan)
+}
+
+/// Addresses and ports of a TCP packet.
+enum Tuple {
+    V4([u8; 4], [u8; 4], u16, u16),
+    V6([u8; 16], [u8; 16], u16, u16),
+}
+
+fn key_of(t: Tuple, vlan: u32) -> Option<FlowKey> {
+    Some(match t {
+        Tuple::V4(s, d, sp, dp) => FlowKey::from_v4(s, sp, d, dp, vlan).0,
+        Tuple::V6(s, d, sp, dp) => FlowKey::from_v6(s, sp, d, dp, vlan).0,
+    })
+}
+
+/// Offset of the IP header and the folded VLAN IDs, for the plain link
+/// layers.
+#[inline]
+fn locate_ip(link: LinkType, frame: &[u8]) -> Option<(usize, u32)> {
     let (mut at, mut vlan) = (0usize, 0u32);
     match link {
         LinkType::Ethernet => {
@@ -50,8 +96,14 @@ pub fn peek_tcp(link: LinkType, frame: &[u8]) -> Option<FlowPeek> {
         LinkType::Raw | LinkType::RawBsd | LinkType::Ipv4 | LinkType::Ipv6 => {}
         _ => return None,
     }
-    let t = Toeplitz::symmetric();
-    let hash = match u8_at(frame, at)? >> 4 {
+    Some((at, vlan))
+}
+
+/// The TCP 4-tuple of an unfragmented IPv4 or extension-free IPv6 packet
+/// starting at `at`.
+#[inline]
+fn tuple_at(frame: &[u8], at: usize) -> Option<Tuple> {
+    match u8_at(frame, at)? >> 4 {
         4 => {
             let ihl = usize::from(u8_at(frame, at)? & 0x0f) * 4;
             let flags_frag = be16(frame, at + 6)?;
@@ -61,7 +113,7 @@ pub fn peek_tcp(link: LinkType, frame: &[u8]) -> Option<FlowPeek> {
             let ports = frame.get(at + ihl..at + ihl + 4)?;
             let src: [u8; 4] = frame.get(at + 12..at + 16)?.try_into().ok()?;
             let dst: [u8; 4] = frame.get(at + 16..at + 20)?.try_into().ok()?;
-            t.hash_v4(src, dst, port(ports, 0), port(ports, 2))
+            Some(Tuple::V4(src, dst, port(ports, 0), port(ports, 2)))
         }
         6 => {
             if u8_at(frame, at + 6)? != 6 {
@@ -70,15 +122,10 @@ pub fn peek_tcp(link: LinkType, frame: &[u8]) -> Option<FlowPeek> {
             let ports = frame.get(at + 40..at + 44)?;
             let src: [u8; 16] = frame.get(at + 8..at + 24)?.try_into().ok()?;
             let dst: [u8; 16] = frame.get(at + 24..at + 40)?.try_into().ok()?;
-            t.hash_v6(src, dst, port(ports, 0), port(ports, 2))
+            Some(Tuple::V6(src, dst, port(ports, 0), port(ports, 2)))
         }
-        _ => return None,
-    };
-    Some(FlowPeek {
-        hash,
-        ip_offset: u16::try_from(at).ok()?,
-        vlan,
-    })
+        _ => None,
+    }
 }
 
 fn port(b: &[u8], at: usize) -> u16 {
@@ -99,6 +146,9 @@ mod tests {
                 assert_eq!(p.hash, full.key.symmetric_hash());
                 assert_eq!(p.vlan, full.key.vlan());
                 assert_eq!(usize::from(p.ip_offset), usize::from(full.ip_offset));
+                assert_eq!(peek_key(link, frame), Some(full.key));
+                let ip = &frame[usize::from(p.ip_offset)..];
+                assert_eq!(peek_key_ip(ip, p.vlan), Some(full.key));
             }
         }
     }

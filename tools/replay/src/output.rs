@@ -34,8 +34,10 @@ pub struct ReplayStream {
     info: ConnInfo,
     bytes: [u64; 2],
     gaps: [u64; 2],
-    sha: Option<[Sha256; 2]>,
-    files: Option<[FlowFile; 2]>,
+    // Boxed: the stream lives inside the reassembler's connection record,
+    // which stays small (and cache-friendly) when digests are off.
+    sha: Option<Box<[Sha256; 2]>>,
+    files: Option<Box<[FlowFile; 2]>>,
     sink: Sender<Report>,
     /// Checksum of delivered bytes when nothing else is computed, so the
     /// work cannot be optimised away in benchmarks.
@@ -149,16 +151,19 @@ impl StreamFactory for ReplayFactory {
         let files = self.opts.flows.as_ref().map(|dir| {
             let c2s = conn.wire_dir(Direction::ClientToServer);
             let s2c = conn.wire_dir(Direction::ServerToClient);
-            [
+            Box::new([
                 FlowFile::new(dir, &names.name(conn.key.src(c2s), conn.key.dst(c2s))),
                 FlowFile::new(dir, &names.name(conn.key.src(s2c), conn.key.dst(s2c))),
-            ]
+            ])
         });
         ReplayStream {
             info: *conn,
             bytes: [0; 2],
             gaps: [0; 2],
-            sha: self.opts.digest.then(|| [Sha256::new(), Sha256::new()]),
+            sha: self
+                .opts
+                .digest
+                .then(|| Box::new([Sha256::new(), Sha256::new()])),
             files,
             sink: self.sink.clone(),
             sum: 0,
