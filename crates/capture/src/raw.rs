@@ -67,23 +67,16 @@ impl Mapping {
     }
 }
 
-/// Hints the CPU to fetch the first two cache lines of `bytes` (the next
-/// record header and the packet headers behind it). No effect off x86-64.
+/// Hints the CPU to fetch the cache line holding `bytes[0]`. No effect off
+/// x86-64 or on an empty slice.
 #[inline]
-pub(crate) fn prefetch(bytes: &[u8]) {
+pub(crate) fn prefetch_line(bytes: &[u8]) {
     #[cfg(target_arch = "x86_64")]
-    {
+    if !bytes.is_empty() {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let p = bytes.as_ptr() as *const i8;
-        if !bytes.is_empty() {
-            // SAFETY: a prefetch never faults and reads nothing architecturally;
-            // the pointer is inside (or one line past the start of) a live slice.
-            unsafe { _mm_prefetch(p, _MM_HINT_T0) };
-        }
-        if bytes.len() > 64 {
-            // SAFETY: as above; `p + 64` is inside the slice.
-            unsafe { _mm_prefetch(p.wrapping_add(64), _MM_HINT_T0) };
-        }
+        // SAFETY: a prefetch never faults and reads nothing architecturally;
+        // the pointer is the start of a live, non-empty slice.
+        unsafe { _mm_prefetch(bytes.as_ptr() as *const i8, _MM_HINT_T0) };
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = bytes;

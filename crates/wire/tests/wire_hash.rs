@@ -107,6 +107,18 @@ proptest! {
         prop_assert_eq!(t.hash_bytes(&input), toeplitz_reference(&full, &input));
     }
 
+    /// Keys with a 16-bit period take the XOR-fold road; it must agree
+    /// with the bit-serial definition for every input length (odd ones too).
+    #[test]
+    fn periodic_keys_match_reference(input in proptest::collection::vec(any::<u8>(), 0..=36),
+                                     pair in any::<[u8; 2]>()) {
+        let full: [u8; 40] = core::array::from_fn(|i| pair[i % 2]);
+        let t = Toeplitz::new(&full);
+        prop_assert_eq!(t.hash_bytes(&input), toeplitz_reference(&full, &input));
+        let sym = Toeplitz::symmetric();
+        prop_assert_eq!(sym.hash_bytes(&input), toeplitz_reference(&SYMMETRIC_RSS_KEY[..40], &input));
+    }
+
     #[test]
     fn symmetric_v4(a in any::<[u8; 4]>(), b in any::<[u8; 4]>(), pa in any::<u16>(), pb in any::<u16>()) {
         let t = Toeplitz::symmetric();
