@@ -13,6 +13,7 @@ use crate::input::{Input, SharedBytes, Span, Whole};
 use crate::pcap::{PcapHeader, FILE_HEADER_LEN, RECORD_HEADER_LEN};
 use crate::pcapng::{self, Interface};
 use crate::raw::Mapping;
+use crate::readahead::Readahead;
 use crate::{Format, Frame};
 
 /// The gzip magic number.
@@ -46,6 +47,7 @@ pub struct Capture {
     /// Timestamp of the last frame, for pcapng simple packet blocks.
     last_ts: u64,
     done: bool,
+    readahead: Option<Readahead>,
 }
 
 /// Per-format reading state.
@@ -166,6 +168,7 @@ impl Capture {
             state,
             last_ts: 0,
             done: false,
+            readahead: None,
         })
     }
 
@@ -198,6 +201,9 @@ impl Capture {
         };
         self.last_ts = rec.ts_nanos;
         self.input.prefetch_next();
+        if let Some(r) = &mut self.readahead {
+            r.advance(self.input.offset() as usize);
+        }
         Some(Ok(Frame {
             data: self.input.get(rec.span),
             wire_len: rec.wire_len,
@@ -206,6 +212,29 @@ impl Capture {
             interface: rec.interface,
             offset: rec.offset,
         }))
+    }
+
+    /// For a memory-mapped file: starts a helper thread that maps the file's
+    /// pages ahead of the reader (32 MiB), so the page faults of a first
+    /// read happen there instead of on the reading thread. Returns whether
+    /// it runs (not for streams, in-memory bytes or systems other than
+    /// Linux; a kernel without `MADV_POPULATE_READ` ends the helper at its
+    /// first attempt). The thread stops when the capture is dropped.
+    ///
+    /// Worth it when the reader's thread is the bottleneck (an engine's
+    /// dispatcher) and another core has room: measured on a 1.1 GB capture
+    /// in README.
+    pub fn start_readahead(&mut self) -> bool {
+        if self.readahead.is_none() {
+            if let Input::Whole {
+                data: Whole::Mapped(m),
+                ..
+            } = &self.input
+            {
+                self.readahead = Readahead::start(m.clone());
+            }
+        }
+        self.readahead.is_some()
     }
 
     /// The input's name, as given when opened (`<stdin>` for standard input).

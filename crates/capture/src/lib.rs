@@ -76,6 +76,7 @@ mod input;
 mod pcap;
 mod pcapng;
 mod raw;
+mod readahead;
 
 pub use capture::Capture;
 pub use error::{CaptureError, ErrorKind};

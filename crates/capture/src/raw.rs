@@ -60,6 +60,23 @@ impl Mapping {
         &self.map
     }
 
+    /// Whether [`Mapping::populate`] can work on this platform.
+    pub(crate) const CAN_POPULATE: bool = cfg!(target_os = "linux");
+
+    /// Asks the kernel to map `len` bytes from `offset` now (read faults
+    /// taken up front); an error if it cannot (old kernels, other systems).
+    pub(crate) fn populate(&self, offset: usize, len: usize) -> io::Result<()> {
+        #[cfg(target_os = "linux")]
+        return self
+            .map
+            .advise_range(memmap2::Advice::PopulateRead, offset, len);
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = (offset, len);
+            Err(io::ErrorKind::Unsupported.into())
+        }
+    }
+
     /// Tells the kernel we read front to back (a hint; failures are ignored).
     pub(crate) fn advise_sequential(&self) {
         #[cfg(unix)]

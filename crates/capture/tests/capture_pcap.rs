@@ -299,3 +299,50 @@ fn shared_bytes_hold_every_frame_and_outlive_the_capture() {
     assert_eq!(&shared[offsets[1].0..offsets[1].0 + 4], b"ghij");
     assert_eq!(shared.offset_of(b"elsewhere"), None);
 }
+
+/// The read-ahead helper maps pages on another thread: frames must be the
+/// same with it, it must run on mapped files only, and dropping a capture
+/// in the middle (helper parked or busy) must end it without hanging.
+#[test]
+fn readahead_changes_nothing_and_stops_with_the_capture() {
+    let mut b = PcapBuilder::new(false, false, 65535, 1);
+    for i in 0..6_000u32 {
+        let payload: Vec<u8> = (0..1_400u32).map(|j| (i ^ j) as u8).collect();
+        b.record(1_700_000_000 + i, i, &payload, 1_400);
+    }
+    let path = temp_file("readahead.pcap", &b.bytes); // ~8.5 MB: several chunks
+    let mut plain = Capture::open(&path).unwrap();
+    let mut ahead = Capture::open(&path).unwrap();
+    assert_eq!(ahead.start_readahead(), cfg!(target_os = "linux"));
+    assert_eq!(
+        ahead.start_readahead(),
+        cfg!(target_os = "linux"),
+        "idempotent"
+    );
+    let (a, ea) = drain(&mut plain);
+    let (b2, eb) = drain(&mut ahead);
+    assert_eq!(a.len(), 6_000);
+    assert_eq!(a, b2);
+    assert!(ea.is_none() && eb.is_none());
+
+    for stop_after in [0, 1, 700, 3_000] {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p = path.clone();
+        std::thread::spawn(move || {
+            let mut cap = Capture::open(&p).unwrap();
+            cap.start_readahead();
+            for _ in 0..stop_after {
+                cap.next_frame().unwrap().unwrap();
+            }
+            drop(cap);
+            tx.send(()).unwrap();
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(30))
+            .expect("dropping a capture with read-ahead hangs");
+    }
+
+    let mut mem = Capture::from_bytes(b.bytes.clone(), "mem").unwrap();
+    assert!(!mem.start_readahead(), "only memory-mapped files");
+    let mut stream = trickled(b.bytes[..1000].to_vec());
+    assert!(!stream.start_readahead());
+}

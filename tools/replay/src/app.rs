@@ -24,6 +24,9 @@ pub struct ReplayOptions {
     pub output: OutputOptions,
     /// Replay at the capture's own pace times this factor (`None`: as fast as possible).
     pub pace: Option<f64>,
+    /// Do not map memory-mapped captures ahead of the reader on a helper
+    /// thread ([`Capture::start_readahead`]).
+    pub no_readahead: bool,
 }
 
 /// The result of a run.
@@ -119,6 +122,10 @@ pub fn replay(
     let mut pacer = Pacer::new(opts.pace);
     let mut done_bytes = 0u64;
     'captures: for mut cap in opened {
+        if !opts.no_readahead {
+            // Page faults off the reading thread (a no-op for streams).
+            cap.start_readahead();
+        }
         let shared = cap.shared_bytes();
         if let Some(s) = &shared {
             engine.set_block(Arc::new(MappedBlock(s.clone())));
@@ -219,4 +226,43 @@ pub fn digest_file(
     let frames = out.stats.frames_total();
     let reasm = out.stats.reasm_total();
     Ok((out.digests, frames, reasm, out.capture_errors.pop()))
+}
+
+/// What [`read_only`] counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReadOnly {
+    /// Frames read.
+    pub frames: u64,
+    /// Their captured bytes.
+    pub bytes: u64,
+    /// [`sum8`](crate::output::sum8) of every frame, so no read is optimised away.
+    pub checksum: u64,
+}
+
+/// The floor of a replay: opens the captures as a replay does, reads every
+/// frame and touches each of its bytes once, and nothing else (no decoding,
+/// no reassembly). A capture error ends that capture, as in a replay, and is
+/// returned with the counts so far.
+pub fn read_only(captures: &[PathBuf], readahead: bool) -> (ReadOnly, Result<(), CaptureError>) {
+    let mut r = ReadOnly::default();
+    for p in captures {
+        let mut cap = match Capture::open(p) {
+            Ok(c) => c,
+            Err(e) => return (r, Err(e)),
+        };
+        if readahead {
+            cap.start_readahead();
+        }
+        while let Some(frame) = cap.next_frame() {
+            match frame {
+                Ok(f) => {
+                    r.frames += 1;
+                    r.bytes += f.data.len() as u64;
+                    r.checksum = r.checksum.wrapping_add(crate::output::sum8(f.data));
+                }
+                Err(e) => return (r, Err(e)),
+            }
+        }
+    }
+    (r, Ok(()))
 }

@@ -63,6 +63,14 @@ struct Args {
     /// No progress bar even on a terminal.
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// Do not map a capture file's pages ahead of the reader on a helper
+    /// thread (it takes page faults off the reading thread).
+    #[arg(long)]
+    no_readahead: bool,
+    /// Only read every frame and touch each byte once, then print the
+    /// counts and time on standard error: the floor for comparisons.
+    #[arg(long, conflicts_with_all = ["digest", "write_flows", "json", "pace"])]
+    read_only: bool,
 }
 
 fn options(args: &Args) -> Result<ReplayOptions, String> {
@@ -90,6 +98,7 @@ fn options(args: &Args) -> Result<ReplayOptions, String> {
         o.output.flows = Some(dir.clone());
     }
     o.pace = args.pace;
+    o.no_readahead = args.no_readahead;
     Ok(o)
 }
 
@@ -102,6 +111,25 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.read_only {
+        let start = std::time::Instant::now();
+        let (r, result) = weft_replay::app::read_only(&args.captures, !args.no_readahead);
+        let secs = start.elapsed().as_secs_f64();
+        eprintln!(
+            "read-only: {} frames, {} bytes, checksum {:016x}, {secs:.3} s, {:.2} M frames/s",
+            r.frames,
+            r.bytes,
+            r.checksum,
+            r.frames as f64 / secs.max(1e-9) / 1e6
+        );
+        return match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("weft-replay: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();

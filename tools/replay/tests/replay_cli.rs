@@ -278,3 +278,31 @@ fn interrupt_stops_reading_and_still_reports() {
         assert!(err.contains("statistics cover what was read"));
     }
 }
+
+#[test]
+fn read_only_counts_every_frame_and_readahead_changes_no_digest() {
+    let bytes = std::fs::read(sample()).unwrap();
+    let o = run(&["--read-only"], &sample());
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("read-only: 665 frames"), "{err}");
+    assert!(stdout(&o).is_empty());
+    // The captured bytes: the file minus its header and record headers.
+    let captured = bytes.len() - 24 - 16 * 665;
+    assert!(err.contains(&format!(", {captured} bytes,")), "{err}");
+    // A damaged file: counts so far, then the error, exit 1.
+    let cut = tmp("cut-read-only.pcap");
+    std::fs::write(&cut, &bytes[..bytes.len() - 100]).unwrap();
+    let o = run(&["--read-only"], &cut);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("truncated"));
+    // Usage: the floor does not produce digests.
+    assert_eq!(
+        run(&["--read-only", "--digest"], &sample()).status.code(),
+        Some(2)
+    );
+    for w in ["--inline", "-w2"] {
+        let o = run(&["--digest", "--no-readahead", w], &sample());
+        assert_eq!(stdout(&o), sample_truth(), "{w} without read-ahead");
+    }
+}
