@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use weft::capture::Capture;
+use weft::capture::{Capture, Prefetch};
 use weft::engine::{EngineBuilder, RETA_SIZE};
 use weft::wire::{decode, peek_tcp, DecodeOptions, Decoded, LinkType, Timestamp};
 use weft::{ConnInfo, Context, ScatterGather, Segment, Stream, StreamFactory};
@@ -75,6 +75,8 @@ fn trace(name: &'static str, reorder: f64) -> Trace {
 /// Runs the whole trace through an engine with `workers` workers.
 fn run(t: &Trace, workers: usize) -> u64 {
     let mut cap = Capture::from_bytes(t.bytes.clone(), "bench").unwrap();
+    // As weft-replay does (see `Prefetch`).
+    cap.set_prefetch(Prefetch::Stream);
     let shared = cap.shared_bytes().unwrap();
     let mut e = EngineBuilder::new()
         .workers(workers)
@@ -121,6 +123,7 @@ fn bench(c: &mut Criterion) {
             let opts = DecodeOptions::default();
             b.iter(|| {
                 let mut cap = Capture::from_bytes(t.bytes.clone(), "bench").unwrap();
+                cap.set_prefetch(Prefetch::Stream);
                 let mut per_worker = [0u64; RETA_SIZE];
                 while let Some(f) = cap.next_frame() {
                     let f = f.unwrap();

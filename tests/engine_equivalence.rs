@@ -19,7 +19,10 @@ fn generate(name: &str, cfg: &GenConfig) -> (PathBuf, Vec<String>) {
 }
 
 fn digest(path: &Path, workers: usize, ring: usize) -> Vec<String> {
-    let mut o = ReplayOptions::default();
+    digest_with(path, workers, ring, ReplayOptions::default())
+}
+
+fn digest_with(path: &Path, workers: usize, ring: usize, mut o: ReplayOptions) -> Vec<String> {
     o.output.digest = true;
     o.engine.workers = Some(workers);
     o.engine.ring_capacity = ring;
@@ -69,6 +72,14 @@ fn every_worker_count_matches_inline_and_the_truth() {
     assert_eq!(inline, truth, "inline differs from the generator's truth");
     for workers in [1, 2, 3, 4, 8] {
         assert_eq!(digest(&path, workers, 4096), inline, "{workers} workers");
+    }
+    // The same with connections prefetched ahead however few are live (by
+    // default only once their records outgrow a core's cache).
+    let mut eager = ReplayOptions::default();
+    eager.pipeline.reasm.prefetch_min_bytes = 0;
+    for workers in [0, 1, 3] {
+        let got = digest_with(&path, workers, 64, eager.clone());
+        assert_eq!(got, inline, "{workers} workers, always prefetching");
     }
 }
 

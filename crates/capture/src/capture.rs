@@ -14,7 +14,7 @@ use crate::pcap::{PcapHeader, FILE_HEADER_LEN, RECORD_HEADER_LEN};
 use crate::pcapng::{self, Interface};
 use crate::raw::Mapping;
 use crate::readahead::Readahead;
-use crate::{Format, Frame};
+use crate::{Format, Frame, Prefetch};
 
 /// The gzip magic number.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
@@ -212,6 +212,12 @@ impl Capture {
             interface: rec.interface,
             offset: rec.offset,
         }))
+    }
+
+    /// Chooses how the reader prefetches (see [`Prefetch`]); the default
+    /// is [`Prefetch::Next`].
+    pub fn set_prefetch(&mut self, p: Prefetch) {
+        self.input.set_prefetch(p);
     }
 
     /// For a memory-mapped file: starts a helper thread that maps the file's

@@ -9,6 +9,7 @@ use std::io::{self, Read};
 use std::sync::Arc;
 
 use crate::raw::Mapping;
+use crate::Prefetch;
 
 /// Initial size of a stream's buffer; it grows only to hold one record.
 const STREAM_BUF: usize = 256 * 1024;
@@ -98,7 +99,7 @@ pub(crate) struct Stream {
     eof: bool,
 }
 
-/// How far ahead of the cursor a mapped or in-memory input is prefetched.
+/// How far ahead of the cursor [`Prefetch::Stream`] hints.
 const WINDOW: usize = 4096;
 
 /// A cursor over the input.
@@ -109,6 +110,8 @@ pub(crate) enum Input {
         pos: usize,
         /// Bytes up to here were prefetched.
         fetched: usize,
+        /// Prefetch every line ahead ([`Prefetch::Stream`]).
+        stream: bool,
     },
     /// Bytes read on demand.
     Stream {
@@ -142,6 +145,7 @@ impl Input {
             data,
             pos: 0,
             fetched: 0,
+            stream: false,
         }
     }
 
@@ -220,33 +224,47 @@ impl Input {
         Span { start, len: n }
     }
 
-    /// Asks the CPU to start loading the next few records.
-    ///
-    /// A reader that only looks at headers (a dispatcher) otherwise waits on
-    /// memory for every frame: where the next record starts is known only
-    /// once this one's header is read, so those waits cannot overlap, and
-    /// records ~1 KB apart are a stride the hardware prefetcher does not
-    /// follow. Hand-written because no crate offers a prefetch hint.
-    /// Measured on benches/e2e.rs (1 % reordering): the dispatcher alone
-    /// went from 16 M to 24–28 M frames/s with this dense stream of hints
-    /// (one per line, 4 KB ahead) and inline reassembly gained 6–15 %; one
-    /// hint per two lines lost half the dispatcher's speed, two hints per
-    /// frame (the first version) gave the 16 M.
+    /// Chooses how [`prefetch_next`](Self::prefetch_next) hints (whole
+    /// inputs only).
+    pub(crate) fn set_prefetch(&mut self, p: Prefetch) {
+        if let Input::Whole { stream, .. } = self {
+            *stream = p == Prefetch::Stream;
+        }
+    }
+
+    /// Asks the CPU to start loading what the reader needs next: see
+    /// [`Prefetch`] for the two ways and what they measured. Hand-written
+    /// because no crate offers a prefetch hint.
     #[inline]
     pub(crate) fn prefetch_next(&mut self) {
-        if let Input::Whole { data, pos, fetched } = self {
-            let bytes = data.bytes();
-            // Every line from where the last call stopped up to WINDOW bytes
-            // ahead: a dense, in-order stream of hints, so the record
-            // headers a few frames on are in cache when parsed.
-            let end = (*pos + WINDOW).min(bytes.len());
-            let mut at = (*fetched).max(*pos);
-            while at < end {
-                crate::raw::prefetch_line(&bytes[at..]);
-                at += 64;
-            }
-            *fetched = at;
+        let Input::Whole {
+            data,
+            pos,
+            fetched,
+            stream,
+        } = self
+        else {
+            return;
+        };
+        let bytes = data.bytes();
+        if !*stream {
+            // The next record's header, and a line two full-size frames on
+            // (a header two or three frames ahead); 3 KB measured best.
+            crate::raw::prefetch_line(bytes.get(*pos..).unwrap_or(&[]));
+            crate::raw::prefetch_line(bytes.get(*pos + 64..).unwrap_or(&[]));
+            crate::raw::prefetch_line(bytes.get(*pos + 3072..).unwrap_or(&[]));
+            return;
         }
+        // Every line from where the last call stopped up to WINDOW bytes
+        // ahead: a dense, in-order stream of hints, so the record headers a
+        // few frames on are in cache when parsed.
+        let end = (*pos + WINDOW).min(bytes.len());
+        let mut at = (*fetched).max(*pos);
+        while at < end {
+            crate::raw::prefetch_line(&bytes[at..]);
+            at += 64;
+        }
+        *fetched = at;
     }
 
     /// The bytes of a span taken since the last `fill` or `skip`.

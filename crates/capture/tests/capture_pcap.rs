@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use common::{drain, Owned, PcapBuilder, Trickle};
 use flate2::{write::GzEncoder, Compression};
-use weft_capture::{Capture, ErrorKind, Format};
+use weft_capture::{Capture, ErrorKind, Format, Prefetch};
 
 fn three_records(nanos: bool, big: bool) -> PcapBuilder {
     let mut b = PcapBuilder::new(nanos, big, 65535, 1);
@@ -313,6 +313,8 @@ fn readahead_changes_nothing_and_stops_with_the_capture() {
     let path = temp_file("readahead.pcap", &b.bytes); // ~8.5 MB: several chunks
     let mut plain = Capture::open(&path).unwrap();
     let mut ahead = Capture::open(&path).unwrap();
+    // The other prefetch policy as well: hints change no frame.
+    ahead.set_prefetch(Prefetch::Stream);
     assert_eq!(ahead.start_readahead(), cfg!(target_os = "linux"));
     assert_eq!(
         ahead.start_readahead(),
@@ -343,6 +345,9 @@ fn readahead_changes_nothing_and_stops_with_the_capture() {
 
     let mut mem = Capture::from_bytes(b.bytes.clone(), "mem").unwrap();
     assert!(!mem.start_readahead(), "only memory-mapped files");
+    mem.set_prefetch(Prefetch::Stream);
+    let (m, _) = drain(&mut mem);
+    assert_eq!(m, a);
     let mut stream = trickled(b.bytes[..1000].to_vec());
     assert!(!stream.start_readahead());
 }

@@ -381,6 +381,11 @@ impl<F: StreamFactory> Engine<F> {
         let frame = &(*block).as_ref()[off..off + len];
         if let Mode::Inline(i) = &mut self.mode {
             self.stats.frames += 1;
+            if !i.p.reassembler().prefetch_pays() {
+                i.run(&self.block, 0);
+                i.p.process_frame(link, frame, ts);
+                return;
+            }
             let la = i.p.lookahead_frame(link, frame);
             i.ahead.push_back(Ahead {
                 link,

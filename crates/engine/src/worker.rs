@@ -117,12 +117,18 @@ fn drain<F: StreamFactory>(rx: &mut Consumer<Msg>, p: &mut Pipeline<F>, shared: 
         // first prefetch stage (its index entry), frame t - D the second (its
         // connection) and frame t - 2D is processed, so each frame's memory
         // waits overlap the work on the frames between.
-        let (n, d) = (batch.len(), PREFETCH_DISTANCE);
+        let n = batch.len();
+        // With few live connections everything is cached: no look-ahead.
+        let d = if p.reassembler().prefetch_pays() {
+            PREFETCH_DISTANCE
+        } else {
+            0
+        };
         ahead.clear();
         ahead.resize(n, None);
         for t in 0..n + 2 * d {
             match batch.get(t) {
-                Some(Msg::Frame(f)) => {
+                Some(Msg::Frame(f)) if d > 0 => {
                     let frame = frame_of(&peek_block, f);
                     ahead[t] = p.lookahead_ip(frame, f.ip_off as usize, f.vlan);
                 }
@@ -130,7 +136,11 @@ fn drain<F: StreamFactory>(rx: &mut Consumer<Msg>, p: &mut Pipeline<F>, shared: 
                 Some(Msg::Block(b)) => peek_block = Some(b.clone()),
                 _ => {}
             }
-            if let Some(&la) = t.checked_sub(d).and_then(|u| ahead.get(u)) {
+            if let Some(&la) = t
+                .checked_sub(d)
+                .and_then(|u| ahead.get(u))
+                .filter(|_| d > 0)
+            {
                 p.prefetch_conn(la);
             }
             let Some(msg) = t.checked_sub(2 * d).and_then(|u| batch.get(u)) else {

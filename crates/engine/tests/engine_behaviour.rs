@@ -6,7 +6,7 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use weft_capture::Capture;
-use weft_engine::{Backpressure, EngineBuilder, EngineError, EngineReport};
+use weft_engine::{Backpressure, EngineBuilder, EngineError, EngineReport, PipelineConfig};
 use weft_gen::GenConfig;
 use weft_reasm::{ConnInfo, Context, ScatterGather, Segment, Stream, StreamFactory};
 use weft_wire::{LinkType, Timestamp};
@@ -360,16 +360,16 @@ fn zero_copy_and_copied_frames_keep_capture_order() {
             )
         });
         let want = copies.result.unwrap().stats;
+        // Connections are prefetched ahead (always, here: by default only
+        // with many live flows) in every mixed run.
+        let mut eager = PipelineConfig::default();
+        eager.reasm.prefetch_min_bytes = 0;
         for (copy_every, switch_every) in [(1_000_000, 1_000_000), (5, 37), (2, 3), (7, 1)] {
             let p = pcap.clone();
-            let mixed = bounded(60, move || {
-                run_mixed(
-                    p,
-                    EngineBuilder::new().workers(workers),
-                    copy_every,
-                    switch_every,
-                )
-            });
+            let b = EngineBuilder::new()
+                .workers(workers)
+                .pipeline(eager.clone());
+            let mixed = bounded(60, move || run_mixed(p, b, copy_every, switch_every));
             let got = mixed.result.unwrap().stats;
             assert_eq!(mixed.delivered, copies.delivered);
             assert_eq!(mixed.completed, copies.completed);

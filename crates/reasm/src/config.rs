@@ -52,6 +52,12 @@ pub struct Config {
     /// may lie and still end the connection; farther ones are ignored and
     /// counted (`rst_ignored`), so a blind RST cannot blind the reassembler.
     pub rst_window: u32,
+    /// Callers that process segments in batches (the engine) prefetch
+    /// connections ahead once the live connection records take this many
+    /// bytes: about a core's L2 cache, below which they are mostly cached
+    /// and the look-ahead only costs ([`Reassembler::prefetch_pays`](crate::Reassembler::prefetch_pays)).
+    /// `0`: always; `usize::MAX`: never. Speed only; output is the same.
+    pub prefetch_min_bytes: usize,
 }
 
 impl Default for Config {
@@ -69,6 +75,7 @@ impl Default for Config {
             linger_ns: 30_000_000_000,
             max_window: 1 << 30,
             rst_window: 1 << 20,
+            prefetch_min_bytes: 2 << 20,
         }
     }
 }

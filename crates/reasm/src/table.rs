@@ -76,6 +76,11 @@ impl<C> Table<C> {
         self.len
     }
 
+    /// Bytes of connection records in use (slots and keys).
+    pub fn record_bytes(&self) -> usize {
+        self.len * (std::mem::size_of::<Slot<C>>() + std::mem::size_of::<FlowKey>())
+    }
+
     pub fn find(&self, key: &FlowKey) -> Option<u32> {
         let keys = &self.keys;
         self.index

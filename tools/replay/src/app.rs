@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use weft_capture::{Capture, CaptureError, SharedBytes};
+use weft_capture::{Capture, CaptureError, Prefetch, SharedBytes};
 use weft_engine::{EngineBuilder, EngineError, EngineStats, PipelineConfig};
 use weft_wire::{LinkType, Timestamp};
 
@@ -126,6 +126,8 @@ pub fn replay(
             // Page faults off the reading thread (a no-op for streams).
             cap.start_readahead();
         }
+        // Headers first, payloads later (or on a worker): see `Prefetch`.
+        cap.set_prefetch(Prefetch::Stream);
         let shared = cap.shared_bytes();
         if let Some(s) = &shared {
             engine.set_block(Arc::new(MappedBlock(s.clone())));
