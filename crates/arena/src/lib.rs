@@ -78,10 +78,12 @@
 
 use core::fmt;
 
+mod blocks;
 mod prefetch;
 mod raw;
 mod token;
 
+pub use blocks::BlockPool;
 pub use prefetch::prefetch;
 pub use raw::{Arena, PageMut, PageRef};
 

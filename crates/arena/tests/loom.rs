@@ -123,3 +123,41 @@ fn epoch_directory_retire_while_reading() {
         drop((p1, p2));
     });
 }
+
+/// A buffer whose bytes are a loom cell: loom fails the model if a write to
+/// it is not ordered after every read (or the reverse).
+struct Buf(loom::cell::UnsafeCell<u32>);
+
+// SAFETY: only for the model: every access goes through loom's cell, which
+// checks that no two of them race; finding such a race is the point.
+unsafe impl Sync for Buf {}
+
+/// The stream reader's hand-off: a buffer is shared with a reading thread,
+/// parked in the pool, and the writer keeps taking buffers from the pool
+/// (or making new ones) and writing them. Whatever the interleaving, it gets
+/// the shared buffer back only after the reader dropped it, and its write is
+/// ordered after the reader's read.
+#[test]
+fn block_pool_reuses_a_buffer_only_after_its_reader() {
+    use loom::sync::Arc;
+    use weft_arena::BlockPool;
+    loom::model(|| {
+        let mut pool = BlockPool::new(2);
+        let first = Arc::new(Buf(loom::cell::UnsafeCell::new(1)));
+        let reader = first.clone();
+        let t = thread::spawn(move || {
+            // SAFETY: a loom cell read; loom reports it if it races a write.
+            reader.0.with(|p| assert_eq!(unsafe { *p }, 1));
+        });
+        pool.recycle(first);
+        for round in 2..5 {
+            let b = pool
+                .take()
+                .unwrap_or_else(|| Buf(loom::cell::UnsafeCell::new(0)));
+            // SAFETY: as above; `take` hands out only unshared buffers.
+            b.0.with_mut(|p| unsafe { *p = round });
+            pool.recycle(Arc::new(b));
+        }
+        t.join().unwrap();
+    });
+}

@@ -180,6 +180,27 @@ impl Capture {
         self.input.shared()
     }
 
+    /// The buffer the latest frame lies in, shared, so that other threads can
+    /// read frames in place ([`SharedBytes::offset_of`] locates a frame in
+    /// it).
+    ///
+    /// For a file or bytes in memory this is the whole input (as
+    /// [`shared_bytes`](Capture::shared_bytes)). For a stream it is the
+    /// buffer the reader fills: while any clone of it lives, the reader does
+    /// not write it again but moves on to another buffer, one whose clones
+    /// are all gone if it has one ([`weft_arena::BlockPool`]), a new one
+    /// otherwise. So a frame read later may lie in a newer buffer: when
+    /// `offset_of` says it is not inside, fetch the block again.
+    pub fn current_block(&self) -> SharedBytes {
+        self.input.current_block()
+    }
+
+    /// How many times a stream went on in a buffer whose readers had all let
+    /// go, instead of a new one (0 for whole inputs).
+    pub fn buffers_reused(&self) -> u64 {
+        self.input.buffers_reused()
+    }
+
     /// The next frame, `None` at the end of input or after an error.
     ///
     /// The frame borrows the capture: from the memory map for mapped files,

@@ -8,11 +8,16 @@
 use std::io::{self, Read};
 use std::sync::Arc;
 
+use weft_arena::BlockPool;
+
 use crate::raw::Mapping;
 use crate::Prefetch;
 
 /// Initial size of a stream's buffer; it grows only to hold one record.
 const STREAM_BUF: usize = 256 * 1024;
+
+/// Buffers a stream keeps for reuse once its readers let go.
+const SPARE_BUFFERS: usize = 64;
 
 /// Consumed bytes, in the coordinates of the input's current buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +44,8 @@ pub(crate) enum Whole {
     Mapped(Arc<Mapping>),
     /// Bytes handed in by the caller.
     Shared(Arc<[u8]>),
+    /// A stream's buffer, shared (only inside [`SharedBytes`]).
+    Block(Arc<Vec<u8>>),
 }
 
 impl Whole {
@@ -47,6 +54,7 @@ impl Whole {
         match self {
             Whole::Mapped(m) => SharedBytes(Whole::Mapped(m.clone())),
             Whole::Shared(b) => SharedBytes(Whole::Shared(b.clone())),
+            Whole::Block(b) => SharedBytes(Whole::Block(b.clone())),
         }
     }
 
@@ -54,12 +62,13 @@ impl Whole {
         match self {
             Whole::Mapped(m) => m.bytes(),
             Whole::Shared(b) => b,
+            Whole::Block(b) => b,
         }
     }
 }
 
 /// The whole input of a capture held in memory (a memory map or bytes
-/// handed in), shared: cloning is a reference-count increment, and the bytes
+/// handed in), or one buffer of a streamed capture, shared: cloning is a reference-count increment, and the bytes
 /// stay valid as long as any clone lives, whatever happens to the
 /// [`Capture`](crate::Capture). This is what lets other threads read frames
 /// without copying them. `Send + Sync`.
@@ -90,10 +99,17 @@ impl SharedBytes {
 }
 
 /// A reader plus the buffer frames borrow from.
+///
+/// The buffer can be shared ([`Input::shared`]) so that other threads read
+/// frames in place; it is written only while unshared. When it must be
+/// written while shared, the reader moves the unconsumed bytes to another
+/// buffer (one a [`BlockPool`] gives back once every reader let go, or a new
+/// one) and continues there.
 pub(crate) struct Stream {
     reader: Box<dyn Read + Send>,
     // Invariant: start <= end <= buf.len(); buf[start..end] is unconsumed input.
-    buf: Vec<u8>,
+    buf: Arc<Vec<u8>>,
+    pool: BlockPool<Vec<u8>>,
     start: usize,
     end: usize,
     eof: bool,
@@ -155,7 +171,8 @@ impl Input {
         buf[..prefix.len()].copy_from_slice(prefix);
         let stream = Stream {
             reader,
-            buf,
+            buf: Arc::new(buf),
+            pool: BlockPool::new(SPARE_BUFFERS),
             start: 0,
             end: prefix.len(),
             eof: false,
@@ -180,6 +197,24 @@ impl Input {
         match self {
             Input::Whole { data, .. } => Some(data.shared()),
             Input::Stream { .. } => None,
+        }
+    }
+
+    /// The buffer the latest bytes were taken from, shared: the whole input,
+    /// or a stream's current buffer (which the stream then stops writing).
+    pub(crate) fn current_block(&self) -> SharedBytes {
+        match self {
+            Input::Whole { data, .. } => data.shared(),
+            Input::Stream { stream, .. } => SharedBytes(Whole::Block(stream.buf.clone())),
+        }
+    }
+
+    /// How many times a stream went on in a buffer its readers had let go
+    /// (instead of a new one).
+    pub(crate) fn buffers_reused(&self) -> u64 {
+        match self {
+            Input::Whole { .. } => 0,
+            Input::Stream { stream, .. } => stream.pool.reused(),
         }
     }
 
@@ -302,7 +337,9 @@ impl Stream {
                 self.make_room(n);
             }
             // Non-empty: end - start < n <= buf.len() - start.
-            let got = read_some(&mut self.reader, &mut self.buf[self.end..])?;
+            self.unshare();
+            let buf = Arc::make_mut(&mut self.buf); // unshared: copies nothing
+            let got = read_some(&mut self.reader, &mut buf[self.end..])?;
             if got == 0 {
                 self.eof = true;
             }
@@ -311,14 +348,32 @@ impl Stream {
         Ok(self.end - self.start)
     }
 
+    /// Makes the buffer writable: if readers hold it, the unconsumed bytes
+    /// move to a buffer nobody reads (see [`Stream`]).
+    fn unshare(&mut self) {
+        if Arc::get_mut(&mut self.buf).is_none() {
+            let mut next = self.pool.take().unwrap_or_default();
+            if next.len() < self.buf.len() {
+                next.resize(self.buf.len(), 0);
+            }
+            let live = self.end - self.start;
+            next[..live].copy_from_slice(&self.buf[self.start..self.end]);
+            (self.start, self.end) = (0, live);
+            let shared = std::mem::replace(&mut self.buf, Arc::new(next));
+            self.pool.recycle(shared);
+        }
+    }
+
     /// Moves the unconsumed bytes to the front and grows the buffer to `n`.
     fn make_room(&mut self, n: usize) {
-        self.buf.copy_within(self.start..self.end, 0);
-        self.end -= self.start;
-        self.start = 0;
-        if self.buf.len() < n {
-            self.buf.resize(n, 0);
+        self.unshare();
+        let (start, end) = (self.start, self.end);
+        let buf = Arc::make_mut(&mut self.buf); // unshared: copies nothing
+        buf.copy_within(start..end, 0);
+        if buf.len() < n {
+            buf.resize(n, 0);
         }
+        (self.start, self.end) = (0, end - start);
     }
 
     fn skip(&mut self, n: u64) -> io::Result<u64> {
@@ -330,8 +385,10 @@ impl Stream {
         let mut done = buffered;
         (self.start, self.end) = (0, 0);
         while done < n && !self.eof {
-            let want = usize::try_from(n - done).map_or(self.buf.len(), |w| w.min(self.buf.len()));
-            let got = read_some(&mut self.reader, &mut self.buf[..want])?;
+            self.unshare();
+            let buf = Arc::make_mut(&mut self.buf); // unshared: copies nothing
+            let want = usize::try_from(n - done).map_or(buf.len(), |w| w.min(buf.len()));
+            let got = read_some(&mut self.reader, &mut buf[..want])?;
             self.eof = got == 0;
             done += got as u64;
         }

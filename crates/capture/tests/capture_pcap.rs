@@ -351,3 +351,64 @@ fn readahead_changes_nothing_and_stops_with_the_capture() {
     let mut stream = trickled(b.bytes[..1000].to_vec());
     assert!(!stream.start_readahead());
 }
+
+/// Streams hand out their buffer for other threads to read frames in place:
+/// a held buffer is never written again (every frame taken from it keeps
+/// its bytes), frames are those of a plain read, and buffers come back for
+/// reuse once their holders let go.
+#[test]
+fn stream_buffers_are_shared_without_being_overwritten() {
+    let mut b = PcapBuilder::new(false, false, 65535, 1);
+    for i in 0..3_000u32 {
+        let payload: Vec<u8> = (0..(i % 1_500)).map(|j| (i * 7 + j) as u8).collect();
+        b.record(1_700_000_000 + i, i, &payload, i % 1_500);
+    }
+    let pcap = b.bytes;
+    let (want, _) = drain(&mut Capture::from_bytes(pcap.clone(), "mem").unwrap());
+    let cursor = |bytes: &Vec<u8>| {
+        Capture::from_reader(Box::new(std::io::Cursor::new(bytes.clone())), "r").unwrap()
+    };
+    // Large reads put many frames in each buffer; a trickle (1 to 7 bytes a
+    // read) moves on at nearly every frame, but must stay correct.
+    for (mut cap, large_reads) in [(cursor(&pcap), true), (trickled(pcap.clone()), false)] {
+        // Every block stays held, with each frame found in it.
+        let mut held = Vec::new();
+        let mut block = cap.current_block();
+        let (mut stale, mut n) = (false, 0);
+        loop {
+            if stale {
+                block = cap.current_block();
+                stale = false;
+            }
+            let Some(f) = cap.next_frame() else { break };
+            let f = f.unwrap();
+            assert_eq!(f.data, &want[n].data[..]);
+            match block.offset_of(f.data) {
+                Some(off) => held.push((block.clone(), off, f.data.to_vec())),
+                None => stale = true,
+            }
+            n += 1;
+        }
+        assert_eq!(n, want.len());
+        for (blk, off, data) in &held {
+            assert_eq!(&blk[*off..*off + data.len()], &data[..], "overwritten");
+        }
+        if large_reads {
+            assert!(held.len() > n / 2, "{} of {n} found in place", held.len());
+        }
+    }
+    // Holding only the newest block (as an engine's workers do), the reader
+    // reuses buffers instead of allocating.
+    let mut cap = cursor(&pcap);
+    let mut block = cap.current_block();
+    let mut stale = false;
+    loop {
+        if stale {
+            block = cap.current_block();
+        }
+        let Some(f) = cap.next_frame() else { break };
+        stale = block.offset_of(f.unwrap().data).is_none();
+    }
+    drop(block);
+    assert!(cap.buffers_reused() > 0);
+}

@@ -80,6 +80,11 @@ impl AsRef<[u8]> for MappedBlock {
     }
 }
 
+/// Once three stream buffers in a row carried fewer frames than this, the
+/// stream is copied frame by frame rather than shared buffer by buffer (see
+/// [`replay`]).
+const MIN_FRAMES_PER_BLOCK: u32 = 16;
+
 /// Replays `captures` in order through one engine.
 pub fn replay(
     captures: &[PathBuf],
@@ -128,11 +133,26 @@ pub fn replay(
         }
         // Headers first, payloads later (or on a worker): see `Prefetch`.
         cap.set_prefetch(Prefetch::Stream);
-        let shared = cap.shared_bytes();
-        if let Some(s) = &shared {
-            engine.set_block(Arc::new(MappedBlock(s.clone())));
-        }
-        while let Some(frame) = cap.next_frame() {
+        // Frames go to the engine as offsets into a shared block: the mapped
+        // file, or the stream buffer they were read into (the reader then
+        // moves on to another buffer instead of overwriting it, and reuses
+        // it once the workers let go). Fetched again when a frame lies
+        // outside it, i.e. once per stream buffer. A stream whose reads
+        // bring only a few frames each (a trickling pipe) would move on at
+        // nearly every frame: it is copied frame by frame instead.
+        let mut block: Option<SharedBytes> = None;
+        let (mut stale, mut sharing, mut in_block, mut short) = (true, true, 0u32, 0u32);
+        loop {
+            if stale && sharing {
+                let b = cap.current_block();
+                engine.set_block(Arc::new(MappedBlock(b.clone())));
+                block = Some(b);
+                in_block = 0;
+            }
+            stale = false;
+            let Some(frame) = cap.next_frame() else {
+                break;
+            };
             let frame = match frame {
                 Ok(f) => f,
                 Err(err) => {
@@ -143,9 +163,26 @@ pub fn replay(
             let ts = Timestamp(frame.ts_nanos);
             pacer.wait(ts);
             let link = LinkType::from_raw(frame.link_type);
-            match shared.as_ref().and_then(|s| s.offset_of(frame.data)) {
-                Some(off) => engine.dispatch_in_block(link, off, frame.data.len(), ts),
-                None => engine.dispatch(link, frame.data, ts),
+            match block.as_ref().and_then(|s| s.offset_of(frame.data)) {
+                Some(off) => {
+                    engine.dispatch_in_block(link, off, frame.data.len(), ts);
+                    in_block += 1;
+                }
+                None => {
+                    // The stream went on in another buffer: this one frame
+                    // is copied, the next ones use the new buffer.
+                    engine.dispatch(link, frame.data, ts);
+                    stale = true;
+                    short = if in_block < MIN_FRAMES_PER_BLOCK {
+                        short + 1
+                    } else {
+                        0
+                    };
+                    if short >= 3 {
+                        sharing = false;
+                        block = None;
+                    }
+                }
             }
             frames += 1;
             if frames % 8192 == 0 {

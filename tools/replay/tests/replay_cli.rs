@@ -306,3 +306,75 @@ fn read_only_counts_every_frame_and_readahead_changes_no_digest() {
         assert_eq!(stdout(&o), sample_truth(), "{w} without read-ahead");
     }
 }
+
+/// Runs `weft-replay ARGS -` with `bytes` written to its standard input in
+/// `chunk`-byte writes, `pause` apart.
+fn piped(args: &[&str], bytes: Vec<u8>, chunk: usize, pause: std::time::Duration) -> Output {
+    let mut child = bin()
+        .args(args)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        for c in bytes.chunks(chunk) {
+            stdin.write_all(c)?;
+            stdin.flush()?;
+            std::thread::sleep(pause);
+        }
+        Ok::<(), std::io::Error>(())
+    });
+    let o = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    o
+}
+
+/// A stream reaches the workers as shared read buffers (frames are not
+/// copied one by one), and a trickling one, whose reads bring a frame or
+/// less, falls back to copies: both give the truth.
+#[test]
+fn standard_input_is_shared_by_buffer_and_trickles_are_copied() {
+    let bytes = std::fs::read(sample()).unwrap();
+    let copied = |o: &Output| {
+        let text = stdout(o);
+        let json = text.lines().last().unwrap();
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        (
+            v["dispatch"]["copied"].as_u64().unwrap(),
+            v["dispatch"]["frames"].as_u64().unwrap(),
+        )
+    };
+    let digest_of = |o: &Output| {
+        stdout(o)
+            .lines()
+            .filter(|l| !l.starts_with('{'))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+    };
+    let fast = piped(
+        &["--digest", "--json", "-w2"],
+        bytes.clone(),
+        1 << 20,
+        Default::default(),
+    );
+    assert!(
+        fast.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fast.stderr)
+    );
+    assert_eq!(digest_of(&fast), sample_truth());
+    let (n, frames) = copied(&fast);
+    assert_eq!(frames, 665);
+    assert!(n < frames / 4, "{n} of {frames} frames copied");
+    let slow = piped(
+        &["--digest", "--json", "-w2"],
+        bytes,
+        300,
+        std::time::Duration::from_micros(200),
+    );
+    assert!(slow.status.success());
+    assert_eq!(digest_of(&slow), sample_truth());
+}
