@@ -16,9 +16,15 @@
 //!   `raw`); a mapped file truncated by another process while read raises
 //!   `SIGBUS`, so [`Capture::open_buffered`] reads instead of mapping.
 //! * Streams (standard input, pipes, gzip, which is told by its magic number
-//!   and not by the file name) are read into one reusable buffer; frames
+//!   and not by the file name) are read into a reusable buffer; frames
 //!   borrow it until the next call, hence the lending
-//!   [`Capture::next_frame`] rather than an `Iterator`.
+//!   [`Capture::next_frame`] rather than an `Iterator`. To hand frames to
+//!   other threads without copying, share the buffer
+//!   ([`Capture::current_block`]): the reader then never writes it again,
+//!   moves on to another one, and reuses it once every clone is dropped.
+//! * A memory-mapped file can have its pages mapped ahead of the reader on a
+//!   helper thread ([`Capture::start_readahead`]), and the reader can hint
+//!   the CPU about the records ahead in two ways ([`Prefetch`]).
 //! * Both parsers are hand-written and share one cursor over the input, so a
 //!   mapped file and the same bytes through a pipe yield identical frames
 //!   and identical errors.

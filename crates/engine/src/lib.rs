@@ -3,6 +3,14 @@
 //! Every frame is decoded, IP fragments are put back together, and TCP
 //! segments go to a [`weft_reasm::Reassembler`]. [`Pipeline`] does that on
 //! one thread (the engine's inline mode and every worker's loop).
+//! [`Engine`] is the dispatcher: it hashes each frame's flow, picks a worker
+//! through a 128-entry indirection table and hands the frame over an SPSC
+//! ring as an offset into a shared block ([`Engine::dispatch_in_block`]),
+//! or inline processes it on the calling thread.
+//!
+//! With many live flows, inline mode and workers prefetch each frame's
+//! connection a few frames before processing it (see
+//! [`weft_reasm::Reassembler::prefetch_index`]); the output is the same.
 //!
 //! ```
 //! use weft_engine::{Pipeline, PipelineConfig};
