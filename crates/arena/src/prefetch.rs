@@ -18,15 +18,17 @@ const LINE: usize = 64;
 #[inline(always)]
 pub fn prefetch<T: ?Sized>(value: &T, max_bytes: usize) {
     let len = core::mem::size_of_val(value).min(max_bytes);
-    let start = (value as *const T).cast::<u8>();
-    let mut off = 0;
-    while off < len {
-        line(start.wrapping_add(off));
-        off += LINE;
+    if len == 0 {
+        return;
     }
-    // The last byte may sit on a line the loop's stride skipped.
-    if len > 0 {
-        line(start.wrapping_add(len - 1));
+    let start = (value as *const T).cast::<u8>();
+    let addr = start as usize;
+    // Each line the first `len` bytes touch, once.
+    let mut at = addr & !(LINE - 1);
+    let last = (addr + len - 1) & !(LINE - 1);
+    while at <= last {
+        line(start.wrapping_offset((at as isize).wrapping_sub(addr as isize)));
+        at += LINE;
     }
 }
 

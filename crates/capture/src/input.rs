@@ -8,7 +8,7 @@
 use std::io::{self, Read};
 use std::sync::Arc;
 
-use weft_arena::BlockPool;
+use weft_arena::{prefetch, BlockPool};
 
 use crate::raw::Mapping;
 use crate::Prefetch;
@@ -285,9 +285,9 @@ impl Input {
         if !*stream {
             // The next record's header, and a line two full-size frames on
             // (a header two or three frames ahead); 3 KB measured best.
-            crate::raw::prefetch_line(bytes.get(*pos..).unwrap_or(&[]));
-            crate::raw::prefetch_line(bytes.get(*pos + 64..).unwrap_or(&[]));
-            crate::raw::prefetch_line(bytes.get(*pos + 3072..).unwrap_or(&[]));
+            prefetch(bytes.get(*pos..).unwrap_or(&[]), 1);
+            prefetch(bytes.get(*pos + 64..).unwrap_or(&[]), 1);
+            prefetch(bytes.get(*pos + 3072..).unwrap_or(&[]), 1);
             return;
         }
         // Every line from where the last call stopped up to WINDOW bytes
@@ -296,7 +296,7 @@ impl Input {
         let end = (*pos + WINDOW).min(bytes.len());
         let mut at = (*fetched).max(*pos);
         while at < end {
-            crate::raw::prefetch_line(&bytes[at..]);
+            prefetch(&bytes[at..], 1);
             at += 64;
         }
         *fetched = at;

@@ -83,18 +83,3 @@ impl Mapping {
         let _ = self.map.advise(memmap2::Advice::Sequential);
     }
 }
-
-/// Hints the CPU to fetch the cache line holding `bytes[0]`. No effect off
-/// x86-64 or on an empty slice.
-#[inline]
-pub(crate) fn prefetch_line(bytes: &[u8]) {
-    #[cfg(target_arch = "x86_64")]
-    if !bytes.is_empty() {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: a prefetch never faults and reads nothing architecturally;
-        // the pointer is the start of a live, non-empty slice.
-        unsafe { _mm_prefetch(bytes.as_ptr() as *const i8, _MM_HINT_T0) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = bytes;
-}
