@@ -6,7 +6,7 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use weft_capture::Capture;
-use weft_engine::{Backpressure, EngineBuilder, EngineError, EngineReport, PipelineConfig};
+use weft_engine::{Backpressure, Engine, EngineBuilder, EngineError, EngineReport, PipelineConfig};
 use weft_gen::GenConfig;
 use weft_reasm::{ConnInfo, Context, ScatterGather, Segment, Stream, StreamFactory};
 use weft_wire::{LinkType, Timestamp};
@@ -92,15 +92,11 @@ struct Run {
 }
 
 fn run(pcap: Vec<u8>, builder: EngineBuilder, b: Behaviour) -> Run {
-    let totals = Totals::default();
-    let t = totals.clone();
-    let mut engine = builder
-        .build(move |worker| Factory {
-            b,
-            worker,
-            totals: t.clone(),
-        })
-        .unwrap();
+    run_feeding(builder, b, |engine| dispatch_all(engine, pcap))
+}
+
+/// Dispatches every frame of `pcap`, copied.
+fn dispatch_all(engine: &mut Engine<Factory>, pcap: Vec<u8>) {
     let mut cap = Capture::from_bytes(pcap, "mem").unwrap();
     while let Some(f) = cap.next_frame() {
         let f = f.unwrap();
@@ -110,6 +106,25 @@ fn run(pcap: Vec<u8>, builder: EngineBuilder, b: Behaviour) -> Run {
             Timestamp(f.ts_nanos),
         );
     }
+}
+
+/// Builds an engine of counting streams, lets `feed` dispatch frames, and
+/// finishes it.
+fn run_feeding(
+    builder: EngineBuilder,
+    b: Behaviour,
+    feed: impl FnOnce(&mut Engine<Factory>),
+) -> Run {
+    let totals = Totals::default();
+    let t = totals.clone();
+    let mut engine = builder
+        .build(move |worker| Factory {
+            b,
+            worker,
+            totals: t.clone(),
+        })
+        .unwrap();
+    feed(&mut engine);
     let result = engine.finish();
     Run {
         result,
@@ -270,15 +285,7 @@ fn stats_are_readable_while_running_and_pinning_is_reported() {
                 totals: totals.clone(),
             })
             .unwrap();
-        let mut cap = Capture::from_bytes(pcap, "mem").unwrap();
-        while let Some(f) = cap.next_frame() {
-            let f = f.unwrap();
-            engine.dispatch(
-                LinkType::from_raw(f.link_type),
-                f.data,
-                Timestamp(f.ts_nanos),
-            );
-        }
+        dispatch_all(&mut engine, pcap);
         engine.flush();
         assert_eq!(engine.snapshot().len(), 2);
         let report = engine.finish().unwrap();
@@ -292,44 +299,31 @@ fn stats_are_readable_while_running_and_pinning_is_reported() {
 /// capture behind 0, 1 or 2 bytes of padding, so a frame read from the wrong
 /// block is garbage), as a reader of several files would.
 fn run_mixed(pcap: Vec<u8>, builder: EngineBuilder, copy_every: usize, switch_every: usize) -> Run {
-    let totals = Totals::default();
-    let t = totals.clone();
-    let mut engine = builder
-        .build(move |worker| Factory {
-            b: Behaviour::default(),
-            worker,
-            totals: t.clone(),
-        })
-        .unwrap();
-    let mut cap = Capture::from_bytes(pcap.clone(), "mem").unwrap();
-    let shared = cap.shared_bytes().expect("in-memory capture");
-    let blocks: Vec<Arc<Vec<u8>>> = (0..3)
-        .map(|pad| Arc::new([vec![0xee; pad], pcap.clone()].concat()))
-        .collect();
-    let mut pad = 0;
-    engine.set_block(blocks[pad].clone());
-    let mut i = 0usize;
-    while let Some(f) = cap.next_frame() {
-        let f = f.unwrap();
-        let (link, ts) = (LinkType::from_raw(f.link_type), Timestamp(f.ts_nanos));
-        if i % switch_every == switch_every - 1 {
-            pad = (pad + 1) % blocks.len();
-            engine.set_block(blocks[pad].clone());
+    run_feeding(builder, Behaviour::default(), |engine| {
+        let mut cap = Capture::from_bytes(pcap.clone(), "mem").unwrap();
+        let shared = cap.shared_bytes().expect("in-memory capture");
+        let blocks: Vec<Arc<Vec<u8>>> = (0..3)
+            .map(|pad| Arc::new([vec![0xee; pad], pcap.clone()].concat()))
+            .collect();
+        let mut pad = 0;
+        engine.set_block(blocks[pad].clone());
+        let mut i = 0usize;
+        while let Some(f) = cap.next_frame() {
+            let f = f.unwrap();
+            let (link, ts) = (LinkType::from_raw(f.link_type), Timestamp(f.ts_nanos));
+            if i % switch_every == switch_every - 1 {
+                pad = (pad + 1) % blocks.len();
+                engine.set_block(blocks[pad].clone());
+            }
+            if i % copy_every == 0 {
+                engine.dispatch(link, f.data, ts);
+            } else {
+                let off = shared.offset_of(f.data).unwrap() + pad;
+                engine.dispatch_in_block(link, off, f.data.len(), ts);
+            }
+            i += 1;
         }
-        if i % copy_every == 0 {
-            engine.dispatch(link, f.data, ts);
-        } else {
-            let off = shared.offset_of(f.data).unwrap() + pad;
-            engine.dispatch_in_block(link, off, f.data.len(), ts);
-        }
-        i += 1;
-    }
-    let result = engine.finish();
-    Run {
-        result,
-        delivered: totals.delivered.load(Relaxed),
-        completed: totals.completed.load(Relaxed),
-    }
+    })
 }
 
 /// Inline mode and workers process zero-copy frames a few frames late (their
