@@ -1,11 +1,10 @@
 //! The engine: a dispatcher on the caller's thread feeding pinned workers.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use weft_reasm::{HeapPool, Lookahead, StreamFactory, PREFETCH_DISTANCE};
+use weft_reasm::{HeapPool, StreamFactory};
 use weft_ring::{channel, Producer, PushError};
 use weft_wire::{decode, decode_ip, peek_tcp, Decoded, Defragmenter, LinkType, Timestamp};
 
@@ -153,7 +152,7 @@ impl EngineBuilder {
             let pool = HeapPool::new(HeapPool::DEFAULT_PAGE_SIZE, self.pipeline.reasm.max_pages);
             let inline = Inline {
                 p: Pipeline::with_pool(self.pipeline.clone(), factory(0), pool),
-                ahead: VecDeque::with_capacity(2 * PREFETCH_DISTANCE + 1),
+                ahead: Vec::with_capacity(INLINE_BATCH),
             };
             return Ok(Engine::new(
                 self,
@@ -220,36 +219,38 @@ enum Mode<F: StreamFactory> {
     Workers(Vec<WorkerHandle<F>>),
 }
 
-/// Inline mode's pipeline, and the frames of the current block accepted but
-/// not yet processed: when a frame arrives its index entry is prefetched,
-/// [`PREFETCH_DISTANCE`] frames later its connection, and as many frames
-/// later still it is processed, so the memory waits of several flows
-/// overlap.
+/// Inline mode's pipeline, and frames of the current block accepted but not
+/// yet processed: every [`INLINE_BATCH`] of them go through
+/// [`Pipeline::run_ahead`], like a worker's batch, so the memory waits of
+/// several flows overlap.
 struct Inline<F: StreamFactory> {
     p: Pipeline<F, HeapPool>,
-    ahead: VecDeque<Ahead>,
+    ahead: Vec<Ahead>,
 }
 
-/// A frame of the current block waiting in inline mode's look-ahead.
+/// Frames inline mode gathers before running them through the pipeline.
+const INLINE_BATCH: usize = 64;
+
+/// A frame of the current block waiting in inline mode.
 struct Ahead {
     link: LinkType,
     off: usize,
     len: usize,
     ts: Timestamp,
-    la: Option<Lookahead>,
 }
 
 impl<F: StreamFactory> Inline<F> {
-    /// Processes the oldest waiting frames until at most `keep` wait.
-    fn run(&mut self, block: &Option<Block>, keep: usize) {
-        while self.ahead.len() > keep {
-            let Some(a) = self.ahead.pop_front() else {
-                return;
-            };
-            let bytes = block.as_ref().map_or(&[][..], |b| (**b).as_ref());
-            let frame = &bytes[a.off..a.off + a.len];
-            self.p.process_frame(a.link, frame, a.ts);
-        }
+    /// Processes every waiting frame.
+    fn run(&mut self, block: &Option<Block>) {
+        let Inline { p, ahead } = self;
+        let bytes = block.as_ref().map_or(&[][..], |b| (**b).as_ref());
+        let frame = |a: &Ahead| &bytes[a.off..a.off + a.len];
+        p.run_ahead(
+            ahead.len(),
+            |p, t| p.lookahead_frame(ahead[t].link, frame(&ahead[t])),
+            |p, u| p.process_frame(ahead[u].link, frame(&ahead[u]), ahead[u].ts),
+        );
+        ahead.clear();
     }
 }
 
@@ -363,7 +364,7 @@ impl<F: StreamFactory> Engine<F> {
                     w.pending.push(Msg::Block(block.clone()));
                 }
             }
-            Mode::Inline(i) => i.run(&self.block, 0),
+            Mode::Inline(i) => i.run(&self.block),
         }
         self.block = Some(block);
     }
@@ -381,23 +382,10 @@ impl<F: StreamFactory> Engine<F> {
         let frame = &(*block).as_ref()[off..off + len];
         if let Mode::Inline(i) = &mut self.mode {
             self.stats.frames += 1;
-            if !i.p.reassembler().prefetch_pays() {
-                i.run(&self.block, 0);
-                i.p.process_frame(link, frame, ts);
-                return;
+            i.ahead.push(Ahead { link, off, len, ts });
+            if i.ahead.len() >= INLINE_BATCH {
+                i.run(&self.block);
             }
-            let la = i.p.lookahead_frame(link, frame);
-            i.ahead.push_back(Ahead {
-                link,
-                off,
-                len,
-                ts,
-                la,
-            });
-            if let Some(a) = i.ahead.len().checked_sub(PREFETCH_DISTANCE + 1) {
-                i.p.prefetch_conn(i.ahead[a].la);
-            }
-            i.run(&self.block, 2 * PREFETCH_DISTANCE);
             return;
         }
         self.dispatch_at(link, frame, Some(off as u64), ts);
@@ -412,7 +400,7 @@ impl<F: StreamFactory> Engine<F> {
     fn dispatch_at(&mut self, link: LinkType, frame: &[u8], off: Option<u64>, ts: Timestamp) {
         self.stats.frames += 1;
         if let Mode::Inline(i) = &mut self.mode {
-            i.run(&self.block, 0);
+            i.run(&self.block);
             i.p.process_frame(link, frame, ts);
             return;
         }
@@ -539,7 +527,7 @@ impl<F: StreamFactory> Engine<F> {
                     flush_worker(w, i, self.backpressure, &mut self.stats);
                 }
             }
-            Mode::Inline(i) => i.run(&self.block, 0),
+            Mode::Inline(i) => i.run(&self.block),
         }
     }
 

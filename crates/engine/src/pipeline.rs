@@ -5,6 +5,7 @@
 
 use weft_reasm::{
     Config, DefaultPool, HeapPool, Lookahead, PagePool, Reassembler, Segment, StreamFactory,
+    PREFETCH_DISTANCE,
 };
 use weft_wire::{
     decode, decode_ip, peek_key, peek_key_ip, DecodeError, DecodeOptions, Decoded, DefragConfig,
@@ -135,12 +136,42 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
         Some(self.reasm.prefetch_index(&key))
     }
 
-    /// Second prefetch stage: starts loading the connection (see
-    /// [`Reassembler::prefetch_conn`]).
-    #[inline]
-    pub fn prefetch_conn(&self, la: Option<Lookahead>) {
-        if let Some(la) = la {
-            self.reasm.prefetch_conn(la);
+    /// Runs frames `0..n` through the look-ahead schedule every caller
+    /// shares: at step `t`, `lookahead(self, t)` gives frame `t`'s first
+    /// prefetch stage (see [`lookahead_frame`](Self::lookahead_frame)),
+    /// frame `t - D` gets the second (its connection) and
+    /// `process(self, t - 2D)` runs, `D` being [`PREFETCH_DISTANCE`]; the
+    /// memory waits of several flows overlap. `lookahead` is called in
+    /// increasing order, `process` exactly once per frame in order. When
+    /// prefetching does not pay ([`Reassembler::prefetch_pays`]) frames are
+    /// processed directly and `lookahead` is never called.
+    pub fn run_ahead(
+        &mut self,
+        n: usize,
+        mut lookahead: impl FnMut(&Self, usize) -> Option<Lookahead>,
+        mut process: impl FnMut(&mut Self, usize),
+    ) {
+        if !self.reasm.prefetch_pays() {
+            (0..n).for_each(|u| process(self, u));
+            return;
+        }
+        const D: usize = PREFETCH_DISTANCE;
+        // Frame t's first stage sits in slot t % 2D until its second stage.
+        let mut ahead = [None; 2 * D];
+        for t in 0..n + 2 * D {
+            if t < n {
+                ahead[t % (2 * D)] = lookahead(self, t);
+            }
+            if let Some(Some(la)) = t
+                .checked_sub(D)
+                .filter(|&u| u < n)
+                .map(|u| ahead[u % (2 * D)])
+            {
+                self.reasm.prefetch_conn(la);
+            }
+            if let Some(u) = t.checked_sub(2 * D).filter(|&u| u < n) {
+                process(self, u);
+            }
         }
     }
 

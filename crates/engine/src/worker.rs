@@ -4,7 +4,7 @@ use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use weft_reasm::{StreamFactory, PREFETCH_DISTANCE};
+use weft_reasm::StreamFactory;
 use weft_ring::{Consumer, PopError};
 use weft_wire::Timestamp;
 
@@ -93,10 +93,7 @@ pub(crate) fn run<F: StreamFactory>(
 
 fn drain<F: StreamFactory>(rx: &mut Consumer<Msg>, p: &mut Pipeline<F>, shared: &Shared) {
     let mut batch = Vec::with_capacity(256);
-    let mut ahead = Vec::with_capacity(256);
     let mut block: Option<Block> = None;
-    // The block as of the frame being prefetched (ahead of `block`).
-    let mut peek_block: Option<Block> = None;
     let mut idle = 0u32;
     loop {
         match rx.pop_batch(&mut batch, 256) {
@@ -113,52 +110,34 @@ fn drain<F: StreamFactory>(rx: &mut Consumer<Msg>, p: &mut Pipeline<F>, shared: 
                 continue;
             }
         }
-        // Software pipeline over the batch: at step t, frame t gets the
-        // first prefetch stage (its index entry), frame t - D the second (its
-        // connection) and frame t - 2D is processed, so each frame's memory
-        // waits overlap the work on the frames between.
-        let n = batch.len();
-        // With few live connections everything is cached: no look-ahead.
-        let d = if p.reassembler().prefetch_pays() {
-            PREFETCH_DISTANCE
-        } else {
-            0
-        };
-        ahead.clear();
-        ahead.resize(n, None);
-        for t in 0..n + 2 * d {
-            match batch.get(t) {
-                Some(Msg::Frame(f)) if d > 0 => {
-                    let frame = frame_of(&peek_block, f);
-                    ahead[t] = p.lookahead_ip(frame, f.ip_off as usize, f.vlan);
+        // Frames point into the block as of their place in the batch; the
+        // look-ahead stage runs ahead of processing, so it tracks its own.
+        let mut peek_block = block.clone();
+        p.run_ahead(
+            batch.len(),
+            |p, t| match &batch[t] {
+                Msg::Frame(f) => {
+                    p.lookahead_ip(frame_of(&peek_block, f), usize::from(f.ip_off), f.vlan)
                 }
-                // Frames after it point into the new block.
-                Some(Msg::Block(b)) => peek_block = Some(b.clone()),
-                _ => {}
-            }
-            if let Some(&la) = t
-                .checked_sub(d)
-                .and_then(|u| ahead.get(u))
-                .filter(|_| d > 0)
-            {
-                p.prefetch_conn(la);
-            }
-            let Some(msg) = t.checked_sub(2 * d).and_then(|u| batch.get(u)) else {
-                continue;
-            };
-            match msg {
+                Msg::Block(b) => {
+                    peek_block = Some(b.clone());
+                    None
+                }
+                Msg::Owned(_) | Msg::Tick(_) => None,
+            },
+            |p, u| match &batch[u] {
                 Msg::Frame(f) => {
                     let frame = frame_of(&block, f);
-                    p.process_ip(frame, f.ip_off as usize, f.vlan, f.ts, f.hash);
+                    p.process_ip(frame, usize::from(f.ip_off), f.vlan, f.ts, f.hash);
                 }
                 Msg::Owned(o) => {
                     let f = o.desc;
-                    p.process_ip(&o.data, f.ip_off as usize, f.vlan, f.ts, f.hash);
+                    p.process_ip(&o.data, usize::from(f.ip_off), f.vlan, f.ts, f.hash);
                 }
                 Msg::Block(b) => block = Some(b.clone()),
                 Msg::Tick(ts) => p.advance_time(*ts),
-            }
-        }
+            },
+        );
         batch.clear();
         shared
             .counters
