@@ -1,32 +1,20 @@
 //! Hostile traffic from weft-gen's attack modes: memory stays under the cap,
 //! captured bytes are kept, every drop is counted, nothing panics or hangs.
 
+mod common;
+
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 
+use common::{generate, replay_file};
 use weft_gen::{GenConfig, Hostile};
-use weft_replay::app::{replay, Outcome, ReplayOptions};
-
-fn generate(name: &str, cfg: &GenConfig) -> (PathBuf, Vec<String>) {
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let truth = weft_gen::generate(cfg, std::fs::File::create(&path).unwrap()).unwrap();
-    (path, truth.lines().to_vec())
-}
+use weft_replay::app::{Outcome, ReplayOptions};
 
 fn run(path: &std::path::Path, tune: impl FnOnce(&mut ReplayOptions)) -> Outcome {
     let mut o = ReplayOptions::default();
     o.output.digest = true;
     o.engine.workers = Some(0);
     tune(&mut o);
-    let out = replay(
-        &[path.to_path_buf()],
-        &o,
-        &AtomicBool::new(false),
-        &mut |_, _, _| {},
-    )
-    .unwrap();
-    assert!(out.stats.reasm_total().balanced());
-    out
+    replay_file(path, &o)
 }
 
 fn flood(segments: u64) -> GenConfig {

@@ -3,7 +3,33 @@
 #![allow(dead_code)]
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use weft_gen::GenConfig;
+use weft_replay::app::{replay, Outcome, ReplayOptions};
+
+/// Writes the trace `cfg` describes to the tests' temporary folder as
+/// `name`; returns its path and the generator's truth lines.
+pub fn generate(name: &str, cfg: &GenConfig) -> (PathBuf, Vec<String>) {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let truth = weft_gen::generate(cfg, std::fs::File::create(&path).unwrap()).unwrap();
+    (path, truth.lines().to_vec())
+}
+
+/// Replays `path` as `weft-replay` would with `opts`, and checks that every
+/// payload byte is accounted for.
+pub fn replay_file(path: &Path, opts: &ReplayOptions) -> Outcome {
+    let out = replay(
+        &[path.to_path_buf()],
+        opts,
+        &AtomicBool::new(false),
+        &mut |_, _, _| {},
+    )
+    .unwrap();
+    assert!(out.stats.reasm_total().balanced());
+    out
+}
 
 /// The shared capture corpus: `$WEFT_CORPUS`, else `../shared/corpus` beside
 /// the checkout. `None` (after a visible notice) when it is absent, unless
