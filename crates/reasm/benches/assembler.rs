@@ -4,31 +4,18 @@
 //! whole life of every flow: SYN, data, FIN, close. Segments are decoded
 //! beforehand; the stream handler only counts bytes.
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr};
 
+use common::Factory;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use weft_reasm::{
-    Config, ConnInfo, Context, Reassembler, ScatterGather, Segment, Stream, StreamFactory,
-};
+use weft_reasm::{Config, Reassembler, Segment};
 use weft_wire::{FlowKey, Seq, TcpFlags, Timestamp};
 
 const FLOWS: u32 = 10_000;
 const SEGS_PER_FLOW: u32 = 20;
 const PAYLOAD: usize = 512;
-
-struct Count(u64);
-impl Stream for Count {
-    fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _: &Context) {
-        self.0 += sg.len() as u64;
-    }
-}
-struct Factory;
-impl StreamFactory for Factory {
-    type Stream = Count;
-    fn new_stream(&mut self, _: &ConnInfo, _: &Segment<'_>, _: &Context) -> Count {
-        Count(0)
-    }
-}
 
 /// Segments of `FLOWS` flows, round-robin, with `reorder_pct` percent of
 /// data segments swapped with the next segment of their flow.

@@ -7,27 +7,14 @@
 //! * `descending`: from the far end backwards;
 //! * `overlap_storm`: every segment re-sent as three overlapping copies.
 
+mod common;
+
 use std::net::IpAddr;
 
+use common::Factory;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use weft_reasm::{
-    Config, ConnInfo, Context, HeapPool, Reassembler, ScatterGather, Segment, Stream, StreamFactory,
-};
+use weft_reasm::{Config, HeapPool, Reassembler, Segment};
 use weft_wire::{FlowKey, Seq, TcpFlags, Timestamp};
-
-struct Count(u64);
-impl Stream for Count {
-    fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _: &Context) {
-        self.0 += sg.len() as u64;
-    }
-}
-struct Factory;
-impl StreamFactory for Factory {
-    type Stream = Count;
-    fn new_stream(&mut self, _: &ConnInfo, _: &Segment<'_>, _: &Context) -> Count {
-        Count(0)
-    }
-}
 
 const SEG: u32 = 100;
 
