@@ -18,6 +18,10 @@ use weft::capture::{Capture, Prefetch};
 use weft::engine::{EngineBuilder, RETA_SIZE};
 use weft::wire::{decode, peek_tcp, DecodeOptions, Decoded, LinkType, Timestamp};
 use weft::{ConnInfo, Context, ScatterGather, Segment, Stream, StreamFactory};
+// The same byte-touching sum as the replay tool, so the floor and the
+// handlers here do exactly the work of `weft-replay --read-only` and its
+// counting stream.
+use weft_replay::output::sum8;
 
 struct Touch(u64);
 impl Stream for Touch {
@@ -33,17 +37,6 @@ impl StreamFactory for Factory {
     fn new_stream(&mut self, _: &ConnInfo, _: &Segment<'_>, _: &Context) -> Touch {
         Touch(0)
     }
-}
-
-fn sum8(b: &[u8]) -> u64 {
-    let mut w = b.chunks_exact(8);
-    let mut s = 0u64;
-    for x in &mut w {
-        s = s.wrapping_add(u64::from_le_bytes(x.try_into().unwrap()));
-    }
-    w.remainder()
-        .iter()
-        .fold(s, |s, &x| s.wrapping_add(x as u64))
 }
 
 struct Trace {

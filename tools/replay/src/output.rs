@@ -99,9 +99,20 @@ impl Stream for ReplayStream {
 
 /// Sum of `bytes` read as little-endian u64 words (the tail zero-padded):
 /// touches every byte once, cheaply, so the work cannot be optimised away.
+///
+/// Four independent lanes of 32-byte blocks, so the compiler can keep them
+/// in one vector register: a single running sum is a chain of dependent
+/// adds, and was a ninth of the instructions of an inline replay.
 pub fn sum8(bytes: &[u8]) -> u64 {
-    let mut words = bytes.chunks_exact(8);
-    let mut s = 0u64;
+    let mut blocks = bytes.chunks_exact(32);
+    let mut lanes = [0u64; 4];
+    for b in &mut blocks {
+        for (lane, w) in lanes.iter_mut().zip(b.chunks_exact(8)) {
+            *lane = lane.wrapping_add(u64::from_le_bytes(w.try_into().expect("8 bytes")));
+        }
+    }
+    let mut words = blocks.remainder().chunks_exact(8);
+    let mut s = lanes.iter().fold(0u64, |s, &l| s.wrapping_add(l));
     for w in &mut words {
         s = s.wrapping_add(u64::from_le_bytes(w.try_into().expect("8 bytes")));
     }
@@ -168,5 +179,31 @@ impl StreamFactory for ReplayFactory {
             sink: self.sink.clone(),
             sum: 0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sum8;
+
+    /// The word-by-word definition `sum8` must match at every length and
+    /// alignment of the tail.
+    fn reference(bytes: &[u8]) -> u64 {
+        bytes.chunks(8).fold(0u64, |s, w| {
+            let mut word = [0u8; 8];
+            word[..w.len()].copy_from_slice(w);
+            s.wrapping_add(u64::from_le_bytes(word))
+        })
+    }
+
+    #[test]
+    fn sum8_is_the_sum_of_zero_padded_words() {
+        let bytes: Vec<u8> = (0..300u32).map(|i| (i * 167 + 13) as u8 | 0x80).collect();
+        for start in 0..9 {
+            for end in start..bytes.len() {
+                assert_eq!(sum8(&bytes[start..end]), reference(&bytes[start..end]));
+            }
+        }
+        assert_eq!(sum8(&[0xff; 64]), 8u64.wrapping_mul(u64::MAX));
     }
 }
