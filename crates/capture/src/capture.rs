@@ -321,11 +321,43 @@ impl Capture {
     }
 
     /// Reads up to the next frame.
+    #[inline]
     fn next_record(&mut self) -> Result<Option<Record>, Fault> {
         match self.state {
-            State::Pcap(h) => self.next_pcap(h),
+            State::Pcap(h) => match self.next_pcap_whole(&h) {
+                Some(rec) => Ok(Some(rec)),
+                None => self.next_pcap(h),
+            },
             State::PcapNg { .. } => self.next_pcapng(),
         }
+    }
+
+    /// The common case, kept short: a classic pcap record lying wholly
+    /// inside an in-memory input. `None` sends the caller down the general
+    /// path ([`next_pcap`](Self::next_pcap): streams, the end of input,
+    /// every error), which reads the same record again. A third of an inline
+    /// replay's instructions were spent in the general path's buffering and
+    /// error plumbing before this.
+    #[inline]
+    fn next_pcap_whole(&mut self, h: &PcapHeader) -> Option<Record> {
+        let (bytes, pos) = self.input.whole_cursor()?;
+        let offset = *pos;
+        let head = bytes.get(offset..)?.first_chunk()?;
+        let rec = h.parse_record(head).ok()?;
+        let start = offset + RECORD_HEADER_LEN;
+        let len = rec.caplen as usize;
+        if bytes.len() - start < len {
+            return None;
+        }
+        *pos = start + len;
+        Some(Record {
+            span: Span::new(start, len),
+            wire_len: rec.wire_len,
+            ts_nanos: rec.ts_nanos,
+            link_type: h.link_type,
+            interface: 0,
+            offset: offset as u64,
+        })
     }
 
     fn next_pcap(&mut self, h: PcapHeader) -> Result<Option<Record>, Fault> {

@@ -12,6 +12,7 @@ pub(crate) enum Endian {
 
 impl Endian {
     /// Reads a `u16` at `at`. `b` must hold `at + 2` bytes.
+    #[inline]
     pub(crate) fn u16(self, b: &[u8], at: usize) -> u16 {
         let a = [b[at], b[at + 1]];
         match self {
@@ -21,6 +22,7 @@ impl Endian {
     }
 
     /// Reads a `u32` at `at`. `b` must hold `at + 4` bytes.
+    #[inline]
     pub(crate) fn u32(self, b: &[u8], at: usize) -> u32 {
         let a = [b[at], b[at + 1], b[at + 2], b[at + 3]];
         match self {
@@ -30,6 +32,7 @@ impl Endian {
     }
 
     /// Reads a `u64` at `at`. `b` must hold `at + 8` bytes.
+    #[inline]
     pub(crate) fn u64(self, b: &[u8], at: usize) -> u64 {
         let (hi, lo) = match self {
             Endian::Little => (self.u32(b, at + 4), self.u32(b, at)),

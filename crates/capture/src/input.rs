@@ -27,6 +27,12 @@ pub(crate) struct Span {
 }
 
 impl Span {
+    /// `len` bytes at input position `start` (of a whole input).
+    #[inline]
+    pub(crate) fn new(start: usize, len: usize) -> Span {
+        Span { start, len }
+    }
+
     /// The part of this span `at..at + len`; the caller keeps it inside.
     pub(crate) fn sub(self, at: usize, len: usize) -> Span {
         debug_assert!(at + len <= self.len);
@@ -58,6 +64,7 @@ impl Whole {
         }
     }
 
+    #[inline]
     fn bytes(&self) -> &[u8] {
         match self {
             Whole::Mapped(m) => m.bytes(),
@@ -219,6 +226,7 @@ impl Input {
     }
 
     /// Input offset of the cursor.
+    #[inline]
     pub(crate) fn offset(&self) -> u64 {
         match self {
             Input::Whole { pos, .. } => *pos as u64,
@@ -226,9 +234,20 @@ impl Input {
         }
     }
 
+    /// All the bytes of a whole input and its cursor (`None` for streams):
+    /// the reader's fast path moves the cursor itself.
+    #[inline]
+    pub(crate) fn whole_cursor(&mut self) -> Option<(&[u8], &mut usize)> {
+        match self {
+            Input::Whole { data, pos, .. } => Some((data.bytes(), pos)),
+            Input::Stream { .. } => None,
+        }
+    }
+
     /// Makes at least `n` bytes visible if the input has them; returns how many
     /// are visible (fewer than `n` only at the end of input). `n` must be
     /// bounded by the caller: a stream's buffer grows to hold it.
+    #[inline]
     pub(crate) fn fill(&mut self, n: usize) -> io::Result<usize> {
         match self {
             Input::Whole { data, pos, .. } => Ok(data.bytes().len() - *pos),
@@ -237,6 +256,7 @@ impl Input {
     }
 
     /// The visible, unconsumed bytes.
+    #[inline]
     pub(crate) fn peek(&self) -> &[u8] {
         match self {
             Input::Whole { data, pos, .. } => &data.bytes()[*pos..],
@@ -245,6 +265,7 @@ impl Input {
     }
 
     /// Consumes `n` visible bytes.
+    #[inline]
     pub(crate) fn take(&mut self, n: usize) -> Span {
         debug_assert!(n <= self.peek().len());
         let cursor = match self {
@@ -294,15 +315,15 @@ impl Input {
         // ahead: a dense, in-order stream of hints, so the record headers a
         // few frames on are in cache when parsed.
         let end = (*pos + WINDOW).min(bytes.len());
-        let mut at = (*fetched).max(*pos);
-        while at < end {
-            prefetch(&bytes[at..], 1);
-            at += 64;
+        let at = (*fetched).max(*pos);
+        if at < end {
+            prefetch(&bytes[at..end], WINDOW);
+            *fetched = end;
         }
-        *fetched = at;
     }
 
     /// The bytes of a span taken since the last `fill` or `skip`.
+    #[inline]
     pub(crate) fn get(&self, span: Span) -> &[u8] {
         let all = match self {
             Input::Whole { data, .. } => data.bytes(),

@@ -78,6 +78,7 @@ impl PcapHeader {
     /// Largest captured length accepted for a record: twice the snaplen
     /// (at least twice 65535, as some writers put a small or zero snaplen in
     /// the header), and never more than [`MAX_RECORD_LEN`].
+    #[inline]
     pub(crate) fn record_limit(&self) -> u32 {
         self.snaplen
             .max(65_535)
@@ -86,6 +87,7 @@ impl PcapHeader {
     }
 
     /// Decodes a 16-byte record header, rejecting absurd lengths.
+    #[inline]
     pub(crate) fn parse_record(&self, b: &[u8; RECORD_HEADER_LEN]) -> Result<Record, ErrorKind> {
         let e = endian(self.big_endian);
         let (secs, frac) = (u64::from(e.u32(b, 0)), u64::from(e.u32(b, 4)));
