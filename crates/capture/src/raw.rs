@@ -77,6 +77,36 @@ impl Mapping {
         }
     }
 
+    /// Unmaps the pages of `len` bytes from `offset` from this process
+    /// (`MADV_DONTNEED`) without touching the file or the page cache: the
+    /// bytes stay readable, and a later read maps them again from the page
+    /// cache. Lets a reader that has gone past a region give its page
+    /// table entries back as it goes, instead of in one long `munmap` at
+    /// the end (and keeps the resident set small).
+    pub(crate) fn drop_behind(&self, offset: usize, len: usize) -> io::Result<()> {
+        #[cfg(target_os = "linux")]
+        // SAFETY: memmap2 marks `MADV_DONTNEED` unsafe because on private
+        // anonymous (or copy-on-write) memory it replaces the contents with
+        // zeros under live borrows. This mapping is a shared, read-only
+        // mapping of a file (`MmapOptions::map`: `MAP_SHARED`, `PROT_READ`),
+        // which this process never writes: for such a mapping the kernel
+        // only drops the page-table entries, and the next access maps the
+        // same page-cache page again (madvise(2): "repopulating the memory
+        // contents from the up-to-date contents of the underlying mapped
+        // file"). Every `&[u8]` into it therefore keeps reading the same
+        // bytes; the only hazard is the one every mapping of this module
+        // has, another process changing the file (see the module docs).
+        return unsafe {
+            self.map
+                .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len)
+        };
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = (offset, len);
+            Err(io::ErrorKind::Unsupported.into())
+        }
+    }
+
     /// Tells the kernel we read front to back (a hint; failures are ignored).
     pub(crate) fn advise_sequential(&self) {
         #[cfg(unix)]

@@ -16,6 +16,14 @@
 //! unparks and joins, so the helper never outlives the capture; the mapping
 //! it holds is an `Arc` shared with the reader anyway. Populating is a hint:
 //! if the kernel refuses it, the helper ends and pages fault in as before.
+//!
+//! Behind the reader the helper also unmaps what was read more than
+//! `BEHIND` (64 MiB) ago (`MADV_DONTNEED`: the page cache keeps the pages,
+//! and a late reader, a worker still holding an old frame, maps them again
+//! transparently). Without it every page of the file stays mapped until the
+//! end, the process's resident set grows to the file's size, and the final
+//! `munmap` (measured: 5 % of an inline replay of a 1.1 GB capture) runs on
+//! the reading thread.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
@@ -27,6 +35,10 @@ use crate::raw::Mapping;
 const AHEAD: usize = 32 << 20;
 /// Bytes mapped per request, and how often the reader reports progress.
 const CHUNK: usize = 2 << 20;
+/// How far behind the reader pages are unmapped again. Far more than the
+/// frames an engine's rings hold at once (a few MB), so workers seldom
+/// map a page twice.
+const BEHIND: usize = 64 << 20;
 
 #[derive(Default)]
 struct Shared {
@@ -95,9 +107,11 @@ impl Drop for Readahead {
 
 fn run(map: &Mapping, s: &Shared) {
     let len = map.bytes().len();
-    let mut done = 0;
-    while done < len && !s.stop.load(Relaxed) {
-        let want = s.progress.load(Relaxed).saturating_add(AHEAD).min(len);
+    let (mut done, mut dropped) = (0, 0);
+    let mut drop_ok = true;
+    while !s.stop.load(Relaxed) {
+        let progress = s.progress.load(Relaxed);
+        let want = progress.saturating_add(AHEAD).min(len);
         while done < want && !s.stop.load(Relaxed) {
             let n = CHUNK.min(len - done);
             if map.populate(done, n).is_err() {
@@ -105,8 +119,96 @@ fn run(map: &Mapping, s: &Shared) {
             }
             done += n;
         }
-        if done < len {
-            std::thread::park();
+        if drop_ok {
+            drop_ok = unmap_behind(map, &mut dropped, progress, CHUNK, BEHIND);
         }
+        std::thread::park();
+    }
+}
+
+/// Unmaps whole chunks from `*dropped` up to `behind` bytes before
+/// `progress`; false once the kernel refuses (then the caller stops
+/// trying). `*dropped` stays a multiple of `chunk`, which is a multiple of
+/// the page size.
+fn unmap_behind(
+    map: &Mapping,
+    dropped: &mut usize,
+    progress: usize,
+    chunk: usize,
+    behind: usize,
+) -> bool {
+    while *dropped + chunk + behind <= progress {
+        if map.drop_behind(*dropped, chunk).is_err() {
+            return false;
+        }
+        *dropped += chunk;
+    }
+    true
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// Resident bytes of the mapping that contains `addr`, from
+    /// /proc/self/smaps.
+    fn resident(addr: usize) -> usize {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").expect("smaps");
+        let mut inside = false;
+        for line in smaps.lines() {
+            if let Some((range, _)) = line.split_once(' ') {
+                if let Some((lo, hi)) = range.split_once('-') {
+                    if let (Ok(lo), Ok(hi)) =
+                        (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16))
+                    {
+                        inside = (lo..hi).contains(&addr);
+                        continue;
+                    }
+                }
+            }
+            if inside {
+                if let Some(kb) = line.strip_prefix("Rss:") {
+                    let kb = kb.trim().trim_end_matches("kB").trim();
+                    return kb.parse::<usize>().expect("Rss in kB") * 1024;
+                }
+            }
+        }
+        panic!("no mapping contains {addr:#x}");
+    }
+
+    #[test]
+    fn pages_behind_the_reader_are_unmapped_and_read_the_same_again() {
+        const MB: usize = 1 << 20;
+        let bytes: Vec<u8> = (0..16 * MB).map(|i| (i % 251) as u8).collect();
+        let path = std::env::temp_dir().join(format!("weft-behind-{}.bin", std::process::id()));
+        std::fs::File::create(&path)
+            .and_then(|mut f| f.write_all(&bytes))
+            .expect("temp file");
+        let file = std::fs::File::open(&path).expect("open");
+        let map = Mapping::new(&file, bytes.len() as u64).expect("map");
+        let _ = std::fs::remove_file(&path);
+        let addr = map.bytes().as_ptr() as usize;
+        map.populate(0, bytes.len()).expect("populate");
+        assert!(resident(addr) >= 15 * MB, "populated: {}", resident(addr));
+
+        // The reader is at 12 MiB: all but the last 4 MiB before it go.
+        let mut dropped = 0;
+        assert!(unmap_behind(&map, &mut dropped, 12 * MB, MB, 4 * MB));
+        assert_eq!(dropped, 8 * MB);
+        let left = resident(addr);
+        assert!(left <= 8 * MB + MB / 2, "still resident: {left}");
+        // Nothing more until the reader moves on a whole chunk.
+        assert!(unmap_behind(
+            &map,
+            &mut dropped,
+            12 * MB + MB - 1,
+            MB,
+            4 * MB
+        ));
+        assert_eq!(dropped, 8 * MB);
+
+        // The unmapped bytes read the same (mapped again from the cache).
+        assert!(map.bytes() == &bytes[..]);
     }
 }
