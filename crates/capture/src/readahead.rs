@@ -39,6 +39,9 @@ const CHUNK: usize = 2 << 20;
 /// frames an engine's rings hold at once (a few MB), so workers seldom
 /// map a page twice.
 const BEHIND: usize = 64 << 20;
+/// Bytes unmapped per request. Each request interrupts every core running
+/// this process (a TLB shootdown), so requests are few and large.
+const DROP_CHUNK: usize = 16 << 20;
 
 #[derive(Default)]
 struct Shared {
@@ -120,7 +123,7 @@ fn run(map: &Mapping, s: &Shared) {
             done += n;
         }
         if drop_ok {
-            drop_ok = unmap_behind(map, &mut dropped, progress, CHUNK, BEHIND);
+            drop_ok = unmap_behind(map, &mut dropped, progress, DROP_CHUNK, BEHIND);
         }
         std::thread::park();
     }
