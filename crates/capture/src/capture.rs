@@ -243,7 +243,10 @@ impl Capture {
 
     /// For a memory-mapped file: starts a helper thread that maps the file's
     /// pages ahead of the reader (32 MiB), so the page faults of a first
-    /// read happen there instead of on the reading thread. Returns whether
+    /// read happen there instead of on the reading thread, and unmaps them
+    /// again 64 MiB behind it (the page cache keeps them; a frame read late
+    /// is mapped again transparently), so the resident set stays small and
+    /// no long `munmap` waits at the end. Returns whether
     /// it runs (not for streams, in-memory bytes or systems other than
     /// Linux; a kernel without `MADV_POPULATE_READ` ends the helper at its
     /// first attempt). The thread stops when the capture is dropped.
