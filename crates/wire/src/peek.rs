@@ -28,9 +28,9 @@ pub struct FlowPeek {
 /// when the frame needs the full decoder. Never panics.
 #[inline]
 pub fn peek_tcp(link: LinkType, frame: &[u8]) -> Option<FlowPeek> {
-    let (at, vlan) = locate_ip(link, frame)?;
+    let (at, vlan, version) = locate_ip(link, frame)?;
     let t = Toeplitz::symmetric();
-    let hash = match tuple_at(frame, at)? {
+    let hash = match tuple_at(frame, at, version)? {
         Tuple::V4(src, dst, sp, dp) => t.hash_v4(src, dst, sp, dp),
         Tuple::V6(src, dst, sp, dp) => t.hash_v6(src, dst, sp, dp),
     };
@@ -46,15 +46,15 @@ pub fn peek_tcp(link: LinkType, frame: &[u8]) -> Option<FlowPeek> {
 /// panics.
 #[inline]
 pub fn peek_key(link: LinkType, frame: &[u8]) -> Option<FlowKey> {
-    let (at, vlan) = locate_ip(link, frame)?;
-    key_of(tuple_at(frame, at)?, vlan)
+    let (at, vlan, version) = locate_ip(link, frame)?;
+    key_of(tuple_at(frame, at, version)?, vlan)
 }
 
 /// [`peek_key`] for a frame whose IP header starts at `ip` (the
 /// dispatcher located it), with folded VLAN IDs `vlan`.
 #[inline]
 pub fn peek_key_ip(ip: &[u8], vlan: u32) -> Option<FlowKey> {
-    key_of(tuple_at(ip, 0)?, vlan)
+    key_of(tuple_at(ip, 0, 0)?, vlan)
 }
 
 /// Addresses and ports of a TCP packet.
@@ -70,15 +70,15 @@ fn key_of(t: Tuple, vlan: u32) -> Option<FlowKey> {
     })
 }
 
-/// Offset of the IP header and the folded VLAN IDs, for the plain link
-/// layers.
+/// Offset of the IP header, the folded VLAN IDs, and the IP version the
+/// link layer announces (4 or 6; 0 when the version nibble decides), for
+/// the plain link layers: Ethernet with up to two VLAN tags, and raw IP.
 #[inline]
-fn locate_ip(link: LinkType, frame: &[u8]) -> Option<(usize, u32)> {
-    let (mut at, mut vlan) = (0usize, 0u32);
+fn locate_ip(link: LinkType, frame: &[u8]) -> Option<(usize, u32, u8)> {
     match link {
         LinkType::Ethernet => {
             let mut et = be16(frame, 12)?;
-            at = 14;
+            let (mut at, mut vlan) = (14usize, 0u32);
             let mut tags = 0;
             while matches!(et, 0x8100 | 0x88a8 | 0x9100) {
                 if tags == 2 {
@@ -89,21 +89,30 @@ fn locate_ip(link: LinkType, frame: &[u8]) -> Option<(usize, u32)> {
                 at += 4;
                 tags += 1;
             }
-            if et != 0x0800 && et != 0x86dd {
-                return None;
+            match et {
+                0x0800 => Some((at, vlan, 4)),
+                0x86dd => Some((at, vlan, 6)),
+                _ => None,
             }
         }
-        LinkType::Raw | LinkType::RawBsd | LinkType::Ipv4 | LinkType::Ipv6 => {}
-        _ => return None,
+        LinkType::Raw | LinkType::RawBsd => Some((0, 0, 0)),
+        LinkType::Ipv4 => Some((0, 0, 4)),
+        LinkType::Ipv6 => Some((0, 0, 6)),
+        _ => None,
     }
-    Some((at, vlan))
 }
 
 /// The TCP 4-tuple of an unfragmented IPv4 or extension-free IPv6 packet
-/// starting at `at`.
+/// starting at `at`, whose version must be `version` unless that is 0 (the
+/// decoder rejects an IPv6 header behind an IPv4 ethertype, so the peek
+/// must not route it as IPv6).
 #[inline]
-fn tuple_at(frame: &[u8], at: usize) -> Option<Tuple> {
-    match u8_at(frame, at)? >> 4 {
+fn tuple_at(frame: &[u8], at: usize, version: u8) -> Option<Tuple> {
+    let v = u8_at(frame, at)? >> 4;
+    if version != 0 && v != version {
+        return None;
+    }
+    match v {
         4 => {
             let ihl = usize::from(u8_at(frame, at)? & 0x0f) * 4;
             let flags_frag = be16(frame, at + 6)?;
@@ -135,11 +144,27 @@ fn port(b: &[u8], at: usize) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{decode, DecodeOptions, Decoded};
+    use crate::{decode, decode_ip, DecodeOptions, Decoded};
     use proptest::prelude::*;
 
     fn agrees(link: LinkType, frame: &[u8]) {
         if let Some(p) = peek_tcp(link, frame) {
+            // A worker decodes from the IP header the peek found; inline
+            // mode decodes the whole frame. Both must reach one verdict.
+            let opts = DecodeOptions::default();
+            let at = usize::from(p.ip_offset);
+            let from_ip = decode_ip(&frame[at..], p.vlan, &opts);
+            match (decode(link, frame, &opts), from_ip) {
+                (Ok(Decoded::Tcp(a)), Ok(Decoded::Tcp(b))) => {
+                    assert_eq!(
+                        (a.key, a.dir, a.tcp, a.payload),
+                        (b.key, b.dir, b.tcp, b.payload)
+                    );
+                    assert_eq!(a.payload_missing, b.payload_missing);
+                    assert_eq!(usize::from(a.ip_offset), at + usize::from(b.ip_offset));
+                }
+                (a, b) => assert_eq!(a, b, "frame {frame:02x?}"),
+            }
             // The fast path does not validate; the worker's full decode
             // rejects such frames. Only the routing must be consistent.
             if let Ok(Decoded::Tcp(full)) = decode(link, frame, &DecodeOptions::default()) {
@@ -186,6 +211,37 @@ mod tests {
         rev.swap(26, 30); // swap the last octet of the addresses
         let b = peek_tcp(LinkType::Ethernet, &rev).unwrap();
         assert_eq!(a.hash, b.hash);
+    }
+
+    /// Ethernet carrying a TCP-in-IPv6 packet under `ethertype`.
+    fn tcp_v6(ethertype: u16) -> Vec<u8> {
+        let mut f = vec![0u8; 12];
+        f.extend(ethertype.to_be_bytes());
+        f.extend([0x60, 0, 0, 0, 0, 24, 6, 64]);
+        f.extend([0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        f.extend([0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        f.extend([
+            0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff,
+        ]);
+        f.extend([0, 0, 0, 0, b'a', b'b', b'c', b'd']);
+        f
+    }
+
+    #[test]
+    fn the_ip_version_must_be_the_one_the_link_announces() {
+        let opts = DecodeOptions::default();
+        let good = tcp_v6(0x86dd);
+        assert!(peek_tcp(LinkType::Ethernet, &good).is_some());
+        agrees(LinkType::Ethernet, &good);
+        // IPv6 behind the IPv4 ethertype: the decoder rejects the frame,
+        // so the peek must not send it to a worker, which would decode it
+        // from the IP header and accept it.
+        let bad = tcp_v6(0x0800);
+        assert!(decode(LinkType::Ethernet, &bad, &opts).is_err());
+        assert_eq!(peek_tcp(LinkType::Ethernet, &bad), None);
+        assert_eq!(peek_key(LinkType::Ethernet, &bad), None);
+        assert_eq!(peek_tcp(LinkType::Ipv4, &bad[14..]), None);
+        assert!(peek_tcp(LinkType::Raw, &bad[14..]).is_some());
     }
 
     #[test]
