@@ -248,7 +248,7 @@ impl<F: StreamFactory> Inline<F> {
         p.run_ahead(
             ahead.len(),
             |p, t| p.lookahead_frame(ahead[t].link, frame(&ahead[t])),
-            |p, u| p.process_frame(ahead[u].link, frame(&ahead[u]), ahead[u].ts),
+            |p, u, a| p.process_frame_ahead(ahead[u].link, frame(&ahead[u]), ahead[u].ts, a),
         );
         ahead.clear();
     }

@@ -49,6 +49,6 @@ mod stats;
 mod worker;
 
 pub use engine::{Backpressure, Engine, EngineBuilder, EngineError, EngineReport, RETA_SIZE};
-pub use pipeline::{FrameStats, Pipeline, PipelineConfig};
+pub use pipeline::{FrameAhead, FrameStats, Pipeline, PipelineConfig};
 pub use stats::{DispatchStats, EngineStats, WorkerCounters, WorkerSnapshot};
 pub use worker::Block;

@@ -8,7 +8,7 @@ use weft_reasm::{
     PREFETCH_DISTANCE,
 };
 use weft_wire::{
-    decode, decode_ip, peek_key, peek_key_ip, DecodeError, DecodeOptions, Decoded, DefragConfig,
+    decode, decode_ip, peek_key_at, peek_key_ip, DecodeError, DecodeOptions, Decoded, DefragConfig,
     Defragmenter, LinkType, Packet, Timestamp,
 };
 
@@ -86,6 +86,17 @@ pub struct PipelineConfig {
     pub defrag: DefragConfig,
 }
 
+/// What the look-ahead stage learned of a frame ([`Pipeline::lookahead_frame`]):
+/// its flow's place in the connection table, and where its IP header
+/// starts. Processing the frame with it ([`Pipeline::process_frame_ahead`])
+/// skips the link layer and the table hash. Plain data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameAhead {
+    la: Lookahead,
+    ip_offset: u16,
+    vlan: u32,
+}
+
 /// Decoding, defragmentation and reassembly on one thread.
 ///
 /// `Send` when the factory, its streams and the pool are; not `Sync`.
@@ -124,67 +135,99 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
     /// entry (see [`Reassembler::prefetch_index`]). `None` for frames the
     /// peek cannot place (they are simply not prefetched).
     #[inline]
-    pub fn lookahead_frame(&self, link: LinkType, frame: &[u8]) -> Option<Lookahead> {
-        peek_key(link, frame).map(|key| self.reasm.prefetch_index(&key))
+    pub fn lookahead_frame(&self, link: LinkType, frame: &[u8]) -> Option<FrameAhead> {
+        let p = peek_key_at(link, frame)?;
+        Some(FrameAhead {
+            la: self.reasm.prefetch_index(&p.key),
+            ip_offset: p.ip_offset,
+            vlan: p.vlan,
+        })
     }
 
     /// [`lookahead_frame`](Self::lookahead_frame) for a frame whose IP
     /// header starts at `ip_offset`.
     #[inline]
-    pub fn lookahead_ip(&self, frame: &[u8], ip_offset: usize, vlan: u32) -> Option<Lookahead> {
+    pub fn lookahead_ip(&self, frame: &[u8], ip_offset: usize, vlan: u32) -> Option<FrameAhead> {
         let key = peek_key_ip(frame.get(ip_offset..)?, vlan)?;
-        Some(self.reasm.prefetch_index(&key))
+        Some(FrameAhead {
+            la: self.reasm.prefetch_index(&key),
+            ip_offset: u16::try_from(ip_offset).ok()?,
+            vlan,
+        })
     }
 
     /// Runs frames `0..n` through the look-ahead schedule every caller
     /// shares: at step `t`, `lookahead(self, t)` gives frame `t`'s first
     /// prefetch stage (see [`lookahead_frame`](Self::lookahead_frame)),
     /// frame `t - D` gets the second (its connection) and
-    /// `process(self, t - 2D)` runs, `D` being [`PREFETCH_DISTANCE`]; the
-    /// memory waits of several flows overlap. `lookahead` is called in
-    /// increasing order, `process` exactly once per frame in order. When
-    /// prefetching does not pay ([`Reassembler::prefetch_pays`]) frames are
-    /// processed directly and `lookahead` is never called.
+    /// `process(self, t - 2D, ahead)` runs with what the look-ahead found,
+    /// `D` being [`PREFETCH_DISTANCE`]; the memory waits of several flows
+    /// overlap. `lookahead` is called in increasing order, `process` exactly
+    /// once per frame in order. When prefetching does not pay
+    /// ([`Reassembler::prefetch_pays`]) frames are processed directly, with
+    /// no look-ahead, and `lookahead` is never called.
     pub fn run_ahead(
         &mut self,
         n: usize,
-        mut lookahead: impl FnMut(&Self, usize) -> Option<Lookahead>,
-        mut process: impl FnMut(&mut Self, usize),
+        mut lookahead: impl FnMut(&Self, usize) -> Option<FrameAhead>,
+        mut process: impl FnMut(&mut Self, usize, Option<&FrameAhead>),
     ) {
         if !self.reasm.prefetch_pays() {
-            (0..n).for_each(|u| process(self, u));
+            (0..n).for_each(|u| process(self, u, None));
             return;
         }
         const D: usize = PREFETCH_DISTANCE;
-        // Frame t's first stage sits in slot t % 2D until its second stage.
+        // Frame t's look-ahead sits in slot t % 2D until it is processed, at
+        // step t + 2D, which then hands the slot to frame t + 2D: so at
+        // each step the frame due is processed before the new one looks
+        // ahead.
         let mut ahead = [None; 2 * D];
         for t in 0..n + 2 * D {
+            if let Some(u) = t.checked_sub(2 * D).filter(|&u| u < n) {
+                let a = ahead[u % (2 * D)].take();
+                process(self, u, a.as_ref());
+            }
             if t < n {
                 ahead[t % (2 * D)] = lookahead(self, t);
             }
-            if let Some(Some(la)) = t
+            if let Some(Some(a)) = t
                 .checked_sub(D)
                 .filter(|&u| u < n)
                 .map(|u| ahead[u % (2 * D)])
             {
-                self.reasm.prefetch_conn(la);
-            }
-            if let Some(u) = t.checked_sub(2 * D).filter(|&u| u < n) {
-                process(self, u);
+                self.reasm.prefetch_conn(a.la);
             }
         }
     }
 
     /// Processes one captured frame.
     pub fn process_frame(&mut self, link: LinkType, frame: &[u8], ts: Timestamp) {
-        self.stats.frames += 1;
-        self.stats.frame_bytes += frame.len() as u64;
-        let decoded = decode(link, frame, &self.decode);
-        self.handle(decoded, ts, None);
+        self.process_frame_ahead(link, frame, ts, None);
+    }
+
+    /// [`process_frame`](Self::process_frame) with what the look-ahead
+    /// found of this frame, if anything: the frame is then decoded from its
+    /// IP header, and its flow found without hashing the key again.
+    pub fn process_frame_ahead(
+        &mut self,
+        link: LinkType,
+        frame: &[u8],
+        ts: Timestamp,
+        ahead: Option<&FrameAhead>,
+    ) {
+        let Some(a) = ahead else {
+            self.stats.frames += 1;
+            self.stats.frame_bytes += frame.len() as u64;
+            let decoded = decode(link, frame, &self.decode);
+            return self.handle(decoded, ts, None, None);
+        };
+        // The dispatch hash is informational; inline, nothing computed it.
+        self.process_ip(frame, usize::from(a.ip_offset), a.vlan, ts, 0, ahead);
     }
 
     /// Processes a frame whose innermost IP header starts at `ip_offset`
-    /// (the dispatcher found it), with the flow hash already computed.
+    /// (the dispatcher found it), with the flow hash already computed, and
+    /// what the look-ahead found of it, if anything.
     pub fn process_ip(
         &mut self,
         frame: &[u8],
@@ -192,6 +235,7 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
         vlan: u32,
         ts: Timestamp,
         hash: u32,
+        ahead: Option<&FrameAhead>,
     ) {
         self.stats.frames += 1;
         self.stats.frame_bytes += frame.len() as u64;
@@ -200,7 +244,7 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
             return;
         };
         let decoded = decode_ip(ip, vlan, &self.decode);
-        self.handle(decoded, ts, Some(hash));
+        self.handle(decoded, ts, Some(hash), ahead.map(|a| &a.la));
     }
 
     fn handle(
@@ -208,15 +252,16 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
         decoded: Result<Decoded<'_>, DecodeError>,
         ts: Timestamp,
         hash: Option<u32>,
+        la: Option<&Lookahead>,
     ) {
         match decoded {
-            Ok(Decoded::Tcp(p)) => self.segment(&p, ts, hash),
+            Ok(Decoded::Tcp(p)) => self.segment(&p, ts, hash, la),
             Ok(Decoded::Fragment(f)) => {
                 self.stats.fragments += 1;
                 if let Some(whole) = self.defrag.push(&f, ts) {
                     self.stats.defragmented += 1;
                     match decode_ip(&whole.packet, whole.vlan, &self.decode) {
-                        Ok(Decoded::Tcp(p)) => self.segment(&p, ts, None),
+                        Ok(Decoded::Tcp(p)) => self.segment(&p, ts, None, None),
                         Ok(_) => self.stats.not_tcp += 1,
                         Err(e) => self.stats.count_error(e),
                     }
@@ -227,7 +272,13 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
         }
     }
 
-    fn segment(&mut self, p: &Packet<'_>, ts: Timestamp, hash: Option<u32>) {
+    fn segment(
+        &mut self,
+        p: &Packet<'_>,
+        ts: Timestamp,
+        hash: Option<u32>,
+        la: Option<&Lookahead>,
+    ) {
         if p.checksum_ok == Some(false) {
             self.stats.bad_checksum += 1;
             if self.drop_bad_checksums {
@@ -239,7 +290,7 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
         // Inline, nothing needs the dispatch hash: the table hashes on its own.
         let hash = hash.unwrap_or(0);
         self.reasm
-            .process(&Segment::from_packet_hashed(p, ts, hash));
+            .process_ahead(&Segment::from_packet_hashed(p, ts, hash), la);
     }
 
     /// Moves packet time forward without a packet (timeouts, fragment expiry).

@@ -131,14 +131,14 @@ fn drain<F: StreamFactory>(rx: &mut Consumer<Msg>, p: &mut Pipeline<F>, shared: 
                 }
                 Msg::Owned(_) | Msg::Tick(_) => None,
             },
-            |p, u| match &batch[u] {
+            |p, u, a| match &batch[u] {
                 Msg::Frame(f) => {
                     let frame = frame_of(&block, f);
-                    p.process_ip(frame, usize::from(f.ip_off), f.vlan, f.ts, f.hash);
+                    p.process_ip(frame, usize::from(f.ip_off), f.vlan, f.ts, f.hash, a);
                 }
                 Msg::Owned(o) => {
                     let f = o.desc;
-                    p.process_ip(&o.data, usize::from(f.ip_off), f.vlan, f.ts, f.hash);
+                    p.process_ip(&o.data, usize::from(f.ip_off), f.vlan, f.ts, f.hash, a);
                 }
                 Msg::Block(b) => block = Some(b.clone()),
                 Msg::Tick(ts) => p.advance_time(*ts),

@@ -375,3 +375,44 @@ fn zero_copy_and_copied_frames_keep_capture_order() {
         }
     }
 }
+
+/// The look-ahead schedule hands each frame its own look-ahead: frames of
+/// many flows (and VLANs, so a wrong one decodes differently), more of them
+/// than the schedule's window and not a multiple of it.
+#[test]
+fn each_frame_is_processed_with_its_own_look_ahead() {
+    let pcap = trace(&GenConfig {
+        seed: 11,
+        conns: 40,
+        concurrent: 20,
+        vlan_fraction: 0.5,
+        ..GenConfig::default()
+    });
+    let mut cap = Capture::from_bytes(pcap, "t").unwrap();
+    let mut frames = Vec::new();
+    while let Some(f) = cap.next_frame() {
+        frames.push(f.unwrap().data.to_vec());
+    }
+    let n = frames.len() - 3;
+    let mut cfg = PipelineConfig::default();
+    cfg.reasm.prefetch_min_bytes = 0;
+    let factory = Factory {
+        b: Behaviour::default(),
+        worker: 0,
+        totals: Totals::default(),
+    };
+    let mut p = weft_engine::Pipeline::new(cfg, factory);
+    let own: Vec<_> = frames[..n]
+        .iter()
+        .map(|f| p.lookahead_frame(LinkType::Ethernet, f))
+        .collect();
+    assert!(own.iter().filter(|a| a.is_some()).count() > n / 2);
+    let mut seen = Vec::new();
+    p.run_ahead(
+        n,
+        |p, t| p.lookahead_frame(LinkType::Ethernet, &frames[t]),
+        |_, u, a| seen.push((u, a.copied())),
+    );
+    let want: Vec<_> = own.into_iter().enumerate().collect();
+    assert_eq!(seen, want);
+}

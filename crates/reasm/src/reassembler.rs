@@ -16,10 +16,15 @@ use crate::table::Table;
 use crate::Segment;
 
 /// A flow's place in one reassembler's connection table, between the two
-/// prefetch stages ([`Reassembler::prefetch_index`]). Meaningless to any other
-/// reassembler (each table has its own hash seed). Plain data.
+/// prefetch stages ([`Reassembler::prefetch_index`]) and on to processing
+/// ([`Reassembler::process_ahead`]), which then does not hash the key
+/// again. Meaningless to any other reassembler (each table has its own hash
+/// seed). Plain data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Lookahead(u32);
+pub struct Lookahead {
+    hash: u32,
+    key: FlowKey,
+}
 
 type ConnOf<F, P> = Conn<<F as StreamFactory>::Stream, <P as PagePool>::Page>;
 
@@ -151,7 +156,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
     pub fn prefetch_index(&self, key: &FlowKey) -> Lookahead {
         let hash = self.table.hash(key);
         self.table.prefetch_index(hash);
-        Lookahead(hash)
+        Lookahead { hash, key: *key }
     }
 
     /// Second prefetch stage: starts loading the connection the index entry
@@ -159,7 +164,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
     /// wrong lines).
     #[inline]
     pub fn prefetch_conn(&self, la: Lookahead) {
-        self.table.prefetch_slot(la.0);
+        self.table.prefetch_slot(la.hash);
     }
 
     /// Decodes nothing: takes a decoded packet and its capture time.
@@ -170,6 +175,24 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
     /// Processes one segment. Segments must come in capture order; time is
     /// taken from their timestamps (never from the clock).
     pub fn process(&mut self, seg: &Segment<'_>) {
+        let hash = self.table.hash(&seg.key);
+        self.process_hashed(seg, hash);
+    }
+
+    /// [`process`](Self::process) for a segment whose flow was prefetched:
+    /// the look-ahead's table hash is used for the lookup when it was taken
+    /// of this segment's key (it is checked; any other look-ahead, or none,
+    /// only costs a fresh hash).
+    pub fn process_ahead(&mut self, seg: &Segment<'_>, la: Option<&Lookahead>) {
+        let hash = match la {
+            Some(la) if la.key == seg.key => la.hash,
+            _ => self.table.hash(&seg.key),
+        };
+        self.process_hashed(seg, hash);
+    }
+
+    /// `hash` is the table's hash of `seg.key`.
+    fn process_hashed(&mut self, seg: &Segment<'_>, hash: u32) {
         let st = &mut self.core.stats;
         st.segments += 1;
         st.payload_bytes += seg.payload.len() as u64;
@@ -179,7 +202,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             ts: seg.ts,
             cause: Cause::Segment,
         };
-        let Some(i) = self.lookup_or_create(seg, &ctx) else {
+        let Some(i) = self.lookup_or_create(seg, hash, &ctx) else {
             return;
         };
         self.table.touch(i, self.now);
@@ -189,8 +212,8 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
 
     /// Finds the segment's connection, or starts one when the segment may
     /// open it. `None`: the segment was counted and ignored.
-    fn lookup_or_create(&mut self, seg: &Segment<'_>, ctx: &Context) -> Option<u32> {
-        if let Some(i) = self.table.find(&seg.key) {
+    fn lookup_or_create(&mut self, seg: &Segment<'_>, hash: u32, ctx: &Context) -> Option<u32> {
+        if let Some(i) = self.table.find_hashed(hash, &seg.key) {
             let c = self.table.get(i);
             if !(c.closed || self.is_reuse(c, seg)) {
                 return Some(i);
@@ -256,7 +279,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             closed: false,
         };
         self.core.stats.conns_created += 1;
-        let i = self.table.insert(seg.key, self.now, conn);
+        let i = self.table.insert_hashed(hash, seg.key, self.now, conn);
         if self.in_heap.len() <= i as usize {
             self.in_heap.resize(i as usize + 1, false);
         }

@@ -81,10 +81,13 @@ impl<C> Table<C> {
         self.len * (std::mem::size_of::<Slot<C>>() + std::mem::size_of::<FlowKey>())
     }
 
-    pub fn find(&self, key: &FlowKey) -> Option<u32> {
+    /// The slot of `key`, whose table hash is `hash` (`self.hash(key)`,
+    /// maybe computed by a look-ahead).
+    #[inline]
+    pub fn find_hashed(&self, hash: u32, key: &FlowKey) -> Option<u32> {
+        debug_assert_eq!(hash, self.hash(key));
         let keys = &self.keys;
-        self.index
-            .find(self.hash(key), |i| keys[i as usize] == *key)
+        self.index.find(hash, |i| keys[i as usize] == *key)
     }
 
     /// The table's (seeded) hash of `key`.
@@ -136,8 +139,9 @@ impl<C> Table<C> {
             .is_some_and(|s| s.gen == gen && s.item.is_some())
     }
 
-    pub fn insert(&mut self, key: FlowKey, now: Timestamp, item: C) -> u32 {
-        let hash = self.hash(&key);
+    /// Adds `key`, whose table hash is `hash`, as the most recently active.
+    pub fn insert_hashed(&mut self, hash: u32, key: FlowKey, now: Timestamp, item: C) -> u32 {
+        debug_assert_eq!(hash, self.hash(&key));
         let i = match self.free.pop() {
             Some(i) => {
                 self.keys[i as usize] = key;

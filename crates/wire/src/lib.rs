@@ -64,7 +64,7 @@ pub use defrag::{DefragConfig, DefragStats, Defragmenter, Reassembled};
 pub use flow::{Dir, FlowKey};
 pub use hash::{Toeplitz, MICROSOFT_RSS_KEY, SYMMETRIC_RSS_KEY};
 pub use link::LinkType;
-pub use peek::{peek_key, peek_key_ip, peek_tcp, FlowPeek};
+pub use peek::{peek_key, peek_key_at, peek_key_ip, peek_tcp, FlowPeek, KeyPeek};
 pub use seq::Seq;
 pub use tcp::{TcpFlags, TcpHeader, TcpOptions};
 pub use time::Timestamp;

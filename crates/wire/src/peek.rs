@@ -46,8 +46,32 @@ pub fn peek_tcp(link: LinkType, frame: &[u8]) -> Option<FlowPeek> {
 /// panics.
 #[inline]
 pub fn peek_key(link: LinkType, frame: &[u8]) -> Option<FlowKey> {
+    peek_key_at(link, frame).map(|p| p.key)
+}
+
+/// What [`peek_key_at`] finds of a plain TCP frame. Plain data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyPeek {
+    /// The flow key (as the full decoder gives it).
+    pub key: FlowKey,
+    /// Offset of the IP header in the frame.
+    pub ip_offset: u16,
+    /// Folded VLAN IDs (as [`FlowKey::vlan`](crate::FlowKey::vlan)).
+    pub vlan: u32,
+}
+
+/// [`peek_key`], with where the IP header starts: a caller that prefetched
+/// the flow can then decode the frame from its IP header
+/// ([`decode_ip`](crate::decode_ip)) and skip the link layer, with the same
+/// result (tested). Never panics.
+#[inline]
+pub fn peek_key_at(link: LinkType, frame: &[u8]) -> Option<KeyPeek> {
     let (at, vlan, version) = locate_ip(link, frame)?;
-    key_of(tuple_at(frame, at, version)?, vlan)
+    Some(KeyPeek {
+        key: key_of(tuple_at(frame, at, version)?, vlan)?,
+        ip_offset: u16::try_from(at).ok()?,
+        vlan,
+    })
 }
 
 /// [`peek_key`] for a frame whose IP header starts at `ip` (the
@@ -172,6 +196,8 @@ mod tests {
                 assert_eq!(p.vlan, full.key.vlan());
                 assert_eq!(usize::from(p.ip_offset), usize::from(full.ip_offset));
                 assert_eq!(peek_key(link, frame), Some(full.key));
+                let at = peek_key_at(link, frame).expect("peek_tcp answered");
+                assert_eq!((at.ip_offset, at.vlan), (p.ip_offset, p.vlan));
                 let ip = &frame[usize::from(p.ip_offset)..];
                 assert_eq!(peek_key_ip(ip, p.vlan), Some(full.key));
             }
