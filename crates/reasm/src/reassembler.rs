@@ -247,7 +247,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         }
         let max = self.core.cfg.max_conns;
         if max != 0 && self.table.len() >= max {
-            if let Some((victim, _)) = self.table.oldest(self.now) {
+            if let Some((victim, _)) = self.table.oldest() {
                 self.core.stats.conns_evicted += 1;
                 self.close_and_forget(
                     victim,
@@ -575,7 +575,12 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
                 ts: now,
                 cause: Cause::IdleTimeout,
             };
-            while let Some((i, seen)) = self.table.oldest(self.now) {
+            // The cheap test first: no connection can be due while every
+            // one was active at or after the cutoff.
+            while self.table.active_since().is_some_and(|t| t < cutoff) {
+                let Some((i, seen)) = self.table.oldest() else {
+                    break;
+                };
                 if seen >= cutoff {
                     break;
                 }
@@ -638,7 +643,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             cause: Cause::Explicit,
         };
         let mut n = 0;
-        while let Some((i, seen)) = self.table.oldest(self.now) {
+        while let Some((i, seen)) = self.table.oldest() {
             if seen >= t {
                 break;
             }
@@ -657,10 +662,11 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             cause: Cause::Explicit,
         };
         let mut n = 0;
-        while let Some((i, _)) = self.table.oldest(self.now) {
+        for i in self.table.by_age() {
             n += usize::from(!self.table.get(i).closed);
             self.close_and_forget(i, &ctx);
         }
+        debug_assert_eq!(self.table.len(), 0);
         self.buffered.clear();
         self.lingering.clear();
         self.in_heap.iter_mut().for_each(|b| *b = false);

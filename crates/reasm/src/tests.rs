@@ -347,6 +347,80 @@ fn idle_connections_close_in_packet_time() {
     assert_eq!(r.factory().out.borrow()[&0].completed, 1);
 }
 
+/// A connection closes at the first time advance past its last packet plus
+/// the idle timeout, whatever the others do: here `a` was active at 9 s
+/// and `b` opened at 9.5 s, so at 19.2 s only `a` is due.
+#[test]
+fn idle_expiry_is_exact() {
+    let cfg = Config {
+        idle_timeout_ns: Some(10_000_000_000),
+        ..Config::default()
+    };
+    let ms = |ms: u64| Timestamp(ms * 1_000_000);
+    let (ka, da) = key();
+    let kb = FlowKey::new(
+        "192.0.2.7".parse().unwrap(),
+        1,
+        "198.51.100.2".parse().unwrap(),
+        80,
+        0,
+    )
+    .0;
+    let at = |k: FlowKey, seq: u32, t: u64| Segment::new(k, da, Seq(seq), TcpFlags(A), b"x", ms(t));
+    let mut r = Reassembler::new(cfg, Recorder::default());
+    r.process(&at(ka, 1, 0));
+    r.process(&at(ka, 2, 9_000));
+    r.process(&at(kb, 1, 9_500));
+    r.advance_time(ms(10_100));
+    assert_eq!(r.connections(), 2);
+    r.advance_time(ms(19_000));
+    assert_eq!(
+        r.connections(),
+        2,
+        "not idle for longer than the timeout yet"
+    );
+    r.advance_time(ms(19_200));
+    assert_eq!(r.connections(), 1, "a: last packet at 9 s, timeout 10 s");
+    r.advance_time(ms(19_600));
+    assert_eq!(r.connections(), 0);
+    assert_eq!(r.stats().conns_closed_idle, 2);
+}
+
+/// At the connection limit the one idle the longest makes room: here `x`
+/// (last active at 3), though `t` (at 5) arrived later and `y` was first.
+#[test]
+fn eviction_takes_the_least_recently_active() {
+    let cfg = Config {
+        max_conns: 3,
+        ..Config::default()
+    };
+    let d = key().1;
+    let k = |port: u16| {
+        let client = "192.0.2.9".parse().unwrap();
+        FlowKey::new(client, port, "198.51.100.2".parse().unwrap(), 80, 0).0
+    };
+    let at = |port: u16, seq: u32, t: u64| {
+        Segment::new(k(port), d, Seq(seq), TcpFlags(A), b"x", Timestamp(t))
+    };
+    let (y, x, t, z) = (1, 2, 3, 4);
+    let mut r = Reassembler::new(cfg, Recorder::default());
+    for (port, seq, ts) in [
+        (y, 1, 0),
+        (x, 1, 1),
+        (x, 2, 3),
+        (t, 1, 5),
+        (y, 2, 6),
+        (z, 1, 7),
+    ] {
+        r.process(&at(port, seq, ts));
+    }
+    assert_eq!(r.stats().conns_evicted, 1);
+    // Connection ids follow creation: y 0, x 1, t 2, z 3.
+    let out = r.factory().out.borrow();
+    let completed = |id: u64| out.get(&id).map_or(0, |s| s.completed);
+    assert_eq!([0, 1, 2, 3].map(completed), [0, 1, 0, 0]);
+}
+
 #[test]
 fn retransmission_of_delivered_data_is_a_duplicate() {
     let mut v = handshake(0, 0);
