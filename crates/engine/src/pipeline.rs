@@ -215,14 +215,24 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
         ts: Timestamp,
         ahead: Option<&FrameAhead>,
     ) {
-        let Some(a) = ahead else {
-            self.stats.frames += 1;
-            self.stats.frame_bytes += frame.len() as u64;
-            let decoded = decode(link, frame, &self.decode);
-            return self.handle(decoded, ts, None, None);
-        };
-        // The dispatch hash is informational; inline, nothing computed it.
-        self.process_ip(frame, usize::from(a.ip_offset), a.vlan, ts, 0, ahead);
+        self.stats.frames += 1;
+        self.stats.frame_bytes += frame.len() as u64;
+        if let Some(a) = ahead {
+            // Decoding from the IP header the peek found gives what decoding
+            // the whole frame gives (tested in weft-wire). The key check
+            // makes a look-ahead of some other frame harmless: the frame is
+            // then decoded from the start.
+            let ip = frame.get(usize::from(a.ip_offset)..).unwrap_or(&[]);
+            if let Ok(Decoded::Tcp(p)) = decode_ip(ip, a.vlan, &self.decode) {
+                if p.key == *a.la.key() {
+                    // The dispatch hash is informational; inline, nothing
+                    // computed it.
+                    return self.segment(&p, ts, None, Some(&a.la));
+                }
+            }
+        }
+        let decoded = decode(link, frame, &self.decode);
+        self.handle(decoded, ts, None, ahead.map(|a| &a.la));
     }
 
     /// Processes a frame whose innermost IP header starts at `ip_offset`

@@ -24,6 +24,15 @@ use crate::Segment;
 pub struct Lookahead {
     hash: u32,
     key: FlowKey,
+    /// The table whose seed made `hash`.
+    table: u64,
+}
+
+impl Lookahead {
+    /// The flow key it was made for.
+    pub fn key(&self) -> &FlowKey {
+        &self.key
+    }
 }
 
 type ConnOf<F, P> = Conn<<F as StreamFactory>::Stream, <P as PagePool>::Page>;
@@ -156,7 +165,11 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
     pub fn prefetch_index(&self, key: &FlowKey) -> Lookahead {
         let hash = self.table.hash(key);
         self.table.prefetch_index(hash);
-        Lookahead { hash, key: *key }
+        Lookahead {
+            hash,
+            key: *key,
+            table: self.table.id(),
+        }
     }
 
     /// Second prefetch stage: starts loading the connection the index entry
@@ -180,12 +193,12 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
     }
 
     /// [`process`](Self::process) for a segment whose flow was prefetched:
-    /// the look-ahead's table hash is used for the lookup when it was taken
-    /// of this segment's key (it is checked; any other look-ahead, or none,
-    /// only costs a fresh hash).
+    /// the look-ahead's table hash is used for the lookup when this
+    /// reassembler made it, of this segment's key. Both are checked: any
+    /// other look-ahead, or none, only costs a fresh hash.
     pub fn process_ahead(&mut self, seg: &Segment<'_>, la: Option<&Lookahead>) {
         let hash = match la {
-            Some(la) if la.key == seg.key => la.hash,
+            Some(la) if la.table == self.table.id() && la.key == seg.key => la.hash,
             _ => self.table.hash(&seg.key),
         };
         self.process_hashed(seg, hash);

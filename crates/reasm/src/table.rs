@@ -69,7 +69,13 @@ pub(crate) struct Table<C> {
     /// See the module docs.
     activity: BinaryHeap<Activity>,
     len: usize,
+    /// Tells this table from every other in the process, so a hash made
+    /// with another table's seed is never used here.
+    id: u64,
 }
+
+/// Source of [`Table::id`]s.
+static NEXT_TABLE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl<C> Table<C> {
     pub fn new() -> Table<C> {
@@ -81,7 +87,14 @@ impl<C> Table<C> {
             free: Vec::new(),
             activity: BinaryHeap::new(),
             len: 0,
+            id: NEXT_TABLE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
+    }
+
+    /// This table's identity (unique in the process).
+    #[inline]
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     pub fn len(&self) -> usize {

@@ -421,6 +421,22 @@ fn eviction_takes_the_least_recently_active() {
     assert_eq!([0, 1, 2, 3].map(completed), [0, 1, 0, 0]);
 }
 
+/// A look-ahead made by another reassembler (another hash seed) is not
+/// trusted: the connection is still found.
+#[test]
+fn a_foreign_look_ahead_costs_only_a_hash() {
+    let mut r = Reassembler::new(Config::default(), Recorder::default());
+    let other = Reassembler::new(Config::default(), Recorder::default());
+    let first = seg(true, A, 1, 1, b"ab", 0);
+    r.process(&first);
+    let foreign = other.prefetch_index(&first.key);
+    let own = r.prefetch_index(&first.key);
+    r.process_ahead(&seg(true, A, 3, 1, b"cd", 0), Some(&foreign));
+    r.process_ahead(&seg(true, A, 5, 1, b"ef", 0), Some(&own));
+    assert_eq!((r.connections(), r.stats().conns_created), (1, 1));
+    assert_eq!(r.stats().delivered_bytes, 6);
+}
+
 #[test]
 fn retransmission_of_delivered_data_is_a_duplicate() {
     let mut v = handshake(0, 0);
