@@ -30,6 +30,11 @@ impl Stream for Touch {
             self.0 = self.0.wrapping_add(sum8(c));
         }
     }
+    fn complete(&mut self, _: &Context) -> bool {
+        // Nobody reads the sum: keep the optimiser from dropping the loop.
+        std::hint::black_box(self.0);
+        true
+    }
 }
 struct Factory;
 impl StreamFactory for Factory {

@@ -261,7 +261,7 @@ impl Capture {
                 ..
             } = &self.input
             {
-                self.readahead = Readahead::start(m.clone());
+                self.readahead = Readahead::start(m.clone(), self.input.offset() as usize);
             }
         }
         self.readahead.is_some()

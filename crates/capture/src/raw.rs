@@ -1,4 +1,5 @@
-//! The crate's only `unsafe`: mapping a capture file read-only.
+//! The crate's only `unsafe` code: mapping a capture file read-only, and
+//! unmapping pages of it that were read ([`Mapping::drop_behind`]).
 //!
 //! Everything else sees a [`Mapping`] as a plain `&[u8]`.
 //!
