@@ -27,8 +27,11 @@
 //!   memcap, and a connection limit. A limit never aborts: the oldest
 //!   buffered data is delivered past its hole (a counted gap), and only if
 //!   nothing can be freed is new data dropped — counted.
-//! * **Packet time.** Flush and idle timeouts run on capture timestamps;
-//!   expiry costs O(expired), not O(connections).
+//! * **Packet time.** Flush and idle timeouts run on capture timestamps. A
+//!   connection closes at the first time advance past its last packet plus
+//!   the idle timeout, and the connection limit evicts the one idle the
+//!   longest; nothing is done per packet, and expiry costs O(log n) per
+//!   expired connection, not O(connections).
 //! * **Accounting.** [`Stats::balanced`] holds at any moment: every payload
 //!   byte received is delivered, a duplicate, an overlap, dropped for a
 //!   [`DropReason`], or still buffered.
