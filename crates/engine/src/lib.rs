@@ -9,8 +9,10 @@
 //! or inline processes it on the calling thread.
 //!
 //! With many live flows, inline mode and workers prefetch each frame's
-//! connection a few frames before processing it (see
-//! [`weft_reasm::Reassembler::prefetch_index`]); the output is the same.
+//! connection a few frames before processing it ([`Pipeline::run_ahead`],
+//! [`weft_reasm::Reassembler::prefetch_index`]), and processing reuses what
+//! the look-ahead found, once checked: the flow's table hash and where the
+//! IP header starts. The output is the same.
 //!
 //! ```
 //! use weft_engine::{Pipeline, PipelineConfig};
