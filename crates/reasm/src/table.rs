@@ -40,8 +40,13 @@ use weft_wire::{FlowKey, Timestamp};
 
 use crate::index::Index;
 
+/// `repr(C)`: the key and the header fill the first 64 bytes, the line a
+/// lookup compares, and the connection starts on the next.
 #[derive(Debug)]
+#[repr(C)]
 struct Slot<C> {
+    /// The flow key (44 bytes).
+    key: FlowKey,
     hash: u32,
     /// Bumped whenever the slot is reused, so stale timer entries are known.
     gen: u32,
@@ -60,10 +65,6 @@ const ACTIVITY_SLACK: usize = 16;
 pub(crate) struct Table<C> {
     hasher: DefaultHashBuilder,
     index: Index,
-    /// The flow key of each slot, apart from the slots: a lookup compares
-    /// keys in this dense array (44 bytes a flow, cache-friendly) and
-    /// touches the slot itself only once found.
-    keys: Vec<FlowKey>,
     slots: Vec<Slot<C>>,
     free: Vec<u32>,
     /// See the module docs.
@@ -82,7 +83,6 @@ impl<C> Table<C> {
         Table {
             hasher: DefaultHashBuilder::default(),
             index: Index::default(),
-            keys: Vec::new(),
             slots: Vec::new(),
             free: Vec::new(),
             activity: BinaryHeap::new(),
@@ -101,9 +101,9 @@ impl<C> Table<C> {
         self.len
     }
 
-    /// Bytes of connection records in use (slots and keys).
+    /// Bytes of connection records in use.
     pub fn record_bytes(&self) -> usize {
-        self.len * (std::mem::size_of::<Slot<C>>() + std::mem::size_of::<FlowKey>())
+        self.len * std::mem::size_of::<Slot<C>>()
     }
 
     /// The slot of `key`, whose table hash is `hash` (`self.hash(key)`,
@@ -111,8 +111,8 @@ impl<C> Table<C> {
     #[inline]
     pub fn find_hashed(&self, hash: u32, key: &FlowKey) -> Option<u32> {
         debug_assert_eq!(hash, self.hash(key));
-        let keys = &self.keys;
-        self.index.find(hash, |i| keys[i as usize] == *key)
+        let slots = &self.slots;
+        self.index.find(hash, |i| slots[i as usize].key == *key)
     }
 
     /// The table's (seeded) hash of `key`.
@@ -135,7 +135,6 @@ impl<C> Table<C> {
     #[inline]
     pub fn prefetch_slot(&self, hash: u32) {
         if let Some(i) = self.index.candidate(hash) {
-            weft_arena::prefetch(&self.keys[i as usize], 64);
             // The slot header and the hot start of the connection; a record
             // larger than this has its tail fetched on demand.
             weft_arena::prefetch(&self.slots[i as usize], 1024);
@@ -169,8 +168,8 @@ impl<C> Table<C> {
         debug_assert_eq!(hash, self.hash(&key));
         let i = match self.free.pop() {
             Some(i) => {
-                self.keys[i as usize] = key;
                 let s = &mut self.slots[i as usize];
+                s.key = key;
                 s.hash = hash;
                 s.gen = s.gen.wrapping_add(1);
                 s.last_seen = now;
@@ -179,8 +178,8 @@ impl<C> Table<C> {
             }
             None => {
                 let i = self.slots.len() as u32;
-                self.keys.push(key);
                 self.slots.push(Slot {
+                    key,
                     hash,
                     gen: 0,
                     last_seen: now,
