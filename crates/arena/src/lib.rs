@@ -56,8 +56,15 @@
 //! retirement is alive.) Page handles do not use the directory: they point at their
 //! header, which never moves while the core lives.
 //!
-//! All `unsafe` code is in the private `raw` module; the protocols are model
-//! checked with loom (`tests/loom.rs`, `--cfg weft_loom`).
+//! Beside the arena: [`BlockPool`], which hands a buffer out again only once
+//! every reader let go of it (a capture stream's read buffers);
+//! [`Readahead`], a helper thread that maps a file's pages ahead of its
+//! reader and unmaps them behind it (a capture file's mapping); and
+//! [`prefetch`], the cache hint.
+//!
+//! All `unsafe` code is in the private `raw` module (and the one prefetch
+//! instruction); the protocols are model checked with loom (`tests/loom.rs`,
+//! `--cfg weft_loom`).
 //!
 //! ```
 //! use weft_arena::{Arena, ArenaConfig};
@@ -81,11 +88,13 @@ use core::fmt;
 mod blocks;
 mod prefetch;
 mod raw;
+mod readahead;
 mod token;
 
 pub use blocks::BlockPool;
 pub use prefetch::prefetch;
 pub use raw::{Arena, PageMut, PageRef};
+pub use readahead::{Pager, Readahead, Window};
 
 /// Default page size: holds a full 1500-byte MTU segment payload.
 pub const DEFAULT_PAGE_SIZE: usize = 2048;

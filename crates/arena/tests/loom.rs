@@ -161,3 +161,95 @@ fn block_pool_reuses_a_buffer_only_after_its_reader() {
         t.join().unwrap();
     });
 }
+
+use std::io;
+use std::sync::Mutex;
+use weft_arena::{Pager, Readahead, Window};
+
+/// Records what the helper asked for, and checks each request.
+struct Recorder {
+    len: usize,
+    /// The furthest position the reader reports in this model.
+    last: usize,
+    behind: usize,
+    populated: Mutex<Vec<(usize, usize)>>,
+    dropped: Mutex<Vec<(usize, usize)>>,
+}
+
+impl Pager for Recorder {
+    fn mapped_len(&self) -> usize {
+        self.len
+    }
+    fn populate(&self, offset: usize, len: usize) -> io::Result<()> {
+        assert!(
+            len > 0 && offset + len <= self.len,
+            "populate {offset}+{len}"
+        );
+        self.populated.lock().unwrap().push((offset, len));
+        Ok(())
+    }
+    fn drop_behind(&self, offset: usize, len: usize) -> io::Result<()> {
+        // Only what the reader has passed by `behind`.
+        assert!(
+            offset + len + self.behind <= self.last,
+            "drop {offset}+{len}"
+        );
+        self.dropped.lock().unwrap().push((offset, len));
+        Ok(())
+    }
+}
+
+fn readahead_model(start: usize, reports: &'static [usize]) {
+    loom::model(move || {
+        let w = Window {
+            ahead: 2,
+            chunk: 1,
+            behind: 2,
+            drop_chunk: 1,
+        };
+        let last = reports.iter().copied().max().unwrap_or(start);
+        let rec = std::sync::Arc::new(Recorder {
+            len: 6,
+            last,
+            behind: w.behind,
+            populated: Mutex::new(Vec::new()),
+            dropped: Mutex::new(Vec::new()),
+        });
+        let mut ra = Readahead::start(rec.clone(), start, w).expect("spawn");
+        for &pos in reports {
+            ra.advance(pos);
+        }
+        // Stops and joins whatever the helper is doing.
+        drop(ra);
+        // Requests go forward, each range once, from where the reader
+        // was when the helper started.
+        for ops in [&rec.populated, &rec.dropped] {
+            let ops = ops.lock().unwrap();
+            let mut at = start;
+            for &(offset, len) in ops.iter() {
+                assert_eq!(offset, at, "{ops:?}");
+                at += len;
+            }
+        }
+    });
+}
+
+/// The read-ahead helper: loom explores every interleaving of the
+/// reader's progress reports and wake-ups, the helper's loads and parks,
+/// and the final stop. A wake-up lost would leave the helper parked and the
+/// join waiting, which loom reports as a deadlock; each request the helper
+/// makes is checked on the way.
+#[test]
+fn readahead_reader_runs_to_the_end_and_drops_the_helper() {
+    readahead_model(0, &[2, 4, 6]);
+}
+
+#[test]
+fn readahead_dropped_mid_read() {
+    readahead_model(0, &[3]);
+}
+
+#[test]
+fn readahead_started_mid_read() {
+    readahead_model(2, &[5]);
+}

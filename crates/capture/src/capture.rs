@@ -13,7 +13,7 @@ use crate::input::{Input, SharedBytes, Span, Whole};
 use crate::pcap::{PcapHeader, FILE_HEADER_LEN, RECORD_HEADER_LEN};
 use crate::pcapng::{self, Interface};
 use crate::raw::Mapping;
-use crate::readahead::Readahead;
+use crate::readahead;
 use crate::{Format, Frame, Prefetch};
 
 /// The gzip magic number.
@@ -47,7 +47,7 @@ pub struct Capture {
     /// Timestamp of the last frame, for pcapng simple packet blocks.
     last_ts: u64,
     done: bool,
-    readahead: Option<Readahead>,
+    readahead: Option<weft_arena::Readahead>,
 }
 
 /// Per-format reading state.
@@ -261,7 +261,7 @@ impl Capture {
                 ..
             } = &self.input
             {
-                self.readahead = Readahead::start(m.clone(), self.input.offset() as usize);
+                self.readahead = readahead::start(m.clone(), self.input.offset() as usize);
             }
         }
         self.readahead.is_some()

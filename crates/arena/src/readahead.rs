@@ -1,0 +1,227 @@
+//! A helper thread that maps a file's pages ahead of its reader and unmaps
+//! them again behind it ([`Readahead`], over any [`Pager`]).
+//!
+//! Reading a memory-mapped file faults its pages in one by one (64 KB at a
+//! time with the kernel's fault-around), on the thread that first touches
+//! them: in the engine that is the dispatcher, which measured a third of its
+//! time in page faults on a 1.1 GB capture. The helper asks the kernel to
+//! map the pages ahead of the reader, so the faults are taken off the
+//! reading thread, on whatever core has room; and it unmaps what the reader
+//! passed long ago, so the resident set stays small and no long `munmap`
+//! waits at the end (the page cache keeps the pages; a late reader maps
+//! them again transparently).
+//!
+//! Protocol: the reader publishes how far it got (`progress`, relaxed: it is
+//! a hint; the kernel, not this code, makes the mapped bytes visible) and
+//! unparks the helper every `chunk` bytes; the helper maps up to `progress +
+//! ahead`, unmaps whole requests up to `progress - behind`, and parks.
+//! `park`/`unpark` cannot lose a wake-up (an unpark before the park makes
+//! the park return at once). Dropping the reader's handle sets `stop`,
+//! unparks and joins, so the helper never outlives it. Mapping ahead is a
+//! hint: if the kernel refuses it, the helper ends and pages fault in as
+//! before; if it refuses to unmap, the helper stops unmapping. The protocol
+//! is model checked with loom (`tests/loom.rs`).
+
+use std::io;
+
+use weft_sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use weft_sync::thread::{self, JoinHandle};
+use weft_sync::Arc;
+
+/// The distances the helper works with.
+#[derive(Clone, Copy, Debug)]
+pub struct Window {
+    /// How far ahead of the reader pages are mapped.
+    pub ahead: usize,
+    /// Bytes mapped per request, and how often the reader reports progress.
+    pub chunk: usize,
+    /// How far behind the reader pages are unmapped again.
+    pub behind: usize,
+    /// Bytes unmapped per request.
+    pub drop_chunk: usize,
+}
+
+impl Window {
+    /// 32 MiB ahead in 2 MiB requests; 64 MiB behind in 16 MiB requests
+    /// (chunks are multiples of any page size).
+    ///
+    /// Behind: far more than the frames an engine's rings usually hold at
+    /// once (a few MB of ordinary frames), so workers seldom map a page
+    /// twice. Rings deep in jumbo or offload-sized frames can hold more
+    /// (4,096 slots of 64 KiB are 256 MiB a worker): workers then map some
+    /// pages again, which costs time, not correctness, and those pages stay
+    /// mapped to the end. Unmapping interrupts every core running this
+    /// process (a TLB shootdown), so those requests are few and large.
+    pub const DEFAULT: Window = Window {
+        ahead: 32 << 20,
+        chunk: 2 << 20,
+        behind: 64 << 20,
+        drop_chunk: 16 << 20,
+    };
+}
+
+/// What the helper does to the pages of a mapping (a capture file's, in
+/// weft-capture; a recorder in the loom model). `Send + Sync`: the helper
+/// thread calls it while the reader reads.
+pub trait Pager: Send + Sync + 'static {
+    /// Bytes mapped.
+    fn mapped_len(&self) -> usize;
+    /// Maps `len` bytes from `offset` now.
+    fn populate(&self, offset: usize, len: usize) -> io::Result<()>;
+    /// Unmaps `len` bytes from `offset` (they stay readable).
+    fn drop_behind(&self, offset: usize, len: usize) -> io::Result<()>;
+}
+
+struct Shared {
+    progress: AtomicUsize,
+    stop: AtomicBool,
+}
+
+/// The reader's handle on its helper thread: the thread stops when this is
+/// dropped. `Send`, not `Sync` (one reader reports progress).
+pub struct Readahead {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+    /// The next reader position at which to report progress.
+    next_report: usize,
+    chunk: usize,
+}
+
+impl std::fmt::Debug for Readahead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Readahead")
+            .field("progress", &self.shared.progress.load(Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Readahead {
+    /// Starts the helper for `pager`, whose reader is at byte `pos` (what
+    /// lies before it is neither mapped ahead nor unmapped); `None` if the
+    /// thread cannot be started.
+    pub fn start<P: Pager>(
+        pager: std::sync::Arc<P>,
+        pos: usize,
+        window: Window,
+    ) -> Option<Readahead> {
+        let shared = Arc::new(Shared {
+            progress: AtomicUsize::new(pos),
+            stop: AtomicBool::new(false),
+        });
+        let s = shared.clone();
+        let from = pos / window.chunk * window.chunk;
+        let thread = thread::Builder::new()
+            .name("weft-readahead".into())
+            .spawn(move || run(&*pager, &s, from, window))
+            .ok()?;
+        Some(Readahead {
+            shared,
+            thread: Some(thread),
+            next_report: pos,
+            chunk: window.chunk,
+        })
+    }
+
+    /// The reader reached byte `pos`: cheap, it tells the helper only every
+    /// `chunk` bytes.
+    #[inline]
+    pub fn advance(&mut self, pos: usize) {
+        if pos >= self.next_report {
+            self.next_report = pos + self.chunk;
+            self.shared.progress.store(pos, Relaxed);
+            if let Some(t) = &self.thread {
+                t.thread().unpark();
+            }
+        }
+    }
+}
+
+impl Drop for Readahead {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
+
+/// The helper's loop; `from` (a multiple of the window's chunk) is where
+/// the reader was when it started.
+fn run<P: Pager>(pager: &P, s: &Shared, from: usize, w: Window) {
+    let len = pager.mapped_len();
+    let (mut done, mut dropped) = (from, from);
+    let mut drop_ok = true;
+    while !s.stop.load(Relaxed) {
+        let progress = s.progress.load(Relaxed);
+        let want = progress.saturating_add(w.ahead).min(len);
+        while done < want && !s.stop.load(Relaxed) {
+            let n = w.chunk.min(len - done);
+            if pager.populate(done, n).is_err() {
+                return;
+            }
+            done += n;
+        }
+        if drop_ok {
+            drop_ok = unmap_behind(pager, &mut dropped, progress, w.drop_chunk, w.behind);
+        }
+        thread::park();
+    }
+}
+
+/// Unmaps whole chunks from `*dropped` up to `behind` bytes before
+/// `progress`; false once the kernel refuses (then the caller stops
+/// trying). `*dropped` stays a multiple of `chunk`, which is a multiple of
+/// the page size.
+pub(crate) fn unmap_behind<P: Pager>(
+    pager: &P,
+    dropped: &mut usize,
+    progress: usize,
+    chunk: usize,
+    behind: usize,
+) -> bool {
+    while *dropped + chunk + behind <= progress {
+        if pager.drop_behind(*dropped, chunk).is_err() {
+            return false;
+        }
+        *dropped += chunk;
+    }
+    true
+}
+
+#[cfg(all(test, not(weft_loom)))]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    struct Log(Mutex<Vec<(usize, usize)>>);
+    impl Pager for Log {
+        fn mapped_len(&self) -> usize {
+            usize::MAX
+        }
+        fn populate(&self, _: usize, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+        fn drop_behind(&self, offset: usize, len: usize) -> io::Result<()> {
+            self.0.lock().unwrap().push((offset, len));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn unmaps_whole_chunks_the_reader_passed_by_behind() {
+        let log = Log(Mutex::new(Vec::new()));
+        let mut dropped = 0;
+        // The reader at 12: all but the last 4 before it, in chunks of 2.
+        assert!(unmap_behind(&log, &mut dropped, 12, 2, 4));
+        assert_eq!(dropped, 8);
+        // Nothing more until the reader moves on a whole chunk.
+        assert!(unmap_behind(&log, &mut dropped, 13, 2, 4));
+        assert_eq!(dropped, 8);
+        assert!(unmap_behind(&log, &mut dropped, 14, 2, 4));
+        assert_eq!(
+            *log.0.lock().unwrap(),
+            [(0, 2), (2, 2), (4, 2), (6, 2), (8, 2)]
+        );
+    }
+}
