@@ -296,6 +296,9 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         if self.in_heap.len() <= i as usize {
             self.in_heap.resize(i as usize + 1, false);
         }
+        // A reused slot may still carry its last connection's mark (its
+        // entry in `buffered` is stale and skipped when popped).
+        self.in_heap[i as usize] = false;
         Some(i)
     }
 

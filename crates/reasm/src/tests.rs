@@ -421,6 +421,39 @@ fn eviction_takes_the_least_recently_active() {
     assert_eq!([0, 1, 2, 3].map(completed), [0, 1, 0, 0]);
 }
 
+/// A connection that takes over the slot of one that had data waiting
+/// (evicted here) still has its own waiting data flushed on time.
+#[test]
+fn a_reused_slot_starts_with_nothing_buffered() {
+    let cfg = Config {
+        max_conns: 1,
+        flush_timeout_ns: Some(1_000_000_000),
+        ..Config::default()
+    };
+    let d = key().1;
+    let k = |port: u16| {
+        let client = "192.0.2.9".parse().unwrap();
+        FlowKey::new(client, port, "198.51.100.2".parse().unwrap(), 80, 0).0
+    };
+    let ms = |ms: u64| Timestamp(ms * 1_000_000);
+    let at = |port: u16, seq: u32, data: &'static [u8], t: u64| {
+        Segment::new(k(port), d, Seq(seq), TcpFlags(A), data, ms(t))
+    };
+    let mut r = Reassembler::new(cfg, Recorder::default());
+    // A: "ab" in order, "xy" after a hole, waiting.
+    r.process(&at(1, 1, b"ab", 0));
+    r.process(&at(1, 10, b"xy", 0));
+    // B evicts A (which flushes A) and takes its slot; B's "xy" waits.
+    r.process(&at(2, 1, b"ab", 100));
+    r.process(&at(2, 10, b"xy", 200));
+    assert_eq!(r.stats().conns_evicted, 1);
+    assert_eq!(r.stats().delivered_bytes, 6);
+    r.advance_time(ms(1_500));
+    let st = r.stats();
+    assert_eq!(st.timeout_flushes, 1, "B's waiting data flushed on time");
+    assert_eq!(st.delivered_bytes, 8);
+}
+
 /// A look-ahead made by another reassembler (another hash seed) is not
 /// trusted: the connection is still found.
 #[test]
