@@ -28,7 +28,8 @@ use weft_sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use weft_sync::thread::{self, JoinHandle};
 use weft_sync::Arc;
 
-/// The distances the helper works with.
+/// The distances the helper works with, in bytes. Both chunks must be
+/// non-zero, and for a real mapping multiples of the page size.
 #[derive(Clone, Copy, Debug)]
 pub struct Window {
     /// How far ahead of the reader pages are mapped.
@@ -96,14 +97,18 @@ impl std::fmt::Debug for Readahead {
 }
 
 impl Readahead {
-    /// Starts the helper for `pager`, whose reader is at byte `pos` (what
-    /// lies before it is neither mapped ahead nor unmapped); `None` if the
-    /// thread cannot be started.
+    /// Starts the helper for `pager`, whose reader is at byte `pos`: it
+    /// works from the start of the chunk holding `pos` (nothing before that
+    /// is mapped ahead or unmapped). `None` if the thread cannot be started
+    /// or the window has a zero chunk.
     pub fn start<P: Pager>(
         pager: std::sync::Arc<P>,
         pos: usize,
         window: Window,
     ) -> Option<Readahead> {
+        if window.chunk == 0 || window.drop_chunk == 0 {
+            return None;
+        }
         let shared = Arc::new(Shared {
             progress: AtomicUsize::new(pos),
             stop: AtomicBool::new(false),
@@ -180,7 +185,8 @@ pub(crate) fn unmap_behind<P: Pager>(
     chunk: usize,
     behind: usize,
 ) -> bool {
-    while *dropped + chunk + behind <= progress {
+    // Saturating: a huge `behind` means "never", not a wrapped bound.
+    while progress.saturating_sub(behind).saturating_sub(*dropped) >= chunk {
         if pager.drop_behind(*dropped, chunk).is_err() {
             return false;
         }
@@ -223,5 +229,22 @@ mod tests {
             *log.0.lock().unwrap(),
             [(0, 2), (2, 2), (4, 2), (6, 2), (8, 2)]
         );
+        // A margin beyond the reader unmaps nothing.
+        let mut none = 0;
+        assert!(unmap_behind(&log, &mut none, 12, 2, usize::MAX));
+        assert_eq!(none, 0);
+    }
+
+    #[test]
+    fn a_window_with_a_zero_chunk_is_refused() {
+        let log = std::sync::Arc::new(Log(Mutex::new(Vec::new())));
+        for (chunk, drop_chunk) in [(0, 1), (1, 0)] {
+            let w = Window {
+                chunk,
+                drop_chunk,
+                ..Window::DEFAULT
+            };
+            assert!(Readahead::start(log.clone(), 0, w).is_none());
+        }
     }
 }
