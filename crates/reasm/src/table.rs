@@ -40,10 +40,11 @@ use weft_wire::{FlowKey, Timestamp};
 
 use crate::index::Index;
 
-/// `repr(C)`: the key and the header fill the first 64 bytes, the line a
-/// lookup compares, and the connection starts on the next.
+/// `repr(C, align(64))`: the key and the header fill the first cache line
+/// of every slot, the line a lookup compares, and the connection starts on
+/// the next.
 #[derive(Debug)]
-#[repr(C)]
+#[repr(C, align(64))]
 struct Slot<C> {
     /// The flow key (44 bytes).
     key: FlowKey,
@@ -327,8 +328,9 @@ mod tests {
         fn oldest_is_exactly_the_least_recently_active(ops in prop::collection::vec(op(), 1..1000)) {
             let mut t: Table<u16> = Table::new();
             let mut model: std::collections::HashMap<u16, u64> = Default::default();
-            for (now, op) in ops.into_iter().enumerate() {
-                let now = now as u64;
+            for (n, op) in ops.into_iter().enumerate() {
+                // Two operations per time step: ties happen.
+                let now = n as u64 / 2;
                 match op {
                     Op::Touch(n) => {
                         let k = key(n);
@@ -365,6 +367,32 @@ mod tests {
                 }
                 prop_assert_eq!(t.len(), model.len());
                 prop_assert!(t.activity.len() <= 2 * t.len() + ACTIVITY_SLACK);
+                // One heap entry per live connection, keyed no later than
+                // its last activity.
+                let mut live: Vec<u32> = t
+                    .activity
+                    .iter()
+                    .filter(|Reverse((_, i, gen))| {
+                        let s = &t.slots[*i as usize];
+                        s.gen == *gen && s.item.is_some()
+                    })
+                    .map(|Reverse((at, i, _))| {
+                        assert!(*at <= t.slots[*i as usize].last_seen);
+                        *i
+                    })
+                    .collect();
+                let entries = live.len();
+                live.sort_unstable();
+                live.dedup();
+                prop_assert_eq!((entries, live.len()), (t.len(), t.len()));
+                // Every connection once, in order of last activity.
+                let aged: Vec<u64> = t.by_age().into_iter().map(|i| model[t.get(i)]).collect();
+                prop_assert_eq!(aged.len(), model.len());
+                prop_assert!(aged.windows(2).all(|w| w[0] <= w[1]), "{:?}", aged);
+                let mut ids: Vec<u16> = t.by_age().into_iter().map(|i| *t.get(i)).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                prop_assert_eq!(ids.len(), model.len());
             }
         }
     }
