@@ -79,7 +79,8 @@ struct Shared {
 }
 
 /// The reader's handle on its helper thread: the thread stops when this is
-/// dropped. `Send`, not `Sync` (one reader reports progress).
+/// dropped. `Send + Sync`; reporting progress takes `&mut self`, so one
+/// reader at a time does it.
 pub struct Readahead {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
@@ -247,4 +248,11 @@ mod tests {
             assert!(Readahead::start(log.clone(), 0, w).is_none());
         }
     }
+}
+
+/// `Send + Sync`, as documented.
+#[allow(dead_code)]
+fn readahead_is_send_and_sync() {
+    fn both<T: Send + Sync>() {}
+    both::<Readahead>();
 }
