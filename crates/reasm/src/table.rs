@@ -40,11 +40,13 @@ use weft_wire::{FlowKey, Timestamp};
 
 use crate::index::Index;
 
-/// `repr(C, align(64))`: the key and the header fill the first cache line
-/// of every slot, the line a lookup compares, and the connection starts on
-/// the next.
+/// `repr(C)`: the key and the header fill the slot's first 64 bytes, which
+/// a lookup compares, and the connection follows. Not `align(64)`: padding
+/// slots to a multiple of the line made the stride 512 bytes here, which
+/// put every slot's first line into one eighth of the cache sets
+/// (reassembler bench: 17.6 → 12.2 M segments/s).
 #[derive(Debug)]
-#[repr(C, align(64))]
+#[repr(C)]
 struct Slot<C> {
     /// The flow key (44 bytes).
     key: FlowKey,
