@@ -188,8 +188,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
     /// Processes one segment. Segments must come in capture order; time is
     /// taken from their timestamps (never from the clock).
     pub fn process(&mut self, seg: &Segment<'_>) {
-        let hash = self.table.hash(&seg.key);
-        self.process_hashed(seg, hash);
+        self.process_ahead(seg, None);
     }
 
     /// [`process`](Self::process) for a segment whose flow was prefetched:
@@ -587,24 +586,8 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         }
         if let Some(t) = self.core.cfg.idle_timeout_ns {
             let cutoff = Timestamp(now.0.saturating_sub(t));
-            let ctx = Context {
-                ts: now,
-                cause: Cause::IdleTimeout,
-            };
-            // The cheap test first: no connection can be due while every
-            // one was active at or after the cutoff.
-            while self.table.active_since().is_some_and(|t| t < cutoff) {
-                let Some((i, seen)) = self.table.oldest() else {
-                    break;
-                };
-                if seen >= cutoff {
-                    break;
-                }
-                if !self.table.get(i).closed {
-                    self.core.stats.conns_closed_idle += 1;
-                }
-                self.close_and_forget(i, &ctx);
-            }
+            let n = self.close_idle_before(cutoff, Cause::IdleTimeout);
+            self.core.stats.conns_closed_idle += n as u64;
         }
         if let Some(t) = self.core.cfg.flush_timeout_ns {
             let cutoff = Timestamp(now.0.saturating_sub(t));
@@ -654,15 +637,18 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
     /// Closes connections idle since before `t` (gopacket's
     /// `FlushCloseOlderThan`). Returns how many were closed.
     pub fn close_older_than(&mut self, t: Timestamp) -> usize {
+        self.close_idle_before(t, Cause::Explicit)
+    }
+
+    /// Closes and forgets connections idle since before `cutoff`, the
+    /// idlest first; returns how many were still open.
+    fn close_idle_before(&mut self, cutoff: Timestamp, cause: Cause) -> usize {
         let ctx = Context {
             ts: self.now,
-            cause: Cause::Explicit,
+            cause,
         };
         let mut n = 0;
-        while let Some((i, seen)) = self.table.oldest() {
-            if seen >= t {
-                break;
-            }
+        while let Some(i) = self.table.idle_before(cutoff) {
             n += usize::from(!self.table.get(i).closed);
             self.close_and_forget(i, &ctx);
         }

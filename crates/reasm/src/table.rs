@@ -249,12 +249,19 @@ impl<C> Table<C> {
         live.into_iter().map(|(_, i)| i).collect()
     }
 
-    /// A time no later than every connection's last activity (the heap's
-    /// least key; `None` when empty): when it is recent enough, nothing is
-    /// due and [`oldest`](Self::oldest) need not look at any connection.
-    #[inline]
-    pub fn active_since(&self) -> Option<Timestamp> {
-        self.activity.peek().map(|&Reverse((at, _, _))| at)
+    /// The connection idle the longest, if its last activity came before
+    /// `cutoff`. While the heap's least key (no later than any connection's
+    /// last activity) is at or after the cutoff, nothing can be due and no
+    /// connection is looked at: the cheap test an expiry check per packet
+    /// needs.
+    pub fn idle_before(&mut self, cutoff: Timestamp) -> Option<u32> {
+        let Reverse((at, _, _)) = *self.activity.peek()?;
+        if at >= cutoff {
+            return None;
+        }
+        self.oldest()
+            .filter(|&(_, seen)| seen < cutoff)
+            .map(|(i, _)| i)
     }
 
     /// The connection idle the longest and when it was last active (see
