@@ -376,41 +376,56 @@ fn zero_copy_and_copied_frames_keep_capture_order() {
     }
 }
 
-/// The look-ahead schedule hands each frame its own look-ahead: frames of
-/// many flows (and VLANs, so a wrong one decodes differently), more of them
-/// than the schedule's window and not a multiple of it.
-#[test]
-fn each_frame_is_processed_with_its_own_look_ahead() {
+/// The frames of a generated trace with VLANs on half the connections,
+/// with their times.
+fn vlan_frames(seed: u64, conns: u64, concurrent: usize) -> Vec<(Vec<u8>, Timestamp)> {
     let pcap = trace(&GenConfig {
-        seed: 11,
-        conns: 40,
-        concurrent: 20,
+        seed,
+        conns,
+        concurrent,
         vlan_fraction: 0.5,
         ..GenConfig::default()
     });
     let mut cap = Capture::from_bytes(pcap, "t").unwrap();
     let mut frames = Vec::new();
     while let Some(f) = cap.next_frame() {
-        frames.push(f.unwrap().data.to_vec());
+        let f = f.unwrap();
+        frames.push((f.data.to_vec(), Timestamp(f.ts_nanos)));
     }
-    let n = frames.len() - 3;
+    frames
+}
+
+/// A pipeline that prefetches whatever the number of flows, and its
+/// stream counters.
+fn eager_pipeline() -> (weft_engine::Pipeline<Factory>, Totals) {
     let mut cfg = PipelineConfig::default();
     cfg.reasm.prefetch_min_bytes = 0;
+    let totals = Totals::default();
     let factory = Factory {
         b: Behaviour::default(),
         worker: 0,
-        totals: Totals::default(),
+        totals: totals.clone(),
     };
-    let mut p = weft_engine::Pipeline::new(cfg, factory);
+    (weft_engine::Pipeline::new(cfg, factory), totals)
+}
+
+/// The look-ahead schedule hands each frame its own look-ahead: frames of
+/// many flows (and VLANs, so a wrong one decodes differently), more of them
+/// than the schedule's window and not a multiple of it.
+#[test]
+fn each_frame_is_processed_with_its_own_look_ahead() {
+    let frames = vlan_frames(11, 40, 20);
+    let n = frames.len() - 3;
+    let (mut p, _) = eager_pipeline();
     let own: Vec<_> = frames[..n]
         .iter()
-        .map(|f| p.lookahead_frame(LinkType::Ethernet, f))
+        .map(|(f, _)| p.lookahead_frame(LinkType::Ethernet, f))
         .collect();
     assert!(own.iter().filter(|a| a.is_some()).count() > n / 2);
     let mut seen = Vec::new();
     p.run_ahead(
         n,
-        |p, t| p.lookahead_frame(LinkType::Ethernet, &frames[t]),
+        |p, t| p.lookahead_frame(LinkType::Ethernet, &frames[t].0),
         |_, u, a| seen.push((u, a.copied())),
     );
     let want: Vec<_> = own.into_iter().enumerate().collect();
@@ -421,32 +436,9 @@ fn each_frame_is_processed_with_its_own_look_ahead() {
 /// VLAN, another IP offset) comes out as if processed without one.
 #[test]
 fn a_look_ahead_of_another_frame_is_harmless() {
-    let pcap = trace(&GenConfig {
-        seed: 12,
-        conns: 30,
-        concurrent: 10,
-        vlan_fraction: 0.5,
-        ..GenConfig::default()
-    });
-    let mut cap = Capture::from_bytes(pcap, "t").unwrap();
-    let mut frames = Vec::new();
-    while let Some(f) = cap.next_frame() {
-        let f = f.unwrap();
-        frames.push((f.data.to_vec(), Timestamp(f.ts_nanos)));
-    }
-    let pipeline = || {
-        let mut cfg = PipelineConfig::default();
-        cfg.reasm.prefetch_min_bytes = 0;
-        let totals = Totals::default();
-        let factory = Factory {
-            b: Behaviour::default(),
-            worker: 0,
-            totals: totals.clone(),
-        };
-        (weft_engine::Pipeline::new(cfg, factory), totals)
-    };
-    let (mut plain, plain_totals) = pipeline();
-    let (mut mixed, mixed_totals) = pipeline();
+    let frames = vlan_frames(12, 30, 10);
+    let (mut plain, plain_totals) = eager_pipeline();
+    let (mut mixed, mixed_totals) = eager_pipeline();
     let link = LinkType::Ethernet;
     for (n, (f, ts)) in frames.iter().enumerate() {
         plain.process_frame(link, f, *ts);
