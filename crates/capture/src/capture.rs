@@ -75,6 +75,22 @@ struct Record {
     offset: u64,
 }
 
+impl Record {
+    /// A classic pcap record (one interface) whose data is `span`, its
+    /// header at input offset `offset`.
+    #[inline]
+    fn pcap(h: &PcapHeader, rec: &crate::pcap::Record, span: Span, offset: u64) -> Record {
+        Record {
+            span,
+            wire_len: rec.wire_len,
+            ts_nanos: rec.ts_nanos,
+            link_type: h.link_type,
+            interface: 0,
+            offset,
+        }
+    }
+}
+
 impl Capture {
     /// Opens a capture file through a memory map, or standard input if
     /// `path` is `-`. A gzip file (told by its magic number, not its name)
@@ -353,14 +369,7 @@ impl Capture {
             return None;
         }
         *pos = start + len;
-        Some(Record {
-            span: Span::new(start, len),
-            wire_len: rec.wire_len,
-            ts_nanos: rec.ts_nanos,
-            link_type: h.link_type,
-            interface: 0,
-            offset: offset as u64,
-        })
+        Some(Record::pcap(h, &rec, Span::new(start, len), offset as u64))
     }
 
     fn next_pcap(&mut self, h: PcapHeader) -> Result<Option<Record>, Fault> {
@@ -390,14 +399,7 @@ impl Capture {
             .input
             .take(total)
             .sub(RECORD_HEADER_LEN, rec.caplen as usize);
-        Ok(Some(Record {
-            span,
-            wire_len: rec.wire_len,
-            ts_nanos: rec.ts_nanos,
-            link_type: h.link_type,
-            interface: 0,
-            offset,
-        }))
+        Ok(Some(Record::pcap(&h, &rec, span, offset)))
     }
 }
 
