@@ -3,8 +3,10 @@
 # many executions ran and whether anything crashed or hung.
 #   cargo install cargo-afl     # once; builds AFL++ for this toolchain
 #   bash tools/fuzz.sh 300
-# Crashes land in fuzz/out/<target>/default/crashes/; turn each into a
-# regression test (the input file plus the assertion it broke).
+# Crashes land in fuzz/out/<target>/default/crashes/. Copy each into
+# fuzz/corpus/<target>/: tests/fuzz_replay.rs runs every corpus entry in the
+# test suite, so the fix stays tested. New queue entries
+# (fuzz/out/<target>/default/queue/) are worth adding the same way.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 secs="${1:-60}"

@@ -1,0 +1,113 @@
+//! The reassembler driven by arbitrary segment sequences. After every
+//! segment the byte accounting must balance; at the end, with no limit hit,
+//! the output must equal a first-copy-wins byte map of what was sent.
+//!
+//! Input: 6-byte records `[flags, off_hi, off_lo, len, byte, dir]`.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::rc::Rc;
+
+use weft_reasm::{
+    Config, ConnInfo, Context, HeapPool, Reassembler, ScatterGather, Segment, Stream, StreamFactory,
+};
+use weft_wire::{Dir, FlowKey, Seq, TcpFlags, TcpOptions, Timestamp};
+
+struct Out(BTreeMap<(u8, u64), u8>, u64);
+/// A stream and its connection's number (positions restart per connection).
+struct S(Rc<RefCell<Out>>, u64);
+impl Stream for S {
+    fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _: &Context) {
+        let info = sg.info();
+        let d = matches!(info.wire_dir, Dir::HiToLo) as u8;
+        let (_, kept) = sg.lengths();
+        let mut v = Vec::new();
+        sg.copy_to(&mut v);
+        let mut out = self.0.borrow_mut();
+        out.1 = out.1.max(self.1);
+        // Connection `n`'s positions live in their own range of the map.
+        let base = self.1 << 40;
+        for (i, b) in v[kept..].iter().enumerate() {
+            let prev = out.0.insert((d, base + info.offset + i as u64), *b);
+            assert!(prev.is_none(), "a stream position delivered twice");
+        }
+    }
+}
+struct F(Rc<RefCell<Out>>);
+impl StreamFactory for F {
+    type Stream = S;
+    fn new_stream(&mut self, c: &ConnInfo, _: &Segment<'_>, _: &Context) -> S {
+        S(self.0.clone(), c.id)
+    }
+}
+
+/// Runs the target on one input.
+pub fn run(data: &[u8]) {
+    let a: IpAddr = "10.0.0.1".parse().unwrap();
+    let b: IpAddr = "10.0.0.2".parse().unwrap();
+    let (key, fwd) = FlowKey::new(a, 1, b, 2, 0);
+    let out = Rc::new(RefCell::new(Out(BTreeMap::new(), 0)));
+    let cfg = Config {
+        max_pages_per_conn: 64,
+        max_pages: 128,
+        ..Config::default()
+    };
+    // Heap pages: an arena per run would spend the run in mmap/munmap.
+    let mut r = Reassembler::with_pool(cfg, F(out.clone()), HeapPool::new(2048, 128));
+    let isn = [u32::MAX - 300, 77];
+    // First-copy-wins byte map, by offset from each direction's first
+    // data segment (where a midstream stream starts).
+    let mut first: [Option<u32>; 2] = [None, None];
+    let mut sent: BTreeMap<(u8, u64), u8> = BTreeMap::new();
+    let mut plain = true; // only data segments: the byte map applies
+    for (n, rec) in data.chunks_exact(6).enumerate() {
+        let d = rec[5] & 1;
+        let flags = TcpFlags(rec[0] & 0x17 | TcpFlags::ACK.0);
+        let off = u16::from_be_bytes([rec[1], rec[2]]) as u32;
+        let payload = vec![rec[4]; rec[3] as usize];
+        plain &= flags.0 & (TcpFlags::SYN.0 | TcpFlags::FIN.0 | TcpFlags::RST.0) == 0;
+        let dir = if d == 0 { fwd } else { fwd.reverse() };
+        r.process(&Segment {
+            key,
+            dir,
+            hash: 0,
+            seq: Seq(isn[d as usize]) + off,
+            ack: Seq(0),
+            flags,
+            window: 65535,
+            options: TcpOptions::default(),
+            payload: &payload,
+            payload_missing: 0,
+            ts: Timestamp(n as u64 * 1_000_000),
+        });
+        let st = r.stats();
+        assert!(st.balanced(), "{st:?}");
+        if payload.is_empty() {
+            continue;
+        }
+        let f = *first[d as usize].get_or_insert(off);
+        for (i, &byte) in payload.iter().enumerate() {
+            let p = off as i64 + i as i64 - f as i64;
+            if p >= 0 {
+                sent.entry((d, p as u64)).or_insert(byte);
+            }
+        }
+    }
+    r.flush_all();
+    let st = r.stats();
+    assert!(
+        st.balanced() && st.buffered_bytes == 0 && st.pages_in_use == 0,
+        "{st:?}"
+    );
+    let one_conn = out.borrow().1 == 0 && st.conns_created <= 1;
+    if plain && one_conn && st.memcap_flushes == 0 && st.dropped_total() == 0 && st.acked_gaps == 0
+    {
+        assert_eq!(
+            out.borrow().0,
+            sent,
+            "output differs from the first-wins byte map"
+        );
+    }
+    drop(r);
+}

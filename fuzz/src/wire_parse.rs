@@ -1,0 +1,27 @@
+//! The frame decoder on arbitrary bytes: the first byte picks the link type,
+//! the rest is the frame. Must not panic; a decoded payload lies inside the
+//! frame.
+
+use weft_wire::{decode, DecodeOptions, Decoded, LinkType};
+
+const LINKS: [u32; 12] = [0, 1, 9, 12, 101, 108, 113, 228, 229, 239, 276, 147];
+
+/// Runs the target on one input.
+pub fn run(data: &[u8]) {
+    let Some((&sel, frame)) = data.split_first() else {
+        return;
+    };
+    let link = LinkType::from_raw(LINKS[sel as usize % LINKS.len()]);
+    let opts = DecodeOptions {
+        verify_checksums: sel & 0x80 != 0,
+        ..DecodeOptions::default()
+    };
+    if let Ok(Decoded::Tcp(p)) = decode(link, frame, &opts) {
+        let start = frame.as_ptr() as usize;
+        let at = p.payload.as_ptr() as usize;
+        assert!(
+            p.payload.is_empty() || (at >= start && at + p.payload.len() <= start + frame.len())
+        );
+        assert!((p.tcp_offset as usize) < frame.len());
+    }
+}
