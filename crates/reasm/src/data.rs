@@ -13,7 +13,7 @@ use crate::half::{Half, Piece};
 use crate::pool::PagePool;
 use crate::sg::{Info, ScatterGather, SgStats, Span, Src};
 use crate::stats::{DropReason, Stats};
-use crate::stream::{ConnInfo, Context, Direction, Event, Stream};
+use crate::stream::{Context, Direction, Event, Stream};
 
 /// Index of a wire direction in `Conn::halves`.
 pub(crate) fn di(d: Dir) -> usize {
@@ -26,7 +26,10 @@ pub(crate) fn di(d: Dir) -> usize {
 /// A tracked connection: its handler and both directions.
 #[derive(Debug)]
 pub(crate) struct Conn<S, Pg> {
-    pub info: ConnInfo,
+    /// The wire direction in which the client sends. The rest of the
+    /// [`ConnInfo`](crate::ConnInfo) the factory saw is not kept: the key is in the table's
+    /// slot, and a smaller record means fewer cache lines per packet.
+    pub client_dir: Dir,
     pub stream: S,
     pub halves: [Half<Pg>; 2],
     /// `complete` was called; the connection lingers only to absorb strays.
@@ -34,6 +37,11 @@ pub(crate) struct Conn<S, Pg> {
 }
 
 impl<S, Pg> Conn<S, Pg> {
+    /// Client/server direction of wire direction `d`.
+    pub fn direction(&self, d: Dir) -> Direction {
+        direction(self.client_dir, d)
+    }
+
     pub fn pages(&self) -> usize {
         self.halves[0].pieces.len() + self.halves[1].pieces.len()
     }
@@ -55,6 +63,16 @@ impl<S, Pg> Conn<S, Pg> {
             (None, Some(_)) => Some(Dir::HiToLo),
             (None, None) => None,
         }
+    }
+}
+
+/// Client/server direction of wire direction `d`, the client sending in
+/// `client_dir` (as [`ConnInfo::direction`](crate::ConnInfo::direction)).
+fn direction(client_dir: Dir, d: Dir) -> Direction {
+    if d == client_dir {
+        Direction::ClientToServer
+    } else {
+        Direction::ServerToClient
     }
 }
 
@@ -116,7 +134,7 @@ impl<P: PagePool> Core<P> {
         }
         self.stats.dropped[reason.index()] += bytes;
         let ev = Event::Dropped {
-            dir: conn.info.direction(d),
+            dir: conn.direction(d),
             reason,
             bytes: bytes.min(u32::MAX as u64) as u32,
         };
@@ -236,12 +254,12 @@ impl<P: PagePool> Core<P> {
         let page_size = self.pool.page_size() as u64;
         let policy = self.cfg.overlap_policy;
         let Conn {
-            info,
+            client_dir,
             stream,
             halves,
             ..
         } = conn;
-        let direction = info.direction(d);
+        let direction = direction(*client_dir, d);
         let h = &mut halves[di(d)];
         // Phase 1: resolve overlaps with held pieces (O(log n + k) with the
         // ordered map; a sorted array made hostile orders quadratic).
@@ -350,12 +368,12 @@ impl<P: PagePool> Core<P> {
     ) -> SgStats {
         let policy = self.cfg.overlap_policy;
         let Conn {
-            info,
+            client_dir,
             stream,
             halves,
             ..
         } = conn;
-        let direction = info.direction(d);
+        let direction = direction(*client_dir, d);
         let h = &halves[di(d)];
         let spans = &mut self.spans;
         let pieces = &self.delivering;
@@ -480,7 +498,7 @@ impl<P: PagePool> Core<P> {
         }
         let kept_len = h.kept.len();
         let info = Info {
-            dir: conn.info.direction(d),
+            dir: direction(conn.client_dir, d),
             wire_dir: d,
             start: !h.started,
             end: fin_reached || h.closed,

@@ -285,7 +285,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         self.next_id += 1;
         let stream = self.factory.new_stream(&info, seg, ctx);
         let conn = Conn {
-            info,
+            client_dir,
             stream,
             halves: [Half::default(), Half::default()],
             closed: false,
@@ -322,7 +322,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
     fn on_segment(&mut self, i: u32, seg: &Segment<'_>, ctx: &Context) {
         let d = seg.dir;
         let conn = self.table.get_mut(i);
-        let direction = conn.info.direction(d);
+        let direction = conn.direction(d);
         let next_seq = conn.halves[di(d)].next_seq();
         if !conn.stream.accept(seg, direction, next_seq, ctx) {
             self.core.stats.dropped[DropReason::Rejected.index()] += seg.payload.len() as u64;
@@ -538,7 +538,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         if conn.closed {
             return false;
         }
-        for d in [conn.info.client_dir, conn.info.client_dir.reverse()] {
+        for d in [conn.client_dir, conn.client_dir.reverse()] {
             self.core.close_half(conn, d, ctx);
         }
         conn.closed = true;
