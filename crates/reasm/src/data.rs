@@ -187,7 +187,7 @@ impl<P: PagePool> Core<P> {
         }
         let h = &conn.halves[di(d)];
         let mut end = s + bytes.len() as i64;
-        if let Some(fin) = h.fin {
+        if let Some(fin) = h.fin() {
             let fin = fin as i64;
             if end > fin {
                 let cut = (end - fin.max(s)) as usize;
@@ -491,7 +491,7 @@ impl<P: PagePool> Core<P> {
         let st = self.compose(conn, d, inline, ts, ctx);
         let frame: &[u8] = inline.map(|(_, b, _)| b).unwrap_or(&[]);
         let h = &mut conn.halves[di(d)];
-        let fin_reached = h.fin.is_some_and(|f| cursor >= f);
+        let fin_reached = h.fin().is_some_and(|f| cursor >= f);
         let skip = h.pending_skip;
         if cursor == h.next && skip == 0 && !fin_reached {
             return;
@@ -571,7 +571,7 @@ impl<P: PagePool> Core<P> {
         if to > h.next {
             let gap = to - h.next;
             h.pending_skip += gap;
-            h.skipped = Some((h.next, to));
+            h.skipped = (h.next, to);
             h.next = to;
             self.stats.gap_bytes += gap;
             self.stats.gaps += 1;

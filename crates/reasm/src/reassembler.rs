@@ -315,7 +315,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         let same = h.isn == Some(seg.seq)
             || h.offset_of(seg.seq + 1)
                 .is_some_and(|off| (-(1 << 20)..=0).contains(&off));
-        let closing = c.halves.iter().any(|h| h.fin.is_some() || h.closed);
+        let closing = c.halves.iter().any(|h| h.fin().is_some() || h.closed);
         !same && (closing || h.next > 0)
     }
 
@@ -488,7 +488,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         };
         if ack > h.next as i64 && ack - (h.next as i64) <= max_window && !h.pieces.is_empty() {
             let h = &mut conn.halves[di(o)];
-            h.acked_hole = Some(h.acked_hole.map_or(ack as u64, |a| a.max(ack as u64)));
+            h.acked_hole = h.acked_hole.max(ack as u64);
         }
         let _ = ctx;
     }
@@ -497,7 +497,8 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
     /// the hole was lost by the capture. Skip it and deliver what follows.
     fn skip_acked_hole(&mut self, i: u32, d: Dir, ctx: &Context) {
         let conn = self.table.get_mut(i);
-        if let Some(ack) = conn.halves[di(d)].acked_hole.take() {
+        let ack = std::mem::take(&mut conn.halves[di(d)].acked_hole);
+        if ack != 0 {
             self.core.skip_acked(conn, d, ack, ctx);
         }
     }
@@ -509,10 +510,10 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             return;
         };
         let fin = start + seg.payload.len() as i64;
-        if fin < h.next as i64 || h.fin.is_some() {
+        if fin < h.next as i64 || h.fin().is_some() {
             return;
         }
-        h.fin = Some(fin as u64);
+        h.set_fin(fin as u64);
         if fin as u64 == h.next {
             h.closed = true;
         }
