@@ -5,7 +5,11 @@
 //! * `scatter`: out-of-order segments in bit-reversed order, so each lands in
 //!   the middle of what is queued;
 //! * `descending`: from the far end backwards;
-//! * `overlap_storm`: every segment re-sent as three overlapping copies.
+//! * `overlap_storm`: every segment re-sent as three overlapping copies;
+//! * `memcap_flood`: eight flows, each sending `n` segments with a hole
+//!   before every one, under a page cap of a quarter of that: past the cap
+//!   every segment forces the oldest buffered run out (this was quadratic
+//!   until a connection's oldest time was kept instead of scanned for).
 
 mod common;
 
@@ -64,6 +68,42 @@ fn bench(c: &mut Criterion) {
                 })
             });
         }
+    }
+    for n in [2_000u32, 4_000, 8_000, 16_000] {
+        const FLOWS: u32 = 8;
+        let keys: Vec<_> = (0..FLOWS as u16)
+            .map(|f| FlowKey::new(a, 1000 + f, a, 2000, 0))
+            .collect();
+        g.throughput(Throughput::Elements(u64::from(n * FLOWS)));
+        g.bench_with_input(BenchmarkId::new("memcap_flood", n), &n, |b, &n| {
+            b.iter(|| {
+                let cfg = Config {
+                    max_pages_per_conn: 0,
+                    max_pages: (n * FLOWS / 4) as usize,
+                    ..Config::default()
+                };
+                let mut r = Reassembler::with_pool(cfg, Factory, HeapPool::new(256, 0));
+                for &(key, dir) in &keys {
+                    r.process(&Segment::new(
+                        key,
+                        dir,
+                        Seq(0),
+                        TcpFlags::SYN,
+                        &[],
+                        Timestamp(1),
+                    ));
+                }
+                for i in 0..n {
+                    for &(key, dir) in &keys {
+                        let seq = Seq(1 + SEG + 2 * i * SEG);
+                        let p = &payload[..SEG as usize];
+                        let t = Timestamp(2 + u64::from(i));
+                        r.process(&Segment::new(key, dir, seq, TcpFlags::ACK, p, t));
+                    }
+                }
+                r.flush_all();
+            })
+        });
     }
     g.finish();
 }

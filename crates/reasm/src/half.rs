@@ -115,11 +115,6 @@ impl<Pg> Half<Pg> {
         self.base.map(|b| b + self.next as u32)
     }
 
-    /// Timestamp of the oldest buffered piece.
-    pub fn oldest_ts(&self) -> Option<Timestamp> {
-        self.pieces.values().map(|p| p.ts).min()
-    }
-
     /// Offset where the FIN sits, once seen.
     pub fn fin(&self) -> Option<u64> {
         (self.fin_at != NO_FIN).then_some(self.fin_at)

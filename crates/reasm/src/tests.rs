@@ -332,6 +332,43 @@ fn unacked_hole_waits_until_flush_timeout() {
 }
 
 #[test]
+fn flush_timeout_follows_the_oldest_piece_exactly() {
+    let cfg = Config {
+        skip_acked_holes: false,
+        flush_timeout_ns: Some(10_000_000_000),
+        ..Config::default()
+    };
+    let mut r = Reassembler::new(cfg, Recorder::default());
+    for s in handshake(0, 0) {
+        r.process(&s);
+    }
+    let delivered = |r: &Reassembler<Recorder>| r.stats().delivered_bytes;
+    let at = |ms: u64| Timestamp(ms * 1_000_000);
+    // The piece nearest the hole (offset 3) is newer than the one after it
+    // (offset 6): the older one decides when the hole is given up.
+    r.process(&seg(true, A, 7, 1, b"cc", 1));
+    r.process(&seg(true, A, 4, 1, b"bb", 5));
+    r.advance_time(at(10_900));
+    assert_eq!(delivered(&r), 0, "nothing waited 10 s yet");
+    r.advance_time(at(11_100));
+    assert_eq!(delivered(&r), 4, "the piece from t=1 s waited too long");
+    assert_eq!(r.stats().gap_bytes, 4);
+    // A piece leaves by delivery while a newer one stays: the flush goes by
+    // the one that stays (t=14 s), not the one that left (t=12 s).
+    r.process(&seg(true, A, 13, 1, b"ff", 12));
+    r.process(&seg(true, A, 17, 1, b"hh", 14));
+    r.process(&seg(true, A, 9, 1, b"dddd", 15));
+    assert_eq!(delivered(&r), 10);
+    r.advance_time(at(22_500));
+    r.advance_time(at(23_900));
+    assert_eq!(delivered(&r), 10, "the piece left waited under 10 s");
+    r.advance_time(at(24_100));
+    assert_eq!(delivered(&r), 12);
+    assert_eq!(r.stats().gap_bytes, 6);
+    assert_eq!(r.stats().timeout_flushes, 2);
+}
+
+#[test]
 fn idle_connections_close_in_packet_time() {
     let cfg = Config {
         idle_timeout_ns: Some(10_000_000_000),
