@@ -8,8 +8,11 @@
 //! * `overlap_storm`: every segment re-sent as three overlapping copies;
 //! * `memcap_flood`: eight flows, each sending `n` segments with a hole
 //!   before every one, under a page cap of a quarter of that: past the cap
-//!   every segment forces the oldest buffered run out (this was quadratic
-//!   until a connection's oldest time was kept instead of scanned for).
+//!   every segment forces the oldest buffered run out;
+//! * `timeout_flood`: the same with no page cap and a flush timeout of
+//!   `n / 4` segments' time: past it every segment expires the oldest piece
+//!   of each flow. Both were quadratic while the oldest piece of a
+//!   connection was found by scanning its pieces.
 
 mod common;
 
@@ -18,7 +21,7 @@ use std::net::IpAddr;
 use common::Factory;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use weft_reasm::{Config, HeapPool, Reassembler, Segment};
-use weft_wire::{FlowKey, Seq, TcpFlags, Timestamp};
+use weft_wire::{Dir, FlowKey, Seq, TcpFlags, Timestamp};
 
 const SEG: u32 = 100;
 
@@ -38,6 +41,37 @@ fn order(pattern: &str, n: u32) -> Vec<(u32, u32)> {
     };
     v.push((0, SEG));
     v
+}
+
+/// `flows` each send `n` segments, one per millisecond, with a hole before
+/// each one, so nothing is delivered until a limit or the timeout says so.
+fn flood(cfg: Config, flows: &[(FlowKey, Dir)], n: u32, payload: &'static [u8]) {
+    let mut r = Reassembler::with_pool(cfg, Factory, HeapPool::new(256, 0));
+    for &(key, dir) in flows {
+        r.process(&Segment::new(
+            key,
+            dir,
+            Seq(0),
+            TcpFlags::SYN,
+            &[],
+            Timestamp(0),
+        ));
+    }
+    for i in 0..n {
+        let t = Timestamp(u64::from(i + 1) * 1_000_000);
+        let seq = Seq(1 + SEG + 2 * i * SEG);
+        for &(key, dir) in flows {
+            r.process(&Segment::new(
+                key,
+                dir,
+                seq,
+                TcpFlags::ACK,
+                &payload[..SEG as usize],
+                t,
+            ));
+        }
+    }
+    r.flush_all();
 }
 
 fn bench(c: &mut Criterion) {
@@ -70,40 +104,26 @@ fn bench(c: &mut Criterion) {
         }
     }
     for n in [2_000u32, 4_000, 8_000, 16_000] {
-        const FLOWS: u32 = 8;
-        let keys: Vec<_> = (0..FLOWS as u16)
+        let flows: Vec<_> = (0..8)
             .map(|f| FlowKey::new(a, 1000 + f, a, 2000, 0))
             .collect();
-        g.throughput(Throughput::Elements(u64::from(n * FLOWS)));
-        g.bench_with_input(BenchmarkId::new("memcap_flood", n), &n, |b, &n| {
-            b.iter(|| {
-                let cfg = Config {
-                    max_pages_per_conn: 0,
-                    max_pages: (n * FLOWS / 4) as usize,
-                    ..Config::default()
-                };
-                let mut r = Reassembler::with_pool(cfg, Factory, HeapPool::new(256, 0));
-                for &(key, dir) in &keys {
-                    r.process(&Segment::new(
-                        key,
-                        dir,
-                        Seq(0),
-                        TcpFlags::SYN,
-                        &[],
-                        Timestamp(1),
-                    ));
-                }
-                for i in 0..n {
-                    for &(key, dir) in &keys {
-                        let seq = Seq(1 + SEG + 2 * i * SEG);
-                        let p = &payload[..SEG as usize];
-                        let t = Timestamp(2 + u64::from(i));
-                        r.process(&Segment::new(key, dir, seq, TcpFlags::ACK, p, t));
-                    }
-                }
-                r.flush_all();
-            })
-        });
+        let segments = n * flows.len() as u32;
+        g.throughput(Throughput::Elements(u64::from(segments)));
+        let memcap = Config {
+            max_pages_per_conn: 0,
+            max_pages: segments as usize / 4,
+            ..Config::default()
+        };
+        let timeout = Config {
+            max_pages_per_conn: 0,
+            flush_timeout_ns: Some(u64::from(n / 4) * 1_000_000),
+            ..Config::default()
+        };
+        for (name, cfg) in [("memcap_flood", memcap), ("timeout_flood", timeout)] {
+            g.bench_with_input(BenchmarkId::new(name, n), &n, |b, &n| {
+                b.iter(|| flood(cfg.clone(), &flows, n, payload))
+            });
+        }
     }
     g.finish();
 }

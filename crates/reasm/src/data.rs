@@ -32,13 +32,6 @@ pub(crate) struct Conn<S, Pg> {
     pub client_dir: Dir,
     pub stream: S,
     pub halves: [Half<Pg>; 2],
-    /// No later than the time of the oldest buffered piece (meaningless
-    /// while nothing is buffered). Buffering keeps it so in O(1); pieces
-    /// leaving can only leave it early, and [`Conn::settle_since`] makes it
-    /// exact where exactness matters (the flush timeout). A scan per
-    /// packet instead made an out-of-order flood at the memory cap cost
-    /// 50 µs a segment.
-    pub since: Timestamp,
     /// `complete` was called; the connection lingers only to absorb strays.
     pub closed: bool,
 }
@@ -53,17 +46,10 @@ impl<S, Pg> Conn<S, Pg> {
         self.halves[0].pieces.len() + self.halves[1].pieces.len()
     }
 
-    /// A time no later than the oldest buffered piece's, if any is.
+    /// Time of the oldest buffered piece, if any.
     pub fn oldest_ts(&self) -> Option<Timestamp> {
-        (self.pages() > 0).then_some(self.since)
-    }
-
-    /// Makes [`Conn::since`] exact: one pass over the buffered pieces.
-    pub fn settle_since(&mut self) {
-        let pieces = self.halves.iter().flat_map(|h| h.pieces.values());
-        if let Some(t) = pieces.map(|p| p.ts).min() {
-            self.since = t;
-        }
+        let oldest = self.halves.iter().filter_map(|h| h.by_time.first());
+        oldest.map(|&(t, _)| t).min()
     }
 
     /// The direction whose first buffered piece is the oldest.
@@ -270,15 +256,9 @@ impl<P: PagePool> Core<P> {
             client_dir,
             stream,
             halves,
-            since,
             ..
         } = conn;
         let direction = direction(*client_dir, d);
-        *since = if halves.iter().all(|h| h.pieces.is_empty()) {
-            ts
-        } else {
-            (*since).min(ts)
-        };
         let h = &mut halves[di(d)];
         // Phase 1: resolve overlaps with held pieces (O(log n + k) with the
         // ordered map; a sorted array made hostile orders quadratic).
@@ -329,6 +309,8 @@ impl<P: PagePool> Core<P> {
                     page,
                 };
                 h.pieces.insert(cursor, piece);
+                h.by_time.insert((ts, cursor));
+                debug_assert_eq!(h.pieces.len(), h.by_time.len());
                 self.stats.buffered_bytes += len;
                 cursor += len;
             }
@@ -356,7 +338,9 @@ impl<P: PagePool> Core<P> {
                 if entry.get().start >= cursor {
                     break;
                 }
-                self.delivering.push(entry.remove());
+                let p = entry.remove();
+                h.by_time.remove(&(p.ts, p.start));
+                self.delivering.push(p);
             }
             if let Some(last) = self.delivering.last() {
                 cursor = cursor.max(last.end());
@@ -367,9 +351,11 @@ impl<P: PagePool> Core<P> {
                 break;
             }
             let p = entry.remove();
+            h.by_time.remove(&(p.ts, p.start));
             cursor = p.end();
             self.delivering.push(p);
         }
+        debug_assert_eq!(h.pieces.len(), h.by_time.len());
         cursor
     }
 
@@ -636,13 +622,14 @@ impl<P: PagePool> Core<P> {
         ctx: &Context,
     ) -> bool {
         let h = &conn.halves[di(d)];
-        let Some(until) = h
-            .pieces
-            .values()
-            .filter(|p| p.ts < cutoff)
-            .map(Piece::end)
-            .last()
-        else {
+        // The pieces older than `cutoff` are the first of `by_time`; all of
+        // them are delivered below, so finding them costs O(log n) each.
+        let last = h
+            .by_time
+            .range(..(cutoff, 0))
+            .map(|&(_, start)| start)
+            .max();
+        let Some(until) = last.and_then(|s| h.pieces.get(&s)).map(Piece::end) else {
             return false;
         };
         while conn.halves[di(d)].next < until && self.flush_run(conn, d, ctx) {}

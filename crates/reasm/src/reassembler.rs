@@ -288,7 +288,6 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             client_dir,
             stream,
             halves: [Half::default(), Half::default()],
-            since: Timestamp::default(),
             closed: false,
         };
         self.core.stats.conns_created += 1;
@@ -618,9 +617,6 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             for d in [Dir::LoToHi, Dir::HiToLo] {
                 flushed |= self.core.flush_older(conn, d, cutoff, &ctx);
             }
-            // What is left is no older than `cutoff`: queue the connection
-            // again by its true oldest piece, not an early estimate.
-            conn.settle_since();
             if flushed {
                 n += 1;
                 if cause == Cause::FlushTimeout {
