@@ -384,12 +384,13 @@ impl<P: PagePool> Core<P> {
         let pieces = &self.delivering;
         spans.clear();
         let mut st = SgStats::default();
-        if !h.kept.is_empty() {
+        let (kept, kept_ts) = h.kept();
+        if !kept.is_empty() {
             spans.push(Span {
                 src: Src::Kept,
                 off: 0,
-                len: h.kept.len() as u32,
-                ts: h.kept_ts,
+                len: kept.len() as u32,
+                ts: kept_ts,
             });
         }
         let mut cursor = h.next;
@@ -501,7 +502,8 @@ impl<P: PagePool> Core<P> {
         if cursor == h.next && skip == 0 && !fin_reached {
             return;
         }
-        let kept_len = h.kept.len();
+        let kept = h.kept().0;
+        let kept_len = kept.len();
         let info = Info {
             dir: direction(conn.client_dir, d),
             wire_dir: d,
@@ -512,7 +514,7 @@ impl<P: PagePool> Core<P> {
         };
         let total = kept_len + (cursor - h.next) as usize;
         let mut sg = ScatterGather {
-            kept: &h.kept,
+            kept,
             frame,
             pieces: &self.delivering,
             spans: &self.spans,
@@ -536,9 +538,15 @@ impl<P: PagePool> Core<P> {
         }
         let last_ts = self.spans.last().map(|s| s.ts).unwrap_or(ts);
         let h = &mut conn.halves[di(d)];
-        std::mem::swap(&mut h.kept, &mut self.kept_scratch);
-        h.kept_ts = last_ts;
-        self.stats.kept_bytes = self.stats.kept_bytes + h.kept.len() as u64 - kept_len as u64;
+        if !self.kept_scratch.is_empty() || h.keep.is_some() {
+            // The box, once made, stays with the half; the two vectors
+            // trade places, so keeping allocates only as buffers grow.
+            let k = h.keep.get_or_insert_with(Box::default);
+            std::mem::swap(&mut k.bytes, &mut self.kept_scratch);
+            k.ts = last_ts;
+        }
+        let kept = h.kept().0.len() as u64;
+        self.stats.kept_bytes = self.stats.kept_bytes + kept - kept_len as u64;
         self.stats.deliveries += 1;
         self.stats.delivered_bytes += cursor - h.next;
         for p in self.delivering.drain(..) {
@@ -647,8 +655,8 @@ impl<P: PagePool> Core<P> {
             }
         }
         let h = &mut conn.halves[di(d)];
-        self.stats.kept_bytes -= h.kept.len() as u64;
-        h.kept = Vec::new();
+        self.stats.kept_bytes -= h.kept().0.len() as u64;
+        h.keep = None;
     }
 }
 

@@ -39,6 +39,14 @@ impl<Pg: AsRef<[u8]>> PieceBytes for Vec<Piece<Pg>> {
     }
 }
 
+/// Bytes a handler kept ([`ScatterGather::keep_from`](crate::ScatterGather::keep_from)).
+#[derive(Debug, Default)]
+pub(crate) struct Kept {
+    pub bytes: Vec<u8>,
+    /// Timestamp of the newest kept byte.
+    pub ts: Timestamp,
+}
+
 /// [`Half::fin_at`] before a FIN is seen. Stream offsets count bytes seen
 /// in one direction, so they never come near it.
 const NO_FIN: u64 = u64::MAX;
@@ -84,10 +92,10 @@ pub(crate) struct Half<Pg> {
     /// expiring one by one, or kept the page cap hit (2.1 M segments of an
     /// out-of-order flood at the default limits took 114 s).
     pub by_time: BTreeSet<(Timestamp, u64)>,
-    /// Bytes the handler kept from its last delivery.
-    pub kept: Vec<u8>,
-    /// Timestamp of the newest kept byte.
-    pub kept_ts: Timestamp,
+    /// What the handler kept from its last delivery ([`Half::kept`]),
+    /// boxed on first use: most handlers never keep bytes, and a pointer
+    /// here instead of a vector and a time keeps the half smaller.
+    pub keep: Option<Box<Kept>>,
 }
 
 impl<Pg> Default for Half<Pg> {
@@ -104,8 +112,7 @@ impl<Pg> Default for Half<Pg> {
             acked_hole: 0,
             pieces: BTreeMap::new(),
             by_time: BTreeSet::new(),
-            kept: Vec::new(),
-            kept_ts: Timestamp::default(),
+            keep: None,
         }
     }
 }
@@ -121,6 +128,14 @@ impl<Pg> Half<Pg> {
     /// Sequence number of the next expected byte.
     pub fn next_seq(&self) -> Option<Seq> {
         self.base.map(|b| b + self.next as u32)
+    }
+
+    /// The bytes kept from the last delivery (empty if none) and the time
+    /// of the newest.
+    pub fn kept(&self) -> (&[u8], Timestamp) {
+        self.keep
+            .as_deref()
+            .map_or((&[], Timestamp::default()), |k| (&k.bytes, k.ts))
     }
 
     /// Offset where the FIN sits, once seen.
