@@ -573,6 +573,38 @@ pub(crate) struct SegmentInfo {
 
 struct Directory {
     segments: Vec<SegmentInfo>,
+    /// Loom build only: reclamation marks a retired directory instead of
+    /// freeing it (loom cannot see a read of freed memory; it can see this
+    /// flag), and a reader asserts it is not marked while it reads.
+    /// Not a loom atomic: it is written from the epoch's reclamation,
+    /// whose ordering loom cannot see.
+    #[cfg(weft_loom)]
+    reclaimed: weft_sync::untracked::AtomicBool,
+}
+
+impl Directory {
+    fn new(segments: Vec<SegmentInfo>) -> *mut Directory {
+        Box::into_raw(Box::new(Directory {
+            segments,
+            #[cfg(weft_loom)]
+            reclaimed: weft_sync::untracked::AtomicBool::new(false),
+        }))
+    }
+
+    /// Frees a directory no reader can reach (under loom: marks it).
+    ///
+    /// # Safety
+    /// `dir` came from [`Directory::new`], is unlinked, and no reader that
+    /// loaded it is still pinned; it is reclaimed once.
+    unsafe fn reclaim(dir: *mut Directory) {
+        #[cfg(not(weft_loom))]
+        // SAFETY: the caller's contract: an unreachable `Box` from `new`.
+        drop(unsafe { Box::from_raw(dir) });
+        #[cfg(weft_loom)]
+        // SAFETY: as above; the model leaks the box so that a premature
+        // reclamation shows as a marked directory, not undefined behaviour.
+        unsafe { &*dir }.reclaimed.store(true, Ordering::SeqCst);
+    }
 }
 
 /// What monitors on other threads can read: the epoch-protected segment
@@ -597,9 +629,7 @@ pub(crate) struct Meta {
 
 impl Meta {
     fn new(huge_requested: bool) -> Self {
-        let dir = Box::into_raw(Box::new(Directory {
-            segments: Vec::new(),
-        }));
+        let dir = Directory::new(Vec::new());
         Meta {
             dir: AtomicUsize::new(dir as usize),
             out: CachePadded::new(AtomicUsize::new(0)),
@@ -630,14 +660,15 @@ impl Meta {
         // SAFETY: `old` is the live current directory; only we could retire it.
         let mut segments = unsafe { &*(old as *const Directory) }.segments.clone();
         segments.push(info);
-        let new = Box::into_raw(Box::new(Directory { segments }));
-        // Release: the new directory's contents happen-before a monitor's Acquire RMW.
-        self.dir.store(new as usize, Ordering::Release);
+        let new = Directory::new(segments);
+        // SeqCst (Release would do on hardware): the new directory's contents
+        // happen-before a monitor's load, which is SeqCst for the model's sake.
+        self.dir.store(new as usize, Ordering::SeqCst);
         // SAFETY: `old` is unlinked (no new reader can load it); readers that loaded
         // it did so while pinned, and epoch defers the free until they all unpin.
         // The closure captures only an address and frees a `Box` it alone owns.
         unsafe {
-            guard.defer_unchecked(move || drop(Box::from_raw(old as *mut Directory)));
+            guard.defer_unchecked(move || Directory::reclaim(old as *mut Directory));
         }
         guard.flush();
     }
@@ -646,8 +677,14 @@ impl Meta {
     pub(crate) fn snapshot(&self) -> ArenaStats {
         let handle = self.epoch.register();
         let guard = handle.pin();
-        // Acquire: pairs with the Release store in `add_segment`.
-        let dir = self.dir.load(Ordering::Acquire) as *const Directory;
+        // SeqCst: pairs with the store in `add_segment`, and in the loom model
+        // it reads the newest directory, as the epoch's SeqCst fences (which
+        // loom does not see) guarantee on hardware.
+        let dir = self.dir.load(Ordering::SeqCst) as *const Directory;
+        // Loom switches threads only at its own operations: let the owner run
+        // between the load and the read, where a premature reclamation bites.
+        #[cfg(weft_loom)]
+        weft_sync::thread::yield_now();
         // SAFETY: `dir` is non-null and was current while we were pinned; the owner
         // frees a retired directory only through epoch, after our guard is gone.
         let d = unsafe { &*dir };
@@ -656,6 +693,11 @@ impl Meta {
         let huge =
             self.huge_requested && !d.segments.is_empty() && d.segments.iter().all(|s| s.huge);
         let segments = d.segments.len();
+        #[cfg(weft_loom)]
+        assert!(
+            !d.reclaimed.load(Ordering::SeqCst),
+            "a directory was reclaimed while a pinned reader used it"
+        );
         drop(guard);
         // Relaxed: statistics.
         let out = self.out.load(Ordering::Relaxed);

@@ -38,6 +38,17 @@ pub use std::{
 /// covering the adjacent-line prefetcher), so two hot indices never share a line.
 pub use crossbeam_utils::CachePadded;
 
+/// `std` atomics in both builds, which loom neither schedules nor checks.
+///
+/// For markers that model tests set from code whose synchronisation loom
+/// cannot see: crossbeam-epoch runs its own `std` atomics, so a loom atomic
+/// written from a deferred reclamation would be reported as unordered with
+/// the value's creation even when the epoch ordered them. Never for the
+/// protocols themselves.
+pub mod untracked {
+    pub use std::sync::atomic::AtomicBool;
+}
+
 /// `UnsafeCell` with the closure API of loom, so one source serves both builds.
 pub mod cell {
     #[cfg(weft_loom)]
