@@ -35,6 +35,10 @@ impl Lookahead {
     }
 }
 
+/// Entries of gone connections the buffered-data heap may hold beyond
+/// twice the live ones before it is rebuilt.
+const BUFFERED_SLACK: usize = 16;
+
 type ConnOf<F, P> = Conn<<F as StreamFactory>::Stream, <P as PagePool>::Page>;
 
 /// A single-threaded TCP reassembler (gopacket's `Assembler` and
@@ -528,6 +532,29 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         if let Some(ts) = conn.oldest_ts() {
             self.buffered.push(Reverse((ts, i, self.table.gen(i))));
             self.in_heap[i as usize] = true;
+            self.bound_buffered();
+        }
+    }
+
+    /// Entries in the buffered-data heap, stale ones included.
+    #[cfg(test)]
+    pub(crate) fn buffered_entries(&self) -> usize {
+        self.buffered.len()
+    }
+
+    /// Drops the entries of connections that are gone once they outnumber
+    /// the live connections (plus slack): a live connection has at most one
+    /// entry, so the heap stays within twice the table, and the rebuild is
+    /// amortised O(1) per push. Without it, connections opened, given an
+    /// out-of-order segment and reset, over and over, grew the heap by an
+    /// entry each until their entries came up at the flush timeout (or
+    /// never, with no timeout).
+    fn bound_buffered(&mut self) {
+        if self.buffered.len() > 2 * self.table.len() + BUFFERED_SLACK {
+            let table = &self.table;
+            let mut entries = std::mem::take(&mut self.buffered).into_vec();
+            entries.retain(|&Reverse((_, i, gen))| table.is_live(i, gen));
+            self.buffered = BinaryHeap::from(entries);
         }
     }
 

@@ -369,6 +369,39 @@ fn flush_timeout_follows_the_oldest_piece_exactly() {
 }
 
 #[test]
+fn buffered_index_stays_within_the_live_connections_under_churn() {
+    // Open, leave a piece out of order, reset: over and over, with no flush
+    // timeout to pop the entries of the gone connections.
+    let cfg = Config {
+        flush_timeout_ns: None,
+        ..Config::default()
+    };
+    let mut r = Reassembler::new(cfg, Recorder::default());
+    let a: IpAddr = "192.0.2.1".parse().unwrap();
+    let b: IpAddr = "198.51.100.2".parse().unwrap();
+    for port in 0..2_000u16 {
+        let (k, d) = FlowKey::new(a, port, b, 80, 0);
+        let t = Timestamp(u64::from(port) * 1_000);
+        let mk = |seq: u32, flags: u8, p: &'static [u8]| {
+            Segment::new(k, d, Seq(seq), TcpFlags(flags), p, t)
+        };
+        r.process(&mk(100, A, b"a"));
+        r.process(&mk(102, A, b"c"));
+        r.process(&mk(101, R, b""));
+        // Bounded at each push; one connection may have gone since.
+        assert!(
+            r.buffered_entries() <= 2 * (r.connections() + 1) + 16,
+            "{} entries for {} connections",
+            r.buffered_entries(),
+            r.connections()
+        );
+    }
+    let st = r.stats();
+    assert_eq!(st.conns_closed_rst, 2_000);
+    assert!(st.balanced(), "{st:?}");
+}
+
+#[test]
 fn idle_connections_close_in_packet_time() {
     let cfg = Config {
         idle_timeout_ns: Some(10_000_000_000),
