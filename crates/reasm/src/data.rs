@@ -145,6 +145,32 @@ impl<P: PagePool> Core<P> {
         len.div_ceil(self.pool.page_size())
     }
 
+    /// Pages that buffering `[s, e)` in `h` takes: each stretch not already
+    /// held gets pages of its own (as [`Core::buffer`] copies them), so a
+    /// segment laid over many small pieces needs a page per gap between
+    /// them, not its length in pages. O(log n + pieces overlapped), the
+    /// walk buffering does anyway.
+    fn pages_to_buffer(&self, h: &Half<P::Page>, s: u64, e: u64) -> usize {
+        let lo = h
+            .pieces
+            .range(..=s)
+            .next_back()
+            .filter(|(_, p)| p.end() > s)
+            .map_or(s, |(&k, _)| k);
+        let mut cursor = s;
+        let mut pages = 0;
+        for p in h.pieces.range(lo..e).map(|(_, p)| p) {
+            if p.start > cursor {
+                pages += self.pages_for((p.start.min(e) - cursor) as usize);
+            }
+            cursor = cursor.max(p.end());
+        }
+        if cursor < e {
+            pages += self.pages_for((e - cursor) as usize);
+        }
+        pages
+    }
+
     /// Whether `extra` more pages fit every limit for this connection.
     pub fn room_for<S>(&self, conn: &Conn<S, P::Page>, extra: usize) -> (bool, bool) {
         let c = &self.cfg;
@@ -214,7 +240,7 @@ impl<P: PagePool> Core<P> {
             return Outcome::Done;
         }
         let _ = end;
-        let need = self.pages_for(bytes.len());
+        let need = self.pages_to_buffer(h, s, s + bytes.len() as u64);
         match self.room_for(conn, need) {
             (true, true) => {
                 self.stats.out_of_order_segments += 1;

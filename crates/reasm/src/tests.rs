@@ -585,6 +585,27 @@ fn per_connection_page_limit_forces_the_oldest_run_out() {
 }
 
 #[test]
+fn a_segment_over_many_small_pieces_counts_a_page_per_gap() {
+    // 40 one-byte pieces with one-byte gaps between them, then one segment
+    // over all of it: each gap is copied into a page of its own, so the
+    // segment needs 40 pages, not one, and the limit of 64 holds.
+    let cfg = Config {
+        max_pages_per_conn: 64,
+        ..Config::default()
+    };
+    let mut v = handshake(0, 0);
+    let one: &'static [u8] = b"p";
+    for i in 0..40u32 {
+        v.push(seg(true, A, 3 + 2 * i, 1, one, 1));
+    }
+    v.push(seg(true, A, 2, 1, &[b'q'; 80], 2));
+    let (seen, st, _) = run(cfg, &v);
+    assert!(st.pages_peak <= 64, "{} pages", st.pages_peak);
+    assert!(st.memcap_flushes > 0);
+    assert_eq!(seen.bytes[0].len() as u64 + st.gap_bytes, 81);
+}
+
+#[test]
 fn global_page_limit_flushes_the_oldest_connection() {
     let cfg = Config {
         max_pages: 2,
