@@ -296,6 +296,7 @@ impl<P: PagePool> Core<P> {
             .map_or(s, |(&k, _)| k);
         let covered = &mut self.covered;
         covered.clear();
+        let mut conflicts = Conflicts::default();
         for p in h.pieces.range_mut(lo..e).map(|(_, p)| p) {
             let (os, oe) = (s.max(p.start), e.min(p.end()));
             if os >= oe {
@@ -307,11 +308,12 @@ impl<P: PagePool> Core<P> {
             let new_wins = policy.new_wins(ns, ne, p.seg_start, p.seg_end);
             self.stats.overlap_bytes += new.len() as u64;
             let at = (direction, os);
-            if judge(&mut self.stats, stream, ctx, at, new, old, new_wins) && new_wins {
+            if conflicts.note(&mut self.stats, stream, ctx, at, new, old, new_wins) && new_wins {
                 old.copy_from_slice(new);
             }
             covered.push((os, oe));
         }
+        conflicts.flush(&mut self.stats, stream, ctx);
         // Phase 2: copy the uncovered parts into new pages.
         let mut cursor = s;
         let mut lost = 0u64;
@@ -421,6 +423,7 @@ impl<P: PagePool> Core<P> {
         }
         let mut cursor = h.next;
         let mut i = 0usize;
+        let mut conflicts = Conflicts::default();
         if let Some((s, data, (ns, ne))) = inline {
             debug_assert_eq!(s, cursor);
             let e = s + data.len() as u64;
@@ -433,7 +436,7 @@ impl<P: PagePool> Core<P> {
                     let old = &p.page.as_ref()[po..po + new.len()];
                     let new_wins = policy.new_wins(ns, ne, p.seg_start, p.seg_end);
                     st.overlap_bytes += new.len();
-                    judge(
+                    conflicts.note(
                         &mut self.stats,
                         stream,
                         ctx,
@@ -491,6 +494,7 @@ impl<P: PagePool> Core<P> {
                 }
             }
         }
+        conflicts.flush(&mut self.stats, stream, ctx);
         for (j, p) in pieces.iter().enumerate().skip(i) {
             debug_assert_eq!(p.start, cursor);
             spans.push(Span {
@@ -686,33 +690,56 @@ impl<P: PagePool> Core<P> {
     }
 }
 
-/// One overlap of a new copy (`new`) with held bytes (`old`) at
-/// `(direction, offset)`: when they differ, counts the conflict and tells the
-/// stream which copy the policy kept. Returns whether they differ.
-fn judge<S: Stream>(
-    stats: &mut Stats,
-    stream: &mut S,
-    ctx: &Context,
-    (dir, offset): (Direction, u64),
-    new: &[u8],
-    old: &[u8],
-    new_won: bool,
-) -> bool {
-    if old == new {
-        return false;
+/// The overlaps of one segment whose copies differ, merged while they are
+/// contiguous and the same copy won: a segment laid over many held pieces
+/// raises one [`Event::OverlapConflict`] per differing stretch, not one per
+/// piece (which let one segment fan out into thousands of events).
+#[derive(Default)]
+struct Conflicts(Option<(Direction, u64, u32, bool)>);
+
+impl Conflicts {
+    /// Compares the copies of the overlap at `(dir, offset)`; returns
+    /// whether they differ (and notes the stretch if so).
+    #[allow(clippy::too_many_arguments)]
+    fn note<S: Stream>(
+        &mut self,
+        stats: &mut Stats,
+        stream: &mut S,
+        ctx: &Context,
+        (dir, offset): (Direction, u64),
+        new: &[u8],
+        old: &[u8],
+        new_won: bool,
+    ) -> bool {
+        if old == new {
+            return false;
+        }
+        let len = new.len() as u32;
+        match &mut self.0 {
+            Some((d, o, l, w)) if *d == dir && *o + u64::from(*l) == offset && *w == new_won => {
+                *l = l.saturating_add(len);
+            }
+            _ => {
+                self.flush(stats, stream, ctx);
+                self.0 = Some((dir, offset, len, new_won));
+            }
+        }
+        true
     }
-    stats.overlap_conflicts += 1;
-    let len = new.len() as u32;
-    stream.event(
-        &Event::OverlapConflict {
-            dir,
-            offset,
-            len,
-            new_won,
-        },
-        ctx,
-    );
-    true
+
+    /// Raises the event for the stretch noted last, if any.
+    fn flush<S: Stream>(&mut self, stats: &mut Stats, stream: &mut S, ctx: &Context) {
+        if let Some((dir, offset, len, new_won)) = self.0.take() {
+            stats.overlap_conflicts += 1;
+            let e = Event::OverlapConflict {
+                dir,
+                offset,
+                len,
+                new_won,
+            };
+            stream.event(&e, ctx);
+        }
+    }
 }
 
 /// Appends a span, merging it with the previous one when contiguous in the

@@ -96,6 +96,8 @@ pub enum Cause {
 pub enum Event {
     /// Two copies of the same range carried different bytes (possible
     /// evasion or injection). `new_won` tells which copy the policy kept.
+    /// One event covers a contiguous differing stretch of one segment, even
+    /// when the held copy was in several pieces.
     OverlapConflict {
         /// Direction of the data.
         dir: Direction,

@@ -883,6 +883,24 @@ fn stats_merge_adds() {
     assert!(a.balanced());
 }
 
+/// A differing copy of several adjacent held pieces is one conflict: the
+/// stretch, not each piece (a segment over thousands of one-byte pieces
+/// raised thousands of events).
+#[test]
+fn a_conflict_across_adjacent_pieces_is_one_event() {
+    let mut v = handshake(0, 0);
+    for k in 0..6u32 {
+        v.push(seg(true, A, 3 + k, 1, b"x", 1)); // held: offsets 2..8, a piece each
+    }
+    v.push(seg(true, A, 3, 1, b"abcdef", 2)); // out of order, differs at all six
+    v.push(seg(true, A, 5, 1, b"xx", 2)); // the same bytes: no conflict
+    v.push(seg(true, A, 1, 1, b"01", 3)); // fills the hole
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.conflicts, 1);
+    assert_eq!(st.overlap_conflicts, 1);
+    assert_eq!(seen.bytes[0], b"01xxxxxx");
+}
+
 /// Every conflict in one delivery is reported, however many there are.
 #[test]
 fn every_conflict_of_one_delivery_is_an_event() {
