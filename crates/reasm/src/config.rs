@@ -27,6 +27,16 @@ pub struct Config {
     /// Bytes of buffered and kept data (pages × page size + bytes kept by
     /// handlers) above which the oldest buffered data is forced out (`0`: no limit).
     pub memcap: usize,
+    /// Most bytes a handler may keep in one direction with
+    /// [`ScatterGather::keep_from`](crate::ScatterGather::keep_from)
+    /// (`0`: no limit). A keep of more holds only the newest this many, and
+    /// the rest is counted in
+    /// [`Stats::kept_truncated_bytes`](crate::Stats::kept_truncated_bytes):
+    /// kept bytes are copied again with every delivery, so a handler that
+    /// keeps waiting for a delimiter that never comes would otherwise spend
+    /// memory and time without bound. The default, 1 MiB, is far more than
+    /// protocol headers need.
+    pub max_kept_bytes: usize,
     /// Most connections tracked at once (`0`: no limit). At the limit the
     /// connection idle the longest is closed (flushed, `complete` called) to
     /// make room: least-recently-active eviction.
@@ -69,6 +79,7 @@ impl Default for Config {
             max_pages: 262_144,
             max_pages_per_conn: 8_192,
             memcap: 1 << 30,
+            max_kept_bytes: 1 << 20,
             max_conns: 1 << 20,
             flush_timeout_ns: Some(10_000_000_000),
             idle_timeout_ns: Some(3_600_000_000_000),

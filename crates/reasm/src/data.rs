@@ -555,7 +555,14 @@ impl<P: PagePool> Core<P> {
             keep: None,
         };
         conn.stream.reassembled(&mut sg, ctx);
-        let keep = sg.keep;
+        let keep = sg.keep.map(|k| {
+            let max = self.cfg.max_kept_bytes;
+            if max == 0 || total - k <= max {
+                return k;
+            }
+            self.stats.kept_truncated_bytes += (total - k - max) as u64;
+            total - max
+        });
         // Keep what the handler asked for before the frame and pages go.
         self.kept_scratch.clear();
         if let Some(k) = keep {

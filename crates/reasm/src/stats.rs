@@ -126,6 +126,10 @@ pub struct Stats {
     pub pages_peak: u64,
     /// Bytes kept by handlers (`keep_from`) now.
     pub kept_bytes: u64,
+    /// Bytes handlers asked to keep beyond
+    /// [`Config::max_kept_bytes`](crate::Config::max_kept_bytes): the
+    /// oldest of what they asked for, not kept.
+    pub kept_truncated_bytes: u64,
 }
 
 impl Stats {
@@ -181,7 +185,8 @@ impl Stats {
             deliveries,
             pages_in_use,
             pages_peak,
-            kept_bytes
+            kept_bytes,
+            kept_truncated_bytes
         );
         for (a, b) in self.dropped.iter_mut().zip(o.dropped.iter()) {
             *a += b;

@@ -56,9 +56,7 @@ impl Stream for Rec {
         self.seen.starts[k] += usize::from(info.start);
         self.seen.ends[k] += usize::from(info.end);
         if let Some(n) = self.keep {
-            if len > n {
-                sg.keep_from(len - n);
-            }
+            sg.keep_from(len.saturating_sub(n));
         }
     }
     fn event(&mut self, ev: &Event, _: &Context) {
@@ -563,6 +561,32 @@ fn keep_from_offers_bytes_again() {
     let (seen, st, _) = run_with(Config::default(), f, &v);
     assert_eq!(seen.bytes[0], b"abcdef", "kept bytes are not new bytes");
     assert_eq!(st.delivered_bytes, 6);
+    assert_eq!(st.kept_bytes, 0, "kept bytes are released at close");
+}
+
+#[test]
+fn kept_bytes_stop_at_their_limit() {
+    // A handler that keeps everything, as one waiting for a delimiter that
+    // never comes would.
+    let f = Recorder {
+        keep: Some(usize::MAX),
+        ..Recorder::default()
+    };
+    let cfg = Config {
+        max_kept_bytes: 8,
+        ..Config::default()
+    };
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 1, 1, b"abcd", 1));
+    v.push(seg(true, A, 5, 1, b"efgh", 1));
+    v.push(seg(true, A, 9, 1, b"ijkl", 1)); // 12 asked, the newest 8 kept
+    v.push(seg(true, A, 13, 1, b"mn", 1)); // 10 asked, 8 kept
+    let (seen, st, _) = run_with(cfg, f, &v);
+    assert_eq!(
+        seen.bytes[0], b"abcdefghijklmn",
+        "kept bytes are not new bytes"
+    );
+    assert_eq!(st.kept_truncated_bytes, 4 + 2);
     assert_eq!(st.kept_bytes, 0, "kept bytes are released at close");
 }
 

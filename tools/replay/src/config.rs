@@ -16,6 +16,7 @@
 //! max_pages = 262144
 //! max_pages_per_conn = 8192
 //! memcap = "1GiB"        # or a number of bytes
+//! max_kept = "1MiB"      # bytes a handler may keep per direction; 0 = no limit
 //! max_conns = 1048576
 //! flush_timeout = "10s"  # or "off"
 //! idle_timeout = "1h"
@@ -67,6 +68,8 @@ pub struct Reassembly {
     pub max_pages_per_conn: Option<usize>,
     /// Byte memcap ("512MiB" or a number).
     pub memcap: Option<toml::Value>,
+    /// Bytes a handler may keep per direction ("1MiB" or a number).
+    pub max_kept: Option<toml::Value>,
     /// Connections at once.
     pub max_conns: Option<usize>,
     /// Flush timeout ("10s", "500ms", "off").
@@ -96,6 +99,15 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
     };
     n.checked_mul(mult)
         .ok_or_else(|| format!("size {s:?} too large"))
+}
+
+/// A size given as a number of bytes or a string such as "64MiB".
+fn size_value(name: &str, v: &toml::Value) -> Result<usize, String> {
+    match v {
+        toml::Value::Integer(n) if *n >= 0 => Ok(*n as usize),
+        toml::Value::String(s) => parse_size(s),
+        other => Err(format!("{name}: expected a size, got {other}")),
+    }
 }
 
 /// Parses "10s", "500ms", "2m", "1h", "250us", or "off" (`None`).
@@ -185,11 +197,10 @@ impl ConfigFile {
         c.max_window = r.max_window.unwrap_or(c.max_window);
         c.rst_window = r.rst_window.unwrap_or(c.rst_window);
         if let Some(m) = &r.memcap {
-            c.memcap = match m {
-                toml::Value::Integer(n) if *n >= 0 => *n as usize,
-                toml::Value::String(s) => parse_size(s)?,
-                other => return Err(format!("memcap: expected a size, got {other}")),
-            };
+            c.memcap = size_value("memcap", m)?;
+        }
+        if let Some(m) = &r.max_kept {
+            c.max_kept_bytes = size_value("max_kept", m)?;
         }
         if let Some(t) = &r.flush_timeout {
             c.flush_timeout_ns = parse_duration(t)?;
@@ -222,7 +233,7 @@ mod tests {
     #[test]
     fn file_applies_and_rejects_unknown_keys() {
         let f: ConfigFile = toml::from_str(
-            "workers = 3\nbackpressure = \"drop\"\n[reassembly]\noverlap_policy = \"linux\"\nmemcap = \"64MiB\"\nflush_timeout = \"off\"\n",
+            "workers = 3\nbackpressure = \"drop\"\n[reassembly]\noverlap_policy = \"linux\"\nmemcap = \"64MiB\"\nmax_kept = 4096\nflush_timeout = \"off\"\n",
         )
         .unwrap();
         let (mut p, mut e) = (PipelineConfig::default(), EngineShape::default());
@@ -231,6 +242,7 @@ mod tests {
         assert_eq!(e.backpressure, Backpressure::Drop);
         assert_eq!(p.reasm.overlap_policy, OverlapPolicy::Linux);
         assert_eq!(p.reasm.memcap, 64 << 20);
+        assert_eq!(p.reasm.max_kept_bytes, 4096);
         assert_eq!(p.reasm.flush_timeout_ns, None);
         assert!(toml::from_str::<ConfigFile>("wrokers = 1").is_err());
     }

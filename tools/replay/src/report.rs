@@ -34,6 +34,7 @@ fn reasm_json(s: &Stats) -> Value {
         "rst_ignored": s.rst_ignored, "segments_no_conn": s.segments_no_conn,
         "memcap_flushes": s.memcap_flushes, "timeout_flushes": s.timeout_flushes,
         "deliveries": s.deliveries, "pages_peak": s.pages_peak,
+        "kept_truncated_bytes": s.kept_truncated_bytes,
     })
 }
 
@@ -128,6 +129,12 @@ pub fn table(out: &Outcome) -> String {
     row("  evicted", s.conns_evicted.to_string());
     row("memcap flushes", s.memcap_flushes.to_string());
     row("pages peak", s.pages_peak.to_string());
+    if s.kept_truncated_bytes > 0 {
+        row(
+            "kept bytes over the limit",
+            s.kept_truncated_bytes.to_string(),
+        );
+    }
     let drops: u64 = d.ring_drops.iter().sum();
     if drops > 0 {
         row("ring drops", drops.to_string());
