@@ -67,6 +67,13 @@ fn every_worker_count_matches_inline_and_the_truth() {
         let got = digest_with(&path, workers, 64, eager.clone());
         assert_eq!(got, inline, "{workers} workers, always prefetching");
     }
+    // The same with flows spread by the keyed hash instead of the public one.
+    let mut keyed = ReplayOptions::default();
+    keyed.engine.dispatch_hash = weft_engine::DispatchHash::Keyed;
+    for workers in [2, 3, 8] {
+        let got = digest_with(&path, workers, 4096, keyed.clone());
+        assert_eq!(got, inline, "{workers} workers, keyed dispatch");
+    }
 }
 
 #[test]

@@ -4,9 +4,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use std::hash::BuildHasher;
 use weft_reasm::{HeapPool, StreamFactory};
 use weft_ring::{channel, Producer, PushError};
-use weft_wire::{decode, decode_ip, peek_tcp, Decoded, Defragmenter, LinkType, Timestamp};
+
+use weft_wire::{
+    decode, decode_ip, peek_key_at, peek_tcp, Decoded, Defragmenter, FlowKey, LinkType, Timestamp,
+};
 
 use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::stats::{DispatchStats, EngineStats, Shared, WorkerSnapshot};
@@ -14,6 +18,24 @@ use crate::worker::{self, Block, Desc, Done, Msg, Owned};
 
 /// Entries of the indirection table from flow hash to worker, as a NIC's RETA.
 pub const RETA_SIZE: usize = 128;
+
+/// How the dispatcher hashes a flow to pick its worker. Both are symmetric
+/// (the two directions of a connection go to the same worker), and the
+/// output is the same either way; only the spread of flows over workers
+/// differs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DispatchHash {
+    /// The symmetric Toeplitz hash NICs use for RSS, with its well-known
+    /// key, so software dispatch agrees with the hardware's. Anyone can
+    /// compute it, so traffic can be crafted to land on one worker: its
+    /// flows are then served by one core while the others idle.
+    #[default]
+    Toeplitz,
+    /// A hash of the canonical flow key under a seed drawn when the engine
+    /// is built (the seeded hash the connection tables use), so an outsider
+    /// cannot aim flows at a worker. For captures with nothing to agree with.
+    Keyed,
+}
 
 /// What the dispatcher does when a worker's ring is full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -63,6 +85,7 @@ pub struct EngineBuilder {
     backpressure: Backpressure,
     pipeline: PipelineConfig,
     tick_ns: u64,
+    dispatch_hash: DispatchHash,
 }
 
 impl Default for EngineBuilder {
@@ -76,6 +99,7 @@ impl Default for EngineBuilder {
             backpressure: Backpressure::Block,
             pipeline: PipelineConfig::default(),
             tick_ns: 1_000_000,
+            dispatch_hash: DispatchHash::Toeplitz,
         }
     }
 }
@@ -137,6 +161,12 @@ impl EngineBuilder {
     /// timers run. Default 1 ms.
     pub fn tick_ns(mut self, ns: u64) -> Self {
         self.tick_ns = ns.max(1);
+        self
+    }
+
+    /// How flows are hashed to workers (default [`DispatchHash::Toeplitz`]).
+    pub fn dispatch_hash(mut self, h: DispatchHash) -> Self {
+        self.dispatch_hash = h;
         self
     }
 
@@ -281,6 +311,8 @@ pub struct Engine<F: StreamFactory> {
     mode: Mode<F>,
     shared: Vec<Arc<Shared>>,
     reta: [u16; RETA_SIZE],
+    /// The seed of [`DispatchHash::Keyed`]; `None` for Toeplitz.
+    keyed: Option<hashbrown::DefaultHashBuilder>,
     batch: usize,
     backpressure: Backpressure,
     decode: weft_wire::DecodeOptions,
@@ -323,10 +355,15 @@ impl<F: StreamFactory> Engine<F> {
             ring_full_waits: vec![0; shared.len()],
             ..DispatchStats::default()
         };
+        let keyed = match b.dispatch_hash {
+            DispatchHash::Toeplitz => None,
+            DispatchHash::Keyed => Some(hashbrown::DefaultHashBuilder::default()),
+        };
         Engine {
             mode,
             shared,
             reta,
+            keyed,
             batch: b.batch,
             backpressure: b.backpressure,
             decode: b.pipeline.decode,
@@ -408,10 +445,18 @@ impl<F: StreamFactory> Engine<F> {
             self.now = ts;
         }
         // Fast path: plain TCP needs only its hash, IP offset and VLANs.
-        if let Some(pk) = peek_tcp(link, frame) {
-            self.send_frame(frame, off, pk.ip_offset, pk.vlan, pk.hash, ts);
-        } else {
-            self.dispatch_decoded(link, frame, off, ts);
+        match &self.keyed {
+            None => match peek_tcp(link, frame) {
+                Some(pk) => self.send_frame(frame, off, pk.ip_offset, pk.vlan, pk.hash, ts),
+                None => self.dispatch_decoded(link, frame, off, ts),
+            },
+            Some(seed) => match peek_key_at(link, frame) {
+                Some(pk) => {
+                    let hash = keyed_hash(seed, &pk.key);
+                    self.send_frame(frame, off, pk.ip_offset, pk.vlan, hash, ts);
+                }
+                None => self.dispatch_decoded(link, frame, off, ts),
+            },
         }
         if ts.0.saturating_sub(self.last_tick.0) >= self.tick_ns {
             self.tick(ts);
@@ -421,21 +466,17 @@ impl<F: StreamFactory> Engine<F> {
     /// The full decoder, for frames the fast path leaves alone.
     fn dispatch_decoded(&mut self, link: LinkType, frame: &[u8], off: Option<u64>, ts: Timestamp) {
         match decode(link, frame, &self.decode) {
-            Ok(Decoded::Tcp(p)) => self.send_frame(
-                frame,
-                off,
-                p.ip_offset,
-                p.key.vlan(),
-                p.key.symmetric_hash(),
-                ts,
-            ),
+            Ok(Decoded::Tcp(p)) => {
+                let hash = self.flow_hash(&p.key);
+                self.send_frame(frame, off, p.ip_offset, p.key.vlan(), hash, ts);
+            }
             Ok(Decoded::Fragment(f)) => {
                 self.stats.fragments += 1;
                 if let Some(whole) = self.defrag.push(&f, ts) {
                     self.stats.defragmented += 1;
                     if let Ok(Decoded::Tcp(p)) = decode_ip(&whole.packet, whole.vlan, &self.decode)
                     {
-                        let hash = p.key.symmetric_hash();
+                        let hash = self.flow_hash(&p.key);
                         self.send_owned(whole.packet.into_boxed_slice(), 0, whole.vlan, hash, ts);
                     } else {
                         self.stats.not_tcp += 1;
@@ -494,6 +535,14 @@ impl<F: StreamFactory> Engine<F> {
     /// Worker of a flow hash, through the indirection table.
     pub fn worker_of(&self, hash: u32) -> usize {
         self.reta[hash as usize % RETA_SIZE] as usize
+    }
+
+    /// The dispatch hash of a flow (see [`DispatchHash`]).
+    pub fn flow_hash(&self, key: &FlowKey) -> u32 {
+        match &self.keyed {
+            None => key.symmetric_hash(),
+            Some(seed) => keyed_hash(seed, key),
+        }
     }
 
     fn send(&mut self, hash: u32, msg: Msg) {
@@ -666,4 +715,12 @@ fn flush_worker<F>(w: &mut WorkerHandle<F>, i: usize, bp: Backpressure, st: &mut
             }
         }
     }
+}
+
+/// [`DispatchHash::Keyed`]: the canonical key is the same both ways, so the
+/// hash is symmetric. Folded to 32 bits, high half into low: the
+/// indirection table reads the low bits.
+fn keyed_hash(seed: &hashbrown::DefaultHashBuilder, key: &FlowKey) -> u32 {
+    let h = seed.hash_one(key);
+    (h ^ h >> 32) as u32
 }

@@ -50,7 +50,9 @@ mod pipeline;
 mod stats;
 mod worker;
 
-pub use engine::{Backpressure, Engine, EngineBuilder, EngineError, EngineReport, RETA_SIZE};
+pub use engine::{
+    Backpressure, DispatchHash, Engine, EngineBuilder, EngineError, EngineReport, RETA_SIZE,
+};
 pub use pipeline::{FrameAhead, FrameStats, Pipeline, PipelineConfig};
 pub use stats::{DispatchStats, EngineStats, WorkerCounters, WorkerSnapshot};
 pub use worker::Block;

@@ -6,7 +6,9 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use weft_capture::Capture;
-use weft_engine::{Backpressure, Engine, EngineBuilder, EngineError, EngineReport, PipelineConfig};
+use weft_engine::{
+    Backpressure, DispatchHash, Engine, EngineBuilder, EngineError, EngineReport, PipelineConfig,
+};
 use weft_gen::GenConfig;
 use weft_reasm::{ConnInfo, Context, ScatterGather, Segment, Stream, StreamFactory};
 use weft_wire::{LinkType, Timestamp};
@@ -456,4 +458,90 @@ fn a_look_ahead_of_another_frame_is_harmless() {
         plain_totals.delivered.load(Relaxed),
         mixed_totals.delivered.load(Relaxed)
     );
+}
+
+/// A SYN and a data segment each way of `n` connections whose public
+/// (Toeplitz) dispatch hashes all fall into one entry of the indirection
+/// table: traffic aimed at one worker.
+fn aimed_at_one_worker(n: usize) -> Vec<Vec<u8>> {
+    use weft_gen::frame::{encode, flags, Endpoint, Pkt, Wire};
+    let server = Endpoint {
+        ip: "198.51.100.7".parse().unwrap(),
+        port: 443,
+    };
+    let mut frames = Vec::new();
+    let mut port = 1024u16;
+    while frames.len() < 4 * n {
+        port += 1;
+        let client = Endpoint {
+            ip: "203.0.113.9".parse().unwrap(),
+            port,
+        };
+        let (key, _) = weft_wire::FlowKey::new(client.ip, port, server.ip, 443, 0);
+        if key.symmetric_hash() as usize % weft_engine::RETA_SIZE != 5 {
+            continue;
+        }
+        let pkt = |from_client, f, seq, ack, len| Pkt {
+            from_client,
+            flags: f,
+            seq,
+            ack,
+            win: 65535,
+            syn_opts: None,
+            off: 0,
+            len,
+            variant: 0,
+        };
+        let wire = |from_client: bool| Wire {
+            src: if from_client { &client } else { &server },
+            dst: if from_client { &server } else { &client },
+            vlan: None,
+            ip_id: 1,
+            key: u64::from(port) * 2 + u64::from(from_client),
+        };
+        for (c, p) in [
+            (true, pkt(true, flags::SYN, 100, 0, 0)),
+            (false, pkt(false, flags::SYN | flags::ACK, 500, 101, 0)),
+            (true, pkt(true, flags::ACK, 101, 501, 10)),
+            (false, pkt(false, flags::ACK, 501, 111, 20)),
+        ] {
+            let mut buf = Vec::new();
+            encode(&mut buf, &p, &wire(c));
+            frames.push(buf);
+        }
+    }
+    frames
+}
+
+#[test]
+fn keyed_dispatch_spreads_flows_aimed_at_one_worker() {
+    let frames = aimed_at_one_worker(64);
+    let sent = |hash: DispatchHash| {
+        let frames = frames.clone();
+        let builder = EngineBuilder::new()
+            .workers(4)
+            .pin(false)
+            .dispatch_hash(hash);
+        bounded(60, move || {
+            let run = run_feeding(builder, Behaviour::default(), |engine| {
+                for (i, f) in frames.iter().enumerate() {
+                    engine.dispatch(LinkType::Ethernet, f, Timestamp(i as u64 * 1000));
+                }
+            });
+            assert_eq!(run.delivered, 64 * 30, "every flow reassembled");
+            run.result.unwrap().stats.dispatch.sent
+        })
+    };
+    let public = sent(DispatchHash::Toeplitz);
+    assert_eq!(
+        public.iter().filter(|&&n| n > 0).count(),
+        1,
+        "the public hash sends them all to one worker: {public:?}"
+    );
+    let keyed = sent(DispatchHash::Keyed);
+    assert!(
+        keyed.iter().all(|&n| n > 0),
+        "a keyed hash spreads them: {keyed:?}"
+    );
+    assert_eq!(keyed.iter().sum::<u64>(), 4 * 64);
 }

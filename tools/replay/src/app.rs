@@ -109,6 +109,7 @@ pub fn replay(
         .ring_capacity(e.ring_capacity)
         .batch(e.batch)
         .backpressure(e.backpressure)
+        .dispatch_hash(e.dispatch_hash)
         .pipeline(opts.pipeline.clone())
         .build(|_| factory.for_worker())
         .map_err(RunError::Engine)?;

@@ -6,6 +6,7 @@
 //! ring_capacity = 4096
 //! batch = 64
 //! backpressure = "block" # or "drop"
+//! dispatch_hash = "toeplitz" # or "keyed": flows cannot be aimed at one worker
 //! verify_checksums = false
 //! drop_bad_checksums = false
 //!
@@ -26,7 +27,7 @@
 //! ```
 
 use serde::Deserialize;
-use weft_engine::{Backpressure, PipelineConfig};
+use weft_engine::{Backpressure, DispatchHash, PipelineConfig};
 use weft_reasm::OverlapPolicy;
 
 /// The file's contents; every field optional (defaults apply).
@@ -43,6 +44,8 @@ pub struct ConfigFile {
     pub batch: Option<usize>,
     /// `block` or `drop`.
     pub backpressure: Option<String>,
+    /// `toeplitz` or `keyed`.
+    pub dispatch_hash: Option<String>,
     /// Verify IPv4 and TCP checksums.
     pub verify_checksums: Option<bool>,
     /// Drop segments with bad checksums (needs `verify_checksums`).
@@ -146,6 +149,8 @@ pub struct EngineShape {
     pub batch: usize,
     /// Backpressure.
     pub backpressure: Backpressure,
+    /// How flows are hashed to workers.
+    pub dispatch_hash: DispatchHash,
 }
 
 impl Default for EngineShape {
@@ -156,6 +161,7 @@ impl Default for EngineShape {
             ring_capacity: 4096,
             batch: 64,
             backpressure: Backpressure::Block,
+            dispatch_hash: DispatchHash::Toeplitz,
         }
     }
 }
@@ -180,6 +186,17 @@ impl ConfigFile {
                 "block" => Backpressure::Block,
                 "drop" => Backpressure::Drop,
                 _ => return Err(format!("backpressure must be block or drop, not {b:?}")),
+            };
+        }
+        if let Some(h) = &self.dispatch_hash {
+            e.dispatch_hash = match h.as_str() {
+                "toeplitz" => DispatchHash::Toeplitz,
+                "keyed" => DispatchHash::Keyed,
+                _ => {
+                    return Err(format!(
+                        "dispatch_hash must be toeplitz or keyed, not {h:?}"
+                    ))
+                }
             };
         }
         p.decode.verify_checksums = self.verify_checksums.unwrap_or(p.decode.verify_checksums);
@@ -233,13 +250,14 @@ mod tests {
     #[test]
     fn file_applies_and_rejects_unknown_keys() {
         let f: ConfigFile = toml::from_str(
-            "workers = 3\nbackpressure = \"drop\"\n[reassembly]\noverlap_policy = \"linux\"\nmemcap = \"64MiB\"\nmax_kept = 4096\nflush_timeout = \"off\"\n",
+            "workers = 3\nbackpressure = \"drop\"\ndispatch_hash = \"keyed\"\n[reassembly]\noverlap_policy = \"linux\"\nmemcap = \"64MiB\"\nmax_kept = 4096\nflush_timeout = \"off\"\n",
         )
         .unwrap();
         let (mut p, mut e) = (PipelineConfig::default(), EngineShape::default());
         f.apply(&mut p, &mut e).unwrap();
         assert_eq!(e.workers, Some(3));
         assert_eq!(e.backpressure, Backpressure::Drop);
+        assert_eq!(e.dispatch_hash, DispatchHash::Keyed);
         assert_eq!(p.reasm.overlap_policy, OverlapPolicy::Linux);
         assert_eq!(p.reasm.memcap, 64 << 20);
         assert_eq!(p.reasm.max_kept_bytes, 4096);
