@@ -151,12 +151,7 @@ impl<P: PagePool> Core<P> {
     /// them, not its length in pages. O(log n + pieces overlapped), the
     /// walk buffering does anyway.
     fn pages_to_buffer(&self, h: &Half<P::Page>, s: u64, e: u64) -> usize {
-        let lo = h
-            .pieces
-            .range(..=s)
-            .next_back()
-            .filter(|(_, p)| p.end() > s)
-            .map_or(s, |(&k, _)| k);
+        let lo = h.overlap_start(s);
         let mut cursor = s;
         let mut pages = 0;
         for p in h.pieces.range(lo..e).map(|(_, p)| p) {
@@ -288,12 +283,7 @@ impl<P: PagePool> Core<P> {
         let h = &mut halves[di(d)];
         // Phase 1: resolve overlaps with held pieces (O(log n + k) with the
         // ordered map; a sorted array made hostile orders quadratic).
-        let lo = h
-            .pieces
-            .range(..=s)
-            .next_back()
-            .filter(|(_, p)| p.end() > s)
-            .map_or(s, |(&k, _)| k);
+        let lo = h.overlap_start(s);
         let covered = &mut self.covered;
         covered.clear();
         let mut conflicts = Conflicts::default();

@@ -138,6 +138,13 @@ impl<Pg> Half<Pg> {
             .map_or((&[], Timestamp::default()), |k| (&k.bytes, k.ts))
     }
 
+    /// Where a walk over the pieces that overlap `[s, …)` starts: the
+    /// piece that holds `s`, if one does, else `s`.
+    pub fn overlap_start(&self, s: u64) -> u64 {
+        let before = self.pieces.range(..=s).next_back();
+        before.filter(|(_, p)| p.end() > s).map_or(s, |(&k, _)| k)
+    }
+
     /// Offset where the FIN sits, once seen.
     pub fn fin(&self) -> Option<u64> {
         (self.fin_at != NO_FIN).then_some(self.fin_at)

@@ -154,6 +154,15 @@ fn handshake(isn_c: u32, isn_s: u32) -> Vec<Segment<'static>> {
     ]
 }
 
+/// A reassembler that has seen the handshake of [`key`] (ISNs 0 and 0).
+fn opened(cfg: Config) -> Reassembler<Recorder> {
+    let mut r = Reassembler::new(cfg, Recorder::default());
+    for s in handshake(0, 0) {
+        r.process(&s);
+    }
+    r
+}
+
 #[test]
 fn in_order_both_directions_and_fin_close() {
     let mut v = handshake(100, 5000);
@@ -308,10 +317,7 @@ fn unacked_hole_waits_until_flush_timeout() {
         flush_timeout_ns: Some(5_000_000_000),
         ..Config::default()
     };
-    let mut r = Reassembler::new(cfg, Recorder::default());
-    for s in handshake(0, 0) {
-        r.process(&s);
-    }
+    let mut r = opened(cfg);
     r.process(&seg(true, A, 1, 1, b"aa", 1));
     r.process(&seg(true, A, 5, 1, b"cc", 1));
     r.process(&seg(false, A, 1, 3, b"", 2)); // acks only what arrived
@@ -336,10 +342,7 @@ fn flush_timeout_follows_the_oldest_piece_exactly() {
         flush_timeout_ns: Some(10_000_000_000),
         ..Config::default()
     };
-    let mut r = Reassembler::new(cfg, Recorder::default());
-    for s in handshake(0, 0) {
-        r.process(&s);
-    }
+    let mut r = opened(cfg);
     let delivered = |r: &Reassembler<Recorder>| r.stats().delivered_bytes;
     let at = |ms: u64| Timestamp(ms * 1_000_000);
     // The piece nearest the hole (offset 3) is newer than the one after it
