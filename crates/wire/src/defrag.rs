@@ -1,7 +1,8 @@
 //! IP defragmentation (RFC 791 §3.2, RFC 8200 §4.5), bounded under attack.
 //!
 //! The one part of weft-wire that allocates: each datagram in progress owns
-//! a buffer. Limits: at most `max_datagrams` in progress and `max_bytes` of
+//! the bytes received so far (only those: a fragment far into a datagram
+//! costs its own size). Limits: at most `max_datagrams` in progress and `max_bytes` of
 //! buffers (with a fixed per-datagram overhead counted); when either would
 //! be exceeded the oldest datagram is evicted. Datagrams older than
 //! `timeout_ns` (by capture time) are discarded. A datagram may have at most
@@ -27,6 +28,9 @@ pub const MAX_RANGES: usize = 256;
 
 /// Bytes counted per datagram in progress besides its buffers.
 const DATAGRAM_OVERHEAD: usize = 128;
+
+/// Bytes of one entry of a datagram's run list.
+const RUN_BYTES: usize = 12;
 
 /// Limits for a [`Defragmenter`]. Plain data: `Send + Sync`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,8 +105,17 @@ struct Datagram {
     version: u8,
     protocol: u8,
     header: Vec<u8>,
-    data: Vec<u8>,
-    /// Invariant: sorted, disjoint, non-adjacent, non-empty ranges.
+    /// The bytes received, in arrival order, each byte once (first wins).
+    /// Only what arrived is stored: a tiny fragment far into the datagram
+    /// costs its own size, not a buffer zero-filled up to its offset (which
+    /// made an 8-byte fragment at offset 65,520 cost a 64 KiB fill on the
+    /// dispatcher's thread).
+    held: Vec<u8>,
+    /// Where the runs of `held` go: `(start in the datagram, length,
+    /// start in held)`.
+    runs: Vec<(u32, u32, u32)>,
+    /// Invariant: sorted, disjoint, non-adjacent, non-empty ranges; their
+    /// union is the union of `runs`.
     have: Vec<(u32, u32)>,
     /// Payload length, known once the last fragment arrived.
     total: Option<u32>,
@@ -297,25 +310,29 @@ impl Datagram {
             version: frag.ip_version,
             protocol: frag.protocol,
             header: Vec::new(),
-            data: Vec::new(),
+            held: Vec::new(),
+            runs: Vec::new(),
             have: Vec::new(),
             total: None,
         }
     }
 
     fn bytes(&self) -> usize {
-        self.header.capacity() + self.data.capacity() + self.have.capacity() * 8
+        self.header.capacity()
+            + self.held.capacity()
+            + self.runs.capacity() * RUN_BYTES
+            + self.have.capacity() * 8
     }
 
-    /// Bytes this fragment would add to the buffers (an estimate).
+    /// Bytes this fragment would add to the buffers, at most (vectors may
+    /// double; `add` settles the exact figure).
     fn growth(&self, frag: &Fragment<'_>) -> usize {
-        let end = frag.offset as usize + frag.data.len();
         let header = if frag.offset == 0 && self.header.is_empty() {
             frag.header.len()
         } else {
             0
         };
-        end.saturating_sub(self.data.capacity()) + header + 16
+        frag.data.len() + header + RUN_BYTES + 16
     }
 
     fn insert(&mut self, frag: &Fragment<'_>) -> Insert {
@@ -335,10 +352,6 @@ impl Datagram {
         if start == end {
             return Insert::Ok { overlap: false };
         }
-        if self.data.len() < end as usize {
-            self.data.reserve_exact(end as usize - self.data.len());
-            self.data.resize(end as usize, 0);
-        }
         let overlap = self.copy_gaps(start, end, frag.data);
         self.merge(start, end);
         if self.have.len() > MAX_RANGES {
@@ -347,17 +360,18 @@ impl Datagram {
         Insert::Ok { overlap }
     }
 
-    /// Copies the parts of `[start, end)` not yet held; true if any part
+    /// Keeps the parts of `[start, end)` not yet held; true if any part
     /// was already held (first wins).
     fn copy_gaps(&mut self, start: u32, end: u32, src: &[u8]) -> bool {
         let mut overlap = false;
         let mut cur = start;
-        let copy = |from: u32, to: u32, data: &mut Vec<u8>| {
-            let (a, b) = ((from - start) as usize, (to - start) as usize);
-            if let (Some(dst), Some(s)) = (data.get_mut(from as usize..to as usize), src.get(a..b))
-            {
-                dst.copy_from_slice(s);
-            }
+        let (held, runs) = (&mut self.held, &mut self.runs);
+        let mut keep = |from: u32, to: u32| {
+            let part = &src[(from - start) as usize..(to - start) as usize];
+            // Each byte of the datagram (at most 65,535) is kept once, so
+            // offsets into `held` fit in u32.
+            runs.push((from, to - from, held.len() as u32));
+            held.extend_from_slice(part);
         };
         for &(a, b) in &self.have {
             if b <= cur {
@@ -367,13 +381,13 @@ impl Datagram {
                 break;
             }
             if a > cur {
-                copy(cur, a, &mut self.data);
+                keep(cur, a);
             }
             overlap = true;
             cur = b;
         }
         if cur < end {
-            copy(cur, end, &mut self.data);
+            keep(cur, end);
         }
         overlap
     }
@@ -405,7 +419,13 @@ impl Datagram {
         let total = self.total? as usize;
         let mut p = self.header;
         let hlen = p.len();
-        p.extend_from_slice(self.data.get(..total)?);
+        // Complete: the runs cover `[0, total)` exactly once.
+        p.resize(hlen + total, 0);
+        for &(start, len, at) in &self.runs {
+            let (start, len, at) = (start as usize, len as usize, at as usize);
+            p.get_mut(hlen + start..hlen + start + len)?
+                .copy_from_slice(self.held.get(at..at + len)?);
+        }
         if self.version == 4 {
             if hlen < 20 {
                 return None;

@@ -224,9 +224,29 @@ fn byte_limit_holds() {
     assert!(d.stats().dropped_limit > 0);
     // One fragment larger than the whole budget is refused.
     let held = d.in_progress();
-    let f = ipv4_full(A4, B4, 6, &[], 999, 0x2000 | 4000, &[0; 1000]);
+    let f = ipv4_full(A4, B4, 6, &[], 999, 0x2000, &[0; 12_000]);
     assert!(d.push(&as_frag(&f), Timestamp(0)).is_none());
     assert_eq!(d.in_progress(), held);
+    assert!(d.buffered_bytes() <= 10_000, "{}", d.buffered_bytes());
+}
+
+#[test]
+fn a_tiny_fragment_far_into_a_datagram_costs_its_own_size() {
+    // 8 bytes at offset 65,000: a datagram buffer filled up to the offset
+    // would cost 64 KiB of zeroes (on the dispatcher's thread) and a
+    // 16 MiB budget would hold 250 such datagrams.
+    let mut d = Defragmenter::new(DefragConfig::default());
+    for id in 0..1_000u16 {
+        let f = ipv4_full(A4, B4, 6, &[], id, 0x2000 | (65_000 / 8), &[7; 8]);
+        assert!(d.push(&as_frag(&f), Timestamp(0)).is_none());
+    }
+    assert_eq!(d.in_progress(), 1_000, "none evicted");
+    assert!(
+        d.buffered_bytes() < 1_000 * 256,
+        "{} bytes for 1,000 fragments of 8",
+        d.buffered_bytes()
+    );
+    assert_eq!(d.stats().dropped_limit, 0);
 }
 
 #[test]
