@@ -29,13 +29,12 @@ pub struct Config {
     pub memcap: usize,
     /// Most bytes a handler may keep in one direction with
     /// [`ScatterGather::keep_from`](crate::ScatterGather::keep_from)
-    /// (`0`: no limit). A keep of more holds only the newest this many, and
-    /// the rest is counted in
-    /// [`Stats::kept_truncated_bytes`](crate::Stats::kept_truncated_bytes):
-    /// kept bytes are copied again with every delivery, so a handler that
-    /// keeps waiting for a delimiter that never comes would otherwise spend
-    /// memory and time without bound. The default, 1 MiB, is far more than
-    /// protocol headers need.
+    /// (`0`: no limit). A keep of more keeps nothing (the next delivery's
+    /// `lengths` show no kept bytes) and is counted in
+    /// [`Stats::kept_truncated_bytes`](crate::Stats::kept_truncated_bytes),
+    /// so a handler waiting for a delimiter that never comes cannot hold
+    /// memory without bound. The default, 1 MiB, is far more than protocol
+    /// headers need.
     pub max_kept_bytes: usize,
     /// Most connections tracked at once (`0`: no limit). At the limit the
     /// connection idle the longest is closed (flushed, `complete` called) to

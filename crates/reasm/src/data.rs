@@ -52,10 +52,10 @@ impl<S, Pg> Conn<S, Pg> {
         oldest.map(|&(t, _)| t).min()
     }
 
-    /// The direction whose first buffered piece is the oldest.
+    /// The direction holding the oldest buffered piece.
     pub fn oldest_dir(&self) -> Option<Dir> {
-        let a = self.halves[0].pieces.first_key_value().map(|(_, p)| p.ts);
-        let b = self.halves[1].pieces.first_key_value().map(|(_, p)| p.ts);
+        let a = self.halves[0].by_time.first().map(|&(t, _)| t);
+        let b = self.halves[1].by_time.first().map(|&(t, _)| t);
         match (a, b) {
             (Some(x), Some(y)) if y < x => Some(Dir::HiToLo),
             (Some(_), _) => Some(Dir::LoToHi),
@@ -64,6 +64,9 @@ impl<S, Pg> Conn<S, Pg> {
         }
     }
 }
+
+/// Spare capacity a half's kept bytes may carry beyond twice their length.
+const KEPT_SLACK: usize = 4096;
 
 /// Client/server direction of wire direction `d`, the client sending in
 /// `client_dir` (as [`ConnInfo::direction`](crate::ConnInfo::direction)).
@@ -545,32 +548,52 @@ impl<P: PagePool> Core<P> {
             keep: None,
         };
         conn.stream.reassembled(&mut sg, ctx);
-        let keep = sg.keep.map(|k| {
-            let max = self.cfg.max_kept_bytes;
-            if max == 0 || total - k <= max {
-                return k;
+        let max = self.cfg.max_kept_bytes;
+        let keep = match sg.keep {
+            Some(k) if max != 0 && total - k > max => {
+                // Over the limit nothing is kept; the next delivery's
+                // `lengths` show it.
+                self.stats.kept_truncated_bytes += (total - k) as u64;
+                None
             }
-            self.stats.kept_truncated_bytes += (total - k - max) as u64;
-            total - max
-        });
-        // Keep what the handler asked for before the frame and pages go.
+            k => k,
+        };
+        // Keep what the handler asked for before the frame and pages go. A
+        // keep that starts within the bytes kept before drops their head in
+        // place and appends only the new bytes: a handler that keeps all
+        // until a delimiter comes pays for the new bytes, not for copying
+        // everything it kept again.
+        let in_place = keep.filter(|&k| k <= kept_len && kept_len > 0);
         self.kept_scratch.clear();
         if let Some(k) = keep {
+            let from = if in_place.is_some() { kept_len } else { k };
             let mut at = 0usize;
             for c in sg.chunks() {
-                let lo = k.saturating_sub(at).min(c.len());
+                let lo = from.saturating_sub(at).min(c.len());
                 self.kept_scratch.extend_from_slice(&c[lo..]);
                 at += c.len();
             }
         }
         let last_ts = self.spans.last().map(|s| s.ts).unwrap_or(ts);
         let h = &mut conn.halves[di(d)];
-        if !self.kept_scratch.is_empty() || h.keep.is_some() {
+        if let (Some(k), Some(kb)) = (in_place, h.keep.as_deref_mut()) {
+            kb.bytes.drain(..k);
+            kb.bytes.extend_from_slice(&self.kept_scratch);
+            kb.ts = last_ts;
+        } else if !self.kept_scratch.is_empty() || h.keep.is_some() {
             // The box, once made, stays with the half; the two vectors
             // trade places, so keeping allocates only as buffers grow.
-            let k = h.keep.get_or_insert_with(Box::default);
-            std::mem::swap(&mut k.bytes, &mut self.kept_scratch);
-            k.ts = last_ts;
+            let kb = h.keep.get_or_insert_with(Box::default);
+            std::mem::swap(&mut kb.bytes, &mut self.kept_scratch);
+            kb.ts = last_ts;
+        }
+        if let Some(kb) = h.keep.as_deref_mut() {
+            // Vectors trade places between connections: keep each one's
+            // allocation near what it holds, so what memcap counts (kept
+            // bytes) is what is allocated.
+            if kb.bytes.capacity() > 2 * kb.bytes.len() + KEPT_SLACK {
+                kb.bytes.shrink_to(kb.bytes.len());
+            }
         }
         let kept = h.kept().0.len() as u64;
         self.stats.kept_bytes = self.stats.kept_bytes + kept - kept_len as u64;

@@ -10,10 +10,11 @@ pub struct Segment<'a> {
     pub key: FlowKey,
     /// Which way this segment travels within `key`.
     pub dir: Dir,
-    /// The symmetric flow hash of `key` as the dispatcher computed it
-    /// ([`Segment::from_packet`] computes it; 0 when nothing dispatched the
-    /// segment). Informational: the connection table uses its own seeded
-    /// hash of `key`.
+    /// The flow hash the dispatcher picked the worker by (the symmetric
+    /// Toeplitz hash of `key`, or the engine's keyed hash;
+    /// [`Segment::from_packet`] computes the Toeplitz one; 0 when nothing
+    /// dispatched the segment). Informational: the connection table uses
+    /// its own seeded hash of `key`.
     pub hash: u32,
     /// Sequence number.
     pub seq: Seq,

@@ -164,10 +164,11 @@ impl<'a> ScatterGather<'a> {
 
     /// Keep the bytes from `offset` to the end: they are offered again, first,
     /// with the next delivery of this direction. Calling it again replaces
-    /// the earlier choice; an offset at or past the end keeps nothing. At
-    /// most [`Config::max_kept_bytes`](crate::Config::max_kept_bytes) are
-    /// kept, the newest: the next delivery's [`lengths`](Self::lengths)
-    /// tells how many were.
+    /// the earlier choice; an offset at or past the end keeps nothing. A
+    /// keep of more than [`Config::max_kept_bytes`](crate::Config::max_kept_bytes)
+    /// keeps nothing: the next delivery's [`lengths`](Self::lengths) tell
+    /// how many bytes were kept. Keeping from within the bytes kept before
+    /// (`offset <= lengths().1`) costs only the new bytes.
     pub fn keep_from(&mut self, offset: usize) {
         self.keep = if offset < self.len {
             Some(offset)

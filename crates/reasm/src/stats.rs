@@ -126,9 +126,9 @@ pub struct Stats {
     pub pages_peak: u64,
     /// Bytes kept by handlers (`keep_from`) now.
     pub kept_bytes: u64,
-    /// Bytes handlers asked to keep beyond
-    /// [`Config::max_kept_bytes`](crate::Config::max_kept_bytes): the
-    /// oldest of what they asked for, not kept.
+    /// Bytes handlers asked to keep in keeps larger than
+    /// [`Config::max_kept_bytes`](crate::Config::max_kept_bytes), which
+    /// kept nothing.
     pub kept_truncated_bytes: u64,
 }
 

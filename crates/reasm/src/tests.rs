@@ -581,16 +581,109 @@ fn kept_bytes_stop_at_their_limit() {
     };
     let mut v = handshake(0, 0);
     v.push(seg(true, A, 1, 1, b"abcd", 1));
-    v.push(seg(true, A, 5, 1, b"efgh", 1));
-    v.push(seg(true, A, 9, 1, b"ijkl", 1)); // 12 asked, the newest 8 kept
-    v.push(seg(true, A, 13, 1, b"mn", 1)); // 10 asked, 8 kept
+    v.push(seg(true, A, 5, 1, b"efgh", 1)); // 8 kept: at the limit
+    v.push(seg(true, A, 9, 1, b"ijkl", 1)); // 12 asked: nothing kept
+    v.push(seg(true, A, 13, 1, b"mn", 1)); // 2 kept
     let (seen, st, _) = run_with(cfg, f, &v);
     assert_eq!(
         seen.bytes[0], b"abcdefghijklmn",
         "kept bytes are not new bytes"
     );
-    assert_eq!(st.kept_truncated_bytes, 4 + 2);
+    assert_eq!(seen.deliveries[0], 4);
+    assert_eq!(st.kept_truncated_bytes, 12);
     assert_eq!(st.kept_bytes, 0, "kept bytes are released at close");
+}
+
+/// Keeps chosen from a fixed cycle, checked against a model of what each
+/// delivery must offer first: what was kept from the one before.
+#[derive(Debug, Default)]
+struct KeepModel {
+    kept: Vec<u8>,
+    n: usize,
+    max: usize,
+    truncated: u64,
+}
+
+impl Stream for KeepModel {
+    fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _: &Context) {
+        let (len, kept) = sg.lengths();
+        let mut all = Vec::new();
+        sg.copy_to(&mut all);
+        assert_eq!(&all[..kept], &self.kept[..], "delivery {}", self.n);
+        let new = len - kept;
+        let k = match self.n % 16 {
+            0..=8 => 0,                  // keep everything, until over the limit
+            9 => kept,                   // keep only the new bytes
+            10 => kept / 2,              // from within the kept bytes
+            11 => kept + new / 2,        // from within the new bytes
+            12 => len,                   // keep nothing
+            13 => len.saturating_sub(3), // the last 3
+            _ => 1.min(len),             // all but the first
+        };
+        sg.keep_from(k);
+        self.kept = if k >= len {
+            Vec::new()
+        } else if len - k > self.max {
+            self.truncated += (len - k) as u64;
+            Vec::new()
+        } else {
+            all[k..].to_vec()
+        };
+        self.n += 1;
+    }
+}
+
+#[test]
+fn kept_bytes_follow_every_kind_of_keep() {
+    struct F(std::rc::Rc<std::cell::Cell<(usize, u64)>>);
+    struct Keeper(KeepModel, std::rc::Rc<std::cell::Cell<(usize, u64)>>);
+    impl Stream for Keeper {
+        fn reassembled(&mut self, sg: &mut ScatterGather<'_>, ctx: &Context) {
+            self.0.reassembled(sg, ctx);
+            self.1.set((self.0.n, self.0.truncated));
+        }
+    }
+    impl StreamFactory for F {
+        type Stream = Keeper;
+        fn new_stream(&mut self, _: &ConnInfo, _: &Segment<'_>, _: &Context) -> Keeper {
+            let model = KeepModel {
+                max: 40,
+                ..KeepModel::default()
+            };
+            Keeper(model, self.0.clone())
+        }
+    }
+    let seen = std::rc::Rc::new(std::cell::Cell::new((0, 0)));
+    let cfg = Config {
+        max_kept_bytes: 40,
+        ..Config::default()
+    };
+    let mut r = Reassembler::new(cfg, F(seen.clone()));
+    let (k, d) = key();
+    r.process(&Segment::new(k, d, Seq(0), TcpFlags(S), b"", Timestamp(0)));
+    let data: Vec<u8> = (0..2_000u32).map(|i| (i % 251) as u8).collect();
+    let mut off = 0usize;
+    let mut i = 0usize;
+    while off < data.len() {
+        let n = (1 + i * 7 % 13).min(data.len() - off);
+        let seq = Seq(1 + off as u32);
+        r.process(&Segment::new(
+            k,
+            d,
+            seq,
+            TcpFlags(A),
+            &data[off..off + n],
+            Timestamp(1),
+        ));
+        off += n;
+        i += 1;
+    }
+    let st = r.stats();
+    let (deliveries, truncated) = seen.get();
+    assert_eq!(deliveries, i, "a delivery per segment");
+    assert_eq!(st.kept_truncated_bytes, truncated);
+    assert!(truncated > 0, "the cycle went over the limit");
+    assert!(st.kept_bytes <= 40);
 }
 
 #[test]
