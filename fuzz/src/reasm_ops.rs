@@ -1,6 +1,9 @@
 //! The reassembler driven by arbitrary segment sequences. After every
 //! segment the byte accounting must balance; at the end, with no limit hit,
-//! the output must equal a first-copy-wins byte map of what was sent.
+//! the output must equal a first-copy-wins byte map of what was sent. The
+//! streams keep bytes (`keep_from`) in a cycle of ways, and each delivery
+//! must offer first exactly what the one before kept (nothing when the keep
+//! went over the small limit set here).
 //!
 //! Input: 6-byte records `[flags, off_hi, off_lo, len, byte, dir]`.
 
@@ -14,16 +17,36 @@ use weft_reasm::{
 };
 use weft_wire::{Dir, FlowKey, Seq, TcpFlags, TcpOptions, Timestamp};
 
+/// The most bytes a stream may keep here, small so that keeps go over it.
+const MAX_KEPT: usize = 96;
+
 struct Out(BTreeMap<(u8, u64), u8>, u64);
-/// A stream and its connection's number (positions restart per connection).
-struct S(Rc<RefCell<Out>>, u64);
+/// A stream, its connection's number (positions restart per connection),
+/// what it kept in each direction and how many deliveries it had.
+struct S(Rc<RefCell<Out>>, u64, [Vec<u8>; 2], usize);
 impl Stream for S {
     fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _: &Context) {
         let info = sg.info();
         let d = matches!(info.wire_dir, Dir::HiToLo) as u8;
-        let (_, kept) = sg.lengths();
+        let (len, kept) = sg.lengths();
         let mut v = Vec::new();
         sg.copy_to(&mut v);
+        let was = &mut self.2[d as usize];
+        assert_eq!(&v[..kept], &was[..], "kept bytes offered again, exactly");
+        let k = match self.3 % 5 {
+            0 => 0,
+            1 => kept,
+            2 => kept / 2,
+            3 => len.saturating_sub(7),
+            _ => len,
+        };
+        self.3 += 1;
+        sg.keep_from(k);
+        *was = if k < len && len - k <= MAX_KEPT {
+            v[k..].to_vec()
+        } else {
+            Vec::new()
+        };
         let mut out = self.0.borrow_mut();
         out.1 = out.1.max(self.1);
         // Connection `n`'s positions live in their own range of the map.
@@ -38,7 +61,7 @@ struct F(Rc<RefCell<Out>>);
 impl StreamFactory for F {
     type Stream = S;
     fn new_stream(&mut self, c: &ConnInfo, _: &Segment<'_>, _: &Context) -> S {
-        S(self.0.clone(), c.id)
+        S(self.0.clone(), c.id, [Vec::new(), Vec::new()], 0)
     }
 }
 
@@ -51,6 +74,7 @@ pub fn run(data: &[u8]) {
     let cfg = Config {
         max_pages_per_conn: 64,
         max_pages: 128,
+        max_kept_bytes: MAX_KEPT,
         ..Config::default()
     };
     // Heap pages: an arena per run would spend the run in mmap/munmap.
