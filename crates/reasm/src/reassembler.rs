@@ -35,6 +35,9 @@ impl Lookahead {
     }
 }
 
+/// [`Reassembler::queued`] of a connection with no entry in the heap.
+const NOT_QUEUED: Timestamp = Timestamp(u64::MAX);
+
 /// Entries of gone connections the buffered-data heap may hold beyond
 /// twice the live ones before it is rebuilt.
 const BUFFERED_SLACK: usize = 16;
@@ -54,7 +57,11 @@ pub struct Reassembler<F: StreamFactory, P: PagePool = DefaultPool> {
     /// Connections with buffered data, by the time their oldest piece came
     /// (lazy: entries are checked against the connection when popped).
     buffered: BinaryHeap<Reverse<(Timestamp, u32, u32)>>,
-    in_heap: Vec<bool>,
+    /// Per slot, the time its connection's live entry in `buffered` carries
+    /// ([`NOT_QUEUED`] if none): an entry whose time differs is stale. A
+    /// piece older than that time (capture timestamps out of order) queues
+    /// the connection again, earlier.
+    queued: Vec<Timestamp>,
     /// Connections that ended and linger, in the order they ended.
     lingering: std::collections::VecDeque<(Timestamp, u32, u32)>,
     now: Timestamp,
@@ -90,7 +97,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             table: Table::new(),
             factory,
             buffered: BinaryHeap::new(),
-            in_heap: Vec::new(),
+            queued: Vec::new(),
             lingering: std::collections::VecDeque::new(),
             now: Timestamp::default(),
             next_id: 0,
@@ -296,12 +303,12 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         };
         self.core.stats.conns_created += 1;
         let i = self.table.insert_hashed(hash, seg.key, self.now, conn);
-        if self.in_heap.len() <= i as usize {
-            self.in_heap.resize(i as usize + 1, false);
+        if self.queued.len() <= i as usize {
+            self.queued.resize(i as usize + 1, NOT_QUEUED);
         }
         // A reused slot may still carry its last connection's mark (its
         // entry in `buffered` is stale and skipped when popped).
-        self.in_heap[i as usize] = false;
+        self.queued[i as usize] = NOT_QUEUED;
         Some(i)
     }
 
@@ -457,11 +464,11 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             self.core.stats.memcap_flushes += 1;
             return self.core.flush_run(conn, d, &ctx);
         }
-        while let Some(Reverse((_, j, gen))) = self.buffered.pop() {
-            if !self.table.is_live(j, gen) {
+        while let Some(Reverse((ts, j, gen))) = self.buffered.pop() {
+            if !self.is_queued(ts, j, gen) {
                 continue;
             }
-            self.in_heap[j as usize] = false;
+            self.queued[j as usize] = NOT_QUEUED;
             let conn = self.table.get_mut(j);
             let Some(d) = conn.oldest_dir() else {
                 continue;
@@ -523,17 +530,29 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         }
     }
 
-    /// Keeps the buffered-data index up to date for connection `i`.
+    /// Keeps the buffered-data index up to date for connection `i`: queued
+    /// by its oldest piece, or earlier.
     fn note_buffered(&mut self, i: u32) {
-        if self.in_heap[i as usize] || !self.table.is_live(i, self.table.gen(i)) {
+        let gen = self.table.gen(i);
+        if !self.table.is_live(i, gen) {
             return;
         }
-        let conn = self.table.get(i);
-        if let Some(ts) = conn.oldest_ts() {
-            self.buffered.push(Reverse((ts, i, self.table.gen(i))));
-            self.in_heap[i as usize] = true;
+        let Some(ts) = self.table.get(i).oldest_ts() else {
+            return;
+        };
+        // The last instant stands for "not queued".
+        let ts = ts.min(Timestamp(NOT_QUEUED.0 - 1));
+        let q = &mut self.queued[i as usize];
+        if ts < *q {
+            *q = ts;
+            self.buffered.push(Reverse((ts, i, gen)));
             self.bound_buffered();
         }
+    }
+
+    /// Whether a popped entry is its connection's live one.
+    fn is_queued(&self, ts: Timestamp, i: u32, gen: u32) -> bool {
+        self.table.is_live(i, gen) && self.queued[i as usize] == ts
     }
 
     /// Entries in the buffered-data heap, stale ones included.
@@ -542,18 +561,17 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         self.buffered.len()
     }
 
-    /// Drops the entries of connections that are gone once they outnumber
-    /// the live connections (plus slack): a live connection has at most one
-    /// entry, so the heap stays within twice the table, and the rebuild is
-    /// amortised O(1) per push. Without it, connections opened, given an
-    /// out-of-order segment and reset, over and over, grew the heap by an
-    /// entry each until their entries came up at the flush timeout (or
-    /// never, with no timeout).
+    /// Drops the stale entries (of connections that are gone, or queued
+    /// again earlier) once they outnumber the live connections (plus
+    /// slack): a live connection has one live entry, so the heap stays
+    /// within twice the table, and the rebuild is amortised O(1) per push.
+    /// Without it, connections opened, given an out-of-order segment and
+    /// reset, over and over, grew the heap by an entry each until their
+    /// entries came up at the flush timeout (or never, with no timeout).
     fn bound_buffered(&mut self) {
         if self.buffered.len() > 2 * self.table.len() + BUFFERED_SLACK {
-            let table = &self.table;
             let mut entries = std::mem::take(&mut self.buffered).into_vec();
-            entries.retain(|&Reverse((_, i, gen))| table.is_live(i, gen));
+            entries.retain(|&Reverse((ts, i, gen))| self.is_queued(ts, i, gen));
             self.buffered = BinaryHeap::from(entries);
         }
     }
@@ -635,10 +653,10 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
                 break;
             }
             self.buffered.pop();
-            if !self.table.is_live(i, gen) {
+            if !self.is_queued(since, i, gen) {
                 continue;
             }
-            self.in_heap[i as usize] = false;
+            self.queued[i as usize] = NOT_QUEUED;
             let conn = self.table.get_mut(i);
             let mut flushed = false;
             for d in [Dir::LoToHi, Dir::HiToLo] {
@@ -699,7 +717,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         debug_assert_eq!(self.table.len(), 0);
         self.buffered.clear();
         self.lingering.clear();
-        self.in_heap.iter_mut().for_each(|b| *b = false);
+        self.queued.iter_mut().for_each(|q| *q = NOT_QUEUED);
         n
     }
 }

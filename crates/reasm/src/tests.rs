@@ -370,6 +370,27 @@ fn flush_timeout_follows_the_oldest_piece_exactly() {
 }
 
 #[test]
+fn a_piece_stamped_earlier_than_one_held_is_flushed_by_its_own_time() {
+    // Capture timestamps out of order (a merged capture): the piece that
+    // came second carries the earlier time, and the timeout goes by it.
+    let cfg = Config {
+        skip_acked_holes: false,
+        flush_timeout_ns: Some(10_000_000_000),
+        ..Config::default()
+    };
+    let mut r = opened(cfg);
+    r.process(&seg(true, A, 7, 1, b"cc", 5));
+    r.process(&seg(true, A, 4, 1, b"bb", 1));
+    r.advance_time(Timestamp(10_900_000_000));
+    assert_eq!(r.stats().delivered_bytes, 0);
+    r.advance_time(Timestamp(11_100_000_000));
+    assert_eq!(r.stats().delivered_bytes, 2, "the piece stamped 1 s is due");
+    r.advance_time(Timestamp(15_100_000_000));
+    assert_eq!(r.stats().delivered_bytes, 4, "and then the one stamped 5 s");
+    assert_eq!(r.stats().timeout_flushes, 2);
+}
+
+#[test]
 fn buffered_index_stays_within_the_live_connections_under_churn() {
     // Open, leave a piece out of order, reset: over and over, with no flush
     // timeout to pop the entries of the gone connections.
