@@ -121,7 +121,7 @@ pub fn run(data: &[u8]) {
     r.flush_all();
     let st = r.stats();
     assert!(
-        st.balanced() && st.buffered_bytes == 0 && st.pages_in_use == 0,
+        st.balanced() && st.buffered_bytes == 0 && st.pages_in_use == 0 && st.kept_bytes == 0,
         "{st:?}"
     );
     let one_conn = out.borrow().1 == 0 && st.conns_created <= 1;

@@ -24,8 +24,9 @@ pub struct Config {
     pub max_pages: usize,
     /// Pages one connection may hold, both directions together (`0`: no limit).
     pub max_pages_per_conn: usize,
-    /// Bytes of buffered and kept data (pages × page size + bytes kept by
-    /// handlers) above which the oldest buffered data is forced out (`0`: no limit).
+    /// Bytes of buffered and kept data (pages × page size + the memory
+    /// holding bytes kept by handlers) above which the oldest buffered data
+    /// is forced out (`0`: no limit).
     pub memcap: usize,
     /// Most bytes a handler may keep in one direction with
     /// [`ScatterGather::keep_from`](crate::ScatterGather::keep_from)

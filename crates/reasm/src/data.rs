@@ -95,6 +95,9 @@ pub(crate) struct Core<P: PagePool> {
     pub stats: Stats,
     spans: Vec<Span>,
     kept_scratch: Vec<u8>,
+    /// Bytes allocated for kept bytes across all halves (their vectors'
+    /// capacities): what the memcap counts for them.
+    kept_alloc: usize,
     /// Pieces taken out of a queue for the delivery being built.
     delivering: Vec<Piece<P::Page>>,
     /// Overlapped ranges of the segment being buffered.
@@ -118,6 +121,7 @@ impl<P: PagePool> Core<P> {
             stats: Stats::default(),
             spans: Vec::new(),
             kept_scratch: Vec::new(),
+            kept_alloc: 0,
             delivering: Vec::new(),
             covered: Vec::new(),
         }
@@ -174,7 +178,7 @@ impl<P: PagePool> Core<P> {
         let c = &self.cfg;
         let per_conn = c.max_pages_per_conn == 0 || conn.pages() + extra <= c.max_pages_per_conn;
         let in_use = self.pool.in_use() + extra;
-        let bytes = in_use * self.pool.page_size() + self.stats.kept_bytes as usize;
+        let bytes = in_use * self.pool.page_size() + self.kept_alloc;
         let global =
             (c.max_pages == 0 || in_use <= c.max_pages) && (c.memcap == 0 || bytes <= c.memcap);
         (per_conn, global)
@@ -560,9 +564,9 @@ impl<P: PagePool> Core<P> {
         };
         // Keep what the handler asked for before the frame and pages go. A
         // keep that starts within the bytes kept before drops their head in
-        // place and appends only the new bytes: a handler that keeps all
-        // until a delimiter comes pays for the new bytes, not for copying
-        // everything it kept again.
+        // place (moving what stays) and appends the new bytes: a handler that
+        // keeps all until a delimiter comes pays for the new bytes, not for
+        // copying everything it kept again.
         let in_place = keep.filter(|&k| k <= kept_len && kept_len > 0);
         self.kept_scratch.clear();
         if let Some(k) = keep {
@@ -576,6 +580,7 @@ impl<P: PagePool> Core<P> {
         }
         let last_ts = self.spans.last().map(|s| s.ts).unwrap_or(ts);
         let h = &mut conn.halves[di(d)];
+        let alloc_before = h.keep.as_deref().map_or(0, |kb| kb.bytes.capacity());
         if let (Some(k), Some(kb)) = (in_place, h.keep.as_deref_mut()) {
             kb.bytes.drain(..k);
             kb.bytes.extend_from_slice(&self.kept_scratch);
@@ -587,14 +592,19 @@ impl<P: PagePool> Core<P> {
             std::mem::swap(&mut kb.bytes, &mut self.kept_scratch);
             kb.ts = last_ts;
         }
+        let mut alloc_after = 0;
         if let Some(kb) = h.keep.as_deref_mut() {
             // Vectors trade places between connections: keep each one's
-            // allocation near what it holds, so what memcap counts (kept
-            // bytes) is what is allocated.
-            if kb.bytes.capacity() > 2 * kb.bytes.len() + KEPT_SLACK {
+            // allocation near what it holds (nothing when it holds nothing);
+            // the memcap counts the allocations.
+            if kb.bytes.is_empty() {
+                kb.bytes = Vec::new();
+            } else if kb.bytes.capacity() > 2 * kb.bytes.len() + KEPT_SLACK {
                 kb.bytes.shrink_to(kb.bytes.len());
             }
+            alloc_after = kb.bytes.capacity();
         }
+        self.kept_alloc = self.kept_alloc + alloc_after - alloc_before;
         let kept = h.kept().0.len() as u64;
         self.stats.kept_bytes = self.stats.kept_bytes + kept - kept_len as u64;
         self.stats.deliveries += 1;
@@ -706,6 +716,7 @@ impl<P: PagePool> Core<P> {
         }
         let h = &mut conn.halves[di(d)];
         self.stats.kept_bytes -= h.kept().0.len() as u64;
+        self.kept_alloc -= h.keep.as_deref().map_or(0, |kb| kb.bytes.capacity());
         h.keep = None;
     }
 }

@@ -168,7 +168,8 @@ impl<'a> ScatterGather<'a> {
     /// keep of more than [`Config::max_kept_bytes`](crate::Config::max_kept_bytes)
     /// keeps nothing: the next delivery's [`lengths`](Self::lengths) tell
     /// how many bytes were kept. Keeping from within the bytes kept before
-    /// (`offset <= lengths().1`) costs only the new bytes.
+    /// (`offset <= lengths().1`) moves the kept bytes after `offset` and
+    /// copies the new ones: keeping all (`offset` 0) costs only the new bytes.
     pub fn keep_from(&mut self, offset: usize) {
         self.keep = if offset < self.len {
             Some(offset)

@@ -656,12 +656,13 @@ impl Stream for KeepModel {
 
 #[test]
 fn kept_bytes_follow_every_kind_of_keep() {
-    struct F(std::rc::Rc<std::cell::Cell<(usize, u64)>>);
-    struct Keeper(KeepModel, std::rc::Rc<std::cell::Cell<(usize, u64)>>);
+    type Seen = std::rc::Rc<std::cell::Cell<(usize, u64, usize)>>;
+    struct F(Seen);
+    struct Keeper(KeepModel, Seen);
     impl Stream for Keeper {
         fn reassembled(&mut self, sg: &mut ScatterGather<'_>, ctx: &Context) {
             self.0.reassembled(sg, ctx);
-            self.1.set((self.0.n, self.0.truncated));
+            self.1.set((self.0.n, self.0.truncated, self.0.kept.len()));
         }
     }
     impl StreamFactory for F {
@@ -674,7 +675,7 @@ fn kept_bytes_follow_every_kind_of_keep() {
             Keeper(model, self.0.clone())
         }
     }
-    let seen = std::rc::Rc::new(std::cell::Cell::new((0, 0)));
+    let seen = std::rc::Rc::new(std::cell::Cell::new((0, 0, 0)));
     let cfg = Config {
         max_kept_bytes: 40,
         ..Config::default()
@@ -700,11 +701,13 @@ fn kept_bytes_follow_every_kind_of_keep() {
         i += 1;
     }
     let st = r.stats();
-    let (deliveries, truncated) = seen.get();
+    let (deliveries, truncated, kept) = seen.get();
     assert_eq!(deliveries, i, "a delivery per segment");
     assert_eq!(st.kept_truncated_bytes, truncated);
     assert!(truncated > 0, "the cycle went over the limit");
-    assert!(st.kept_bytes <= 40);
+    assert_eq!(st.kept_bytes, kept as u64);
+    r.flush_all();
+    assert_eq!(r.stats().kept_bytes, 0, "released at close");
 }
 
 #[test]

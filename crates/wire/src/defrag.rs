@@ -370,7 +370,15 @@ impl Datagram {
             let part = &src[(from - start) as usize..(to - start) as usize];
             // Each byte of the datagram (at most 65,535) is kept once, so
             // offsets into `held` fit in u32.
-            runs.push((from, to - from, held.len() as u32));
+            let at = held.len() as u32;
+            match runs.last_mut() {
+                // Right after the last run, in the datagram and in `held`
+                // (fragments in order): one run.
+                Some(last) if last.0 + last.1 == from && last.2 + last.1 == at => {
+                    last.1 += to - from;
+                }
+                _ => runs.push((from, to - from, at)),
+            }
             held.extend_from_slice(part);
         };
         for &(a, b) in &self.have {
