@@ -230,7 +230,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         };
         self.table.touch(i, self.now);
         self.on_segment(i, seg, &ctx);
-        self.note_buffered(i);
+        self.note_buffered(i, seg.ts);
     }
 
     /// Finds the segment's connection, or starts one when the segment may
@@ -475,7 +475,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             };
             self.core.stats.memcap_flushes += 1;
             self.core.flush_run(conn, d, &ctx);
-            self.note_buffered(j);
+            self.note_buffered(j, self.now);
             return true;
         }
         // Nothing indexed: this connection may still hold pages.
@@ -530,9 +530,16 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         }
     }
 
-    /// Keeps the buffered-data index up to date for connection `i`: queued
-    /// by its oldest piece, or earlier.
-    fn note_buffered(&mut self, i: u32) {
+    /// Keeps the buffered-data index up to date for connection `i`, whose
+    /// newest pieces (if any) are stamped `at`: queued by its oldest piece,
+    /// or earlier.
+    fn note_buffered(&mut self, i: u32, at: Timestamp) {
+        let q = self.queued[i as usize];
+        if q != NOT_QUEUED && at >= q {
+            // Queued no later than anything buffered since (the common
+            // case, and the only one with pieces: no lookup of the oldest).
+            return;
+        }
         let gen = self.table.gen(i);
         if !self.table.is_live(i, gen) {
             return;
@@ -668,7 +675,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
                     self.core.stats.timeout_flushes += 1;
                 }
             }
-            self.note_buffered(i);
+            self.note_buffered(i, self.now);
         }
         n
     }
