@@ -157,8 +157,8 @@ impl<P: PagePool> Core<P> {
     /// segment laid over many small pieces needs a page per gap between
     /// them, not its length in pages. O(log n + pieces overlapped), the
     /// walk buffering does anyway.
-    fn pages_to_buffer(&self, h: &Half<P::Page>, s: u64, e: u64) -> usize {
-        let lo = h.overlap_start(s);
+    /// `lo` is `h.overlap_start(s)`.
+    fn pages_to_buffer(&self, h: &Half<P::Page>, lo: u64, s: u64, e: u64) -> usize {
         let mut cursor = s;
         let mut pages = 0;
         for p in h.pieces.range(lo..e).map(|(_, p)| p) {
@@ -242,11 +242,12 @@ impl<P: PagePool> Core<P> {
             return Outcome::Done;
         }
         let _ = end;
-        let need = self.pages_to_buffer(h, s, s + bytes.len() as u64);
+        let lo = h.overlap_start(s);
+        let need = self.pages_to_buffer(h, lo, s, s + bytes.len() as u64);
         match self.room_for(conn, need) {
             (true, true) => {
                 self.stats.out_of_order_segments += 1;
-                self.buffer(conn, d, s, bytes, bounds, data.ts, ctx);
+                self.buffer(conn, d, (lo, s), bytes, bounds, data.ts, ctx);
                 Outcome::Done
             }
             _ => Outcome::NeedRoom(need),
@@ -265,13 +266,14 @@ impl<P: PagePool> Core<P> {
     }
 
     /// Copies out-of-order bytes `[s, s + bytes.len())` into pages, resolving
-    /// overlaps with what is already buffered by the policy.
+    /// overlaps with what is already buffered by the policy. `lo` is
+    /// [`Half::overlap_start`] of `s`.
     #[allow(clippy::too_many_arguments)]
     fn buffer<S: Stream>(
         &mut self,
         conn: &mut Conn<S, P::Page>,
         d: Dir,
-        s: u64,
+        (lo, s): (u64, u64),
         bytes: &[u8],
         (ns, ne): (u64, u64),
         ts: Timestamp,
@@ -290,7 +292,6 @@ impl<P: PagePool> Core<P> {
         let h = &mut halves[di(d)];
         // Phase 1: resolve overlaps with held pieces (O(log n + k) with the
         // ordered map; a sorted array made hostile orders quadratic).
-        let lo = h.overlap_start(s);
         let covered = &mut self.covered;
         covered.clear();
         let mut conflicts = Conflicts::default();
