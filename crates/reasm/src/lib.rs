@@ -24,9 +24,14 @@
 //!   until a limit, a timeout, or the end of the connection forces progress.
 //!   Every skip is reported exactly in [`Info::skip`].
 //! * **Bounded memory.** Page limits per connection and in total, a byte
-//!   memcap, and a connection limit. A limit never aborts: the oldest
+//!   memcap, a connection limit, and a limit on what a handler keeps
+//!   ([`Config::max_kept_bytes`]). A limit never aborts: the oldest
 //!   buffered data is delivered past its hole (a counted gap), and only if
 //!   nothing can be freed is new data dropped — counted.
+//! * **Hostile orders cost O(log n).** Out-of-order pieces are indexed by
+//!   offset and by arrival, so overlaps, the oldest piece (memory pressure)
+//!   and the pieces past the flush timeout are found without a scan; a
+//!   differing copy over many held pieces raises one event per stretch.
 //! * **Packet time.** Flush and idle timeouts run on capture timestamps. A
 //!   connection closes at the first time advance past its last packet plus
 //!   the idle timeout, and the connection limit evicts the one idle the
