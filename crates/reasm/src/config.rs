@@ -39,7 +39,10 @@ pub struct Config {
     pub max_kept_bytes: usize,
     /// Most connections tracked at once (`0`: no limit). At the limit the
     /// connection idle the longest is closed (flushed, `complete` called) to
-    /// make room: least-recently-active eviction.
+    /// make room: least-recently-active eviction. (Exactly, unless finding
+    /// it would take more than 64 steps through connections active since
+    /// they were last queued; then the idlest of those, so that one
+    /// eviction never stalls the packet path.)
     pub max_conns: usize,
     /// Buffered data older than this (packet time, nanoseconds) is delivered,
     /// skipping the hole before it (`None`: only limits and closing flush).

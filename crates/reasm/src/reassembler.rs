@@ -270,7 +270,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         }
         let max = self.core.cfg.max_conns;
         if max != 0 && self.table.len() >= max {
-            if let Some((victim, _)) = self.table.oldest() {
+            if let Some(victim) = self.table.victim() {
                 self.core.stats.conns_evicted += 1;
                 self.close_and_forget(
                     victim,
