@@ -65,6 +65,16 @@ struct Slot<C> {
 /// for the idlest connection among them (see [`Table::victim`]).
 pub(crate) const EVICTION_RENEWALS: usize = 64;
 
+/// What [`Table::settle_top`] found at the top of the activity heap.
+enum Top {
+    /// An entry of a removed connection (dropped).
+    Gone,
+    /// Connection `.0` was active since; queued again at `.1`.
+    Renewed(u32, Timestamp),
+    /// Connection `.0`, last active at `.1`, is idle the longest.
+    Current(u32, Timestamp),
+}
+
 /// Activity heap entry: (last known activity, slot, generation), least first.
 type Activity = Reverse<(Timestamp, u32, u32)>;
 
@@ -282,21 +292,16 @@ impl<C> Table<C> {
     pub fn victim(&mut self) -> Option<u32> {
         let mut best: Option<(Timestamp, u32)> = None;
         for _ in 0..EVICTION_RENEWALS {
-            let Reverse((at, i, gen)) = *self.activity.peek()?;
-            let s = &self.slots[i as usize];
-            if s.gen != gen || s.item.is_none() {
-                self.activity.pop();
-            } else if s.last_seen > at {
-                let seen = s.last_seen;
-                self.activity.pop();
-                self.activity.push(Reverse((seen, i, gen)));
-                if best.map_or(true, |(t, _)| seen < t) {
-                    best = Some((seen, i));
+            match self.settle_top()? {
+                // The least key of all (renewed ones included): idle the
+                // longest, exactly.
+                Top::Current(i, _) => return Some(i),
+                Top::Renewed(i, seen) => {
+                    if best.map_or(true, |(t, _)| seen < t) {
+                        best = Some((seen, i));
+                    }
                 }
-            } else {
-                // Current, and the least key of all (renewed ones
-                // included): idle the longest, exactly.
-                return Some(i);
+                Top::Gone => {}
             }
         }
         best.map(|(_, i)| i)
@@ -307,18 +312,29 @@ impl<C> Table<C> {
     /// the module docs), or `None` when the table is empty.
     pub fn oldest(&mut self) -> Option<(u32, Timestamp)> {
         loop {
-            let Reverse((at, i, gen)) = *self.activity.peek()?;
-            let s = &self.slots[i as usize];
-            if s.gen != gen || s.item.is_none() {
-                self.activity.pop();
-            } else if s.last_seen > at {
-                let seen = s.last_seen;
-                self.activity.pop();
-                self.activity.push(Reverse((seen, i, gen)));
-            } else {
+            if let Top::Current(i, at) = self.settle_top()? {
                 return Some((i, at));
             }
         }
+    }
+
+    /// One step at the top of the activity heap: an entry of a removed
+    /// connection is dropped, one of a connection active since is pushed
+    /// back with its newer time, a current one is reported and left.
+    fn settle_top(&mut self) -> Option<Top> {
+        let Reverse((at, i, gen)) = *self.activity.peek()?;
+        let s = &self.slots[i as usize];
+        Some(if s.gen != gen || s.item.is_none() {
+            self.activity.pop();
+            Top::Gone
+        } else if s.last_seen > at {
+            let seen = s.last_seen;
+            self.activity.pop();
+            self.activity.push(Reverse((seen, i, gen)));
+            Top::Renewed(i, seen)
+        } else {
+            Top::Current(i, at)
+        })
     }
 }
 
