@@ -13,7 +13,7 @@ use crate::half::{Half, Piece};
 use crate::pool::PagePool;
 use crate::sg::{Info, ScatterGather, SgStats, Span, Src};
 use crate::stats::{DropReason, Stats};
-use crate::stream::{Context, Direction, Event, Stream};
+use crate::stream::{direction_of, Context, Direction, Event, Stream};
 
 /// Index of a wire direction in `Conn::halves`.
 pub(crate) fn di(d: Dir) -> usize {
@@ -39,7 +39,7 @@ pub(crate) struct Conn<S, Pg> {
 impl<S, Pg> Conn<S, Pg> {
     /// Client/server direction of wire direction `d`.
     pub fn direction(&self, d: Dir) -> Direction {
-        direction(self.client_dir, d)
+        direction_of(self.client_dir, d)
     }
 
     pub fn pages(&self) -> usize {
@@ -67,16 +67,6 @@ impl<S, Pg> Conn<S, Pg> {
 
 /// Spare capacity a half's kept bytes may carry beyond twice their length.
 const KEPT_SLACK: usize = 4096;
-
-/// Client/server direction of wire direction `d`, the client sending in
-/// `client_dir` (as [`ConnInfo::direction`](crate::ConnInfo::direction)).
-fn direction(client_dir: Dir, d: Dir) -> Direction {
-    if d == client_dir {
-        Direction::ClientToServer
-    } else {
-        Direction::ServerToClient
-    }
-}
 
 /// What became of a segment's payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -288,7 +278,7 @@ impl<P: PagePool> Core<P> {
             halves,
             ..
         } = conn;
-        let direction = direction(*client_dir, d);
+        let direction = direction_of(*client_dir, d);
         let h = &mut halves[di(d)];
         // Phase 1: resolve overlaps with held pieces (O(log n + k) with the
         // ordered map; a sorted array made hostile orders quadratic).
@@ -404,7 +394,7 @@ impl<P: PagePool> Core<P> {
             halves,
             ..
         } = conn;
-        let direction = direction(*client_dir, d);
+        let direction = direction_of(*client_dir, d);
         let h = &halves[di(d)];
         let spans = &mut self.spans;
         let pieces = &self.delivering;
@@ -533,7 +523,7 @@ impl<P: PagePool> Core<P> {
         let kept = h.kept().0;
         let kept_len = kept.len();
         let info = Info {
-            dir: direction(conn.client_dir, d),
+            dir: direction_of(conn.client_dir, d),
             wire_dir: d,
             start: !h.started,
             end: fin_reached || h.closed,

@@ -49,11 +49,17 @@ impl ConnInfo {
 
     /// Client/server direction of a wire direction.
     pub fn direction(&self, d: Dir) -> Direction {
-        if d == self.client_dir {
-            Direction::ClientToServer
-        } else {
-            Direction::ServerToClient
-        }
+        direction_of(self.client_dir, d)
+    }
+}
+
+/// Client/server direction of wire direction `d` when the client sends in
+/// `client_dir` (connections keep only `client_dir` of their [`ConnInfo`]).
+pub(crate) fn direction_of(client_dir: Dir, d: Dir) -> Direction {
+    if d == client_dir {
+        Direction::ClientToServer
+    } else {
+        Direction::ServerToClient
     }
 }
 
