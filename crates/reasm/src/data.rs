@@ -324,9 +324,7 @@ impl<P: PagePool> Core<P> {
                     ts,
                     page,
                 };
-                h.pieces.insert(cursor, piece);
-                h.by_time.insert((ts, cursor));
-                debug_assert_eq!(h.pieces.len(), h.by_time.len());
+                h.insert_piece(piece);
                 self.stats.buffered_bytes += len;
                 cursor += len;
             }
@@ -350,28 +348,17 @@ impl<P: PagePool> Core<P> {
         self.delivering.clear();
         let mut cursor = inline_end.unwrap_or(h.next);
         if inline_end.is_some() {
-            while let Some(entry) = h.pieces.first_entry() {
-                if entry.get().start >= cursor {
-                    break;
-                }
-                let p = entry.remove();
-                h.by_time.remove(&(p.ts, p.start));
+            while let Some(p) = h.take_first_piece_if(|p| p.start < cursor) {
                 self.delivering.push(p);
             }
             if let Some(last) = self.delivering.last() {
                 cursor = cursor.max(last.end());
             }
         }
-        while let Some(entry) = h.pieces.first_entry() {
-            if entry.get().start != cursor {
-                break;
-            }
-            let p = entry.remove();
-            h.by_time.remove(&(p.ts, p.start));
+        while let Some(p) = h.take_first_piece_if(|p| p.start == cursor) {
             cursor = p.end();
             self.delivering.push(p);
         }
-        debug_assert_eq!(h.pieces.len(), h.by_time.len());
         cursor
     }
 

@@ -138,6 +138,29 @@ impl<Pg> Half<Pg> {
             .map_or((&[], Timestamp::default()), |k| (&k.bytes, k.ts))
     }
 
+    /// Buffers `piece`, in both indexes.
+    pub fn insert_piece(&mut self, piece: Piece<Pg>) {
+        self.by_time.insert((piece.ts, piece.start));
+        self.pieces.insert(piece.start, piece);
+        debug_assert_eq!(self.pieces.len(), self.by_time.len());
+    }
+
+    /// Takes the first piece (by offset) out of both indexes, if `take`
+    /// accepts it.
+    pub fn take_first_piece_if(
+        &mut self,
+        take: impl FnOnce(&Piece<Pg>) -> bool,
+    ) -> Option<Piece<Pg>> {
+        let entry = self.pieces.first_entry()?;
+        if !take(entry.get()) {
+            return None;
+        }
+        let p = entry.remove();
+        self.by_time.remove(&(p.ts, p.start));
+        debug_assert_eq!(self.pieces.len(), self.by_time.len());
+        Some(p)
+    }
+
     /// Where a walk over the pieces that overlap `[s, …)` starts: the
     /// piece that holds `s`, if one does, else `s`.
     pub fn overlap_start(&self, s: u64) -> u64 {
