@@ -12,7 +12,7 @@ use crate::half::Half;
 use crate::pool::{DefaultPool, PagePool};
 use crate::stats::{DropReason, Stats};
 use crate::stream::{Cause, ConnInfo, Context, Stream, StreamFactory};
-use crate::table::Table;
+use crate::table::{bound_stale, Table};
 use crate::Segment;
 
 /// A flow's place in one reassembler's connection table, between the two
@@ -37,10 +37,6 @@ impl Lookahead {
 
 /// [`Reassembler::queued`] of a connection with no entry in the heap.
 const NOT_QUEUED: Timestamp = Timestamp(u64::MAX);
-
-/// Entries of gone connections the buffered-data heap may hold beyond
-/// twice the live ones before it is rebuilt.
-const BUFFERED_SLACK: usize = 16;
 
 type ConnOf<F, P> = Conn<<F as StreamFactory>::Stream, <P as PagePool>::Page>;
 
@@ -559,7 +555,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
 
     /// Whether a popped entry is its connection's live one.
     fn is_queued(&self, ts: Timestamp, i: u32, gen: u32) -> bool {
-        self.table.is_live(i, gen) && self.queued[i as usize] == ts
+        live_entry(&self.table, &self.queued, (ts, i, gen))
     }
 
     /// Entries in the buffered-data heap, stale ones included.
@@ -576,11 +572,10 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
     /// reset, over and over, grew the heap by an entry each until their
     /// entries came up at the flush timeout (or never, with no timeout).
     fn bound_buffered(&mut self) {
-        if self.buffered.len() > 2 * self.table.len() + BUFFERED_SLACK {
-            let mut entries = std::mem::take(&mut self.buffered).into_vec();
-            entries.retain(|&Reverse((ts, i, gen))| self.is_queued(ts, i, gen));
-            self.buffered = BinaryHeap::from(entries);
-        }
+        let (table, queued) = (&self.table, &self.queued);
+        bound_stale(&mut self.buffered, table.len(), |&Reverse(e)| {
+            live_entry(table, queued, e)
+        });
     }
 
     /// Ends connection `i`: everything buffered is delivered (holes skipped
@@ -727,6 +722,16 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         self.queued.iter_mut().for_each(|q| *q = NOT_QUEUED);
         n
     }
+}
+
+/// Whether buffered-heap entry `(ts, slot, generation)` is the live one of
+/// its connection (`queued` holds the time each slot's live entry carries).
+fn live_entry<C>(
+    table: &Table<C>,
+    queued: &[Timestamp],
+    (ts, i, gen): (Timestamp, u32, u32),
+) -> bool {
+    table.is_live(i, gen) && queued[i as usize] == ts
 }
 
 /// A SYN (or SYN-ACK) fixes where the direction's stream starts.

@@ -61,6 +61,13 @@ struct Slot<C> {
     item: Option<C>,
 }
 
+impl<C> Slot<C> {
+    /// Whether the slot holds the connection of generation `gen`.
+    fn holds(&self, gen: u32) -> bool {
+        self.gen == gen && self.item.is_some()
+    }
+}
+
 /// Stale activity entries one eviction renews at most before it settles
 /// for the idlest connection among them (see [`Table::victim`]).
 pub(crate) const EVICTION_RENEWALS: usize = 64;
@@ -78,8 +85,25 @@ enum Top {
 /// Activity heap entry: (last known activity, slot, generation), least first.
 type Activity = Reverse<(Timestamp, u32, u32)>;
 
-/// Entries beyond twice the connections before the heap is rebuilt.
-const ACTIVITY_SLACK: usize = 16;
+/// Stale entries a lazily kept heap may hold beyond twice its live ones
+/// before [`bound_stale`] rebuilds it.
+const STALE_SLACK: usize = 16;
+
+/// Bounds a heap whose entries go stale in place (this table's activity
+/// heap, the reassembler's buffered-data heap): once it holds more than
+/// twice `live` entries plus [`STALE_SLACK`], it is rebuilt with only the
+/// entries `keep` accepts. O(entries), so amortised O(1) per push.
+pub(crate) fn bound_stale<T: Ord>(
+    heap: &mut BinaryHeap<T>,
+    live: usize,
+    keep: impl FnMut(&T) -> bool,
+) {
+    if heap.len() > 2 * live + STALE_SLACK {
+        let mut entries = std::mem::take(heap).into_vec();
+        entries.retain(keep);
+        *heap = BinaryHeap::from(entries);
+    }
+}
 
 /// Connections by flow key, and by last activity.
 #[derive(Debug)]
@@ -179,9 +203,7 @@ impl<C> Table<C> {
     }
 
     pub fn is_live(&self, i: u32, gen: u32) -> bool {
-        self.slots
-            .get(i as usize)
-            .is_some_and(|s| s.gen == gen && s.item.is_some())
+        self.slots.get(i as usize).is_some_and(|s| s.holds(gen))
     }
 
     /// Adds `key`, whose table hash is `hash`, as the most recently active.
@@ -221,15 +243,10 @@ impl<C> Table<C> {
     /// the live ones (plus some slack): O(entries), so amortised O(1) per
     /// insert or removal.
     fn bound_activity(&mut self) {
-        if self.activity.len() > 2 * self.len + ACTIVITY_SLACK {
-            let slots = &self.slots;
-            let mut entries = std::mem::take(&mut self.activity).into_vec();
-            entries.retain(|&Reverse((_, i, gen))| {
-                let s = &slots[i as usize];
-                s.gen == gen && s.item.is_some()
-            });
-            self.activity = BinaryHeap::from(entries);
-        }
+        let slots = &self.slots;
+        bound_stale(&mut self.activity, self.len, |&Reverse((_, i, gen))| {
+            slots[i as usize].holds(gen)
+        });
     }
 
     pub fn remove(&mut self, i: u32) -> C {
@@ -260,7 +277,7 @@ impl<C> Table<C> {
             .iter()
             .filter_map(|&Reverse((_, i, gen))| {
                 let s = &slots[i as usize];
-                (s.gen == gen && s.item.is_some()).then_some((s.last_seen, i))
+                s.holds(gen).then_some((s.last_seen, i))
             })
             .collect();
         live.sort_unstable();
@@ -324,7 +341,7 @@ impl<C> Table<C> {
     fn settle_top(&mut self) -> Option<Top> {
         let Reverse((at, i, gen)) = *self.activity.peek()?;
         let s = &self.slots[i as usize];
-        Some(if s.gen != gen || s.item.is_none() {
+        Some(if !s.holds(gen) {
             self.activity.pop();
             Top::Gone
         } else if s.last_seen > at {
@@ -376,7 +393,7 @@ mod tests {
             let k = key(n);
             let i = t.insert_hashed(t.hash(&k), k, Timestamp(u64::from(n)), n);
             t.remove(i);
-            assert!(t.activity.len() <= 2 * t.len() + ACTIVITY_SLACK);
+            assert!(t.activity.len() <= 2 * t.len() + STALE_SLACK);
         }
         assert_eq!(
             t.oldest().map(|(i, at)| (*t.get(i), at)),
@@ -478,7 +495,7 @@ mod tests {
                     }
                 }
                 prop_assert_eq!(t.len(), model.len());
-                prop_assert!(t.activity.len() <= 2 * t.len() + ACTIVITY_SLACK);
+                prop_assert!(t.activity.len() <= 2 * t.len() + STALE_SLACK);
                 // One heap entry per live connection, keyed no later than
                 // its last activity.
                 let mut live: Vec<u32> = t
