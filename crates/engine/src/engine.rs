@@ -4,7 +4,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use std::hash::BuildHasher;
 use weft_reasm::{HeapPool, StreamFactory};
 use weft_ring::{channel, Producer, PushError};
 
@@ -452,7 +451,7 @@ impl<F: StreamFactory> Engine<F> {
             },
             Some(seed) => match peek_key_at(link, frame) {
                 Some(pk) => {
-                    let hash = keyed_hash(seed, &pk.key);
+                    let hash = pk.key.seeded_hash(seed);
                     self.send_frame(frame, off, pk.ip_offset, pk.vlan, hash, ts);
                 }
                 None => self.dispatch_decoded(link, frame, off, ts),
@@ -541,7 +540,7 @@ impl<F: StreamFactory> Engine<F> {
     pub fn flow_hash(&self, key: &FlowKey) -> u32 {
         match &self.keyed {
             None => key.symmetric_hash(),
-            Some(seed) => keyed_hash(seed, key),
+            Some(seed) => key.seeded_hash(seed),
         }
     }
 
@@ -715,12 +714,4 @@ fn flush_worker<F>(w: &mut WorkerHandle<F>, i: usize, bp: Backpressure, st: &mut
             }
         }
     }
-}
-
-/// [`DispatchHash::Keyed`]: the canonical key is the same both ways, so the
-/// hash is symmetric. Folded to 32 bits, high half into low: the
-/// indirection table reads the low bits.
-fn keyed_hash(seed: &hashbrown::DefaultHashBuilder, key: &FlowKey) -> u32 {
-    let h = seed.hash_one(key);
-    (h ^ h >> 32) as u32
 }

@@ -37,7 +37,6 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::hash::BuildHasher;
 
 use hashbrown::DefaultHashBuilder;
 use weft_wire::{FlowKey, Timestamp};
@@ -163,8 +162,7 @@ impl<C> Table<C> {
     /// The table's (seeded) hash of `key`.
     #[inline]
     pub fn hash(&self, key: &FlowKey) -> u32 {
-        let h = self.hasher.hash_one(key);
-        (h ^ h >> 32) as u32
+        key.seeded_hash(&self.hasher)
     }
 
     /// Starts loading the index entry where a lookup of `hash` begins.

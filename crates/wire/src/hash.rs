@@ -207,4 +207,13 @@ impl FlowKey {
     pub fn symmetric_hash(&self) -> u32 {
         self.hash_with(Toeplitz::symmetric())
     }
+
+    /// The key (VLANs included) hashed by a seeded hasher, folded to 32
+    /// bits high half into low, so tables and indirection tables that read
+    /// the low bits see all of it. Symmetric, since the key is canonical;
+    /// unpredictable without the seed, unlike the Toeplitz hash.
+    pub fn seeded_hash(&self, seed: &impl std::hash::BuildHasher) -> u32 {
+        let h = seed.hash_one(self);
+        (h ^ h >> 32) as u32
+    }
 }
