@@ -42,6 +42,13 @@ impl<S, Pg> Conn<S, Pg> {
         direction_of(self.client_dir, d)
     }
 
+    /// Direction `d` taken apart: its client/server direction, the stream
+    /// and the half, borrowed together.
+    pub fn split(&mut self, d: Dir) -> (Direction, &mut S, &mut Half<Pg>) {
+        let direction = direction_of(self.client_dir, d);
+        (direction, &mut self.stream, &mut self.halves[di(d)])
+    }
+
     pub fn pages(&self) -> usize {
         self.halves[0].pieces.len() + self.halves[1].pieces.len()
     }
@@ -272,14 +279,7 @@ impl<P: PagePool> Core<P> {
         let e = s + bytes.len() as u64;
         let page_size = self.pool.page_size() as u64;
         let policy = self.cfg.overlap_policy;
-        let Conn {
-            client_dir,
-            stream,
-            halves,
-            ..
-        } = conn;
-        let direction = direction_of(*client_dir, d);
-        let h = &mut halves[di(d)];
+        let (direction, stream, h) = conn.split(d);
         // Phase 1: resolve overlaps with held pieces (O(log n + k) with the
         // ordered map; a sorted array made hostile orders quadratic).
         let covered = &mut self.covered;
@@ -375,14 +375,8 @@ impl<P: PagePool> Core<P> {
         ctx: &Context,
     ) -> SgStats {
         let policy = self.cfg.overlap_policy;
-        let Conn {
-            client_dir,
-            stream,
-            halves,
-            ..
-        } = conn;
-        let direction = direction_of(*client_dir, d);
-        let h = &halves[di(d)];
+        let (direction, stream, h) = conn.split(d);
+        let h = &*h;
         let spans = &mut self.spans;
         let pieces = &self.delivering;
         spans.clear();
