@@ -532,8 +532,9 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
     fn note_buffered(&mut self, i: u32, at: Timestamp) {
         let q = self.queued[i as usize];
         if q != NOT_QUEUED && at >= q {
-            // Queued no later than anything buffered since (the common
-            // case, and the only one with pieces: no lookup of the oldest).
+            // Queued no later than anything buffered since: nothing to do,
+            // and no lookup of the oldest piece (the common case for a
+            // connection with pieces).
             return;
         }
         let gen = self.table.gen(i);

@@ -30,7 +30,7 @@ pub const MAX_RANGES: usize = 256;
 const DATAGRAM_OVERHEAD: usize = 128;
 
 /// Bytes of one entry of a datagram's run list.
-const RUN_BYTES: usize = 12;
+const RUN_BYTES: usize = std::mem::size_of::<(u32, u32, u32)>();
 
 /// Limits for a [`Defragmenter`]. Plain data: `Send + Sync`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
