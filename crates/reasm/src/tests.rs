@@ -163,6 +163,16 @@ fn opened(cfg: Config) -> Reassembler<Recorder> {
     r
 }
 
+/// [`opened`], with a flush timeout of `secs` and holes the receiver
+/// acknowledged skipped or not.
+fn opened_flushing_after(secs: u64, skip_acked_holes: bool) -> Reassembler<Recorder> {
+    opened(Config {
+        skip_acked_holes,
+        flush_timeout_ns: Some(secs * 1_000_000_000),
+        ..Config::default()
+    })
+}
+
 #[test]
 fn in_order_both_directions_and_fin_close() {
     let mut v = handshake(100, 5000);
@@ -312,12 +322,7 @@ fn blind_rst_outside_the_window_is_ignored() {
 
 #[test]
 fn unacked_hole_waits_until_flush_timeout() {
-    let cfg = Config {
-        skip_acked_holes: true,
-        flush_timeout_ns: Some(5_000_000_000),
-        ..Config::default()
-    };
-    let mut r = opened(cfg);
+    let mut r = opened_flushing_after(5, true);
     r.process(&seg(true, A, 1, 1, b"aa", 1));
     r.process(&seg(true, A, 5, 1, b"cc", 1));
     r.process(&seg(false, A, 1, 3, b"", 2)); // acks only what arrived
@@ -337,12 +342,7 @@ fn unacked_hole_waits_until_flush_timeout() {
 
 #[test]
 fn flush_timeout_follows_the_oldest_piece_exactly() {
-    let cfg = Config {
-        skip_acked_holes: false,
-        flush_timeout_ns: Some(10_000_000_000),
-        ..Config::default()
-    };
-    let mut r = opened(cfg);
+    let mut r = opened_flushing_after(10, false);
     let delivered = |r: &Reassembler<Recorder>| r.stats().delivered_bytes;
     let at = |ms: u64| Timestamp(ms * 1_000_000);
     // The piece nearest the hole (offset 3) is newer than the one after it
@@ -373,12 +373,7 @@ fn flush_timeout_follows_the_oldest_piece_exactly() {
 fn a_piece_stamped_earlier_than_one_held_is_flushed_by_its_own_time() {
     // Capture timestamps out of order (a merged capture): the piece that
     // came second carries the earlier time, and the timeout goes by it.
-    let cfg = Config {
-        skip_acked_holes: false,
-        flush_timeout_ns: Some(10_000_000_000),
-        ..Config::default()
-    };
-    let mut r = opened(cfg);
+    let mut r = opened_flushing_after(10, false);
     r.process(&seg(true, A, 7, 1, b"cc", 5));
     r.process(&seg(true, A, 4, 1, b"bb", 1));
     r.advance_time(Timestamp(10_900_000_000));
