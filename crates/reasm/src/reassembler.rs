@@ -226,7 +226,15 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         };
         self.table.touch(i, self.now);
         self.on_segment(i, seg, &ctx);
-        self.note_buffered(i, seg.ts);
+        // Only a segment that leaves pieces waiting in its own direction can
+        // need its connection queued (sooner) for the flush timeout: every
+        // other path that buffers or flushes notes it itself. The record is
+        // in cache after the segment; `queued[i]` mostly is not, and loading
+        // it for every segment cost 4 % of an inline replay.
+        let waiting = self.table.try_get(i);
+        if waiting.is_some_and(|c| !c.halves[di(seg.dir)].by_time.is_empty()) {
+            self.note_buffered(i, seg.ts);
+        }
     }
 
     /// Finds the segment's connection, or starts one when the segment may

@@ -192,6 +192,11 @@ impl<C> Table<C> {
         self.slots[i as usize].item.as_ref().expect("live slot")
     }
 
+    /// Slot `i`'s item, `None` once it was removed.
+    pub fn try_get(&self, i: u32) -> Option<&C> {
+        self.slots[i as usize].item.as_ref()
+    }
+
     pub fn gen(&self, i: u32) -> u32 {
         self.slots[i as usize].gen
     }
