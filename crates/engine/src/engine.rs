@@ -274,10 +274,10 @@ impl<F: StreamFactory> Inline<F> {
         let Inline { p, ahead } = self;
         let bytes = block.as_ref().map_or(&[][..], |b| (**b).as_ref());
         let frame = |a: &Ahead| &bytes[a.off..a.off + a.len];
-        p.run_ahead(
+        p.run_staged(
             ahead.len(),
-            |p, t| p.lookahead_frame(ahead[t].link, frame(&ahead[t])),
-            |p, u, a| p.process_frame_ahead(ahead[u].link, frame(&ahead[u]), ahead[u].ts, a),
+            |p, t| p.prepare_frame(ahead[t].link, frame(&ahead[t])),
+            |p, u, a| p.process_prepared(ahead[u].link, frame(&ahead[u]), ahead[u].ts, a),
         );
         ahead.clear();
     }

@@ -97,6 +97,44 @@ pub struct FrameAhead {
     vlan: u32,
 }
 
+/// A frame the look-ahead stage decoded whole ([`Pipeline::prepare_frame`]):
+/// processing it ([`Pipeline::process_prepared`]) neither peeks nor decodes
+/// again. Plain data borrowing the frame.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Prepared<'a> {
+    la: Lookahead,
+    packet: Packet<'a>,
+    /// The frame (or, for a worker, its bytes from the IP header on) that
+    /// was decoded: processing uses the packet only for these very bytes.
+    bytes: &'a [u8],
+}
+
+impl Prepared<'_> {
+    /// The packet, if it was decoded from `bytes` (the same slice, not
+    /// equal contents): a look-ahead that tracked the wrong buffer costs a
+    /// decode, never a wrong segment.
+    fn packet_of(&self, bytes: &[u8]) -> Option<&Packet<'_>> {
+        core::ptr::eq(self.bytes, bytes).then_some(&self.packet)
+    }
+}
+
+/// What a look-ahead stage hands the second prefetch stage.
+pub(crate) trait Staged {
+    fn lookahead(&self) -> Lookahead;
+}
+
+impl Staged for FrameAhead {
+    fn lookahead(&self) -> Lookahead {
+        self.la
+    }
+}
+
+impl Staged for Prepared<'_> {
+    fn lookahead(&self) -> Lookahead {
+        self.la
+    }
+}
+
 /// Decoding, defragmentation and reassembly on one thread.
 ///
 /// `Send` when the factory, its streams and the pool are; not `Sync`.
@@ -169,8 +207,18 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
     pub fn run_ahead(
         &mut self,
         n: usize,
-        mut lookahead: impl FnMut(&Self, usize) -> Option<FrameAhead>,
-        mut process: impl FnMut(&mut Self, usize, Option<&FrameAhead>),
+        lookahead: impl FnMut(&Self, usize) -> Option<FrameAhead>,
+        process: impl FnMut(&mut Self, usize, Option<&FrameAhead>),
+    ) {
+        self.run_staged(n, lookahead, process);
+    }
+
+    /// [`run_ahead`](Self::run_ahead) for any look-ahead result.
+    pub(crate) fn run_staged<A: Staged>(
+        &mut self,
+        n: usize,
+        mut lookahead: impl FnMut(&Self, usize) -> Option<A>,
+        mut process: impl FnMut(&mut Self, usize, Option<&A>),
     ) {
         if !self.reasm.prefetch_pays() {
             (0..n).for_each(|u| process(self, u, None));
@@ -181,11 +229,11 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
         // step t + 2D, which then hands the slot to frame t + 2D: so at
         // each step the frame due is processed before the new one looks
         // ahead.
-        let mut ahead = [None; 2 * D];
+        let mut ahead: [Option<A>; 2 * D] = std::array::from_fn(|_| None);
         for t in 0..n + 2 * D {
             if let Some(u) = t.checked_sub(2 * D).filter(|&u| u < n) {
-                let a = ahead[u % (2 * D)].take();
-                process(self, u, a.as_ref());
+                // Read in place: frame t takes the slot just below.
+                process(self, u, ahead[u % (2 * D)].as_ref());
             }
             if t < n {
                 ahead[t % (2 * D)] = lookahead(self, t);
@@ -193,10 +241,92 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
             if let Some(Some(a)) = t
                 .checked_sub(D)
                 .filter(|&u| u < n)
-                .map(|u| ahead[u % (2 * D)])
+                .map(|u| &ahead[u % (2 * D)])
             {
-                self.reasm.prefetch_conn(a.la);
+                self.reasm.prefetch_conn(a.lookahead());
             }
+        }
+    }
+
+    /// The look-ahead stage of inline mode: decodes a TCP frame whole and
+    /// starts loading its flow's index entry. `None` for any other frame
+    /// (processing then decodes it again, and counts or defragments it).
+    /// Measured against a header peek followed by a second decode at
+    /// processing: the peek's instructions were the cost.
+    #[inline]
+    pub(crate) fn prepare_frame<'a>(
+        &self,
+        link: LinkType,
+        frame: &'a [u8],
+    ) -> Option<Prepared<'a>> {
+        match decode(link, frame, &self.decode) {
+            Ok(Decoded::Tcp(packet)) => Some(Prepared {
+                la: self.reasm.prefetch_index(&packet.key),
+                packet,
+                bytes: frame,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Processes a frame [`prepare_frame`](Self::prepare_frame) may have
+    /// decoded; `None` decodes it here.
+    pub(crate) fn process_prepared(
+        &mut self,
+        link: LinkType,
+        frame: &[u8],
+        ts: Timestamp,
+        prepared: Option<&Prepared<'_>>,
+    ) {
+        match prepared.and_then(|pr| Some((pr.packet_of(frame)?, &pr.la))) {
+            Some((packet, la)) => {
+                self.stats.frames += 1;
+                self.stats.frame_bytes += frame.len() as u64;
+                self.segment(packet, ts, None, Some(la));
+            }
+            None => self.process_frame(link, frame, ts),
+        }
+    }
+
+    /// [`prepare_frame`](Self::prepare_frame) for a worker: the frame's IP
+    /// header starts at `ip_offset`.
+    #[inline]
+    pub(crate) fn prepare_ip<'a>(
+        &self,
+        frame: &'a [u8],
+        ip_offset: usize,
+        vlan: u32,
+    ) -> Option<Prepared<'a>> {
+        let ip = frame.get(ip_offset..)?;
+        match decode_ip(ip, vlan, &self.decode) {
+            Ok(Decoded::Tcp(packet)) => Some(Prepared {
+                la: self.reasm.prefetch_index(&packet.key),
+                packet,
+                bytes: ip,
+            }),
+            _ => None,
+        }
+    }
+
+    /// [`process_ip`](Self::process_ip) for a frame
+    /// [`prepare_ip`](Self::prepare_ip) may have decoded.
+    pub(crate) fn process_prepared_ip(
+        &mut self,
+        frame: &[u8],
+        ip_offset: usize,
+        vlan: u32,
+        ts: Timestamp,
+        hash: u32,
+        prepared: Option<&Prepared<'_>>,
+    ) {
+        let ip = frame.get(ip_offset..).unwrap_or(&[]);
+        match prepared.and_then(|pr| Some((pr.packet_of(ip)?, &pr.la))) {
+            Some((packet, la)) => {
+                self.stats.frames += 1;
+                self.stats.frame_bytes += frame.len() as u64;
+                self.segment(packet, ts, Some(hash), Some(la));
+            }
+            None => self.process_ip(frame, ip_offset, vlan, ts, hash, None),
         }
     }
 
@@ -332,5 +462,118 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
     /// Consumes the pipeline, returning the factory.
     pub fn into_factory(self) -> F {
         self.reasm.into_factory()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weft_reasm::{ConnInfo, Context, ScatterGather, Stream};
+
+    /// Sums every delivered byte into the factory's total.
+    #[derive(Default)]
+    struct Summing(std::rc::Rc<std::cell::Cell<u64>>);
+
+    struct Sum(std::rc::Rc<std::cell::Cell<u64>>);
+
+    impl Stream for Sum {
+        fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _: &Context) {
+            let s: u64 = sg.chunks().flatten().map(|&b| u64::from(b)).sum();
+            self.0.set(self.0.get() + s + sg.len() as u64);
+        }
+    }
+
+    impl StreamFactory for Summing {
+        type Stream = Sum;
+        fn new_stream(&mut self, _: &ConnInfo, _: &Segment<'_>, _: &Context) -> Sum {
+            Sum(self.0.clone())
+        }
+    }
+
+    /// Frames of many flows, half of them behind VLAN tags (so their IP
+    /// headers start at different offsets), with their times.
+    fn frames() -> Vec<(Vec<u8>, Timestamp)> {
+        let cfg = weft_gen::GenConfig {
+            seed: 3,
+            conns: 40,
+            concurrent: 20,
+            vlan_fraction: 0.5,
+            reorder: 0.05,
+            ..weft_gen::GenConfig::default()
+        };
+        let mut pcap = Vec::new();
+        weft_gen::generate(&cfg, &mut pcap).unwrap();
+        let mut cap = weft_capture::Capture::from_bytes(pcap, "t").unwrap();
+        let mut out = Vec::new();
+        while let Some(f) = cap.next_frame() {
+            let f = f.unwrap();
+            out.push((f.data.to_vec(), Timestamp(f.ts_nanos)));
+        }
+        out
+    }
+
+    fn pipeline() -> (Pipeline<Summing>, std::rc::Rc<std::cell::Cell<u64>>) {
+        let mut cfg = PipelineConfig::default();
+        cfg.reasm.prefetch_min_bytes = 0;
+        let f = Summing::default();
+        let total = f.0.clone();
+        (Pipeline::new(cfg, f), total)
+    }
+
+    /// Processing a frame with its own decoded look-ahead, with another
+    /// frame's, or with one decoded from a copy of its bytes (equal
+    /// contents, another buffer) all come out as processing it plainly:
+    /// only a look-ahead of these very bytes is used. Through both entry
+    /// points, the inline one (whole frames) and the workers' (from the IP
+    /// header the dispatcher found).
+    #[test]
+    fn a_prepared_frame_is_used_only_for_its_own_bytes() {
+        let frames = frames();
+        let link = LinkType::Ethernet;
+        // Where the dispatcher would find each frame's IP header.
+        let at = |f: &[u8]| peek_key_at(link, f).map(|k| (usize::from(k.ip_offset), k.vlan));
+        for workers_way in [false, true] {
+            let (mut plain, plain_sum) = pipeline();
+            for (f, ts) in &frames {
+                match at(f) {
+                    Some((ip, vlan)) if workers_way => plain.process_ip(f, ip, vlan, *ts, 0, None),
+                    _ => plain.process_frame(link, f, *ts),
+                }
+            }
+            plain.flush_all();
+            assert!(plain_sum.get() > 0);
+            for lag in [0, 7] {
+                for copy in [false, true] {
+                    let (mut p, sum) = pipeline();
+                    for (n, (f, ts)) in frames.iter().enumerate() {
+                        let other = &frames[(n + lag) % frames.len()].0;
+                        let copied = other.clone();
+                        let bytes = if copy { &copied } else { other };
+                        match (at(f), at(bytes)) {
+                            (Some((ip, vlan)), Some((o_ip, o_vlan))) if workers_way => {
+                                let pr = p.prepare_ip(bytes, o_ip, o_vlan);
+                                p.process_prepared_ip(f, ip, vlan, *ts, 0, pr.as_ref());
+                            }
+                            (Some((ip, vlan)), None) if workers_way => {
+                                p.process_prepared_ip(f, ip, vlan, *ts, 0, None);
+                            }
+                            _ => {
+                                let pr = p.prepare_frame(link, bytes);
+                                p.process_prepared(link, f, *ts, pr.as_ref());
+                            }
+                        }
+                    }
+                    p.flush_all();
+                    let what = format!("workers' way {workers_way}, lag {lag}, copy {copy}");
+                    assert_eq!(p.frame_stats(), plain.frame_stats(), "{what}");
+                    assert_eq!(
+                        p.reassembler().stats(),
+                        plain.reassembler().stats(),
+                        "{what}"
+                    );
+                    assert_eq!(sum.get(), plain_sum.get(), "{what}");
+                }
+            }
+        }
     }
 }
