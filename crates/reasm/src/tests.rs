@@ -23,6 +23,8 @@ pub(crate) struct Seen {
     pub completed: usize,
     pub starts: [usize; 2],
     pub ends: [usize; 2],
+    /// Each delivery's [`SgStats`], in order, both directions.
+    pub sg_stats: Vec<SgStats>,
 }
 
 #[derive(Debug)]
@@ -55,6 +57,7 @@ impl Stream for Rec {
         self.seen.deliveries[k] += 1;
         self.seen.starts[k] += usize::from(info.start);
         self.seen.ends[k] += usize::from(info.end);
+        self.seen.sg_stats.push(sg.stats());
         if let Some(n) = self.keep {
             sg.keep_from(len.saturating_sub(n));
         }
@@ -193,6 +196,45 @@ fn in_order_both_directions_and_fin_close() {
     );
     assert_eq!(st.segments_no_conn, 1);
     assert_eq!(r.connections(), 0);
+}
+
+/// A delivery's counts (gopacket's `TCPAssemblyStats`): spans, spans
+/// from the frame, pieces that had waited and their bytes, bytes of the
+/// segment over buffered data; kept bytes are a span of their own.
+#[test]
+fn each_delivery_counts_its_spans_pieces_and_overlap() {
+    let sg = |chunks, packets, queued_pieces, queued_bytes, overlap_bytes| SgStats {
+        chunks,
+        packets,
+        queued_pieces,
+        queued_bytes,
+        overlap_bytes,
+    };
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 1, 1, b"abc", 1)); // in order: the frame alone
+    v.push(seg(true, A, 7, 1, b"ghi", 1)); // waits behind a hole
+    v.push(seg(true, A, 4, 1, b"def", 1)); // fills it: frame, then the piece
+    v.push(seg(true, A, 13, 1, b"mno", 1)); // waits behind a hole
+                                            // Fills [10, 13) and lies over the piece's first two bytes (equal
+                                            // ones): the older copy wins them, then the rest of the piece.
+    v.push(seg(true, A, 10, 1, b"jklmn", 1));
+    let (seen, ..) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"abcdefghijklmno");
+    assert_eq!(
+        seen.sg_stats,
+        [sg(1, 1, 0, 0, 0), sg(2, 1, 1, 3, 0), sg(3, 1, 1, 1, 2),]
+    );
+    // A handler that keeps its last byte sees it as a span before the new
+    // ones.
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 1, 1, b"abc", 1));
+    v.push(seg(true, A, 4, 1, b"def", 1));
+    let keeper = Recorder {
+        keep: Some(1),
+        ..Recorder::default()
+    };
+    let (seen, ..) = run_with(Config::default(), keeper, &v);
+    assert_eq!(seen.sg_stats, [sg(1, 1, 0, 0, 0), sg(2, 1, 0, 0, 0)]);
 }
 
 #[test]
