@@ -347,6 +347,10 @@ impl<P: PagePool> Core<P> {
     fn take_run(&mut self, h: &mut Half<P::Page>, inline_end: Option<u64>) -> u64 {
         self.delivering.clear();
         let mut cursor = inline_end.unwrap_or(h.next);
+        if h.pieces.is_empty() {
+            // In order with nothing waiting: the common delivery.
+            return cursor;
+        }
         if inline_end.is_some() {
             while let Some(p) = h.take_first_piece_if(|p| p.start < cursor) {
                 self.delivering.push(p);
@@ -389,6 +393,21 @@ impl<P: PagePool> Core<P> {
                 len: kept.len() as u32,
                 ts: kept_ts,
             });
+        }
+        if let (Some((_, data, _)), true) = (inline, pieces.is_empty() && kept.is_empty()) {
+            // In order, nothing waiting, nothing kept (most deliveries):
+            // the segment is the one span, as the walk below would find.
+            if !data.is_empty() {
+                spans.push(Span {
+                    src: Src::Frame,
+                    off: 0,
+                    len: data.len() as u32,
+                    ts,
+                });
+                st.packets = 1;
+            }
+            st.chunks = spans.len();
+            return st;
         }
         let mut cursor = h.next;
         let mut i = 0usize;
@@ -524,61 +543,67 @@ impl<P: PagePool> Core<P> {
             keep: None,
         };
         conn.stream.reassembled(&mut sg, ctx);
-        let max = self.cfg.max_kept_bytes;
-        let keep = match sg.keep {
-            Some(k) if max != 0 && total - k > max => {
-                // Over the limit nothing is kept; the next delivery's
-                // `lengths` show it.
-                self.stats.kept_truncated_bytes += (total - k) as u64;
-                None
+        // Nothing kept before and nothing asked to keep (most deliveries):
+        // no kept bytes to move, no allocation to account (a half that
+        // keeps nothing holds no allocation).
+        if sg.keep.is_some() || kept_len > 0 {
+            let max = self.cfg.max_kept_bytes;
+            let keep = match sg.keep {
+                Some(k) if max != 0 && total - k > max => {
+                    // Over the limit nothing is kept; the next delivery's
+                    // `lengths` show it.
+                    self.stats.kept_truncated_bytes += (total - k) as u64;
+                    None
+                }
+                k => k,
+            };
+            // Keep what the handler asked for before the frame and pages go. A
+            // keep that starts within the bytes kept before drops their head in
+            // place (moving what stays) and appends the new bytes: a handler that
+            // keeps all until a delimiter comes pays for the new bytes, not for
+            // copying everything it kept again.
+            let in_place = keep.filter(|&k| k <= kept_len && kept_len > 0);
+            self.kept_scratch.clear();
+            if let Some(k) = keep {
+                let from = if in_place.is_some() { kept_len } else { k };
+                let mut at = 0usize;
+                for c in sg.chunks() {
+                    let lo = from.saturating_sub(at).min(c.len());
+                    self.kept_scratch.extend_from_slice(&c[lo..]);
+                    at += c.len();
+                }
             }
-            k => k,
-        };
-        // Keep what the handler asked for before the frame and pages go. A
-        // keep that starts within the bytes kept before drops their head in
-        // place (moving what stays) and appends the new bytes: a handler that
-        // keeps all until a delimiter comes pays for the new bytes, not for
-        // copying everything it kept again.
-        let in_place = keep.filter(|&k| k <= kept_len && kept_len > 0);
-        self.kept_scratch.clear();
-        if let Some(k) = keep {
-            let from = if in_place.is_some() { kept_len } else { k };
-            let mut at = 0usize;
-            for c in sg.chunks() {
-                let lo = from.saturating_sub(at).min(c.len());
-                self.kept_scratch.extend_from_slice(&c[lo..]);
-                at += c.len();
+            let last_ts = self.spans.last().map(|s| s.ts).unwrap_or(ts);
+            let h = &mut conn.halves[di(d)];
+            let alloc_before = h.keep.as_deref().map_or(0, |kb| kb.bytes.capacity());
+            if let (Some(k), Some(kb)) = (in_place, h.keep.as_deref_mut()) {
+                kb.bytes.drain(..k);
+                kb.bytes.extend_from_slice(&self.kept_scratch);
+                kb.ts = last_ts;
+            } else if !self.kept_scratch.is_empty() || h.keep.is_some() {
+                // The box, once made, stays with the half; the two vectors
+                // trade places, so keeping allocates only as buffers grow.
+                let kb = h.keep.get_or_insert_with(Box::default);
+                std::mem::swap(&mut kb.bytes, &mut self.kept_scratch);
+                kb.ts = last_ts;
             }
+            let mut alloc_after = 0;
+            if let Some(kb) = h.keep.as_deref_mut() {
+                // Vectors trade places between connections: keep each one's
+                // allocation near what it holds (nothing when it holds nothing);
+                // the memcap counts the allocations.
+                if kb.bytes.is_empty() {
+                    kb.bytes = Vec::new();
+                } else if kb.bytes.capacity() > 2 * kb.bytes.len() + KEPT_SLACK {
+                    kb.bytes.shrink_to(kb.bytes.len());
+                }
+                alloc_after = kb.bytes.capacity();
+            }
+            self.kept_alloc = self.kept_alloc + alloc_after - alloc_before;
+            let kept = h.kept().0.len() as u64;
+            self.stats.kept_bytes = self.stats.kept_bytes + kept - kept_len as u64;
         }
-        let last_ts = self.spans.last().map(|s| s.ts).unwrap_or(ts);
         let h = &mut conn.halves[di(d)];
-        let alloc_before = h.keep.as_deref().map_or(0, |kb| kb.bytes.capacity());
-        if let (Some(k), Some(kb)) = (in_place, h.keep.as_deref_mut()) {
-            kb.bytes.drain(..k);
-            kb.bytes.extend_from_slice(&self.kept_scratch);
-            kb.ts = last_ts;
-        } else if !self.kept_scratch.is_empty() || h.keep.is_some() {
-            // The box, once made, stays with the half; the two vectors
-            // trade places, so keeping allocates only as buffers grow.
-            let kb = h.keep.get_or_insert_with(Box::default);
-            std::mem::swap(&mut kb.bytes, &mut self.kept_scratch);
-            kb.ts = last_ts;
-        }
-        let mut alloc_after = 0;
-        if let Some(kb) = h.keep.as_deref_mut() {
-            // Vectors trade places between connections: keep each one's
-            // allocation near what it holds (nothing when it holds nothing);
-            // the memcap counts the allocations.
-            if kb.bytes.is_empty() {
-                kb.bytes = Vec::new();
-            } else if kb.bytes.capacity() > 2 * kb.bytes.len() + KEPT_SLACK {
-                kb.bytes.shrink_to(kb.bytes.len());
-            }
-            alloc_after = kb.bytes.capacity();
-        }
-        self.kept_alloc = self.kept_alloc + alloc_after - alloc_before;
-        let kept = h.kept().0.len() as u64;
-        self.stats.kept_bytes = self.stats.kept_bytes + kept - kept_len as u64;
         self.stats.deliveries += 1;
         self.stats.delivered_bytes += cursor - h.next;
         for p in self.delivering.drain(..) {
