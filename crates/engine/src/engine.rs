@@ -249,9 +249,10 @@ enum Mode<F: StreamFactory> {
 }
 
 /// Inline mode's pipeline, and frames of the current block accepted but not
-/// yet processed: every [`INLINE_BATCH`] of them go through
-/// [`Pipeline::run_ahead`], like a worker's batch, so the memory waits of
-/// several flows overlap.
+/// yet processed: every [`INLINE_BATCH`] of them go through the pipeline's
+/// look-ahead schedule (as [`Pipeline::run_ahead`], decoding each frame in
+/// the look-ahead), like a worker's batch, so the memory waits of several
+/// flows overlap.
 struct Inline<F: StreamFactory> {
     p: Pipeline<F, HeapPool>,
     ahead: Vec<Ahead>,

@@ -10,9 +10,10 @@
 //!
 //! With many live flows, inline mode and workers prefetch each frame's
 //! connection a few frames before processing it ([`Pipeline::run_ahead`],
-//! [`weft_reasm::Reassembler::prefetch_index`]), and processing reuses what
-//! the look-ahead found, once checked: the flow's table hash and where the
-//! IP header starts. The output is the same.
+//! [`weft_reasm::Reassembler::prefetch_index`]). Their look-ahead decodes
+//! the frame, and processing reuses that packet when it is the decoding of
+//! the very bytes being processed (the same slice); anything else is
+//! decoded again. The output is the same.
 //!
 //! ```
 //! use weft_engine::{Pipeline, PipelineConfig};

@@ -13,9 +13,10 @@ use crate::stats::Shared;
 use weft_reasm::Stats;
 
 /// Bytes that frames point into: a memory-mapped capture, or any buffer.
-/// Workers keep the current block alive; it is released when the next
-/// block replaces it (after every frame that points into it was processed,
-/// since the ring delivers in order).
+/// Workers keep the current block alive; it is released once the next
+/// block replaced it and the batch of ring messages that carried the switch
+/// was processed (after every frame that points into it, since the ring
+/// delivers in order).
 pub type Block = Arc<dyn AsRef<[u8]> + Send + Sync>;
 
 /// A frame located in the worker's current block.
@@ -93,6 +94,9 @@ pub(crate) fn run<F: StreamFactory>(
 
 fn drain<F: StreamFactory>(rx: &mut Consumer<Msg>, p: &mut Pipeline<F>, shared: &Shared) {
     let mut batch = Vec::with_capacity(256);
+    // The blocks of the batch in hand (see below); kept across batches for
+    // its allocation.
+    let mut blocks: Vec<Option<Block>> = Vec::new();
     let mut block: Option<Block> = None;
     let mut idle = 0u32;
     loop {
@@ -114,7 +118,7 @@ fn drain<F: StreamFactory>(rx: &mut Consumer<Msg>, p: &mut Pipeline<F>, shared: 
         // look-ahead stage runs ahead of processing, so it tracks its own,
         // among the batch's blocks (held here while its decoded frames
         // borrow them).
-        let mut blocks = vec![block.clone()];
+        blocks.push(block.clone());
         blocks.extend(batch.iter().filter_map(|m| match m {
             Msg::Block(b) => Some(Some(b.clone())),
             _ => None,
@@ -153,6 +157,7 @@ fn drain<F: StreamFactory>(rx: &mut Consumer<Msg>, p: &mut Pipeline<F>, shared: 
             },
         );
         batch.clear();
+        blocks.clear();
         shared
             .counters
             .publish(p.frame_stats(), &p.reassembler().stats());
