@@ -145,6 +145,9 @@ pub struct Pipeline<F: StreamFactory, P: PagePool = DefaultPool> {
     decode: DecodeOptions,
     drop_bad_checksums: bool,
     stats: FrameStats,
+    /// Frames processed with the packet their look-ahead decoded.
+    #[cfg(test)]
+    prepared_used: u64,
 }
 
 impl<F: StreamFactory> Pipeline<F, DefaultPool> {
@@ -165,6 +168,8 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
             decode: cfg.decode,
             drop_bad_checksums: cfg.drop_bad_checksums,
             stats: FrameStats::default(),
+            #[cfg(test)]
+            prepared_used: 0,
         }
     }
 
@@ -279,11 +284,7 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
         prepared: Option<&Prepared<'_>>,
     ) {
         match prepared.and_then(|pr| Some((pr.packet_of(frame)?, &pr.la))) {
-            Some((packet, la)) => {
-                self.stats.frames += 1;
-                self.stats.frame_bytes += frame.len() as u64;
-                self.segment(packet, ts, None, Some(la));
-            }
+            Some((packet, la)) => self.prepared_segment(frame, packet, la, ts, None),
             None => self.process_frame(link, frame, ts),
         }
     }
@@ -321,13 +322,26 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
     ) {
         let ip = frame.get(ip_offset..).unwrap_or(&[]);
         match prepared.and_then(|pr| Some((pr.packet_of(ip)?, &pr.la))) {
-            Some((packet, la)) => {
-                self.stats.frames += 1;
-                self.stats.frame_bytes += frame.len() as u64;
-                self.segment(packet, ts, Some(hash), Some(la));
-            }
+            Some((packet, la)) => self.prepared_segment(frame, packet, la, ts, Some(hash)),
             None => self.process_ip(frame, ip_offset, vlan, ts, hash, None),
         }
+    }
+
+    /// A frame whose look-ahead decoded it (`packet`, `la`).
+    fn prepared_segment(
+        &mut self,
+        frame: &[u8],
+        packet: &Packet<'_>,
+        la: &Lookahead,
+        ts: Timestamp,
+        hash: Option<u32>,
+    ) {
+        #[cfg(test)]
+        {
+            self.prepared_used += 1;
+        }
+        self.count_frame(frame);
+        self.segment(packet, ts, hash, Some(la));
     }
 
     /// Processes one captured frame.
@@ -345,8 +359,7 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
         ts: Timestamp,
         ahead: Option<&FrameAhead>,
     ) {
-        self.stats.frames += 1;
-        self.stats.frame_bytes += frame.len() as u64;
+        self.count_frame(frame);
         if let Some(a) = ahead {
             // Decoding from the IP header the peek found gives what decoding
             // the whole frame gives (tested in weft-wire). The key check
@@ -377,14 +390,19 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
         hash: u32,
         ahead: Option<&FrameAhead>,
     ) {
-        self.stats.frames += 1;
-        self.stats.frame_bytes += frame.len() as u64;
+        self.count_frame(frame);
         let Some(ip) = frame.get(ip_offset..) else {
             self.stats.malformed += 1;
             return;
         };
         let decoded = decode_ip(ip, vlan, &self.decode);
         self.handle(decoded, ts, Some(hash), ahead.map(|a| &a.la));
+    }
+
+    /// Counts a frame that came in, whatever becomes of it.
+    fn count_frame(&mut self, frame: &[u8]) {
+        self.stats.frames += 1;
+        self.stats.frame_bytes += frame.len() as u64;
     }
 
     fn handle(
@@ -512,9 +530,11 @@ mod tests {
         out
     }
 
-    fn pipeline() -> (Pipeline<Summing>, std::rc::Rc<std::cell::Cell<u64>>) {
+    fn pipeline(checksums: bool) -> (Pipeline<Summing>, std::rc::Rc<std::cell::Cell<u64>>) {
         let mut cfg = PipelineConfig::default();
         cfg.reasm.prefetch_min_bytes = 0;
+        cfg.decode.verify_checksums = checksums;
+        cfg.drop_bad_checksums = checksums;
         let f = Summing::default();
         let total = f.0.clone();
         (Pipeline::new(cfg, f), total)
@@ -522,18 +542,32 @@ mod tests {
 
     /// Processing a frame with its own decoded look-ahead, with another
     /// frame's, or with one decoded from a copy of its bytes (equal
-    /// contents, another buffer) all come out as processing it plainly:
-    /// only a look-ahead of these very bytes is used. Through both entry
-    /// points, the inline one (whole frames) and the workers' (from the IP
-    /// header the dispatcher found).
+    /// contents, another buffer) all come out as processing it plainly,
+    /// and only a look-ahead of these very bytes is used. Through both
+    /// entry points, the inline one (whole frames) and the workers' (from
+    /// the IP header the dispatcher found); and with checksums verified and
+    /// bad ones dropped (every seventh frame's last byte is flipped).
     #[test]
     fn a_prepared_frame_is_used_only_for_its_own_bytes() {
-        let frames = frames();
+        let mut frames = frames();
+        for (f, _) in frames.iter_mut().step_by(7) {
+            *f.last_mut().unwrap() ^= 0x5a;
+        }
         let link = LinkType::Ethernet;
         // Where the dispatcher would find each frame's IP header.
         let at = |f: &[u8]| peek_key_at(link, f).map(|k| (usize::from(k.ip_offset), k.vlan));
-        for workers_way in [false, true] {
-            let (mut plain, plain_sum) = pipeline();
+        let tcp = frames
+            .iter()
+            .filter(|(f, _)| {
+                matches!(
+                    decode(link, f, &DecodeOptions::default()),
+                    Ok(Decoded::Tcp(_))
+                )
+            })
+            .count() as u64;
+        for (workers_way, checksums) in [(false, false), (true, false), (false, true), (true, true)]
+        {
+            let (mut plain, plain_sum) = pipeline(checksums);
             for (f, ts) in &frames {
                 match at(f) {
                     Some((ip, vlan)) if workers_way => plain.process_ip(f, ip, vlan, *ts, 0, None),
@@ -542,9 +576,10 @@ mod tests {
             }
             plain.flush_all();
             assert!(plain_sum.get() > 0);
+            assert_eq!(plain.frame_stats().bad_checksum > 0, checksums);
             for lag in [0, 7] {
                 for copy in [false, true] {
-                    let (mut p, sum) = pipeline();
+                    let (mut p, sum) = pipeline(checksums);
                     for (n, (f, ts)) in frames.iter().enumerate() {
                         let other = &frames[(n + lag) % frames.len()].0;
                         let copied = other.clone();
@@ -564,7 +599,9 @@ mod tests {
                         }
                     }
                     p.flush_all();
-                    let what = format!("workers' way {workers_way}, lag {lag}, copy {copy}");
+                    let what = format!(
+                        "workers' way {workers_way}, checksums {checksums}, lag {lag}, copy {copy}"
+                    );
                     assert_eq!(p.frame_stats(), plain.frame_stats(), "{what}");
                     assert_eq!(
                         p.reassembler().stats(),
@@ -572,6 +609,8 @@ mod tests {
                         "{what}"
                     );
                     assert_eq!(sum.get(), plain_sum.get(), "{what}");
+                    let own = lag == 0 && !copy;
+                    assert_eq!(p.prepared_used, if own { tcp } else { 0 }, "{what}");
                 }
             }
         }
