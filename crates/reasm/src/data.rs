@@ -394,9 +394,10 @@ impl<P: PagePool> Core<P> {
                 ts: kept_ts,
             });
         }
-        if let (Some((_, data, _)), true) = (inline, pieces.is_empty() && kept.is_empty()) {
+        if let (Some((s, data, _)), true) = (inline, pieces.is_empty() && kept.is_empty()) {
             // In order, nothing waiting, nothing kept (most deliveries):
             // the segment is the one span, as the walk below would find.
+            debug_assert_eq!(s, h.next);
             if !data.is_empty() {
                 spans.push(Span {
                     src: Src::Frame,

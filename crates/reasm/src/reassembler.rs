@@ -227,10 +227,13 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         self.table.touch(i, self.now);
         self.on_segment(i, seg, &ctx);
         // Only a segment that leaves pieces waiting in its own direction can
-        // need its connection queued (sooner) for the flush timeout: every
-        // other path that buffers or flushes notes it itself. The record is
-        // in cache after the segment; `queued[i]` mostly is not, and loading
-        // it for every segment cost 4 % of an inline replay.
+        // need its connection queued (sooner) for the flush timeout: pieces
+        // are buffered only here, in the segment's direction, and taking
+        // pieces out (delivery, flushes, skips) only makes the oldest one
+        // newer, so an entry queued before stays early enough. The heap's
+        // own pops queue the connection again themselves. The record is in
+        // cache after the segment; `queued[i]` mostly is not, and loading it
+        // for every segment cost 4 % of an inline replay.
         let waiting = self.table.try_get(i);
         if waiting.is_some_and(|c| !c.halves[di(seg.dir)].by_time.is_empty()) {
             self.note_buffered(i, seg.ts);

@@ -411,6 +411,28 @@ fn flush_timeout_follows_the_oldest_piece_exactly() {
     assert_eq!(r.stats().timeout_flushes, 2);
 }
 
+/// A piece waits in one direction while only the other one sends (in
+/// order, and out of order then filled): its flush timeout still goes by
+/// its own time. Segments of the other direction do not queue the
+/// connection; the piece's own segment did.
+#[test]
+fn a_piece_waiting_in_one_direction_is_flushed_on_time_while_the_other_sends() {
+    let mut r = opened_flushing_after(10, false);
+    let delivered = |r: &Reassembler<Recorder>| r.stats().delivered_bytes;
+    r.process(&seg(true, A, 4, 1, b"bb", 1)); // client: a 3-byte hole first
+    r.process(&seg(false, A, 1, 1, b"ab", 2));
+    r.process(&seg(false, A, 5, 1, b"yy", 3)); // server: waits ...
+    r.process(&seg(false, A, 3, 1, b"cd", 4)); // ... and is filled
+    r.process(&seg(false, A, 7, 1, b"ef", 9));
+    assert_eq!(delivered(&r), 8);
+    r.advance_time(Timestamp(10_900_000_000));
+    assert_eq!(delivered(&r), 8, "the client's piece waited under 10 s");
+    r.advance_time(Timestamp(11_100_000_000));
+    assert_eq!(delivered(&r), 10, "the client's piece from t=1 s is due");
+    assert_eq!(r.stats().gap_bytes, 3);
+    assert_eq!(r.stats().timeout_flushes, 1);
+}
+
 #[test]
 fn a_piece_stamped_earlier_than_one_held_is_flushed_by_its_own_time() {
     // Capture timestamps out of order (a merged capture): the piece that
