@@ -264,18 +264,30 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
         link: LinkType,
         frame: &'a [u8],
     ) -> Option<Prepared<'a>> {
-        match decode(link, frame, &self.decode) {
+        self.prepared(decode(link, frame, &self.decode), frame)
+    }
+
+    /// What the look-ahead keeps of `bytes` decoded: a TCP packet, with
+    /// its flow's index entry on the way.
+    #[inline]
+    fn prepared<'a>(
+        &self,
+        decoded: Result<Decoded<'a>, DecodeError>,
+        bytes: &'a [u8],
+    ) -> Option<Prepared<'a>> {
+        match decoded {
             Ok(Decoded::Tcp(packet)) => Some(Prepared {
                 la: self.reasm.prefetch_index(&packet.key),
                 packet,
-                bytes: frame,
+                bytes,
             }),
             _ => None,
         }
     }
 
     /// Processes a frame [`prepare_frame`](Self::prepare_frame) may have
-    /// decoded; `None` decodes it here.
+    /// decoded; without a packet decoded from these very bytes, decodes it
+    /// here.
     pub(crate) fn process_prepared(
         &mut self,
         link: LinkType,
@@ -299,14 +311,7 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
         vlan: u32,
     ) -> Option<Prepared<'a>> {
         let ip = frame.get(ip_offset..)?;
-        match decode_ip(ip, vlan, &self.decode) {
-            Ok(Decoded::Tcp(packet)) => Some(Prepared {
-                la: self.reasm.prefetch_index(&packet.key),
-                packet,
-                bytes: ip,
-            }),
-            _ => None,
-        }
+        self.prepared(decode_ip(ip, vlan, &self.decode), ip)
     }
 
     /// [`process_ip`](Self::process_ip) for a frame
