@@ -234,8 +234,8 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         // own pops queue the connection again themselves. The record is in
         // cache after the segment; `queued[i]` mostly is not, and loading it
         // for every segment cost 4 % of an inline replay.
-        let waiting = self.table.try_get(i);
-        if waiting.is_some_and(|c| !c.halves[di(seg.dir)].by_time.is_empty()) {
+        let conn = self.table.try_get(i);
+        if conn.is_some_and(|c| !c.halves[di(seg.dir)].by_time.is_empty()) {
             self.note_buffered(i, seg.ts);
         }
     }
