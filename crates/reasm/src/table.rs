@@ -4,15 +4,17 @@
 //!
 //! A packet only stamps its connection's `last_seen`: no heap or list
 //! operation (which would touch memory beyond the connection) on the packet
-//! path. The heap holds one entry per connection, keyed by the time the
-//! connection was last known active when the entry was pushed, which is
-//! never later than its `last_seen`. When an entry reaches the top and its
-//! connection has been active since, it goes back in with the new time; so
-//! the first entry at the top whose key is current is the connection idle
-//! the longest, exactly, and a connection expires at the first time advance
-//! after its last packet plus the timeout. Each re-push follows activity of
-//! at least a timeout's length, or an eviction that found the connection
-//! busy: O(log n) amortised, nothing per packet. One eviction renews at
+//! path. The heap holds one entry per live connection's slot, keyed no
+//! later than the connection's `last_seen` (the time it was last known
+//! active when the entry was pushed, or, for an entry the connection
+//! adopted, see below, a time before it was opened). When an entry reaches
+//! the top and its connection has been active since (or adopted it), it
+//! goes back in with the connection's time; so the first entry at the top
+//! whose key is current is the connection idle the longest, exactly, and a
+//! connection expires at the first time advance after its last packet
+//! plus the timeout. Each re-push follows activity of at least a timeout's
+//! length, an adoption, or an eviction that found the connection busy:
+//! O(log n) amortised, nothing per packet. One eviction renews at
 //! most [`EVICTION_RENEWALS`] entries and then settles for the idlest of
 //! the connections it renewed (see [`Table::victim`]): a table of a million
 //! connections all active since they were queued made the first eviction
@@ -20,14 +22,17 @@
 //!
 //! A removed connection's entry stays where it is. The next connection in
 //! the slot adopts it (its key is no later than that connection's first
-//! activity, so it is renewed for it when it comes up), and an entry that
-//! comes up for an empty slot is dropped: the heap holds at most one entry
-//! per slot, whatever the churn. Only once the table has shrunk to under
-//! half its slots is the heap rebuilt from the live connections (O(n),
-//! amortised O(1) per removal). Dropping entries only as they came up let
-//! short connections closed behind long idle ones leave their entries
-//! buried: the heap grew to twice the table and was then rebuilt in one go,
-//! a 12 ms stall at a million connections.
+//! activity, since time never goes back, so it is renewed for it when it
+//! comes up; an eviction does not take such a renewal as evidence about
+//! the other connections), and an entry that comes up for an empty slot is
+//! dropped: the heap holds at most one entry per slot, whatever the churn.
+//! Only when the table shrinks below half its slots is the heap rebuilt
+//! from the live connections (O(n), amortised O(1) per removal; a table of
+//! a million connections closing most of them at once still pays it in one
+//! go). Dropping entries only as they came up let short connections closed
+//! behind long idle ones leave their entries buried: the heap grew to twice
+//! a steady table and was then rebuilt in one go, a 12 ms stall at a
+//! million connections.
 //!
 //! (An intrusive list ordered by the time a connection was queued did this
 //! in O(1) but not exactly: a connection found active at the tail was
@@ -86,15 +91,20 @@ pub(crate) const EVICTION_RENEWALS: usize = 64;
 enum Top {
     /// The entry of an empty slot (dropped).
     Gone,
+    /// An entry the slot's connection adopted, queued again with its time:
+    /// says nothing about how idle the connections still queued are.
+    Adopted,
     /// Connection `.0` was active since; queued again at `.1`.
     Renewed(u32, Timestamp),
     /// Connection `.0`, last active at `.1`, is idle the longest.
     Current(u32, Timestamp),
 }
 
-/// Activity heap entry: (last known activity, slot), least first. No
-/// generation: an entry belongs to its slot, whichever connection holds it.
-type Activity = Reverse<(Timestamp, u32)>;
+/// Activity heap entry: (last known activity, slot, generation of the
+/// connection it was pushed for), least first. An entry belongs to its slot
+/// (the next connection there adopts it); the generation tells an adopted
+/// entry from its connection's own.
+type Activity = Reverse<(Timestamp, u32, u32)>;
 
 /// Stale entries a lazily kept heap may hold beyond twice its live ones
 /// before [`bound_stale`] rebuilds it.
@@ -222,6 +232,8 @@ impl<C> Table<C> {
     }
 
     /// Adds `key`, whose table hash is `hash`, as the most recently active.
+    /// `now`, like the times given to [`touch`](Self::touch), never goes
+    /// back: an adopted entry must not be later than the connection's time.
     pub fn insert_hashed(&mut self, hash: u32, key: FlowKey, now: Timestamp, item: C) -> u32 {
         debug_assert_eq!(hash, self.hash(&key));
         let i = match self.free.pop() {
@@ -254,7 +266,7 @@ impl<C> Table<C> {
             // Otherwise the entry the slot's last connection left is
             // adopted (see the module docs).
             s.queued = true;
-            self.activity.push(Reverse((now, i)));
+            self.activity.push(Reverse((now, i, s.gen)));
         }
         i
     }
@@ -264,7 +276,7 @@ impl<C> Table<C> {
     /// shrinks: O(entries), so amortised O(1) per removal.
     fn bound_activity(&mut self) {
         let slots = &mut self.slots;
-        bound_stale(&mut self.activity, self.len, |&Reverse((_, i))| {
+        bound_stale(&mut self.activity, self.len, |&Reverse((_, i, _))| {
             let s = &mut slots[i as usize];
             s.queued = s.item.is_some();
             s.queued
@@ -297,7 +309,7 @@ impl<C> Table<C> {
         let mut live: Vec<(Timestamp, u32)> = self
             .activity
             .iter()
-            .filter_map(|&Reverse((_, i))| {
+            .filter_map(|&Reverse((_, i, _))| {
                 // One entry per slot: each live connection once.
                 let s = &slots[i as usize];
                 s.item.is_some().then_some((s.last_seen, i))
@@ -313,7 +325,7 @@ impl<C> Table<C> {
     /// connection is looked at: the cheap test an expiry check per packet
     /// needs.
     pub fn idle_before(&mut self, cutoff: Timestamp) -> Option<u32> {
-        let Reverse((at, _)) = *self.activity.peek()?;
+        let Reverse((at, _, _)) = *self.activity.peek()?;
         if at >= cutoff {
             return None;
         }
@@ -341,7 +353,9 @@ impl<C> Table<C> {
                         best = Some((seen, i));
                     }
                 }
-                Top::Gone => {}
+                // A connection younger than the entry it took over: as an
+                // entry of a removed one, no evidence about the others.
+                Top::Gone | Top::Adopted => {}
             }
         }
         best.map(|(_, i)| i)
@@ -363,16 +377,21 @@ impl<C> Table<C> {
     /// slot's last connection left) is pushed back with the connection's
     /// time, a current one is reported and left.
     fn settle_top(&mut self) -> Option<Top> {
-        let Reverse((at, i)) = *self.activity.peek()?;
+        let Reverse((at, i, gen)) = *self.activity.peek()?;
         let s = &mut self.slots[i as usize];
         Some(if s.item.is_none() {
             s.queued = false;
             self.activity.pop();
             Top::Gone
+        } else if s.gen != gen {
+            let seen = s.last_seen;
+            self.activity.pop();
+            self.activity.push(Reverse((seen, i, s.gen)));
+            Top::Adopted
         } else if s.last_seen > at {
             let seen = s.last_seen;
             self.activity.pop();
-            self.activity.push(Reverse((seen, i)));
+            self.activity.push(Reverse((seen, i, gen)));
             Top::Renewed(i, seen)
         } else {
             Top::Current(i, at)
@@ -407,8 +426,9 @@ mod tests {
         ]
     }
 
-    /// Connections that come and go behind one that stays idle leave their
-    /// entries below it in the heap: the rebuild keeps it bounded.
+    /// Connections that come and go behind one that stays idle: each takes
+    /// the slot, and the entry, the last one left, so the heap stays at one
+    /// entry per slot.
     #[test]
     fn churn_behind_an_idle_connection_stays_bounded() {
         let mut t: Table<u16> = Table::new();
@@ -431,34 +451,35 @@ mod tests {
     /// holds more entries than there are slots, and is never rebuilt (it
     /// grew to twice the table and was rebuilt in one go, 12 ms at a
     /// million connections, when entries were dropped only as they came
-    /// up). Idle expiry stays exact through it.
+    /// up). Idle order stays exact through it: the slot's entry, keyed
+    /// before every idle connection, is renewed for the connection that
+    /// adopted it.
     #[test]
     fn churn_behind_idle_connections_reuses_their_entries() {
         let mut t: Table<u16> = Table::new();
+        let first = key(3_000);
+        let churn_slot = t.insert_hashed(t.hash(&first), first, Timestamp(0), 3_000);
         for n in 0..1_000u16 {
             let k = key(n);
-            t.insert_hashed(t.hash(&k), k, Timestamp(u64::from(n)), n);
+            t.insert_hashed(t.hash(&k), k, Timestamp(1 + u64::from(n)), n);
         }
+        t.remove(churn_slot);
         for c in 0..5_000u64 {
             let k = key(1_000 + (c % 7) as u16);
-            let i = t.insert_hashed(t.hash(&k), k, Timestamp(1_000 + c), 0);
-            assert!(
-                t.activity.len() <= t.slots.len(),
-                "{} entries, {} slots",
-                t.activity.len(),
-                t.slots.len()
-            );
+            let i = t.insert_hashed(t.hash(&k), k, Timestamp(1_001 + c), 0);
+            assert_eq!(i, churn_slot);
+            assert_entries(&t);
+            assert!(t.activity.len() <= t.slots.len());
             t.remove(i);
         }
         assert_eq!(t.slots.len(), 1_001);
-        assert_eq!(
-            t.oldest().map(|(i, at)| (*t.get(i), at)),
-            Some((0, Timestamp(0)))
-        );
-        // The adopted entry is renewed for its slot's connection when it
-        // comes up: a connection opened last is found idle last.
+        // Opened last, on an entry keyed 0: found idle last.
         let k = key(2_000);
         t.insert_hashed(t.hash(&k), k, Timestamp(9_000), 2_000);
+        assert_eq!(
+            t.oldest().map(|(i, at)| (*t.get(i), at)),
+            Some((0, Timestamp(1)))
+        );
         let mut order = Vec::new();
         while let Some(i) = t.victim() {
             order.push(t.remove(i));
@@ -466,6 +487,95 @@ mod tests {
         assert_eq!(order.len(), 1_001);
         assert_eq!(order.last(), Some(&2_000));
         assert!(order[..1_000].windows(2).all(|w| w[0] < w[1]));
+    }
+
+    /// An adopted entry renewed by an eviction says nothing about how idle
+    /// the other connections are: busy connections keep the keys of their
+    /// opening, short ones take their slots and entries (the table does
+    /// not shrink enough for a rebuild), and the eviction still finds the
+    /// connection idle the longest.
+    #[test]
+    fn an_eviction_is_not_misled_by_adopted_entries() {
+        let mut t: Table<u16> = Table::new();
+        let busy: Vec<u32> = (0..100u16)
+            .map(|n| {
+                let k = key(n);
+                t.insert_hashed(t.hash(&k), k, Timestamp(u64::from(n)), n)
+            })
+            .collect();
+        let idle = key(500);
+        t.insert_hashed(t.hash(&idle), idle, Timestamp(100), 500);
+        for n in 0..300u16 {
+            let k = key(600 + n);
+            t.insert_hashed(t.hash(&k), k, Timestamp(110 + u64::from(n)), 600 + n);
+        }
+        for &i in &busy {
+            t.touch(i, Timestamp(450));
+        }
+        for &i in &busy {
+            t.remove(i);
+        }
+        for n in 0..100u16 {
+            let k = key(1_000 + n);
+            let i = t.insert_hashed(t.hash(&k), k, Timestamp(502 + u64::from(n)), 1_000 + n);
+            assert!(busy.contains(&i));
+        }
+        assert_eq!(t.activity.len(), t.len(), "no rebuild: every entry is live");
+        let i = t.victim().unwrap();
+        assert_eq!(*t.get(i), 500, "the connection idle since t=100");
+        assert_entries(&t);
+    }
+
+    /// A table that shrinks below half its slots has its heap rebuilt from
+    /// the live connections; the freed slots lose their entries and flags,
+    /// and connections that take them again queue their own.
+    #[test]
+    fn a_shrunk_table_rebuilds_its_heap_and_requeues_freed_slots() {
+        let mut t: Table<u16> = Table::new();
+        let slots: Vec<u32> = (0..40u16)
+            .map(|n| {
+                let k = key(n);
+                t.insert_hashed(t.hash(&k), k, Timestamp(u64::from(n)), n)
+            })
+            .collect();
+        for &i in &slots[..30] {
+            t.remove(i);
+            assert_entries(&t);
+        }
+        // Rebuilt when 11 were left (40 entries > 2 × 11 + 16): their
+        // entries, and the one the last removal left since.
+        assert_eq!(t.activity.len(), 11);
+        for n in 100..110u16 {
+            let k = key(n);
+            t.insert_hashed(t.hash(&k), k, Timestamp(u64::from(n)), n);
+            assert_entries(&t);
+        }
+        assert_eq!(
+            t.oldest().map(|(i, at)| (*t.get(i), at)),
+            Some((30, Timestamp(30)))
+        );
+        let aged: Vec<u16> = t.by_age().into_iter().map(|i| *t.get(i)).collect();
+        let want: Vec<u16> = (30..40).chain(100..110).collect();
+        assert_eq!(aged, want);
+    }
+
+    /// At most one heap entry per slot, exactly for the slots marked
+    /// queued; one for every live connection (its own or one it adopted),
+    /// keyed no later than its last activity.
+    fn assert_entries(t: &Table<u16>) {
+        let mut slots: Vec<u32> = t.activity.iter().map(|Reverse((_, i, _))| *i).collect();
+        slots.sort_unstable();
+        slots.dedup();
+        assert_eq!(slots.len(), t.activity.len(), "two entries for a slot");
+        for (i, s) in t.slots.iter().enumerate() {
+            let queued = slots.binary_search(&(i as u32)).is_ok();
+            assert_eq!(s.queued, queued, "slot {i}'s flag");
+            assert!(s.item.is_none() || queued, "live slot {i} without an entry");
+        }
+        for Reverse((at, i, _)) in t.activity.iter() {
+            let s = &t.slots[*i as usize];
+            assert!(s.item.is_none() || *at <= s.last_seen);
+        }
     }
 
     /// A million-connection table whose connections were all active since
@@ -490,7 +600,7 @@ mod tests {
             let cut = Timestamp(u64::from(n));
             t.activity
                 .iter()
-                .filter(|Reverse((at, _))| *at >= cut)
+                .filter(|Reverse((at, _, _))| *at >= cut)
                 .count()
         };
         let i = t.victim().unwrap();
@@ -563,27 +673,7 @@ mod tests {
                 }
                 prop_assert_eq!(t.len(), model.len());
                 prop_assert!(t.activity.len() <= 2 * t.len() + STALE_SLACK);
-                // At most one heap entry per slot, exactly for the slots
-                // marked queued; one for every live connection (its own or
-                // one it adopted), keyed no later than its last activity.
-                let mut slots: Vec<u32> = t.activity.iter().map(|Reverse((_, i))| *i).collect();
-                slots.sort_unstable();
-                slots.dedup();
-                prop_assert_eq!(slots.len(), t.activity.len());
-                prop_assert!(t.slots.iter().enumerate().all(|(i, s)| s.queued == slots.binary_search(&(i as u32)).is_ok()));
-                let mut live: Vec<u32> = t
-                    .activity
-                    .iter()
-                    .filter(|Reverse((_, i))| t.slots[*i as usize].item.is_some())
-                    .map(|Reverse((at, i))| {
-                        assert!(*at <= t.slots[*i as usize].last_seen);
-                        *i
-                    })
-                    .collect();
-                let entries = live.len();
-                live.sort_unstable();
-                live.dedup();
-                prop_assert_eq!((entries, live.len()), (t.len(), t.len()));
+                assert_entries(&t);
                 // Every connection once, in order of last activity.
                 let aged: Vec<u64> = t.by_age().into_iter().map(|i| model[t.get(i)]).collect();
                 prop_assert_eq!(aged.len(), model.len());
