@@ -349,6 +349,12 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
         self.segment(packet, ts, hash, Some(la));
     }
 
+    /// Frames processed with the packet their look-ahead decoded.
+    #[cfg(test)]
+    pub(crate) fn prepared_used(&self) -> u64 {
+        self.prepared_used
+    }
+
     /// Processes one captured frame.
     pub fn process_frame(&mut self, link: LinkType, frame: &[u8], ts: Timestamp) {
         self.process_frame_ahead(link, frame, ts, None);
@@ -489,15 +495,15 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use weft_reasm::{ConnInfo, Context, ScatterGather, Stream};
 
     /// Sums every delivered byte into the factory's total.
     #[derive(Default)]
-    struct Summing(std::rc::Rc<std::cell::Cell<u64>>);
+    pub(crate) struct Summing(std::rc::Rc<std::cell::Cell<u64>>);
 
-    struct Sum(std::rc::Rc<std::cell::Cell<u64>>);
+    pub(crate) struct Sum(std::rc::Rc<std::cell::Cell<u64>>);
 
     impl Stream for Sum {
         fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _: &Context) {
@@ -515,7 +521,7 @@ mod tests {
 
     /// Frames of many flows, half of them behind VLAN tags (so their IP
     /// headers start at different offsets), with their times.
-    fn frames() -> Vec<(Vec<u8>, Timestamp)> {
+    pub(crate) fn frames() -> Vec<(Vec<u8>, Timestamp)> {
         let cfg = weft_gen::GenConfig {
             seed: 3,
             conns: 40,
@@ -535,7 +541,9 @@ mod tests {
         out
     }
 
-    fn pipeline(checksums: bool) -> (Pipeline<Summing>, std::rc::Rc<std::cell::Cell<u64>>) {
+    pub(crate) fn pipeline(
+        checksums: bool,
+    ) -> (Pipeline<Summing>, std::rc::Rc<std::cell::Cell<u64>>) {
         let mut cfg = PipelineConfig::default();
         cfg.reasm.prefetch_min_bytes = 0;
         cfg.decode.verify_checksums = checksums;

@@ -182,3 +182,76 @@ fn panic_message(e: Box<dyn Any + Send>) -> String {
         "non-string panic payload".to_owned()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::tests::{frames, pipeline};
+    use weft_wire::{decode, peek_key_at, DecodeOptions, Decoded, LinkType};
+
+    /// A worker fed frames spread over many blocks, switched mid-batch
+    /// (batches of 256 messages, blocks of 1 to 64 frames at shifted
+    /// offsets), processes them as a plain pipeline does, and uses the
+    /// packet its look-ahead decoded for every TCP frame: the look-ahead
+    /// tracks the right block through every switch.
+    #[test]
+    fn a_worker_uses_its_look_ahead_across_block_switches() {
+        let link = LinkType::Ethernet;
+        let placed: Vec<_> = frames()
+            .into_iter()
+            .filter_map(|(f, ts)| {
+                let k = peek_key_at(link, &f)?;
+                Some((f, ts, k.ip_offset, k.vlan))
+            })
+            .collect();
+        let tcp = placed
+            .iter()
+            .filter(|(f, ..)| {
+                matches!(
+                    decode(link, f, &DecodeOptions::default()),
+                    Ok(Decoded::Tcp(_))
+                )
+            })
+            .count() as u64;
+        let (mut plain, plain_sum) = pipeline(false);
+        for (f, ts, ip, vlan) in &placed {
+            plain.process_ip(f, usize::from(*ip), *vlan, *ts, 0, None);
+        }
+        plain.flush_all();
+        let mut msgs = Vec::new();
+        let (mut n, mut k) = (0, 0);
+        while n < placed.len() {
+            let take = [1, 5, 17, 3, 64, 2][k % 6].min(placed.len() - n);
+            let mut bytes = vec![0xee; k % 3];
+            let mut descs = Vec::new();
+            for (f, ts, ip, vlan) in &placed[n..n + take] {
+                descs.push(Desc {
+                    off: bytes.len() as u64,
+                    len: f.len() as u32,
+                    ip_off: *ip,
+                    vlan: *vlan,
+                    hash: 0,
+                    ts: *ts,
+                });
+                bytes.extend_from_slice(f);
+            }
+            msgs.push(Msg::Block(Arc::new(bytes)));
+            msgs.extend(descs.into_iter().map(Msg::Frame));
+            n += take;
+            k += 1;
+        }
+        assert!(k > 50, "{k} blocks");
+        let (mut tx, mut rx) = weft_ring::channel(msgs.len().next_power_of_two());
+        for m in msgs {
+            assert!(tx.push(m).is_ok());
+        }
+        drop(tx);
+        let (mut p, sum) = pipeline(false);
+        drain(&mut rx, &mut p, &Shared::default());
+        p.flush_all();
+        assert_eq!(p.frame_stats(), plain.frame_stats());
+        assert_eq!(p.reassembler().stats(), plain.reassembler().stats());
+        assert_eq!(sum.get(), plain_sum.get());
+        assert_eq!(p.prepared_used(), tcp);
+    }
+}
