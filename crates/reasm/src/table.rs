@@ -408,6 +408,12 @@ mod tests {
         FlowKey::from_v4([10, 0, 0, 1], n, [10, 0, 0, 2], 80, 0).0
     }
 
+    /// Opens connection `n` (its item is `n`) at time `at`; its slot.
+    fn open(t: &mut Table<u16>, n: u16, at: u64) -> u32 {
+        let k = key(n);
+        t.insert_hashed(t.hash(&k), k, Timestamp(at), n)
+    }
+
     #[derive(Clone, Debug)]
     enum Op {
         /// Activity of connection n (inserted if absent) at the next time.
@@ -432,11 +438,9 @@ mod tests {
     #[test]
     fn churn_behind_an_idle_connection_stays_bounded() {
         let mut t: Table<u16> = Table::new();
-        let cold = key(0);
-        t.insert_hashed(t.hash(&cold), cold, Timestamp(0), 0);
+        open(&mut t, 0, 0);
         for n in 1..5_000u16 {
-            let k = key(n);
-            let i = t.insert_hashed(t.hash(&k), k, Timestamp(u64::from(n)), n);
+            let i = open(&mut t, n, u64::from(n));
             t.remove(i);
             assert!(t.activity.len() <= 2 * t.len() + STALE_SLACK);
         }
@@ -457,16 +461,13 @@ mod tests {
     #[test]
     fn churn_behind_idle_connections_reuses_their_entries() {
         let mut t: Table<u16> = Table::new();
-        let first = key(3_000);
-        let churn_slot = t.insert_hashed(t.hash(&first), first, Timestamp(0), 3_000);
+        let churn_slot = open(&mut t, 3_000, 0);
         for n in 0..1_000u16 {
-            let k = key(n);
-            t.insert_hashed(t.hash(&k), k, Timestamp(1 + u64::from(n)), n);
+            open(&mut t, n, 1 + u64::from(n));
         }
         t.remove(churn_slot);
         for c in 0..5_000u64 {
-            let k = key(1_000 + (c % 7) as u16);
-            let i = t.insert_hashed(t.hash(&k), k, Timestamp(1_001 + c), 0);
+            let i = open(&mut t, 1_000 + (c % 7) as u16, 1_001 + c);
             assert_eq!(i, churn_slot);
             assert_entries(&t);
             assert!(t.activity.len() <= t.slots.len());
@@ -474,8 +475,7 @@ mod tests {
         }
         assert_eq!(t.slots.len(), 1_001);
         // Opened last, on an entry keyed 0: found idle last.
-        let k = key(2_000);
-        t.insert_hashed(t.hash(&k), k, Timestamp(9_000), 2_000);
+        open(&mut t, 2_000, 9_000);
         assert_eq!(
             t.oldest().map(|(i, at)| (*t.get(i), at)),
             Some((0, Timestamp(1)))
@@ -497,17 +497,10 @@ mod tests {
     #[test]
     fn an_eviction_is_not_misled_by_adopted_entries() {
         let mut t: Table<u16> = Table::new();
-        let busy: Vec<u32> = (0..100u16)
-            .map(|n| {
-                let k = key(n);
-                t.insert_hashed(t.hash(&k), k, Timestamp(u64::from(n)), n)
-            })
-            .collect();
-        let idle = key(500);
-        t.insert_hashed(t.hash(&idle), idle, Timestamp(100), 500);
+        let busy: Vec<u32> = (0..100u16).map(|n| open(&mut t, n, u64::from(n))).collect();
+        open(&mut t, 500, 100);
         for n in 0..300u16 {
-            let k = key(600 + n);
-            t.insert_hashed(t.hash(&k), k, Timestamp(110 + u64::from(n)), 600 + n);
+            open(&mut t, 600 + n, 110 + u64::from(n));
         }
         for &i in &busy {
             t.touch(i, Timestamp(450));
@@ -516,8 +509,7 @@ mod tests {
             t.remove(i);
         }
         for n in 0..100u16 {
-            let k = key(1_000 + n);
-            let i = t.insert_hashed(t.hash(&k), k, Timestamp(502 + u64::from(n)), 1_000 + n);
+            let i = open(&mut t, 1_000 + n, 502 + u64::from(n));
             assert!(busy.contains(&i));
         }
         assert_eq!(t.activity.len(), t.len(), "no rebuild: every entry is live");
@@ -532,12 +524,7 @@ mod tests {
     #[test]
     fn a_shrunk_table_rebuilds_its_heap_and_requeues_freed_slots() {
         let mut t: Table<u16> = Table::new();
-        let slots: Vec<u32> = (0..40u16)
-            .map(|n| {
-                let k = key(n);
-                t.insert_hashed(t.hash(&k), k, Timestamp(u64::from(n)), n)
-            })
-            .collect();
+        let slots: Vec<u32> = (0..40u16).map(|n| open(&mut t, n, u64::from(n))).collect();
         for &i in &slots[..30] {
             t.remove(i);
             assert_entries(&t);
@@ -546,8 +533,7 @@ mod tests {
         // entries, and the one the last removal left since.
         assert_eq!(t.activity.len(), 11);
         for n in 100..110u16 {
-            let k = key(n);
-            t.insert_hashed(t.hash(&k), k, Timestamp(u64::from(n)), n);
+            open(&mut t, n, u64::from(n));
             assert_entries(&t);
         }
         assert_eq!(
@@ -587,8 +573,7 @@ mod tests {
         let mut t: Table<u16> = Table::new();
         let n = 1_000u16;
         for c in 0..n {
-            let k = key(c);
-            t.insert_hashed(t.hash(&k), k, Timestamp(u64::from(c)), c);
+            open(&mut t, c, u64::from(c));
         }
         // All active again, the newest first: the idlest is now c = n - 1.
         for c in (0..n).rev() {
