@@ -110,11 +110,11 @@ pub(crate) struct Prepared<'a> {
 }
 
 impl Prepared<'_> {
-    /// The packet, if it was decoded from `bytes` (the same slice, not
-    /// equal contents): a look-ahead that tracked the wrong buffer costs a
-    /// decode, never a wrong segment.
-    fn packet_of(&self, bytes: &[u8]) -> Option<&Packet<'_>> {
-        core::ptr::eq(self.bytes, bytes).then_some(&self.packet)
+    /// The packet and its look-ahead, if the packet was decoded from
+    /// `bytes` (the same slice, not equal contents): a look-ahead that
+    /// tracked the wrong buffer costs a decode, never a wrong segment.
+    fn of(&self, bytes: &[u8]) -> Option<(&Packet<'_>, &Lookahead)> {
+        core::ptr::eq(self.bytes, bytes).then_some((&self.packet, &self.la))
     }
 }
 
@@ -295,7 +295,7 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
         ts: Timestamp,
         prepared: Option<&Prepared<'_>>,
     ) {
-        match prepared.and_then(|pr| Some((pr.packet_of(frame)?, &pr.la))) {
+        match prepared.and_then(|pr| pr.of(frame)) {
             Some((packet, la)) => self.prepared_segment(frame, packet, la, ts, None),
             None => self.process_frame(link, frame, ts),
         }
@@ -326,7 +326,7 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
         prepared: Option<&Prepared<'_>>,
     ) {
         let ip = frame.get(ip_offset..).unwrap_or(&[]);
-        match prepared.and_then(|pr| Some((pr.packet_of(ip)?, &pr.la))) {
+        match prepared.and_then(|pr| pr.of(ip)) {
             Some((packet, la)) => self.prepared_segment(frame, packet, la, ts, Some(hash)),
             None => self.process_ip(frame, ip_offset, vlan, ts, hash, None),
         }
