@@ -574,35 +574,7 @@ impl<P: PagePool> Core<P> {
                     at += c.len();
                 }
             }
-            let last_ts = self.spans.last().map(|s| s.ts).unwrap_or(ts);
-            let h = &mut conn.halves[di(d)];
-            let alloc_before = h.keep.as_deref().map_or(0, |kb| kb.bytes.capacity());
-            if let (Some(k), Some(kb)) = (in_place, h.keep.as_deref_mut()) {
-                kb.bytes.drain(..k);
-                kb.bytes.extend_from_slice(&self.kept_scratch);
-                kb.ts = last_ts;
-            } else if !self.kept_scratch.is_empty() || h.keep.is_some() {
-                // The box, once made, stays with the half; the two vectors
-                // trade places, so keeping allocates only as buffers grow.
-                let kb = h.keep.get_or_insert_with(Box::default);
-                std::mem::swap(&mut kb.bytes, &mut self.kept_scratch);
-                kb.ts = last_ts;
-            }
-            let mut alloc_after = 0;
-            if let Some(kb) = h.keep.as_deref_mut() {
-                // Vectors trade places between connections: keep each one's
-                // allocation near what it holds (nothing when it holds nothing);
-                // the memcap counts the allocations.
-                if kb.bytes.is_empty() {
-                    kb.bytes = Vec::new();
-                } else if kb.bytes.capacity() > 2 * kb.bytes.len() + KEPT_SLACK {
-                    kb.bytes.shrink_to(kb.bytes.len());
-                }
-                alloc_after = kb.bytes.capacity();
-            }
-            self.kept_alloc = self.kept_alloc + alloc_after - alloc_before;
-            let kept = h.kept().0.len() as u64;
-            self.stats.kept_bytes = self.stats.kept_bytes + kept - kept_len as u64;
+            self.store_kept(&mut conn.halves[di(d)], in_place, kept_len, ts);
         }
         let h = &mut conn.halves[di(d)];
         self.stats.deliveries += 1;
@@ -618,6 +590,46 @@ impl<P: PagePool> Core<P> {
         if fin_reached {
             h.closed = true;
         }
+    }
+
+    /// Makes the bytes gathered in `kept_scratch` the half's kept bytes:
+    /// appended after the first `in_place` dropped, or in place of them;
+    /// accounts their allocation and count (`kept_len` were kept before).
+    fn store_kept(
+        &mut self,
+        h: &mut Half<P::Page>,
+        in_place: Option<usize>,
+        kept_len: usize,
+        ts: Timestamp,
+    ) {
+        let last_ts = self.spans.last().map(|s| s.ts).unwrap_or(ts);
+        let alloc_before = h.keep.as_deref().map_or(0, |kb| kb.bytes.capacity());
+        if let (Some(k), Some(kb)) = (in_place, h.keep.as_deref_mut()) {
+            kb.bytes.drain(..k);
+            kb.bytes.extend_from_slice(&self.kept_scratch);
+            kb.ts = last_ts;
+        } else if !self.kept_scratch.is_empty() || h.keep.is_some() {
+            // The box, once made, stays with the half; the two vectors
+            // trade places, so keeping allocates only as buffers grow.
+            let kb = h.keep.get_or_insert_with(Box::default);
+            std::mem::swap(&mut kb.bytes, &mut self.kept_scratch);
+            kb.ts = last_ts;
+        }
+        let mut alloc_after = 0;
+        if let Some(kb) = h.keep.as_deref_mut() {
+            // Vectors trade places between connections: keep each one's
+            // allocation near what it holds (nothing when it holds nothing);
+            // the memcap counts the allocations.
+            if kb.bytes.is_empty() {
+                kb.bytes = Vec::new();
+            } else if kb.bytes.capacity() > 2 * kb.bytes.len() + KEPT_SLACK {
+                kb.bytes.shrink_to(kb.bytes.len());
+            }
+            alloc_after = kb.bytes.capacity();
+        }
+        self.kept_alloc = self.kept_alloc + alloc_after - alloc_before;
+        let kept = h.kept().0.len() as u64;
+        self.stats.kept_bytes = self.stats.kept_bytes + kept - kept_len as u64;
     }
 
     /// Skips the hole before the first buffered piece and delivers the run
