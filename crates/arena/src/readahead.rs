@@ -11,10 +11,16 @@
 //! waits at the end (the page cache keeps the pages; a late reader maps
 //! them again transparently).
 //!
+//! It can also read the bytes a little ahead of the reader ([`Window::warm`]),
+//! so the reader finds them in the cache the cores share instead of waiting
+//! for DRAM: the reader's thread then spends its time on the bytes, not on
+//! fetching them.
+//!
 //! Protocol: the reader publishes how far it got (`progress`, relaxed: it is
 //! a hint; the kernel, not this code, makes the mapped bytes visible) and
 //! unparks the helper every `chunk` bytes; the helper maps up to `progress +
-//! ahead`, unmaps whole requests up to `progress - behind`, and parks.
+//! ahead`, reads what it mapped up to `progress + warm`, unmaps whole
+//! requests up to `progress - behind`, and parks.
 //! `park`/`unpark` cannot lose a wake-up (an unpark before the park makes
 //! the park return at once). Dropping the reader's handle sets `stop`,
 //! unparks and joins, so the helper never outlives it. Mapping ahead is a
@@ -40,6 +46,11 @@ pub struct Window {
     pub behind: usize,
     /// Bytes unmapped per request.
     pub drop_chunk: usize,
+    /// How far ahead of the reader the helper reads the mapped bytes into
+    /// the cache (0: it does not). Reading costs the helper's core about
+    /// as much again as mapping; worth it only when that core is otherwise
+    /// idle. Bounded by `ahead`: only mapped bytes are read.
+    pub warm: usize,
 }
 
 impl Window {
@@ -58,6 +69,21 @@ impl Window {
         chunk: 2 << 20,
         behind: 64 << 20,
         drop_chunk: 16 << 20,
+        warm: 0,
+    };
+
+    /// [`DEFAULT`](Self::DEFAULT), and the bytes read 3 MiB ahead of the
+    /// reader, with progress reported every 1 MiB. The lead is more than
+    /// one core's L2 (1 MiB on the machine measured), so what the helper
+    /// read has moved on to the shared L3 when the reader arrives, and a
+    /// tenth of that L3: the table of a busy reassembler stays cached.
+    /// Measured in README (inline replay of a 1.1 GB capture: 0.92× the
+    /// time with mapping alone; 2 MiB leads or 512 KiB reports did no
+    /// better).
+    pub const WARM: Window = Window {
+        chunk: 1 << 20,
+        warm: 3 << 20,
+        ..Window::DEFAULT
     };
 }
 
@@ -71,6 +97,9 @@ pub trait Pager: Send + Sync + 'static {
     fn populate(&self, offset: usize, len: usize) -> io::Result<()>;
     /// Unmaps `len` bytes from `offset` (they stay readable).
     fn drop_behind(&self, offset: usize, len: usize) -> io::Result<()>;
+    /// Reads `len` mapped bytes from `offset` into the cache (a hint; only
+    /// asked with a non-zero [`Window::warm`], of bytes already mapped).
+    fn warm(&self, offset: usize, len: usize);
 }
 
 struct Shared {
@@ -156,7 +185,7 @@ impl Drop for Readahead {
 /// the reader was when it started.
 fn run<P: Pager>(pager: &P, s: &Shared, from: usize, w: Window) {
     let len = pager.mapped_len();
-    let (mut done, mut dropped) = (from, from);
+    let (mut done, mut dropped, mut warmed) = (from, from, from);
     let mut drop_ok = true;
     while !s.stop.load(Relaxed) {
         let progress = s.progress.load(Relaxed);
@@ -168,10 +197,32 @@ fn run<P: Pager>(pager: &P, s: &Shared, from: usize, w: Window) {
             }
             done += n;
         }
+        warm_ahead(pager, &mut warmed, progress, done, w.warm);
         if drop_ok {
             drop_ok = unmap_behind(pager, &mut dropped, progress, w.drop_chunk, w.behind);
         }
         thread::park();
+    }
+}
+
+/// Reads the mapped bytes (below `done`) from `*warmed`, or from the
+/// reader if it is past that, up to `warm` bytes ahead of the reader; each
+/// byte at most once, and none the reader has passed.
+pub(crate) fn warm_ahead<P: Pager>(
+    pager: &P,
+    warmed: &mut usize,
+    progress: usize,
+    done: usize,
+    warm: usize,
+) {
+    if warm == 0 {
+        return;
+    }
+    let from = (*warmed).max(progress);
+    let to = progress.saturating_add(warm).min(done);
+    if to > from {
+        pager.warm(from, to - from);
+        *warmed = to;
     }
 }
 
@@ -213,6 +264,29 @@ mod tests {
             self.0.lock().unwrap().push((offset, len));
             Ok(())
         }
+        fn warm(&self, offset: usize, len: usize) {
+            self.0.lock().unwrap().push((offset, len));
+        }
+    }
+
+    #[test]
+    fn reads_ahead_of_the_reader_each_byte_once_and_only_mapped_ones() {
+        let log = Log(Mutex::new(Vec::new()));
+        let mut warmed = 0;
+        // Reader at 0, 3 ahead wanted, 8 mapped.
+        warm_ahead(&log, &mut warmed, 0, 8, 3);
+        assert_eq!(warmed, 3);
+        // The reader moved 1 on: only the new byte.
+        warm_ahead(&log, &mut warmed, 1, 8, 3);
+        // The reader overtook what was read: from the reader, not behind it.
+        warm_ahead(&log, &mut warmed, 10, 16, 3);
+        // Only up to what is mapped.
+        warm_ahead(&log, &mut warmed, 20, 21, 3);
+        // Nothing new, and nothing with a zero lead.
+        warm_ahead(&log, &mut warmed, 20, 21, 3);
+        warm_ahead(&log, &mut warmed, 30, 40, 0);
+        assert_eq!(warmed, 21);
+        assert_eq!(*log.0.lock().unwrap(), [(0, 3), (3, 1), (10, 3), (20, 1)]);
     }
 
     #[test]

@@ -178,6 +178,8 @@ struct Recorder {
     behind: usize,
     populated: Mutex<Vec<(usize, usize)>>,
     dropped: Mutex<Vec<(usize, usize)>>,
+    /// Where the helper's last read ahead ended.
+    warmed_to: Mutex<usize>,
     /// How far the helper has mapped, for a reader that waits on it. An
     /// atomic polled with `yield_now`, not a mutex and condvar: loom drops
     /// a thread's park token when that thread blocks on a loom mutex, which
@@ -208,6 +210,17 @@ impl Pager for Recorder {
         self.dropped.lock().unwrap().push((offset, len));
         Ok(())
     }
+    fn warm(&self, offset: usize, len: usize) {
+        // Mapped bytes only, each once, going forward; never one a
+        // previous read already covered.
+        assert!(
+            len > 0 && offset + len <= self.mapped_to.load(SeqCst),
+            "warm {offset}+{len}"
+        );
+        let mut to = self.warmed_to.lock().unwrap();
+        assert!(offset >= *to, "warm {offset}+{len} after {}", *to);
+        *to = offset + len;
+    }
 }
 
 /// The reader starts the helper at `start`, reports `reports`, and, if
@@ -220,6 +233,7 @@ fn readahead_model(start: usize, reports: &'static [usize], wait: bool) {
             chunk: 2,
             behind: 2,
             drop_chunk: 2,
+            warm: 1,
         };
         let last = reports.iter().copied().max().unwrap_or(start);
         let rec = std::sync::Arc::new(Recorder {
@@ -228,6 +242,7 @@ fn readahead_model(start: usize, reports: &'static [usize], wait: bool) {
             behind: w.behind,
             populated: Mutex::new(Vec::new()),
             dropped: Mutex::new(Vec::new()),
+            warmed_to: Mutex::new(0),
             mapped_to: loom::sync::atomic::AtomicUsize::new(0),
         });
         let mut ra = Readahead::start(rec.clone(), start, w).expect("spawn");

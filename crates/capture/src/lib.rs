@@ -24,7 +24,9 @@
 //!   moves on to another one, and reuses it once every clone is dropped.
 //! * A memory-mapped file can have its pages mapped ahead of the reader, and
 //!   unmapped again behind it, on a helper thread
-//!   ([`Capture::start_readahead`]), and the reader can hint
+//!   ([`Capture::start_readahead`]); that helper can also read the bytes a
+//!   few MiB ahead into the cache the cores share
+//!   ([`Capture::start_readahead_reading`]), and the reader can hint
 //!   the CPU about the records ahead in two ways ([`Prefetch`]).
 //! * Both parsers are hand-written and share one cursor over the input, so a
 //!   mapped file and the same bytes through a pipe yield identical frames

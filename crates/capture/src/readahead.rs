@@ -18,15 +18,29 @@ impl Pager for Mapping {
     fn drop_behind(&self, offset: usize, len: usize) -> io::Result<()> {
         Mapping::drop_behind(self, offset, len)
     }
+    fn warm(&self, offset: usize, len: usize) {
+        let Some(bytes) = self.bytes().get(offset..offset.saturating_add(len)) else {
+            return;
+        };
+        // One load a cache line is enough to bring each in; the fold keeps
+        // the loads from being optimised away.
+        let mut fold = 0u8;
+        for line in bytes.chunks(64) {
+            fold ^= line[0];
+        }
+        std::hint::black_box(fold);
+    }
 }
 
-/// Starts the helper for `map`, whose reader is at byte `pos`; `None` where
-/// mappings cannot be populated or the thread cannot be started.
-pub(crate) fn start(map: Arc<Mapping>, pos: usize) -> Option<Readahead> {
+/// Starts the helper for `map`, whose reader is at byte `pos`, reading the
+/// bytes ahead too if `read`; `None` where mappings cannot be populated or
+/// the thread cannot be started.
+pub(crate) fn start(map: Arc<Mapping>, pos: usize, read: bool) -> Option<Readahead> {
     if !Mapping::CAN_POPULATE {
         return None;
     }
-    Readahead::start(map, pos, Window::DEFAULT)
+    let window = if read { Window::WARM } else { Window::DEFAULT };
+    Readahead::start(map, pos, window)
 }
 
 #[cfg(all(test, target_os = "linux"))]

@@ -321,18 +321,28 @@ fn readahead_changes_nothing_and_stops_with_the_capture() {
         cfg!(target_os = "linux"),
         "idempotent"
     );
+    // And a helper that reads the bytes ahead as well.
+    let mut reading = Capture::open(&path).unwrap();
+    reading.set_prefetch(Prefetch::Stream);
+    assert_eq!(reading.start_readahead_reading(), cfg!(target_os = "linux"));
     let (a, ea) = drain(&mut plain);
     let (b2, eb) = drain(&mut ahead);
+    let (r, er) = drain(&mut reading);
     assert_eq!(a.len(), 6_000);
     assert_eq!(a, b2);
-    assert!(ea.is_none() && eb.is_none());
+    assert_eq!(a, r);
+    assert!(ea.is_none() && eb.is_none() && er.is_none());
 
-    for stop_after in [0, 1, 700, 3_000] {
+    for (i, stop_after) in [0, 1, 700, 3_000, 0, 1, 700, 3_000].into_iter().enumerate() {
         let (tx, rx) = std::sync::mpsc::channel();
         let p = path.clone();
         std::thread::spawn(move || {
             let mut cap = Capture::open(&p).unwrap();
-            cap.start_readahead();
+            if i < 4 {
+                cap.start_readahead();
+            } else {
+                cap.start_readahead_reading();
+            }
             for _ in 0..stop_after {
                 cap.next_frame().unwrap().unwrap();
             }
@@ -345,6 +355,7 @@ fn readahead_changes_nothing_and_stops_with_the_capture() {
 
     let mut mem = Capture::from_bytes(b.bytes.clone(), "mem").unwrap();
     assert!(!mem.start_readahead(), "only memory-mapped files");
+    assert!(!mem.start_readahead_reading());
     mem.set_prefetch(Prefetch::Stream);
     let (m, _) = drain(&mut mem);
     assert_eq!(m, a);

@@ -127,10 +127,17 @@ pub fn replay(
     let mut frames = 0u64;
     let mut pacer = Pacer::new(opts.pace);
     let mut done_bytes = 0u64;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let helper_reads = core_to_spare(workers, cores);
     'captures: for mut cap in opened {
         if !opts.no_readahead {
-            // Page faults off the reading thread (a no-op for streams).
-            cap.start_readahead();
+            // Page faults off the reading thread (a no-op for streams); with
+            // a core to spare, the bytes read ahead into the shared cache.
+            if helper_reads {
+                cap.start_readahead_reading();
+            } else {
+                cap.start_readahead();
+            }
         }
         // Headers first, payloads later (or on a worker): see `Prefetch`.
         cap.set_prefetch(Prefetch::Stream);
@@ -277,6 +284,15 @@ pub struct ReadOnly {
     pub bytes: u64,
     /// [`sum8`](crate::output::sum8) of every frame, so no read is optimised away.
     pub checksum: u64,
+}
+
+/// Whether `cores` leave one for the read-ahead helper beside the busy
+/// threads of an engine with `workers` (inline: the one reading thread;
+/// otherwise the dispatcher and each worker), so it can read the capture's
+/// bytes ahead as well as map them ([`Capture::start_readahead_reading`]).
+fn core_to_spare(workers: usize, cores: usize) -> bool {
+    let busy = if workers == 0 { 1 } else { workers + 1 };
+    cores > busy
 }
 
 /// The floor of a replay: opens the captures as a replay does, reads every
