@@ -33,6 +33,7 @@ pub(crate) struct Rec {
     seen: Seen,
     keep: Option<usize>,
     linger: bool,
+    reject_odd: bool,
     out: std::rc::Rc<std::cell::RefCell<HashMap<u64, Seen>>>,
 }
 
@@ -44,6 +45,9 @@ fn slot(d: Direction) -> usize {
 }
 
 impl Stream for Rec {
+    fn accept(&mut self, seg: &Segment<'_>, _: Direction, _: Option<Seq>, _: &Context) -> bool {
+        !(self.reject_odd && seg.payload.len() % 2 == 1)
+    }
     fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _: &Context) {
         let info = sg.info();
         let k = slot(info.dir);
@@ -80,6 +84,8 @@ pub(crate) struct Recorder {
     pub out: std::rc::Rc<std::cell::RefCell<HashMap<u64, Seen>>>,
     pub keep: Option<usize>,
     pub linger: bool,
+    /// Streams reject every segment with an odd payload length.
+    pub reject_odd: bool,
     pub created: u64,
 }
 
@@ -92,6 +98,7 @@ impl StreamFactory for Recorder {
             seen: Seen::default(),
             keep: self.keep,
             linger: self.linger,
+            reject_odd: self.reject_odd,
             out: self.out.clone(),
         }
     }
@@ -196,6 +203,7 @@ fn in_order_both_directions_and_fin_close() {
     );
     assert_eq!(st.segments_no_conn, 1);
     assert_eq!(r.connections(), 0);
+    assert_eq!(r.predicted.0, 2, "both data segments take the fast path");
 }
 
 /// A delivery's counts (gopacket's `TCPAssemblyStats`): spans, spans
@@ -1116,4 +1124,174 @@ fn every_conflict_of_one_delivery_is_an_event() {
     assert_eq!(seen.conflicts, 6);
     assert_eq!(st.overlap_conflicts, 6);
     assert_eq!(seen.bytes[0], b"axcxexgxixkx");
+}
+
+/// Header prediction ([`Reassembler::in_order`]) changes nothing: random
+/// segments of one connection, in both directions (in order, sent again,
+/// ahead of a hole, with every flag, acknowledging past holes, cut by the
+/// capture), through a stream that keeps bytes or rejects segments,
+/// replayed with the fast path on and off, give the same deliveries,
+/// events and statistics.
+mod prediction {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    struct Op {
+        fwd: bool,
+        flags: u8,
+        /// 0: at the direction's send cursor; 1: sent again, before it;
+        /// 2: ahead of it, leaving a hole; 3: at the start of the oldest
+        /// hole left (filling it in order, up to what waits behind it).
+        at: u8,
+        back_or_gap: u8,
+        len: u8,
+        ack_slack: i8,
+        missing: bool,
+        secs: u8,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let flags = prop_oneof![
+            12 => Just(A),
+            1 => Just(A | 0x08), // PSH
+            1 => Just(0),
+            1 => Just(S),
+            1 => Just(S | A),
+            1 => Just(F | A),
+            1 => Just(R | A),
+            1 => Just(R),
+        ];
+        (
+            any::<bool>(),
+            flags,
+            prop_oneof![8 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8), 2 => Just(3u8)],
+            1u8..40,
+            0u8..24,
+            -3i8..4,
+            prop::bool::weighted(0.05),
+            prop_oneof![6 => Just(0u8), 1 => Just(1u8), 1 => Just(4u8)],
+        )
+            .prop_map(
+                |(fwd, flags, at, back_or_gap, len, ack_slack, missing, secs)| Op {
+                    fwd,
+                    flags,
+                    at,
+                    back_or_gap,
+                    len,
+                    ack_slack,
+                    missing,
+                    secs,
+                },
+            )
+    }
+
+    /// The segments `ops` describe: ISNs near the 2^32 wrap, payload bytes
+    /// a function of their stream offset (so copies agree).
+    fn segments(ops: &[Op]) -> Vec<(Segment<'static>, Vec<u8>)> {
+        const ISN: [u32; 2] = [u32::MAX - 40, 7];
+        let mut sent = [1u64, 1u64]; // after the SYN
+        let mut holes: [Vec<u64>; 2] = [Vec::new(), Vec::new()];
+        let mut t = 0u64;
+        ops.iter()
+            .map(|o| {
+                let d = usize::from(!o.fwd);
+                let len = u64::from(o.len);
+                let off = match o.at {
+                    0 => sent[d],
+                    1 => sent[d].saturating_sub(u64::from(o.back_or_gap)).max(1),
+                    2 => {
+                        holes[d].push(sent[d]);
+                        sent[d] + u64::from(o.back_or_gap) + 1
+                    }
+                    _ if holes[d].is_empty() => sent[d],
+                    _ => holes[d].remove(0),
+                };
+                let flags = o.flags;
+                let seq = if flags & S != 0 { 0 } else { off };
+                let payload: Vec<u8> = if flags & S != 0 {
+                    Vec::new()
+                } else {
+                    (off..off + len).map(|x| (x * 7 + d as u64) as u8).collect()
+                };
+                if flags & S == 0 {
+                    sent[d] = sent[d].max(off + len);
+                }
+                let ack =
+                    (ISN[1 - d] as u64 + sent[1 - d]).wrapping_add_signed(i64::from(o.ack_slack));
+                t += u64::from(o.secs);
+                let mut s = seg(
+                    o.fwd,
+                    flags,
+                    ISN[d].wrapping_add(seq as u32),
+                    ack as u32,
+                    b"",
+                    t,
+                );
+                s.payload_missing = if o.missing { 3 } else { 0 };
+                (s, payload)
+            })
+            .collect()
+    }
+
+    fn replay(
+        cfg: &Config,
+        keep: Option<usize>,
+        reject_odd: bool,
+        segs: &[(Segment<'static>, Vec<u8>)],
+        general_only: bool,
+    ) -> (String, Stats, u64) {
+        let f = Recorder {
+            keep,
+            reject_odd,
+            ..Recorder::default()
+        };
+        let mut r = Reassembler::new(cfg.clone(), f);
+        r.predicted.1 = general_only;
+        for (s, payload) in segs {
+            r.process(&Segment { payload, ..*s });
+        }
+        r.flush_all();
+        let out = r.factory().out.borrow();
+        let mut seen: Vec<_> = out.iter().map(|(id, s)| format!("{id}: {s:?}")).collect();
+        seen.sort();
+        (seen.join("\n"), r.stats(), r.predicted.0)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+        #[test]
+        fn the_fast_path_is_the_general_path(
+            ops in prop::collection::vec(op(), 1..120),
+            keep in prop::option::of(0usize..6),
+            reject_odd in prop::bool::weighted(0.2),
+            skip_acked_holes in any::<bool>(),
+            flush in prop::option::of(1u64..5),
+        ) {
+            let cfg = Config {
+                skip_acked_holes,
+                flush_timeout_ns: flush.map(|s| s * 1_000_000_000),
+                ..Config::default()
+            };
+            let segs = segments(&ops);
+            let (fast, fast_stats, _) = replay(&cfg, keep, reject_odd, &segs, false);
+            let (general, general_stats, none) = replay(&cfg, keep, reject_odd, &segs, true);
+            prop_assert_eq!(none, 0);
+            prop_assert_eq!(fast, general);
+            prop_assert_eq!(fast_stats, general_stats);
+        }
+    }
+
+    /// The random segments above do reach the fast path, often.
+    #[test]
+    fn random_segments_reach_the_fast_path() {
+        use proptest::strategy::ValueTree;
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let ops = prop::collection::vec(op(), 100)
+            .new_tree(&mut runner)
+            .unwrap()
+            .current();
+        let (_, _, predicted) = replay(&Config::default(), None, false, &segments(&ops), false);
+        assert!(predicted >= 10, "{predicted} of 100");
+    }
 }
