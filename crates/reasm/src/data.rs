@@ -50,19 +50,18 @@ impl<S, Pg> Conn<S, Pg> {
     }
 
     pub fn pages(&self) -> usize {
-        self.halves[0].pieces.len() + self.halves[1].pieces.len()
+        self.halves[0].piece_count() + self.halves[1].piece_count()
     }
 
     /// Time of the oldest buffered piece, if any.
     pub fn oldest_ts(&self) -> Option<Timestamp> {
-        let oldest = self.halves.iter().filter_map(|h| h.by_time.first());
-        oldest.map(|&(t, _)| t).min()
+        self.halves.iter().filter_map(Half::oldest_piece_ts).min()
     }
 
     /// The direction holding the oldest buffered piece.
     pub fn oldest_dir(&self) -> Option<Dir> {
-        let a = self.halves[0].by_time.first().map(|&(t, _)| t);
-        let b = self.halves[1].by_time.first().map(|&(t, _)| t);
+        let a = self.halves[0].oldest_piece_ts();
+        let b = self.halves[1].oldest_piece_ts();
         match (a, b) {
             (Some(x), Some(y)) if y < x => Some(Dir::HiToLo),
             (Some(_), _) => Some(Dir::LoToHi),
@@ -158,7 +157,7 @@ impl<P: PagePool> Core<P> {
     fn pages_to_buffer(&self, h: &Half<P::Page>, lo: u64, s: u64, e: u64) -> usize {
         let mut cursor = s;
         let mut pages = 0;
-        for p in h.pieces.range(lo..e).map(|(_, p)| p) {
+        for p in h.pieces_in(lo..e) {
             if p.start > cursor {
                 pages += self.pages_for((p.start.min(e) - cursor) as usize);
             }
@@ -285,7 +284,7 @@ impl<P: PagePool> Core<P> {
         let covered = &mut self.covered;
         covered.clear();
         let mut conflicts = Conflicts::default();
-        for p in h.pieces.range_mut(lo..e).map(|(_, p)| p) {
+        for p in h.pieces_in_mut(lo..e) {
             let (os, oe) = (s.max(p.start), e.min(p.end()));
             if os >= oe {
                 continue;
@@ -347,7 +346,7 @@ impl<P: PagePool> Core<P> {
     fn take_run(&mut self, h: &mut Half<P::Page>, inline_end: Option<u64>) -> u64 {
         self.delivering.clear();
         let mut cursor = inline_end.unwrap_or(h.next);
-        if h.pieces.is_empty() {
+        if !h.has_pieces() {
             // In order with nothing waiting: the common delivery.
             return cursor;
         }
@@ -641,7 +640,7 @@ impl<P: PagePool> Core<P> {
         ctx: &Context,
     ) -> bool {
         let h = &mut conn.halves[di(d)];
-        let Some((&start, _)) = h.pieces.first_key_value() else {
+        let Some(start) = h.first_piece_start() else {
             return false;
         };
         self.skip_to(h, start);
@@ -666,7 +665,7 @@ impl<P: PagePool> Core<P> {
     pub fn skip_lost(&mut self, h: &mut Half<P::Page>, n: u64) {
         let to = h.next + n;
         // Buffered data inside the range stays: it is delivered by the next run.
-        let to = h.pieces.first_key_value().map_or(to, |(&p, _)| to.min(p));
+        let to = h.first_piece_start().map_or(to, |p| to.min(p));
         self.skip_to(h, to);
     }
 
@@ -681,8 +680,8 @@ impl<P: PagePool> Core<P> {
     ) {
         loop {
             let h = &conn.halves[di(d)];
-            match h.pieces.first_key_value() {
-                Some((&start, _)) if start <= ack && h.next < ack => {
+            match h.first_piece_start() {
+                Some(start) if start <= ack && h.next < ack => {
                     self.stats.acked_gaps += 1;
                     self.flush_run(conn, d, ctx);
                 }
@@ -699,15 +698,10 @@ impl<P: PagePool> Core<P> {
         cutoff: Timestamp,
         ctx: &Context,
     ) -> bool {
-        let h = &conn.halves[di(d)];
-        // The pieces older than `cutoff` are the first of `by_time`; all of
-        // them are delivered below, so finding them costs O(log n) each.
-        let last = h
-            .by_time
-            .range(..(cutoff, 0))
-            .map(|&(_, start)| start)
-            .max();
-        let Some(until) = last.and_then(|s| h.pieces.get(&s)).map(Piece::end) else {
+        // The pieces older than `cutoff` are the first of the arrival
+        // index; all of them are delivered below, so finding them costs
+        // O(log n) each.
+        let Some(until) = conn.halves[di(d)].end_of_pieces_before(cutoff) else {
             return false;
         };
         while conn.halves[di(d)].next < until && self.flush_run(conn, d, ctx) {}

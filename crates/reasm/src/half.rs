@@ -6,6 +6,7 @@
 //! arithmetic, so the 2^32 wrap cannot confuse ordering, overlaps or gaps.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
 
 use weft_wire::{Seq, Timestamp};
 
@@ -51,12 +52,26 @@ pub(crate) struct Kept {
 /// in one direction, so they never come near it.
 const NO_FIN: u64 = u64::MAX;
 
-/// State of one direction.
+/// Out-of-order pieces of one direction, by offset and by arrival.
 ///
 /// Invariant: `pieces` maps each piece's `start` to it, pieces do not
-/// overlap, and every piece starts strictly after `next` (contiguous data is delivered at
-/// once, so the first piece always sits behind a hole); `by_time` holds
-/// `(ts, start)` of exactly those pieces.
+/// overlap, and every piece starts strictly after its half's `next`
+/// (contiguous data is delivered at once, so the first piece always sits
+/// behind a hole); `by_time` holds `(ts, start)` of exactly those pieces,
+/// and there is at least one.
+#[derive(Debug)]
+pub(crate) struct Waiting<Pg> {
+    /// Out-of-order bytes waiting for the hole before them to close.
+    pub pieces: BTreeMap<u64, Piece<Pg>>,
+    /// The same pieces by arrival: `(ts, start)` for each, so the oldest
+    /// and those past the flush timeout are found in O(log n). Scanning
+    /// `pieces` instead cost O(n) a segment when a flood kept pieces
+    /// expiring one by one, or kept the page cap hit (2.1 M segments of an
+    /// out-of-order flood at the default limits took 114 s).
+    pub by_time: BTreeSet<(Timestamp, u64)>,
+}
+
+/// State of one direction.
 #[derive(Debug)]
 pub(crate) struct Half<Pg> {
     /// Sequence number of stream offset 0, once known.
@@ -84,14 +99,12 @@ pub(crate) struct Half<Pg> {
     /// skipped when the sender's next segment does not fill it (one segment
     /// of grace absorbs a capture that shows the ACK before the data).
     pub acked_hole: u64,
-    /// Out-of-order bytes waiting for the hole before them to close.
-    pub pieces: BTreeMap<u64, Piece<Pg>>,
-    /// The same pieces by arrival: `(ts, start)` for each, so the oldest
-    /// and those past the flush timeout are found in O(log n). Scanning
-    /// `pieces` instead cost O(n) a segment when a flood kept pieces
-    /// expiring one by one, or kept the page cap hit (2.1 M segments of an
-    /// out-of-order flood at the default limits took 114 s).
-    pub by_time: BTreeSet<(Timestamp, u64)>,
+    /// The pieces waiting behind a hole: made with the first, dropped with
+    /// the last, so `None` is "nothing waits" without a look behind the
+    /// pointer. Most halves never hold a piece, and the two maps inline
+    /// took 48 bytes of each half: the connection record was 80 bytes and
+    /// more than a cache line larger.
+    waiting: Option<Box<Waiting<Pg>>>,
     /// What the handler kept from its last delivery ([`Half::kept`]),
     /// boxed on first use: most handlers never keep bytes, and a pointer
     /// here instead of a vector and a time keeps the half smaller.
@@ -110,8 +123,7 @@ impl<Pg> Default for Half<Pg> {
             pending_skip: 0,
             skipped: (0, 0),
             acked_hole: 0,
-            pieces: BTreeMap::new(),
-            by_time: BTreeSet::new(),
+            waiting: None,
             keep: None,
         }
     }
@@ -138,11 +150,66 @@ impl<Pg> Half<Pg> {
             .map_or((&[], Timestamp::default()), |k| (&k.bytes, k.ts))
     }
 
+    /// Whether out-of-order pieces wait.
+    #[inline]
+    pub fn has_pieces(&self) -> bool {
+        self.waiting.is_some()
+    }
+
+    /// How many pieces wait.
+    pub fn piece_count(&self) -> usize {
+        self.waiting.as_ref().map_or(0, |w| w.pieces.len())
+    }
+
+    /// The pieces that start in `range`, by offset.
+    pub fn pieces_in(&self, range: Range<u64>) -> impl Iterator<Item = &Piece<Pg>> {
+        let w = self.waiting.as_deref();
+        w.into_iter()
+            .flat_map(move |w| w.pieces.range(range.clone()).map(|(_, p)| p))
+    }
+
+    /// [`pieces_in`](Self::pieces_in), to change their bytes.
+    pub fn pieces_in_mut(&mut self, range: Range<u64>) -> impl Iterator<Item = &mut Piece<Pg>> {
+        let w = self.waiting.as_deref_mut();
+        w.into_iter()
+            .flat_map(move |w| w.pieces.range_mut(range.clone()).map(|(_, p)| p))
+    }
+
+    /// Where the first piece starts.
+    pub fn first_piece_start(&self) -> Option<u64> {
+        let w = self.waiting.as_deref()?;
+        w.pieces.first_key_value().map(|(&start, _)| start)
+    }
+
+    /// When the piece that waits the longest came.
+    pub fn oldest_piece_ts(&self) -> Option<Timestamp> {
+        let w = self.waiting.as_deref()?;
+        w.by_time.first().map(|&(ts, _)| ts)
+    }
+
+    /// Where the last of the pieces that came before `cutoff` ends (by
+    /// offset), found through the arrival index in O(log n) a piece.
+    pub fn end_of_pieces_before(&self, cutoff: Timestamp) -> Option<u64> {
+        let w = self.waiting.as_deref()?;
+        let last = w
+            .by_time
+            .range(..(cutoff, 0))
+            .map(|&(_, start)| start)
+            .max()?;
+        w.pieces.get(&last).map(Piece::end)
+    }
+
     /// Buffers `piece`, in both indexes.
     pub fn insert_piece(&mut self, piece: Piece<Pg>) {
-        self.by_time.insert((piece.ts, piece.start));
-        self.pieces.insert(piece.start, piece);
-        debug_assert_eq!(self.pieces.len(), self.by_time.len());
+        let w = self.waiting.get_or_insert_with(|| {
+            Box::new(Waiting {
+                pieces: BTreeMap::new(),
+                by_time: BTreeSet::new(),
+            })
+        });
+        w.by_time.insert((piece.ts, piece.start));
+        w.pieces.insert(piece.start, piece);
+        debug_assert_eq!(w.pieces.len(), w.by_time.len());
     }
 
     /// Takes the first piece (by offset) out of both indexes, if `take`
@@ -151,20 +218,27 @@ impl<Pg> Half<Pg> {
         &mut self,
         take: impl FnOnce(&Piece<Pg>) -> bool,
     ) -> Option<Piece<Pg>> {
-        let entry = self.pieces.first_entry()?;
+        let w = self.waiting.as_deref_mut()?;
+        let entry = w.pieces.first_entry()?;
         if !take(entry.get()) {
             return None;
         }
         let p = entry.remove();
-        self.by_time.remove(&(p.ts, p.start));
-        debug_assert_eq!(self.pieces.len(), self.by_time.len());
+        w.by_time.remove(&(p.ts, p.start));
+        debug_assert_eq!(w.pieces.len(), w.by_time.len());
+        if w.pieces.is_empty() {
+            self.waiting = None;
+        }
         Some(p)
     }
 
     /// Where a walk over the pieces that overlap `[s, …)` starts: the
     /// piece that holds `s`, if one does, else `s`.
     pub fn overlap_start(&self, s: u64) -> u64 {
-        let before = self.pieces.range(..=s).next_back();
+        let Some(w) = self.waiting.as_deref() else {
+            return s;
+        };
+        let before = w.pieces.range(..=s).next_back();
         before.filter(|(_, p)| p.end() > s).map_or(s, |(&k, _)| k)
     }
 
@@ -186,5 +260,60 @@ impl<Pg> Half<Pg> {
         let (a, b) = self.skipped;
         let late = to.min(b).saturating_sub(from.max(a));
         (to - from - late, late)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn piece(start: u64, len: u32, ts: u64) -> Piece<Vec<u8>> {
+        Piece {
+            start,
+            len,
+            seg_start: start,
+            seg_end: start + u64::from(len),
+            ts: Timestamp(ts),
+            page: vec![0; len as usize],
+        }
+    }
+
+    /// The maps exist while a piece waits and only then: a half with
+    /// nothing waiting answers without a look behind the pointer, and the
+    /// answers agree with the pieces held.
+    #[test]
+    fn waiting_pieces_are_made_with_the_first_and_dropped_with_the_last() {
+        let mut h: Half<Vec<u8>> = Half::default();
+        assert!(!h.has_pieces() && h.waiting.is_none());
+        assert_eq!((h.piece_count(), h.first_piece_start()), (0, None));
+        assert_eq!(h.oldest_piece_ts(), None);
+        assert_eq!(h.end_of_pieces_before(Timestamp(u64::MAX)), None);
+        assert_eq!(h.overlap_start(5), 5);
+
+        h.insert_piece(piece(30, 10, 2));
+        h.insert_piece(piece(10, 10, 5));
+        assert!(h.has_pieces());
+        assert_eq!((h.piece_count(), h.first_piece_start()), (2, Some(10)));
+        assert_eq!(h.oldest_piece_ts(), Some(Timestamp(2)));
+        // Those that came before 3: the one at 30, ending at 40.
+        assert_eq!(h.end_of_pieces_before(Timestamp(3)), Some(40));
+        assert_eq!(h.end_of_pieces_before(Timestamp(2)), None);
+        assert_eq!(h.overlap_start(15), 10);
+        let starts: Vec<u64> = h.pieces_in(0..35).map(|p| p.start).collect();
+        assert_eq!(starts, [10, 30]);
+        for p in h.pieces_in_mut(25..100) {
+            p.page[0] = 7;
+        }
+        assert_eq!(h.pieces_in(30..31).next().map(|p| p.page[0]), Some(7));
+
+        assert!(h.take_first_piece_if(|p| p.start > 10).is_none());
+        assert_eq!(h.take_first_piece_if(|_| true).map(|p| p.start), Some(10));
+        assert!(h.has_pieces());
+        assert_eq!(h.take_first_piece_if(|_| true).map(|p| p.start), Some(30));
+        assert!(
+            !h.has_pieces() && h.waiting.is_none(),
+            "dropped with the last"
+        );
+        assert!(h.take_first_piece_if(|_| true).is_none());
     }
 }

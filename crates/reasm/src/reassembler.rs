@@ -243,7 +243,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         // cache after the segment; `queued[i]` mostly is not, and loading it
         // for every segment cost 4 % of an inline replay.
         let conn = self.table.try_get(i);
-        if conn.is_some_and(|c| !c.halves[di(seg.dir)].by_time.is_empty()) {
+        if conn.is_some_and(|c| c.halves[di(seg.dir)].has_pieces()) {
             self.note_buffered(i, seg.ts);
         }
     }
@@ -559,7 +559,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         let Some(ack) = h.offset_of(seg.ack) else {
             return;
         };
-        if ack > h.next as i64 && ack - (h.next as i64) <= max_window && !h.pieces.is_empty() {
+        if ack > h.next as i64 && ack - (h.next as i64) <= max_window && h.has_pieces() {
             let h = &mut conn.halves[di(o)];
             h.acked_hole = h.acked_hole.max(ack as u64);
         }
@@ -806,7 +806,7 @@ fn on_syn<Pg>(h: &mut Half<Pg>, seg: &Segment<'_>) {
     match h.isn {
         Some(isn) if isn == seg.seq => {}
         // A different ISN before any data: the handshake was retried.
-        _ if h.next == 0 && h.pieces.is_empty() => {
+        _ if h.next == 0 && !h.has_pieces() => {
             h.isn = Some(seg.seq);
             h.base = Some(seg.seq + 1);
         }

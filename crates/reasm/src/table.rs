@@ -408,6 +408,16 @@ mod tests {
         FlowKey::from_v4([10, 0, 0, 1], n, [10, 0, 0, 2], 80, 0).0
     }
 
+    /// A connection record with a stream of 48 bytes (the replay tool's)
+    /// and heap pages: the size that sets how many cache lines each packet
+    /// loads. The out-of-order maps live behind one pointer, made when a
+    /// piece first waits; inline they made this 376 bytes.
+    #[test]
+    fn a_connection_record_with_a_48_byte_stream_is_296_bytes() {
+        type Record = Slot<crate::data::Conn<[u64; 6], Box<[u8]>>>;
+        assert_eq!(std::mem::size_of::<Record>(), 296);
+    }
+
     /// Opens connection `n` (its item is `n`) at time `at`; its slot.
     fn open(t: &mut Table<u16>, n: u16, at: u64) -> u32 {
         let k = key(n);
