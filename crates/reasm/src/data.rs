@@ -54,12 +54,15 @@ impl<S, Pg> Conn<S, Pg> {
     }
 
     /// Time of the oldest buffered piece, if any.
-    pub fn oldest_ts(&self) -> Option<Timestamp> {
-        self.halves.iter().filter_map(Half::oldest_piece_ts).min()
+    pub fn oldest_ts(&mut self) -> Option<Timestamp> {
+        self.halves
+            .iter_mut()
+            .filter_map(Half::oldest_piece_ts)
+            .min()
     }
 
     /// The direction holding the oldest buffered piece.
-    pub fn oldest_dir(&self) -> Option<Dir> {
+    pub fn oldest_dir(&mut self) -> Option<Dir> {
         let a = self.halves[0].oldest_piece_ts();
         let b = self.halves[1].oldest_piece_ts();
         match (a, b) {
@@ -698,14 +701,17 @@ impl<P: PagePool> Core<P> {
         cutoff: Timestamp,
         ctx: &Context,
     ) -> bool {
-        // The pieces older than `cutoff` are the first of the arrival
-        // index; all of them are delivered below, so finding them costs
-        // O(log n) each.
-        let Some(until) = conn.halves[di(d)].end_of_pieces_before(cutoff) else {
-            return false;
-        };
-        while conn.halves[di(d)].next < until && self.flush_run(conn, d, ctx) {}
-        true
+        // Runs go out from the first piece on until none older than
+        // `cutoff` is left (with the younger pieces before the last of
+        // them); the oldest is found in O(log n) each time.
+        let mut flushed = false;
+        while conn.halves[di(d)]
+            .oldest_piece_ts()
+            .is_some_and(|ts| ts < cutoff)
+        {
+            flushed |= self.flush_run(conn, d, ctx);
+        }
+        flushed
     }
 
     /// Delivers everything buffered (skipping holes) and ends the direction.

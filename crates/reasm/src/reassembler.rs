@@ -607,7 +607,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         if !self.table.is_live(i, gen) {
             return;
         }
-        let Some(ts) = self.table.get(i).oldest_ts() else {
+        let Some(ts) = self.table.get_mut(i).oldest_ts() else {
             return;
         };
         // The last instant stands for "not queued".
