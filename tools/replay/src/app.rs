@@ -322,3 +322,21 @@ pub fn read_only(captures: &[PathBuf], readahead: bool) -> (ReadOnly, Result<(),
     }
     (r, Ok(()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::core_to_spare;
+
+    /// The helper reads ahead only beside threads that leave it a core:
+    /// inline on two cores, not 1 or 2 workers there (their dispatcher
+    /// makes the third thread), 2 workers on four.
+    #[test]
+    fn the_helper_reads_ahead_only_with_a_core_to_spare() {
+        assert!(core_to_spare(0, 2));
+        assert!(!core_to_spare(0, 1));
+        assert!(!core_to_spare(1, 2));
+        assert!(!core_to_spare(2, 2));
+        assert!(!core_to_spare(2, 3));
+        assert!(core_to_spare(2, 4));
+    }
+}

@@ -64,7 +64,8 @@ struct Args {
     #[arg(long, short = 'q')]
     quiet: bool,
     /// Do not map a capture file's pages ahead of the reader on a helper
-    /// thread (it takes page faults off the reading thread).
+    /// thread (it takes page faults off the reading thread, and with a
+    /// core to spare reads the bytes into the shared cache).
     #[arg(long)]
     no_readahead: bool,
     /// Only read every frame and touch each byte once, then print the
