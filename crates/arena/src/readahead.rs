@@ -77,7 +77,7 @@ impl Window {
     /// one core's L2 (1 MiB on the machine measured), so what the helper
     /// read has moved on to the shared L3 when the reader arrives, and a
     /// tenth of that L3: the table of a busy reassembler stays cached.
-    /// Measured in README (inline replay of a 1.1 GB capture: 0.92× the
+    /// Measured in README (inline replay of a 1.1 GB capture: 0.93× the
     /// time with mapping alone; 2 MiB leads or 512 KiB reports did no
     /// better).
     pub const WARM: Window = Window {

@@ -278,9 +278,11 @@ impl Capture {
     /// reads the bytes 3 MiB ahead of the reader, so they wait in the cache
     /// the cores share rather than in DRAM. For a reader whose thread does
     /// all the work (inline reassembly) while the helper has a core to
-    /// itself: there it took 0.92× the time on a 1.1 GB capture. Where all
+    /// itself: there it took 0.93× the time on a 1.1 GB capture. Where all
     /// cores are busy (an engine with a worker per core) the helper's reads
     /// slow the others more than they save (1.03–1.06× there).
+    ///
+    /// A helper already running (started by either call) is kept as it is.
     pub fn start_readahead_reading(&mut self) -> bool {
         self.start_helper(true)
     }

@@ -62,7 +62,8 @@ const NO_FIN: u64 = u64::MAX;
 /// behind a hole); there is at least one. `by_time` holds `(ts, start)` of
 /// every piece, and entries of pieces delivered since (stale, known by no
 /// piece at `start` with that time: a delivered offset never holds a piece
-/// again), at most twice as many as pieces plus a slack.
+/// again): in all, at most twice as many entries as pieces plus a slack,
+/// checked whenever a piece leaves.
 #[derive(Debug)]
 pub(crate) struct Waiting<Pg> {
     /// Out-of-order bytes waiting for the hole before them to close.

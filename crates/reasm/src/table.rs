@@ -122,6 +122,10 @@ pub(crate) fn bound_stale<T: Ord>(
     if heap.len() > 2 * live + STALE_SLACK {
         let mut entries = std::mem::take(heap).into_vec();
         entries.retain(keep);
+        // The memory goes too, not only the entries: a heap that once held
+        // many (a half's pieces after an out-of-order burst) would keep
+        // its peak allocation, uncounted by any memory limit.
+        entries.shrink_to(2 * entries.len() + STALE_SLACK);
         *heap = BinaryHeap::from(entries);
     }
 }
@@ -416,6 +420,23 @@ mod tests {
     fn a_connection_record_with_a_48_byte_stream_is_296_bytes() {
         type Record = Slot<crate::data::Conn<[u64; 6], Box<[u8]>>>;
         assert_eq!(std::mem::size_of::<Record>(), 296);
+    }
+
+    /// A rebuild gives back the memory of the stale entries too.
+    #[test]
+    fn a_rebuilt_heap_gives_back_its_memory() {
+        let mut heap: BinaryHeap<u32> = (0..10_000).collect();
+        bound_stale(&mut heap, 10, |&e| e < 10);
+        assert_eq!(heap.len(), 10);
+        assert!(
+            heap.capacity() <= 2 * 10 + STALE_SLACK,
+            "{}",
+            heap.capacity()
+        );
+        // Within the bound nothing is rebuilt.
+        let cap = heap.capacity();
+        bound_stale(&mut heap, 10, |_| false);
+        assert_eq!((heap.len(), heap.capacity()), (10, cap));
     }
 
     /// Opens connection `n` (its item is `n`) at time `at`; its slot.
