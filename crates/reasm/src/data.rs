@@ -157,10 +157,16 @@ impl<P: PagePool> Core<P> {
     /// them, not its length in pages. O(log n + pieces overlapped), the
     /// walk buffering does anyway.
     /// `lo` is `h.overlap_start(s)`.
-    fn pages_to_buffer(&self, h: &Half<P::Page>, lo: u64, s: u64, e: u64) -> usize {
+    /// Also says whether any held piece lies over `[s, e)` (every piece
+    /// the walk meets does), so buffering can skip its own walk when none
+    /// does: most out-of-order segments overlap nothing, and a hostile
+    /// order paid for each walk in tree descents.
+    fn pages_to_buffer(&self, h: &Half<P::Page>, lo: u64, s: u64, e: u64) -> (usize, bool) {
         let mut cursor = s;
         let mut pages = 0;
+        let mut overlaps = false;
         for p in h.pieces_in(lo..e) {
+            overlaps = true;
             if p.start > cursor {
                 pages += self.pages_for((p.start.min(e) - cursor) as usize);
             }
@@ -169,7 +175,7 @@ impl<P: PagePool> Core<P> {
         if cursor < e {
             pages += self.pages_for((e - cursor) as usize);
         }
-        pages
+        (pages, overlaps)
     }
 
     /// Whether `extra` more pages fit every limit for this connection.
@@ -242,11 +248,11 @@ impl<P: PagePool> Core<P> {
         }
         let _ = end;
         let lo = h.overlap_start(s);
-        let need = self.pages_to_buffer(h, lo, s, s + bytes.len() as u64);
+        let (need, overlaps) = self.pages_to_buffer(h, lo, s, s + bytes.len() as u64);
         match self.room_for(conn, need) {
             (true, true) => {
                 self.stats.out_of_order_segments += 1;
-                self.buffer(conn, d, (lo, s), bytes, bounds, data.ts, ctx);
+                self.buffer(conn, d, (lo, s, overlaps), bytes, bounds, data.ts, ctx);
                 Outcome::Done
             }
             _ => Outcome::NeedRoom(need),
@@ -266,13 +272,14 @@ impl<P: PagePool> Core<P> {
 
     /// Copies out-of-order bytes `[s, s + bytes.len())` into pages, resolving
     /// overlaps with what is already buffered by the policy. `lo` is
-    /// [`Half::overlap_start`] of `s`.
+    /// [`Half::overlap_start`] of `s`; `overlaps`, whether a held piece lies
+    /// over the bytes ([`Self::pages_to_buffer`]).
     #[allow(clippy::too_many_arguments)]
     fn buffer<S: Stream>(
         &mut self,
         conn: &mut Conn<S, P::Page>,
         d: Dir,
-        (lo, s): (u64, u64),
+        (lo, s, overlaps): (u64, u64, bool),
         bytes: &[u8],
         (ns, ne): (u64, u64),
         ts: Timestamp,
@@ -287,21 +294,26 @@ impl<P: PagePool> Core<P> {
         let covered = &mut self.covered;
         covered.clear();
         let mut conflicts = Conflicts::default();
-        for p in h.pieces_in_mut(lo..e) {
-            let (os, oe) = (s.max(p.start), e.min(p.end()));
-            if os >= oe {
-                continue;
+        // No held piece over the bytes: no walk (not even an empty one,
+        // which still descends the tree).
+        if overlaps {
+            for p in h.pieces_in_mut(lo..e) {
+                let (os, oe) = (s.max(p.start), e.min(p.end()));
+                if os >= oe {
+                    continue;
+                }
+                let new = &bytes[(os - s) as usize..(oe - s) as usize];
+                let po = (os - p.start) as usize;
+                let old = &mut p.page.as_mut()[po..po + new.len()];
+                let new_wins = policy.new_wins(ns, ne, p.seg_start, p.seg_end);
+                self.stats.overlap_bytes += new.len() as u64;
+                let at = (direction, os);
+                if conflicts.note(&mut self.stats, stream, ctx, at, new, old, new_wins) && new_wins
+                {
+                    old.copy_from_slice(new);
+                }
+                covered.push((os, oe));
             }
-            let new = &bytes[(os - s) as usize..(oe - s) as usize];
-            let po = (os - p.start) as usize;
-            let old = &mut p.page.as_mut()[po..po + new.len()];
-            let new_wins = policy.new_wins(ns, ne, p.seg_start, p.seg_end);
-            self.stats.overlap_bytes += new.len() as u64;
-            let at = (direction, os);
-            if conflicts.note(&mut self.stats, stream, ctx, at, new, old, new_wins) && new_wins {
-                old.copy_from_slice(new);
-            }
-            covered.push((os, oe));
         }
         conflicts.flush(&mut self.stats, stream, ctx);
         // Phase 2: copy the uncovered parts into new pages.
