@@ -83,13 +83,22 @@ pub(crate) struct Waiting<Pg> {
 impl<Pg> Waiting<Pg> {
     /// Drops stale entries from the top, so the top is the oldest piece's.
     fn settle(&mut self) {
-        while let Some(&Reverse((ts, start))) = self.by_time.peek() {
-            if self.pieces.get(&start).is_some_and(|p| p.ts == ts) {
+        while let Some(&entry) = self.by_time.peek() {
+            if held(&self.pieces, entry) {
                 break;
             }
             self.by_time.pop();
         }
     }
+}
+
+/// Whether an arrival entry is that of a piece `pieces` still hold (not
+/// stale).
+fn held<Pg>(
+    pieces: &BTreeMap<u64, Piece<Pg>>,
+    Reverse((ts, start)): Reverse<(Timestamp, u64)>,
+) -> bool {
+    pieces.get(&start).is_some_and(|p| p.ts == ts)
 }
 
 /// State of one direction.
@@ -238,9 +247,7 @@ impl<Pg> Half<Pg> {
             self.waiting = None;
         } else {
             let pieces = &w.pieces;
-            bound_stale(&mut w.by_time, pieces.len(), |&Reverse((ts, start))| {
-                pieces.get(&start).is_some_and(|q| q.ts == ts)
-            });
+            bound_stale(&mut w.by_time, pieces.len(), |&e| held(pieces, e));
         }
         Some(p)
     }
