@@ -196,6 +196,26 @@ impl Capture {
         self.input.shared()
     }
 
+    /// Another reader of the same capture from its first frame, for a
+    /// capture held whole in memory (a memory-mapped file, bytes handed
+    /// in): it shares the mapping, so pages one reader brought in are
+    /// there for the other, and it reads on its own cursor. Readers on
+    /// several threads walk one file this way (an engine's fanout workers).
+    /// `None` for streams, which only one reader can consume.
+    ///
+    /// A read-ahead helper ([`start_readahead`](Self::start_readahead)) is
+    /// not shared: one reader's helper maps and unmaps the shared mapping
+    /// around that reader, and a reader far from it takes the page faults
+    /// itself (its bytes stay correct: pages are unmapped, never changed).
+    pub fn reopen(&self) -> Option<Result<Capture, CaptureError>> {
+        let SharedBytes(whole) = self.input.shared()?;
+        Some(Capture::start(
+            Input::whole(whole),
+            self.name.clone(),
+            self.total_len,
+        ))
+    }
+
     /// The buffer the latest frame lies in, shared, so that other threads can
     /// read frames in place ([`SharedBytes::offset_of`] locates a frame in
     /// it).

@@ -80,7 +80,7 @@ impl Whole {
 /// [`Capture`](crate::Capture). This is what lets other threads read frames
 /// without copying them. `Send + Sync`.
 #[derive(Debug)]
-pub struct SharedBytes(Whole);
+pub struct SharedBytes(pub(crate) Whole);
 
 impl Clone for SharedBytes {
     fn clone(&self) -> Self {

@@ -300,6 +300,41 @@ fn shared_bytes_hold_every_frame_and_outlive_the_capture() {
     assert_eq!(shared.offset_of(b"elsewhere"), None);
 }
 
+/// A reopened capture reads every frame again from the first, on its own
+/// cursor, through the same mapping (frames at the same addresses), while
+/// the original reads on; it ends in the same error; streams cannot be
+/// reopened.
+#[test]
+fn reopened_captures_read_the_same_frames_from_the_same_mapping() {
+    let mut b = three_records(false, false);
+    b.header(9, 9, 100, 100);
+    let path = temp_file("reopen.pcap", &b.bytes);
+    let mut first = Capture::open(&path).unwrap();
+    let f0 = first.next_frame().unwrap().unwrap().data.as_ptr();
+    let mut again = first.reopen().expect("mapped").unwrap();
+    assert_eq!(again.name(), first.name());
+    assert_eq!(again.total_len(), first.total_len());
+    assert!(again.is_mapped());
+    let g0 = again.next_frame().unwrap().unwrap().data.as_ptr();
+    assert_eq!(f0, g0, "one mapping, not a copy");
+    let (rest_first, e1) = drain(&mut first);
+    let mut fresh = Capture::open(&path).unwrap();
+    let (all, e3) = drain(&mut fresh);
+    let mut third = fresh.reopen().expect("mapped").unwrap();
+    let (all_again, e4) = drain(&mut third);
+    assert_eq!(all.len(), 3);
+    assert_eq!(all_again, all, "reopened after the end: from the start");
+    assert_eq!(rest_first, all[1..]);
+    let (rest_again, e2) = drain(&mut again);
+    assert_eq!(rest_again, all[1..]);
+    assert_eq!(e1, e2);
+    assert_eq!(e3, e4);
+    assert!(e1.is_some(), "the bad record's error");
+    let in_memory = Capture::from_bytes(b.bytes.clone(), "mem").unwrap();
+    assert!(in_memory.reopen().is_some());
+    assert!(trickled(b.bytes).reopen().is_none());
+}
+
 /// The read-ahead helper maps pages on another thread: frames must be the
 /// same with it, it must run on mapped files only, and dropping a capture
 /// in the middle (helper parked or busy) must end it without hanging.
