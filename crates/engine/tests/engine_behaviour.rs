@@ -302,30 +302,213 @@ fn stats_are_readable_while_running_and_pinning_is_reported() {
 /// block is garbage), as a reader of several files would.
 fn run_mixed(pcap: Vec<u8>, builder: EngineBuilder, copy_every: usize, switch_every: usize) -> Run {
     run_feeding(builder, Behaviour::default(), |engine| {
-        let mut cap = Capture::from_bytes(pcap.clone(), "mem").unwrap();
-        let shared = cap.shared_bytes().expect("in-memory capture");
-        let blocks: Vec<Arc<Vec<u8>>> = (0..3)
-            .map(|pad| Arc::new([vec![0xee; pad], pcap.clone()].concat()))
-            .collect();
-        let mut pad = 0;
-        engine.set_block(blocks[pad].clone());
-        let mut i = 0usize;
-        while let Some(f) = cap.next_frame() {
-            let f = f.unwrap();
-            let (link, ts) = (LinkType::from_raw(f.link_type), Timestamp(f.ts_nanos));
-            if i % switch_every == switch_every - 1 {
-                pad = (pad + 1) % blocks.len();
-                engine.set_block(blocks[pad].clone());
-            }
-            if i % copy_every == 0 {
-                engine.dispatch(link, f.data, ts);
-            } else {
-                let off = shared.offset_of(f.data).unwrap() + pad;
-                engine.dispatch_in_block(link, off, f.data.len(), ts);
-            }
-            i += 1;
-        }
+        feed_mixed(engine, &pcap, copy_every, switch_every)
     })
+}
+
+/// [`run_mixed`]'s feeding, of one engine.
+fn feed_mixed(engine: &mut Engine<Factory>, pcap: &[u8], copy_every: usize, switch_every: usize) {
+    let mut cap = Capture::from_bytes(pcap.to_vec(), "mem").unwrap();
+    let shared = cap.shared_bytes().expect("in-memory capture");
+    let blocks: Vec<Arc<Vec<u8>>> = (0..3)
+        .map(|pad| Arc::new([vec![0xee; pad], pcap.to_vec()].concat()))
+        .collect();
+    let mut pad = 0;
+    engine.set_block(blocks[pad].clone());
+    let mut i = 0usize;
+    while let Some(f) = cap.next_frame() {
+        let f = f.unwrap();
+        let (link, ts) = (LinkType::from_raw(f.link_type), Timestamp(f.ts_nanos));
+        if i % switch_every == switch_every - 1 {
+            pad = (pad + 1) % blocks.len();
+            engine.set_block(blocks[pad].clone());
+        }
+        if i % copy_every == 0 {
+            engine.dispatch(link, f.data, ts);
+        } else {
+            let off = shared.offset_of(f.data).unwrap() + pad;
+            engine.dispatch_in_block(link, off, f.data.len(), ts);
+        }
+        i += 1;
+    }
+}
+
+/// Runs a fanout engine of counting streams, each worker fed by `feed`;
+/// also returns what each worker saw of itself while running: its index,
+/// the engine's worker count and the number of live snapshots.
+fn run_fanout(
+    builder: EngineBuilder,
+    b: Behaviour,
+    feed: impl Fn(&mut Engine<Factory>) + Sync,
+) -> (Run, Vec<(Option<usize>, usize, usize)>) {
+    let totals = Totals::default();
+    let t = totals.clone();
+    let result = builder.fanout(
+        move |worker| Factory {
+            b,
+            worker,
+            totals: t.clone(),
+        },
+        |engine| {
+            feed(engine);
+            (engine.index(), engine.workers(), engine.snapshot().len())
+        },
+    );
+    let (result, seen) = match result {
+        Ok((report, seen)) => (Ok(report), seen),
+        Err(e) => (Err(e), Vec::new()),
+    };
+    let run = Run {
+        result,
+        delivered: totals.delivered.load(Relaxed),
+        completed: totals.completed.load(Relaxed),
+    };
+    (run, seen)
+}
+
+/// Fanout workers, each reading every frame, keep exactly the flows a
+/// dispatcher would send them (the same per-worker counts as an engine with
+/// rings), process each kept frame once, and deliver what inline mode
+/// delivers, whether frames come zero-copy, copied or across block
+/// switches; each worker knows its index while it runs.
+#[test]
+fn fanout_workers_keep_exactly_the_flows_a_dispatcher_sends_them() {
+    let cfg = GenConfig {
+        seed: 9,
+        conns: 3_000,
+        concurrent: 1_000,
+        min_bytes: 1,
+        max_bytes: 8_000,
+        reorder: 0.05,
+        duplicate: 0.02,
+        overlap: 0.02,
+        loss: 0.01,
+        ipv6_fraction: 0.2,
+        vlan_fraction: 0.1,
+        rst_fraction: 0.1,
+        tuple_pool: 500,
+        ..GenConfig::default()
+    };
+    let pcap = Arc::new(trace(&cfg));
+    let p = pcap.to_vec();
+    let inline = bounded(120, move || {
+        run(p, EngineBuilder::new().workers(0), Behaviour::default())
+    });
+    let want = inline.result.unwrap().stats;
+    for workers in [1, 2, 3, 4, 8] {
+        let p = pcap.to_vec();
+        let rings = bounded(120, move || {
+            let b = EngineBuilder::new().workers(workers).pin(false);
+            run(p, b, Behaviour::default())
+        });
+        let rings = rings.result.unwrap().stats;
+        for (copy_every, switch_every) in [(1_000_000, 1_000_000), (5, 37)] {
+            let p = pcap.clone();
+            let (fan, seen) = bounded(120, move || {
+                let b = EngineBuilder::new().workers(workers).pin(false);
+                run_fanout(b, Behaviour::default(), |e| {
+                    feed_mixed(e, &p, copy_every, switch_every)
+                })
+            });
+            let what = format!("{workers} workers, copy every {copy_every}");
+            let got = fan.result.unwrap();
+            assert_eq!(got.factories.len(), workers, "{what}");
+            let d = &got.stats.dispatch;
+            assert_eq!(d.frames, want.dispatch.frames, "{what}: every frame read");
+            assert_eq!(d.sent, rings.dispatch.sent, "{what}: same flows per worker");
+            for w in 0..workers {
+                assert_eq!(got.stats.frames[w].frames, d.sent[w], "{what}: worker {w}");
+            }
+            assert_eq!(fan.delivered, inline.delivered, "{what}");
+            assert_eq!(fan.completed, inline.completed, "{what}");
+            let total = got.stats.reasm_total();
+            assert_eq!(total.delivered_bytes, want.reasm_total().delivered_bytes);
+            assert_eq!(total.conns_created, want.reasm_total().conns_created);
+            assert_eq!(total, rings.reasm_total(), "{what}");
+            let expect: Vec<_> = (0..workers).map(|i| (Some(i), workers, workers)).collect();
+            assert_eq!(seen, expect, "{what}");
+        }
+    }
+}
+
+/// With the keyed hash, every fanout worker uses the same seed: each flow
+/// is reassembled by exactly one of them (with a seed each, some flows
+/// would be kept twice and some by nobody).
+#[test]
+fn keyed_fanout_workers_agree_on_every_flow() {
+    let frames = Arc::new(aimed_at_one_worker(64));
+    for round in 0..3 {
+        let f = frames.clone();
+        let (fan, _) = bounded(60, move || {
+            let b = EngineBuilder::new()
+                .workers(4)
+                .pin(false)
+                .dispatch_hash(DispatchHash::Keyed);
+            run_fanout(b, Behaviour::default(), |engine| {
+                for (i, f) in f.iter().enumerate() {
+                    engine.dispatch(LinkType::Ethernet, f, Timestamp(i as u64 * 1000));
+                }
+            })
+        });
+        let report = fan.result.unwrap();
+        assert_eq!(fan.delivered, 64 * 30, "round {round}: every flow once");
+        assert_eq!(fan.completed, 64, "round {round}: a stream per connection");
+        let processed: Vec<u64> = report.stats.frames.iter().map(|f| f.frames).collect();
+        assert_eq!(processed.iter().sum::<u64>(), 4 * 64, "{processed:?}");
+        assert_eq!(processed, report.stats.dispatch.sent);
+        assert!(processed.iter().all(|&n| n > 0), "spread: {processed:?}");
+    }
+}
+
+/// A handler panic on one fanout worker, or a panic in the feeding code,
+/// comes back as that worker's error; the other workers finish their
+/// streams and nothing hangs.
+#[test]
+fn a_panic_on_a_fanout_worker_is_its_error_and_the_others_finish() {
+    let cfg = GenConfig {
+        conns: 200,
+        concurrent: 40,
+        ..GenConfig::default()
+    };
+    let pcap = Arc::new(trace(&cfg));
+    let p = pcap.clone();
+    let (fan, _) = bounded(60, move || {
+        let b = EngineBuilder::new().workers(3).pin(false);
+        let bad = Behaviour {
+            panic_on: Some((1, 3)),
+            ..Behaviour::default()
+        };
+        run_fanout(b, bad, |e| feed_mixed(e, &p, 1_000_000, 1_000_000))
+    });
+    match fan.result {
+        Err(EngineError::WorkerPanicked { worker, message }) => {
+            assert_eq!(worker, 1);
+            assert!(message.contains("on purpose"), "{message}");
+        }
+        Err(e) => panic!("expected a worker panic, got {e}"),
+        Ok(_) => panic!("expected a worker panic, got success"),
+    }
+    assert!(
+        fan.completed > 0,
+        "the other workers finished their streams"
+    );
+    let p = pcap.clone();
+    let (fan, _) = bounded(60, move || {
+        let b = EngineBuilder::new().workers(2).pin(false);
+        run_fanout(b, Behaviour::default(), |e| {
+            feed_mixed(e, &p, 1_000_000, 1_000_000);
+            assert_ne!(e.index(), Some(0), "reader failure on purpose");
+        })
+    });
+    match fan.result {
+        Err(EngineError::WorkerPanicked { worker, message }) => {
+            assert_eq!(worker, 0);
+            assert!(message.contains("on purpose"), "{message}");
+        }
+        Err(e) => panic!("expected a worker panic, got {e}"),
+        Ok(_) => panic!("expected a worker panic, got success"),
+    }
+    assert!(fan.completed > 0, "worker 1 finished its streams");
 }
 
 /// Inline mode and workers process zero-copy frames a few frames late (their
