@@ -1,4 +1,5 @@
-//! Multi-worker output is identical, stream by stream, to inline output:
+//! Multi-worker output is identical, stream by stream, to inline output,
+//! with a dispatcher and rings and with fanout workers:
 //! on generated traffic with reordering, duplication, overlaps, loss, IPv6,
 //! VLANs, the sequence wrap and reused 4-tuples, and on the shared corpus.
 
@@ -9,16 +10,26 @@ use std::path::Path;
 use common::{generate, replay_file};
 use weft_gen::GenConfig;
 use weft_replay::app::ReplayOptions;
+use weft_replay::config::Dispatch;
 use weft_replay::digest::lines;
 
-fn digest(path: &Path, workers: usize, ring: usize) -> Vec<String> {
-    digest_with(path, workers, ring, ReplayOptions::default())
+/// Both ways frames reach workers: a dispatcher and rings, and fanout
+/// workers that each read the whole capture.
+const DISPATCH: [Dispatch; 2] = [Dispatch::Ring, Dispatch::Fanout];
+
+fn digest(path: &Path, workers: usize, ring: usize, d: Dispatch) -> Vec<String> {
+    let mut o = ReplayOptions::default();
+    o.engine.dispatch = d;
+    digest_with(path, workers, ring, o)
 }
 
 fn digest_with(path: &Path, workers: usize, ring: usize, mut o: ReplayOptions) -> Vec<String> {
     o.output.digest = true;
     o.engine.workers = Some(workers);
     o.engine.ring_capacity = ring;
+    if workers == 0 {
+        o.engine.dispatch = Dispatch::Auto;
+    }
     let out = replay_file(path, &o);
     // Only the corpus capture with a damaged tail may end in an error.
     let damaged = path.to_string_lossy().contains("pgsql-5000");
@@ -54,25 +65,36 @@ fn impaired(seed: u64) -> GenConfig {
 #[test]
 fn every_worker_count_matches_inline_and_the_truth() {
     let (path, truth) = generate("equivalence.pcap", &impaired(42));
-    let inline = digest(&path, 0, 4096);
+    let inline = digest(&path, 0, 4096, Dispatch::Auto);
     assert_eq!(inline, truth, "inline differs from the generator's truth");
-    for workers in [1, 2, 3, 4, 8] {
-        assert_eq!(digest(&path, workers, 4096), inline, "{workers} workers");
+    for d in DISPATCH {
+        for workers in [1, 2, 3, 4, 8] {
+            let got = digest(&path, workers, 4096, d);
+            assert_eq!(got, inline, "{workers} workers, {d:?}");
+        }
     }
     // The same with connections prefetched ahead however few are live (by
     // default only once their records outgrow a core's cache).
     let mut eager = ReplayOptions::default();
     eager.pipeline.reasm.prefetch_min_bytes = 0;
-    for workers in [0, 1, 3] {
+    for (workers, d) in [
+        (0, Dispatch::Auto),
+        (1, Dispatch::Ring),
+        (3, Dispatch::Fanout),
+    ] {
+        eager.engine.dispatch = d;
         let got = digest_with(&path, workers, 64, eager.clone());
         assert_eq!(got, inline, "{workers} workers, always prefetching");
     }
     // The same with flows spread by the keyed hash instead of the public one.
     let mut keyed = ReplayOptions::default();
     keyed.engine.dispatch_hash = weft_engine::DispatchHash::Keyed;
-    for workers in [2, 3, 8] {
-        let got = digest_with(&path, workers, 4096, keyed.clone());
-        assert_eq!(got, inline, "{workers} workers, keyed dispatch");
+    for d in DISPATCH {
+        keyed.engine.dispatch = d;
+        for workers in [2, 3, 8] {
+            let got = digest_with(&path, workers, 4096, keyed.clone());
+            assert_eq!(got, inline, "{workers} workers, keyed dispatch, {d:?}");
+        }
     }
 }
 
@@ -81,7 +103,7 @@ fn tiny_rings_and_more_workers_than_cores_lose_nothing() {
     let (path, truth) = generate("tiny-rings.pcap", &impaired(7));
     for (workers, ring) in [(5, 2), (8, 4), (3, 8), (16, 16)] {
         assert_eq!(
-            digest(&path, workers, ring),
+            digest(&path, workers, ring, Dispatch::Ring),
             truth,
             "{workers} workers, ring {ring}"
         );
@@ -95,13 +117,15 @@ fn corpus_multi_worker_equals_inline() {
     };
     for f in common::corpus_captures(&dir) {
         let p = dir.join(&f);
-        let inline = digest(&p, 0, 4096);
-        for (workers, ring) in [(1, 4096), (2, 64), (3, 64), (4, 16), (8, 8)] {
-            assert_eq!(
-                digest(&p, workers, ring),
-                inline,
-                "{f} with {workers} workers"
-            );
+        let inline = digest(&p, 0, 4096, Dispatch::Auto);
+        for d in DISPATCH {
+            for (workers, ring) in [(1, 4096), (2, 64), (3, 64), (4, 16), (8, 8)] {
+                assert_eq!(
+                    digest(&p, workers, ring, d),
+                    inline,
+                    "{f} with {workers} workers, {d:?}"
+                );
+            }
         }
     }
 }

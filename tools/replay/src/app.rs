@@ -2,14 +2,15 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use weft_capture::{Capture, CaptureError, Prefetch, SharedBytes};
-use weft_engine::{EngineBuilder, EngineError, EngineStats, PipelineConfig};
+use weft_engine::{Backpressure, Engine, EngineBuilder, EngineError, EngineStats, PipelineConfig};
+use weft_reasm::StreamFactory;
 use weft_wire::{LinkType, Timestamp};
 
-use crate::config::EngineShape;
+use crate::config::{Dispatch, EngineShape};
 use crate::digest::HalfDigest;
 use crate::output::{OutputOptions, ReplayFactory, Report};
 
@@ -46,6 +47,8 @@ pub struct Outcome {
     pub interrupted: bool,
     /// Bytes of capture read.
     pub bytes_read: u64,
+    /// How frames reached the workers: `"inline"`, `"ring"` or `"fanout"`.
+    pub dispatch: &'static str,
 }
 
 /// Why a run failed as a whole.
@@ -55,6 +58,9 @@ pub enum RunError {
     Open(CaptureError),
     /// The engine failed (a handler panicked, a thread could not start).
     Engine(EngineError),
+    /// Fanout dispatch was asked for an input every worker cannot read
+    /// (standard input, a compressed capture) or with no workers.
+    NoFanout,
 }
 
 impl std::fmt::Display for RunError {
@@ -62,6 +68,10 @@ impl std::fmt::Display for RunError {
         match self {
             RunError::Open(e) => e.fmt(f),
             RunError::Engine(e) => e.fmt(f),
+            RunError::NoFanout => f.write_str(
+                "fanout dispatch needs at least one worker and captures every worker can map \
+                 (files, not standard input or compressed ones)",
+            ),
         }
     }
 }
@@ -69,7 +79,8 @@ impl std::fmt::Display for RunError {
 impl std::error::Error for RunError {}
 
 /// Progress callback: bytes read so far, total (if known), frames so far.
-pub type Progress<'a> = &'a mut dyn FnMut(u64, Option<u64>, u64);
+/// With fanout workers it is called from the first worker's thread.
+pub type Progress<'a> = &'a mut (dyn FnMut(u64, Option<u64>, u64) + Send);
 
 /// A memory-mapped capture as an engine block.
 struct MappedBlock(SharedBytes);
@@ -82,10 +93,12 @@ impl AsRef<[u8]> for MappedBlock {
 
 /// Once three stream buffers in a row carried fewer frames than this, the
 /// stream is copied frame by frame rather than shared buffer by buffer (see
-/// [`replay`]).
+/// [`feed`]).
 const MIN_FRAMES_PER_BLOCK: u32 = 16;
 
-/// Replays `captures` in order through one engine.
+/// Replays `captures` in order through one engine: a dispatcher feeding
+/// workers through rings, inline, or fanout workers that each read every
+/// capture (see [`Dispatch`]).
 pub fn replay(
     captures: &[PathBuf],
     opts: &ReplayOptions,
@@ -103,17 +116,24 @@ pub fn replay(
     let workers = e
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let mut engine = EngineBuilder::new()
+    let builder = EngineBuilder::new()
         .workers(workers)
         .pin(e.pin)
         .ring_capacity(e.ring_capacity)
         .batch(e.batch)
         .backpressure(e.backpressure)
         .dispatch_hash(e.dispatch_hash)
-        .pipeline(opts.pipeline.clone())
-        .build(|_| factory.for_worker())
-        .map_err(RunError::Engine)?;
-    drop(factory);
+        .pipeline(opts.pipeline.clone());
+    let mapped = opened.iter().all(Capture::is_mapped);
+    let fanout = match e.dispatch {
+        Dispatch::Ring => false,
+        Dispatch::Fanout if !mapped || workers == 0 => return Err(RunError::NoFanout),
+        Dispatch::Fanout => true,
+        Dispatch::Auto => {
+            workers > 0 && mapped && opts.pace.is_none() && e.backpressure == Backpressure::Block
+        }
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let start = Instant::now();
     let mut out = Outcome {
         digests: Vec::new(),
@@ -123,22 +143,175 @@ pub fn replay(
         flow_errors: Vec::new(),
         interrupted: false,
         bytes_read: 0,
+        dispatch: match (workers, fanout) {
+            (0, _) => "inline",
+            (_, true) => "fanout",
+            (_, false) => "ring",
+        },
     };
-    let mut frames = 0u64;
-    let mut pacer = Pacer::new(opts.pace);
-    let mut done_bytes = 0u64;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let helper_reads = core_to_spare(workers, cores);
-    'captures: for mut cap in opened {
-        if !opts.no_readahead {
-            // Page faults off the reading thread (a no-op for streams); with
-            // a core to spare, the bytes read ahead into the shared cache.
-            if helper_reads {
-                cap.start_readahead_reading();
-            } else {
-                cap.start_readahead();
+    let report = if fanout {
+        // Worker 0 reads the captures opened above; the others read them
+        // again through the same mappings, so a page is faulted in once for
+        // all, and worker 0's read-ahead helper (the only one) keeps the
+        // mapped window small for all.
+        let mut readers = Vec::with_capacity(workers);
+        for _ in 1..workers {
+            let again: Result<Vec<Capture>, CaptureError> = opened
+                .iter()
+                .map(|c| c.reopen().unwrap_or_else(|| unreachable!("mapped")))
+                .collect();
+            readers.push(Some(again.map_err(RunError::Open)?));
+        }
+        readers.insert(0, Some(opened));
+        let readers = Mutex::new(readers);
+        let first = Reading {
+            readahead: !opts.no_readahead,
+            helper_reads: core_to_spare(workers, cores, true),
+            pace: opts.pace,
+            stop,
+        };
+        let others = Reading {
+            readahead: false,
+            ..first
+        };
+        let progress = Mutex::new(progress);
+        let (report, mut fed) = builder
+            .fanout(
+                |_| factory.for_worker(),
+                |engine| {
+                    // Only the first worker reports progress and errors:
+                    // every worker reads the same captures.
+                    let i = engine.index().unwrap_or(0);
+                    let caps = lock(&readers)[i].take().unwrap_or_default();
+                    if i == 0 {
+                        first.feed_all(engine, caps, &mut |read, frames| {
+                            lock(&progress)(read, total, frames);
+                        })
+                    } else {
+                        others.feed_all(engine, caps, &mut |_, _| {})
+                    }
+                },
+            )
+            .map_err(RunError::Engine)?;
+        drop(factory);
+        fed.truncate(1);
+        let fed = fed.pop().unwrap_or_default();
+        out.capture_errors = fed.errors;
+        out.interrupted = fed.interrupted;
+        out.bytes_read = fed.bytes;
+        lock(&progress)(fed.bytes, total, fed.frames);
+        report
+    } else {
+        let mut engine = builder
+            .build(|_| factory.for_worker())
+            .map_err(RunError::Engine)?;
+        drop(factory);
+        let reading = Reading {
+            readahead: !opts.no_readahead,
+            helper_reads: core_to_spare(workers, cores, false),
+            pace: opts.pace,
+            stop,
+        };
+        let fed = reading.feed_all(&mut engine, opened, &mut |read, frames| {
+            progress(read, total, frames)
+        });
+        progress(fed.bytes, total, fed.frames);
+        out.capture_errors = fed.errors;
+        out.interrupted = fed.interrupted;
+        out.bytes_read = fed.bytes;
+        engine.finish().map_err(RunError::Engine)?
+    };
+    out.elapsed = start.elapsed();
+    out.stats = report.stats;
+    drop(report.factories);
+    for r in rx.try_iter() {
+        match r {
+            Report::Digest(d) => out.digests.push(d),
+            Report::FlowError(e) => out.flow_errors.push(e),
+        }
+    }
+    Ok(out)
+}
+
+/// Locks `m`, whether or not a thread panicked holding it (what it guards
+/// stays usable: a vector of readers, a progress callback).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// How one thread reads captures into an engine.
+#[derive(Clone, Copy)]
+struct Reading<'a> {
+    /// Start a read-ahead helper on memory-mapped captures.
+    readahead: bool,
+    /// ... that also reads the bytes ahead ([`core_to_spare`]).
+    helper_reads: bool,
+    pace: Option<f64>,
+    stop: &'a AtomicBool,
+}
+
+/// What one thread's reading of the captures came to.
+#[derive(Debug, Default)]
+struct Fed {
+    frames: u64,
+    bytes: u64,
+    /// The error that ended each capture early.
+    errors: Vec<CaptureError>,
+    interrupted: bool,
+}
+
+impl Reading<'_> {
+    /// Feeds every capture in turn to `engine`, calling `report(bytes read,
+    /// frames)` every 8,192 frames; stops early when the stop flag is set.
+    fn feed_all<F: StreamFactory>(
+        &self,
+        engine: &mut Engine<F>,
+        captures: Vec<Capture>,
+        report: &mut dyn FnMut(u64, u64),
+    ) -> Fed {
+        let mut fed = Fed::default();
+        let mut pacer = Pacer::new(self.pace);
+        for mut cap in captures {
+            if self.readahead {
+                // Page faults off the reading thread (a no-op for streams);
+                // with a core to spare, the bytes read ahead into the shared
+                // cache.
+                if self.helper_reads {
+                    cap.start_readahead_reading();
+                } else {
+                    cap.start_readahead();
+                }
+            }
+            let done = fed.bytes;
+            let ended = self.feed(
+                engine,
+                &mut cap,
+                &mut pacer,
+                &mut fed.frames,
+                &mut |c, f| report(done + c.bytes_read(), f),
+            );
+            fed.bytes += cap.bytes_read();
+            match ended {
+                Ok(true) => {}
+                Ok(false) => {
+                    fed.interrupted = true;
+                    break;
+                }
+                Err(err) => fed.errors.push(err),
             }
         }
+        fed
+    }
+
+    /// Feeds one capture's frames to `engine`. `Ok(false)` if stopped early.
+    fn feed<F: StreamFactory>(
+        &self,
+        engine: &mut Engine<F>,
+        cap: &mut Capture,
+        pacer: &mut Pacer,
+        frames: &mut u64,
+        report: &mut dyn FnMut(&Capture, u64),
+    ) -> Result<bool, CaptureError> {
         // Headers first, payloads later (or on a worker): see `Prefetch`.
         cap.set_prefetch(Prefetch::Stream);
         // Frames go to the engine as offsets into a shared block: the mapped
@@ -159,15 +332,9 @@ pub fn replay(
             }
             stale = false;
             let Some(frame) = cap.next_frame() else {
-                break;
+                return Ok(true);
             };
-            let frame = match frame {
-                Ok(f) => f,
-                Err(err) => {
-                    out.capture_errors.push(err);
-                    break;
-                }
-            };
+            let frame = frame?;
             let ts = Timestamp(frame.ts_nanos);
             pacer.wait(ts);
             let link = LinkType::from_raw(frame.link_type);
@@ -192,31 +359,15 @@ pub fn replay(
                     }
                 }
             }
-            frames += 1;
-            if frames % 8192 == 0 {
-                progress(done_bytes + cap.bytes_read(), total, frames);
-                if stop.load(Ordering::Relaxed) {
-                    out.interrupted = true;
-                    done_bytes += cap.bytes_read();
-                    break 'captures;
+            *frames += 1;
+            if *frames % 8192 == 0 {
+                report(cap, *frames);
+                if self.stop.load(Ordering::Relaxed) {
+                    return Ok(false);
                 }
             }
         }
-        done_bytes += cap.bytes_read();
     }
-    progress(done_bytes, total, frames);
-    out.bytes_read = done_bytes;
-    let report = engine.finish().map_err(RunError::Engine)?;
-    out.elapsed = start.elapsed();
-    out.stats = report.stats;
-    drop(report.factories);
-    for r in rx.try_iter() {
-        match r {
-            Report::Digest(d) => out.digests.push(d),
-            Report::FlowError(e) => out.flow_errors.push(e),
-        }
-    }
-    Ok(out)
 }
 
 /// Sleeps so that frames go out at the capture's pace times a factor.
@@ -288,10 +439,15 @@ pub struct ReadOnly {
 
 /// Whether `cores` leave one for the read-ahead helper beside the busy
 /// threads of an engine with `workers` (inline: the one reading thread;
-/// otherwise the dispatcher and each worker), so it can read the capture's
-/// bytes ahead as well as map them ([`Capture::start_readahead_reading`]).
-fn core_to_spare(workers: usize, cores: usize) -> bool {
-    let busy = if workers == 0 { 1 } else { workers + 1 };
+/// with rings the dispatcher and each worker; fanout: each worker, with one
+/// helper for all), so it can read the capture's bytes ahead as
+/// well as map them ([`Capture::start_readahead_reading`]).
+fn core_to_spare(workers: usize, cores: usize, fanout: bool) -> bool {
+    let busy = match (workers, fanout) {
+        (0, _) => 1,
+        (n, true) => n,
+        (n, false) => n + 1,
+    };
     cores > busy
 }
 
@@ -332,11 +488,15 @@ mod tests {
     /// makes the third thread), 2 workers on four.
     #[test]
     fn the_helper_reads_ahead_only_with_a_core_to_spare() {
-        assert!(core_to_spare(0, 2));
-        assert!(!core_to_spare(0, 1));
-        assert!(!core_to_spare(1, 2));
-        assert!(!core_to_spare(2, 2));
-        assert!(!core_to_spare(2, 3));
-        assert!(core_to_spare(2, 4));
+        assert!(core_to_spare(0, 2, false));
+        assert!(!core_to_spare(0, 1, false));
+        assert!(!core_to_spare(1, 2, false));
+        assert!(!core_to_spare(2, 2, false));
+        assert!(!core_to_spare(2, 3, false));
+        assert!(core_to_spare(2, 4, false));
+        // Fanout: no dispatcher beside the workers.
+        assert!(core_to_spare(1, 2, true));
+        assert!(!core_to_spare(2, 2, true));
+        assert!(core_to_spare(2, 3, true));
     }
 }

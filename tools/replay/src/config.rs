@@ -7,6 +7,7 @@
 //! batch = 64
 //! backpressure = "block" # or "drop"
 //! dispatch_hash = "toeplitz" # or "keyed": flows cannot be aimed at one worker
+//! dispatch = "auto"      # or "ring" or "fanout" (see `Dispatch`)
 //! verify_checksums = false
 //! drop_bad_checksums = false
 //!
@@ -46,6 +47,8 @@ pub struct ConfigFile {
     pub backpressure: Option<String>,
     /// `toeplitz` or `keyed`.
     pub dispatch_hash: Option<String>,
+    /// `auto`, `ring` or `fanout`.
+    pub dispatch: Option<String>,
     /// Verify IPv4 and TCP checksums.
     pub verify_checksums: Option<bool>,
     /// Drop segments with bad checksums (needs `verify_checksums`).
@@ -136,6 +139,35 @@ pub fn parse_duration(s: &str) -> Result<Option<u64>, String> {
         .ok_or_else(|| format!("duration {s:?} too large"))
 }
 
+/// How frames reach the workers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Dispatch {
+    /// `fanout` where it can run and is not asked to do something only
+    /// rings do (every capture memory-mapped, no pacing, blocking
+    /// backpressure, at least one worker); `ring` otherwise.
+    #[default]
+    Auto,
+    /// A dispatcher on the main thread reads the captures and hands each
+    /// frame to its flow's worker through an SPSC ring.
+    Ring,
+    /// Every worker reads the whole capture itself and keeps the frames of
+    /// its own flows ([`weft_engine::EngineBuilder::fanout`]): no
+    /// dispatcher thread, no rings. Needs memory-mapped captures.
+    Fanout,
+}
+
+impl std::str::FromStr for Dispatch {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Dispatch, String> {
+        match s {
+            "auto" => Ok(Dispatch::Auto),
+            "ring" => Ok(Dispatch::Ring),
+            "fanout" => Ok(Dispatch::Fanout),
+            _ => Err(format!("dispatch must be auto, ring or fanout, not {s:?}")),
+        }
+    }
+}
+
 /// Engine shape from the file (CLI flags override it afterwards).
 #[derive(Clone, Debug)]
 pub struct EngineShape {
@@ -151,6 +183,8 @@ pub struct EngineShape {
     pub backpressure: Backpressure,
     /// How flows are hashed to workers.
     pub dispatch_hash: DispatchHash,
+    /// How frames reach the workers.
+    pub dispatch: Dispatch,
 }
 
 impl Default for EngineShape {
@@ -162,6 +196,7 @@ impl Default for EngineShape {
             batch: 64,
             backpressure: Backpressure::Block,
             dispatch_hash: DispatchHash::Toeplitz,
+            dispatch: Dispatch::Auto,
         }
     }
 }
@@ -198,6 +233,9 @@ impl ConfigFile {
                     ))
                 }
             };
+        }
+        if let Some(d) = &self.dispatch {
+            e.dispatch = d.parse()?;
         }
         p.decode.verify_checksums = self.verify_checksums.unwrap_or(p.decode.verify_checksums);
         p.drop_bad_checksums = self.drop_bad_checksums.unwrap_or(p.drop_bad_checksums);
@@ -250,7 +288,7 @@ mod tests {
     #[test]
     fn file_applies_and_rejects_unknown_keys() {
         let f: ConfigFile = toml::from_str(
-            "workers = 3\nbackpressure = \"drop\"\ndispatch_hash = \"keyed\"\n[reassembly]\noverlap_policy = \"linux\"\nmemcap = \"64MiB\"\nmax_kept = 4096\nflush_timeout = \"off\"\n",
+            "workers = 3\nbackpressure = \"drop\"\ndispatch_hash = \"keyed\"\ndispatch = \"ring\"\n[reassembly]\noverlap_policy = \"linux\"\nmemcap = \"64MiB\"\nmax_kept = 4096\nflush_timeout = \"off\"\n",
         )
         .unwrap();
         let (mut p, mut e) = (PipelineConfig::default(), EngineShape::default());
@@ -258,6 +296,11 @@ mod tests {
         assert_eq!(e.workers, Some(3));
         assert_eq!(e.backpressure, Backpressure::Drop);
         assert_eq!(e.dispatch_hash, DispatchHash::Keyed);
+        assert_eq!(e.dispatch, Dispatch::Ring);
+        assert!(toml::from_str::<ConfigFile>("dispatch = \"both\"")
+            .unwrap()
+            .apply(&mut p, &mut e)
+            .is_err());
         assert_eq!(p.reasm.overlap_policy, OverlapPolicy::Linux);
         assert_eq!(p.reasm.memcap, 64 << 20);
         assert_eq!(p.reasm.max_kept_bytes, 4096);

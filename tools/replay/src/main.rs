@@ -12,7 +12,7 @@ use std::sync::Arc;
 use clap::Parser;
 use weft_reasm::OverlapPolicy;
 use weft_replay::app::{replay, ReplayOptions, RunError};
-use weft_replay::config::{parse_size, ConfigFile};
+use weft_replay::config::{parse_size, ConfigFile, Dispatch};
 
 /// Reassemble the TCP streams of pcap/pcapng captures with weft.
 #[derive(Debug, Parser)]
@@ -31,6 +31,12 @@ struct Args {
     /// Reassemble on the main thread, no workers (same as --workers 0).
     #[arg(long, conflicts_with = "workers")]
     inline: bool,
+    /// How frames reach the workers: `ring` (a dispatcher thread hands each
+    /// frame to its flow's worker), `fanout` (every worker reads the whole
+    /// capture and keeps its own flows; memory-mapped files only) or `auto`
+    /// (fanout where it can, unless --pace or drop backpressure is asked).
+    #[arg(long, value_name = "MODE")]
+    dispatch: Option<Dispatch>,
     /// Print one digest line per half-connection on standard output:
     /// SRC_IP SRC_PORT DST_IP DST_PORT BYTES GAPBYTES SHA256, sorted.
     #[arg(long)]
@@ -83,6 +89,9 @@ fn options(args: &Args) -> Result<ReplayOptions, String> {
         o.engine.workers = Some(0);
     } else if let Some(w) = args.workers {
         o.engine.workers = Some(w);
+    }
+    if let Some(d) = args.dispatch {
+        o.engine.dispatch = d;
     }
     if let Some(p) = args.overlap_policy {
         o.pipeline.reasm.overlap_policy = p;
@@ -156,6 +165,10 @@ fn main() -> ExitCode {
         Err(RunError::Open(e)) => {
             eprintln!("weft-replay: {e}");
             return ExitCode::from(1);
+        }
+        Err(e @ RunError::NoFanout) => {
+            eprintln!("weft-replay: {e}");
+            return ExitCode::from(2);
         }
         Err(e) => {
             eprintln!("weft-replay: {e}");

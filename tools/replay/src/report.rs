@@ -78,6 +78,7 @@ pub fn json(out: &Outcome) -> Value {
         "interrupted": out.interrupted,
         "capture_errors": out.capture_errors.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
         "dispatch": {
+            "mode": out.dispatch,
             "frames": d.frames, "not_tcp": d.not_tcp, "undecodable": d.undecodable,
             "fragments": d.fragments, "defragmented": d.defragmented, "copied": d.copied,
             "sent": d.sent, "ring_drops": d.ring_drops, "ring_full_waits": d.ring_full_waits,
@@ -141,10 +142,10 @@ pub fn table(out: &Outcome) -> String {
     }
     row(
         "workers",
-        if out.stats.frames.len() == 1 && d.sent.is_empty() {
+        if out.dispatch == "inline" {
             "inline".into()
         } else {
-            out.stats.frames.len().to_string()
+            format!("{} ({})", out.stats.frames.len(), out.dispatch)
         },
     );
     row("elapsed", format!("{:.3} s", out.elapsed.as_secs_f64()));
