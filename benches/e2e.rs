@@ -10,12 +10,16 @@
 //! Compared with the floor: reading the same frames from the same buffer and
 //! touching every byte once (`floor`), and with the dispatcher alone
 //! (decode, symmetric hash, indirection table: `dispatch_only`).
+//!
+//! Engines: `inline` (one thread), `workers/N` (a dispatcher on the bench's
+//! thread feeding N workers through rings) and `fanout/N` (N workers, each
+//! reading every frame and keeping its own flows).
 
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use weft::capture::{Capture, Prefetch};
-use weft::engine::{EngineBuilder, RETA_SIZE};
+use weft::engine::{Engine, EngineBuilder, RETA_SIZE};
 use weft::wire::{decode, peek_tcp, DecodeOptions, Decoded, LinkType, Timestamp};
 use weft::{ConnInfo, Context, ScatterGather, Segment, Stream, StreamFactory};
 // The same byte-touching sum as the replay tool, so the floor and the
@@ -82,16 +86,33 @@ fn generated(
     }
 }
 
-/// Runs the whole trace through an engine with `workers` workers.
+/// Runs the whole trace through an engine with `workers` workers (with
+/// rings, or inline for 0).
 fn run(t: &Trace, workers: usize) -> u64 {
-    let mut cap = Capture::from_bytes(t.bytes.clone(), "bench").unwrap();
-    // As weft-replay does (see `Prefetch`).
-    cap.set_prefetch(Prefetch::Stream);
-    let shared = cap.shared_bytes().unwrap();
     let mut e = EngineBuilder::new()
         .workers(workers)
         .build(|_| Factory)
         .unwrap();
+    feed(&mut e, t);
+    e.finish().unwrap().stats.reasm_total().delivered_bytes
+}
+
+/// Runs the whole trace through `workers` fanout workers, each reading it
+/// all (from the same bytes in memory).
+fn run_fanout(t: &Trace, workers: usize) -> u64 {
+    let (report, _) = EngineBuilder::new()
+        .workers(workers)
+        .fanout(|_| Factory, |e| feed(e, t))
+        .unwrap();
+    report.stats.reasm_total().delivered_bytes
+}
+
+/// Feeds every frame of the trace to `e`, zero-copy, as weft-replay does.
+fn feed(e: &mut Engine<Factory>, t: &Trace) {
+    let mut cap = Capture::from_bytes(t.bytes.clone(), "bench").unwrap();
+    // As weft-replay does (see `Prefetch`).
+    cap.set_prefetch(Prefetch::Stream);
+    let shared = cap.shared_bytes().unwrap();
     struct Block(weft::capture::SharedBytes);
     impl AsRef<[u8]> for Block {
         fn as_ref(&self) -> &[u8] {
@@ -109,7 +130,6 @@ fn run(t: &Trace, workers: usize) -> u64 {
             Timestamp(f.ts_nanos),
         );
     }
-    e.finish().unwrap().stats.reasm_total().delivered_bytes
 }
 
 fn bench(c: &mut Criterion) {
@@ -171,6 +191,13 @@ fn bench(c: &mut Criterion) {
         for w in 1..=cores.max(2) {
             g.bench_with_input(BenchmarkId::new("workers", w), &w, |b, &w| {
                 b.iter(|| run(t, w))
+            });
+        }
+        let delivered = run(t, 0);
+        for w in 1..=cores.max(2) {
+            assert_eq!(run_fanout(t, w), delivered, "fanout, {w} workers");
+            g.bench_with_input(BenchmarkId::new("fanout", w), &w, |b, &w| {
+                b.iter(|| run_fanout(t, w))
             });
         }
         g.finish();

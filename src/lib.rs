@@ -11,7 +11,7 @@
 //! |---|---|---|
 //! | [`wire`] | `weft-wire` | zero-copy decoding, flow keys, symmetric Toeplitz hash, IP defragmentation |
 //! | [`reasm`] (and the root) | `weft-reasm` | the single-core reassembler: streams, overlaps, gaps, limits, timers |
-//! | [`engine`] | `weft-engine` | the inline pipeline and the multi-core engine (dispatcher, rings, pinned workers) |
+//! | [`engine`] | `weft-engine` | the inline pipeline and the multi-core engine (dispatcher, rings, pinned workers; fanout workers) |
 //! | [`capture`] | `weft-capture` | pcap and pcapng sources, memory-mapped or streamed |
 //!
 //! ## Example: the bytes of every connection in a capture
@@ -55,6 +55,61 @@
 //! let total = report.stats.reasm_total();
 //! assert!(total.balanced());
 //! println!("{} bytes delivered in {} connections", total.delivered_bytes, total.conns_created);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Example: fanout workers, no dispatcher
+//!
+//! Where every worker can read the input itself (a memory-mapped file,
+//! bytes in memory), [`engine::EngineBuilder::fanout`] runs the workers
+//! without a dispatcher: each worker's thread feeds an engine every frame
+//! and keeps the frames of its own flows (the same hash and indirection
+//! table, so the same output). [`capture::Capture::reopen`] gives each
+//! worker a reader of one shared mapping.
+//!
+//! ```
+//! # use weft::capture::{Capture, CaptureError};
+//! # use weft::engine::EngineBuilder;
+//! # use weft::wire::{LinkType, Timestamp};
+//! # use weft::{ConnInfo, Context, ScatterGather, Segment, Stream, StreamFactory};
+//! # struct Count(u64);
+//! # impl Stream for Count {
+//! #     fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _: &Context) {
+//! #         self.0 += sg.lengths().0 as u64;
+//! #     }
+//! # }
+//! # struct Counter;
+//! # impl StreamFactory for Counter {
+//! #     type Stream = Count;
+//! #     fn new_stream(&mut self, _: &ConnInfo, _: &Segment<'_>, _: &Context) -> Count {
+//! #         Count(0)
+//! #     }
+//! # }
+//! # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sample.pcap");
+//! let capture = Capture::open(path)?;
+//! // A reader per worker, over the one mapping (a `Capture` is not `Sync`).
+//! let readers: Vec<Capture> = (0..2)
+//!     .map(|_| capture.reopen().expect("a mapped file"))
+//!     .collect::<Result<_, _>>()?;
+//! let readers = std::sync::Mutex::new(readers);
+//! let (report, read) = EngineBuilder::new().workers(2).fanout(
+//!     |_worker| Counter,
+//!     |engine| -> Result<u64, CaptureError> {
+//!         let mut mine = readers.lock().unwrap().pop().expect("one each");
+//!         let mut frames = 0;
+//!         while let Some(frame) = mine.next_frame() {
+//!             let frame = frame?;
+//!             let ts = Timestamp(frame.ts_nanos);
+//!             engine.dispatch(LinkType::from_raw(frame.link_type), frame.data, ts);
+//!             frames += 1;
+//!         }
+//!         Ok(frames)
+//!     },
+//! )?;
+//! for frames in read {
+//!     assert_eq!(frames?, report.stats.dispatch.frames); // each read them all
+//! }
+//! assert!(report.stats.reasm_total().balanced());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
