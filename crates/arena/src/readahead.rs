@@ -186,6 +186,8 @@ impl Drop for Readahead {
 /// The helper's loop; `from` (a multiple of the window's chunk) is where
 /// the reader was when it started.
 fn run<P: Pager>(pager: &P, s: &Shared, from: usize, w: Window) {
+    // Not on the core of a pinned reader that started it.
+    crate::raw::float_current_thread();
     let len = pager.mapped_len();
     let (mut done, mut dropped, mut warmed) = (from, from, from);
     let mut drop_ok = true;
@@ -269,6 +271,51 @@ mod tests {
         fn warm(&self, offset: usize, len: usize) {
             self.0.lock().unwrap().push((offset, len));
         }
+    }
+
+    /// Records how many CPUs the helper thread may run on.
+    struct Where(Mutex<Option<usize>>);
+    impl Pager for Where {
+        fn mapped_len(&self) -> usize {
+            1
+        }
+        fn populate(&self, _: usize, _: usize) -> io::Result<()> {
+            let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+            *self.0.lock().unwrap() = Some(cpus);
+            Ok(())
+        }
+        fn drop_behind(&self, _: usize, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+        fn warm(&self, _: usize, _: usize) {}
+    }
+
+    /// A helper started from a thread pinned to one core does not stay on
+    /// that core (it would take the reader's own CPU time).
+    #[test]
+    fn a_helper_started_by_a_pinned_thread_may_run_on_every_core() {
+        let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cores = core_affinity::get_core_ids().unwrap_or_default();
+        if all < 2 || cores.len() < 2 || !cfg!(target_os = "linux") {
+            eprintln!("SKIPPED: needs two cores and Linux ({all} available)");
+            return;
+        }
+        let seen = std::thread::spawn(move || {
+            assert!(core_affinity::set_for_current(cores[1]));
+            assert_eq!(std::thread::available_parallelism().unwrap().get(), 1);
+            let pager = std::sync::Arc::new(Where(Mutex::new(None)));
+            let helper = Readahead::start(pager.clone(), 0, Window::DEFAULT).expect("started");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while pager.0.lock().unwrap().is_none() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            drop(helper);
+            let seen = *pager.0.lock().unwrap();
+            seen
+        })
+        .join()
+        .unwrap();
+        assert_eq!(seen, Some(all), "the helper's CPUs");
     }
 
     #[test]
