@@ -14,7 +14,7 @@ use weft_wire::{
 
 use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::stats::{DispatchStats, EngineStats, Shared, WorkerSnapshot};
-use crate::worker::{self, Block, Blocks, Desc, Done, Msg, Owned};
+use crate::worker::{self, Block, Desc, Done, Msg, Owned};
 
 /// Entries of the indirection table from flow hash to worker, as a NIC's RETA.
 pub const RETA_SIZE: usize = 128;
@@ -316,10 +316,11 @@ impl EngineBuilder {
                     shared[i].counters.set_pinned(pinned);
                     let pool = HeapPool::new(HeapPool::DEFAULT_PAGE_SIZE, cfg.reasm.max_pages);
                     let local = Fanout {
-                        p: Pipeline::with_pool(cfg, f, pool),
+                        inline: Inline {
+                            p: Pipeline::with_pool(cfg, f, pool),
+                            ahead: Vec::with_capacity(INLINE_BATCH),
+                        },
                         me: i,
-                        pending: Vec::with_capacity(FANOUT_BATCH),
-                        blocks: Blocks::default(),
                     };
                     let mut engine =
                         Engine::new(this.clone(), Mode::Fanout(Box::new(local)), shared, keyed);
@@ -400,34 +401,28 @@ enum Mode<F: StreamFactory> {
 }
 
 /// One worker of [`EngineBuilder::fanout`]: the dispatcher's work for every
-/// frame, and a worker's for the frames whose flows are its own, on one
-/// thread. Kept frames gather as they would in a ring and go through the
-/// pipeline a batch at a time, as a worker's do.
+/// frame, and inline mode's for the frames whose flows are its own, on one
+/// thread. Kept frames of the current block gather as inline mode's do and
+/// go through the pipeline's look-ahead a batch at a time; anything else
+/// kept (a frame to copy, a defragmented datagram) and the time ticks are
+/// processed at once, after the frames gathered before them.
+///
+/// Measured against gathering ring messages and running them as a worker
+/// does: see [`EngineBuilder::fanout`].
 struct Fanout<F: StreamFactory> {
-    p: Pipeline<F, HeapPool>,
+    inline: Inline<F>,
     /// This worker's index.
     me: usize,
-    /// Messages kept for this worker, not yet processed.
-    pending: Vec<Msg>,
-    blocks: Blocks,
 }
 
-/// Messages a fanout worker gathers before processing them (64 or 256:
-/// the same time on the 1.1 GB capture).
-const FANOUT_BATCH: usize = 64;
-
 impl<F: StreamFactory> Fanout<F> {
-    fn run(&mut self, shared: &Shared) {
-        if self.pending.is_empty() {
-            return;
-        }
-        // The frames were just read on this core: no payload prefetch
-        // (measured: 0.99x the time with it, within noise).
-        worker::process_batch(&mut self.p, &self.pending, &mut self.blocks, false);
-        self.pending.clear();
+    /// Processes the gathered frames and publishes the counters.
+    fn run(&mut self, block: &Option<Block>, shared: &Shared) {
+        self.inline.run(block);
+        let p = &self.inline.p;
         shared
             .counters
-            .publish(self.p.frame_stats(), &self.p.reassembler().stats());
+            .publish(p.frame_stats(), &p.reassembler().stats());
     }
 }
 
@@ -606,7 +601,7 @@ impl<F: StreamFactory> Engine<F> {
                 }
             }
             Mode::Inline(i) => i.run(&self.block),
-            Mode::Fanout(l) => l.pending.push(Msg::Block(block.clone())),
+            Mode::Fanout(l) => l.run(&self.block, &self.shared[l.me]),
         }
         self.block = Some(block);
     }
@@ -618,22 +613,79 @@ impl<F: StreamFactory> Engine<F> {
     /// If no block was set, or the range is outside it.
     pub fn dispatch_in_block(&mut self, link: LinkType, off: usize, len: usize, ts: Timestamp) {
         let missing = "set_block before dispatch_in_block";
-        if let Mode::Inline(i) = &mut self.mode {
-            // Only the range is checked now; the bytes are read in `run`.
-            let _ = &(**self.block.as_ref().expect(missing)).as_ref()[off..off + len];
-            self.stats.frames += 1;
-            i.ahead.push(Ahead { link, off, len, ts });
-            if i.ahead.len() >= INLINE_BATCH {
-                i.run(&self.block);
+        match &mut self.mode {
+            Mode::Inline(i) => {
+                // Only the range is checked now; the bytes are read in `run`.
+                let _ = &(**self.block.as_ref().expect(missing)).as_ref()[off..off + len];
+                self.stats.frames += 1;
+                i.ahead.push(Ahead { link, off, len, ts });
+                if i.ahead.len() >= INLINE_BATCH {
+                    i.run(&self.block);
+                }
             }
-            return;
+            Mode::Fanout(_) => {
+                if !self.fanout_in_block(link, off, len, ts) {
+                    // Not plain TCP: the general path, which reads the
+                    // block when it keeps the frame (rare: cloned).
+                    let block = self.block.clone().expect(missing);
+                    let frame = &(*block).as_ref()[off..off + len];
+                    self.dispatch_at(link, frame, Some(off as u64), ts);
+                }
+            }
+            Mode::Workers(_) => {
+                // Taken out for the call rather than cloned: no reference
+                // count traffic per frame (dispatching to rings does not
+                // read `self.block`).
+                let block = self.block.take().expect(missing);
+                let frame = &(*block).as_ref()[off..off + len];
+                self.dispatch_at(link, frame, Some(off as u64), ts);
+                self.block = Some(block);
+            }
         }
-        // Taken out for the call rather than cloned: no reference count
-        // traffic per frame (dispatching does not read `self.block`).
-        let block = self.block.take().expect(missing);
-        let frame = &(*block).as_ref()[off..off + len];
-        self.dispatch_at(link, frame, Some(off as u64), ts);
-        self.block = Some(block);
+    }
+
+    /// A fanout worker's path for a plain TCP frame of the current block:
+    /// hashed and counted as the dispatcher does, and gathered for inline
+    /// processing if its flow is this worker's. `false` (nothing done) for
+    /// a frame the header peek cannot place.
+    #[inline]
+    fn fanout_in_block(&mut self, link: LinkType, off: usize, len: usize, ts: Timestamp) -> bool {
+        let Engine {
+            mode: Mode::Fanout(l),
+            block,
+            keyed,
+            reta,
+            stats,
+            ..
+        } = self
+        else {
+            return false;
+        };
+        let bytes = (**block.as_ref().expect("set_block before dispatch_in_block")).as_ref();
+        let frame = &bytes[off..off + len];
+        let hash = match keyed {
+            None => peek_tcp(link, frame).map(|p| p.hash),
+            Some(seed) => peek_key_at(link, frame).map(|p| p.key.seeded_hash(seed)),
+        };
+        let Some(hash) = hash else {
+            return false;
+        };
+        stats.frames += 1;
+        let w = usize::from(reta[hash as usize % RETA_SIZE]);
+        stats.sent[w] += 1;
+        if w == l.me {
+            l.inline.ahead.push(Ahead { link, off, len, ts });
+            if l.inline.ahead.len() >= INLINE_BATCH {
+                l.run(block, &self.shared[l.me]);
+            }
+        }
+        if ts > self.now {
+            self.now = ts;
+        }
+        if ts.0.saturating_sub(self.last_tick.0) >= self.tick_ns {
+            self.tick(ts);
+        }
+        true
     }
 
     /// Dispatches a frame that the engine must copy (its buffer is reused by
@@ -705,13 +757,17 @@ impl<F: StreamFactory> Engine<F> {
         hash: u32,
         ts: Timestamp,
     ) {
-        if let Mode::Fanout(l) = &self.mode {
-            let w = self.worker_of(hash);
-            if w != l.me {
-                // Another fanout worker's flow: counted, neither copied nor kept.
-                self.stats.sent[w] += 1;
-                return;
+        if let Mode::Fanout(l) = &mut self.mode {
+            // Counted; this worker's own processed here, from the caller's
+            // bytes (never copied), after the frames gathered before it.
+            let w = usize::from(self.reta[hash as usize % RETA_SIZE]);
+            self.stats.sent[w] += 1;
+            if w == l.me {
+                l.inline.run(&self.block);
+                let ip_off = usize::from(ip_off);
+                l.inline.p.process_ip(frame, ip_off, vlan, ts, hash, None);
             }
+            return;
         }
         match off {
             Some(off) => {
@@ -772,9 +828,14 @@ impl<F: StreamFactory> Engine<F> {
                 }
             }
             Mode::Fanout(l) if w == l.me => {
-                l.pending.push(msg);
-                if l.pending.len() >= FANOUT_BATCH {
-                    l.run(&self.shared[l.me]);
+                // A defragmented datagram: after the frames before it.
+                l.inline.run(&self.block);
+                if let Msg::Owned(o) = msg {
+                    let d = o.desc;
+                    let ip_off = usize::from(d.ip_off);
+                    l.inline
+                        .p
+                        .process_ip(&o.data, ip_off, d.vlan, d.ts, d.hash, None);
                 }
             }
             Mode::Fanout(_) | Mode::Inline(_) => {}
@@ -786,7 +847,11 @@ impl<F: StreamFactory> Engine<F> {
         self.last_tick = ts;
         match &mut self.mode {
             Mode::Workers(ws) => ws.iter_mut().for_each(|w| w.pending.push(Msg::Tick(ts))),
-            Mode::Fanout(l) => l.pending.push(Msg::Tick(ts)),
+            Mode::Fanout(l) => {
+                // Where a worker would meet the tick in its ring.
+                l.inline.run(&self.block);
+                l.inline.p.advance_time(ts);
+            }
             Mode::Inline(_) => {}
         }
     }
@@ -801,7 +866,7 @@ impl<F: StreamFactory> Engine<F> {
                 }
             }
             Mode::Inline(i) => i.run(&self.block),
-            Mode::Fanout(l) => l.run(&self.shared[l.me]),
+            Mode::Fanout(l) => l.run(&self.block, &self.shared[l.me]),
         }
     }
 
@@ -829,14 +894,15 @@ impl<F: StreamFactory> Engine<F> {
                 report.factories.push(i.p.into_factory());
                 Ok(report)
             }
-            Mode::Fanout(mut l) => {
-                l.p.flush_all();
-                let sh = &self.shared[l.me].counters;
-                sh.publish(l.p.frame_stats(), &l.p.reassembler().stats());
-                report.stats.frames.push(l.p.frame_stats().clone());
-                report.stats.reasm.push(l.p.reassembler().stats());
+            Mode::Fanout(l) => {
+                let (mut p, me) = (l.inline.p, l.me);
+                p.flush_all();
+                let sh = &self.shared[me].counters;
+                sh.publish(p.frame_stats(), &p.reassembler().stats());
+                report.stats.frames.push(p.frame_stats().clone());
+                report.stats.reasm.push(p.reassembler().stats());
                 report.stats.pinned.push(sh.snapshot().pinned);
-                report.factories.push(l.p.into_factory());
+                report.factories.push(p.into_factory());
                 Ok(report)
             }
             Mode::Workers(mut ws) => {
