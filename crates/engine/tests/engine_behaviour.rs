@@ -137,6 +137,7 @@ fn run_feeding(
 
 #[test]
 fn tens_of_thousands_of_concurrent_flows_on_more_workers_than_cores() {
+    // With rings (tiny ones) and with fanout workers.
     let cfg = GenConfig {
         conns: 20_000,
         concurrent: 20_000,
@@ -147,6 +148,7 @@ fn tens_of_thousands_of_concurrent_flows_on_more_workers_than_cores() {
         ..GenConfig::default()
     };
     let pcap = trace(&cfg);
+    let fanout_pcap = Arc::new(pcap.clone());
     let p = pcap.clone();
     let inline = bounded(120, move || {
         run(p, EngineBuilder::new().workers(0), Behaviour::default())
@@ -173,6 +175,17 @@ fn tens_of_thousands_of_concurrent_flows_on_more_workers_than_cores() {
     let sent: u64 = report.stats.dispatch.sent.iter().sum();
     let processed: u64 = report.stats.frames.iter().map(|f| f.frames).sum();
     assert_eq!(sent, processed, "block mode loses nothing");
+    // Six fanout workers on the same traffic, each reading all of it.
+    let (fan, _) = bounded(120, move || {
+        let b = EngineBuilder::new().workers(6).pin(false);
+        run_fanout(b, Behaviour::default(), |e| {
+            feed_mixed(e, &fanout_pcap, 1_000_000, 1_000_000)
+        })
+    });
+    let fan_report = fan.result.unwrap();
+    assert_eq!(fan.delivered, inline.delivered);
+    assert_eq!(fan.completed, 20_000, "each stream's complete exactly once");
+    assert_eq!(fan_report.stats.reasm_total(), total);
 }
 
 #[test]

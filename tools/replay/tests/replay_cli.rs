@@ -205,6 +205,45 @@ fn usage_errors_are_exit_2() {
     assert_eq!(o.status.code(), Some(2));
 }
 
+/// Several captures, one damaged in the middle, replay as one run in every
+/// mode: the damage is reported once (every fanout worker meets it), the
+/// captures after it are still read, and the digests agree.
+#[test]
+fn several_captures_with_a_damaged_one_agree_in_every_mode() {
+    let bytes = std::fs::read(sample()).unwrap();
+    let cut = tmp("cut-middle.pcap");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let (lossy, _) = lossy();
+    let mut seen = Vec::new();
+    for mode in [
+        &["--inline"][..],
+        &["-w3", "--dispatch=ring"],
+        &["-w3", "--dispatch=fanout"],
+    ] {
+        let o = bin()
+            .args(["--digest", "--json"])
+            .args(mode)
+            .arg(sample())
+            .arg(&cut)
+            .arg(&lossy)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{mode:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(err.matches("cut-middle.pcap").count(), 1, "{mode:?}: {err}");
+        let out = stdout(&o);
+        let (digests, json) = out.trim_end().rsplit_once('\n').unwrap();
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        seen.push((digests.to_owned(), v["dispatch"]["frames"].clone()));
+    }
+    assert!(
+        seen[0].1.as_u64().unwrap() > 665,
+        "the capture after the damage was read"
+    );
+    assert_eq!(seen[1], seen[0]);
+    assert_eq!(seen[2], seen[0]);
+}
+
 #[test]
 fn json_stats_are_machine_readable() {
     for (args, mode) in [
