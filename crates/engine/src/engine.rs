@@ -237,9 +237,12 @@ impl EngineBuilder {
     /// Against a dispatcher feeding rings, each worker pays for reading and
     /// hashing every frame, and saves the hand-over of its own frames from
     /// another core, and the dispatcher's core. Measured on 2 cores (the
-    /// 1.1 GB capture of README, 10,000 live flows): 2 fanout workers took
-    /// 0.91x the time of 2 workers with rings and 0.80x that of inline
-    /// mode; 1 fanout worker 1.10x inline (it also hashes every frame).
+    /// 1.1 GB capture of README, 10,000 live flows) with the file in the
+    /// page cache as 2 MiB folios: 2 fanout workers took 0.81x the time of
+    /// 2 workers with rings and 0.70x that of inline mode; 1 fanout worker
+    /// 1.08x inline (it also hashes every frame). As 4 KiB pages, where
+    /// reading a mapping costs twice as much and each worker pays it:
+    /// 1.12x rings and 1.12x inline.
     ///
     /// `factory(i)` makes worker `i`'s stream factory (on the calling
     /// thread); `read` runs on the workers' threads, so it and the factories
