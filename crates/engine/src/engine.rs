@@ -229,10 +229,12 @@ impl EngineBuilder {
     /// ([`set_block`](Engine::set_block), [`dispatch_in_block`](Engine::dispatch_in_block),
     /// [`dispatch`](Engine::dispatch)); it hashes every frame as a
     /// dispatcher would (same hash, same indirection table, same
-    /// defragmentation, same time ticks) and processes, through the same
-    /// look-ahead batches as a worker, only the frames the table gives to
-    /// it. So each connection is still reassembled on exactly one worker,
-    /// with the same output as the other modes.
+    /// defragmentation, same time ticks) and processes, through inline
+    /// mode's look-ahead batches, only the frames the table gives to it,
+    /// their segments carrying the dispatch hash as a ring worker's do. So
+    /// each connection is still reassembled on exactly one worker, with the
+    /// same output as the other modes, provided every worker is fed the
+    /// same frames in the same order.
     ///
     /// Against a dispatcher feeding rings, each worker pays for reading and
     /// hashing every frame, and saves the hand-over of its own frames from
@@ -251,11 +253,14 @@ impl EngineBuilder {
     /// workers with rings; each worker's dispatcher part defragments every
     /// IP fragment it reads (so each holds up to the defragmenter's limits).
     ///
-    /// Returns the report, with the dispatcher counters of worker 0 (every
-    /// worker counts the same frames) and each worker's own counters, and
-    /// what `read` returned on each worker, in worker order. A panic on a
-    /// worker (in a stream handler or in `read`) is returned as
-    /// [`EngineError::WorkerPanicked`] once the other workers finished.
+    /// Returns the report, with the dispatcher counters of worker 0 (the
+    /// others count the same, when fed the same frames) and each worker's
+    /// own counters, and what `read` returned on each worker, in worker
+    /// order. A panic on a worker (in a stream handler or in `read`) is
+    /// returned as [`EngineError::WorkerPanicked`] once the other workers
+    /// finished. The threads start reading only once all of them were
+    /// started; if one cannot be, none reads and the error is
+    /// [`EngineError::Spawn`].
     ///
     /// ```
     /// use weft_engine::EngineBuilder;
@@ -310,52 +315,74 @@ impl EngineBuilder {
         let shared: Vec<Arc<Shared>> = (0..n).map(|_| Arc::new(Shared::default())).collect();
         let factories: Vec<F> = (0..n).map(&mut factory).collect();
         let this = &self;
-        let results: Vec<Result<(EngineReport<F>, R), String>> = std::thread::scope(|scope| {
+        // Every thread waits at this gate until all were started: if one
+        // cannot be, none reads (a reader may wait for the others, as the
+        // replay tool's workers keep abreast, and would wait forever).
+        let gate = Gate::default();
+        let (results, spawn_error) = std::thread::scope(|scope| {
             let mut handles = Vec::with_capacity(n);
+            let mut spawn_error = None;
             for (i, f) in factories.into_iter().enumerate() {
                 let (cfg, shared) = (cfg.clone(), shared.clone());
                 let pin = this.pin_for(i, &core_ids);
-                let read = &read;
-                let run = move || {
-                    let pinned = pin.is_some_and(core_affinity::set_for_current);
-                    shared[i].counters.set_pinned(pinned);
-                    let pool = HeapPool::new(HeapPool::DEFAULT_PAGE_SIZE, cfg.reasm.max_pages);
-                    let local = Fanout {
-                        inline: Inline {
-                            p: Pipeline::with_pool(cfg, f, pool),
-                            ahead: Vec::with_capacity(INLINE_BATCH),
-                        },
-                        me: i,
-                    };
-                    let mut engine =
-                        Engine::new(this.clone(), Mode::Fanout(Box::new(local)), shared, keyed);
-                    catch_unwind(AssertUnwindSafe(|| {
+                let (read, gate) = (&read, &gate);
+                let run = move || -> Option<Result<(EngineReport<F>, R), String>> {
+                    if !gate.wait() {
+                        return None;
+                    }
+                    let work = || {
+                        let pinned = pin.is_some_and(core_affinity::set_for_current);
+                        shared[i].counters.set_pinned(pinned);
+                        let pool = HeapPool::new(HeapPool::DEFAULT_PAGE_SIZE, cfg.reasm.max_pages);
+                        let local = Fanout {
+                            inline: Inline {
+                                p: Pipeline::with_pool(cfg, f, pool),
+                                ahead: Vec::with_capacity(INLINE_BATCH),
+                            },
+                            me: i,
+                        };
+                        let mode = Mode::Fanout(Box::new(local));
+                        let mut engine = Engine::new(this.clone(), mode, shared, keyed);
                         let r = read(&mut engine);
                         engine.finish().map(|report| (report, r))
-                    }))
-                    .map_err(worker::panic_message)
-                    .and_then(|done| done.map_err(|e| e.to_string()))
+                    };
+                    let done = catch_unwind(AssertUnwindSafe(work));
+                    Some(
+                        done.map_err(worker::panic_message)
+                            .and_then(|done| done.map_err(|e| e.to_string())),
+                    )
                 };
-                let spawned = std::thread::Builder::new()
+                match std::thread::Builder::new()
                     .name(format!("weft-fanout-{i}"))
                     .spawn_scoped(scope, run)
-                    .map_err(EngineError::Spawn);
-                handles.push(spawned);
+                {
+                    Ok(h) => handles.push(h),
+                    Err(e) => {
+                        spawn_error = Some(e);
+                        break;
+                    }
+                }
             }
-            handles
+            gate.open(spawn_error.is_none());
+            let results: Vec<_> = handles
                 .into_iter()
-                .map(|h| match h {
-                    Ok(h) => h.join().unwrap_or_else(|e| Err(worker::panic_message(e))),
-                    Err(e) => Err(e.to_string()),
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|e| Some(Err(worker::panic_message(e))))
                 })
-                .collect()
+                .collect();
+            (results, spawn_error)
         });
+        if let Some(e) = spawn_error {
+            return Err(EngineError::Spawn(e));
+        }
         let mut report = EngineReport {
             factories: Vec::with_capacity(n),
             stats: EngineStats::default(),
         };
         let mut out = Vec::with_capacity(n);
         for (i, r) in results.into_iter().enumerate() {
+            let r = r.unwrap_or_else(|| Err("not started".to_owned()));
             let (mut part, r) =
                 r.map_err(|message| EngineError::WorkerPanicked { worker: i, message })?;
             if i == 0 {
@@ -380,6 +407,33 @@ impl EngineBuilder {
                 ids.iter().copied().find(|id| id.id == want)
             }
             _ => Some(ids[i % ids.len()]),
+        }
+    }
+}
+
+/// Where fanout threads wait until every one of them was started.
+#[derive(Default)]
+struct Gate {
+    /// `None` while closed; then whether to go on.
+    open: std::sync::Mutex<Option<bool>>,
+    changed: std::sync::Condvar,
+}
+
+impl Gate {
+    /// Opens the gate: waiting threads go on if `go`, else give up.
+    fn open(&self, go: bool) {
+        *self.open.lock().unwrap_or_else(|e| e.into_inner()) = Some(go);
+        self.changed.notify_all();
+    }
+
+    /// Waits until the gate opens; whether to go on.
+    fn wait(&self) -> bool {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(go) = *open {
+                return go;
+            }
+            open = self.changed.wait(open).unwrap_or_else(|e| e.into_inner());
         }
     }
 }
@@ -450,6 +504,9 @@ struct Ahead {
     off: usize,
     len: usize,
     ts: Timestamp,
+    /// The dispatch hash, for a fanout worker's frame (its segments carry
+    /// it, as a ring worker's do); `None` inline, where nothing hashed it.
+    hash: Option<u32>,
 }
 
 impl<F: StreamFactory> Inline<F> {
@@ -461,7 +518,10 @@ impl<F: StreamFactory> Inline<F> {
         p.run_staged(
             ahead.len(),
             |p, t| p.prepare_frame(ahead[t].link, frame(&ahead[t])),
-            |p, u, a| p.process_prepared(ahead[u].link, frame(&ahead[u]), ahead[u].ts, a),
+            |p, u, pre| {
+                let a = &ahead[u];
+                p.process_prepared(a.link, frame(a), a.ts, a.hash, pre)
+            },
         );
         ahead.clear();
     }
@@ -623,7 +683,13 @@ impl<F: StreamFactory> Engine<F> {
                 // Only the range is checked now; the bytes are read in `run`.
                 let _ = &(**self.block.as_ref().expect(missing)).as_ref()[off..off + len];
                 self.stats.frames += 1;
-                i.ahead.push(Ahead { link, off, len, ts });
+                i.ahead.push(Ahead {
+                    link,
+                    off,
+                    len,
+                    ts,
+                    hash: None,
+                });
                 if i.ahead.len() >= INLINE_BATCH {
                     i.run(&self.block);
                 }
@@ -679,7 +745,13 @@ impl<F: StreamFactory> Engine<F> {
         let w = usize::from(reta[hash as usize % RETA_SIZE]);
         stats.sent[w] += 1;
         if w == l.me {
-            l.inline.ahead.push(Ahead { link, off, len, ts });
+            l.inline.ahead.push(Ahead {
+                link,
+                off,
+                len,
+                ts,
+                hash: Some(hash),
+            });
             if l.inline.ahead.len() >= INLINE_BATCH {
                 l.run(block, &self.shared[l.me]);
             }
@@ -694,7 +766,8 @@ impl<F: StreamFactory> Engine<F> {
     }
 
     /// Dispatches a frame that the engine must copy (its buffer is reused by
-    /// the caller). In inline mode nothing is copied.
+    /// the caller). Inline and fanout workers copy nothing: they process
+    /// the frame before returning (so [`DispatchStats::copied`] stays 0).
     pub fn dispatch(&mut self, link: LinkType, frame: &[u8], ts: Timestamp) {
         self.dispatch_at(link, frame, None, ts);
     }
@@ -1019,6 +1092,34 @@ fn flush_worker<F>(w: &mut WorkerHandle<F>, i: usize, bp: Backpressure, st: &mut
                 }
                 return;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Gate;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// Threads at the gate wait until it opens, and all learn whether to go.
+    #[test]
+    fn a_gate_holds_every_thread_until_it_opens() {
+        for go in [true, false] {
+            let gate = Gate::default();
+            let (tx, rx) = mpsc::channel();
+            std::thread::scope(|s| {
+                for _ in 0..3 {
+                    let (gate, tx) = (&gate, tx.clone());
+                    s.spawn(move || tx.send(gate.wait()).unwrap());
+                }
+                assert!(rx.recv_timeout(Duration::from_millis(100)).is_err(), "held");
+                gate.open(go);
+                for _ in 0..3 {
+                    assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(go));
+                }
+            });
+            assert!(gate.wait() == go, "a late arrival passes at once");
         }
     }
 }

@@ -288,16 +288,24 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
     /// Processes a frame [`prepare_frame`](Self::prepare_frame) may have
     /// decoded; without a packet decoded from these very bytes, decodes it
     /// here.
+    /// `hash`: the dispatch hash of a fanout worker's frame, for its
+    /// segment (`None` inline).
     pub(crate) fn process_prepared(
         &mut self,
         link: LinkType,
         frame: &[u8],
         ts: Timestamp,
+        hash: Option<u32>,
         prepared: Option<&Prepared<'_>>,
     ) {
-        match prepared.and_then(|pr| pr.of(frame)) {
-            Some((packet, la)) => self.prepared_segment(frame, packet, la, ts, None),
-            None => self.process_frame(link, frame, ts),
+        match (prepared.and_then(|pr| pr.of(frame)), hash) {
+            (Some((packet, la)), _) => self.prepared_segment(frame, packet, la, ts, hash),
+            (None, None) => self.process_frame(link, frame, ts),
+            (None, Some(_)) => {
+                self.count_frame(frame);
+                let decoded = decode(link, frame, &self.decode);
+                self.handle(decoded, ts, hash, None);
+            }
         }
     }
 
@@ -607,7 +615,7 @@ pub(crate) mod tests {
                             }
                             _ => {
                                 let pr = p.prepare_frame(link, bytes);
-                                p.process_prepared(link, f, *ts, pr.as_ref());
+                                p.process_prepared(link, f, *ts, None, pr.as_ref());
                             }
                         }
                     }

@@ -41,6 +41,8 @@ struct Behaviour {
 struct Totals {
     delivered: Arc<AtomicU64>,
     completed: Arc<AtomicU64>,
+    /// The sum of the dispatch hashes of every stream's first segment.
+    hashes: Arc<AtomicU64>,
 }
 
 struct Counting {
@@ -76,7 +78,8 @@ struct Factory {
 
 impl StreamFactory for Factory {
     type Stream = Counting;
-    fn new_stream(&mut self, c: &ConnInfo, _: &Segment<'_>, _: &Context) -> Counting {
+    fn new_stream(&mut self, c: &ConnInfo, seg: &Segment<'_>, _: &Context) -> Counting {
+        self.totals.hashes.fetch_add(u64::from(seg.hash), Relaxed);
         Counting {
             b: self.b,
             worker: self.worker,
@@ -91,6 +94,7 @@ struct Run {
     result: Result<EngineReport<Factory>, EngineError>,
     delivered: u64,
     completed: u64,
+    hashes: u64,
 }
 
 fn run(pcap: Vec<u8>, builder: EngineBuilder, b: Behaviour) -> Run {
@@ -132,6 +136,7 @@ fn run_feeding(
         result,
         delivered: totals.delivered.load(Relaxed),
         completed: totals.completed.load(Relaxed),
+        hashes: totals.hashes.load(Relaxed),
     }
 }
 
@@ -375,6 +380,7 @@ fn run_fanout(
         result,
         delivered: totals.delivered.load(Relaxed),
         completed: totals.completed.load(Relaxed),
+        hashes: totals.hashes.load(Relaxed),
     };
     (run, seen)
 }
@@ -414,6 +420,8 @@ fn fanout_workers_keep_exactly_the_flows_a_dispatcher_sends_them() {
             let b = EngineBuilder::new().workers(workers).pin(false);
             run(p, b, Behaviour::default())
         });
+        let ring_hashes = rings.hashes;
+        assert_ne!(ring_hashes, 0);
         let rings = rings.result.unwrap().stats;
         for (copy_every, switch_every) in [(1_000_000, 1_000_000), (5, 37)] {
             let p = pcap.clone();
@@ -434,6 +442,10 @@ fn fanout_workers_keep_exactly_the_flows_a_dispatcher_sends_them() {
             }
             assert_eq!(fan.delivered, inline.delivered, "{what}");
             assert_eq!(fan.completed, inline.completed, "{what}");
+            assert_eq!(
+                fan.hashes, ring_hashes,
+                "{what}: segments carry the dispatch hash"
+            );
             let total = got.stats.reasm_total();
             assert_eq!(total.delivered_bytes, want.reasm_total().delivered_bytes);
             assert_eq!(total.conns_created, want.reasm_total().conns_created);
