@@ -456,6 +456,108 @@ fn fanout_workers_keep_exactly_the_flows_a_dispatcher_sends_them() {
     }
 }
 
+/// Generated frames made awkward for the dispatcher's header peek: every
+/// third plain IPv4 frame gets three VLAN tags (the peek takes two; the
+/// full decoder more), and every third other one with payload is cut into
+/// two IPv4 fragments (put back together by the dispatcher's
+/// defragmenter, then hashed).
+fn awkward(pcap: &[u8]) -> Vec<(Vec<u8>, Timestamp)> {
+    let mut cap = Capture::from_bytes(pcap.to_vec(), "t").unwrap();
+    let mut out = Vec::new();
+    let mut i = 0u32;
+    while let Some(f) = cap.next_frame() {
+        let f = f.unwrap();
+        let (data, ts) = (f.data.to_vec(), Timestamp(f.ts_nanos));
+        let plain_v4 = data.len() > 34 && data[12..14] == [0x08, 0x00] && data[14] == 0x45;
+        i += 1;
+        if plain_v4 && i % 3 == 1 {
+            let mut tagged = data[..12].to_vec();
+            for vid in [5u8, 6, 7] {
+                tagged.extend([0x81, 0x00, 0, vid]);
+            }
+            tagged.extend(&data[12..]);
+            out.push((tagged, ts));
+        } else if plain_v4 && i % 3 == 2 && data.len() > 14 + 20 + 40 {
+            let (eth, ip) = (&data[..14], &data[14..]);
+            let total = usize::from(u16::from_be_bytes([ip[2], ip[3]])).min(ip.len());
+            let (head, body) = (&ip[..20], &ip[20..total]);
+            let cut = 24; // a multiple of 8, past the TCP header's fixed part
+            for (part, off, more) in [(&body[..cut], 0u16, true), (&body[cut..], 3, false)] {
+                let mut h = head.to_vec();
+                h[2..4].copy_from_slice(&((20 + part.len()) as u16).to_be_bytes());
+                let flags = if more { 0x2000 } else { 0 } | off;
+                h[6..8].copy_from_slice(&flags.to_be_bytes());
+                out.push(([eth, &h, part].concat(), ts));
+            }
+        } else {
+            out.push((data, ts));
+        }
+    }
+    out
+}
+
+/// Fanout workers place frames the header peek cannot (more VLAN tags than
+/// it reads, IPv4 fragments) exactly as a dispatcher feeding rings does,
+/// and deliver what inline mode delivers.
+#[test]
+fn fanout_workers_place_frames_the_peek_cannot_as_a_dispatcher_does() {
+    let cfg = GenConfig {
+        seed: 21,
+        conns: 400,
+        concurrent: 100,
+        min_bytes: 100,
+        max_bytes: 6_000,
+        ..GenConfig::default()
+    };
+    let frames = Arc::new(awkward(&trace(&cfg)));
+    let feed = |frames: Arc<Vec<(Vec<u8>, Timestamp)>>| {
+        move |e: &mut Engine<Factory>| {
+            for (f, ts) in frames.iter() {
+                e.dispatch(LinkType::Ethernet, f, *ts);
+            }
+        }
+    };
+    let f = frames.clone();
+    let inline = bounded(60, move || {
+        run_feeding(
+            EngineBuilder::new().workers(0),
+            Behaviour::default(),
+            feed(f),
+        )
+    });
+    let want = inline.result.unwrap().stats;
+    assert!(want.dispatch.frames > 0);
+    let reasm = want.reasm_total();
+    assert!(
+        want.frames_total().defragmented > 0,
+        "fragments were put together"
+    );
+    assert_eq!(want.frames_total().undecodable(), 0, "three tags decode");
+    for workers in [2, 3] {
+        let f = frames.clone();
+        let rings = bounded(60, move || {
+            let b = EngineBuilder::new().workers(workers).pin(false);
+            run_feeding(b, Behaviour::default(), feed(f))
+        });
+        let f = frames.clone();
+        let (fan, _) = bounded(60, move || {
+            let b = EngineBuilder::new().workers(workers).pin(false);
+            run_fanout(b, Behaviour::default(), feed(f))
+        });
+        let (rings_hashes, rings) = (rings.hashes, rings.result.unwrap().stats);
+        let got = fan.result.unwrap().stats;
+        assert!(rings.dispatch.defragmented > 0);
+        assert_eq!(rings.dispatch.undecodable + got.dispatch.undecodable, 0);
+        assert_eq!(got.dispatch.defragmented, rings.dispatch.defragmented);
+        assert_eq!(got.dispatch.sent, rings.dispatch.sent, "{workers} workers");
+        assert_eq!(got.reasm_total(), rings.reasm_total(), "{workers} workers");
+        assert_eq!(got.reasm_total().delivered_bytes, reasm.delivered_bytes);
+        assert_eq!(fan.delivered, inline.delivered);
+        assert_eq!(fan.completed, inline.completed);
+        assert_eq!(fan.hashes, rings_hashes);
+    }
+}
+
 /// With the keyed hash, every fanout worker uses the same seed: each flow
 /// is reassembled by exactly one of them (with a seed each, some flows
 /// would be kept twice and some by nobody).

@@ -59,7 +59,9 @@ pub enum RunError {
     /// The engine failed (a handler panicked, a thread could not start).
     Engine(EngineError),
     /// Fanout dispatch was asked for an input every worker cannot read
-    /// (standard input, a compressed capture) or with no workers.
+    /// (standard input, a compressed capture), with no workers, or with
+    /// drop backpressure (fanout workers have no ring to drop from: a slow
+    /// one holds the others back).
     NoFanout,
 }
 
@@ -69,8 +71,8 @@ impl std::fmt::Display for RunError {
             RunError::Open(e) => e.fmt(f),
             RunError::Engine(e) => e.fmt(f),
             RunError::NoFanout => f.write_str(
-                "fanout dispatch needs at least one worker and captures every worker can map \
-                 (files, not standard input or compressed ones)",
+                "fanout dispatch needs at least one worker, blocking backpressure, and captures \
+                 every worker can map (files, not standard input or compressed ones)",
             ),
         }
     }
@@ -127,7 +129,9 @@ pub fn replay(
     let mapped = opened.iter().all(Capture::is_mapped);
     let fanout = match e.dispatch {
         Dispatch::Ring => false,
-        Dispatch::Fanout if !mapped || workers == 0 => return Err(RunError::NoFanout),
+        Dispatch::Fanout if !mapped || workers == 0 || e.backpressure == Backpressure::Drop => {
+            return Err(RunError::NoFanout)
+        }
         Dispatch::Fanout => true,
         Dispatch::Auto => {
             workers > 0 && mapped && opts.pace.is_none() && e.backpressure == Backpressure::Block
@@ -164,18 +168,19 @@ pub fn replay(
         }
         readers.insert(0, Some(opened));
         let readers = Mutex::new(readers);
+        let abreast = Abreast::new(workers, FANOUT_LAG);
         let first = Reading {
             readahead: !opts.no_readahead,
             helper_reads: core_to_spare(workers, cores, true),
             pace: opts.pace,
             stop,
+            group: None,
         };
         let others = Reading {
             readahead: false,
             ..first
         };
         let progress = Mutex::new(progress);
-        let abreast = Abreast::new(workers, FANOUT_LAG);
         let (report, mut fed) = builder
             .fanout(
                 |_| factory.for_worker(),
@@ -186,23 +191,31 @@ pub fn replay(
                     let _done = abreast.leave_when_done(i);
                     let caps = lock(&readers)[i].take().unwrap_or_default();
                     if i == 0 {
-                        first.feed_all(engine, caps, &mut |read, frames| {
-                            abreast.keep_up(i, read, stop);
-                            if frames % PROGRESS_EVERY == 0 {
-                                lock(&progress)(read, total, frames);
-                            }
+                        let me = Reading {
+                            group: Some((i, &abreast)),
+                            ..first
+                        };
+                        me.feed_all(engine, caps, &mut |read, frames| {
+                            lock(&progress)(read, total, frames);
                         })
                     } else {
-                        others.feed_all(engine, caps, &mut |read, _| abreast.keep_up(i, read, stop))
+                        let me = Reading {
+                            group: Some((i, &abreast)),
+                            ..others
+                        };
+                        me.feed_all(engine, caps, &mut |_, _| {})
                     }
                 },
             )
             .map_err(RunError::Engine)?;
         drop(factory);
+        // All stopped at the same frame if any did (a worker that had
+        // finished is not interrupted): errors and counts are worker 0's.
+        let interrupted = fed.iter().any(|f| f.interrupted);
         fed.truncate(1);
         let fed = fed.pop().unwrap_or_default();
         out.capture_errors = fed.errors;
-        out.interrupted = fed.interrupted;
+        out.interrupted = interrupted;
         out.bytes_read = fed.bytes;
         lock(&progress)(fed.bytes, total, fed.frames);
         report
@@ -216,11 +229,10 @@ pub fn replay(
             helper_reads: core_to_spare(workers, cores, false),
             pace: opts.pace,
             stop,
+            group: None,
         };
         let fed = reading.feed_all(&mut engine, opened, &mut |read, frames| {
-            if frames % PROGRESS_EVERY == 0 {
-                progress(read, total, frames)
-            }
+            progress(read, total, frames)
         });
         progress(fed.bytes, total, fed.frames);
         out.capture_errors = fed.errors;
@@ -246,9 +258,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Frames between two reports of a reader's position (and looks at the
-/// stop flag).
-const REPORT_EVERY: u64 = 1024;
+/// Frames between two looks at the stop flag (and reports of a fanout
+/// worker's position)...
+const CHECK_EVERY: u64 = 1024;
+
+/// ... or bytes, whichever comes first: with large frames, 1,024 of them
+/// could span more than [`FANOUT_LAG`].
+const CHECK_BYTES: u64 = 1 << 20;
 
 /// Frames between two calls of the progress callback.
 const PROGRESS_EVERY: u64 = 8192;
@@ -265,12 +281,21 @@ const PROGRESS_EVERY: u64 = 8192;
 /// on 2 cores 0.96x).
 const FANOUT_LAG: u64 = 4 << 20;
 
-/// Keeps fanout workers abreast: where each got to in the captures, and
-/// a worker more than `lag` bytes ahead of the slowest waits for it.
+/// Keeps fanout workers abreast: where each got to in the captures (bytes
+/// of all captures so far), and a worker more than `lag` bytes ahead of
+/// the slowest one still reading waits for it. Also where they all stop
+/// when asked to ([`Abreast::agree_stop`]).
 struct Abreast {
     at: Vec<AtomicU64>,
+    /// Finished (or its thread unwound): nobody waits for it.
+    done: Vec<AtomicBool>,
+    /// Where each saw the stop flag ([`NOT_STOPPED`] until then).
+    stopped: Vec<AtomicU64>,
     lag: u64,
 }
+
+/// An [`Abreast::stopped`] entry of a worker that has not seen a stop.
+const NOT_STOPPED: u64 = u64::MAX;
 
 /// Marks a worker done when dropped (also when its thread unwinds), so
 /// nobody waits for it.
@@ -278,7 +303,7 @@ struct Done<'a>(&'a Abreast, usize);
 
 impl Drop for Done<'_> {
     fn drop(&mut self) {
-        self.0.at[self.1].store(u64::MAX, Ordering::Release);
+        self.0.done[self.1].store(true, Ordering::Release);
     }
 }
 
@@ -286,6 +311,8 @@ impl Abreast {
     fn new(workers: usize, lag: u64) -> Abreast {
         Abreast {
             at: (0..workers).map(|_| AtomicU64::new(0)).collect(),
+            done: (0..workers).map(|_| AtomicBool::new(false)).collect(),
+            stopped: (0..workers).map(|_| AtomicU64::new(NOT_STOPPED)).collect(),
             lag,
         }
     }
@@ -300,19 +327,56 @@ impl Abreast {
         self.at[me].store(at, Ordering::Release);
         let mut spins = 0u32;
         loop {
-            let slowest = self.at.iter().map(|a| a.load(Ordering::Acquire)).min();
+            let slowest = (0..self.at.len())
+                .filter(|&i| !self.done[i].load(Ordering::Acquire))
+                .map(|i| self.at[i].load(Ordering::Acquire))
+                .min();
             let close = slowest.map_or(true, |s| at <= s.saturating_add(self.lag));
             if close || stop.load(Ordering::Relaxed) {
                 return;
             }
-            // Short waits spin; a long one sleeps (the other may be far behind).
-            spins += 1;
-            if spins < 64 {
-                std::thread::yield_now();
-            } else {
-                std::thread::sleep(Duration::from_micros(50));
-            }
+            pause(&mut spins);
         }
+    }
+
+    /// Worker `me` saw the stop flag at byte `at`: waits until every worker
+    /// still reading saw it too, and returns where all stop: the furthest
+    /// of those positions and of the finished workers' last ones. Every
+    /// worker then reads up to exactly there, so together they process
+    /// each frame before it once and none after it (each alone would stop
+    /// at a different frame).
+    fn agree_stop(&self, me: usize, at: u64) -> u64 {
+        self.stopped[me].store(at, Ordering::Release);
+        let mut spins = 0u32;
+        loop {
+            let mut cut = at;
+            let mut all = true;
+            for i in 0..self.at.len() {
+                let s = self.stopped[i].load(Ordering::Acquire);
+                if s != NOT_STOPPED {
+                    cut = cut.max(s);
+                } else if self.done[i].load(Ordering::Acquire) {
+                    cut = cut.max(self.at[i].load(Ordering::Acquire));
+                } else {
+                    all = false;
+                }
+            }
+            if all {
+                return cut;
+            }
+            pause(&mut spins);
+        }
+    }
+}
+
+/// One step of waiting for another worker: short waits yield, long ones
+/// sleep (the other may be far behind).
+fn pause(spins: &mut u32) {
+    *spins += 1;
+    if *spins < 64 {
+        std::thread::yield_now();
+    } else {
+        std::thread::sleep(Duration::from_micros(50));
     }
 }
 
@@ -325,6 +389,9 @@ struct Reading<'a> {
     helper_reads: bool,
     pace: Option<f64>,
     stop: &'a AtomicBool,
+    /// Fanout workers reading the same captures: this one's index, and
+    /// the others' whereabouts. `None` for the only reader.
+    group: Option<(usize, &'a Abreast)>,
 }
 
 /// What one thread's reading of the captures came to.
@@ -339,8 +406,8 @@ struct Fed {
 
 impl Reading<'_> {
     /// Feeds every capture in turn to `engine`, calling `report(bytes read,
-    /// frames)` every [`REPORT_EVERY`] frames and at the end of each
-    /// capture; stops early when the stop flag is set.
+    /// frames)` every [`PROGRESS_EVERY`] frames; stops early when the stop
+    /// flag is set (fanout workers all at the same frame).
     fn feed_all<F: StreamFactory>(
         &self,
         engine: &mut Engine<F>,
@@ -349,7 +416,13 @@ impl Reading<'_> {
     ) -> Fed {
         let mut fed = Fed::default();
         let mut pacer = Pacer::new(self.pace);
+        let mut cut = u64::MAX;
         for mut cap in captures {
+            if fed.bytes >= cut {
+                // The agreed stop fell at the end of the previous capture.
+                fed.interrupted = true;
+                break;
+            }
             if self.readahead {
                 // Page faults off the reading thread (a no-op for streams);
                 // with a core to spare, the bytes read ahead into the shared
@@ -360,16 +433,11 @@ impl Reading<'_> {
                     cap.start_readahead();
                 }
             }
-            let done = fed.bytes;
-            let ended = self.feed(
-                engine,
-                &mut cap,
-                &mut pacer,
-                &mut fed.frames,
-                &mut |c, f| report(done + c.bytes_read(), f),
-            );
+            let ended = self.feed(engine, &mut cap, &mut pacer, &mut fed, &mut cut, report);
             fed.bytes += cap.bytes_read();
-            report(fed.bytes, fed.frames);
+            if let Some((me, group)) = self.group {
+                group.keep_up(me, fed.bytes, self.stop);
+            }
             match ended {
                 Ok(true) => {}
                 Ok(false) => {
@@ -382,15 +450,21 @@ impl Reading<'_> {
         fed
     }
 
-    /// Feeds one capture's frames to `engine`. `Ok(false)` if stopped early.
+    /// Feeds one capture's frames to `engine`, `fed` holding what the
+    /// captures before it came to. `Ok(false)` if stopped early: at once
+    /// for the only reader; fanout workers agree on where (`cut`, in bytes
+    /// of all captures) and read up to there.
     fn feed<F: StreamFactory>(
         &self,
         engine: &mut Engine<F>,
         cap: &mut Capture,
         pacer: &mut Pacer,
-        frames: &mut u64,
-        report: &mut dyn FnMut(&Capture, u64),
+        fed: &mut Fed,
+        cut: &mut u64,
+        report: &mut dyn FnMut(u64, u64),
     ) -> Result<bool, CaptureError> {
+        let base = fed.bytes;
+        let mut next_check = base.saturating_add(CHECK_BYTES);
         // Headers first, payloads later (or on a worker): see `Prefetch`.
         cap.set_prefetch(Prefetch::Stream);
         // Frames go to the engine as offsets into a shared block: the mapped
@@ -438,10 +512,28 @@ impl Reading<'_> {
                     }
                 }
             }
-            *frames += 1;
-            if *frames % REPORT_EVERY == 0 {
-                report(cap, *frames);
-                if self.stop.load(Ordering::Relaxed) {
+            fed.frames += 1;
+            let at = base + cap.bytes_read();
+            if at >= *cut {
+                return Ok(false);
+            }
+            // Every so many frames, or bytes (large frames), look around.
+            if fed.frames % CHECK_EVERY != 0 && at < next_check {
+                continue;
+            }
+            next_check = at.saturating_add(CHECK_BYTES);
+            if fed.frames % PROGRESS_EVERY == 0 {
+                report(at, fed.frames);
+            }
+            if let Some((me, group)) = self.group {
+                group.keep_up(me, at, self.stop);
+            }
+            if self.stop.load(Ordering::Relaxed) && *cut == u64::MAX {
+                let Some((me, group)) = self.group else {
+                    return Ok(false);
+                };
+                *cut = group.agree_stop(me, at);
+                if at >= *cut {
                     return Ok(false);
                 }
             }
@@ -560,7 +652,7 @@ pub fn read_only(captures: &[PathBuf], readahead: bool) -> (ReadOnly, Result<(),
 
 #[cfg(test)]
 mod tests {
-    use super::{core_to_spare, Abreast};
+    use super::{core_to_spare, replay, Abreast, ReplayOptions};
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{mpsc, Arc};
     use std::time::Duration;
@@ -572,6 +664,73 @@ mod tests {
             let _ = tx.send(f());
         });
         rx.recv_timeout(Duration::from_millis(ms)).ok()
+    }
+
+    /// Workers that saw a stop at different places all stop at the
+    /// furthest of them, or where a finished worker got to.
+    #[test]
+    fn fanout_workers_agree_where_to_stop() {
+        let a = Arc::new(Abreast::new(3, 100));
+        let a2 = a.clone();
+        let early = std::thread::spawn(move || a2.agree_stop(0, 100));
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(!early.is_finished(), "waits for the others");
+        let a3 = a.clone();
+        let late = std::thread::spawn(move || a3.agree_stop(1, 300));
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(
+            !early.is_finished() && !late.is_finished(),
+            "worker 2 still reads"
+        );
+        a.keep_up(2, 500, &AtomicBool::new(true));
+        drop(a.leave_when_done(2));
+        assert_eq!(within(10_000, move || early.join().unwrap()), Some(500));
+        assert_eq!(within(10_000, move || late.join().unwrap()), Some(500));
+        let b = Abreast::new(2, 100);
+        drop(b.leave_when_done(1));
+        assert_eq!(
+            b.agree_stop(0, 42),
+            42,
+            "a finished worker at 0 holds nothing"
+        );
+    }
+
+    /// A run of fanout workers stopped midway: every worker stops at the
+    /// same frame, so together they processed each frame read once.
+    #[test]
+    fn a_stopped_fanout_run_stops_every_worker_at_the_same_frame() {
+        let cfg = weft_gen::GenConfig {
+            seed: 3,
+            conns: 4_000,
+            concurrent: 500,
+            min_bytes: 500,
+            max_bytes: 8_000,
+            ..weft_gen::GenConfig::default()
+        };
+        let path = std::env::temp_dir().join(format!("weft-stop-{}.pcap", std::process::id()));
+        weft_gen::generate(&cfg, std::fs::File::create(&path).unwrap()).unwrap();
+        for workers in [2, 3] {
+            let mut opts = ReplayOptions::default();
+            opts.engine.workers = Some(workers);
+            opts.engine.pin = false;
+            let p = path.clone();
+            let out = within(60_000, move || {
+                let stop = AtomicBool::new(false);
+                replay(&[p], &opts, &stop, &mut |_, _, _| {
+                    stop.store(true, Ordering::Relaxed)
+                })
+                .unwrap()
+            })
+            .expect("a stopped run hung");
+            assert_eq!(out.dispatch, "fanout");
+            assert!(out.interrupted, "{workers} workers");
+            let read = out.stats.dispatch.frames;
+            let processed: u64 = out.stats.frames.iter().map(|f| f.frames).sum();
+            assert_eq!(processed, read, "{workers} workers: each frame read once");
+            let all = cfg.conns;
+            assert!(read < all * 10, "stopped early: {read} frames");
+        }
+        let _ = std::fs::remove_file(&path);
     }
 
     /// A worker more than the lag ahead waits for the slowest; it goes on

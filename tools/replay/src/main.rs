@@ -33,8 +33,9 @@ struct Args {
     inline: bool,
     /// How frames reach the workers: `ring` (a dispatcher thread hands each
     /// frame to its flow's worker), `fanout` (every worker reads the whole
-    /// capture and keeps its own flows; memory-mapped files only) or `auto`
-    /// (fanout where it can, unless --pace or drop backpressure is asked).
+    /// capture and keeps its own flows; memory-mapped files and blocking
+    /// backpressure only) or `auto` (fanout where it can, unless --pace or
+    /// drop backpressure is asked).
     #[arg(long, value_name = "MODE")]
     dispatch: Option<Dispatch>,
     /// Print one digest line per half-connection on standard output:

@@ -181,9 +181,31 @@ fn usage_errors_are_exit_2() {
     assert_eq!(o.status.code(), Some(2));
     let o = run(&["--dispatch", "sideways"], &sample());
     assert_eq!(o.status.code(), Some(2));
-    // Fanout needs workers, and inputs every worker can read.
+    // Fanout needs workers, blocking backpressure, and inputs every worker
+    // can read.
     let o = run(&["--dispatch", "fanout", "--inline"], &sample());
     assert_eq!(o.status.code(), Some(2));
+    let drop_cfg = tmp("drop.toml");
+    std::fs::write(&drop_cfg, "backpressure = \"drop\"\n").unwrap();
+    let o = bin()
+        .args(["--dispatch", "fanout", "-w2", "--config"])
+        .arg(&drop_cfg)
+        .arg(sample())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let o = bin()
+        .args(["--json", "-w2", "--config"])
+        .arg(&drop_cfg)
+        .arg(sample())
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "auto falls back to rings with drop backpressure"
+    );
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["dispatch"]["mode"], "ring");
     // (The capture's header alone: the run stops before reading on.)
     let header = std::fs::read(sample()).unwrap()[..24].to_vec();
     let o = piped(
