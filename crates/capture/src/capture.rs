@@ -205,8 +205,11 @@ impl Capture {
     ///
     /// A read-ahead helper ([`start_readahead`](Self::start_readahead)) is
     /// not shared: one reader's helper maps and unmaps the shared mapping
-    /// around that reader, and a reader far from it takes the page faults
-    /// itself (its bytes stay correct: pages are unmapped, never changed).
+    /// around that reader. A reader far from it takes the page faults
+    /// itself (its bytes stay correct: pages are unmapped, never changed),
+    /// and what it maps behind the helper's unmapping stays mapped until
+    /// the mapping is dropped: keep the readers close together (the replay
+    /// tool keeps them within 4 MiB).
     pub fn reopen(&self) -> Option<Result<Capture, CaptureError>> {
         let SharedBytes(whole) = self.input.shared()?;
         Some(Capture::start(
