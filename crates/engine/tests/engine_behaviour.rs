@@ -558,6 +558,108 @@ fn fanout_workers_place_frames_the_peek_cannot_as_a_dispatcher_does() {
     }
 }
 
+/// Damaged frames (bytes of the headers overwritten at random, frames cut
+/// short) reach the same verdicts inline, with rings and with fanout
+/// workers: the same deliveries and statistics, and the same workers for
+/// the same frames with rings and fanout.
+#[test]
+fn damaged_frames_reach_the_same_verdicts_in_every_mode() {
+    let cfg = GenConfig {
+        seed: 33,
+        conns: 120,
+        concurrent: 40,
+        min_bytes: 1,
+        max_bytes: 3_000,
+        ipv6_fraction: 0.3,
+        vlan_fraction: 0.3,
+        reorder: 0.05,
+        ..GenConfig::default()
+    };
+    let clean = awkward(&trace(&cfg));
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    let mut refused = 0;
+    for round in 0..40 {
+        let mut frames = clean.clone();
+        for (f, _) in frames.iter_mut() {
+            match next() % 8 {
+                0 if !f.is_empty() => {
+                    // A header byte (the first 80) overwritten.
+                    let at = (next() as usize) % f.len().min(80);
+                    f[at] = next() as u8;
+                }
+                1 => {
+                    let keep = (next() as usize) % (f.len() + 1);
+                    f.truncate(keep);
+                }
+                _ => {}
+            }
+        }
+        let frames = Arc::new(frames);
+        let feed = |frames: Arc<Vec<(Vec<u8>, Timestamp)>>| {
+            move |e: &mut Engine<Factory>| {
+                for (f, ts) in frames.iter() {
+                    e.dispatch(LinkType::Ethernet, f, *ts);
+                }
+            }
+        };
+        let f = frames.clone();
+        let inline = bounded(60, move || {
+            run_feeding(
+                EngineBuilder::new().workers(0),
+                Behaviour::default(),
+                feed(f),
+            )
+        });
+        let want = inline.result.unwrap().stats;
+        for workers in [2, 3] {
+            let f = frames.clone();
+            let rings = bounded(60, move || {
+                let b = EngineBuilder::new().workers(workers).pin(false);
+                run_feeding(b, Behaviour::default(), feed(f))
+            });
+            let f = frames.clone();
+            let (fan, _) = bounded(60, move || {
+                let b = EngineBuilder::new().workers(workers).pin(false);
+                run_fanout(b, Behaviour::default(), feed(f))
+            });
+            let what = format!("round {round}, {workers} workers");
+            let (rings_delivered, rings) = (rings.delivered, rings.result.unwrap().stats);
+            let got = fan.result.unwrap().stats;
+            assert_eq!(got.dispatch.sent, rings.dispatch.sent, "{what}");
+            assert_eq!(got.dispatch.not_tcp, rings.dispatch.not_tcp, "{what}");
+            assert_eq!(
+                got.dispatch.undecodable, rings.dispatch.undecodable,
+                "{what}"
+            );
+            refused += rings.dispatch.undecodable + rings.dispatch.not_tcp;
+            assert_eq!(got.reasm_total(), rings.reasm_total(), "{what}");
+            // (The peak of pages in use is per worker: their sum is not one
+            // pipeline's peak.)
+            let no_peak = |mut s: weft_reasm::Stats| {
+                s.pages_peak = 0;
+                s
+            };
+            assert_eq!(
+                no_peak(got.reasm_total()),
+                no_peak(want.reasm_total()),
+                "{what}: as inline"
+            );
+            assert_eq!(fan.delivered, inline.delivered, "{what}");
+            assert_eq!(rings_delivered, inline.delivered, "{what}");
+        }
+    }
+    assert!(
+        refused > 0,
+        "the damage made some frames undecodable or not TCP"
+    );
+}
+
 /// With the keyed hash, every fanout worker uses the same seed: each flow
 /// is reassembled by exactly one of them (with a seed each, some flows
 /// would be kept twice and some by nobody).
