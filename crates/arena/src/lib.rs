@@ -59,8 +59,10 @@
 //! Beside the arena: [`BlockPool`], which hands a buffer out again only once
 //! every reader let go of it (a capture stream's read buffers);
 //! [`Readahead`], a helper thread that maps a file's pages ahead of its
-//! reader and unmaps them behind it (a capture file's mapping); and
-//! [`prefetch`], the cache hint.
+//! reader and unmaps them behind it (a capture file's mapping);
+//! [`Abreast`], which keeps several readers of one mapping (fanout
+//! workers) within a few MiB of each other and stops them all at the same
+//! place; and [`prefetch`], the cache hint.
 //!
 //! All `unsafe` code is in the private `raw` module (and the one prefetch
 //! instruction); the protocols are model checked with loom (`tests/loom.rs`,
@@ -85,12 +87,14 @@
 
 use core::fmt;
 
+mod abreast;
 mod blocks;
 mod prefetch;
 mod raw;
 mod readahead;
 mod token;
 
+pub use abreast::{Abreast, Done};
 pub use blocks::BlockPool;
 pub use prefetch::prefetch;
 pub use raw::{Arena, PageMut, PageRef};

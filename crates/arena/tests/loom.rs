@@ -291,3 +291,58 @@ fn readahead_dropped_mid_read() {
 fn readahead_started_mid_chunk() {
     readahead_model(3, &[5, 7], true);
 }
+
+/// Two readers see a stop at different places, concurrently: both stop at
+/// the furthest of them.
+#[test]
+fn abreast_readers_agree_where_to_stop() {
+    use weft_arena::Abreast;
+    loom::model(|| {
+        let a = loom::sync::Arc::new(Abreast::new(2, 10));
+        let a2 = a.clone();
+        let t = thread::spawn(move || a2.agree_stop(1, 300));
+        let mine = a.agree_stop(0, 100);
+        let theirs = t.join().unwrap();
+        assert_eq!((mine, theirs), (300, 300));
+    });
+}
+
+/// A reader that finished counts with its last position: the one that
+/// stops later stops there, wherever the finish falls.
+#[test]
+fn abreast_a_finished_reader_sets_the_cut() {
+    use loom::sync::atomic::AtomicBool;
+    use weft_arena::Abreast;
+    loom::model(|| {
+        let a = loom::sync::Arc::new(Abreast::new(2, 1_000));
+        let a2 = a.clone();
+        let t = thread::spawn(move || {
+            let done = a2.leave_when_done(1);
+            a2.keep_up(1, 500, &AtomicBool::new(false));
+            drop(done);
+        });
+        let cut = a.agree_stop(0, 100);
+        t.join().unwrap();
+        assert_eq!(cut, 500);
+    });
+}
+
+/// A reader more than the lag ahead waits until the other catches up or
+/// finishes, and then goes on: it never waits forever, and never for a
+/// finished reader.
+#[test]
+fn abreast_a_reader_ahead_waits_then_goes_on() {
+    use loom::sync::atomic::AtomicBool;
+    use weft_arena::Abreast;
+    loom::model(|| {
+        let a = loom::sync::Arc::new(Abreast::new(2, 10));
+        let a2 = a.clone();
+        let t = thread::spawn(move || {
+            let done = a2.leave_when_done(1);
+            a2.keep_up(1, 5, &AtomicBool::new(false));
+            drop(done);
+        });
+        a.keep_up(0, 100, &AtomicBool::new(false));
+        t.join().unwrap();
+    });
+}

@@ -1,10 +1,11 @@
 //! One replay run: captures → engine → outputs, with stats.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use weft_arena::Abreast;
 use weft_capture::{Capture, CaptureError, Prefetch, SharedBytes};
 use weft_engine::{Backpressure, Engine, EngineBuilder, EngineError, EngineStats, PipelineConfig};
 use weft_reasm::StreamFactory;
@@ -281,105 +282,6 @@ const PROGRESS_EVERY: u64 = 8192;
 /// on 2 cores 0.96x).
 const FANOUT_LAG: u64 = 4 << 20;
 
-/// Keeps fanout workers abreast: where each got to in the captures (bytes
-/// of all captures so far), and a worker more than `lag` bytes ahead of
-/// the slowest one still reading waits for it. Also where they all stop
-/// when asked to ([`Abreast::agree_stop`]).
-struct Abreast {
-    at: Vec<AtomicU64>,
-    /// Finished (or its thread unwound): nobody waits for it.
-    done: Vec<AtomicBool>,
-    /// Where each saw the stop flag ([`NOT_STOPPED`] until then).
-    stopped: Vec<AtomicU64>,
-    lag: u64,
-}
-
-/// An [`Abreast::stopped`] entry of a worker that has not seen a stop.
-const NOT_STOPPED: u64 = u64::MAX;
-
-/// Marks a worker done when dropped (also when its thread unwinds), so
-/// nobody waits for it.
-struct Done<'a>(&'a Abreast, usize);
-
-impl Drop for Done<'_> {
-    fn drop(&mut self) {
-        self.0.done[self.1].store(true, Ordering::Release);
-    }
-}
-
-impl Abreast {
-    fn new(workers: usize, lag: u64) -> Abreast {
-        Abreast {
-            at: (0..workers).map(|_| AtomicU64::new(0)).collect(),
-            done: (0..workers).map(|_| AtomicBool::new(false)).collect(),
-            stopped: (0..workers).map(|_| AtomicU64::new(NOT_STOPPED)).collect(),
-            lag,
-        }
-    }
-
-    fn leave_when_done(&self, me: usize) -> Done<'_> {
-        Done(self, me)
-    }
-
-    /// Worker `me` got to byte `at`: waits while it is more than the lag
-    /// ahead of the slowest worker still reading (or until `stop`).
-    fn keep_up(&self, me: usize, at: u64, stop: &AtomicBool) {
-        self.at[me].store(at, Ordering::Release);
-        let mut spins = 0u32;
-        loop {
-            let slowest = (0..self.at.len())
-                .filter(|&i| !self.done[i].load(Ordering::Acquire))
-                .map(|i| self.at[i].load(Ordering::Acquire))
-                .min();
-            let close = slowest.map_or(true, |s| at <= s.saturating_add(self.lag));
-            if close || stop.load(Ordering::Relaxed) {
-                return;
-            }
-            pause(&mut spins);
-        }
-    }
-
-    /// Worker `me` saw the stop flag at byte `at`: waits until every worker
-    /// still reading saw it too, and returns where all stop: the furthest
-    /// of those positions and of the finished workers' last ones. Every
-    /// worker then reads up to exactly there, so together they process
-    /// each frame before it once and none after it (each alone would stop
-    /// at a different frame).
-    fn agree_stop(&self, me: usize, at: u64) -> u64 {
-        self.stopped[me].store(at, Ordering::Release);
-        let mut spins = 0u32;
-        loop {
-            let mut cut = at;
-            let mut all = true;
-            for i in 0..self.at.len() {
-                let s = self.stopped[i].load(Ordering::Acquire);
-                if s != NOT_STOPPED {
-                    cut = cut.max(s);
-                } else if self.done[i].load(Ordering::Acquire) {
-                    cut = cut.max(self.at[i].load(Ordering::Acquire));
-                } else {
-                    all = false;
-                }
-            }
-            if all {
-                return cut;
-            }
-            pause(&mut spins);
-        }
-    }
-}
-
-/// One step of waiting for another worker: short waits yield, long ones
-/// sleep (the other may be far behind).
-fn pause(spins: &mut u32) {
-    *spins += 1;
-    if *spins < 64 {
-        std::thread::yield_now();
-    } else {
-        std::thread::sleep(Duration::from_micros(50));
-    }
-}
-
 /// How one thread reads captures into an engine.
 #[derive(Clone, Copy)]
 struct Reading<'a> {
@@ -652,9 +554,9 @@ pub fn read_only(captures: &[PathBuf], readahead: bool) -> (ReadOnly, Result<(),
 
 #[cfg(test)]
 mod tests {
-    use super::{core_to_spare, replay, Abreast, ReplayOptions};
+    use super::{core_to_spare, replay, ReplayOptions};
     use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{mpsc, Arc};
+    use std::sync::mpsc;
     use std::time::Duration;
 
     /// Runs `f` on a thread; `None` if it has not returned after `ms`.
@@ -664,35 +566,6 @@ mod tests {
             let _ = tx.send(f());
         });
         rx.recv_timeout(Duration::from_millis(ms)).ok()
-    }
-
-    /// Workers that saw a stop at different places all stop at the
-    /// furthest of them, or where a finished worker got to.
-    #[test]
-    fn fanout_workers_agree_where_to_stop() {
-        let a = Arc::new(Abreast::new(3, 100));
-        let a2 = a.clone();
-        let early = std::thread::spawn(move || a2.agree_stop(0, 100));
-        std::thread::sleep(Duration::from_millis(20));
-        assert!(!early.is_finished(), "waits for the others");
-        let a3 = a.clone();
-        let late = std::thread::spawn(move || a3.agree_stop(1, 300));
-        std::thread::sleep(Duration::from_millis(20));
-        assert!(
-            !early.is_finished() && !late.is_finished(),
-            "worker 2 still reads"
-        );
-        a.keep_up(2, 500, &AtomicBool::new(true));
-        drop(a.leave_when_done(2));
-        assert_eq!(within(10_000, move || early.join().unwrap()), Some(500));
-        assert_eq!(within(10_000, move || late.join().unwrap()), Some(500));
-        let b = Abreast::new(2, 100);
-        drop(b.leave_when_done(1));
-        assert_eq!(
-            b.agree_stop(0, 42),
-            42,
-            "a finished worker at 0 holds nothing"
-        );
     }
 
     /// A run of fanout workers stopped midway: every worker stops at the
@@ -731,65 +604,6 @@ mod tests {
             assert!(read < all * 10, "stopped early: {read} frames");
         }
         let _ = std::fs::remove_file(&path);
-    }
-
-    /// A worker more than the lag ahead waits for the slowest; it goes on
-    /// once that one catches up, finishes, panics, or a stop is asked.
-    #[test]
-    fn fanout_workers_keep_abreast_and_never_wait_for_a_finished_one() {
-        let a = Arc::new(Abreast::new(2, 100));
-        let stop = Arc::new(AtomicBool::new(false));
-        // Within the lag: no wait.
-        a.keep_up(0, 100, &stop);
-        // Ahead by more: waits until worker 1 catches up.
-        let (a2, s2) = (a.clone(), stop.clone());
-        let (tx, rx) = mpsc::channel();
-        let waiter = std::thread::spawn(move || {
-            a2.keep_up(0, 500, &s2);
-            tx.send(()).unwrap();
-        });
-        assert!(
-            rx.recv_timeout(Duration::from_millis(100)).is_err(),
-            "waits"
-        );
-        a.keep_up(1, 399, &stop);
-        assert!(
-            rx.recv_timeout(Duration::from_millis(100)).is_err(),
-            "still 101 ahead"
-        );
-        a.keep_up(1, 400, &stop);
-        rx.recv_timeout(Duration::from_secs(10)).expect("caught up");
-        waiter.join().unwrap();
-        // A finished worker holds nobody back.
-        let a3 = a.clone();
-        let s3 = stop.clone();
-        drop(a.leave_when_done(1));
-        assert!(within(10_000, move || a3.keep_up(0, 1 << 40, &s3)).is_some());
-        // Nor does one whose thread panicked.
-        let b = Arc::new(Abreast::new(2, 10));
-        let b2 = b.clone();
-        let _ = std::thread::spawn(move || {
-            let _done = b2.leave_when_done(1);
-            panic!("reader failure on purpose");
-        })
-        .join();
-        let b3 = b.clone();
-        let s4 = stop.clone();
-        assert!(within(10_000, move || b3.keep_up(0, 1_000, &s4)).is_some());
-        // A stop ends any wait.
-        let c = Arc::new(Abreast::new(2, 10));
-        let (c2, s5) = (c.clone(), stop.clone());
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            c2.keep_up(0, 1_000, &s5);
-            tx.send(()).unwrap();
-        });
-        assert!(
-            rx.recv_timeout(Duration::from_millis(100)).is_err(),
-            "waits"
-        );
-        stop.store(true, Ordering::Relaxed);
-        rx.recv_timeout(Duration::from_secs(10)).expect("stopped");
     }
 
     /// The helper reads ahead only beside threads that leave it a core:
