@@ -926,9 +926,15 @@ impl<F: StreamFactory> Engine<F> {
         match &mut self.mode {
             Mode::Workers(ws) => ws.iter_mut().for_each(|w| w.pending.push(Msg::Tick(ts))),
             Mode::Fanout(l) => {
-                // Where a worker would meet the tick in its ring.
+                // Where a worker would meet the tick in its ring; the
+                // counters are published then too, so those of a worker
+                // whose flows are idle stay current.
                 l.inline.run(&self.block);
                 l.inline.p.advance_time(ts);
+                let p = &l.inline.p;
+                self.shared[l.me]
+                    .counters
+                    .publish(p.frame_stats(), &p.reassembler().stats());
             }
             Mode::Inline(_) => {}
         }
