@@ -734,10 +734,9 @@ impl Drop for Meta {
 pub(crate) fn float_current_thread() {
     #[cfg(all(target_os = "linux", not(weft_loom)))]
     {
-        // SAFETY: `cpu_set_t` is plain bits (all-zero is the empty set);
-        // both calls get its exact size and a pointer to a live local, and
-        // neither keeps the pointer. pid 0 is the calling thread, the
-        // process id is the main thread.
+        // (pid 0 is the calling thread; the process id, the main thread.)
+        // SAFETY: `cpu_set_t` is plain bits (all-zero: the empty set); both
+        // calls get its exact size and a live local's address, kept by neither.
         unsafe {
             let mut set: libc::cpu_set_t = core::mem::zeroed();
             let size = core::mem::size_of::<libc::cpu_set_t>();

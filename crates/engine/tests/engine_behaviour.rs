@@ -496,6 +496,32 @@ fn awkward(pcap: &[u8]) -> Vec<(Vec<u8>, Timestamp)> {
     out
 }
 
+/// Frames with their times, shared by the runs of a test.
+type Frames = Arc<Vec<(Vec<u8>, Timestamp)>>;
+
+/// Runs `frames` (copied, Ethernet) through `workers` workers: inline for
+/// 0; otherwise with rings and with fanout, returned in that order.
+fn run_frames(frames: &Frames, workers: usize) -> (Run, Option<Run>) {
+    let feed = |frames: Frames| {
+        move |e: &mut Engine<Factory>| {
+            for (f, ts) in frames.iter() {
+                e.dispatch(LinkType::Ethernet, f, *ts);
+            }
+        }
+    };
+    let builder = EngineBuilder::new().workers(workers).pin(false);
+    let (f, b) = (frames.clone(), builder.clone());
+    let first = bounded(60, move || run_feeding(b, Behaviour::default(), feed(f)));
+    if workers == 0 {
+        return (first, None);
+    }
+    let f = frames.clone();
+    let (fan, _) = bounded(60, move || {
+        run_fanout(builder, Behaviour::default(), feed(f))
+    });
+    (first, Some(fan))
+}
+
 /// Fanout workers place frames the header peek cannot (more VLAN tags than
 /// it reads, IPv4 fragments) exactly as a dispatcher feeding rings does,
 /// and deliver what inline mode delivers.
@@ -510,21 +536,7 @@ fn fanout_workers_place_frames_the_peek_cannot_as_a_dispatcher_does() {
         ..GenConfig::default()
     };
     let frames = Arc::new(awkward(&trace(&cfg)));
-    let feed = |frames: Arc<Vec<(Vec<u8>, Timestamp)>>| {
-        move |e: &mut Engine<Factory>| {
-            for (f, ts) in frames.iter() {
-                e.dispatch(LinkType::Ethernet, f, *ts);
-            }
-        }
-    };
-    let f = frames.clone();
-    let inline = bounded(60, move || {
-        run_feeding(
-            EngineBuilder::new().workers(0),
-            Behaviour::default(),
-            feed(f),
-        )
-    });
+    let (inline, _) = run_frames(&frames, 0);
     let want = inline.result.unwrap().stats;
     assert!(want.dispatch.frames > 0);
     let reasm = want.reasm_total();
@@ -534,16 +546,8 @@ fn fanout_workers_place_frames_the_peek_cannot_as_a_dispatcher_does() {
     );
     assert_eq!(want.frames_total().undecodable(), 0, "three tags decode");
     for workers in [2, 3] {
-        let f = frames.clone();
-        let rings = bounded(60, move || {
-            let b = EngineBuilder::new().workers(workers).pin(false);
-            run_feeding(b, Behaviour::default(), feed(f))
-        });
-        let f = frames.clone();
-        let (fan, _) = bounded(60, move || {
-            let b = EngineBuilder::new().workers(workers).pin(false);
-            run_fanout(b, Behaviour::default(), feed(f))
-        });
+        let (rings, fan) = run_frames(&frames, workers);
+        let fan = fan.expect("workers");
         let (rings_hashes, rings) = (rings.hashes, rings.result.unwrap().stats);
         let got = fan.result.unwrap().stats;
         assert!(rings.dispatch.defragmented > 0);
@@ -601,33 +605,11 @@ fn damaged_frames_reach_the_same_verdicts_in_every_mode() {
             }
         }
         let frames = Arc::new(frames);
-        let feed = |frames: Arc<Vec<(Vec<u8>, Timestamp)>>| {
-            move |e: &mut Engine<Factory>| {
-                for (f, ts) in frames.iter() {
-                    e.dispatch(LinkType::Ethernet, f, *ts);
-                }
-            }
-        };
-        let f = frames.clone();
-        let inline = bounded(60, move || {
-            run_feeding(
-                EngineBuilder::new().workers(0),
-                Behaviour::default(),
-                feed(f),
-            )
-        });
+        let (inline, _) = run_frames(&frames, 0);
         let want = inline.result.unwrap().stats;
         for workers in [2, 3] {
-            let f = frames.clone();
-            let rings = bounded(60, move || {
-                let b = EngineBuilder::new().workers(workers).pin(false);
-                run_feeding(b, Behaviour::default(), feed(f))
-            });
-            let f = frames.clone();
-            let (fan, _) = bounded(60, move || {
-                let b = EngineBuilder::new().workers(workers).pin(false);
-                run_fanout(b, Behaviour::default(), feed(f))
-            });
+            let (rings, fan) = run_frames(&frames, workers);
+            let fan = fan.expect("workers");
             let what = format!("round {round}, {workers} workers");
             let (rings_delivered, rings) = (rings.delivered, rings.result.unwrap().stats);
             let got = fan.result.unwrap().stats;
