@@ -240,9 +240,9 @@ impl EngineBuilder {
     /// hashing every frame, and saves the hand-over of its own frames from
     /// another core, and the dispatcher's core. Measured on 2 cores (the
     /// 1.1 GB capture of README, 10,000 live flows) with the file in the
-    /// page cache as 2 MiB folios: 2 fanout workers took 0.81x the time of
-    /// 2 workers with rings and 0.70x that of inline mode; 1 fanout worker
-    /// 1.08x inline (it also hashes every frame). As 4 KiB pages, where
+    /// page cache as 2 MiB folios: 2 fanout workers took 0.81-0.85x the
+    /// time of 2 workers with rings and 0.70x that of inline mode; 1 fanout
+    /// worker 1.07-1.08x inline (it also hashes every frame). As 4 KiB pages, where
     /// reading a mapping costs twice as much and each worker pays it:
     /// 1.12x rings and 1.12x inline.
     ///
