@@ -478,6 +478,11 @@ impl<F: StreamFactory> Fanout<F> {
     /// Processes the gathered frames and publishes the counters.
     fn run(&mut self, block: &Option<Block>, shared: &Shared) {
         self.inline.run(block);
+        self.publish(shared);
+    }
+
+    /// Publishes the counters for readers on other threads.
+    fn publish(&self, shared: &Shared) {
         let p = &self.inline.p;
         shared
             .counters
@@ -931,10 +936,7 @@ impl<F: StreamFactory> Engine<F> {
                 // whose flows are idle stay current.
                 l.inline.run(&self.block);
                 l.inline.p.advance_time(ts);
-                let p = &l.inline.p;
-                self.shared[l.me]
-                    .counters
-                    .publish(p.frame_stats(), &p.reassembler().stats());
+                l.publish(&self.shared[l.me]);
             }
             Mode::Inline(_) => {}
         }
@@ -978,14 +980,14 @@ impl<F: StreamFactory> Engine<F> {
                 report.factories.push(i.p.into_factory());
                 Ok(report)
             }
-            Mode::Fanout(l) => {
-                let (mut p, me) = (l.inline.p, l.me);
-                p.flush_all();
-                let sh = &self.shared[me].counters;
-                sh.publish(p.frame_stats(), &p.reassembler().stats());
+            Mode::Fanout(mut l) => {
+                l.inline.p.flush_all();
+                let sh = &self.shared[l.me];
+                l.publish(sh);
+                let p = l.inline.p;
                 report.stats.frames.push(p.frame_stats().clone());
                 report.stats.reasm.push(p.reassembler().stats());
-                report.stats.pinned.push(sh.snapshot().pinned);
+                report.stats.pinned.push(sh.counters.snapshot().pinned);
                 report.factories.push(p.into_factory());
                 Ok(report)
             }
