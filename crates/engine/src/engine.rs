@@ -411,6 +411,23 @@ impl EngineBuilder {
     }
 }
 
+/// A plain TCP frame's dispatch hash (the symmetric Toeplitz one, or the
+/// keyed one under `seed`), IP header offset and folded VLAN IDs, from the
+/// header peek; `None` for frames that need the full decoder.
+#[inline]
+fn peek_dispatch(
+    seed: Option<&hashbrown::DefaultHashBuilder>,
+    link: LinkType,
+    frame: &[u8],
+) -> Option<(u32, u16, u32)> {
+    match seed {
+        None => peek_tcp(link, frame).map(|p| (p.hash, p.ip_offset, p.vlan)),
+        Some(seed) => {
+            peek_key_at(link, frame).map(|p| (p.key.seeded_hash(seed), p.ip_offset, p.vlan))
+        }
+    }
+}
+
 /// Where fanout threads wait until every one of them was started.
 #[derive(Default)]
 struct Gate {
@@ -701,11 +718,13 @@ impl<F: StreamFactory> Engine<F> {
             }
             Mode::Fanout(_) => {
                 if !self.fanout_in_block(link, off, len, ts) {
-                    // Not plain TCP: the general path, which reads the
-                    // block when it keeps the frame (rare: cloned).
+                    // Not plain TCP: the full decoder (the block cloned,
+                    // as it is read when the frame is kept; rare).
                     let block = self.block.clone().expect(missing);
                     let frame = &(*block).as_ref()[off..off + len];
-                    self.dispatch_at(link, frame, Some(off as u64), ts);
+                    self.stats.frames += 1;
+                    self.dispatch_decoded(link, frame, Some(off as u64), ts);
+                    self.note_time(ts);
                 }
             }
             Mode::Workers(_) => {
@@ -738,12 +757,7 @@ impl<F: StreamFactory> Engine<F> {
             return false;
         };
         let bytes = (**block.as_ref().expect("set_block before dispatch_in_block")).as_ref();
-        let frame = &bytes[off..off + len];
-        let hash = match keyed {
-            None => peek_tcp(link, frame).map(|p| p.hash),
-            Some(seed) => peek_key_at(link, frame).map(|p| p.key.seeded_hash(seed)),
-        };
-        let Some(hash) = hash else {
+        let Some((hash, _, _)) = peek_dispatch(keyed.as_ref(), link, &bytes[off..off + len]) else {
             return false;
         };
         stats.frames += 1;
@@ -761,12 +775,7 @@ impl<F: StreamFactory> Engine<F> {
                 l.run(block, &self.shared[l.me]);
             }
         }
-        if ts > self.now {
-            self.now = ts;
-        }
-        if ts.0.saturating_sub(self.last_tick.0) >= self.tick_ns {
-            self.tick(ts);
-        }
+        self.note_time(ts);
         true
     }
 
@@ -784,22 +793,18 @@ impl<F: StreamFactory> Engine<F> {
             i.p.process_frame(link, frame, ts);
             return;
         }
+        // Fast path: plain TCP needs only its hash, IP offset and VLANs.
+        match peek_dispatch(self.keyed.as_ref(), link, frame) {
+            Some((hash, ip_off, vlan)) => self.send_frame(frame, off, ip_off, vlan, hash, ts),
+            None => self.dispatch_decoded(link, frame, off, ts),
+        }
+        self.note_time(ts);
+    }
+
+    /// Packet time reached `ts`: tells every worker when a tick is due.
+    fn note_time(&mut self, ts: Timestamp) {
         if ts > self.now {
             self.now = ts;
-        }
-        // Fast path: plain TCP needs only its hash, IP offset and VLANs.
-        match &self.keyed {
-            None => match peek_tcp(link, frame) {
-                Some(pk) => self.send_frame(frame, off, pk.ip_offset, pk.vlan, pk.hash, ts),
-                None => self.dispatch_decoded(link, frame, off, ts),
-            },
-            Some(seed) => match peek_key_at(link, frame) {
-                Some(pk) => {
-                    let hash = pk.key.seeded_hash(seed);
-                    self.send_frame(frame, off, pk.ip_offset, pk.vlan, hash, ts);
-                }
-                None => self.dispatch_decoded(link, frame, off, ts),
-            },
         }
         if ts.0.saturating_sub(self.last_tick.0) >= self.tick_ns {
             self.tick(ts);
@@ -840,10 +845,10 @@ impl<F: StreamFactory> Engine<F> {
         hash: u32,
         ts: Timestamp,
     ) {
+        let w = self.worker_of(hash);
         if let Mode::Fanout(l) = &mut self.mode {
             // Counted; this worker's own processed here, from the caller's
             // bytes (never copied), after the frames gathered before it.
-            let w = usize::from(self.reta[hash as usize % RETA_SIZE]);
             self.stats.sent[w] += 1;
             if w == l.me {
                 l.inline.run(&self.block);

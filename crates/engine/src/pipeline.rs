@@ -298,10 +298,10 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
         hash: Option<u32>,
         prepared: Option<&Prepared<'_>>,
     ) {
-        match (prepared.and_then(|pr| pr.of(frame)), hash) {
-            (Some((packet, la)), _) => self.prepared_segment(frame, packet, la, ts, hash),
-            (None, None) => self.process_frame(link, frame, ts),
-            (None, Some(_)) => {
+        match prepared.and_then(|pr| pr.of(frame)) {
+            Some((packet, la)) => self.prepared_segment(frame, packet, la, ts, hash),
+            None => {
+                // As `process_frame`, keeping the hash.
                 self.count_frame(frame);
                 let decoded = decode(link, frame, &self.decode);
                 self.handle(decoded, ts, hash, None);
