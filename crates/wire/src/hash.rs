@@ -126,26 +126,16 @@ impl Toeplitz {
     #[inline]
     pub fn hash_v4(&self, src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16) -> u32 {
         let ports = u32::from(sport) << 16 | u32::from(dport);
-        self.hash_v4_words(u32::from_be_bytes(src), u32::from_be_bytes(dst), ports)
-    }
-
-    /// [`hash_v4`](Self::hash_v4) of the big-endian words as read from the
-    /// headers: the addresses, and both ports as one (`sport << 16 | dport`).
-    #[inline]
-    fn hash_v4_words(&self, src: u32, dst: u32, ports: u32) -> u32 {
         if self.period16 {
             // The XOR-fold of the six 16-bit words, from three 32-bit ones
             // (what `hash_bytes` folds two bytes at a time).
-            let x = src ^ dst ^ ports;
+            let x = u32::from_be_bytes(src) ^ u32::from_be_bytes(dst) ^ ports;
             return self.fold16((x >> 16) as u16 ^ x as u16);
         }
-        let (src, dst) = (src.to_be_bytes(), dst.to_be_bytes());
-        let (sport, dport) = ((ports >> 16) as u16, ports as u16);
         let mut input = [0u8; 12];
         input[..4].copy_from_slice(&src);
         input[4..8].copy_from_slice(&dst);
-        input[8..10].copy_from_slice(&sport.to_be_bytes());
-        input[10..].copy_from_slice(&dport.to_be_bytes());
+        input[8..].copy_from_slice(&ports.to_be_bytes());
         self.hash_bytes(&input)
     }
 
@@ -161,27 +151,17 @@ impl Toeplitz {
     #[inline]
     pub fn hash_v6(&self, src: [u8; 16], dst: [u8; 16], sport: u16, dport: u16) -> u32 {
         let ports = u32::from(sport) << 16 | u32::from(dport);
-        self.hash_v6_words(u128::from_be_bytes(src), u128::from_be_bytes(dst), ports)
-    }
-
-    /// [`hash_v6`](Self::hash_v6) of the big-endian words as read from the
-    /// headers (see [`hash_v4_words`](Self::hash_v4_words)).
-    #[inline]
-    fn hash_v6_words(&self, src: u128, dst: u128, ports: u32) -> u32 {
         if self.period16 {
             // As for IPv4: the fold of nine 32-bit words.
-            let x = src ^ dst;
+            let x = u128::from_be_bytes(src) ^ u128::from_be_bytes(dst);
             let x = (x >> 64) as u64 ^ x as u64;
             let x = (x >> 32) as u32 ^ x as u32 ^ ports;
             return self.fold16((x >> 16) as u16 ^ x as u16);
         }
-        let (src, dst) = (src.to_be_bytes(), dst.to_be_bytes());
-        let (sport, dport) = ((ports >> 16) as u16, ports as u16);
         let mut input = [0u8; MAX_INPUT];
         input[..16].copy_from_slice(&src);
         input[16..32].copy_from_slice(&dst);
-        input[32..34].copy_from_slice(&sport.to_be_bytes());
-        input[34..].copy_from_slice(&dport.to_be_bytes());
+        input[32..].copy_from_slice(&ports.to_be_bytes());
         self.hash_bytes(&input)
     }
 
