@@ -170,19 +170,9 @@ pub fn replay(
         readers.insert(0, Some(opened));
         let readers = Mutex::new(readers);
         let abreast = Abreast::new(workers, FANOUT_LAG);
-        let first = Reading {
-            readahead: !opts.no_readahead,
-            helper_reads: core_to_spare(workers, cores, true),
-            pace: opts.pace,
-            stop,
-            group: None,
-        };
-        let others = Reading {
-            readahead: false,
-            ..first
-        };
+        let helper_reads = core_to_spare(workers, cores, true);
         let progress = Mutex::new(progress);
-        let (report, mut fed) = builder
+        let (report, fed) = builder
             .fanout(
                 |_| factory.for_worker(),
                 |engine| {
@@ -191,21 +181,18 @@ pub fn replay(
                     let i = engine.index().unwrap_or(0);
                     let _done = abreast.leave_when_done(i);
                     let caps = lock(&readers)[i].take().unwrap_or_default();
-                    if i == 0 {
-                        let me = Reading {
-                            group: Some((i, &abreast)),
-                            ..first
-                        };
-                        me.feed_all(engine, caps, &mut |read, frames| {
+                    let me = Reading {
+                        readahead: i == 0 && !opts.no_readahead,
+                        helper_reads,
+                        pace: opts.pace,
+                        stop,
+                        group: Some((i, &abreast)),
+                    };
+                    me.feed_all(engine, caps, &mut |read, frames| {
+                        if i == 0 {
                             lock(&progress)(read, total, frames);
-                        })
-                    } else {
-                        let me = Reading {
-                            group: Some((i, &abreast)),
-                            ..others
-                        };
-                        me.feed_all(engine, caps, &mut |_, _| {})
-                    }
+                        }
+                    })
                 },
             )
             .map_err(RunError::Engine)?;
@@ -213,8 +200,7 @@ pub fn replay(
         // All stopped at the same frame if any did (a worker that had
         // finished is not interrupted): errors and counts are worker 0's.
         let interrupted = fed.iter().any(|f| f.interrupted);
-        fed.truncate(1);
-        let fed = fed.pop().unwrap_or_default();
+        let fed = fed.into_iter().next().unwrap_or_default();
         out.capture_errors = fed.errors;
         out.interrupted = interrupted;
         out.bytes_read = fed.bytes;
