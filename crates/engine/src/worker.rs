@@ -4,8 +4,11 @@ use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use weft_reasm::StreamFactory;
 use weft_ring::{Consumer, PopError};
+use weft_sync::backoff::Backoff;
 use weft_wire::Timestamp;
 
 use crate::pipeline::{FrameStats, Pipeline, PipelineConfig};
@@ -66,12 +69,13 @@ pub(crate) fn run<F: StreamFactory>(
     factory: F,
     shared: Arc<Shared>,
     pin: Option<core_affinity::CoreId>,
+    idle_sleep: Duration,
 ) -> Result<Done<F>, String> {
     let pinned = pin.is_some_and(core_affinity::set_for_current);
     shared.counters.set_pinned(pinned);
     let mut p = Pipeline::new(cfg, factory);
     let result = catch_unwind(AssertUnwindSafe(|| {
-        drain(&mut rx, &mut p, &shared);
+        drain(&mut rx, &mut p, &shared, idle_sleep);
         p.flush_all();
     }));
     drop(rx);
@@ -92,24 +96,35 @@ pub(crate) fn run<F: StreamFactory>(
     }
 }
 
-fn drain<F: StreamFactory>(rx: &mut Consumer<Msg>, p: &mut Pipeline<F>, shared: &Shared) {
+/// The default longest sleep of an idle worker between looks at its ring
+/// (see [`crate::EngineBuilder::idle_sleep`]).
+pub(crate) const IDLE_SLEEP: Duration = Duration::from_micros(200);
+
+/// Processes the ring's messages until it is closed and drained. With the
+/// ring empty it spins briefly, then yields, then sleeps for growing spells
+/// of at most `idle_sleep` (with `idle_sleep` zero it keeps yielding).
+fn drain<F: StreamFactory>(
+    rx: &mut Consumer<Msg>,
+    p: &mut Pipeline<F>,
+    shared: &Shared,
+    idle_sleep: Duration,
+) {
     let mut batch = Vec::with_capacity(256);
     // The blocks of the batch in hand (see below); kept across batches for
     // its allocation.
     let mut blocks: Vec<Option<Block>> = Vec::new();
     let mut block: Option<Block> = None;
-    let mut idle = 0u32;
+    let mut idle = Backoff::with_max_park(idle_sleep);
     loop {
         match rx.pop_batch(&mut batch, 256) {
-            Ok(_) => idle = 0,
+            Ok(_) => idle.reset(),
             Err(PopError::Closed) => return,
             Err(PopError::Empty) => {
-                // Spin briefly, then yield: costs nothing while data flows.
-                idle += 1;
-                if idle < 64 {
-                    std::hint::spin_loop();
-                } else {
+                // Costs nothing while data flows, little while it is idle.
+                if idle_sleep.is_zero() && idle.is_parking() {
                     std::thread::yield_now();
+                } else {
+                    idle.snooze();
                 }
                 continue;
             }
@@ -247,7 +262,7 @@ mod tests {
         }
         drop(tx);
         let (mut p, sum) = pipeline(false);
-        drain(&mut rx, &mut p, &Shared::default());
+        drain(&mut rx, &mut p, &Shared::default(), IDLE_SLEEP);
         p.flush_all();
         assert_eq!(p.frame_stats(), plain.frame_stats());
         assert_eq!(p.reassembler().stats(), plain.reassembler().stats());

@@ -99,22 +99,48 @@ pub mod backoff {
     const YIELD_LIMIT: u32 = 10;
 
     /// Spin with [`hint::spin_loop`], then [`thread::yield_now`], then park the
-    /// thread with a short, growing timeout (50 µs doubling to 1 ms).
+    /// thread with a short, growing timeout (50 µs doubling to 800 µs, or to
+    /// the cap given to [`with_max_park`](Self::with_max_park)).
     ///
     /// Parking uses `park_timeout`, so no waker is needed: the other side of a
     /// channel never pays for a wake-up handshake while data flows. Under
     /// `--cfg weft_loom` every step is `loom::thread::yield_now`, which loom needs
     /// in every spin loop.
-    #[derive(Debug, Default, Clone)]
+    #[derive(Debug, Clone)]
     pub struct Backoff {
         step: u32,
+        /// The longest park, in microseconds.
+        max_park: u64,
     }
+
+    impl Default for Backoff {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    /// The longest park of [`Backoff::new`], in microseconds.
+    const MAX_PARK_MICROS: u64 = 50 << 4;
 
     impl Backoff {
         /// A fresh backoff, starting with the shortest spin.
         #[inline]
         pub const fn new() -> Self {
-            Self { step: 0 }
+            Self {
+                step: 0,
+                max_park: MAX_PARK_MICROS,
+            }
+        }
+
+        /// A fresh backoff whose parks last at most `max` (at least 1 µs):
+        /// for a waiter that must notice work sooner than 800 µs after it
+        /// arrives, at the cost of waking more often while idle.
+        pub fn with_max_park(max: std::time::Duration) -> Self {
+            let micros = u64::try_from(max.as_micros()).unwrap_or(u64::MAX);
+            Self {
+                step: 0,
+                max_park: micros.clamp(1, MAX_PARK_MICROS),
+            }
         }
 
         /// Forget past waits: the next [`snooze`](Self::snooze) spins briefly again.
@@ -127,6 +153,14 @@ pub mod backoff {
         #[inline]
         pub fn is_parking(&self) -> bool {
             self.step > SPIN_LIMIT + YIELD_LIMIT
+        }
+
+        /// How long the next [`snooze`](Self::snooze) parks the thread;
+        /// `None` while it still spins or yields.
+        pub fn next_park(&self) -> Option<std::time::Duration> {
+            let parked = self.step.checked_sub(SPIN_LIMIT + YIELD_LIMIT + 1)?;
+            let micros = (50u64 << parked.min(4)).min(self.max_park);
+            Some(std::time::Duration::from_micros(micros))
         }
 
         /// Wait a little; each call waits longer than the last, up to a cap.
@@ -144,10 +178,8 @@ pub mod backoff {
                     }
                 } else if self.step <= SPIN_LIMIT + YIELD_LIMIT {
                     thread::yield_now();
-                } else {
-                    let parked = self.step - SPIN_LIMIT - YIELD_LIMIT - 1;
-                    let micros = 50u64 << parked.min(4);
-                    thread::park_timeout(std::time::Duration::from_micros(micros));
+                } else if let Some(park) = self.next_park() {
+                    thread::park_timeout(park);
                 }
             }
             self.step = self
@@ -195,5 +227,28 @@ mod tests {
         assert!(b.is_parking());
         b.reset();
         assert!(!b.is_parking());
+    }
+
+    /// Parks grow from 50 µs to 800 µs, or to the cap given.
+    #[test]
+    fn parks_grow_up_to_their_cap() {
+        use std::time::Duration;
+        let us = Duration::from_micros;
+        for (mut b, cap) in [
+            (Backoff::new(), us(800)),
+            (Backoff::with_max_park(us(100)), us(100)),
+            (Backoff::with_max_park(Duration::ZERO), us(1)),
+        ] {
+            let mut parks = Vec::new();
+            for _ in 0..30 {
+                if let Some(p) = b.next_park() {
+                    parks.push(p);
+                }
+                b.snooze();
+            }
+            assert_eq!(parks.first(), Some(&us(50).min(cap)));
+            assert_eq!(parks.iter().max(), Some(&cap));
+            assert!(parks.windows(2).all(|w| w[0] <= w[1]), "{parks:?}");
+        }
     }
 }
