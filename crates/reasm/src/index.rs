@@ -25,7 +25,7 @@
 //! entries move over a few at a time, [`MOVES_PER_INSERT`] positions with
 //! each insertion, while lookups and removals look in both arrays. What
 //! is left is freeing the old array once it is empty: 1.2 ms at a million
-//! connections (the `growth_stalls` example).
+//! connections (the `table_stalls` example).
 
 /// An unused entry. Entries store `slot + 1` (slot numbers never reach
 /// `u32::MAX`), so no used entry is 0 and a zeroed array is empty.

@@ -26,13 +26,18 @@
 //! comes up; an eviction does not take such a renewal as evidence about
 //! the other connections), and an entry that comes up for an empty slot is
 //! dropped: the heap holds at most one entry per slot, whatever the churn.
-//! Only when the table shrinks below half its slots is the heap rebuilt
-//! from the live connections (O(n), amortised O(1) per removal; a table of
-//! a million connections closing most of them at once still pays it in one
-//! go). Dropping entries only as they came up let short connections closed
+//! Dropping entries only as they came up let short connections closed
 //! behind long idle ones leave their entries buried: the heap grew to twice
 //! a steady table and was then rebuilt in one go, a 12 ms stall at a
 //! million connections.
+//!
+//! Nor is the heap rebuilt when the table shrinks: slots are never given
+//! back, and an entry (16 bytes) is small beside its slot (296 bytes with
+//! the replay tool's stream), so a rebuild would save little memory, for a
+//! pause of 12 ms when most of a million connections close at once (the
+//! rebuild once ran when the heap held more than twice the live
+//! connections). The entries of freed slots go when they come up, or are
+//! adopted.
 //!
 //! (An intrusive list ordered by the time a connection was queued did this
 //! in O(1) but not exactly: a connection found active at the tail was
@@ -275,27 +280,13 @@ impl<C> Table<C> {
         i
     }
 
-    /// Drops the entries of empty slots once they are as many as the live
-    /// connections (plus some slack), which happens only when the table
-    /// shrinks: O(entries), so amortised O(1) per removal.
-    fn bound_activity(&mut self) {
-        let slots = &mut self.slots;
-        bound_stale(&mut self.activity, self.len, |&Reverse((_, i, _))| {
-            let s = &mut slots[i as usize];
-            s.queued = s.item.is_some();
-            s.queued
-        });
-    }
-
     pub fn remove(&mut self, i: u32) -> C {
         let removed = self.index.remove(self.slots[i as usize].hash, i);
         debug_assert!(removed, "a live slot is indexed");
         self.free.push(i);
         self.len -= 1;
-        let item = self.slots[i as usize].item.take().expect("live slot");
-        // Its activity entry goes when it comes up, or with the others.
-        self.bound_activity();
-        item
+        // Its activity entry goes when it comes up, or is adopted.
+        self.slots[i as usize].item.take().expect("live slot")
     }
 
     /// Marks `i` as active now.
@@ -549,20 +540,19 @@ mod tests {
         assert_entries(&t);
     }
 
-    /// A table that shrinks below half its slots has its heap rebuilt from
-    /// the live connections; the freed slots lose their entries and flags,
-    /// and connections that take them again queue their own.
+    /// A table that shrinks keeps the entries of its freed slots (one per
+    /// slot, no rebuild): they go as they come up, or connections that
+    /// take the slots again adopt them, and the oldest and the order by
+    /// age are those of the live connections.
     #[test]
-    fn a_shrunk_table_rebuilds_its_heap_and_requeues_freed_slots() {
+    fn a_shrunk_table_keeps_one_entry_per_slot_until_they_come_up() {
         let mut t: Table<u16> = Table::new();
         let slots: Vec<u32> = (0..40u16).map(|n| open(&mut t, n, u64::from(n))).collect();
         for &i in &slots[..30] {
             t.remove(i);
             assert_entries(&t);
         }
-        // Rebuilt when 11 were left (40 entries > 2 × 11 + 16): their
-        // entries, and the one the last removal left since.
-        assert_eq!(t.activity.len(), 11);
+        assert_eq!(t.activity.len(), 40, "no rebuild");
         for n in 100..110u16 {
             open(&mut t, n, u64::from(n));
             assert_entries(&t);
