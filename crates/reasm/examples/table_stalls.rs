@@ -1,7 +1,9 @@
 //! The longest any one segment waits while the connection table grows and
 //! shrinks: opens N connections (default 2,000,000, one SYN each) on one
-//! reassembler, then closes them all (one RST each), and reports the
-//! slowest segment of each phase.
+//! reassembler, closes all but ten (one RST each), then, past the idle
+//! timeout, opens 10,000 more (each check for idle connections meets the
+//! entries the closed ones left), and reports the slowest segment of each
+//! phase.
 //!
 //! A live worker's ring holds about a millisecond of its traffic, so a
 //! segment that takes tens of milliseconds (the table doubling at once, or
@@ -79,7 +81,7 @@ fn main() {
     };
     let mut r = Reassembler::new(cfg, Factory);
     let t0 = 1_000_000_000;
-    let (mut open, mut close) = (Slowest::default(), Slowest::default());
+    let (mut open, mut close, mut after) = Default::default();
     let start = Instant::now();
     for i in 0..n {
         send(
@@ -93,14 +95,25 @@ fn main() {
     }
     let opened = start.elapsed();
     let t1 = t0 + u64::from(n) * 1000;
-    for i in 0..n {
+    let keep = n.min(10);
+    for i in keep..n {
         let ts = t1 + u64::from(i) * 1000;
         send(&mut r, i, TcpFlags::RST, i.wrapping_add(1), ts, &mut close);
     }
+    let closed = start.elapsed() - opened;
     let st = r.stats();
+    let (created, closed_n) = (st.conns_created, st.conns_closed);
+    // Past the idle timeout (an hour by default) of everything so far.
+    let t2 = t1 + u64::from(n) * 1000 + 3_700_000_000_000;
+    for k in 0..10_000u32 {
+        let ts = t2 + u64::from(k) * 1000;
+        send(&mut r, n + k, TcpFlags::SYN, k, ts, &mut after);
+    }
+    let later = start.elapsed() - opened - closed;
     for (what, count, took, s) in [
-        ("opened", st.conns_created, opened, &open),
-        ("closed", st.conns_closed, start.elapsed() - opened, &close),
+        ("opened", created, opened, &open),
+        ("closed", closed_n, closed, &close),
+        ("then opened", 10_000, later, &after),
     ] {
         println!(
             "{what} {count} connections in {:.3} s; slowest segment {:.2} ms (connection {}); \

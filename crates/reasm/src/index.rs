@@ -23,7 +23,8 @@
 //! array is allocated zeroed (an empty entry is 0, so the allocator hands
 //! over untouched pages, faulted in as they are first written), and the
 //! entries move over a few at a time, [`MOVES_PER_INSERT`] positions with
-//! each insertion, while lookups and removals look in both arrays. What
+//! each insertion or removal, while lookups and removals look in both
+//! arrays (and prefetching loads the entry a lookup starts at in each). What
 //! is left is freeing the old array once it is empty: 1.2 ms at a million
 //! connections (the `table_stalls` example).
 
@@ -31,12 +32,16 @@
 /// `u32::MAX`), so no used entry is 0 and a zeroed array is empty.
 const EMPTY: u64 = 0;
 
-/// Positions of the old array moved over with each insertion while the
-/// index grows. Growing doubles the array when it is half full, so the
-/// next growth comes after at least half as many insertions as the old
-/// array has positions: two or more per insertion finish moving in time
-/// (and a growth finishes any move still under way first).
-const MOVES_PER_INSERT: usize = 8;
+/// Positions of the old array moved over with each insertion or removal
+/// while the index grows. Growing doubles the array when it is half full,
+/// so the next growth comes after at least half as many insertions as the
+/// old array has positions: two or more per insertion would finish moving
+/// in time (and a growth finishes any move still under way first). More
+/// keep the move short, since a lookup of an entry not moved yet probes
+/// both arrays: 32 positions (about 16 entries) take a microsecond or two,
+/// and a move ends after a sixteenth as many insertions as the table
+/// holds.
+const MOVES_PER_INSERT: usize = 32;
 
 /// Open-addressing map from a 32-bit hash to a slot number; keys are
 /// compared by the caller.
@@ -194,6 +199,14 @@ impl Index {
         self.entries.get(hash as usize & self.mask())
     }
 
+    /// While entries move to a grown array, where a lookup of `hash` goes
+    /// on in the old one, to prefetch it too.
+    #[inline]
+    pub fn old_home(&self, hash: u32) -> Option<&u64> {
+        let old = self.old.as_ref()?;
+        old.entries.get(old.probe_start(hash))
+    }
+
     /// Adds `slot` under `hash` (the caller knows it is not present).
     pub fn insert(&mut self, hash: u32, slot: u32) {
         debug_assert!(slot != u32::MAX);
@@ -263,6 +276,7 @@ impl Index {
             return false;
         }
         self.len -= 1;
+        self.move_some(MOVES_PER_INSERT);
         true
     }
 
@@ -361,27 +375,30 @@ mod tests {
     #[test]
     fn a_cluster_wrapping_around_the_old_array_stays_found() {
         let mut ix = Index::default();
-        // 20 entries whose home is position 60 of a 64- and a 128-entry
-        // array: in the 64 one they fill 60..63 and wrap to 0..15.
-        let wrapped = |k: u32| 60 | (k << 8);
-        let spread = |k: u32| (20 + 3 * k) | (1 << 20);
+        // 60 entries whose home is position 250 of a 256- and a 512-entry
+        // array: in the 256 one they fill 250..255 and wrap to 0..53,
+        // past the positions the growing insertion moves.
+        let wrapped = |k: u32| 250 | (k << 9);
+        let spread = |k: u32| (60 + 2 * k) | (1 << 20);
         let mut all = Vec::new();
-        for k in 0..20 {
+        for k in 0..60 {
             all.push((wrapped(k), k));
         }
-        for k in 0..13 {
+        for k in 0..69 {
             all.push((spread(k), 100 + k));
         }
         for (n, &(h, slot)) in all.iter().enumerate() {
             ix.insert(h, slot);
-            if n == 31 {
-                assert_eq!(ix.entries.len(), 64);
+            if n == 127 {
+                assert_eq!(ix.entries.len(), 256);
                 assert!(!ix.moving());
             }
         }
-        // The last insert grew the array to 128 and moved 8 positions.
-        assert_eq!(ix.entries.len(), 128);
+        // The last insert grew the array to 512 and moved some positions,
+        // fewer than the wrapped part of the cluster.
+        assert_eq!(ix.entries.len(), 512);
         assert!(ix.moving());
+        const { assert!(MOVES_PER_INSERT < 54) };
         for &(h, slot) in &all {
             assert_eq!(ix.find(h, |x| x == slot), Some(slot), "slot {slot}");
         }
