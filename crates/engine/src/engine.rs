@@ -177,9 +177,13 @@ impl EngineBuilder {
     /// sleeps for spells growing from 50 µs up to this; `Duration::ZERO`
     /// keeps it yielding instead, for cores given to the engine alone.
     ///
+    /// Durations under 1 µs count as 1 µs, and the kernel may add its
+    /// timer slack (50 µs by default) to each sleep.
+    ///
     /// A ring must hold what arrives while its worker sleeps: at the
-    /// default, a 4,096-slot ring (the default) loses a fifth of its room
-    /// to a burst of 4 M frames/s to one worker right after a quiet spell.
+    /// default, a burst of 4 M frames/s to one worker right after a quiet
+    /// spell fills 800 of a 4,096-slot ring (the default) before the worker
+    /// looks, about 1,000 with the timer slack.
     /// Idle, each worker wakes a few thousand times a second: on the
     /// 2-vCPU machine of README two idle workers used 7-9 % of a core
     /// each, against a whole core each when yielding (the

@@ -12,7 +12,8 @@
 //! goes back in with the connection's time; so the first entry at the top
 //! whose key is current is the connection idle the longest, exactly, and a
 //! connection expires at the first time advance after its last packet
-//! plus the timeout. Each re-push follows activity of at least a timeout's
+//! plus the timeout (or a few advances later, just after a mass closing:
+//! see [`Table::idle_before`]). Each re-push follows activity of at least a timeout's
 //! length, an adoption, or an eviction that found the connection busy:
 //! O(log n) amortised, nothing per packet. One eviction renews at
 //! most [`EVICTION_RENEWALS`] entries and then settles for the idlest of

@@ -132,14 +132,15 @@ pub mod backoff {
             }
         }
 
-        /// A fresh backoff whose parks last at most `max` (at least 1 µs):
-        /// for a waiter that must notice work sooner than 800 µs after it
-        /// arrives, at the cost of waking more often while idle.
+        /// A fresh backoff whose parks grow to `max` (at least 1 µs) rather
+        /// than 800 µs: shorter for a waiter that must notice work sooner
+        /// (at the cost of waking more often while idle), longer for one
+        /// that may be slow to notice.
         pub fn with_max_park(max: std::time::Duration) -> Self {
             let micros = u64::try_from(max.as_micros()).unwrap_or(u64::MAX);
             Self {
                 step: 0,
-                max_park: micros.clamp(1, MAX_PARK_MICROS),
+                max_park: micros.max(1),
             }
         }
 
@@ -159,7 +160,7 @@ pub mod backoff {
         /// `None` while it still spins or yields.
         pub fn next_park(&self) -> Option<std::time::Duration> {
             let parked = self.step.checked_sub(SPIN_LIMIT + YIELD_LIMIT + 1)?;
-            let micros = (50u64 << parked.min(4)).min(self.max_park);
+            let micros = (50u64 << parked.min(24)).min(self.max_park);
             Some(std::time::Duration::from_micros(micros))
         }
 
@@ -185,7 +186,7 @@ pub mod backoff {
             self.step = self
                 .step
                 .saturating_add(1)
-                .min(SPIN_LIMIT + YIELD_LIMIT + 6);
+                .min(SPIN_LIMIT + YIELD_LIMIT + 1 + 24);
         }
     }
 
@@ -202,6 +203,21 @@ pub mod backoff {
     #[inline]
     pub fn yield_now() {
         thread::yield_now();
+    }
+
+    /// Parks the thread for at most `d` (an unpark ends it sooner). Under
+    /// `--cfg weft_loom` a yield: loom has no timed park, and a park that
+    /// returns at once is one a timeout ended early, which callers of a
+    /// timed park must expect anyway.
+    #[inline]
+    pub fn park_for(d: std::time::Duration) {
+        #[cfg(weft_loom)]
+        {
+            let _ = d;
+            thread::yield_now();
+        }
+        #[cfg(not(weft_loom))]
+        thread::park_timeout(d);
     }
 }
 
@@ -237,6 +253,7 @@ mod tests {
         for (mut b, cap) in [
             (Backoff::new(), us(800)),
             (Backoff::with_max_park(us(100)), us(100)),
+            (Backoff::with_max_park(us(3200)), us(3200)),
             (Backoff::with_max_park(Duration::ZERO), us(1)),
         ] {
             let mut parks = Vec::new();
