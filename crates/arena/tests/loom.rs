@@ -225,8 +225,9 @@ impl Pager for Recorder {
 
 /// The reader starts the helper at `start`, reports `reports`, and, if
 /// `wait`, waits until the helper has mapped as far as the last report
-/// asks before dropping it: that needs every report's wake-up to arrive.
-fn readahead_model(start: usize, reports: &'static [usize], wait: bool) {
+/// asks before dropping it: that needs every report's wake-up to arrive
+/// (or, for a helper that `poll`s, the helper to look again by itself).
+fn readahead_model(start: usize, reports: &'static [usize], wait: bool, poll: bool) {
     loom::model(move || {
         let w = Window {
             ahead: 2,
@@ -234,6 +235,7 @@ fn readahead_model(start: usize, reports: &'static [usize], wait: bool) {
             behind: 2,
             drop_chunk: 2,
             warm: 1,
+            poll: poll.then_some(std::time::Duration::from_micros(1)),
         };
         let last = reports.iter().copied().max().unwrap_or(start);
         let rec = std::sync::Arc::new(Recorder {
@@ -279,17 +281,30 @@ fn readahead_model(start: usize, reports: &'static [usize], wait: bool) {
 /// helper makes is checked on the way.
 #[test]
 fn readahead_reader_runs_to_the_end_and_drops_the_helper() {
-    readahead_model(0, &[2, 4, 6], true);
+    readahead_model(0, &[2, 4, 6], true, false);
 }
 
 #[test]
 fn readahead_dropped_mid_read() {
-    readahead_model(0, &[3], false);
+    readahead_model(0, &[3], false, false);
 }
 
 #[test]
 fn readahead_started_mid_chunk() {
-    readahead_model(3, &[5, 7], true);
+    readahead_model(3, &[5, 7], true, false);
+}
+
+/// A polling helper: the reader wakes it only when it lags two chunks
+/// (timed parks are yields in the model). The same requests, each checked,
+/// and a stop that ends it.
+#[test]
+fn readahead_polling_helper_keeps_up_and_stops() {
+    readahead_model(0, &[2, 4, 6], true, true);
+}
+
+#[test]
+fn readahead_polling_helper_dropped_mid_read() {
+    readahead_model(3, &[5], false, true);
 }
 
 /// Two readers see a stop at different places, concurrently: both stop at
