@@ -3,7 +3,6 @@
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
-
 use std::time::Duration;
 
 use weft_reasm::StreamFactory;

@@ -13,10 +13,10 @@
 //! whose key is current is the connection idle the longest, exactly, and a
 //! connection expires at the first time advance after its last packet
 //! plus the timeout (or a few advances later, just after a mass closing:
-//! see [`Table::idle_before`]). Each re-push follows activity of at least a timeout's
-//! length, an adoption, or an eviction that found the connection busy:
-//! O(log n) amortised, nothing per packet. One eviction renews at
-//! most [`EVICTION_RENEWALS`] entries and then settles for the idlest of
+//! see [`Table::idle_before`]). Each re-push follows activity of at least
+//! a timeout's length, an adoption, or an eviction that found the
+//! connection busy: O(log n) amortised, nothing per packet. One eviction
+//! renews at most [`EVICTION_RENEWALS`] entries and then settles for the idlest of
 //! the connections it renewed (see [`Table::victim`]): a table of a million
 //! connections all active since they were queued made the first eviction
 //! renew every entry, a 105 ms stall.
