@@ -16,10 +16,10 @@
 //! see [`Table::idle_before`]). Each re-push follows activity of at least
 //! a timeout's length, an adoption, or an eviction that found the
 //! connection busy: O(log n) amortised, nothing per packet. One eviction
-//! renews at most [`EVICTION_RENEWALS`] entries and then settles for the idlest of
-//! the connections it renewed (see [`Table::victim`]): a table of a million
-//! connections all active since they were queued made the first eviction
-//! renew every entry, a 105 ms stall.
+//! renews at most [`EVICTION_RENEWALS`] entries and then settles for the
+//! idlest of the connections it renewed (see [`Table::victim`]): a table
+//! of a million connections all active since they were queued made the
+//! first eviction renew every entry, a 105 ms stall.
 //!
 //! A removed connection's entry stays where it is. The next connection in
 //! the slot adopts it (its key is no later than that connection's first
