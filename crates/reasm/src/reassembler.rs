@@ -38,14 +38,15 @@ impl Lookahead {
 /// [`Reassembler::queued`] of a connection with no entry in the heap.
 const NOT_QUEUED: Timestamp = Timestamp(u64::MAX);
 
-/// Heap steps that close nothing (stale entries dropped, entries renewed)
-/// one time advance may take for idle expiry before leaving the rest to
-/// the next: a few microseconds, where dropping the entries most of a
-/// million closed connections left took 103 ms in one packet. Expiry then
-/// goes on at the next packet or tick, so after such a mass closing a
-/// connection may outlive its idle timeout by up to one time advance per
-/// 256 entries left.
-const IDLE_STEPS: usize = 256;
+/// Heap steps that close or flush nothing (stale entries dropped, entries
+/// renewed) one time advance may take for idle expiry, and stale entries
+/// it may drop for the flush timeout, before leaving the rest to the
+/// next: a few microseconds, where dropping the entries most of a million
+/// closed connections left took 103 ms in one packet. Expiry and flushing
+/// then go on at the next packet or tick, so after such a mass closing a
+/// connection may outlive its idle timeout (or data its flush timeout) by
+/// up to one time advance per 256 entries left.
+pub(crate) const IDLE_STEPS: usize = 256;
 
 type ConnOf<F, P> = Conn<<F as StreamFactory>::Stream, <P as PagePool>::Page>;
 
@@ -715,12 +716,14 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         }
         if let Some(t) = self.core.cfg.flush_timeout_ns {
             let cutoff = Timestamp(now.0.saturating_sub(t));
-            self.flush_before(cutoff, Cause::FlushTimeout);
+            self.flush_before(cutoff, Cause::FlushTimeout, IDLE_STEPS);
         }
     }
 
-    /// Delivers, skipping holes, all buffered data older than `cutoff`.
-    fn flush_before(&mut self, cutoff: Timestamp, cause: Cause) -> usize {
+    /// Delivers, skipping holes, all buffered data older than `cutoff`,
+    /// dropping at most `steps` stale entries on the way (see
+    /// [`IDLE_STEPS`]).
+    fn flush_before(&mut self, cutoff: Timestamp, cause: Cause, mut steps: usize) -> usize {
         let ctx = Context {
             ts: self.now,
             cause,
@@ -730,10 +733,16 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             if since >= cutoff {
                 break;
             }
-            self.buffered.pop();
             if !self.is_queued(since, i, gen) {
+                // Stale (the connection is gone, or queued again earlier).
+                let Some(left) = steps.checked_sub(1) else {
+                    break;
+                };
+                steps = left;
+                self.buffered.pop();
                 continue;
             }
+            self.buffered.pop();
             self.queued[i as usize] = NOT_QUEUED;
             let conn = self.table.get_mut(i);
             let mut flushed = false;
@@ -755,7 +764,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
     /// before it (gopacket's `FlushWithOptions{T}`). Returns the number of
     /// connections flushed.
     pub fn flush_older_than(&mut self, t: Timestamp) -> usize {
-        self.flush_before(t, Cause::Explicit)
+        self.flush_before(t, Cause::Explicit, usize::MAX)
     }
 
     /// Closes connections idle since before `t` (gopacket's

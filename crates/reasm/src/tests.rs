@@ -490,6 +490,56 @@ fn buffered_index_stays_within_the_live_connections_under_churn() {
     assert!(st.balanced(), "{st:?}");
 }
 
+/// Entries that closed connections left in the buffered-data index are
+/// dropped a bounded number per time advance, and a live connection's
+/// piece behind them is still flushed, a few advances later.
+#[test]
+fn a_flush_check_drops_stale_entries_a_budget_at_a_time() {
+    let cfg = Config {
+        flush_timeout_ns: Some(1_000_000_000),
+        idle_timeout_ns: None,
+        ..Config::default()
+    };
+    let mut r = Reassembler::new(cfg, Recorder::default());
+    let a: IpAddr = "192.0.2.1".parse().unwrap();
+    let b: IpAddr = "198.51.100.2".parse().unwrap();
+    let at = |port: u16, seq: u32, flags: u8, p: &'static [u8], ts: u64| {
+        let (k, d) = FlowKey::new(a, port, b, 80, 0);
+        Segment::new(k, d, Seq(seq), TcpFlags(flags), p, Timestamp(ts))
+    };
+    // 1,000 connections, each with a piece waiting behind a hole, and
+    // one whose piece is newer than all of theirs; then the 1,000 reset
+    // (no push since, so nothing rebuilds the index).
+    let n = 1_000u16;
+    for port in 0..=n {
+        let t = if port == n { 5_000 } else { u64::from(port) };
+        r.process(&at(port, 100, A, b"a", t));
+        r.process(&at(port, 102, A, b"c", t));
+    }
+    for port in 0..n {
+        r.process(&at(port, 101, R, b"", 6_000));
+    }
+    let stale = r.buffered_entries() - 1;
+    assert!(stale >= 500, "{stale} stale entries");
+    // Past the flush timeout of everything: each advance drops at most
+    // the budget of stale entries, and the live piece goes once they are
+    // through.
+    let mut advances = 0;
+    while r.stats().timeout_flushes == 0 {
+        let before = r.buffered_entries();
+        advances += 1;
+        r.advance_time(Timestamp(2_000_000_000 + advances));
+        assert!(before - r.buffered_entries() <= crate::reassembler::IDLE_STEPS + 1);
+        assert!(
+            advances <= 1 + stale as u64 / crate::reassembler::IDLE_STEPS as u64,
+            "{advances}"
+        );
+    }
+    assert!(advances > 1, "the stale entries took more than one advance");
+    assert_eq!(r.buffered_entries(), 0);
+    assert!(r.stats().balanced());
+}
+
 #[test]
 fn idle_connections_close_in_packet_time() {
     let cfg = Config {
