@@ -65,7 +65,7 @@ pub struct Window {
     /// not moved for 16 of those, for twice as long each time up to 5 ms;
     /// the reader wakes it only if it lags two chunks behind. For a helper
     /// with a core to itself (polling costs that core a little; waking
-    /// costs the reader's).
+    /// costs the reader's). Parks shorter than 1 µs count as 1 µs.
     pub poll: Option<std::time::Duration>,
 }
 
@@ -250,6 +250,7 @@ fn run<P: Pager>(pager: &P, s: &Shared, from: usize, w: Window) {
         s.seen.store(progress, Relaxed);
         match w.poll {
             Some(first) => {
+                let first = first.max(std::time::Duration::from_micros(1));
                 // Short parks while the reader moves (it reports once a
                 // chunk, so several parks may pass between reports);
                 // growing ones once it has not moved for a while (it
@@ -330,6 +331,60 @@ mod tests {
         fn warm(&self, offset: usize, len: usize) {
             self.0.lock().unwrap().push((offset, len));
         }
+    }
+
+    /// Records how far the helper mapped.
+    struct Mapped(std::sync::atomic::AtomicUsize);
+    impl Pager for Mapped {
+        fn mapped_len(&self) -> usize {
+            1 << 30
+        }
+        fn populate(&self, offset: usize, len: usize) -> io::Result<()> {
+            self.0
+                .store(offset + len, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }
+        fn drop_behind(&self, _: usize, _: usize) -> io::Result<()> {
+            Ok(())
+        }
+        fn warm(&self, _: usize, _: usize) {}
+    }
+
+    /// A polling helper is woken by a reader that gets two chunks ahead of
+    /// what it last saw, and not before: with parks of an hour, the
+    /// helper maps ahead again within seconds only because it was woken.
+    #[test]
+    fn a_polling_helper_is_woken_when_it_lags_two_chunks() {
+        use std::sync::atomic::Ordering::SeqCst;
+        use std::time::{Duration, Instant};
+        let map = std::sync::Arc::new(Mapped(0.into()));
+        let w = Window {
+            ahead: 4,
+            chunk: 2,
+            behind: 1 << 20,
+            drop_chunk: 2,
+            warm: 0,
+            poll: Some(Duration::from_secs(3600)),
+        };
+        let mapped_to = |want: usize| {
+            let t = Instant::now();
+            while map.0.load(SeqCst) < want {
+                assert!(
+                    t.elapsed() < Duration::from_secs(20),
+                    "mapped {}",
+                    map.0.load(SeqCst)
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        };
+        let mut ra = Readahead::start(map.clone(), 0, w).expect("helper");
+        mapped_to(4); // its first round, then an hour's park
+        ra.advance(2); // one chunk past what it saw: not woken
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(map.0.load(SeqCst), 4, "woken before it lagged");
+        ra.advance(4); // two chunks: woken, maps to 4 + 4
+        mapped_to(8);
+        drop(ra); // and the stop wakes it too: this returns
     }
 
     /// Records how many CPUs the helper thread may run on.

@@ -38,14 +38,15 @@ impl Lookahead {
 /// [`Reassembler::queued`] of a connection with no entry in the heap.
 const NOT_QUEUED: Timestamp = Timestamp(u64::MAX);
 
-/// Heap steps that close or flush nothing (stale entries dropped, entries
-/// renewed) one time advance may take for idle expiry, and stale entries
-/// it may drop for the flush timeout, before leaving the rest to the
-/// next: a few microseconds, where dropping the entries most of a million
-/// closed connections left took 103 ms in one packet. Expiry and flushing
-/// then go on at the next packet or tick, so after such a mass closing a
-/// connection may outlive its idle timeout (or data its flush timeout) by
-/// up to one time advance per 256 entries left.
+/// Heap entries of connections gone (or of a slot's previous connection)
+/// one time advance may step over for idle expiry, and for the flush
+/// timeout, before leaving the rest to the next: a few microseconds, where
+/// dropping the entries most of a million closed connections left took
+/// 103 ms in one packet. Closing, flushing and renewing the entries of
+/// live connections are not counted. Expiry and flushing go on at the
+/// next packet or tick, so after such a mass closing a connection may
+/// outlive its idle timeout (or data its flush timeout) by up to one time
+/// advance per 256 entries in the way.
 pub(crate) const IDLE_STEPS: usize = 256;
 
 type ConnOf<F, P> = Conn<<F as StreamFactory>::Stream, <P as PagePool>::Page>;

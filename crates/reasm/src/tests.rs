@@ -540,6 +540,67 @@ fn a_flush_check_drops_stale_entries_a_budget_at_a_time() {
     assert!(r.stats().balanced());
 }
 
+/// Connection `n` of a test that needs many: 10.x.y.z:1234 to a server.
+fn many(n: u32) -> (FlowKey, Dir) {
+    let a = std::net::Ipv4Addr::from(0x0a00_0000 | n);
+    FlowKey::new(a.into(), 1234, "198.51.100.2".parse().unwrap(), 80, 0)
+}
+
+/// Idle expiry's step budget counts only entries of connections gone:
+/// closing is not charged (the closed connection's entry goes with it),
+/// nor is renewing the entries of busy connections. With timestamps of a
+/// second's resolution (few time advances), everything due closes on time.
+#[test]
+fn idle_expiry_keeps_up_with_many_due_and_many_busy_connections() {
+    let s = 1_000_000_000u64;
+    let cfg = Config {
+        idle_timeout_ns: Some(10 * s),
+        ..Config::default()
+    };
+    let data = |r: &mut Reassembler<Recorder>, n: u32, seq: u32, t: u64| {
+        let (k, d) = many(n);
+        r.process(&Segment::new(
+            k,
+            d,
+            Seq(seq),
+            TcpFlags(A),
+            b"x",
+            Timestamp(t),
+        ));
+    };
+    // 1,000 connections due at one advance all close at it.
+    let mut r = Reassembler::new(cfg.clone(), Recorder::default());
+    for n in 0..1_000 {
+        data(&mut r, n, 1, u64::from(n));
+    }
+    r.advance_time(Timestamp(20 * s));
+    assert_eq!(r.connections(), 0);
+    // 1,000 one-packet connections a second, stamped with the second: the
+    // table holds the last 10 or 11 seconds' worth, not a growing backlog.
+    let mut r = Reassembler::new(cfg.clone(), Recorder::default());
+    for sec in 0..100u64 {
+        for k in 0..1_000 {
+            data(&mut r, sec as u32 * 1_000 + k, 1, sec * s);
+        }
+        assert!(r.connections() <= 11_000, "{} at {sec} s", r.connections());
+    }
+    // 5,000 busy connections sending every 5 s, and one idle from 50 s:
+    // it closes at the first advance past 60 s.
+    let mut r = Reassembler::new(cfg, Recorder::default());
+    let mut seq = vec![1u32; 5_000];
+    for sec in 0..100u64 {
+        if sec == 50 {
+            data(&mut r, 999_999, 1, sec * s);
+        }
+        for n in (0..5_000u32).filter(|n| u64::from(*n) % 5 == sec % 5) {
+            data(&mut r, n, seq[n as usize], sec * s);
+            seq[n as usize] += 1;
+        }
+        let closed = r.stats().conns_closed_idle;
+        assert_eq!(closed, u64::from(sec > 60), "at {sec} s");
+    }
+}
+
 #[test]
 fn idle_connections_close_in_packet_time() {
     let cfg = Config {
