@@ -25,7 +25,7 @@
 //! entries move over a few at a time, [`MOVES_PER_INSERT`] positions with
 //! each insertion or removal, while lookups and removals look in both
 //! arrays (and prefetching loads the entry a lookup starts at in each). What
-//! is left is freeing the old array once it is empty: 1.2 ms at a million
+//! is left is freeing the old array once it is empty: 1.2-1.5 ms at a million
 //! connections (the `table_stalls` example).
 
 /// An unused entry. Entries store `slot + 1` (slot numbers never reach
