@@ -113,18 +113,18 @@ fn drain<F: StreamFactory>(
     // its allocation.
     let mut blocks: Vec<Option<Block>> = Vec::new();
     let mut block: Option<Block> = None;
-    let mut idle = Backoff::with_max_park(idle_sleep);
+    let mut idle = if idle_sleep.is_zero() {
+        Backoff::never_parking()
+    } else {
+        Backoff::with_max_park(idle_sleep)
+    };
     loop {
         match rx.pop_batch(&mut batch, 256) {
             Ok(_) => idle.reset(),
             Err(PopError::Closed) => return,
             Err(PopError::Empty) => {
                 // Costs nothing while data flows, little while it is idle.
-                if idle_sleep.is_zero() && idle.is_parking() {
-                    std::thread::yield_now();
-                } else {
-                    idle.snooze();
-                }
+                idle.snooze();
                 continue;
             }
         }

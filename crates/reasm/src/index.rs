@@ -79,11 +79,6 @@ fn slot_of(e: u64) -> u32 {
     (e as u32).wrapping_sub(1)
 }
 
-/// An array of `len` empty entries, its pages untouched until written.
-fn empty_array(len: usize) -> Vec<u64> {
-    vec![EMPTY; len]
-}
-
 /// Probes `entries` for `hash` from position `from`; the position of the
 /// first entry with `hash` whose slot `eq` accepts.
 #[inline]
@@ -161,9 +156,6 @@ impl Old {
     }
 
     fn find(&self, hash: u32, eq: &mut impl FnMut(u32) -> bool) -> Option<usize> {
-        if self.done == self.entries.len() {
-            return None;
-        }
         probe(&self.entries, hash, self.probe_start(hash), eq)
     }
 }
@@ -223,7 +215,8 @@ impl Index {
     fn grow(&mut self) {
         self.move_some(usize::MAX);
         let cap = (self.entries.len() * 2).max(16);
-        let old = std::mem::replace(&mut self.entries, empty_array(cap));
+        // Zeroed, so its pages stay untouched until written.
+        let old = std::mem::replace(&mut self.entries, vec![EMPTY; cap]);
         if self.len == 0 {
             return;
         }

@@ -118,8 +118,9 @@ type Activity = Reverse<(Timestamp, u32, u32)>;
 /// before [`bound_stale`] rebuilds it.
 const STALE_SLACK: usize = 16;
 
-/// Bounds a heap whose entries go stale in place (this table's activity
-/// heap, the reassembler's buffered-data heap): once it holds more than
+/// Bounds a heap whose entries go stale in place (a half's pieces by
+/// time, the reassembler's buffered-data index; not this table's activity
+/// heap, which holds at most one entry per slot): once it holds more than
 /// twice `live` entries plus [`STALE_SLACK`], it is rebuilt with only the
 /// entries `keep` accepts. O(entries), so amortised O(1) per push.
 pub(crate) fn bound_stale<T: Ord>(

@@ -144,6 +144,15 @@ pub mod backoff {
             }
         }
 
+        /// A fresh backoff that never parks: once it has spun it keeps
+        /// yielding, for a thread with a core to itself.
+        pub const fn never_parking() -> Self {
+            Self {
+                step: 0,
+                max_park: 0,
+            }
+        }
+
         /// Forget past waits: the next [`snooze`](Self::snooze) spins briefly again.
         #[inline]
         pub fn reset(&mut self) {
@@ -157,8 +166,12 @@ pub mod backoff {
         }
 
         /// How long the next [`snooze`](Self::snooze) parks the thread;
-        /// `None` while it still spins or yields.
+        /// `None` while it still spins or yields (or, with no parks at
+        /// all, yields for good).
         pub fn next_park(&self) -> Option<std::time::Duration> {
+            if self.max_park == 0 {
+                return None;
+            }
             let parked = self.step.checked_sub(SPIN_LIMIT + YIELD_LIMIT + 1)?;
             let micros = (50u64 << parked.min(24)).min(self.max_park);
             Some(std::time::Duration::from_micros(micros))
@@ -177,10 +190,10 @@ pub mod backoff {
                     for _ in 0..(1u32 << self.step) {
                         hint::spin_loop();
                     }
-                } else if self.step <= SPIN_LIMIT + YIELD_LIMIT {
-                    thread::yield_now();
                 } else if let Some(park) = self.next_park() {
-                    thread::park_timeout(park);
+                    park_for(park);
+                } else {
+                    thread::yield_now();
                 }
             }
             self.step = self
@@ -266,6 +279,12 @@ mod tests {
             assert_eq!(parks.first(), Some(&us(50).min(cap)));
             assert_eq!(parks.iter().max(), Some(&cap));
             assert!(parks.windows(2).all(|w| w[0] <= w[1]), "{parks:?}");
+        }
+        // No parks at all: it yields for good once it has spun.
+        let mut b = Backoff::never_parking();
+        for _ in 0..30 {
+            assert_eq!(b.next_park(), None);
+            b.snooze();
         }
     }
 }
