@@ -78,12 +78,15 @@ impl<S, Pg> Conn<S, Pg> {
 const KEPT_SLACK: usize = 4096;
 
 /// What became of a segment's payload.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Outcome {
+#[derive(Clone, Copy)]
+pub(crate) enum Outcome<'a> {
     /// Delivered, buffered, or counted as duplicate or dropped.
     Done,
-    /// Buffering needs this many more pages than the limits allow.
-    NeedRoom(usize),
+    /// Buffering needs this many more pages than the limits allow. The
+    /// data is what is left to place once the parts already counted
+    /// (before the stream, duplicates, past the FIN) are cut off: offer
+    /// that again once there is room, so nothing is counted twice.
+    NeedRoom(usize, Data<'a>),
 }
 
 /// Everything of a reassembler except its connections.
@@ -110,6 +113,9 @@ pub(crate) struct Data<'a> {
     pub start: i64,
     pub bytes: &'a [u8],
     pub ts: Timestamp,
+    /// The whole segment's payload, `[start, end)` clamped at 0: what the
+    /// overlap policies judge, however much of it is left to place.
+    pub bounds: (u64, u64),
 }
 
 impl<P: PagePool> Core<P> {
@@ -190,15 +196,14 @@ impl<P: PagePool> Core<P> {
     }
 
     /// Handles the payload of one segment of direction `d`.
-    pub fn data<S: Stream>(
+    pub fn data<'a, S: Stream>(
         &mut self,
         conn: &mut Conn<S, P::Page>,
         d: Dir,
-        data: Data<'_>,
+        data: Data<'a>,
         ctx: &Context,
-    ) -> Outcome {
+    ) -> Outcome<'a> {
         let len = data.bytes.len() as i64;
-        let (seg_start, seg_end) = (data.start, data.start + len);
         let mut s = data.start;
         let mut bytes = data.bytes;
         if s < 0 {
@@ -237,7 +242,7 @@ impl<P: PagePool> Core<P> {
             return Outcome::Done;
         }
         let s = s as u64;
-        let bounds = (seg_start.max(0) as u64, seg_end.max(0) as u64);
+        let bounds = data.bounds;
         if s == h.next {
             self.deliver(conn, d, Some((s, bytes, bounds)), data.ts, ctx);
             return Outcome::Done;
@@ -255,8 +260,39 @@ impl<P: PagePool> Core<P> {
                 self.buffer(conn, d, (lo, s, overlaps), bytes, bounds, data.ts, ctx);
                 Outcome::Done
             }
-            _ => Outcome::NeedRoom(need),
+            _ => Outcome::NeedRoom(
+                need,
+                Data {
+                    start: s as i64,
+                    bytes,
+                    ..data
+                },
+            ),
         }
+    }
+
+    /// The FIN of direction `d` sits at `fin`: bytes waiting at or past it
+    /// can never be delivered. They are dropped now, counted as
+    /// [`DropReason::AfterClose`] (as the same bytes arriving after the
+    /// FIN are), and their pages go back: delivering them, as a flush
+    /// would, let bytes sent before a FIN but placed after it reach the
+    /// stream, depending on arrival order alone. A receiver purges its
+    /// out-of-order queue on FIN too.
+    pub fn drop_past_fin<S: Stream>(
+        &mut self,
+        conn: &mut Conn<S, P::Page>,
+        d: Dir,
+        fin: u64,
+        ctx: &Context,
+    ) {
+        let (tail, mut n) = conn.halves[di(d)].cut_from(fin);
+        for p in tail {
+            n += u64::from(p.len);
+            self.pool.free(p.page);
+        }
+        self.stats.buffered_bytes -= n;
+        self.note_pages();
+        self.drop_bytes(conn, d, DropReason::AfterClose, n, ctx);
     }
 
     /// Drops a payload that could not be given room.

@@ -252,6 +252,31 @@ impl<Pg> Half<Pg> {
         Some(p)
     }
 
+    /// Takes out every waiting byte at or past `at`: the pieces that start
+    /// there or later are returned (for their pages to go back), and a
+    /// piece that crosses `at` is cut short in place. Also returns how
+    /// many bytes the cut removed.
+    pub fn cut_from(&mut self, at: u64) -> (Vec<Piece<Pg>>, u64) {
+        let Some(w) = self.waiting.as_deref_mut() else {
+            return (Vec::new(), 0);
+        };
+        let mut cut = 0;
+        if let Some((_, p)) = w.pieces.range_mut(..at).next_back() {
+            if p.end() > at {
+                cut = p.end() - at;
+                p.len = (at - p.start) as u32;
+            }
+        }
+        let tail: Vec<_> = w.pieces.split_off(&at).into_values().collect();
+        if w.pieces.is_empty() {
+            self.waiting = None;
+        } else {
+            let pieces = &w.pieces;
+            bound_stale(&mut w.by_time, pieces.len(), |&e| held(pieces, e));
+        }
+        (tail, cut)
+    }
+
     /// Where a walk over the pieces that overlap `[s, …)` starts: the
     /// piece that holds `s`, if one does, else `s`.
     pub fn overlap_start(&self, s: u64) -> u64 {

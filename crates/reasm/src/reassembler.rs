@@ -424,7 +424,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         // Judge a RST by where it stood before its own payload is taken.
         let rst_ok = seg.flags.rst() && self.rst_acceptable(i, seg);
         if seg.flags.fin() {
-            self.on_fin(i, seg);
+            self.on_fin(i, seg, ctx);
         }
         if !seg.payload.is_empty() {
             self.on_data(i, seg, ctx);
@@ -485,23 +485,26 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         let Some(start) = conn.halves[di(d)].offset_of(seg.data_seq()) else {
             return;
         };
-        let data = Data {
+        let end = start + seg.payload.len() as i64;
+        let mut data = Data {
             start,
             bytes: seg.payload,
             ts: seg.ts,
+            bounds: (start.max(0) as u64, end.max(0) as u64),
         };
         // Each round either settles the payload or forces buffered data out
-        // (strictly fewer pages), so the loop ends.
+        // (strictly fewer pages), so the loop ends. A round that needs room
+        // hands back what it has not counted yet, and only that is offered
+        // again (or dropped): each byte is counted once.
         loop {
             let conn = self.table.get_mut(i);
             match self.core.data(conn, d, data, ctx) {
                 Outcome::Done => break,
-                Outcome::NeedRoom(pages) => {
+                Outcome::NeedRoom(pages, rest) => {
+                    data = rest;
                     if !self.make_room(i, pages, ctx) {
                         let conn = self.table.get_mut(i);
-                        let left = conn.halves[di(d)].next as i64;
-                        let end = start + seg.payload.len() as i64;
-                        let n = (end - left.max(start)).max(0) as u64;
+                        let n = rest.bytes.len() as u64;
                         self.core.drop_for_memory(conn, d, n, ctx);
                         break;
                     }
@@ -511,7 +514,6 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         if seg.payload_missing > 0 {
             let conn = self.table.get_mut(i);
             let h = &mut conn.halves[di(d)];
-            let end = start + seg.payload.len() as i64;
             if end == h.next as i64 {
                 self.core.skip_lost(h, seg.payload_missing as u64);
             }
@@ -587,7 +589,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         }
     }
 
-    fn on_fin(&mut self, i: u32, seg: &Segment<'_>) {
+    fn on_fin(&mut self, i: u32, seg: &Segment<'_>, ctx: &Context) {
         let conn = self.table.get_mut(i);
         let h = &mut conn.halves[di(seg.dir)];
         let Some(start) = h.offset_of(seg.data_seq()) else {
@@ -600,6 +602,9 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         h.set_fin(fin as u64);
         if fin as u64 == h.next {
             h.closed = true;
+        }
+        if h.has_pieces() {
+            self.core.drop_past_fin(conn, seg.dir, fin as u64, ctx);
         }
     }
 

@@ -1025,6 +1025,80 @@ fn data_after_fin_is_dropped_and_counted() {
     assert_eq!(seen.ends[0], 1);
 }
 
+/// Bytes that wait past the place a later FIN names are dropped as the
+/// same bytes arriving after the FIN are: what the stream sees must not
+/// depend on whether junk came before or after the FIN.
+#[test]
+fn data_waiting_past_a_fin_is_dropped_whatever_the_order() {
+    // Right after the FIN's own payload, cut across a piece, and past a
+    // hole before the FIN.
+    let cases: [(&[Segment<'static>], &[u8], u64); 3] = [
+        (
+            &[
+                seg(true, A, 6, 1, b"junk", 1),
+                seg(true, F | A, 1, 1, b"hello", 1),
+            ],
+            b"hello",
+            4,
+        ),
+        (
+            &[
+                seg(true, A, 4, 1, b"lo-junk", 1),
+                seg(true, F | A, 1, 1, b"hello", 1),
+            ],
+            b"hello",
+            5,
+        ),
+        (
+            &[
+                seg(true, A, 11, 1, b"junk", 1),
+                seg(true, F | A, 4, 1, b"lo", 1),
+                seg(true, A, 1, 1, b"hel", 1),
+            ],
+            b"hello",
+            4,
+        ),
+    ];
+    for (segs, want, after_close) in cases {
+        let mut v = handshake(0, 0);
+        v.extend_from_slice(segs);
+        v.push(seg(false, F | A, 1, 7, b"", 2));
+        let (seen, st, _) = run(Config::default(), &v);
+        assert_eq!(seen.bytes[0], want, "{segs:?}");
+        assert_eq!(st.dropped(DropReason::AfterClose), after_close, "{segs:?}");
+        assert_eq!(seen.ends[0], 1, "one end: {segs:?}");
+        assert_eq!(seen.skips[0], 0, "no hole past the FIN: {segs:?}");
+        assert_eq!(st.pages_in_use, 0, "the pages went back: {segs:?}");
+    }
+}
+
+/// A payload trimmed at a known FIN that then needs room it cannot get
+/// is counted once: the trimmed part as after-close, the rest as dropped
+/// for memory (counting both again on every try unbalanced the books).
+#[test]
+fn a_payload_trimmed_at_the_fin_and_refused_for_memory_is_counted_once() {
+    let cfg = Config {
+        max_pages_per_conn: 1,
+        ..Config::default()
+    };
+    let mut v = handshake(0, 0);
+    v.push(seg(true, F | A, 3001, 1, b"", 1));
+    let big = vec![7u8; 3000];
+    v.push(seg(true, A, 11, 1, &big, 1));
+    let (_, st, _) = run(cfg.clone(), &v);
+    assert_eq!(st.dropped(DropReason::AfterClose), 10);
+    assert_eq!(st.dropped(DropReason::MemoryLimit), 2990);
+    // With a piece already waiting, each forced flush made the loop count
+    // the trimmed bytes again.
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 5, 1, b"wait", 1));
+    v.push(seg(true, F | A, 3001, 1, b"", 1));
+    v.push(seg(true, A, 11, 1, &big, 1));
+    let (seen, st, _) = run(cfg, &v);
+    assert_eq!(st.dropped(DropReason::AfterClose), 10);
+    assert_eq!(seen.bytes[0], b"wait");
+}
+
 #[test]
 fn truncated_segment_skips_the_missing_bytes() {
     let mut v = handshake(0, 0);
