@@ -568,7 +568,9 @@ impl<P: PagePool> Core<P> {
         let h = &mut conn.halves[di(d)];
         let fin_reached = h.fin().is_some_and(|f| cursor >= f);
         let skip = h.pending_skip;
-        if cursor == h.next && skip == 0 && !fin_reached {
+        // Nothing new, nothing skipped and no end: no delivery. (A half
+        // being closed gets its end even with nothing else to say.)
+        if cursor == h.next && skip == 0 && !fin_reached && !h.closed {
             return;
         }
         let kept = h.kept().0;
@@ -741,6 +743,24 @@ impl<P: PagePool> Core<P> {
         }
     }
 
+    /// The FIN of direction `d` is known to have reached the receiver: skips
+    /// whatever is still missing before it (no piece waits there any more
+    /// once the runs up to it went out) and delivers the end.
+    pub fn skip_to_fin<S: Stream>(&mut self, conn: &mut Conn<S, P::Page>, d: Dir, ctx: &Context) {
+        let h = &mut conn.halves[di(d)];
+        let Some(fin) = h.fin() else {
+            return;
+        };
+        if h.closed {
+            return;
+        }
+        if h.next < fin {
+            self.stats.acked_gaps += 1;
+            self.skip_to(h, fin);
+        }
+        self.deliver(conn, d, None, ctx.ts, ctx);
+    }
+
     /// Delivers buffered runs until no piece older than `cutoff` remains.
     pub fn flush_older<S: Stream>(
         &mut self,
@@ -767,8 +787,15 @@ impl<P: PagePool> Core<P> {
         while self.flush_run(conn, d, ctx) {}
         let h = &mut conn.halves[di(d)];
         if !h.closed {
+            // Bytes missing before a FIN were lost by the capture: they are
+            // a skip like any other hole.
+            if let Some(fin) = h.fin() {
+                self.skip_to(h, fin);
+            }
             h.closed = true;
-            if h.pending_skip > 0 {
+            // The end of a half that carried data is a delivery (with the
+            // skip, if any); a half that never did gets none.
+            if h.pending_skip > 0 || h.started {
                 self.deliver(conn, d, None, ctx.ts, ctx);
             }
         }

@@ -405,6 +405,16 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
 
     fn on_segment(&mut self, i: u32, seg: &Segment<'_>, ctx: &Context) {
         let d = seg.dir;
+        // Judge a RST by where it stood before anything of it is taken: a
+        // blind one is ignored whole, before the stream's `accept` (where
+        // a validator would take it for the end of the connection) and
+        // before its payload could be placed as data.
+        if seg.flags.rst() && !self.rst_acceptable(i, seg) {
+            let st = &mut self.core.stats;
+            st.rst_ignored += 1;
+            st.dropped[DropReason::OutOfWindow.index()] += seg.payload.len() as u64;
+            return;
+        }
         let conn = self.table.get_mut(i);
         let direction = conn.direction(d);
         let next_seq = conn.halves[di(d)].next_seq();
@@ -421,8 +431,6 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             // may have been sent after data the capture shows later.
             h.base = Some(seg.seq);
         }
-        // Judge a RST by where it stood before its own payload is taken.
-        let rst_ok = seg.flags.rst() && self.rst_acceptable(i, seg);
         if seg.flags.fin() {
             self.on_fin(i, seg, ctx);
         }
@@ -436,19 +444,23 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             self.on_ack(i, seg, ctx);
         }
         if seg.flags.rst() {
-            if rst_ok {
-                self.core.stats.conns_closed_rst += 1;
-                self.close(
-                    i,
-                    &Context {
-                        cause: Cause::Rst,
-                        ..*ctx
-                    },
-                );
-                return;
-            }
-            self.core.stats.rst_ignored += 1;
+            self.core.stats.conns_closed_rst += 1;
+            self.close(
+                i,
+                &Context {
+                    cause: Cause::Rst,
+                    ..*ctx
+                },
+            );
+            return;
         }
+        self.close_if_finished(i, ctx);
+    }
+
+    /// Closes connection `i` (cause [`Cause::Fin`]) if both its halves
+    /// reached their FIN: on a segment, or when a flush, a memory flush or
+    /// an acknowledged FIN delivered up to the FIN of the second.
+    fn close_if_finished(&mut self, i: u32, ctx: &Context) {
         let c = self.table.get(i);
         if c.halves[0].closed && c.halves[1].closed && !c.closed {
             self.core.stats.conns_closed_fin += 1;
@@ -516,6 +528,11 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             let h = &mut conn.halves[di(d)];
             if end == h.next as i64 {
                 self.core.skip_lost(h, seg.payload_missing as u64);
+                if h.fin() == Some(h.next) && !h.closed {
+                    // The capture cut the segment that carried the FIN:
+                    // the skip is reported with the end.
+                    self.core.deliver(conn, d, None, seg.ts, ctx);
+                }
             }
         }
     }
@@ -550,6 +567,11 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             };
             self.core.stats.memcap_flushes += 1;
             self.core.flush_run(conn, d, &ctx);
+            if j != i {
+                // The flush may have reached the last FIN of `j` (`i`'s own
+                // segment closes it when done).
+                self.close_if_finished(j, &ctx);
+            }
             self.note_buffered(j, self.now);
             return true;
         }
@@ -572,11 +594,24 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         let Some(ack) = h.offset_of(seg.ack) else {
             return;
         };
-        if ack > h.next as i64 && ack - (h.next as i64) <= max_window && h.has_pieces() {
-            let h = &mut conn.halves[di(o)];
-            h.acked_hole = h.acked_hole.max(ack as u64);
+        if ack <= h.next as i64 || ack - (h.next as i64) > max_window {
+            return;
         }
-        let _ = ctx;
+        match h.fin() {
+            // The receiver acknowledged the FIN, so it had every byte
+            // before it: the holes left were lost by the capture, and no
+            // segment of the sender will come to end the grace. Skip them
+            // now, up to the FIN (which closes the half).
+            Some(fin) if ack > fin as i64 && !h.closed => {
+                self.core.skip_acked(conn, o, fin, ctx);
+                self.core.skip_to_fin(conn, o, ctx);
+            }
+            _ if h.has_pieces() => {
+                let h = &mut conn.halves[di(o)];
+                h.acked_hole = h.acked_hole.max(ack as u64);
+            }
+            _ => {}
+        }
     }
 
     /// The sender moved on after the receiver acknowledged past a hole:
@@ -595,16 +630,24 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         let Some(start) = h.offset_of(seg.data_seq()) else {
             return;
         };
-        let fin = start + seg.payload.len() as i64;
+        // The FIN follows the whole payload, captured or not.
+        let fin = start + seg.payload.len() as i64 + i64::from(seg.payload_missing);
         if fin < h.next as i64 || h.fin().is_some() {
             return;
         }
         h.set_fin(fin as u64);
-        if fin as u64 == h.next {
-            h.closed = true;
-        }
         if h.has_pieces() {
             self.core.drop_past_fin(conn, seg.dir, fin as u64, ctx);
+        }
+        let h = &mut conn.halves[di(seg.dir)];
+        if fin as u64 == h.next {
+            if h.started {
+                // A FIN right at the next byte: its half's end is a
+                // delivery of its own (a FIN with data ends with it).
+                self.core.deliver(conn, seg.dir, None, seg.ts, ctx);
+            } else {
+                h.closed = true;
+            }
         }
     }
 
@@ -760,6 +803,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
                 if cause == Cause::FlushTimeout {
                     self.core.stats.timeout_flushes += 1;
                 }
+                self.close_if_finished(i, &ctx);
             }
             self.note_buffered(i, self.now);
         }

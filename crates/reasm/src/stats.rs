@@ -12,7 +12,9 @@ pub enum DropReason {
     NoHandshake,
     /// Sequence numbers before the first byte of a stream picked up midstream.
     BeforeStart,
-    /// Farther ahead of the next expected byte than `max_window`.
+    /// Farther ahead of the next expected byte than `max_window`, or
+    /// carried by a RST outside the RST window (a blind RST is ignored
+    /// whole, its payload included).
     OutOfWindow,
     /// Arrived after the stream ended (FIN consumed, RST, or closed).
     AfterClose,

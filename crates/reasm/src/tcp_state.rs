@@ -309,5 +309,19 @@ mod tests {
         r.process(&seg(true, A, 1, 1, b"no handshake", 0));
         assert_eq!(r.stats().dropped(crate::DropReason::Rejected), 12);
         assert!(r.stats().balanced());
+        // A blind RST (far outside the RST window) never reaches the
+        // validator, which would take it for the end of the connection
+        // and refuse every later segment.
+        let mut r = Reassembler::new(Config::default(), Fac);
+        r.process(&seg(true, S, 0, 0, b"", 0));
+        r.process(&seg(false, S | A, 0, 1, b"", 0));
+        r.process(&seg(true, A, 1, 1, b"", 0));
+        r.process(&seg(true, A, 1, 1, b"abc", 0));
+        r.process(&seg(false, R, 50_000_000, 0, b"", 0));
+        r.process(&seg(true, A, 4, 1, b"def", 0));
+        let st = r.stats();
+        assert_eq!(st.rst_ignored, 1);
+        assert_eq!(st.dropped(crate::DropReason::Rejected), 0);
+        assert_eq!(st.delivered_bytes, 6);
     }
 }

@@ -228,9 +228,15 @@ fn each_delivery_counts_its_spans_pieces_and_overlap() {
     v.push(seg(true, A, 10, 1, b"jklmn", 1));
     let (seen, ..) = run(Config::default(), &v);
     assert_eq!(seen.bytes[0], b"abcdefghijklmno");
+    // The last is the end delivered at close: nothing in it.
     assert_eq!(
         seen.sg_stats,
-        [sg(1, 1, 0, 0, 0), sg(2, 1, 1, 3, 0), sg(3, 1, 1, 1, 2),]
+        [
+            sg(1, 1, 0, 0, 0),
+            sg(2, 1, 1, 3, 0),
+            sg(3, 1, 1, 1, 2),
+            sg(0, 0, 0, 0, 0)
+        ]
     );
     // A handler that keeps its last byte sees it as a span before the new
     // ones.
@@ -242,7 +248,10 @@ fn each_delivery_counts_its_spans_pieces_and_overlap() {
         ..Recorder::default()
     };
     let (seen, ..) = run_with(Config::default(), keeper, &v);
-    assert_eq!(seen.sg_stats, [sg(1, 1, 0, 0, 0), sg(2, 1, 0, 0, 0)]);
+    assert_eq!(
+        seen.sg_stats,
+        [sg(1, 1, 0, 0, 0), sg(2, 1, 0, 0, 0), sg(1, 0, 0, 0, 0)]
+    );
 }
 
 #[test]
@@ -368,6 +377,127 @@ fn blind_rst_outside_the_window_is_ignored() {
     assert_eq!(seen.bytes[0], b"abcdef");
     assert_eq!(st.rst_ignored, 1);
     assert_eq!(st.conns_closed_rst, 0);
+}
+
+/// The payload of a RST ignored as blind is not data: placed, it would be
+/// delivered after the hole before it.
+#[test]
+fn an_ignored_rst_brings_no_data() {
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 1, 1, b"abc", 1));
+    v.push(seg(true, R, 2_000_001, 1, b"EVIL", 1)); // past the RST window
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"abc");
+    assert_eq!(st.rst_ignored, 1);
+    assert_eq!(st.dropped(DropReason::OutOfWindow), 4);
+    assert_eq!(st.gap_bytes, 0);
+}
+
+/// A hole before a FIN, closed by the flush timeout: the connection ends
+/// (cause FIN) then, not an idle timeout later.
+#[test]
+fn a_flush_that_reaches_the_last_fin_closes_the_connection() {
+    let mut r = opened_flushing_after(10, true);
+    r.process(&seg(true, A, 1, 1, b"aaaa", 0));
+    r.process(&seg(true, A, 9, 1, b"cccc", 0)); // bytes 5-8 lost
+    r.process(&seg(true, F | A, 13, 1, b"", 0));
+    r.process(&seg(false, F | A, 1, 5, b"", 0)); // acks only what it saw
+    r.process(&seg(true, A, 14, 2, b"", 0));
+    assert_eq!(r.stats().conns_closed, 0);
+    r.advance_time(Timestamp(12_000_000_000));
+    let st = r.stats();
+    assert_eq!(st.conns_closed_fin, 1, "{st:?}");
+    assert_eq!(st.conns_closed_idle, 0);
+    assert_eq!(st.gap_bytes, 4);
+    let out = r.factory().out.borrow();
+    let seen = &out[&0];
+    assert_eq!(seen.bytes[0], b"aaaacccc");
+    assert_eq!((seen.skips[0], seen.ends[0], seen.completed), (4, 1, 1));
+}
+
+/// The receiver acknowledging a FIN had every byte before it: a hole left
+/// there was lost by the capture, skipped (and counted) at once, and the
+/// connection ends with its last FIN.
+#[test]
+fn an_acknowledged_fin_skips_the_hole_before_it() {
+    // Nothing waits after the hole; then with a piece after it.
+    for extra in [&[][..], &[seg(true, A, 7, 1, b"gh", 0)][..]] {
+        let mut r = opened(Config::default());
+        r.process(&seg(true, A, 1, 1, b"abcd", 0));
+        for s in extra {
+            r.process(s);
+        }
+        r.process(&seg(true, F | A, 9, 1, b"", 0)); // bytes 5-8 lost
+        r.process(&seg(false, F | A, 1, 10, b"", 0)); // acks the FIN
+        r.process(&seg(true, A, 10, 2, b"", 0));
+        let st = r.stats();
+        assert_eq!(st.conns_closed_fin, 1, "{st:?}");
+        assert_eq!(st.gap_bytes, 4 - 2 * extra.len() as u64);
+        let out = r.factory().out.borrow();
+        let seen = &out[&0];
+        let want: &[u8] = if extra.is_empty() { b"abcd" } else { b"abcdgh" };
+        assert_eq!(seen.bytes[0], want);
+        assert_eq!(seen.skips[0], 4 - 2 * extra.len() as u64);
+        assert_eq!((seen.ends[0], seen.completed), (1, 1));
+    }
+}
+
+/// Every way a half that carried data ends is a delivery with `end` set:
+/// a FIN right after the data, a RST, and a close (here by `flush_all`).
+#[test]
+fn each_way_a_stream_ends_is_an_end_delivery() {
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 1, 1, b"abc", 1));
+    v.push(seg(true, F | A, 4, 1, b"", 1));
+    let mut r = Reassembler::new(Config::default(), Recorder::default());
+    for s in &v {
+        r.process(s);
+    }
+    assert_eq!(r.factory().out.borrow().len(), 0, "still open");
+    r.flush_all();
+    let out = r.factory().out.borrow();
+    assert_eq!(out[&0].ends, [1, 0], "the server sent nothing: no end");
+    assert_eq!(out[&0].deliveries, [2, 0]);
+    drop(out);
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 1, 1, b"abc", 1));
+    v.push(seg(false, A, 1, 4, b"xy", 1));
+    v.push(seg(true, R, 4, 0, b"", 1));
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(st.conns_closed_rst, 1);
+    assert_eq!(seen.ends, [1, 1]);
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 1, 1, b"abc", 1));
+    let (seen, ..) = run(Config::default(), &v);
+    assert_eq!((seen.ends, seen.deliveries), ([1, 0], [2, 0]));
+    // A FIN after a hole nobody acknowledged: at close the hole is a skip,
+    // counted, and delivered with the end.
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 1, 1, b"abc", 1));
+    v.push(seg(true, F | A, 8, 1, b"", 1));
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!((seen.skips[0], seen.ends[0], st.gap_bytes), (4, 1, 4));
+}
+
+/// A FIN on a segment the capture cut short sits after the missing bytes:
+/// they are a skip, reported with the end.
+#[test]
+fn a_fin_on_a_cut_segment_ends_after_the_missing_bytes() {
+    let mut v = handshake(0, 0);
+    let mut s = seg(true, F | A, 1, 1, b"abc", 1);
+    s.payload_missing = 7;
+    v.push(s);
+    v.push(seg(false, F | A, 1, 12, b"", 2));
+    let mut r = Reassembler::new(Config::default(), Recorder::default());
+    for s in &v {
+        r.process(s);
+    }
+    let st = r.stats();
+    assert_eq!(st.conns_closed_fin, 1, "{st:?}");
+    let out = r.factory().out.borrow();
+    let seen = &out[&0];
+    assert_eq!(seen.bytes[0], b"abc");
+    assert_eq!((seen.skips[0], seen.ends[0]), (7, 1));
 }
 
 #[test]
@@ -788,7 +918,7 @@ fn kept_bytes_stop_at_their_limit() {
         seen.bytes[0], b"abcdefghijklmn",
         "kept bytes are not new bytes"
     );
-    assert_eq!(seen.deliveries[0], 4);
+    assert_eq!(seen.deliveries[0], 5, "four with data, the end at close");
     assert_eq!(st.kept_truncated_bytes, 12);
     assert_eq!(st.kept_bytes, 0, "kept bytes are released at close");
 }
