@@ -586,6 +586,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         }
     }
 
+    #[inline]
     fn on_ack(&mut self, i: u32, seg: &Segment<'_>, ctx: &Context) {
         let o = seg.dir.reverse();
         let max_window = self.core.cfg.max_window as i64;
@@ -594,23 +595,29 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         let Some(ack) = h.offset_of(seg.ack) else {
             return;
         };
+        // Mostly the ACK is of bytes delivered already: nothing to do.
         if ack <= h.next as i64 || ack - (h.next as i64) > max_window {
             return;
         }
-        match h.fin() {
-            // The receiver acknowledged the FIN, so it had every byte
-            // before it: the holes left were lost by the capture, and no
-            // segment of the sender will come to end the grace. Skip them
-            // now, up to the FIN (which closes the half).
-            Some(fin) if ack > fin as i64 && !h.closed => {
-                self.core.skip_acked(conn, o, fin, ctx);
-                self.core.skip_to_fin(conn, o, ctx);
-            }
-            _ if h.has_pieces() => {
-                let h = &mut conn.halves[di(o)];
-                h.acked_hole = h.acked_hole.max(ack as u64);
-            }
-            _ => {}
+        if h.fin().is_some_and(|fin| ack > fin as i64) && !h.closed {
+            self.fin_acked(i, o, ctx);
+        } else if h.has_pieces() {
+            let h = &mut conn.halves[di(o)];
+            h.acked_hole = h.acked_hole.max(ack as u64);
+        }
+    }
+
+    /// The receiver acknowledged the FIN of direction `o`, so it had every
+    /// byte before it: the holes left were lost by the capture, and no
+    /// segment of the sender may come to end the grace. Skips them now, up
+    /// to the FIN (which closes the half). Rare: kept off the ACK path.
+    #[cold]
+    #[inline(never)]
+    fn fin_acked(&mut self, i: u32, o: Dir, ctx: &Context) {
+        let conn = self.table.get_mut(i);
+        if let Some(fin) = conn.halves[di(o)].fin() {
+            self.core.skip_acked(conn, o, fin, ctx);
+            self.core.skip_to_fin(conn, o, ctx);
         }
     }
 
