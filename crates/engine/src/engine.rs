@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use weft_reasm::{HeapPool, StreamFactory};
-use weft_ring::{channel, Producer, PushError};
+use weft_ring::{channel, Producer};
 
 use weft_wire::{
     decode, decode_ip, peek_key_at, peek_tcp, Decoded, Defragmenter, FlowKey, LinkType, Timestamp,
@@ -44,6 +44,10 @@ pub enum Backpressure {
     #[default]
     Block,
     /// Drop the frame and count it: never stall the capture (live traffic).
+    /// The dispatcher never waits, not even to hand a worker its ticks or
+    /// block switches (only the newest of each is kept for it until its
+    /// ring has room). At [`Engine::finish`] what is still gathered waits
+    /// for room: capture is over.
     Drop,
 }
 
@@ -159,8 +163,9 @@ impl EngineBuilder {
         self
     }
 
-    /// How often (packet time) idle workers are told the time, so their
-    /// timers run. Default 1 ms.
+    /// How often (packet time) workers are told the time, so their timers
+    /// run whether their own flows carry time or not. Each tick goes into
+    /// every ring at once, with the frames gathered for it. Default 1 ms.
     pub fn tick_ns(mut self, ns: u64) -> Self {
         self.tick_ns = ns.max(1);
         self
@@ -739,6 +744,8 @@ impl<F: StreamFactory> Engine<F> {
                 if i.ahead.len() >= INLINE_BATCH {
                     i.run(&self.block);
                 }
+                // No ticks inline: every frame's time reaches the
+                // reassembler, in order, from the pipeline itself.
             }
             Mode::Fanout(_) => {
                 if !self.fanout_in_block(link, off, len, ts) {
@@ -756,7 +763,13 @@ impl<F: StreamFactory> Engine<F> {
                 // count traffic per frame (dispatching to rings does not
                 // read `self.block`).
                 let block = self.block.take().expect(missing);
-                let frame = &(*block).as_ref()[off..off + len];
+                let Some(frame) = (*block).as_ref().get(off..off.saturating_add(len)) else {
+                    let size = (*block).as_ref().len();
+                    // Put back first: a caller that catches the panic
+                    // still has its block.
+                    self.block = Some(block);
+                    panic!("frame {off}+{len} outside the block of {size} bytes");
+                };
                 self.dispatch_at(link, frame, Some(off as u64), ts);
                 self.block = Some(block);
             }
@@ -956,9 +969,24 @@ impl<F: StreamFactory> Engine<F> {
 
     /// Tells every worker the packet time (so idle workers expire timers).
     fn tick(&mut self, ts: Timestamp) {
+        self.tick_with(ts, self.backpressure);
+    }
+
+    /// [`tick`](Self::tick), pushing into the rings by `bp`.
+    fn tick_with(&mut self, ts: Timestamp, bp: Backpressure) {
         self.last_tick = ts;
         match &mut self.mode {
-            Mode::Workers(ws) => ws.iter_mut().for_each(|w| w.pending.push(Msg::Tick(ts))),
+            Mode::Workers(ws) => {
+                // Into every ring now, with what each worker has gathered:
+                // a worker that receives no frames would otherwise meet
+                // its ticks (and block switches) only at `flush` or
+                // `finish`, its timers stopped and its pending list
+                // growing by a tick a millisecond of packet time.
+                for (i, w) in ws.iter_mut().enumerate() {
+                    w.pending.push(Msg::Tick(ts));
+                    flush_worker(w, i, bp, &mut self.stats);
+                }
+            }
             Mode::Fanout(l) => {
                 // Where a worker would meet the tick in its ring; the
                 // counters are published then too, so those of a worker
@@ -967,6 +995,7 @@ impl<F: StreamFactory> Engine<F> {
                 l.inline.p.advance_time(ts);
                 l.publish(&self.shared[l.me]);
             }
+            // Every frame's time reaches the pipeline itself.
             Mode::Inline(_) => {}
         }
     }
@@ -974,10 +1003,15 @@ impl<F: StreamFactory> Engine<F> {
     /// Pushes every gathered frame into the rings now.
     /// In inline mode, processes the frames waiting in the look-ahead.
     pub fn flush(&mut self) {
+        self.flush_with(self.backpressure);
+    }
+
+    /// [`flush`](Self::flush), pushing into the rings by `bp`.
+    fn flush_with(&mut self, bp: Backpressure) {
         match &mut self.mode {
             Mode::Workers(ws) => {
                 for (i, w) in ws.iter_mut().enumerate() {
-                    flush_worker(w, i, self.backpressure, &mut self.stats);
+                    flush_worker(w, i, bp, &mut self.stats);
                 }
             }
             Mode::Inline(i) => i.run(&self.block),
@@ -990,9 +1024,11 @@ impl<F: StreamFactory> Engine<F> {
     /// factories and the stats. A handler panic on one worker is returned
     /// as an error after the other workers finished.
     pub fn finish(mut self) -> Result<EngineReport<F>, EngineError> {
+        // Capture is over: what is gathered waits for room even in drop
+        // mode (dropping it would lose frames for no one's sake).
         let now = self.now;
-        self.tick(now);
-        self.flush();
+        self.tick_with(now, Backpressure::Block);
+        self.flush_with(Backpressure::Block);
         let mut report = EngineReport {
             factories: Vec::new(),
             stats: EngineStats::default(),
@@ -1108,25 +1144,20 @@ fn flush_worker<F>(w: &mut WorkerHandle<F>, i: usize, bp: Backpressure, st: &mut
                 }
             }
             Backpressure::Drop => {
-                // Control messages (block switches, ticks) must still go in.
+                // Frames are dropped (counted). Control messages must still
+                // reach the worker, but never by waiting: only the newest
+                // block switch and the newest tick matter (the frames
+                // before them are gone), so they stay, at most one of
+                // each, at the head of the list for the next flush.
+                let (mut block, mut tick) = (None, None);
                 for m in it {
                     match m {
                         Msg::Frame(_) | Msg::Owned(_) => st.ring_drops[i] += 1,
-                        control => {
-                            let mut m = control;
-                            loop {
-                                match tx.push(m) {
-                                    Ok(()) => break,
-                                    Err(PushError::Full(back)) => {
-                                        m = back;
-                                        std::thread::yield_now();
-                                    }
-                                    Err(PushError::Closed(_)) => break,
-                                }
-                            }
-                        }
+                        Msg::Block(b) => block = Some(Msg::Block(b)),
+                        Msg::Tick(t) => tick = Some(Msg::Tick(t)),
                     }
                 }
+                w.pending.extend(block.into_iter().chain(tick));
                 return;
             }
         }

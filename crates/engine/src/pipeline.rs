@@ -424,6 +424,10 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
         self.stats.frame_bytes += frame.len() as u64;
     }
 
+    /// Every frame moves packet time: a segment through the reassembler,
+    /// any other (not TCP, undecodable, a fragment that completes nothing)
+    /// here, so timers run on the pipeline's own frames as they run on a
+    /// worker that its dispatcher's ticks reach.
     fn handle(
         &mut self,
         decoded: Result<Decoded<'_>, DecodeError>,
@@ -438,14 +442,21 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
                 if let Some(whole) = self.defrag.push(&f, ts) {
                     self.stats.defragmented += 1;
                     match decode_ip(&whole.packet, whole.vlan, &self.decode) {
-                        Ok(Decoded::Tcp(p)) => self.segment(&p, ts, None, None),
+                        Ok(Decoded::Tcp(p)) => return self.segment(&p, ts, None, None),
                         Ok(_) => self.stats.not_tcp += 1,
                         Err(e) => self.stats.count_error(e),
                     }
                 }
+                self.reasm.advance_time(ts);
             }
-            Ok(Decoded::Other) => self.stats.not_tcp += 1,
-            Err(e) => self.stats.count_error(e),
+            Ok(Decoded::Other) => {
+                self.stats.not_tcp += 1;
+                self.advance_time(ts);
+            }
+            Err(e) => {
+                self.stats.count_error(e);
+                self.advance_time(ts);
+            }
         }
     }
 
@@ -460,6 +471,7 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
             self.stats.bad_checksum += 1;
             if self.drop_bad_checksums {
                 self.stats.bad_checksum_dropped += 1;
+                self.advance_time(ts);
                 return;
             }
         }

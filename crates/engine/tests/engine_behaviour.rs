@@ -939,3 +939,277 @@ fn keyed_dispatch_spreads_flows_aimed_at_one_worker() {
     );
     assert_eq!(keyed.iter().sum::<u64>(), 4 * 64);
 }
+
+/// A client port from `from` on whose connection to the test server the
+/// default (Toeplitz) dispatch of `workers` workers picks `worker`.
+fn port_for(workers: usize, worker: usize, from: u16) -> u16 {
+    (from..)
+        .find(|&port| {
+            let (key, _) = weft_wire::FlowKey::new(
+                "203.0.113.9".parse().unwrap(),
+                port,
+                "198.51.100.7".parse().unwrap(),
+                443,
+                0,
+            );
+            key.symmetric_hash() as usize % weft_engine::RETA_SIZE % workers == worker
+        })
+        .unwrap()
+}
+
+/// The frames of a connection from `port` to the test server: a
+/// handshake at 0 s, then `(from_client, seq offset, len, secs)` data
+/// segments (client ISN 100, server ISN 500).
+fn conn_frames(port: u16, data: &[(bool, u32, u32, u64)]) -> Vec<(Vec<u8>, Timestamp)> {
+    use weft_gen::frame::{encode, flags, Endpoint, Pkt, Wire};
+    let server = Endpoint {
+        ip: "198.51.100.7".parse().unwrap(),
+        port: 443,
+    };
+    let client = Endpoint {
+        ip: "203.0.113.9".parse().unwrap(),
+        port,
+    };
+    let pkt = |from_client, f, seq, ack, len| Pkt {
+        from_client,
+        flags: f,
+        seq,
+        ack,
+        win: 65535,
+        syn_opts: None,
+        off: u64::from(seq.wrapping_sub(if from_client { 101 } else { 501 })),
+        len,
+        variant: 0,
+    };
+    let mut segs = vec![
+        (pkt(true, flags::SYN, 100, 0, 0), 0),
+        (pkt(false, flags::SYN | flags::ACK, 500, 101, 0), 0),
+        (pkt(true, flags::ACK, 101, 501, 0), 0),
+    ];
+    for &(c, off, len, secs) in data {
+        let (seq, ack) = if c {
+            (101 + off, 501)
+        } else {
+            (501 + off, 101)
+        };
+        segs.push((pkt(c, flags::ACK, seq, ack, len), secs));
+    }
+    segs.into_iter()
+        .map(|(p, secs)| {
+            let wire = Wire {
+                src: if p.from_client { &client } else { &server },
+                dst: if p.from_client { &server } else { &client },
+                vlan: None,
+                ip_id: 1,
+                key: u64::from(port) * 2 + u64::from(p.from_client),
+            };
+            let mut buf = Vec::new();
+            encode(&mut buf, &p, &wire);
+            (buf, Timestamp(secs * 1_000_000_000))
+        })
+        .collect()
+}
+
+/// A frame the engine counts as not TCP (an IPv4 datagram of protocol
+/// 17), at `secs`.
+fn udp_frame(secs: u64) -> (Vec<u8>, Timestamp) {
+    let (mut f, _) = conn_frames(9, &[]).remove(0);
+    f[14 + 9] = 17;
+    (f, Timestamp(secs * 1_000_000_000))
+}
+
+/// A ring worker that receives no frames still gets the dispatcher's
+/// ticks at once (and the frames gathered for it): its flush timeout runs
+/// while the other worker's flows carry packet time on, not at `finish`.
+#[test]
+fn a_worker_without_frames_still_meets_packet_time() {
+    // Connection B, on worker 1: 10 bytes in order, then 10 behind a
+    // hole, all at 0 s. Connection A, on worker 0: a segment a second
+    // for 30 s, well past the 10 s flush timeout.
+    let b = conn_frames(port_for(2, 1, 2000), &[(true, 0, 10, 0), (true, 20, 10, 0)]);
+    let a_data: Vec<_> = (0..30).map(|s| (true, s as u32 * 10, 10, s + 1)).collect();
+    let a = conn_frames(port_for(2, 0, 3000), &a_data);
+    let delivered = bounded(60, move || {
+        let totals = Totals::default();
+        let t = totals.clone();
+        let mut engine = EngineBuilder::new()
+            .workers(2)
+            .pin(false)
+            .build(move |worker| Factory {
+                b: Behaviour::default(),
+                worker,
+                totals: t.clone(),
+            })
+            .unwrap();
+        for (f, ts) in b.iter().chain(&a) {
+            engine.dispatch(LinkType::Ethernet, f, *ts);
+        }
+        // Without `flush` or `finish`: worker 1 must have had B's frames
+        // and the ticks past its flush timeout.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut seen = 0;
+        while std::time::Instant::now() < deadline {
+            seen = engine.snapshot()[1].delivered_bytes;
+            if seen == 20 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        engine.finish().unwrap();
+        seen
+    });
+    assert_eq!(delivered, 20, "worker 1 flushed B's waiting bytes on time");
+}
+
+/// Packet time is carried by every frame in every mode, not only by TCP
+/// segments: a datagram a minute later runs the flush timeout inline as
+/// it does on ring and fanout workers.
+#[test]
+fn every_mode_follows_packet_time_alike() {
+    let mut frames = conn_frames(port_for(2, 0, 4000), &[(true, 0, 10, 0), (true, 20, 10, 0)]);
+    frames.push(udp_frame(60));
+    // Inline with the frames in place too (zero copy, one block).
+    let mut bytes = Vec::new();
+    let mut at = Vec::new();
+    for (f, ts) in &frames {
+        at.push((bytes.len(), f.len(), *ts));
+        bytes.extend_from_slice(f);
+    }
+    let block: weft_engine::Block = Arc::new(bytes);
+    let in_place = bounded(60, move || {
+        run_feeding(EngineBuilder::new().workers(0), Behaviour::default(), |e| {
+            e.set_block(block);
+            for (off, len, ts) in at {
+                e.dispatch_in_block(LinkType::Ethernet, off, len, ts);
+            }
+        })
+    });
+    let frames: Frames = Arc::new(frames);
+    let mut runs = vec![in_place];
+    for workers in [0, 1, 2] {
+        let (first, fanout) = run_frames(&frames, workers);
+        runs.extend(std::iter::once(first).chain(fanout));
+    }
+    for (k, run) in runs.into_iter().enumerate() {
+        let st = run.result.unwrap().stats.reasm_total();
+        assert_eq!(st.timeout_flushes, 1, "run {k}: {st:?}");
+        assert_eq!(run.delivered, 20);
+    }
+}
+
+/// Streams whose handler blocks while `stuck` is set.
+struct Gate {
+    stuck: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Stream for Gate {
+    fn reassembled(&mut self, _: &mut ScatterGather<'_>, _: &Context) {
+        while self.stuck.load(Relaxed) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+struct GateFactory(Arc<std::sync::atomic::AtomicBool>);
+
+impl StreamFactory for GateFactory {
+    type Stream = Gate;
+    fn new_stream(&mut self, _: &ConnInfo, _: &Segment<'_>, _: &Context) -> Gate {
+        Gate {
+            stuck: self.0.clone(),
+        }
+    }
+}
+
+/// A drop-mode engine of 2 workers, 4-slot rings and `batch`, whose
+/// handlers block while the returned flag is set.
+fn gated(batch: usize) -> (Engine<GateFactory>, Arc<std::sync::atomic::AtomicBool>) {
+    let stuck = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let s = stuck.clone();
+    let engine = EngineBuilder::new()
+        .workers(2)
+        .pin(false)
+        .ring_capacity(4)
+        .batch(batch)
+        .backpressure(Backpressure::Drop)
+        .build(move |_| GateFactory(s.clone()))
+        .unwrap();
+    (engine, stuck)
+}
+
+/// In drop mode a dispatcher never waits for a stuck worker, not even to
+/// hand it ticks; received = processed + dropped.
+#[test]
+fn drop_mode_never_waits_on_a_stuck_worker() {
+    let cfg = GenConfig {
+        conns: 200,
+        concurrent: 40,
+        min_bytes: 1000,
+        max_bytes: 20_000,
+        ..GenConfig::default()
+    };
+    let pcap = trace(&cfg);
+    let r = bounded(120, move || {
+        let (mut engine, stuck) = gated(8);
+        // Every handler blocks until released: the rings fill and stay
+        // full while the whole trace (many ticks) is dispatched.
+        let mut cap = Capture::from_bytes(pcap, "mem").unwrap();
+        let mut n = 0u64;
+        while let Some(f) = cap.next_frame() {
+            let f = f.unwrap();
+            // A tick for (nearly) every frame.
+            engine.dispatch(LinkType::Ethernet, f.data, Timestamp(n * 2_000_000));
+            n += 1;
+        }
+        stuck.store(false, Relaxed);
+        (n, engine.finish().unwrap())
+    });
+    let (n, report) = r;
+    let d = &report.stats.dispatch;
+    assert_eq!(d.sent.iter().sum::<u64>(), n);
+    assert!(d.ring_drops.iter().sum::<u64>() > 0, "stuck workers drop");
+    for w in 0..2 {
+        assert_eq!(
+            d.sent[w],
+            report.stats.frames[w].frames + d.ring_drops[w],
+            "worker {w}: received = processed + dropped"
+        );
+    }
+}
+
+/// What a drop-mode dispatcher still holds at `finish` waits for room:
+/// capture is over, and dropping it would lose frames for nothing.
+#[test]
+fn drop_mode_finish_delivers_what_it_still_holds() {
+    let cfg = GenConfig {
+        conns: 20,
+        concurrent: 10,
+        min_bytes: 1000,
+        max_bytes: 5_000,
+        ..GenConfig::default()
+    };
+    let pcap = trace(&cfg);
+    let (n, report) = bounded(120, move || {
+        // Batches larger than the trace, one packet time (no ticks):
+        // nothing reaches a ring before `finish`, whose handlers block
+        // for a while after it starts.
+        let (mut engine, stuck) = gated(100_000);
+        let mut cap = Capture::from_bytes(pcap, "mem").unwrap();
+        let mut n = 0u64;
+        while let Some(f) = cap.next_frame() {
+            engine.dispatch(LinkType::Ethernet, f.unwrap().data, Timestamp(0));
+            n += 1;
+        }
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            stuck.store(false, Relaxed);
+        });
+        let report = engine.finish().unwrap();
+        release.join().unwrap();
+        (n, report)
+    });
+    let d = &report.stats.dispatch;
+    assert_eq!(d.ring_drops, [0, 0]);
+    let processed: u64 = report.stats.frames.iter().map(|f| f.frames).sum();
+    assert_eq!(processed, n);
+}
