@@ -1213,3 +1213,35 @@ fn drop_mode_finish_delivers_what_it_still_holds() {
     let processed: u64 = report.stats.frames.iter().map(|f| f.frames).sum();
     assert_eq!(processed, n);
 }
+
+/// A frame outside its block panics (documented), and an engine whose
+/// caller catches that panic still has its block for the next frame.
+#[test]
+fn a_frame_outside_its_block_leaves_the_block_in_place() {
+    let frames = conn_frames(port_for(2, 0, 5000), &[(true, 0, 10, 0)]);
+    let run = bounded(60, move || {
+        run_feeding(
+            EngineBuilder::new().workers(2).pin(false),
+            Behaviour::default(),
+            |e| {
+                let mut bytes = Vec::new();
+                let mut at = Vec::new();
+                for (f, ts) in &frames {
+                    at.push((bytes.len(), f.len(), *ts));
+                    bytes.extend_from_slice(f);
+                }
+                let size = bytes.len();
+                e.set_block(Arc::new(bytes));
+                let outside = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    e.dispatch_in_block(LinkType::Ethernet, size - 4, 64, Timestamp(0))
+                }));
+                assert!(outside.is_err(), "out of range panics");
+                for (off, len, ts) in at {
+                    e.dispatch_in_block(LinkType::Ethernet, off, len, ts);
+                }
+            },
+        )
+    });
+    run.result.unwrap();
+    assert_eq!(run.delivered, 10);
+}
