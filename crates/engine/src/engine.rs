@@ -853,11 +853,20 @@ impl<F: StreamFactory> Engine<F> {
         match decode(link, frame, &self.decode) {
             Ok(Decoded::Tcp(p)) => {
                 let hash = self.flow_hash(&p.key);
+                // Cut where the decode found the segment's end: a worker
+                // decodes again from the innermost IP header, where an
+                // outer header's bound (a tunnel's length, a trailer
+                // after it) is no longer in sight.
+                let end =
+                    usize::from(p.tcp_offset) + usize::from(p.tcp.header_len) + p.payload.len();
+                let frame = frame.get(..end).unwrap_or(frame);
                 self.send_frame(frame, off, p.ip_offset, p.key.vlan(), hash, ts);
             }
             Ok(Decoded::Fragment(f)) => {
                 self.stats.fragments += 1;
-                if let Some(whole) = self.defrag.push(&f, ts) {
+                let whole = self.defrag.push(&f, ts);
+                self.stats.defrag = self.defrag.stats();
+                if let Some(whole) = whole {
                     self.stats.defragmented += 1;
                     if let Ok(Decoded::Tcp(p)) = decode_ip(&whole.packet, whole.vlan, &self.decode)
                     {

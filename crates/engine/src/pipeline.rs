@@ -9,7 +9,7 @@ use weft_reasm::{
 };
 use weft_wire::{
     decode, decode_ip, peek_key_at, peek_key_ip, DecodeError, DecodeOptions, Decoded, DefragConfig,
-    Defragmenter, LinkType, Packet, Timestamp,
+    DefragStats, Defragmenter, LinkType, Packet, Timestamp,
 };
 
 /// Frame-level counters (decoding and IP defragmentation). Plain data.
@@ -37,6 +37,8 @@ pub struct FrameStats {
     pub fragments: u64,
     /// Datagrams rebuilt from fragments.
     pub defragmented: u64,
+    /// The defragmenter's own counters: what it dropped, and why.
+    pub defrag: DefragStats,
 }
 
 impl FrameStats {
@@ -58,6 +60,7 @@ impl FrameStats {
         self.bad_checksum_dropped += o.bad_checksum_dropped;
         self.fragments += o.fragments;
         self.defragmented += o.defragmented;
+        self.defrag.merge(&o.defrag);
     }
 
     fn count_error(&mut self, e: DecodeError) {
@@ -439,7 +442,9 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
             Ok(Decoded::Tcp(p)) => self.segment(&p, ts, hash, la),
             Ok(Decoded::Fragment(f)) => {
                 self.stats.fragments += 1;
-                if let Some(whole) = self.defrag.push(&f, ts) {
+                let whole = self.defrag.push(&f, ts);
+                self.stats.defrag = self.defrag.stats();
+                if let Some(whole) = whole {
                     self.stats.defragmented += 1;
                     match decode_ip(&whole.packet, whole.vlan, &self.decode) {
                         Ok(Decoded::Tcp(p)) => return self.segment(&p, ts, None, None),
@@ -485,7 +490,10 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
     /// Moves packet time forward without a packet (timeouts, fragment expiry).
     pub fn advance_time(&mut self, now: Timestamp) {
         self.reasm.advance_time(now);
-        self.defrag.expire(now);
+        if self.defrag.in_progress() > 0 {
+            self.defrag.expire(now);
+            self.stats.defrag = self.defrag.stats();
+        }
     }
 
     /// Closes every connection (see [`Reassembler::flush_all`]).

@@ -110,6 +110,9 @@ pub struct DispatchStats {
     pub fragments: u64,
     /// Datagrams rebuilt from fragments and sent on.
     pub defragmented: u64,
+    /// The dispatcher's defragmenter's own counters: what it dropped, and
+    /// why.
+    pub defrag: weft_wire::DefragStats,
     /// Frames sent to each worker (including those then dropped).
     pub sent: Vec<u64>,
     /// Frames dropped at a full ring (drop mode), per worker.

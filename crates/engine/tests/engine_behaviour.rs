@@ -1245,3 +1245,69 @@ fn a_frame_outside_its_block_leaves_the_block_in_place() {
     run.result.unwrap();
     assert_eq!(run.delivered, 10);
 }
+
+/// `frame` (Ethernet, IPv4) carried in GRE over an outer IPv4 header,
+/// with a 4-byte trailer after the outer packet; the inner IP length
+/// claims `extra` bytes more than the outer packet holds.
+fn in_gre(frame: &[u8], extra: u16) -> Vec<u8> {
+    let mut inner = frame[14..].to_vec();
+    let claimed = u16::from_be_bytes([inner[2], inner[3]]) + extra;
+    inner[2..4].copy_from_slice(&claimed.to_be_bytes());
+    let outer_len = (20 + 4 + inner.len()) as u16;
+    let mut f = frame[..14].to_vec();
+    f.extend([0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 47, 0, 0]);
+    f[14 + 2..14 + 4].copy_from_slice(&outer_len.to_be_bytes());
+    f.extend([192, 0, 2, 1, 192, 0, 2, 2]);
+    f.extend([0, 0, 0x08, 0x00]);
+    f.extend(inner);
+    f.extend([0xde, 0xad, 0xbe, 0xef]);
+    f
+}
+
+/// A tunnelled segment is bounded by its outer packet in every mode: a
+/// worker decoding again from the inner IP header gets the frame cut
+/// where the dispatcher's decode found the segment's end, so neither a
+/// trailer after the outer packet nor an inner length past it turns into
+/// payload there.
+#[test]
+fn tunnelled_segments_keep_their_outer_bound_on_workers() {
+    let frames: Vec<_> = conn_frames(port_for(2, 1, 6000), &[(true, 0, 10, 0), (true, 10, 10, 0)])
+        .into_iter()
+        .enumerate()
+        .map(|(i, (f, ts))| (in_gre(&f, if i == 3 { 6 } else { 0 }), ts))
+        .collect();
+    let frames: Frames = Arc::new(frames);
+    let (inline, _) = run_frames(&frames, 0);
+    let want = inline.result.unwrap().stats.reasm_total();
+    assert_eq!(want.truncated_bytes, 6, "{want:?}");
+    for workers in [1, 2] {
+        let (rings, fan) = run_frames(&frames, workers);
+        for run in [rings, fan.unwrap()] {
+            let got = run.result.unwrap().stats.reasm_total();
+            assert_eq!(got.payload_bytes, want.payload_bytes, "{workers}: {got:?}");
+            assert_eq!(got.truncated_bytes, 6, "{workers}: {got:?}");
+            assert_eq!(run.delivered, inline.delivered, "{workers} workers");
+        }
+    }
+}
+
+/// What the defragmenter gives up is counted where the engine reports:
+/// in the pipeline's frame counters inline, in the dispatcher's with
+/// rings.
+#[test]
+fn dropped_datagrams_are_reported() {
+    let first_of = |id: u8, secs: u64| {
+        let (mut f, _) = conn_frames(7000, &[(true, 0, 20, 0)]).remove(3);
+        f[14 + 5] = id;
+        f[14 + 6] = 0x20; // more fragments follow, offset 0
+        (f, Timestamp(secs * 1_000_000_000))
+    };
+    let frames: Frames = Arc::new(vec![first_of(1, 0), first_of(2, 60)]);
+    let (inline, _) = run_frames(&frames, 0);
+    let st = inline.result.unwrap().stats;
+    assert_eq!(st.frames_total().defrag.timed_out, 1, "{st:?}");
+    let (rings, _) = run_frames(&frames, 2);
+    let st = rings.result.unwrap().stats;
+    assert_eq!(st.dispatch.defrag.timed_out, 1, "{st:?}");
+    assert_eq!(st.dispatch.defrag.dropped(), 1);
+}

@@ -188,6 +188,9 @@ pub struct Fragment<'a> {
     pub more: bool,
     /// The fragment's data, bounded by the capture and the IP length.
     pub data: &'a [u8],
+    /// Bytes of the fragment the IP length promised but the capture cut
+    /// off (snap length); 0 normally.
+    pub missing: u32,
     /// The IP header: IPv4 with options; for IPv6 the fixed header plus the
     /// extension headers before the fragment header.
     pub header: &'a [u8],

@@ -10,14 +10,29 @@
 //! off there). Reassembled IPv4 datagrams longer than 65535 bytes and IPv6
 //! payloads longer than 65535 are rejected.
 //!
-//! Overlaps are resolved **first-wins**: bytes already received are kept and
-//! the overlapping part of a later fragment is discarded (counted in
-//! [`DefragStats::dropped_overlap`]). The header kept is the one of the
-//! first offset-0 fragment seen.
+//! IPv4 overlaps are resolved **first-wins**: bytes already received are
+//! kept and the overlapping part of a later fragment is discarded (counted
+//! in [`DefragStats::dropped_overlap`]). IPv6 forbids overlaps (RFC 5722,
+//! RFC 8200 §4.5): a fragment that overlaps another abandons its whole
+//! datagram, as the receiving host does ([`DefragStats::abandoned_overlap`]),
+//! except an exact copy of bytes already held (a duplicate), which is
+//! dropped alone. The header kept is the one of the first offset-0
+//! fragment seen.
+//!
+//! A fragment the capture cut short (snap length) cannot be completed: if
+//! it is the last one, the datagram is rebuilt with the length the headers
+//! promise over the bytes captured, so decoding it reports the missing tail
+//! as cut by the capture (as for any truncated packet); any other cut
+//! fragment abandons its datagram ([`DefragStats::dropped_truncated`]).
+//!
+//! Timeouts and eviction go by the time of each datagram's first fragment,
+//! earliest first (a heap, not arrival order: one fragment stamped far in
+//! the future does not hold back the expiry of every later one).
 //!
 //! `Defragmenter` is owned by one thread; it is `Send + Sync` (plain data).
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::net::IpAddr;
 
 use crate::checksum::internet_checksum;
@@ -73,6 +88,37 @@ pub struct DefragStats {
     /// fragment not a multiple of 8 bytes, or an end contradicting an
     /// earlier last fragment.
     pub dropped_invalid: u64,
+    /// IPv6 datagrams abandoned because two of their fragments overlapped
+    /// (other than as exact duplicates).
+    pub abandoned_overlap: u64,
+    /// Datagrams abandoned because a fragment other than the last was cut
+    /// short by the capture.
+    pub dropped_truncated: u64,
+}
+
+impl DefragStats {
+    /// Datagrams given up, each for one reason: timed out, over a limit,
+    /// overlapping (IPv6) or cut by the capture; plus fragments rejected
+    /// as malformed.
+    pub fn dropped(&self) -> u64 {
+        self.timed_out
+            + self.dropped_limit
+            + self.dropped_invalid
+            + self.abandoned_overlap
+            + self.dropped_truncated
+    }
+
+    /// Adds another defragmenter's counters.
+    pub fn merge(&mut self, o: &DefragStats) {
+        self.fragments += o.fragments;
+        self.reassembled += o.reassembled;
+        self.timed_out += o.timed_out;
+        self.dropped_overlap += o.dropped_overlap;
+        self.dropped_limit += o.dropped_limit;
+        self.dropped_invalid += o.dropped_invalid;
+        self.abandoned_overlap += o.abandoned_overlap;
+        self.dropped_truncated += o.dropped_truncated;
+    }
 }
 
 /// A reassembled datagram. Owned; `Send + Sync`.
@@ -87,7 +133,7 @@ pub struct Reassembled {
     pub vlan: u32,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct Key {
     src: IpAddr,
     dst: IpAddr,
@@ -117,8 +163,10 @@ struct Datagram {
     /// Invariant: sorted, disjoint, non-adjacent, non-empty ranges; their
     /// union is the union of `runs`.
     have: Vec<(u32, u32)>,
-    /// Payload length, known once the last fragment arrived.
+    /// Payload length captured, known once the last fragment arrived.
     total: Option<u32>,
+    /// Bytes the capture cut off the end of the last fragment.
+    tail_missing: u32,
 }
 
 /// Reassembles IPv4 and IPv6 fragments; see the module docs for limits and
@@ -127,9 +175,10 @@ struct Datagram {
 pub struct Defragmenter {
     config: DefragConfig,
     map: HashMap<Key, Datagram>,
-    /// Datagrams by age; entries whose generation no longer matches the map
-    /// are stale and skipped.
-    ages: VecDeque<(Key, u64)>,
+    /// Datagrams by the time of their first fragment, earliest on top;
+    /// entries whose generation no longer matches the map are stale and
+    /// skipped.
+    ages: BinaryHeap<Reverse<(Timestamp, u64, Key)>>,
     bytes: usize,
     next_generation: u64,
     stats: DefragStats,
@@ -141,7 +190,7 @@ impl Defragmenter {
         Defragmenter {
             config,
             map: HashMap::new(),
-            ages: VecDeque::new(),
+            ages: BinaryHeap::new(),
             bytes: 0,
             next_generation: 0,
             stats: DefragStats::default(),
@@ -194,7 +243,7 @@ impl Defragmenter {
 
     /// Discards datagrams whose first fragment is older than the timeout.
     pub fn expire(&mut self, now: Timestamp) {
-        while let Some(&(key, generation)) = self.ages.front() {
+        while let Some(&Reverse((_, generation, key))) = self.ages.peek() {
             match self.map.get(&key) {
                 Some(d) if d.generation == generation => {
                     if now.saturating_sub(d.first_seen) <= self.config.timeout_ns {
@@ -205,7 +254,7 @@ impl Defragmenter {
                 }
                 _ => {}
             }
-            self.ages.pop_front();
+            self.ages.pop();
         }
     }
 
@@ -219,11 +268,11 @@ impl Defragmenter {
         self.next_generation += 1;
         self.map.insert(key, Datagram::new(generation, now, frag));
         self.bytes += DATAGRAM_OVERHEAD;
-        self.ages.push_back((key, generation));
+        self.ages.push(Reverse((now, generation, key)));
         if self.ages.len() > 2 * self.map.len() + 64 {
             let map = &self.map;
             self.ages
-                .retain(|(k, g)| map.get(k).is_some_and(|d| d.generation == *g));
+                .retain(|Reverse((_, g, k))| map.get(k).is_some_and(|d| d.generation == *g));
         }
         true
     }
@@ -256,6 +305,16 @@ impl Defragmenter {
                 self.stats.dropped_limit += 1;
                 return None;
             }
+            Insert::Overlap => {
+                self.discard(&key);
+                self.stats.abandoned_overlap += 1;
+                return None;
+            }
+            Insert::Truncated => {
+                self.discard(&key);
+                self.stats.dropped_truncated += 1;
+                return None;
+            }
         }
         if !self.map.get(&key)?.complete() {
             return None;
@@ -281,7 +340,7 @@ impl Defragmenter {
 
     /// Evicts the oldest datagram; false if there is none.
     fn evict_oldest(&mut self) -> bool {
-        while let Some((key, generation)) = self.ages.pop_front() {
+        while let Some(Reverse((_, generation, key))) = self.ages.pop() {
             if self
                 .map
                 .get(&key)
@@ -297,9 +356,15 @@ impl Defragmenter {
 }
 
 enum Insert {
-    Ok { overlap: bool },
+    Ok {
+        overlap: bool,
+    },
     Invalid,
     TooManyRanges,
+    /// IPv6 fragments that overlap (other than as a duplicate).
+    Overlap,
+    /// A fragment other than the last, cut by the capture.
+    Truncated,
 }
 
 impl Datagram {
@@ -314,6 +379,7 @@ impl Datagram {
             runs: Vec::new(),
             have: Vec::new(),
             total: None,
+            tail_missing: 0,
         }
     }
 
@@ -336,6 +402,9 @@ impl Datagram {
     }
 
     fn insert(&mut self, frag: &Fragment<'_>) -> Insert {
+        if frag.missing > 0 && frag.more {
+            return Insert::Truncated;
+        }
         let start = frag.offset;
         let end = start + frag.data.len() as u32;
         let past_total = self.total.is_some_and(|t| end > t);
@@ -343,8 +412,12 @@ impl Datagram {
         if past_total || (!frag.more && (held_end > end || self.total.is_some_and(|t| t != end))) {
             return Insert::Invalid;
         }
+        if self.version == 6 && self.overlaps(start, end) && !self.holds_copy(start, frag.data) {
+            return Insert::Overlap;
+        }
         if !frag.more {
             self.total = Some(end);
+            self.tail_missing = frag.missing;
         }
         if start == 0 && self.header.is_empty() {
             self.header = frag.header.to_vec();
@@ -358,6 +431,31 @@ impl Datagram {
             return Insert::TooManyRanges;
         }
         Insert::Ok { overlap }
+    }
+
+    /// Whether any byte of `[start, end)` is held already.
+    fn overlaps(&self, start: u32, end: u32) -> bool {
+        let i = self.have.partition_point(|r| r.1 <= start);
+        self.have.get(i).is_some_and(|r| r.0 < end)
+    }
+
+    /// Whether `data` at `start` is held already, byte for byte: a
+    /// duplicate fragment.
+    fn holds_copy(&self, start: u32, data: &[u8]) -> bool {
+        let end = start + data.len() as u32;
+        let i = self.have.partition_point(|r| r.1 <= start);
+        if !self.have.get(i).is_some_and(|r| r.0 <= start && end <= r.1) {
+            return false;
+        }
+        // The runs that cover `[start, end)` cover it once: compare each
+        // one's share.
+        self.runs.iter().all(|&(rs, rl, at)| {
+            let (lo, hi) = (start.max(rs), end.min(rs + rl));
+            lo >= hi || {
+                let held = &self.held[(at + lo - rs) as usize..(at + hi - rs) as usize];
+                held == &data[(lo - start) as usize..(hi - start) as usize]
+            }
+        })
     }
 
     /// Keeps the parts of `[start, end)` not yet held; true if any part
@@ -434,11 +532,13 @@ impl Datagram {
             p.get_mut(hlen + start..hlen + start + len)?
                 .copy_from_slice(self.held.get(at..at + len)?);
         }
+        // A tail the capture cut: promised by the length fields, not held.
+        let promised = total + self.tail_missing as usize;
         if self.version == 4 {
             if hlen < 20 {
                 return None;
             }
-            let len = u16::try_from(hlen + total).ok()?;
+            let len = u16::try_from(hlen + promised).ok()?;
             let flags = p.get(6)? & 0x40; // keep DF only
             p.get_mut(2..4)?.copy_from_slice(&len.to_be_bytes());
             p.get_mut(6..8)?.copy_from_slice(&[flags, 0]);
@@ -446,7 +546,7 @@ impl Datagram {
             let sum = internet_checksum(p.get(..hlen)?, 0);
             p.get_mut(10..12)?.copy_from_slice(&sum.to_be_bytes());
         } else {
-            let len = u16::try_from(hlen.checked_sub(40)? + total).ok()?;
+            let len = u16::try_from(hlen.checked_sub(40)? + promised).ok()?;
             p.get_mut(4..6)?.copy_from_slice(&len.to_be_bytes());
             let at = last_next_header(&p[..hlen])?;
             *p.get_mut(at)? = self.protocol;

@@ -144,6 +144,7 @@ fn fragment<'a>(
         offset: frag.offset,
         more: frag.more,
         data,
+        missing: u32::try_from(ip.promised_end.saturating_sub(ip.end)).unwrap_or(u32::MAX),
         header,
         vlan: ctx.vlan,
     })

@@ -153,6 +153,94 @@ fn overlap_first_wins() {
     assert_eq!(d.stats().dropped_overlap, 2);
 }
 
+/// IPv6 forbids overlapping fragments (RFC 5722): an overlap abandons the
+/// datagram, as the host does, so nothing reassembled differs from what
+/// it accepted. An exact duplicate is only dropped.
+#[test]
+fn v6_overlaps_abandon_the_datagram_but_duplicates_do_not() {
+    let pkt = v6_datagram(200);
+    let frags = frag_v6(&pkt, 48, 64, 7);
+    let mut d = Defragmenter::new(DefragConfig::default());
+    assert!(d.push(&as_frag(&frags[0]), Timestamp(0)).is_none());
+    assert!(d.push(&as_frag(&frags[0]), Timestamp(0)).is_none());
+    assert_eq!(d.in_progress(), 1, "an exact duplicate keeps the datagram");
+    // Bytes 56..72 of the payload rewritten: overlaps the first fragment.
+    let mut forged = frags[1].clone();
+    let at = 48; // the fragment header, after the fixed and hop-by-hop ones
+    forged[at + 2..at + 4].copy_from_slice(&((56u16 / 8) << 3 | 1).to_be_bytes());
+    forged.truncate(at + 8 + 16);
+    let plen = (forged.len() - 40) as u16;
+    forged[4..6].copy_from_slice(&plen.to_be_bytes());
+    assert!(d.push(&as_frag(&forged), Timestamp(0)).is_none());
+    assert_eq!(d.stats().abandoned_overlap, 1);
+    assert_eq!(d.in_progress(), 0, "abandoned, with its buffers");
+    assert_eq!(d.buffered_bytes(), 0);
+    // The rest starts a datagram of its own, which the first fragment
+    // never completes: it was abandoned with the rest.
+    assert!(push_all(&mut d, &frags[1..], 0).is_none());
+    // A fragment inside bytes already held, with other bytes: an overlap
+    // too, not a duplicate.
+    let mut d = Defragmenter::new(DefragConfig::default());
+    assert!(d.push(&as_frag(&frags[0]), Timestamp(0)).is_none());
+    let mut inside = frags[0].clone();
+    inside[at + 2..at + 4].copy_from_slice(&((8u16 / 8) << 3 | 1).to_be_bytes());
+    inside.truncate(at + 8 + 16);
+    inside[at + 8..].fill(0xee);
+    let plen = (inside.len() - 40) as u16;
+    inside[4..6].copy_from_slice(&plen.to_be_bytes());
+    assert!(d.push(&as_frag(&inside), Timestamp(0)).is_none());
+    assert_eq!((d.stats().abandoned_overlap, d.in_progress()), (1, 0));
+    // Without the forgery, the same fragments (one twice) complete it.
+    let mut d = Defragmenter::new(DefragConfig::default());
+    let mut twice = frags.clone();
+    twice.insert(2, frags[1].clone());
+    assert_eq!(push_all(&mut d, &twice, 0).expect("complete").packet, pkt);
+    assert_eq!(d.stats().abandoned_overlap, 0);
+}
+
+/// A last fragment the capture cut short rebuilds a datagram whose
+/// headers promise the whole length over the bytes captured: decoded, the
+/// segment reports the tail as missing. Any other cut fragment abandons
+/// its datagram (counted) instead of leaving a hole to time out.
+#[test]
+fn fragments_cut_by_the_capture() {
+    let pkt = v4_datagram(300);
+    let frags = frag_v4(&pkt, 160);
+    assert_eq!(frags.len(), 2);
+    let cut = &frags[1][..frags[1].len() - 30];
+    let mut d = Defragmenter::new(DefragConfig::default());
+    assert!(d.push(&as_frag(&frags[0]), Timestamp(0)).is_none());
+    let r = d.push(&as_frag(cut), Timestamp(0)).expect("complete");
+    match decode_ip(&r.packet, 0, &DecodeOptions::default()) {
+        Ok(Decoded::Tcp(p)) => {
+            assert_eq!(p.payload.len(), 270);
+            assert_eq!(p.payload_missing, 30);
+        }
+        other => panic!("{other:?}"),
+    }
+    let cut = &frags[0][..frags[0].len() - 8];
+    assert!(d.push(&as_frag(cut), Timestamp(0)).is_none());
+    assert_eq!(d.stats().dropped_truncated, 1);
+    assert_eq!(d.in_progress(), 0);
+}
+
+/// One fragment stamped far in the future does not hold back the expiry
+/// of the datagrams that begin after it.
+#[test]
+fn a_fragment_from_the_future_does_not_stop_timeouts() {
+    let cfg = DefragConfig {
+        timeout_ns: 1_000,
+        ..DefragConfig::default()
+    };
+    let mut d = Defragmenter::new(cfg);
+    let first = |id| ipv4_full(A4, B4, 6, &[], id, 0x2000, &[0; 8]);
+    assert!(d.push(&as_frag(&first(1)), Timestamp(1 << 62)).is_none());
+    assert!(d.push(&as_frag(&first(2)), Timestamp(10)).is_none());
+    d.expire(Timestamp(5_000));
+    assert_eq!(d.stats().timed_out, 1);
+    assert_eq!(d.in_progress(), 1);
+}
+
 #[test]
 fn duplicates_are_harmless() {
     let pkt = v4_datagram(500);

@@ -3,6 +3,7 @@
 use serde_json::{json, Map, Value};
 use weft_engine::FrameStats;
 use weft_reasm::{DropReason, Stats};
+use weft_wire::DefragStats;
 
 use crate::app::Outcome;
 
@@ -12,7 +13,16 @@ fn frame_json(f: &FrameStats) -> Value {
         "not_tcp": f.not_tcp, "truncated": f.truncated, "malformed": f.malformed,
         "unsupported": f.unsupported, "bad_checksum": f.bad_checksum,
         "bad_checksum_dropped": f.bad_checksum_dropped, "fragments": f.fragments,
-        "defragmented": f.defragmented,
+        "defragmented": f.defragmented, "defrag": defrag_json(&f.defrag),
+    })
+}
+
+fn defrag_json(d: &DefragStats) -> Value {
+    json!({
+        "reassembled": d.reassembled, "timed_out": d.timed_out,
+        "dropped_overlap": d.dropped_overlap, "dropped_limit": d.dropped_limit,
+        "dropped_invalid": d.dropped_invalid, "abandoned_overlap": d.abandoned_overlap,
+        "dropped_truncated": d.dropped_truncated,
     })
 }
 
@@ -80,7 +90,8 @@ pub fn json(out: &Outcome) -> Value {
         "dispatch": {
             "mode": out.dispatch,
             "frames": d.frames, "not_tcp": d.not_tcp, "undecodable": d.undecodable,
-            "fragments": d.fragments, "defragmented": d.defragmented, "copied": d.copied,
+            "fragments": d.fragments, "defragmented": d.defragmented,
+            "defrag": defrag_json(&d.defrag), "copied": d.copied,
             "sent": d.sent, "ring_drops": d.ring_drops, "ring_full_waits": d.ring_full_waits,
         },
         "total": {
@@ -107,6 +118,10 @@ pub fn table(out: &Outcome) -> String {
         (f.undecodable() + d.undecodable).to_string(),
     );
     row("  ip fragments", (f.fragments + d.fragments).to_string());
+    let (fd, dd) = (f.defrag.dropped(), d.defrag.dropped());
+    if fd + dd > 0 {
+        row("    datagrams dropped", (fd + dd).to_string());
+    }
     row("payload bytes", s.payload_bytes.to_string());
     row("  delivered", s.delivered_bytes.to_string());
     row("  duplicate", s.duplicate_bytes.to_string());
