@@ -183,6 +183,27 @@ pub(crate) fn decode_v6<'a>(
     ext_headers(&frame[..end], ip, fixed[field::V6_NEXT], ctx)
 }
 
+/// The destination a routing header with segments left sends the packet
+/// on to at last (RFC 8200 §8.1: the TCP pseudo-header uses it, and it is
+/// the connection's end, so the flow key does too): the last address of a
+/// type 0 or type 2 header, the first of a segment routing header (type 4,
+/// RFC 8754: its list is in reverse order). `None` when no segment is left
+/// (the header's destination is the final one) or for other types (RPL's
+/// compressed addresses).
+fn final_destination(ext: &[u8]) -> Option<[u8; 16]> {
+    let (&kind, &left) = (ext.get(2)?, ext.get(3)?);
+    if left == 0 {
+        return None;
+    }
+    let addresses = ext.get(8..)?;
+    let at = match kind {
+        0 | 2 => (addresses.len() / 16).checked_sub(1)? * 16,
+        4 => 0,
+        _ => return None,
+    };
+    addresses.get(at..at + 16)?.try_into().ok()
+}
+
 /// Walks IPv6 extension headers, then dispatches on the upper layer.
 fn ext_headers<'a>(
     frame: &'a [u8],
@@ -208,6 +229,11 @@ fn ext_headers<'a>(
             .get(at..at + len)
             .ok_or(DecodeError::Truncated { layer })?;
         ip.payload = at + len;
+        if next == 43 {
+            if let Some(dst) = final_destination(ext) {
+                ip.dst = dst;
+            }
+        }
         if next == 44 {
             let word = field16(ext, 2..4);
             let frag = FragInfo {

@@ -411,6 +411,45 @@ fn ipv6_extension_headers() {
     );
 }
 
+/// With segments left, a routing header names the final destination: the
+/// TCP checksum covers it (RFC 8200 §8.1), and it is the connection's end,
+/// so the flow key has it too and both directions meet in one flow.
+#[test]
+fn ipv6_routing_header_final_destination() {
+    let w: [u8; 16] = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x99];
+    let seg = checksum_v6(A6, B6, tcp(1234, 80, 1000, &[], b"srh"));
+    // Segment routing (type 4), one segment left: the list, in reverse
+    // order, is [B6 (final), w (next)]; the header's destination is w.
+    let mut rest = vec![6, 4, 4, 1, 1, 0, 0, 0];
+    rest.extend(B6);
+    rest.extend(w);
+    rest.extend(&seg);
+    let pkt = ipv6(A6, w, 43, &rest);
+    let p = tcp_of(LinkType::Raw, &pkt);
+    check_v6(&p, b"srh");
+    assert_eq!(p.key.hi_addr(), ip("2001:db8::2"));
+    // Type 2 (one address), and type 0 (the last of the list).
+    for (kind, addrs) in [(2u8, vec![B6]), (0, vec![w, B6])] {
+        let mut rest = vec![6, (2 * addrs.len()) as u8, kind, 1, 0, 0, 0, 0];
+        addrs.iter().for_each(|a| rest.extend(a));
+        rest.extend(&seg);
+        let pkt = ipv6(A6, w, 43, &rest);
+        let p = tcp_of(LinkType::Raw, &pkt);
+        check_v6(&p, b"srh");
+        assert_eq!(p.key.hi_addr(), ip("2001:db8::2"), "type {kind}");
+    }
+    // No segment left: the header's destination is the final one.
+    let seg = checksum_v6(A6, w, tcp(1234, 80, 1000, &[], b"srh"));
+    let mut rest = vec![6, 4, 4, 0, 0, 0, 0, 0];
+    rest.extend(B6);
+    rest.extend(w);
+    rest.extend(&seg);
+    let pkt = ipv6(A6, w, 43, &rest);
+    let p = tcp_of(LinkType::Raw, &pkt);
+    assert_eq!(p.checksum_ok, Some(true));
+    assert_eq!(p.key.hi_addr(), ip("2001:db8::99"));
+}
+
 #[test]
 fn ipv6_too_many_extension_headers() {
     let mut rest = Vec::new();
