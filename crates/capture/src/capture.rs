@@ -105,6 +105,10 @@ impl Capture {
         }
         let name = path.display().to_string();
         let (file, len) = open_file(path, &name)?;
+        let Some(len) = len else {
+            // A named pipe, a device: nothing to map, a stream to read.
+            return Capture::from_reader(Box::new(file), name);
+        };
         let map = Mapping::new(&file, len).map_err(|e| CaptureError::io(&e, &name, 0))?;
         if map.bytes().starts_with(&GZIP_MAGIC) {
             drop(map);
@@ -127,7 +131,7 @@ impl Capture {
         let (file, len) = open_file(path, &name)?;
         let mut cap = Capture::from_reader(Box::new(file), name)?;
         if !cap.compressed {
-            cap.total_len = Some(len);
+            cap.total_len = len;
         }
         Ok(cap)
     }
@@ -443,17 +447,20 @@ impl Capture {
     }
 }
 
-/// Opens a file and checks it is not empty.
-fn open_file(path: &Path, name: &str) -> Result<(File, u64), CaptureError> {
+/// Opens a file; for a regular file, checks it is not empty and returns
+/// its length. Anything else (a named pipe, `/dev/stdin`, a process
+/// substitution) has no length: it is read as a stream, where an empty
+/// one is reported when its header does not come.
+fn open_file(path: &Path, name: &str) -> Result<(File, Option<u64>), CaptureError> {
     let file = File::open(path).map_err(|e| CaptureError::io(&e, name, 0))?;
-    let len = file
-        .metadata()
-        .map_err(|e| CaptureError::io(&e, name, 0))?
-        .len();
-    if len == 0 {
+    let meta = file.metadata().map_err(|e| CaptureError::io(&e, name, 0))?;
+    if !meta.is_file() {
+        return Ok((file, None));
+    }
+    if meta.len() == 0 {
         return Err(CaptureError::new(ErrorKind::Empty, name, 0));
     }
-    Ok((file, len))
+    Ok((file, Some(meta.len())))
 }
 
 /// Wraps a stream that starts with a gzip header in a decompressor.

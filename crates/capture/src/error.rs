@@ -47,6 +47,9 @@ pub enum ErrorKind {
     },
     /// A pcapng packet names an interface that no description block declared.
     UnknownInterface(u32),
+    /// A pcapng section declares more interfaces than the limit (a stream
+    /// of description blocks would otherwise grow memory without a frame).
+    TooManyInterfaces(u32),
     /// Reading the input failed (including a corrupt gzip stream).
     Io(io::ErrorKind),
 }
@@ -93,6 +96,7 @@ impl ErrorKind {
             ErrorKind::BadBlockLength { .. } => "bad block length",
             ErrorKind::OversizedRecord { .. } => "oversized record",
             ErrorKind::UnknownInterface(_) => "packet names an undeclared interface",
+            ErrorKind::TooManyInterfaces(_) => "too many interfaces in one section",
             ErrorKind::Io(_) => "read error",
         }
     }
@@ -116,6 +120,7 @@ impl ErrorKind {
                 write!(f, " ({len} bytes, limit {limit})")
             }
             ErrorKind::UnknownInterface(id) => write!(f, " (interface {id})"),
+            ErrorKind::TooManyInterfaces(limit) => write!(f, " (limit {limit})"),
             ErrorKind::Io(kind) => write!(f, " ({})", io::Error::from(kind)),
         }
     }

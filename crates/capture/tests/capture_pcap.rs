@@ -458,3 +458,27 @@ fn stream_buffers_are_shared_without_being_overwritten() {
     drop(block);
     assert!(cap.buffers_reused() > 0);
 }
+
+/// A path that is not a regular file (a named pipe, `/dev/stdin`, a shell's
+/// `<(zcat x.pcap.gz)`) is read as a stream, not refused as empty.
+#[test]
+fn a_named_pipe_is_read_as_a_stream() {
+    let bytes = three_records(false, false).bytes;
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fifo.pcap");
+    let _ = std::fs::remove_file(&path);
+    let made = std::process::Command::new("mkfifo").arg(&path).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("SKIP: mkfifo is not available here");
+        return;
+    }
+    let writer = {
+        let (path, bytes) = (path.clone(), bytes.clone());
+        std::thread::spawn(move || std::fs::write(path, bytes).unwrap())
+    };
+    let got = drain(&mut Capture::open(&path).unwrap());
+    writer.join().unwrap();
+    let want = drain(&mut Capture::from_bytes(bytes, "mem").unwrap());
+    assert_eq!(got.0, want.0);
+    assert!(got.1.is_none(), "{:?}", got.1);
+    std::fs::remove_file(&path).unwrap();
+}

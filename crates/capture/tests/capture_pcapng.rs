@@ -288,3 +288,23 @@ fn bad_byte_order_magic() {
     assert!(matches!(err.kind, ErrorKind::BadMagic(_)));
     assert_eq!((n, err.offset), (4, at));
 }
+
+/// A section may declare many interfaces, but not without end: a stream of
+/// description blocks (which bring no frame) is stopped with an error
+/// instead of growing the reader's memory.
+#[test]
+fn interfaces_per_section_are_bounded() {
+    let mut b = NgBuilder::new();
+    b.section(false);
+    for _ in 0..65_536 {
+        b.interface(1, 0, &[]);
+    }
+    let ok_len = b.bytes.len() as u64;
+    b.epb(65_535, 1, b"last one declared", 17, &[]);
+    b.interface(1, 0, &[]);
+    let (frames, err) = drain(&mut Capture::from_bytes(b.bytes, "t.pcapng").unwrap());
+    assert_eq!(frames.len(), 1);
+    let err = err.expect("an error");
+    assert_eq!(err.kind, ErrorKind::TooManyInterfaces(65_536));
+    assert!(err.offset > ok_len, "at the 65,537th: {}", err.offset);
+}

@@ -984,6 +984,12 @@ impl<F: StreamFactory> Engine<F> {
     /// [`tick`](Self::tick), pushing into the rings by `bp`.
     fn tick_with(&mut self, ts: Timestamp, bp: Backpressure) {
         self.last_tick = ts;
+        // The dispatcher's own defragmenter keeps time too (inline, the
+        // pipeline's does, on every frame).
+        if self.defrag.in_progress() > 0 {
+            self.defrag.expire(ts);
+            self.stats.defrag = self.defrag.stats();
+        }
         match &mut self.mode {
             Mode::Workers(ws) => {
                 // Into every ring now, with what each worker has gathered:

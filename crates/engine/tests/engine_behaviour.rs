@@ -1310,4 +1310,12 @@ fn dropped_datagrams_are_reported() {
     let st = rings.result.unwrap().stats;
     assert_eq!(st.dispatch.defrag.timed_out, 1, "{st:?}");
     assert_eq!(st.dispatch.defrag.dropped(), 1);
+    // Time carried by any frame expires it, as inline: here a datagram.
+    let frames: Frames = Arc::new(vec![first_of(1, 0), udp_frame(60)]);
+    let (inline, _) = run_frames(&frames, 0);
+    let want = inline.result.unwrap().stats.frames_total().defrag;
+    assert_eq!(want.timed_out, 1);
+    let (rings, _) = run_frames(&frames, 2);
+    let st = rings.result.unwrap().stats;
+    assert_eq!(st.dispatch.defrag, want, "{st:?}");
 }

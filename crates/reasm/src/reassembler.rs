@@ -642,6 +642,12 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         if fin < h.next as i64 || h.fin().is_some() {
             return;
         }
+        if fin - h.next as i64 > self.core.cfg.max_window as i64 {
+            // Farther ahead than any data may be: not this stream's FIN
+            // (data that far is dropped too). Taken, it would close the
+            // half behind a hole of gigabytes.
+            return;
+        }
         h.set_fin(fin as u64);
         if h.has_pieces() {
             self.core.drop_past_fin(conn, seg.dir, fin as u64, ctx);

@@ -479,6 +479,17 @@ fn each_way_a_stream_ends_is_an_end_delivery() {
     assert_eq!((seen.skips[0], seen.ends[0], st.gap_bytes), (4, 1, 4));
 }
 
+/// A FIN farther ahead than `max_window` is not the stream's: a close
+/// does not skip gigabytes to reach it.
+#[test]
+fn a_fin_beyond_the_window_is_ignored() {
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 1, 1, b"abc", 1));
+    v.push(seg(true, F | A, 0x7000_0001, 1, b"", 1));
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!((seen.skips[0], seen.ends[0], st.gap_bytes), (0, 1, 0));
+}
+
 /// A FIN on a segment the capture cut short sits after the missing bytes:
 /// they are a skip, reported with the end.
 #[test]

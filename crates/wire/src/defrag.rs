@@ -148,6 +148,11 @@ struct Datagram {
     /// the age queue.
     generation: u64,
     first_seen: Timestamp,
+    /// Given up (an IPv6 overlap, a fragment cut by the capture): its
+    /// buffers are freed, and the entry stays until its timeout so that
+    /// the datagram's later fragments are dropped with it, not taken for
+    /// a new datagram that would be counted again when it times out.
+    abandoned: bool,
     version: u8,
     protocol: u8,
     header: Vec<u8>,
@@ -202,7 +207,8 @@ impl Defragmenter {
         self.stats
     }
 
-    /// Datagrams in progress.
+    /// Datagrams in progress, and the abandoned ones remembered until their
+    /// timeout (so that their later fragments are dropped with them).
     pub fn in_progress(&self) -> usize {
         self.map.len()
     }
@@ -223,6 +229,19 @@ impl Defragmenter {
             protocol: frag.protocol,
             vlan: frag.vlan,
         };
+        if self.map.get(&key).is_some_and(|d| d.abandoned) {
+            // Part of a datagram already given up (and counted).
+            return None;
+        }
+        if frag.missing > 0 && frag.more {
+            // Cut by the capture (at any length, so before the multiple-of-8
+            // test): the datagram can never be whole.
+            if self.map.contains_key(&key) || self.create(key, frag, now) {
+                self.abandon(&key);
+                self.stats.dropped_truncated += 1;
+            }
+            return None;
+        }
         let end = u64::from(frag.offset) + frag.data.len() as u64;
         if end > 65535 || (frag.more && frag.data.len() % 8 != 0) {
             self.stats.dropped_invalid += 1;
@@ -249,8 +268,11 @@ impl Defragmenter {
                     if now.saturating_sub(d.first_seen) <= self.config.timeout_ns {
                         return;
                     }
+                    let counted = d.abandoned;
                     self.discard(&key);
-                    self.stats.timed_out += 1;
+                    if !counted {
+                        self.stats.timed_out += 1;
+                    }
                 }
                 _ => {}
             }
@@ -306,13 +328,8 @@ impl Defragmenter {
                 return None;
             }
             Insert::Overlap => {
-                self.discard(&key);
+                self.abandon(&key);
                 self.stats.abandoned_overlap += 1;
-                return None;
-            }
-            Insert::Truncated => {
-                self.discard(&key);
-                self.stats.dropped_truncated += 1;
                 return None;
             }
         }
@@ -332,6 +349,19 @@ impl Defragmenter {
         })
     }
 
+    /// Gives datagram `key` up: its buffers go, the entry stays (see
+    /// `Datagram::abandoned`).
+    fn abandon(&mut self, key: &Key) {
+        if let Some(d) = self.map.get_mut(key) {
+            self.bytes = self.bytes.saturating_sub(d.bytes());
+            d.abandoned = true;
+            d.header = Vec::new();
+            d.held = Vec::new();
+            d.runs = Vec::new();
+            d.have = Vec::new();
+        }
+    }
+
     fn discard(&mut self, key: &Key) -> Option<Datagram> {
         let d = self.map.remove(key)?;
         self.bytes = self.bytes.saturating_sub(d.bytes() + DATAGRAM_OVERHEAD);
@@ -346,8 +376,10 @@ impl Defragmenter {
                 .get(&key)
                 .is_some_and(|d| d.generation == generation)
             {
-                self.discard(&key);
-                self.stats.dropped_limit += 1;
+                // An abandoned one was counted when it was given up.
+                if !self.discard(&key).is_some_and(|d| d.abandoned) {
+                    self.stats.dropped_limit += 1;
+                }
                 return true;
             }
         }
@@ -363,8 +395,6 @@ enum Insert {
     TooManyRanges,
     /// IPv6 fragments that overlap (other than as a duplicate).
     Overlap,
-    /// A fragment other than the last, cut by the capture.
-    Truncated,
 }
 
 impl Datagram {
@@ -372,6 +402,7 @@ impl Datagram {
         Datagram {
             generation,
             first_seen: now,
+            abandoned: false,
             version: frag.ip_version,
             protocol: frag.protocol,
             header: Vec::new(),
@@ -402,18 +433,17 @@ impl Datagram {
     }
 
     fn insert(&mut self, frag: &Fragment<'_>) -> Insert {
-        if frag.missing > 0 && frag.more {
-            return Insert::Truncated;
-        }
         let start = frag.offset;
         let end = start + frag.data.len() as u32;
+        // Before the length checks: an overlapping IPv6 fragment abandons
+        // the datagram whatever else is wrong with it.
+        if self.version == 6 && self.overlaps(start, end) && !self.holds_copy(start, frag.data) {
+            return Insert::Overlap;
+        }
         let past_total = self.total.is_some_and(|t| end > t);
         let held_end = self.have.last().map_or(0, |r| r.1);
         if past_total || (!frag.more && (held_end > end || self.total.is_some_and(|t| t != end))) {
             return Insert::Invalid;
-        }
-        if self.version == 6 && self.overlaps(start, end) && !self.holds_copy(start, frag.data) {
-            return Insert::Overlap;
         }
         if !frag.more {
             self.total = Some(end);

@@ -377,7 +377,7 @@ impl Reading<'_> {
             };
             let frame = frame?;
             let ts = Timestamp(frame.ts_nanos);
-            pacer.wait(ts);
+            pacer.wait(ts, self.stop);
             let link = LinkType::from_raw(frame.link_type);
             match block.as_ref().and_then(|s| s.offset_of(frame.data)) {
                 Some(off) => {
@@ -432,23 +432,45 @@ impl Reading<'_> {
 /// Sleeps so that frames go out at the capture's pace times a factor.
 struct Pacer {
     factor: Option<f64>,
-    first: Option<(Timestamp, Instant)>,
+    /// Capture time and wall time the pace counts from.
+    base: Option<(Timestamp, Instant)>,
+    /// The previous frame's capture time.
+    last: Timestamp,
 }
+
+/// A step of the capture's clock larger than this, or backwards, is a
+/// jump (a clock reset, a frame stamped 1970, captures of different
+/// days): pacing starts again from the frame after it instead of
+/// sleeping the difference out.
+const PACE_JUMP_NS: u64 = 60_000_000_000;
+
+/// Longest single sleep while pacing: the stop flag is looked at between.
+const PACE_SLICE: Duration = Duration::from_millis(50);
 
 impl Pacer {
     fn new(factor: Option<f64>) -> Pacer {
         Pacer {
             factor: factor.filter(|f| *f > 0.0),
-            first: None,
+            base: None,
+            last: Timestamp::default(),
         }
     }
 
-    fn wait(&mut self, ts: Timestamp) {
+    /// Waits until frame time `ts` is due, or `stop` is set.
+    fn wait(&mut self, ts: Timestamp, stop: &AtomicBool) {
         let Some(factor) = self.factor else { return };
-        let (t0, i0) = *self.first.get_or_insert((ts, Instant::now()));
+        let jump = ts < self.last || ts.0 - self.last.0 > PACE_JUMP_NS;
+        self.last = ts;
+        if jump || self.base.is_none() {
+            self.base = Some((ts, Instant::now()));
+        }
+        let Some((t0, i0)) = self.base else { return };
         let due = Duration::from_nanos((ts.0.saturating_sub(t0.0) as f64 / factor) as u64);
-        if let Some(sleep) = due.checked_sub(i0.elapsed()) {
-            std::thread::sleep(sleep);
+        while let Some(left) = due.checked_sub(i0.elapsed()).filter(|d| !d.is_zero()) {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            std::thread::sleep(left.min(PACE_SLICE));
         }
     }
 }
@@ -540,10 +562,11 @@ pub fn read_only(captures: &[PathBuf], readahead: bool) -> (ReadOnly, Result<(),
 
 #[cfg(test)]
 mod tests {
-    use super::{core_to_spare, replay, ReplayOptions};
+    use super::{core_to_spare, replay, Pacer, ReplayOptions};
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::mpsc;
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
+    use weft_wire::Timestamp;
 
     /// Runs `f` on a thread; `None` if it has not returned after `ms`.
     fn within<T: Send + 'static>(ms: u64, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
@@ -552,6 +575,43 @@ mod tests {
             let _ = tx.send(f());
         });
         rx.recv_timeout(Duration::from_millis(ms)).ok()
+    }
+
+    /// Pacing sleeps out the capture's gaps, but not a jump of its clock
+    /// (a frame stamped decades later), and a stop ends a wait at once.
+    #[test]
+    fn pacing_skips_clock_jumps_and_stops_when_told() {
+        let never = AtomicBool::new(false);
+        let mut p = Pacer::new(Some(1.0));
+        let t = Instant::now();
+        p.wait(Timestamp(0), &never);
+        p.wait(Timestamp(1_700_000_000 * 1_000_000_000), &never);
+        p.wait(
+            Timestamp(1_700_000_000 * 1_000_000_000 + 20_000_000),
+            &never,
+        );
+        let took = t.elapsed();
+        assert!(
+            took >= Duration::from_millis(20),
+            "the gap after the jump is paced"
+        );
+        assert!(
+            took < Duration::from_secs(10),
+            "the jump is not slept out: {took:?}"
+        );
+        // A 30 s gap (not a jump), cut short by a stop.
+        let stop = AtomicBool::new(false);
+        let mut p = Pacer::new(Some(1.0));
+        p.wait(Timestamp(0), &stop);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(100));
+                stop.store(true, Ordering::Relaxed);
+            });
+            let t = Instant::now();
+            p.wait(Timestamp(30_000_000_000), &stop);
+            assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        });
     }
 
     /// A run of fanout workers stopped midway: every worker stops at the

@@ -13,6 +13,11 @@ const BLOCK_HEADER_LEN: usize = 8;
 /// Block header plus a section header's byte-order magic.
 const SECTION_HEADER_LEN: usize = 12;
 
+/// Interfaces one pcapng section may declare. Real captures declare a
+/// handful (one per capture interface); the limit bounds what a stream of
+/// description blocks, which bring no frame, can make the reader hold.
+pub(crate) const MAX_INTERFACES: usize = 65_536;
+
 impl Capture {
     /// Reads blocks until a packet block, the clean end of input or an error.
     pub(super) fn next_pcapng(&mut self) -> Result<Option<Record>, Fault> {
@@ -105,6 +110,9 @@ impl Capture {
                 return Ok(None);
             }
             Block::Interface(iface) => {
+                if interfaces.len() >= MAX_INTERFACES {
+                    return Err(at(ErrorKind::TooManyInterfaces(MAX_INTERFACES as u32)));
+                }
                 interfaces.push(iface);
                 return Ok(None);
             }
