@@ -29,6 +29,10 @@ pub struct ReplayOptions {
     /// Do not map memory-mapped captures ahead of the reader on a helper
     /// thread ([`Capture::start_readahead`]).
     pub no_readahead: bool,
+    /// Read capture files with ordinary reads, never mapping them
+    /// ([`Capture::open_buffered`]): for files another process may still
+    /// write, rotate or truncate.
+    pub no_map: bool,
 }
 
 /// The result of a run.
@@ -111,7 +115,12 @@ pub fn replay(
     // Open everything first: a missing file is a usage problem, found before work.
     let mut opened = Vec::with_capacity(captures.len());
     for p in captures {
-        opened.push(Capture::open(p).map_err(RunError::Open)?);
+        let cap = if opts.no_map && p.as_os_str() != "-" {
+            Capture::open_buffered(p)
+        } else {
+            Capture::open(p)
+        };
+        opened.push(cap.map_err(RunError::Open)?);
     }
     let total: Option<u64> = opened.iter().map(Capture::total_len).sum();
     let (factory, rx) = ReplayFactory::new(opts.output.clone());

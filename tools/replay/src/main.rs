@@ -75,6 +75,12 @@ struct Args {
     /// core to spare reads the bytes into the shared cache).
     #[arg(long)]
     no_readahead: bool,
+    /// Read capture files with ordinary reads instead of mapping them: for
+    /// files another process may still write, rotate or truncate (a mapped
+    /// file that shrinks, or a read error on its device, raises SIGBUS and
+    /// ends the process). Costs a copy of each frame; no fanout workers.
+    #[arg(long)]
+    no_map: bool,
     /// Only read every frame and touch each byte once, then print the
     /// counts and time on standard error: the floor for comparisons.
     #[arg(long, conflicts_with_all = ["digest", "write_flows", "json", "pace"])]
@@ -110,6 +116,7 @@ fn options(args: &Args) -> Result<ReplayOptions, String> {
     }
     o.pace = args.pace;
     o.no_readahead = args.no_readahead;
+    o.no_map = args.no_map;
     Ok(o)
 }
 

@@ -98,6 +98,22 @@ fn standard_input_gives_the_same_digest() {
     assert_eq!(stdout(&o), sample_truth());
 }
 
+/// `--no-map` reads files with ordinary reads: the same digests, and a
+/// run that asks for fanout workers (which need a mapped file) is refused.
+#[test]
+fn unmapped_reading_gives_the_same_digest() {
+    for w in ["--inline", "-w2"] {
+        let o = run(&["--digest", "--no-map", w], &sample());
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(stdout(&o), sample_truth(), "{w}");
+    }
+    let o = run(
+        &["--digest", "--no-map", "-w2", "--dispatch=fanout"],
+        &sample(),
+    );
+    assert!(!o.status.success());
+}
+
 #[test]
 fn flow_files_hash_to_the_digest() {
     let dir = tmp("flows");
