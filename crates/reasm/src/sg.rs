@@ -43,6 +43,9 @@ pub struct Info {
     /// First delivery of this direction.
     pub start: bool,
     /// The direction ended (FIN reached, RST, or connection closing).
+    /// Every direction that had a delivery gets exactly one delivery with
+    /// `end` set (empty if nothing else is left to say); a direction that
+    /// never carried data gets none.
     pub end: bool,
     /// Bytes missing right before the new bytes (a hole that was skipped).
     pub skip: u64,
