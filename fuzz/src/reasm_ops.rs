@@ -22,8 +22,15 @@ const MAX_KEPT: usize = 96;
 
 struct Out(BTreeMap<(u8, u64), u8>, u64);
 /// A stream, its connection's number (positions restart per connection),
-/// what it kept in each direction and how many deliveries it had.
-struct S(Rc<RefCell<Out>>, u64, [Vec<u8>; 2], usize);
+/// what it kept in each direction, how many deliveries it had, and per
+/// direction whether it had one and whether one said `end`.
+struct S(
+    Rc<RefCell<Out>>,
+    u64,
+    [Vec<u8>; 2],
+    usize,
+    [(bool, bool); 2],
+);
 impl Stream for S {
     fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _: &Context) {
         let info = sg.info();
@@ -31,6 +38,9 @@ impl Stream for S {
         let (len, kept) = sg.lengths();
         let mut v = Vec::new();
         sg.copy_to(&mut v);
+        let seen = &mut self.4[d as usize];
+        assert!(!seen.1, "a delivery after the direction's end");
+        *seen = (true, info.end);
         let was = &mut self.2[d as usize];
         assert_eq!(&v[..kept], &was[..], "kept bytes offered again, exactly");
         let k = match self.3 % 5 {
@@ -56,12 +66,27 @@ impl Stream for S {
             assert!(prev.is_none(), "a stream position delivered twice");
         }
     }
+    fn complete(&mut self, _: &Context) -> bool {
+        for (had, ended) in self.4 {
+            assert!(
+                !had || ended,
+                "a direction that had deliveries ends with one"
+            );
+        }
+        true
+    }
 }
 struct F(Rc<RefCell<Out>>);
 impl StreamFactory for F {
     type Stream = S;
     fn new_stream(&mut self, c: &ConnInfo, _: &Segment<'_>, _: &Context) -> S {
-        S(self.0.clone(), c.id, [Vec::new(), Vec::new()], 0)
+        S(
+            self.0.clone(),
+            c.id,
+            [Vec::new(), Vec::new()],
+            0,
+            [(false, false); 2],
+        )
     }
 }
 
