@@ -19,6 +19,14 @@ use crate::worker::{self, Block, Desc, Done, Msg, Owned};
 /// Entries of the indirection table from flow hash to worker, as a NIC's RETA.
 pub const RETA_SIZE: usize = 128;
 
+/// The most workers an engine runs: one per entry of the indirection
+/// table (a worker past it would get no flow).
+pub const MAX_WORKERS: usize = RETA_SIZE;
+
+/// The largest ring, in slots (each a frame descriptor of a few dozen
+/// bytes): 4 Mi slots hold seconds of traffic at any rate a core takes.
+pub const MAX_RING_CAPACITY: usize = 1 << 22;
+
 /// How the dispatcher hashes a flow to pick its worker. Both are symmetric
 /// (the two directions of a connection go to the same worker), and the
 /// output is the same either way; only the spread of flows over workers
@@ -56,6 +64,9 @@ pub enum Backpressure {
 pub enum EngineError {
     /// A worker thread could not be started.
     Spawn(std::io::Error),
+    /// A setting outside what the engine can do (more workers than
+    /// [`MAX_WORKERS`], a ring larger than [`MAX_RING_CAPACITY`]).
+    Setting(String),
     /// A stream handler panicked on a worker; the other workers finished.
     WorkerPanicked {
         /// Which worker.
@@ -69,6 +80,7 @@ impl fmt::Display for EngineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             EngineError::Spawn(e) => write!(f, "cannot start a worker thread: {e}"),
+            EngineError::Setting(s) => f.write_str(s),
             EngineError::WorkerPanicked { worker, message } => {
                 write!(f, "worker {worker} panicked: {message}")
             }
@@ -118,7 +130,8 @@ impl EngineBuilder {
     }
 
     /// Number of worker threads; `0` runs everything on the calling thread
-    /// (inline mode). Default: one per available core.
+    /// (inline mode). Default: one per available core. At most
+    /// [`MAX_WORKERS`], or building fails.
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = n;
         self
@@ -138,13 +151,32 @@ impl EngineBuilder {
         self
     }
 
-    /// Slots in each worker's ring (rounded up to a power of two).
+    /// Settings no engine can run with.
+    fn check(&self) -> Result<(), EngineError> {
+        if self.workers > MAX_WORKERS {
+            return Err(EngineError::Setting(format!(
+                "{} workers: at most {MAX_WORKERS} (one per entry of the indirection table)",
+                self.workers
+            )));
+        }
+        if self.ring_capacity > MAX_RING_CAPACITY {
+            return Err(EngineError::Setting(format!(
+                "a ring of {} slots: at most {MAX_RING_CAPACITY}",
+                self.ring_capacity
+            )));
+        }
+        Ok(())
+    }
+
+    /// Slots in each worker's ring (rounded up to a power of two; at most
+    /// [`MAX_RING_CAPACITY`], or building fails).
     pub fn ring_capacity(mut self, n: usize) -> Self {
         self.ring_capacity = n.max(2);
         self
     }
 
-    /// Frames gathered per worker before one push into its ring.
+    /// Frames gathered per worker before one push into its ring (0 is
+    /// taken as 1).
     pub fn batch(mut self, n: usize) -> Self {
         self.batch = n.max(1);
         self
@@ -204,6 +236,7 @@ impl EngineBuilder {
         F: StreamFactory + Send + 'static,
         M: FnMut(usize) -> F,
     {
+        self.check()?;
         if self.workers == 0 {
             // Heap pages inline, so the engine stays `Send` (an arena is bound
             // to the thread that maps it; workers map theirs on their thread).
@@ -335,6 +368,7 @@ impl EngineBuilder {
         R: Send,
         W: Fn(&mut Engine<F>) -> R + Sync,
     {
+        self.check()?;
         let n = self.workers.max(1);
         let mut cfg = self.pipeline.clone();
         split_limits(&mut cfg, n);

@@ -52,7 +52,8 @@ mod stats;
 mod worker;
 
 pub use engine::{
-    Backpressure, DispatchHash, Engine, EngineBuilder, EngineError, EngineReport, RETA_SIZE,
+    Backpressure, DispatchHash, Engine, EngineBuilder, EngineError, EngineReport,
+    MAX_RING_CAPACITY, MAX_WORKERS, RETA_SIZE,
 };
 pub use pipeline::{FrameAhead, FrameStats, Pipeline, PipelineConfig};
 pub use stats::{DispatchStats, EngineStats, WorkerCounters, WorkerSnapshot};

@@ -81,9 +81,10 @@ pub struct PipelineConfig {
     pub reasm: Config,
     /// Decoder options.
     pub decode: DecodeOptions,
-    /// Drop TCP segments whose checksum is wrong (needs
-    /// `decode.verify_checksums`). Off by default: captures taken on a host
-    /// with checksum offload carry wrong checksums on every sent segment.
+    /// Drop TCP segments whose checksum is wrong (turns on
+    /// `decode.verify_checksums` too). Off by default: captures taken on a
+    /// host with checksum offload carry wrong checksums on every sent
+    /// segment.
     pub drop_bad_checksums: bool,
     /// IP defragmentation limits.
     pub defrag: DefragConfig,
@@ -168,7 +169,10 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
         Pipeline {
             reasm: Reassembler::with_pool(cfg.reasm, factory, pool),
             defrag: Defragmenter::new(cfg.defrag),
-            decode: cfg.decode,
+            decode: DecodeOptions {
+                verify_checksums: cfg.decode.verify_checksums || cfg.drop_bad_checksums,
+                ..cfg.decode
+            },
             drop_bad_checksums: cfg.drop_bad_checksums,
             stats: FrameStats::default(),
             #[cfg(test)]
@@ -579,6 +583,30 @@ pub(crate) mod tests {
         let f = Summing::default();
         let total = f.0.clone();
         (Pipeline::new(cfg, f), total)
+    }
+
+    /// Dropping bad checksums verifies them, even when verification was
+    /// not asked for separately (it used to drop nothing then).
+    #[test]
+    fn dropping_bad_checksums_verifies_them() {
+        let cfg = PipelineConfig {
+            drop_bad_checksums: true,
+            ..PipelineConfig::default()
+        };
+        assert!(!cfg.decode.verify_checksums);
+        let mut p = Pipeline::new(cfg, Summing::default());
+        let mut frames = frames();
+        let damaged = frames
+            .iter_mut()
+            .step_by(7)
+            .map(|(f, _)| *f.last_mut().unwrap() ^= 0x5a);
+        assert!(damaged.count() > 0);
+        for (f, ts) in &frames {
+            p.process_frame(LinkType::Ethernet, f, *ts);
+        }
+        let st = p.frame_stats();
+        assert!(st.bad_checksum_dropped > 0, "{st:?}");
+        assert_eq!(st.bad_checksum, st.bad_checksum_dropped);
     }
 
     /// Processing a frame with its own decoded look-ahead, with another

@@ -26,7 +26,9 @@ pub struct Config {
     pub max_pages_per_conn: usize,
     /// Bytes of buffered and kept data (pages × page size + the memory
     /// holding bytes kept by handlers) above which the oldest buffered data
-    /// is forced out (`0`: no limit).
+    /// is forced out (`0`: no limit). Below one page (2 KiB) nothing out of
+    /// order can wait: every such segment forces out what waits, or is
+    /// dropped as over the limit.
     pub memcap: usize,
     /// Most bytes a handler may keep in one direction with
     /// [`ScatterGather::keep_from`](crate::ScatterGather::keep_from)
@@ -59,11 +61,14 @@ pub struct Config {
     /// Largest distance (bytes) ahead of the next expected byte at which a
     /// segment is still buffered; farther ones are dropped as out of window
     /// ([`DropReason::OutOfWindow`](crate::DropReason::OutOfWindow)). TCP's
-    /// largest scaled window is 2^30.
+    /// largest scaled window is 2^30. Sequence numbers tell ahead from
+    /// behind within half their space, so values above 2^31 − 1 act as
+    /// 2^31 − 1.
     pub max_window: u32,
     /// How far (bytes) beyond the next expected byte a RST's sequence number
     /// may lie and still end the connection; farther ones are ignored and
     /// counted (`rst_ignored`), so a blind RST cannot blind the reassembler.
+    /// As `max_window`, at most 2^31 − 1 in effect.
     pub rst_window: u32,
     /// Callers that process segments in batches (the engine) prefetch
     /// connections ahead once the live connection records take this many

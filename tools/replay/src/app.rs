@@ -545,10 +545,19 @@ fn core_to_spare(workers: usize, cores: usize, fanout: bool) -> bool {
 /// frame and touches each of its bytes once, and nothing else (no decoding,
 /// no reassembly). A capture error ends that capture, as in a replay, and is
 /// returned with the counts so far.
-pub fn read_only(captures: &[PathBuf], readahead: bool) -> (ReadOnly, Result<(), CaptureError>) {
+pub fn read_only(
+    captures: &[PathBuf],
+    readahead: bool,
+    no_map: bool,
+) -> (ReadOnly, Result<(), CaptureError>) {
     let mut r = ReadOnly::default();
     for p in captures {
-        let mut cap = match Capture::open(p) {
+        let opened = if no_map && p.as_os_str() != "-" {
+            Capture::open_buffered(p)
+        } else {
+            Capture::open(p)
+        };
+        let mut cap = match opened {
             Ok(c) => c,
             Err(e) => return (r, Err(e)),
         };

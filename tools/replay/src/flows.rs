@@ -2,10 +2,13 @@
 //!
 //! Files are named like tcpflow's: `SRCIP.SRCPORT-DSTIP.DSTPORT` with IPv4
 //! octets and ports zero-padded (`010.000.000.001.40000-...`), IPv6 as
-//! written by RFC 5952 with `:` kept. A 4-tuple used again by a later
-//! connection gets `c1`, `c2`, … appended, in the order the connections
-//! start. Bytes are buffered per stream and appended in 64 KiB writes, so
-//! thousands of concurrent streams need no open file each.
+//! written by RFC 5952 with `:` kept; a connection behind VLAN tags gets
+//! `-v<ID>` (`-v<OUTER>.<INNER>` for two) after it, since the same 4-tuple
+//! on two VLANs is two connections (which may be on two workers). A
+//! 4-tuple used again by a later connection gets `c1`, `c2`, … appended,
+//! in the order the connections start. Bytes are buffered per stream and
+//! appended in 64 KiB writes, so thousands of concurrent streams need no
+//! open file each; a half-connection that delivers nothing gets no file.
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;
@@ -15,8 +18,9 @@ use std::path::{Path, PathBuf};
 
 const FLUSH_AT: usize = 64 * 1024;
 
-/// The file name of a half-connection (without reuse suffix).
-pub fn flow_name(src: (IpAddr, u16), dst: (IpAddr, u16)) -> String {
+/// The file name of a half-connection on (folded) `vlan` (without reuse
+/// suffix).
+pub fn flow_name(src: (IpAddr, u16), dst: (IpAddr, u16), vlan: u32) -> String {
     fn end(a: IpAddr, p: u16) -> String {
         match a {
             IpAddr::V4(v) => {
@@ -26,7 +30,12 @@ pub fn flow_name(src: (IpAddr, u16), dst: (IpAddr, u16)) -> String {
             IpAddr::V6(v) => format!("{v}.{p:05}"),
         }
     }
-    format!("{}-{}", end(src.0, src.1), end(dst.0, dst.1))
+    let tuple = format!("{}-{}", end(src.0, src.1), end(dst.0, dst.1));
+    match vlan {
+        0 => tuple,
+        1..=0xfff => format!("{tuple}-v{vlan}"),
+        _ => format!("{tuple}-v{}.{}", vlan >> 12, vlan & 0xfff),
+    }
 }
 
 /// Gives each new connection its file names, counting reuses of a tuple.
@@ -36,9 +45,10 @@ pub struct Namer {
 }
 
 impl Namer {
-    /// Name for this connection's half `src → dst`, `c<N>` for the N-th reuse.
-    pub fn name(&mut self, src: (IpAddr, u16), dst: (IpAddr, u16)) -> String {
-        let base = flow_name(src, dst);
+    /// Name for this connection's half `src → dst` on `vlan`, `c<N>` for
+    /// the N-th reuse.
+    pub fn name(&mut self, src: (IpAddr, u16), dst: (IpAddr, u16), vlan: u32) -> String {
+        let base = flow_name(src, dst, vlan);
         let n = self.seen.entry(base.clone()).or_insert(0);
         let name = if *n == 0 { base } else { format!("{base}c{n}") };
         *n += 1;
@@ -67,17 +77,21 @@ impl FlowFile {
         }
     }
 
-    /// Appends bytes.
+    /// Appends bytes (dropped once writing failed: the error is reported,
+    /// and nothing piles up in memory behind it).
     pub fn write(&mut self, bytes: &[u8]) {
+        if self.error.is_some() {
+            return;
+        }
         self.buf.extend_from_slice(bytes);
         if self.buf.len() >= FLUSH_AT {
             self.flush();
         }
     }
 
-    /// Writes what is buffered.
+    /// Writes what is buffered (nothing, and no file, if nothing is).
     pub fn flush(&mut self) {
-        if self.error.is_some() || (self.buf.is_empty() && self.created) {
+        if self.error.is_some() || self.buf.is_empty() {
             return;
         }
         let res = OpenOptions::new()
@@ -92,5 +106,65 @@ impl FlowFile {
         if let Err(e) = res {
             self.error = Some(e);
         }
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The same 4-tuple on two VLANs is two connections: two names, so
+    /// neither truncates the other's file (they may be on two workers).
+    #[test]
+    fn names_carry_the_vlan() {
+        let a = ("10.0.0.1".parse().unwrap(), 40000);
+        let b = ("10.0.0.2".parse().unwrap(), 80);
+        assert_eq!(
+            flow_name(a, b, 0),
+            "010.000.000.001.40000-010.000.000.002.00080"
+        );
+        assert_eq!(
+            flow_name(a, b, 42),
+            "010.000.000.001.40000-010.000.000.002.00080-v42"
+        );
+        assert_eq!(
+            flow_name(a, b, 10 << 12 | 20),
+            format!("{}-v10.20", flow_name(a, b, 0))
+        );
+        let mut n = Namer::default();
+        assert_eq!(n.name(a, b, 42), flow_name(a, b, 42));
+        assert_eq!(
+            n.name(a, b, 0),
+            flow_name(a, b, 0),
+            "another VLAN is no reuse"
+        );
+        assert_eq!(n.name(a, b, 42), format!("{}c1", flow_name(a, b, 42)));
+    }
+
+    /// Once a write failed, bytes are dropped rather than held: a full
+    /// disk must not turn into a full memory. The error names the file.
+    #[test]
+    fn a_failed_flow_file_holds_nothing_more() {
+        let dir = std::env::temp_dir().join(format!("weft-no-such-{}", std::process::id()));
+        let mut f = FlowFile::new(&dir.join("missing"), "flow");
+        f.write(&vec![1u8; FLUSH_AT]);
+        assert!(f.error.is_some(), "the directory does not exist");
+        for _ in 0..100 {
+            f.write(&vec![2u8; FLUSH_AT]);
+        }
+        assert!(f.buf.capacity() <= 2 * FLUSH_AT, "{}", f.buf.capacity());
+        assert!(f.path().ends_with("missing/flow"));
+        // Nothing written, nothing created.
+        let mut empty = FlowFile::new(
+            &std::env::temp_dir(),
+            &format!("weft-empty-{}", std::process::id()),
+        );
+        empty.flush();
+        assert!(!empty.path().exists());
     }
 }

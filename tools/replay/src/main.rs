@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use clap::Parser;
+use weft_engine::EngineError;
 use weft_reasm::OverlapPolicy;
 use weft_replay::app::{replay, ReplayOptions, RunError};
 use weft_replay::config::{parse_size, ConfigFile, Dispatch};
@@ -65,7 +66,7 @@ struct Args {
     #[arg(long)]
     midstream: Option<bool>,
     /// Replay at the capture's own pace times FACTOR (default: as fast as possible).
-    #[arg(long, value_name = "FACTOR")]
+    #[arg(long, value_name = "FACTOR", value_parser = parse_pace)]
     pace: Option<f64>,
     /// No progress bar even on a terminal.
     #[arg(long, short = 'q')]
@@ -120,6 +121,16 @@ fn options(args: &Args) -> Result<ReplayOptions, String> {
     Ok(o)
 }
 
+/// A pacing factor: a finite number above 0.
+fn parse_pace(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if f.is_finite() && f > 0.0 => Ok(f),
+        _ => Err(format!(
+            "{s:?}: a factor above 0 (1 = the capture's own pace)"
+        )),
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let opts = match options(&args) {
@@ -131,7 +142,8 @@ fn main() -> ExitCode {
     };
     if args.read_only {
         let start = std::time::Instant::now();
-        let (r, result) = weft_replay::app::read_only(&args.captures, !args.no_readahead);
+        let (r, result) =
+            weft_replay::app::read_only(&args.captures, !args.no_readahead, args.no_map);
         let secs = start.elapsed().as_secs_f64();
         eprintln!(
             "read-only: {} frames, {} bytes, checksum {:016x}, {secs:.3} s, {:.2} M frames/s",
@@ -174,7 +186,7 @@ fn main() -> ExitCode {
             eprintln!("weft-replay: {e}");
             return ExitCode::from(1);
         }
-        Err(e @ RunError::NoFanout) => {
+        Err(e @ (RunError::NoFanout | RunError::Engine(EngineError::Setting(_)))) => {
             eprintln!("weft-replay: {e}");
             return ExitCode::from(2);
         }

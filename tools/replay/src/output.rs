@@ -98,7 +98,8 @@ impl Stream for ReplayStream {
             if let Some(files) = &mut out.files {
                 files[k].flush();
                 if let Some(e) = files[k].error.take() {
-                    let _ = out.sink.send(Report::FlowError(e.to_string()));
+                    let e = format!("{}: {e}", files[k].path().display());
+                    let _ = out.sink.send(Report::FlowError(e));
                 }
             }
             if self.bytes[k] == 0 && self.gaps[k] == 0 {
@@ -166,9 +167,10 @@ impl ReplayFactory {
     }
 
     /// A factory for another worker, sharing the options and the report
-    /// channel. Each worker names its own connections: a 4-tuple always
-    /// lands on the same worker, so reuse counting stays per tuple and the
-    /// names are the same for any worker count.
+    /// channel. Each worker names its own connections: a 4-tuple on one
+    /// VLAN always lands on the same worker (whichever dispatch hash), and
+    /// names carry the VLAN, so reuse counting stays per name and the names
+    /// are the same for any worker count.
     pub fn for_worker(&self) -> ReplayFactory {
         ReplayFactory {
             opts: self.opts.clone(),
@@ -182,12 +184,13 @@ impl StreamFactory for ReplayFactory {
     type Stream = ReplayStream;
     fn new_stream(&mut self, conn: &ConnInfo, _: &Segment<'_>, _: &Context) -> ReplayStream {
         let names = &mut self.names;
+        let vlan = conn.key.vlan();
         let files = self.opts.flows.as_ref().map(|dir| {
             let c2s = conn.wire_dir(Direction::ClientToServer);
             let s2c = conn.wire_dir(Direction::ServerToClient);
             [
-                FlowFile::new(dir, &names.name(conn.key.src(c2s), conn.key.dst(c2s))),
-                FlowFile::new(dir, &names.name(conn.key.src(s2c), conn.key.dst(s2c))),
+                FlowFile::new(dir, &names.name(conn.key.src(c2s), conn.key.dst(c2s), vlan)),
+                FlowFile::new(dir, &names.name(conn.key.src(s2c), conn.key.dst(s2c), vlan)),
             ]
         });
         let sha = self.opts.digest.then(|| [Sha256::new(), Sha256::new()]);

@@ -87,6 +87,7 @@ pub fn json(out: &Outcome) -> Value {
         "peak_rss_bytes": peak_rss(),
         "interrupted": out.interrupted,
         "capture_errors": out.capture_errors.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+        "flow_errors": out.flow_errors,
         "dispatch": {
             "mode": out.dispatch,
             "frames": d.frames, "not_tcp": d.not_tcp, "undecodable": d.undecodable,

@@ -139,12 +139,33 @@ fn flow_files_hash_to_the_digest() {
             format!("{} {}", f[4], f[6])
         })
         .collect();
-    // Directions with only a gap have no bytes and no file.
+    // Directions with only a gap have no bytes and no file (no empty one).
     want.retain(|w| !w.starts_with("0 "));
-    hashes.retain(|h| !h.starts_with("0 "));
     hashes.sort();
     want.sort();
     assert_eq!(hashes, want);
+}
+
+/// Settings no run can use are usage errors (exit 2) with a clear word,
+/// not a crash, a silent fallback or an allocation of terabytes.
+#[test]
+fn impossible_settings_are_usage_errors() {
+    let conf = tmp("huge-ring.toml");
+    std::fs::write(&conf, "ring_capacity = 1099511627776\n").unwrap();
+    let conf = conf.display().to_string();
+    for (args, says) in [
+        (&["-w", "200"][..], "at most 128"),
+        (&["-w", "200", "--dispatch=ring"], "at most 128"),
+        (&["--pace", "0"], "above 0"),
+        (&["--pace=-1"], "above 0"),
+        (&["--pace", "nan"], "above 0"),
+        (&["-w2", "--dispatch=ring", "--config", &conf], "slots"),
+    ] {
+        let o = run(args, &sample());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
 }
 
 #[test]
