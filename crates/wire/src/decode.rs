@@ -225,7 +225,15 @@ impl<'o> Ctx<'o> {
     }
 
     /// Folds a VLAN ID: the first two tags seen count, later ones do not.
+    /// A priority tag (VID 0: a priority, no VLAN, 802.1Q) counts as no
+    /// tag: so a folded value tells how many tags it holds, which decoding
+    /// a rebuilt datagram from its IP header relies on (a VID 0 in front
+    /// of a tunnel's inner tags once keyed its fragments differently from
+    /// the rest of their connection).
     pub fn push_vlan(&mut self, id: u16) {
+        if id & 0x0fff == 0 {
+            return;
+        }
         if self.vlan_tags < 2 {
             self.vlan = (self.vlan << 12) | u32::from(id & 0x0fff);
             self.vlan_tags += 1;

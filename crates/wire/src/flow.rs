@@ -140,7 +140,8 @@ impl FlowKey {
     pub fn hi_port(&self) -> u16 {
         self.hi_port
     }
-    /// The folded VLAN IDs (`outer << 12 | inner`, 0 untagged).
+    /// The folded VLAN IDs (`outer << 12 | inner`, 0 untagged); priority
+    /// tags (VID 0) are not VLANs and are left out.
     pub fn vlan(&self) -> u32 {
         self.vlan
     }

@@ -108,7 +108,11 @@ fn locate_ip(link: LinkType, frame: &[u8]) -> Option<(usize, u32, u8)> {
                 if tags == 2 {
                     return None;
                 }
-                vlan = (vlan << 12) | u32::from(be16(frame, at)? & 0x0fff);
+                // As the decoder folds: a priority tag (VID 0) is no VLAN.
+                let vid = u32::from(be16(frame, at)? & 0x0fff);
+                if vid != 0 {
+                    vlan = (vlan << 12) | vid;
+                }
                 et = be16(frame, at + 2)?;
                 at += 4;
                 tags += 1;
@@ -284,6 +288,25 @@ mod tests {
             peek_tcp(LinkType::Ethernet, &tcp_v4(&[1, 2, 3], 1, 2)),
             None
         );
+    }
+
+    /// Priority tags (VID 0) fold as no VLAN in the peek as in the decoder,
+    /// wherever they stand.
+    #[test]
+    fn priority_tags_fold_as_the_decoder_folds_them() {
+        for tags in [&[0u16][..], &[0, 9], &[7, 0], &[0, 0]] {
+            let f = tcp_v4(tags, 1234, 443);
+            agrees(LinkType::Ethernet, &f);
+            let want = tags
+                .iter()
+                .filter(|&&t| t != 0)
+                .fold(0u32, |v, &t| v << 12 | u32::from(t));
+            assert_eq!(
+                peek_tcp(LinkType::Ethernet, &f).map(|p| p.vlan),
+                Some(want),
+                "{tags:?}"
+            );
+        }
     }
 
     proptest! {

@@ -528,3 +528,44 @@ proptest! {
         prop_assert_eq!(r.packet.len(), 20 + total);
     }
 }
+
+/// A datagram rebuilt from fragments keys as its unfragmented siblings do,
+/// VLAN tags included: a priority tag (VID 0) before a tunnel whose inner
+/// frame carries two tags once made the rebuilt packet fold one tag more.
+#[test]
+fn a_rebuilt_datagram_keys_as_its_unfragmented_siblings() {
+    use weft_wire::{decode, LinkType};
+    let payload = [9u8; 120];
+    let inner_ip = ipv4(
+        A4,
+        B4,
+        6,
+        &checksum_v4(A4, B4, tcp(1234, 80, 1, &[], &payload)),
+    );
+    let inner = eth(0x8100, &tag(100, 0x8100, &tag(200, 0x0800, &inner_ip)));
+    let mut gre = vec![0, 0, 0x65, 0x58];
+    gre.extend(inner);
+    let outer = ipv4_full(A4, B4, 47, &[], 0x4242, 0, &gre);
+    let framed = |ip: &[u8]| eth(0x8100, &tag(0, 0x0800, ip));
+    let opts = DecodeOptions::default();
+    let whole = framed(&outer);
+    let key = match decode(LinkType::Ethernet, &whole, &opts) {
+        Ok(Decoded::Tcp(p)) => p.key,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(key.vlan(), 100 << 12 | 200);
+    let mut d = Defragmenter::new(DefragConfig::default());
+    let mut rebuilt = None;
+    for f in frag_v4(&outer, 64) {
+        let frame = framed(&f);
+        match decode(LinkType::Ethernet, &frame, &opts) {
+            Ok(Decoded::Fragment(f)) => rebuilt = rebuilt.or(d.push(&f, Timestamp(0))),
+            other => panic!("{other:?}"),
+        }
+    }
+    let r = rebuilt.expect("complete");
+    match decode_ip(&r.packet, r.vlan, &opts) {
+        Ok(Decoded::Tcp(p)) => assert_eq!(p.key, key),
+        other => panic!("{other:?}"),
+    }
+}
