@@ -115,7 +115,13 @@ fn corpus_multi_worker_equals_inline() {
     let Some(dir) = common::corpus_dir() else {
         return;
     };
-    for f in common::corpus_captures(&dir) {
+    let files = common::corpus_captures(&dir);
+    assert!(
+        files.len() >= 80,
+        "corpus looks incomplete: {} captures",
+        files.len()
+    );
+    for f in files {
         let p = dir.join(&f);
         let inline = digest(&p, 0, 4096, Dispatch::Auto);
         for d in DISPATCH {

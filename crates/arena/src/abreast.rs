@@ -99,10 +99,17 @@ impl Abreast {
             let mut cut = at;
             let mut all = true;
             for i in 0..self.at.len() {
+                // `done` first: a reader that agreed on a stop stored its
+                // place before it could finish, so once it is seen done,
+                // its place is seen too. Read the other way round, a reader
+                // seen not stopped could agree, read on and finish before
+                // `done` was read, and its last position would stand in
+                // for its stop.
+                let done = self.done[i].load(Ordering::Acquire);
                 let s = self.stopped[i].load(Ordering::Acquire);
                 if s != NOT_STOPPED {
                     cut = cut.max(s);
-                } else if self.done[i].load(Ordering::Acquire) {
+                } else if done {
                     cut = cut.max(self.at[i].load(Ordering::Acquire));
                 } else {
                     all = false;

@@ -57,7 +57,21 @@ fn orphan_mark() -> *mut Header {
 /// One mapping and its headers.
 struct Segment {
     _map: MmapMut,
-    _headers: Box<[Header]>,
+    /// The header array, owned: a `Box` leaked into a raw pointer at once,
+    /// so the pointers to its elements (free list, remote stack, handles),
+    /// all derived from this one, stay valid when the segment moves (moving
+    /// a `Box` would assert it unique and, by Rust's aliasing model,
+    /// invalidate them).
+    headers: NonNull<[Header]>,
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        // SAFETY: `headers` came from `Box::leak` in `Shared::grow` and is
+        // freed only here, once; segments are dropped only with the core,
+        // when no page (so no header pointer) is in use any more.
+        drop(unsafe { Box::from_raw(self.headers.as_ptr()) });
+    }
 }
 
 /// State only the owner thread touches (through `Shared::local`).
@@ -155,7 +169,11 @@ impl Shared {
     }
 
     /// Maps one more segment, up to the cap. `Ok(false)` at the cap.
-    fn grow(&self, l: &mut Local) -> io::Result<bool> {
+    /// `home` is this core as `Arena::create` leaked it: the headers keep
+    /// it to return pages and, for the last one after the owner left, to
+    /// free the core, which needs a pointer with the allocation's own
+    /// rights (not one made from `&self`, which may only read).
+    fn grow(&self, l: &mut Local, home: NonNull<Shared>) -> io::Result<bool> {
         let c = &l.config;
         let pages = c.pages_per_segment.min(c.max_pages - l.pages_total);
         if pages == 0 {
@@ -164,7 +182,7 @@ impl Shared {
         let mut map = MmapMut::map_anon(pages * self.page_size)?;
         let huge = c.huge_pages && map.advise(Advice::HugePage).is_ok();
         let base = map.as_mut_ptr();
-        let home: *const Shared = self;
+        let home = home.as_ptr() as *const Shared;
         let headers: Box<[Header]> = (0..pages)
             .map(|i| Header {
                 refs: AtomicUsize::new(0),
@@ -173,9 +191,14 @@ impl Shared {
                 home,
             })
             .collect();
+        let headers = NonNull::from(Box::leak(headers));
+        let first = headers.cast::<Header>();
         l.free.reserve_exact(l.pages_total + pages - l.free.len());
         // Lowest address first out of the free list.
-        l.free.extend(headers.iter().rev().map(NonNull::from));
+        // SAFETY: `i < pages`, the array's length: each pointer is to one of
+        // its elements, derived from the array's own pointer.
+        l.free
+            .extend((0..pages).rev().map(|i| unsafe { first.add(i) }));
         l.pages_total += pages;
         l.huge &= huge;
         let info = SegmentInfo {
@@ -183,10 +206,7 @@ impl Shared {
             pages,
             huge,
         };
-        l.segments.push(Segment {
-            _map: map,
-            _headers: headers,
-        });
+        l.segments.push(Segment { _map: map, headers });
         self.meta.add_segment(info);
         self.meta.publish(l);
         Ok(true)
@@ -224,7 +244,9 @@ fn release_remote(h: NonNull<Header>) {
             if shared.orphan_left.fetch_sub(1, Ordering::AcqRel) == 1 {
                 // SAFETY: the owner is gone (mark set) and this was the last page;
                 // the AcqRel chain on `orphan_left` synchronised with all others.
-                unsafe { Shared::destroy(shared) };
+                // `home` is the pointer `Arena::create` leaked (see `grow`), so
+                // it may free the allocation; `shared` is not used after.
+                unsafe { Shared::destroy(hdr.home) };
             }
             return;
         }
@@ -287,7 +309,7 @@ impl Arena {
             _owner_thread: PhantomData,
         };
         let shared = arena.shared();
-        shared.with_local(|l| shared.grow(l))?;
+        shared.with_local(|l| shared.grow(l, arena.shared))?;
         Ok(arena)
     }
 
@@ -298,6 +320,7 @@ impl Arena {
     }
 
     pub(crate) fn alloc_page(&mut self) -> Option<PageMut> {
+        let home = self.shared;
         let shared = self.shared();
         shared.with_local(|l| {
             let h = match l.free.pop() {
@@ -307,7 +330,7 @@ impl Arena {
                     match l.free.pop() {
                         Some(h) => h,
                         None => {
-                            if !matches!(shared.grow(l), Ok(true)) {
+                            if !matches!(shared.grow(l, home), Ok(true)) {
                                 l.alloc_failures += 1;
                                 shared.meta.publish(l);
                                 return None;

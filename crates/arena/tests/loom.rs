@@ -342,6 +342,29 @@ fn abreast_a_finished_reader_sets_the_cut() {
     });
 }
 
+/// A reader that agreed on a stop and then finished counts with its stop
+/// place, not its last reported position: both agree on one cut however
+/// the other reads the two.
+#[test]
+fn abreast_a_reader_that_agreed_then_finished_keeps_its_stop() {
+    use loom::sync::atomic::AtomicBool;
+    use weft_arena::Abreast;
+    loom::model(|| {
+        let a = loom::sync::Arc::new(Abreast::new(2, 1_000));
+        let a2 = a.clone();
+        let t = thread::spawn(move || {
+            let done = a2.leave_when_done(1);
+            a2.keep_up(1, 200, &AtomicBool::new(false));
+            let cut = a2.agree_stop(1, 300);
+            drop(done);
+            cut
+        });
+        let mine = a.agree_stop(0, 100);
+        let theirs = t.join().unwrap();
+        assert_eq!((mine, theirs), (300, 300));
+    });
+}
+
 /// A reader more than the lag ahead waits until the other catches up or
 /// finishes, and then goes on: it never waits forever, and never for a
 /// finished reader.

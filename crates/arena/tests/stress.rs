@@ -27,25 +27,30 @@ fn config() -> ArenaConfig {
     }
 }
 
-/// Workers check a page's stamp, sometimes forward a clone to the next worker,
-/// and drop. Returns after all channels close.
-fn spawn_workers() -> (Vec<mpsc::Sender<PageRef>>, Vec<thread::JoinHandle<u64>>) {
-    let (txs, rxs): (Vec<_>, Vec<_>) = (0..WORKERS).map(|_| mpsc::channel::<PageRef>()).unzip();
+/// A page with the item number it was stamped with.
+type Item = (u64, PageRef);
+
+/// Workers check that a page still holds the stamp of the item it was sent
+/// as (a page reused while referenced holds another item's, or a torn one),
+/// sometimes forward a clone to the next worker, and drop. Returns after all
+/// channels close.
+fn spawn_workers() -> (Vec<mpsc::Sender<Item>>, Vec<thread::JoinHandle<u64>>) {
+    let (txs, rxs): (Vec<_>, Vec<_>) = (0..WORKERS).map(|_| mpsc::channel::<Item>()).unzip();
     let mut handles = Vec::new();
     for (i, rx) in rxs.into_iter().enumerate() {
         let next = (i + 1 < WORKERS).then(|| txs[i + 1].clone());
         handles.push(thread::spawn(move || {
             let mut seen = 0u64;
-            for page in rx {
+            for (item, page) in rx {
                 let stamp = u64::from_le_bytes(page[..8].try_into().unwrap());
                 assert!(
-                    page[8..16].iter().all(|&b| b == stamp as u8),
-                    "page reused while referenced"
+                    stamp == item && page[8..16].iter().all(|&b| b == item as u8),
+                    "page reused while referenced: item {item}, stamp {stamp}"
                 );
                 seen += 1;
                 if let Some(next) = &next {
-                    if stamp % 3 == 0 {
-                        next.send(page.clone()).unwrap();
+                    if item % 3 == 0 {
+                        next.send((item, page.clone())).unwrap();
                     }
                 }
             }
@@ -53,6 +58,13 @@ fn spawn_workers() -> (Vec<mpsc::Sender<PageRef>>, Vec<thread::JoinHandle<u64>>)
         }));
     }
     (txs, handles)
+}
+
+/// Deliveries `n` items make: each reaches its worker, and every third
+/// is forwarded down the chain to the last worker.
+fn deliveries(n: u64) -> u64 {
+    let w = WORKERS as u64;
+    (0..n).map(|i| if i % 3 == 0 { w - i % w } else { 1 }).sum()
 }
 
 fn stamp(page: &mut [u8], n: u64) {
@@ -101,12 +113,12 @@ fn pages_cross_threads_and_come_back() {
                 local_kept.drain(..32);
             }
         }
-        txs[(i as usize) % WORKERS].send(page).unwrap();
+        txs[(i as usize) % WORKERS].send((i, page)).unwrap();
         sent += 1;
     }
     drop(txs);
     let seen: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
-    assert!(seen >= sent);
+    assert_eq!(seen, deliveries(sent));
     drop(local_kept);
     stop.store(true, Ordering::Relaxed);
     assert!(watcher.join().unwrap() > 0);

@@ -85,6 +85,14 @@ impl Mapping {
     /// table entries back as it goes, instead of in one long `munmap` at
     /// the end (and keeps the resident set small).
     pub(crate) fn drop_behind(&self, offset: usize, len: usize) -> io::Result<()> {
+        // memmap2 checks `offset` and `len` against the mapping one by one,
+        // not their sum: a range past the end is refused here.
+        if !offset
+            .checked_add(len)
+            .is_some_and(|end| end <= self.map.len())
+        {
+            return Err(io::ErrorKind::InvalidInput.into());
+        }
         #[cfg(target_os = "linux")]
         // SAFETY: memmap2 marks `MADV_DONTNEED` unsafe because on private
         // anonymous (or copy-on-write) memory it replaces the contents with
@@ -96,7 +104,8 @@ impl Mapping {
         // contents from the up-to-date contents of the underlying mapped
         // file"). Every `&[u8]` into it therefore keeps reading the same
         // bytes; the only hazard is the one every mapping of this module
-        // has, another process changing the file (see the module docs).
+        // has, another process changing the file (see the module docs). The
+        // range lies inside the mapping (checked above).
         return unsafe {
             self.map
                 .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len)

@@ -435,27 +435,34 @@ fn vlan_is_carried_through_reassembly() {
         .iter()
         .map(|f| eth(0x8100, &tag(12, 0x0800, f)))
         .collect();
-    let mut d = Defragmenter::new(DefragConfig::default());
-    let mut done = None;
-    for f in &frames {
+    fn fragment(f: &[u8]) -> weft_wire::Fragment<'_> {
         match decode(LinkType::Ethernet, f, &DecodeOptions::default()) {
-            Ok(Decoded::Fragment(fr)) => done = d.push(&fr, Timestamp(0)).or(done),
+            Ok(Decoded::Fragment(fr)) => fr,
             other => panic!("{other:?}"),
         }
     }
-    let r = done.expect("complete");
-    assert_eq!(r.vlan, 12);
+    let mut d = Defragmenter::new(DefragConfig::default());
+    let (last, rest) = frames.split_last().unwrap();
+    for f in rest {
+        assert!(d.push(&fragment(f), Timestamp(0)).is_none());
+    }
+    // The same first fragment on another VLAN, while VLAN 12's datagram is
+    // in progress: another datagram, which neither completes nor spoils it.
+    let other = eth(0x8100, &tag(13, 0x0800, &frag_v4(&pkt, 64)[0]));
+    assert!(d.push(&fragment(&other), Timestamp(0)).is_none());
+    assert_eq!(d.in_progress(), 2);
+    assert_eq!(
+        d.stats().dropped_overlap,
+        0,
+        "not taken for a copy of VLAN 12's"
+    );
+    let r = d.push(&fragment(last), Timestamp(0)).expect("complete");
+    assert_eq!((r.vlan, &r.packet), (12, &pkt));
     match decode_ip(&r.packet, r.vlan, &DecodeOptions::default()) {
         Ok(Decoded::Tcp(p)) => assert_eq!(p.key.vlan(), 12),
         other => panic!("{other:?}"),
     }
-    // The same fragments on another VLAN are another datagram.
-    let other = eth(0x8100, &tag(13, 0x0800, &frag_v4(&pkt, 64)[0]));
-    if let Ok(Decoded::Fragment(fr)) = decode(LinkType::Ethernet, &other, &DecodeOptions::default())
-    {
-        assert!(d.push(&fr, Timestamp(0)).is_none());
-    }
-    assert_eq!(d.in_progress(), 1);
+    assert_eq!(d.in_progress(), 1, "VLAN 13's datagram still waits");
 }
 
 /// Fragments of one IPv4 datagram of `units` × 8 payload bytes: a tiling

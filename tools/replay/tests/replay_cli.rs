@@ -322,22 +322,60 @@ fn json_stats_are_machine_readable() {
     }
 }
 
+/// The config file's settings take effect (its overlap policy decides
+/// which copy of conflicting overlaps is delivered, `workers = 0` runs
+/// inline), and a flag overrides the file.
 #[test]
 fn config_file_and_flags() {
+    let gen = weft_gen::GenConfig {
+        seed: 5,
+        conns: 40,
+        concurrent: 10,
+        hostile: Some(weft_gen::Hostile::Conflict),
+        hostile_fraction: 0.5,
+        ..Default::default()
+    };
+    let trace = tmp("conflict.pcap");
+    let truth = weft_gen::generate(&gen, std::fs::File::create(&trace).unwrap()).unwrap();
+    let lines = |v: &[String]| v.iter().map(|l| format!("{l}\n")).collect::<String>();
+    let (first, last) = (lines(truth.lines()), lines(truth.last_lines()));
+    assert_ne!(
+        first, last,
+        "the trace's conflicts must tell the policies apart"
+    );
     let cfg = tmp("weft.toml");
     std::fs::write(
         &cfg,
-        "workers = 0\n[reassembly]\noverlap_policy = \"linux\"\nmemcap = \"64MiB\"\n",
+        "workers = 0\n[reassembly]\noverlap_policy = \"last\"\nmemcap = \"64MiB\"\n",
     )
     .unwrap();
-    let o = bin()
-        .args(["--digest", "--config"])
-        .arg(&cfg)
-        .arg(sample())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(stdout(&o), sample_truth());
+    let with = |extra: &[&str]| {
+        let o = bin()
+            .args(["--digest", "--json", "--config"])
+            .arg(&cfg)
+            .args(extra)
+            .arg(&trace)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let out = stdout(&o);
+        let (digest, json) = out.rsplit_once("\n{").expect("digest lines, then the json");
+        let v: serde_json::Value = serde_json::from_str(&format!("{{{json}")).unwrap();
+        (
+            format!("{digest}\n"),
+            v["dispatch"]["mode"].as_str().unwrap().to_owned(),
+        )
+    };
+    assert_eq!(
+        with(&[]),
+        (last, "inline".to_owned()),
+        "the file's policy and workers"
+    );
+    assert_eq!(
+        with(&["--overlap-policy", "first"]).0,
+        first,
+        "the flag wins"
+    );
 }
 
 #[test]
@@ -381,6 +419,37 @@ fn pace_replays_at_capture_speed_and_gives_the_same_digest() {
     let o = run(&["--digest", "--pace", "10"], &sample());
     assert!(o.status.success());
     assert_eq!(stdout(&o), sample_truth());
+    // A trace spanning about 2 s of capture time, at twice its pace, takes
+    // about a second (and far less without pacing).
+    let gen = weft_gen::GenConfig {
+        seed: 8,
+        conns: 20,
+        concurrent: 2,
+        max_bytes: 2_000,
+        gap_ns: 20_000_000,
+        ..Default::default()
+    };
+    let trace = tmp("paced.pcap");
+    weft_gen::generate(&gen, std::fs::File::create(&trace).unwrap()).unwrap();
+    let span = {
+        let mut cap = weft_capture::Capture::open(&trace).unwrap();
+        let (mut first, mut last) = (None, 0);
+        while let Some(f) = cap.next_frame() {
+            let t = f.unwrap().ts_nanos;
+            first.get_or_insert(t);
+            last = t;
+        }
+        last - first.unwrap()
+    };
+    assert!(span > 500_000_000, "the trace spans {span} ns");
+    let start = std::time::Instant::now();
+    let o = run(&["--digest", "--pace", "2"], &trace);
+    assert!(o.status.success());
+    let took = start.elapsed();
+    assert!(
+        took.as_nanos() as u64 >= span / 2 * 9 / 10,
+        "{took:?} for {span} ns at 2x"
+    );
 }
 
 #[test]
@@ -394,27 +463,56 @@ fn interrupt_stops_reading_and_still_reports() {
     };
     let path = tmp("interrupt.pcap");
     weft_gen::generate(&cfg, std::fs::File::create(&path).unwrap()).unwrap();
+    // Paced a thousand times slower than captured, the run cannot end
+    // before the signal; the wait leaves it time to install its handler.
     let child = bin()
-        .args(["--stats", "-w1"])
+        .args(["--stats", "--json", "-w1", "--pace", "0.001"])
         .arg(&path)
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(150));
+    std::thread::sleep(std::time::Duration::from_millis(500));
     let _ = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status();
+    // A run that ignored the signal would go on for hours: give it 60 s.
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let pid = child.id();
+    std::thread::spawn(move || {
+        if done_rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .is_err()
+        {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    });
     let o = child.wait_with_output().unwrap();
+    let _ = done_tx.send(());
     let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "still running 60 s after Ctrl-C? {err}");
     assert!(
         err.contains("delivered"),
         "stats printed after Ctrl-C: {err}"
     );
-    // A fast machine may finish first; otherwise the run says it was cut short.
-    assert!(o.status.success(), "{err}");
-    if err.contains("interrupted") {
-        assert!(err.contains("statistics cover what was read"));
-    }
+    assert!(
+        err.contains("interrupted") && err.contains("statistics cover what was read"),
+        "{err}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let read = v["dispatch"]["frames"].as_u64().unwrap();
+    let total = {
+        let mut cap = weft_capture::Capture::open(&path).unwrap();
+        let mut n = 0u64;
+        while let Some(f) = cap.next_frame() {
+            f.unwrap();
+            n += 1;
+        }
+        n
+    };
+    assert!(read < total, "stopped early: {read} of {total} frames");
 }
 
 #[test]
@@ -515,4 +613,10 @@ fn standard_input_is_shared_by_buffer_and_trickles_are_copied() {
     );
     assert!(slow.status.success());
     assert_eq!(digest_of(&slow), sample_truth());
+    let (n, frames) = copied(&slow);
+    assert_eq!(frames, 665);
+    assert!(
+        n > frames / 2,
+        "a trickle is copied frame by frame: {n} of {frames}"
+    );
 }
