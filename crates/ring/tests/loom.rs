@@ -134,7 +134,8 @@ fn disconnect_with_items_in_flight() {
     });
 }
 
-/// The consumer leaves: the producer learns it and gets its item back.
+/// The consumer leaves: the producer learns it and gets its item back, and
+/// once it has seen the ring closed, it never sees it open again.
 #[test]
 fn consumer_leaves_producer_learns() {
     loom::model(|| {
@@ -143,17 +144,19 @@ fn consumer_leaves_producer_learns() {
         let mut closed = false;
         for i in 0..3 {
             match tx.push(i) {
-                Ok(()) => {}
+                Ok(()) => assert!(!closed, "push {i} went in after a closed push"),
                 Err(PushError::Closed(v)) => {
                     assert_eq!(v, i);
                     closed = true;
                 }
-                Err(PushError::Full(v)) => assert_eq!(v, i),
+                Err(PushError::Full(v)) => {
+                    assert!(!closed, "push {i} saw a full ring after a closed one");
+                    assert_eq!(v, i);
+                }
             }
         }
         t.join().unwrap();
         assert!(tx.is_abandoned());
-        let _ = closed;
         assert!(matches!(tx.push(9), Err(PushError::Closed(9))));
     });
 }
