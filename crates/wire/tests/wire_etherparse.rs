@@ -231,11 +231,19 @@ fn cross_check(frame: &[u8]) -> Result<(), TestCaseError> {
 /// A snaplen-cut frame: etherparse lax mode, when it reaches TCP, must see
 /// the same addresses, header fields and captured payload.
 fn check_lax(p: &Packet<'_>, frame: &[u8]) -> Result<(), TestCaseError> {
-    let Ok(lax) = LaxSlicedPacket::from_ethernet(frame) else {
-        return Ok(());
+    // weft read the whole TCP header, so the lax parser must reach it too.
+    let lax = LaxSlicedPacket::from_ethernet(frame);
+    let Ok(lax) = lax else {
+        prop_assert!(false, "weft found TCP, etherparse lax failed: {lax:?}");
+        unreachable!()
     };
     let (Some(net), Some(TransportSlice::Tcp(t))) = (&lax.net, &lax.transport) else {
-        return Ok(());
+        prop_assert!(
+            false,
+            "weft found TCP, etherparse lax did not: {:?}",
+            lax.transport
+        );
+        unreachable!()
     };
     let src: IpAddr = match net {
         LaxNetSlice::Ipv4(ip) => ip.header().source_addr().into(),
