@@ -130,8 +130,8 @@ pub struct GenConfig {
     pub reorder_window: u32,
     /// Data segments followed by an exact duplicate.
     pub duplicate: f64,
-    /// Data segments retransmitted as a range overlapping both neighbours,
-    /// with the same bytes.
+    /// Data segments retransmitted as a range overlapping both neighbours
+    /// (up to two segments long), with the same bytes.
     pub overlap: f64,
     /// Data segments missing from the capture although the receiver got
     /// and acknowledged them (capture loss). Never the last segment of a
@@ -196,8 +196,10 @@ impl GenConfig {
         if self.tuple_pool > 0 && self.concurrent > 60_000 {
             return Err(ConfigError("tuple-pool needs concurrent at most 60,000"));
         }
-        if self.mss == 0 {
-            return Err(ConfigError("mss must be at least 1"));
+        if self.mss == 0 || self.mss > 32_000 {
+            return Err(ConfigError(
+                "mss must be in 1..=32,000 (an overlapping retransmission spans two segments in one packet)",
+            ));
         }
         if self.min_bytes > self.max_bytes {
             return Err(ConfigError("min-bytes exceeds max-bytes"));

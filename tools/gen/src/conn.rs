@@ -309,13 +309,13 @@ impl Conn {
     fn plan_handshake(&mut self, cfg: &GenConfig) {
         let (c, s) = (self.halves[0].isn, self.halves[1].isn);
         let mut syn = self.ctl(true, flags::SYN, c, 0);
-        syn.syn_opts = Some(self.ws);
+        syn.syn_opts = Some((self.ws, self.mss.min(65_535) as u16));
         syn.win = 64_240;
         self.queue.push(syn);
         if self.kind == Kind::Hostile(Hostile::SynFlood) {
             if self.rng.chance(0.5) {
                 let mut sa = self.ctl(false, flags::SYN | flags::ACK, s, c.wrapping_add(1));
-                sa.syn_opts = Some(self.ws);
+                sa.syn_opts = Some((self.ws, self.mss.min(65_535) as u16));
                 sa.win = 65_535;
                 self.queue.push(sa);
             }
@@ -323,7 +323,7 @@ impl Conn {
             return;
         }
         let mut sa = self.ctl(false, flags::SYN | flags::ACK, s, c.wrapping_add(1));
-        sa.syn_opts = Some(self.ws);
+        sa.syn_opts = Some((self.ws, self.mss.min(65_535) as u16));
         sa.win = 65_535;
         self.queue.push(sa);
         let ack = self.ctl(true, flags::ACK, c.wrapping_add(1), s.wrapping_add(1));

@@ -36,8 +36,8 @@ pub struct Pkt {
     pub ack: u32,
     /// Raw (unscaled) window.
     pub win: u16,
-    /// Carries SYN options with this window shift.
-    pub syn_opts: Option<u8>,
+    /// Carries SYN options: this window shift and this MSS.
+    pub syn_opts: Option<(u8, u16)>,
     /// Stream offset of the first payload byte.
     pub off: u64,
     /// Payload length.
@@ -153,9 +153,10 @@ pub fn encode(buf: &mut Vec<u8>, p: &Pkt, w: &Wire<'_>) {
     buf.push(p.flags);
     buf.extend_from_slice(&p.win.to_be_bytes());
     buf.extend_from_slice(&[0, 0, 0, 0]);
-    if let Some(shift) = p.syn_opts {
-        // MSS 1460, NOP, window scale, SACK permitted, NOP, NOP.
-        buf.extend_from_slice(&[2, 4, 0x05, 0xb4, 1, 3, 3, shift, 4, 2, 1, 1]);
+    if let Some((shift, mss)) = p.syn_opts {
+        // MSS, NOP, window scale, SACK permitted, NOP, NOP.
+        let [m0, m1] = mss.to_be_bytes();
+        buf.extend_from_slice(&[2, 4, m0, m1, 1, 3, 3, shift, 4, 2, 1, 1]);
     }
     let pay = buf.len();
     buf.resize(pay + p.len as usize, 0);
