@@ -597,18 +597,37 @@ struct Ahead {
 impl<F: StreamFactory> Inline<F> {
     /// Processes every waiting frame.
     fn run(&mut self, block: &Option<Block>) {
+        /// Takes the processed frames off the list however processing
+        /// ends: if a handler panics and the caller catches it, the frames
+        /// up to the panic must not be processed again by the next run,
+        /// and those after it must not be lost.
+        struct Consumed<'a> {
+            ahead: &'a mut Vec<Ahead>,
+            done: std::cell::Cell<usize>,
+        }
+        impl Drop for Consumed<'_> {
+            fn drop(&mut self) {
+                self.ahead.drain(..self.done.get());
+            }
+        }
         let Inline { p, ahead } = self;
+        let list = Consumed {
+            ahead,
+            done: std::cell::Cell::new(0),
+        };
+        let (batch, done): (&[Ahead], _) = (list.ahead, &list.done);
         let bytes = block.as_ref().map_or(&[][..], |b| (**b).as_ref());
         let frame = |a: &Ahead| &bytes[a.off..a.off + a.len];
         p.run_staged(
-            ahead.len(),
-            |p, t| p.prepare_frame(ahead[t].link, frame(&ahead[t])),
+            batch.len(),
+            |p, t| p.prepare_frame(batch[t].link, frame(&batch[t])),
             |p, u, pre| {
-                let a = &ahead[u];
+                let a = &batch[u];
+                // Counted first: the frame that panics is consumed too.
+                done.set(u + 1);
                 p.process_prepared(a.link, frame(a), a.ts, a.hash, pre)
             },
         );
-        ahead.clear();
     }
 }
 

@@ -1319,3 +1319,56 @@ fn dropped_datagrams_are_reported() {
     let st = rings.result.unwrap().stats;
     assert_eq!(st.dispatch.defrag, want, "{st:?}");
 }
+
+/// Inline, a handler panic comes back to the caller; one that catches it
+/// and goes on has every frame processed once: those before the panic are
+/// not processed again by the next batch.
+#[test]
+fn inline_frames_are_processed_once_across_a_caught_panic() {
+    use std::sync::atomic::AtomicBool;
+    static ARMED: AtomicBool = AtomicBool::new(true);
+    struct Once;
+    impl Stream for Once {
+        fn reassembled(&mut self, _: &mut ScatterGather<'_>, _: &Context) {
+            if ARMED.swap(false, Relaxed) {
+                panic!("the first delivery fails");
+            }
+        }
+    }
+    struct OnceFactory;
+    impl StreamFactory for OnceFactory {
+        type Stream = Once;
+        fn new_stream(&mut self, _: &ConnInfo, _: &Segment<'_>, _: &Context) -> Once {
+            Once
+        }
+    }
+    let data: Vec<_> = (0..20).map(|s| (true, s as u32 * 10, 10, 0)).collect();
+    let frames = conn_frames(8000, &data);
+    let mut bytes = Vec::new();
+    let mut at = Vec::new();
+    for (f, ts) in &frames {
+        at.push((bytes.len(), f.len(), *ts));
+        bytes.extend_from_slice(f);
+    }
+    let mut e = EngineBuilder::new()
+        .workers(0)
+        .build(|_| OnceFactory)
+        .unwrap();
+    e.set_block(Arc::new(bytes));
+    let mut caught = 0;
+    for &(off, len, ts) in &at {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            e.dispatch_in_block(LinkType::Ethernet, off, len, ts)
+        }));
+        caught += usize::from(r.is_err());
+    }
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| e.flush()));
+    caught += usize::from(r.is_err());
+    assert_eq!(caught, 1, "the one failing delivery came back");
+    let report = e.finish().unwrap();
+    assert_eq!(
+        report.stats.frames[0].frames,
+        at.len() as u64,
+        "each frame once"
+    );
+}
