@@ -35,11 +35,11 @@ pub fn prefetch<T: ?Sized>(value: &T, max_bytes: usize) {
 #[inline(always)]
 fn line(p: *const u8) {
     #[cfg(target_arch = "x86_64")]
+    // `p` starts a cache line the value touches (the first may begin before
+    // the value) and is made with `wrapping_offset`, never dereferenced.
     // SAFETY: `_mm_prefetch` only needs SSE, which every x86_64 CPU has; a
     // prefetch is a hint that reads nothing and never faults, even on an
-    // invalid address. (`p` is the start of a cache line the value touches:
-    // the first may begin before the value, which is fine for a hint, and
-    // the pointer is made with `wrapping_offset`, never dereferenced.)
+    // invalid address.
     unsafe {
         core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast::<i8>());
     }

@@ -242,10 +242,10 @@ fn release_remote(h: NonNull<Header>) {
             // AcqRel: Release orders our page accesses before the free; Acquire lets
             // the thread that reaches 0 see every other thread's accesses.
             if shared.orphan_left.fetch_sub(1, Ordering::AcqRel) == 1 {
+                // `home` is the pointer `Arena::create` leaked (see `grow`), so it
+                // may free the allocation; `shared` is not used after.
                 // SAFETY: the owner is gone (mark set) and this was the last page;
                 // the AcqRel chain on `orphan_left` synchronised with all others.
-                // `home` is the pointer `Arena::create` leaked (see `grow`), so
-                // it may free the allocation; `shared` is not used after.
                 unsafe { Shared::destroy(hdr.home) };
             }
             return;
