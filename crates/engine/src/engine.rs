@@ -244,6 +244,7 @@ impl EngineBuilder {
             let inline = Inline {
                 p: Pipeline::with_pool(self.pipeline.clone(), factory(0), pool),
                 ahead: Vec::with_capacity(INLINE_BATCH),
+                running: false,
             };
             let keyed = self.dispatch_hash.seed();
             return Ok(Engine::new(
@@ -401,6 +402,7 @@ impl EngineBuilder {
                             inline: Inline {
                                 p: Pipeline::with_pool(cfg, f, pool),
                                 ahead: Vec::with_capacity(INLINE_BATCH),
+                                running: false,
                             },
                             me: i,
                         };
@@ -578,6 +580,11 @@ impl<F: StreamFactory> Fanout<F> {
 struct Inline<F: StreamFactory> {
     p: Pipeline<F, HeapPool>,
     ahead: Vec<Ahead>,
+    /// A batch is being processed. Still set when `run` is entered again,
+    /// it means the last batch unwound (a stream handler panicked and the
+    /// caller caught it): the pipeline may be mid-delivery and the batch
+    /// half processed, so the engine is poisoned, as a `Mutex` is.
+    running: bool,
 }
 
 /// Frames inline mode gathers before running them through the pipeline.
@@ -596,40 +603,32 @@ struct Ahead {
 
 impl<F: StreamFactory> Inline<F> {
     /// Processes every waiting frame.
+    ///
+    /// # Panics
+    /// If an earlier batch unwound: a stream handler panicked and the
+    /// caller caught it (see `running`). The engine is not used again, so
+    /// no frame of the half-processed batch is processed twice.
     fn run(&mut self, block: &Option<Block>) {
-        /// Takes the processed frames off the list however processing
-        /// ends: if a handler panics and the caller catches it, the frames
-        /// up to the panic must not be processed again by the next run,
-        /// and those after it must not be lost.
-        struct Consumed<'a> {
-            ahead: &'a mut Vec<Ahead>,
-            done: std::cell::Cell<usize>,
-        }
-        impl Drop for Consumed<'_> {
-            fn drop(&mut self) {
-                self.ahead.drain(..self.done.get());
-            }
-        }
-        let Inline { p, ahead } = self;
-        let list = Consumed {
-            ahead,
-            done: std::cell::Cell::new(0),
-        };
-        let (batch, done): (&[Ahead], _) = (list.ahead, &list.done);
+        assert!(!self.running, "{POISONED}");
+        self.running = true;
+        let Inline { p, ahead, .. } = self;
         let bytes = block.as_ref().map_or(&[][..], |b| (**b).as_ref());
         let frame = |a: &Ahead| &bytes[a.off..a.off + a.len];
         p.run_staged(
-            batch.len(),
-            |p, t| p.prepare_frame(batch[t].link, frame(&batch[t])),
+            ahead.len(),
+            |p, t| p.prepare_frame(ahead[t].link, frame(&ahead[t])),
             |p, u, pre| {
-                let a = &batch[u];
-                // Counted first: the frame that panics is consumed too.
-                done.set(u + 1);
+                let a = &ahead[u];
                 p.process_prepared(a.link, frame(a), a.ts, a.hash, pre)
             },
         );
+        ahead.clear();
+        self.running = false;
     }
 }
+
+/// What an inline engine says when used after a stream handler panicked.
+const POISONED: &str = "the engine was used after a stream handler panicked in it (inline)";
 
 /// Reassembles frames on pinned workers, each connection on exactly one of
 /// them (chosen by the symmetric flow hash through a 128-entry indirection
@@ -1092,6 +1091,15 @@ impl<F: StreamFactory> Engine<F> {
     /// factories and the stats. A handler panic on one worker is returned
     /// as an error after the other workers finished.
     pub fn finish(mut self) -> Result<EngineReport<F>, EngineError> {
+        if let Mode::Inline(i) = &self.mode {
+            if i.running {
+                // A handler panicked inline and the caller went on.
+                return Err(EngineError::WorkerPanicked {
+                    worker: 0,
+                    message: POISONED.to_owned(),
+                });
+            }
+        }
         // Capture is over: what is gathered waits for room even in drop
         // mode (dropping it would lose frames for no one's sake).
         let now = self.now;
