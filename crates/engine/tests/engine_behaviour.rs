@@ -43,6 +43,10 @@ struct Totals {
     completed: Arc<AtomicU64>,
     /// The sum of the dispatch hashes of every stream's first segment.
     hashes: Arc<AtomicU64>,
+    /// The sum of every stream's hash of the bytes it was delivered, in
+    /// order (so a run that delivers other bytes, or in another order, of
+    /// the same length differs).
+    content: Arc<AtomicU64>,
 }
 
 struct Counting {
@@ -50,6 +54,8 @@ struct Counting {
     worker: usize,
     id: u64,
     bytes: u64,
+    /// FNV-1a of the delivered bytes, both directions, in delivery order.
+    hash: u64,
     totals: Totals,
 }
 
@@ -62,9 +68,15 @@ impl Stream for Counting {
             std::thread::sleep(Duration::from_micros(200));
         }
         self.bytes += sg.len() as u64;
+        for c in sg.chunks() {
+            for &b in c {
+                self.hash = (self.hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
     }
     fn complete(&mut self, _: &Context) -> bool {
         self.totals.delivered.fetch_add(self.bytes, Relaxed);
+        self.totals.content.fetch_add(self.hash, Relaxed);
         self.totals.completed.fetch_add(1, Relaxed);
         true
     }
@@ -85,6 +97,7 @@ impl StreamFactory for Factory {
             worker: self.worker,
             id: c.id,
             bytes: 0,
+            hash: 0xcbf2_9ce4_8422_2325,
             totals: self.totals.clone(),
         }
     }
@@ -95,6 +108,7 @@ struct Run {
     delivered: u64,
     completed: u64,
     hashes: u64,
+    content: u64,
 }
 
 fn run(pcap: Vec<u8>, builder: EngineBuilder, b: Behaviour) -> Run {
@@ -137,6 +151,7 @@ fn run_feeding(
         delivered: totals.delivered.load(Relaxed),
         completed: totals.completed.load(Relaxed),
         hashes: totals.hashes.load(Relaxed),
+        content: totals.content.load(Relaxed),
     }
 }
 
@@ -166,6 +181,7 @@ fn tens_of_thousands_of_concurrent_flows_on_more_workers_than_cores() {
     });
     let report = many.result.unwrap();
     assert_eq!(many.delivered, inline.delivered);
+    assert_eq!(many.content, inline.content);
     assert_eq!(
         many.completed, 20_000,
         "each stream's complete exactly once"
@@ -189,6 +205,7 @@ fn tens_of_thousands_of_concurrent_flows_on_more_workers_than_cores() {
     });
     let fan_report = fan.result.unwrap();
     assert_eq!(fan.delivered, inline.delivered);
+    assert_eq!(fan.content, inline.content);
     assert_eq!(fan.completed, 20_000, "each stream's complete exactly once");
     assert_eq!(fan_report.stats.reasm_total(), total);
 }
@@ -284,6 +301,7 @@ fn finish_drains_what_is_still_in_the_rings() {
     });
     r.result.unwrap();
     assert_eq!(r.delivered, inline.delivered);
+    assert_eq!(r.content, inline.content);
     assert_eq!(r.completed, inline.completed);
 }
 
@@ -381,6 +399,7 @@ fn run_fanout(
         delivered: totals.delivered.load(Relaxed),
         completed: totals.completed.load(Relaxed),
         hashes: totals.hashes.load(Relaxed),
+        content: totals.content.load(Relaxed),
     };
     (run, seen)
 }
@@ -441,6 +460,7 @@ fn fanout_workers_keep_exactly_the_flows_a_dispatcher_sends_them() {
                 assert_eq!(got.stats.frames[w].frames, d.sent[w], "{what}: worker {w}");
             }
             assert_eq!(fan.delivered, inline.delivered, "{what}");
+            assert_eq!(fan.content, inline.content, "{what}");
             assert_eq!(fan.completed, inline.completed, "{what}");
             assert_eq!(
                 fan.hashes, ring_hashes,
@@ -557,6 +577,7 @@ fn fanout_workers_place_frames_the_peek_cannot_as_a_dispatcher_does() {
         assert_eq!(got.reasm_total(), rings.reasm_total(), "{workers} workers");
         assert_eq!(got.reasm_total().delivered_bytes, reasm.delivered_bytes);
         assert_eq!(fan.delivered, inline.delivered);
+        assert_eq!(fan.content, inline.content);
         assert_eq!(fan.completed, inline.completed);
         assert_eq!(fan.hashes, rings_hashes);
     }
@@ -611,7 +632,8 @@ fn damaged_frames_reach_the_same_verdicts_in_every_mode() {
             let (rings, fan) = run_frames(&frames, workers);
             let fan = fan.expect("workers");
             let what = format!("round {round}, {workers} workers");
-            let (rings_delivered, rings) = (rings.delivered, rings.result.unwrap().stats);
+            let (rings_delivered, rings_content) = (rings.delivered, rings.content);
+            let rings = rings.result.unwrap().stats;
             let got = fan.result.unwrap().stats;
             assert_eq!(got.dispatch.sent, rings.dispatch.sent, "{what}");
             assert_eq!(got.dispatch.not_tcp, rings.dispatch.not_tcp, "{what}");
@@ -634,6 +656,8 @@ fn damaged_frames_reach_the_same_verdicts_in_every_mode() {
             );
             assert_eq!(fan.delivered, inline.delivered, "{what}");
             assert_eq!(rings_delivered, inline.delivered, "{what}");
+            assert_eq!(fan.content, inline.content, "{what}");
+            assert_eq!(rings_content, inline.content, "{what}");
         }
     }
     assert!(
@@ -762,6 +786,7 @@ fn zero_copy_and_copied_frames_keep_capture_order() {
             let mixed = bounded(60, move || run_mixed(p, b, copy_every, switch_every));
             let got = mixed.result.unwrap().stats;
             assert_eq!(mixed.delivered, copies.delivered);
+            assert_eq!(mixed.content, copies.content);
             assert_eq!(mixed.completed, copies.completed);
             assert_eq!(
                 got.reasm, want.reasm,
@@ -1287,6 +1312,7 @@ fn tunnelled_segments_keep_their_outer_bound_on_workers() {
             assert_eq!(got.payload_bytes, want.payload_bytes, "{workers}: {got:?}");
             assert_eq!(got.truncated_bytes, 6, "{workers}: {got:?}");
             assert_eq!(run.delivered, inline.delivered, "{workers} workers");
+            assert_eq!(run.content, inline.content, "{workers} workers");
         }
     }
 }
