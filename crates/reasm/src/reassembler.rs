@@ -451,6 +451,20 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             self.on_ack(i, seg, ctx);
         }
         if seg.flags.rst() {
+            // A RST stands where its sender had got to: bytes between what
+            // was delivered and it, with nothing waiting, were sent but
+            // never captured. Marked like a FIN, the close counts them as
+            // a skipped hole. (Waiting data is flushed past its holes at
+            // the close, as before.)
+            let conn = self.table.get_mut(i);
+            let h = &mut conn.halves[di(d)];
+            if let Some(start) = h.offset_of(seg.data_seq()) {
+                let end = start + seg.payload.len() as i64;
+                let open = h.fin().is_none() && !h.closed && !h.has_pieces();
+                if open && end > h.next as i64 {
+                    h.set_fin(end as u64);
+                }
+            }
             self.core.stats.conns_closed_rst += 1;
             self.close(
                 i,

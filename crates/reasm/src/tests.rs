@@ -479,6 +479,19 @@ fn each_way_a_stream_ends_is_an_end_delivery() {
     assert_eq!((seen.skips[0], seen.ends[0], st.gap_bytes), (4, 1, 4));
 }
 
+/// A RST stands where its sender had got to: data it sent before, that
+/// the capture lost (here all of it), is a skipped hole at the close.
+#[test]
+fn a_rst_after_lost_data_reports_the_hole() {
+    let mut v = handshake(0, 0);
+    v.push(seg(false, A, 1, 94, b"", 1)); // the server had 93 bytes
+    v.push(seg(true, R | A, 94, 1, b"", 1));
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(st.conns_closed_rst, 1);
+    assert_eq!((seen.skips[0], seen.ends[0], st.gap_bytes), (93, 1, 93));
+    assert!(seen.bytes[0].is_empty());
+}
+
 /// A FIN farther ahead than `max_window` is not the stream's: a close
 /// does not skip gigabytes to reach it.
 #[test]

@@ -134,8 +134,9 @@ pub struct GenConfig {
     /// (up to two segments long), with the same bytes.
     pub overlap: f64,
     /// Data segments missing from the capture although the receiver got
-    /// and acknowledged them (capture loss). Never the last segment of a
-    /// message.
+    /// and acknowledged them (capture loss), the last of a message too
+    /// (then only the acknowledgment, the next message, a FIN or a RST
+    /// tells where the stream went on).
     pub loss: f64,
     /// Hostile traffic, if any.
     pub hostile: Option<Hostile>,

@@ -41,7 +41,7 @@ impl Conn {
             locked[k] = true;
             conflict = Some(k);
         }
-        for i in 0..n - 1 {
+        for i in 0..n {
             if !locked[i] && self.rng.chance(cfg.loss) {
                 lost[i] = true;
             }
