@@ -210,6 +210,30 @@ fn tens_of_thousands_of_concurrent_flows_on_more_workers_than_cores() {
     assert_eq!(fan_report.stats.reasm_total(), total);
 }
 
+/// Every worker received what it processed plus what its ring dropped.
+fn received_is_processed_plus_dropped(report: &EngineReport<impl StreamFactory>) {
+    let d = &report.stats.dispatch;
+    for w in 0..d.sent.len() {
+        assert_eq!(
+            d.sent[w],
+            report.stats.frames[w].frames + d.ring_drops[w],
+            "worker {w}: received = processed + dropped"
+        );
+    }
+}
+
+/// `frames` laid end to end in one buffer, with each one's offset,
+/// length and time: a block for `dispatch_in_block`.
+fn one_block(frames: &[(Vec<u8>, Timestamp)]) -> (Vec<u8>, Vec<(usize, usize, Timestamp)>) {
+    let mut bytes = Vec::new();
+    let mut at = Vec::new();
+    for (f, ts) in frames {
+        at.push((bytes.len(), f.len(), *ts));
+        bytes.extend_from_slice(f);
+    }
+    (bytes, at)
+}
+
 #[test]
 fn drop_mode_accounts_for_every_frame() {
     let cfg = GenConfig {
@@ -239,13 +263,7 @@ fn drop_mode_accounts_for_every_frame() {
     let d = &report.stats.dispatch;
     let drops: u64 = d.ring_drops.iter().sum();
     assert!(drops > 0, "a slow handler behind 4-slot rings must drop");
-    for w in 0..2 {
-        assert_eq!(
-            d.sent[w],
-            report.stats.frames[w].frames + d.ring_drops[w],
-            "worker {w}: received = processed + dropped"
-        );
-    }
+    received_is_processed_plus_dropped(&report);
     assert!(report.stats.reasm_total().balanced());
 }
 
@@ -1094,12 +1112,7 @@ fn every_mode_follows_packet_time_alike() {
     let mut frames = conn_frames(port_for(2, 0, 4000), &[(true, 0, 10, 0), (true, 20, 10, 0)]);
     frames.push(udp_frame(60));
     // Inline with the frames in place too (zero copy, one block).
-    let mut bytes = Vec::new();
-    let mut at = Vec::new();
-    for (f, ts) in &frames {
-        at.push((bytes.len(), f.len(), *ts));
-        bytes.extend_from_slice(f);
-    }
+    let (bytes, at) = one_block(&frames);
     let block: weft_engine::Block = Arc::new(bytes);
     let in_place = bounded(60, move || {
         run_feeding(EngineBuilder::new().workers(0), Behaviour::default(), |e| {
@@ -1193,13 +1206,7 @@ fn drop_mode_never_waits_on_a_stuck_worker() {
     let d = &report.stats.dispatch;
     assert_eq!(d.sent.iter().sum::<u64>(), n);
     assert!(d.ring_drops.iter().sum::<u64>() > 0, "stuck workers drop");
-    for w in 0..2 {
-        assert_eq!(
-            d.sent[w],
-            report.stats.frames[w].frames + d.ring_drops[w],
-            "worker {w}: received = processed + dropped"
-        );
-    }
+    received_is_processed_plus_dropped(&report);
 }
 
 /// What a drop-mode dispatcher still holds at `finish` waits for room:
@@ -1249,12 +1256,7 @@ fn a_frame_outside_its_block_leaves_the_block_in_place() {
             EngineBuilder::new().workers(2).pin(false),
             Behaviour::default(),
             |e| {
-                let mut bytes = Vec::new();
-                let mut at = Vec::new();
-                for (f, ts) in &frames {
-                    at.push((bytes.len(), f.len(), *ts));
-                    bytes.extend_from_slice(f);
-                }
+                let (bytes, at) = one_block(&frames);
                 let size = bytes.len();
                 e.set_block(Arc::new(bytes));
                 let outside = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -1371,12 +1373,7 @@ fn an_inline_engine_is_poisoned_by_a_caught_handler_panic() {
     }
     let data: Vec<_> = (0..20).map(|s| (true, s as u32 * 10, 10, 0)).collect();
     let frames = conn_frames(8000, &data);
-    let mut bytes = Vec::new();
-    let mut at = Vec::new();
-    for (f, ts) in &frames {
-        at.push((bytes.len(), f.len(), *ts));
-        bytes.extend_from_slice(f);
-    }
+    let (bytes, at) = one_block(&frames);
     let mut e = EngineBuilder::new()
         .workers(0)
         .build(|_| OnceFactory)
