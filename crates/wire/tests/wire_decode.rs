@@ -417,34 +417,26 @@ fn ipv6_extension_headers() {
 #[test]
 fn ipv6_routing_header_final_destination() {
     let w: [u8; 16] = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x99];
-    let seg = checksum_v6(A6, B6, tcp(1234, 80, 1000, &[], b"srh"));
-    // Segment routing (type 4), one segment left: the list, in reverse
-    // order, is [B6 (final), w (next)]; the header's destination is w.
-    let mut rest = vec![6, 4, 4, 1, 1, 0, 0, 0];
-    rest.extend(B6);
-    rest.extend(w);
-    rest.extend(&seg);
-    let pkt = ipv6(A6, w, 43, &rest);
-    let p = tcp_of(LinkType::Raw, &pkt);
-    check_v6(&p, b"srh");
-    assert_eq!(p.key.hi_addr(), ip("2001:db8::2"));
-    // Type 2 (one address), and type 0 (the last of the list).
-    for (kind, addrs) in [(2u8, vec![B6]), (0, vec![w, B6])] {
-        let mut rest = vec![6, (2 * addrs.len()) as u8, kind, 1, 0, 0, 0, 0];
+    // IPv6 from A6 to `w` with a routing header of `kind`, `left`
+    // segments left and `addrs`, carrying `seg`.
+    let routed = |kind: u8, left: u8, addrs: &[[u8; 16]], seg: &[u8]| {
+        let mut rest = vec![6, (2 * addrs.len()) as u8, kind, left, 0, 0, 0, 0];
         addrs.iter().for_each(|a| rest.extend(a));
-        rest.extend(&seg);
-        let pkt = ipv6(A6, w, 43, &rest);
+        rest.extend(seg);
+        ipv6(A6, w, 43, &rest)
+    };
+    let seg = checksum_v6(A6, B6, tcp(1234, 80, 1000, &[], b"srh"));
+    // Segment routing (type 4; its list in reverse order: B6 final, `w`
+    // next), type 2 (one address), type 0 (the last of the list).
+    for (kind, addrs) in [(4u8, vec![B6, w]), (2, vec![B6]), (0, vec![w, B6])] {
+        let pkt = routed(kind, 1, &addrs, &seg);
         let p = tcp_of(LinkType::Raw, &pkt);
         check_v6(&p, b"srh");
         assert_eq!(p.key.hi_addr(), ip("2001:db8::2"), "type {kind}");
     }
     // No segment left: the header's destination is the final one.
     let seg = checksum_v6(A6, w, tcp(1234, 80, 1000, &[], b"srh"));
-    let mut rest = vec![6, 4, 4, 0, 0, 0, 0, 0];
-    rest.extend(B6);
-    rest.extend(w);
-    rest.extend(&seg);
-    let pkt = ipv6(A6, w, 43, &rest);
+    let pkt = routed(4, 0, &[B6, w], &seg);
     let p = tcp_of(LinkType::Raw, &pkt);
     assert_eq!(p.checksum_ok, Some(true));
     assert_eq!(p.key.hi_addr(), ip("2001:db8::99"));
