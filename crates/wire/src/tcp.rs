@@ -124,10 +124,15 @@ pub struct TcpOptions {
     pub window_scale: Option<u8>,
     /// SACK permitted (kind 4).
     pub sack_permitted: bool,
-    /// SACK blocks (kind 5), left and right edges; only the first
-    /// `sack_len` entries are meaningful, see [`TcpOptions::sacks`].
-    pub sack_blocks: [(Seq, Seq); 4],
-    /// Number of valid entries in `sack_blocks` (0..=4).
+    /// Where the SACK option's (kind 5) blocks start in the options area
+    /// that was parsed; read them with [`TcpOptions::sacks`].
+    ///
+    /// A place, not the 32 bytes of blocks: every decoded packet carries
+    /// its options and no reassembly step reads the blocks. Measured on
+    /// the 1.1 GB capture of README, inline: 0.97x the time with the
+    /// blocks out of the packet (11 pairs).
+    pub sack_at: u8,
+    /// Number of SACK blocks (0..=4).
     pub sack_len: u8,
     /// Timestamps (kind 8): `(TSval, TSecr)`.
     pub timestamp: Option<(u32, u32)>,
@@ -136,16 +141,25 @@ pub struct TcpOptions {
 }
 
 impl TcpOptions {
-    /// The valid SACK blocks.
-    pub fn sacks(&self) -> &[(Seq, Seq)] {
-        let n = usize::from(self.sack_len).min(self.sack_blocks.len());
-        &self.sack_blocks[..n]
+    /// The SACK blocks, left and right edges, read from `options`: the
+    /// options area these options were parsed from (for a header,
+    /// [`TcpHeader::sacks`]). Other bytes give other blocks, or fewer.
+    pub fn sacks<'o>(&self, options: &'o [u8]) -> impl Iterator<Item = (Seq, Seq)> + 'o {
+        let at = usize::from(self.sack_at);
+        let n = usize::from(self.sack_len);
+        options
+            .get(at..)
+            .unwrap_or(&[])
+            .chunks_exact(8)
+            .take(n)
+            .map(|b| (Seq(field32(b, 0..4)), Seq(field32(b, 4..8))))
     }
 
     /// Parses the options area (the header bytes after the first 20).
     /// Never fails: bad lengths set `malformed` and stop.
     pub fn parse(mut data: &[u8]) -> TcpOptions {
         let mut o = TcpOptions::default();
+        let all = data.len();
         while let Some(&kind) = data.first() {
             match kind {
                 0 => break,
@@ -162,7 +176,7 @@ impl TcpOptions {
                     break;
                 }
             };
-            if !o.apply(kind, &data[2..len]) {
+            if !o.apply(kind, &data[2..len], all - data.len() + 2) {
                 o.malformed = true;
                 break;
             }
@@ -171,27 +185,26 @@ impl TcpOptions {
         o
     }
 
-    /// Records one option; false if its length is wrong for its kind.
-    fn apply(&mut self, kind: u8, body: &[u8]) -> bool {
+    /// Records one option, whose body starts `at` bytes into the options
+    /// area; false if its length is wrong for its kind.
+    fn apply(&mut self, kind: u8, body: &[u8], at: usize) -> bool {
         match (kind, body.len()) {
             (2, 2) => self.mss = Some(field16(body, 0..2)),
             (3, 1) => self.window_scale = Some(body[0]),
             (4, 0) => self.sack_permitted = true,
-            (5, n) if n % 8 == 0 && n > 0 => self.apply_sack(body),
+            (5, n) if n % 8 == 0 && n > 0 => {
+                // An options area is at most 40 bytes; a longer slice
+                // parsed on its own may place blocks out of a u8's reach.
+                if let Ok(at) = u8::try_from(at) {
+                    self.sack_at = at;
+                    self.sack_len = (n / 8).min(4) as u8;
+                }
+            }
             (8, 8) => self.timestamp = Some((field32(body, 0..4), field32(body, 4..8))),
             (2..=5 | 8, _) => return false,
             _ => {}
         }
         true
-    }
-
-    fn apply_sack(&mut self, body: &[u8]) {
-        let mut n = 0;
-        for (slot, block) in self.sack_blocks.iter_mut().zip(body.chunks_exact(8)) {
-            *slot = (Seq(field32(block, 0..4)), Seq(field32(block, 4..8)));
-            n += 1;
-        }
-        self.sack_len = n;
     }
 }
 
@@ -221,6 +234,15 @@ pub struct TcpHeader {
 }
 
 impl TcpHeader {
+    /// The SACK blocks, left and right edges, read from `header`: the
+    /// header bytes this was parsed from (the segment's first
+    /// `header_len` bytes, or the whole segment).
+    pub fn sacks<'h>(&self, header: &'h [u8]) -> impl Iterator<Item = (Seq, Seq)> + 'h {
+        let end = usize::from(self.header_len).min(header.len());
+        let options = header.get(MIN_HEADER_LEN..end).unwrap_or(&[]);
+        self.options.sacks(options)
+    }
+
     /// Parses the header at the start of `segment`.
     ///
     /// `promised` is the segment length the IP header announced (at least
@@ -285,7 +307,8 @@ mod tests {
         assert_eq!(o.window_scale, Some(7));
         assert!(o.sack_permitted);
         assert_eq!(o.timestamp, Some((1, 2)));
-        assert_eq!(o.sacks(), &[(Seq(10), Seq(20)), (Seq(30), Seq(40))]);
+        let sacks: Vec<_> = o.sacks(&opts).collect();
+        assert_eq!(sacks, [(Seq(10), Seq(20)), (Seq(30), Seq(40))]);
         assert!(!o.malformed);
     }
 
@@ -309,7 +332,24 @@ mod tests {
         let mut five = vec![5u8, 42];
         five.extend((0..40u8).collect::<Vec<_>>());
         let o = TcpOptions::parse(&five);
-        assert_eq!(o.sacks().len(), 4);
+        assert_eq!(o.sacks(&five).count(), 4);
+    }
+
+    #[test]
+    fn header_sacks_are_read_from_its_bytes() {
+        let mut h = vec![0u8; 20];
+        h[12] = 8 << 4; // 32 bytes: 12 of options
+        h.extend([1, 1, 5, 10, 0, 0, 1, 0, 0, 0, 2, 0]);
+        let t = TcpHeader::parse(&h, h.len()).unwrap();
+        assert_eq!((t.options.sack_at, t.options.sack_len), (4, 1));
+        let blocks: Vec<_> = t.sacks(&h).collect();
+        assert_eq!(blocks, [(Seq(256), Seq(512))]);
+        // the payload after the header is not read as options
+        h.extend([0xff; 16]);
+        assert_eq!(t.sacks(&h).count(), 1);
+        // too few bytes give fewer blocks, never a panic
+        assert_eq!(t.sacks(&h[..30]).count(), 0);
+        assert_eq!(t.sacks(&[]).count(), 0);
     }
 
     #[test]
