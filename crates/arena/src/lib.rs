@@ -89,6 +89,7 @@ use core::fmt;
 
 mod abreast;
 mod blocks;
+mod judge;
 mod prefetch;
 mod raw;
 mod readahead;
@@ -96,6 +97,7 @@ mod token;
 
 pub use abreast::{Abreast, Done};
 pub use blocks::BlockPool;
+pub use judge::Judge;
 pub use prefetch::prefetch;
 pub use raw::{Arena, PageMut, PageRef};
 pub use readahead::{Pager, Readahead, Window};

@@ -14,7 +14,9 @@
 //! It can also read the bytes a little ahead of the reader ([`Window::warm`]),
 //! so the reader finds them in the cache the cores share instead of waiting
 //! for DRAM: the reader's thread then spends its time on the bytes, not on
-//! fetching them.
+//! fetching them. Where the two cores share no cache, that makes the reader
+//! slower instead; a helper given a [`Judge`] times the reader both ways now
+//! and then and stops reading ahead while it does.
 //!
 //! Protocol: the reader publishes how far it got (`progress`, relaxed: it is
 //! a hint; the kernel, not this code, makes the mapped bytes visible) and
@@ -38,9 +40,11 @@
 
 use std::io;
 
-use weft_sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use weft_sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering::Relaxed};
 use weft_sync::thread::{self, JoinHandle};
 use weft_sync::Arc;
+
+use crate::judge::{Judge, Trials};
 
 /// The distances the helper works with, in bytes. Both chunks must be
 /// non-zero, and for a real mapping multiples of the page size.
@@ -60,6 +64,10 @@ pub struct Window {
     /// when that core is otherwise idle. Bounded by `ahead`: only mapped
     /// bytes are read.
     pub warm: usize,
+    /// With `warm`: `Some` to warm only while it pays, as the helper
+    /// judges by timing the reader with and without it now and then (see
+    /// [`Judge`]); `None` to warm always.
+    pub judge: Option<Judge>,
     /// `None`: the reader wakes the helper at every report. `Some(d)`: the
     /// helper polls, parking for `d` at a time, and, once the reader has
     /// not moved for 16 of those, for twice as long each time up to 5 ms;
@@ -93,6 +101,7 @@ impl Window {
         behind: 64 << 20,
         drop_chunk: 16 << 20,
         warm: 0,
+        judge: None,
         poll: None,
     };
 
@@ -109,6 +118,7 @@ impl Window {
     pub const WARM: Window = Window {
         chunk: 1 << 20,
         warm: 3 << 20,
+        judge: Some(Judge::DEFAULT),
         poll: Some(std::time::Duration::from_micros(100)),
         ..Window::DEFAULT
     };
@@ -134,6 +144,9 @@ struct Shared {
     /// The progress the helper last acted on.
     seen: AtomicUsize,
     stop: AtomicBool,
+    /// Trials of warming ([`Judge`]) finished, and how many it won.
+    trials: AtomicU32,
+    won: AtomicU32,
 }
 
 /// The reader's handle on its helper thread: the thread stops when this is
@@ -174,6 +187,8 @@ impl Readahead {
             progress: AtomicUsize::new(pos),
             seen: AtomicUsize::new(pos),
             stop: AtomicBool::new(false),
+            trials: AtomicU32::new(0),
+            won: AtomicU32::new(0),
         });
         let s = shared.clone();
         let from = pos / window.chunk * window.chunk;
@@ -213,6 +228,17 @@ impl Readahead {
     }
 }
 
+impl Readahead {
+    /// Trials of warming the helper finished so far ([`Window::judge`]),
+    /// and how many warming won.
+    pub fn warm_trials(&self) -> (u32, u32) {
+        (
+            self.shared.trials.load(Relaxed),
+            self.shared.won.load(Relaxed),
+        )
+    }
+}
+
 impl Drop for Readahead {
     fn drop(&mut self) {
         self.shared.stop.store(true, Relaxed);
@@ -231,6 +257,11 @@ fn run<P: Pager>(pager: &P, s: &Shared, from: usize, w: Window) {
     let len = pager.mapped_len();
     let (mut done, mut dropped, mut warmed) = (from, from, from);
     let mut drop_ok = true;
+    // Warming judged by the reader's pace: only then is the clock read.
+    let mut trials = w
+        .judge
+        .filter(|_| w.warm > 0)
+        .map(|j| (Trials::new(j, from), std::time::Instant::now()));
     // Polling: wake-ups since the reader last moved, and where it was.
     let (mut still, mut last) = (0u32, usize::MAX);
     while !s.stop.load(Relaxed) {
@@ -243,7 +274,19 @@ fn run<P: Pager>(pager: &P, s: &Shared, from: usize, w: Window) {
             }
             done += n;
         }
-        warm_ahead(pager, &mut warmed, progress, done, w.warm);
+        let warm = match &mut trials {
+            Some((t, clock)) => {
+                let now = u64::try_from(clock.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                let warm = t.observe(progress, now);
+                s.trials.store(t.held, Relaxed);
+                s.won.store(t.won, Relaxed);
+                warm
+            }
+            None => true,
+        };
+        if warm {
+            warm_ahead(pager, &mut warmed, progress, done, w.warm);
+        }
         if drop_ok {
             drop_ok = unmap_behind(pager, &mut dropped, progress, w.drop_chunk, w.behind);
         }
@@ -350,6 +393,58 @@ mod tests {
         fn warm(&self, _: usize, _: usize) {}
     }
 
+    /// A helper that judges warming runs trials as its reader goes and
+    /// reports them; it warms before the first (warming is what was asked).
+    #[test]
+    fn a_judging_helper_runs_trials_and_reports_them() {
+        use std::time::{Duration, Instant};
+        let log = std::sync::Arc::new(Log(Mutex::new(Vec::new())));
+        let w = Window {
+            ahead: 8,
+            chunk: 2,
+            behind: usize::MAX,
+            drop_chunk: 2,
+            warm: 4,
+            judge: Some(Judge {
+                first: 8,
+                settle: 2,
+                timed: 4,
+                keep: 16,
+                margin_pct: 5,
+            }),
+            poll: None,
+        };
+        let mut ra = Readahead::start(log.clone(), 0, w).expect("helper");
+        assert_eq!(ra.warm_trials(), (0, 0));
+        let t = Instant::now();
+        // Its first round, the reader still at 0: warmed.
+        while log.0.lock().unwrap().is_empty() {
+            assert!(t.elapsed() < Duration::from_secs(20), "never warmed");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let mut pos = 0;
+        while ra.warm_trials().0 < 2 {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "at {pos}: {:?}",
+                ra.warm_trials()
+            );
+            pos += 2;
+            ra.advance(pos);
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let (held, won) = ra.warm_trials();
+        assert!(won <= held);
+        drop(ra);
+        // Warmed from the start, never a byte twice.
+        let warmed = log.0.lock().unwrap().clone();
+        assert_eq!(warmed.first(), Some(&(0, 4)), "{warmed:?}");
+        assert!(
+            warmed.windows(2).all(|p| p[0].0 + p[0].1 <= p[1].0),
+            "{warmed:?}"
+        );
+    }
+
     /// A polling helper is woken by a reader that gets two chunks ahead of
     /// what it last saw, and not before: with parks of an hour, the
     /// helper maps ahead again within seconds only because it was woken.
@@ -364,6 +459,7 @@ mod tests {
             behind: 1 << 20,
             drop_chunk: 2,
             warm: 0,
+            judge: None,
             poll: Some(Duration::from_secs(3600)),
         };
         let mapped_to = |want: usize| {

@@ -235,6 +235,8 @@ fn readahead_model(start: usize, reports: &'static [usize], wait: bool, poll: bo
             behind: 2,
             drop_chunk: 2,
             warm: 1,
+            // Judging reads the clock: a model must not.
+            judge: None,
             poll: poll.then_some(std::time::Duration::from_micros(1)),
         };
         let last = reports.iter().copied().max().unwrap_or(start);

@@ -307,11 +307,23 @@ impl Capture {
     /// all the work (inline reassembly) while the helper has a core to
     /// itself: there it took 0.93× the time on a 1.1 GB capture. Where all
     /// cores are busy (an engine with a worker per core) the helper's reads
-    /// slow the others more than they save (1.03–1.06× there).
+    /// slow the others more than they save (1.03–1.06× there). Where the
+    /// helper's core does not share a cache with the reader's, they slow
+    /// the reader down (1.2–1.3×), so the helper times the reader with and
+    /// without them now and then and reads ahead only while that is faster
+    /// ([`weft_arena::Judge`], [`readahead_trials`](Self::readahead_trials)).
     ///
     /// A helper already running (started by either call) is kept as it is.
     pub fn start_readahead_reading(&mut self) -> bool {
         self.start_helper(true)
+    }
+
+    /// The read-ahead helper's trials of reading ahead so far, and how
+    /// many reading ahead won (see
+    /// [`start_readahead_reading`](Self::start_readahead_reading)); `(0,
+    /// 0)` without a helper that reads.
+    pub fn readahead_trials(&self) -> (u32, u32) {
+        self.readahead.as_ref().map_or((0, 0), |r| r.warm_trials())
     }
 
     fn start_helper(&mut self, read: bool) -> bool {

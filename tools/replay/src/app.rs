@@ -54,6 +54,9 @@ pub struct Outcome {
     pub bytes_read: u64,
     /// How frames reached the workers: `"inline"`, `"ring"` or `"fanout"`.
     pub dispatch: &'static str,
+    /// The read-ahead helpers' trials of reading the capture ahead, and
+    /// how many reading ahead won ([`Capture::readahead_trials`]).
+    pub readahead_trials: (u32, u32),
 }
 
 /// Why a run failed as a whole.
@@ -162,6 +165,7 @@ pub fn replay(
             (_, true) => "fanout",
             (_, false) => "ring",
         },
+        readahead_trials: (0, 0),
     };
     let report = if fanout {
         // Worker 0 reads the captures opened above; the others read them
@@ -212,6 +216,7 @@ pub fn replay(
         let fed = fed.into_iter().next().unwrap_or_default();
         out.capture_errors = fed.errors;
         out.interrupted = interrupted;
+        out.readahead_trials = fed.readahead_trials;
         out.bytes_read = fed.bytes;
         lock(&progress)(fed.bytes, total, fed.frames);
         report
@@ -233,6 +238,7 @@ pub fn replay(
         progress(fed.bytes, total, fed.frames);
         out.capture_errors = fed.errors;
         out.interrupted = fed.interrupted;
+        out.readahead_trials = fed.readahead_trials;
         out.bytes_read = fed.bytes;
         engine.finish().map_err(RunError::Engine)?
     };
@@ -299,6 +305,8 @@ struct Fed {
     /// The error that ended each capture early.
     errors: Vec<CaptureError>,
     interrupted: bool,
+    /// [`Outcome::readahead_trials`] of the captures read.
+    readahead_trials: (u32, u32),
 }
 
 impl Reading<'_> {
@@ -332,6 +340,9 @@ impl Reading<'_> {
             }
             let ended = self.feed(engine, &mut cap, &mut pacer, &mut fed, &mut cut, report);
             fed.bytes += cap.bytes_read();
+            let (held, won) = cap.readahead_trials();
+            fed.readahead_trials.0 += held;
+            fed.readahead_trials.1 += won;
             if let Some((me, group)) = self.group {
                 group.keep_up(me, fed.bytes, self.stop);
             }

@@ -86,6 +86,10 @@ pub fn json(out: &Outcome) -> Value {
         "bytes_read": out.bytes_read,
         "peak_rss_bytes": peak_rss(),
         "interrupted": out.interrupted,
+        "readahead": {
+            "trials": out.readahead_trials.0,
+            "reading_ahead_won": out.readahead_trials.1,
+        },
         "capture_errors": out.capture_errors.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
         "flow_errors": out.flow_errors,
         "dispatch": {
@@ -164,6 +168,10 @@ pub fn table(out: &Outcome) -> String {
             format!("{} ({})", out.stats.frames.len(), out.dispatch)
         },
     );
+    let (held, won) = out.readahead_trials;
+    if held > 0 {
+        row("read-ahead trials (won)", format!("{held} ({won})"));
+    }
     row("elapsed", format!("{:.3} s", out.elapsed.as_secs_f64()));
     row("rate", format!("{:.2} Mpkt/s", pps / 1e6));
     row("payload rate", format!("{gbps:.2} Gbit/s"));
