@@ -13,7 +13,7 @@ use crate::half::{Half, Piece};
 use crate::pool::PagePool;
 use crate::sg::{Info, ScatterGather, SgStats, Span, Src};
 use crate::stats::{DropReason, Stats};
-use crate::stream::{direction_of, Context, Direction, Event, Stream};
+use crate::stream::{direction_of, Cause, Context, Direction, Event, Stream};
 
 /// Index of a wire direction in `Conn::halves`.
 pub(crate) fn di(d: Dir) -> usize {
@@ -789,9 +789,26 @@ impl<P: PagePool> Core<P> {
         if !h.closed {
             // Bytes missing before a FIN were lost by the capture: they are
             // a skip like any other hole.
+            let acked = h.acked_to.max(h.acked_hole);
             if let Some(fin) = h.fin() {
                 self.skip_to(h, fin);
+            } else if acked > h.next {
+                // So were bytes the receiver acknowledged and the capture
+                // never showed. The acknowledgment covers the sender's FIN
+                // too if it sent one: when the other side closed with a
+                // FIN and no RST ends the connection (a graceful close,
+                // where both send one), the last acknowledged number is
+                // taken for that FIN's. (Closed otherwise, a lost FIN
+                // would count one byte too many.)
+                let graceful =
+                    ctx.cause != Cause::Rst && conn.halves[di(d.reverse())].fin().is_some();
+                let h = &mut conn.halves[di(d)];
+                let end = acked - u64::from(graceful);
+                if end > h.next {
+                    self.skip_to(h, end);
+                }
             }
+            let h = &mut conn.halves[di(d)];
             h.closed = true;
             // The end of a half that carried data is a delivery (with the
             // skip, if any); a half that never did gets none.

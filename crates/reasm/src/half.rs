@@ -129,6 +129,12 @@ pub(crate) struct Half<Pg> {
     /// skipped when the sender's next segment does not fill it (one segment
     /// of grace absorbs a capture that shows the ACK before the data).
     pub acked_hole: u64,
+    /// The furthest the receiver acknowledged while nothing waited and no
+    /// FIN was known (0: never past `next`). Left alone during the
+    /// connection (the capture may show an ACK before the data it covers);
+    /// still past `next` at the close, it ends the half: those bytes were
+    /// sent and received, and the capture lost them.
+    pub acked_to: u64,
     /// The pieces waiting behind a hole: made with the first, dropped with
     /// the last, so `None` is "nothing waits" without a look behind the
     /// pointer. Most halves never hold a piece, and the two maps inline
@@ -153,6 +159,7 @@ impl<Pg> Default for Half<Pg> {
             pending_skip: 0,
             skipped: (0, 0),
             acked_hole: 0,
+            acked_to: 0,
             waiting: None,
             keep: None,
         }
@@ -184,6 +191,12 @@ impl<Pg> Half<Pg> {
     #[inline]
     pub fn has_pieces(&self) -> bool {
         self.waiting.is_some()
+    }
+
+    /// Where the last waiting piece ends, if any waits.
+    pub fn last_piece_end(&self) -> Option<u64> {
+        let w = self.waiting.as_ref()?;
+        w.pieces.last_key_value().map(|(_, p)| p.end())
     }
 
     /// How many pieces wait.

@@ -452,15 +452,17 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         }
         if seg.flags.rst() {
             // A RST stands where its sender had got to: bytes between what
-            // was delivered and it, with nothing waiting, were sent but
-            // never captured. Marked like a FIN, the close counts them as
-            // a skipped hole. (Waiting data is flushed past its holes at
-            // the close, as before.)
+            // was delivered (or waits) and it were sent but never
+            // captured. Marked like a FIN, the close counts them as a
+            // skipped hole, after the waiting data is flushed past its
+            // holes. (Data waiting beyond the RST is only flushed.)
             let conn = self.table.get_mut(i);
             let h = &mut conn.halves[di(d)];
             if let Some(start) = h.offset_of(seg.data_seq()) {
                 let end = start + seg.payload.len() as i64;
-                let open = h.fin().is_none() && !h.closed && !h.has_pieces();
+                let beyond = |e: u64| e <= end as u64;
+                let open =
+                    h.fin().is_none() && !h.closed && h.last_piece_end().map_or(true, beyond);
                 if open && end > h.next as i64 {
                     h.set_fin(end as u64);
                 }
@@ -625,6 +627,9 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         } else if h.has_pieces() {
             let h = &mut conn.halves[di(o)];
             h.acked_hole = h.acked_hole.max(ack as u64);
+        } else if h.fin().is_none() {
+            let h = &mut conn.halves[di(o)];
+            h.acked_to = h.acked_to.max(ack as u64);
         }
     }
 

@@ -492,6 +492,83 @@ fn a_rst_after_lost_data_reports_the_hole() {
     assert!(seen.bytes[0].is_empty());
 }
 
+/// Bytes the receiver acknowledged that the capture never showed, at the
+/// end of a direction (nothing of the sender follows them), are a hole at
+/// the close: after a RST from the receiver, and after a close by
+/// `flush_all`. (The RST, standing past 4 bytes of its sender's that were
+/// lost too, is no FIN: the acknowledgment is taken whole.)
+#[test]
+fn an_acknowledged_tail_the_capture_lost_is_a_hole_at_the_close() {
+    for rst in [true, false] {
+        let mut v = handshake(0, 0);
+        v.push(seg(true, A, 1, 1, b"abc", 1)); // then 5 bytes lost
+        v.push(seg(false, A, 1, 9, b"", 1));
+        if rst {
+            v.push(seg(false, R | A, 5, 9, b"", 2));
+        }
+        let (seen, st, _) = run(Config::default(), &v);
+        assert_eq!(st.conns_closed_rst, u64::from(rst));
+        assert_eq!(seen.bytes[0], b"abc");
+        assert_eq!((seen.skips[0], seen.ends[0]), (5, 1), "rst {rst}");
+        let server = if rst { 4 } else { 0 };
+        assert_eq!(
+            (seen.skips[1], st.gap_bytes),
+            (server, 5 + server),
+            "rst {rst}"
+        );
+    }
+}
+
+/// In a graceful close whose one FIN the capture lost with the data
+/// before it, the receiver's acknowledgment covers that FIN too: the
+/// hole is the data alone.
+#[test]
+fn a_lost_fin_with_its_data_is_not_counted_as_data() {
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 1, 1, b"abc", 1)); // then "defgh" + FIN lost
+    v.push(seg(false, A, 1, 10, b"", 1)); // acknowledges the FIN
+    v.push(seg(false, F | A, 1, 10, b"", 2));
+    v.push(seg(true, A, 10, 2, b"", 2));
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!((seen.skips[0], seen.ends[0], st.gap_bytes), (5, 1, 5));
+    assert_eq!(seen.ends[1], 0, "the server's half carried nothing");
+}
+
+/// An ACK the capture shows before the data it covers skips nothing: the
+/// data comes, and is delivered.
+#[test]
+fn an_ack_ahead_of_its_data_leaves_no_hole() {
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 1, 1, b"abc", 1));
+    v.push(seg(false, A, 1, 9, b"", 1));
+    v.push(seg(true, A, 4, 1, b"defgh", 1));
+    v.push(seg(false, R | A, 1, 9, b"", 2));
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"abcdefgh");
+    assert_eq!((seen.skips[0], st.gap_bytes), (0, 0));
+}
+
+/// A RST beyond data waiting behind a hole stands where its sender got
+/// to: the hole and the bytes after the waiting data are both counted.
+#[test]
+fn a_rst_past_waiting_data_counts_the_tail_too() {
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 1, 1, b"abc", 1));
+    v.push(seg(true, A, 6, 1, b"xyz", 1)); // [3, 5) lost, waits at 5
+    v.push(seg(true, R | A, 12, 1, b"", 2)); // [8, 11) lost too
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"abcxyz");
+    assert_eq!((seen.skips[0], st.gap_bytes), (5, 5));
+    // A RST behind the waiting data only flushes it.
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 1, 1, b"abc", 1));
+    v.push(seg(true, A, 6, 1, b"xyz", 1));
+    v.push(seg(true, R | A, 5, 1, b"", 2));
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"abcxyz");
+    assert_eq!((seen.skips[0], st.gap_bytes), (2, 2));
+}
+
 /// A FIN farther ahead than `max_window` is not the stream's: a close
 /// does not skip gigabytes to reach it.
 #[test]
