@@ -104,6 +104,13 @@ pub struct GenConfig {
     pub exchanges: u32,
     /// Connections closed by a RST instead of FINs from both sides.
     pub rst_fraction: f64,
+    /// Ordinary connections closed by FINs whose first FIN rides on the
+    /// last segment of a final message from the closing side (as HTTP/1.0
+    /// servers send it), impaired like any message: the FIN may come
+    /// ahead of a hole, twice, or be lost with its data (then only the
+    /// peer's acknowledgment tells where the stream ended). 0 draws nothing,
+    /// so traces made before this setting stay the same.
+    pub fin_data: f64,
     /// Connections over IPv6 instead of IPv4.
     pub ipv6_fraction: f64,
     /// When non-zero, each connection takes its 4-tuple from a pool of this
@@ -156,6 +163,7 @@ impl Default for GenConfig {
             max_bytes: 10_000,
             exchanges: 3,
             rst_fraction: 0.1,
+            fin_data: 0.0,
             ipv6_fraction: 0.1,
             tuple_pool: 0,
             vlan_fraction: 0.1,
@@ -224,6 +232,7 @@ impl GenConfig {
         }
         let fractions = [
             self.rst_fraction,
+            self.fin_data,
             self.ipv6_fraction,
             self.vlan_fraction,
             self.wrap_fraction,

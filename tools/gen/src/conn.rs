@@ -91,6 +91,8 @@ pub(crate) struct Conn {
     win: u16,
     mss: u32,
     rst: bool,
+    /// The first FIN rides on a final message ([`GenConfig::fin_data`]).
+    fin_data: bool,
     ip_id: [u16; 2],
     phase: Phase,
     queue: Vec<Pkt>,
@@ -196,6 +198,9 @@ impl Conn {
         };
         let rst = rng.chance(cfg.rst_fraction);
         let ip_id = [rng.next_u64() as u16, rng.next_u64() as u16];
+        // Drawn last and only when asked: other traces stay as they were.
+        let fin_data =
+            cfg.fin_data > 0.0 && kind == Kind::Normal && !rst && rng.chance(cfg.fin_data);
         Conn {
             rng,
             client,
@@ -207,6 +212,7 @@ impl Conn {
             win,
             mss,
             rst,
+            fin_data,
             ip_id,
             phase: Phase::Handshake,
             queue: Vec::new(),
@@ -276,12 +282,12 @@ impl Conn {
             Phase::Exchange(n) => {
                 let req = self.rng.range(cfg.min_bytes.into(), cfg.max_bytes.into());
                 let resp = self.rng.range(cfg.min_bytes.into(), cfg.max_bytes.into());
-                self.plan_message(cfg, 0, req, scratch);
-                self.plan_message(cfg, 1, resp, scratch);
+                self.plan_message(cfg, 0, req, scratch, false);
+                self.plan_message(cfg, 1, resp, scratch, false);
                 self.phase = Phase::Exchange(n - 1);
             }
             Phase::Flood(n) => self.plan_flood(n),
-            Phase::Close => self.plan_close(),
+            Phase::Close => self.plan_close(cfg, scratch),
             Phase::Done => return false,
         }
         true
@@ -369,20 +375,31 @@ impl Conn {
         }
     }
 
-    fn plan_close(&mut self) {
+    fn plan_close(&mut self, cfg: &GenConfig, scratch: &mut Vec<u8>) {
         let c = usize::from(self.rng.chance(0.5));
         let o = 1 - c;
-        let (cs, os) = (self.next_seq(c), self.next_seq(o));
         let from_c = c == 0;
+        let fin = flags::FIN | flags::ACK;
+        if self.fin_data {
+            // The closer's FIN on its final message's last segment (the
+            // peer's ACK of it covers the FIN); `cs` is then the FIN's
+            // sequence number.
+            // At least a byte: the FIN needs a segment to ride on.
+            let (lo, hi) = (cfg.min_bytes.max(1), cfg.max_bytes.max(1));
+            let len = self.rng.range(lo.into(), hi.into());
+            self.plan_message(cfg, c, len, scratch, true);
+        }
+        let (cs, os) = (self.next_seq(c), self.next_seq(o));
         if self.rst {
             let p = self.ctl(from_c, flags::RST | flags::ACK, cs, os);
             self.queue.push(p);
         } else {
-            let fin = flags::FIN | flags::ACK;
-            let a = self.ctl(from_c, fin, cs, os);
+            if !self.fin_data {
+                self.queue.push(self.ctl(from_c, fin, cs, os));
+            }
             let b = self.ctl(!from_c, fin, os, cs.wrapping_add(1));
             let last = self.ctl(from_c, flags::ACK, cs.wrapping_add(1), os.wrapping_add(1));
-            self.queue.extend([a, b, last]);
+            self.queue.extend([b, last]);
         }
         self.phase = Phase::Done;
     }

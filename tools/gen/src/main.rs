@@ -44,6 +44,10 @@ struct Args {
     /// Fraction of connections closed by RST instead of FINs.
     #[arg(long, default_value_t = 0.1)]
     rst_fraction: f64,
+    /// Fraction of connections closed by FINs whose first FIN rides on the
+    /// last data segment of a final message.
+    #[arg(long, default_value_t = 0.0)]
+    fin_data: f64,
     /// Fraction of connections over IPv6.
     #[arg(long, default_value_t = 0.1)]
     ipv6_fraction: f64,
@@ -101,6 +105,7 @@ impl Args {
             max_bytes: self.max_bytes,
             exchanges: self.exchanges,
             rst_fraction: self.rst_fraction,
+            fin_data: self.fin_data,
             ipv6_fraction: self.ipv6_fraction,
             tuple_pool: self.tuple_pool,
             vlan_fraction: self.vlan_fraction,

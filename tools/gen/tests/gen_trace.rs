@@ -172,6 +172,32 @@ fn acks_follow_captured_data() {
 }
 
 #[test]
+fn fins_ride_on_the_last_data_and_the_truth_holds() {
+    let cfg = GenConfig {
+        fin_data: 1.0,
+        rst_fraction: 0.0,
+        ..impaired()
+    };
+    let (pcap, truth) = run(&cfg);
+    let pkts = parse_checked(&pcap, &truth);
+    // Every connection: the closer's FIN on data (sometimes reordered
+    // ahead of a hole, or sent twice), the peer's on its own.
+    let on_data = pkts.iter().filter(|p| p.fin && !p.payload.is_empty());
+    let bare = pkts.iter().filter(|p| p.fin && p.payload.is_empty());
+    assert_eq!(bare.count() as u64, cfg.conns);
+    assert!(on_data.count() as u64 >= cfg.conns);
+    // Each FIN sits right after the last byte of its direction, wherever
+    // a copy of it came in the capture.
+    for c in connections(&pkts) {
+        assert!(c.dirs.iter().all(|d| d.fin.is_some()), "{:?}", c.tuple);
+        for d in &c.dirs {
+            assert_eq!(Some(d.bytes.len() as u64), d.fin, "{:?}", c.tuple);
+        }
+    }
+    assert_eq!(derive_truth(&pkts, false), truth.lines());
+}
+
+#[test]
 fn loss_gaps_are_the_removed_bytes() {
     let cfg = GenConfig {
         loss: 0.1,

@@ -35,7 +35,8 @@ fn stdout(o: &Output) -> String {
     String::from_utf8(o.stdout.clone()).unwrap()
 }
 
-/// A lossy, reordered trace with its truth.
+/// A lossy, reordered trace with its truth: some of the lost segments
+/// end a direction (only the peer's ACK or RST tells), some carry a FIN.
 fn lossy() -> (PathBuf, String) {
     let cfg = weft_gen::GenConfig {
         seed: 99,
@@ -45,7 +46,8 @@ fn lossy() -> (PathBuf, String) {
         reorder: 0.05,
         duplicate: 0.02,
         overlap: 0.02,
-        loss: 0.02,
+        loss: 0.05,
+        fin_data: 0.3,
         ipv6_fraction: 0.3,
         vlan_fraction: 0.2,
         wrap_fraction: 0.3,

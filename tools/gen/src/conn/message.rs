@@ -15,13 +15,15 @@ use crate::config::{GenConfig, Hostile};
 use crate::frame::{fill_payload, flags};
 
 impl Conn {
-    /// Plans `len` bytes from direction `d` (0: client to server).
+    /// Plans `len` bytes from direction `d` (0: client to server); with
+    /// `fin`, every copy of its last byte carries the sender's FIN.
     pub(super) fn plan_message(
         &mut self,
         cfg: &GenConfig,
         d: usize,
         len: u64,
         scratch: &mut Vec<u8>,
+        fin: bool,
     ) {
         if len == 0 {
             return;
@@ -56,7 +58,7 @@ impl Conn {
                 txs.insert(0, t);
             }
         }
-        self.emit(d, &segs, &txs);
+        self.emit(d, &segs, &txs, fin);
         self.hash(d, &segs, &lost, conflict, scratch);
         self.halves[d].next = base + len;
     }
@@ -164,8 +166,10 @@ impl Conn {
         }
     }
 
-    /// Queues the data packets (lost ones left out) and the receiver's ACKs.
-    fn emit(&mut self, d: usize, segs: &[(u64, u32)], txs: &[Tx]) {
+    /// Queues the data packets (lost ones left out) and the receiver's ACKs;
+    /// with `fin`, the packets that carry the last byte carry a FIN, and
+    /// the ACK of the whole message covers it.
+    fn emit(&mut self, d: usize, segs: &[(u64, u32)], txs: &[Tx], fin: bool) {
         let r = 1 - d;
         let from_client = d == 0;
         let n = segs.len();
@@ -176,10 +180,10 @@ impl Conn {
         let mut since_ack = 0u32;
         for t in txs {
             if !t.lost {
-                let push = if t.off + u64::from(t.len) == end {
-                    flags::PSH
-                } else {
-                    0
+                let push = match (t.off + u64::from(t.len) == end, fin) {
+                    (true, true) => flags::PSH | flags::FIN,
+                    (true, false) => flags::PSH,
+                    (false, _) => 0,
                 };
                 let mut p = self.ctl(
                     from_client,
@@ -201,24 +205,19 @@ impl Conn {
             }
             since_ack += 1;
             if cum == old || since_ack >= 2 {
-                let acked = if cum == n { end } else { segs[cum].0 };
-                let a = self.ctl(
-                    !from_client,
-                    flags::ACK,
-                    sender_ack,
-                    self.halves[d].seq(acked),
-                );
+                let acked = if cum == n {
+                    self.halves[d].seq(end).wrapping_add(u32::from(fin))
+                } else {
+                    self.halves[d].seq(segs[cum].0)
+                };
+                let a = self.ctl(!from_client, flags::ACK, sender_ack, acked);
                 self.queue.push(a);
                 since_ack = 0;
             }
         }
         if since_ack > 0 {
-            let a = self.ctl(
-                !from_client,
-                flags::ACK,
-                sender_ack,
-                self.halves[d].seq(end),
-            );
+            let acked = self.halves[d].seq(end).wrapping_add(u32::from(fin));
+            let a = self.ctl(!from_client, flags::ACK, sender_ack, acked);
             self.queue.push(a);
         }
     }
