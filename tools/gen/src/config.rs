@@ -129,6 +129,11 @@ pub struct GenConfig {
     pub gap_ns: u64,
     /// Timestamp of the first packet, nanoseconds since the Unix epoch.
     pub start_ns: u64,
+    /// Each packet's timestamp moves by up to this many nanoseconds either
+    /// way, so timestamps go back now and then, as in a capture merged
+    /// from several interfaces (the packets keep their order). 0 draws
+    /// nothing, so traces made before this setting stay the same.
+    pub jitter_ns: u64,
     /// Nanosecond pcap timestamps instead of microseconds.
     pub nanos: bool,
     /// Data segments displaced later among their message's segments.
@@ -171,6 +176,7 @@ impl Default for GenConfig {
             mss: 1448,
             gap_ns: 5_000,
             start_ns: 1_700_000_000_000_000_000,
+            jitter_ns: 0,
             nanos: false,
             reorder: 0.0,
             reorder_window: 4,
@@ -226,6 +232,9 @@ impl GenConfig {
         }
         if self.reorder_window == 0 {
             return Err(ConfigError("reorder-window must be at least 1"));
+        }
+        if self.jitter_ns > 3_600_000_000_000 {
+            return Err(ConfigError("jitter above an hour"));
         }
         if self.flood_segments > 50_000_000 {
             return Err(ConfigError("flood-segments above 50,000,000"));

@@ -189,7 +189,11 @@ pub fn generate<W: Write>(cfg: &GenConfig, pcap_out: W) -> io::Result<Truth> {
         };
         encode(&mut frame, &p, &wire);
         clock += rng.range(cfg.gap_ns / 2, cfg.gap_ns + cfg.gap_ns / 2);
-        pcap.record(clock, &frame)?;
+        let ts = match cfg.jitter_ns {
+            0 => clock,
+            j => (clock + rng.below(2 * j + 1)).saturating_sub(j),
+        };
+        pcap.record(ts, &frame)?;
         summary.packets += 1;
         summary.payload_bytes += u64::from(p.len);
     }

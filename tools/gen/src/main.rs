@@ -66,6 +66,10 @@ struct Args {
     /// Mean gap between packets, nanoseconds.
     #[arg(long, default_value_t = 5000)]
     gap_ns: u64,
+    /// Move each timestamp by up to this many nanoseconds either way (they
+    /// then go back now and then, as in merged captures).
+    #[arg(long, default_value_t = 0)]
+    jitter_ns: u64,
     /// Nanosecond pcap timestamps.
     #[arg(long)]
     nanos: bool,
@@ -112,6 +116,7 @@ impl Args {
             wrap_fraction: self.wrap_fraction,
             mss: self.mss,
             gap_ns: self.gap_ns,
+            jitter_ns: self.jitter_ns,
             nanos: self.nanos,
             reorder: self.reorder,
             reorder_window: self.reorder_window,

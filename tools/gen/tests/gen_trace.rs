@@ -198,6 +198,36 @@ fn fins_ride_on_the_last_data_and_the_truth_holds() {
 }
 
 #[test]
+fn jitter_sends_timestamps_back_within_its_bound() {
+    let cfg = GenConfig {
+        jitter_ns: 40_000,
+        gap_ns: 10_000,
+        ..impaired()
+    };
+    let (pcap, truth) = run(&cfg);
+    let (_, pkts) = read_pcap(&pcap);
+    assert_eq!(truth.summary().packets, pkts.len() as u64);
+    let back: Vec<u64> = pkts
+        .windows(2)
+        .filter(|w| w[1].ts_ns < w[0].ts_ns)
+        .map(|w| w[0].ts_ns - w[1].ts_ns)
+        .collect();
+    assert!(
+        back.len() > pkts.len() / 10,
+        "{} of {}",
+        back.len(),
+        pkts.len()
+    );
+    assert!(
+        back.iter().all(|&b| b <= 2 * cfg.jitter_ns),
+        "{:?}",
+        back.iter().max()
+    );
+    // The packets, and so the truth, are what they are without jitter.
+    assert_eq!(derive_truth(&pkts, false), truth.lines());
+}
+
+#[test]
 fn loss_gaps_are_the_removed_bytes() {
     let cfg = GenConfig {
         loss: 0.1,
