@@ -274,6 +274,7 @@ impl EngineBuilder {
                 tx: Some(tx),
                 pending: Vec::new(),
                 handle: Some(handle),
+                told: Timestamp(0),
             });
             shared.push(sh);
         }
@@ -405,6 +406,7 @@ impl EngineBuilder {
                                 running: false,
                             },
                             me: i,
+                            told: Timestamp(0),
                         };
                         let mode = Mode::Fanout(Box::new(local));
                         let mut engine = Engine::new(this.clone(), mode, shared, keyed);
@@ -533,6 +535,8 @@ struct WorkerHandle<F> {
     tx: Option<Producer<Msg>>,
     pending: Vec<Msg>,
     handle: Option<JoinHandle<Result<Done<F>, String>>>,
+    /// The latest packet time a tick gave it (see [`Engine::send`]).
+    told: Timestamp,
 }
 
 enum Mode<F: StreamFactory> {
@@ -554,9 +558,23 @@ struct Fanout<F: StreamFactory> {
     inline: Inline<F>,
     /// This worker's index.
     me: usize,
+    /// The latest packet time its pipeline was moved to by a tick or a
+    /// catch-up (see [`Engine::send`]).
+    told: Timestamp,
 }
 
 impl<F: StreamFactory> Fanout<F> {
+    /// Moves the pipeline's time to `now`, after the frames gathered so
+    /// far (see [`Engine::send`]). Only for time going back: off the
+    /// per-frame path.
+    #[cold]
+    #[inline(never)]
+    fn catch_up(&mut self, block: &Option<Block>, now: Timestamp) {
+        self.inline.run(block);
+        self.inline.p.advance_time(now);
+        self.told = now;
+    }
+
     /// Processes the gathered frames and publishes the counters.
     fn run(&mut self, block: &Option<Block>, shared: &Shared) {
         self.inline.run(block);
@@ -853,6 +871,9 @@ impl<F: StreamFactory> Engine<F> {
         let w = usize::from(reta[hash as usize % RETA_SIZE]);
         stats.sent[w] += 1;
         if w == l.me {
+            if ts < self.now && l.told < self.now {
+                l.catch_up(block, self.now);
+            }
             l.inline.ahead.push(Ahead {
                 link,
                 off,
@@ -950,6 +971,9 @@ impl<F: StreamFactory> Engine<F> {
             self.stats.sent[w] += 1;
             if w == l.me {
                 l.inline.run(&self.block);
+                if ts < self.now && l.told < self.now {
+                    l.catch_up(&self.block, self.now);
+                }
                 let ip_off = usize::from(ip_off);
                 l.inline.p.process_ip(frame, ip_off, vlan, ts, hash, None);
             }
@@ -960,6 +984,7 @@ impl<F: StreamFactory> Engine<F> {
                 let len = frame.len() as u32;
                 self.send(
                     hash,
+                    ts,
                     Msg::Frame(Desc {
                         off,
                         len,
@@ -987,7 +1012,7 @@ impl<F: StreamFactory> Engine<F> {
             hash,
             ts,
         };
-        self.send(hash, Msg::Owned(Box::new(Owned { data, desc })));
+        self.send(hash, ts, Msg::Owned(Box::new(Owned { data, desc })));
     }
 
     /// Worker of a flow hash, through the indirection table.
@@ -1003,11 +1028,27 @@ impl<F: StreamFactory> Engine<F> {
         }
     }
 
-    fn send(&mut self, hash: u32, msg: Msg) {
+    /// Sends `msg`, stamped `ts`, to the worker of `hash`.
+    ///
+    /// A frame stamped before one dispatched earlier (time going back, as
+    /// in captures merged from several interfaces) reaches a worker whose
+    /// time has seen the later one: a tick to the dispatcher's packet time
+    /// goes first, unless one already did. Inline, the reassembler's time
+    /// never goes back either, so every timeout fires before the same
+    /// segments of its flow in every mode and their output is the same.
+    /// (Without it a worker's time could lag by up to a tick, and a flush
+    /// timeout fire after a segment inline took after it.) Fanout workers
+    /// catch up the same way ([`Fanout::catch_up`]).
+    fn send(&mut self, hash: u32, ts: Timestamp, msg: Msg) {
         let w = self.worker_of(hash);
         self.stats.sent[w] += 1;
+        let now = self.now;
         match &mut self.mode {
             Mode::Workers(ws) => {
+                if ts < now && ws[w].told < now {
+                    ws[w].pending.push(Msg::Tick(now));
+                    ws[w].told = now;
+                }
                 ws[w].pending.push(msg);
                 if ws[w].pending.len() >= self.batch {
                     flush_worker(&mut ws[w], w, self.backpressure, &mut self.stats);
@@ -1016,6 +1057,9 @@ impl<F: StreamFactory> Engine<F> {
             Mode::Fanout(l) if w == l.me => {
                 // A defragmented datagram: after the frames before it.
                 l.inline.run(&self.block);
+                if ts < now && l.told < now {
+                    l.catch_up(&self.block, now);
+                }
                 if let Msg::Owned(o) = msg {
                     let d = o.desc;
                     let ip_off = usize::from(d.ip_off);
@@ -1051,6 +1095,7 @@ impl<F: StreamFactory> Engine<F> {
                 // growing by a tick a millisecond of packet time.
                 for (i, w) in ws.iter_mut().enumerate() {
                     w.pending.push(Msg::Tick(ts));
+                    w.told = w.told.max(ts);
                     flush_worker(w, i, bp, &mut self.stats);
                 }
             }
@@ -1060,6 +1105,7 @@ impl<F: StreamFactory> Engine<F> {
                 // whose flows are idle stay current.
                 l.inline.run(&self.block);
                 l.inline.p.advance_time(ts);
+                l.told = l.told.max(ts);
                 l.publish(&self.shared[l.me]);
             }
             // Every frame's time reaches the pipeline itself.
