@@ -177,13 +177,14 @@ impl Trials {
     /// by more than the margin.
     fn decide(&mut self) {
         // warm_ns / warm_b * 100 <= cold_ns / cold_b * (100 + margin), in
-        // integers (u128: no overflow).
+        // integers (u128, saturating: past any real run's times and sizes).
         let [cold_ns, warm_ns] = self.ns.map(u128::from);
         let [cold_b, warm_b] = self.bytes.map(|b| u128::from(b.max(1)));
-        let margin = u128::from(100 + self.judge.margin_pct);
-        self.best = warm_ns * cold_b * 100 <= cold_ns * warm_b * margin;
-        self.held += 1;
-        self.won += u32::from(self.best);
+        let margin = u128::from(self.judge.margin_pct) + 100;
+        let warm = warm_ns.saturating_mul(cold_b).saturating_mul(100);
+        self.best = warm <= cold_ns.saturating_mul(warm_b).saturating_mul(margin);
+        self.held = self.held.saturating_add(1);
+        self.won = self.won.saturating_add(u32::from(self.best));
     }
 }
 

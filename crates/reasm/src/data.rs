@@ -798,8 +798,10 @@ impl<P: PagePool> Core<P> {
                 // too if it sent one: when the other side closed with a
                 // FIN and no RST ends the connection (a graceful close,
                 // where both send one), the last acknowledged number is
-                // taken for that FIN's. (Closed otherwise, a lost FIN
-                // would count one byte too many.)
+                // taken for that FIN's. One sequence number is all this
+                // can be wrong by, in corners: a half-close whose other
+                // side's lost tail ends the capture counts one short; a
+                // FIN lost and then a RST from the peer, one too many.
                 let graceful =
                     ctx.cause != Cause::Rst && conn.halves[di(d.reverse())].fin().is_some();
                 let h = &mut conn.halves[di(d)];

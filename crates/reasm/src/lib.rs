@@ -22,9 +22,9 @@
 //! * **Holes.** Bytes the receiver acknowledged but the capture never saw
 //!   are skipped at once ([`Config::skip_acked_holes`]); other holes wait
 //!   until a limit, a timeout, or the end of the connection forces progress.
-//!   A direction's lost tail (acknowledged, or behind its sender's RST, with
-//!   nothing after it) is a hole at the close. Every skip is reported
-//!   exactly in [`Info::skip`].
+//!   A direction's lost tail (acknowledged, with the same setting, or behind
+//!   its sender's RST, with nothing after it) is a hole at the close. Every
+//!   skip is reported exactly in [`Info::skip`].
 //! * **Bounded memory.** Page limits per connection and in total, a byte
 //!   memcap, a connection limit, and a limit on what a handler keeps
 //!   ([`Config::max_kept_bytes`]). A limit never aborts: the oldest

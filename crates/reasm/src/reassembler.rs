@@ -459,7 +459,8 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             let conn = self.table.get_mut(i);
             let h = &mut conn.halves[di(d)];
             if let Some(start) = h.offset_of(seg.data_seq()) {
-                let end = start + seg.payload.len() as i64;
+                // Past its payload, captured or not (as a FIN).
+                let end = start + seg.payload.len() as i64 + i64::from(seg.payload_missing);
                 let beyond = |e: u64| e <= end as u64;
                 let open =
                     h.fin().is_none() && !h.closed && h.last_piece_end().map_or(true, beyond);
@@ -628,8 +629,18 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             let h = &mut conn.halves[di(o)];
             h.acked_hole = h.acked_hole.max(ack as u64);
         } else if h.fin().is_none() {
-            let h = &mut conn.halves[di(o)];
-            h.acked_to = h.acked_to.max(ack as u64);
+            // Taken only from a segment standing where its own sender is
+            // (as a RST must): a stray from an earlier use of the 4-tuple,
+            // or a blind one, would otherwise make the close skip up to
+            // `max_window` bytes nobody sent.
+            let sender = &conn.halves[di(seg.dir)];
+            let at = sender
+                .offset_of(seg.seq)
+                .map(|off| off - sender.next as i64);
+            if at.is_some_and(|at| at >= -max_window && at <= self.core.cfg.rst_window as i64) {
+                let h = &mut conn.halves[di(o)];
+                h.acked_to = h.acked_to.max(ack as u64);
+            }
         }
     }
 

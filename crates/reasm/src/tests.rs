@@ -519,6 +519,27 @@ fn an_acknowledged_tail_the_capture_lost_is_a_hole_at_the_close() {
     }
 }
 
+/// An ACK on a segment that stands nowhere near its own sender's place (a
+/// stray from an earlier use of the 4-tuple, or a blind one) does not make
+/// the close skip bytes nobody sent.
+#[test]
+fn a_stray_ack_does_not_make_a_tail() {
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 1, 1, b"abc", 1));
+    v.push(seg(false, A, 0x4000_0000, 0x1000, b"", 1)); // seq far off
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!((seen.skips[0], st.gap_bytes), (0, 0));
+    // Where its sender is (its next byte, or a little past lost bytes
+    // of its own), the same ACK counts.
+    for seq in [1, 100] {
+        let mut v = handshake(0, 0);
+        v.push(seg(true, A, 1, 1, b"abc", 1));
+        v.push(seg(false, A, seq, 0x1000, b"", 1));
+        let (seen, st, _) = run(Config::default(), &v);
+        assert_eq!((seen.skips[0], st.gap_bytes), (0xffc, 0xffc), "seq {seq}");
+    }
+}
+
 /// In a graceful close whose one FIN the capture lost with the data
 /// before it, the receiver's acknowledgment covers that FIN too: the
 /// hole is the data alone.
