@@ -580,6 +580,17 @@ fn a_rst_past_waiting_data_counts_the_tail_too() {
     let (seen, st, _) = run(Config::default(), &v);
     assert_eq!(seen.bytes[0], b"abcxyz");
     assert_eq!((seen.skips[0], st.gap_bytes), (5, 5));
+    // A RST whose payload the capture cut, past waiting data, stands past
+    // the missing bytes.
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 1, 1, b"abc", 1));
+    v.push(seg(true, A, 6, 1, b"xyz", 1));
+    let mut rst = seg(true, R | A, 9, 1, b"de", 2);
+    rst.payload_missing = 3;
+    v.push(rst);
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"abcxyzde");
+    assert_eq!((seen.skips[0], st.gap_bytes), (5, 5));
     // A RST behind the waiting data only flushes it.
     let mut v = handshake(0, 0);
     v.push(seg(true, A, 1, 1, b"abc", 1));
