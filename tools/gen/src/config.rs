@@ -111,6 +111,10 @@ pub struct GenConfig {
     /// peer's acknowledgment tells where the stream ended). 0 draws nothing,
     /// so traces made before this setting stay the same.
     pub fin_data: f64,
+    /// Ordinary connections whose SYN carries the first bytes of the
+    /// first request (TCP Fast Open, the server taking them: its SYN-ACK
+    /// acknowledges them). 0 draws nothing.
+    pub syn_data: f64,
     /// Connections over IPv6 instead of IPv4.
     pub ipv6_fraction: f64,
     /// When non-zero, each connection takes its 4-tuple from a pool of this
@@ -169,6 +173,7 @@ impl Default for GenConfig {
             exchanges: 3,
             rst_fraction: 0.1,
             fin_data: 0.0,
+            syn_data: 0.0,
             ipv6_fraction: 0.1,
             tuple_pool: 0,
             vlan_fraction: 0.1,
@@ -242,6 +247,7 @@ impl GenConfig {
         let fractions = [
             self.rst_fraction,
             self.fin_data,
+            self.syn_data,
             self.ipv6_fraction,
             self.vlan_fraction,
             self.wrap_fraction,

@@ -93,6 +93,8 @@ pub(crate) struct Conn {
     rst: bool,
     /// The first FIN rides on a final message ([`GenConfig::fin_data`]).
     fin_data: bool,
+    /// The SYN carries data ([`GenConfig::syn_data`]).
+    syn_data: bool,
     ip_id: [u16; 2],
     phase: Phase,
     queue: Vec<Pkt>,
@@ -201,6 +203,7 @@ impl Conn {
         // Drawn last and only when asked: other traces stay as they were.
         let fin_data =
             cfg.fin_data > 0.0 && kind == Kind::Normal && !rst && rng.chance(cfg.fin_data);
+        let syn_data = cfg.syn_data > 0.0 && kind == Kind::Normal && rng.chance(cfg.syn_data);
         Conn {
             rng,
             client,
@@ -213,6 +216,7 @@ impl Conn {
             mss,
             rst,
             fin_data,
+            syn_data,
             ip_id,
             phase: Phase::Handshake,
             queue: Vec::new(),
@@ -277,7 +281,7 @@ impl Conn {
     /// Plans the next phase into the queue; false when there is none.
     fn plan(&mut self, cfg: &GenConfig, scratch: &mut Vec<u8>) -> bool {
         match self.phase {
-            Phase::Handshake => self.plan_handshake(cfg),
+            Phase::Handshake => self.plan_handshake(cfg, scratch),
             Phase::Exchange(0) => self.phase = Phase::Close,
             Phase::Exchange(n) => {
                 let req = self.rng.range(cfg.min_bytes.into(), cfg.max_bytes.into());
@@ -312,12 +316,29 @@ impl Conn {
         self.halves[d].seq(self.halves[d].next)
     }
 
-    fn plan_handshake(&mut self, cfg: &GenConfig) {
+    fn plan_handshake(&mut self, cfg: &GenConfig, scratch: &mut Vec<u8>) {
         let (c, s) = (self.halves[0].isn, self.halves[1].isn);
         let mut syn = self.ctl(true, flags::SYN, c, 0);
         syn.syn_opts = Some((self.ws, self.mss.min(65_535) as u16));
         syn.win = 64_240;
+        if self.syn_data {
+            // The request's first bytes, at offset 0 (the byte after the
+            // SYN's own sequence number); the truth takes them first.
+            let len = self.rng.range(1, u64::from(self.mss.min(1000)));
+            syn.len = len as u32;
+            let h = &mut self.halves[0];
+            scratch.resize(len as usize, 0);
+            crate::frame::fill_payload(h.key, 0, 0, scratch);
+            h.first.update(&scratch[..]);
+            if let Some(last) = &mut h.last {
+                last.update(&scratch[..]);
+            }
+            h.delivered += len;
+            h.next = len;
+        }
         self.queue.push(syn);
+        // Past the SYN and its data, if any.
+        let c_next = self.next_seq(0);
         if self.kind == Kind::Hostile(Hostile::SynFlood) {
             if self.rng.chance(0.5) {
                 let mut sa = self.ctl(false, flags::SYN | flags::ACK, s, c.wrapping_add(1));
@@ -328,11 +349,11 @@ impl Conn {
             self.phase = Phase::Done;
             return;
         }
-        let mut sa = self.ctl(false, flags::SYN | flags::ACK, s, c.wrapping_add(1));
+        let mut sa = self.ctl(false, flags::SYN | flags::ACK, s, c_next);
         sa.syn_opts = Some((self.ws, self.mss.min(65_535) as u16));
         sa.win = 65_535;
         self.queue.push(sa);
-        let ack = self.ctl(true, flags::ACK, c.wrapping_add(1), s.wrapping_add(1));
+        let ack = self.ctl(true, flags::ACK, c_next, s.wrapping_add(1));
         self.queue.push(ack);
         self.phase = if self.kind == Kind::Hostile(Hostile::OooFlood) {
             // The withheld first segment: [0, mss) never appears.

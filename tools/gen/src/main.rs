@@ -48,6 +48,10 @@ struct Args {
     /// last data segment of a final message.
     #[arg(long, default_value_t = 0.0)]
     fin_data: f64,
+    /// Fraction of connections whose SYN carries the first request bytes
+    /// (TCP Fast Open).
+    #[arg(long, default_value_t = 0.0)]
+    syn_data: f64,
     /// Fraction of connections over IPv6.
     #[arg(long, default_value_t = 0.1)]
     ipv6_fraction: f64,
@@ -110,6 +114,7 @@ impl Args {
             exchanges: self.exchanges,
             rst_fraction: self.rst_fraction,
             fin_data: self.fin_data,
+            syn_data: self.syn_data,
             ipv6_fraction: self.ipv6_fraction,
             tuple_pool: self.tuple_pool,
             vlan_fraction: self.vlan_fraction,

@@ -198,6 +198,29 @@ fn fins_ride_on_the_last_data_and_the_truth_holds() {
 }
 
 #[test]
+fn syn_data_is_the_start_of_the_first_request_and_is_acknowledged() {
+    let cfg = GenConfig {
+        syn_data: 1.0,
+        ..impaired()
+    };
+    let (pcap, truth) = run(&cfg);
+    let pkts = parse_checked(&pcap, &truth);
+    let syns: Vec<&P> = pkts.iter().filter(|p| p.syn && !p.has_ack).collect();
+    assert_eq!(syns.len() as u64, cfg.conns);
+    assert!(syns.iter().all(|p| !p.payload.is_empty()));
+    // Each SYN-ACK acknowledges the SYN's data as well as the SYN.
+    for sa in pkts.iter().filter(|p| p.syn && p.has_ack) {
+        let syn = syns
+            .iter()
+            .find(|s| (s.src, s.sport) == (sa.dst, sa.dport))
+            .expect("its SYN");
+        let want = syn.seq.wrapping_add(1 + syn.payload.len() as u32);
+        assert_eq!(sa.ack, want);
+    }
+    assert_eq!(derive_truth(&pkts, false), truth.lines());
+}
+
+#[test]
 fn jitter_sends_timestamps_back_within_its_bound() {
     let cfg = GenConfig {
         jitter_ns: 40_000,

@@ -48,6 +48,7 @@ fn lossy() -> (PathBuf, String) {
         overlap: 0.02,
         loss: 0.05,
         fin_data: 0.3,
+        syn_data: 0.2,
         ipv6_fraction: 0.3,
         vlan_fraction: 0.2,
         wrap_fraction: 0.3,

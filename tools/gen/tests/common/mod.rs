@@ -169,7 +169,9 @@ pub fn connections(pkts: &[P]) -> Vec<Conn> {
         let c = &mut conns[ci];
         if p.syn {
             c.dirs[d].isn = Some(p.seq);
-            continue;
+            if p.payload.is_empty() {
+                continue;
+            }
         }
         let isn = c.dirs[d].isn.expect("data before SYN");
         if p.has_ack {
@@ -179,7 +181,8 @@ pub fn connections(pkts: &[P]) -> Vec<Conn> {
                 *m = (*m).max(a);
             }
         }
-        let o = off(isn, p.seq) as usize;
+        // A SYN's data starts after the SYN's own sequence number.
+        let o = off(isn, p.seq.wrapping_add(u32::from(p.syn))) as usize;
         let dir = &mut c.dirs[d];
         if p.fin {
             dir.fin = Some((o + p.payload.len()) as u64);
