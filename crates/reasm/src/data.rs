@@ -243,7 +243,7 @@ impl<P: PagePool> Core<P> {
         }
         let s = s as u64;
         let bounds = data.bounds;
-        if s == h.next {
+        if s == h.next && !h.syn_hold {
             self.deliver(conn, d, Some((s, bytes, bounds)), data.ts, ctx);
             return Outcome::Done;
         }
@@ -293,6 +293,25 @@ impl<P: PagePool> Core<P> {
         self.stats.buffered_bytes -= n;
         self.note_pages();
         self.drop_bytes(conn, d, DropReason::AfterClose, n, ctx);
+    }
+
+    /// Drops every piece waiting in direction `d`, counted as `reason`,
+    /// and returns their pages.
+    pub fn drop_pieces<S: Stream>(
+        &mut self,
+        conn: &mut Conn<S, P::Page>,
+        d: Dir,
+        reason: DropReason,
+        ctx: &Context,
+    ) {
+        let (all, mut n) = conn.halves[di(d)].cut_from(0);
+        for p in all {
+            n += u64::from(p.len);
+            self.pool.free(p.page);
+        }
+        self.stats.buffered_bytes -= n;
+        self.note_pages();
+        self.drop_bytes(conn, d, reason, n, ctx);
     }
 
     /// Drops a payload that could not be given room.

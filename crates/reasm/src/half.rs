@@ -118,6 +118,10 @@ pub(crate) struct Half<Pg> {
     pub closed: bool,
     /// A first delivery was made.
     pub started: bool,
+    /// The SYN carried data, and no acknowledgment from the peer has said
+    /// yet whether it took it: data at `next` waits, buffered, instead of
+    /// being delivered (see [`DropReason::SynRefused`](crate::DropReason::SynRefused)).
+    pub syn_hold: bool,
     /// Bytes skipped since the last delivery.
     pub pending_skip: u64,
     /// The most recent range `[a, b)` skipped as a hole (empty before the
@@ -156,6 +160,7 @@ impl<Pg> Default for Half<Pg> {
             fin_at: NO_FIN,
             closed: false,
             started: false,
+            syn_hold: false,
             pending_skip: 0,
             skipped: (0, 0),
             acked_hole: 0,

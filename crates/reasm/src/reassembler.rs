@@ -4,7 +4,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use weft_wire::{Dir, FlowKey, Packet, Timestamp};
+use weft_wire::{Dir, FlowKey, Packet, Seq, Timestamp};
 
 use crate::config::Config;
 use crate::data::{di, Conn, Core, Data, Outcome};
@@ -379,7 +379,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         let conn = self.table.get_mut(i);
         let h = &conn.halves[di(d)];
         let next_seq = h.next_seq();
-        if next_seq != Some(seg.seq) || h.closed || h.fin().is_some() {
+        if next_seq != Some(seg.seq) || h.closed || h.fin().is_some() || h.syn_hold {
             return false;
         }
         let direction = conn.direction(d);
@@ -423,6 +423,10 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             return;
         }
         let conn = self.table.get_mut(i);
+        if seg.flags.ack() && conn.halves[di(d.reverse())].syn_hold {
+            self.settle_syn_data(i, d.reverse(), seg.ack, ctx);
+        }
+        let conn = self.table.get_mut(i);
         let direction = conn.direction(d);
         let next_seq = conn.halves[di(d)].next_seq();
         if !conn.stream.accept(seg, direction, next_seq, ctx) {
@@ -432,6 +436,13 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         let h = &mut conn.halves[di(d)];
         if seg.flags.syn() {
             on_syn(h, seg);
+            // Data on the opening SYN waits for the peer to say whether it
+            // took it (TCP Fast Open): taken at once, a refused SYN's data
+            // and the different bytes sent after the handshake would both
+            // claim the stream's first bytes, and the first would win.
+            if !seg.flags.ack() && !seg.payload.is_empty() && h.next == 0 && !h.started {
+                h.syn_hold = true;
+            }
         } else if h.base.is_none() && (!seg.payload.is_empty() || seg.flags.fin()) {
             // First data (or FIN) of this direction without a SYN: start
             // here. A pure ACK says nothing about where the data starts: it
@@ -616,6 +627,11 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         let max_window = self.core.cfg.max_window as i64;
         let conn = self.table.get_mut(i);
         let h = &conn.halves[di(o)];
+        if h.syn_hold {
+            // (Here for segments header prediction takes; the general path
+            // settles it before anything else, whatever the settings.)
+            return self.settle_syn_data(i, o, seg.ack, ctx);
+        }
         let Some(ack) = h.offset_of(seg.ack) else {
             return;
         };
@@ -623,11 +639,23 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         if ack <= h.next as i64 || ack - (h.next as i64) > max_window {
             return;
         }
-        if h.fin().is_some_and(|fin| ack > fin as i64) && !h.closed {
+        self.ack_past_next(i, seg, ack as u64, ctx);
+    }
+
+    /// An ACK past what direction `seg.dir.reverse()` delivered (`ack`, as
+    /// an offset). Out of line: the ACK path stays small enough to inline
+    /// (inlined, an inline replay ran 0.5 % more instructions, callgrind).
+    #[inline(never)]
+    fn ack_past_next(&mut self, i: u32, seg: &Segment<'_>, ack: u64, ctx: &Context) {
+        let o = seg.dir.reverse();
+        let max_window = self.core.cfg.max_window as i64;
+        let conn = self.table.get_mut(i);
+        let h = &conn.halves[di(o)];
+        if h.fin().is_some_and(|fin| ack > fin) && !h.closed {
             self.fin_acked(i, o, ctx);
         } else if h.has_pieces() {
             let h = &mut conn.halves[di(o)];
-            h.acked_hole = h.acked_hole.max(ack as u64);
+            h.acked_hole = h.acked_hole.max(ack);
         } else if h.fin().is_none() {
             // Taken only from a segment standing where its own sender is
             // (as a RST must): a stray from an earlier use of the 4-tuple,
@@ -639,8 +667,27 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
                 .map(|off| off - sender.next as i64);
             if at.is_some_and(|at| at >= -max_window && at <= self.core.cfg.rst_window as i64) {
                 let h = &mut conn.halves[di(o)];
-                h.acked_to = h.acked_to.max(ack as u64);
+                h.acked_to = h.acked_to.max(ack);
             }
+        }
+    }
+
+    /// The peer acknowledged up to `ack` while direction `o`'s SYN data
+    /// waited: past the SYN, it took the data, which goes out now; at the
+    /// SYN itself, it refused it, and the data is dropped
+    /// ([`DropReason::SynRefused`]): the client sends the stream's first
+    /// bytes again after the handshake. Rare: off the packet path.
+    #[cold]
+    #[inline(never)]
+    fn settle_syn_data(&mut self, i: u32, o: Dir, ack: Seq, ctx: &Context) {
+        let conn = self.table.get_mut(i);
+        let h = &mut conn.halves[di(o)];
+        h.syn_hold = false;
+        let taken = h.offset_of(ack).is_some_and(|a| a > 0);
+        if taken {
+            self.core.flush_run(conn, o, ctx);
+        } else {
+            self.core.drop_pieces(conn, o, DropReason::SynRefused, ctx);
         }
     }
 

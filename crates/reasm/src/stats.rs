@@ -22,11 +22,15 @@ pub enum DropReason {
     AfterSkip,
     /// No page could be had even after forcing buffered data out.
     MemoryLimit,
+    /// Data on a SYN that the peer's acknowledgment left out: a server
+    /// without TCP Fast Open drops it, and the client sends it again (or,
+    /// to evade, something else) after the handshake.
+    SynRefused,
 }
 
 impl DropReason {
     /// Number of reasons (the length of [`Stats::dropped`]).
-    pub const COUNT: usize = 7;
+    pub const COUNT: usize = 8;
     /// All reasons, in [`Stats::dropped`] index order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
         DropReason::Rejected,
@@ -36,6 +40,7 @@ impl DropReason {
         DropReason::AfterClose,
         DropReason::AfterSkip,
         DropReason::MemoryLimit,
+        DropReason::SynRefused,
     ];
 
     /// Index into [`Stats::dropped`].
@@ -53,6 +58,7 @@ impl DropReason {
             DropReason::AfterClose => "after_close",
             DropReason::AfterSkip => "after_skip",
             DropReason::MemoryLimit => "memory_limit",
+            DropReason::SynRefused => "syn_refused",
         }
     }
 }

@@ -296,6 +296,52 @@ fn data_in_syn_and_rst_payload_are_delivered() {
     assert_eq!(seen.completed, 1);
 }
 
+/// Data on a SYN that the SYN-ACK does not acknowledge was refused (a
+/// server without TCP Fast Open): the bytes sent after the handshake are
+/// the stream's, even when they differ.
+#[test]
+fn refused_syn_data_gives_way_to_what_follows_the_handshake() {
+    let v = vec![
+        seg(true, S, 10, 0, b"evil", 0),
+        seg(true, S, 10, 0, b"evil", 0),   // the SYN again
+        seg(false, S | A, 50, 11, b"", 0), // the SYN alone
+        seg(true, A, 11, 51, b"good", 0),
+        seg(false, A, 51, 15, b"", 0),
+    ];
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"good");
+    // The SYN's copy held once (the second counted as a duplicate), then
+    // dropped.
+    assert_eq!(st.dropped(DropReason::SynRefused), 4);
+    assert_eq!(st.duplicate_bytes + st.overlap_bytes, 4);
+    assert_eq!(st.gap_bytes, 0);
+}
+
+/// Taken SYN data waits only for the first acknowledgment that covers it,
+/// whichever segment carries it (here the SYN-ACK is not in the capture).
+#[test]
+fn taken_syn_data_goes_out_at_the_first_ack_past_it() {
+    let v = vec![
+        seg(true, S, 10, 0, b"tfo", 0),
+        seg(false, A, 51, 14, b"resp", 0),
+        seg(true, A, 14, 55, b"more", 0),
+    ];
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"tfomore");
+    assert_eq!(seen.bytes[1], b"resp");
+    assert_eq!(st.dropped_total(), 0);
+}
+
+/// SYN data nobody answered is delivered at the close, as other waiting
+/// data is.
+#[test]
+fn unanswered_syn_data_is_delivered_at_the_close() {
+    let v = vec![seg(true, S, 10, 0, b"hello", 0)];
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"hello");
+    assert_eq!((st.dropped_total(), st.gap_bytes), (0, 0));
+}
+
 #[test]
 fn midstream_pickup_and_switch() {
     let v = [
