@@ -5,8 +5,8 @@ use crate::policy::OverlapPolicy;
 /// Every tunable of a [`Reassembler`](crate::Reassembler).
 ///
 /// `Config::default()` is what a passive IDS usually wants: midstream pickup on,
-/// first-copy-wins overlaps, holes the receiver acknowledged skipped at once,
-/// bounded memory. Plain data: `Send + Sync`.
+/// first-copy-wins overlaps, holes the receiver acknowledged skipped without
+/// waiting for a timeout, bounded memory. Plain data: `Send + Sync`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// Start streams that were not seen to open with a SYN (default `true`,
@@ -17,8 +17,11 @@ pub struct Config {
     /// Which copy of overlapping out-of-order data is kept.
     pub overlap_policy: OverlapPolicy,
     /// When the peer's ACK covers bytes that were never captured, they were
-    /// lost by the capture and will not come: skip them at once instead of
-    /// holding what follows until a timeout (default `true`).
+    /// lost by the capture and will not come: skip them once the sender's
+    /// next segment does not fill them (one segment of grace, for a capture
+    /// that shows an ACK before its data), or at once when the ACK covers
+    /// the sender's FIN, instead of holding what follows until a timeout;
+    /// and count a lost tail at the close (default `true`).
     pub skip_acked_holes: bool,
     /// Pages that all connections together may hold (`0`: no limit).
     pub max_pages: usize,

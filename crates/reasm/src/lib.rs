@@ -20,7 +20,8 @@
 //!   [`OverlapPolicy`] (first, last, or target-based: BSD, Linux, Windows,
 //!   Solaris…), and copies that differ raise [`Event::OverlapConflict`].
 //! * **Holes.** Bytes the receiver acknowledged but the capture never saw
-//!   are skipped at once ([`Config::skip_acked_holes`]); other holes wait
+//!   are skipped once the sender's next segment does not fill them, or at
+//!   once when its FIN is acknowledged ([`Config::skip_acked_holes`]); other holes wait
 //!   until a limit, a timeout, or the end of the connection forces progress.
 //!   A direction's lost tail (acknowledged, with the same setting, or behind
 //!   its sender's RST, with nothing after it) is a hole at the close. Every

@@ -161,7 +161,8 @@ pub trait Stream {
 
     /// The connection is over; called exactly once, after its last
     /// `reassembled`. Return `true` to forget it now, `false` to keep it
-    /// (closed) until the idle timeout so that stray segments are absorbed.
+    /// (closed) for [`Config::linger_ns`](crate::Config::linger_ns) past its
+    /// last segment, so that stray segments are absorbed.
     fn complete(&mut self, ctx: &Context) -> bool {
         let _ = ctx;
         true

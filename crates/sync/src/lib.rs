@@ -7,7 +7,8 @@
 //! * with `RUSTFLAGS="--cfg weft_loom"`, every name is loom's model-checked mock, so
 //!   `tests/loom.rs` in `weft-ring` and `weft-arena` explore all interleavings.
 //!
-//! This is the only file in weft that names `loom` or `std::sync::atomic`. The cfg
+//! This is the only file of the loom-checked crates (ring, arena) that names `loom`
+//! or `std::sync::atomic` (plain counters elsewhere use `std` directly). The cfg
 //! is `weft_loom`, not `loom`, so published dependencies that check `cfg(loom)`
 //! are not flipped by accident.
 //!

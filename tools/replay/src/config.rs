@@ -1,4 +1,4 @@
-//! `--config FILE`: every engine and reassembler option, in TOML.
+//! `--config FILE`: the engine and reassembler options, in TOML.
 //!
 //! ```toml
 //! workers = 2            # 0 = inline
