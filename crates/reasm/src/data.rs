@@ -295,23 +295,30 @@ impl<P: PagePool> Core<P> {
         self.drop_bytes(conn, d, DropReason::AfterClose, n, ctx);
     }
 
-    /// Drops every piece waiting in direction `d`, counted as `reason`,
-    /// and returns their pages.
-    pub fn drop_pieces<S: Stream>(
+    /// Drops the waiting bytes of direction `d` below `len` (the refused
+    /// data of its SYN, and what arrived over it), counted as
+    /// [`DropReason::SynRefused`], and returns their pages; pieces past it
+    /// (data the capture showed before the refusal) wait on.
+    pub fn drop_held_syn<S: Stream>(
         &mut self,
         conn: &mut Conn<S, P::Page>,
         d: Dir,
-        reason: DropReason,
+        len: u64,
         ctx: &Context,
     ) {
-        let (all, mut n) = conn.halves[di(d)].cut_from(0);
-        for p in all {
+        let h = &mut conn.halves[di(d)];
+        let (tail, mut n) = h.cut_from(len);
+        let (head, _) = h.cut_from(0);
+        for p in tail {
+            h.insert_piece(p);
+        }
+        for p in head {
             n += u64::from(p.len);
             self.pool.free(p.page);
         }
         self.stats.buffered_bytes -= n;
         self.note_pages();
-        self.drop_bytes(conn, d, reason, n, ctx);
+        self.drop_bytes(conn, d, DropReason::SynRefused, n, ctx);
     }
 
     /// Drops a payload that could not be given room.
@@ -715,6 +722,8 @@ impl<P: PagePool> Core<P> {
         let Some(start) = h.first_piece_start() else {
             return false;
         };
+        // Held SYN data goes out with the rest (a timeout or a limit).
+        h.syn_hold = false;
         self.skip_to(h, start);
         self.deliver(conn, d, None, ctx.ts, ctx);
         true

@@ -122,6 +122,10 @@ pub(crate) struct Half<Pg> {
     /// yet whether it took it: data at `next` waits, buffered, instead of
     /// being delivered (see [`DropReason::SynRefused`](crate::DropReason::SynRefused)).
     pub syn_hold: bool,
+    /// The peer refused the SYN's data: a SYN sent again brings none.
+    pub syn_refused: bool,
+    /// Bytes of data the first SYN carried (what a refusal drops).
+    pub syn_len: u32,
     /// Bytes skipped since the last delivery.
     pub pending_skip: u64,
     /// The most recent range `[a, b)` skipped as a hole (empty before the
@@ -161,6 +165,8 @@ impl<Pg> Default for Half<Pg> {
             closed: false,
             started: false,
             syn_hold: false,
+            syn_refused: false,
+            syn_len: 0,
             pending_skip: 0,
             skipped: (0, 0),
             acked_hole: 0,

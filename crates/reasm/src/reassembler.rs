@@ -353,7 +353,8 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             || h.offset_of(seg.seq + 1)
                 .is_some_and(|off| (-(1 << 20)..=0).contains(&off));
         let closing = c.halves.iter().any(|h| h.fin().is_some() || h.closed);
-        !same && (closing || h.next > 0)
+        // Held SYN data is data: a SYN with a new ISN then starts anew.
+        !same && (closing || h.next > 0 || h.syn_hold)
     }
 
     /// Header prediction, as TCP stacks do it: the segment most segments
@@ -434,14 +435,22 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             return;
         }
         let h = &mut conn.halves[di(d)];
+        let mut refused = false;
         if seg.flags.syn() {
+            let first = h.isn.is_none();
             on_syn(h, seg);
             // Data on the opening SYN waits for the peer to say whether it
             // took it (TCP Fast Open): taken at once, a refused SYN's data
             // and the different bytes sent after the handshake would both
-            // claim the stream's first bytes, and the first would win.
-            if !seg.flags.ack() && !seg.payload.is_empty() && h.next == 0 && !h.started {
-                h.syn_hold = true;
+            // claim the stream's first bytes, and the first would win. Only
+            // the first SYN's: once refused, a SYN sent again brings none.
+            if !seg.flags.ack() && !seg.payload.is_empty() {
+                if h.syn_refused {
+                    refused = true;
+                } else if first && h.next == 0 && !h.started {
+                    h.syn_hold = true;
+                    h.syn_len = u32::try_from(seg.payload.len()).unwrap_or(u32::MAX);
+                }
             }
         } else if h.base.is_none() && (!seg.payload.is_empty() || seg.flags.fin()) {
             // First data (or FIN) of this direction without a SYN: start
@@ -452,7 +461,10 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         if seg.flags.fin() {
             self.on_fin(i, seg, ctx);
         }
-        if !seg.payload.is_empty() {
+        if refused {
+            let len = seg.payload.len() as u64;
+            self.core.stats.dropped[DropReason::SynRefused.index()] += len;
+        } else if !seg.payload.is_empty() {
             self.on_data(i, seg, ctx);
         }
         if !seg.payload.is_empty() || seg.flags.fin() {
@@ -687,7 +699,9 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         if taken {
             self.core.flush_run(conn, o, ctx);
         } else {
-            self.core.drop_pieces(conn, o, DropReason::SynRefused, ctx);
+            h.syn_refused = true;
+            let len = u64::from(h.syn_len);
+            self.core.drop_held_syn(conn, o, len, ctx);
         }
     }
 

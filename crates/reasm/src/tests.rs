@@ -317,6 +317,57 @@ fn refused_syn_data_gives_way_to_what_follows_the_handshake() {
     assert_eq!(st.gap_bytes, 0);
 }
 
+/// Once refused, SYN data stays refused: a SYN sent again brings none, and
+/// what the client sends after the handshake is the stream, even where it
+/// arrives before the SYN again or a later acknowledgment.
+#[test]
+fn a_refusal_holds_for_the_syns_sent_again() {
+    let v = vec![
+        seg(true, S, 10, 0, b"evil", 0),
+        seg(false, S | A, 50, 11, b"", 0), // refused
+        seg(true, S, 10, 0, b"evil", 0),   // sent again
+        seg(true, A, 11, 51, b"good", 0),
+        seg(false, A, 51, 15, b"", 0),
+    ];
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"good");
+    assert_eq!(st.dropped(DropReason::SynRefused), 8);
+}
+
+/// A refusal drops the SYN's bytes only: data the capture showed past
+/// them before the refusal waits on and is delivered after the bytes the
+/// client sends again.
+#[test]
+fn a_refusal_keeps_the_data_past_the_syns() {
+    let v = vec![
+        seg(true, S, 10, 0, b"evil", 0),
+        seg(true, A, 15, 51, b"more", 0), // seen before the SYN-ACK
+        seg(false, S | A, 50, 11, b"", 0),
+        seg(true, A, 11, 51, b"good", 0),
+    ];
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"goodmore");
+    assert_eq!(st.dropped(DropReason::SynRefused), 4);
+}
+
+/// A SYN with another ISN while the first one's data waits is a new
+/// handshake: a new connection, whose own SYN data is held and taken.
+#[test]
+fn a_retried_syn_with_held_data_starts_a_new_connection() {
+    let v = vec![
+        seg(true, S, 1000, 0, b"evil", 0),
+        seg(true, S, 7000, 0, b"good", 1),
+        seg(false, S | A, 50, 7005, b"", 1),
+        seg(true, A, 7005, 51, b"more", 1),
+    ];
+    let (_, st, r) = run(Config::default(), &v);
+    let out = r.factory().out.borrow();
+    assert_eq!(st.conns_created, 2);
+    // The abandoned handshake's data, never answered, went out at its close.
+    assert_eq!(out[&0].bytes[0], b"evil");
+    assert_eq!(out[&1].bytes[0], b"goodmore");
+}
+
 /// Taken SYN data waits only for the first acknowledgment that covers it,
 /// whichever segment carries it (here the SYN-ACK is not in the capture).
 #[test]
