@@ -285,14 +285,29 @@ impl<P: PagePool> Core<P> {
         fin: u64,
         ctx: &Context,
     ) {
-        let (tail, mut n) = conn.halves[di(d)].cut_from(fin);
-        for p in tail {
+        let (tail, cut) = conn.halves[di(d)].cut_from(fin);
+        self.drop_cut(conn, d, tail, cut, DropReason::AfterClose, ctx);
+    }
+
+    /// Drops `pieces` taken out of direction `d`, and `cut` more bytes cut
+    /// off a piece that stays, counted as `reason`; returns their pages.
+    fn drop_cut<S: Stream>(
+        &mut self,
+        conn: &mut Conn<S, P::Page>,
+        d: Dir,
+        pieces: Vec<Piece<P::Page>>,
+        cut: u64,
+        reason: DropReason,
+        ctx: &Context,
+    ) {
+        let mut n = cut;
+        for p in pieces {
             n += u64::from(p.len);
             self.pool.free(p.page);
         }
         self.stats.buffered_bytes -= n;
         self.note_pages();
-        self.drop_bytes(conn, d, DropReason::AfterClose, n, ctx);
+        self.drop_bytes(conn, d, reason, n, ctx);
     }
 
     /// Drops the waiting bytes of direction `d` below `len` (the refused
@@ -307,18 +322,12 @@ impl<P: PagePool> Core<P> {
         ctx: &Context,
     ) {
         let h = &mut conn.halves[di(d)];
-        let (tail, mut n) = h.cut_from(len);
+        let (tail, cut) = h.cut_from(len);
         let (head, _) = h.cut_from(0);
         for p in tail {
             h.insert_piece(p);
         }
-        for p in head {
-            n += u64::from(p.len);
-            self.pool.free(p.page);
-        }
-        self.stats.buffered_bytes -= n;
-        self.note_pages();
-        self.drop_bytes(conn, d, DropReason::SynRefused, n, ctx);
+        self.drop_cut(conn, d, head, cut, DropReason::SynRefused, ctx);
     }
 
     /// Drops a payload that could not be given room.
