@@ -132,7 +132,7 @@ impl<P: PagePool> Core<P> {
         }
     }
 
-    fn drop_bytes<S: Stream>(
+    pub(crate) fn drop_bytes<S: Stream>(
         &mut self,
         conn: &mut Conn<S, P::Page>,
         d: Dir,

@@ -463,7 +463,9 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         }
         if refused {
             let len = seg.payload.len() as u64;
-            self.core.stats.dropped[DropReason::SynRefused.index()] += len;
+            let conn = self.table.get_mut(i);
+            self.core
+                .drop_bytes(conn, d, DropReason::SynRefused, len, ctx);
         } else if !seg.payload.is_empty() {
             self.on_data(i, seg, ctx);
         }
