@@ -564,12 +564,21 @@ struct Fanout<F: StreamFactory> {
 }
 
 impl<F: StreamFactory> Fanout<F> {
-    /// Moves the pipeline's time to `now`, after the frames gathered so
-    /// far (see [`Engine::send`]). Only for time going back: off the
-    /// per-frame path.
+    /// Before a frame stamped `ts` while packet time is `now`: if time went
+    /// back and the pipeline has not been told `now`, moves it there, after
+    /// the frames gathered so far (see [`Engine::send`]).
+    #[inline]
+    fn catch_up(&mut self, block: &Option<Block>, ts: Timestamp, now: Timestamp) {
+        if ts < now && self.told < now {
+            self.catch_up_to(block, now);
+        }
+    }
+
+    /// [`catch_up`](Self::catch_up)'s work: only for time going back, off
+    /// the per-frame path.
     #[cold]
     #[inline(never)]
-    fn catch_up(&mut self, block: &Option<Block>, now: Timestamp) {
+    fn catch_up_to(&mut self, block: &Option<Block>, now: Timestamp) {
         self.inline.run(block);
         self.inline.p.advance_time(now);
         self.told = now;
@@ -871,9 +880,7 @@ impl<F: StreamFactory> Engine<F> {
         let w = usize::from(reta[hash as usize % RETA_SIZE]);
         stats.sent[w] += 1;
         if w == l.me {
-            if ts < self.now && l.told < self.now {
-                l.catch_up(block, self.now);
-            }
+            l.catch_up(block, ts, self.now);
             l.inline.ahead.push(Ahead {
                 link,
                 off,
@@ -971,9 +978,7 @@ impl<F: StreamFactory> Engine<F> {
             self.stats.sent[w] += 1;
             if w == l.me {
                 l.inline.run(&self.block);
-                if ts < self.now && l.told < self.now {
-                    l.catch_up(&self.block, self.now);
-                }
+                l.catch_up(&self.block, ts, self.now);
                 let ip_off = usize::from(ip_off);
                 l.inline.p.process_ip(frame, ip_off, vlan, ts, hash, None);
             }
@@ -1057,9 +1062,7 @@ impl<F: StreamFactory> Engine<F> {
             Mode::Fanout(l) if w == l.me => {
                 // A defragmented datagram: after the frames before it.
                 l.inline.run(&self.block);
-                if ts < now && l.told < now {
-                    l.catch_up(&self.block, now);
-                }
+                l.catch_up(&self.block, ts, now);
                 if let Msg::Owned(o) = msg {
                     let d = o.desc;
                     let ip_off = usize::from(d.ip_off);
