@@ -310,24 +310,26 @@ impl<P: PagePool> Core<P> {
         self.drop_bytes(conn, d, reason, n, ctx);
     }
 
-    /// Drops the waiting bytes of direction `d` below `len` (the refused
-    /// data of its SYN, and what arrived over it), counted as
-    /// [`DropReason::SynRefused`], and returns their pages; pieces past it
-    /// (data the capture showed before the refusal) wait on.
+    /// Drops the waiting bytes of direction `d` in `[from, to)` (the part
+    /// of its SYN's data the peer did not take, and what arrived over it),
+    /// counted as [`DropReason::SynRefused`], and returns their pages;
+    /// waiting bytes outside it (data the capture showed before the
+    /// acknowledgment) wait on.
     pub fn drop_held_syn<S: Stream>(
         &mut self,
         conn: &mut Conn<S, P::Page>,
         d: Dir,
-        len: u64,
+        (from, to): (u64, u64),
         ctx: &Context,
     ) {
         let h = &mut conn.halves[di(d)];
-        let (tail, cut) = h.cut_from(len);
-        let (head, _) = h.cut_from(0);
+        let (tail, cut_at_to) = h.cut_from(to);
+        let (middle, cut_at_from) = h.cut_from(from);
         for p in tail {
             h.insert_piece(p);
         }
-        self.drop_cut(conn, d, head, cut, DropReason::SynRefused, ctx);
+        let cut = cut_at_to + cut_at_from;
+        self.drop_cut(conn, d, middle, cut, DropReason::SynRefused, ctx);
     }
 
     /// Drops a payload that could not be given room.

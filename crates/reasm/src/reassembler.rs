@@ -697,13 +697,20 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         let conn = self.table.get_mut(i);
         let h = &mut conn.halves[di(o)];
         h.syn_hold = false;
-        let taken = h.offset_of(ack).is_some_and(|a| a > 0);
-        if taken {
-            self.core.flush_run(conn, o, ctx);
-        } else {
+        let len = u64::from(h.syn_len);
+        // How much of it the peer took (TCP Fast Open takes all or none;
+        // a part is possible, and the client sends the rest again).
+        let taken = h
+            .offset_of(ack)
+            .map_or(0, |a| a.clamp(0, len as i64) as u64);
+        if taken == 0 {
             h.syn_refused = true;
-            let len = u64::from(h.syn_len);
-            self.core.drop_held_syn(conn, o, len, ctx);
+        }
+        if taken < len {
+            self.core.drop_held_syn(conn, o, (taken, len), ctx);
+        }
+        if taken > 0 {
+            self.core.flush_run(conn, o, ctx);
         }
     }
 

@@ -368,6 +368,20 @@ fn a_retried_syn_with_held_data_starts_a_new_connection() {
     assert_eq!(out[&1].bytes[0], b"goodmore");
 }
 
+/// A SYN-ACK that takes part of the SYN's data: the rest is the client's
+/// to send again, and what it sends is the stream.
+#[test]
+fn a_partly_taken_syn_gives_way_where_the_peer_stopped() {
+    let v = vec![
+        seg(true, S, 10, 0, b"abcdef", 0),
+        seg(false, S | A, 50, 14, b"", 0), // took "abc"
+        seg(true, A, 14, 51, b"DEF", 0),
+    ];
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"abcDEF");
+    assert_eq!(st.dropped(DropReason::SynRefused), 3);
+}
+
 /// Taken SYN data waits only for the first acknowledgment that covers it,
 /// whichever segment carries it (here the SYN-ACK is not in the capture).
 #[test]
