@@ -326,15 +326,8 @@ impl Conn {
             // SYN's own sequence number); the truth takes them first.
             let len = self.rng.range(1, u64::from(self.mss.min(1000)));
             syn.len = len as u32;
-            let h = &mut self.halves[0];
-            scratch.resize(len as usize, 0);
-            crate::frame::fill_payload(h.key, 0, 0, scratch);
-            h.first.update(&scratch[..]);
-            if let Some(last) = &mut h.last {
-                last.update(&scratch[..]);
-            }
-            h.delivered += len;
-            h.next = len;
+            self.hash(0, &[(0, syn.len)], &[false], None, scratch);
+            self.halves[0].next = len;
         }
         self.queue.push(syn);
         // Past the SYN and its data, if any.

@@ -223,7 +223,7 @@ impl Conn {
     }
 
     /// Adds the message to the direction's truth, in sequence order.
-    fn hash(
+    pub(super) fn hash(
         &mut self,
         d: usize,
         segs: &[(u64, u32)],
