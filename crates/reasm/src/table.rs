@@ -331,6 +331,12 @@ impl<C> Table<C> {
         live.into_iter().map(|(_, i)| i).collect()
     }
 
+    /// The time of the activity heap's first entry (stale or not): no
+    /// connection has been idle since before it.
+    pub fn first_activity(&self) -> Option<Timestamp> {
+        self.activity.peek().map(|&Reverse((at, ..))| at)
+    }
+
     /// The connection idle the longest, if its last activity came before
     /// `cutoff`. While the heap's least key (no later than any connection's
     /// last activity) is at or after the cutoff, nothing can be due and no

@@ -1388,6 +1388,34 @@ fn syn_with_new_isn_on_finished_lingering_connection_reuses_tuple() {
     assert_eq!(st.conns_created, 2);
 }
 
+/// A closed connection lingers `linger_ns` past its last segment (strays
+/// refresh it), then is forgotten: the tuple's next segment is a new
+/// connection, with packet time alone moving it on.
+#[test]
+fn a_lingering_connection_is_forgotten_when_its_time_is_up() {
+    let f = Recorder {
+        linger: true,
+        ..Recorder::default()
+    };
+    let cfg = Config {
+        linger_ns: 5_000_000_000,
+        ..Config::default()
+    };
+    let mut v = handshake(100, 500);
+    v.push(seg(true, F | A, 101, 501, b"a", 1));
+    v.push(seg(false, F | A, 501, 103, b"b", 1));
+    v.push(seg(true, A, 103, 503, b"", 3)); // a stray: lingers until 8 s
+    v.push(seg(true, A, 103, 503, b"late", 8)); // still absorbed
+    v.push(seg(false, A, 503, 103, b"new", 14)); // gone: picked up anew
+    let (_, st, r) = run_with(cfg, f, &v);
+    let out = r.factory().out.borrow();
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[&0].bytes, [b"a".to_vec(), b"b".to_vec()]);
+    assert_eq!(out[&1].bytes.concat(), b"new");
+    assert_eq!(st.conns_created, 2);
+    assert_eq!(st.dropped(DropReason::AfterClose), 4);
+}
+
 #[test]
 fn data_after_fin_is_dropped_and_counted() {
     let mut v = handshake(0, 0);
