@@ -368,12 +368,14 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         !same && (closing || h.next > 0 || h.syn_hold)
     }
 
-    /// Header prediction, as TCP stacks do it: the segment most segments
-    /// are (data with ACK and no other control flag, at exactly the next
-    /// byte its direction expects, before any FIN) takes the steps
-    /// [`on_segment`](Self::on_segment) would take for it, without the
-    /// general path's tests for what cannot apply. Returns false, having
-    /// changed nothing, for any other segment.
+    /// Header prediction, as TCP stacks do it: the two segments most
+    /// segments are (data with ACK and no other control flag, at exactly
+    /// the next byte its direction expects, before any FIN; and the pure
+    /// ACK) take the steps [`on_segment`](Self::on_segment) would take for
+    /// them, without the general path's tests for what cannot apply.
+    /// Returns false, having changed nothing, for any other segment, and
+    /// while the other direction's SYN data waits (the general path
+    /// settles it first).
     #[inline]
     fn in_order(&mut self, i: u32, seg: &Segment<'_>, ctx: &Context) -> bool {
         #[cfg(test)]
@@ -381,14 +383,17 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             return false;
         }
         let f = seg.flags;
-        if !f.ack() || f.syn() || f.fin() || f.rst() {
-            return false;
-        }
-        if seg.payload.is_empty() || seg.payload_missing != 0 {
+        if !f.ack() || f.syn() || f.fin() || f.rst() || seg.payload_missing != 0 {
             return false;
         }
         let d = seg.dir;
         let conn = self.table.get_mut(i);
+        if conn.halves[di(d.reverse())].syn_hold {
+            return false;
+        }
+        if seg.payload.is_empty() {
+            return self.pure_ack(i, seg, ctx);
+        }
         let h = &conn.halves[di(d)];
         let next_seq = h.next_seq();
         if next_seq != Some(seg.seq) || h.closed || h.fin().is_some() || h.syn_hold {
@@ -411,6 +416,30 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         self.skip_acked_hole(i, d, ctx);
         if self.core.cfg.skip_acked_holes {
             self.on_ack(i, seg, ctx);
+        }
+        true
+    }
+
+    /// A pure ACK (no other flag, no payload), with no SYN data waiting
+    /// for it: the general path's steps for it. A third of the segments
+    /// of a bulk transfer; on the general path they cost an inline replay
+    /// 3 % more instructions (callgrind).
+    #[inline]
+    fn pure_ack(&mut self, i: u32, seg: &Segment<'_>, ctx: &Context) -> bool {
+        let d = seg.dir;
+        let conn = self.table.get_mut(i);
+        let direction = conn.direction(d);
+        let next_seq = conn.halves[di(d)].next_seq();
+        if conn.stream.accept(seg, direction, next_seq, ctx) {
+            if self.core.cfg.skip_acked_holes {
+                self.on_ack(i, seg, ctx);
+            }
+            // The ACK of a FIN may have ended the connection's last half.
+            self.close_if_finished(i, ctx);
+        }
+        #[cfg(test)]
+        {
+            self.predicted.0 += 1;
         }
         true
     }
@@ -652,11 +681,9 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         let max_window = self.core.cfg.max_window as i64;
         let conn = self.table.get_mut(i);
         let h = &conn.halves[di(o)];
-        if h.syn_hold {
-            // (Here for segments header prediction takes; the general path
-            // settles it before anything else, whatever the settings.)
-            return self.settle_syn_data(i, o, seg.ack, ctx);
-        }
+        // Held SYN data was settled first (header prediction leaves such
+        // segments to the general path, which does).
+        debug_assert!(!h.syn_hold);
         let Some(ack) = h.offset_of(seg.ack) else {
             return;
         };

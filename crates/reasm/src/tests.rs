@@ -46,7 +46,7 @@ fn slot(d: Direction) -> usize {
 
 impl Stream for Rec {
     fn accept(&mut self, seg: &Segment<'_>, _: Direction, _: Option<Seq>, _: &Context) -> bool {
-        !(self.reject_odd && seg.payload.len() % 2 == 1)
+        !(self.reject_odd && (seg.payload.len() as u32).wrapping_add(seg.ack.0) % 2 == 1)
     }
     fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _: &Context) {
         let info = sg.info();
@@ -84,7 +84,8 @@ pub(crate) struct Recorder {
     pub out: std::rc::Rc<std::cell::RefCell<HashMap<u64, Seen>>>,
     pub keep: Option<usize>,
     pub linger: bool,
-    /// Streams reject every segment with an odd payload length.
+    /// Streams reject every segment whose payload length plus
+    /// acknowledgment number is odd (pure ACKs too).
     pub reject_odd: bool,
     pub created: u64,
 }
@@ -203,7 +204,10 @@ fn in_order_both_directions_and_fin_close() {
     );
     assert_eq!(st.segments_no_conn, 1);
     assert_eq!(r.connections(), 0);
-    assert_eq!(r.predicted.0, 2, "both data segments take the fast path");
+    assert_eq!(
+        r.predicted.0, 3,
+        "both data segments and the handshake's ACK take the fast path"
+    );
 }
 
 /// A delivery's counts (gopacket's `TCPAssemblyStats`): spans, spans
@@ -1795,15 +1799,16 @@ mod prediction {
                     _ => holes[d].remove(0),
                 };
                 let flags = o.flags;
-                let seq = if flags & S != 0 { 0 } else { off };
-                let payload: Vec<u8> = if flags & S != 0 {
-                    Vec::new()
-                } else {
-                    (off..off + len).map(|x| (x * 7 + d as u64) as u8).collect()
+                // A SYN stands at the ISN; its data (TCP Fast Open, on
+                // every other SYN here) is the stream's first bytes.
+                let syn = flags & S != 0;
+                let (seq, off, len) = match (syn, o.back_or_gap % 2) {
+                    (true, 0) => (0, 1, len),
+                    (true, _) => (0, 1, 0),
+                    (false, _) => (off, off, len),
                 };
-                if flags & S == 0 {
-                    sent[d] = sent[d].max(off + len);
-                }
+                let payload: Vec<u8> = (off..off + len).map(|x| (x * 7 + d as u64) as u8).collect();
+                sent[d] = sent[d].max(off + len);
                 let ack =
                     (ISN[1 - d] as u64 + sent[1 - d]).wrapping_add_signed(i64::from(o.ack_slack));
                 t += u64::from(o.secs);
