@@ -265,7 +265,133 @@ pub fn decode<'a>(
     frame: &'a [u8],
     opts: &DecodeOptions,
 ) -> Result<Decoded<'a>, DecodeError> {
+    if link == LinkType::Ethernet && !opts.verify_checksums {
+        if let Some(p) = ethernet_tcp(frame) {
+            return Ok(Decoded::Tcp(p));
+        }
+    }
     link::decode_link(link, frame, &mut Ctx::new(opts, 0))
+}
+
+/// The frames most frames are (Ethernet II with at most one VLAN tag,
+/// then TCP in an unfragmented IPv4 datagram or right after an IPv6
+/// header) decoded in one step, as the layer-by-layer decoder decodes
+/// them; `None` for any other frame, and for one the layers would report
+/// an error (the caller then takes them). The layers pass their results up
+/// as `Result<Decoded>`s through a call each, with the addresses in
+/// 16-byte arrays for either version: an inline replay spent about 370
+/// instructions a frame decoding, this about 110 (callgrind).
+#[inline]
+fn ethernet_tcp(frame: &[u8]) -> Option<Packet<'_>> {
+    let (et, at, vlan) = match be16(frame, 12)? {
+        0x8100 => {
+            let tci = be16(frame, 14)?;
+            // A priority tag (VLAN 0) is no tag (see `Ctx::push_vlan`).
+            (
+                be16(frame, 16)?,
+                link::ETH_HEADER + 4,
+                u32::from(tci & 0x0fff),
+            )
+        }
+        et => (et, link::ETH_HEADER, 0),
+    };
+    match et {
+        0x0800 => v4_tcp(frame, at, vlan),
+        0x86dd => v6_tcp(frame, at, vlan),
+        _ => None,
+    }
+}
+
+/// [`ethernet_tcp`] from an IPv4 header at `at`: a well-formed,
+/// unfragmented datagram with a length.
+#[inline]
+fn v4_tcp(frame: &[u8], at: usize, vlan: u32) -> Option<Packet<'_>> {
+    let fixed = frame.get(at..at + ip::V4_MIN_HEADER)?;
+    let ihl = usize::from(fixed[0] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([fixed[2], fixed[3]]));
+    let frag = u16::from_be_bytes([fixed[6], fixed[7]]);
+    // A length of 0 (segmentation offload) and fragments take the layers.
+    if fixed[0] >> 4 != 4
+        || ihl < ip::V4_MIN_HEADER
+        || total < ihl
+        || frag & (ip::V4_MF | ip::V4_OFFSET_MASK) != 0
+        || fixed[9] != 6
+        || frame.len() < at + ihl
+    {
+        return None;
+    }
+    let src = [fixed[12], fixed[13], fixed[14], fixed[15]];
+    let dst = [fixed[16], fixed[17], fixed[18], fixed[19]];
+    let ip = Placed {
+        at,
+        payload: at + ihl,
+        promised_end: at + total,
+        version: 4,
+        ttl: fixed[8],
+        id: u16::from_be_bytes([fixed[4], fixed[5]]),
+    };
+    tcp_at(frame, ip, |sp, dp| FlowKey::from_v4(src, sp, dst, dp, vlan))
+}
+
+/// [`ethernet_tcp`] from an IPv6 header at `at`, with a payload length
+/// and TCP next.
+#[inline]
+fn v6_tcp(frame: &[u8], at: usize, vlan: u32) -> Option<Packet<'_>> {
+    let fixed: &[u8; ip::V6_HEADER] = frame.get(at..at + ip::V6_HEADER)?.try_into().ok()?;
+    let len = usize::from(u16::from_be_bytes([fixed[4], fixed[5]]));
+    if fixed[0] >> 4 != 6 || len == 0 || fixed[6] != 6 {
+        return None;
+    }
+    let src: [u8; 16] = fixed[8..24].try_into().ok()?;
+    let dst: [u8; 16] = fixed[24..40].try_into().ok()?;
+    let ip = Placed {
+        at,
+        payload: at + ip::V6_HEADER,
+        promised_end: at + ip::V6_HEADER + len,
+        version: 6,
+        ttl: fixed[7],
+        id: 0,
+    };
+    tcp_at(frame, ip, |sp, dp| FlowKey::from_v6(src, sp, dst, dp, vlan))
+}
+
+/// Where [`ethernet_tcp`] found an IP header and what it read there.
+struct Placed {
+    at: usize,
+    payload: usize,
+    /// The end the IP length promises (the capture may end sooner).
+    promised_end: usize,
+    version: u8,
+    ttl: u8,
+    id: u16,
+}
+
+/// The TCP segment of the IP header `ip`; `key` orders the addresses
+/// with the ports.
+#[inline]
+fn tcp_at(
+    frame: &[u8],
+    ip: Placed,
+    key: impl FnOnce(u16, u16) -> (FlowKey, Dir),
+) -> Option<Packet<'_>> {
+    let end = ip.promised_end.min(frame.len());
+    let segment = frame.get(ip.payload..end)?;
+    let tcp = TcpHeader::parse(segment, ip.promised_end - ip.payload).ok()?;
+    let (key, dir) = key(tcp.src_port, tcp.dst_port);
+    Some(Packet {
+        key,
+        dir,
+        payload: segment.get(usize::from(tcp.header_len)..).unwrap_or(&[]),
+        tcp,
+        payload_missing: u32::try_from(ip.promised_end - end).unwrap_or(u32::MAX),
+        ip_offset: u16::try_from(ip.at).ok()?,
+        tcp_offset: u16::try_from(ip.payload).ok()?,
+        ip_version: ip.version,
+        ttl_or_hop: ip.ttl,
+        ip_id: ip.id,
+        checksum_ok: None,
+        tunnel: false,
+    })
 }
 
 /// Decodes starting at an IP header of either version (e.g. a datagram from
@@ -398,4 +524,142 @@ fn verify(ip: &IpInfo, segment: &[u8], missing: usize) -> Option<bool> {
 /// Reads a big-endian u16 or reports `layer` truncated.
 pub(crate) fn need16(frame: &[u8], at: usize, layer: Layer) -> Result<u16, DecodeError> {
     be16(frame, at).ok_or(DecodeError::Truncated { layer })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A TCP frame to build: VLAN tags `(TPID, TCI)`, IPv4 (header words,
+    /// total length given or computed, flags and offset, protocol) or
+    /// IPv6 (next header), TCP header words and options, payload.
+    #[derive(Clone, Debug)]
+    struct Frame {
+        tags: Vec<(u16, u16)>,
+        v6: bool,
+        ihl: u8,
+        total: Option<u16>,
+        frag: u16,
+        proto: u8,
+        options: Vec<u8>,
+        payload: Vec<u8>,
+        fill: u8,
+    }
+
+    fn frame() -> impl Strategy<Value = Frame> {
+        let tag = (
+            prop::sample::select(&[0x8100u16, 0x8100, 0x88a8, 0x9100][..]),
+            prop_oneof![Just(0u16), 1u16..0xffff],
+        );
+        let options = prop_oneof![
+            Just(Vec::new()),
+            any::<[u8; 8]>().prop_map(|t| [&[1, 1, 8, 10][..], &t].concat()),
+            (0usize..4).prop_flat_map(|n| prop::collection::vec(any::<u8>(), n * 4)),
+        ];
+        (
+            prop::collection::vec(tag, 0..3),
+            any::<bool>(),
+            5u8..8,
+            prop_oneof![3 => Just(None), 1 => any::<u16>().prop_map(Some), 1 => Just(Some(0))],
+            prop_oneof![3 => Just(0u16), 1 => Just(0x4000), 1 => any::<u16>()],
+            prop_oneof![6 => Just(6u8), 1 => any::<u8>()],
+            options,
+            prop::collection::vec(any::<u8>(), 0..40),
+            any::<u8>(),
+        )
+            .prop_map(
+                |(tags, v6, ihl, total, frag, proto, options, payload, fill)| Frame {
+                    tags,
+                    v6,
+                    ihl,
+                    total,
+                    frag,
+                    proto,
+                    options,
+                    payload,
+                    fill,
+                },
+            )
+    }
+
+    fn build(f: &Frame) -> Vec<u8> {
+        let mut tcp = vec![f.fill; 20];
+        tcp[12] = ((5 + f.options.len() / 4) << 4) as u8;
+        tcp.extend(&f.options);
+        tcp.extend(&f.payload);
+        let mut out = vec![f.fill; 12];
+        for &(tpid, tci) in &f.tags {
+            out.extend(tpid.to_be_bytes());
+            out.extend(tci.to_be_bytes());
+        }
+        if f.v6 {
+            out.extend(0x86ddu16.to_be_bytes());
+            let len = f.total.unwrap_or(tcp.len() as u16);
+            out.extend([0x60, 0, 0, 0]);
+            out.extend(len.to_be_bytes());
+            out.extend([f.proto, 64]);
+            out.extend((0..32).map(|i| f.fill ^ i));
+        } else {
+            out.extend(0x0800u16.to_be_bytes());
+            let hl = usize::from(f.ihl) * 4;
+            let total = f.total.unwrap_or((hl + tcp.len()) as u16);
+            out.extend([0x40 | f.ihl, 0]);
+            out.extend(total.to_be_bytes());
+            out.extend([f.fill, 1]);
+            out.extend(f.frag.to_be_bytes());
+            out.extend([64, f.proto, 0, 0]);
+            out.extend((0..8).map(|i| f.fill ^ i));
+            out.resize(out.len() + hl - 20, 0);
+        }
+        out.extend(tcp);
+        out
+    }
+
+    fn layered<'a>(frame: &'a [u8]) -> Result<Decoded<'a>, DecodeError> {
+        let opts = DecodeOptions::default();
+        link::decode_link(LinkType::Ethernet, frame, &mut Ctx::new(&opts, 0))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(5_000))]
+
+        /// The one-step decode gives what the layers give, for any frame
+        /// it takes; clean frames of the shapes it covers it takes.
+        #[test]
+        fn one_step_decodes_as_the_layers_do(
+            f in frame(),
+            flips in prop::collection::vec((0usize..100, prop_oneof![Just(0u8), Just(6), Just(0x45), any::<u8>()]), 0..3),
+            cut in prop::option::weighted(0.2, any::<prop::sample::Index>()),
+        ) {
+            let mut bytes = build(&f);
+            let clean = flips.is_empty() && cut.is_none();
+            for &(at, v) in &flips {
+                let n = bytes.len();
+                bytes[at % n] = v;
+            }
+            if let Some(cut) = cut {
+                bytes.truncate(cut.index(bytes.len() + 1));
+            }
+            let one = ethernet_tcp(&bytes);
+            if let Some(p) = one {
+                prop_assert_eq!(layered(&bytes), Ok(Decoded::Tcp(p)));
+            }
+            prop_assert_eq!(decode(LinkType::Ethernet, &bytes, &DecodeOptions::default()), layered(&bytes));
+            let covered = f.proto == 6
+                && match &f.tags[..] {
+                    [] => true,
+                    [(tpid, _)] => *tpid == 0x8100,
+                    _ => false,
+                }
+                && if f.v6 {
+                    f.total != Some(0)
+                } else {
+                    f.frag & 0x3fff == 0 && f.total.is_none()
+                };
+            if clean && covered {
+                prop_assert!(one.is_some(), "{:?}", layered(&bytes));
+            }
+        }
+    }
 }

@@ -80,7 +80,7 @@ pub const MAX_VLAN_TAGS: usize = 8;
 /// MPLS labels popped before giving up.
 pub const MAX_MPLS_LABELS: usize = 16;
 
-const ETH_HEADER: usize = 14;
+pub(crate) const ETH_HEADER: usize = 14;
 const SLL_HEADER: usize = 16;
 const SLL2_HEADER: usize = 20;
 

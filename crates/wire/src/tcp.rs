@@ -157,7 +157,23 @@ impl TcpOptions {
 
     /// Parses the options area (the header bytes after the first 20).
     /// Never fails: bad lengths set `malformed` and stop.
-    pub fn parse(mut data: &[u8]) -> TcpOptions {
+    pub fn parse(data: &[u8]) -> TcpOptions {
+        // What most stacks put on every segment, aligned (two NOPs and a
+        // timestamp): read at once, as Linux's receive path does. The
+        // loop took 60 instructions a segment for it (callgrind).
+        if let Ok(ts) = <&[u8; 12]>::try_from(data) {
+            if ts[..4] == [1, 1, 8, 10] {
+                return TcpOptions {
+                    timestamp: Some((field32(ts, 4..8), field32(ts, 8..12))),
+                    ..TcpOptions::default()
+                };
+            }
+        }
+        TcpOptions::parse_each(data)
+    }
+
+    /// [`TcpOptions::parse`], one option after another.
+    fn parse_each(mut data: &[u8]) -> TcpOptions {
         let mut o = TcpOptions::default();
         let all = data.len();
         while let Some(&kind) = data.first() {
@@ -310,6 +326,26 @@ mod tests {
         let sacks: Vec<_> = o.sacks(&opts).collect();
         assert_eq!(sacks, [(Seq(10), Seq(20)), (Seq(30), Seq(40))]);
         assert!(!o.malformed);
+    }
+
+    /// The aligned timestamp read at once is what the loop reads; any
+    /// other 12 bytes take the loop.
+    #[test]
+    fn aligned_timestamp_reads_as_the_loop_does() {
+        let mut ts = [1, 1, 8, 10, 0, 0, 1, 2, 0xff, 0, 0, 7];
+        assert_eq!(TcpOptions::parse(&ts).timestamp, Some((258, 0xff00_0007)));
+        assert_eq!(TcpOptions::parse(&ts), TcpOptions::parse_each(&ts));
+        for i in 0..4 {
+            for v in [0, 1, 2, 8, 10, 11, 255] {
+                let saved = ts[i];
+                ts[i] = v;
+                assert_eq!(TcpOptions::parse(&ts), TcpOptions::parse_each(&ts));
+                ts[i] = saved;
+            }
+        }
+        let long = [1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1, 1, 4, 2];
+        assert_eq!(TcpOptions::parse(&long), TcpOptions::parse_each(&long));
+        assert!(TcpOptions::parse(&long).sack_permitted);
     }
 
     #[test]
