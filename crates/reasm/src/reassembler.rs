@@ -436,10 +436,10 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             }
             // The ACK of a FIN may have ended the connection's last half.
             self.close_if_finished(i, ctx);
-        }
-        #[cfg(test)]
-        {
-            self.predicted.0 += 1;
+            #[cfg(test)]
+            {
+                self.predicted.0 += 1;
+            }
         }
         true
     }
