@@ -376,7 +376,7 @@ fn tcp_at(
 ) -> Option<Packet<'_>> {
     let end = ip.promised_end.min(frame.len());
     let segment = frame.get(ip.payload..end)?;
-    let tcp = TcpHeader::parse(segment, ip.promised_end - ip.payload).ok()?;
+    let tcp = TcpHeader::parse_inline(segment, ip.promised_end - ip.payload).ok()?;
     let (key, dir) = key(tcp.src_port, tcp.dst_port);
     Some(Packet {
         key,

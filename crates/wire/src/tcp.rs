@@ -266,6 +266,14 @@ impl TcpHeader {
     /// 5 or beyond the promised segment is [`DecodeError::BadHeaderLen`];
     /// a header cut by the capture is [`DecodeError::Truncated`].
     pub fn parse(segment: &[u8], promised: usize) -> Result<TcpHeader, DecodeError> {
+        TcpHeader::parse_inline(segment, promised)
+    }
+
+    /// [`TcpHeader::parse`], inlined where a frame's one-step decoding
+    /// builds its packet (called, it returned the header through a copy
+    /// on the stack: 60 instructions a frame, callgrind).
+    #[inline(always)]
+    pub(crate) fn parse_inline(segment: &[u8], promised: usize) -> Result<TcpHeader, DecodeError> {
         let layer = Layer::Tcp;
         let fixed = segment
             .get(..MIN_HEADER_LEN)
@@ -287,7 +295,12 @@ impl TcpHeader {
             urgent: field16(fixed, field::URGENT),
             header_len: header_len as u8,
             checksum: field16(fixed, field::CHECKSUM),
-            options: TcpOptions::parse(&header[field::OPTIONS..]),
+            // No options, mostly: no call.
+            options: if header_len == MIN_HEADER_LEN {
+                TcpOptions::default()
+            } else {
+                TcpOptions::parse(&header[field::OPTIONS..])
+            },
         })
     }
 }
