@@ -1,8 +1,9 @@
 //! The frame decoder on arbitrary bytes: the first byte picks the link type,
 //! the rest is the frame. Must not panic; a decoded payload lies inside the
-//! frame.
+//! frame. The same bytes from the IP header on: `decode_ip` (its one-step
+//! path first) gives what raw IP decoding through the layers gives.
 
-use weft_wire::{decode, DecodeOptions, Decoded, LinkType};
+use weft_wire::{decode, decode_ip, DecodeOptions, Decoded, LinkType};
 
 const LINKS: [u32; 12] = [0, 1, 9, 12, 101, 108, 113, 228, 229, 239, 276, 147];
 
@@ -24,4 +25,8 @@ pub fn run(data: &[u8]) {
         );
         assert!((p.tcp_offset as usize) < frame.len());
     }
+    assert_eq!(
+        decode_ip(frame, 0, &opts),
+        decode(LinkType::Raw, frame, &opts)
+    );
 }
