@@ -8,10 +8,11 @@
 //!
 //! VLANs: the first two 802.1Q/802.1ad tags met on the way down, outer
 //! first, fold into [`FlowKey::vlan`] as `outer << 12 | inner` (tags inside
-//! a VXLAN or GRE-bridged Ethernet count too, once the outer ones are
-//! used up); later tags are skipped. Up to [`crate::link::MAX_VLAN_TAGS`]
-//! tags per Ethernet header and [`MAX_NESTING`] encapsulations (MPLS,
-//! IP-in-IP, GRE, VXLAN) are followed; deeper input is
+//! a VXLAN, Geneve or GRE-bridged Ethernet count too, once the outer ones
+//! are used up); later tags are skipped. Up to
+//! [`crate::link::MAX_VLAN_TAGS`] tags per Ethernet header and
+//! [`MAX_NESTING`] encapsulations (MPLS, IP-in-IP, GRE, VXLAN, Geneve)
+//! are followed; deeper input is
 //! [`DecodeError::Unsupported`].
 
 use core::fmt;
@@ -30,11 +31,14 @@ pub struct DecodeOptions {
     /// Verify the IPv4 header and TCP checksums into
     /// [`Packet::checksum_ok`]. Default `false`.
     pub verify_checksums: bool,
-    /// Decode through IP-in-IP, 6in4, GRE, VXLAN. Default `true`; when
+    /// Decode through IP-in-IP, 6in4, GRE, VXLAN, Geneve. Default `true`; when
     /// `false` such packets are [`Decoded::Other`].
     pub decode_tunnels: bool,
     /// The UDP destination port taken as VXLAN (0 disables). Default 4789.
     pub vxlan_port: u16,
+    /// The UDP destination port taken as Geneve (RFC 8926; 0 disables).
+    /// Default 6081.
+    pub geneve_port: u16,
 }
 
 impl Default for DecodeOptions {
@@ -43,6 +47,7 @@ impl Default for DecodeOptions {
             verify_checksums: false,
             decode_tunnels: true,
             vxlan_port: 4789,
+            geneve_port: 6081,
         }
     }
 }
@@ -78,6 +83,8 @@ pub enum Layer {
     Gre,
     /// VXLAN header.
     Vxlan,
+    /// Geneve header and its options.
+    Geneve,
 }
 
 /// Why a frame could not be decoded. Small, `Copy`, no heap.
@@ -165,7 +172,7 @@ pub struct Packet<'a> {
     /// `None` when not asked, or when the TCP checksum cannot be checked
     /// because the capture cut the segment (and the IPv4 header was fine).
     pub checksum_ok: Option<bool>,
-    /// True if decoded through a tunnel or MPLS (GRE, VXLAN, IPIP, 6in4, …).
+    /// True if decoded through a tunnel or MPLS (GRE, VXLAN, Geneve, IPIP, 6in4, …).
     pub tunnel: bool,
 }
 

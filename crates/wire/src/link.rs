@@ -1,6 +1,6 @@
 //! Link layers and encapsulations: Ethernet with VLAN tags, MPLS, PPPoE,
 //! PPP, BSD null/loop, Linux SLL/SLL2, NFLOG, and the tunnels GRE (with
-//! ERSPAN) and VXLAN.
+//! ERSPAN), VXLAN and Geneve.
 
 use crate::bytes::{be16, be32, u8_at};
 use crate::decode::{need16, Ctx};
@@ -319,8 +319,10 @@ fn erspan3<'a>(frame: &'a [u8], at: usize, ctx: &mut Ctx<'_>) -> Result<Decoded<
     ethernet(frame, at + 12 + extra, ctx)
 }
 
-/// UDP: only VXLAN (RFC 7348) to [`crate::DecodeOptions::vxlan_port`] is
-/// followed; an 8-byte VXLAN header with the I flag, then Ethernet.
+/// UDP: followed only to [`crate::DecodeOptions::vxlan_port`], as VXLAN
+/// (RFC 7348: an 8-byte header with the I flag, then Ethernet), and to
+/// [`crate::DecodeOptions::geneve_port`], as Geneve; other UDP is
+/// [`Decoded::Other`].
 pub(crate) fn udp<'a>(
     frame: &'a [u8],
     at: usize,
@@ -330,7 +332,11 @@ pub(crate) fn udp<'a>(
         return Err(DecodeError::Truncated { layer: Layer::Udp });
     }
     let dport = need16(frame, at + 2, Layer::Udp)?;
-    if ctx.opts.vxlan_port == 0 || dport != ctx.opts.vxlan_port {
+    let port = |p: u16| p != 0 && dport == p;
+    if port(ctx.opts.geneve_port) {
+        return geneve(frame, at + 8, ctx);
+    }
+    if !port(ctx.opts.vxlan_port) {
         return Ok(Decoded::Other);
     }
     ctx.nest()?;
@@ -346,4 +352,29 @@ pub(crate) fn udp<'a>(
         return Ok(Decoded::Other);
     }
     ethernet(frame, at + 16, ctx)
+}
+
+/// Geneve (RFC 8926) at `at`: a version 0 header, its options skipped,
+/// then the protocol it names (Ethernet, IPv4 or IPv6). An OAM (control)
+/// packet, another version or another protocol is [`Decoded::Other`].
+fn geneve<'a>(frame: &'a [u8], at: usize, ctx: &mut Ctx<'_>) -> Result<Decoded<'a>, DecodeError> {
+    ctx.nest()?;
+    let layer = Layer::Geneve;
+    let Some(head) = frame.get(at..at + 8) else {
+        return Err(DecodeError::Truncated { layer });
+    };
+    let (version, options) = (head[0] >> 6, usize::from(head[0] & 0x3f) * 4);
+    if version != 0 || head[1] & 0x80 != 0 {
+        return Ok(Decoded::Other);
+    }
+    let inner = at + 8 + options;
+    if frame.len() < inner {
+        return Err(DecodeError::Truncated { layer });
+    }
+    match u16::from_be_bytes([head[2], head[3]]) {
+        0x6558 => ethernet(frame, inner, ctx),
+        0x0800 => ip::decode_v4(frame, inner, ctx),
+        0x86dd => ip::decode_v6(frame, inner, ctx),
+        _ => Ok(Decoded::Other),
+    }
 }

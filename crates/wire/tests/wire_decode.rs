@@ -546,6 +546,111 @@ fn vxlan() {
     assert_eq!(decode(LinkType::Ethernet, &outer, &off), Ok(Decoded::Other));
 }
 
+/// A Geneve header (version 0) naming `proto`, with `options` (a multiple
+/// of 4 bytes) and `flags` (O, C), inside UDP to `port`, then `inner`.
+fn geneve(port: u16, flags: u8, proto: u16, options: &[u8], inner: &[u8]) -> Vec<u8> {
+    let mut udp = vec![0xc0, 0x00];
+    udp.extend(port.to_be_bytes());
+    udp.extend([0, 0, 0, 0]);
+    udp.push((options.len() / 4) as u8);
+    udp.push(flags);
+    udp.extend(proto.to_be_bytes());
+    udp.extend([0, 0, 42, 0]);
+    udp.extend(options);
+    udp.extend(inner);
+    udp
+}
+
+/// Geneve (RFC 8926) to port 6081: Ethernet (with its VLAN tag folded),
+/// IPv4 or IPv6 inside, options skipped; the critical-option flag does not
+/// matter to a reader.
+#[test]
+fn geneve_carries_ethernet_and_ip() {
+    let opt = [0x01, 0x02, 0x80, 0x01, 0xde, 0xad, 0xbe, 0xef];
+    let udp = geneve(
+        6081,
+        0x40,
+        0x6558,
+        &opt,
+        &eth(0x8100, &tag(5, 0x0800, &tcp4(b"gen-eth"))),
+    );
+    let outer = eth(0x0800, &ipv4(B4, A4, 17, &udp));
+    let p = tcp_of(LinkType::Ethernet, &outer);
+    check_v4(&p, b"gen-eth");
+    assert!(p.tunnel);
+    assert_eq!(p.key.vlan(), 5);
+    let v4_in_v6 = ipv6(B6, A6, 17, &geneve(6081, 0, 0x0800, &[], &tcp4(b"gen4")));
+    let p = tcp_of(LinkType::Raw, &v4_in_v6);
+    check_v4(&p, b"gen4");
+    assert!(p.tunnel);
+    let v6_in_v4 = ipv4(B4, A4, 17, &geneve(6081, 0, 0x86dd, &opt, &tcp6(b"gen6")));
+    check_v6(&tcp_of(LinkType::Raw, &v6_in_v4), b"gen6");
+    // Another port, or none: just UDP.
+    for geneve_port in [7000, 0] {
+        let no = DecodeOptions {
+            geneve_port,
+            ..opts()
+        };
+        assert_eq!(decode(LinkType::Ethernet, &outer, &no), Ok(Decoded::Other));
+    }
+    let moved = eth(
+        0x0800,
+        &ipv4(B4, A4, 17, &geneve(7000, 0, 0x0800, &[], &tcp4(b"7000"))),
+    );
+    let to = DecodeOptions {
+        geneve_port: 7000,
+        ..verify()
+    };
+    match decode(LinkType::Ethernet, &moved, &to) {
+        Ok(Decoded::Tcp(p)) => check_v4(&p, b"7000"),
+        other => panic!("{other:?}"),
+    }
+    let off = DecodeOptions {
+        decode_tunnels: false,
+        ..opts()
+    };
+    assert_eq!(decode(LinkType::Ethernet, &outer, &off), Ok(Decoded::Other));
+}
+
+/// What Geneve does not carry to a reader: control (OAM) packets, other
+/// versions and protocols; cut headers and options are truncated.
+#[test]
+fn geneve_control_other_versions_and_truncation() {
+    let inner = tcp4(b"x");
+    let frame = |udp: Vec<u8>| ipv4(B4, A4, 17, &udp);
+    let oam = frame(geneve(6081, 0x80, 0x0800, &[], &inner));
+    assert_eq!(decode(LinkType::Raw, &oam, &opts()), Ok(Decoded::Other));
+    let mut v1 = geneve(6081, 0, 0x0800, &[], &inner);
+    v1[8] |= 0x40;
+    assert_eq!(
+        decode(LinkType::Raw, &frame(v1), &opts()),
+        Ok(Decoded::Other)
+    );
+    let arp = frame(geneve(6081, 0, 0x0806, &[], &inner));
+    assert_eq!(decode(LinkType::Raw, &arp, &opts()), Ok(Decoded::Other));
+    let truncated = Err(DecodeError::Truncated {
+        layer: Layer::Geneve,
+    });
+    // The header cut, and options longer than what follows (the IP
+    // length still covers the frame, so the cut is Geneve's).
+    let whole = frame(geneve(6081, 0, 0x0800, &[], &[]));
+    assert_eq!(
+        decode(
+            LinkType::Raw,
+            &frame(geneve(6081, 0, 0x0800, &[], &[])[..12].to_vec()),
+            &opts()
+        ),
+        truncated
+    );
+    let mut long = geneve(6081, 0, 0x0800, &[], &[0; 8]);
+    long[8] = 3; // 12 bytes of options, 8 there
+    assert_eq!(decode(LinkType::Raw, &frame(long), &opts()), truncated);
+    assert_eq!(
+        decode(LinkType::Raw, &whole, &opts()),
+        Err(DecodeError::Truncated { layer: Layer::Ipv4 })
+    );
+}
+
 #[test]
 fn ip_in_ip_and_6in4() {
     let frame = ipv4(B4, A4, 4, &tcp4(b"ipip"));
