@@ -10,6 +10,9 @@
 //! dispatch = "auto"      # or "ring" or "fanout" (see `Dispatch`)
 //! verify_checksums = false
 //! drop_bad_checksums = false
+//! decode_tunnels = true  # IP-in-IP, 6in4, GRE, VXLAN, Geneve
+//! vxlan_port = 4789      # 0: not VXLAN
+//! geneve_port = 6081     # 0: not Geneve
 //!
 //! [reassembly]
 //! overlap_policy = "first"
@@ -53,6 +56,12 @@ pub struct ConfigFile {
     pub verify_checksums: Option<bool>,
     /// Drop segments with bad checksums (needs `verify_checksums`).
     pub drop_bad_checksums: Option<bool>,
+    /// Decode through tunnels.
+    pub decode_tunnels: Option<bool>,
+    /// The UDP port taken as VXLAN (0: none).
+    pub vxlan_port: Option<u16>,
+    /// The UDP port taken as Geneve (0: none).
+    pub geneve_port: Option<u16>,
     /// Reassembler options.
     #[serde(default)]
     pub reassembly: Reassembly,
@@ -239,6 +248,10 @@ impl ConfigFile {
         }
         p.decode.verify_checksums = self.verify_checksums.unwrap_or(p.decode.verify_checksums);
         p.drop_bad_checksums = self.drop_bad_checksums.unwrap_or(p.drop_bad_checksums);
+        let d = &mut p.decode;
+        d.decode_tunnels = self.decode_tunnels.unwrap_or(d.decode_tunnels);
+        d.vxlan_port = self.vxlan_port.unwrap_or(d.vxlan_port);
+        d.geneve_port = self.geneve_port.unwrap_or(d.geneve_port);
         let r = &self.reassembly;
         let c = &mut p.reasm;
         if let Some(s) = &r.overlap_policy {
@@ -288,7 +301,7 @@ mod tests {
     #[test]
     fn file_applies_and_rejects_unknown_keys() {
         let f: ConfigFile = toml::from_str(
-            "workers = 3\nbackpressure = \"drop\"\ndispatch_hash = \"keyed\"\ndispatch = \"ring\"\n[reassembly]\noverlap_policy = \"linux\"\nmemcap = \"64MiB\"\nmax_kept = 4096\nflush_timeout = \"off\"\n",
+            "workers = 3\nbackpressure = \"drop\"\ndispatch_hash = \"keyed\"\ndispatch = \"ring\"\ngeneve_port = 7000\nvxlan_port = 0\n[reassembly]\noverlap_policy = \"linux\"\nmemcap = \"64MiB\"\nmax_kept = 4096\nflush_timeout = \"off\"\n",
         )
         .unwrap();
         let (mut p, mut e) = (PipelineConfig::default(), EngineShape::default());
@@ -297,6 +310,8 @@ mod tests {
         assert_eq!(e.backpressure, Backpressure::Drop);
         assert_eq!(e.dispatch_hash, DispatchHash::Keyed);
         assert_eq!(e.dispatch, Dispatch::Ring);
+        assert_eq!((p.decode.geneve_port, p.decode.vxlan_port), (7000, 0));
+        assert!(p.decode.decode_tunnels);
         assert!(toml::from_str::<ConfigFile>("dispatch = \"both\"")
             .unwrap()
             .apply(&mut p, &mut e)
