@@ -11,8 +11,8 @@
 //! a VXLAN, Geneve or GRE-bridged Ethernet count too, once the outer ones
 //! are used up); later tags are skipped. Up to
 //! [`crate::link::MAX_VLAN_TAGS`] tags per Ethernet header and
-//! [`MAX_NESTING`] encapsulations (MPLS, IP-in-IP, GRE, VXLAN, Geneve)
-//! are followed; deeper input is
+//! [`MAX_NESTING`] encapsulations (MPLS, IP-in-IP, GRE, VXLAN, Geneve,
+//! GTP-U) are followed; deeper input is
 //! [`DecodeError::Unsupported`].
 
 use core::fmt;
@@ -31,7 +31,7 @@ pub struct DecodeOptions {
     /// Verify the IPv4 header and TCP checksums into
     /// [`Packet::checksum_ok`]. Default `false`.
     pub verify_checksums: bool,
-    /// Decode through IP-in-IP, 6in4, GRE, VXLAN, Geneve. Default `true`; when
+    /// Decode through IP-in-IP, 6in4, GRE, VXLAN, Geneve, GTP-U. Default `true`; when
     /// `false` such packets are [`Decoded::Other`].
     pub decode_tunnels: bool,
     /// The UDP destination port taken as VXLAN (0 disables). Default 4789.
@@ -39,6 +39,9 @@ pub struct DecodeOptions {
     /// The UDP destination port taken as Geneve (RFC 8926; 0 disables).
     /// Default 6081.
     pub geneve_port: u16,
+    /// The UDP destination port taken as GTP-U (3GPP TS 29.281, the user
+    /// plane of mobile networks; 0 disables). Default 2152.
+    pub gtpu_port: u16,
 }
 
 impl Default for DecodeOptions {
@@ -48,6 +51,7 @@ impl Default for DecodeOptions {
             decode_tunnels: true,
             vxlan_port: 4789,
             geneve_port: 6081,
+            gtpu_port: 2152,
         }
     }
 }
@@ -85,6 +89,8 @@ pub enum Layer {
     Vxlan,
     /// Geneve header and its options.
     Geneve,
+    /// GTP-U header and its extension headers.
+    Gtpu,
 }
 
 /// Why a frame could not be decoded. Small, `Copy`, no heap.
@@ -172,7 +178,7 @@ pub struct Packet<'a> {
     /// `None` when not asked, or when the TCP checksum cannot be checked
     /// because the capture cut the segment (and the IPv4 header was fine).
     pub checksum_ok: Option<bool>,
-    /// True if decoded through a tunnel or MPLS (GRE, VXLAN, Geneve, IPIP, 6in4, …).
+    /// True if decoded through a tunnel or MPLS (GRE, VXLAN, Geneve, GTP-U, IPIP, 6in4, …).
     pub tunnel: bool,
 }
 

@@ -6,7 +6,7 @@
 //! - [`decode()`]: from a frame of a pcap [`LinkType`] (Ethernet with any
 //!   VLAN/QinQ stack, MPLS, PPPoE, PPP, BSD null/loop, Linux SLL/SLL2,
 //!   NFLOG, raw IP) through IPv4/IPv6 (options, extension headers) and
-//!   tunnels (IP-in-IP, 6in4, GRE, ERSPAN, VXLAN, Geneve) to a TCP [`Packet`] that
+//!   tunnels (IP-in-IP, 6in4, GRE, ERSPAN, VXLAN, Geneve, GTP-U) to a TCP [`Packet`] that
 //!   borrows the frame, an IP [`Fragment`], or [`Decoded::Other`].
 //! - [`FlowKey`]: both directions of a connection map to one key; [`Dir`]
 //!   says which way a packet went.

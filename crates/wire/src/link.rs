@@ -1,6 +1,6 @@
 //! Link layers and encapsulations: Ethernet with VLAN tags, MPLS, PPPoE,
 //! PPP, BSD null/loop, Linux SLL/SLL2, NFLOG, and the tunnels GRE (with
-//! ERSPAN), VXLAN and Geneve.
+//! ERSPAN), VXLAN, Geneve and GTP-U.
 
 use crate::bytes::{be16, be32, u8_at};
 use crate::decode::{need16, Ctx};
@@ -320,8 +320,9 @@ fn erspan3<'a>(frame: &'a [u8], at: usize, ctx: &mut Ctx<'_>) -> Result<Decoded<
 }
 
 /// UDP: followed only to [`crate::DecodeOptions::vxlan_port`], as VXLAN
-/// (RFC 7348: an 8-byte header with the I flag, then Ethernet), and to
-/// [`crate::DecodeOptions::geneve_port`], as Geneve; other UDP is
+/// (RFC 7348: an 8-byte header with the I flag, then Ethernet), to
+/// [`crate::DecodeOptions::geneve_port`], as Geneve, and to
+/// [`crate::DecodeOptions::gtpu_port`], as GTP-U; other UDP is
 /// [`Decoded::Other`].
 pub(crate) fn udp<'a>(
     frame: &'a [u8],
@@ -335,6 +336,9 @@ pub(crate) fn udp<'a>(
     let port = |p: u16| p != 0 && dport == p;
     if port(ctx.opts.geneve_port) {
         return geneve(frame, at + 8, ctx);
+    }
+    if port(ctx.opts.gtpu_port) {
+        return gtpu(frame, at + 8, ctx);
     }
     if !port(ctx.opts.vxlan_port) {
         return Ok(Decoded::Other);
@@ -376,5 +380,56 @@ fn geneve<'a>(frame: &'a [u8], at: usize, ctx: &mut Ctx<'_>) -> Result<Decoded<'
         0x0800 => ip::decode_v4(frame, inner, ctx),
         0x86dd => ip::decode_v6(frame, inner, ctx),
         _ => Ok(Decoded::Other),
+    }
+}
+
+/// GTP-U extension headers followed before giving up.
+pub const MAX_GTPU_EXTENSIONS: usize = 16;
+
+/// GTP-U (3GPP TS 29.281) at `at`: a version 1 G-PDU (message type 255),
+/// its optional fields and extension headers skipped, then the IP packet
+/// it carries. Other messages (echo, error indication, end marker),
+/// GTP' and other versions are [`Decoded::Other`], as is a payload that
+/// is not IP.
+fn gtpu<'a>(frame: &'a [u8], at: usize, ctx: &mut Ctx<'_>) -> Result<Decoded<'a>, DecodeError> {
+    ctx.nest()?;
+    let layer = Layer::Gtpu;
+    let truncated = DecodeError::Truncated { layer };
+    let head = frame.get(at..at + 8).ok_or(truncated)?;
+    let (flags, message) = (head[0], head[1]);
+    // Version 1, protocol type GTP (not GTP'), a G-PDU.
+    if flags >> 5 != 1 || flags & 0x10 == 0 || message != 0xff {
+        return Ok(Decoded::Other);
+    }
+    let mut inner = at + 8;
+    // E, S or PN: a sequence number, an N-PDU number and the type of
+    // the first extension header follow (all three, whichever is set).
+    if flags & 0x07 != 0 {
+        let next = u8_at(frame, inner + 3).ok_or(truncated)?;
+        inner += 4;
+        let mut next = if flags & 0x04 != 0 { next } else { 0 };
+        let mut seen = 0;
+        while next != 0 {
+            seen += 1;
+            if seen > MAX_GTPU_EXTENSIONS {
+                return Err(DecodeError::Unsupported {
+                    what: "too many GTP-U extension headers",
+                });
+            }
+            // Length in 4-byte units, the length and next-type bytes
+            // included; the next type is the header's last byte.
+            let len = usize::from(u8_at(frame, inner).ok_or(truncated)?) * 4;
+            if len == 0 {
+                return Err(DecodeError::BadHeaderLen { layer });
+            }
+            next = u8_at(frame, inner + len - 1).ok_or(truncated)?;
+            inner += len;
+        }
+    }
+    match u8_at(frame, inner).map(|b| b >> 4) {
+        Some(4) => ip::decode_v4(frame, inner, ctx),
+        Some(6) => ip::decode_v6(frame, inner, ctx),
+        Some(_) => Ok(Decoded::Other),
+        None => Err(truncated),
     }
 }

@@ -651,6 +651,94 @@ fn geneve_control_other_versions_and_truncation() {
     );
 }
 
+/// A GTP-U header (`flags`: version and PT bits set by the caller,
+/// message type `message`) with `optional` (the 4 bytes after the
+/// header, if any) and `extensions`, inside UDP to port 2152, then `inner`.
+fn gtpu(flags: u8, message: u8, optional: &[u8], extensions: &[u8], inner: &[u8]) -> Vec<u8> {
+    let mut udp = vec![0x08, 0x68, 0x08, 0x68, 0, 0, 0, 0];
+    udp.extend([flags, message]);
+    udp.extend(((optional.len() + extensions.len() + inner.len()) as u16).to_be_bytes());
+    udp.extend([0, 0, 0, 7]);
+    udp.extend(optional);
+    udp.extend(extensions);
+    udp.extend(inner);
+    udp
+}
+
+/// GTP-U to port 2152: the G-PDU's IP packet, behind the optional fields
+/// and a chain of extension headers (a PDU session container, then one
+/// more), over IPv4 or IPv6.
+#[test]
+fn gtpu_carries_ip() {
+    let plain = ipv4(B4, A4, 17, &gtpu(0x30, 0xff, &[], &[], &tcp4(b"gtp")));
+    let p = tcp_of(LinkType::Raw, &plain);
+    check_v4(&p, b"gtp");
+    assert!(p.tunnel);
+    // S: a sequence number (and the other two optional bytes; without E
+    // the next-extension type is not read).
+    let seq = ipv6(
+        B6,
+        A6,
+        17,
+        &gtpu(0x32, 0xff, &[0, 9, 0, 0x85], &[], &tcp6(b"gtp6")),
+    );
+    check_v6(&tcp_of(LinkType::Raw, &seq), b"gtp6");
+    // E: a PDU session container (4 bytes), then a 8-byte extension.
+    let ext = [1, 0x10, 0x05, 0xc0, 2, 0, 0, 0, 0, 0, 0, 0];
+    let chained = eth(
+        0x0800,
+        &ipv4(
+            B4,
+            A4,
+            17,
+            &gtpu(0x34, 0xff, &[0, 0, 0, 0x85], &ext, &tcp4(b"ext")),
+        ),
+    );
+    check_v4(&tcp_of(LinkType::Ethernet, &chained), b"ext");
+    let off = DecodeOptions {
+        gtpu_port: 0,
+        ..opts()
+    };
+    assert_eq!(
+        decode(LinkType::Ethernet, &chained, &off),
+        Ok(Decoded::Other)
+    );
+}
+
+/// What GTP-U does not carry to a reader: other messages, GTP', other
+/// versions, a payload that is not IP; cut or malformed chains.
+#[test]
+fn gtpu_other_messages_and_bad_chains() {
+    let inner = tcp4(b"x");
+    // Whether the frame is other traffic (`Ok(false)`: TCP), or the error.
+    let raw = |udp: Vec<u8>| {
+        decode(LinkType::Raw, &ipv4(B4, A4, 17, &udp), &opts()).map(|d| d == Decoded::Other)
+    };
+    let echo = gtpu(0x32, 1, &[0, 1, 0, 0], &[], &[]);
+    assert_eq!(raw(echo), Ok(true));
+    assert_eq!(raw(gtpu(0x20, 0xff, &[], &[], &inner)), Ok(true)); // GTP'
+    assert_eq!(raw(gtpu(0x50, 0xff, &[], &[], &inner)), Ok(true)); // version 2
+    assert_eq!(raw(gtpu(0x30, 0xff, &[], &[], &[0x00; 24])), Ok(true));
+    let truncated = Err(DecodeError::Truncated { layer: Layer::Gtpu });
+    assert_eq!(raw(gtpu(0x30, 0xff, &[], &[], &[])), truncated);
+    assert_eq!(raw(gtpu(0x34, 0xff, &[0, 0], &[], &[])), truncated);
+    // An extension longer than what follows, and one of length 0.
+    assert_eq!(
+        raw(gtpu(0x34, 0xff, &[0, 0, 0, 0x85], &[3, 0, 0, 0], &[])),
+        truncated
+    );
+    assert_eq!(
+        raw(gtpu(0x34, 0xff, &[0, 0, 0, 0x85], &[0, 0, 0, 0], &inner)),
+        Err(DecodeError::BadHeaderLen { layer: Layer::Gtpu })
+    );
+    // A chain that does not end.
+    let endless: Vec<u8> = [1u8, 0, 0, 0x85].repeat(20);
+    assert!(matches!(
+        raw(gtpu(0x34, 0xff, &[0, 0, 0, 0x85], &endless, &inner)),
+        Err(DecodeError::Unsupported { .. })
+    ));
+}
+
 #[test]
 fn ip_in_ip_and_6in4() {
     let frame = ipv4(B4, A4, 4, &tcp4(b"ipip"));

@@ -10,9 +10,10 @@
 //! dispatch = "auto"      # or "ring" or "fanout" (see `Dispatch`)
 //! verify_checksums = false
 //! drop_bad_checksums = false
-//! decode_tunnels = true  # IP-in-IP, 6in4, GRE, VXLAN, Geneve
+//! decode_tunnels = true  # IP-in-IP, 6in4, GRE, VXLAN, Geneve, GTP-U
 //! vxlan_port = 4789      # 0: not VXLAN
 //! geneve_port = 6081     # 0: not Geneve
+//! gtpu_port = 2152       # 0: not GTP-U
 //!
 //! [reassembly]
 //! overlap_policy = "first"
@@ -62,6 +63,8 @@ pub struct ConfigFile {
     pub vxlan_port: Option<u16>,
     /// The UDP port taken as Geneve (0: none).
     pub geneve_port: Option<u16>,
+    /// The UDP port taken as GTP-U (0: none).
+    pub gtpu_port: Option<u16>,
     /// Reassembler options.
     #[serde(default)]
     pub reassembly: Reassembly,
@@ -252,6 +255,7 @@ impl ConfigFile {
         d.decode_tunnels = self.decode_tunnels.unwrap_or(d.decode_tunnels);
         d.vxlan_port = self.vxlan_port.unwrap_or(d.vxlan_port);
         d.geneve_port = self.geneve_port.unwrap_or(d.geneve_port);
+        d.gtpu_port = self.gtpu_port.unwrap_or(d.gtpu_port);
         let r = &self.reassembly;
         let c = &mut p.reasm;
         if let Some(s) = &r.overlap_policy {
@@ -301,7 +305,7 @@ mod tests {
     #[test]
     fn file_applies_and_rejects_unknown_keys() {
         let f: ConfigFile = toml::from_str(
-            "workers = 3\nbackpressure = \"drop\"\ndispatch_hash = \"keyed\"\ndispatch = \"ring\"\ngeneve_port = 7000\nvxlan_port = 0\n[reassembly]\noverlap_policy = \"linux\"\nmemcap = \"64MiB\"\nmax_kept = 4096\nflush_timeout = \"off\"\n",
+            "workers = 3\nbackpressure = \"drop\"\ndispatch_hash = \"keyed\"\ndispatch = \"ring\"\ngeneve_port = 7000\nvxlan_port = 0\ngtpu_port = 0\n[reassembly]\noverlap_policy = \"linux\"\nmemcap = \"64MiB\"\nmax_kept = 4096\nflush_timeout = \"off\"\n",
         )
         .unwrap();
         let (mut p, mut e) = (PipelineConfig::default(), EngineShape::default());
@@ -311,6 +315,7 @@ mod tests {
         assert_eq!(e.dispatch_hash, DispatchHash::Keyed);
         assert_eq!(e.dispatch, Dispatch::Ring);
         assert_eq!((p.decode.geneve_port, p.decode.vxlan_port), (7000, 0));
+        assert_eq!(p.decode.gtpu_port, 0);
         assert!(p.decode.decode_tunnels);
         assert!(toml::from_str::<ConfigFile>("dispatch = \"both\"")
             .unwrap()
