@@ -40,7 +40,8 @@ pub struct DecodeOptions {
     /// Default 6081.
     pub geneve_port: u16,
     /// The UDP destination port taken as GTP-U (3GPP TS 29.281, the user
-    /// plane of mobile networks; 0 disables). Default 2152.
+    /// plane of mobile networks; 0 disables). Default 2152. A port given
+    /// for two tunnels is taken as VXLAN, then as Geneve.
     pub gtpu_port: u16,
 }
 

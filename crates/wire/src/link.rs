@@ -322,8 +322,8 @@ fn erspan3<'a>(frame: &'a [u8], at: usize, ctx: &mut Ctx<'_>) -> Result<Decoded<
 /// UDP: followed only to [`crate::DecodeOptions::vxlan_port`], as VXLAN
 /// (RFC 7348: an 8-byte header with the I flag, then Ethernet), to
 /// [`crate::DecodeOptions::geneve_port`], as Geneve, and to
-/// [`crate::DecodeOptions::gtpu_port`], as GTP-U; other UDP is
-/// [`Decoded::Other`].
+/// [`crate::DecodeOptions::gtpu_port`], as GTP-U (a port given for two of
+/// them is VXLAN's, then Geneve's); other UDP is [`Decoded::Other`].
 pub(crate) fn udp<'a>(
     frame: &'a [u8],
     at: usize,
@@ -334,13 +334,15 @@ pub(crate) fn udp<'a>(
     }
     let dport = need16(frame, at + 2, Layer::Udp)?;
     let port = |p: u16| p != 0 && dport == p;
-    if port(ctx.opts.geneve_port) {
-        return geneve(frame, at + 8, ctx);
-    }
-    if port(ctx.opts.gtpu_port) {
-        return gtpu(frame, at + 8, ctx);
-    }
+    // VXLAN first: a port named for two tunnels stays what it was before
+    // the others were followed.
     if !port(ctx.opts.vxlan_port) {
+        if port(ctx.opts.geneve_port) {
+            return geneve(frame, at + 8, ctx);
+        }
+        if port(ctx.opts.gtpu_port) {
+            return gtpu(frame, at + 8, ctx);
+        }
         return Ok(Decoded::Other);
     }
     ctx.nest()?;

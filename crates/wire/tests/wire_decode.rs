@@ -695,6 +695,24 @@ fn gtpu_carries_ip() {
         ),
     );
     check_v4(&tcp_of(LinkType::Ethernet, &chained), b"ext");
+    // PN alone: the optional fields are there too.
+    let pn = ipv4(
+        B4,
+        A4,
+        17,
+        &gtpu(0x31, 0xff, &[0, 0, 5, 0], &[], &tcp4(b"pn")),
+    );
+    check_v4(&tcp_of(LinkType::Raw, &pn), b"pn");
+    // The longest chain followed: 16 extension headers.
+    let sixteen = [1u8, 0, 0, 0x85].repeat(15);
+    let sixteen = [&sixteen[..], &[1, 0, 0, 0]].concat();
+    let long = ipv4(
+        B4,
+        A4,
+        17,
+        &gtpu(0x34, 0xff, &[0, 0, 0, 0x85], &sixteen, &tcp4(b"16")),
+    );
+    check_v4(&tcp_of(LinkType::Raw, &long), b"16");
     let off = DecodeOptions {
         gtpu_port: 0,
         ..opts()
@@ -703,6 +721,25 @@ fn gtpu_carries_ip() {
         decode(LinkType::Ethernet, &chained, &off),
         Ok(Decoded::Other)
     );
+    // Another port: the capture's 2152 is just UDP, and that port is GTP-U.
+    let mut moved = gtpu(0x30, 0xff, &[], &[], &tcp4(b"7000"));
+    moved[2..4].copy_from_slice(&7000u16.to_be_bytes());
+    let moved = ipv4(B4, A4, 17, &moved);
+    let to = DecodeOptions {
+        gtpu_port: 7000,
+        ..verify()
+    };
+    assert_eq!(decode(LinkType::Raw, &plain, &to), Ok(Decoded::Other));
+    match decode(LinkType::Raw, &moved, &to) {
+        Ok(Decoded::Tcp(p)) => check_v4(&p, b"7000"),
+        other => panic!("{other:?}"),
+    }
+    // A port given for two tunnels is VXLAN's (as before the others).
+    let both = DecodeOptions {
+        vxlan_port: 2152,
+        ..opts()
+    };
+    assert_eq!(decode(LinkType::Raw, &plain, &both), Ok(Decoded::Other));
 }
 
 /// What GTP-U does not carry to a reader: other messages, GTP', other
@@ -731,8 +768,8 @@ fn gtpu_other_messages_and_bad_chains() {
         raw(gtpu(0x34, 0xff, &[0, 0, 0, 0x85], &[0, 0, 0, 0], &inner)),
         Err(DecodeError::BadHeaderLen { layer: Layer::Gtpu })
     );
-    // A chain that does not end.
-    let endless: Vec<u8> = [1u8, 0, 0, 0x85].repeat(20);
+    // A chain that does not end within 16 headers.
+    let endless: Vec<u8> = [1u8, 0, 0, 0x85].repeat(17);
     assert!(matches!(
         raw(gtpu(0x34, 0xff, &[0, 0, 0, 0x85], &endless, &inner)),
         Err(DecodeError::Unsupported { .. })
