@@ -56,6 +56,8 @@ fn impaired(seed: u64) -> GenConfig {
         fin_data: 0.3,
         ipv6_fraction: 0.2,
         vlan_fraction: 0.1,
+        // VXLAN, Geneve and GTP-U: the dispatcher's full decode.
+        tunnel_fraction: 0.2,
         wrap_fraction: 0.2,
         rst_fraction: 0.1,
         tuple_pool: 200,

@@ -933,6 +933,7 @@ fn aimed_at_one_worker(n: usize) -> Vec<Vec<u8>> {
             src: if from_client { &client } else { &server },
             dst: if from_client { &server } else { &client },
             vlan: None,
+            tunnel: None,
             ip_id: 1,
             key: u64::from(port) * 2 + u64::from(from_client),
         };
@@ -1043,6 +1044,7 @@ fn conn_frames(port: u16, data: &[(bool, u32, u32, u64)]) -> Vec<(Vec<u8>, Times
                 src: if p.from_client { &client } else { &server },
                 dst: if p.from_client { &server } else { &client },
                 vlan: None,
+                tunnel: None,
                 ip_id: 1,
                 key: u64::from(port) * 2 + u64::from(p.from_client),
             };

@@ -123,6 +123,10 @@ pub struct GenConfig {
     pub tuple_pool: u32,
     /// Connections carrying an 802.1Q VLAN tag.
     pub vlan_fraction: f64,
+    /// Connections whose frames travel in a tunnel over IPv4 and UDP:
+    /// VXLAN, Geneve or GTP-U, one of the three per connection. 0 draws
+    /// nothing, so traces made without it are unchanged.
+    pub tunnel_fraction: f64,
     /// Directions whose ISN lies within 8 KiB below 2^32, so that data
     /// crosses the sequence wrap.
     pub wrap_fraction: f64,
@@ -177,6 +181,7 @@ impl Default for GenConfig {
             ipv6_fraction: 0.1,
             tuple_pool: 0,
             vlan_fraction: 0.1,
+            tunnel_fraction: 0.0,
             wrap_fraction: 0.1,
             mss: 1448,
             gap_ns: 5_000,
@@ -250,6 +255,7 @@ impl GenConfig {
             self.syn_data,
             self.ipv6_fraction,
             self.vlan_fraction,
+            self.tunnel_fraction,
             self.wrap_fraction,
             self.reorder,
             self.duplicate,

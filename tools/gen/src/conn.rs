@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use sha2::{Digest, Sha256};
 
 use crate::config::{GenConfig, Hostile};
-use crate::frame::{flags, Endpoint, Pkt};
+use crate::frame::{flags, Endpoint, Pkt, Tunnel};
 use crate::rng::{mix64, Rng};
 
 /// Window shift and raw window of ordinary connections (256 KiB).
@@ -84,6 +84,8 @@ pub(crate) struct Conn {
     pub client: Endpoint,
     pub server: Endpoint,
     pub vlan: Option<u16>,
+    /// The tunnel the connection's frames travel in, if any.
+    pub tunnel: Option<Tunnel>,
     kind: Kind,
     /// 0: client to server, 1: server to client.
     halves: [Half; 2],
@@ -185,6 +187,11 @@ impl Conn {
         let vlan = rng
             .chance(cfg.vlan_fraction)
             .then(|| rng.range(1, 4094) as u16);
+        let tunnel = rng.chance(cfg.tunnel_fraction).then(|| match rng.below(3) {
+            0 => Tunnel::Vxlan,
+            1 => Tunnel::Geneve,
+            _ => Tunnel::Gtpu,
+        });
         let conflict = kind == Kind::Hostile(Hostile::Conflict);
         let halves = [
             new_half(&mut rng, cfg, conflict),
@@ -209,6 +216,7 @@ impl Conn {
             client,
             server,
             vlan,
+            tunnel,
             kind,
             halves,
             ws,

@@ -93,6 +93,19 @@ pub fn fill_payload(key: u64, variant: u8, off: u64, out: &mut [u8]) {
     }
 }
 
+/// A tunnel a connection's frames travel in, over IPv4 and UDP between
+/// two fixed tunnel endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tunnel {
+    /// VXLAN (UDP 4789), the frame whole inside.
+    Vxlan,
+    /// Geneve (UDP 6081) with one 8-byte option, the frame whole inside.
+    Geneve,
+    /// GTP-U (UDP 2152), a G-PDU with a sequence number: the frame's IP
+    /// packet inside (its VLAN tag, if any, moves to the outer frame).
+    Gtpu,
+}
+
 /// What an encoded packet needs besides the [`Pkt`].
 #[derive(Debug, Clone, Copy)]
 pub struct Wire<'a> {
@@ -102,6 +115,8 @@ pub struct Wire<'a> {
     pub dst: &'a Endpoint,
     /// 802.1Q VLAN id, if tagged.
     pub vlan: Option<u16>,
+    /// The tunnel the frame travels in, if any.
+    pub tunnel: Option<Tunnel>,
     /// IPv4 identification field.
     pub ip_id: u16,
     /// Stream key of the sender's direction.
@@ -171,6 +186,73 @@ pub fn encode(buf: &mut Vec<u8>, p: &Pkt, w: &Wire<'_>) {
         _ => unreachable!("endpoints of one connection share an IP version"),
     };
     buf[tcp_start + 16..tcp_start + 18].copy_from_slice(&c.to_be_bytes());
+    if let Some(t) = w.tunnel {
+        wrap(buf, t, w);
+    }
+}
+
+/// Puts the frame in `buf` inside tunnel `t`: outer Ethernet, IPv4 from
+/// 192.0.2.1 to 192.0.2.2 (or back, by the sender's side), UDP to the
+/// tunnel's port (no checksum, as tunnels send it), the tunnel header.
+fn wrap(buf: &mut Vec<u8>, t: Tunnel, w: &Wire<'_>) {
+    let (port, header, inner): (u16, &[u8], &[u8]) = match t {
+        Tunnel::Vxlan => (4789, &[0x08, 0, 0, 0, 0, 0, 42, 0], &buf[..]),
+        Tunnel::Geneve => (
+            6081,
+            &[
+                2, 0, 0x65, 0x58, 0, 0, 42, 0, 0x01, 0x02, 0x03, 0x01, 0, 0, 0, 7,
+            ],
+            &buf[..],
+        ),
+        Tunnel::Gtpu => {
+            // The IP packet, after the frame's Ethernet header and tag.
+            let ip_at = if w.vlan.is_some() { 18 } else { 14 };
+            (
+                2152,
+                &[0x32, 0xff, 0, 0, 0, 0, 0, 7, 0, 1, 0, 0],
+                &buf[ip_at..],
+            )
+        }
+    };
+    let mut out = Vec::with_capacity(buf.len() + 64);
+    out.extend_from_slice(&w.dst.mac());
+    out.extend_from_slice(&w.src.mac());
+    if let (Tunnel::Gtpu, Some(vid)) = (t, w.vlan) {
+        out.extend_from_slice(&[0x81, 0x00]);
+        out.extend_from_slice(&(vid & 0x0fff).to_be_bytes());
+    }
+    out.extend_from_slice(&[0x08, 0x00]);
+    let ip_start = out.len();
+    let udp_len = 8 + header.len() + inner.len();
+    out.extend_from_slice(&[0x45, 0]);
+    out.extend_from_slice(&((20 + udp_len) as u16).to_be_bytes());
+    out.extend_from_slice(&w.ip_id.to_be_bytes());
+    out.extend_from_slice(&[0x40, 0x00, 64, 17, 0, 0]);
+    let (a, b) = ([192, 0, 2, 1], [192, 0, 2, 2]);
+    let (s, d) = if w.src.port < w.dst.port {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    out.extend_from_slice(&s);
+    out.extend_from_slice(&d);
+    let c = weft_wire::internet_checksum(&out[ip_start..ip_start + 20], 0);
+    out[ip_start + 10..ip_start + 12].copy_from_slice(&c.to_be_bytes());
+    // A source port from the flow, as tunnel endpoints spread flows.
+    let sport = 49152 | (w.key as u16 & 0x3fff);
+    out.extend_from_slice(&sport.to_be_bytes());
+    out.extend_from_slice(&port.to_be_bytes());
+    out.extend_from_slice(&(udp_len as u16).to_be_bytes());
+    out.extend_from_slice(&[0, 0]);
+    let gtp_len = out.len() + 2;
+    out.extend_from_slice(header);
+    if t == Tunnel::Gtpu {
+        // The length counts what follows the first 8 bytes.
+        let n = (header.len() - 8 + inner.len()) as u16;
+        out[gtp_len..gtp_len + 2].copy_from_slice(&n.to_be_bytes());
+    }
+    out.extend_from_slice(inner);
+    *buf = out;
 }
 
 /// A classic pcap stream (Ethernet link type), little-endian.

@@ -184,6 +184,7 @@ pub fn generate<W: Write>(cfg: &GenConfig, pcap_out: W) -> io::Result<Truth> {
             src: &src,
             dst: &dst,
             vlan: c.vlan,
+            tunnel: c.tunnel,
             ip_id: c.next_ip_id(p.from_client),
             key: c.key(p.from_client),
         };

@@ -61,6 +61,10 @@ struct Args {
     /// Fraction of connections with an 802.1Q tag.
     #[arg(long, default_value_t = 0.1)]
     vlan_fraction: f64,
+    /// Fraction of connections carried in a tunnel (VXLAN, Geneve or GTP-U
+    /// over IPv4/UDP, one per connection).
+    #[arg(long, default_value_t = 0.0)]
+    tunnel_fraction: f64,
     /// Fraction of directions whose ISN is within 8 KiB below 2^32.
     #[arg(long, default_value_t = 0.1)]
     wrap_fraction: f64,
@@ -118,6 +122,7 @@ impl Args {
             ipv6_fraction: self.ipv6_fraction,
             tuple_pool: self.tuple_pool,
             vlan_fraction: self.vlan_fraction,
+            tunnel_fraction: self.tunnel_fraction,
             wrap_fraction: self.wrap_fraction,
             mss: self.mss,
             gap_ns: self.gap_ns,

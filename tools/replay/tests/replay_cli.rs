@@ -51,6 +51,7 @@ fn lossy() -> (PathBuf, String) {
         syn_data: 0.2,
         ipv6_fraction: 0.3,
         vlan_fraction: 0.2,
+        tunnel_fraction: 0.2,
         wrap_fraction: 0.3,
         tuple_pool: 80,
         ..weft_gen::GenConfig::default()
