@@ -18,8 +18,9 @@
 use core::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::bytes::be16;
+use crate::bytes::{array, be16, field16};
 use crate::checksum::{tcp_checksum_v4, tcp_checksum_v6};
+use crate::ip::field;
 use crate::{ip, link, Dir, FlowKey, LinkType, TcpHeader};
 
 /// Encapsulations (tunnels, MPLS stacks) followed before giving up.
@@ -320,29 +321,30 @@ fn ethernet_tcp(frame: &[u8]) -> Option<Packet<'_>> {
 /// unfragmented datagram with a length.
 #[inline]
 fn v4_tcp(frame: &[u8], at: usize, vlan: u32) -> Option<Packet<'_>> {
-    let fixed = frame.get(at..at + ip::V4_MIN_HEADER)?;
+    let fixed: &[u8; ip::V4_MIN_HEADER] = frame.get(at..at + ip::V4_MIN_HEADER)?.try_into().ok()?;
     let ihl = usize::from(fixed[0] & 0x0f) * 4;
-    let total = usize::from(u16::from_be_bytes([fixed[2], fixed[3]]));
-    let frag = u16::from_be_bytes([fixed[6], fixed[7]]);
+    let total = usize::from(field16(fixed, field::V4_TOTAL_LEN));
+    let frag = field16(fixed, field::V4_FRAG);
     // A length of 0 (segmentation offload) and fragments take the layers.
     if fixed[0] >> 4 != 4
         || ihl < ip::V4_MIN_HEADER
         || total < ihl
         || frag & (ip::V4_MF | ip::V4_OFFSET_MASK) != 0
-        || fixed[9] != 6
+        || fixed[field::V4_PROTO] != 6
         || frame.len() < at + ihl
     {
         return None;
     }
-    let src = [fixed[12], fixed[13], fixed[14], fixed[15]];
-    let dst = [fixed[16], fixed[17], fixed[18], fixed[19]];
+    let (s, d) = (field::V4_SRC, field::V4_DST);
+    let src = [fixed[s], fixed[s + 1], fixed[s + 2], fixed[s + 3]];
+    let dst = [fixed[d], fixed[d + 1], fixed[d + 2], fixed[d + 3]];
     let ip = Placed {
         at,
         payload: at + ihl,
         promised_end: at + total,
         version: 4,
-        ttl: fixed[8],
-        id: u16::from_be_bytes([fixed[4], fixed[5]]),
+        ttl: fixed[field::V4_TTL],
+        id: field16(fixed, field::V4_ID),
     };
     tcp_at(frame, ip, |sp, dp| FlowKey::from_v4(src, sp, dst, dp, vlan))
 }
@@ -352,18 +354,18 @@ fn v4_tcp(frame: &[u8], at: usize, vlan: u32) -> Option<Packet<'_>> {
 #[inline]
 fn v6_tcp(frame: &[u8], at: usize, vlan: u32) -> Option<Packet<'_>> {
     let fixed: &[u8; ip::V6_HEADER] = frame.get(at..at + ip::V6_HEADER)?.try_into().ok()?;
-    let len = usize::from(u16::from_be_bytes([fixed[4], fixed[5]]));
-    if fixed[0] >> 4 != 6 || len == 0 || fixed[6] != 6 {
+    let len = usize::from(field16(fixed, field::V6_PAYLOAD_LEN));
+    if fixed[0] >> 4 != 6 || len == 0 || fixed[field::V6_NEXT] != 6 {
         return None;
     }
-    let src: [u8; 16] = fixed[8..24].try_into().ok()?;
-    let dst: [u8; 16] = fixed[24..40].try_into().ok()?;
+    let src: [u8; 16] = array(fixed, field::V6_SRC)?;
+    let dst: [u8; 16] = array(fixed, field::V6_DST)?;
     let ip = Placed {
         at,
         payload: at + ip::V6_HEADER,
         promised_end: at + ip::V6_HEADER + len,
         version: 6,
-        ttl: fixed[7],
+        ttl: fixed[field::V6_HOP],
         id: 0,
     };
     tcp_at(frame, ip, |sp, dp| FlowKey::from_v6(src, sp, dst, dp, vlan))

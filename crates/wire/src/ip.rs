@@ -10,7 +10,7 @@ use crate::checksum::internet_checksum;
 use crate::decode::{transport, Ctx, IpInfo};
 use crate::{DecodeError, Decoded, Fragment, Layer};
 
-mod field {
+pub(crate) mod field {
     use super::Field;
     pub const V4_TOTAL_LEN: Field = 2..4;
     pub const V4_ID: Field = 4..6;
