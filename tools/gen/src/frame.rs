@@ -127,27 +127,13 @@ pub struct Wire<'a> {
 /// IPv4 header and TCP checksums.
 pub fn encode(buf: &mut Vec<u8>, p: &Pkt, w: &Wire<'_>) {
     buf.clear();
-    buf.extend_from_slice(&w.dst.mac());
-    buf.extend_from_slice(&w.src.mac());
-    if let Some(vid) = w.vlan {
-        buf.extend_from_slice(&[0x81, 0x00]);
-        buf.extend_from_slice(&(vid & 0x0fff).to_be_bytes());
-    }
+    ethernet(buf, w, w.vlan);
     let opt_len = if p.syn_opts.is_some() { 12 } else { 0 };
     let tcp_len = 20 + opt_len + p.len as usize;
     match (w.src.ip, w.dst.ip) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
             buf.extend_from_slice(&[0x08, 0x00]);
-            let ip_start = buf.len();
-            let total = (20 + tcp_len) as u16;
-            buf.extend_from_slice(&[0x45, 0]);
-            buf.extend_from_slice(&total.to_be_bytes());
-            buf.extend_from_slice(&w.ip_id.to_be_bytes());
-            buf.extend_from_slice(&[0x40, 0x00, 64, 6, 0, 0]);
-            buf.extend_from_slice(&s.octets());
-            buf.extend_from_slice(&d.octets());
-            let c = weft_wire::internet_checksum(&buf[ip_start..ip_start + 20], 0);
-            buf[ip_start + 10..ip_start + 12].copy_from_slice(&c.to_be_bytes());
+            ipv4(buf, tcp_len, w.ip_id, 6, (s.octets(), d.octets()));
         }
         (IpAddr::V6(s), IpAddr::V6(d)) => {
             buf.extend_from_slice(&[0x86, 0xdd]);
@@ -191,6 +177,31 @@ pub fn encode(buf: &mut Vec<u8>, p: &Pkt, w: &Wire<'_>) {
     }
 }
 
+/// An Ethernet header from `w`'s sender to its receiver, with an 802.1Q
+/// tag if `vlan` (the ethertype after it is the caller's).
+fn ethernet(buf: &mut Vec<u8>, w: &Wire<'_>, vlan: Option<u16>) {
+    buf.extend_from_slice(&w.dst.mac());
+    buf.extend_from_slice(&w.src.mac());
+    if let Some(vid) = vlan {
+        buf.extend_from_slice(&[0x81, 0x00]);
+        buf.extend_from_slice(&(vid & 0x0fff).to_be_bytes());
+    }
+}
+
+/// An IPv4 header (no options, DF, TTL 64, a valid checksum) for
+/// `payload_len` bytes of protocol `proto` from `ends.0` to `ends.1`.
+fn ipv4(buf: &mut Vec<u8>, payload_len: usize, id: u16, proto: u8, ends: ([u8; 4], [u8; 4])) {
+    let ip_start = buf.len();
+    buf.extend_from_slice(&[0x45, 0]);
+    buf.extend_from_slice(&((20 + payload_len) as u16).to_be_bytes());
+    buf.extend_from_slice(&id.to_be_bytes());
+    buf.extend_from_slice(&[0x40, 0x00, 64, proto, 0, 0]);
+    buf.extend_from_slice(&ends.0);
+    buf.extend_from_slice(&ends.1);
+    let c = weft_wire::internet_checksum(&buf[ip_start..ip_start + 20], 0);
+    buf[ip_start + 10..ip_start + 12].copy_from_slice(&c.to_be_bytes());
+}
+
 /// Puts the frame in `buf` inside tunnel `t`: outer Ethernet, IPv4 from
 /// 192.0.2.1 to 192.0.2.2 (or back, by the sender's side), UDP to the
 /// tunnel's port (no checksum, as tunnels send it), the tunnel header.
@@ -215,29 +226,16 @@ fn wrap(buf: &mut Vec<u8>, t: Tunnel, w: &Wire<'_>) {
         }
     };
     let mut out = Vec::with_capacity(buf.len() + 64);
-    out.extend_from_slice(&w.dst.mac());
-    out.extend_from_slice(&w.src.mac());
-    if let (Tunnel::Gtpu, Some(vid)) = (t, w.vlan) {
-        out.extend_from_slice(&[0x81, 0x00]);
-        out.extend_from_slice(&(vid & 0x0fff).to_be_bytes());
-    }
+    ethernet(&mut out, w, w.vlan.filter(|_| t == Tunnel::Gtpu));
     out.extend_from_slice(&[0x08, 0x00]);
-    let ip_start = out.len();
     let udp_len = 8 + header.len() + inner.len();
-    out.extend_from_slice(&[0x45, 0]);
-    out.extend_from_slice(&((20 + udp_len) as u16).to_be_bytes());
-    out.extend_from_slice(&w.ip_id.to_be_bytes());
-    out.extend_from_slice(&[0x40, 0x00, 64, 17, 0, 0]);
     let (a, b) = ([192, 0, 2, 1], [192, 0, 2, 2]);
-    let (s, d) = if w.src.port < w.dst.port {
+    let ends = if w.src.port < w.dst.port {
         (a, b)
     } else {
         (b, a)
     };
-    out.extend_from_slice(&s);
-    out.extend_from_slice(&d);
-    let c = weft_wire::internet_checksum(&out[ip_start..ip_start + 20], 0);
-    out[ip_start + 10..ip_start + 12].copy_from_slice(&c.to_be_bytes());
+    ipv4(&mut out, udp_len, w.ip_id, 17, ends);
     // A source port from the flow, as tunnel endpoints spread flows.
     let sport = 49152 | (w.key as u16 & 0x3fff);
     out.extend_from_slice(&sport.to_be_bytes());
