@@ -100,7 +100,7 @@ pub use blocks::BlockPool;
 pub use judge::Judge;
 pub use prefetch::prefetch;
 pub use raw::{Arena, PageMut, PageRef};
-pub use readahead::{Pager, Readahead, Window};
+pub use readahead::{DropBehind, Pager, Readahead, Window};
 
 /// Default page size: holds a full 1500-byte MTU segment payload.
 pub const DEFAULT_PAGE_SIZE: usize = 2048;

@@ -318,6 +318,71 @@ fn run<P: Pager>(pager: &P, s: &Shared, from: usize, w: Window) {
     }
 }
 
+/// Unmapping behind a reader on the reader's own thread, without a helper:
+/// for readers that leave no core for one (fanout workers, one per core),
+/// where the helper's mapping ahead and the wake-ups it takes cost the busy
+/// cores more than the page faults it saves (README, "Against the peers").
+/// Pages fault in on the reader as it goes (a no-op for pages another
+/// reader of the same mapping already faulted in); every [`Window::drop_chunk`]
+/// of progress the pages more than [`Window::behind`] back are unmapped
+/// (`MADV_DONTNEED` through [`Pager::drop_behind`]), so the resident set
+/// stays bounded, as with the helper. Nothing is mapped ahead.
+///
+/// `Send` and `Sync` (plain numbers); one reader calls [`advance`](Self::advance).
+#[derive(Clone, Copy, Debug)]
+pub struct DropBehind {
+    /// Unmapped up to here (a multiple of `chunk`).
+    dropped: usize,
+    /// The reader position at which to look again.
+    next: usize,
+    behind: usize,
+    chunk: usize,
+    /// The kernel refused once: unmapping stopped.
+    refused: bool,
+}
+
+impl DropBehind {
+    /// For a reader at byte `pos`, with [`Window::behind`] and
+    /// [`Window::drop_chunk`] of `window` (nothing before the chunk holding
+    /// `pos` is unmapped). `None` for a zero `drop_chunk`.
+    pub fn new(pos: usize, window: Window) -> Option<DropBehind> {
+        let chunk = window.drop_chunk;
+        if chunk == 0 {
+            return None;
+        }
+        Some(DropBehind {
+            dropped: pos / chunk * chunk,
+            next: pos,
+            behind: window.behind,
+            chunk,
+            refused: false,
+        })
+    }
+
+    /// The reader reached byte `pos`: unmaps what is now far enough behind
+    /// it, looking only once a chunk. After the kernel refuses once, does
+    /// nothing.
+    #[inline]
+    pub fn advance<P: Pager + ?Sized>(&mut self, pager: &P, pos: usize) {
+        if pos >= self.next {
+            self.next = pos.saturating_add(self.chunk);
+            self.unmap(pager, pos);
+        }
+    }
+
+    #[cold]
+    fn unmap<P: Pager + ?Sized>(&mut self, pager: &P, pos: usize) {
+        if !self.refused {
+            self.refused = !unmap_behind(pager, &mut self.dropped, pos, self.chunk, self.behind);
+        }
+    }
+
+    /// Bytes unmapped so far, from the start of the chunk the reader began in.
+    pub fn dropped(&self) -> usize {
+        self.dropped
+    }
+}
+
 /// Reads the mapped bytes (below `done`) from `*warmed`, or from the
 /// reader if it is past that, up to `warm` bytes ahead of the reader; each
 /// byte at most once, and none the reader has passed.
@@ -343,7 +408,7 @@ pub(crate) fn warm_ahead<P: Pager>(
 /// `progress`; false once the kernel refuses (then the caller stops
 /// trying). `*dropped` stays a multiple of `chunk`, which is a multiple of
 /// the page size.
-pub(crate) fn unmap_behind<P: Pager>(
+pub(crate) fn unmap_behind<P: Pager + ?Sized>(
     pager: &P,
     dropped: &mut usize,
     progress: usize,
@@ -576,6 +641,64 @@ mod tests {
         let mut none = 0;
         assert!(unmap_behind(&log, &mut none, 12, 2, usize::MAX));
         assert_eq!(none, 0);
+    }
+
+    /// Refuses every unmapping after the first `ok`, and logs the rest.
+    struct Refusing(Mutex<(usize, Vec<(usize, usize)>)>);
+    impl Pager for Refusing {
+        fn mapped_len(&self) -> usize {
+            usize::MAX
+        }
+        fn populate(&self, _: usize, _: usize) -> io::Result<()> {
+            unreachable!("nothing is mapped ahead")
+        }
+        fn drop_behind(&self, offset: usize, len: usize) -> io::Result<()> {
+            let mut l = self.0.lock().unwrap();
+            if l.0 == 0 {
+                return Err(io::ErrorKind::Unsupported.into());
+            }
+            l.0 -= 1;
+            l.1.push((offset, len));
+            Ok(())
+        }
+        fn warm(&self, _: usize, _: usize) {
+            unreachable!("nothing is read ahead")
+        }
+    }
+
+    #[test]
+    fn drops_behind_on_the_reader_once_a_chunk_and_stops_when_refused() {
+        let w = Window {
+            behind: 8,
+            drop_chunk: 4,
+            ..Window::DEFAULT
+        };
+        let pager = Refusing(Mutex::new((3, Vec::new())));
+        let log = |p: &Refusing| p.0.lock().unwrap().1.clone();
+        // A reader starting at 5 leaves the chunk before it alone.
+        let mut d = DropBehind::new(5, w).expect("a drop chunk");
+        assert_eq!(d.dropped(), 4);
+        d.advance(&pager, 15);
+        assert!(
+            log(&pager).is_empty(),
+            "only 7 bytes behind the first chunk"
+        );
+        d.advance(&pager, 16);
+        assert!(log(&pager).is_empty(), "looked at 15: next at 19");
+        d.advance(&pager, 19);
+        assert_eq!(log(&pager), [(4, 4)]);
+        // A long stride unmaps every whole chunk passed at once.
+        d.advance(&pager, 40);
+        assert_eq!(log(&pager), [(4, 4), (8, 4), (12, 4)]);
+        // The fourth was refused there: no more requests after that.
+        assert_eq!(d.dropped(), 16);
+        d.advance(&pager, 60);
+        d.advance(&pager, 100);
+        assert_eq!(d.dropped(), 16);
+        pager.0.lock().unwrap().0 = 10;
+        d.advance(&pager, 200);
+        assert_eq!(log(&pager).len(), 3);
+        assert!(DropBehind::new(0, Window { drop_chunk: 0, ..w }).is_none());
     }
 
     #[test]

@@ -26,7 +26,9 @@
 //!   unmapped again behind it, on a helper thread
 //!   ([`Capture::start_readahead`]); that helper can also read the bytes a
 //!   few MiB ahead into the cache the cores share
-//!   ([`Capture::start_readahead_reading`]), and the reader can hint
+//!   ([`Capture::start_readahead_reading`]). A reader with no core to
+//!   spare for a helper can unmap behind itself instead
+//!   ([`Capture::start_unmapping_behind`]). The reader can hint
 //!   the CPU about the records ahead in two ways ([`Prefetch`]).
 //! * Both parsers are hand-written and share one cursor over the input, so a
 //!   mapped file and the same bytes through a pipe yield identical frames

@@ -4,7 +4,7 @@
 use std::io;
 use std::sync::Arc;
 
-use weft_arena::{Pager, Readahead, Window};
+use weft_arena::{DropBehind, Pager, Readahead, Window};
 
 use crate::raw::Mapping;
 
@@ -41,6 +41,34 @@ pub(crate) fn start(map: Arc<Mapping>, pos: usize, read: bool) -> Option<Readahe
     }
     let window = if read { Window::WARM } else { Window::DEFAULT };
     Readahead::start(map, pos, window)
+}
+
+/// How a mapped capture's pages are handled as its reader goes: by a helper
+/// thread ([`start`]) or by the reader itself ([`behind`]).
+#[derive(Debug)]
+pub(crate) enum Paging {
+    Helper(Readahead),
+    Behind(Arc<Mapping>, DropBehind),
+}
+
+impl Paging {
+    /// The reader reached byte `pos`.
+    #[inline]
+    pub(crate) fn advance(&mut self, pos: usize) {
+        match self {
+            Paging::Helper(r) => r.advance(pos),
+            Paging::Behind(map, d) => d.advance(&**map, pos),
+        }
+    }
+}
+
+/// Unmapping behind the reader at `pos` on its own thread, nothing mapped
+/// ahead (the helper's distances); `None` where mappings cannot be advised.
+pub(crate) fn behind(map: Arc<Mapping>, pos: usize) -> Option<Paging> {
+    if !Mapping::CAN_POPULATE {
+        return None;
+    }
+    DropBehind::new(pos, Window::DEFAULT).map(|d| Paging::Behind(map, d))
 }
 
 #[cfg(all(test, target_os = "linux"))]
@@ -99,6 +127,28 @@ mod tests {
         assert!(left <= 8 * MB + MB / 2, "still resident: {left}");
 
         // The unmapped bytes read the same (mapped again from the cache).
+        assert!(map.bytes() == &bytes[..]);
+
+        // The reader unmapping behind itself: at 16 MiB, 4 MiB kept.
+        let map = Arc::new(map);
+        map.populate(0, bytes.len()).expect("populate");
+        let w = Window {
+            behind: 4 * MB,
+            drop_chunk: 2 * MB,
+            ..Window::DEFAULT
+        };
+        let mut paging = behind(map.clone(), 0).expect("mapped files unmap behind on Linux");
+        let Paging::Behind(_, d) = &mut paging else {
+            panic!("no helper asked for");
+        };
+        *d = DropBehind::new(0, w).expect("a drop chunk");
+        paging.advance(16 * MB);
+        let Paging::Behind(_, d) = &paging else {
+            unreachable!()
+        };
+        assert_eq!(d.dropped(), 12 * MB);
+        let left = resident(addr);
+        assert!(left <= 4 * MB + MB / 2, "still resident: {left}");
         assert!(map.bytes() == &bytes[..]);
     }
 }

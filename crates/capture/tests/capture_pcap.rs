@@ -360,13 +360,22 @@ fn readahead_changes_nothing_and_stops_with_the_capture() {
     let mut reading = Capture::open(&path).unwrap();
     reading.set_prefetch(Prefetch::Stream);
     assert_eq!(reading.start_readahead_reading(), cfg!(target_os = "linux"));
+    // And a reader unmapping behind itself, which a helper does not replace.
+    let mut behind = Capture::open(&path).unwrap();
+    assert_eq!(behind.start_unmapping_behind(), cfg!(target_os = "linux"));
+    assert!(behind.start_unmapping_behind() == cfg!(target_os = "linux"));
+    assert!(!behind.start_readahead(), "no helper beside it");
+    assert!(!behind.start_readahead_reading());
+    assert_eq!(behind.readahead_trials(), (0, 0));
     let (a, ea) = drain(&mut plain);
     let (b2, eb) = drain(&mut ahead);
     let (r, er) = drain(&mut reading);
+    let (d, ed) = drain(&mut behind);
     assert_eq!(a.len(), 6_000);
     assert_eq!(a, b2);
     assert_eq!(a, r);
-    assert!(ea.is_none() && eb.is_none() && er.is_none());
+    assert_eq!(a, d);
+    assert!(ea.is_none() && eb.is_none() && er.is_none() && ed.is_none());
 
     for (i, stop_after) in [0, 1, 700, 3_000, 0, 1, 700, 3_000].into_iter().enumerate() {
         let (tx, rx) = std::sync::mpsc::channel();
@@ -391,11 +400,13 @@ fn readahead_changes_nothing_and_stops_with_the_capture() {
     let mut mem = Capture::from_bytes(b.bytes.clone(), "mem").unwrap();
     assert!(!mem.start_readahead(), "only memory-mapped files");
     assert!(!mem.start_readahead_reading());
+    assert!(!mem.start_unmapping_behind());
     mem.set_prefetch(Prefetch::Stream);
     let (m, _) = drain(&mut mem);
     assert_eq!(m, a);
     let mut stream = trickled(b.bytes[..1000].to_vec());
     assert!(!stream.start_readahead());
+    assert!(!stream.start_unmapping_behind());
 }
 
 /// Streams hand out their buffer for other threads to read frames in place:
