@@ -8,8 +8,9 @@
 //!
 //! VLANs: the first two 802.1Q/802.1ad tags met on the way down, outer
 //! first, fold into [`FlowKey::vlan`] as `outer << 12 | inner` (tags inside
-//! a VXLAN, Geneve or GRE-bridged Ethernet count too, once the outer ones
-//! are used up); later tags are skipped. Up to
+//! a tunnel count too, once the outer ones are used up: in a VXLAN, Geneve
+//! or GRE-bridged Ethernet, or a Geneve or GRE payload that is a tagged
+//! frame); later tags are skipped. Up to
 //! [`crate::link::MAX_VLAN_TAGS`] tags per Ethernet header and
 //! [`MAX_NESTING`] encapsulations (MPLS, IP-in-IP, GRE, VXLAN, Geneve,
 //! GTP-U) are followed; deeper input is

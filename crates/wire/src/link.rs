@@ -361,8 +361,10 @@ pub(crate) fn udp<'a>(
 }
 
 /// Geneve (RFC 8926) at `at`: a version 0 header, its options skipped,
-/// then the protocol it names (Ethernet, IPv4 or IPv6). An OAM (control)
-/// packet, another version or another protocol is [`Decoded::Other`].
+/// then the protocol it names: Ethernet (0x6558), or, as for GRE, any
+/// EtherType the Ethernet decoder follows (IPv4, IPv6, VLAN tags, MPLS,
+/// PPPoE). An OAM (control) packet, another version or another protocol
+/// is [`Decoded::Other`].
 fn geneve<'a>(frame: &'a [u8], at: usize, ctx: &mut Ctx<'_>) -> Result<Decoded<'a>, DecodeError> {
     ctx.nest()?;
     let layer = Layer::Geneve;
@@ -379,9 +381,7 @@ fn geneve<'a>(frame: &'a [u8], at: usize, ctx: &mut Ctx<'_>) -> Result<Decoded<'
     }
     match u16::from_be_bytes([head[2], head[3]]) {
         0x6558 => ethernet(frame, inner, ctx),
-        0x0800 => ip::decode_v4(frame, inner, ctx),
-        0x86dd => ip::decode_v6(frame, inner, ctx),
-        _ => Ok(Decoded::Other),
+        proto => ethertype(frame, proto, inner, ctx),
     }
 }
 

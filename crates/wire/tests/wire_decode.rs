@@ -585,6 +585,23 @@ fn geneve_carries_ethernet_and_ip() {
     assert!(p.tunnel);
     let v6_in_v4 = ipv4(B4, A4, 17, &geneve(6081, 0, 0x86dd, &opt, &tcp6(b"gen6")));
     check_v6(&tcp_of(LinkType::Raw, &v6_in_v4), b"gen6");
+    // Any EtherType the Ethernet decoder follows, as for GRE: a VLAN tag
+    // (folded into the key), an MPLS label.
+    let tagged = ipv4(
+        B4,
+        A4,
+        17,
+        &geneve(6081, 0, 0x8100, &[], &tag(9, 0x0800, &tcp4(b"tag"))),
+    );
+    let p = tcp_of(LinkType::Raw, &tagged);
+    check_v4(&p, b"tag");
+    assert_eq!(p.key.vlan(), 9);
+    let mut label = vec![0x00, 0x01, 0x41, 0x40]; // label 20, bottom of stack
+    label.extend(tcp6(b"mpls"));
+    let labelled = ipv4(B4, A4, 17, &geneve(6081, 0, 0x8847, &opt, &label));
+    let p = tcp_of(LinkType::Raw, &labelled);
+    check_v6(&p, b"mpls");
+    assert!(p.tunnel);
     // Another port, or none: just UDP.
     for geneve_port in [7000, 0] {
         let no = DecodeOptions {
