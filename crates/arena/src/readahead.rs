@@ -643,7 +643,7 @@ mod tests {
         assert_eq!(none, 0);
     }
 
-    /// Refuses every unmapping after the first `ok`, and logs the rest.
+    /// Allows as many unmappings as its count, logging them, then refuses.
     struct Refusing(Mutex<(usize, Vec<(usize, usize)>)>);
     impl Pager for Refusing {
         fn mapped_len(&self) -> usize {
@@ -720,4 +720,5 @@ mod tests {
 fn readahead_is_send_and_sync() {
     fn both<T: Send + Sync>() {}
     both::<Readahead>();
+    both::<DropBehind>();
 }

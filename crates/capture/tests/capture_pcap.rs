@@ -363,7 +363,11 @@ fn readahead_changes_nothing_and_stops_with_the_capture() {
     // And a reader unmapping behind itself, which a helper does not replace.
     let mut behind = Capture::open(&path).unwrap();
     assert_eq!(behind.start_unmapping_behind(), cfg!(target_os = "linux"));
-    assert!(behind.start_unmapping_behind() == cfg!(target_os = "linux"));
+    assert_eq!(
+        behind.start_unmapping_behind(),
+        cfg!(target_os = "linux"),
+        "idempotent"
+    );
     assert!(!behind.start_readahead(), "no helper beside it");
     assert!(!behind.start_readahead_reading());
     assert_eq!(behind.readahead_trials(), (0, 0));
