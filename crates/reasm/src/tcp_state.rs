@@ -1,13 +1,15 @@
 //! Optional validators for [`Stream::accept`](crate::Stream::accept):
 //! a simple TCP state machine and option/window checks (gopacket's
-//! `TCPSimpleFSM` and `TCPOptionCheck`).
+//! `TCPSimpleFSM` and `TCPOptionCheck`), and protection against wrapped
+//! sequence numbers by timestamps (PAWS, [`TcpTimestampCheck`]).
 //!
 //! Follows RFC 9293 (TCP) for the state transitions and RFC 7323 for window
-//! scaling. Both validators are plain per-connection data: `Send + Sync`.
+//! scaling and PAWS. The validators are plain per-connection data: `Send +
+//! Sync`.
 
 use core::fmt;
 
-use weft_wire::Seq;
+use weft_wire::{Seq, Timestamp};
 
 use crate::stream::Direction;
 use crate::Segment;
@@ -207,6 +209,143 @@ impl TcpOptionCheck {
     }
 }
 
+/// Why [`TcpTimestampCheck`] refused a segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimestampError {
+    /// PAWS (RFC 7323 §5.3): the segment's timestamp is older than the
+    /// latest its receiver took from the left edge of its window.
+    Old {
+        /// The segment's TSval.
+        tsval: u32,
+        /// The receiver's TS.Recent for its sender.
+        recent: u32,
+    },
+}
+
+impl fmt::Display for TimestampError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TimestampError::Old { tsval, recent } => {
+                write!(f, "timestamp {tsval} older than {recent} (PAWS)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for TimestampError {}
+
+/// How long a TS.Recent stays valid without being renewed (RFC 7323 §5.5:
+/// 24 days, less than half the wrap of a 1 ms timestamp clock).
+pub const PAWS_IDLE_NS: u64 = 24 * 24 * 3600 * 1_000_000_000;
+
+#[derive(Clone, Copy, Debug, Default)]
+struct TsSide {
+    /// TS.Recent for the segments this side sends, and the packet time it
+    /// was taken at.
+    recent: Option<(u32, Timestamp)>,
+    /// The last acknowledgment this side sent that the check accepted:
+    /// Last.ACK.sent, for the other side's segments.
+    last_ack: Option<Seq>,
+}
+
+/// PAWS, protection against wrapped sequences (RFC 7323 §5), as the
+/// receivers would apply it: a segment whose timestamp is older than the
+/// newest one its receiver took is refused, so an old duplicate, or a
+/// segment forged with a stale timestamp that the receiver would drop, does
+/// not reach the reassembled bytes.
+///
+/// As the RFC has it, from what an observer sees of both sides:
+/// * Timestamps are in use unless a SYN or SYN-ACK without the option was
+///   seen (a connection picked up midstream uses them once they appear).
+/// * TS.Recent of a direction is taken from its first SYN, then from the newest
+///   TSval of its segments that start at or before the left edge of the
+///   receiver's window: the receiver's last acknowledgment (Last.ACK.sent),
+///   or while none was seen (one-sided captures, midstream), the next byte
+///   the reassembler expects of that direction (`next_seq`). Out-of-order
+///   segments do not move it, nor does a segment when neither is known.
+/// * A segment with a timestamp older than TS.Recent (modulo 2^32) is
+///   refused, unless it carries RST or SYN, or TS.Recent is over 24 days
+///   old in packet time ([`PAWS_IDLE_NS`]; then it is taken afresh).
+/// * A segment without the option is accepted, as Linux does (the RFC
+///   lets a receiver drop it).
+///
+/// Stricter than Linux in one case: Linux exempts duplicate pure ACKs
+/// whose timestamp lags a little (`tcp_disordered_ack`); here they are
+/// refused, so their acknowledgment does not skip a hole
+/// ([`Config::skip_acked_holes`](crate::Config::skip_acked_holes)); they
+/// carry nothing to reassemble.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TcpTimestampCheck {
+    sides: [TsSide; 2],
+    /// A SYN or SYN-ACK came without timestamps: no checks.
+    off: bool,
+}
+
+impl TcpTimestampCheck {
+    /// A checker with nothing learned yet.
+    pub fn new() -> TcpTimestampCheck {
+        TcpTimestampCheck::default()
+    }
+
+    /// Whether timestamps are checked (no SYN or SYN-ACK without them
+    /// was seen).
+    pub fn in_use(&self) -> bool {
+        !self.off
+    }
+
+    /// Checks `seg` (travelling in `dir`) and learns from it if accepted;
+    /// `next_seq` is the next byte the reassembler expects of that
+    /// direction, if known (as [`Stream::accept`](crate::Stream::accept)
+    /// is given it).
+    pub fn accept(
+        &mut self,
+        seg: &Segment<'_>,
+        dir: Direction,
+        next_seq: Option<Seq>,
+    ) -> Result<(), TimestampError> {
+        let f = seg.flags;
+        if f.syn() && seg.options.timestamp.is_none() {
+            self.off = true;
+        }
+        if self.off {
+            return Ok(());
+        }
+        let (me, peer) = (idx(dir), idx(dir.reverse()));
+        if let Some((tsval, _)) = seg.options.timestamp {
+            if let Some((recent, at)) = self.sides[me].recent {
+                let older = (tsval.wrapping_sub(recent) as i32) < 0;
+                let stale = seg.ts.0.saturating_sub(at.0) > PAWS_IDLE_NS;
+                if stale {
+                    self.sides[me].recent = None;
+                } else if older && !f.rst() && !f.syn() {
+                    return Err(TimestampError::Old { tsval, recent });
+                }
+            }
+            let newer = self.sides[me]
+                .recent
+                .map_or(true, |(recent, _)| (tsval.wrapping_sub(recent) as i32) >= 0);
+            let edge = self.sides[peer].last_ack.or(next_seq);
+            let left_edge = edge.is_some_and(|edge| seg.seq <= edge);
+            // A SYN sets it only first: on a connection under way a
+            // receiver does not take one (RFC 5961), and a forged SYN with
+            // a far-ahead timestamp would otherwise blind the check to
+            // every genuine segment after it.
+            let take = if f.syn() {
+                self.sides[me].recent.is_none()
+            } else {
+                newer && left_edge
+            };
+            if take {
+                self.sides[me].recent = Some((tsval, seg.ts));
+            }
+        }
+        if f.ack() {
+            self.sides[me].last_ack = Some(seg.ack);
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,6 +414,235 @@ mod tests {
             c.accept(&seg(true, A, 1, 1, &[0; 210], 0), C2S),
             Err(OptionError::OutOfWindow { excess: 10 })
         );
+    }
+
+    /// `seg` with the timestamp option `tsval` (TSecr 0).
+    fn ts(mut s: Segment<'_>, tsval: u32) -> Segment<'_> {
+        s.options.timestamp = Some((tsval, 0));
+        s
+    }
+
+    #[test]
+    fn paws_refuses_old_timestamps_and_learns_from_the_left_edge() {
+        let mut c = TcpTimestampCheck::new();
+        assert_eq!(
+            c.accept(&ts(seg(true, S, 0, 0, b"", 0), 100), C2S, None),
+            Ok(())
+        );
+        assert_eq!(
+            c.accept(&ts(seg(false, S | A, 0, 1, b"", 0), 7), S2C, None),
+            Ok(())
+        );
+        assert!(c.in_use());
+        assert_eq!(
+            c.accept(&ts(seg(true, A, 1, 1, b"abc", 0), 101), C2S, None),
+            Ok(())
+        );
+        // The server acknowledges 4: the client's left edge.
+        assert_eq!(
+            c.accept(&ts(seg(false, A, 1, 4, b"", 0), 8), S2C, None),
+            Ok(())
+        );
+        // Out of order, past the left edge: accepted, TS.Recent stays 101.
+        assert_eq!(
+            c.accept(&ts(seg(true, A, 10, 1, b"late", 0), 120), C2S, None),
+            Ok(())
+        );
+        // The hole's filler, sent before it, is newer than 101: accepted
+        // (had the out-of-order segment moved TS.Recent, it would not be).
+        assert_eq!(
+            c.accept(&ts(seg(true, A, 4, 1, b"hole!!", 0), 110), C2S, None),
+            Ok(())
+        );
+        // An old duplicate, or data forged with a stale timestamp: refused,
+        // at the left edge or anywhere.
+        let old = Err(TimestampError::Old {
+            tsval: 90,
+            recent: 110,
+        });
+        assert_eq!(
+            c.accept(&ts(seg(true, A, 4, 1, b"forged", 0), 90), C2S, None),
+            old
+        );
+        assert_eq!(
+            c.accept(&ts(seg(true, A, 1, 1, b"", 0), 90), C2S, None),
+            old
+        );
+        // A RST or SYN with an old timestamp is not PAWS's to refuse, and
+        // a SYN on a connection under way does not move TS.Recent.
+        assert_eq!(
+            c.accept(&ts(seg(true, R, 14, 0, b"", 0), 1), C2S, None),
+            Ok(())
+        );
+        assert_eq!(
+            c.accept(&ts(seg(true, S, 0, 0, b"", 0), 1), C2S, None),
+            Ok(())
+        );
+        assert_eq!(
+            c.accept(&ts(seg(true, S, 0, 0, b"", 0), 110 + (1 << 30)), C2S, None),
+            Ok(()),
+            "forged far ahead: taken, it would refuse every genuine segment"
+        );
+        // A segment without timestamps passes, as Linux lets it.
+        assert_eq!(c.accept(&seg(true, A, 14, 1, b"x", 0), C2S, None), Ok(()));
+        // The other direction has its own TS.Recent.
+        assert_eq!(
+            c.accept(&ts(seg(false, A, 1, 4, b"ok", 0), 9), S2C, None),
+            Ok(())
+        );
+        assert_eq!(
+            c.accept(&ts(seg(false, A, 3, 4, b"no", 0), 8), S2C, None),
+            Err(TimestampError::Old {
+                tsval: 8,
+                recent: 9
+            })
+        );
+        // A refused segment's acknowledgment is not learnt: the client's
+        // last one stays 1, so the server's segment at 5 is out of order
+        // and leaves its TS.Recent at 9, and the one at 3, sent before it,
+        // passes. (Had the forged ACK of 10 counted, 50 would be TS.Recent.)
+        assert_eq!(
+            c.accept(&ts(seg(true, A, 4, 10, b"", 0), 90), C2S, None),
+            old
+        );
+        assert_eq!(
+            c.accept(&ts(seg(false, A, 5, 4, b"zz", 0), 50), S2C, None),
+            Ok(())
+        );
+        assert_eq!(
+            c.accept(&ts(seg(false, A, 3, 4, b"yy", 0), 20), S2C, None),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn paws_wraps_expires_and_stays_off_without_timestamps_on_a_syn() {
+        // TSval wraps: 5 is newer than 2^32 - 16.
+        let mut c = TcpTimestampCheck::new();
+        let top = u32::MAX - 15;
+        assert_eq!(
+            c.accept(&ts(seg(true, A, 1, 1, b"a", 0), top), C2S, Some(Seq(1))),
+            Ok(())
+        );
+        assert_eq!(
+            c.accept(&ts(seg(true, A, 2, 1, b"b", 0), 5), C2S, Some(Seq(2))),
+            Ok(())
+        );
+        assert_eq!(
+            c.accept(&ts(seg(true, A, 3, 1, b"c", 0), top), C2S, Some(Seq(3))),
+            Err(TimestampError::Old {
+                tsval: top,
+                recent: 5
+            }),
+            "picked up midstream, checked from the first in-order timestamp"
+        );
+        // TS.Recent idle over 24 days is taken afresh (packet time, seconds).
+        let days = |d: u64| d * 24 * 3600;
+        let mut c = TcpTimestampCheck::new();
+        assert_eq!(
+            c.accept(&ts(seg(true, A, 1, 1, b"a", 0), 1000), C2S, Some(Seq(1))),
+            Ok(())
+        );
+        let again = |t| ts(seg(true, A, 2, 1, b"b", t), 10);
+        assert!(
+            c.accept(&again(days(24)), C2S, Some(Seq(2))).is_err(),
+            "24 days: still valid"
+        );
+        assert_eq!(c.accept(&again(days(24) + 1), C2S, Some(Seq(2))), Ok(()));
+        assert!(c
+            .accept(&ts(seg(true, A, 3, 1, b"c", days(25)), 9), C2S, None)
+            .is_err());
+        // One-sided, picked up on a segment that turns out to be out of
+        // order (the reassembler knew nothing yet): it does not set
+        // TS.Recent, so the earlier data, sent before it with an older
+        // timestamp, is taken at the left edge the reassembler reports.
+        let mut c = TcpTimestampCheck::new();
+        let first = ts(seg(false, A | 0x08, 1418, 1, &[0; 65], 0), 793);
+        assert_eq!(c.accept(&first, S2C, None), Ok(()));
+        let earlier = ts(seg(false, A, 0, 1, &[0; 1396], 0), 772);
+        assert_eq!(c.accept(&earlier, S2C, Some(Seq(1483))), Ok(()));
+        let old = ts(seg(false, A, 0, 1, &[0; 1396], 0), 700);
+        assert!(c.accept(&old, S2C, Some(Seq(1483))).is_err());
+        // A SYN-ACK without timestamps: none are in use, nothing refused.
+        let mut c = TcpTimestampCheck::new();
+        assert_eq!(
+            c.accept(&ts(seg(true, S, 0, 0, b"", 0), 100), C2S, None),
+            Ok(())
+        );
+        assert_eq!(
+            c.accept(&seg(false, S | A, 0, 1, b"", 0), S2C, None),
+            Ok(())
+        );
+        assert!(!c.in_use());
+        assert_eq!(
+            c.accept(&ts(seg(true, A, 1, 1, b"x", 0), 200), C2S, None),
+            Ok(())
+        );
+        assert_eq!(
+            c.accept(&ts(seg(true, A, 2, 1, b"y", 0), 1), C2S, None),
+            Ok(())
+        );
+    }
+
+    /// Data forged with a stale timestamp, ahead of the genuine segment at
+    /// the same place: the receiver drops it (PAWS), so with the check in
+    /// `accept` the stream gets the genuine bytes; without it, the forged
+    /// ones (the first policy keeps what came first).
+    #[test]
+    fn paws_in_accept_keeps_forged_stale_data_out() {
+        use crate::{
+            Config, ConnInfo, Context, Reassembler, ScatterGather, Segment, Stream, StreamFactory,
+        };
+        use weft_wire::Seq;
+        struct Paws(Option<TcpTimestampCheck>, Vec<u8>);
+        impl Stream for Paws {
+            fn accept(
+                &mut self,
+                s: &Segment<'_>,
+                d: Direction,
+                n: Option<Seq>,
+                _: &Context,
+            ) -> bool {
+                self.0.as_mut().map_or(true, |c| c.accept(s, d, n).is_ok())
+            }
+            fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _: &Context) {
+                if sg.info().dir == Direction::ClientToServer {
+                    for c in sg.chunks() {
+                        self.1.extend_from_slice(c);
+                    }
+                }
+            }
+            fn complete(&mut self, _: &Context) -> bool {
+                OUT.with(|o| o.borrow_mut().push(std::mem::take(&mut self.1)));
+                true
+            }
+        }
+        thread_local! {
+            static OUT: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        struct Fac(bool);
+        impl StreamFactory for Fac {
+            type Stream = Paws;
+            fn new_stream(&mut self, _: &ConnInfo, _: &Segment<'_>, _: &Context) -> Paws {
+                Paws(self.0.then(TcpTimestampCheck::new), Vec::new())
+            }
+        }
+        for check in [true, false] {
+            let mut r = Reassembler::new(Config::default(), Fac(check));
+            r.process(&ts(seg(true, S, 0, 0, b"", 0), 100));
+            r.process(&ts(seg(false, S | A, 0, 1, b"", 0), 7));
+            r.process(&ts(seg(true, A, 1, 1, b"", 0), 101));
+            r.process(&ts(seg(true, A, 1, 1, b"GET ", 0), 102));
+            r.process(&ts(seg(true, A, 5, 1, b"/evil", 0), 50));
+            r.process(&ts(seg(true, A, 5, 1, b"/good", 0), 103));
+            r.process(&ts(seg(true, F | A, 10, 1, b"", 0), 104));
+            r.flush_all();
+            let got = OUT.with(|o| o.borrow_mut().pop()).expect("completed");
+            let want: &[u8] = if check { b"GET /good" } else { b"GET /evil" };
+            assert_eq!(got, want, "check {check}");
+            let rejected = r.stats().dropped(crate::DropReason::Rejected);
+            assert_eq!(rejected, if check { 5 } else { 0 });
+        }
     }
 
     #[test]
