@@ -431,6 +431,11 @@ impl<P: PagePool> Core<P> {
     /// those the in-order segment (ending at `inline_end`) overlaps or
     /// touches, then every piece contiguous after them. They go to
     /// `self.delivering`, in order. Returns the offset after them.
+    ///
+    /// Inlined into [`deliver`](Self::deliver) even where two stream types
+    /// instantiate it (the replay tool's, with and without PAWS): out of
+    /// line, an inline replay ran 1.1 % more instructions (callgrind).
+    #[inline(always)]
     fn take_run(&mut self, h: &mut Half<P::Page>, inline_end: Option<u64>) -> u64 {
         self.delivering.clear();
         let mut cursor = inline_end.unwrap_or(h.next);

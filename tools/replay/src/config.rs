@@ -29,6 +29,7 @@
 //! linger = "30s"
 //! max_window = 1073741824
 //! rst_window = 1048576
+//! paws = false           # refuse segments with old timestamps (RFC 7323)
 //! ```
 
 use serde::Deserialize;
@@ -100,6 +101,8 @@ pub struct Reassembly {
     pub max_window: Option<u32>,
     /// Acceptable RST distance.
     pub rst_window: Option<u32>,
+    /// PAWS: refuse segments with old timestamps.
+    pub paws: Option<bool>,
 }
 
 /// Parses "1GiB", "512MiB", "64KiB", "1000000", "2G", "10M".

@@ -65,6 +65,11 @@ struct Args {
     /// Pick up connections without a handshake (default true).
     #[arg(long)]
     midstream: Option<bool>,
+    /// Refuse segments whose TCP timestamp is older than the last one their
+    /// receiver accepted (PAWS, RFC 7323), as the receiver would; they are
+    /// counted as rejected.
+    #[arg(long)]
+    paws: bool,
     /// Replay at the capture's own pace times FACTOR (default: as fast as possible).
     #[arg(long, value_name = "FACTOR", value_parser = parse_pace)]
     pace: Option<f64>,
@@ -91,7 +96,9 @@ struct Args {
 fn options(args: &Args) -> Result<ReplayOptions, String> {
     let mut o = ReplayOptions::default();
     if let Some(path) = &args.config {
-        ConfigFile::load(path)?.apply(&mut o.pipeline, &mut o.engine)?;
+        let file = ConfigFile::load(path)?;
+        file.apply(&mut o.pipeline, &mut o.engine)?;
+        o.output.paws = file.reassembly.paws.unwrap_or(false);
     }
     if args.inline {
         o.engine.workers = Some(0);
@@ -111,6 +118,7 @@ fn options(args: &Args) -> Result<ReplayOptions, String> {
         o.pipeline.reasm.midstream = m;
     }
     o.output.digest = args.digest;
+    o.output.paws = args.paws || o.output.paws;
     if let Some(dir) = &args.write_flows {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         o.output.flows = Some(dir.clone());

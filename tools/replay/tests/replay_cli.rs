@@ -624,3 +624,147 @@ fn standard_input_is_shared_by_buffer_and_trickles_are_copied() {
         "a trickle is copied frame by frame: {n} of {frames}"
     );
 }
+
+/// A pcap (microseconds, Ethernet) of `frames`, one a second.
+fn pcap_of(frames: &[Vec<u8>]) -> Vec<u8> {
+    let mut header = Vec::new();
+    header.extend(0xa1b2_c3d4u32.to_le_bytes());
+    header.extend(2u16.to_le_bytes());
+    header.extend(4u16.to_le_bytes());
+    header.extend([0u8; 8]);
+    header.extend(65_535u32.to_le_bytes());
+    header.extend(1u32.to_le_bytes());
+    for (i, f) in frames.iter().enumerate() {
+        header.extend((1_700_000_000 + i as u32).to_le_bytes());
+        header.extend(0u32.to_le_bytes());
+        header.extend((f.len() as u32).to_le_bytes());
+        header.extend((f.len() as u32).to_le_bytes());
+        header.extend(f);
+    }
+    header
+}
+
+/// An Ethernet/IPv4/TCP frame between 10.0.0.1:40000 (the client) and
+/// 10.0.0.2:80, with the timestamp option `tsval`.
+fn ts_frame(c2s: bool, flags: u8, seq: u32, ack: u32, tsval: u32, payload: &[u8]) -> Vec<u8> {
+    let (client, server) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+    let (src, dst, sport, dport) = if c2s {
+        (client, server, 40_000u16, 80u16)
+    } else {
+        (server, client, 80, 40_000)
+    };
+    let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+    let total = 20 + 32 + payload.len();
+    f.extend([
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        0,
+        0x40,
+        0,
+        64,
+        6,
+        0,
+        0,
+    ]);
+    f.extend(src);
+    f.extend(dst);
+    f.extend(sport.to_be_bytes());
+    f.extend(dport.to_be_bytes());
+    f.extend(seq.to_be_bytes());
+    f.extend(ack.to_be_bytes());
+    f.extend([8 << 4, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    f.extend([1, 1, 8, 10]);
+    f.extend(tsval.to_be_bytes());
+    f.extend(0u32.to_be_bytes());
+    f.extend(payload);
+    f
+}
+
+/// `--paws` (or `paws = true` under `[reassembly]`): data forged with a
+/// stale timestamp, ahead of the genuine segment at the same place, is
+/// refused and counted, so the genuine bytes are what the digest hashes;
+/// without it the first copy wins.
+#[test]
+fn paws_refuses_data_with_a_stale_timestamp() {
+    const S: u8 = 0x02;
+    const A: u8 = 0x10;
+    const F: u8 = 0x01;
+    let frames = [
+        ts_frame(true, S, 999, 0, 100, b""),
+        ts_frame(false, S | A, 4_999, 1_000, 7, b""),
+        ts_frame(true, A, 1_000, 5_000, 101, b""),
+        ts_frame(true, A, 1_000, 5_000, 102, b"GET "),
+        ts_frame(true, A, 1_004, 5_000, 50, b"/evil"),
+        ts_frame(true, A, 1_004, 5_000, 103, b"/good"),
+        ts_frame(false, A, 5_000, 1_009, 8, b""),
+        ts_frame(true, F | A, 1_009, 5_000, 104, b""),
+        ts_frame(false, F | A, 5_000, 1_010, 9, b""),
+        ts_frame(true, A, 1_010, 5_001, 105, b""),
+    ];
+    let path = tmp("paws.pcap");
+    std::fs::write(&path, pcap_of(&frames)).unwrap();
+    let config = tmp("paws.toml");
+    std::fs::write(&config, "[reassembly]\npaws = true\n").unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    let digest_of =
+        |text: &[u8]| format!("10.0.0.1 40000 10.0.0.2 80 9 0 {:x}", Sha256::digest(text));
+    for (args, text, rejected) in [
+        (&["--digest", "--inline"][..], &b"GET /evil"[..], 0),
+        (&["--digest", "--inline", "--paws"][..], b"GET /good", 5),
+        (&["--digest", "-w2", "--paws"][..], b"GET /good", 5),
+        (
+            &["--digest", "-w2", "--dispatch=ring", "--paws"][..],
+            b"GET /good",
+            5,
+        ),
+        (
+            &["--digest", "--inline", "--config", &config][..],
+            b"GET /good",
+            5,
+        ),
+    ] {
+        let o = run(&[args, &["--json"]].concat(), &path);
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let out = stdout(&o);
+        let (digest, json) = out.split_once('{').expect("digest, then JSON");
+        assert_eq!(digest.trim(), digest_of(text), "{args:?}");
+        let v: serde_json::Value = serde_json::from_str(&format!("{{{json}")).unwrap();
+        let total = &v["total"]["reassembly"];
+        assert_eq!(total["dropped"]["rejected"], rejected, "{args:?}");
+    }
+}
+
+/// On the real captures, 53 of which carry TCP timestamps, `--paws`
+/// refuses nothing and changes no digest: real retransmissions carry
+/// fresh timestamps, and out-of-order segments, one-sided captures and
+/// midstream pickups do not set TS.Recent ahead of the data sent before
+/// them.
+#[test]
+fn paws_refuses_nothing_on_the_corpus() {
+    let Some(corpus) = corpus() else { return };
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&corpus).unwrap() {
+        let f = entry.unwrap().path();
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        if !(name.ends_with(".pcap") || name.ends_with(".pcapng")) {
+            continue;
+        }
+        let plain = run(&["--digest", "--inline"], &f);
+        let paws = run(&["--digest", "--inline", "--paws", "--json"], &f);
+        assert_eq!(plain.status.code(), paws.status.code(), "{name}");
+        let out = stdout(&paws);
+        let (digest, json) = out.split_at(out.find('{').expect("JSON after the digest"));
+        assert_eq!(digest, stdout(&plain), "{name}");
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(v["total"]["reassembly"]["dropped"]["rejected"], 0, "{name}");
+        checked += 1;
+    }
+    assert!(checked >= 80, "{checked} captures");
+}
