@@ -1,9 +1,12 @@
 //! The frame decoder on arbitrary bytes: the first byte picks the link type,
 //! the rest is the frame. Must not panic; a decoded payload lies inside the
 //! frame. The same bytes from the IP header on: `decode_ip` (its one-step
-//! path first) gives what raw IP decoding through the layers gives.
+//! path first) gives what raw IP decoding through the layers gives. And a
+//! TCP packet decoded again from its innermost IP header in its key's zone
+//! (VLANs, VXLAN or Geneve network), as an engine's worker does, has the
+//! same key.
 
-use weft_wire::{decode, decode_ip, DecodeOptions, Decoded, LinkType};
+use weft_wire::{decode, decode_ip, decode_ip_in, DecodeOptions, Decoded, LinkType};
 
 const LINKS: [u32; 12] = [0, 1, 9, 12, 101, 108, 113, 228, 229, 239, 276, 147];
 
@@ -24,6 +27,14 @@ pub fn run(data: &[u8]) {
             p.payload.is_empty() || (at >= start && at + p.payload.len() <= start + frame.len())
         );
         assert!((p.tcp_offset as usize) < frame.len());
+        let end = usize::from(p.tcp_offset) + usize::from(p.tcp.header_len) + p.payload.len();
+        let cut = frame.get(..end).unwrap_or(frame);
+        if let Some(inner) = cut.get(usize::from(p.ip_offset)..) {
+            if let Ok(Decoded::Tcp(q)) = decode_ip_in(inner, p.key.zone(), &opts) {
+                assert_eq!(q.key, p.key);
+                assert_eq!(q.dir, p.dir);
+            }
+        }
     }
     assert_eq!(
         decode_ip(frame, 0, &opts),

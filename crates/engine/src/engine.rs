@@ -9,7 +9,8 @@ use weft_reasm::{HeapPool, StreamFactory};
 use weft_ring::{channel, Producer};
 
 use weft_wire::{
-    decode, decode_ip, peek_key_at, peek_tcp, Decoded, Defragmenter, FlowKey, LinkType, Timestamp,
+    decode, decode_ip_in, peek_key_at, peek_tcp, Decoded, Defragmenter, FlowKey, LinkType,
+    Timestamp, Zone,
 };
 
 use crate::pipeline::{Pipeline, PipelineConfig};
@@ -916,7 +917,9 @@ impl<F: StreamFactory> Engine<F> {
         }
         // Fast path: plain TCP needs only its hash, IP offset and VLANs.
         match peek_dispatch(self.keyed.as_ref(), link, frame) {
-            Some((hash, ip_off, vlan)) => self.send_frame(frame, off, ip_off, vlan, hash, ts),
+            Some((hash, ip_off, vlan)) => {
+                self.send_frame(frame, off, ip_off, Zone::vlan(vlan), hash, ts)
+            }
             None => self.dispatch_decoded(link, frame, off, ts),
         }
         self.note_time(ts);
@@ -944,7 +947,7 @@ impl<F: StreamFactory> Engine<F> {
                 let end =
                     usize::from(p.tcp_offset) + usize::from(p.tcp.header_len) + p.payload.len();
                 let frame = frame.get(..end).unwrap_or(frame);
-                self.send_frame(frame, off, p.ip_offset, p.key.vlan(), hash, ts);
+                self.send_frame(frame, off, p.ip_offset, p.key.zone(), hash, ts);
             }
             Ok(Decoded::Fragment(f)) => {
                 self.stats.fragments += 1;
@@ -952,10 +955,13 @@ impl<F: StreamFactory> Engine<F> {
                 self.stats.defrag = self.defrag.stats();
                 if let Some(whole) = whole {
                     self.stats.defragmented += 1;
-                    if let Ok(Decoded::Tcp(p)) = decode_ip(&whole.packet, whole.vlan, &self.decode)
-                    {
+                    let zone = Zone {
+                        vlan: whole.vlan,
+                        vni: whole.vni,
+                    };
+                    if let Ok(Decoded::Tcp(p)) = decode_ip_in(&whole.packet, zone, &self.decode) {
                         let hash = self.flow_hash(&p.key);
-                        self.send_owned(whole.packet.into_boxed_slice(), 0, whole.vlan, hash, ts);
+                        self.send_owned(whole.packet.into_boxed_slice(), 0, zone, hash, ts);
                     } else {
                         self.stats.not_tcp += 1;
                     }
@@ -971,7 +977,7 @@ impl<F: StreamFactory> Engine<F> {
         frame: &[u8],
         off: Option<u64>,
         ip_off: u16,
-        vlan: u32,
+        zone: Zone,
         hash: u32,
         ts: Timestamp,
     ) {
@@ -984,7 +990,7 @@ impl<F: StreamFactory> Engine<F> {
                 l.inline.run(&self.block);
                 l.catch_up(&self.block, ts, self.now);
                 let ip_off = usize::from(ip_off);
-                l.inline.p.process_ip(frame, ip_off, vlan, ts, hash, None);
+                l.inline.p.process_ip(frame, ip_off, zone, ts, hash, None);
             }
             return;
         }
@@ -998,7 +1004,7 @@ impl<F: StreamFactory> Engine<F> {
                         off,
                         len,
                         ip_off,
-                        vlan,
+                        zone,
                         hash,
                         ts,
                     }),
@@ -1006,18 +1012,18 @@ impl<F: StreamFactory> Engine<F> {
             }
             None => {
                 self.stats.copied += 1;
-                self.send_owned(frame.into(), ip_off, vlan, hash, ts);
+                self.send_owned(frame.into(), ip_off, zone, hash, ts);
             }
         }
     }
 
     /// Sends bytes the worker will own (a copy, or a rebuilt datagram).
-    fn send_owned(&mut self, data: Box<[u8]>, ip_off: u16, vlan: u32, hash: u32, ts: Timestamp) {
+    fn send_owned(&mut self, data: Box<[u8]>, ip_off: u16, zone: Zone, hash: u32, ts: Timestamp) {
         let desc = Desc {
             off: 0,
             len: data.len() as u32,
             ip_off,
-            vlan,
+            zone,
             hash,
             ts,
         };
@@ -1072,7 +1078,7 @@ impl<F: StreamFactory> Engine<F> {
                     let ip_off = usize::from(d.ip_off);
                     l.inline
                         .p
-                        .process_ip(&o.data, ip_off, d.vlan, d.ts, d.hash, None);
+                        .process_ip(&o.data, ip_off, d.zone, d.ts, d.hash, None);
                 }
             }
             Mode::Fanout(_) | Mode::Inline(_) => {}

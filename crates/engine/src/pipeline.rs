@@ -8,8 +8,8 @@ use weft_reasm::{
     PREFETCH_DISTANCE,
 };
 use weft_wire::{
-    decode, decode_ip, peek_key_at, peek_key_ip, DecodeError, DecodeOptions, Decoded, DefragConfig,
-    DefragStats, Defragmenter, LinkType, Packet, Timestamp,
+    decode, decode_ip_in, peek_key_at, peek_key_ip, DecodeError, DecodeOptions, Decoded,
+    DefragConfig, DefragStats, Defragmenter, LinkType, Packet, Timestamp, Zone,
 };
 
 /// Frame-level counters (decoding and IP defragmentation). Plain data.
@@ -98,7 +98,7 @@ pub struct PipelineConfig {
 pub struct FrameAhead {
     la: Lookahead,
     ip_offset: u16,
-    vlan: u32,
+    zone: Zone,
 }
 
 /// A frame the look-ahead stage decoded whole ([`Pipeline::prepare_frame`]):
@@ -190,19 +190,20 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
         Some(FrameAhead {
             la: self.reasm.prefetch_index(&p.key),
             ip_offset: p.ip_offset,
-            vlan: p.vlan,
+            zone: Zone::vlan(p.vlan),
         })
     }
 
     /// [`lookahead_frame`](Self::lookahead_frame) for a frame whose IP
-    /// header starts at `ip_offset`.
+    /// header starts at `ip_offset`, in `zone` (the VLANs and network of
+    /// the key a dispatcher decoded).
     #[inline]
-    pub fn lookahead_ip(&self, frame: &[u8], ip_offset: usize, vlan: u32) -> Option<FrameAhead> {
-        let key = peek_key_ip(frame.get(ip_offset..)?, vlan)?;
+    pub fn lookahead_ip(&self, frame: &[u8], ip_offset: usize, zone: Zone) -> Option<FrameAhead> {
+        let key = peek_key_ip(frame.get(ip_offset..)?, zone.vlan)?.with_vni(zone.vni);
         Some(FrameAhead {
             la: self.reasm.prefetch_index(&key),
             ip_offset: u16::try_from(ip_offset).ok()?,
-            vlan,
+            zone,
         })
     }
 
@@ -323,10 +324,10 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
         &self,
         frame: &'a [u8],
         ip_offset: usize,
-        vlan: u32,
+        zone: Zone,
     ) -> Option<Prepared<'a>> {
         let ip = frame.get(ip_offset..)?;
-        self.prepared(decode_ip(ip, vlan, &self.decode), ip)
+        self.prepared(decode_ip_in(ip, zone, &self.decode), ip)
     }
 
     /// [`process_ip`](Self::process_ip) for a frame
@@ -335,7 +336,7 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
         &mut self,
         frame: &[u8],
         ip_offset: usize,
-        vlan: u32,
+        zone: Zone,
         ts: Timestamp,
         hash: u32,
         prepared: Option<&Prepared<'_>>,
@@ -343,7 +344,7 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
         let ip = frame.get(ip_offset..).unwrap_or(&[]);
         match prepared.and_then(|pr| pr.of(ip)) {
             Some((packet, la)) => self.prepared_segment(frame, packet, la, ts, Some(hash)),
-            None => self.process_ip(frame, ip_offset, vlan, ts, hash, None),
+            None => self.process_ip(frame, ip_offset, zone, ts, hash, None),
         }
     }
 
@@ -392,7 +393,7 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
             // makes a look-ahead of some other frame harmless: the frame is
             // then decoded from the start.
             let ip = frame.get(usize::from(a.ip_offset)..).unwrap_or(&[]);
-            if let Ok(Decoded::Tcp(p)) = decode_ip(ip, a.vlan, &self.decode) {
+            if let Ok(Decoded::Tcp(p)) = decode_ip_in(ip, a.zone, &self.decode) {
                 if p.key == *a.la.key() {
                     // The dispatch hash is informational; inline, nothing
                     // computed it.
@@ -405,13 +406,14 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
     }
 
     /// Processes a frame whose innermost IP header starts at `ip_offset`
-    /// (the dispatcher found it), with the flow hash already computed, and
-    /// what the look-ahead found of it, if anything.
+    /// (the dispatcher found it) in `zone` (the VLANs and network of the
+    /// dispatcher's key), with the flow hash already computed, and what the
+    /// look-ahead found of it, if anything.
     pub fn process_ip(
         &mut self,
         frame: &[u8],
         ip_offset: usize,
-        vlan: u32,
+        zone: Zone,
         ts: Timestamp,
         hash: u32,
         ahead: Option<&FrameAhead>,
@@ -421,7 +423,7 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
             self.stats.malformed += 1;
             return;
         };
-        let decoded = decode_ip(ip, vlan, &self.decode);
+        let decoded = decode_ip_in(ip, zone, &self.decode);
         self.handle(decoded, ts, Some(hash), ahead.map(|a| &a.la));
     }
 
@@ -450,7 +452,11 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
                 self.stats.defrag = self.defrag.stats();
                 if let Some(whole) = whole {
                     self.stats.defragmented += 1;
-                    match decode_ip(&whole.packet, whole.vlan, &self.decode) {
+                    let zone = Zone {
+                        vlan: whole.vlan,
+                        vni: whole.vni,
+                    };
+                    match decode_ip_in(&whole.packet, zone, &self.decode) {
                         Ok(Decoded::Tcp(p)) => return self.segment(&p, ts, None, None),
                         Ok(_) => self.stats.not_tcp += 1,
                         Err(e) => self.stats.count_error(e),
@@ -624,7 +630,8 @@ pub(crate) mod tests {
         }
         let link = LinkType::Ethernet;
         // Where the dispatcher would find each frame's IP header.
-        let at = |f: &[u8]| peek_key_at(link, f).map(|k| (usize::from(k.ip_offset), k.vlan));
+        let at =
+            |f: &[u8]| peek_key_at(link, f).map(|k| (usize::from(k.ip_offset), Zone::vlan(k.vlan)));
         let tcp = frames
             .iter()
             .filter(|(f, _)| {

@@ -22,7 +22,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use crate::bytes::{array, be16, field16};
 use crate::checksum::{tcp_checksum_v4, tcp_checksum_v6};
 use crate::ip::field;
-use crate::{ip, link, Dir, FlowKey, LinkType, TcpHeader};
+use crate::{ip, link, Dir, FlowKey, LinkType, TcpHeader, Zone};
 
 /// Encapsulations (tunnels, MPLS stacks) followed before giving up.
 pub const MAX_NESTING: u8 = 8;
@@ -212,6 +212,8 @@ pub struct Fragment<'a> {
     pub header: &'a [u8],
     /// Folded VLAN IDs, as in [`FlowKey::vlan`].
     pub vlan: u32,
+    /// The virtual network, as in [`FlowKey::vni`].
+    pub vni: u32,
 }
 
 /// Decoder state carried down the layers.
@@ -219,6 +221,8 @@ pub struct Fragment<'a> {
 pub(crate) struct Ctx<'o> {
     pub opts: &'o DecodeOptions,
     pub vlan: u32,
+    /// The innermost VXLAN or Geneve header's network ([`FlowKey::vni`]).
+    pub vni: u32,
     vlan_tags: u8,
     pub tunnel: bool,
     depth: u8,
@@ -234,6 +238,7 @@ impl<'o> Ctx<'o> {
         Ctx {
             opts,
             vlan,
+            vni: 0,
             vlan_tags,
             tunnel: false,
             depth: 0,
@@ -412,12 +417,26 @@ fn tcp_at(
 }
 
 /// Decodes starting at an IP header of either version (e.g. a datagram from
-/// the [`crate::Defragmenter`]), with the VLAN IDs already folded.
+/// the [`crate::Defragmenter`]), with the VLAN IDs already folded, outside
+/// any VXLAN or Geneve network ([`decode_ip_in`] for one).
 pub fn decode_ip<'a>(
     packet: &'a [u8],
     vlan: u32,
     opts: &DecodeOptions,
 ) -> Result<Decoded<'a>, DecodeError> {
+    decode_ip_in(packet, Zone::vlan(vlan), opts)
+}
+
+/// [`decode_ip`] in `zone`: VLAN IDs already folded, and the network of
+/// the VXLAN or Geneve header the packet came out of ([`FlowKey::vni`]; 0
+/// for none). What the engine's workers decode, from the innermost IP
+/// header a dispatcher found, with the zone of the dispatcher's key.
+pub fn decode_ip_in<'a>(
+    packet: &'a [u8],
+    zone: Zone,
+    opts: &DecodeOptions,
+) -> Result<Decoded<'a>, DecodeError> {
+    let Zone { vlan, vni } = zone;
     if !opts.verify_checksums {
         // What workers decode: the one step, from the IP header.
         let one = match packet.first().map(|b| b >> 4) {
@@ -425,11 +444,14 @@ pub fn decode_ip<'a>(
             Some(6) => v6_tcp(packet, 0, vlan),
             _ => None,
         };
-        if let Some(p) = one {
+        if let Some(mut p) = one {
+            p.key = p.key.with_vni(vni);
             return Ok(Decoded::Tcp(p));
         }
     }
-    ip::decode_any(packet, 0, &mut Ctx::new(opts, vlan))
+    let mut ctx = Ctx::new(opts, vlan);
+    ctx.vni = vni;
+    ip::decode_any(packet, 0, &mut ctx)
 }
 
 /// An IP header, decoded far enough to dispatch on its payload.
@@ -511,6 +533,7 @@ fn tcp<'a>(frame: &'a [u8], ip: &IpInfo, ctx: &Ctx<'_>) -> Result<Decoded<'a>, D
     } else {
         FlowKey::from_v6(ip.src, tcp.src_port, ip.dst, tcp.dst_port, ctx.vlan)
     };
+    let key = key.with_vni(ctx.vni);
     let checksum_ok = if ctx.opts.verify_checksums {
         verify(ip, segment, missing)
     } else {

@@ -131,6 +131,9 @@ pub struct Reassembled {
     pub packet: Vec<u8>,
     /// The fragments' folded VLAN IDs.
     pub vlan: u32,
+    /// The fragments' virtual network ([`crate::FlowKey::vni`]): decode
+    /// the datagram with [`crate::decode_ip_in`].
+    pub vni: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -140,6 +143,7 @@ struct Key {
     id: u32,
     protocol: u8,
     vlan: u32,
+    vni: u32,
 }
 
 #[derive(Debug)]
@@ -228,6 +232,7 @@ impl Defragmenter {
             id: frag.id,
             protocol: frag.protocol,
             vlan: frag.vlan,
+            vni: frag.vni,
         };
         if self.map.get(&key).is_some_and(|d| d.abandoned) {
             // Part of a datagram already given up (and counted).
@@ -346,6 +351,7 @@ impl Defragmenter {
         Some(Reassembled {
             packet: packet?,
             vlan: key.vlan,
+            vni: key.vni,
         })
     }
 

@@ -147,6 +147,7 @@ fn fragment<'a>(
         missing: u32::try_from(ip.promised_end.saturating_sub(ip.end)).unwrap_or(u32::MAX),
         header,
         vlan: ctx.vlan,
+        vni: ctx.vni,
     })
 }
 

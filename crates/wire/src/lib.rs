@@ -58,10 +58,11 @@ pub mod time;
 
 pub use checksum::{internet_checksum, tcp_checksum_v4, tcp_checksum_v6};
 pub use decode::{
-    decode, decode_ip, DecodeError, DecodeOptions, Decoded, Fragment, Layer, Packet, MAX_NESTING,
+    decode, decode_ip, decode_ip_in, DecodeError, DecodeOptions, Decoded, Fragment, Layer, Packet,
+    MAX_NESTING,
 };
 pub use defrag::{DefragConfig, DefragStats, Defragmenter, Reassembled};
-pub use flow::{Dir, FlowKey};
+pub use flow::{Dir, FlowKey, Zone};
 pub use hash::{Toeplitz, MICROSOFT_RSS_KEY, SYMMETRIC_RSS_KEY};
 pub use link::LinkType;
 pub use peek::{peek_key, peek_key_at, peek_key_ip, peek_tcp, FlowPeek, KeyPeek};

@@ -357,6 +357,7 @@ pub(crate) fn udp<'a>(
     if flags & 0x08 == 0 {
         return Ok(Decoded::Other);
     }
+    ctx.vni = u32::from_be_bytes([0, frame[at + 12], frame[at + 13], frame[at + 14]]);
     ethernet(frame, at + 16, ctx)
 }
 
@@ -379,6 +380,7 @@ fn geneve<'a>(frame: &'a [u8], at: usize, ctx: &mut Ctx<'_>) -> Result<Decoded<'
     if frame.len() < inner {
         return Err(DecodeError::Truncated { layer });
     }
+    ctx.vni = u32::from_be_bytes([0, head[4], head[5], head[6]]);
     match u16::from_be_bytes([head[2], head[3]]) {
         0x6558 => ethernet(frame, inner, ctx),
         proto => ethertype(frame, proto, inner, ctx),

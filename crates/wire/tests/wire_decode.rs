@@ -6,7 +6,8 @@ mod common;
 use common::*;
 use std::net::IpAddr;
 use weft_wire::{
-    decode, decode_ip, DecodeError, DecodeOptions, Decoded, Dir, Layer, LinkType, Packet,
+    decode, decode_ip, decode_ip_in, DecodeError, DecodeOptions, Decoded, Dir, Layer, LinkType,
+    Packet,
 };
 
 fn opts() -> DecodeOptions {
@@ -532,6 +533,19 @@ fn vxlan() {
     check_v4(&p, b"vxlan");
     assert!(p.tunnel);
     assert_eq!(p.key.vlan(), 3);
+    // The network is part of the key, and a worker decoding from the
+    // inner IP header in the dispatcher's zone finds the same key.
+    assert_eq!(p.key.vni(), 42);
+    assert!(p.key.to_string().ends_with(" vlan 3 vni 42"), "{}", p.key);
+    let inner = &outer[usize::from(p.ip_offset)..];
+    match decode_ip_in(inner, p.key.zone(), &opts()) {
+        Ok(Decoded::Tcp(q)) => assert_eq!(q.key, p.key),
+        other => panic!("{other:?}"),
+    }
+    match decode_ip(inner, 3, &opts()) {
+        Ok(Decoded::Tcp(q)) => assert_ne!(q.key, p.key, "outside the network"),
+        other => panic!("{other:?}"),
+    }
     // Other port: just UDP.
     let no = DecodeOptions {
         vxlan_port: 8472,
@@ -579,6 +593,7 @@ fn geneve_carries_ethernet_and_ip() {
     check_v4(&p, b"gen-eth");
     assert!(p.tunnel);
     assert_eq!(p.key.vlan(), 5);
+    assert_eq!(p.key.vni(), 42);
     let v4_in_v6 = ipv6(B6, A6, 17, &geneve(6081, 0, 0x0800, &[], &tcp4(b"gen4")));
     let p = tcp_of(LinkType::Raw, &v4_in_v6);
     check_v4(&p, b"gen4");
@@ -926,4 +941,33 @@ fn truncated_ip_headers() {
         decode(LinkType::Raw, &v4[..22], &opts()),
         Err(DecodeError::Truncated { layer: Layer::Ipv4 })
     );
+}
+
+/// The key's network is the innermost VXLAN or Geneve header's: equal
+/// inner 4-tuples in two networks are two flows. GTP-U's TEID (one per
+/// direction) and GRE are not part of it.
+#[test]
+fn the_key_holds_the_innermost_overlay_network() {
+    let vxlan = |vni: [u8; 3], inner: &[u8]| {
+        let mut udp = vec![0xc0, 0x00, 0x12, 0xb5, 0, 0, 0, 0];
+        udp.extend([0x08, 0, 0, 0, vni[0], vni[1], vni[2], 0]);
+        udp.extend(eth(0x0800, inner));
+        udp
+    };
+    let fa = ipv4(B4, A4, 17, &vxlan([0, 0, 1], &tcp4(b"x")));
+    let fb = ipv4(B4, A4, 17, &vxlan([0xab, 0xcd, 0xef], &tcp4(b"x")));
+    let (a, b) = (tcp_of(LinkType::Raw, &fa), tcp_of(LinkType::Raw, &fb));
+    assert_eq!((a.key.vni(), b.key.vni()), (1, 0xab_cdef));
+    assert_ne!(a.key, b.key);
+    assert_eq!(a.key, b.key.with_vni(1));
+    // VXLAN (network 7) inside Geneve (network 42): 7.
+    let inner = ipv4(B4, A4, 17, &vxlan([0, 0, 7], &tcp4(b"nested")));
+    let nested = ipv4(B4, A4, 17, &geneve(6081, 0, 0x0800, &[], &inner));
+    let p = tcp_of(LinkType::Raw, &nested);
+    check_v4(&p, b"nested");
+    assert_eq!(p.key.vni(), 7);
+    // Plain, GRE and GTP-U: no network.
+    assert_eq!(tcp_of(LinkType::Raw, &tcp4(b"plain")).key.vni(), 0);
+    let gtp = ipv4(B4, A4, 17, &gtpu(0x30, 0xff, &[], &[], &tcp4(b"gtp")));
+    assert_eq!(tcp_of(LinkType::Raw, &gtp).key.vni(), 0);
 }

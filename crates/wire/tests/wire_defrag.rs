@@ -7,7 +7,8 @@ use common::*;
 use proptest::prelude::*;
 use std::net::IpAddr;
 use weft_wire::{
-    decode_ip, DecodeOptions, Decoded, DefragConfig, Defragmenter, Fragment, Reassembled, Timestamp,
+    decode_ip, decode_ip_in, DecodeOptions, Decoded, DefragConfig, Defragmenter, Fragment,
+    Reassembled, Timestamp, Zone,
 };
 
 /// IPv4 fragments of `pkt` (20-byte header) with `chunk`-byte pieces.
@@ -95,6 +96,31 @@ fn check_tcp(r: &Reassembled, len: usize) {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// Fragments with equal addresses and ID in two VXLAN or Geneve networks
+/// belong to two datagrams, each rebuilt in its own network.
+#[test]
+fn fragments_of_two_networks_stay_apart() {
+    let pkt = v4_datagram(1000);
+    let frags = frag_v4(&pkt, 256);
+    let mut d = Defragmenter::new(DefragConfig::default());
+    let mut done = Vec::new();
+    for f in &frags {
+        for vni in [1, 2] {
+            let frag = Fragment { vni, ..as_frag(f) };
+            done.extend(d.push(&frag, Timestamp(1)));
+        }
+    }
+    assert_eq!(done.len(), 2, "one datagram a network");
+    assert_eq!((done[0].vni, done[1].vni), (1, 2));
+    assert!(done.iter().all(|r| r.packet == pkt));
+    let zone = Zone { vlan: 0, vni: 2 };
+    match decode_ip_in(&done[1].packet, zone, &DecodeOptions::default()) {
+        Ok(Decoded::Tcp(p)) => assert_eq!(p.key.vni(), 2),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(d.stats().dropped_overlap, 0);
 }
 
 #[test]

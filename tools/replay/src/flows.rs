@@ -4,7 +4,9 @@
 //! octets and ports zero-padded (`010.000.000.001.40000-...`), IPv6 as
 //! written by RFC 5952 with `:` kept; a connection behind VLAN tags gets
 //! `-v<ID>` (`-v<OUTER>.<INNER>` for two) after it, since the same 4-tuple
-//! on two VLANs is two connections (which may be on two workers). A
+//! on two VLANs is two connections (which may be on two workers), and one
+//! inside a VXLAN or Geneve network `-vni<VNI>` after that, for the same
+//! reason. A
 //! 4-tuple used again by a later connection gets `c1`, `c2`, … appended,
 //! in the order the connections start. Bytes are buffered per stream and
 //! appended in 64 KiB writes, so thousands of concurrent streams need no
@@ -16,11 +18,13 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use weft_wire::Zone;
+
 const FLUSH_AT: usize = 64 * 1024;
 
-/// The file name of a half-connection on (folded) `vlan` (without reuse
-/// suffix).
-pub fn flow_name(src: (IpAddr, u16), dst: (IpAddr, u16), vlan: u32) -> String {
+/// The file name of a half-connection in `zone` (folded VLAN IDs, VXLAN
+/// or Geneve network), without reuse suffix.
+pub fn flow_name(src: (IpAddr, u16), dst: (IpAddr, u16), zone: Zone) -> String {
     fn end(a: IpAddr, p: u16) -> String {
         match a {
             IpAddr::V4(v) => {
@@ -31,10 +35,15 @@ pub fn flow_name(src: (IpAddr, u16), dst: (IpAddr, u16), vlan: u32) -> String {
         }
     }
     let tuple = format!("{}-{}", end(src.0, src.1), end(dst.0, dst.1));
-    match vlan {
+    let Zone { vlan, vni } = zone;
+    let tagged = match vlan {
         0 => tuple,
         1..=0xfff => format!("{tuple}-v{vlan}"),
         _ => format!("{tuple}-v{}.{}", vlan >> 12, vlan & 0xfff),
+    };
+    match vni {
+        0 => tagged,
+        _ => format!("{tagged}-vni{vni}"),
     }
 }
 
@@ -45,10 +54,10 @@ pub struct Namer {
 }
 
 impl Namer {
-    /// Name for this connection's half `src → dst` on `vlan`, `c<N>` for
+    /// Name for this connection's half `src → dst` in `zone`, `c<N>` for
     /// the N-th reuse.
-    pub fn name(&mut self, src: (IpAddr, u16), dst: (IpAddr, u16), vlan: u32) -> String {
-        let base = flow_name(src, dst, vlan);
+    pub fn name(&mut self, src: (IpAddr, u16), dst: (IpAddr, u16), zone: Zone) -> String {
+        let base = flow_name(src, dst, zone);
         let n = self.seen.entry(base.clone()).or_insert(0);
         let name = if *n == 0 { base } else { format!("{base}c{n}") };
         *n += 1;
@@ -118,12 +127,22 @@ impl FlowFile {
 mod tests {
     use super::*;
 
-    /// The same 4-tuple on two VLANs is two connections: two names, so
-    /// neither truncates the other's file (they may be on two workers).
+    /// The same 4-tuple on two VLANs, or in two VXLAN or Geneve networks,
+    /// is two connections: two names, so neither truncates the other's
+    /// file (they may be on two workers).
     #[test]
-    fn names_carry_the_vlan() {
+    fn names_carry_the_vlan_and_the_network() {
         let a = ("10.0.0.1".parse().unwrap(), 40000);
         let b = ("10.0.0.2".parse().unwrap(), 80);
+        let flow_name = |a, b, vlan| flow_name(a, b, Zone::vlan(vlan));
+        assert_eq!(
+            super::flow_name(a, b, Zone { vlan: 42, vni: 7 }),
+            format!("{}-vni7", flow_name(a, b, 42))
+        );
+        assert_eq!(
+            super::flow_name(a, b, Zone { vlan: 0, vni: 5000 }),
+            format!("{}-vni5000", flow_name(a, b, 0))
+        );
         assert_eq!(
             flow_name(a, b, 0),
             "010.000.000.001.40000-010.000.000.002.00080"
@@ -137,13 +156,15 @@ mod tests {
             format!("{}-v10.20", flow_name(a, b, 0))
         );
         let mut n = Namer::default();
-        assert_eq!(n.name(a, b, 42), flow_name(a, b, 42));
+        let mut name = |vlan, vni| n.name(a, b, Zone { vlan, vni });
+        assert_eq!(name(42, 0), flow_name(a, b, 42));
+        assert_eq!(name(0, 0), flow_name(a, b, 0), "another VLAN is no reuse");
         assert_eq!(
-            n.name(a, b, 0),
-            flow_name(a, b, 0),
-            "another VLAN is no reuse"
+            name(0, 3),
+            format!("{}-vni3", flow_name(a, b, 0)),
+            "nor another network"
         );
-        assert_eq!(n.name(a, b, 42), format!("{}c1", flow_name(a, b, 42)));
+        assert_eq!(name(42, 0), format!("{}c1", flow_name(a, b, 42)));
     }
 
     /// Once a write failed, bytes are dropped rather than held: a full

@@ -242,13 +242,13 @@ impl<C: Check> StreamFactory for ReplayFactory<C> {
     type Stream = ReplayStream<C>;
     fn new_stream(&mut self, conn: &ConnInfo, _: &Segment<'_>, _: &Context) -> ReplayStream<C> {
         let names = &mut self.names;
-        let vlan = conn.key.vlan();
+        let zone = conn.key.zone();
         let files = self.opts.flows.as_ref().map(|dir| {
             let c2s = conn.wire_dir(Direction::ClientToServer);
             let s2c = conn.wire_dir(Direction::ServerToClient);
             [
-                FlowFile::new(dir, &names.name(conn.key.src(c2s), conn.key.dst(c2s), vlan)),
-                FlowFile::new(dir, &names.name(conn.key.src(s2c), conn.key.dst(s2c), vlan)),
+                FlowFile::new(dir, &names.name(conn.key.src(c2s), conn.key.dst(c2s), zone)),
+                FlowFile::new(dir, &names.name(conn.key.src(s2c), conn.key.dst(s2c), zone)),
             ]
         });
         let sha = self.opts.digest.then(|| [Sha256::new(), Sha256::new()]);

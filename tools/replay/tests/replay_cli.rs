@@ -768,3 +768,111 @@ fn paws_refuses_nothing_on_the_corpus() {
     }
     assert!(checked >= 80, "{checked} captures");
 }
+
+/// `inner` (an Ethernet frame) in VXLAN network `vni`, over IPv4/UDP.
+fn in_vxlan(vni: u32, inner: &[u8]) -> Vec<u8> {
+    let mut f = vec![2, 0, 0, 0, 0, 0x20, 2, 0, 0, 0, 0, 0x10, 0x08, 0x00];
+    let total = 20 + 8 + 8 + inner.len();
+    f.extend([
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        0,
+        0x40,
+        0,
+        64,
+        17,
+        0,
+        0,
+    ]);
+    f.extend([192, 168, 0, 1, 192, 168, 0, 2]);
+    f.extend(49_152u16.to_be_bytes());
+    f.extend(4789u16.to_be_bytes());
+    f.extend(((8 + 8 + inner.len()) as u16).to_be_bytes());
+    f.extend([0, 0, 0x08, 0, 0, 0]);
+    f.extend(&vni.to_be_bytes()[1..]);
+    f.push(0);
+    f.extend(inner);
+    f
+}
+
+/// Two connections with the same inner 4-tuple, sequence numbers and
+/// timing in two VXLAN networks (as two tenants' private address ranges,
+/// or two mirror sessions, give) are two connections in every mode: each
+/// stream gets its own bytes, and each its own flow files.
+#[test]
+fn equal_tuples_in_two_vxlan_networks_are_two_connections() {
+    const S: u8 = 0x02;
+    const A: u8 = 0x10;
+    const F: u8 = 0x01;
+    let data = |vni: u32| -> Vec<u8> { format!("network {vni}: ").repeat(40).into_bytes() };
+    let conn = |vni: u32| {
+        let d = data(vni);
+        let n = d.len() as u32;
+        vec![
+            ts_frame(true, S, 999, 0, 100, b""),
+            ts_frame(false, S | A, 4_999, 1_000, 7, b""),
+            ts_frame(true, A, 1_000, 5_000, 101, b""),
+            ts_frame(true, A, 1_000, 5_000, 102, &d[..300]),
+            ts_frame(true, A, 1_300, 5_000, 103, &d[300..]),
+            ts_frame(false, A, 5_000, 1_000 + n, 8, b""),
+            ts_frame(true, F | A, 1_000 + n, 5_000, 104, b""),
+            ts_frame(false, F | A, 5_000, 1_001 + n, 9, b""),
+            ts_frame(true, A, 1_001 + n, 5_001, 105, b""),
+        ]
+    };
+    // Interleaved frame by frame: each step of one, then of the other.
+    let (one, two) = (conn(1), conn(2));
+    let frames: Vec<Vec<u8>> = one
+        .iter()
+        .zip(&two)
+        .flat_map(|(a, b)| [in_vxlan(1, a), in_vxlan(2, b)])
+        .collect();
+    let path = tmp("two-networks.pcap");
+    std::fs::write(&path, pcap_of(&frames)).unwrap();
+    let line = |vni: u32| {
+        let d = data(vni);
+        format!(
+            "10.0.0.1 40000 10.0.0.2 80 {} 0 {:x}",
+            d.len(),
+            Sha256::digest(&d)
+        )
+    };
+    let mut want = vec![line(1), line(2)];
+    want.sort();
+    for args in [
+        &["--inline"][..],
+        &["-w1"],
+        &["-w2"],
+        &["-w3"],
+        &["-w1", "--dispatch=ring"],
+        &["-w2", "--dispatch=ring"],
+        &["-w3", "--dispatch=ring"],
+    ] {
+        let o = run(&[args, &["--digest"]].concat(), &path);
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let got: Vec<String> = stdout(&o).lines().map(str::to_owned).collect();
+        assert_eq!(got, want, "{args:?}");
+    }
+    let dir = tmp("two-networks-flows");
+    let _ = std::fs::remove_dir_all(&dir);
+    let flows = dir.to_str().unwrap();
+    let o = run(&["-w2", "--write-flows", flows], &path);
+    assert!(o.status.success());
+    let name = "010.000.000.001.40000-010.000.000.002.00080";
+    for vni in [1, 2] {
+        let file = dir.join(format!("{name}-vni{vni}"));
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            data(vni),
+            "{}",
+            file.display()
+        );
+    }
+}
