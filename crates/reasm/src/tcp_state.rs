@@ -243,9 +243,14 @@ struct TsSide {
     /// TS.Recent for the segments this side sends, and the packet time it
     /// was taken at.
     recent: Option<(u32, Timestamp)>,
-    /// The last acknowledgment this side sent that the check accepted:
-    /// Last.ACK.sent, for the other side's segments.
+    /// The furthest acknowledgment this side sent that the check accepted
+    /// (never moved back): Last.ACK.sent, for the other side's segments.
     last_ack: Option<Seq>,
+}
+
+/// Whether `a` is at or before `b`, modulo 2^32.
+fn not_after(a: Seq, b: Seq) -> bool {
+    b - a >= 0
 }
 
 /// PAWS, protection against wrapped sequences (RFC 7323 §5), as the
@@ -255,14 +260,21 @@ struct TsSide {
 /// not reach the reassembled bytes.
 ///
 /// As the RFC has it, from what an observer sees of both sides:
-/// * Timestamps are in use unless a SYN or SYN-ACK without the option was
-///   seen (a connection picked up midstream uses them once they appear).
-/// * TS.Recent of a direction is taken from its first SYN, then from the newest
-///   TSval of its segments that start at or before the left edge of the
-///   receiver's window: the receiver's last acknowledgment (Last.ACK.sent),
-///   or while none was seen (one-sided captures, midstream), the next byte
-///   the reassembler expects of that direction (`next_seq`). Out-of-order
-///   segments do not move it, nor does a segment when neither is known.
+/// * Timestamps are in use unless a side's first SYN or SYN-ACK came
+///   without the option (a connection picked up midstream uses them once
+///   they appear; a SYN on a connection under way changes nothing, as a
+///   receiver answers it with a challenge ACK).
+/// * TS.Recent of a direction is taken from its first SYN, then from the
+///   newest TSval of its segments that cover the left edge of the
+///   receiver's window (start at or before it and reach past it; a segment
+///   without data, at it): the next byte the reassembler expects of that
+///   direction (`next_seq`), or the receiver's last acknowledgment
+///   (Last.ACK.sent) where that is earlier. Out-of-order segments, old
+///   ones wholly behind the edge, and any segment while the reassembler
+///   expects nothing yet of that direction leave it as it is.
+///   Acknowledgments count only moving forward, and the edge is never past
+///   the reassembler's next byte, so a forged acknowledgment cannot set it
+///   back, or far ahead, for a forged timestamp to be taken at it.
 /// * A segment with a timestamp older than TS.Recent (modulo 2^32) is
 ///   refused, unless it carries RST or SYN, or TS.Recent is over 24 days
 ///   old in packet time ([`PAWS_IDLE_NS`]; then it is taken afresh).
@@ -304,13 +316,15 @@ impl TcpTimestampCheck {
         next_seq: Option<Seq>,
     ) -> Result<(), TimestampError> {
         let f = seg.flags;
-        if f.syn() && seg.options.timestamp.is_none() {
+        let (me, peer) = (idx(dir), idx(dir.reverse()));
+        if f.syn() && seg.options.timestamp.is_none() && self.sides[me].recent.is_none() {
             self.off = true;
         }
         if self.off {
             return Ok(());
         }
-        let (me, peer) = (idx(dir), idx(dir.reverse()));
+        // The sequence space the segment occupies: SYN, data, FIN.
+        let len = seg.payload.len() as u32 + u32::from(f.syn()) + u32::from(f.fin());
         if let Some((tsval, _)) = seg.options.timestamp {
             if let Some((recent, at)) = self.sides[me].recent {
                 let older = (tsval.wrapping_sub(recent) as i32) < 0;
@@ -324,8 +338,18 @@ impl TcpTimestampCheck {
             let newer = self.sides[me]
                 .recent
                 .map_or(true, |(recent, _)| (tsval.wrapping_sub(recent) as i32) >= 0);
-            let edge = self.sides[peer].last_ack.or(next_seq);
-            let left_edge = edge.is_some_and(|edge| seg.seq <= edge);
+            let edge = match (self.sides[peer].last_ack, next_seq) {
+                (Some(ack), Some(next)) if not_after(ack, next) => Some(ack),
+                (_, next) => next,
+            };
+            let covers = edge.is_some_and(|edge| {
+                let into = edge - seg.seq;
+                if len == 0 {
+                    into == 0
+                } else {
+                    into >= 0 && (into as u32) < len
+                }
+            });
             // A SYN sets it only first: on a connection under way a
             // receiver does not take one (RFC 5961), and a forged SYN with
             // a far-ahead timestamp would otherwise blind the check to
@@ -333,14 +357,15 @@ impl TcpTimestampCheck {
             let take = if f.syn() {
                 self.sides[me].recent.is_none()
             } else {
-                newer && left_edge
+                newer && covers
             };
             if take {
                 self.sides[me].recent = Some((tsval, seg.ts));
             }
         }
-        if f.ack() {
-            self.sides[me].last_ack = Some(seg.ack);
+        let side = &mut self.sides[me];
+        if f.ack() && side.last_ack.map_or(true, |a| not_after(a, seg.ack)) {
+            side.last_ack = Some(seg.ack);
         }
         Ok(())
     }
@@ -424,34 +449,30 @@ mod tests {
 
     #[test]
     fn paws_refuses_old_timestamps_and_learns_from_the_left_edge() {
+        // `next` is the next byte the reassembler expects of the direction.
         let mut c = TcpTimestampCheck::new();
+        let mut at = |s: Segment<'_>, d, next: Option<u32>| c.accept(&s, d, next.map(Seq));
+        assert_eq!(at(ts(seg(true, S, 0, 0, b"", 0), 100), C2S, None), Ok(()));
         assert_eq!(
-            c.accept(&ts(seg(true, S, 0, 0, b"", 0), 100), C2S, None),
+            at(ts(seg(false, S | A, 0, 1, b"", 0), 7), S2C, None),
             Ok(())
         );
         assert_eq!(
-            c.accept(&ts(seg(false, S | A, 0, 1, b"", 0), 7), S2C, None),
-            Ok(())
-        );
-        assert!(c.in_use());
-        assert_eq!(
-            c.accept(&ts(seg(true, A, 1, 1, b"abc", 0), 101), C2S, None),
+            at(ts(seg(true, A, 1, 1, b"abc", 0), 101), C2S, Some(1)),
             Ok(())
         );
         // The server acknowledges 4: the client's left edge.
-        assert_eq!(
-            c.accept(&ts(seg(false, A, 1, 4, b"", 0), 8), S2C, None),
-            Ok(())
-        );
+        assert_eq!(at(ts(seg(false, A, 1, 4, b"", 0), 8), S2C, Some(1)), Ok(()));
         // Out of order, past the left edge: accepted, TS.Recent stays 101.
         assert_eq!(
-            c.accept(&ts(seg(true, A, 10, 1, b"late", 0), 120), C2S, None),
+            at(ts(seg(true, A, 10, 1, b"late", 0), 120), C2S, Some(4)),
             Ok(())
         );
         // The hole's filler, sent before it, is newer than 101: accepted
-        // (had the out-of-order segment moved TS.Recent, it would not be).
+        // (had the out-of-order segment moved TS.Recent, it would not be),
+        // and it covers the edge: TS.Recent 110.
         assert_eq!(
-            c.accept(&ts(seg(true, A, 4, 1, b"hole!!", 0), 110), C2S, None),
+            at(ts(seg(true, A, 4, 1, b"hole!!", 0), 110), C2S, Some(4)),
             Ok(())
         );
         // An old duplicate, or data forged with a stale timestamp: refused,
@@ -461,58 +482,65 @@ mod tests {
             recent: 110,
         });
         assert_eq!(
-            c.accept(&ts(seg(true, A, 4, 1, b"forged", 0), 90), C2S, None),
+            at(ts(seg(true, A, 4, 1, b"forged", 0), 90), C2S, Some(14)),
             old
         );
-        assert_eq!(
-            c.accept(&ts(seg(true, A, 1, 1, b"", 0), 90), C2S, None),
-            old
-        );
+        assert_eq!(at(ts(seg(true, A, 1, 1, b"", 0), 90), C2S, Some(14)), old);
         // A RST or SYN with an old timestamp is not PAWS's to refuse, and
         // a SYN on a connection under way does not move TS.Recent.
         assert_eq!(
-            c.accept(&ts(seg(true, R, 14, 0, b"", 0), 1), C2S, None),
+            at(ts(seg(true, R, 14, 0, b"", 0), 1), C2S, Some(14)),
             Ok(())
         );
+        assert_eq!(at(ts(seg(true, S, 0, 0, b"", 0), 1), C2S, Some(14)), Ok(()));
         assert_eq!(
-            c.accept(&ts(seg(true, S, 0, 0, b"", 0), 1), C2S, None),
-            Ok(())
-        );
-        assert_eq!(
-            c.accept(&ts(seg(true, S, 0, 0, b"", 0), 110 + (1 << 30)), C2S, None),
+            at(
+                ts(seg(true, S, 0, 0, b"", 0), 110 + (1 << 30)),
+                C2S,
+                Some(14)
+            ),
             Ok(()),
             "forged far ahead: taken, it would refuse every genuine segment"
         );
         // A segment without timestamps passes, as Linux lets it.
-        assert_eq!(c.accept(&seg(true, A, 14, 1, b"x", 0), C2S, None), Ok(()));
-        // The other direction has its own TS.Recent.
+        assert_eq!(at(seg(true, A, 14, 1, b"x", 0), C2S, Some(14)), Ok(()));
+        // The other direction has its own TS.Recent: 9 from the server's
+        // segment at its edge (the client acknowledged 1).
         assert_eq!(
-            c.accept(&ts(seg(false, A, 1, 4, b"ok", 0), 9), S2C, None),
+            at(ts(seg(false, A, 1, 4, b"ok", 0), 9), S2C, Some(1)),
             Ok(())
         );
         assert_eq!(
-            c.accept(&ts(seg(false, A, 3, 4, b"no", 0), 8), S2C, None),
+            at(ts(seg(false, A, 3, 4, b"no", 0), 8), S2C, Some(3)),
             Err(TimestampError::Old {
                 tsval: 8,
                 recent: 9
             })
         );
         // A refused segment's acknowledgment is not learnt: the client's
-        // last one stays 1, so the server's segment at 5 is out of order
-        // and leaves its TS.Recent at 9, and the one at 3, sent before it,
-        // passes. (Had the forged ACK of 10 counted, 50 would be TS.Recent.)
+        // last one stays 1, so the server's edge stays 1 and its segment at
+        // 3 leaves TS.Recent at 9; one at 5, sent before it, passes. (Had
+        // the forged ACK of 3 counted, 40 would be TS.Recent.)
+        assert_eq!(at(ts(seg(true, A, 15, 3, b"", 0), 90), C2S, Some(15)), old);
         assert_eq!(
-            c.accept(&ts(seg(true, A, 4, 10, b"", 0), 90), C2S, None),
-            old
-        );
-        assert_eq!(
-            c.accept(&ts(seg(false, A, 5, 4, b"zz", 0), 50), S2C, None),
+            at(ts(seg(false, A, 3, 4, b"yy", 0), 40), S2C, Some(3)),
             Ok(())
         );
         assert_eq!(
-            c.accept(&ts(seg(false, A, 3, 4, b"yy", 0), 20), S2C, None),
+            at(ts(seg(false, A, 5, 4, b"zz", 0), 30), S2C, Some(5)),
             Ok(())
         );
+        // Once the client acknowledges 7, the server's next segment there
+        // sets it.
+        assert_eq!(
+            at(ts(seg(true, A, 15, 7, b"", 0), 111), C2S, Some(15)),
+            Ok(())
+        );
+        assert_eq!(
+            at(ts(seg(false, A, 7, 4, b"!", 0), 41), S2C, Some(7)),
+            Ok(())
+        );
+        assert!(at(ts(seg(false, A, 8, 4, b"?", 0), 40), S2C, Some(8)).is_err());
     }
 
     #[test]
@@ -555,14 +583,17 @@ mod tests {
         // One-sided, picked up on a segment that turns out to be out of
         // order (the reassembler knew nothing yet): it does not set
         // TS.Recent, so the earlier data, sent before it with an older
-        // timestamp, is taken at the left edge the reassembler reports.
+        // timestamp, passes; the first segment to cover the edge the
+        // reassembler reports sets it.
         let mut c = TcpTimestampCheck::new();
         let first = ts(seg(false, A | 0x08, 1418, 1, &[0; 65], 0), 793);
         assert_eq!(c.accept(&first, S2C, None), Ok(()));
         let earlier = ts(seg(false, A, 0, 1, &[0; 1396], 0), 772);
         assert_eq!(c.accept(&earlier, S2C, Some(Seq(1483))), Ok(()));
-        let old = ts(seg(false, A, 0, 1, &[0; 1396], 0), 700);
-        assert!(c.accept(&old, S2C, Some(Seq(1483))).is_err());
+        let next = ts(seg(false, A, 1483, 1, &[0; 10], 0), 800);
+        assert_eq!(c.accept(&next, S2C, Some(Seq(1483))), Ok(()));
+        let old = ts(seg(false, A, 1493, 1, &[0; 10], 0), 799);
+        assert!(c.accept(&old, S2C, Some(Seq(1493))).is_err());
         // A SYN-ACK without timestamps: none are in use, nothing refused.
         let mut c = TcpTimestampCheck::new();
         assert_eq!(
@@ -581,6 +612,105 @@ mod tests {
         assert_eq!(
             c.accept(&ts(seg(true, A, 2, 1, b"y", 0), 1), C2S, None),
             Ok(())
+        );
+    }
+
+    /// Forged segments cannot blind the check (make it refuse the genuine
+    /// segments after them) nor turn it off: a timestamp far ahead is taken
+    /// only from a segment that covers the window's edge, which a blind
+    /// forger cannot place; forged acknowledgments cannot move the edge
+    /// back, or beyond what the other side sent; a SYN or SYN-ACK without
+    /// timestamps on a connection under way changes nothing.
+    /// (`next_seq` as the reassembler would pass it.)
+    #[test]
+    fn paws_is_not_blinded_by_forged_segments() {
+        let mut c = TcpTimestampCheck::new();
+        let ok = |c: &mut TcpTimestampCheck, s: Segment<'_>, d, n| c.accept(&s, d, n).is_ok();
+        assert!(ok(&mut c, ts(seg(true, S, 0, 0, b"", 0), 100), C2S, None));
+        assert!(ok(
+            &mut c,
+            ts(seg(false, S | A, 0, 1, b"", 0), 7),
+            S2C,
+            None
+        ));
+        assert!(ok(
+            &mut c,
+            ts(seg(true, A, 1, 1, b"abcd", 0), 101),
+            C2S,
+            Some(Seq(1))
+        ));
+        assert!(ok(
+            &mut c,
+            ts(seg(false, A, 1, 5, b"", 0), 8),
+            S2C,
+            Some(Seq(1))
+        ));
+        // The client's edge is 5 (acknowledged, and the next byte). Far
+        // from it, in both halves of the sequence space, with timestamps
+        // far ahead: accepted (newer) but not taken.
+        let far = 1u32 << 31;
+        for (seq, tsval) in [
+            (5 + far, 101 + far - 1),
+            (5 + far, 101 + (1 << 30)),
+            (5u32.wrapping_sub(far - 1), 101 + (1 << 30)),
+        ] {
+            assert!(ok(
+                &mut c,
+                ts(seg(true, A, seq, 1, b"x", 0), tsval),
+                C2S,
+                Some(Seq(5))
+            ));
+        }
+        // A forged server ACK back at 1, then a forged segment covering 1:
+        // the edge stays at 5, so its timestamp is not taken either.
+        assert!(ok(
+            &mut c,
+            ts(seg(false, A, 1, 1, b"", 0), 9),
+            S2C,
+            Some(Seq(1))
+        ));
+        assert!(ok(
+            &mut c,
+            ts(seg(true, A, 1, 1, b"abcd", 0), 101 + (1 << 30)),
+            C2S,
+            Some(Seq(5))
+        ));
+        // A forged server ACK far beyond what the client sent, and a
+        // segment there: nothing taken (the edge stays at the
+        // reassembler's next byte).
+        assert!(ok(
+            &mut c,
+            ts(seg(false, A, 1, 5 + 1000, b"", 0), 9),
+            S2C,
+            Some(Seq(1))
+        ));
+        assert!(ok(
+            &mut c,
+            ts(seg(true, A, 1005, 1, b"", 0), 101 + (1 << 30)),
+            C2S,
+            Some(Seq(5))
+        ));
+        // A SYN-ACK without timestamps now: still in use.
+        assert!(ok(
+            &mut c,
+            seg(false, S | A, 77, 1, b"", 0),
+            S2C,
+            Some(Seq(1))
+        ));
+        assert!(c.in_use());
+        // The genuine next segment passes; a stale one is refused.
+        assert!(ok(
+            &mut c,
+            ts(seg(true, A, 5, 1, b"efgh", 0), 102),
+            C2S,
+            Some(Seq(5))
+        ));
+        assert_eq!(
+            c.accept(&ts(seg(true, A, 9, 1, b"stale", 0), 50), C2S, Some(Seq(9))),
+            Err(TimestampError::Old {
+                tsval: 50,
+                recent: 102
+            })
         );
     }
 
