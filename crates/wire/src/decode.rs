@@ -45,6 +45,14 @@ pub struct DecodeOptions {
     /// plane of mobile networks; 0 disables). Default 2152. A port given
     /// for two tunnels is taken as VXLAN, then as Geneve.
     pub gtpu_port: u16,
+    /// Put the network of the innermost VXLAN, Geneve or NVGRE header in
+    /// the flow key ([`FlowKey::vni`]), so equal 4-tuples in two overlay
+    /// networks are two connections. Default `true`. Turn it off where one
+    /// connection's two directions travel in different networks (routing
+    /// between segments with asymmetric EVPN IRB, some Geneve logical
+    /// routers): keyed by network, each direction would be a connection of
+    /// its own.
+    pub key_vni: bool,
 }
 
 impl Default for DecodeOptions {
@@ -55,6 +63,7 @@ impl Default for DecodeOptions {
             vxlan_port: 4789,
             geneve_port: 6081,
             gtpu_port: 2152,
+            key_vni: true,
         }
     }
 }
@@ -221,7 +230,7 @@ pub struct Fragment<'a> {
 pub(crate) struct Ctx<'o> {
     pub opts: &'o DecodeOptions,
     pub vlan: u32,
-    /// The innermost VXLAN or Geneve header's network ([`FlowKey::vni`]).
+    /// The innermost VXLAN, Geneve or NVGRE header's network ([`FlowKey::vni`]).
     pub vni: u32,
     vlan_tags: u8,
     pub tunnel: bool,
@@ -258,6 +267,14 @@ impl<'o> Ctx<'o> {
         if self.vlan_tags < 2 {
             self.vlan = (self.vlan << 12) | u32::from(id & 0x0fff);
             self.vlan_tags += 1;
+        }
+    }
+
+    /// Puts the flow in overlay network `vni` (see
+    /// [`DecodeOptions::key_vni`]); an inner one replaces an outer one.
+    pub fn set_vni(&mut self, vni: u32) {
+        if self.opts.key_vni {
+            self.vni = vni;
         }
     }
 
@@ -418,7 +435,7 @@ fn tcp_at(
 
 /// Decodes starting at an IP header of either version (e.g. a datagram from
 /// the [`crate::Defragmenter`]), with the VLAN IDs already folded, outside
-/// any VXLAN or Geneve network ([`decode_ip_in`] for one).
+/// any overlay network ([`decode_ip_in`] for one).
 pub fn decode_ip<'a>(
     packet: &'a [u8],
     vlan: u32,
@@ -428,7 +445,7 @@ pub fn decode_ip<'a>(
 }
 
 /// [`decode_ip`] in `zone`: VLAN IDs already folded, and the network of
-/// the VXLAN or Geneve header the packet came out of ([`FlowKey::vni`]; 0
+/// the VXLAN, Geneve or NVGRE header the packet came out of ([`FlowKey::vni`]; 0
 /// for none). What the engine's workers decode, from the innermost IP
 /// header a dispatcher found, with the zone of the dispatcher's key.
 pub fn decode_ip_in<'a>(

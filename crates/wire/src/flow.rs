@@ -27,8 +27,8 @@ impl Dir {
     }
 }
 
-/// What tells equal 4-tuples apart: the folded VLAN IDs and the VXLAN or
-/// Geneve network ([`FlowKey::vlan`], [`FlowKey::vni`]). What an engine's
+/// What tells equal 4-tuples apart: the folded VLAN IDs and the overlay
+/// network ([`FlowKey::vlan`], [`FlowKey::vni`]). What an engine's
 /// dispatcher hands a worker beside the innermost IP header it found, so
 /// the worker's key is the dispatcher's. Plain data: `Send + Sync`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -40,7 +40,7 @@ pub struct Zone {
 }
 
 impl Zone {
-    /// VLAN IDs `vlan`, no VXLAN or Geneve network.
+    /// VLAN IDs `vlan`, no overlay network.
     pub const fn vlan(vlan: u32) -> Zone {
         Zone { vlan, vni: 0 }
     }
@@ -53,12 +53,14 @@ impl Zone {
 /// zero and `v6 == false`. `vlan` folds up to two VLAN IDs,
 /// `outer << 12 | inner` (just the ID for one tag, 0 untagged), so equal
 /// 4-tuples on different VLANs are different flows. `vni` is the virtual
-/// network of the innermost VXLAN or Geneve header the packet came
-/// through (0 outside them), so equal 4-tuples in different overlay
-/// networks (tenants' private address ranges, mirror sessions) are
-/// different flows too. Other tunnels' identifiers are not part of the key:
-/// a GTP-U TEID differs between a connection's two directions, and IP-in-IP
-/// and GRE name none that both directions share.
+/// network of the innermost VXLAN, Geneve or NVGRE header the packet came
+/// through (0 outside them, and for network 0), so equal 4-tuples in
+/// different overlay networks (tenants' private address ranges, mirror
+/// sessions) are different flows too (unless
+/// [`DecodeOptions::key_vni`](crate::DecodeOptions::key_vni) is off).
+/// Other tunnels' identifiers are not part of the key: a GTP-U TEID
+/// differs between a connection's two directions, and IP-in-IP and other
+/// GRE name none that both directions share.
 ///
 /// 48 bytes, `Copy`, plain data: `Send + Sync`.
 #[derive(Clone, Copy, Eq, Debug, PartialOrd, Ord)]
@@ -173,8 +175,8 @@ impl FlowKey {
     pub fn vlan(&self) -> u32 {
         self.vlan
     }
-    /// The VXLAN or Geneve virtual network identifier (24 bits; 0 outside
-    /// them).
+    /// The VXLAN, Geneve or NVGRE virtual network identifier (24 bits; 0
+    /// outside them).
     pub fn vni(&self) -> u32 {
         self.vni
     }
@@ -269,7 +271,7 @@ fn to_v6(a: IpAddr) -> [u8; 16] {
 
 impl fmt::Display for FlowKey {
     /// `a:port <-> b:port`, IPv6 addresses in brackets, then ` vlan N` when
-    /// tagged and ` vni N` inside a VXLAN or Geneve network.
+    /// tagged and ` vni N` inside a overlay network.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (lo, hi) = (self.lo_addr(), self.hi_addr());
         if self.v6 {

@@ -276,7 +276,9 @@ fn nflog<'a>(frame: &'a [u8], ctx: &mut Ctx<'_>) -> Result<Decoded<'a>, DecodeEr
     Ok(Decoded::Other)
 }
 
-/// GRE version 0 (RFC 2784, RFC 2890 key and sequence) at `at`.
+/// GRE version 0 (RFC 2784, RFC 2890 key and sequence) at `at`. Bridged
+/// Ethernet with a key is NVGRE's (RFC 7637): the key's upper 24 bits, the
+/// virtual subnet, are the flow's network, as a VXLAN VNI is.
 pub(crate) fn gre<'a>(
     frame: &'a [u8],
     at: usize,
@@ -299,7 +301,15 @@ pub(crate) fn gre<'a>(
         return Err(DecodeError::Truncated { layer: Layer::Gre });
     }
     match proto {
-        0x6558 => ethernet(frame, inner, ctx),
+        0x6558 => {
+            if flags & 0x2000 != 0 {
+                let key_at = at + 4 + if flags & 0x8000 != 0 { 4 } else { 0 };
+                let key =
+                    be32(frame, key_at).ok_or(DecodeError::Truncated { layer: Layer::Gre })?;
+                ctx.set_vni(key >> 8);
+            }
+            ethernet(frame, inner, ctx)
+        }
         // ERSPAN type II carries an 8-byte header (type I, without a
         // sequence number, none).
         0x88be => ethernet(frame, inner + if seq { 8 } else { 0 }, ctx),
@@ -357,7 +367,12 @@ pub(crate) fn udp<'a>(
     if flags & 0x08 == 0 {
         return Ok(Decoded::Other);
     }
-    ctx.vni = u32::from_be_bytes([0, frame[at + 12], frame[at + 13], frame[at + 14]]);
+    ctx.set_vni(u32::from_be_bytes([
+        0,
+        frame[at + 12],
+        frame[at + 13],
+        frame[at + 14],
+    ]));
     ethernet(frame, at + 16, ctx)
 }
 
@@ -380,7 +395,7 @@ fn geneve<'a>(frame: &'a [u8], at: usize, ctx: &mut Ctx<'_>) -> Result<Decoded<'
     if frame.len() < inner {
         return Err(DecodeError::Truncated { layer });
     }
-    ctx.vni = u32::from_be_bytes([0, head[4], head[5], head[6]]);
+    ctx.set_vni(u32::from_be_bytes([0, head[4], head[5], head[6]]));
     match u16::from_be_bytes([head[2], head[3]]) {
         0x6558 => ethernet(frame, inner, ctx),
         proto => ethertype(frame, proto, inner, ctx),

@@ -510,6 +510,26 @@ fn gre_variants() {
     let p = tcp_of(LinkType::Raw, &frame);
     check_v6(&p, b"teb");
     assert_eq!(p.ip_offset, 20 + 16 + 14);
+    // Bridged with a key: NVGRE, the key's upper 24 bits the network (the
+    // key after the checksum when there is one); key 5 is network 0.
+    assert_eq!(p.key.vni(), 0);
+    let mut nvgre = vec![0x20, 0, 0x65, 0x58, 0x12, 0x34, 0x56, 0x07];
+    nvgre.extend(eth(0x0800, &tcp4(b"nvgre")));
+    let nvgre_frame = ipv4(B4, A4, 47, &nvgre);
+    let p = tcp_of(LinkType::Raw, &nvgre_frame);
+    check_v4(&p, b"nvgre");
+    assert_eq!(p.key.vni(), 0x12_3456);
+    let mut summed = vec![0xa0, 0, 0x65, 0x58, 0xff, 0xff, 0, 0, 0, 1, 0, 9];
+    summed.extend(eth(0x0800, &tcp4(b"nvgre")));
+    assert_eq!(
+        tcp_of(LinkType::Raw, &ipv4(B4, A4, 47, &summed)).key.vni(),
+        0x100
+    );
+    let cut = ipv4(B4, A4, 47, &nvgre[..6]);
+    assert_eq!(
+        decode(LinkType::Raw, &cut, &opts()),
+        Err(DecodeError::Truncated { layer: Layer::Gre })
+    );
     // ERSPAN type II.
     let mut gre = vec![0x10, 0, 0x88, 0xbe, 0, 0, 0, 1];
     gre.extend([0x10, 0, 0, 1, 0, 0, 0, 0]);
@@ -970,4 +990,15 @@ fn the_key_holds_the_innermost_overlay_network() {
     assert_eq!(tcp_of(LinkType::Raw, &tcp4(b"plain")).key.vni(), 0);
     let gtp = ipv4(B4, A4, 17, &gtpu(0x30, 0xff, &[], &[], &tcp4(b"gtp")));
     assert_eq!(tcp_of(LinkType::Raw, &gtp).key.vni(), 0);
+    // Not keyed by network when asked: the same flow in both.
+    let unkeyed = DecodeOptions {
+        key_vni: false,
+        ..opts()
+    };
+    for f in [&fa, &fb, &nested] {
+        match decode(LinkType::Raw, f, &unkeyed) {
+            Ok(Decoded::Tcp(p)) => assert_eq!(p.key.vni(), 0),
+            other => panic!("{other:?}"),
+        }
+    }
 }

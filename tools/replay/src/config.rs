@@ -14,6 +14,7 @@
 //! vxlan_port = 4789      # 0: not VXLAN
 //! geneve_port = 6081     # 0: not Geneve
 //! gtpu_port = 2152       # 0: not GTP-U
+//! key_vni = true         # VXLAN/Geneve/NVGRE network in the flow key
 //!
 //! [reassembly]
 //! overlap_policy = "first"
@@ -35,6 +36,8 @@
 use serde::Deserialize;
 use weft_engine::{Backpressure, DispatchHash, PipelineConfig};
 use weft_reasm::OverlapPolicy;
+
+use crate::output::OutputOptions;
 
 /// The file's contents; every field optional (defaults apply).
 #[derive(Debug, Default, Deserialize)]
@@ -66,6 +69,8 @@ pub struct ConfigFile {
     pub geneve_port: Option<u16>,
     /// The UDP port taken as GTP-U (0: none).
     pub gtpu_port: Option<u16>,
+    /// The overlay network in the flow key.
+    pub key_vni: Option<bool>,
     /// Reassembler options.
     #[serde(default)]
     pub reassembly: Reassembly,
@@ -223,8 +228,14 @@ impl ConfigFile {
         toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
-    /// Applies the file onto a pipeline configuration and engine shape.
-    pub fn apply(&self, p: &mut PipelineConfig, e: &mut EngineShape) -> Result<(), String> {
+    /// Applies the file onto a pipeline configuration, engine shape and
+    /// stream outputs.
+    pub fn apply(
+        &self,
+        p: &mut PipelineConfig,
+        e: &mut EngineShape,
+        o: &mut OutputOptions,
+    ) -> Result<(), String> {
         if let Some(w) = self.workers {
             e.workers = Some(w);
         }
@@ -259,12 +270,14 @@ impl ConfigFile {
         d.vxlan_port = self.vxlan_port.unwrap_or(d.vxlan_port);
         d.geneve_port = self.geneve_port.unwrap_or(d.geneve_port);
         d.gtpu_port = self.gtpu_port.unwrap_or(d.gtpu_port);
+        d.key_vni = self.key_vni.unwrap_or(d.key_vni);
         let r = &self.reassembly;
         let c = &mut p.reasm;
         if let Some(s) = &r.overlap_policy {
             c.overlap_policy = s.parse::<OverlapPolicy>().map_err(|e| e.to_string())?;
         }
         c.midstream = r.midstream.unwrap_or(c.midstream);
+        o.paws = r.paws.unwrap_or(o.paws);
         c.skip_acked_holes = r.skip_acked_holes.unwrap_or(c.skip_acked_holes);
         c.max_pages = r.max_pages.unwrap_or(c.max_pages);
         c.max_pages_per_conn = r.max_pages_per_conn.unwrap_or(c.max_pages_per_conn);
@@ -312,7 +325,10 @@ mod tests {
         )
         .unwrap();
         let (mut p, mut e) = (PipelineConfig::default(), EngineShape::default());
-        f.apply(&mut p, &mut e).unwrap();
+        let mut o = OutputOptions::default();
+        f.apply(&mut p, &mut e, &mut o).unwrap();
+        assert!(!o.paws);
+        assert!(p.decode.key_vni);
         assert_eq!(e.workers, Some(3));
         assert_eq!(e.backpressure, Backpressure::Drop);
         assert_eq!(e.dispatch_hash, DispatchHash::Keyed);
@@ -322,8 +338,14 @@ mod tests {
         assert!(p.decode.decode_tunnels);
         assert!(toml::from_str::<ConfigFile>("dispatch = \"both\"")
             .unwrap()
-            .apply(&mut p, &mut e)
+            .apply(&mut p, &mut e, &mut o)
             .is_err());
+        toml::from_str::<ConfigFile>("key_vni = false\n[reassembly]\npaws = true")
+            .unwrap()
+            .apply(&mut p, &mut e, &mut o)
+            .unwrap();
+        assert!(o.paws);
+        assert!(!p.decode.key_vni);
         assert_eq!(p.reasm.overlap_policy, OverlapPolicy::Linux);
         assert_eq!(p.reasm.memcap, 64 << 20);
         assert_eq!(p.reasm.max_kept_bytes, 4096);

@@ -5,7 +5,7 @@
 //! written by RFC 5952 with `:` kept; a connection behind VLAN tags gets
 //! `-v<ID>` (`-v<OUTER>.<INNER>` for two) after it, since the same 4-tuple
 //! on two VLANs is two connections (which may be on two workers), and one
-//! inside a VXLAN or Geneve network `-vni<VNI>` after that, for the same
+//! inside a overlay network `-vni<VNI>` after that, for the same
 //! reason. A
 //! 4-tuple used again by a later connection gets `c1`, `c2`, … appended,
 //! in the order the connections start. Bytes are buffered per stream and
@@ -127,7 +127,7 @@ impl FlowFile {
 mod tests {
     use super::*;
 
-    /// The same 4-tuple on two VLANs, or in two VXLAN or Geneve networks,
+    /// The same 4-tuple on two VLANs, or in two overlay networks,
     /// is two connections: two names, so neither truncates the other's
     /// file (they may be on two workers).
     #[test]

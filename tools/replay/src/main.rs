@@ -67,9 +67,10 @@ struct Args {
     midstream: Option<bool>,
     /// Refuse segments whose TCP timestamp is older than the last one their
     /// receiver accepted (PAWS, RFC 7323), as the receiver would; they are
-    /// counted as rejected.
-    #[arg(long)]
-    paws: bool,
+    /// counted as rejected (`--paws` alone: true, `--paws=false` overrides a
+    /// config file; default false).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    paws: Option<bool>,
     /// Replay at the capture's own pace times FACTOR (default: as fast as possible).
     #[arg(long, value_name = "FACTOR", value_parser = parse_pace)]
     pace: Option<f64>,
@@ -96,9 +97,7 @@ struct Args {
 fn options(args: &Args) -> Result<ReplayOptions, String> {
     let mut o = ReplayOptions::default();
     if let Some(path) = &args.config {
-        let file = ConfigFile::load(path)?;
-        file.apply(&mut o.pipeline, &mut o.engine)?;
-        o.output.paws = file.reassembly.paws.unwrap_or(false);
+        ConfigFile::load(path)?.apply(&mut o.pipeline, &mut o.engine, &mut o.output)?;
     }
     if args.inline {
         o.engine.workers = Some(0);
@@ -118,7 +117,9 @@ fn options(args: &Args) -> Result<ReplayOptions, String> {
         o.pipeline.reasm.midstream = m;
     }
     o.output.digest = args.digest;
-    o.output.paws = args.paws || o.output.paws;
+    if let Some(p) = args.paws {
+        o.output.paws = p;
+    }
     if let Some(dir) = &args.write_flows {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         o.output.flows = Some(dir.clone());

@@ -725,8 +725,14 @@ fn paws_refuses_data_with_a_stale_timestamp() {
             b"GET /good",
             5,
         ),
+        (
+            &["--digest", "--inline", "--config", &config, "--paws=false"][..],
+            b"GET /evil",
+            0,
+        ),
     ] {
-        let o = run(&[args, &["--json"]].concat(), &path);
+        // The flags last: `--paws` right before the capture's path.
+        let o = run(&[&["--json"][..], args].concat(), &path);
         assert!(
             o.status.success(),
             "{args:?}: {}",
