@@ -115,6 +115,18 @@ pub struct GenConfig {
     /// first request (TCP Fast Open, the server taking them: its SYN-ACK
     /// acknowledges them). 0 draws nothing.
     pub syn_data: f64,
+    /// Every segment carries the TCP timestamp option (RFC 7323): TSval
+    /// from its sender's clock, one tick a packet, in the order it was
+    /// sent (a reordered segment keeps the older value it left with, a
+    /// network duplicate its original's), TSecr the peer's clock. A PAWS
+    /// check then refuses no byte of the truth through reordering, loss,
+    /// duplicates and sequence wrap (it may refuse duplicates that come
+    /// after newer segments: their bytes came first). Not with
+    /// overlapping retransmissions or the conflict mode: a retransmission
+    /// sent after a segment it overtakes would make a receiver drop that
+    /// segment, and the trace has no second retransmission for it. `false`
+    /// draws nothing, so traces made before this setting stay the same.
+    pub timestamps: bool,
     /// Connections over IPv6 instead of IPv4.
     pub ipv6_fraction: f64,
     /// When non-zero, each connection takes its 4-tuple from a pool of this
@@ -178,6 +190,7 @@ impl Default for GenConfig {
             rst_fraction: 0.1,
             fin_data: 0.0,
             syn_data: 0.0,
+            timestamps: false,
             ipv6_fraction: 0.1,
             tuple_pool: 0,
             vlan_fraction: 0.1,

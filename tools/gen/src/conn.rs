@@ -75,6 +75,9 @@ struct Tx {
     lost: bool,
     /// Part of a conflict: never moved by reordering.
     fixed: bool,
+    /// The sender's timestamp when it sent this (in send order; a network
+    /// duplicate has its original's).
+    stamp: Option<u32>,
 }
 
 /// A connection being generated.
@@ -98,6 +101,8 @@ pub(crate) struct Conn {
     /// The SYN carries data ([`GenConfig::syn_data`]).
     syn_data: bool,
     ip_id: [u16; 2],
+    /// Each sender's timestamp clock ([`GenConfig::timestamps`]).
+    ts: Option<[u32; 2]>,
     phase: Phase,
     queue: Vec<Pkt>,
     pos: usize,
@@ -211,6 +216,9 @@ impl Conn {
         let fin_data =
             cfg.fin_data > 0.0 && kind == Kind::Normal && !rst && rng.chance(cfg.fin_data);
         let syn_data = cfg.syn_data > 0.0 && kind == Kind::Normal && rng.chance(cfg.syn_data);
+        let ts = cfg
+            .timestamps
+            .then(|| [rng.next_u64() as u32, rng.next_u64() as u32]);
         Conn {
             rng,
             client,
@@ -226,6 +234,7 @@ impl Conn {
             fin_data,
             syn_data,
             ip_id,
+            ts,
             phase: Phase::Handshake,
             queue: Vec::new(),
             pos: 0,
@@ -305,6 +314,28 @@ impl Conn {
         true
     }
 
+    /// The next timestamp of sender `d` (0: the client), if timestamps
+    /// are on: one tick of its clock.
+    fn stamp(&mut self, d: usize) -> Option<u32> {
+        let clocks = self.ts.as_mut()?;
+        clocks[d] = clocks[d].wrapping_add(1);
+        Some(clocks[d])
+    }
+
+    /// Queues `p`, stamped with its sender's next timestamp unless it
+    /// carries one (and echoing the peer's clock).
+    fn push(&mut self, mut p: Pkt) {
+        let d = usize::from(!p.from_client);
+        if let Some(clocks) = self.ts {
+            let tsval = match p.ts {
+                Some((tsval, _)) => tsval,
+                None => self.stamp(d).unwrap_or(clocks[d]),
+            };
+            p.ts = Some((tsval, clocks[1 - d]));
+        }
+        self.queue.push(p);
+    }
+
     fn ctl(&self, from_client: bool, fl: u8, seq: u32, ack: u32) -> Pkt {
         Pkt {
             from_client,
@@ -313,6 +344,7 @@ impl Conn {
             ack,
             win: self.win,
             syn_opts: None,
+            ts: None,
             off: 0,
             len: 0,
             variant: 0,
@@ -337,7 +369,7 @@ impl Conn {
             self.hash(0, &[(0, syn.len)], &[false], None, scratch);
             self.halves[0].next = len;
         }
-        self.queue.push(syn);
+        self.push(syn);
         // Past the SYN and its data, if any.
         let c_next = self.next_seq(0);
         if self.kind == Kind::Hostile(Hostile::SynFlood) {
@@ -345,7 +377,7 @@ impl Conn {
                 let mut sa = self.ctl(false, flags::SYN | flags::ACK, s, c.wrapping_add(1));
                 sa.syn_opts = Some((self.ws, self.mss.min(65_535) as u16));
                 sa.win = 65_535;
-                self.queue.push(sa);
+                self.push(sa);
             }
             self.phase = Phase::Done;
             return;
@@ -353,9 +385,9 @@ impl Conn {
         let mut sa = self.ctl(false, flags::SYN | flags::ACK, s, c_next);
         sa.syn_opts = Some((self.ws, self.mss.min(65_535) as u16));
         sa.win = 65_535;
-        self.queue.push(sa);
+        self.push(sa);
         let ack = self.ctl(true, flags::ACK, c_next, s.wrapping_add(1));
-        self.queue.push(ack);
+        self.push(ack);
         self.phase = if self.kind == Kind::Hostile(Hostile::OooFlood) {
             // The withheld first segment: [0, mss) never appears.
             self.flood_off = u64::from(self.mss);
@@ -381,16 +413,15 @@ impl Conn {
             );
             p.off = off;
             p.len = len;
-            self.queue.push(p);
+            self.push(p);
             if i % 16 == 15 {
                 // Duplicate ACKs that never move past the hole.
-                self.queue
-                    .push(self.ctl(false, flags::ACK, server_seq, hole_ack));
+                self.push(self.ctl(false, flags::ACK, server_seq, hole_ack));
             }
         }
         if left == batch {
             let rst = self.ctl(true, flags::RST | flags::ACK, hole_ack, server_seq);
-            self.queue.push(rst);
+            self.push(rst);
             self.phase = Phase::Done;
         } else {
             self.phase = Phase::Flood(left - batch);
@@ -414,14 +445,15 @@ impl Conn {
         let (cs, os) = (self.next_seq(c), self.next_seq(o));
         if self.rst {
             let p = self.ctl(from_c, flags::RST | flags::ACK, cs, os);
-            self.queue.push(p);
+            self.push(p);
         } else {
             if !self.fin_data {
-                self.queue.push(self.ctl(from_c, fin, cs, os));
+                self.push(self.ctl(from_c, fin, cs, os));
             }
             let b = self.ctl(!from_c, fin, os, cs.wrapping_add(1));
             let last = self.ctl(from_c, flags::ACK, cs.wrapping_add(1), os.wrapping_add(1));
-            self.queue.extend([b, last]);
+            self.push(b);
+            self.push(last);
         }
         self.phase = Phase::Done;
     }

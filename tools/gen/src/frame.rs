@@ -38,6 +38,8 @@ pub struct Pkt {
     pub win: u16,
     /// Carries SYN options: this window shift and this MSS.
     pub syn_opts: Option<(u8, u16)>,
+    /// Carries the timestamp option: (TSval, TSecr).
+    pub ts: Option<(u32, u32)>,
     /// Stream offset of the first payload byte.
     pub off: u64,
     /// Payload length.
@@ -128,7 +130,8 @@ pub struct Wire<'a> {
 pub fn encode(buf: &mut Vec<u8>, p: &Pkt, w: &Wire<'_>) {
     buf.clear();
     ethernet(buf, w, w.vlan);
-    let opt_len = if p.syn_opts.is_some() { 12 } else { 0 };
+    let syn_len = if p.syn_opts.is_some() { 12 } else { 0 };
+    let opt_len = syn_len + if p.ts.is_some() { 12 } else { 0 };
     let tcp_len = 20 + opt_len + p.len as usize;
     match (w.src.ip, w.dst.ip) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
@@ -158,6 +161,12 @@ pub fn encode(buf: &mut Vec<u8>, p: &Pkt, w: &Wire<'_>) {
         // MSS, NOP, window scale, SACK permitted, NOP, NOP.
         let [m0, m1] = mss.to_be_bytes();
         buf.extend_from_slice(&[2, 4, m0, m1, 1, 3, 3, shift, 4, 2, 1, 1]);
+    }
+    if let Some((tsval, tsecr)) = p.ts {
+        // NOP, NOP, timestamps: the aligned layout stacks send.
+        buf.extend_from_slice(&[1, 1, 8, 10]);
+        buf.extend_from_slice(&tsval.to_be_bytes());
+        buf.extend_from_slice(&tsecr.to_be_bytes());
     }
     let pay = buf.len();
     buf.resize(pay + p.len as usize, 0);

@@ -52,6 +52,10 @@ struct Args {
     /// (TCP Fast Open).
     #[arg(long, default_value_t = 0.0)]
     syn_data: f64,
+    /// Every segment carries the TCP timestamp option, TSval in the order
+    /// its sender sent it (for PAWS checks; not with --overlap).
+    #[arg(long)]
+    timestamps: bool,
     /// Fraction of connections over IPv6.
     #[arg(long, default_value_t = 0.1)]
     ipv6_fraction: f64,
@@ -119,6 +123,7 @@ impl Args {
             rst_fraction: self.rst_fraction,
             fin_data: self.fin_data,
             syn_data: self.syn_data,
+            timestamps: self.timestamps,
             ipv6_fraction: self.ipv6_fraction,
             tuple_pool: self.tuple_pool,
             vlan_fraction: self.vlan_fraction,

@@ -49,6 +49,7 @@ impl Conn {
             }
         }
         let mut txs = self.transmissions(cfg, &segs, &lost, &locked, conflict);
+        self.stamp_sent(d, &mut txs);
         self.reorder(cfg, &mut txs);
         if self.kind == Kind::Hostile(Hostile::HugeWindow) && n >= 2 {
             // The message's last segment goes first, a whole message ahead.
@@ -82,6 +83,7 @@ impl Conn {
             covers: Some(i),
             lost,
             fixed,
+            stamp: None,
         };
         let mut txs = Vec::with_capacity(n + n / 4);
         let mut pending: Vec<(usize, Tx)> = Vec::new();
@@ -137,6 +139,7 @@ impl Conn {
                         covers: None,
                         lost: false,
                         fixed: false,
+                        stamp: None,
                     },
                 ));
             }
@@ -145,6 +148,20 @@ impl Conn {
             }
         }
         txs
+    }
+
+    /// Stamps the transmissions with sender `d`'s timestamps in the order
+    /// they were sent (before reordering moves them): a network duplicate
+    /// (an exact copy right after its original) has its original's.
+    fn stamp_sent(&mut self, d: usize, txs: &mut [Tx]) {
+        for i in 0..txs.len() {
+            let t = &txs[i];
+            let duplicate = t.seg.is_none() && t.variant == 0 && t.covers.is_some();
+            txs[i].stamp = match (duplicate, i) {
+                (true, 1..) => txs[i - 1].stamp,
+                _ => self.stamp(d),
+            };
+        }
     }
 
     /// Moves a fraction of the transmissions later by 1 to W places; the
@@ -194,7 +211,8 @@ impl Conn {
                 p.off = t.off;
                 p.len = t.len;
                 p.variant = t.variant;
-                self.queue.push(p);
+                p.ts = t.stamp.map(|s| (s, 0));
+                self.push(p);
             }
             if let Some(s) = t.covers {
                 received[s] = true;
@@ -211,14 +229,14 @@ impl Conn {
                     self.halves[d].seq(segs[cum].0)
                 };
                 let a = self.ctl(!from_client, flags::ACK, sender_ack, acked);
-                self.queue.push(a);
+                self.push(a);
                 since_ack = 0;
             }
         }
         if since_ack > 0 {
             let acked = self.halves[d].seq(end).wrapping_add(u32::from(fin));
             let a = self.ctl(!from_client, flags::ACK, sender_ack, acked);
-            self.queue.push(a);
+            self.push(a);
         }
     }
 
