@@ -43,6 +43,10 @@
 //! * **Accounting.** [`Stats::balanced`] holds at any moment: every payload
 //!   byte received is delivered, a duplicate, an overlap, dropped for a
 //!   [`DropReason`], or still buffered.
+//! * **Validators** for [`Stream::accept`], in [`tcp_state`]: a TCP state
+//!   machine and option/window checks (gopacket's), and PAWS
+//!   ([`tcp_state::TcpTimestampCheck`], RFC 7323): what a receiver would
+//!   drop for an old timestamp does not reach the stream.
 //!
 //! ## Example
 //!

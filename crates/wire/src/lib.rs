@@ -6,10 +6,11 @@
 //! - [`decode()`]: from a frame of a pcap [`LinkType`] (Ethernet with any
 //!   VLAN/QinQ stack, MPLS, PPPoE, PPP, BSD null/loop, Linux SLL/SLL2,
 //!   NFLOG, raw IP) through IPv4/IPv6 (options, extension headers) and
-//!   tunnels (IP-in-IP, 6in4, GRE, ERSPAN, VXLAN, Geneve, GTP-U) to a TCP [`Packet`] that
+//!   tunnels (IP-in-IP, 6in4, GRE, NVGRE, ERSPAN, VXLAN, Geneve, GTP-U) to a TCP [`Packet`] that
 //!   borrows the frame, an IP [`Fragment`], or [`Decoded::Other`].
 //! - [`FlowKey`]: both directions of a connection map to one key; [`Dir`]
-//!   says which way a packet went.
+//!   says which way a packet went. Equal 4-tuples on two VLANs, or in two
+//!   VXLAN, Geneve or NVGRE networks, are two keys ([`Zone`]).
 //! - [`Toeplitz`]: the RSS hash; with [`SYMMETRIC_RSS_KEY`] both
 //!   directions hash alike, so software dispatch agrees with a NIC's.
 //! - [`Defragmenter`]: bounded IP reassembly, the one allocating part.
