@@ -402,6 +402,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         let direction = conn.direction(d);
         if !conn.stream.accept(seg, direction, next_seq, ctx) {
             self.core.stats.dropped[DropReason::Rejected.index()] += seg.payload.len() as u64;
+            self.core.stats.segments_rejected += 1;
             return true;
         }
         let s = conn.halves[di(d)].next;
@@ -440,6 +441,8 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             {
                 self.predicted.0 += 1;
             }
+        } else {
+            self.core.stats.segments_rejected += 1;
         }
         true
     }
@@ -472,6 +475,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         let next_seq = conn.halves[di(d)].next_seq();
         if !conn.stream.accept(seg, direction, next_seq, ctx) {
             self.core.stats.dropped[DropReason::Rejected.index()] += seg.payload.len() as u64;
+            self.core.stats.segments_rejected += 1;
             return;
         }
         let h = &mut conn.halves[di(d)];

@@ -120,6 +120,10 @@ pub struct Stats {
     pub conns_active: u64,
     /// RSTs ignored for a sequence number outside the acceptable range.
     pub rst_ignored: u64,
+    /// Segments the stream's `accept` refused (a validator such as PAWS):
+    /// their payload is dropped as [`DropReason::Rejected`], and the pure
+    /// ACKs among them, which carry none, count only here.
+    pub segments_rejected: u64,
     /// Segments without payload that matched no connection (ignored).
     pub segments_no_conn: u64,
     /// Forced flushes because a page limit or the memcap was reached.
@@ -184,6 +188,7 @@ impl Stats {
             conns_closed_fin,
             conns_closed_rst,
             rst_ignored,
+            segments_rejected,
             conns_closed_idle,
             conns_evicted,
             conns_active,

@@ -765,6 +765,8 @@ mod tests {
             r.process(&ts(seg(true, A, 1, 1, b"GET ", 0), 102));
             r.process(&ts(seg(true, A, 5, 1, b"/evil", 0), 50));
             r.process(&ts(seg(true, A, 5, 1, b"/good", 0), 103));
+            // A stale pure ACK: refused too, counted as a segment only.
+            r.process(&ts(seg(true, A, 10, 1, b"", 0), 60));
             r.process(&ts(seg(true, F | A, 10, 1, b"", 0), 104));
             r.flush_all();
             let got = OUT.with(|o| o.borrow_mut().pop()).expect("completed");
@@ -772,6 +774,7 @@ mod tests {
             assert_eq!(got, want, "check {check}");
             let rejected = r.stats().dropped(crate::DropReason::Rejected);
             assert_eq!(rejected, if check { 5 } else { 0 });
+            assert_eq!(r.stats().segments_rejected, 2 * u64::from(check));
         }
     }
 

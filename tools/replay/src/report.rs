@@ -42,6 +42,7 @@ fn reasm_json(s: &Stats) -> Value {
         "conns_closed_fin": s.conns_closed_fin, "conns_closed_rst": s.conns_closed_rst,
         "conns_closed_idle": s.conns_closed_idle, "conns_evicted": s.conns_evicted,
         "rst_ignored": s.rst_ignored, "segments_no_conn": s.segments_no_conn,
+        "segments_rejected": s.segments_rejected,
         "memcap_flushes": s.memcap_flushes, "timeout_flushes": s.timeout_flushes,
         "deliveries": s.deliveries, "pages_peak": s.pages_peak,
         "kept_truncated_bytes": s.kept_truncated_bytes,
@@ -139,6 +140,12 @@ pub fn table(out: &Outcome) -> String {
     row("gap bytes (missing)", s.gap_bytes.to_string());
     row("overlap conflicts", s.overlap_conflicts.to_string());
     row("out-of-order segments", s.out_of_order_segments.to_string());
+    if s.segments_rejected > 0 {
+        row(
+            "segments rejected (accept)",
+            s.segments_rejected.to_string(),
+        );
+    }
     row("connections", s.conns_created.to_string());
     row(
         "  closed fin / rst / idle",

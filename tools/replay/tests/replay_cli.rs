@@ -926,6 +926,15 @@ fn paws_gives_the_truth_of_a_timestamped_impaired_trace() {
                 paws,
                 "{args:?} {flag}: {rejected} bytes rejected"
             );
+            // Counted as segments too (pure ACKs among them carry no bytes).
+            let segments = v["total"]["reassembly"]["segments_rejected"]
+                .as_u64()
+                .unwrap();
+            assert_eq!(segments > 0, paws, "{args:?} {flag}");
+            assert!(
+                segments * 1448 >= rejected,
+                "{segments} segments, {rejected} bytes"
+            );
         }
     }
 }
