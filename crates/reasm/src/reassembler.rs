@@ -467,10 +467,6 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             return;
         }
         let conn = self.table.get_mut(i);
-        if seg.flags.ack() && conn.halves[di(d.reverse())].syn_hold {
-            self.settle_syn_data(i, d.reverse(), seg.ack, ctx);
-        }
-        let conn = self.table.get_mut(i);
         let direction = conn.direction(d);
         let next_seq = conn.halves[di(d)].next_seq();
         if !conn.stream.accept(seg, direction, next_seq, ctx) {
@@ -478,6 +474,12 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             self.core.stats.segments_rejected += 1;
             return;
         }
+        // Only a segment the stream accepted tells whether the peer took
+        // the data on its SYN.
+        if seg.flags.ack() && conn.halves[di(d.reverse())].syn_hold {
+            self.settle_syn_data(i, d.reverse(), seg.ack, ctx);
+        }
+        let conn = self.table.get_mut(i);
         let h = &mut conn.halves[di(d)];
         let mut refused = false;
         if seg.flags.syn() {

@@ -234,9 +234,12 @@ impl fmt::Display for TimestampError {
 
 impl std::error::Error for TimestampError {}
 
-/// How long a TS.Recent stays valid without being renewed (RFC 7323 §5.5:
-/// 24 days, less than half the wrap of a 1 ms timestamp clock).
-pub const PAWS_IDLE_NS: u64 = 24 * 24 * 3600 * 1_000_000_000;
+/// How long a TS.Recent stays valid without being renewed: 2,147 seconds,
+/// less than half the wrap of a microsecond timestamp clock (Linux's
+/// `TCP_PAWS_WRAP` since 6.7, for senders with `tcp_usec_ts`; RFC 7323
+/// §5.5's 24 days hold for millisecond clocks only). Past it a segment is
+/// taken afresh, whatever its timestamp.
+pub const PAWS_IDLE_NS: u64 = 2_147 * 1_000_000_000;
 
 #[derive(Clone, Copy, Debug, Default)]
 struct TsSide {
@@ -244,8 +247,15 @@ struct TsSide {
     /// was taken at.
     recent: Option<(u32, Timestamp)>,
     /// The furthest acknowledgment this side sent that the check accepted
-    /// (never moved back): Last.ACK.sent, for the other side's segments.
+    /// (never moved back, nor past `next`): Last.ACK.sent, for the other
+    /// side's segments.
     last_ack: Option<Seq>,
+    /// The next byte the reassembler expects of this side, as far as its
+    /// segments tell: no acknowledgment of this side's bytes past it is
+    /// learnt.
+    next: Option<Seq>,
+    /// A segment of this side was accepted: a SYN now is not its first.
+    seen: bool,
 }
 
 /// Whether `a` is at or before `b`, modulo 2^32.
@@ -260,10 +270,10 @@ fn not_after(a: Seq, b: Seq) -> bool {
 /// not reach the reassembled bytes.
 ///
 /// As the RFC has it, from what an observer sees of both sides:
-/// * Timestamps are in use unless a side's first SYN or SYN-ACK came
-///   without the option (a connection picked up midstream uses them once
-///   they appear; a SYN on a connection under way changes nothing, as a
-///   receiver answers it with a challenge ACK).
+/// * Timestamps are in use unless a side's first segment is a SYN or
+///   SYN-ACK without the option (a connection picked up midstream uses
+///   them once they appear; a SYN after a side's first segment changes
+///   nothing, as a receiver answers it with a challenge ACK).
 /// * TS.Recent of a direction is taken from its first SYN, then from the
 ///   newest TSval of its segments that cover the left edge of the
 ///   receiver's window (start at or before it and reach past it; a segment
@@ -272,12 +282,16 @@ fn not_after(a: Seq, b: Seq) -> bool {
 ///   (Last.ACK.sent) where that is earlier. Out-of-order segments, old
 ///   ones wholly behind the edge, and any segment while the reassembler
 ///   expects nothing yet of that direction leave it as it is.
-///   Acknowledgments count only moving forward, and the edge is never past
-///   the reassembler's next byte, so a forged acknowledgment cannot set it
-///   back, or far ahead, for a forged timestamp to be taken at it.
+///   Acknowledgments count only moving forward and up to the byte the
+///   reassembler expects next of the side they acknowledge, and the edge
+///   is never past the reassembler's next byte, so a forged acknowledgment
+///   cannot set it back, or far ahead, for a forged timestamp to be taken
+///   at it, nor pin it.
 /// * A segment with a timestamp older than TS.Recent (modulo 2^32) is
-///   refused, unless it carries RST or SYN, or TS.Recent is over 24 days
-///   old in packet time ([`PAWS_IDLE_NS`]; then it is taken afresh).
+///   refused, unless it carries RST or SYN, TS.Recent is 0 (some stacks
+///   send a zero TSval on SYNs; Linux accepts anything then), or TS.Recent
+///   is over [`PAWS_IDLE_NS`] old in packet time (then it is taken
+///   afresh).
 /// * A segment without the option is accepted, as Linux does (the RFC
 ///   lets a receiver drop it).
 ///
@@ -317,7 +331,8 @@ impl TcpTimestampCheck {
     ) -> Result<(), TimestampError> {
         let f = seg.flags;
         let (me, peer) = (idx(dir), idx(dir.reverse()));
-        if f.syn() && seg.options.timestamp.is_none() && self.sides[me].recent.is_none() {
+        let first = !self.sides[me].seen;
+        if f.syn() && seg.options.timestamp.is_none() && first {
             self.off = true;
         }
         if self.off {
@@ -331,13 +346,14 @@ impl TcpTimestampCheck {
                 let stale = seg.ts.0.saturating_sub(at.0) > PAWS_IDLE_NS;
                 if stale {
                     self.sides[me].recent = None;
-                } else if older && !f.rst() && !f.syn() {
+                } else if older && recent != 0 && !f.rst() && !f.syn() {
                     return Err(TimestampError::Old { tsval, recent });
                 }
             }
-            let newer = self.sides[me]
-                .recent
-                .map_or(true, |(recent, _)| (tsval.wrapping_sub(recent) as i32) >= 0);
+            // Any value replaces a zero TS.Recent, as Linux's does.
+            let newer = self.sides[me].recent.map_or(true, |(recent, _)| {
+                recent == 0 || (tsval.wrapping_sub(recent) as i32) >= 0
+            });
             let edge = match (self.sides[peer].last_ack, next_seq) {
                 (Some(ack), Some(next)) if not_after(ack, next) => Some(ack),
                 (_, next) => next,
@@ -350,21 +366,31 @@ impl TcpTimestampCheck {
                     into >= 0 && (into as u32) < len
                 }
             });
-            // A SYN sets it only first: on a connection under way a
-            // receiver does not take one (RFC 5961), and a forged SYN with
-            // a far-ahead timestamp would otherwise blind the check to
-            // every genuine segment after it.
-            let take = if f.syn() {
-                self.sides[me].recent.is_none()
-            } else {
-                newer && covers
-            };
+            // A SYN sets it only as its side's first segment: on a
+            // connection under way a receiver does not take one (RFC
+            // 5961), and a forged SYN with a far-ahead timestamp would
+            // otherwise blind the check to every genuine segment after it.
+            let take = if f.syn() { first } else { newer && covers };
             if take {
                 self.sides[me].recent = Some((tsval, seg.ts));
             }
         }
+        let bound = self.sides[peer].next;
         let side = &mut self.sides[me];
-        if f.ack() && side.last_ack.map_or(true, |a| not_after(a, seg.ack)) {
+        side.seen = true;
+        // The reassembler's next byte after this segment: past it if it
+        // was in order (or a side's SYN), as it was otherwise.
+        let in_order = next_seq.map_or(f.syn(), |n| {
+            let into = n - seg.seq;
+            into >= 0 && (into as u32) < len
+        });
+        if in_order {
+            side.next = Some(seg.seq + len);
+        } else if next_seq.is_some() {
+            side.next = next_seq;
+        }
+        let forward = side.last_ack.map_or(true, |a| not_after(a, seg.ack));
+        if f.ack() && forward && bound.is_some_and(|n| not_after(seg.ack, n)) {
             side.last_ack = Some(seg.ack);
         }
         Ok(())
@@ -564,8 +590,9 @@ mod tests {
             }),
             "picked up midstream, checked from the first in-order timestamp"
         );
-        // TS.Recent idle over 24 days is taken afresh (packet time, seconds).
-        let days = |d: u64| d * 24 * 3600;
+        // TS.Recent idle over 2,147 s is taken afresh (packet time, seconds:
+        // a microsecond clock runs through half its range in that time).
+        let idle = PAWS_IDLE_NS / 1_000_000_000;
         let mut c = TcpTimestampCheck::new();
         assert_eq!(
             c.accept(&ts(seg(true, A, 1, 1, b"a", 0), 1000), C2S, Some(Seq(1))),
@@ -573,12 +600,30 @@ mod tests {
         );
         let again = |t| ts(seg(true, A, 2, 1, b"b", t), 10);
         assert!(
-            c.accept(&again(days(24)), C2S, Some(Seq(2))).is_err(),
-            "24 days: still valid"
+            c.accept(&again(idle), C2S, Some(Seq(2))).is_err(),
+            "2,147 s: still valid"
         );
-        assert_eq!(c.accept(&again(days(24) + 1), C2S, Some(Seq(2))), Ok(()));
+        assert_eq!(c.accept(&again(idle + 1), C2S, Some(Seq(2))), Ok(()));
         assert!(c
-            .accept(&ts(seg(true, A, 3, 1, b"c", days(25)), 9), C2S, None)
+            .accept(&ts(seg(true, A, 3, 1, b"c", idle + 2), 9), C2S, None)
+            .is_err());
+        // A zero TS.Recent (a SYN's TSval of 0, as some stacks send) lets
+        // anything through, as Linux does: the side's real clock may start
+        // anywhere.
+        let mut c = TcpTimestampCheck::new();
+        assert_eq!(
+            c.accept(&ts(seg(true, S, 0, 0, b"", 0), 0), C2S, None),
+            Ok(())
+        );
+        let late = ts(seg(true, A, 1, 1, b"x", 0), 0x9000_0000);
+        assert_eq!(c.accept(&late, C2S, Some(Seq(1))), Ok(()));
+        // ... and once a real one is taken, the check is on again.
+        assert!(c
+            .accept(
+                &ts(seg(true, A, 2, 1, b"y", 0), 0x9000_0000 - 5),
+                C2S,
+                Some(Seq(2))
+            )
             .is_err());
         // One-sided, picked up on a segment that turns out to be out of
         // order (the reassembler knew nothing yet): it does not set
@@ -710,6 +755,44 @@ mod tests {
             Err(TimestampError::Old {
                 tsval: 50,
                 recent: 102
+            })
+        );
+    }
+
+    /// A side seen once (midstream, pure ACKs only) is past its first
+    /// segment: a forged SYN without timestamps then switches nothing off.
+    /// An acknowledgment past what the other side was seen to send is not
+    /// learnt, so a forged one far ahead cannot pin the edge: genuine ones
+    /// after it still move it.
+    #[test]
+    fn paws_after_a_sides_first_segment_and_acks_past_the_data() {
+        let mut c = TcpTimestampCheck::new();
+        let mut at = |s: Segment<'_>, d, next: Option<u32>| c.accept(&s, d, next.map(Seq));
+        // Midstream: the server sends data, the client only acknowledges.
+        assert!(at(ts(seg(false, A, 100, 1, b"abcd", 0), 50), S2C, None).is_ok());
+        assert!(at(ts(seg(true, A, 1, 104, b"", 0), 900), C2S, None).is_ok());
+        assert!(at(seg(true, S, 0, 0, b"", 0), C2S, None).is_ok());
+        assert!(c.in_use(), "a forged SYN after the client's first segment");
+        let mut at = |s: Segment<'_>, d, next: Option<u32>| c.accept(&s, d, next.map(Seq));
+        // The server's next byte is 104. A forged client ACK far past it is
+        // not learnt; the genuine ACK of 108 is, once the server sent it.
+        let far = 104u32.wrapping_add((1 << 31) - 2);
+        assert!(at(ts(seg(true, A, 1, far, b"", 0), 901), C2S, None).is_ok());
+        assert!(at(ts(seg(false, A, 104, 1, b"efgh", 0), 51), S2C, Some(104)).is_ok());
+        assert!(at(ts(seg(true, A, 1, 108, b"", 0), 902), C2S, None).is_ok());
+        // The server's segment at 108 covers the edge (108, acknowledged):
+        // its timestamp is taken. The one at 110 does not (the client
+        // acknowledged 108 only; had the forged ACK pinned the learnt one,
+        // the edge would be the reassembler's 110 and 70 taken), so one
+        // at 112 sent between them passes; an older one is refused.
+        assert!(at(ts(seg(false, A, 108, 1, b"ij", 0), 60), S2C, Some(108)).is_ok());
+        assert!(at(ts(seg(false, A, 110, 1, b"kl", 0), 70), S2C, Some(110)).is_ok());
+        assert!(at(ts(seg(false, A, 112, 1, b"mn", 0), 65), S2C, Some(112)).is_ok());
+        assert_eq!(
+            at(ts(seg(false, A, 114, 1, b"op", 0), 55), S2C, Some(114)),
+            Err(TimestampError::Old {
+                tsval: 55,
+                recent: 60
             })
         );
     }

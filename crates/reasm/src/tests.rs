@@ -401,6 +401,31 @@ fn taken_syn_data_goes_out_at_the_first_ack_past_it() {
     assert_eq!(st.dropped_total(), 0);
 }
 
+/// A segment the stream refuses does not settle SYN data: only an
+/// accepted acknowledgment tells whether the peer took it.
+#[test]
+fn a_refused_segment_does_not_settle_syn_data() {
+    // The stream refuses a segment whose payload length plus ACK is odd.
+    let v = vec![
+        seg(true, S, 10, 0, b"tfodat", 0),
+        // Acknowledges the SYN alone (the data refused), but the stream
+        // refuses it.
+        seg(false, S | A, 50, 11, b"", 0),
+        // Takes it (with a byte of its own, for the parity).
+        seg(false, S | A, 50, 17, b"r", 0),
+        seg(true, A, 17, 52, b"more", 0),
+    ];
+    let f = Recorder {
+        reject_odd: true,
+        ..Recorder::default()
+    };
+    let (seen, st, _) = run_with(Config::default(), f, &v);
+    assert_eq!(seen.bytes[0], b"tfodatmore");
+    assert_eq!(seen.bytes[1], b"r");
+    assert_eq!(st.dropped(DropReason::SynRefused), 0);
+    assert_eq!(st.segments_rejected, 1);
+}
+
 /// SYN data nobody answered is delivered at the close, as other waiting
 /// data is.
 #[test]
