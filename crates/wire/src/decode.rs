@@ -51,7 +51,9 @@ pub struct DecodeOptions {
     /// connection's two directions travel in different networks (routing
     /// between segments with asymmetric EVPN IRB, some Geneve logical
     /// routers): keyed by network, each direction would be a connection of
-    /// its own.
+    /// its own. Any bridged GRE with a key is taken for NVGRE: keyed Linux
+    /// gretap or Open vSwitch GRE tunnels whose two ends use different
+    /// keys split the same way (and keys below 256 all fall in network 0).
     pub key_vni: bool,
 }
 
