@@ -935,6 +935,7 @@ fn aimed_at_one_worker(n: usize) -> Vec<Vec<u8>> {
             dst: if from_client { &server } else { &client },
             vlan: None,
             tunnel: None,
+            vni: 0,
             ip_id: 1,
             key: u64::from(port) * 2 + u64::from(from_client),
         };
@@ -1047,6 +1048,7 @@ fn conn_frames(port: u16, data: &[(bool, u32, u32, u64)]) -> Vec<(Vec<u8>, Times
                 dst: if p.from_client { &server } else { &client },
                 vlan: None,
                 tunnel: None,
+                vni: 0,
                 ip_id: 1,
                 key: u64::from(port) * 2 + u64::from(p.from_client),
             };

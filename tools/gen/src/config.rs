@@ -139,6 +139,12 @@ pub struct GenConfig {
     /// VXLAN, Geneve or GTP-U, one of the three per connection. 0 draws
     /// nothing, so traces made without it are unchanged.
     pub tunnel_fraction: f64,
+    /// When non-zero, each VXLAN or Geneve connection draws its network
+    /// (VNI) from 1 to this, and a 4-tuple may be open in two networks at
+    /// once (with [`tuple_pool`](Self::tuple_pool) they meet often): a
+    /// reassembler must key flows by network to give the truth. 0 draws
+    /// nothing: every tunnel is network 42, as before.
+    pub networks: u32,
     /// Directions whose ISN lies within 8 KiB below 2^32, so that data
     /// crosses the sequence wrap.
     pub wrap_fraction: f64,
@@ -195,6 +201,7 @@ impl Default for GenConfig {
             tuple_pool: 0,
             vlan_fraction: 0.1,
             tunnel_fraction: 0.0,
+            networks: 0,
             wrap_fraction: 0.1,
             mss: 1448,
             gap_ns: 5_000,

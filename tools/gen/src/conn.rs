@@ -89,6 +89,8 @@ pub(crate) struct Conn {
     pub vlan: Option<u16>,
     /// The tunnel the connection's frames travel in, if any.
     pub tunnel: Option<Tunnel>,
+    /// The network of a VXLAN or Geneve tunnel ([`GenConfig::networks`]).
+    pub vni: u32,
     kind: Kind,
     /// 0: client to server, 1: server to client.
     halves: [Half; 2],
@@ -219,12 +221,19 @@ impl Conn {
         let ts = cfg
             .timestamps
             .then(|| [rng.next_u64() as u32, rng.next_u64() as u32]);
+        let overlay = matches!(tunnel, Some(Tunnel::Vxlan | Tunnel::Geneve));
+        let vni = if cfg.networks > 0 && overlay {
+            rng.range(1, cfg.networks.into()) as u32
+        } else {
+            42
+        };
         Conn {
             rng,
             client,
             server,
             vlan,
             tunnel,
+            vni,
             kind,
             halves,
             ws,
@@ -239,6 +248,17 @@ impl Conn {
             queue: Vec::new(),
             pos: 0,
             flood_off: 0,
+        }
+    }
+
+    /// The network a reassembler keys this connection's flows in: its
+    /// VXLAN or Geneve network when networks are drawn, else none (0).
+    pub fn network(&self, cfg: &GenConfig) -> u32 {
+        let overlay = matches!(self.tunnel, Some(Tunnel::Vxlan | Tunnel::Geneve));
+        if cfg.networks > 0 && overlay {
+            self.vni
+        } else {
+            0
         }
     }
 

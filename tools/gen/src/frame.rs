@@ -123,6 +123,8 @@ pub struct Wire<'a> {
     pub ip_id: u16,
     /// Stream key of the sender's direction.
     pub key: u64,
+    /// The VXLAN or Geneve network of the tunnel, if it is one.
+    pub vni: u32,
 }
 
 /// Encodes `p` as an Ethernet frame into `buf` (cleared first), with valid
@@ -215,15 +217,14 @@ fn ipv4(buf: &mut Vec<u8>, payload_len: usize, id: u16, proto: u8, ends: ([u8; 4
 /// 192.0.2.1 to 192.0.2.2 (or back, by the sender's side), UDP to the
 /// tunnel's port (no checksum, as tunnels send it), the tunnel header.
 fn wrap(buf: &mut Vec<u8>, t: Tunnel, w: &Wire<'_>) {
+    let [_, v0, v1, v2] = w.vni.to_be_bytes();
+    let vxlan = [0x08, 0, 0, 0, v0, v1, v2, 0];
+    let geneve = [
+        2, 0, 0x65, 0x58, v0, v1, v2, 0, 0x01, 0x02, 0x03, 0x01, 0, 0, 0, 7,
+    ];
     let (port, header, inner): (u16, &[u8], &[u8]) = match t {
-        Tunnel::Vxlan => (4789, &[0x08, 0, 0, 0, 0, 0, 42, 0], &buf[..]),
-        Tunnel::Geneve => (
-            6081,
-            &[
-                2, 0, 0x65, 0x58, 0, 0, 42, 0, 0x01, 0x02, 0x03, 0x01, 0, 0, 0, 7,
-            ],
-            &buf[..],
-        ),
+        Tunnel::Vxlan => (4789, &vxlan, &buf[..]),
+        Tunnel::Geneve => (6081, &geneve, &buf[..]),
         Tunnel::Gtpu => {
             // The IP packet, after the frame's Ethernet header and tag.
             let ip_at = if w.vlan.is_some() { 18 } else { 14 };

@@ -147,8 +147,8 @@ pub fn generate<W: Write>(cfg: &GenConfig, pcap_out: W) -> io::Result<Truth> {
     let mut pcap = PcapWriter::new(BufWriter::with_capacity(1 << 20, pcap_out), cfg.nanos)?;
     let mut rng = Rng::new(cfg.seed);
     let mut active: Vec<Conn> = Vec::with_capacity(cfg.concurrent.min(1 << 20));
-    // 4-tuples of the open connections: never two at once.
-    let mut open: HashSet<(Endpoint, Endpoint)> = HashSet::new();
+    // 4-tuples of the open connections, by network: never two at once.
+    let mut open: HashSet<(Endpoint, Endpoint, u32)> = HashSet::new();
     let mut started = 0u64;
     let mut clock = cfg.start_ns;
     let (mut frame, mut scratch) = (Vec::with_capacity(2048), Vec::new());
@@ -157,7 +157,7 @@ pub fn generate<W: Write>(cfg: &GenConfig, pcap_out: W) -> io::Result<Truth> {
     loop {
         while active.len() < cfg.concurrent && started < cfg.conns {
             let mut c = Conn::new(cfg, rng.next_u64());
-            while !open.insert((c.client, c.server)) {
+            while !open.insert((c.client, c.server, c.network(cfg))) {
                 c.client.port = c.client.port.checked_add(1).unwrap_or(1024);
             }
             active.push(c);
@@ -170,7 +170,7 @@ pub fn generate<W: Write>(cfg: &GenConfig, pcap_out: W) -> io::Result<Truth> {
         let c = &mut active[i];
         let Some(p) = c.next_packet(cfg, &mut scratch) else {
             let c = active.swap_remove(i);
-            open.remove(&(c.client, c.server));
+            open.remove(&(c.client, c.server, c.network(cfg)));
             c.truth_lines(&mut pairs);
             continue;
         };
@@ -185,6 +185,7 @@ pub fn generate<W: Write>(cfg: &GenConfig, pcap_out: W) -> io::Result<Truth> {
             dst: &dst,
             vlan: c.vlan,
             tunnel: c.tunnel,
+            vni: c.vni,
             ip_id: c.next_ip_id(p.from_client),
             key: c.key(p.from_client),
         };

@@ -69,6 +69,10 @@ struct Args {
     /// over IPv4/UDP, one per connection).
     #[arg(long, default_value_t = 0.0)]
     tunnel_fraction: f64,
+    /// VXLAN and Geneve connections draw their network from 1..=N, and a
+    /// 4-tuple may be open in two networks at once (0: all in network 42).
+    #[arg(long, default_value_t = 0)]
+    networks: u32,
     /// Fraction of directions whose ISN is within 8 KiB below 2^32.
     #[arg(long, default_value_t = 0.1)]
     wrap_fraction: f64,
@@ -128,6 +132,7 @@ impl Args {
             tuple_pool: self.tuple_pool,
             vlan_fraction: self.vlan_fraction,
             tunnel_fraction: self.tunnel_fraction,
+            networks: self.networks,
             wrap_fraction: self.wrap_fraction,
             mss: self.mss,
             gap_ns: self.gap_ns,
