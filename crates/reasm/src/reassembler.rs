@@ -688,8 +688,11 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         let conn = self.table.get_mut(i);
         let h = &conn.halves[di(o)];
         // Held SYN data was settled first (header prediction leaves such
-        // segments to the general path, which does).
-        debug_assert!(!h.syn_hold);
+        // segments to the general path, which does), unless the ACK was
+        // no answer (see `settle_syn_data`): then it acknowledges nothing.
+        if h.syn_hold {
+            return;
+        }
         let Some(ack) = h.offset_of(seg.ack) else {
             return;
         };
@@ -734,19 +737,26 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
     /// waited: past the SYN, it took the data, which goes out now; at the
     /// SYN itself, it refused it, and the data is dropped
     /// ([`DropReason::SynRefused`]): the client sends the stream's first
-    /// bytes again after the handshake. Rare: off the packet path.
+    /// bytes again after the handshake. An acknowledgment before the SYN's
+    /// data, or farther past it than a window, is no answer (a blind or
+    /// broken one): the data keeps waiting. Rare: off the packet path.
     #[cold]
     #[inline(never)]
     fn settle_syn_data(&mut self, i: u32, o: Dir, ack: Seq, ctx: &Context) {
+        let window = i64::from(self.core.cfg.max_window.min(i32::MAX as u32));
         let conn = self.table.get_mut(i);
         let h = &mut conn.halves[di(o)];
-        h.syn_hold = false;
         let len = u64::from(h.syn_len);
+        let Some(at) = h
+            .offset_of(ack)
+            .filter(|&a| (0..=len as i64 + window).contains(&a))
+        else {
+            return;
+        };
+        h.syn_hold = false;
         // How much of it the peer took (TCP Fast Open takes all or none;
         // a part is possible, and the client sends the rest again).
-        let taken = h
-            .offset_of(ack)
-            .map_or(0, |a| a.clamp(0, len as i64) as u64);
+        let taken = at.min(len as i64) as u64;
         if taken == 0 {
             h.syn_refused = true;
         }

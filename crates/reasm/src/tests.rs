@@ -401,6 +401,23 @@ fn taken_syn_data_goes_out_at_the_first_ack_past_it() {
     assert_eq!(st.dropped_total(), 0);
 }
 
+/// An acknowledgment before the SYN's data, or past it by more than a
+/// window, answers nothing (blind, or broken): a blind one would have
+/// dropped the data as refused half the time. The genuine one settles it.
+#[test]
+fn an_implausible_ack_does_not_settle_syn_data() {
+    let v = vec![
+        seg(true, S, 10, 0, b"tfo", 0),
+        seg(false, A, 51, 10, b"", 0), // before the SYN's data
+        seg(false, A, 51, 14u32.wrapping_add(1 << 31), b"", 0), // far past it
+        seg(false, S | A, 50, 14, b"", 0), // takes it
+        seg(true, A, 14, 51, b"more", 0),
+    ];
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"tfomore");
+    assert_eq!(st.dropped(DropReason::SynRefused), 0);
+}
+
 /// A segment the stream refuses does not settle SYN data: only an
 /// accepted acknowledgment tells whether the peer took it.
 #[test]
