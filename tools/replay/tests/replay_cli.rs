@@ -644,6 +644,21 @@ fn pcap_of(frames: &[Vec<u8>]) -> Vec<u8> {
     header
 }
 
+/// TCP flags of the hand-made frames below.
+const S: u8 = 0x02;
+const A: u8 = 0x10;
+const F: u8 = 0x01;
+
+/// The three-way handshake of [`ts_frame`]'s connection: client ISN 999,
+/// server ISN 4,999, timestamps 100 and 7 on.
+fn handshake() -> [Vec<u8>; 3] {
+    [
+        ts_frame(true, S, 999, 0, 100, b""),
+        ts_frame(false, S | A, 4_999, 1_000, 7, b""),
+        ts_frame(true, A, 1_000, 5_000, 101, b""),
+    ]
+}
+
 /// An Ethernet/IPv4/TCP frame between 10.0.0.1:40000 (the client) and
 /// 10.0.0.2:80, with the timestamp option `tsval`.
 fn ts_frame(c2s: bool, flags: u8, seq: u32, ack: u32, tsval: u32, payload: &[u8]) -> Vec<u8> {
@@ -689,13 +704,11 @@ fn ts_frame(c2s: bool, flags: u8, seq: u32, ack: u32, tsval: u32, payload: &[u8]
 /// without it the first copy wins.
 #[test]
 fn paws_refuses_data_with_a_stale_timestamp() {
-    const S: u8 = 0x02;
-    const A: u8 = 0x10;
-    const F: u8 = 0x01;
+    let [syn, syn_ack, ack] = handshake();
     let frames = [
-        ts_frame(true, S, 999, 0, 100, b""),
-        ts_frame(false, S | A, 4_999, 1_000, 7, b""),
-        ts_frame(true, A, 1_000, 5_000, 101, b""),
+        syn,
+        syn_ack,
+        ack,
         ts_frame(true, A, 1_000, 5_000, 102, b"GET "),
         ts_frame(true, A, 1_004, 5_000, 50, b"/evil"),
         ts_frame(true, A, 1_004, 5_000, 103, b"/good"),
@@ -810,24 +823,20 @@ fn in_vxlan(vni: u32, inner: &[u8]) -> Vec<u8> {
 /// stream gets its own bytes, and each its own flow files.
 #[test]
 fn equal_tuples_in_two_vxlan_networks_are_two_connections() {
-    const S: u8 = 0x02;
-    const A: u8 = 0x10;
-    const F: u8 = 0x01;
     let data = |vni: u32| -> Vec<u8> { format!("network {vni}: ").repeat(40).into_bytes() };
     let conn = |vni: u32| {
         let d = data(vni);
         let n = d.len() as u32;
-        vec![
-            ts_frame(true, S, 999, 0, 100, b""),
-            ts_frame(false, S | A, 4_999, 1_000, 7, b""),
-            ts_frame(true, A, 1_000, 5_000, 101, b""),
+        let mut frames = handshake().to_vec();
+        frames.extend([
             ts_frame(true, A, 1_000, 5_000, 102, &d[..300]),
             ts_frame(true, A, 1_300, 5_000, 103, &d[300..]),
             ts_frame(false, A, 5_000, 1_000 + n, 8, b""),
             ts_frame(true, F | A, 1_000 + n, 5_000, 104, b""),
             ts_frame(false, F | A, 5_000, 1_001 + n, 9, b""),
             ts_frame(true, A, 1_001 + n, 5_001, 105, b""),
-        ]
+        ]);
+        frames
     };
     // Interleaved frame by frame: each step of one, then of the other.
     let (one, two) = (conn(1), conn(2));
