@@ -263,6 +263,12 @@ fn not_after(a: Seq, b: Seq) -> bool {
     b - a >= 0
 }
 
+/// Whether `at` lies in the `len` sequence numbers from `seq`.
+fn spans(seq: Seq, len: u32, at: Seq) -> bool {
+    let into = at - seq;
+    into >= 0 && (into as u32) < len
+}
+
 /// PAWS, protection against wrapped sequences (RFC 7323 §5), as the
 /// receivers would apply it: a segment whose timestamp is older than the
 /// newest one its receiver took is refused, so an old duplicate, or a
@@ -313,8 +319,8 @@ impl TcpTimestampCheck {
         TcpTimestampCheck::default()
     }
 
-    /// Whether timestamps are checked (no SYN or SYN-ACK without them
-    /// was seen).
+    /// Whether timestamps are checked (no side's first segment was a SYN
+    /// or SYN-ACK without them).
     pub fn in_use(&self) -> bool {
         !self.off
     }
@@ -358,14 +364,9 @@ impl TcpTimestampCheck {
                 (Some(ack), Some(next)) if not_after(ack, next) => Some(ack),
                 (_, next) => next,
             };
-            let covers = edge.is_some_and(|edge| {
-                let into = edge - seg.seq;
-                if len == 0 {
-                    into == 0
-                } else {
-                    into >= 0 && (into as u32) < len
-                }
-            });
+            // A segment without data covers the edge by sitting at it.
+            let covers =
+                edge.is_some_and(|edge| spans(seg.seq, len, edge) || len == 0 && edge == seg.seq);
             // A SYN sets it only as its side's first segment: on a
             // connection under way a receiver does not take one (RFC
             // 5961), and a forged SYN with a far-ahead timestamp would
@@ -380,10 +381,7 @@ impl TcpTimestampCheck {
         side.seen = true;
         // The reassembler's next byte after this segment: past it if it
         // was in order (or a side's SYN), as it was otherwise.
-        let in_order = next_seq.map_or(f.syn(), |n| {
-            let into = n - seg.seq;
-            into >= 0 && (into as u32) < len
-        });
+        let in_order = next_seq.map_or(f.syn(), |n| spans(seg.seq, len, n));
         if in_order {
             side.next = Some(seg.seq + len);
         } else if next_seq.is_some() {
