@@ -89,8 +89,9 @@ pub(crate) struct Conn {
     pub vlan: Option<u16>,
     /// The tunnel the connection's frames travel in, if any.
     pub tunnel: Option<Tunnel>,
-    /// The network of a VXLAN or Geneve tunnel ([`GenConfig::networks`]).
-    pub vni: u32,
+    /// The network drawn for a VXLAN or Geneve tunnel
+    /// ([`GenConfig::networks`]); 0 when none was.
+    pub network: u32,
     kind: Kind,
     /// 0: client to server, 1: server to client.
     halves: [Half; 2],
@@ -222,10 +223,10 @@ impl Conn {
             .timestamps
             .then(|| [rng.next_u64() as u32, rng.next_u64() as u32]);
         let overlay = matches!(tunnel, Some(Tunnel::Vxlan | Tunnel::Geneve));
-        let vni = if cfg.networks > 0 && overlay {
+        let network = if cfg.networks > 0 && overlay {
             rng.range(1, cfg.networks.into()) as u32
         } else {
-            42
+            0
         };
         Conn {
             rng,
@@ -233,7 +234,7 @@ impl Conn {
             server,
             vlan,
             tunnel,
-            vni,
+            network,
             kind,
             halves,
             ws,
@@ -251,14 +252,13 @@ impl Conn {
         }
     }
 
-    /// The network a reassembler keys this connection's flows in: its
-    /// VXLAN or Geneve network when networks are drawn, else none (0).
-    pub fn network(&self, cfg: &GenConfig) -> u32 {
-        let overlay = matches!(self.tunnel, Some(Tunnel::Vxlan | Tunnel::Geneve));
-        if cfg.networks > 0 && overlay {
-            self.vni
+    /// The VNI a VXLAN or Geneve tunnel header carries: the drawn
+    /// network, else 42.
+    pub fn vni(&self) -> u32 {
+        if self.network != 0 {
+            self.network
         } else {
-            0
+            42
         }
     }
 

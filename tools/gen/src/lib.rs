@@ -157,7 +157,7 @@ pub fn generate<W: Write>(cfg: &GenConfig, pcap_out: W) -> io::Result<Truth> {
     loop {
         while active.len() < cfg.concurrent && started < cfg.conns {
             let mut c = Conn::new(cfg, rng.next_u64());
-            while !open.insert((c.client, c.server, c.network(cfg))) {
+            while !open.insert((c.client, c.server, c.network)) {
                 c.client.port = c.client.port.checked_add(1).unwrap_or(1024);
             }
             active.push(c);
@@ -170,7 +170,7 @@ pub fn generate<W: Write>(cfg: &GenConfig, pcap_out: W) -> io::Result<Truth> {
         let c = &mut active[i];
         let Some(p) = c.next_packet(cfg, &mut scratch) else {
             let c = active.swap_remove(i);
-            open.remove(&(c.client, c.server, c.network(cfg)));
+            open.remove(&(c.client, c.server, c.network));
             c.truth_lines(&mut pairs);
             continue;
         };
@@ -185,7 +185,7 @@ pub fn generate<W: Write>(cfg: &GenConfig, pcap_out: W) -> io::Result<Truth> {
             dst: &dst,
             vlan: c.vlan,
             tunnel: c.tunnel,
-            vni: c.vni,
+            vni: c.vni(),
             ip_id: c.next_ip_id(p.from_client),
             key: c.key(p.from_client),
         };
