@@ -955,10 +955,7 @@ impl<F: StreamFactory> Engine<F> {
                 self.stats.defrag = self.defrag.stats();
                 if let Some(whole) = whole {
                     self.stats.defragmented += 1;
-                    let zone = Zone {
-                        vlan: whole.vlan,
-                        vni: whole.vni,
-                    };
+                    let zone = whole.zone();
                     if let Ok(Decoded::Tcp(p)) = decode_ip_in(&whole.packet, zone, &self.decode) {
                         let hash = self.flow_hash(&p.key);
                         self.send_owned(whole.packet.into_boxed_slice(), 0, zone, hash, ts);

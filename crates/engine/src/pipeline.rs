@@ -452,10 +452,7 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
                 self.stats.defrag = self.defrag.stats();
                 if let Some(whole) = whole {
                     self.stats.defragmented += 1;
-                    let zone = Zone {
-                        vlan: whole.vlan,
-                        vni: whole.vni,
-                    };
+                    let zone = whole.zone();
                     match decode_ip_in(&whole.packet, zone, &self.decode) {
                         Ok(Decoded::Tcp(p)) => return self.segment(&p, ts, None, None),
                         Ok(_) => self.stats.not_tcp += 1,

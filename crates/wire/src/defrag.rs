@@ -132,8 +132,18 @@ pub struct Reassembled {
     /// The fragments' folded VLAN IDs.
     pub vlan: u32,
     /// The fragments' virtual network ([`crate::FlowKey::vni`]): decode
-    /// the datagram with [`crate::decode_ip_in`].
+    /// the datagram with [`crate::decode_ip_in`] in [`zone`](Self::zone).
     pub vni: u32,
+}
+
+impl Reassembled {
+    /// The fragments' VLANs and network, to decode the datagram in.
+    pub fn zone(&self) -> crate::Zone {
+        crate::Zone {
+            vlan: self.vlan,
+            vni: self.vni,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

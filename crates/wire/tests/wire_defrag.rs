@@ -115,8 +115,8 @@ fn fragments_of_two_networks_stay_apart() {
     assert_eq!(done.len(), 2, "one datagram a network");
     assert_eq!((done[0].vni, done[1].vni), (1, 2));
     assert!(done.iter().all(|r| r.packet == pkt));
-    let zone = Zone { vlan: 0, vni: 2 };
-    match decode_ip_in(&done[1].packet, zone, &DecodeOptions::default()) {
+    assert_eq!(done[1].zone(), Zone { vlan: 0, vni: 2 });
+    match decode_ip_in(&done[1].packet, done[1].zone(), &DecodeOptions::default()) {
         Ok(Decoded::Tcp(p)) => assert_eq!(p.key.vni(), 2),
         other => panic!("{other:?}"),
     }
