@@ -8,15 +8,18 @@
 //! inside a overlay network `-vni<VNI>` after that, for the same
 //! reason. A
 //! 4-tuple used again by a later connection gets `c1`, `c2`, … appended,
-//! in the order the connections start. Bytes are buffered per stream and
+//! in the order their first bytes are written. Bytes are buffered per stream and
 //! appended in 64 KiB writes, so thousands of concurrent streams need no
-//! open file each; a half-connection that delivers nothing gets no file.
+//! open file each; a half-connection that delivers nothing gets no file,
+//! and no name: the table of names grows with the files written, not with
+//! the connections seen (a SYN flood adds nothing to it).
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use weft_wire::Zone;
 
@@ -47,11 +50,15 @@ pub fn flow_name(src: (IpAddr, u16), dst: (IpAddr, u16), zone: Zone) -> String {
     }
 }
 
-/// Gives each new connection its file names, counting reuses of a tuple.
+/// Gives each flow file its name, counting reuses of a tuple.
 #[derive(Debug, Default)]
 pub struct Namer {
     seen: HashMap<String, u32>,
 }
+
+/// A worker's [`Namer`], shared by its streams' flow files (which take a
+/// name when they first write). One worker's: never contended.
+pub type SharedNamer = Arc<Mutex<Namer>>;
 
 impl Namer {
     /// Name for this connection's half `src → dst` in `zone`, `c<N>` for
@@ -63,25 +70,55 @@ impl Namer {
         *n += 1;
         name
     }
+
+    /// Names handed out so far, counting reuses once.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.seen.len()
+    }
+}
+
+/// Who a flow file is for, until it takes its name.
+#[derive(Debug)]
+struct Naming {
+    dir: Arc<Path>,
+    namer: SharedNamer,
+    src: (IpAddr, u16),
+    dst: (IpAddr, u16),
+    zone: Zone,
 }
 
 /// Buffered appends to one flow file.
 #[derive(Debug)]
 pub struct FlowFile {
-    path: PathBuf,
+    naming: Naming,
+    /// Set at the first write: `dir/name`.
+    path: Option<PathBuf>,
     buf: Vec<u8>,
-    created: bool,
     /// First I/O error, reported when the stream completes.
     pub error: Option<std::io::Error>,
 }
 
 impl FlowFile {
-    /// A flow file `dir/name`, created on the first write.
-    pub fn new(dir: &Path, name: &str) -> FlowFile {
+    /// The flow file of the half-connection `src → dst` in `zone`, in
+    /// `dir`: named by `namer` and created on the first write.
+    pub fn new(
+        dir: Arc<Path>,
+        namer: SharedNamer,
+        src: (IpAddr, u16),
+        dst: (IpAddr, u16),
+        zone: Zone,
+    ) -> FlowFile {
         FlowFile {
-            path: dir.join(name),
+            naming: Naming {
+                dir,
+                namer,
+                src,
+                dst,
+                zone,
+            },
+            path: None,
             buf: Vec::new(),
-            created: false,
             error: None,
         }
     }
@@ -103,23 +140,32 @@ impl FlowFile {
         if self.error.is_some() || self.buf.is_empty() {
             return;
         }
+        let created = self.path.is_some();
+        let path = self.path.get_or_insert_with(|| {
+            let n = &self.naming;
+            let name = n
+                .namer
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .name(n.src, n.dst, n.zone);
+            n.dir.join(name)
+        });
         let res = OpenOptions::new()
             .create(true)
-            .append(self.created)
+            .append(created)
             .write(true)
-            .truncate(!self.created)
-            .open(&self.path)
+            .truncate(!created)
+            .open(&*path)
             .and_then(|mut f| f.write_all(&self.buf));
-        self.created = true;
         self.buf.clear();
         if let Err(e) = res {
             self.error = Some(e);
         }
     }
 
-    /// The file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The file's path, once it was named (at its first write).
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
     }
 }
 
@@ -172,20 +218,54 @@ mod tests {
     #[test]
     fn a_failed_flow_file_holds_nothing_more() {
         let dir = std::env::temp_dir().join(format!("weft-no-such-{}", std::process::id()));
-        let mut f = FlowFile::new(&dir.join("missing"), "flow");
+        let (a, b) = (
+            ("10.0.0.1".parse().unwrap(), 1),
+            ("10.0.0.2".parse().unwrap(), 2),
+        );
+        let namer = SharedNamer::default();
+        let mut f = FlowFile::new(dir.join("missing").into(), namer, a, b, Zone::default());
         f.write(&vec![1u8; FLUSH_AT]);
         assert!(f.error.is_some(), "the directory does not exist");
         for _ in 0..100 {
             f.write(&vec![2u8; FLUSH_AT]);
         }
         assert!(f.buf.capacity() <= 2 * FLUSH_AT, "{}", f.buf.capacity());
-        assert!(f.path().ends_with("missing/flow"));
-        // Nothing written, nothing created.
-        let mut empty = FlowFile::new(
-            &std::env::temp_dir(),
-            &format!("weft-empty-{}", std::process::id()),
+        let path = f.path().expect("named at the first write");
+        assert!(path.ends_with(format!("missing/{}", flow_name(a, b, Zone::default()))));
+    }
+
+    /// A file takes its name at its first write: one that never writes
+    /// creates nothing and takes no name (the table does not grow with
+    /// connections that deliver nothing, as in a SYN flood), and reuse
+    /// numbers count only the files written, in the order they are.
+    #[test]
+    fn files_are_named_at_their_first_write() {
+        let dir: std::sync::Arc<Path> = std::env::temp_dir()
+            .join(format!("weft-names-{}", std::process::id()))
+            .into();
+        std::fs::create_dir_all(&dir).unwrap();
+        let (a, b) = (
+            ("10.0.0.1".parse().unwrap(), 1),
+            ("10.0.0.2".parse().unwrap(), 2),
         );
-        empty.flush();
-        assert!(!empty.path().exists());
+        let namer = SharedNamer::default();
+        let file = || FlowFile::new(dir.clone(), namer.clone(), a, b, Zone::default());
+        let mut silent: Vec<FlowFile> = (0..1000).map(|_| file()).collect();
+        for f in &mut silent {
+            f.flush();
+            assert!(f.path().is_none());
+        }
+        assert_eq!(namer.lock().unwrap().len(), 0, "no names for silent files");
+        let (mut first, mut second) = (file(), file());
+        second.write(b"second");
+        second.flush();
+        first.write(b"first");
+        first.flush();
+        let base = flow_name(a, b, Zone::default());
+        assert_eq!(second.path(), Some(&*dir.join(&base)));
+        assert_eq!(first.path(), Some(&*dir.join(format!("{base}c1"))));
+        assert_eq!(std::fs::read(dir.join(&base)).unwrap(), b"second");
+        assert_eq!(namer.lock().unwrap().len(), 1);
+        let _ = std::fs::remove_dir_all(&*dir);
     }
 }

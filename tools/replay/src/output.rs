@@ -11,7 +11,7 @@ use weft_reasm::{ConnInfo, Context, Direction, ScatterGather, Segment, Stream, S
 use weft_wire::Seq;
 
 use crate::digest::{hex, HalfDigest};
-use crate::flows::{FlowFile, Namer};
+use crate::flows::{FlowFile, SharedNamer};
 
 /// What each stream produces.
 #[derive(Clone, Debug, Default)]
@@ -151,7 +151,8 @@ impl<C: Check> Stream for ReplayStream<C> {
             if let Some(files) = &mut out.files {
                 files[k].flush();
                 if let Some(e) = files[k].error.take() {
-                    let e = format!("{}: {e}", files[k].path().display());
+                    let path = files[k].path().unwrap_or(std::path::Path::new("?"));
+                    let e = format!("{}: {e}", path.display());
                     let _ = out.sink.send(Report::FlowError(e));
                 }
             }
@@ -205,7 +206,9 @@ pub fn sum8(bytes: &[u8]) -> u64 {
 #[derive(Debug)]
 pub struct ReplayFactory<C: Check = Everything> {
     opts: Arc<OutputOptions>,
-    names: Namer,
+    /// The flow-file directory, shared by every file's path.
+    dir: Option<Arc<std::path::Path>>,
+    names: SharedNamer,
     sink: Sender<Report>,
     check: PhantomData<fn() -> C>,
 }
@@ -214,9 +217,11 @@ impl<C: Check> ReplayFactory<C> {
     /// A factory and the receiving end of its reports.
     pub fn new(opts: OutputOptions) -> (ReplayFactory<C>, Receiver<Report>) {
         let (sink, rx) = channel();
+        let dir = opts.flows.as_deref().map(Arc::from);
         let f = ReplayFactory {
             opts: Arc::new(opts),
-            names: Namer::default(),
+            dir,
+            names: SharedNamer::default(),
             sink,
             check: PhantomData,
         };
@@ -224,14 +229,16 @@ impl<C: Check> ReplayFactory<C> {
     }
 
     /// A factory for another worker, sharing the options and the report
-    /// channel. Each worker names its own connections: a 4-tuple on one
-    /// VLAN always lands on the same worker (whichever dispatch hash), and
-    /// names carry the VLAN, so reuse counting stays per name and the names
-    /// are the same for any worker count.
+    /// channel. Each worker names its own connections' files: a 4-tuple on
+    /// one VLAN and network always lands on the same worker (whichever
+    /// dispatch hash), and names carry the VLAN and network, so reuse
+    /// counting stays per name and the names are the same for any worker
+    /// count.
     pub fn for_worker(&self) -> ReplayFactory<C> {
         ReplayFactory {
             opts: self.opts.clone(),
-            names: Namer::default(),
+            dir: self.dir.clone(),
+            names: SharedNamer::default(),
             sink: self.sink.clone(),
             check: PhantomData,
         }
@@ -241,14 +248,16 @@ impl<C: Check> ReplayFactory<C> {
 impl<C: Check> StreamFactory for ReplayFactory<C> {
     type Stream = ReplayStream<C>;
     fn new_stream(&mut self, conn: &ConnInfo, _: &Segment<'_>, _: &Context) -> ReplayStream<C> {
-        let names = &mut self.names;
         let zone = conn.key.zone();
-        let files = self.opts.flows.as_ref().map(|dir| {
-            let c2s = conn.wire_dir(Direction::ClientToServer);
-            let s2c = conn.wire_dir(Direction::ServerToClient);
+        let files = self.dir.as_ref().map(|dir| {
+            let file = |d: Direction| {
+                let w = conn.wire_dir(d);
+                let (src, dst) = (conn.key.src(w), conn.key.dst(w));
+                FlowFile::new(dir.clone(), self.names.clone(), src, dst, zone)
+            };
             [
-                FlowFile::new(dir, &names.name(conn.key.src(c2s), conn.key.dst(c2s), zone)),
-                FlowFile::new(dir, &names.name(conn.key.src(s2c), conn.key.dst(s2c), zone)),
+                file(Direction::ClientToServer),
+                file(Direction::ServerToClient),
             ]
         });
         let sha = self.opts.digest.then(|| [Sha256::new(), Sha256::new()]);
