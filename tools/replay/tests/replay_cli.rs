@@ -659,6 +659,20 @@ fn handshake() -> [Vec<u8>; 3] {
     ]
 }
 
+/// An Ethernet header and an IPv4 header (no options, DF, TTL 64, no
+/// checksum: nothing here verifies it) from `src` to `dst` for a `len`-byte
+/// payload of protocol `proto`.
+fn eth_ipv4(proto: u8, src: [u8; 4], dst: [u8; 4], len: usize) -> Vec<u8> {
+    let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+    let total = (20 + len) as u16;
+    f.extend([0x45, 0]);
+    f.extend(total.to_be_bytes());
+    f.extend([0, 0, 0x40, 0, 64, proto, 0, 0]);
+    f.extend(src);
+    f.extend(dst);
+    f
+}
+
 /// An Ethernet/IPv4/TCP frame between 10.0.0.1:40000 (the client) and
 /// 10.0.0.2:80, with the timestamp option `tsval`.
 fn ts_frame(c2s: bool, flags: u8, seq: u32, ack: u32, tsval: u32, payload: &[u8]) -> Vec<u8> {
@@ -668,24 +682,7 @@ fn ts_frame(c2s: bool, flags: u8, seq: u32, ack: u32, tsval: u32, payload: &[u8]
     } else {
         (server, client, 80, 40_000)
     };
-    let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
-    let total = 20 + 32 + payload.len();
-    f.extend([
-        0x45,
-        0,
-        (total >> 8) as u8,
-        total as u8,
-        0,
-        0,
-        0x40,
-        0,
-        64,
-        6,
-        0,
-        0,
-    ]);
-    f.extend(src);
-    f.extend(dst);
+    let mut f = eth_ipv4(6, src, dst, 32 + payload.len());
     f.extend(sport.to_be_bytes());
     f.extend(dport.to_be_bytes());
     f.extend(seq.to_be_bytes());
@@ -790,23 +787,7 @@ fn paws_refuses_nothing_on_the_corpus() {
 
 /// `inner` (an Ethernet frame) in VXLAN network `vni`, over IPv4/UDP.
 fn in_vxlan(vni: u32, inner: &[u8]) -> Vec<u8> {
-    let mut f = vec![2, 0, 0, 0, 0, 0x20, 2, 0, 0, 0, 0, 0x10, 0x08, 0x00];
-    let total = 20 + 8 + 8 + inner.len();
-    f.extend([
-        0x45,
-        0,
-        (total >> 8) as u8,
-        total as u8,
-        0,
-        0,
-        0x40,
-        0,
-        64,
-        17,
-        0,
-        0,
-    ]);
-    f.extend([192, 168, 0, 1, 192, 168, 0, 2]);
+    let mut f = eth_ipv4(17, [192, 168, 0, 1], [192, 168, 0, 2], 8 + 8 + inner.len());
     f.extend(49_152u16.to_be_bytes());
     f.extend(4789u16.to_be_bytes());
     f.extend(((8 + 8 + inner.len()) as u16).to_be_bytes());
