@@ -56,8 +56,14 @@ fn lossy() -> (PathBuf, String) {
         tuple_pool: 80,
         ..weft_gen::GenConfig::default()
     };
-    let path = tmp("cli-lossy.pcap");
-    let truth = weft_gen::generate(&cfg, std::fs::File::create(&path).unwrap()).unwrap();
+    generated("cli-lossy.pcap", &cfg)
+}
+
+/// The trace of `cfg` written to `name` in the test directory, and its
+/// truth as `--digest` prints it.
+fn generated(name: &str, cfg: &weft_gen::GenConfig) -> (PathBuf, String) {
+    let path = tmp(name);
+    let truth = weft_gen::generate(cfg, std::fs::File::create(&path).unwrap()).unwrap();
     (
         path,
         truth.lines().iter().map(|l| format!("{l}\n")).collect(),
@@ -897,9 +903,7 @@ fn paws_gives_the_truth_of_a_timestamped_impaired_trace() {
         wrap_fraction: 0.3,
         ..weft_gen::GenConfig::default()
     };
-    let path = tmp("timestamped.pcap");
-    let truth = weft_gen::generate(&cfg, std::fs::File::create(&path).unwrap()).unwrap();
-    let truth: String = truth.lines().iter().map(|l| format!("{l}\n")).collect();
+    let (path, truth) = generated("timestamped.pcap", &cfg);
     for args in [&["--inline"][..], &["-w2"], &["-w3", "--dispatch=ring"]] {
         for paws in [false, true] {
             let flag = if paws { "--paws" } else { "--paws=false" };
@@ -949,9 +953,7 @@ fn equal_tuples_in_many_networks_at_once_give_the_truth() {
         loss: 0.02,
         ..weft_gen::GenConfig::default()
     };
-    let path = tmp("networks.pcap");
-    let truth = weft_gen::generate(&cfg, std::fs::File::create(&path).unwrap()).unwrap();
-    let truth: String = truth.lines().iter().map(|l| format!("{l}\n")).collect();
+    let (path, truth) = generated("networks.pcap", &cfg);
     for args in [
         &["--inline"][..],
         &["-w2"],
