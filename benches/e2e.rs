@@ -12,8 +12,11 @@
 //! (decode, symmetric hash, indirection table: `dispatch_only`).
 //!
 //! Engines: `inline` (one thread), `workers/N` (a dispatcher on the bench's
-//! thread feeding N workers through rings) and `fanout/N` (N workers, each
-//! reading every frame and keeping its own flows).
+//! thread feeding N workers through rings), `fanout/N` (N workers, each
+//! reading every frame and keeping its own flows) and `hybrid/N` (N
+//! workers, the dispatcher on the bench's thread being worker 0, with 2
+//! shares of the flows to the others' 5, as `weft-replay --dispatch
+//! hybrid`).
 
 use std::sync::Arc;
 
@@ -89,10 +92,23 @@ fn generated(
 /// Runs the whole trace through an engine with `workers` workers (with
 /// rings, or inline for 0).
 fn run(t: &Trace, workers: usize) -> u64 {
-    let mut e = EngineBuilder::new()
+    run_built(t, EngineBuilder::new().workers(workers))
+}
+
+/// Runs the whole trace through `workers` workers, the first on the
+/// dispatcher's (the bench's) thread.
+fn run_hybrid(t: &Trace, workers: usize) -> u64 {
+    let mut weights = vec![5; workers];
+    weights[0] = 2;
+    let b = EngineBuilder::new()
         .workers(workers)
-        .build(|_| Factory)
-        .unwrap();
+        .dispatcher_works(true)
+        .table_weights(weights);
+    run_built(t, b)
+}
+
+fn run_built(t: &Trace, b: EngineBuilder) -> u64 {
+    let mut e = b.build(|_| Factory).unwrap();
     feed(&mut e, t);
     e.finish().unwrap().stats.reasm_total().delivered_bytes
 }
@@ -198,6 +214,12 @@ fn bench(c: &mut Criterion) {
             assert_eq!(run_fanout(t, w), delivered, "fanout, {w} workers");
             g.bench_with_input(BenchmarkId::new("fanout", w), &w, |b, &w| {
                 b.iter(|| run_fanout(t, w))
+            });
+        }
+        for w in 2..=cores.max(2) {
+            assert_eq!(run_hybrid(t, w), delivered, "hybrid, {w} workers");
+            g.bench_with_input(BenchmarkId::new("hybrid", w), &w, |b, &w| {
+                b.iter(|| run_hybrid(t, w))
             });
         }
         g.finish();

@@ -104,6 +104,8 @@ pub struct EngineBuilder {
     tick_ns: u64,
     dispatch_hash: DispatchHash,
     idle_sleep: std::time::Duration,
+    dispatcher_works: bool,
+    weights: Option<Vec<u32>>,
 }
 
 impl Default for EngineBuilder {
@@ -119,6 +121,8 @@ impl Default for EngineBuilder {
             tick_ns: 1_000_000,
             dispatch_hash: DispatchHash::Toeplitz,
             idle_sleep: worker::IDLE_SLEEP,
+            dispatcher_works: false,
+            weights: None,
         }
     }
 }
@@ -166,7 +170,55 @@ impl EngineBuilder {
                 self.ring_capacity
             )));
         }
+        if let Some(w) = &self.weights {
+            if w.len() != self.workers.max(1) {
+                return Err(EngineError::Setting(format!(
+                    "{} table weights for {} workers: one per worker",
+                    w.len(),
+                    self.workers.max(1)
+                )));
+            }
+            if w.iter().all(|&x| x == 0) {
+                return Err(EngineError::Setting(
+                    "every table weight is 0: no worker would get a flow".to_owned(),
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The indirection table: worker `i` gets a share of the entries in
+    /// proportion to its weight (equal shares without weights), at least
+    /// one if its weight is not zero, and the entries of each worker are
+    /// spread over the table rather than bunched (smooth weighted round
+    /// robin), so that flows hashing close together still spread.
+    fn reta(&self) -> [u16; RETA_SIZE] {
+        let n = self.workers.max(1);
+        let mut reta = [0u16; RETA_SIZE];
+        let weights: Vec<u64> = match &self.weights {
+            Some(w) if w.len() == n => w.iter().map(|&x| u64::from(x)).collect(),
+            _ => {
+                // Equal shares: round robin, as a NIC's default table.
+                for (i, r) in reta.iter_mut().enumerate() {
+                    *r = (i % n) as u16;
+                }
+                return reta;
+            }
+        };
+        let counts = shares(&weights, RETA_SIZE);
+        let mut credit = vec![0i64; n];
+        let total = RETA_SIZE as i64;
+        for r in reta.iter_mut() {
+            for (c, &k) in credit.iter_mut().zip(&counts) {
+                *c += k as i64;
+            }
+            let best = (0..n)
+                .max_by_key(|&i| (credit[i], std::cmp::Reverse(i)))
+                .unwrap_or(0);
+            credit[best] -= total;
+            *r = best as u16;
+        }
+        reta
     }
 
     /// Slots in each worker's ring (rounded up to a power of two; at most
@@ -231,6 +283,36 @@ impl EngineBuilder {
         self
     }
 
+    /// Runs worker 0 on the dispatcher's own thread (default `false`): the
+    /// frames of its flows never cross a ring or a core, and it needs no
+    /// thread; workers 1 and on run on their own threads as usual. For a
+    /// machine with no core to spare for a dispatcher: `n` workers then
+    /// keep `n` cores busy, not `n + 1`. Give worker 0 a smaller share of
+    /// the flows ([`table_weights`](Self::table_weights)), since its
+    /// thread also reads and hashes every frame.
+    ///
+    /// Worker 0 then behaves as inline mode does: a stream handler that
+    /// panics on it unwinds through the dispatch call that processed its
+    /// frame, and [`Engine::finish`] returns that as an error once the
+    /// other workers finished. The dispatcher's thread is not pinned
+    /// (it is the caller's). With [`workers`](Self::workers) `0` this
+    /// changes nothing (inline mode).
+    pub fn dispatcher_works(mut self, yes: bool) -> Self {
+        self.dispatcher_works = yes;
+        self
+    }
+
+    /// Relative weights of the workers in the indirection table, one per
+    /// worker (default: equal). Worker `i` gets about `weights[i] / sum`
+    /// of the table's [`RETA_SIZE`] entries, so about that share of the
+    /// flows; a worker of weight `0` gets none. Building fails if the
+    /// count differs from [`workers`](Self::workers) (one for inline mode,
+    /// where it changes nothing) or every weight is `0`.
+    pub fn table_weights(mut self, weights: Vec<u32>) -> Self {
+        self.weights = Some(weights);
+        self
+    }
+
     /// Starts the engine; `factory(i)` makes worker `i`'s stream factory.
     pub fn build<F, M>(self, mut factory: M) -> Result<Engine<F>, EngineError>
     where
@@ -261,9 +343,32 @@ impl EngineBuilder {
         let core_ids = core_affinity::get_core_ids().unwrap_or_default();
         let mut workers = Vec::with_capacity(n);
         let mut shared = Vec::with_capacity(n);
+        let mut local = None;
         for i in 0..n {
-            let (tx, rx) = channel::<Msg>(self.ring_capacity);
             let sh = Arc::new(Shared::default());
+            if i == 0 && self.dispatcher_works {
+                // Worker 0 on this thread: heap pages, as inline.
+                let pool = HeapPool::new(HeapPool::DEFAULT_PAGE_SIZE, cfg.reasm.max_pages);
+                local = Some(Box::new(Fanout {
+                    inline: Inline {
+                        p: Pipeline::with_pool(cfg.clone(), factory(0), pool),
+                        ahead: Vec::with_capacity(INLINE_BATCH),
+                        running: false,
+                    },
+                    me: 0,
+                    told: Timestamp(0),
+                }));
+                // Its slot holds no ring and no thread.
+                workers.push(WorkerHandle {
+                    tx: None,
+                    pending: Vec::new(),
+                    handle: None,
+                    told: Timestamp(0),
+                });
+                shared.push(sh);
+                continue;
+            }
+            let (tx, rx) = channel::<Msg>(self.ring_capacity);
             let pin = self.pin_for(i, &core_ids);
             let (cfg, f, s) = (cfg.clone(), factory(i), sh.clone());
             let idle = self.idle_sleep;
@@ -280,7 +385,9 @@ impl EngineBuilder {
             shared.push(sh);
         }
         let keyed = self.dispatch_hash.seed();
-        Ok(Engine::new(self, Mode::Workers(workers), shared, keyed))
+        let mut engine = Engine::new(self, Mode::Workers(workers), shared, keyed);
+        engine.local = local;
+        Ok(engine)
     }
 
     /// Runs a fanout engine: every worker reads the whole input itself,
@@ -527,6 +634,46 @@ impl Gate {
     }
 }
 
+/// Divides `total` entries among workers in proportion to `weights`
+/// (largest remainders), at least one to each non-zero weight while
+/// entries last. Every weight zero: all to the first.
+fn shares(weights: &[u64], total: usize) -> Vec<usize> {
+    let sum: u64 = weights.iter().sum();
+    if sum == 0 {
+        let mut c = vec![0; weights.len()];
+        if let Some(first) = c.first_mut() {
+            *first = total;
+        }
+        return c;
+    }
+    let t = total as u64;
+    let mut counts: Vec<usize> = weights.iter().map(|&w| (w * t / sum) as usize).collect();
+    // Non-zero weights first get one entry each, taken from the largest.
+    for i in 0..weights.len() {
+        if weights[i] > 0 && counts[i] == 0 {
+            if let Some(j) = (0..counts.len())
+                .filter(|&j| counts[j] > 1)
+                .max_by_key(|&j| counts[j])
+            {
+                counts[j] -= 1;
+                counts[i] = 1;
+            }
+        }
+    }
+    // What rounding down left over, to the largest remainders.
+    let mut left = total - counts.iter().sum::<usize>();
+    let mut order: Vec<usize> = (0..weights.len()).filter(|&i| weights[i] > 0).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(weights[i] * t % sum), i));
+    for &i in order.iter().cycle() {
+        if left == 0 {
+            break;
+        }
+        counts[i] += 1;
+        left -= 1;
+    }
+    counts
+}
+
 /// Divides engine-wide memory limits among `n` workers.
 fn split_limits(cfg: &mut PipelineConfig, n: usize) {
     let r = &mut cfg.reasm;
@@ -585,8 +732,49 @@ impl<F: StreamFactory> Fanout<F> {
     #[inline(never)]
     fn catch_up_to(&mut self, block: &Option<Block>, now: Timestamp) {
         self.inline.run(block);
-        self.inline.p.advance_time(now);
+        self.inline.alone(|p| p.advance_time(now));
         self.told = now;
+    }
+
+    /// Takes a frame of its own that is not gathered (a copy, or a frame
+    /// the header peek could not place): processed now, after the frames
+    /// gathered before it.
+    #[allow(clippy::too_many_arguments)]
+    fn take_now(
+        &mut self,
+        block: &Option<Block>,
+        packet: &[u8],
+        ip_off: u16,
+        zone: Zone,
+        ts: Timestamp,
+        hash: u32,
+        now: Timestamp,
+    ) {
+        self.inline.run(block);
+        self.catch_up(block, ts, now);
+        let ip_off = usize::from(ip_off);
+        self.inline
+            .alone(|p| p.process_ip(packet, ip_off, zone, ts, hash, None));
+    }
+
+    /// Moves its pipeline to packet time `ts`, where a ring worker meets a
+    /// tick, after the frames gathered so far; publishes the counters
+    /// then too, so those of a worker whose flows are idle stay current.
+    fn tick(&mut self, block: &Option<Block>, ts: Timestamp, shared: &Shared) {
+        self.inline.run(block);
+        self.inline.alone(|p| p.advance_time(ts));
+        self.told = self.told.max(ts);
+        self.publish(shared);
+    }
+
+    /// Gathers a frame of the current block for its next batch.
+    #[inline]
+    fn gather(&mut self, block: &Option<Block>, a: Ahead, now: Timestamp, shared: &Shared) {
+        self.catch_up(block, a.ts, now);
+        self.inline.ahead.push(a);
+        if self.inline.ahead.len() >= INLINE_BATCH {
+            self.run(block, shared);
+        }
     }
 
     /// Processes the gathered frames and publishes the counters.
@@ -657,10 +845,24 @@ impl<F: StreamFactory> Inline<F> {
         ahead.clear();
         self.running = false;
     }
+
+    /// Runs `f` on the pipeline outside a batch (one frame processed at
+    /// once), guarded as a batch is: a handler panic in it poisons the
+    /// engine too.
+    fn alone(&mut self, f: impl FnOnce(&mut Pipeline<F, HeapPool>)) {
+        assert!(!self.running, "{POISONED}");
+        self.running = true;
+        f(&mut self.p);
+        self.running = false;
+    }
 }
 
 /// What an inline engine says when used after a stream handler panicked.
-const POISONED: &str = "the engine was used after a stream handler panicked in it (inline)";
+const POISONED: &str = "the engine was used after a stream handler panicked on the caller's thread";
+
+/// What [`Engine::finish`] says of worker 0 run by the dispatcher after a
+/// stream handler panicked on it (the panic itself went to the caller).
+const PANICKED_HERE: &str = "a stream handler panicked on the dispatcher's thread";
 
 /// Reassembles frames on pinned workers, each connection on exactly one of
 /// them (chosen by the symmetric flow hash through a 128-entry indirection
@@ -687,6 +889,9 @@ const POISONED: &str = "the engine was used after a stream handler panicked in i
 /// ```
 pub struct Engine<F: StreamFactory> {
     mode: Mode<F>,
+    /// With workers and [`EngineBuilder::dispatcher_works`]: worker 0, run
+    /// on the dispatcher's thread (its slot in the workers has no ring).
+    local: Option<Box<Fanout<F>>>,
     shared: Vec<Arc<Shared>>,
     reta: [u16; RETA_SIZE],
     /// The seed of [`DispatchHash::Keyed`]; `None` for Toeplitz.
@@ -737,11 +942,7 @@ impl<F: StreamFactory> Engine<F> {
         shared: Vec<Arc<Shared>>,
         keyed: Option<hashbrown::DefaultHashBuilder>,
     ) -> Self {
-        let n = shared.len().max(1);
-        let mut reta = [0u16; RETA_SIZE];
-        for (i, r) in reta.iter_mut().enumerate() {
-            *r = (i % n) as u16;
-        }
+        let reta = b.reta();
         let stats = DispatchStats {
             sent: vec![0; shared.len()],
             ring_drops: vec![0; shared.len()],
@@ -750,6 +951,7 @@ impl<F: StreamFactory> Engine<F> {
         };
         Engine {
             mode,
+            local: None,
             shared,
             reta,
             keyed,
@@ -796,7 +998,10 @@ impl<F: StreamFactory> Engine<F> {
     pub fn set_block(&mut self, block: Block) {
         match &mut self.mode {
             Mode::Workers(ws) => {
-                for w in ws.iter_mut() {
+                if let Some(l) = &mut self.local {
+                    l.run(&self.block, &self.shared[l.me]);
+                }
+                for w in ws.iter_mut().filter(|w| w.tx.is_some()) {
                     w.pending.push(Msg::Block(block.clone()));
                 }
             }
@@ -842,6 +1047,15 @@ impl<F: StreamFactory> Engine<F> {
                     self.note_time(ts);
                 }
             }
+            Mode::Workers(_) if self.local.is_some() => {
+                if !self.local_in_block(link, off, len, ts) {
+                    // Not plain TCP: the full decoder, with the block
+                    // cloned (rare), since worker 0 may read it.
+                    let block = self.block.clone().expect(missing);
+                    let frame = in_block(&block, off, len);
+                    self.dispatch_at(link, frame, Some(off as u64), ts);
+                }
+            }
             Mode::Workers(_) => {
                 // Taken out for the call rather than cloned: no reference
                 // count traffic per frame (dispatching to rings does not
@@ -885,17 +1099,74 @@ impl<F: StreamFactory> Engine<F> {
         let w = usize::from(reta[hash as usize % RETA_SIZE]);
         stats.sent[w] += 1;
         if w == l.me {
-            l.catch_up(block, ts, self.now);
-            l.inline.ahead.push(Ahead {
+            let hash = Some(hash);
+            let a = Ahead {
                 link,
                 off,
                 len,
                 ts,
-                hash: Some(hash),
-            });
-            if l.inline.ahead.len() >= INLINE_BATCH {
-                l.run(block, &self.shared[l.me]);
-            }
+                hash,
+            };
+            l.gather(block, a, self.now, &self.shared[l.me]);
+        }
+        self.note_time(ts);
+        true
+    }
+
+    /// The dispatcher's path for a plain TCP frame of the current block
+    /// when it runs worker 0 itself: hashed and counted, then gathered
+    /// for worker 0's next batch or handed to another worker's ring.
+    /// `false` (nothing done) for a frame the header peek cannot place.
+    #[inline]
+    fn local_in_block(&mut self, link: LinkType, off: usize, len: usize, ts: Timestamp) -> bool {
+        let Engine {
+            mode: Mode::Workers(ws),
+            local: Some(l),
+            block,
+            keyed,
+            reta,
+            stats,
+            shared,
+            now,
+            batch,
+            backpressure,
+            ..
+        } = self
+        else {
+            return false;
+        };
+        let frame = in_block(
+            block.as_ref().expect("set_block before dispatch_in_block"),
+            off,
+            len,
+        );
+        let Some((hash, ip_off, vlan)) = peek_dispatch(keyed.as_ref(), link, frame) else {
+            return false;
+        };
+        stats.frames += 1;
+        let w = usize::from(reta[hash as usize % RETA_SIZE]);
+        stats.sent[w] += 1;
+        if w == l.me {
+            let hash = Some(hash);
+            let a = Ahead {
+                link,
+                off,
+                len,
+                ts,
+                hash,
+            };
+            l.gather(block, a, *now, &shared[l.me]);
+        } else {
+            let desc = Desc {
+                off: off as u64,
+                len: len as u32,
+                ip_off,
+                zone: Zone::vlan(vlan),
+                hash,
+                ts,
+            };
+            let ring = (*batch, *backpressure);
+            push_msg(&mut ws[w], w, Msg::Frame(desc), ts, *now, ring, stats);
         }
         self.note_time(ts);
         true
@@ -912,7 +1183,7 @@ impl<F: StreamFactory> Engine<F> {
         self.stats.frames += 1;
         if let Mode::Inline(i) = &mut self.mode {
             i.run(&self.block);
-            i.p.process_frame(link, frame, ts);
+            i.alone(|p| p.process_frame(link, frame, ts));
             return;
         }
         // Fast path: plain TCP needs only its hash, IP offset and VLANs.
@@ -979,16 +1250,21 @@ impl<F: StreamFactory> Engine<F> {
         ts: Timestamp,
     ) {
         let w = self.worker_of(hash);
-        if let Mode::Fanout(l) = &mut self.mode {
-            // Counted; this worker's own processed here, from the caller's
-            // bytes (never copied), after the frames gathered before it.
+        let fanout = matches!(self.mode, Mode::Fanout(_));
+        let mine = match &mut self.mode {
+            Mode::Fanout(l) => Some(l),
+            _ => self.local.as_mut(),
+        };
+        if let Some(l) = mine.filter(|l| l.me == w) {
+            // Counted; this thread's own worker's processed here, from
+            // the caller's bytes (never copied).
             self.stats.sent[w] += 1;
-            if w == l.me {
-                l.inline.run(&self.block);
-                l.catch_up(&self.block, ts, self.now);
-                let ip_off = usize::from(ip_off);
-                l.inline.p.process_ip(frame, ip_off, zone, ts, hash, None);
-            }
+            l.take_now(&self.block, frame, ip_off, zone, ts, hash, self.now);
+            return;
+        }
+        if fanout {
+            // Another fanout worker's: counted only.
+            self.stats.sent[w] += 1;
             return;
         }
         match off {
@@ -1055,30 +1331,22 @@ impl<F: StreamFactory> Engine<F> {
         let w = self.worker_of(hash);
         self.stats.sent[w] += 1;
         let now = self.now;
-        match &mut self.mode {
-            Mode::Workers(ws) => {
-                if ts < now && ws[w].told < now {
-                    ws[w].pending.push(Msg::Tick(now));
-                    ws[w].told = now;
-                }
-                ws[w].pending.push(msg);
-                if ws[w].pending.len() >= self.batch {
-                    flush_worker(&mut ws[w], w, self.backpressure, &mut self.stats);
-                }
+        let mine = match &mut self.mode {
+            Mode::Fanout(l) => Some(l),
+            _ => self.local.as_mut(),
+        };
+        if let Some(l) = mine.filter(|l| l.me == w) {
+            // A defragmented datagram (only those are sent): after the
+            // frames gathered before it.
+            if let Msg::Owned(o) = msg {
+                let d = o.desc;
+                l.take_now(&self.block, &o.data, d.ip_off, d.zone, d.ts, d.hash, now);
             }
-            Mode::Fanout(l) if w == l.me => {
-                // A defragmented datagram: after the frames before it.
-                l.inline.run(&self.block);
-                l.catch_up(&self.block, ts, now);
-                if let Msg::Owned(o) = msg {
-                    let d = o.desc;
-                    let ip_off = usize::from(d.ip_off);
-                    l.inline
-                        .p
-                        .process_ip(&o.data, ip_off, d.zone, d.ts, d.hash, None);
-                }
-            }
-            Mode::Fanout(_) | Mode::Inline(_) => {}
+            return;
+        }
+        if let Mode::Workers(ws) = &mut self.mode {
+            let ring = (self.batch, self.backpressure);
+            push_msg(&mut ws[w], w, msg, ts, now, ring, &mut self.stats);
         }
     }
 
@@ -1098,26 +1366,24 @@ impl<F: StreamFactory> Engine<F> {
         }
         match &mut self.mode {
             Mode::Workers(ws) => {
+                if let Some(l) = &mut self.local {
+                    l.tick(&self.block, ts, &self.shared[l.me]);
+                }
                 // Into every ring now, with what each worker has gathered:
                 // a worker that receives no frames would otherwise meet
                 // its ticks (and block switches) only at `flush` or
                 // `finish`, its timers stopped and its pending list
                 // growing by a tick a millisecond of packet time.
                 for (i, w) in ws.iter_mut().enumerate() {
+                    if w.tx.is_none() {
+                        continue;
+                    }
                     w.pending.push(Msg::Tick(ts));
                     w.told = w.told.max(ts);
                     flush_worker(w, i, bp, &mut self.stats);
                 }
             }
-            Mode::Fanout(l) => {
-                // Where a worker would meet the tick in its ring; the
-                // counters are published then too, so those of a worker
-                // whose flows are idle stay current.
-                l.inline.run(&self.block);
-                l.inline.p.advance_time(ts);
-                l.told = l.told.max(ts);
-                l.publish(&self.shared[l.me]);
-            }
+            Mode::Fanout(l) => l.tick(&self.block, ts, &self.shared[l.me]),
             // Every frame's time reaches the pipeline itself.
             Mode::Inline(_) => {}
         }
@@ -1133,6 +1399,9 @@ impl<F: StreamFactory> Engine<F> {
     fn flush_with(&mut self, bp: Backpressure) {
         match &mut self.mode {
             Mode::Workers(ws) => {
+                if let Some(l) = &mut self.local {
+                    l.run(&self.block, &self.shared[l.me]);
+                }
                 for (i, w) in ws.iter_mut().enumerate() {
                     flush_worker(w, i, bp, &mut self.stats);
                 }
@@ -1155,6 +1424,19 @@ impl<F: StreamFactory> Engine<F> {
                     message: POISONED.to_owned(),
                 });
             }
+        }
+        // The same on a worker run by the dispatcher: the others still
+        // finish (and their streams complete); its own are dropped.
+        // It is finished apart (below), so that a panic in its last
+        // deliveries comes back as an error too.
+        let mut failure = None;
+        let mut local = self.local.take();
+        if local.as_ref().is_some_and(|l| l.inline.running) {
+            local = None;
+            failure = Some(EngineError::WorkerPanicked {
+                worker: 0,
+                message: PANICKED_HERE.to_owned(),
+            });
         }
         // Capture is over: what is gathered waits for room even in drop
         // mode (dropping it would lose frames for no one's sake).
@@ -1189,10 +1471,43 @@ impl<F: StreamFactory> Engine<F> {
                 Ok(report)
             }
             Mode::Workers(mut ws) => {
-                // Close every ring first, so all workers drain in parallel.
+                // Close every ring first, so all workers drain in parallel
+                // (and with this one's own worker).
                 ws.iter_mut().for_each(|w| drop(w.tx.take()));
-                let mut failure = None;
+                let mut own = None;
+                if let Some(mut l) = local {
+                    // A handler panic here comes back as the error, once
+                    // the other workers finished.
+                    let shared = &self.shared[l.me];
+                    let last = || {
+                        l.tick(&self.block, now, shared);
+                        l.inline.p.flush_all();
+                    };
+                    match catch_unwind(AssertUnwindSafe(last)) {
+                        Ok(()) => {
+                            l.publish(&self.shared[l.me]);
+                            let p = l.inline.p;
+                            let stats = (p.frame_stats().clone(), p.reassembler().stats());
+                            own = Some((stats, p.into_factory()));
+                        }
+                        Err(e) => {
+                            failure.get_or_insert(EngineError::WorkerPanicked {
+                                worker: l.me,
+                                message: worker::panic_message(e),
+                            });
+                        }
+                    }
+                }
                 for (i, w) in ws.iter_mut().enumerate() {
+                    if w.handle.is_none() {
+                        if let Some(((frames, reasm), factory)) = own.take() {
+                            report.stats.frames.push(frames);
+                            report.stats.reasm.push(reasm);
+                            report.factories.push(factory);
+                            report.stats.pinned.push(false);
+                            continue;
+                        }
+                    }
                     let joined = w.handle.take().map(JoinHandle::join);
                     match joined {
                         Some(Ok(Ok(done))) => {
@@ -1236,6 +1551,45 @@ impl<F: StreamFactory> Drop for Engine<F> {
                 }
             }
         }
+    }
+}
+
+/// `block[off..off + len]`.
+///
+/// # Panics
+/// If the range is outside the block.
+#[inline]
+fn in_block(block: &Block, off: usize, len: usize) -> &[u8] {
+    let bytes = (**block).as_ref();
+    match bytes.get(off..off.saturating_add(len)) {
+        Some(frame) => frame,
+        None => panic!(
+            "frame {off}+{len} outside the block of {} bytes",
+            bytes.len()
+        ),
+    }
+}
+
+/// Gathers `msg`, stamped `ts` while packet time is `now`, for worker `i`
+/// (see [`Engine::send`]), and pushes its gathered messages into its ring
+/// once there are `ring.0` of them, by backpressure `ring.1`.
+#[inline]
+fn push_msg<F>(
+    w: &mut WorkerHandle<F>,
+    i: usize,
+    msg: Msg,
+    ts: Timestamp,
+    now: Timestamp,
+    ring: (usize, Backpressure),
+    st: &mut DispatchStats,
+) {
+    if ts < now && w.told < now {
+        w.pending.push(Msg::Tick(now));
+        w.told = now;
+    }
+    w.pending.push(msg);
+    if w.pending.len() >= ring.0 {
+        flush_worker(w, i, ring.1, st);
     }
 }
 
@@ -1298,7 +1652,7 @@ fn flush_worker<F>(w: &mut WorkerHandle<F>, i: usize, bp: Backpressure, st: &mut
 
 #[cfg(test)]
 mod tests {
-    use super::Gate;
+    use super::{shares, EngineBuilder, Gate, RETA_SIZE};
     use std::sync::mpsc;
     use std::time::Duration;
 
@@ -1321,5 +1675,95 @@ mod tests {
             });
             assert!(gate.wait() == go, "a late arrival passes at once");
         }
+    }
+
+    /// Entries follow the weights (largest remainders), every non-zero
+    /// weight gets one, a zero weight none, and all are given out.
+    #[test]
+    fn table_shares_follow_the_weights() {
+        assert_eq!(shares(&[1, 1], 128), vec![64, 64]);
+        assert_eq!(shares(&[1, 1, 1], 128), vec![43, 43, 42]);
+        assert_eq!(shares(&[2, 5], 128), vec![37, 91]);
+        assert_eq!(shares(&[0, 1, 3], 128), vec![0, 32, 96]);
+        assert_eq!(shares(&[1, 1_000_000], 128), vec![1, 127]);
+        assert_eq!(shares(&[1_000_000, 1, 1], 128), vec![126, 1, 1]);
+        assert_eq!(shares(&[0, 0], 128), vec![128, 0]);
+        // More workers than entries: the first 128 get one each.
+        let many = shares(&[1; 130], 128);
+        assert_eq!(many.iter().sum::<usize>(), 128);
+        assert!(many.iter().all(|&c| c <= 1));
+        for w in [
+            [3u64, 7, 1, 0, 9],
+            [1, 2, 3, 4, 5],
+            [u32::MAX as u64, 1, 0, 7, 7],
+        ] {
+            let c = shares(&w, RETA_SIZE);
+            assert_eq!(c.iter().sum::<usize>(), RETA_SIZE, "{w:?}");
+            let sum: u64 = w.iter().sum();
+            let exact = |wi: u64| wi as f64 * RETA_SIZE as f64 / sum as f64;
+            // Entries given to weights too small for one of their own.
+            let given = w.iter().filter(|&&wi| wi > 0 && exact(wi) < 1.0).count() as f64;
+            for (i, (&wi, &ci)) in w.iter().zip(&c).enumerate() {
+                assert_eq!(wi == 0, ci == 0, "{w:?}: worker {i}");
+                // Within one entry of the exact share, less what went to
+                // the tiny weights.
+                assert!((ci as f64 - exact(wi)).abs() <= 1.0 + given, "{w:?}: {c:?}");
+            }
+        }
+    }
+
+    /// The table holds each worker's share, spread out: no worker's
+    /// entries come in a run longer than its share makes necessary.
+    #[test]
+    fn a_weighted_table_spreads_each_worker() {
+        for weights in [vec![2, 5], vec![2, 5, 5, 5], vec![1, 1, 6], vec![0, 3, 1]] {
+            let n = weights.len();
+            let b = EngineBuilder::new()
+                .workers(n)
+                .table_weights(weights.clone());
+            b.check().unwrap();
+            let reta = b.reta();
+            let want = shares(
+                &weights.iter().map(|&w| u64::from(w)).collect::<Vec<_>>(),
+                RETA_SIZE,
+            );
+            for (i, &c) in want.iter().enumerate() {
+                let got = reta.iter().filter(|&&r| usize::from(r) == i).count();
+                assert_eq!(got, c, "{weights:?}: worker {i}");
+            }
+            // The longest run of one worker: at most the ceiling of its
+            // share of the others' entries plus one.
+            let mut run = (0u16, 0usize);
+            for &r in &reta {
+                run = if r == run.0 { (r, run.1 + 1) } else { (r, 1) };
+                let mine = want[usize::from(r)];
+                let others = RETA_SIZE - mine;
+                let bound = if others == 0 {
+                    RETA_SIZE
+                } else {
+                    mine.div_ceil(others) + 1
+                };
+                assert!(run.1 <= bound, "{weights:?}: {reta:?}");
+            }
+        }
+        // Without weights: round robin, as before weights existed.
+        let reta = EngineBuilder::new().workers(3).reta();
+        assert!(reta
+            .iter()
+            .enumerate()
+            .all(|(i, &r)| usize::from(r) == i % 3));
+    }
+
+    /// Weights must come one per worker and not all be zero.
+    #[test]
+    fn table_weights_are_checked() {
+        let b = || EngineBuilder::new().workers(2);
+        assert!(b().table_weights(vec![1]).check().is_err());
+        assert!(b().table_weights(vec![1, 2, 3]).check().is_err());
+        assert!(b().table_weights(vec![0, 0]).check().is_err());
+        assert!(b().table_weights(vec![0, 1]).check().is_ok());
+        let inline = EngineBuilder::new().workers(0);
+        assert!(inline.clone().table_weights(vec![1]).check().is_ok());
+        assert!(inline.table_weights(vec![1, 1]).check().is_err());
     }
 }

@@ -6,7 +6,11 @@
 //! [`Engine`] is the dispatcher: it hashes each frame's flow, picks a worker
 //! through a 128-entry indirection table and hands the frame over an SPSC
 //! ring as an offset into a shared block ([`Engine::dispatch_in_block`]),
-//! or inline processes it on the calling thread.
+//! or inline processes it on the calling thread. A dispatcher can also be
+//! worker 0 itself ([`EngineBuilder::dispatcher_works`], with a smaller
+//! share of the table: [`EngineBuilder::table_weights`]), and fanout
+//! workers ([`EngineBuilder::fanout`]) each read every frame and need no
+//! dispatcher at all.
 //!
 //! With many live flows, inline mode and workers prefetch each frame's
 //! connection a few frames before processing it ([`Pipeline::run_ahead`],

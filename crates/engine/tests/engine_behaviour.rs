@@ -34,6 +34,8 @@ fn trace(cfg: &GenConfig) -> Vec<u8> {
 struct Behaviour {
     /// (worker, connection id within that worker) whose handler panics.
     panic_on: Option<(usize, u64)>,
+    /// A worker whose streams panic when completed.
+    panic_on_complete: Option<usize>,
     slow: bool,
 }
 
@@ -75,6 +77,9 @@ impl Stream for Counting {
         }
     }
     fn complete(&mut self, _: &Context) -> bool {
+        if self.b.panic_on_complete == Some(self.worker) {
+            panic!("completion failure on purpose");
+        }
         self.totals.delivered.fetch_add(self.bytes, Relaxed);
         self.totals.content.fetch_add(self.hash, Relaxed);
         self.totals.completed.fetch_add(1, Relaxed);
@@ -157,7 +162,8 @@ fn run_feeding(
 
 #[test]
 fn tens_of_thousands_of_concurrent_flows_on_more_workers_than_cores() {
-    // With rings (tiny ones) and with fanout workers.
+    // With rings (tiny ones), with fanout workers, and with a dispatcher
+    // that runs a worker itself.
     let cfg = GenConfig {
         conns: 20_000,
         concurrent: 20_000,
@@ -169,6 +175,7 @@ fn tens_of_thousands_of_concurrent_flows_on_more_workers_than_cores() {
     };
     let pcap = trace(&cfg);
     let fanout_pcap = Arc::new(pcap.clone());
+    let own_pcap = pcap.clone();
     let p = pcap.clone();
     let inline = bounded(120, move || {
         run(p, EngineBuilder::new().workers(0), Behaviour::default())
@@ -208,6 +215,23 @@ fn tens_of_thousands_of_concurrent_flows_on_more_workers_than_cores() {
     assert_eq!(fan.content, inline.content);
     assert_eq!(fan.completed, 20_000, "each stream's complete exactly once");
     assert_eq!(fan_report.stats.reasm_total(), total);
+    // Six workers, the dispatcher running the first, tiny rings to the rest.
+    let p = own_pcap;
+    let own = bounded(120, move || {
+        let b = EngineBuilder::new()
+            .workers(6)
+            .ring_capacity(8)
+            .batch(3)
+            .dispatcher_works(true)
+            .table_weights(vec![1, 2, 2, 2, 2, 2]);
+        run(p, b, Behaviour::default())
+    });
+    let own_report = own.result.unwrap();
+    assert_eq!(own.delivered, inline.delivered);
+    assert_eq!(own.content, inline.content);
+    assert_eq!(own.completed, 20_000, "each stream's complete exactly once");
+    assert_eq!(own_report.stats.reasm_total(), total);
+    received_is_processed_plus_dropped(&own_report);
 }
 
 /// Every worker received what it processed plus what its ring dropped.
@@ -538,8 +562,9 @@ fn awkward(pcap: &[u8]) -> Vec<(Vec<u8>, Timestamp)> {
 type Frames = Arc<Vec<(Vec<u8>, Timestamp)>>;
 
 /// Runs `frames` (copied, Ethernet) through `workers` workers: inline for
-/// 0; otherwise with rings and with fanout, returned in that order.
-fn run_frames(frames: &Frames, workers: usize) -> (Run, Option<Run>) {
+/// 0; otherwise with rings, then (in the list) with fanout and with a
+/// dispatcher that runs worker 0.
+fn run_frames(frames: &Frames, workers: usize) -> (Run, Vec<Run>) {
     let feed = |frames: Frames| {
         move |e: &mut Engine<Factory>| {
             for (f, ts) in frames.iter() {
@@ -551,13 +576,13 @@ fn run_frames(frames: &Frames, workers: usize) -> (Run, Option<Run>) {
     let (f, b) = (frames.clone(), builder.clone());
     let first = bounded(60, move || run_feeding(b, Behaviour::default(), feed(f)));
     if workers == 0 {
-        return (first, None);
+        return (first, Vec::new());
     }
-    let f = frames.clone();
-    let (fan, _) = bounded(60, move || {
-        run_fanout(builder, Behaviour::default(), feed(f))
-    });
-    (first, Some(fan))
+    let (f, b) = (frames.clone(), builder.clone());
+    let (fan, _) = bounded(60, move || run_fanout(b, Behaviour::default(), feed(f)));
+    let (f, b) = (frames.clone(), builder.dispatcher_works(true));
+    let own = bounded(60, move || run_feeding(b, Behaviour::default(), feed(f)));
+    (first, vec![fan, own])
 }
 
 /// Fanout workers place frames the header peek cannot (more VLAN tags than
@@ -584,20 +609,23 @@ fn fanout_workers_place_frames_the_peek_cannot_as_a_dispatcher_does() {
     );
     assert_eq!(want.frames_total().undecodable(), 0, "three tags decode");
     for workers in [2, 3] {
-        let (rings, fan) = run_frames(&frames, workers);
-        let fan = fan.expect("workers");
+        let (rings, others) = run_frames(&frames, workers);
+        assert_eq!(others.len(), 2);
         let (rings_hashes, rings) = (rings.hashes, rings.result.unwrap().stats);
-        let got = fan.result.unwrap().stats;
         assert!(rings.dispatch.defragmented > 0);
-        assert_eq!(rings.dispatch.undecodable + got.dispatch.undecodable, 0);
-        assert_eq!(got.dispatch.defragmented, rings.dispatch.defragmented);
-        assert_eq!(got.dispatch.sent, rings.dispatch.sent, "{workers} workers");
-        assert_eq!(got.reasm_total(), rings.reasm_total(), "{workers} workers");
-        assert_eq!(got.reasm_total().delivered_bytes, reasm.delivered_bytes);
-        assert_eq!(fan.delivered, inline.delivered);
-        assert_eq!(fan.content, inline.content);
-        assert_eq!(fan.completed, inline.completed);
-        assert_eq!(fan.hashes, rings_hashes);
+        for (k, fan) in others.into_iter().enumerate() {
+            let what = format!("{workers} workers, run {k}");
+            let got = fan.result.unwrap().stats;
+            assert_eq!(rings.dispatch.undecodable + got.dispatch.undecodable, 0);
+            assert_eq!(got.dispatch.defragmented, rings.dispatch.defragmented);
+            assert_eq!(got.dispatch.sent, rings.dispatch.sent, "{what}");
+            assert_eq!(got.reasm_total(), rings.reasm_total(), "{what}");
+            assert_eq!(got.reasm_total().delivered_bytes, reasm.delivered_bytes);
+            assert_eq!(fan.delivered, inline.delivered, "{what}");
+            assert_eq!(fan.content, inline.content, "{what}");
+            assert_eq!(fan.completed, inline.completed, "{what}");
+            assert_eq!(fan.hashes, rings_hashes, "{what}");
+        }
     }
 }
 
@@ -647,35 +675,37 @@ fn damaged_frames_reach_the_same_verdicts_in_every_mode() {
         let (inline, _) = run_frames(&frames, 0);
         let want = inline.result.unwrap().stats;
         for workers in [2, 3] {
-            let (rings, fan) = run_frames(&frames, workers);
-            let fan = fan.expect("workers");
-            let what = format!("round {round}, {workers} workers");
+            let (rings, others) = run_frames(&frames, workers);
             let (rings_delivered, rings_content) = (rings.delivered, rings.content);
             let rings = rings.result.unwrap().stats;
-            let got = fan.result.unwrap().stats;
-            assert_eq!(got.dispatch.sent, rings.dispatch.sent, "{what}");
-            assert_eq!(got.dispatch.not_tcp, rings.dispatch.not_tcp, "{what}");
-            assert_eq!(
-                got.dispatch.undecodable, rings.dispatch.undecodable,
-                "{what}"
-            );
-            refused += rings.dispatch.undecodable + rings.dispatch.not_tcp;
-            assert_eq!(got.reasm_total(), rings.reasm_total(), "{what}");
-            // (The peak of pages in use is per worker: their sum is not one
-            // pipeline's peak.)
-            let no_peak = |mut s: weft_reasm::Stats| {
-                s.pages_peak = 0;
-                s
-            };
-            assert_eq!(
-                no_peak(got.reasm_total()),
-                no_peak(want.reasm_total()),
-                "{what}: as inline"
-            );
-            assert_eq!(fan.delivered, inline.delivered, "{what}");
-            assert_eq!(rings_delivered, inline.delivered, "{what}");
-            assert_eq!(fan.content, inline.content, "{what}");
-            assert_eq!(rings_content, inline.content, "{what}");
+            assert_eq!(others.len(), 2);
+            for (k, fan) in others.into_iter().enumerate() {
+                let what = format!("round {round}, {workers} workers, run {k}");
+                let got = fan.result.unwrap().stats;
+                assert_eq!(got.dispatch.sent, rings.dispatch.sent, "{what}");
+                assert_eq!(got.dispatch.not_tcp, rings.dispatch.not_tcp, "{what}");
+                assert_eq!(
+                    got.dispatch.undecodable, rings.dispatch.undecodable,
+                    "{what}"
+                );
+                refused += rings.dispatch.undecodable + rings.dispatch.not_tcp;
+                assert_eq!(got.reasm_total(), rings.reasm_total(), "{what}");
+                // (The peak of pages in use is per worker: their sum is not one
+                // pipeline's peak.)
+                let no_peak = |mut s: weft_reasm::Stats| {
+                    s.pages_peak = 0;
+                    s
+                };
+                assert_eq!(
+                    no_peak(got.reasm_total()),
+                    no_peak(want.reasm_total()),
+                    "{what}: as inline"
+                );
+                assert_eq!(fan.delivered, inline.delivered, "{what}");
+                assert_eq!(rings_delivered, inline.delivered, "{what}");
+                assert_eq!(fan.content, inline.content, "{what}");
+                assert_eq!(rings_content, inline.content, "{what}");
+            }
         }
     }
     assert!(
@@ -1314,8 +1344,9 @@ fn tunnelled_segments_keep_their_outer_bound_on_workers() {
     let want = inline.result.unwrap().stats.reasm_total();
     assert_eq!(want.truncated_bytes, 6, "{want:?}");
     for workers in [1, 2] {
-        let (rings, fan) = run_frames(&frames, workers);
-        for run in [rings, fan.unwrap()] {
+        let (rings, others) = run_frames(&frames, workers);
+        assert_eq!(others.len(), 2);
+        for run in std::iter::once(rings).chain(others) {
             let got = run.result.unwrap().stats.reasm_total();
             assert_eq!(got.payload_bytes, want.payload_bytes, "{workers}: {got:?}");
             assert_eq!(got.truncated_bytes, 6, "{workers}: {got:?}");
@@ -1408,4 +1439,218 @@ fn an_inline_engine_is_poisoned_by_a_caught_handler_panic() {
         }
         other => panic!("{:?}", other.map(|r| r.stats)),
     }
+}
+
+/// A dispatcher that runs worker 0 itself keeps exactly the flows the
+/// table gives worker 0 and hands the rest on as a dispatcher feeding
+/// rings does (the same per-worker counts, statistics and dispatch hashes
+/// as rings with the same table weights), whether frames come zero-copy,
+/// copied or across block switches, and delivers what inline mode
+/// delivers. Its worker is not pinned (the thread is the caller's).
+#[test]
+fn a_working_dispatcher_keeps_its_flows_and_hands_on_the_rest() {
+    let cfg = GenConfig {
+        seed: 19,
+        conns: 2_000,
+        concurrent: 600,
+        min_bytes: 1,
+        max_bytes: 8_000,
+        reorder: 0.05,
+        duplicate: 0.02,
+        overlap: 0.02,
+        loss: 0.01,
+        ipv6_fraction: 0.2,
+        vlan_fraction: 0.1,
+        rst_fraction: 0.1,
+        tuple_pool: 400,
+        ..GenConfig::default()
+    };
+    let pcap = Arc::new(trace(&cfg));
+    let p = pcap.to_vec();
+    let inline = bounded(120, move || {
+        run(p, EngineBuilder::new().workers(0), Behaviour::default())
+    });
+    let want = inline.result.unwrap().stats;
+    for workers in [1, 2, 3, 4, 8] {
+        // Equal shares, and worker 0 given a third of another's.
+        let light: Vec<u32> = (0..workers).map(|i| if i == 0 { 1 } else { 3 }).collect();
+        for weights in [None, Some(light)] {
+            let builder = || {
+                let b = EngineBuilder::new().workers(workers).pin(false);
+                match &weights {
+                    Some(w) => b.table_weights(w.clone()),
+                    None => b,
+                }
+            };
+            let (p, b) = (pcap.to_vec(), builder());
+            let rings = bounded(120, move || run(p, b, Behaviour::default()));
+            let ring_hashes = rings.hashes;
+            let rings = rings.result.unwrap().stats;
+            for (copy_every, switch_every) in [(1_000_000, 1_000_000), (5, 37)] {
+                let (p, b) = (pcap.clone(), builder().dispatcher_works(true));
+                let own = bounded(120, move || {
+                    run_feeding(b, Behaviour::default(), |e| {
+                        feed_mixed(e, &p, copy_every, switch_every)
+                    })
+                });
+                let what = format!("{workers} workers, {weights:?}, copy every {copy_every}");
+                let got = own.result.unwrap();
+                assert_eq!(got.factories.len(), workers, "{what}");
+                let d = &got.stats.dispatch;
+                assert_eq!(d.frames, want.dispatch.frames, "{what}: every frame read");
+                assert_eq!(d.sent, rings.dispatch.sent, "{what}: same flows per worker");
+                assert!(d.sent[0] > 0, "{what}: worker 0 has flows");
+                for w in 0..workers {
+                    assert_eq!(got.stats.frames[w].frames, d.sent[w], "{what}: worker {w}");
+                }
+                if workers == 1 {
+                    // Every flow is worker 0's: nothing is copied.
+                    assert_eq!(d.copied, 0, "{what}");
+                }
+                assert!(!got.stats.pinned[0], "{what}: the caller's thread");
+                assert_eq!(own.delivered, inline.delivered, "{what}");
+                assert_eq!(own.content, inline.content, "{what}");
+                assert_eq!(own.completed, inline.completed, "{what}");
+                assert_eq!(
+                    own.hashes, ring_hashes,
+                    "{what}: segments carry the dispatch hash"
+                );
+                assert_eq!(got.stats.reasm_total(), rings.reasm_total(), "{what}");
+            }
+        }
+    }
+}
+
+/// Expects a worker panic of `worker` whose message contains `text`.
+fn expect_panic_of(r: &Run, worker: usize, text: &str) {
+    match &r.result {
+        Err(EngineError::WorkerPanicked { worker: w, message }) => {
+            assert_eq!(*w, worker, "{message}");
+            assert!(message.contains(text), "{message}");
+        }
+        Err(e) => panic!("expected a worker panic, got {e}"),
+        Ok(_) => panic!("expected a worker panic, got success"),
+    }
+}
+
+/// A handler panic on the worker a dispatcher runs unwinds through the
+/// dispatch call that processed the frame, as inline; the caller catches
+/// it and finishes: worker 0's error comes back once the other workers
+/// finished their streams. A panic while worker 0 completes its streams
+/// at `finish` is its error too; a panic on a ring worker is that
+/// worker's, and worker 0's streams complete. Nothing hangs.
+#[test]
+fn a_panic_on_the_dispatchers_worker_is_its_error_and_the_others_finish() {
+    let cfg = GenConfig {
+        conns: 300,
+        concurrent: 60,
+        ..GenConfig::default()
+    };
+    let pcap = trace(&cfg);
+    let hybrid = || {
+        EngineBuilder::new()
+            .workers(3)
+            .pin(false)
+            .dispatcher_works(true)
+    };
+    let p = pcap.clone();
+    let b = hybrid();
+    let r = bounded(60, move || {
+        let bad = Behaviour {
+            panic_on: Some((0, 3)),
+            ..Behaviour::default()
+        };
+        run_feeding(b, bad, |e| {
+            let fed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch_all(e, p)));
+            let e = fed.expect_err("the panic reached the caller");
+            assert_eq!(
+                e.downcast_ref::<&str>(),
+                Some(&"handler failure on purpose")
+            );
+        })
+    });
+    expect_panic_of(&r, 0, "panicked on the dispatcher's thread");
+    assert!(r.completed > 0, "workers 1 and 2 finished their streams");
+
+    // Connections still open at the end (no FIN), one for each worker:
+    // worker 0's streams complete, and panic, inside `finish`.
+    let mut open = Vec::new();
+    for w in 0..3 {
+        let data: Vec<_> = (0..4).map(|k| (k % 2 == 0, (k / 2) * 10, 10, 0)).collect();
+        open.extend(conn_frames(port_for(3, w, 6000), &data));
+    }
+    let b = hybrid();
+    let r = bounded(60, move || {
+        let bad = Behaviour {
+            panic_on_complete: Some(0),
+            ..Behaviour::default()
+        };
+        run_feeding(b, bad, |e| {
+            for (f, ts) in &open {
+                e.dispatch(LinkType::Ethernet, f, *ts);
+            }
+        })
+    });
+    expect_panic_of(&r, 0, "completion failure on purpose");
+    assert_eq!(r.completed, 2, "workers 1 and 2 finished their streams");
+
+    let b = hybrid();
+    let r = bounded(60, move || {
+        let bad = Behaviour {
+            panic_on: Some((1, 3)),
+            ..Behaviour::default()
+        };
+        run(pcap, b, bad)
+    });
+    expect_panic_of(&r, 1, "on purpose");
+    assert!(r.completed > 0, "workers 0 and 2 finished their streams");
+}
+
+/// Drop backpressure with a working dispatcher: frames for the ring
+/// workers are dropped when their rings are full, never worker 0's (the
+/// dispatcher processes them itself), and every worker received what it
+/// processed plus what was dropped for it. Live counters cover worker 0.
+#[test]
+fn a_working_dispatcher_drops_only_at_full_rings() {
+    let cfg = GenConfig {
+        conns: 300,
+        concurrent: 50,
+        min_bytes: 1000,
+        max_bytes: 20_000,
+        ..GenConfig::default()
+    };
+    let pcap = trace(&cfg);
+    let r = bounded(120, move || {
+        let b = EngineBuilder::new()
+            .workers(3)
+            .pin(false)
+            .ring_capacity(4)
+            .batch(1)
+            .dispatcher_works(true)
+            .backpressure(Backpressure::Drop);
+        let slow = Behaviour {
+            slow: true,
+            ..Behaviour::default()
+        };
+        run_feeding(b, slow, |e| {
+            dispatch_all(e, pcap);
+            e.flush();
+            let live = e.snapshot();
+            assert_eq!(live.len(), 3);
+            assert!(
+                live[0].frames > 0 && live[0].delivered_bytes > 0,
+                "{live:?}"
+            );
+            assert!(!live[0].pinned);
+        })
+    });
+    let report = r.result.unwrap();
+    let d = &report.stats.dispatch;
+    assert_eq!(d.ring_drops[0], 0, "worker 0 has no ring");
+    assert!(
+        d.ring_drops[1] + d.ring_drops[2] > 0,
+        "slow handlers behind 4-slot rings drop"
+    );
+    received_is_processed_plus_dropped(&report);
+    assert!(report.stats.reasm_total().balanced());
 }
