@@ -1,5 +1,6 @@
 //! Multi-worker output is identical, stream by stream, to inline output,
-//! with a dispatcher and rings and with fanout workers:
+//! with a dispatcher and rings, with fanout workers, and with a dispatcher
+//! that runs a worker itself:
 //! on generated traffic with reordering, duplication, overlaps, loss, IPv6,
 //! VLANs, the sequence wrap and reused 4-tuples, and on the shared corpus.
 
@@ -13,9 +14,10 @@ use weft_replay::app::ReplayOptions;
 use weft_replay::config::Dispatch;
 use weft_replay::digest::lines;
 
-/// Both ways frames reach workers: a dispatcher and rings, and fanout
-/// workers that each read the whole capture.
-const DISPATCH: [Dispatch; 2] = [Dispatch::Ring, Dispatch::Fanout];
+/// Every way frames reach workers: a dispatcher and rings, fanout workers
+/// that each read the whole capture, and a dispatcher that runs worker 0
+/// itself and rings the others.
+const DISPATCH: [Dispatch; 3] = [Dispatch::Ring, Dispatch::Fanout, Dispatch::Hybrid];
 
 fn digest(path: &Path, workers: usize, ring: usize, d: Dispatch) -> Vec<String> {
     let mut o = ReplayOptions::default();
@@ -142,12 +144,14 @@ fn time_going_back_fires_timeouts_alike_in_every_mode() {
 #[test]
 fn tiny_rings_and_more_workers_than_cores_lose_nothing() {
     let (path, truth) = generate("tiny-rings.pcap", &impaired(7));
-    for (workers, ring) in [(5, 2), (8, 4), (3, 8), (16, 16)] {
-        assert_eq!(
-            digest(&path, workers, ring, Dispatch::Ring),
-            truth,
-            "{workers} workers, ring {ring}"
-        );
+    for d in [Dispatch::Ring, Dispatch::Hybrid] {
+        for (workers, ring) in [(5, 2), (8, 4), (3, 8), (16, 16)] {
+            assert_eq!(
+                digest(&path, workers, ring, d),
+                truth,
+                "{workers} workers, ring {ring}, {d:?}"
+            );
+        }
     }
 }
 

@@ -53,7 +53,7 @@ pub struct Outcome {
     pub interrupted: bool,
     /// Bytes of capture read.
     pub bytes_read: u64,
-    /// How frames reached the workers: `"inline"`, `"ring"` or `"fanout"`.
+    /// How frames reached the workers: `"inline"`, `"ring"`, `"fanout"` or `"hybrid"`.
     pub dispatch: &'static str,
     /// The read-ahead helpers' trials of reading the capture ahead, and
     /// how many reading ahead won ([`Capture::readahead_trials`]).
@@ -163,18 +163,15 @@ fn run<C: Check>(
         .backpressure(e.backpressure)
         .dispatch_hash(e.dispatch_hash)
         .pipeline(opts.pipeline.clone());
-    let mapped = opened.iter().all(Capture::is_mapped);
-    let fanout = match e.dispatch {
-        Dispatch::Ring => false,
-        Dispatch::Fanout if !mapped || workers == 0 || e.backpressure == Backpressure::Drop => {
-            return Err(RunError::NoFanout)
-        }
-        Dispatch::Fanout => true,
-        Dispatch::Auto => {
-            workers > 0 && mapped && opts.pace.is_none() && e.backpressure == Backpressure::Block
-        }
-    };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let shape = Shape {
+        workers,
+        cores,
+        mapped: opened.iter().all(Capture::is_mapped),
+        paced: opts.pace.is_some(),
+        backpressure: e.backpressure,
+    };
+    let (fanout, hybrid) = shape.choose(e.dispatch)?;
     let start = Instant::now();
     let mut out = Outcome {
         digests: Vec::new(),
@@ -184,10 +181,11 @@ fn run<C: Check>(
         flow_errors: Vec::new(),
         interrupted: false,
         bytes_read: 0,
-        dispatch: match (workers, fanout) {
-            (0, _) => "inline",
-            (_, true) => "fanout",
-            (_, false) => "ring",
+        dispatch: match (workers, fanout, hybrid) {
+            (0, _, _) => "inline",
+            (_, true, _) => "fanout",
+            (_, false, true) => "hybrid",
+            (_, false, false) => "ring",
         },
         readahead_trials: (0, 0),
     };
@@ -248,6 +246,13 @@ fn run<C: Check>(
         lock(&progress)(fed.bytes, total, fed.frames);
         report
     } else {
+        let builder = if hybrid {
+            builder
+                .dispatcher_works(true)
+                .table_weights(hybrid_weights(workers))
+        } else {
+            builder
+        };
         let mut engine = builder
             .build(|_| factory.for_worker())
             .map_err(RunError::Engine)?;
@@ -256,7 +261,7 @@ fn run<C: Check>(
             paging: if opts.no_readahead {
                 Paging::None
             } else {
-                Paging::of(core_to_spare(workers, cores, false), false)
+                Paging::of(core_to_spare(workers, cores, hybrid), false)
             },
             pace: opts.pace,
             stop,
@@ -608,13 +613,63 @@ pub struct ReadOnly {
     pub checksum: u64,
 }
 
+/// What decides how frames reach the workers.
+#[derive(Clone, Copy, Debug)]
+struct Shape {
+    workers: usize,
+    cores: usize,
+    /// Every capture is memory-mapped.
+    mapped: bool,
+    /// Replayed at the capture's pace.
+    paced: bool,
+    backpressure: Backpressure,
+}
+
+impl Shape {
+    /// Whether to run fanout workers, and whether the dispatcher is
+    /// worker 0 (neither: rings, or inline without workers), for
+    /// `dispatch`; fanout asked where it cannot run is an error.
+    fn choose(self, dispatch: Dispatch) -> Result<(bool, bool), RunError> {
+        let Shape { workers, .. } = self;
+        let blocking = self.backpressure == Backpressure::Block;
+        // What only a dispatcher of its own gives: pacing, and never
+        // stalling the capture (drop backpressure).
+        let plain = workers > 0 && !self.paced && blocking;
+        Ok(match dispatch {
+            Dispatch::Ring => (false, false),
+            Dispatch::Hybrid => (false, workers > 0),
+            Dispatch::Fanout if !self.mapped || workers == 0 || !blocking => {
+                return Err(RunError::NoFanout)
+            }
+            Dispatch::Fanout => (true, false),
+            Dispatch::Auto if plain && self.mapped => (true, false),
+            // No core for a dispatcher thread of its own.
+            Dispatch::Auto => (false, plain && workers >= self.cores),
+        })
+    }
+}
+
+/// Table weights of a dispatcher that runs worker 0 among `workers`:
+/// worker 0 gets 2 shares to the others' 5, as its thread also reads and
+/// hashes every frame. Measured with 2 workers on the 1.1 GB capture of
+/// `benches/README.md`, in pairs against rings: 2:5 0.86x the time, 4:5
+/// 0.95x; against fanout workers: 2:5 1.16x, 1:5 1.31x.
+fn hybrid_weights(workers: usize) -> Vec<u32> {
+    let mut w = vec![5; workers];
+    if let Some(first) = w.first_mut() {
+        *first = 2;
+    }
+    w
+}
+
 /// Whether `cores` leave one for the read-ahead helper beside the busy
 /// threads of an engine with `workers` (inline: the one reading thread;
-/// with rings the dispatcher and each worker; fanout: each worker, with one
-/// helper for all), so it can read the capture's bytes ahead as
-/// well as map them ([`Capture::start_readahead_reading`]).
-fn core_to_spare(workers: usize, cores: usize, fanout: bool) -> bool {
-    let busy = match (workers, fanout) {
+/// with rings the dispatcher and each worker; fanout, or a dispatcher
+/// that is worker 0 (`reader_works`): each worker, with one helper for
+/// all), so it can read the capture's bytes ahead as well as map them
+/// ([`Capture::start_readahead_reading`]).
+fn core_to_spare(workers: usize, cores: usize, reader_works: bool) -> bool {
+    let busy = match (workers, reader_works) {
         (0, _) => 1,
         (n, true) => n,
         (n, false) => n + 1,
@@ -661,7 +716,9 @@ pub fn read_only(
 
 #[cfg(test)]
 mod tests {
-    use super::{core_to_spare, replay, Pacer, Paging, ReplayOptions};
+    use super::{
+        core_to_spare, replay, Backpressure, Dispatch, Pacer, Paging, ReplayOptions, Shape,
+    };
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::mpsc;
     use std::time::{Duration, Instant};
@@ -751,6 +808,92 @@ mod tests {
         let _ = std::fs::remove_file(&path);
     }
 
+    /// Auto picks fanout for mapped captures, else a working dispatcher
+    /// when no core is left for one of its own, else rings; pacing and
+    /// drop backpressure keep a dispatcher of its own. Asked for, each
+    /// mode runs where it can.
+    #[test]
+    fn auto_picks_fanout_then_a_working_dispatcher_then_rings() {
+        let base = Shape {
+            workers: 2,
+            cores: 2,
+            mapped: true,
+            paced: false,
+            backpressure: Backpressure::Block,
+        };
+        let auto = |s: Shape| s.choose(Dispatch::Auto).ok();
+        const FANOUT: Option<(bool, bool)> = Some((true, false));
+        const HYBRID: Option<(bool, bool)> = Some((false, true));
+        const RING: Option<(bool, bool)> = Some((false, false));
+        assert_eq!(auto(base), FANOUT);
+        let unmapped = Shape {
+            mapped: false,
+            ..base
+        };
+        assert_eq!(auto(unmapped), HYBRID);
+        assert_eq!(
+            auto(Shape {
+                workers: 3,
+                ..unmapped
+            }),
+            HYBRID
+        );
+        assert_eq!(
+            auto(Shape {
+                cores: 4,
+                ..unmapped
+            }),
+            RING
+        );
+        assert_eq!(
+            auto(Shape {
+                workers: 0,
+                ..unmapped
+            }),
+            RING
+        );
+        assert_eq!(
+            auto(Shape {
+                paced: true,
+                ..unmapped
+            }),
+            RING
+        );
+        assert_eq!(
+            auto(Shape {
+                paced: true,
+                ..base
+            }),
+            RING
+        );
+        let dropping = Shape {
+            backpressure: Backpressure::Drop,
+            ..base
+        };
+        assert_eq!(auto(dropping), RING);
+        assert_eq!(
+            auto(Shape {
+                mapped: false,
+                ..dropping
+            }),
+            RING
+        );
+        // Asked for.
+        assert_eq!(base.choose(Dispatch::Ring).ok(), RING);
+        assert_eq!(base.choose(Dispatch::Hybrid).ok(), HYBRID);
+        assert_eq!(dropping.choose(Dispatch::Hybrid).ok(), HYBRID);
+        assert_eq!(
+            Shape { workers: 0, ..base }.choose(Dispatch::Hybrid).ok(),
+            RING
+        );
+        assert_eq!(base.choose(Dispatch::Fanout).ok(), FANOUT);
+        assert!(unmapped.choose(Dispatch::Fanout).is_err());
+        assert!(dropping.choose(Dispatch::Fanout).is_err());
+        assert!(Shape { workers: 0, ..base }
+            .choose(Dispatch::Fanout)
+            .is_err());
+    }
+
     /// The helper reads ahead only beside threads that leave it a core:
     /// inline on two cores, not 1 or 2 workers there (their dispatcher
     /// makes the third thread), 2 workers on four.
@@ -762,7 +905,7 @@ mod tests {
         assert!(!core_to_spare(2, 2, false));
         assert!(!core_to_spare(2, 3, false));
         assert!(core_to_spare(2, 4, false));
-        // Fanout: no dispatcher beside the workers.
+        // Fanout, or a working dispatcher: none beside the workers.
         assert!(core_to_spare(1, 2, true));
         assert!(!core_to_spare(2, 2, true));
         assert!(core_to_spare(2, 3, true));

@@ -7,7 +7,7 @@
 //! batch = 64
 //! backpressure = "block" # or "drop"
 //! dispatch_hash = "toeplitz" # or "keyed": flows cannot be aimed at one worker
-//! dispatch = "auto"      # or "ring" or "fanout" (see `Dispatch`)
+//! dispatch = "auto"      # or "ring", "fanout" or "hybrid" (see `Dispatch`)
 //! verify_checksums = false
 //! drop_bad_checksums = false
 //! decode_tunnels = true  # IP-in-IP, 6in4, GRE, VXLAN, Geneve, GTP-U
@@ -164,7 +164,9 @@ pub fn parse_duration(s: &str) -> Result<Option<u64>, String> {
 pub enum Dispatch {
     /// `fanout` where it can run and is not asked to do something only
     /// rings do (every capture memory-mapped, no pacing, blocking
-    /// backpressure, at least one worker); `ring` otherwise.
+    /// backpressure, at least one worker); otherwise `hybrid` where no
+    /// core is left for a dispatcher thread (as many workers as cores or
+    /// more; again no pacing, blocking backpressure); `ring` otherwise.
     #[default]
     Auto,
     /// A dispatcher on the main thread reads the captures and hands each
@@ -174,6 +176,12 @@ pub enum Dispatch {
     /// its own flows ([`weft_engine::EngineBuilder::fanout`]): no
     /// dispatcher thread, no rings. Needs memory-mapped captures.
     Fanout,
+    /// As `ring`, but the main thread is also worker 0
+    /// ([`weft_engine::EngineBuilder::dispatcher_works`]), with a smaller
+    /// share of the flows: `n` workers keep `n` threads busy, not `n + 1`.
+    /// For captures that cannot be mapped (standard input, `--no-map`)
+    /// on a machine with no core to spare.
+    Hybrid,
 }
 
 impl std::str::FromStr for Dispatch {
@@ -183,7 +191,10 @@ impl std::str::FromStr for Dispatch {
             "auto" => Ok(Dispatch::Auto),
             "ring" => Ok(Dispatch::Ring),
             "fanout" => Ok(Dispatch::Fanout),
-            _ => Err(format!("dispatch must be auto, ring or fanout, not {s:?}")),
+            "hybrid" => Ok(Dispatch::Hybrid),
+            _ => Err(format!(
+                "dispatch must be auto, ring, fanout or hybrid, not {s:?}"
+            )),
         }
     }
 }

@@ -35,8 +35,9 @@ struct Args {
     /// How frames reach the workers: `ring` (a dispatcher thread hands each
     /// frame to its flow's worker), `fanout` (every worker reads the whole
     /// capture and keeps its own flows; memory-mapped files and blocking
-    /// backpressure only) or `auto` (fanout where it can, unless --pace or
-    /// drop backpressure is asked).
+    /// backpressure only), `hybrid` (as ring, the main thread being worker
+    /// 0 as well) or `auto` (unless --pace or drop backpressure is asked:
+    /// fanout where it can, else hybrid with no core to spare; else ring).
     #[arg(long, value_name = "MODE")]
     dispatch: Option<Dispatch>,
     /// Print one digest line per half-connection on standard output:

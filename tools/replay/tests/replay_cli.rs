@@ -75,7 +75,12 @@ fn digest_equals_truth_for_every_worker_count() {
     let (lossy, lossy_truth) = lossy();
     for (file, truth) in [(sample(), sample_truth()), (lossy, lossy_truth)] {
         for w in ["--inline", "-w1", "-w2", "-w3", "-w8"] {
-            for d in ["--dispatch=auto", "--dispatch=ring", "--dispatch=fanout"] {
+            for d in [
+                "--dispatch=auto",
+                "--dispatch=ring",
+                "--dispatch=fanout",
+                "--dispatch=hybrid",
+            ] {
                 if w == "--inline" && d == "--dispatch=fanout" {
                     continue;
                 }
@@ -113,9 +118,11 @@ fn standard_input_gives_the_same_digest() {
 #[test]
 fn unmapped_reading_gives_the_same_digest() {
     for w in ["--inline", "-w2"] {
-        let o = run(&["--digest", "--no-map", w], &sample());
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        assert_eq!(stdout(&o), sample_truth(), "{w}");
+        for d in ["--dispatch=auto", "--dispatch=ring", "--dispatch=hybrid"] {
+            let o = run(&["--digest", "--no-map", w, d], &sample());
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            assert_eq!(stdout(&o), sample_truth(), "{w} {d}");
+        }
     }
     let o = run(
         &["--digest", "--no-map", "-w2", "--dispatch=fanout"],
@@ -188,6 +195,7 @@ fn truncated_capture_is_exit_1_with_offset_and_stats() {
         &["--inline"][..],
         &["-w2", "--dispatch=ring"],
         &["-w2", "--dispatch=fanout"],
+        &["-w2", "--dispatch=hybrid"],
     ] {
         let o = run(&[&["--stats", "--digest"][..], d].concat(), &cut);
         assert_eq!(o.status.code(), Some(1), "{d:?}");
@@ -288,6 +296,7 @@ fn several_captures_with_a_damaged_one_agree_in_every_mode() {
         &["--inline"][..],
         &["-w3", "--dispatch=ring"],
         &["-w3", "--dispatch=fanout"],
+        &["-w3", "--dispatch=hybrid"],
     ] {
         let o = bin()
             .args(["--digest", "--json"])
@@ -311,6 +320,7 @@ fn several_captures_with_a_damaged_one_agree_in_every_mode() {
     );
     assert_eq!(seen[1], seen[0]);
     assert_eq!(seen[2], seen[0]);
+    assert_eq!(seen[3], seen[0]);
 }
 
 #[test]
@@ -318,6 +328,7 @@ fn json_stats_are_machine_readable() {
     for (args, mode) in [
         (&["--json", "-w2"][..], "fanout"),
         (&["--json", "-w2", "--dispatch=ring"][..], "ring"),
+        (&["--json", "-w2", "--dispatch=hybrid"][..], "hybrid"),
         (&["--json", "--inline"][..], "inline"),
     ] {
         let o = run(args, &sample());
@@ -852,6 +863,7 @@ fn equal_tuples_in_two_vxlan_networks_are_two_connections() {
         &["-w1", "--dispatch=ring"],
         &["-w2", "--dispatch=ring"],
         &["-w3", "--dispatch=ring"],
+        &["-w2", "--dispatch=hybrid"],
     ] {
         let o = run(&[args, &["--digest"]].concat(), &path);
         assert!(
@@ -960,6 +972,7 @@ fn equal_tuples_in_many_networks_at_once_give_the_truth() {
         &["-w3"],
         &["-w2", "--dispatch=ring"],
         &["-w3", "--dispatch=ring"],
+        &["-w3", "--dispatch=hybrid"],
     ] {
         let o = run(&[args, &["--digest"]].concat(), &path);
         assert!(o.status.success(), "{args:?}");
