@@ -187,6 +187,26 @@ impl EngineBuilder {
         Ok(())
     }
 
+    /// Each worker's pipeline configuration: the engine's, with its memory
+    /// limits divided among the workers, equally or, with table weights,
+    /// in proportion to each worker's entries in the table (its share of
+    /// the flows).
+    fn worker_configs(&self) -> Vec<PipelineConfig> {
+        let n = self.workers.max(1);
+        match &self.weights {
+            Some(w) if w.len() == n => {
+                let counts = shares(
+                    &w.iter().map(|&x| u64::from(x)).collect::<Vec<_>>(),
+                    RETA_SIZE,
+                );
+                split_limits(&self.pipeline, n, |v, i| {
+                    (v as u128 * counts[i] as u128 / RETA_SIZE as u128) as usize
+                })
+            }
+            _ => split_limits(&self.pipeline, n, |v, _| v / n),
+        }
+    }
+
     /// The indirection table: worker `i` gets a share of the entries in
     /// proportion to its weight (equal shares without weights), at least
     /// one if its weight is not zero, and the entries of each worker are
@@ -242,7 +262,8 @@ impl EngineBuilder {
     }
 
     /// Each worker's pipeline configuration. Memory limits are per engine:
-    /// they are divided among the workers.
+    /// they are divided among the workers (in proportion to their shares
+    /// of the table, with [`table_weights`](Self::table_weights)).
     pub fn pipeline(mut self, cfg: PipelineConfig) -> Self {
         self.pipeline = cfg;
         self
@@ -338,20 +359,19 @@ impl EngineBuilder {
             ));
         }
         let n = self.workers;
-        let mut cfg = self.pipeline.clone();
-        split_limits(&mut cfg, n);
+        let cfgs = self.worker_configs();
         let core_ids = core_affinity::get_core_ids().unwrap_or_default();
         let mut workers = Vec::with_capacity(n);
         let mut shared = Vec::with_capacity(n);
         let mut local = None;
-        for i in 0..n {
+        for (i, cfg) in cfgs.into_iter().enumerate() {
             let sh = Arc::new(Shared::default());
             if i == 0 && self.dispatcher_works {
                 // Worker 0 on this thread: heap pages, as inline.
                 let pool = HeapPool::new(HeapPool::DEFAULT_PAGE_SIZE, cfg.reasm.max_pages);
                 local = Some(Box::new(Fanout {
                     inline: Inline {
-                        p: Pipeline::with_pool(cfg.clone(), factory(0), pool),
+                        p: Pipeline::with_pool(cfg, factory(0), pool),
                         ahead: Vec::with_capacity(INLINE_BATCH),
                         running: false,
                     },
@@ -370,7 +390,7 @@ impl EngineBuilder {
             }
             let (tx, rx) = channel::<Msg>(self.ring_capacity);
             let pin = self.pin_for(i, &core_ids);
-            let (cfg, f, s) = (cfg.clone(), factory(i), sh.clone());
+            let (f, s) = (factory(i), sh.clone());
             let idle = self.idle_sleep;
             let handle = std::thread::Builder::new()
                 .name(format!("weft-worker-{i}"))
@@ -484,8 +504,7 @@ impl EngineBuilder {
     {
         self.check()?;
         let n = self.workers.max(1);
-        let mut cfg = self.pipeline.clone();
-        split_limits(&mut cfg, n);
+        let cfgs = self.worker_configs();
         // One seed for all: every worker must agree on every flow's worker.
         let keyed = self.dispatch_hash.seed();
         let core_ids = core_affinity::get_core_ids().unwrap_or_default();
@@ -499,8 +518,8 @@ impl EngineBuilder {
         let (results, spawn_error) = std::thread::scope(|scope| {
             let mut handles = Vec::with_capacity(n);
             let mut spawn_error = None;
-            for (i, f) in factories.into_iter().enumerate() {
-                let (cfg, shared) = (cfg.clone(), shared.clone());
+            for ((i, f), cfg) in factories.into_iter().enumerate().zip(cfgs) {
+                let shared = shared.clone();
                 let pin = this.pin_for(i, &core_ids);
                 let (read, gate) = (&read, &gate);
                 let run = move || -> Option<Result<(EngineReport<F>, R), String>> {
@@ -674,13 +693,24 @@ fn shares(weights: &[u64], total: usize) -> Vec<usize> {
     counts
 }
 
-/// Divides engine-wide memory limits among `n` workers.
-fn split_limits(cfg: &mut PipelineConfig, n: usize) {
-    let r = &mut cfg.reasm;
-    let div = |v: usize| if v == 0 { 0 } else { (v / n).max(1) };
-    r.max_pages = div(r.max_pages);
-    r.memcap = div(r.memcap);
-    r.max_conns = div(r.max_conns);
+/// Divides engine-wide memory limits among `n` workers, worker `i` taking
+/// `part(v, i)` of a limit `v` (0, no limit, stays 0; others at least 1).
+fn split_limits(
+    cfg: &PipelineConfig,
+    n: usize,
+    part: impl Fn(usize, usize) -> usize,
+) -> Vec<PipelineConfig> {
+    (0..n)
+        .map(|i| {
+            let mut c = cfg.clone();
+            let r = &mut c.reasm;
+            let div = |v: usize| if v == 0 { 0 } else { part(v, i).max(1) };
+            r.max_pages = div(r.max_pages);
+            r.memcap = div(r.memcap);
+            r.max_conns = div(r.max_conns);
+            c
+        })
+        .collect()
 }
 
 struct WorkerHandle<F> {
@@ -1652,7 +1682,7 @@ fn flush_worker<F>(w: &mut WorkerHandle<F>, i: usize, bp: Backpressure, st: &mut
 
 #[cfg(test)]
 mod tests {
-    use super::{shares, EngineBuilder, Gate, RETA_SIZE};
+    use super::{shares, EngineBuilder, Gate, PipelineConfig, RETA_SIZE};
     use std::sync::mpsc;
     use std::time::Duration;
 
@@ -1765,5 +1795,43 @@ mod tests {
         let inline = EngineBuilder::new().workers(0);
         assert!(inline.clone().table_weights(vec![1]).check().is_ok());
         assert!(inline.table_weights(vec![1, 1]).check().is_err());
+    }
+
+    /// Memory limits are divided among the workers equally, or by their
+    /// shares of the table; no limit stays none, and a tiny one leaves
+    /// each worker at least 1.
+    #[test]
+    fn limits_follow_each_workers_share_of_the_table() {
+        let mut cfg = PipelineConfig::default();
+        cfg.reasm.memcap = 1_280_000;
+        cfg.reasm.max_pages = 1_280;
+        cfg.reasm.max_conns = 3;
+        cfg.reasm.max_pages_per_conn = 0;
+        let limits = |b: EngineBuilder| -> Vec<(usize, usize, usize)> {
+            b.pipeline(cfg.clone())
+                .worker_configs()
+                .iter()
+                .map(|c| (c.reasm.memcap, c.reasm.max_pages, c.reasm.max_conns))
+                .collect()
+        };
+        let b = || EngineBuilder::new().workers(2);
+        assert_eq!(limits(b()), vec![(640_000, 640, 1), (640_000, 640, 1)]);
+        // 32 and 96 of the 128 entries.
+        assert_eq!(
+            limits(b().table_weights(vec![1, 3])),
+            vec![(320_000, 320, 1), (960_000, 960, 2)]
+        );
+        let inline = limits(EngineBuilder::new().workers(0));
+        assert_eq!(inline, vec![(1_280_000, 1_280, 3)]);
+        let mut unlimited = cfg.clone();
+        unlimited.reasm.memcap = 0;
+        let c = EngineBuilder::new()
+            .workers(3)
+            .table_weights(vec![1, 1, 5])
+            .pipeline(unlimited)
+            .worker_configs();
+        assert!(c
+            .iter()
+            .all(|c| c.reasm.memcap == 0 && c.reasm.max_pages_per_conn == 0));
     }
 }
