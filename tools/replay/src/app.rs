@@ -253,7 +253,7 @@ fn run<C: Check>(
         } else {
             builder
         };
-        let mut engine = builder
+        let engine = builder
             .build(|_| factory.for_worker())
             .map_err(RunError::Engine)?;
         drop(factory);
@@ -267,9 +267,11 @@ fn run<C: Check>(
             stop,
             group: None,
         };
-        let fed = reading.feed_all(&mut engine, opened, &mut |read, frames| {
-            progress(read, total, frames)
-        });
+        let (engine, fed) = fed_on_this_thread(engine, |engine| {
+            reading.feed_all(engine, opened, &mut |read, frames| {
+                progress(read, total, frames)
+            })
+        })?;
         progress(fed.bytes, total, fed.frames);
         out.capture_errors = fed.errors;
         out.interrupted = fed.interrupted;
@@ -287,6 +289,33 @@ fn run<C: Check>(
         }
     }
     Ok(out)
+}
+
+/// Runs `feed` on `engine`, whose stream handlers may run on this thread
+/// (inline, or worker 0 of a dispatcher that runs it): a handler's panic
+/// comes back as worker 0's error, as one on a worker thread does, once
+/// the engine is finished (its other workers stopped), instead of
+/// unwinding through the caller.
+fn fed_on_this_thread<F: StreamFactory, T>(
+    mut engine: Engine<F>,
+    feed: impl FnOnce(&mut Engine<F>) -> T,
+) -> Result<(Engine<F>, T), RunError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| feed(&mut engine))) {
+        Ok(t) => Ok((engine, t)),
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a stream handler panicked".to_owned());
+            // Poisoned: finishing it only stops and joins its workers.
+            let _ = engine.finish();
+            Err(RunError::Engine(EngineError::WorkerPanicked {
+                worker: 0,
+                message,
+            }))
+        }
+    }
 }
 
 /// Locks `m`, whether or not a thread panicked holding it (what it guards
@@ -806,6 +835,63 @@ mod tests {
             assert!(read < all * 10, "stopped early: {read} frames");
         }
         let _ = std::fs::remove_file(&path);
+    }
+
+    /// A stream handler panic on the reading thread (inline, or worker 0
+    /// of a dispatcher that runs it) comes back as worker 0's error with
+    /// the panic's message, after the other workers stopped; a run
+    /// without one gives the engine back.
+    #[test]
+    fn a_handler_panic_on_the_reading_thread_is_an_error() {
+        use weft_engine::{EngineBuilder, EngineError};
+        use weft_reasm::{ConnInfo, Context, ScatterGather, Segment, Stream, StreamFactory};
+        struct Boom;
+        impl Stream for Boom {
+            fn reassembled(&mut self, _: &mut ScatterGather<'_>, _: &Context) {
+                panic!("handler failure on purpose");
+            }
+        }
+        struct Booms;
+        impl StreamFactory for Booms {
+            type Stream = Boom;
+            fn new_stream(&mut self, _: &ConnInfo, _: &Segment<'_>, _: &Context) -> Boom {
+                Boom
+            }
+        }
+        let pcap = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/data/sample.pcap"
+        ))
+        .unwrap();
+        let feed = move |e: &mut weft_engine::Engine<Booms>| {
+            let mut cap = weft_capture::Capture::from_bytes(pcap.clone(), "mem").unwrap();
+            while let Some(f) = cap.next_frame() {
+                let f = f.unwrap();
+                let link = weft_wire::LinkType::from_raw(f.link_type);
+                e.dispatch(link, f.data, Timestamp(f.ts_nanos));
+            }
+            e.flush();
+        };
+        for hybrid in [false, true] {
+            let workers = if hybrid { 2 } else { 0 };
+            let b = EngineBuilder::new().workers(workers).pin(false);
+            let engine = b.dispatcher_works(hybrid).build(|_| Booms).unwrap();
+            let feed = feed.clone();
+            let ran = within(30_000, move || {
+                super::fed_on_this_thread(engine, feed).map(|_| ())
+            });
+            match ran.expect("nothing hangs") {
+                Err(super::RunError::Engine(EngineError::WorkerPanicked { worker, message })) => {
+                    assert_eq!(worker, 0);
+                    assert_eq!(message, "handler failure on purpose", "hybrid {hybrid}");
+                }
+                _ => panic!("hybrid {hybrid}: expected worker 0's panic"),
+            }
+        }
+        let engine = EngineBuilder::new().workers(0).build(|_| Booms).unwrap();
+        let (engine, n) = super::fed_on_this_thread(engine, |_| 7).ok().unwrap();
+        assert_eq!(n, 7);
+        assert!(engine.finish().is_ok());
     }
 
     /// Auto picks fanout for mapped captures, else a working dispatcher
