@@ -348,14 +348,7 @@ impl EngineBuilder {
     {
         self.check()?;
         if self.workers == 0 {
-            // Heap pages inline, so the engine stays `Send` (an arena is bound
-            // to the thread that maps it; workers map theirs on their thread).
-            let pool = HeapPool::new(HeapPool::DEFAULT_PAGE_SIZE, self.pipeline.reasm.max_pages);
-            let inline = Inline {
-                p: Pipeline::with_pool(self.pipeline.clone(), factory(0), pool),
-                ahead: Vec::with_capacity(INLINE_BATCH),
-                running: false,
-            };
+            let inline = Inline::new(self.pipeline.clone(), factory(0));
             let keyed = self.dispatch_hash.seed();
             return Ok(Engine::new(
                 self,
@@ -373,17 +366,8 @@ impl EngineBuilder {
         for (i, cfg) in cfgs.into_iter().enumerate() {
             let sh = Arc::new(Shared::default());
             if i == 0 && self.dispatcher_works {
-                // Worker 0 on this thread: heap pages, as inline.
-                let pool = HeapPool::new(HeapPool::DEFAULT_PAGE_SIZE, cfg.reasm.max_pages);
-                local = Some(Box::new(Fanout {
-                    inline: Inline {
-                        p: Pipeline::with_pool(cfg, factory(0), pool),
-                        ahead: Vec::with_capacity(INLINE_BATCH),
-                        running: false,
-                    },
-                    me: 0,
-                    told: Timestamp(0),
-                }));
+                // Worker 0 on this thread.
+                local = Some(Box::new(Fanout::new(cfg, factory(0), 0)));
                 // Its slot holds no ring and no thread.
                 workers.push(WorkerHandle {
                     tx: None,
@@ -535,17 +519,7 @@ impl EngineBuilder {
                     let work = || {
                         let pinned = pin.is_some_and(core_affinity::set_for_current);
                         shared[i].counters.set_pinned(pinned);
-                        let pool = HeapPool::new(HeapPool::DEFAULT_PAGE_SIZE, cfg.reasm.max_pages);
-                        let local = Fanout {
-                            inline: Inline {
-                                p: Pipeline::with_pool(cfg, f, pool),
-                                ahead: Vec::with_capacity(INLINE_BATCH),
-                                running: false,
-                            },
-                            me: i,
-                            told: Timestamp(0),
-                        };
-                        let mode = Mode::Fanout(Box::new(local));
+                        let mode = Mode::Fanout(Box::new(Fanout::new(cfg, f, i)));
                         let mut engine = Engine::new(this.clone(), mode, shared, keyed);
                         let r = read(&mut engine);
                         engine.finish().map(|report| (report, r))
@@ -759,6 +733,15 @@ struct Fanout<F: StreamFactory> {
 }
 
 impl<F: StreamFactory> Fanout<F> {
+    /// Worker `me`, with a pipeline of `cfg` and `factory`.
+    fn new(cfg: PipelineConfig, factory: F, me: usize) -> Self {
+        Fanout {
+            inline: Inline::new(cfg, factory),
+            me,
+            told: Timestamp(0),
+        }
+    }
+
     /// Before a frame stamped `ts` while packet time is `now`: if time went
     /// back and the pipeline has not been told `now`, moves it there, after
     /// the frames gathered so far (see [`Engine::send`]).
@@ -865,6 +848,18 @@ struct Ahead {
 }
 
 impl<F: StreamFactory> Inline<F> {
+    /// A pipeline of `cfg` and `factory` over heap pages, so the engine
+    /// stays `Send` (an arena is bound to the thread that maps it; ring
+    /// workers map theirs on their own thread).
+    fn new(cfg: PipelineConfig, factory: F) -> Self {
+        let pool = HeapPool::new(HeapPool::DEFAULT_PAGE_SIZE, cfg.reasm.max_pages);
+        Inline {
+            p: Pipeline::with_pool(cfg, factory, pool),
+            ahead: Vec::with_capacity(INLINE_BATCH),
+            running: false,
+        }
+    }
+
     /// Processes every waiting frame.
     ///
     /// # Panics
