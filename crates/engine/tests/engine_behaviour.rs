@@ -1654,3 +1654,121 @@ fn a_working_dispatcher_drops_only_at_full_rings() {
     received_is_processed_plus_dropped(&report);
     assert!(report.stats.reasm_total().balanced());
 }
+
+/// The shape of an engine, drawn by the property below.
+#[derive(Clone, Debug)]
+struct Drawn {
+    workers: usize,
+    weights: Option<Vec<u32>>,
+    dispatcher_works: bool,
+    fanout: bool,
+    ring: usize,
+    batch: usize,
+    copy_every: usize,
+    switch_every: usize,
+}
+
+fn drawn() -> impl proptest::strategy::Strategy<Value = Drawn> {
+    use proptest::prelude::*;
+    (1usize..=6).prop_flat_map(|workers| {
+        (
+            Just(workers),
+            proptest::option::of(proptest::collection::vec(0u32..=5, workers)),
+            any::<bool>(),
+            any::<bool>(),
+            2usize..=64,
+            1usize..=16,
+            1usize..=9,
+            1usize..=200,
+        )
+            .prop_map(
+                |(workers, weights, dispatcher_works, fanout, ring, batch, copy, switch)| {
+                    // At least one worker with flows.
+                    let weights = weights.map(|mut w| {
+                        if w.iter().all(|&x| x == 0) {
+                            w[workers - 1] = 1;
+                        }
+                        w
+                    });
+                    Drawn {
+                        workers,
+                        weights,
+                        dispatcher_works,
+                        fanout,
+                        ring,
+                        batch,
+                        copy_every: copy,
+                        switch_every: switch,
+                    }
+                },
+            )
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+
+    /// Whatever the engine's shape (workers, table weights, the
+    /// dispatcher running worker 0 or not, fanout, ring and batch sizes,
+    /// frames zero-copy, copied or across block switches), every stream
+    /// gets what inline mode gives it, the counters agree, and each worker
+    /// received exactly what the table sends it.
+    #[test]
+    fn every_engine_shape_delivers_what_inline_delivers(seed in 0u64..1_000, d in drawn()) {
+        let cfg = GenConfig {
+            seed,
+            conns: 120,
+            concurrent: 40,
+            min_bytes: 1,
+            max_bytes: 4_000,
+            reorder: 0.05,
+            duplicate: 0.02,
+            overlap: 0.02,
+            loss: 0.02,
+            ipv6_fraction: 0.2,
+            vlan_fraction: 0.1,
+            rst_fraction: 0.1,
+            tuple_pool: 60,
+            ..GenConfig::default()
+        };
+        let pcap = Arc::new(trace(&cfg));
+        let p = pcap.to_vec();
+        let inline = bounded(60, move || run(p, EngineBuilder::new().workers(0), Behaviour::default()));
+        let want = inline.result.unwrap().stats.reasm_total();
+        let mut b = EngineBuilder::new()
+            .workers(d.workers)
+            .pin(false)
+            .ring_capacity(d.ring)
+            .batch(d.batch)
+            .dispatcher_works(d.dispatcher_works);
+        if let Some(w) = &d.weights {
+            b = b.table_weights(w.clone());
+        }
+        let (copy, switch) = (d.copy_every, d.switch_every);
+        let got = if d.fanout {
+            bounded(60, move || {
+                run_fanout(b, Behaviour::default(), |e| feed_mixed(e, &pcap, copy, switch)).0
+            })
+        } else {
+            bounded(60, move || {
+                run_feeding(b, Behaviour::default(), |e| feed_mixed(e, &pcap, copy, switch))
+            })
+        };
+        let report = got.result.unwrap();
+        proptest::prop_assert_eq!(got.delivered, inline.delivered, "{:?}", d);
+        proptest::prop_assert_eq!(got.content, inline.content, "{:?}", d);
+        proptest::prop_assert_eq!(got.completed, inline.completed, "{:?}", d);
+        let no_peak = |mut s: weft_reasm::Stats| {
+            s.pages_peak = 0;
+            s
+        };
+        proptest::prop_assert_eq!(no_peak(report.stats.reasm_total()), no_peak(want), "{:?}", d);
+        let sent = &report.stats.dispatch.sent;
+        for w in 0..d.workers {
+            proptest::prop_assert_eq!(report.stats.frames[w].frames, sent[w], "{:?}: worker {}", d, w);
+            if d.weights.as_ref().is_some_and(|ws| ws[w] == 0) {
+                proptest::prop_assert_eq!(sent[w], 0, "{:?}: weight 0, no flows", d);
+            }
+        }
+    }
+}
