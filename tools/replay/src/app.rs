@@ -163,6 +163,11 @@ fn run<C: Check>(
         .backpressure(e.backpressure)
         .dispatch_hash(e.dispatch_hash)
         .pipeline(opts.pipeline.clone());
+    // Weights place flows on workers: inline there is one place.
+    let builder = match &e.table_weights {
+        Some(w) if workers > 0 => builder.table_weights(w.clone()),
+        _ => builder,
+    };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let shape = Shape {
         workers,
@@ -246,12 +251,12 @@ fn run<C: Check>(
         lock(&progress)(fed.bytes, total, fed.frames);
         report
     } else {
-        let builder = if hybrid {
-            builder
+        let builder = match (hybrid, &e.table_weights) {
+            (true, None) => builder
                 .dispatcher_works(true)
-                .table_weights(hybrid_weights(workers))
-        } else {
-            builder
+                .table_weights(hybrid_weights(workers)),
+            (true, Some(_)) => builder.dispatcher_works(true),
+            (false, _) => builder,
         };
         let engine = builder
             .build(|_| factory.for_worker())

@@ -8,6 +8,8 @@
 //! backpressure = "block" # or "drop"
 //! dispatch_hash = "toeplitz" # or "keyed": flows cannot be aimed at one worker
 //! dispatch = "auto"      # or "ring", "fanout" or "hybrid" (see `Dispatch`)
+//! table_weights = [2, 5] # each worker's share of the flows (default: equal;
+//!                        # hybrid: 2 for the dispatcher's worker, 5 for each other)
 //! verify_checksums = false
 //! drop_bad_checksums = false
 //! decode_tunnels = true  # IP-in-IP, 6in4, GRE, VXLAN, Geneve, GTP-U
@@ -55,8 +57,10 @@ pub struct ConfigFile {
     pub backpressure: Option<String>,
     /// `toeplitz` or `keyed`.
     pub dispatch_hash: Option<String>,
-    /// `auto`, `ring` or `fanout`.
+    /// `auto`, `ring`, `fanout` or `hybrid`.
     pub dispatch: Option<String>,
+    /// Each worker's weight in the indirection table.
+    pub table_weights: Option<Vec<u32>>,
     /// Verify IPv4 and TCP checksums.
     pub verify_checksums: Option<bool>,
     /// Drop segments with bad checksums (needs `verify_checksums`).
@@ -216,6 +220,9 @@ pub struct EngineShape {
     pub dispatch_hash: DispatchHash,
     /// How frames reach the workers.
     pub dispatch: Dispatch,
+    /// Each worker's weight in the indirection table (`None`: equal, or
+    /// the dispatcher's lighter share in `hybrid`).
+    pub table_weights: Option<Vec<u32>>,
 }
 
 impl Default for EngineShape {
@@ -228,6 +235,7 @@ impl Default for EngineShape {
             backpressure: Backpressure::Block,
             dispatch_hash: DispatchHash::Toeplitz,
             dispatch: Dispatch::Auto,
+            table_weights: None,
         }
     }
 }
@@ -273,6 +281,9 @@ impl ConfigFile {
         }
         if let Some(d) = &self.dispatch {
             e.dispatch = d.parse()?;
+        }
+        if let Some(w) = &self.table_weights {
+            e.table_weights = Some(w.clone());
         }
         p.decode.verify_checksums = self.verify_checksums.unwrap_or(p.decode.verify_checksums);
         p.drop_bad_checksums = self.drop_bad_checksums.unwrap_or(p.drop_bad_checksums);
@@ -351,11 +362,15 @@ mod tests {
             .unwrap()
             .apply(&mut p, &mut e, &mut o)
             .is_err());
-        toml::from_str::<ConfigFile>("key_vni = false\n[reassembly]\npaws = true")
-            .unwrap()
-            .apply(&mut p, &mut e, &mut o)
-            .unwrap();
+        toml::from_str::<ConfigFile>(
+            "key_vni = false\ntable_weights = [2, 5, 5]\ndispatch = \"hybrid\"\n[reassembly]\npaws = true",
+        )
+        .unwrap()
+        .apply(&mut p, &mut e, &mut o)
+        .unwrap();
         assert!(o.paws);
+        assert_eq!(e.table_weights, Some(vec![2, 5, 5]));
+        assert_eq!(e.dispatch, Dispatch::Hybrid);
         assert!(!p.decode.key_vni);
         assert_eq!(p.reasm.overlap_policy, OverlapPolicy::Linux);
         assert_eq!(p.reasm.memcap, 64 << 20);

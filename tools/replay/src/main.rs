@@ -40,6 +40,11 @@ struct Args {
     /// fanout where it can, else hybrid with no core to spare; else ring).
     #[arg(long, value_name = "MODE")]
     dispatch: Option<Dispatch>,
+    /// Each worker's weight in the indirection table, one per worker, e.g.
+    /// `2,5` (default: equal; with `--dispatch hybrid`, 2 for the main
+    /// thread's worker and 5 for each other).
+    #[arg(long, value_name = "W,...", value_delimiter = ',')]
+    table_weights: Option<Vec<u32>>,
     /// Print one digest line per half-connection on standard output:
     /// SRC_IP SRC_PORT DST_IP DST_PORT BYTES GAPBYTES SHA256, sorted.
     #[arg(long)]
@@ -107,6 +112,9 @@ fn options(args: &Args) -> Result<ReplayOptions, String> {
     }
     if let Some(d) = args.dispatch {
         o.engine.dispatch = d;
+    }
+    if let Some(w) = &args.table_weights {
+        o.engine.table_weights = Some(w.clone());
     }
     if let Some(p) = args.overlap_policy {
         o.pipeline.reasm.overlap_policy = p;

@@ -323,6 +323,47 @@ fn several_captures_with_a_damaged_one_agree_in_every_mode() {
     assert_eq!(seen[3], seen[0]);
 }
 
+/// Table weights place flows: a weight of 0 gives a worker none, the
+/// output stays the truth in every mode, and a count that is not one per
+/// worker is a usage error.
+#[test]
+fn table_weights_place_the_flows() {
+    for mode in ["--dispatch=ring", "--dispatch=fanout", "--dispatch=hybrid"] {
+        for weights in ["0,1", "1,0", "1,4"] {
+            let o = run(
+                &[
+                    "--json",
+                    "--digest",
+                    "-w2",
+                    mode,
+                    "--table-weights",
+                    weights,
+                ],
+                &sample(),
+            );
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let out = stdout(&o);
+            let (digests, json) = out.trim_end().rsplit_once('\n').unwrap();
+            assert_eq!(format!("{digests}\n"), sample_truth(), "{mode} {weights}");
+            let v: serde_json::Value = serde_json::from_str(json).unwrap();
+            let frames: Vec<u64> = v["workers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|w| w["frames"]["frames"].as_u64().unwrap())
+                .collect();
+            match weights {
+                "0,1" => assert_eq!(frames, [0, 665], "{mode}"),
+                "1,0" => assert_eq!(frames, [665, 0], "{mode}"),
+                _ => assert!(frames.iter().all(|&n| n > 0), "{mode}: {frames:?}"),
+            }
+        }
+    }
+    let o = run(&["-w3", "--table-weights", "1,2"], &sample());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("one per worker"));
+}
+
 #[test]
 fn json_stats_are_machine_readable() {
     for (args, mode) in [
