@@ -324,6 +324,42 @@ impl EngineBuilder {
     /// dispatcher that does nothing else. With [`workers`](Self::workers)
     /// `0` this changes nothing (inline mode), nor does it for
     /// [`fanout`](Self::fanout) engines (they have no dispatcher).
+    ///
+    /// ```
+    /// use weft_engine::EngineBuilder;
+    /// use weft_reasm::{ConnInfo, Context, ScatterGather, Segment, Stream, StreamFactory};
+    /// use weft_wire::{LinkType, Timestamp};
+    ///
+    /// struct Count(u64);
+    /// impl Stream for Count {
+    ///     fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _: &Context) {
+    ///         self.0 += sg.lengths().0 as u64;
+    ///     }
+    /// }
+    /// struct Factory;
+    /// impl StreamFactory for Factory {
+    ///     type Stream = Count;
+    ///     fn new_stream(&mut self, _: &ConnInfo, _: &Segment<'_>, _: &Context) -> Count {
+    ///         Count(0)
+    ///     }
+    /// }
+    ///
+    /// // Two workers on two cores: this thread reads, dispatches and is
+    /// // worker 0 (2 shares of the flows); worker 1 has a thread (5 shares).
+    /// let mut engine = EngineBuilder::new()
+    ///     .workers(2)
+    ///     .dispatcher_works(true)
+    ///     .table_weights(vec![2, 5])
+    ///     .build(|_| Factory)
+    ///     .unwrap();
+    /// for _ in 0..10 {
+    ///     engine.dispatch(LinkType::Ethernet, &[0u8; 60], Timestamp(0)); // stand-ins
+    /// }
+    /// let report = engine.finish().unwrap();
+    /// assert_eq!(report.stats.dispatch.frames, 10);
+    /// assert_eq!(report.factories.len(), 2);
+    /// assert!(!report.stats.pinned[0]); // the caller's thread
+    /// ```
     pub fn dispatcher_works(mut self, yes: bool) -> Self {
         self.dispatcher_works = yes;
         self
