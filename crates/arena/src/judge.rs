@@ -26,7 +26,8 @@ pub struct Judge {
     pub settle: usize,
     /// Bytes timed in each of a trial's four legs: warmed, not, not,
     /// warmed (or the other way round, every other trial), so that a
-    /// steady change in the traffic's pace favours neither.
+    /// steady change in the traffic's pace favours neither. Not 0: a
+    /// helper is not started with a judge that times nothing.
     pub timed: usize,
     /// Bytes the winner is then kept for, before the next trial.
     pub keep: usize,

@@ -173,14 +173,18 @@ impl std::fmt::Debug for Readahead {
 impl Readahead {
     /// Starts the helper for `pager`, whose reader is at byte `pos`: it
     /// works from the start of the chunk holding `pos` (nothing before that
-    /// is mapped ahead or unmapped). `None` if the thread cannot be started
-    /// or the window has a zero chunk.
+    /// is mapped ahead or unmapped). `None` if the thread cannot be started,
+    /// the window has a zero chunk, or its judge times legs of no bytes
+    /// (a trial would then end, and another begin, at every look).
     pub fn start<P: Pager>(
         pager: std::sync::Arc<P>,
         pos: usize,
         window: Window,
     ) -> Option<Readahead> {
         if window.chunk == 0 || window.drop_chunk == 0 {
+            return None;
+        }
+        if window.judge.is_some_and(|j| j.timed == 0) {
             return None;
         }
         let shared = Arc::new(Shared {
@@ -712,6 +716,21 @@ mod tests {
             };
             assert!(Readahead::start(log.clone(), 0, w).is_none());
         }
+        // A judge that would time legs of no bytes.
+        let judge = crate::judge::Judge {
+            timed: 0,
+            ..crate::judge::Judge::DEFAULT
+        };
+        let w = Window {
+            judge: Some(judge),
+            ..Window::DEFAULT
+        };
+        assert!(Readahead::start(log.clone(), 0, w).is_none());
+        let w = Window {
+            judge: Some(crate::judge::Judge::DEFAULT),
+            ..Window::DEFAULT
+        };
+        assert!(Readahead::start(log, 0, w).is_some());
     }
 }
 
