@@ -23,6 +23,29 @@ fn bounded<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static)
         .expect("engine test timed out (deadlock?)")
 }
 
+/// Traffic with every impairment the engine tests place flows through:
+/// `conns` connections of 1 B to 8 KB each way, `concurrent` at once,
+/// reordered, duplicated, overlapping, lossy, some IPv6, some behind VLAN
+/// tags, some reset, 4-tuples reused from a pool of `tuple_pool`.
+fn impaired(seed: u64, conns: u64, concurrent: usize, tuple_pool: u32) -> GenConfig {
+    GenConfig {
+        seed,
+        conns,
+        concurrent,
+        min_bytes: 1,
+        max_bytes: 8_000,
+        reorder: 0.05,
+        duplicate: 0.02,
+        overlap: 0.02,
+        loss: 0.01,
+        ipv6_fraction: 0.2,
+        vlan_fraction: 0.1,
+        rst_fraction: 0.1,
+        tuple_pool,
+        ..GenConfig::default()
+    }
+}
+
 fn trace(cfg: &GenConfig) -> Vec<u8> {
     let mut v = Vec::new();
     weft_gen::generate(cfg, &mut v).unwrap();
@@ -453,23 +476,7 @@ fn run_fanout(
 /// switches; each worker knows its index while it runs.
 #[test]
 fn fanout_workers_keep_exactly_the_flows_a_dispatcher_sends_them() {
-    let cfg = GenConfig {
-        seed: 9,
-        conns: 3_000,
-        concurrent: 1_000,
-        min_bytes: 1,
-        max_bytes: 8_000,
-        reorder: 0.05,
-        duplicate: 0.02,
-        overlap: 0.02,
-        loss: 0.01,
-        ipv6_fraction: 0.2,
-        vlan_fraction: 0.1,
-        rst_fraction: 0.1,
-        tuple_pool: 500,
-        ..GenConfig::default()
-    };
-    let pcap = Arc::new(trace(&cfg));
+    let pcap = Arc::new(trace(&impaired(9, 3_000, 1_000, 500)));
     let p = pcap.to_vec();
     let inline = bounded(120, move || {
         run(p, EngineBuilder::new().workers(0), Behaviour::default())
@@ -1449,23 +1456,7 @@ fn an_inline_engine_is_poisoned_by_a_caught_handler_panic() {
 /// delivers. Its worker is not pinned (the thread is the caller's).
 #[test]
 fn a_working_dispatcher_keeps_its_flows_and_hands_on_the_rest() {
-    let cfg = GenConfig {
-        seed: 19,
-        conns: 2_000,
-        concurrent: 600,
-        min_bytes: 1,
-        max_bytes: 8_000,
-        reorder: 0.05,
-        duplicate: 0.02,
-        overlap: 0.02,
-        loss: 0.01,
-        ipv6_fraction: 0.2,
-        vlan_fraction: 0.1,
-        rst_fraction: 0.1,
-        tuple_pool: 400,
-        ..GenConfig::default()
-    };
-    let pcap = Arc::new(trace(&cfg));
+    let pcap = Arc::new(trace(&impaired(19, 2_000, 600, 400)));
     let p = pcap.to_vec();
     let inline = bounded(120, move || {
         run(p, EngineBuilder::new().workers(0), Behaviour::default())
@@ -1715,23 +1706,7 @@ proptest::proptest! {
     /// received exactly what the table sends it.
     #[test]
     fn every_engine_shape_delivers_what_inline_delivers(seed in 0u64..1_000, d in drawn()) {
-        let cfg = GenConfig {
-            seed,
-            conns: 120,
-            concurrent: 40,
-            min_bytes: 1,
-            max_bytes: 4_000,
-            reorder: 0.05,
-            duplicate: 0.02,
-            overlap: 0.02,
-            loss: 0.02,
-            ipv6_fraction: 0.2,
-            vlan_fraction: 0.1,
-            rst_fraction: 0.1,
-            tuple_pool: 60,
-            ..GenConfig::default()
-        };
-        let pcap = Arc::new(trace(&cfg));
+        let pcap = Arc::new(trace(&impaired(seed, 120, 40, 60)));
         let p = pcap.to_vec();
         let inline = bounded(60, move || run(p, EngineBuilder::new().workers(0), Behaviour::default()));
         let want = inline.result.unwrap().stats.reasm_total();
