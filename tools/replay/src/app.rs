@@ -155,19 +155,6 @@ fn run<C: Check>(
     let workers = e
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let builder = EngineBuilder::new()
-        .workers(workers)
-        .pin(e.pin)
-        .ring_capacity(e.ring_capacity)
-        .batch(e.batch)
-        .backpressure(e.backpressure)
-        .dispatch_hash(e.dispatch_hash)
-        .pipeline(opts.pipeline.clone());
-    // Weights place flows on workers: inline there is one place.
-    let builder = match &e.table_weights {
-        Some(w) if workers > 0 => builder.table_weights(w.clone()),
-        _ => builder,
-    };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let shape = Shape {
         workers,
@@ -177,6 +164,21 @@ fn run<C: Check>(
         backpressure: e.backpressure,
     };
     let (fanout, hybrid) = shape.choose(e.dispatch)?;
+    let builder = EngineBuilder::new()
+        .workers(workers)
+        .pin(e.pin)
+        .ring_capacity(e.ring_capacity)
+        .batch(e.batch)
+        .backpressure(e.backpressure)
+        .dispatch_hash(e.dispatch_hash)
+        .dispatcher_works(hybrid)
+        .pipeline(opts.pipeline.clone());
+    // Weights place flows on workers: inline there is one place.
+    let builder = match (&e.table_weights, hybrid) {
+        (Some(w), _) if workers > 0 => builder.table_weights(w.clone()),
+        (None, true) => builder.table_weights(hybrid_weights(workers)),
+        _ => builder,
+    };
     let start = Instant::now();
     let mut out = Outcome {
         digests: Vec::new(),
@@ -251,13 +253,6 @@ fn run<C: Check>(
         lock(&progress)(fed.bytes, total, fed.frames);
         report
     } else {
-        let builder = match (hybrid, &e.table_weights) {
-            (true, None) => builder
-                .dispatcher_works(true)
-                .table_weights(hybrid_weights(workers)),
-            (true, Some(_)) => builder.dispatcher_works(true),
-            (false, _) => builder,
-        };
         let engine = builder
             .build(|_| factory.for_worker())
             .map_err(RunError::Engine)?;
