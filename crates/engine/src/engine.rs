@@ -1326,10 +1326,7 @@ impl<F: StreamFactory> Engine<F> {
     ) {
         let w = self.worker_of(hash);
         let fanout = matches!(self.mode, Mode::Fanout(_));
-        let mine = match &mut self.mode {
-            Mode::Fanout(l) => Some(l),
-            _ => self.local.as_mut(),
-        };
+        let mine = this_threads_worker(&mut self.mode, &mut self.local);
         if let Some(l) = mine.filter(|l| l.me == w) {
             // Counted; this thread's own worker's processed here, from
             // the caller's bytes (never copied).
@@ -1406,10 +1403,7 @@ impl<F: StreamFactory> Engine<F> {
         let w = self.worker_of(hash);
         self.stats.sent[w] += 1;
         let now = self.now;
-        let mine = match &mut self.mode {
-            Mode::Fanout(l) => Some(l),
-            _ => self.local.as_mut(),
-        };
+        let mine = this_threads_worker(&mut self.mode, &mut self.local);
         if let Some(l) = mine.filter(|l| l.me == w) {
             // A defragmented datagram (only those are sent): after the
             // frames gathered before it.
@@ -1628,6 +1622,18 @@ impl<F: StreamFactory> Drop for Engine<F> {
                 }
             }
         }
+    }
+}
+
+/// The worker whose frames this thread processes itself: a fanout
+/// worker's own, or worker 0 of a dispatcher that runs it.
+fn this_threads_worker<'a, F: StreamFactory>(
+    mode: &'a mut Mode<F>,
+    local: &'a mut Option<Box<Fanout<F>>>,
+) -> Option<&'a mut Fanout<F>> {
+    match mode {
+        Mode::Fanout(l) => Some(l),
+        _ => local.as_deref_mut(),
     }
 }
 
