@@ -91,6 +91,17 @@ fn every_worker_count_matches_inline_and_the_truth() {
         let got = digest_with(&path, workers, 64, eager.clone());
         assert_eq!(got, inline, "{workers} workers, always prefetching");
     }
+    // Read as a stream of 256 KiB buffers, handed to the workers and
+    // reused once they are past them, rather than mapped.
+    for d in [Dispatch::Ring, Dispatch::Hybrid] {
+        let mut read = ReplayOptions::default();
+        read.no_map = true;
+        read.engine.dispatch = d;
+        for workers in [2, 3] {
+            let got = digest_with(&path, workers, 64, read.clone());
+            assert_eq!(got, inline, "{workers} workers, read, {d:?}");
+        }
+    }
     // The same with flows spread by the keyed hash instead of the public one.
     let mut keyed = ReplayOptions::default();
     keyed.engine.dispatch_hash = weft_engine::DispatchHash::Keyed;
@@ -177,6 +188,14 @@ fn corpus_multi_worker_equals_inline() {
                     "{f} with {workers} workers, {d:?}"
                 );
             }
+        }
+        // Read as a stream (buffers handed over and reused, not a
+        // mapping), the dispatcher running worker 0 or not.
+        for d in [Dispatch::Ring, Dispatch::Hybrid] {
+            let mut o = ReplayOptions::default();
+            o.no_map = true;
+            o.engine.dispatch = d;
+            assert_eq!(digest_with(&p, 2, 64, o), inline, "{f} read, {d:?}");
         }
     }
 }
