@@ -94,8 +94,10 @@ fn every_worker_count_matches_inline_and_the_truth() {
     // Read as a stream of 256 KiB buffers, handed to the workers and
     // reused once they are past them, rather than mapped.
     for d in [Dispatch::Ring, Dispatch::Hybrid] {
-        let mut read = ReplayOptions::default();
-        read.no_map = true;
+        let mut read = ReplayOptions {
+            no_map: true,
+            ..ReplayOptions::default()
+        };
         read.engine.dispatch = d;
         for workers in [2, 3] {
             let got = digest_with(&path, workers, 64, read.clone());
@@ -192,8 +194,10 @@ fn corpus_multi_worker_equals_inline() {
         // Read as a stream (buffers handed over and reused, not a
         // mapping), the dispatcher running worker 0 or not.
         for d in [Dispatch::Ring, Dispatch::Hybrid] {
-            let mut o = ReplayOptions::default();
-            o.no_map = true;
+            let mut o = ReplayOptions {
+                no_map: true,
+                ..ReplayOptions::default()
+            };
             o.engine.dispatch = d;
             assert_eq!(digest_with(&p, 2, 64, o), inline, "{f} read, {d:?}");
         }
