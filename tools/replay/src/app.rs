@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use weft_arena::Abreast;
 use weft_capture::{Capture, CaptureError, Prefetch, SharedBytes};
-use weft_engine::{Backpressure, Engine, EngineBuilder, EngineError, EngineStats, PipelineConfig};
+use weft_engine::{
+    Backpressure, Engine, EngineBuilder, EngineError, EngineReport, EngineStats, PipelineConfig,
+};
 use weft_reasm::StreamFactory;
 use weft_wire::{LinkType, Timestamp};
 
@@ -152,10 +154,11 @@ fn run<C: Check>(
 ) -> Result<Outcome, RunError> {
     let total: Option<u64> = opened.iter().map(Capture::total_len).sum();
     let e = &opts.engine;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Not given: as many as there are table weights, or one per core.
     let workers = e
         .workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        .unwrap_or_else(|| e.table_weights.as_ref().map_or(cores, Vec::len));
     let shape = Shape {
         workers,
         cores,
@@ -267,17 +270,26 @@ fn run<C: Check>(
             stop,
             group: None,
         };
-        let (engine, fed) = fed_on_this_thread(engine, |engine| {
+        let feed = |engine: &mut Engine<_>| {
             reading.feed_all(engine, opened, &mut |read, frames| {
                 progress(read, total, frames)
             })
-        })?;
+        };
+        // Stream handlers run on this thread inline and on the worker 0 of
+        // a dispatcher that runs it; with rings, only on worker threads.
+        let (fed, report) = if workers == 0 || hybrid {
+            run_on_this_thread(engine, feed)?
+        } else {
+            let mut engine = engine;
+            let fed = feed(&mut engine);
+            (fed, engine.finish())
+        };
         progress(fed.bytes, total, fed.frames);
         out.capture_errors = fed.errors;
         out.interrupted = fed.interrupted;
         out.readahead_trials = fed.readahead_trials;
         out.bytes_read = fed.bytes;
-        engine.finish().map_err(RunError::Engine)?
+        report.map_err(RunError::Engine)?
     };
     out.elapsed = start.elapsed();
     out.stats = report.stats;
@@ -291,30 +303,39 @@ fn run<C: Check>(
     Ok(out)
 }
 
-/// Runs `feed` on `engine`, whose stream handlers may run on this thread
-/// (inline, or worker 0 of a dispatcher that runs it): a handler's panic
-/// comes back as worker 0's error, as one on a worker thread does, once
-/// the engine is finished (its other workers stopped), instead of
-/// unwinding through the caller.
-fn fed_on_this_thread<F: StreamFactory, T>(
+/// Runs `feed` on `engine`, then finishes it, where its stream handlers
+/// run on this thread (inline, or worker 0 of a dispatcher that runs it):
+/// a handler's panic, while fed or while finishing (the last deliveries
+/// and `complete`s), comes back as worker 0's error with the panic's
+/// message, as one on a worker thread does, once the other workers
+/// stopped, instead of unwinding through the caller. A panic elsewhere
+/// (the engine was not poisoned by it) is a bug of this program: it goes
+/// on unwinding, after the engine finished.
+fn run_on_this_thread<F: StreamFactory, T>(
     mut engine: Engine<F>,
     feed: impl FnOnce(&mut Engine<F>) -> T,
-) -> Result<(Engine<F>, T), RunError> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| feed(&mut engine))) {
-        Ok(t) => Ok((engine, t)),
-        Err(payload) => {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a stream handler panicked".to_owned());
-            // Poisoned: finishing it only stops and joins its workers.
-            let _ = engine.finish();
-            Err(RunError::Engine(EngineError::WorkerPanicked {
-                worker: 0,
-                message,
-            }))
-        }
+) -> Result<(T, Result<EngineReport<F>, EngineError>), RunError> {
+    use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+    let handler_panic = |payload: Box<dyn std::any::Any + Send>| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a stream handler panicked".to_owned());
+        RunError::Engine(EngineError::WorkerPanicked { worker: 0, message })
+    };
+    match catch_unwind(AssertUnwindSafe(|| feed(&mut engine))) {
+        Ok(t) => match catch_unwind(AssertUnwindSafe(|| engine.finish())) {
+            Ok(report) => Ok((t, report)),
+            // Only handlers run code that can panic in `finish`.
+            Err(payload) => Err(handler_panic(payload)),
+        },
+        // Poisoned by a handler, finishing only stops and joins the other
+        // workers, and says so.
+        Err(payload) => match engine.finish() {
+            Err(EngineError::WorkerPanicked { worker: 0, .. }) => Err(handler_panic(payload)),
+            _ => resume_unwind(payload),
+        },
     }
 }
 
@@ -838,24 +859,31 @@ mod tests {
     }
 
     /// A stream handler panic on the reading thread (inline, or worker 0
-    /// of a dispatcher that runs it) comes back as worker 0's error with
-    /// the panic's message, after the other workers stopped; a run
-    /// without one gives the engine back.
+    /// of a dispatcher that runs it), while fed or in `finish`'s last
+    /// deliveries, comes back as worker 0's error with the panic's
+    /// message, after the other workers stopped; a panic that did not
+    /// come from a handler goes on unwinding; a run without one gives the
+    /// report.
     #[test]
     fn a_handler_panic_on_the_reading_thread_is_an_error() {
-        use weft_engine::{EngineBuilder, EngineError};
+        use super::{run_on_this_thread, RunError};
+        use weft_engine::{Engine, EngineBuilder, EngineError};
         use weft_reasm::{ConnInfo, Context, ScatterGather, Segment, Stream, StreamFactory};
-        struct Boom;
+        /// Panics on its first delivery, or (`at_end`) when completed.
+        struct Boom(bool);
         impl Stream for Boom {
             fn reassembled(&mut self, _: &mut ScatterGather<'_>, _: &Context) {
-                panic!("handler failure on purpose");
+                assert!(self.0, "handler failure on purpose");
+            }
+            fn complete(&mut self, _: &Context) -> bool {
+                panic!("handler failure on purpose, at the end");
             }
         }
-        struct Booms;
+        struct Booms(bool);
         impl StreamFactory for Booms {
             type Stream = Boom;
             fn new_stream(&mut self, _: &ConnInfo, _: &Segment<'_>, _: &Context) -> Boom {
-                Boom
+                Boom(self.0)
             }
         }
         let pcap = std::fs::read(concat!(
@@ -863,35 +891,64 @@ mod tests {
             "/../../tests/data/sample.pcap"
         ))
         .unwrap();
-        let feed = move |e: &mut weft_engine::Engine<Booms>| {
-            let mut cap = weft_capture::Capture::from_bytes(pcap.clone(), "mem").unwrap();
-            while let Some(f) = cap.next_frame() {
-                let f = f.unwrap();
-                let link = weft_wire::LinkType::from_raw(f.link_type);
-                e.dispatch(link, f.data, Timestamp(f.ts_nanos));
+        // The first `frames` frames, then a flush or not.
+        let feeder = move |frames: usize, flush: bool| {
+            let pcap = pcap.clone();
+            move |e: &mut Engine<Booms>| {
+                let mut cap = weft_capture::Capture::from_bytes(pcap, "mem").unwrap();
+                for _ in 0..frames {
+                    let Some(f) = cap.next_frame() else { break };
+                    let f = f.unwrap();
+                    let link = weft_wire::LinkType::from_raw(f.link_type);
+                    e.dispatch(link, f.data, Timestamp(f.ts_nanos));
+                }
+                if flush {
+                    e.flush();
+                }
             }
-            e.flush();
         };
         for hybrid in [false, true] {
-            let workers = if hybrid { 2 } else { 0 };
-            let b = EngineBuilder::new().workers(workers).pin(false);
-            let engine = b.dispatcher_works(hybrid).build(|_| Booms).unwrap();
-            let feed = feed.clone();
-            let ran = within(30_000, move || {
-                super::fed_on_this_thread(engine, feed).map(|_| ())
-            });
-            match ran.expect("nothing hangs") {
-                Err(super::RunError::Engine(EngineError::WorkerPanicked { worker, message })) => {
-                    assert_eq!(worker, 0);
-                    assert_eq!(message, "handler failure on purpose", "hybrid {hybrid}");
+            // Deliveries while fed; then only `complete`s, of connections
+            // still open after 20 frames, in `finish`.
+            for (frames, flush, at_end) in [(usize::MAX, true, false), (20, false, true)] {
+                let workers = if hybrid { 2 } else { 0 };
+                let b = EngineBuilder::new().workers(workers).pin(false);
+                let engine = b.dispatcher_works(hybrid).build(|_| Booms(at_end)).unwrap();
+                let feed = feeder(frames, flush);
+                let ran = within(30_000, move || {
+                    run_on_this_thread(engine, feed)
+                        .and_then(|(_, report)| report.map(|_| ()).map_err(RunError::Engine))
+                });
+                let what = format!("hybrid {hybrid}, {frames} frames, flush {flush}");
+                match ran.expect("nothing hangs") {
+                    Err(RunError::Engine(EngineError::WorkerPanicked { worker, message })) => {
+                        assert_eq!(worker, 0, "{what}");
+                        assert!(
+                            message.contains("handler failure on purpose"),
+                            "{what}: {message}"
+                        );
+                    }
+                    _ => panic!("{what}: expected worker 0's panic"),
                 }
-                _ => panic!("hybrid {hybrid}: expected worker 0's panic"),
             }
         }
-        let engine = EngineBuilder::new().workers(0).build(|_| Booms).unwrap();
-        let (engine, n) = super::fed_on_this_thread(engine, |_| 7).ok().unwrap();
+        // Not a handler's: unwinds on, with its own payload.
+        let engine = EngineBuilder::new()
+            .workers(0)
+            .build(|_| Booms(true))
+            .unwrap();
+        let bug = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_on_this_thread(engine, |_| panic!("a reading bug"))
+        }));
+        let payload = bug.err().expect("unwound");
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"a reading bug"));
+        let engine = EngineBuilder::new()
+            .workers(0)
+            .build(|_| Booms(true))
+            .unwrap();
+        let (n, report) = run_on_this_thread(engine, |_| 7).ok().unwrap();
         assert_eq!(n, 7);
-        assert!(engine.finish().is_ok());
+        assert!(report.is_ok());
     }
 
     /// Auto picks fanout for mapped captures, else a working dispatcher

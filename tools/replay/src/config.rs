@@ -221,7 +221,8 @@ pub struct EngineShape {
     /// How frames reach the workers.
     pub dispatch: Dispatch,
     /// Each worker's weight in the indirection table (`None`: equal, or
-    /// the dispatcher's lighter share in `hybrid`).
+    /// the dispatcher's lighter share in `hybrid`); without `workers`,
+    /// also how many workers; ignored inline.
     pub table_weights: Option<Vec<u32>>,
 }
 

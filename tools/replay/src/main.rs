@@ -41,8 +41,9 @@ struct Args {
     #[arg(long, value_name = "MODE")]
     dispatch: Option<Dispatch>,
     /// Each worker's weight in the indirection table, one per worker, e.g.
-    /// `2,5` (default: equal; with `--dispatch hybrid`, 2 for the main
-    /// thread's worker and 5 for each other).
+    /// `2,5` (default: equal; where the main thread is worker 0, hybrid, 2
+    /// for it and 5 for each other). Without --workers, sets how many;
+    /// ignored inline.
     #[arg(long, value_name = "W,...", value_delimiter = ',')]
     table_weights: Option<Vec<u32>>,
     /// Print one digest line per half-connection on standard output:

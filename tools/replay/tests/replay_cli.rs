@@ -362,6 +362,16 @@ fn table_weights_place_the_flows() {
     let o = run(&["-w3", "--table-weights", "1,2"], &sample());
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("one per worker"));
+    // Without --workers, as many workers as weights; inline, ignored.
+    for (args, workers) in [
+        (&["--table-weights", "1,1,1"][..], 3),
+        (&["--inline", "--table-weights", "1,2"], 1),
+    ] {
+        let o = run(&[&["--json"][..], args].concat(), &sample());
+        assert!(o.status.success(), "{args:?}");
+        let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+        assert_eq!(v["workers"].as_array().unwrap().len(), workers, "{args:?}");
+    }
 }
 
 #[test]
