@@ -943,7 +943,8 @@ const PANICKED_HERE: &str = "a stream handler panicked on the dispatcher's threa
 /// table), or inline on the calling thread.
 ///
 /// The engine itself is the dispatcher: its methods run on the caller's
-/// thread. It is `Send` when the factory is (it can be moved to a reader
+/// thread, and so do worker 0's stream handlers when the dispatcher runs
+/// it ([`EngineBuilder::dispatcher_works`]). It is `Send` when the factory is (it can be moved to a reader
 /// thread) but not `Sync`.
 ///
 /// ```
