@@ -257,6 +257,30 @@ fn tens_of_thousands_of_concurrent_flows_on_more_workers_than_cores() {
     received_is_processed_plus_dropped(&own_report);
 }
 
+/// Expects a worker panic of `worker` whose message contains `text`.
+fn expect_panic_of(r: &Run, worker: usize, text: &str) {
+    match &r.result {
+        Err(EngineError::WorkerPanicked { worker: w, message }) => {
+            assert_eq!(*w, worker, "{message}");
+            assert!(message.contains(text), "{message}");
+        }
+        Err(e) => panic!("expected a worker panic, got {e}"),
+        Ok(_) => panic!("expected a worker panic, got success"),
+    }
+}
+
+/// 300 connections of 1 to 20 KB each way, 50 at once: enough to fill
+/// small rings behind slow handlers.
+fn bulky_trace() -> Vec<u8> {
+    trace(&GenConfig {
+        conns: 300,
+        concurrent: 50,
+        min_bytes: 1000,
+        max_bytes: 20_000,
+        ..GenConfig::default()
+    })
+}
+
 /// Every worker received what it processed plus what its ring dropped.
 fn received_is_processed_plus_dropped(report: &EngineReport<impl StreamFactory>) {
     let d = &report.stats.dispatch;
@@ -283,14 +307,7 @@ fn one_block(frames: &[(Vec<u8>, Timestamp)]) -> (Vec<u8>, Vec<(usize, usize, Ti
 
 #[test]
 fn drop_mode_accounts_for_every_frame() {
-    let cfg = GenConfig {
-        conns: 300,
-        concurrent: 50,
-        min_bytes: 1000,
-        max_bytes: 20_000,
-        ..GenConfig::default()
-    };
-    let pcap = trace(&cfg);
+    let pcap = bulky_trace();
     let r = bounded(120, move || {
         let b = EngineBuilder::new()
             .workers(2)
@@ -333,14 +350,7 @@ fn a_panicking_handler_is_an_error_and_nothing_hangs() {
             },
         )
     });
-    match r.result {
-        Err(EngineError::WorkerPanicked { worker, message }) => {
-            assert_eq!(worker, 1);
-            assert!(message.contains("on purpose"));
-        }
-        Err(e) => panic!("expected a worker panic, got {e}"),
-        Ok(_) => panic!("expected a worker panic, got success"),
-    }
+    expect_panic_of(&r, 1, "on purpose");
     assert!(r.completed > 0, "the other workers finished their streams");
 }
 
@@ -770,14 +780,7 @@ fn a_panic_on_a_fanout_worker_is_its_error_and_the_others_finish() {
         };
         run_fanout(b, bad, |e| feed_mixed(e, &p, 1_000_000, 1_000_000))
     });
-    match fan.result {
-        Err(EngineError::WorkerPanicked { worker, message }) => {
-            assert_eq!(worker, 1);
-            assert!(message.contains("on purpose"), "{message}");
-        }
-        Err(e) => panic!("expected a worker panic, got {e}"),
-        Ok(_) => panic!("expected a worker panic, got success"),
-    }
+    expect_panic_of(&fan, 1, "on purpose");
     assert!(
         fan.completed > 0,
         "the other workers finished their streams"
@@ -790,14 +793,7 @@ fn a_panic_on_a_fanout_worker_is_its_error_and_the_others_finish() {
             assert_ne!(e.index(), Some(0), "reader failure on purpose");
         })
     });
-    match fan.result {
-        Err(EngineError::WorkerPanicked { worker, message }) => {
-            assert_eq!(worker, 0);
-            assert!(message.contains("on purpose"), "{message}");
-        }
-        Err(e) => panic!("expected a worker panic, got {e}"),
-        Ok(_) => panic!("expected a worker panic, got success"),
-    }
+    expect_panic_of(&fan, 0, "on purpose");
     assert!(fan.completed > 0, "worker 1 finished its streams");
 }
 
@@ -1512,18 +1508,6 @@ fn a_working_dispatcher_keeps_its_flows_and_hands_on_the_rest() {
     }
 }
 
-/// Expects a worker panic of `worker` whose message contains `text`.
-fn expect_panic_of(r: &Run, worker: usize, text: &str) {
-    match &r.result {
-        Err(EngineError::WorkerPanicked { worker: w, message }) => {
-            assert_eq!(*w, worker, "{message}");
-            assert!(message.contains(text), "{message}");
-        }
-        Err(e) => panic!("expected a worker panic, got {e}"),
-        Ok(_) => panic!("expected a worker panic, got success"),
-    }
-}
-
 /// A handler panic on the worker a dispatcher runs unwinds through the
 /// dispatch call that processed the frame, as inline; the caller catches
 /// it and finishes: worker 0's error comes back once the other workers
@@ -1603,14 +1587,7 @@ fn a_panic_on_the_dispatchers_worker_is_its_error_and_the_others_finish() {
 /// processed plus what was dropped for it. Live counters cover worker 0.
 #[test]
 fn a_working_dispatcher_drops_only_at_full_rings() {
-    let cfg = GenConfig {
-        conns: 300,
-        concurrent: 50,
-        min_bytes: 1000,
-        max_bytes: 20_000,
-        ..GenConfig::default()
-    };
-    let pcap = trace(&cfg);
+    let pcap = bulky_trace();
     let r = bounded(120, move || {
         let b = EngineBuilder::new()
             .workers(3)
