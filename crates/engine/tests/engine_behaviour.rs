@@ -1285,31 +1285,42 @@ fn drop_mode_finish_delivers_what_it_still_holds() {
     assert_eq!(processed, n);
 }
 
-/// A frame outside its block panics (documented), and an engine whose
-/// caller catches that panic still has its block for the next frame.
+/// A frame outside its block panics (documented), also where its end
+/// overflows, in every mode with a dispatcher; and an engine whose caller
+/// catches that panic still has its block for the next frame.
 #[test]
 fn a_frame_outside_its_block_leaves_the_block_in_place() {
-    let frames = conn_frames(port_for(2, 0, 5000), &[(true, 0, 10, 0)]);
-    let run = bounded(60, move || {
-        run_feeding(
-            EngineBuilder::new().workers(2).pin(false),
-            Behaviour::default(),
-            |e| {
+    let shapes = [
+        EngineBuilder::new().workers(0),
+        EngineBuilder::new().workers(2).pin(false),
+        EngineBuilder::new()
+            .workers(2)
+            .pin(false)
+            .dispatcher_works(true),
+    ];
+    for builder in shapes {
+        let frames = conn_frames(port_for(2, 0, 5000), &[(true, 0, 10, 0)]);
+        let run = bounded(60, move || {
+            run_feeding(builder, Behaviour::default(), |e| {
                 let (bytes, at) = one_block(&frames);
                 let size = bytes.len();
                 e.set_block(Arc::new(bytes));
-                let outside = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    e.dispatch_in_block(LinkType::Ethernet, size - 4, 64, Timestamp(0))
-                }));
-                assert!(outside.is_err(), "out of range panics");
+                for (off, len) in [(size - 4, 64), (usize::MAX - 8, 64), (size + 1, 0)] {
+                    let outside = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        e.dispatch_in_block(LinkType::Ethernet, off, len, Timestamp(0))
+                    }));
+                    let message = outside.expect_err("out of range panics");
+                    let message = message.downcast_ref::<String>().map_or("", String::as_str);
+                    assert!(message.contains("outside the block"), "{message}");
+                }
                 for (off, len, ts) in at {
                     e.dispatch_in_block(LinkType::Ethernet, off, len, ts);
                 }
-            },
-        )
-    });
-    run.result.unwrap();
-    assert_eq!(run.delivered, 10);
+            })
+        });
+        run.result.unwrap();
+        assert_eq!(run.delivered, 10);
+    }
 }
 
 /// `frame` (Ethernet, IPv4) carried in GRE over an outer IPv4 header,
