@@ -40,10 +40,17 @@ pub enum ErrorKind {
     /// A record claims more captured bytes than any sane capture holds; the
     /// length is not trusted and nothing is allocated from it.
     OversizedRecord {
-        /// The captured length the record header claims.
+        /// The length claimed: a pcap record's or pcapng packet's captured
+        /// length, or a pcapng block's total length.
         len: u32,
         /// The largest accepted length for this input.
         limit: u32,
+    },
+    /// A pcapng interface description's options run past the end of the
+    /// block (its timestamp resolution or offset may be lost with them).
+    BadOptions {
+        /// The code of the option whose value runs past the block.
+        code: u16,
     },
     /// A pcapng packet names an interface that no description block declared.
     UnknownInterface(u32),
@@ -95,6 +102,7 @@ impl ErrorKind {
             ErrorKind::BadMagic(_) => "bad magic number",
             ErrorKind::BadBlockLength { .. } => "bad block length",
             ErrorKind::OversizedRecord { .. } => "oversized record",
+            ErrorKind::BadOptions { .. } => "options run past the end of the block",
             ErrorKind::UnknownInterface(_) => "packet names an undeclared interface",
             ErrorKind::TooManyInterfaces(_) => "too many interfaces in one section",
             ErrorKind::Io(_) => "read error",
@@ -119,6 +127,7 @@ impl ErrorKind {
             ErrorKind::OversizedRecord { len, limit } => {
                 write!(f, " ({len} bytes, limit {limit})")
             }
+            ErrorKind::BadOptions { code } => write!(f, " (option {code})"),
             ErrorKind::UnknownInterface(id) => write!(f, " (interface {id})"),
             ErrorKind::TooManyInterfaces(limit) => write!(f, " (limit {limit})"),
             ErrorKind::Io(kind) => write!(f, " ({})", io::Error::from(kind)),

@@ -42,9 +42,10 @@
 //!   ends cleanly.
 //! * No input makes the reader panic, and no length read from the input is
 //!   allocated without a bound: records are capped at
-//!   [`MAX_RECORD_LEN`] (256 KiB), pcapng packet blocks at 320 KiB, other
-//!   buffered pcapng blocks at 1 MiB; unknown pcapng blocks are skipped
-//!   without buffering.
+//!   [`MAX_RECORD_LEN`] (256 KiB; a classic pcap's at twice the larger of
+//!   its snaplen and 65,535 when that is less), pcapng packet blocks at
+//!   320 KiB, other buffered pcapng blocks at 1 MiB; unknown pcapng blocks
+//!   are skipped without buffering.
 //!
 //! # Example
 //!
@@ -105,7 +106,9 @@ pub struct Frame<'a> {
     pub data: &'a [u8],
     /// The packet's length on the wire; at least `data.len()`.
     pub wire_len: u32,
-    /// Capture time in nanoseconds since the Unix epoch.
+    /// Capture time in nanoseconds since the Unix epoch. A pcapng simple
+    /// packet block carries none: its frame has the time of the frame
+    /// before it (0 for the first).
     pub ts_nanos: u64,
     /// The raw pcap `LINKTYPE_*` value of the frame's interface.
     pub link_type: u32,

@@ -58,8 +58,9 @@ pub struct Interface {
 
 impl Interface {
     /// Converts a timestamp in this interface's units to nanoseconds since
-    /// the Unix epoch: exact when the resolution is at most 1 ns, rounded
-    /// down otherwise; clamped to the `u64` range.
+    /// the Unix epoch: exact when a unit is a whole number of nanoseconds
+    /// (10^-n s with n at most 9), rounded down for finer units and for
+    /// units of 2^-n s; clamped to the `u64` range.
     pub fn to_nanos(&self, ticks: u64) -> u64 {
         let ticks = u128::from(ticks);
         let exp = u32::from(self.tsresol & 0x7f);
@@ -148,14 +149,21 @@ pub(crate) fn check_trailer(block: &[u8], e: Endian) -> Result<(), ErrorKind> {
     Ok(())
 }
 
-/// Decodes a whole, length-checked block of a type `check_len` accepted.
+/// Decodes a whole, length-checked block of type `btype`, which
+/// `check_len` accepted. The type is the one read for that check, not read
+/// again here: every field of a block is read once, so even bytes that
+/// change under the reader cannot pair a type with another type's length.
 /// `snaplen0` is interface 0's snaplen, for simple packet blocks.
-pub(crate) fn decode(block: &[u8], e: Endian, snaplen0: Option<u32>) -> Result<Block, ErrorKind> {
-    let btype = e.u32(block, 0);
+pub(crate) fn decode(
+    btype: u32,
+    block: &[u8],
+    e: Endian,
+    snaplen0: Option<u32>,
+) -> Result<Block, ErrorKind> {
     let body = &block[8..block.len() - 4];
     match btype {
         SHB => Ok(Block::Section),
-        IDB => Ok(Block::Interface(interface(body, e))),
+        IDB => interface(body, e).map(Block::Interface),
         EPB => packet(body, e, e.u32(body, 0)).map(Block::Packet),
         PB => packet(body, e, u32::from(e.u16(body, 0))).map(Block::Packet),
         SPB => simple(body, e, snaplen0).map(Block::Packet),
@@ -163,8 +171,10 @@ pub(crate) fn decode(block: &[u8], e: Endian, snaplen0: Option<u32>) -> Result<B
     }
 }
 
-/// An interface description body: link type, snaplen, options.
-fn interface(body: &[u8], e: Endian) -> Interface {
+/// An interface description body: link type, snaplen, options. An option
+/// list that runs past the block is an error: it may hide the resolution
+/// or offset every timestamp of the interface depends on.
+fn interface(body: &[u8], e: Endian) -> Result<Interface, ErrorKind> {
     let mut iface = Interface {
         link_type: u32::from(e.u16(body, 0)),
         snaplen: e.u32(body, 4),
@@ -177,22 +187,31 @@ fn interface(body: &[u8], e: Endian) -> Interface {
         (IF_FCSLEN, 1) => iface.fcs_len = Some(value[0]),
         (IF_TSOFFSET, 8) => iface.tsoffset = e.u64(value, 0) as i64,
         _ => {}
-    });
-    iface
+    })?;
+    Ok(iface)
 }
 
-/// Calls `f(code, value)` for each option until the end marker; a malformed
-/// option list is cut short rather than reported (options are advisory).
-fn for_each_option(mut opts: &[u8], e: Endian, mut f: impl FnMut(u16, &[u8])) {
+/// Calls `f(code, value)` for each option until the end marker or the end
+/// of `opts` (the marker may be left out); an option whose value runs past
+/// `opts` is [`ErrorKind::BadOptions`].
+fn for_each_option(
+    mut opts: &[u8],
+    e: Endian,
+    mut f: impl FnMut(u16, &[u8]),
+) -> Result<(), ErrorKind> {
     while opts.len() >= 4 {
         let (code, len) = (e.u16(opts, 0), usize::from(e.u16(opts, 2)));
-        if code == OPT_END || 4 + len > opts.len() {
-            return;
+        if code == OPT_END {
+            return Ok(());
+        }
+        if 4 + len > opts.len() {
+            return Err(ErrorKind::BadOptions { code });
         }
         f(code, &opts[4..4 + len]);
         let padded = (4 + len + 3) & !3;
         opts = &opts[padded.min(opts.len())..];
     }
+    Ok(())
 }
 
 /// An enhanced (or obsolete) packet block body: the two share a layout once
@@ -219,19 +238,31 @@ fn packet(body: &[u8], e: Endian, interface: u32) -> Result<Packet, ErrorKind> {
 }
 
 /// A simple packet block body: original length then data, on interface 0.
+/// The block has no captured length: the data is the original length cut
+/// to interface 0's snaplen, and the block must hold it (the rest is at
+/// most 3 bytes of padding, never data).
 fn simple(body: &[u8], e: Endian, snaplen0: Option<u32>) -> Result<Packet, ErrorKind> {
     let snaplen = snaplen0.ok_or(ErrorKind::UnknownInterface(0))?;
     let wire_len = e.u32(body, 0);
-    let room = (body.len() - 4) as u32; // bounded by MAX_PACKET_BLOCK
-    let mut caplen = wire_len.min(room);
-    if snaplen != 0 {
-        caplen = caplen.min(snaplen);
+    let caplen = match snaplen {
+        0 => wire_len,
+        cut => wire_len.min(cut),
+    };
+    if caplen > MAX_RECORD_LEN {
+        return Err(ErrorKind::OversizedRecord {
+            len: caplen,
+            limit: MAX_RECORD_LEN,
+        });
+    }
+    if caplen as usize > body.len() - 4 {
+        let len = (body.len() + 12) as u32;
+        return Err(ErrorKind::BadBlockLength { len, trailer: len });
     }
     Ok(Packet {
         interface: 0,
         ticks: None,
         data_at: 8 + 4,
-        caplen: caplen.min(MAX_RECORD_LEN),
+        caplen,
         wire_len,
     })
 }
@@ -264,15 +295,21 @@ mod tests {
     }
 
     #[test]
-    fn options_walk_stops_on_garbage() {
+    fn options_walk_reports_a_length_past_the_list() {
         let e = Endian::Little;
         let mut seen = Vec::new();
         // code 2 len 3 (padded to 4), code 9 len 1, then a length overrunning the list.
         let opts = [
             2, 0, 3, 0, b'a', b'b', b'c', 0, 9, 0, 1, 0, 9, 0, 0, 0, 7, 0, 200, 0,
         ];
-        for_each_option(&opts, e, |c, v| seen.push((c, v.to_vec())));
+        let walked = for_each_option(&opts, e, |c, v| seen.push((c, v.to_vec())));
+        assert_eq!(walked, Err(ErrorKind::BadOptions { code: 7 }));
         assert_eq!(seen, vec![(2, b"abc".to_vec()), (9, vec![9])]);
+        // The end marker ends the walk, whatever follows it.
+        let ended = [9, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0, 0, 7, 0, 200, 0];
+        seen.clear();
+        let walked = for_each_option(&ended, e, |c, v| seen.push((c, v.to_vec())));
+        assert_eq!((walked, seen), (Ok(()), vec![(9, vec![6])]));
     }
 
     #[test]

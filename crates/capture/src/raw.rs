@@ -48,10 +48,13 @@ impl Mapping {
         // We map read-only and never hand out `&mut`. Nothing in this process
         // writes to the file. Another process may still truncate it; touching
         // a page past the new end then raises SIGBUS (the process dies, no
-        // memory is read out of bounds), and a concurrent write changes bytes
-        // under a `&[u8]`, which our parser tolerates because it bounds-checks
-        // every length it reads. The module docs tell users to call
-        // `Capture::open_buffered` for files that may change while read.
+        // memory is read out of bounds). A concurrent write changes bytes
+        // under a `&[u8]`, which Rust's aliasing rules do not allow: the
+        // module docs tell users to call `Capture::open_buffered` for files
+        // that may change while read. Short of that promise, the parsers
+        // read each type and length of a record or block once and check it
+        // before using it, so changed bytes make wrong frames or a reported
+        // error, not an out-of-bounds read.
         let map = unsafe { MmapOptions::new().len(len).map(file)? };
         Ok(Mapping { map })
     }

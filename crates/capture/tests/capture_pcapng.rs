@@ -308,3 +308,92 @@ fn interfaces_per_section_are_bounded() {
     assert_eq!(err.kind, ErrorKind::TooManyInterfaces(65_536));
     assert!(err.offset > ok_len, "at the 65,537th: {}", err.offset);
 }
+
+/// An interface description whose options run past the block is an error
+/// at that block: read on, its packets would take the default resolution
+/// (microseconds) and every time would be wrong. Options that simply end
+/// with the block, without the end marker, are fine.
+#[test]
+fn interface_options_past_the_block_are_an_error() {
+    let mut b = NgBuilder::new();
+    b.section(false);
+    let idb = b.bytes.len() as u64;
+    b.interface(1, 0, &[(2, b"eth0"), (9, &[9])]);
+    b.epb(0, 1_000_000_000, b"frame", 5, &[]);
+    // The first option's length (after the 8-byte block header, link type,
+    // reserved and snaplen, and the option's code) now claims 64 bytes.
+    let at = idb as usize + 8 + 8 + 2;
+    b.bytes[at..at + 2].copy_from_slice(&64u16.to_le_bytes());
+    let (frames, err) = read_both(&b.bytes);
+    let err = err.expect("an error");
+    assert_eq!(frames.len(), 0);
+    assert_eq!(
+        (err.kind, err.offset),
+        (ErrorKind::BadOptions { code: 2 }, idb)
+    );
+    assert!(err.to_string().contains("options run past"), "{err}");
+
+    let mut b = NgBuilder::new();
+    b.section(false);
+    let mut body = vec![1, 0, 0, 0, 0, 0, 0, 0]; // Ethernet, snaplen 0
+    body.extend_from_slice(&[9, 0, 1, 0, 9, 0, 0, 0]); // if_tsresol 9, no end marker
+    b.block(1, &body);
+    b.epb(0, 1_000_000_000, b"frame", 5, &[]);
+    let (frames, err) = read_both(&b.bytes);
+    assert_eq!(err, None);
+    assert_eq!(frames[0].ts_nanos, 1_000_000_000);
+}
+
+/// A simple packet block's data is its original length cut to interface
+/// 0's snaplen, and the block must hold it: a shorter block is damaged (its
+/// padding is never handed out as data), and data beyond the record limit
+/// is refused as other packet blocks' is, not cut.
+#[test]
+fn simple_packet_blocks_that_cannot_hold_their_data() {
+    let mut b = NgBuilder::new();
+    b.section(false);
+    b.interface(1, 0, &[]);
+    b.spb(b"fits", 4);
+    let short = b.spb(b"hello", 100); // 5 bytes, padded to 8, of 100
+    let (frames, err) = read_both(&b.bytes);
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].data, b"fits");
+    let err = err.expect("an error");
+    assert_eq!(
+        (err.kind, err.offset),
+        (
+            ErrorKind::BadBlockLength {
+                len: 24,
+                trailer: 24
+            },
+            short
+        )
+    );
+
+    let mut b = NgBuilder::new();
+    b.section(false);
+    b.interface(1, 0, &[]);
+    let big = b.spb(&vec![0x42; 300_000], 300_000);
+    let (frames, err) = read_both(&b.bytes);
+    assert_eq!(frames.len(), 0);
+    let err = err.expect("an error");
+    assert_eq!(
+        (err.kind, err.offset),
+        (
+            ErrorKind::OversizedRecord {
+                len: 300_000,
+                limit: 262_144
+            },
+            big
+        )
+    );
+
+    // Cut by the snaplen, the same data fits.
+    let mut b = NgBuilder::new();
+    b.section(false);
+    b.interface(1, 1000, &[]);
+    b.spb(&vec![0x42; 1000], 300_000);
+    let (frames, err) = read_both(&b.bytes);
+    assert_eq!(err, None);
+    assert_eq!((frames[0].data.len(), frames[0].wire_len), (1000, 300_000));
+}

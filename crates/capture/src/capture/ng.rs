@@ -29,7 +29,7 @@ impl Capture {
             match pcapng::check_len(btype, len).map_err(|k| (k, offset))? {
                 None => self.skip_block(offset, len)?,
                 Some(_) => {
-                    if let Some(rec) = self.read_block(offset, len)? {
+                    if let Some(rec) = self.read_block(offset, btype, len)? {
                         return Ok(Some(rec));
                     }
                 }
@@ -83,9 +83,9 @@ impl Capture {
         Ok(Some((e.u32(head, 0), e.u32(head, 4))))
     }
 
-    /// Buffers a whole block of a known type, checks and decodes it; returns
-    /// the frame of a packet block.
-    fn read_block(&mut self, offset: u64, len: u32) -> Result<Option<Record>, Fault> {
+    /// Buffers a whole block of a known type `btype`, checks and decodes it;
+    /// returns the frame of a packet block.
+    fn read_block(&mut self, offset: u64, btype: u32, len: u32) -> Result<Option<Record>, Fault> {
         let at = |k| (k, offset);
         let n = len as usize; // bounded by pcapng::check_len
         let avail = self.input.fill(n).map_err(io_fault(offset))?;
@@ -102,7 +102,7 @@ impl Capture {
         let block = &self.input.peek()[..n];
         pcapng::check_trailer(block, *endian).map_err(at)?;
         let snaplen0 = interfaces.first().map(|i| i.snaplen);
-        let decoded = pcapng::decode(block, *endian, snaplen0).map_err(at)?;
+        let decoded = pcapng::decode(btype, block, *endian, snaplen0).map_err(at)?;
         let span = self.input.take(n);
         let p = match decoded {
             Block::Section => {
