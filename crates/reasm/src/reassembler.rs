@@ -12,7 +12,7 @@ use crate::half::Half;
 use crate::pool::{DefaultPool, PagePool};
 use crate::stats::{DropReason, Stats};
 use crate::stream::{Cause, ConnInfo, Context, Stream, StreamFactory};
-use crate::table::{bound_stale, Table};
+use crate::table::{bound_stale, Table, STALE_SLACK};
 use crate::Segment;
 
 /// A flow's place in one reassembler's connection table, between the two
@@ -900,15 +900,50 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         } else {
             self.lingering.push_back((ctx.ts, i, self.table.gen(i)));
             self.note_due(ctx.ts, self.core.cfg.linger_ns);
+            self.bound_lingering();
         }
         forget
     }
 
-    /// Closes connection `i` (if still open) and forgets it either way.
+    /// Closes connection `i` (if still open) and forgets it either way;
+    /// the linger entry `close` just queued for it goes too.
     fn close_and_forget(&mut self, i: u32, ctx: &Context) {
         if !self.close(i, ctx) {
+            let gen = self.table.gen(i);
+            if self
+                .lingering
+                .back()
+                .is_some_and(|&(_, j, g)| (j, g) == (i, gen))
+            {
+                self.lingering.pop_back();
+            }
             self.table.remove(i);
         }
+    }
+
+    /// Drops the linger entries of connections that are gone (forgotten
+    /// at once, replaced by a new connection on the same tuple, evicted)
+    /// once they outnumber the live connections twice over (plus slack):
+    /// a lingering connection has one live entry, so the queue stays within
+    /// twice the table, amortised O(1) per close. Without it, entries left
+    /// only as packet time passed the linger time, so a connection churn
+    /// under stalled timestamps (a SYN and a RST on one tuple, over and
+    /// over) grew the queue by one each, without limit.
+    fn bound_lingering(&mut self) {
+        let live = self.table.len();
+        if self.lingering.len() > 2 * live + STALE_SLACK {
+            let table = &self.table;
+            self.lingering
+                .retain(|&(_, i, gen)| table.is_live(i, gen) && table.get(i).closed);
+            self.lingering
+                .shrink_to(2 * self.lingering.len() + STALE_SLACK);
+        }
+    }
+
+    /// Entries in the linger queue, stale ones included.
+    #[cfg(test)]
+    pub(crate) fn linger_entries(&self) -> usize {
+        self.lingering.len()
     }
 
     /// Moves packet time to `now` (never backwards) and runs the configured

@@ -116,7 +116,7 @@ type Activity = Reverse<(Timestamp, u32, u32)>;
 
 /// Stale entries a lazily kept heap may hold beyond twice its live ones
 /// before [`bound_stale`] rebuilds it.
-const STALE_SLACK: usize = 16;
+pub(crate) const STALE_SLACK: usize = 16;
 
 /// Bounds a heap whose entries go stale in place (a half's pieces by
 /// time, the reassembler's buffered-data index; not this table's activity

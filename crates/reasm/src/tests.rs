@@ -910,6 +910,51 @@ fn buffered_index_stays_within_the_live_connections_under_churn() {
     assert!(st.balanced(), "{st:?}");
 }
 
+/// The linger queue stays within the live connections when connections
+/// that lingered are replaced on their tuple, or evicted, faster than
+/// packet time lets their entries expire: here time never moves at all.
+#[test]
+fn linger_queue_stays_within_the_live_connections_under_churn() {
+    for max_conns in [0, 8] {
+        let cfg = Config {
+            max_conns,
+            ..Config::default()
+        };
+        let f = Recorder {
+            linger: true,
+            ..Recorder::default()
+        };
+        let mut r = Reassembler::new(cfg, f);
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "198.51.100.2".parse().unwrap();
+        for n in 0..5_000u32 {
+            // Two tuples in turn (each one's entry is not the last queued
+            // when a new SYN replaces it), or 64 past the table's limit.
+            let port = if max_conns == 0 {
+                1 + (n % 2) as u16
+            } else {
+                (n % 64) as u16
+            };
+            let (k, d) = FlowKey::new(a, port, b, 80, 0);
+            let t = Timestamp(1_000);
+            let isn = n.wrapping_mul(7_919);
+            r.process(&Segment::new(k, d, Seq(isn), TcpFlags(S), b"", t));
+            if max_conns == 0 {
+                r.process(&Segment::new(k, d, Seq(isn + 1), TcpFlags(R), b"", t));
+            }
+            assert!(
+                r.linger_entries() <= 2 * r.connections() + 16 + 1,
+                "{} linger entries for {} connections",
+                r.linger_entries(),
+                r.connections()
+            );
+        }
+        let st = r.stats();
+        assert!(st.balanced(), "{st:?}");
+        assert!(st.conns_closed >= 4_000, "{st:?}");
+    }
+}
+
 /// Entries that closed connections left in the buffered-data index are
 /// dropped a bounded number per time advance, and a live connection's
 /// piece behind them is still flushed, a few advances later.
