@@ -1420,6 +1420,90 @@ fn global_page_limit_flushes_the_oldest_connection() {
     assert!(st.balanced());
 }
 
+/// A segment laid over many pieces of its connection, when the pool is
+/// full of one-page runs of other connections, is placed after one round
+/// of making room for all the pages it needs: not one round per page freed,
+/// each of which walked every piece the segment overlaps again.
+#[test]
+fn making_room_for_a_segment_over_many_pieces_takes_one_round() {
+    const OTHERS: u16 = 600;
+    const PIECES: u32 = 200;
+    let cfg = Config {
+        max_pages: OTHERS as usize + PIECES as usize,
+        max_pages_per_conn: 0,
+        flush_timeout_ns: None,
+        ..Config::default()
+    };
+    let a: IpAddr = "10.0.0.1".parse().unwrap();
+    let mut r = Reassembler::new(cfg, Recorder::default());
+    let at = |r: &mut Reassembler<Recorder>, port: u16, seq: u32, p: &[u8], t: u64| {
+        let (k, d) = FlowKey::new(a, port, a, 80, 0);
+        let mut s = seg(true, A, seq, 1, p, t);
+        s.key = k;
+        s.dir = d;
+        s.hash = k.symmetric_hash();
+        r.process(&s);
+    };
+    for port in 1..=OTHERS {
+        at(&mut r, port, 100, b"z", 1); // starts the stream at 100
+        at(&mut r, port, 200, b"z", 2); // out of order: one page
+    }
+    // One connection's pieces, a byte each with a byte between them.
+    let port = OTHERS + 1;
+    at(&mut r, port, 100, b"z", 3);
+    for n in 0..PIECES {
+        at(&mut r, port, 200 + 2 * n, b"p", 4);
+    }
+    assert_eq!(
+        r.stats().pages_in_use,
+        u64::from(OTHERS) + u64::from(PIECES)
+    );
+    let flushes = r.stats().memcap_flushes;
+    let before = r.placements();
+    // Over all of them, still out of order (101..150 missing).
+    at(&mut r, port, 150, &[b'x'; 500], 5);
+    let st = r.stats();
+    let rounds = r.placements() - before;
+    assert!(rounds <= 2, "{rounds} rounds for one segment");
+    assert!(st.memcap_flushes - flushes >= PIECES as u64 / 2, "{st:?}");
+    assert_eq!(st.dropped_total(), 0, "{st:?}");
+    assert!(st.balanced(), "{st:?}");
+}
+
+/// The same over a connection's own share: its runs wholly before the
+/// segment are flushed in one round of making room (they do not change
+/// what the segment overlaps), and the bytes before it are skipped, not
+/// the segment's.
+#[test]
+fn making_room_within_a_connections_share_takes_one_round() {
+    const BELOW: u32 = 150;
+    const PIECES: u32 = 100;
+    let cfg = Config {
+        max_pages_per_conn: (BELOW + PIECES) as usize,
+        flush_timeout_ns: None,
+        ..Config::default()
+    };
+    let mut r = Reassembler::new(cfg, Recorder::default());
+    let mut at = |seq: u32, p: &[u8]| r.process(&seg(true, A, seq, 1, p, 1));
+    at(100, b"z"); // starts the stream at 100
+    for n in 0..BELOW {
+        at(1_000 + 2 * n, b"b");
+    }
+    for n in 0..PIECES {
+        at(2_000 + 2 * n, b"p");
+    }
+    at(1_990, &[b'x'; 400]);
+    let rounds = r.placements() - (1 + u64::from(BELOW + PIECES));
+    let st = r.stats();
+    assert!(rounds <= 2, "{rounds} rounds for one segment");
+    assert!(st.memcap_flushes >= u64::from(PIECES) / 2, "{st:?}");
+    assert_eq!(st.dropped_total(), 0, "{st:?}");
+    assert!(st.balanced(), "{st:?}");
+    r.flush_all();
+    let st = r.stats();
+    assert_eq!(st.delivered_bytes, u64::from(1 + BELOW) + 400, "{st:?}");
+}
+
 #[test]
 fn connection_limit_evicts_least_recently_active() {
     let cfg = Config {
