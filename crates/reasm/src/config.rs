@@ -31,7 +31,9 @@ pub struct Config {
     /// holding bytes kept by handlers) above which the oldest buffered data
     /// is forced out (`0`: no limit). Below one page (2 KiB) nothing out of
     /// order can wait: every such segment forces out what waits, or is
-    /// dropped as over the limit.
+    /// dropped as over the limit. A handler's keep that would take the
+    /// total past it keeps nothing, as one over
+    /// [`max_kept_bytes`](Self::max_kept_bytes) does.
     pub memcap: usize,
     /// Most bytes a handler may keep in one direction with
     /// [`ScatterGather::keep_from`](crate::ScatterGather::keep_from)

@@ -644,8 +644,8 @@ impl<P: PagePool> Core<P> {
         if sg.keep.is_some() || kept_len > 0 {
             let max = self.cfg.max_kept_bytes;
             let keep = match sg.keep {
-                Some(k) if max != 0 && total - k > max => {
-                    // Over the limit nothing is kept; the next delivery's
+                Some(k) if (max != 0 && total - k > max) || self.keep_over_memcap(h, total - k) => {
+                    // Over a limit nothing is kept; the next delivery's
                     // `lengths` show it.
                     self.stats.kept_truncated_bytes += (total - k) as u64;
                     None
@@ -684,6 +684,23 @@ impl<P: PagePool> Core<P> {
         if fin_reached {
             h.closed = true;
         }
+    }
+
+    /// Whether keeping `want` bytes in half `h` would take the memory the
+    /// memcap counts past it: the pages left once this delivery's go back,
+    /// every other half's kept bytes, and these. Without this test kept
+    /// bytes were bounded only per half (`max_kept_bytes`), so handlers
+    /// waiting for a delimiter on many connections could hold that much on
+    /// each.
+    fn keep_over_memcap(&self, h: &Half<P::Page>, want: usize) -> bool {
+        let cap = self.cfg.memcap;
+        if cap == 0 {
+            return false;
+        }
+        let pages = self.pool.in_use().saturating_sub(self.delivering.len());
+        let own = h.keep.as_deref().map_or(0, |kb| kb.bytes.capacity());
+        let others = self.kept_alloc - own;
+        pages * self.pool.page_size() + others + want > cap
     }
 
     /// Makes the bytes gathered in `kept_scratch` the half's kept bytes:

@@ -1258,6 +1258,43 @@ fn kept_bytes_stop_at_their_limit() {
     assert_eq!(st.kept_bytes, 0, "kept bytes are released at close");
 }
 
+/// The memcap bounds kept bytes across connections, not only each half's
+/// limit: handlers keeping everything on many connections get their keeps
+/// refused (counted) once the kept bytes would pass it.
+#[test]
+fn kept_bytes_across_connections_stay_within_the_memcap() {
+    const MEMCAP: usize = 64 * 1024;
+    let f = Recorder {
+        keep: Some(usize::MAX),
+        ..Recorder::default()
+    };
+    let cfg = Config {
+        max_kept_bytes: 0,
+        memcap: MEMCAP,
+        ..Config::default()
+    };
+    let mut r = Reassembler::new(cfg, f);
+    let a: IpAddr = "10.0.0.1".parse().unwrap();
+    let chunk = [b'k'; 1000];
+    let mut peak = 0;
+    for round in 0..10u32 {
+        for port in 1..=50u16 {
+            let (k, d) = FlowKey::new(a, port, a, 80, 0);
+            let mut s = seg(true, A, 100 + round * 1000, 1, &chunk, 1);
+            s.key = k;
+            s.dir = d;
+            s.hash = k.symmetric_hash();
+            r.process(&s);
+            peak = peak.max(r.stats().kept_bytes);
+        }
+    }
+    let st = r.stats();
+    assert!(peak <= MEMCAP as u64, "{peak} bytes kept");
+    assert!(st.kept_truncated_bytes > 0, "{st:?}");
+    assert_eq!(st.delivered_bytes, 500 * 1000, "{st:?}");
+    assert!(st.balanced(), "{st:?}");
+}
+
 /// Keeps chosen from a fixed cycle, checked against a model of what each
 /// delivery must offer first: what was kept from the one before.
 #[derive(Debug, Default)]
