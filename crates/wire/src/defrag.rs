@@ -6,8 +6,9 @@
 //! buffers (with a fixed per-datagram overhead counted); when either would
 //! be exceeded the oldest datagram is evicted. Datagrams older than
 //! `timeout_ns` (by capture time) are discarded. A datagram may have at most
-//! [`MAX_RANGES`] disjoint received ranges (a "tiny fragment" flood is cut
-//! off there). Reassembled IPv4 datagrams longer than 65535 bytes and IPv6
+//! [`MAX_RANGES`] disjoint received ranges and [`MAX_RUNS`] stretches held
+//! apart (fragments that arrive out of order each start one): a "tiny
+//! fragment" flood is cut off there. Reassembled IPv4 datagrams longer than 65535 bytes and IPv6
 //! payloads longer than 65535 are rejected.
 //!
 //! IPv4 overlaps are resolved **first-wins**: bytes already received are
@@ -40,6 +41,14 @@ use crate::{Fragment, Timestamp};
 
 /// Disjoint received ranges one datagram may hold before it is dropped.
 pub const MAX_RANGES: usize = 256;
+
+/// Stretches of bytes one datagram may hold apart before it is dropped:
+/// each fragment that does not continue the one before it in the datagram
+/// starts one, even where the ranges received merge (fragments sent in
+/// reverse). A 64 KiB datagram in 1,280-byte fragments, reversed, makes 52;
+/// in 8-byte ones up to 8,192, which made each duplicate IPv6 fragment
+/// compare itself with thousands of them.
+pub const MAX_RUNS: usize = 1024;
 
 /// Bytes counted per datagram in progress besides its buffers.
 const DATAGRAM_OVERHEAD: usize = 128;
@@ -81,8 +90,8 @@ pub struct DefragStats {
     /// Fragments that overlapped bytes already held (those bytes of the
     /// later fragment were discarded: first wins).
     pub dropped_overlap: u64,
-    /// Datagrams discarded to respect `max_datagrams`, `max_bytes` or
-    /// [`MAX_RANGES`].
+    /// Datagrams discarded to respect `max_datagrams`, `max_bytes`,
+    /// [`MAX_RANGES`] or [`MAX_RUNS`].
     pub dropped_limit: u64,
     /// Fragments or datagrams rejected as malformed: too long, a non-last
     /// fragment not a multiple of 8 bytes, or an end contradicting an
@@ -473,7 +482,7 @@ impl Datagram {
         }
         let overlap = self.copy_gaps(start, end, frag.data);
         self.merge(start, end);
-        if self.have.len() > MAX_RANGES {
+        if self.have.len() > MAX_RANGES || self.runs.len() > MAX_RUNS {
             return Insert::TooManyRanges;
         }
         Insert::Ok { overlap }

@@ -602,3 +602,28 @@ fn a_rebuilt_datagram_keys_as_its_unfragmented_siblings() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Tiny fragments sent in reverse merge into one received range but each
+/// is held apart: past `MAX_RUNS` of them the datagram is dropped (a
+/// counted limit), so a duplicate never compares itself with thousands of
+/// stretches. Under the limit, the same reversal completes.
+#[test]
+fn tiny_fragments_in_reverse_stop_at_the_run_limit() {
+    use weft_wire::defrag::MAX_RUNS;
+    for (units, completes) in [(MAX_RUNS / 2, true), (MAX_RUNS + 50, false)] {
+        let pkt = v6_datagram(units * 8 - 20);
+        let frags = frag_v6(&pkt, 48, 8, 9);
+        assert_eq!(frags.len(), units);
+        let rev: Vec<_> = frags.iter().rev().cloned().collect();
+        let mut d = Defragmenter::new(DefragConfig::default());
+        let done = push_all(&mut d, &rev, 1);
+        assert_eq!(done.is_some(), completes, "{units} fragments");
+        if let Some(r) = done {
+            assert_eq!(r.packet, pkt);
+        } else {
+            // The fragments after the drop start the datagram again.
+            assert_eq!(d.stats().dropped_limit, 1);
+            assert!(d.buffered_bytes() < 50 * 64, "{}", d.buffered_bytes());
+        }
+    }
+}
