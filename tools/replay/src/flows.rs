@@ -12,18 +12,25 @@
 //! appended in 64 KiB writes, so thousands of concurrent streams need no
 //! open file each; a half-connection that delivers nothing gets no file,
 //! and no name: the table of names grows with the files written, not with
-//! the connections seen (a SYN flood adds nothing to it).
+//! the connections seen (a SYN flood adds nothing to it). A worker's
+//! buffers together hold at most [`WORKER_BUFFER_BUDGET`] (a stream's
+//! buffer is freed once written): past it, each write goes straight to its
+//! file, so many concurrent streams cannot hold 64 KiB each.
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use weft_wire::Zone;
 
 const FLUSH_AT: usize = 64 * 1024;
+
+/// Bytes all the flow files of one worker may hold in their buffers.
+pub const WORKER_BUFFER_BUDGET: usize = 64 * 1024 * 1024;
 
 /// The file name of a half-connection in `zone` (folded VLAN IDs, VXLAN
 /// or Geneve network), without reuse suffix.
@@ -56,9 +63,41 @@ pub struct Namer {
     seen: HashMap<String, u32>,
 }
 
-/// A worker's [`Namer`], shared by its streams' flow files (which take a
-/// name when they first write). One worker's: never contended.
-pub type SharedNamer = Arc<Mutex<Namer>>;
+/// What one worker's flow files share: the [`Namer`] (a file takes its
+/// name when it first writes) and the count of bytes their buffers hold.
+/// One worker's: never contended.
+pub type SharedNamer = Arc<FlowShared>;
+
+/// See [`SharedNamer`].
+#[derive(Debug)]
+pub struct FlowShared {
+    names: Mutex<Namer>,
+    /// Bytes buffered by the worker's flow files, not written yet.
+    held: AtomicUsize,
+    budget: usize,
+}
+
+impl Default for FlowShared {
+    fn default() -> Self {
+        FlowShared::with_budget(WORKER_BUFFER_BUDGET)
+    }
+}
+
+impl FlowShared {
+    /// Shared state whose files buffer at most `budget` bytes together.
+    pub fn with_budget(budget: usize) -> FlowShared {
+        FlowShared {
+            names: Mutex::default(),
+            held: AtomicUsize::new(0),
+            budget,
+        }
+    }
+
+    /// Bytes the files hold in their buffers now.
+    pub fn held(&self) -> usize {
+        self.held.load(Relaxed)
+    }
+}
 
 impl Namer {
     /// Name for this connection's half `src → dst` in `zone`, `c<N>` for
@@ -124,18 +163,22 @@ impl FlowFile {
     }
 
     /// Appends bytes (dropped once writing failed: the error is reported,
-    /// and nothing piles up in memory behind it).
+    /// and nothing piles up in memory behind it). Written out at once when
+    /// the buffer reaches 64 KiB, or the worker's buffers their budget.
     pub fn write(&mut self, bytes: &[u8]) {
         if self.error.is_some() {
             return;
         }
         self.buf.extend_from_slice(bytes);
-        if self.buf.len() >= FLUSH_AT {
+        let shared = &self.naming.namer;
+        let held = shared.held.fetch_add(bytes.len(), Relaxed) + bytes.len();
+        if self.buf.len() >= FLUSH_AT || held > shared.budget {
             self.flush();
         }
     }
 
-    /// Writes what is buffered (nothing, and no file, if nothing is).
+    /// Writes what is buffered (nothing, and no file, if nothing is) and
+    /// frees the buffer.
     pub fn flush(&mut self) {
         if self.error.is_some() || self.buf.is_empty() {
             return;
@@ -145,6 +188,7 @@ impl FlowFile {
             let n = &self.naming;
             let name = n
                 .namer
+                .names
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .name(n.src, n.dst, n.zone);
@@ -157,7 +201,7 @@ impl FlowFile {
             .truncate(!created)
             .open(&*path)
             .and_then(|mut f| f.write_all(&self.buf));
-        self.buf.clear();
+        self.release();
         if let Err(e) = res {
             self.error = Some(e);
         }
@@ -166,6 +210,21 @@ impl FlowFile {
     /// The file's path, once it was named (at its first write).
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
+    }
+
+    /// Drops the buffer and its allocation (a connection that lingers, or
+    /// writes again much later, holds nothing meanwhile).
+    fn release(&mut self) {
+        self.naming.namer.held.fetch_sub(self.buf.len(), Relaxed);
+        self.buf = Vec::new();
+    }
+}
+
+impl Drop for FlowFile {
+    /// A file dropped unflushed (its stream never completed) gives its
+    /// bytes back to the budget.
+    fn drop(&mut self) {
+        self.release();
     }
 }
 
@@ -234,6 +293,48 @@ mod tests {
         assert!(path.ends_with(format!("missing/{}", flow_name(a, b, Zone::default()))));
     }
 
+    /// A worker's files together buffer no more than their budget (plus
+    /// the write that crosses it), and every byte still reaches its file;
+    /// a written buffer's allocation goes, and so does a dropped file's
+    /// count.
+    #[test]
+    fn a_workers_files_buffer_within_their_budget() {
+        let dir: std::sync::Arc<Path> = std::env::temp_dir()
+            .join(format!("weft-budget-{}", std::process::id()))
+            .into();
+        std::fs::create_dir_all(&dir).unwrap();
+        let shared: SharedNamer = Arc::new(FlowShared::with_budget(100_000));
+        let mut files: Vec<FlowFile> = (0..50u16)
+            .map(|p| {
+                let (a, b) = (
+                    ("10.0.0.1".parse().unwrap(), p),
+                    ("10.0.0.2".parse().unwrap(), 80),
+                );
+                FlowFile::new(dir.clone(), shared.clone(), a, b, Zone::default())
+            })
+            .collect();
+        for round in 0..8u8 {
+            for f in &mut files {
+                f.write(&[round; 3_000]);
+                assert!(shared.held() <= 100_000 + 3_000, "{}", shared.held());
+            }
+        }
+        assert!(
+            files.iter().any(|f| f.buf.capacity() == 0),
+            "written buffers are freed"
+        );
+        for f in &mut files[..25] {
+            f.flush();
+        }
+        drop(files.split_off(25));
+        assert_eq!(shared.held(), 0);
+        for f in &files {
+            let bytes = std::fs::read(f.path().expect("written")).unwrap();
+            assert_eq!(bytes.len(), 8 * 3_000);
+        }
+        let _ = std::fs::remove_dir_all(&*dir);
+    }
+
     /// A file takes its name at its first write: one that never writes
     /// creates nothing and takes no name (the table does not grow with
     /// connections that deliver nothing, as in a SYN flood), and reuse
@@ -255,7 +356,11 @@ mod tests {
             f.flush();
             assert!(f.path().is_none());
         }
-        assert_eq!(namer.lock().unwrap().len(), 0, "no names for silent files");
+        assert_eq!(
+            namer.names.lock().unwrap().len(),
+            0,
+            "no names for silent files"
+        );
         let (mut first, mut second) = (file(), file());
         second.write(b"second");
         second.flush();
@@ -265,7 +370,7 @@ mod tests {
         assert_eq!(second.path(), Some(&*dir.join(&base)));
         assert_eq!(first.path(), Some(&*dir.join(format!("{base}c1"))));
         assert_eq!(std::fs::read(dir.join(&base)).unwrap(), b"second");
-        assert_eq!(namer.lock().unwrap().len(), 1);
+        assert_eq!(namer.names.lock().unwrap().len(), 1);
         let _ = std::fs::remove_dir_all(&*dir);
     }
 }
