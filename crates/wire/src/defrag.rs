@@ -59,7 +59,9 @@ const RUN_BYTES: usize = std::mem::size_of::<(u32, u32, u32)>();
 /// Limits for a [`Defragmenter`]. Plain data: `Send + Sync`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DefragConfig {
-    /// Datagrams in progress at once (default 4096).
+    /// Datagrams in progress at once (default 4096). `0` holds none:
+    /// every fragment is dropped (counted), which turns defragmentation
+    /// off; there is no "no limit".
     pub max_datagrams: usize,
     /// Buffered bytes across all datagrams in progress (default 16 MiB).
     pub max_bytes: usize,

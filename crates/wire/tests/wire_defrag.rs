@@ -627,3 +627,18 @@ fn tiny_fragments_in_reverse_stop_at_the_run_limit() {
         }
     }
 }
+
+/// `max_datagrams` 0 holds no datagram: every fragment is dropped and
+/// counted (defragmentation off), as documented.
+#[test]
+fn no_datagrams_allowed_drops_every_fragment() {
+    let cfg = DefragConfig {
+        max_datagrams: 0,
+        ..DefragConfig::default()
+    };
+    let mut d = Defragmenter::new(cfg);
+    let frags = frag_v4(&v4_datagram(1000), 256);
+    assert!(push_all(&mut d, &frags, 1).is_none());
+    assert_eq!(d.in_progress(), 0);
+    assert_eq!(d.stats().dropped_limit, frags.len() as u64);
+}
