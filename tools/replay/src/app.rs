@@ -104,6 +104,30 @@ impl AsRef<[u8]> for MappedBlock {
     }
 }
 
+/// Where a block's bytes lie in memory: their address and length.
+#[derive(Clone, Copy)]
+struct Span {
+    base: usize,
+    len: usize,
+}
+
+impl Span {
+    fn of(bytes: &[u8]) -> Span {
+        Span {
+            base: bytes.as_ptr() as usize,
+            len: bytes.len(),
+        }
+    }
+
+    /// Where `part` starts within the block, if it lies inside it (as
+    /// [`SharedBytes::offset_of`]).
+    #[inline]
+    fn offset_of(self, part: &[u8]) -> Option<usize> {
+        let at = (part.as_ptr() as usize).checked_sub(self.base)?;
+        (at.checked_add(part.len())? <= self.len).then_some(at)
+    }
+}
+
 /// Once three stream buffers in a row carried fewer frames than this, the
 /// stream is copied frame by frame rather than shared buffer by buffer (see
 /// [`feed`]).
@@ -507,13 +531,15 @@ impl Reading<'_> {
         // outside it, i.e. once per stream buffer. A stream whose reads
         // bring only a few frames each (a trickling pipe) would move on at
         // nearly every frame: it is copied frame by frame instead.
-        let mut block: Option<SharedBytes> = None;
+        // The current block's address range, to place frames in it with
+        // arithmetic alone (no call through the block per frame).
+        let mut block: Option<Span> = None;
         let (mut stale, mut sharing, mut in_block, mut short) = (true, true, 0u32, 0u32);
         loop {
             if stale && sharing {
                 let b = cap.current_block();
-                engine.set_block(Arc::new(MappedBlock(b.clone())));
-                block = Some(b);
+                block = Some(Span::of(&b));
+                engine.set_block(Arc::new(MappedBlock(b)));
                 in_block = 0;
             }
             stale = false;
@@ -524,7 +550,7 @@ impl Reading<'_> {
             let ts = Timestamp(frame.ts_nanos);
             pacer.wait(ts, self.stop);
             let link = LinkType::from_raw(frame.link_type);
-            match block.as_ref().and_then(|s| s.offset_of(frame.data)) {
+            match block.and_then(|s| s.offset_of(frame.data)) {
                 Some(off) => {
                     engine.dispatch_in_block(link, off, frame.data.len(), ts);
                     in_block += 1;
@@ -767,12 +793,27 @@ pub fn read_only(
 #[cfg(test)]
 mod tests {
     use super::{
-        core_to_spare, replay, Backpressure, Dispatch, Pacer, Paging, ReplayOptions, Shape,
+        core_to_spare, replay, Backpressure, Dispatch, Pacer, Paging, ReplayOptions, Shape, Span,
     };
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::mpsc;
     use std::time::{Duration, Instant};
     use weft_wire::Timestamp;
+
+    /// A block's span places exactly the slices inside it, as
+    /// `SharedBytes::offset_of` does.
+    #[test]
+    fn a_span_places_only_what_lies_inside() {
+        let bytes = [0u8; 64];
+        let (block, other) = (&bytes[8..40], &bytes[..]);
+        let span = Span::of(block);
+        assert_eq!(span.offset_of(block), Some(0));
+        assert_eq!(span.offset_of(&block[5..9]), Some(5));
+        assert_eq!(span.offset_of(&block[32..]), Some(32), "empty, at the end");
+        assert_eq!(span.offset_of(&other[..8]), None, "before");
+        assert_eq!(span.offset_of(&other[30..42]), None, "running past the end");
+        assert_eq!(span.offset_of(&other[41..]), None, "after");
+    }
 
     /// Runs `f` on a thread; `None` if it has not returned after `ms`.
     fn within<T: Send + 'static>(ms: u64, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
