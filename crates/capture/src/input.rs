@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use weft_arena::{prefetch, BlockPool};
 
+use crate::pcap::{self, PcapHeader};
 use crate::raw::Mapping;
 use crate::Prefetch;
 
@@ -31,6 +32,12 @@ impl Span {
     #[inline]
     pub(crate) fn new(start: usize, len: usize) -> Span {
         Span { start, len }
+    }
+
+    /// Where the span ends, in input coordinates.
+    #[inline]
+    pub(crate) fn end(self) -> usize {
+        self.start + self.len
     }
 
     /// The part of this span `at..at + len`; the caller keeps it inside.
@@ -102,6 +109,29 @@ impl SharedBytes {
         let base = self.0.bytes().as_ptr() as usize;
         let at = (part.as_ptr() as usize).checked_sub(base)?;
         (at + part.len() <= self.0.bytes().len()).then_some(at)
+    }
+}
+
+/// [`Input::prefetch_next`] for whole input `bytes` whose cursor is at
+/// `pos`, hinted up to `fetched` so far; `stream`: [`Prefetch::Stream`].
+#[inline]
+fn hint_next(bytes: &[u8], pos: usize, fetched: &mut usize, stream: bool) {
+    if !stream {
+        // The next record's header, and a line two full-size frames on
+        // (a header two or three frames ahead); 3 KB measured best.
+        prefetch(bytes.get(pos..).unwrap_or(&[]), 1);
+        prefetch(bytes.get(pos + 64..).unwrap_or(&[]), 1);
+        prefetch(bytes.get(pos + 3072..).unwrap_or(&[]), 1);
+        return;
+    }
+    // Every line from where the last call stopped up to WINDOW bytes
+    // ahead: a dense, in-order stream of hints, so the record headers a
+    // few frames on are in cache when parsed.
+    let end = (pos + WINDOW).min(bytes.len());
+    let at = (*fetched).max(pos);
+    if at < end {
+        prefetch(&bytes[at..end], WINDOW);
+        *fetched = end;
     }
 }
 
@@ -234,14 +264,39 @@ impl Input {
         }
     }
 
-    /// All the bytes of a whole input and its cursor (`None` for streams):
-    /// the reader's fast path moves the cursor itself.
+    /// The reader's fast path: the classic pcap record at the cursor of a
+    /// whole input, if it lies wholly inside: its header, its input offset
+    /// and where its data is; the cursor moves past it and the next bytes
+    /// are hinted ([`prefetch_next`](Self::prefetch_next)). `None` (nothing
+    /// moved) for streams, the end of input and every fault: the general
+    /// path reads the same record again. One look at the bytes serves both
+    /// (each look is a match on where they live).
     #[inline]
-    pub(crate) fn whole_cursor(&mut self) -> Option<(&[u8], &mut usize)> {
-        match self {
-            Input::Whole { data, pos, .. } => Some((data.bytes(), pos)),
-            Input::Stream { .. } => None,
+    pub(crate) fn next_pcap_whole(
+        &mut self,
+        h: &PcapHeader,
+    ) -> Option<(pcap::Record, usize, Span)> {
+        let Input::Whole {
+            data,
+            pos,
+            fetched,
+            stream,
+        } = self
+        else {
+            return None;
+        };
+        let bytes = data.bytes();
+        let offset = *pos;
+        let head = bytes.get(offset..)?.first_chunk()?;
+        let rec = h.parse_record(head).ok()?;
+        let start = offset + pcap::RECORD_HEADER_LEN;
+        let len = rec.caplen as usize;
+        if bytes.len() - start < len {
+            return None;
         }
+        *pos = start + len;
+        hint_next(bytes, *pos, fetched, *stream);
+        Some((rec, offset, Span::new(start, len)))
     }
 
     /// Makes at least `n` bytes visible if the input has them; returns how many
@@ -293,32 +348,14 @@ impl Input {
     /// because no crate offers a prefetch hint.
     #[inline]
     pub(crate) fn prefetch_next(&mut self) {
-        let Input::Whole {
+        if let Input::Whole {
             data,
             pos,
             fetched,
             stream,
         } = self
-        else {
-            return;
-        };
-        let bytes = data.bytes();
-        if !*stream {
-            // The next record's header, and a line two full-size frames on
-            // (a header two or three frames ahead); 3 KB measured best.
-            prefetch(bytes.get(*pos..).unwrap_or(&[]), 1);
-            prefetch(bytes.get(*pos + 64..).unwrap_or(&[]), 1);
-            prefetch(bytes.get(*pos + 3072..).unwrap_or(&[]), 1);
-            return;
-        }
-        // Every line from where the last call stopped up to WINDOW bytes
-        // ahead: a dense, in-order stream of hints, so the record headers a
-        // few frames on are in cache when parsed.
-        let end = (*pos + WINDOW).min(bytes.len());
-        let at = (*fetched).max(*pos);
-        if at < end {
-            prefetch(&bytes[at..end], WINDOW);
-            *fetched = end;
+        {
+            hint_next(data.bytes(), *pos, fetched, *stream);
         }
     }
 
