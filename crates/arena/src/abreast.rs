@@ -71,6 +71,9 @@ impl Abreast {
 
     /// Reader `me` got to byte `at`: waits while it is more than the lag
     /// ahead of the slowest reader still reading, or until `stop` is set.
+    /// Every reader must be given the same `stop`: a reader waiting here
+    /// for one that waits in [`agree_stop`](Self::agree_stop) is released
+    /// by the flag that reader saw.
     pub fn keep_up(&self, me: usize, at: u64, stop: &AtomicBool) {
         self.at[me].store(at, Ordering::Release);
         let mut spins = 0u32;
@@ -93,6 +96,9 @@ impl Abreast {
     /// saw it and of the finished readers' last positions. Each reader
     /// then reads up to exactly there.
     pub fn agree_stop(&self, me: usize, at: u64) -> u64 {
+        // The last byte position stands for "not stopped": a stop there is
+        // kept one below it (no input reaches either).
+        let at = at.min(NOT_STOPPED - 1);
         self.stopped[me].store(at, Ordering::Release);
         let mut spins = 0u32;
         loop {
@@ -236,6 +242,17 @@ mod tests {
             b.agree_stop(0, 42),
             42,
             "a finished reader at 0 holds nothing"
+        );
+        // A stop seen at the last position is a stop, not "none yet": the
+        // other reader does not wait for this one.
+        let c = Arc::new(Abreast::new(2, 100));
+        let c2 = c.clone();
+        let last = std::thread::spawn(move || c2.agree_stop(0, u64::MAX));
+        let other = within(10_000, move || c.agree_stop(1, 7));
+        assert_eq!(other, Some(u64::MAX - 1));
+        assert_eq!(
+            within(10_000, move || last.join().unwrap()),
+            Some(u64::MAX - 1)
         );
     }
 }

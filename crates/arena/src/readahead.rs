@@ -214,14 +214,14 @@ impl Readahead {
     #[inline]
     pub fn advance(&mut self, pos: usize) {
         if pos >= self.next_report {
-            self.next_report = pos + self.chunk;
+            self.next_report = pos.saturating_add(self.chunk);
             self.shared.progress.store(pos, Relaxed);
             let lags = || {
                 pos >= self
                     .shared
                     .seen
                     .load(Relaxed)
-                    .saturating_add(2 * self.chunk)
+                    .saturating_add(self.chunk.saturating_mul(2))
             };
             if !self.polls || lags() {
                 if let Some(t) = &self.thread {
@@ -466,6 +466,26 @@ mod tests {
             Ok(())
         }
         fn warm(&self, _: usize, _: usize) {}
+    }
+
+    /// A reader's reports near the end of the address space, with chunks
+    /// as large as a `Window` may hold, saturate instead of overflowing.
+    #[test]
+    fn reports_near_the_end_of_the_address_space_saturate() {
+        let w = Window {
+            ahead: 4096,
+            chunk: usize::MAX / 2 + 1,
+            behind: usize::MAX,
+            drop_chunk: usize::MAX,
+            warm: 0,
+            judge: None,
+            poll: Some(std::time::Duration::from_secs(3600)),
+        };
+        let mapped = std::sync::Arc::new(Mapped(std::sync::atomic::AtomicUsize::new(0)));
+        let mut ra = Readahead::start(mapped, 0, w).expect("helper");
+        ra.advance(usize::MAX / 2 + 1);
+        ra.advance(usize::MAX - 1);
+        ra.advance(usize::MAX);
     }
 
     /// A helper that judges warming runs trials as its reader goes and
