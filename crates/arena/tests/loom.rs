@@ -104,6 +104,27 @@ fn owner_leaves_while_foreign_drops() {
     });
 }
 
+/// The owner drops the arena while two foreign threads each drop a page:
+/// the owner's departure leaves pages out, so its count does not reach
+/// zero and one of the foreign threads, whichever drops last, frees the
+/// core; with one page out the owner's count always reached zero and this
+/// branch went unexplored.
+#[test]
+fn owner_leaves_while_two_foreign_threads_drop() {
+    loom::model(|| {
+        let mut a = arena(2, 2);
+        let p = a.alloc().unwrap().freeze();
+        let q = a.alloc().unwrap().freeze();
+        let monitor = a.monitor();
+        let t1 = thread::spawn(move || drop(p));
+        let t2 = thread::spawn(move || drop(q));
+        drop(a);
+        t1.join().unwrap();
+        t2.join().unwrap();
+        assert_eq!(monitor.stats().pages_in_use, 0);
+    });
+}
+
 /// The owner grows the arena (publishing a new segment directory and retiring the
 /// old one through the epoch, three times, so the epoch advances far enough
 /// to reclaim) while a monitor thread reads it. Under loom a reclaimed

@@ -73,6 +73,67 @@ fn batches_across_wrap() {
     });
 }
 
+/// Batches that start at the last slot and end at the first: one single
+/// push and pop first put both indices at an odd place, so every batch of
+/// two through a ring of two straddles the end of the slot array, on the
+/// producer's side and on the consumer's.
+#[test]
+fn batches_straddling_the_end_of_the_slots() {
+    loom::model(|| {
+        let (mut tx, mut rx) = channel::<usize>(2);
+        let t = thread::spawn(move || {
+            push_spin(&mut tx, 0);
+            let mut it = 1..5;
+            while it.len() > 0 {
+                if tx.push_iter(&mut it) == 0 {
+                    thread::yield_now();
+                }
+            }
+        });
+        let first = loop {
+            match rx.pop() {
+                Ok(v) => break v,
+                Err(PopError::Empty) => thread::yield_now(),
+                Err(PopError::Closed) => panic!("closed before the first item"),
+            }
+        };
+        let mut out = vec![first];
+        loop {
+            match rx.pop_batch(&mut out, 2) {
+                Ok(_) => {}
+                Err(PopError::Empty) => thread::yield_now(),
+                Err(PopError::Closed) => break,
+            }
+        }
+        assert_eq!(out, [0, 1, 2, 3, 4]);
+        t.join().unwrap();
+    });
+}
+
+/// A ring asked for no room holds one item (the smallest ring): every push
+/// waits for the pop before it, and order and values survive.
+#[test]
+fn a_ring_of_one() {
+    loom::model(|| {
+        let (mut tx, mut rx) = channel::<usize>(0);
+        let t = thread::spawn(move || {
+            for i in 0..3 {
+                push_spin(&mut tx, i);
+            }
+        });
+        let mut out = Vec::new();
+        loop {
+            match rx.pop_batch(&mut out, 4) {
+                Ok(n) => assert_eq!(n, 1, "one slot"),
+                Err(PopError::Empty) => thread::yield_now(),
+                Err(PopError::Closed) => break,
+            }
+        }
+        assert_eq!(out, [0, 1, 2]);
+        t.join().unwrap();
+    });
+}
+
 struct Counted(Arc<AtomicUsize>);
 impl Drop for Counted {
     fn drop(&mut self) {
