@@ -278,7 +278,15 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
     fn lookup_or_create(&mut self, seg: &Segment<'_>, hash: u32, ctx: &Context) -> Option<u32> {
         if let Some(i) = self.table.find_hashed(hash, &seg.key) {
             let c = self.table.get(i);
-            if !(c.closed || self.is_reuse(c, seg)) {
+            // Only a SYN asks (most segments are not).
+            let quiet = seg.flags.syn() && self.quiet(i);
+            if !(c.closed || self.is_reuse(c, seg, quiet)) {
+                if self.ignores_syn(c, seg, quiet) {
+                    let st = &mut self.core.stats;
+                    st.syn_ignored += 1;
+                    st.dropped[DropReason::OutOfWindow.index()] += seg.payload.len() as u64;
+                    return None;
+                }
                 return Some(i);
             }
             if !seg.flags.syn() {
@@ -355,23 +363,43 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         Some(i)
     }
 
+    /// Whether connection `i` saw nothing for [`SYN_QUIET_NS`] before the
+    /// segment being processed (its activity is not updated yet).
+    fn quiet(&self, i: u32) -> bool {
+        self.now.0.saturating_sub(self.table.last_seen(i).0) >= SYN_QUIET_NS
+    }
+
     /// A SYN that opens a new connection on the tuple of a live one: a
-    /// different initial sequence number after the old one finished or
-    /// carried data.
-    fn is_reuse(&self, c: &ConnOf<F, P>, seg: &Segment<'_>) -> bool {
+    /// different initial sequence number after the old one finished, or
+    /// carried data and then fell quiet (its FIN or RST lost), or while
+    /// the data on its own SYN waits unanswered (a retried handshake).
+    fn is_reuse(&self, c: &ConnOf<F, P>, seg: &Segment<'_>, quiet: bool) -> bool {
         if !seg.flags.syn() || seg.flags.ack() {
             return false;
         }
         let h = &c.halves[di(seg.dir)];
-        // A late or retransmitted SYN of this very stream: its ISN is the
-        // one seen, or sits just before the stream's first byte (a capture
-        // that shows the SYN after data it preceded on the wire).
-        let same = h.isn == Some(seg.seq)
-            || h.offset_of(seg.seq + 1)
-                .is_some_and(|off| (-(1 << 20)..=0).contains(&off));
-        let closing = c.halves.iter().any(|h| h.fin().is_some() || h.closed);
-        // Held SYN data is data: a SYN with a new ISN then starts anew.
-        !same && (closing || h.next > 0 || h.syn_hold)
+        !is_same_syn(h, seg) && (closing(c) || h.syn_hold || (h.next > 0 && quiet))
+    }
+
+    /// A SYN with a new initial sequence number in the middle of a live
+    /// connection, which its receiver would answer with an ACK and drop
+    /// (RFC 5961 §4): it is ignored too, whole, rather than taken to start
+    /// the stream anew. Taken, one forged SYN made every later byte of the
+    /// real stream fall before the new start or out of window: the stream
+    /// went unseen from there on. A new ISN still starts anew once the
+    /// connection is closing, fell quiet, or when nothing was heard from the
+    /// peer yet (a handshake retried before any answer); see
+    /// [`is_reuse`](Self::is_reuse) and `on_syn`.
+    fn ignores_syn(&self, c: &ConnOf<F, P>, seg: &Segment<'_>, quiet: bool) -> bool {
+        if !seg.flags.syn() || seg.flags.ack() || quiet || closing(c) {
+            return false;
+        }
+        let h = &c.halves[di(seg.dir)];
+        if h.syn_hold || is_same_syn(h, seg) {
+            return false;
+        }
+        let peer = &c.halves[di(seg.dir.reverse())];
+        h.next > 0 || h.has_pieces() || peer.base.is_some()
     }
 
     /// Header prediction, as TCP stacks do it: the two segments most
@@ -1151,6 +1179,29 @@ fn live_entry<C>(
 }
 
 /// A SYN (or SYN-ACK) fixes where the direction's stream starts.
+/// Packet time a connection must have been quiet before a SYN with a new
+/// initial sequence number may start it anew while it is not closing (see
+/// [`Reassembler::ignores_syn`]): a tuple is used again only after the
+/// side that closed first left TIME_WAIT (a minute, or a second with
+/// Linux's `tcp_tw_reuse`), and a handshake is retried after its SYN went
+/// unanswered for a second or more, so a capture that lost the end of the
+/// old connection still sees the new one.
+pub(crate) const SYN_QUIET_NS: u64 = 1_000_000_000;
+
+/// A late or retransmitted SYN of this very stream: its ISN is the one
+/// seen, or sits just before the stream's first byte (a capture that
+/// shows the SYN after data it preceded on the wire).
+fn is_same_syn<Pg>(h: &Half<Pg>, seg: &Segment<'_>) -> bool {
+    h.isn == Some(seg.seq)
+        || h.offset_of(seg.seq + 1)
+            .is_some_and(|off| (-(1 << 20)..=0).contains(&off))
+}
+
+/// Either side sent a FIN, or a half is closed.
+fn closing<S, Pg>(c: &Conn<S, Pg>) -> bool {
+    c.halves.iter().any(|h| h.fin().is_some() || h.closed)
+}
+
 fn on_syn<Pg>(h: &mut Half<Pg>, seg: &Segment<'_>) {
     match h.isn {
         Some(isn) if isn == seg.seq => {}

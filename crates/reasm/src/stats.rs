@@ -120,6 +120,11 @@ pub struct Stats {
     pub conns_active: u64,
     /// RSTs ignored for a sequence number outside the acceptable range.
     pub rst_ignored: u64,
+    /// SYNs with a new initial sequence number ignored in the middle of a
+    /// live connection, as its receiver drops them (RFC 5961 §4); their
+    /// payload counts as [`DropReason::OutOfWindow`]. Once the connection
+    /// is closing or fell quiet for a second, such a SYN starts a new one.
+    pub syn_ignored: u64,
     /// Segments the stream's `accept` refused (a validator such as PAWS):
     /// their payload is dropped as [`DropReason::Rejected`], and the pure
     /// ACKs among them, which carry none, count only here.
@@ -188,6 +193,7 @@ impl Stats {
             conns_closed_fin,
             conns_closed_rst,
             rst_ignored,
+            syn_ignored,
             segments_rejected,
             conns_closed_idle,
             conns_evicted,

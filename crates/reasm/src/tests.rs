@@ -1565,6 +1565,66 @@ fn connection_limit_evicts_least_recently_active() {
     );
 }
 
+/// A SYN with a new ISN in the middle of a live connection is ignored,
+/// as its receiver ignores it: the real stream goes on being delivered.
+/// Taken as a new connection, it made every later byte of the real one
+/// fall before the forged start.
+#[test]
+fn a_forged_syn_mid_stream_is_ignored() {
+    let mut v = handshake(100, 500);
+    v.push(seg(true, A, 101, 501, b"abc", 1));
+    v.push(seg(true, S, 101 + (1 << 31), 0, b"fake", 1));
+    v.push(seg(true, A, 104, 501, b"def", 1));
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"abcdef");
+    assert_eq!((st.conns_created, st.syn_ignored), (1, 1));
+    assert_eq!(st.dropped(DropReason::OutOfWindow), 4);
+}
+
+/// Before any data, once the peer answered the handshake: a SYN with
+/// another ISN neither moves the stream's start nor brings its data.
+#[test]
+fn a_forged_syn_after_the_handshake_does_not_move_the_start() {
+    let mut v = handshake(100, 500);
+    v.push(seg(true, S, 200, 0, b"fake", 0));
+    v.push(seg(true, A, 101, 501, b"real", 0));
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"real");
+    assert_eq!(st.syn_ignored, 1);
+    assert_eq!(st.gap_bytes, 0);
+}
+
+/// What a new ISN still starts: a handshake retried before any answer,
+/// and a new connection on a tuple whose old one fell quiet (its FIN
+/// lost by the capture).
+#[test]
+fn a_new_isn_starts_anew_before_an_answer_or_after_quiet() {
+    let v = vec![
+        seg(true, S, 100, 0, b"", 0),
+        seg(true, S, 9000, 0, b"", 0), // retried, nothing heard back
+        seg(false, S | A, 500, 9001, b"", 0),
+        seg(true, A, 9001, 501, b"one", 0),
+    ];
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"one");
+    assert_eq!(st.syn_ignored, 0);
+
+    let mut v = handshake(100, 500);
+    v.push(seg(true, A, 101, 501, b"old", 1));
+    // Two seconds later, no FIN seen: the tuple is used again.
+    v.extend(handshake(7000, 800).into_iter().map(|mut s| {
+        s.ts = Timestamp(3_000_000_000);
+        s
+    }));
+    v.push(seg(true, A, 7001, 801, b"new", 3));
+    let (_, st, r) = run(Config::default(), &v);
+    let out = r.factory().out.borrow();
+    assert_eq!(st.conns_created, 2);
+    assert_eq!(out[&0].bytes[0], b"old");
+    assert_eq!(out[&1].bytes[0], b"new");
+    assert_eq!(st.syn_ignored, 0);
+}
+
 #[test]
 fn new_syn_after_close_starts_a_new_stream() {
     let mut v = handshake(100, 500);

@@ -41,7 +41,7 @@ fn reasm_json(s: &Stats) -> Value {
         "conns_created": s.conns_created, "conns_closed": s.conns_closed,
         "conns_closed_fin": s.conns_closed_fin, "conns_closed_rst": s.conns_closed_rst,
         "conns_closed_idle": s.conns_closed_idle, "conns_evicted": s.conns_evicted,
-        "rst_ignored": s.rst_ignored, "segments_no_conn": s.segments_no_conn,
+        "rst_ignored": s.rst_ignored, "syn_ignored": s.syn_ignored, "segments_no_conn": s.segments_no_conn,
         "segments_rejected": s.segments_rejected,
         "memcap_flushes": s.memcap_flushes, "timeout_flushes": s.timeout_flushes,
         "deliveries": s.deliveries, "pages_peak": s.pages_peak,
