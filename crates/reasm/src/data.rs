@@ -608,6 +608,7 @@ impl<P: PagePool> Core<P> {
         let st = self.compose(conn, d, inline, ts, ctx);
         let frame: &[u8] = inline.map(|(_, b, _)| b).unwrap_or(&[]);
         let h = &mut conn.halves[di(d)];
+        let settled = h.settle_pending_fin(cursor);
         let fin_reached = h.fin().is_some_and(|f| cursor >= f);
         let skip = h.pending_skip;
         // Nothing new, nothing skipped and no end: no delivery. (A half
@@ -683,6 +684,11 @@ impl<P: PagePool> Core<P> {
         h.started = true;
         if fin_reached {
             h.closed = true;
+        }
+        if let Some(fin) = settled.filter(|_| h.has_pieces()) {
+            // Reached, the FIN ends the stream: what waits past it never
+            // comes (see `drop_past_fin`).
+            self.drop_past_fin(conn, d, fin, ctx);
         }
     }
 
@@ -847,6 +853,11 @@ impl<P: PagePool> Core<P> {
     pub fn close_half<S: Stream>(&mut self, conn: &mut Conn<S, P::Page>, d: Dir, ctx: &Context) {
         while self.flush_run(conn, d, ctx) {}
         let h = &mut conn.halves[di(d)];
+        if let Some(p) = h.pending_fin().filter(|&p| p > h.next) {
+            // Never reached nor passed: the furthest the sender said it
+            // went, as a FIN seen in order would be.
+            h.set_fin(p);
+        }
         if !h.closed {
             // Bytes missing before a FIN were lost by the capture: they are
             // a skip like any other hole.

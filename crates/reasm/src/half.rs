@@ -54,6 +54,10 @@ pub(crate) struct Kept {
 /// in one direction, so they never come near it.
 const NO_FIN: u64 = u64::MAX;
 
+/// The bit of [`Half::fin_at`] that marks a FIN seen ahead of `next` and
+/// not reached yet (see [`Half::pending_fin`]); no stream offset has it.
+const FIN_PENDING: u64 = 1 << 63;
+
 /// Out-of-order pieces of one direction, by offset and by arrival.
 ///
 /// Invariant: `pieces` maps each piece's `start` to it, pieces do not
@@ -311,15 +315,51 @@ impl<Pg> Half<Pg> {
         before.filter(|(_, p)| p.end() > s).map_or(s, |(&k, _)| k)
     }
 
-    /// Offset where the FIN sits, once seen.
+    /// Offset where the FIN sits, once it holds: seen at the next byte,
+    /// reached by delivery, or acknowledged.
     pub fn fin(&self) -> Option<u64> {
-        (self.fin_at != NO_FIN).then_some(self.fin_at)
+        (self.fin_at < FIN_PENDING).then_some(self.fin_at)
     }
 
     /// Records the FIN at offset `at`.
     pub fn set_fin(&mut self, at: u64) {
-        debug_assert!(at != NO_FIN, "a FIN offset beyond any stream");
+        debug_assert!(at < FIN_PENDING, "a FIN offset beyond any stream");
         self.fin_at = at;
+    }
+
+    /// A FIN was seen, holding or pending.
+    #[inline]
+    pub fn fin_seen(&self) -> bool {
+        self.fin_at != NO_FIN
+    }
+
+    /// A FIN seen ahead of `next`, not reached yet: a receiver queues it
+    /// with the out-of-order data and takes it only if its data ends
+    /// exactly there; data it takes first that goes past it makes it an
+    /// old segment, dropped. Until then bytes past it are data like any.
+    pub fn pending_fin(&self) -> Option<u64> {
+        (self.fin_at != NO_FIN && self.fin_at >= FIN_PENDING).then_some(self.fin_at & !FIN_PENDING)
+    }
+
+    /// Records a FIN at offset `at`, ahead of `next`: pending.
+    pub fn set_pending_fin(&mut self, at: u64) {
+        debug_assert!(at < FIN_PENDING, "a FIN offset beyond any stream");
+        self.fin_at = at | FIN_PENDING;
+    }
+
+    /// What delivery up to `cursor` makes of a pending FIN: it holds when
+    /// the delivered bytes end exactly at it, and is dropped when they go
+    /// past it. Returns where it now holds, if it just came to.
+    pub fn settle_pending_fin(&mut self, cursor: u64) -> Option<u64> {
+        let p = self.pending_fin()?;
+        if cursor == p {
+            self.fin_at = p;
+            return Some(p);
+        }
+        if cursor > p {
+            self.fin_at = NO_FIN;
+        }
+        None
     }
 
     /// Classifies bytes `[from, to)` below `next` that arrive again: how

@@ -430,7 +430,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         }
         let h = &conn.halves[di(d)];
         let next_seq = h.next_seq();
-        if next_seq != Some(seg.seq) || h.closed || h.fin().is_some() || h.syn_hold {
+        if next_seq != Some(seg.seq) || h.closed || h.fin_seen() || h.syn_hold {
             return false;
         }
         let direction = conn.direction(d);
@@ -661,7 +661,8 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             let h = &mut conn.halves[di(d)];
             if end == h.next as i64 {
                 self.core.skip_lost(h, seg.payload_missing as u64);
-                if h.fin() == Some(h.next) && !h.closed {
+                let at_fin = |f: Option<u64>| f == Some(h.next);
+                if (at_fin(h.fin()) || at_fin(h.pending_fin())) && !h.closed {
                     // The capture cut the segment that carried the FIN:
                     // the skip is reported with the end.
                     self.core.deliver(conn, d, None, seg.ts, ctx);
@@ -764,6 +765,16 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         let max_window = self.core.cfg.max_window as i64;
         let conn = self.table.get_mut(i);
         let h = &conn.halves[di(o)];
+        if let Some(p) = h.pending_fin().filter(|&p| ack > p) {
+            // The receiver took the FIN it had queued.
+            let h = &mut conn.halves[di(o)];
+            h.set_fin(p);
+            if h.has_pieces() {
+                self.core.drop_past_fin(conn, o, p, ctx);
+            }
+        }
+        let conn = self.table.get_mut(i);
+        let h = &conn.halves[di(o)];
         if h.fin().is_some_and(|fin| ack > fin) && !h.closed {
             self.fin_acked(i, o, ctx);
         } else if h.has_pieces() {
@@ -859,6 +870,18 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             // Farther ahead than any data may be: not this stream's FIN
             // (data that far is dropped too). Taken, it would close the
             // half behind a hole of gigabytes.
+            return;
+        }
+        if start > h.next as i64 {
+            // On a segment ahead of the next byte: the FIN holds only once
+            // delivery reaches it exactly (see `Half::pending_fin`). Taken
+            // at once, a FIN sent ahead of data the receiver then took cut
+            // the stream there for the reassembler alone. (On a segment at
+            // the next byte, its data is taken and the FIN with it.) The
+            // nearest is kept.
+            if h.pending_fin().map_or(true, |p| (fin as u64) < p) {
+                h.set_pending_fin(fin as u64);
+            }
             return;
         }
         h.set_fin(fin as u64);

@@ -1746,11 +1746,13 @@ fn data_waiting_past_a_fin_is_dropped_whatever_the_order() {
     }
 }
 
-/// A payload trimmed at a known FIN that then needs room it cannot get
-/// is counted once: the trimmed part as after-close, the rest as dropped
-/// for memory (counting both again on every try unbalanced the books).
+/// A payload that needs room it cannot get is counted once, also with a
+/// FIN waiting ahead (not trimmed there: the FIN does not hold until the
+/// stream reaches it), and with a piece waiting whose forced flush makes
+/// the loop offer the payload again (counting it again on every try
+/// unbalanced the books).
 #[test]
-fn a_payload_trimmed_at_the_fin_and_refused_for_memory_is_counted_once() {
+fn a_payload_refused_for_memory_is_counted_once() {
     let cfg = Config {
         max_pages_per_conn: 1,
         ..Config::default()
@@ -1760,17 +1762,55 @@ fn a_payload_trimmed_at_the_fin_and_refused_for_memory_is_counted_once() {
     let big = vec![7u8; 3000];
     v.push(seg(true, A, 11, 1, &big, 1));
     let (_, st, _) = run(cfg.clone(), &v);
-    assert_eq!(st.dropped(DropReason::AfterClose), 10);
-    assert_eq!(st.dropped(DropReason::MemoryLimit), 2990);
-    // With a piece already waiting, each forced flush made the loop count
-    // the trimmed bytes again.
+    assert_eq!(st.dropped(DropReason::AfterClose), 0);
+    assert_eq!(st.dropped(DropReason::MemoryLimit), 3000);
     let mut v = handshake(0, 0);
     v.push(seg(true, A, 5, 1, b"wait", 1));
     v.push(seg(true, F | A, 3001, 1, b"", 1));
     v.push(seg(true, A, 11, 1, &big, 1));
     let (seen, st, _) = run(cfg, &v);
-    assert_eq!(st.dropped(DropReason::AfterClose), 10);
+    assert_eq!(st.dropped(DropReason::MemoryLimit), 3000);
     assert_eq!(seen.bytes[0], b"wait");
+    assert!(st.balanced(), "{st:?}");
+}
+
+/// A FIN sent ahead of data does not cut the stream where the data then
+/// goes past it: its receiver, taking the data first, drops the queued
+/// FIN as old, and the stream goes on. A FIN the data reaches exactly
+/// holds, and what waits beyond it is dropped then; a FIN never reached
+/// ends the stream at the close, its missing bytes a hole.
+#[test]
+fn a_fin_ahead_of_the_data_holds_only_where_the_data_ends() {
+    // Passed: all 12 bytes, no end until the real FIN.
+    let mut v = handshake(0, 0);
+    v.push(seg(true, F | A, 6, 1, b"", 1)); // FIN claimed at offset 5
+    v.push(seg(true, A, 1, 1, b"hello world!", 1));
+    v.push(seg(true, F | A, 13, 1, b"", 1));
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"hello world!");
+    assert_eq!(st.dropped_total(), 0, "{st:?}");
+    assert_eq!(seen.ends[0], 1);
+
+    // Reached exactly: it holds, and the data waiting past it is dropped.
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 9, 1, b"junk", 1));
+    v.push(seg(true, F | A, 6, 1, b"", 1));
+    v.push(seg(true, A, 1, 1, b"hello", 1));
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"hello");
+    assert_eq!(st.dropped(DropReason::AfterClose), 4);
+    assert_eq!(seen.ends[0], 1);
+    assert_eq!(st.pages_in_use, 0);
+
+    // Never reached: the close ends the stream there, the bytes before it
+    // a hole.
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 1, 1, b"he", 1));
+    v.push(seg(true, F | A, 6, 1, b"", 1));
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"he");
+    assert_eq!(seen.skips[0], 3);
+    assert_eq!(st.gap_bytes, 3);
 }
 
 #[test]
