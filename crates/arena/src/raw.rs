@@ -36,6 +36,12 @@ pub(crate) struct Header {
     data: *mut u8,
     /// The arena core the page returns to. Immutable.
     home: *const Shared,
+    /// Loom build only: stands for the page's bytes, so the models see
+    /// every read and write of them (a handle's `as_slice`, `as_mut_slice`,
+    /// `get_mut`) and fail on any two not ordered by the counts and the
+    /// return path (a foreign reader and the owner writing the page again).
+    #[cfg(weft_loom)]
+    bytes_seen: UnsafeCell<()>,
 }
 
 impl Header {
@@ -189,6 +195,8 @@ impl Shared {
                 next: AtomicPtr::new(ptr::null_mut()),
                 data: base.wrapping_add(i * self.page_size),
                 home,
+                #[cfg(weft_loom)]
+                bytes_seen: UnsafeCell::new(()),
             })
             .collect();
         let headers = NonNull::from(Box::leak(headers));
@@ -464,6 +472,8 @@ impl PageMut {
     #[inline]
     pub fn as_slice(&self) -> &[u8] {
         debug_assert_eq!(header(&self.hdr).refs.load(Ordering::Relaxed), 1);
+        #[cfg(weft_loom)]
+        header(&self.hdr).bytes_seen.with(|_| ());
         // SAFETY: the mapping lives while the page is out; no `&mut` to it exists
         // while `&self` is borrowed (we are the only handle).
         unsafe { &*bytes(&self.hdr) }
@@ -473,6 +483,8 @@ impl PageMut {
     #[inline]
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         debug_assert_eq!(header(&self.hdr).refs.load(Ordering::Relaxed), 1);
+        #[cfg(weft_loom)]
+        header(&self.hdr).bytes_seen.with_mut(|_| ());
         // SAFETY: we are the only handle to the page and hold `&mut self`.
         unsafe { &mut *bytes(&self.hdr) }
     }
@@ -498,6 +510,8 @@ impl PageRef {
     /// The page's bytes.
     #[inline]
     pub fn as_slice(&self) -> &[u8] {
+        #[cfg(weft_loom)]
+        header(&self.hdr).bytes_seen.with(|_| ());
         // SAFETY: the mapping lives while the page is out; writes happen only
         // through `get_mut`/`PageMut`, which need this to be the only handle.
         unsafe { &*bytes(&self.hdr) }
@@ -511,6 +525,8 @@ impl PageRef {
         if header(&self.hdr).refs.load(Ordering::Acquire) != 1 {
             return None;
         }
+        #[cfg(weft_loom)]
+        header(&self.hdr).bytes_seen.with_mut(|_| ());
         // SAFETY: refs == 1 is us; no other handle can appear without cloning us,
         // which `&mut self` prevents for the borrow's lifetime.
         Some(unsafe { &mut *bytes(&self.hdr) })

@@ -1,9 +1,12 @@
 //! Loom models of the arena protocols. Run with
 //! `RUSTFLAGS="--cfg weft_loom -C debug_assertions" LOOM_MAX_PREEMPTIONS=2 cargo test -p weft-arena --release --test loom`.
 //!
-//! Page bytes are real memory, not loom-tracked; loom checks the refcount, the
-//! remote stack, the orphan count and the directory pointer, and loom's `Arc` leak
-//! check (the core holds the monitor `Arc`) catches a core that is never freed.
+//! Page bytes are real memory, but every handle's access to them goes
+//! through a loom cell in the page's header (loom build only), so a read
+//! and a later write of a page not ordered by the refcount and the return
+//! path fail the model; loom also checks the refcount, the remote stack,
+//! the orphan count and the directory pointer, and loom's `Arc` leak check
+//! (the core holds the monitor `Arc`) catches a core that is never freed.
 //! crossbeam-epoch itself is not instrumented (it has its own loom cfg); the
 //! models check our use of it: publish, retire while a reader is pinned.
 #![cfg(weft_loom)]
@@ -79,6 +82,39 @@ fn foreign_last_drop_while_owner_allocates() {
         again[0] = 9;
         t.join().unwrap();
         assert!(a.stats().alloc_failures <= 4);
+    });
+}
+
+/// Two foreign threads read a page and drop their handles, either one
+/// last, while the owner waits to allocate it again and writes it: the
+/// reads of the one that drops first must happen before that write too,
+/// which only its Release decrement, met by the last dropper's Acquire
+/// fence, gives (the page's bytes are a loom cell in this build).
+#[test]
+fn two_foreign_readers_then_the_owner_writes_again() {
+    loom::model(|| {
+        let mut a = arena(1, 1);
+        let mut m = a.alloc().unwrap();
+        m[0] = 7;
+        let p: PageRef = m.freeze();
+        let q = p.clone();
+        let t1 = thread::spawn(move || {
+            assert_eq!(p[0], 7);
+            drop(p);
+        });
+        let t2 = thread::spawn(move || {
+            assert_eq!(q[0], 7);
+            drop(q);
+        });
+        let mut again = loop {
+            if let Some(page) = a.alloc() {
+                break page;
+            }
+            thread::yield_now();
+        };
+        again[0] = 9;
+        t1.join().unwrap();
+        t2.join().unwrap();
     });
 }
 
