@@ -1,11 +1,11 @@
 //! [`Capture`]: opening an input, telling its format, yielding frames.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read};
 use std::path::Path;
 use std::sync::Arc;
 
-use flate2::read::MultiGzDecoder;
+use flate2::bufread::MultiGzDecoder;
 
 use crate::endian::Endian;
 use crate::error::{CaptureError, ErrorKind};
@@ -518,9 +518,92 @@ fn gunzip(input: Input) -> Input {
     };
     let chained = io::Cursor::new(prefix).chain(reader);
     Input::stream(
-        Box::new(MultiGzDecoder::new(io::BufReader::new(chained))),
+        Box::new(Gunzip(MultiGzDecoder::new(Chunks::new(chained)))),
         &[],
     )
+}
+
+/// The decompressor, its errors told as what they are: the decompressor
+/// calls damaged data an invalid input parameter.
+struct Gunzip<R>(MultiGzDecoder<R>);
+
+impl<R: BufRead> Read for Gunzip<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        self.0.read(out).map_err(|e| match e.kind() {
+            io::ErrorKind::InvalidInput => io::Error::new(io::ErrorKind::InvalidData, e),
+            _ => e,
+        })
+    }
+}
+
+/// Compressed input handed to the decompressor in chunks of the same size
+/// whatever the reads that brought it (the last one excepted). The
+/// decompressor drops what it decompressed in a call that meets damage,
+/// so where the frames before damage end depended on how the source's
+/// reads fell (a file, a pipe): with fixed chunks it does not, and at
+/// most one chunk's worth (8 KiB of compressed input) is lost before the
+/// error. Hand-written: `BufReader` fills with one read of the source.
+struct Chunks<R> {
+    inner: R,
+    buf: Box<[u8]>,
+    pos: usize,
+    filled: usize,
+    /// A read error met after some bytes were gathered: reported once
+    /// those are consumed.
+    error: Option<io::Error>,
+}
+
+impl<R: Read> Chunks<R> {
+    const SIZE: usize = 8192;
+
+    fn new(inner: R) -> Self {
+        Chunks {
+            inner,
+            buf: vec![0; Self::SIZE].into_boxed_slice(),
+            pos: 0,
+            filled: 0,
+            error: None,
+        }
+    }
+}
+
+impl<R: Read> Read for Chunks<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(out.len());
+        out[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: Read> BufRead for Chunks<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.pos == self.filled {
+            if let Some(e) = self.error.take() {
+                return Err(e);
+            }
+            let (mut at, buf) = (0, &mut self.buf);
+            while at < buf.len() {
+                match self.inner.read(&mut buf[at..]) {
+                    Ok(0) => break,
+                    Ok(n) => at += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if at == 0 => return Err(e),
+                    Err(e) => {
+                        self.error = Some(e);
+                        break;
+                    }
+                }
+            }
+            (self.pos, self.filled) = (0, at);
+        }
+        Ok(&self.buf[self.pos..self.filled])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.filled);
+    }
 }
 
 /// Reads the classic pcap file header.

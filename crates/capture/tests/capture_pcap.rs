@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::io::Write;
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 use common::{drain, Owned, PcapBuilder, Trickle};
@@ -270,6 +270,51 @@ fn gzip_detected_by_magic() {
     let cut = &gz[..gz.len() - 30];
     let (frames, err) = drain(&mut Capture::from_bytes(cut.to_vec(), "cut.gz").unwrap());
     assert!(frames.len() < 3 && err.is_some());
+}
+
+/// A gzip stream damaged midway ends the capture at the same frame, with
+/// the same error, whatever the reads that bring it, and the error says
+/// the data is invalid. (The decompressor drops what it decompressed in
+/// the call that meets the damage: fed as the source's reads fell, a
+/// whole buffer or a pipe's few bytes, it stopped at different frames.
+/// The fuzz corpus's `gzip-damaged-*` inputs are two where it did.)
+#[test]
+fn damaged_gzip_ends_at_the_same_frame_however_it_is_read() {
+    // The frames, and the error's kind and place (its name is the input's).
+    let read = |mut cap: Capture| {
+        let (frames, err) = drain(&mut cap);
+        (frames, err.map(|e| (e.kind, e.offset)))
+    };
+    let mut b = PcapBuilder::new(false, false, 65535, 1);
+    for i in 0..400u32 {
+        let data: Vec<u8> = (0..600u32).map(|j| (i * 31 + j * 7 % 251) as u8).collect();
+        b.record(i, 0, &data, 600);
+    }
+    let clean = gzip(&b.bytes);
+    // Damage the second half until the decompressor itself refuses it (a
+    // flipped bit often decodes to other bytes instead).
+    let (gz, whole) = (clean.len() / 2..clean.len() - 8)
+        .step_by(97)
+        .find_map(|at| {
+            let mut gz = clean.clone();
+            gz[at] ^= 0x5a;
+            let whole = read(Capture::from_bytes(gz.clone(), "d.gz").unwrap());
+            let refused = whole
+                .1
+                .is_some_and(|(k, _)| k == ErrorKind::Io(io::ErrorKind::InvalidData));
+            (refused && whole.0.len() < 400).then_some((gz, whole))
+        })
+        .expect("some damage the decompressor refuses midway");
+    assert!(
+        !whole.0.is_empty(),
+        "the frames before the damage come first"
+    );
+    assert_eq!(read(trickled(gz.clone())), whole);
+    let one_by_one = Box::new(io::BufReader::with_capacity(1, io::Cursor::new(gz)));
+    assert_eq!(
+        read(Capture::from_reader(one_by_one, "d.gz").unwrap()),
+        whole
+    );
 }
 
 #[test]
