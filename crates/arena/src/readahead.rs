@@ -410,8 +410,9 @@ pub(crate) fn warm_ahead<P: Pager>(
 
 /// Unmaps whole chunks from `*dropped` up to `behind` bytes before
 /// `progress`; false once the kernel refuses (then the caller stops
-/// trying). `*dropped` stays a multiple of `chunk`, which is a multiple of
-/// the page size.
+/// trying). `*dropped` moves in steps of `chunk` from where it started (a
+/// multiple of the mapping chunk), so it stays page-aligned: both are
+/// multiples of the page size.
 pub(crate) fn unmap_behind<P: Pager + ?Sized>(
     pager: &P,
     dropped: &mut usize,
