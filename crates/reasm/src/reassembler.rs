@@ -383,20 +383,27 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
 
     /// A SYN with a new initial sequence number in the middle of a live
     /// connection, which its receiver would answer with an ACK and drop
-    /// (RFC 5961 §4): it is ignored too, whole, rather than taken to start
-    /// the stream anew. Taken, one forged SYN made every later byte of the
+    /// (RFC 5961 §4), or a SYN-ACK with another ISN than its side's first
+    /// (the client took that one): it is ignored too, whole, rather than
+    /// taken to start the stream anew. Taken, one forged SYN made every later byte of the
     /// real stream fall before the new start or out of window: the stream
     /// went unseen from there on. A new ISN still starts anew once the
     /// connection is closing, fell quiet, or when nothing was heard from the
     /// peer yet (a handshake retried before any answer); see
     /// [`is_reuse`](Self::is_reuse) and `on_syn`.
     fn ignores_syn(&self, c: &ConnOf<F, P>, seg: &Segment<'_>, quiet: bool) -> bool {
-        if !seg.flags.syn() || seg.flags.ack() || quiet || closing(c) {
+        if !seg.flags.syn() || quiet || closing(c) {
             return false;
         }
         let h = &c.halves[di(seg.dir)];
         if h.syn_hold || is_same_syn(h, seg) {
             return false;
+        }
+        if seg.flags.ack() {
+            // A SYN-ACK with another ISN than the one its side sent: the
+            // client took the first that answered its SYN and drops the
+            // others (taken, a forged one moved the server's stream).
+            return h.isn.is_some() || h.base.is_some();
         }
         let peer = &c.halves[di(seg.dir.reverse())];
         h.next > 0 || h.has_pieces() || peer.base.is_some()

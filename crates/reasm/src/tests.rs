@@ -1594,6 +1594,20 @@ fn a_forged_syn_after_the_handshake_does_not_move_the_start() {
     assert_eq!(st.gap_bytes, 0);
 }
 
+/// A second SYN-ACK with another ISN, before the server's data: the
+/// client took the first and drops it, and so does the reassembler
+/// (taken, it moved the server's stream, whose real bytes then fell
+/// before it).
+#[test]
+fn a_second_syn_ack_with_another_isn_is_ignored() {
+    let mut v = handshake(100, 500);
+    v.push(seg(false, S | A, 9000, 101, b"", 0));
+    v.push(seg(false, A, 501, 101, b"real", 0));
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[1], b"real");
+    assert_eq!(st.syn_ignored, 1);
+}
+
 /// What a new ISN still starts: a handshake retried before any answer,
 /// and a new connection on a tuple whose old one fell quiet (its FIN
 /// lost by the capture).
