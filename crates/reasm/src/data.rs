@@ -104,6 +104,9 @@ pub(crate) struct Core<P: PagePool> {
     delivering: Vec<Piece<P::Page>>,
     /// Overlapped ranges of the segment being buffered.
     covered: Vec<(u64, u64)>,
+    /// Kept bytes moved to drop a head before them.
+    #[cfg(test)]
+    pub kept_moved: u64,
 }
 
 /// A segment's payload with its absolute bounds.
@@ -129,6 +132,8 @@ impl<P: PagePool> Core<P> {
             kept_alloc: 0,
             delivering: Vec::new(),
             covered: Vec::new(),
+            #[cfg(test)]
+            kept_moved: 0,
         }
     }
 
@@ -722,7 +727,15 @@ impl<P: PagePool> Core<P> {
         let last_ts = self.spans.last().map(|s| s.ts).unwrap_or(ts);
         let alloc_before = h.keep.as_deref().map_or(0, |kb| kb.bytes.capacity());
         if let (Some(k), Some(kb)) = (in_place, h.keep.as_deref_mut()) {
-            kb.bytes.drain(..k);
+            kb.start += k;
+            if kb.start > kb.bytes.len() - kb.start {
+                #[cfg(test)]
+                {
+                    self.kept_moved += (kb.bytes.len() - kb.start) as u64;
+                }
+                kb.bytes.drain(..kb.start);
+                kb.start = 0;
+            }
             kb.bytes.extend_from_slice(&self.kept_scratch);
             kb.ts = last_ts;
         } else if !self.kept_scratch.is_empty() || h.keep.is_some() {
@@ -730,6 +743,7 @@ impl<P: PagePool> Core<P> {
             // trade places, so keeping allocates only as buffers grow.
             let kb = h.keep.get_or_insert_with(Box::default);
             std::mem::swap(&mut kb.bytes, &mut self.kept_scratch);
+            kb.start = 0;
             kb.ts = last_ts;
         }
         let mut alloc_after = 0;
@@ -737,8 +751,9 @@ impl<P: PagePool> Core<P> {
             // Vectors trade places between connections: keep each one's
             // allocation near what it holds (nothing when it holds nothing);
             // the memcap counts the allocations.
-            if kb.bytes.is_empty() {
+            if kb.bytes.len() == kb.start {
                 kb.bytes = Vec::new();
+                kb.start = 0;
             } else if kb.bytes.capacity() > 2 * kb.bytes.len() + KEPT_SLACK {
                 kb.bytes.shrink_to(kb.bytes.len());
             }

@@ -45,7 +45,13 @@ impl<Pg: AsRef<[u8]>> PieceBytes for Vec<Piece<Pg>> {
 /// Bytes a handler kept ([`ScatterGather::keep_from`](crate::ScatterGather::keep_from)).
 #[derive(Debug, Default)]
 pub(crate) struct Kept {
+    /// The kept bytes are `bytes[start..]`: a keep that drops the head of
+    /// what was kept moves `start` and leaves the rest in place until the
+    /// dropped head is as long as it (then it moves once), so dropping a
+    /// little at a time from much kept costs the bytes dropped, not the
+    /// bytes kept, each time.
     pub bytes: Vec<u8>,
+    pub start: usize,
     /// Timestamp of the newest kept byte.
     pub ts: Timestamp,
 }
@@ -199,7 +205,7 @@ impl<Pg> Half<Pg> {
     pub fn kept(&self) -> (&[u8], Timestamp) {
         self.keep
             .as_deref()
-            .map_or((&[], Timestamp::default()), |k| (&k.bytes, k.ts))
+            .map_or((&[], Timestamp::default()), |k| (&k.bytes[k.start..], k.ts))
     }
 
     /// Whether out-of-order pieces wait.

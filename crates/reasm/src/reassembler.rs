@@ -1022,6 +1022,12 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         }
     }
 
+    /// Kept bytes moved to drop a head before them (see `Core`).
+    #[cfg(test)]
+    pub(crate) fn kept_moved(&self) -> u64 {
+        self.core.kept_moved
+    }
+
     /// Times a payload was offered to its half (see `placements`).
     #[cfg(test)]
     pub(crate) fn placements(&self) -> u64 {

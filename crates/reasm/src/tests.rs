@@ -1231,6 +1231,37 @@ fn keep_from_offers_bytes_again() {
     assert_eq!(st.kept_bytes, 0, "kept bytes are released at close");
 }
 
+/// A handler that drops a little from the head of much kept, delivery
+/// after delivery, costs the bytes it drops: what stays is moved only once
+/// the dropped head is as long as it. (Each drop moved all of it.)
+#[test]
+fn dropping_a_little_of_much_kept_moves_little() {
+    let f = Recorder {
+        keep: Some(60_000),
+        ..Recorder::default()
+    };
+    let cfg = Config {
+        max_kept_bytes: 0,
+        ..Config::default()
+    };
+    let mut r = Reassembler::new(cfg, f);
+    for s in handshake(0, 0) {
+        r.process(&s);
+    }
+    let chunk = [b'k'; 1000];
+    for n in 0..400u32 {
+        r.process(&seg(true, A, 1 + n * 1000, 1, &chunk, 1));
+    }
+    // 400 deliveries; past 60 KB each drops 1,000 bytes from the head.
+    let st = r.stats();
+    assert_eq!(st.kept_bytes, 60_000);
+    assert!(
+        r.kept_moved() < 400 * 1_000,
+        "{} bytes moved",
+        r.kept_moved()
+    );
+}
+
 #[test]
 fn kept_bytes_stop_at_their_limit() {
     // A handler that keeps everything, as one waiting for a delimiter that
