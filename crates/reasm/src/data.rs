@@ -456,7 +456,11 @@ impl<P: PagePool> Core<P> {
                 cursor = cursor.max(last.end());
             }
         }
-        while let Some(p) = h.take_first_piece_if(|p| p.start == cursor) {
+        // A FIN pending where a piece ends holds there: the receiver takes
+        // the segment that carried it before the data queued after it, and
+        // the FIN ends the stream (see `Half::pending_fin`).
+        let stop = h.pending_fin();
+        while let Some(p) = h.take_first_piece_if(|p| p.start == cursor && stop != Some(cursor)) {
             cursor = p.end();
             self.delivering.push(p);
         }
@@ -792,6 +796,10 @@ impl<P: PagePool> Core<P> {
             h.next = to;
             self.stats.gap_bytes += gap;
             self.stats.gaps += 1;
+            if h.pending_fin().is_some_and(|p| to > p) {
+                // Skipped past: the FIN is no longer where the stream ends.
+                h.settle_pending_fin(to);
+            }
         }
     }
 

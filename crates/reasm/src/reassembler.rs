@@ -719,8 +719,13 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             }
             // Taken off the index, it goes back on with what it still holds.
             self.note_buffered(j, self.now);
-            if j == i && dj == d && self.table.get(i).halves[di(d)].next as i64 >= at {
-                return true;
+            if j == i && dj == d {
+                // Reached the data, or ended the half before it (a FIN
+                // the flush reached): placing it again settles it either way.
+                let h = &self.table.get(i).halves[di(d)];
+                if h.next as i64 >= at || h.closed || h.fin().is_some() {
+                    return true;
+                }
             }
         }
     }
@@ -773,11 +778,17 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         let conn = self.table.get_mut(i);
         let h = &conn.halves[di(o)];
         if let Some(p) = h.pending_fin().filter(|&p| ack > p) {
-            // The receiver took the FIN it had queued.
             let h = &mut conn.halves[di(o)];
-            h.set_fin(p);
-            if h.has_pieces() {
-                self.core.drop_past_fin(conn, o, p, ctx);
+            if ack == p + 1 {
+                // The receiver took the FIN it had queued: it acknowledges
+                // that one number past it.
+                h.set_fin(p);
+                if h.has_pieces() {
+                    self.core.drop_past_fin(conn, o, p, ctx);
+                }
+            } else {
+                // It took data past the FIN: the FIN was dropped as old.
+                h.settle_pending_fin(ack);
             }
         }
         let conn = self.table.get_mut(i);

@@ -1847,6 +1847,27 @@ fn a_fin_ahead_of_the_data_holds_only_where_the_data_ends() {
     assert_eq!(seen.ends[0], 1);
     assert_eq!(st.pages_in_use, 0);
 
+    // Reached through the queue: the FIN came on data ending there, and
+    // what was queued after it is dropped, whatever arrived first.
+    let mut v = handshake(0, 0);
+    v.push(seg(true, F | A, 4, 1, b"lo", 1)); // "lo" at 3..5, FIN at 5
+    v.push(seg(true, A, 6, 1, b"junk", 1));
+    v.push(seg(true, A, 1, 1, b"hel", 1));
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"hello");
+    assert_eq!(st.dropped(DropReason::AfterClose), 4);
+
+    // An acknowledgment past it says the receiver took data beyond it: the
+    // FIN was dropped, and the data goes on.
+    let mut v = handshake(0, 0);
+    v.push(seg(true, F | A, 6, 1, b"", 1));
+    v.push(seg(true, A, 4, 1, b"lo world", 1)); // 3..11, the hole 0..3 lost
+    v.push(seg(false, A, 1, 12, b"", 1));
+    v.push(seg(true, A, 12, 1, b"!", 1));
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"lo world!");
+    assert_eq!(st.dropped(DropReason::AfterClose), 0);
+
     // Never reached: the close ends the stream there, the bytes before it
     // a hole.
     let mut v = handshake(0, 0);
