@@ -71,6 +71,12 @@ pub struct Reassembler<F: StreamFactory, P: PagePool = DefaultPool> {
     queued: Vec<Timestamp>,
     /// Connections that ended and linger, in the order they ended.
     lingering: std::collections::VecDeque<(Timestamp, u32, u32)>,
+    /// The last SYN ignored on a slot ([`Reassembler::ignores_syn`]): its
+    /// generation, direction and ISN. A SYN-ACK from the peer answering it
+    /// shows the peer has no live connection there any more (a live one
+    /// answers with a bare ACK): the tuple was used again after a close
+    /// the capture lost, and the new connection starts.
+    ignored_syns: hashbrown::HashMap<u32, (u32, Dir, Seq)>,
     /// Times a payload was offered to its half (once, plus once per
     /// round of making room).
     #[cfg(test)]
@@ -121,6 +127,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             buffered: BinaryHeap::new(),
             queued: Vec::new(),
             lingering: std::collections::VecDeque::new(),
+            ignored_syns: hashbrown::HashMap::new(),
             #[cfg(test)]
             placements: 0,
             now: Timestamp::default(),
@@ -277,11 +284,15 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
     /// open it. `None`: the segment was counted and ignored.
     fn lookup_or_create(&mut self, seg: &Segment<'_>, hash: u32, ctx: &Context) -> Option<u32> {
         if let Some(i) = self.table.find_hashed(hash, &seg.key) {
-            let c = self.table.get(i);
             // Only a SYN asks (most segments are not).
+            let answered = seg.flags.syn() && self.answers_ignored_syn(i, seg);
             let quiet = seg.flags.syn() && self.quiet(i);
-            if !(c.closed || self.is_reuse(c, seg, quiet)) {
+            let c = self.table.get(i);
+            if !(c.closed || answered || self.is_reuse(c, seg, quiet)) {
                 if self.ignores_syn(c, seg, quiet) {
+                    if !seg.flags.ack() {
+                        self.note_ignored_syn(i, seg);
+                    }
                     let st = &mut self.core.stats;
                     st.syn_ignored += 1;
                     st.dropped[DropReason::OutOfWindow.index()] += seg.payload.len() as u64;
@@ -361,6 +372,34 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         // entry in `buffered` is stale and skipped when popped).
         self.queued[i as usize] = NOT_QUEUED;
         Some(i)
+    }
+
+    /// Remembers the SYN ignored on slot `i` (see `ignored_syns`); entries
+    /// of slots since reused go once they outnumber the live connections.
+    fn note_ignored_syn(&mut self, i: u32, seg: &Segment<'_>) {
+        self.ignored_syns
+            .insert(i, (self.table.gen(i), seg.dir, seg.seq));
+        if self.ignored_syns.len() > 2 * self.table.len() + STALE_SLACK {
+            let table = &self.table;
+            self.ignored_syns
+                .retain(|&i, &mut (gen, ..)| table.is_live(i, gen));
+        }
+    }
+
+    /// Whether `seg` is the peer's SYN-ACK to the SYN last ignored on
+    /// connection `i`.
+    fn answers_ignored_syn(&mut self, i: u32, seg: &Segment<'_>) -> bool {
+        if !seg.flags.ack() {
+            return false;
+        }
+        let gen = self.table.gen(i);
+        let answers = self.ignored_syns.get(&i).is_some_and(|&(g, dir, isn)| {
+            g == gen && dir == seg.dir.reverse() && seg.ack == isn + 1
+        });
+        if answers {
+            self.ignored_syns.remove(&i);
+        }
+        answers
     }
 
     /// Whether connection `i` saw nothing for [`SYN_QUIET_NS`] before the
@@ -1204,6 +1243,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         debug_assert_eq!(self.table.len(), 0);
         self.buffered.clear();
         self.lingering.clear();
+        self.ignored_syns.clear();
         self.queued.iter_mut().for_each(|q| *q = NOT_QUEUED);
         n
     }

@@ -1625,6 +1625,25 @@ fn a_forged_syn_after_the_handshake_does_not_move_the_start() {
     assert_eq!(st.gap_bytes, 0);
 }
 
+/// A SYN ignored as mid-connection that the peer answers with a SYN-ACK
+/// starts the new connection after all: a live peer would have answered
+/// with a bare ACK, so the old connection's close was lost by the capture
+/// and the tuple is in use again, less than a second later.
+#[test]
+fn a_syn_ack_to_an_ignored_syn_starts_the_new_connection() {
+    let mut v = handshake(100, 500);
+    v.push(seg(true, A, 101, 501, b"old", 0));
+    v.push(seg(true, S, 7000, 0, b"", 0)); // ignored: the old one looks live
+    v.push(seg(false, S | A, 800, 7001, b"", 0)); // the server answers it
+    v.push(seg(true, A, 7001, 801, b"new", 0));
+    let (_, st, r) = run(Config::default(), &v);
+    let out = r.factory().out.borrow();
+    assert_eq!(st.conns_created, 2, "{st:?}");
+    assert_eq!(out[&0].bytes[0], b"old");
+    assert_eq!(out[&1].bytes[0], b"new");
+    assert_eq!(st.syn_ignored, 1);
+}
+
 /// A second SYN-ACK with another ISN, before the server's data: the
 /// client took the first and drops it, and so does the reassembler
 /// (taken, it moved the server's stream, whose real bytes then fell
