@@ -284,9 +284,19 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
     /// open it. `None`: the segment was counted and ignored.
     fn lookup_or_create(&mut self, seg: &Segment<'_>, hash: u32, ctx: &Context) -> Option<u32> {
         if let Some(i) = self.table.find_hashed(hash, &seg.key) {
-            // Only a SYN asks (most segments are not).
-            let answered = seg.flags.syn() && self.answers_ignored_syn(i, seg);
-            let quiet = seg.flags.syn() && self.quiet(i);
+            if !seg.flags.syn() {
+                // Most segments: no question of a new connection.
+                if !self.table.get(i).closed {
+                    return Some(i);
+                }
+                // Stray segment of a finished connection.
+                let n = seg.payload.len() as u64;
+                self.core.stats.dropped[DropReason::AfterClose.index()] += n;
+                self.table.touch(i, self.now);
+                return None;
+            }
+            let answered = self.answers_ignored_syn(i, seg);
+            let quiet = self.quiet(i);
             let c = self.table.get(i);
             if !(c.closed || answered || self.is_reuse(c, seg, quiet)) {
                 if self.ignores_syn(c, seg, quiet) {
@@ -299,13 +309,6 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
                     return None;
                 }
                 return Some(i);
-            }
-            if !seg.flags.syn() {
-                // Stray segment of a finished connection.
-                let n = seg.payload.len() as u64;
-                self.core.stats.dropped[DropReason::AfterClose.index()] += n;
-                self.table.touch(i, self.now);
-                return None;
             }
             self.close_and_forget(
                 i,
