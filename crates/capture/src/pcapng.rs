@@ -218,16 +218,7 @@ fn for_each_option(
 /// the interface id is read.
 fn packet(body: &[u8], e: Endian, interface: u32) -> Result<Packet, ErrorKind> {
     let caplen = e.u32(body, 12);
-    if caplen > MAX_RECORD_LEN {
-        return Err(ErrorKind::OversizedRecord {
-            len: caplen,
-            limit: MAX_RECORD_LEN,
-        });
-    }
-    if caplen as usize > body.len() - 20 {
-        let len = (body.len() + 12) as u32;
-        return Err(ErrorKind::BadBlockLength { len, trailer: len });
-    }
+    check_caplen(caplen, body, 20)?;
     Ok(Packet {
         interface,
         ticks: Some((u64::from(e.u32(body, 4)) << 32) | u64::from(e.u32(body, 8))),
@@ -239,8 +230,8 @@ fn packet(body: &[u8], e: Endian, interface: u32) -> Result<Packet, ErrorKind> {
 
 /// A simple packet block body: original length then data, on interface 0.
 /// The block has no captured length: the data is the original length cut
-/// to interface 0's snaplen, and the block must hold it (the rest is at
-/// most 3 bytes of padding, never data).
+/// to interface 0's snaplen, and the block must hold it (what follows is
+/// padding, never data).
 fn simple(body: &[u8], e: Endian, snaplen0: Option<u32>) -> Result<Packet, ErrorKind> {
     let snaplen = snaplen0.ok_or(ErrorKind::UnknownInterface(0))?;
     let wire_len = e.u32(body, 0);
@@ -248,16 +239,7 @@ fn simple(body: &[u8], e: Endian, snaplen0: Option<u32>) -> Result<Packet, Error
         0 => wire_len,
         cut => wire_len.min(cut),
     };
-    if caplen > MAX_RECORD_LEN {
-        return Err(ErrorKind::OversizedRecord {
-            len: caplen,
-            limit: MAX_RECORD_LEN,
-        });
-    }
-    if caplen as usize > body.len() - 4 {
-        let len = (body.len() + 12) as u32;
-        return Err(ErrorKind::BadBlockLength { len, trailer: len });
-    }
+    check_caplen(caplen, body, 4)?;
     Ok(Packet {
         interface: 0,
         ticks: None,
@@ -265,6 +247,22 @@ fn simple(body: &[u8], e: Endian, snaplen0: Option<u32>) -> Result<Packet, Error
         caplen,
         wire_len,
     })
+}
+
+/// A packet block's captured length: within the record limit, and held
+/// by its `body` after `fields` bytes of fixed fields.
+fn check_caplen(caplen: u32, body: &[u8], fields: usize) -> Result<(), ErrorKind> {
+    if caplen > MAX_RECORD_LEN {
+        return Err(ErrorKind::OversizedRecord {
+            len: caplen,
+            limit: MAX_RECORD_LEN,
+        });
+    }
+    if caplen as usize > body.len() - fields {
+        let len = (body.len() + 12) as u32;
+        return Err(ErrorKind::BadBlockLength { len, trailer: len });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
