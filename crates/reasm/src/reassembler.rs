@@ -427,14 +427,15 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
     /// connection, which its receiver would answer with an ACK and drop
     /// (RFC 5961 §4), or a SYN-ACK with another ISN than its side's first
     /// (the client took that one): it is ignored too, whole, rather than
-    /// taken to start the stream anew. Taken, one forged SYN made every later byte of the
-    /// real stream fall before the new start or out of window: the stream
-    /// went unseen from there on. A new ISN still starts anew once the
-    /// connection is closing, fell quiet, or when nothing was heard from the
-    /// peer yet (a handshake retried before any answer); see
-    /// [`is_reuse`](Self::is_reuse) and `on_syn`.
+    /// taken to start the stream anew. Taken, one forged SYN made every
+    /// later byte of the real stream fall before the new start or out of
+    /// window: the stream went unseen from there on. A new ISN still
+    /// starts anew once the connection is closing, fell quiet, or when
+    /// nothing was heard from the peer yet (a handshake retried before any
+    /// answer); see [`is_reuse`](Self::is_reuse) and `on_syn`. `seg` is a
+    /// SYN.
     fn ignores_syn(&self, c: &ConnOf<F, P>, seg: &Segment<'_>, quiet: bool) -> bool {
-        if !seg.flags.syn() || quiet || closing(c) {
+        if quiet || closing(c) {
             return false;
         }
         let h = &c.halves[di(seg.dir)];
