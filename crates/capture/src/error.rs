@@ -46,6 +46,15 @@ pub enum ErrorKind {
         /// The largest accepted length for this input.
         limit: u32,
     },
+    /// The file's (pcap) or a section's (pcapng) major format version is
+    /// not one this reader knows (2 for pcap, 1 for pcapng): what follows
+    /// may be laid out otherwise, so it is not read.
+    UnsupportedVersion {
+        /// The major version.
+        major: u16,
+        /// The minor version.
+        minor: u16,
+    },
     /// A pcapng interface description's options run past the end of the
     /// block (its timestamp resolution or offset may be lost with them).
     BadOptions {
@@ -102,6 +111,7 @@ impl ErrorKind {
             ErrorKind::BadMagic(_) => "bad magic number",
             ErrorKind::BadBlockLength { .. } => "bad block length",
             ErrorKind::OversizedRecord { .. } => "oversized record",
+            ErrorKind::UnsupportedVersion { .. } => "unsupported format version",
             ErrorKind::BadOptions { .. } => "options run past the end of the block",
             ErrorKind::UnknownInterface(_) => "packet names an undeclared interface",
             ErrorKind::TooManyInterfaces(_) => "too many interfaces in one section",
@@ -127,6 +137,7 @@ impl ErrorKind {
             ErrorKind::OversizedRecord { len, limit } => {
                 write!(f, " ({len} bytes, limit {limit})")
             }
+            ErrorKind::UnsupportedVersion { major, minor } => write!(f, " ({major}.{minor})"),
             ErrorKind::BadOptions { code } => write!(f, " (option {code})"),
             ErrorKind::UnknownInterface(id) => write!(f, " (interface {id})"),
             ErrorKind::TooManyInterfaces(limit) => write!(f, " (limit {limit})"),

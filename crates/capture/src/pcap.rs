@@ -63,10 +63,15 @@ impl PcapHeader {
         let (nanos, big_endian) =
             Self::sniff(first4).ok_or(ErrorKind::BadMagic(u32::from_be_bytes(first4)))?;
         let e = endian(big_endian);
+        let (major, minor) = (e.u16(b, 4), e.u16(b, 6));
+        if major != 2 {
+            // libpcap reads only version 2 (2.4 in practice) too.
+            return Err(ErrorKind::UnsupportedVersion { major, minor });
+        }
         let word = e.u32(b, 20);
         let fcs_len = (word & FCS_PRESENT != 0).then(|| ((word >> 28) as u8) * 2);
         Ok(PcapHeader {
-            version: (e.u16(b, 4), e.u16(b, 6)),
+            version: (major, minor),
             snaplen: e.u32(b, 16),
             link_type: word & 0xffff,
             fcs_len,

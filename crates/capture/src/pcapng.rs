@@ -162,7 +162,10 @@ pub(crate) fn decode(
 ) -> Result<Block, ErrorKind> {
     let body = &block[8..block.len() - 4];
     match btype {
-        SHB => Ok(Block::Section),
+        SHB => match (e.u16(body, 4), e.u16(body, 6)) {
+            (1, _) => Ok(Block::Section),
+            (major, minor) => Err(ErrorKind::UnsupportedVersion { major, minor }),
+        },
         IDB => interface(body, e).map(Block::Interface),
         EPB => packet(body, e, e.u32(body, 0)).map(Block::Packet),
         PB => packet(body, e, u32::from(e.u16(body, 0))).map(Block::Packet),

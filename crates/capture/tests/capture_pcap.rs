@@ -317,6 +317,20 @@ fn damaged_gzip_ends_at_the_same_frame_however_it_is_read() {
     );
 }
 
+/// A classic pcap file of a major version other than 2 (all there is) is
+/// refused at its header, as libpcap refuses it.
+#[test]
+fn an_unknown_major_version_is_refused() {
+    let mut b = PcapBuilder::new(false, false, 65535, 1);
+    b.record(1, 0, b"frame", 5);
+    b.bytes[4..6].copy_from_slice(&3u16.to_le_bytes());
+    let err = Capture::from_bytes(b.bytes, "v3.pcap").unwrap_err();
+    assert_eq!(
+        (err.kind, err.offset),
+        (ErrorKind::UnsupportedVersion { major: 3, minor: 4 }, 0)
+    );
+}
+
 #[test]
 fn capture_is_send() {
     fn send<T: Send>() {}

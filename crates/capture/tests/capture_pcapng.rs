@@ -289,6 +289,27 @@ fn bad_byte_order_magic() {
     assert_eq!((n, err.offset), (4, at));
 }
 
+/// A section of a major version this reader does not know (only 1
+/// exists) is not read: an error at its header, after the frames before.
+#[test]
+fn an_unknown_major_version_is_refused() {
+    let (n, err, at) = damaged(|b| {
+        let at = b.bytes.len();
+        b.section(false);
+        b.bytes[at + 12..at + 14].copy_from_slice(&2u16.to_le_bytes());
+        at as u64
+    });
+    assert_eq!(
+        (n, err.kind, err.offset),
+        (4, ErrorKind::UnsupportedVersion { major: 2, minor: 0 }, at)
+    );
+    let shown = err.to_string();
+    assert!(
+        shown.contains("unsupported format version") && shown.ends_with("(2.0)"),
+        "{shown}"
+    );
+}
+
 /// A section may declare many interfaces, but not without end: a stream of
 /// description blocks (which bring no frame) is stopped with an error
 /// instead of growing the reader's memory.
