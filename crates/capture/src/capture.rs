@@ -5,7 +5,7 @@ use std::io::{self, BufRead, Read};
 use std::path::Path;
 use std::sync::Arc;
 
-use flate2::bufread::MultiGzDecoder;
+use flate2::bufread::GzDecoder;
 
 use crate::endian::Endian;
 use crate::error::{CaptureError, ErrorKind};
@@ -517,22 +517,64 @@ fn gunzip(input: Input) -> Input {
         stream => stream.into_reader().expect("a stream"),
     };
     let chained = io::Cursor::new(prefix).chain(reader);
-    Input::stream(
-        Box::new(Gunzip(MultiGzDecoder::new(Chunks::new(chained)))),
-        &[],
-    )
+    Input::stream(Box::new(Gunzip::new(Chunks::new(chained))), &[])
 }
 
-/// The decompressor, its errors told as what they are: the decompressor
-/// calls damaged data an invalid input parameter.
-struct Gunzip<R>(MultiGzDecoder<R>);
+/// Decompresses gzip members one after another, as `gzip -d` does: after
+/// the last, zero bytes (padding, as tape and block devices leave) end the
+/// input cleanly, and anything else is an error. Errors read as what they
+/// are: the decompressor calls damaged data an invalid input parameter.
+/// (flate2's `MultiGzDecoder` takes the zero padding for a damaged next
+/// member.)
+struct Gunzip<R> {
+    member: Option<GzDecoder<R>>,
+}
+
+impl<R: BufRead> Gunzip<R> {
+    fn new(input: R) -> Self {
+        Gunzip {
+            member: Some(GzDecoder::new(input)),
+        }
+    }
+}
 
 impl<R: BufRead> Read for Gunzip<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        self.0.read(out).map_err(|e| match e.kind() {
+        let invalid = |e: io::Error| match e.kind() {
             io::ErrorKind::InvalidInput => io::Error::new(io::ErrorKind::InvalidData, e),
             _ => e,
-        })
+        };
+        loop {
+            let Some(member) = &mut self.member else {
+                return Ok(0);
+            };
+            let n = member.read(out).map_err(invalid)?;
+            if n > 0 || out.is_empty() {
+                return Ok(n);
+            }
+            // The member ended: another follows, or padding, or the end.
+            let mut rest = self.member.take().expect("a member").into_inner();
+            loop {
+                let buf = rest.fill_buf()?;
+                match buf.iter().position(|&b| b != 0) {
+                    None if buf.is_empty() => return Ok(0),
+                    None => {
+                        let n = buf.len();
+                        rest.consume(n);
+                    }
+                    Some(0) if buf[0] == 0x1f => {
+                        self.member = Some(GzDecoder::new(rest));
+                        break;
+                    }
+                    Some(_) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "bytes after the last gzip member",
+                        ))
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -317,6 +317,33 @@ fn damaged_gzip_ends_at_the_same_frame_however_it_is_read() {
     );
 }
 
+/// Gzip members follow one another; zero bytes after the last are
+/// padding (as `gzip -d` takes them) and end the input cleanly, while
+/// other bytes after it are an error, after every frame.
+#[test]
+fn gzip_members_then_padding_or_garbage() {
+    let b = three_records(false, false);
+    let plain = drain(&mut Capture::from_bytes(b.bytes.clone(), "p").unwrap()).0;
+    let (head, tail) = b.bytes.split_at(40);
+    let mut gz = gzip(head);
+    gz.extend(gzip(tail));
+    let padded = [gz.clone(), vec![0; 10_000]].concat();
+    for bytes in [gz.clone(), padded] {
+        assert_eq!(
+            drain(&mut Capture::from_bytes(bytes.clone(), "m.gz").unwrap()),
+            (plain.clone(), None)
+        );
+        assert_eq!(drain(&mut trickled(bytes)), (plain.clone(), None));
+    }
+    let garbage = [gz, vec![0, 0, 7]].concat();
+    let (frames, err) = drain(&mut Capture::from_bytes(garbage, "g.gz").unwrap());
+    assert_eq!(frames, plain);
+    assert_eq!(
+        err.expect("an error").kind,
+        ErrorKind::Io(io::ErrorKind::InvalidData)
+    );
+}
+
 /// A classic pcap file of a major version other than 2 (all there is) is
 /// refused at its header, as libpcap refuses it.
 #[test]
