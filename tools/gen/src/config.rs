@@ -18,8 +18,11 @@ pub enum Hostile {
     /// The client's first data segment is withheld forever (neither in the
     /// capture nor ever acknowledged), then
     /// [`GenConfig::flood_segments`] small segments follow, all out of
-    /// order: the memory-cap attack. The receiver never delivers anything
-    /// on that direction, so it has no truth line.
+    /// order: the memory-cap attack. A receiver delivers nothing on that
+    /// direction while the hole lasts, so it has no truth line; a
+    /// reassembler that flushes past the hole at the close (weft does,
+    /// reporting the hole) prints a line of its own for it, which the
+    /// truth does not check.
     OooFlood,
     /// SYNs from random sources (half of them answered by a SYN-ACK), no
     /// handshake completed, no data.
@@ -265,6 +268,15 @@ impl GenConfig {
         }
         if self.jitter_ns > 3_600_000_000_000 {
             return Err(ConfigError("jitter above an hour"));
+        }
+        if self.gap_ns > 3_600_000_000_000 {
+            // The clock must stay far from wrapping over a whole trace.
+            return Err(ConfigError("gap above an hour"));
+        }
+        if self.timestamps && (self.overlap > 0.0 || self.hostile == Some(Hostile::Conflict)) {
+            return Err(ConfigError(
+                "timestamps do not go with overlapping retransmissions or the conflict mode (a receiver checking them would drop segments the truth counts)",
+            ));
         }
         if self.flood_segments > 50_000_000 {
             return Err(ConfigError("flood-segments above 50,000,000"));

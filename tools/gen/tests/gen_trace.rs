@@ -408,6 +408,26 @@ fn invalid_config_is_refused() {
     };
     let err = generate(&cfg, Vec::new()).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    // Timestamps with retransmissions a PAWS check would drop, and a clock
+    // that would wrap: the truth would be wrong, so both are refused.
+    for bad in [
+        GenConfig {
+            timestamps: true,
+            overlap: 0.1,
+            ..GenConfig::default()
+        },
+        GenConfig {
+            timestamps: true,
+            hostile: Some(Hostile::Conflict),
+            ..GenConfig::default()
+        },
+        GenConfig {
+            gap_ns: 4_000_000_000_000_000_000,
+            ..GenConfig::default()
+        },
+    ] {
+        assert!(bad.validate().is_err(), "{bad:?}");
+    }
     assert!("bogus".parse::<Hostile>().is_err());
     assert_eq!("ooo-flood".parse::<Hostile>(), Ok(Hostile::OooFlood));
 }
