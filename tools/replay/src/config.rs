@@ -131,6 +131,29 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("size {s:?} too large"))
 }
 
+/// A memcap below one page would let nothing out of order wait: every
+/// such byte dropped. 0 is no limit.
+pub fn check_memcap(memcap: usize) -> Result<(), String> {
+    if memcap != 0 && memcap < weft_reasm::HeapPool::DEFAULT_PAGE_SIZE {
+        return Err(format!(
+            "memcap {memcap} is below one page ({} bytes): nothing out of order could wait; 0 is no limit",
+            weft_reasm::HeapPool::DEFAULT_PAGE_SIZE
+        ));
+    }
+    Ok(())
+}
+
+/// A timeout that, at zero, would end every connection at once: "off" or
+/// above zero.
+fn timeout(name: &str, s: &str) -> Result<Option<u64>, String> {
+    match parse_duration(s)? {
+        Some(0) => Err(format!(
+            "{name} of zero would end every connection at once; use \"off\" for none"
+        )),
+        t => Ok(t),
+    }
+}
+
 /// A size given as a number of bytes or a string such as "64MiB".
 fn size_value(name: &str, v: &toml::Value) -> Result<usize, String> {
     match v {
@@ -262,6 +285,9 @@ impl ConfigFile {
         e.pin = self.pin.unwrap_or(e.pin);
         e.ring_capacity = self.ring_capacity.unwrap_or(e.ring_capacity);
         e.batch = self.batch.unwrap_or(e.batch);
+        if e.ring_capacity == 0 || e.batch == 0 {
+            return Err("ring_capacity and batch must be at least 1".into());
+        }
         if let Some(b) = &self.backpressure {
             e.backpressure = match b.as_str() {
                 "block" => Backpressure::Block,
@@ -284,6 +310,9 @@ impl ConfigFile {
             e.dispatch = d.parse()?;
         }
         if let Some(w) = &self.table_weights {
+            if w.is_empty() {
+                return Err("table_weights needs one weight per worker, not none".into());
+            }
             e.table_weights = Some(w.clone());
         }
         p.decode.verify_checksums = self.verify_checksums.unwrap_or(p.decode.verify_checksums);
@@ -314,10 +343,10 @@ impl ConfigFile {
             c.max_kept_bytes = size_value("max_kept", m)?;
         }
         if let Some(t) = &r.flush_timeout {
-            c.flush_timeout_ns = parse_duration(t)?;
+            c.flush_timeout_ns = timeout("flush_timeout", t)?;
         }
         if let Some(t) = &r.idle_timeout {
-            c.idle_timeout_ns = parse_duration(t)?;
+            c.idle_timeout_ns = timeout("idle_timeout", t)?;
         }
         if let Some(t) = &r.linger {
             c.linger_ns = parse_duration(t)?.unwrap_or(0);

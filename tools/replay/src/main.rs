@@ -29,7 +29,8 @@ struct Args {
     /// Worker threads (default: one per available core).
     #[arg(long, short = 'w')]
     workers: Option<usize>,
-    /// Reassemble on the main thread, no workers (same as --workers 0).
+    /// Reassemble on the main thread, no workers (same as --workers 0;
+    /// --dispatch ring or hybrid and --table-weights are then ignored).
     #[arg(long, conflicts_with = "workers")]
     inline: bool,
     /// How frames reach the workers: `ring` (a dispatcher thread hands each
@@ -66,7 +67,8 @@ struct Args {
     /// (also vista, macos, hpux10, hpux11, irix).
     #[arg(long)]
     overlap_policy: Option<OverlapPolicy>,
-    /// Memory cap for buffered data, e.g. 256MiB.
+    /// Memory cap for buffered data, e.g. 256MiB (0: no limit; else at
+    /// least one 2 KiB page).
     #[arg(long, value_parser = parse_size)]
     memcap: Option<usize>,
     /// Pick up connections without a handshake (default true).
@@ -97,7 +99,10 @@ struct Args {
     no_map: bool,
     /// Only read every frame and touch each byte once, then print the
     /// counts and time on standard error: the floor for comparisons.
-    #[arg(long, conflicts_with_all = ["digest", "write_flows", "json", "pace"])]
+    #[arg(long, conflicts_with_all = [
+        "digest", "write_flows", "json", "pace", "workers", "inline", "dispatch",
+        "table_weights", "stats", "config", "overlap_policy", "memcap", "midstream", "paws",
+    ])]
     read_only: bool,
 }
 
@@ -123,6 +128,7 @@ fn options(args: &Args) -> Result<ReplayOptions, String> {
     if let Some(m) = args.memcap {
         o.pipeline.reasm.memcap = m;
     }
+    weft_replay::config::check_memcap(o.pipeline.reasm.memcap)?;
     if let Some(m) = args.midstream {
         o.pipeline.reasm.midstream = m;
     }
@@ -215,18 +221,30 @@ fn main() -> ExitCode {
         }
     };
     let mut stdout = std::io::stdout().lock();
+    let mut written = Ok(());
     if args.digest {
         for l in weft_replay::digest::lines(&out.digests) {
-            let _ = writeln!(stdout, "{l}");
+            written = written.and_then(|()| writeln!(stdout, "{l}"));
         }
     }
     if args.json {
-        let _ = writeln!(stdout, "{}", weft_replay::report::json(&out));
+        written = written.and_then(|()| writeln!(stdout, "{}", weft_replay::report::json(&out)));
     }
+    written = written.and_then(|()| stdout.flush());
     if args.stats {
         eprint!("{}", weft_replay::report::table(&out));
     }
     let mut status = ExitCode::SUCCESS;
+    match written {
+        // A reader that stopped early (`| head`) wanted no more.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => {
+            // A full disk must not pass for a complete digest.
+            eprintln!("weft-replay: cannot write the output: {e}");
+            status = ExitCode::from(1);
+        }
+        Ok(()) => {}
+    }
     for e in &out.capture_errors {
         eprintln!("weft-replay: {e}");
         status = ExitCode::from(1);

@@ -124,6 +124,10 @@ pub fn table(out: &Outcome) -> String {
         (f.undecodable() + d.undecodable).to_string(),
     );
     row("  ip fragments", (f.fragments + d.fragments).to_string());
+    if f.bad_checksum > 0 {
+        row("  bad checksum", f.bad_checksum.to_string());
+        row("    dropped", f.bad_checksum_dropped.to_string());
+    }
     let (fd, dd) = (f.defrag.dropped(), d.defrag.dropped());
     if fd + dd > 0 {
         row("    datagrams dropped", (fd + dd).to_string());
@@ -137,9 +141,25 @@ pub fn table(out: &Outcome) -> String {
             row(&format!("  dropped: {r}"), s.dropped(r).to_string());
         }
     }
+    if s.truncated_bytes > 0 {
+        row("  cut by the snap length", s.truncated_bytes.to_string());
+    }
+    if s.buffered_bytes > 0 {
+        row("  still buffered", s.buffered_bytes.to_string());
+    }
     row("gap bytes (missing)", s.gap_bytes.to_string());
     row("overlap conflicts", s.overlap_conflicts.to_string());
     row("out-of-order segments", s.out_of_order_segments.to_string());
+    for (k, v) in [
+        ("RSTs ignored (out of window)", s.rst_ignored),
+        ("SYNs ignored (mid-connection)", s.syn_ignored),
+        ("segments of no connection", s.segments_no_conn),
+        ("timeout flushes", s.timeout_flushes),
+    ] {
+        if v > 0 {
+            row(k, v.to_string());
+        }
+    }
     if s.segments_rejected > 0 {
         row(
             "segments rejected (accept)",
@@ -156,7 +176,8 @@ pub fn table(out: &Outcome) -> String {
     );
     row("  evicted", s.conns_evicted.to_string());
     row("memcap flushes", s.memcap_flushes.to_string());
-    row("pages peak", s.pages_peak.to_string());
+    // Each worker's own peak, summed: an upper bound of the whole run's.
+    row("pages peak (workers summed)", s.pages_peak.to_string());
     if s.kept_truncated_bytes > 0 {
         row(
             "kept bytes over the limit",

@@ -170,6 +170,43 @@ fn impossible_settings_are_usage_errors() {
     let conf = tmp("huge-ring.toml");
     std::fs::write(&conf, "ring_capacity = 1099511627776\n").unwrap();
     let conf = conf.display().to_string();
+    // Settings that were taken and quietly broke the run: zero timeouts
+    // (every connection ended at once), no table weights (inline), a
+    // memcap below a page (every out-of-order byte dropped), no ring.
+    let file = |name: &str, text: &str| {
+        let path = tmp(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let zero_idle = file("zero-idle.toml", "[reassembly]\nidle_timeout = \"0s\"\n");
+    let zero_flush = file("zero-flush.toml", "[reassembly]\nflush_timeout = \"0\"\n");
+    let no_weights = file("no-weights.toml", "table_weights = []\n");
+    let tiny_cap = file("tiny-cap.toml", "[reassembly]\nmemcap = \"1KiB\"\n");
+    let no_ring = file("no-ring.toml", "ring_capacity = 0\n");
+    for (args, says) in [
+        (&["--config", &zero_idle][..], "idle_timeout of zero"),
+        (&["--config", &zero_flush], "flush_timeout of zero"),
+        (&["--config", &no_weights], "one weight per worker"),
+        (&["--config", &tiny_cap], "below one page"),
+        (&["--memcap", "100"], "below one page"),
+        (
+            &["-w2", "--dispatch=ring", "--config", &no_ring],
+            "at least 1",
+        ),
+        (&["--read-only", "-w", "500"], "cannot be used with"),
+        (&["--read-only", "--stats"], "cannot be used with"),
+    ] {
+        let o = run(args, &sample());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    assert!(
+        run(&["--memcap", "0", "--digest"], &sample())
+            .status
+            .success(),
+        "0: no limit"
+    );
     for (args, says) in [
         (&["-w", "200"][..], "at most 128"),
         (&["-w", "200", "--dispatch=ring"], "at most 128"),
@@ -183,6 +220,59 @@ fn impossible_settings_are_usage_errors() {
         assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(says), "{args:?}: {err}");
     }
+}
+
+/// `--stats` shows the segments dropped for a bad checksum (they were in
+/// the JSON only: the table's counts did not add up).
+#[test]
+fn stats_show_checksum_drops() {
+    let mut bytes = std::fs::read(sample()).unwrap();
+    // Damage the last byte of every tenth frame's payload.
+    let (mut at, mut n) = (24, 0);
+    while at + 16 <= bytes.len() {
+        let caplen = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+        if n % 10 == 0 && caplen > 60 {
+            bytes[at + 16 + caplen - 1] ^= 0x5a;
+        }
+        (at, n) = (at + 16 + caplen, n + 1);
+    }
+    let path = tmp("bad-checksums.pcap");
+    std::fs::write(&path, bytes).unwrap();
+    let conf = tmp("drop-bad.toml");
+    std::fs::write(&conf, "drop_bad_checksums = true\n").unwrap();
+    let o = bin()
+        .args(["--inline", "--stats", "--config"])
+        .arg(&conf)
+        .arg(&path)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{table}");
+    let dropped = table
+        .lines()
+        .find(|l| l.trim_start().starts_with("dropped") && !l.contains(':'))
+        .unwrap_or_else(|| panic!("no checksum drops row:\n{table}"));
+    assert!(table.contains("bad checksum"), "{table}");
+    let count: u64 = dropped.split_whitespace().last().unwrap().parse().unwrap();
+    assert!(count > 0, "{table}");
+}
+
+/// Output that cannot be written (a full disk) is a failure, not a
+/// cut-off digest with a success status.
+#[test]
+fn output_that_cannot_be_written_is_exit_1() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        eprintln!("no /dev/full here: skipped");
+        return;
+    };
+    let o = bin()
+        .args(["--inline", "--digest"])
+        .arg(sample())
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot write the output"));
 }
 
 #[test]
