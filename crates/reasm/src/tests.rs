@@ -122,6 +122,19 @@ pub(crate) fn seg(fwd: bool, flags: u8, seq: u32, ack: u32, payload: &[u8], t: u
     }
 }
 
+/// [`seg`] on another connection: 10.0.0.1:`port` to 10.0.0.1:80,
+/// client to server, as tests with many connections build them.
+pub(crate) fn seg_on(port: u16, flags: u8, seq: u32, payload: &[u8], t: u64) -> Segment<'_> {
+    let a: IpAddr = "10.0.0.1".parse().unwrap();
+    let (k, d) = FlowKey::new(a, port, a, 80, 0);
+    Segment {
+        key: k,
+        dir: d,
+        hash: k.symmetric_hash(),
+        ..seg(true, flags, seq, 1, payload, t)
+    }
+}
+
 pub(crate) fn run(cfg: Config, segs: &[Segment<'_>]) -> (Seen, Stats, Reassembler<Recorder>) {
     run_with(cfg, Recorder::default(), segs)
 }
@@ -1305,17 +1318,11 @@ fn kept_bytes_across_connections_stay_within_the_memcap() {
         ..Config::default()
     };
     let mut r = Reassembler::new(cfg, f);
-    let a: IpAddr = "10.0.0.1".parse().unwrap();
     let chunk = [b'k'; 1000];
     let mut peak = 0;
     for round in 0..10u32 {
         for port in 1..=50u16 {
-            let (k, d) = FlowKey::new(a, port, a, 80, 0);
-            let mut s = seg(true, A, 100 + round * 1000, 1, &chunk, 1);
-            s.key = k;
-            s.dir = d;
-            s.hash = k.symmetric_hash();
-            r.process(&s);
+            r.process(&seg_on(port, A, 100 + round * 1000, &chunk, 1));
             peak = peak.max(r.stats().kept_bytes);
         }
     }
@@ -1466,14 +1473,9 @@ fn global_page_limit_flushes_the_oldest_connection() {
         max_pages: 2,
         ..Config::default()
     };
-    let a: IpAddr = "10.0.0.1".parse().unwrap();
     let mut r = Reassembler::new(cfg, Recorder::default());
     for port in 1..=3u16 {
-        let (k, d) = FlowKey::new(a, port, a, 80, 0);
-        let mut s = seg(true, A, 100, 1, b"z", port as u64);
-        s.key = k;
-        s.dir = d;
-        s.hash = k.symmetric_hash();
+        let mut s = seg_on(port, A, 100, b"z", port as u64);
         r.process(&s); // starts the stream at 100
         s.seq = Seq(200);
         r.process(&s); // out of order: one page
@@ -1502,15 +1504,9 @@ fn making_room_for_a_segment_over_many_pieces_takes_one_round() {
         flush_timeout_ns: None,
         ..Config::default()
     };
-    let a: IpAddr = "10.0.0.1".parse().unwrap();
     let mut r = Reassembler::new(cfg, Recorder::default());
     let at = |r: &mut Reassembler<Recorder>, port: u16, seq: u32, p: &[u8], t: u64| {
-        let (k, d) = FlowKey::new(a, port, a, 80, 0);
-        let mut s = seg(true, A, seq, 1, p, t);
-        s.key = k;
-        s.dir = d;
-        s.hash = k.symmetric_hash();
-        r.process(&s);
+        r.process(&seg_on(port, A, seq, p, t));
     };
     for port in 1..=OTHERS {
         at(&mut r, port, 100, b"z", 1); // starts the stream at 100
@@ -1578,15 +1574,9 @@ fn connection_limit_evicts_least_recently_active() {
         max_conns: 2,
         ..Config::default()
     };
-    let a: IpAddr = "10.0.0.1".parse().unwrap();
     let mut r = Reassembler::new(cfg, Recorder::default());
     for port in 1..=3u16 {
-        let (k, d) = FlowKey::new(a, port, a, 80, 0);
-        let mut s = seg(true, A, 1, 1, b"z", port as u64);
-        s.key = k;
-        s.dir = d;
-        s.hash = k.symmetric_hash();
-        r.process(&s);
+        r.process(&seg_on(port, A, 1, b"z", port as u64));
     }
     assert_eq!(r.connections(), 2);
     assert_eq!(r.stats().conns_evicted, 1);
