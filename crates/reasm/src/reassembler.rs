@@ -415,8 +415,9 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
     /// different initial sequence number after the old one finished, or
     /// carried data and then fell quiet (its FIN or RST lost), or while
     /// the data on its own SYN waits unanswered (a retried handshake).
+    /// `seg` is a SYN (a SYN-ACK never opens one).
     fn is_reuse(&self, c: &ConnOf<F, P>, seg: &Segment<'_>, quiet: bool) -> bool {
-        if !seg.flags.syn() || seg.flags.ack() {
+        if seg.flags.ack() {
             return false;
         }
         let h = &c.halves[di(seg.dir)];
