@@ -300,6 +300,7 @@ impl<'o> Ctx<'o> {
 /// let frame = [0u8; 10];
 /// assert!(decode(LinkType::Ethernet, &frame, &DecodeOptions::default()).is_err());
 /// ```
+#[inline]
 pub fn decode<'a>(
     link: LinkType,
     frame: &'a [u8],
