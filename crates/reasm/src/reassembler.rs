@@ -615,8 +615,16 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             let conn = self.table.get_mut(i);
             let h = &mut conn.halves[di(d)];
             if let Some(start) = h.offset_of(seg.data_seq()) {
-                // Past its payload, captured or not (as a FIN).
-                let end = start + seg.payload.len() as i64 + i64::from(seg.payload_missing);
+                // Past its payload, captured or not (as a FIN). A bare RST
+                // one past a pending FIN follows that FIN, which took the
+                // sequence number before it: the data ended at the FIN.
+                let mut end = start + seg.payload.len() as i64 + i64::from(seg.payload_missing);
+                if seg.payload.is_empty()
+                    && seg.payload_missing == 0
+                    && h.pending_fin().is_some_and(|p| end == p as i64 + 1)
+                {
+                    end -= 1;
+                }
                 let beyond = |e: u64| e <= end as u64;
                 let open =
                     h.fin().is_none() && !h.closed && h.last_piece_end().map_or(true, beyond);

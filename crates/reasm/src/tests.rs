@@ -1886,6 +1886,22 @@ fn a_fin_ahead_of_the_data_holds_only_where_the_data_ends() {
     assert_eq!(seen.bytes[0], b"he");
     assert_eq!(seen.skips[0], 3);
     assert_eq!(st.gap_bytes, 3);
+
+    // A RST right after it follows it (the FIN took the sequence number
+    // before the RST's): the same 3 bytes are the hole, not 4. A RST
+    // further on says the sender went past it.
+    for (rst_seq, hole) in [(7, 3), (8, 5)] {
+        let mut v = handshake(0, 0);
+        v.push(seg(true, A, 1, 1, b"he", 1));
+        v.push(seg(true, F | A, 6, 1, b"", 1));
+        v.push(seg(true, R | A, rst_seq, 1, b"", 2));
+        let (seen, st, _) = run(Config::default(), &v);
+        assert_eq!(seen.bytes[0], b"he");
+        assert_eq!(seen.skips[0], hole, "RST at {rst_seq}");
+        assert_eq!(st.gap_bytes, hole);
+        assert_eq!(st.conns_closed_rst, 1);
+        assert!(st.balanced(), "{st:?}");
+    }
 }
 
 #[test]
