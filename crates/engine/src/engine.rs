@@ -170,6 +170,16 @@ impl EngineBuilder {
                 self.ring_capacity
             )));
         }
+        let slots = self.ring_capacity.next_power_of_two();
+        if self.backpressure == Backpressure::Drop && self.workers > 0 && self.batch > slots / 2 {
+            return Err(EngineError::Setting(format!(
+                "drop backpressure with batches of {} frames into rings of {slots} slots: \
+                 a batch must fit in half a ring (at most {} frames), or frames are \
+                 dropped while their worker is idle",
+                self.batch,
+                slots / 2
+            )));
+        }
         if let Some(w) = &self.weights {
             if w.len() != self.workers.max(1) {
                 return Err(EngineError::Setting(format!(
@@ -249,7 +259,10 @@ impl EngineBuilder {
     }
 
     /// Frames gathered per worker before one push into its ring (0 is
-    /// taken as 1).
+    /// taken as 1). With [`Backpressure::Drop`] at most half the ring's
+    /// (rounded) capacity, or building fails: a larger batch would not
+    /// fit a ring its worker had just emptied, and frames would be
+    /// dropped while the worker idles.
     pub fn batch(mut self, n: usize) -> Self {
         self.batch = n.max(1);
         self
@@ -1080,7 +1093,15 @@ impl<F: StreamFactory> Engine<F> {
                     l.run(&self.block, &self.shared[l.me]);
                 }
                 for w in ws.iter_mut().filter(|w| w.tx.is_some()) {
-                    w.pending.push(Msg::Block(block.clone()));
+                    // A worker that got no frame since the last block needs
+                    // only this one: replaced, not added, so a worker that
+                    // gets no frames does not hold every buffer (which then
+                    // cannot be reused) while packet time stands still and
+                    // no tick pushes its list into its ring.
+                    match w.pending.last_mut() {
+                        Some(Msg::Block(last)) => *last = block.clone(),
+                        _ => w.pending.push(Msg::Block(block.clone())),
+                    }
                 }
             }
             Mode::Inline(i) => i.run(&self.block),

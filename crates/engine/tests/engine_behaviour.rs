@@ -1198,15 +1198,15 @@ impl StreamFactory for GateFactory {
     }
 }
 
-/// A drop-mode engine of 2 workers, 4-slot rings and `batch`, whose
-/// handlers block while the returned flag is set.
-fn gated(batch: usize) -> (Engine<GateFactory>, Arc<std::sync::atomic::AtomicBool>) {
+/// A drop-mode engine of 2 workers, rings of `ring` slots and `batch`,
+/// whose handlers block while the returned flag is set.
+fn gated(ring: usize, batch: usize) -> (Engine<GateFactory>, Arc<std::sync::atomic::AtomicBool>) {
     let stuck = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let s = stuck.clone();
     let engine = EngineBuilder::new()
         .workers(2)
         .pin(false)
-        .ring_capacity(4)
+        .ring_capacity(ring)
         .batch(batch)
         .backpressure(Backpressure::Drop)
         .build(move |_| GateFactory(s.clone()))
@@ -1227,7 +1227,7 @@ fn drop_mode_never_waits_on_a_stuck_worker() {
     };
     let pcap = trace(&cfg);
     let r = bounded(120, move || {
-        let (mut engine, stuck) = gated(8);
+        let (mut engine, stuck) = gated(4, 2);
         // Every handler blocks until released: the rings fill and stay
         // full while the whole trace (many ticks) is dispatched.
         let mut cap = Capture::from_bytes(pcap, "mem").unwrap();
@@ -1249,7 +1249,10 @@ fn drop_mode_never_waits_on_a_stuck_worker() {
 }
 
 /// What a drop-mode dispatcher still holds at `finish` waits for room:
-/// capture is over, and dropping it would lose frames for nothing.
+/// capture is over, and dropping it would lose frames for nothing. The
+/// handlers are stuck until a while after `finish` starts, so the rings
+/// are full then (frames were dropped before): every drop was made
+/// before `finish`.
 #[test]
 fn drop_mode_finish_delivers_what_it_still_holds() {
     let cfg = GenConfig {
@@ -1260,29 +1263,57 @@ fn drop_mode_finish_delivers_what_it_still_holds() {
         ..GenConfig::default()
     };
     let pcap = trace(&cfg);
-    let (n, report) = bounded(120, move || {
-        // Batches larger than the trace, one packet time (no ticks):
-        // nothing reaches a ring before `finish`, whose handlers block
-        // for a while after it starts.
-        let (mut engine, stuck) = gated(100_000);
+    let (n, before, report) = bounded(120, move || {
+        // One packet time (no ticks); batches of 3 into 8-slot rings.
+        let (mut engine, stuck) = gated(8, 3);
         let mut cap = Capture::from_bytes(pcap, "mem").unwrap();
         let mut n = 0u64;
         while let Some(f) = cap.next_frame() {
             engine.dispatch(LinkType::Ethernet, f.unwrap().data, Timestamp(0));
             n += 1;
         }
+        let before = engine.dispatch_stats().ring_drops.clone();
         let release = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(200));
             stuck.store(false, Relaxed);
         });
         let report = engine.finish().unwrap();
         release.join().unwrap();
-        (n, report)
+        (n, before, report)
     });
     let d = &report.stats.dispatch;
-    assert_eq!(d.ring_drops, [0, 0]);
+    assert!(
+        before.iter().all(|&x| x > 0),
+        "full rings dropped: {before:?}"
+    );
+    assert_eq!(d.ring_drops, before, "finish dropped nothing");
     let processed: u64 = report.stats.frames.iter().map(|f| f.frames).sum();
-    assert_eq!(processed, n);
+    assert_eq!(processed + before.iter().sum::<u64>(), n);
+}
+
+/// Drop backpressure refuses batches that do not fit in half a ring:
+/// a batch larger than the ring lost frames on every push, the worker
+/// idle or not.
+#[test]
+fn drop_mode_refuses_batches_larger_than_half_a_ring() {
+    let build = |ring: usize, batch: usize, bp: Backpressure| {
+        EngineBuilder::new()
+            .workers(2)
+            .pin(false)
+            .ring_capacity(ring)
+            .batch(batch)
+            .backpressure(bp)
+            .build(|_| GateFactory(Arc::new(std::sync::atomic::AtomicBool::new(false))))
+    };
+    let Err(e) = build(32, 64, Backpressure::Drop) else {
+        panic!("a 64-frame batch into 32-slot rings was accepted")
+    };
+    assert!(e.to_string().contains("half a ring"), "{e}");
+    // 20 slots round up to 32: 16 fit in half.
+    assert!(build(20, 17, Backpressure::Drop).is_err());
+    assert!(build(20, 16, Backpressure::Drop).is_ok());
+    // Blocking waits for room instead: any batch.
+    assert!(build(4, 64, Backpressure::Block).is_ok());
 }
 
 /// A frame outside its block panics (documented), also where its end
@@ -1734,4 +1765,48 @@ proptest::proptest! {
             }
         }
     }
+}
+
+/// A worker that gets no frames holds no old blocks: with packet time
+/// standing still no tick pushes its list into its ring, and each block
+/// switch used to add one more to that list (a stream reader's buffers
+/// then could not be reused until `finish`).
+#[test]
+fn an_idle_worker_holds_only_the_current_block() {
+    let pcap = trace(&GenConfig {
+        conns: 1,
+        concurrent: 1,
+        ..GenConfig::default()
+    });
+    let mut cap = Capture::from_bytes(pcap, "mem").unwrap();
+    let frame = cap.next_frame().unwrap().unwrap().data.to_vec();
+    let alive = bounded(60, move || {
+        // Every flow to worker 0; worker 1 gets nothing.
+        let mut engine = EngineBuilder::new()
+            .workers(2)
+            .pin(false)
+            .batch(1)
+            .table_weights(vec![1, 0])
+            .build(|_| GateFactory(Arc::new(std::sync::atomic::AtomicBool::new(false))))
+            .unwrap();
+        let mut old = Vec::new();
+        for _ in 0..200 {
+            let block = Arc::new(frame.clone());
+            old.push(Arc::downgrade(&block));
+            engine.set_block(block);
+            engine.dispatch_in_block(LinkType::Ethernet, 0, frame.len(), Timestamp(0));
+        }
+        // Worker 0 lets go of each block once its frame is processed.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let alive = loop {
+            let alive = old[..190].iter().filter(|w| w.upgrade().is_some()).count();
+            if alive == 0 || std::time::Instant::now() > deadline {
+                break alive;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        engine.finish().unwrap();
+        alive
+    });
+    assert_eq!(alive, 0, "old blocks still held");
 }

@@ -51,7 +51,7 @@ pub struct ConfigFile {
     pub pin: Option<bool>,
     /// Ring slots per worker.
     pub ring_capacity: Option<usize>,
-    /// Frames per batch.
+    /// Frames per batch (with drop backpressure, at most half a ring).
     pub batch: Option<usize>,
     /// `block` or `drop`.
     pub backpressure: Option<String>,
