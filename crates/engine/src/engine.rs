@@ -1313,7 +1313,9 @@ impl<F: StreamFactory> Engine<F> {
             }
             Ok(Decoded::Fragment(f)) => {
                 self.stats.fragments += 1;
-                let whole = self.defrag.push(&f, ts);
+                // At the newest packet time, as ticks and inline mode
+                // expire datagrams (see `Pipeline::handle`).
+                let whole = self.defrag.push(&f, ts.max(self.now));
                 self.stats.defrag = self.defrag.stats();
                 if let Some(whole) = whole {
                     self.stats.defragmented += 1;

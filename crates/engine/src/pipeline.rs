@@ -448,7 +448,11 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
             Ok(Decoded::Tcp(p)) => self.segment(&p, ts, hash, la),
             Ok(Decoded::Fragment(f)) => {
                 self.stats.fragments += 1;
-                let whole = self.defrag.push(&f, ts);
+                // Expiry at the newest packet time seen, not this frame's
+                // (older in a merged capture): a dispatcher's ticks expire
+                // datagrams at the newest time, and a fragment must not
+                // complete here a datagram they already let go.
+                let whole = self.defrag.push(&f, ts.max(self.reasm.now()));
                 self.stats.defrag = self.defrag.stats();
                 if let Some(whole) = whole {
                     self.stats.defragmented += 1;

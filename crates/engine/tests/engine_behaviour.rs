@@ -646,6 +646,63 @@ fn fanout_workers_place_frames_the_peek_cannot_as_a_dispatcher_does() {
     }
 }
 
+/// A fragment stamped earlier than frames already seen (a merged capture)
+/// meets the defragmenter's timeout at the newest packet time in every
+/// mode: inline it completed a datagram that a dispatcher's tick (at the
+/// newest time) had already let go, and the outputs differed.
+#[test]
+fn fragments_expire_alike_in_every_mode_when_time_goes_back() {
+    let cfg = GenConfig {
+        seed: 8,
+        conns: 6,
+        concurrent: 3,
+        min_bytes: 2_000,
+        max_bytes: 4_000,
+        ..GenConfig::default()
+    };
+    let mut frames = awkward(&trace(&cfg));
+    let is_first_fragment = |f: &[u8]| f.len() > 34 && f[12..14] == [8, 0] && f[20] == 0x20;
+    let i = frames
+        .iter()
+        .position(|(f, _)| is_first_fragment(f))
+        .expect("a fragment");
+    let t0 = frames[i].1;
+    // The datagram's first part at t0; then a frame of another flow 31 s
+    // later (past the 30 s timeout); then the second part, stamped 29 s
+    // after the first; the rest as they were (earlier still).
+    let second = frames.remove(i + 1);
+    let j = (i + 1..frames.len())
+        .find(|&j| !is_first_fragment(&frames[j].0) && frames[j].0[20] & 0x3f == 0)
+        .expect("a plain frame after it");
+    let mut later = frames.remove(j);
+    later.1 = Timestamp(t0.0 + 31_000_000_000);
+    frames.insert(i + 1, later);
+    frames.insert(i + 2, (second.0, Timestamp(t0.0 + 29_000_000_000)));
+    let frames = Arc::new(frames);
+    let (inline, _) = run_frames(&frames, 0);
+    let want = inline.result.unwrap().stats;
+    assert!(
+        want.frames_total().defragmented > 0,
+        "others were put together"
+    );
+    assert!(want.frames_total().defrag.timed_out > 0, "that one expired");
+    let (rings, others) = run_frames(&frames, 2);
+    for (k, got) in std::iter::once(rings).chain(others).enumerate() {
+        let stats = got.result.unwrap().stats;
+        assert_eq!(
+            stats.dispatch.defragmented,
+            want.frames_total().defragmented,
+            "run {k}"
+        );
+        // Everything but the pages' peak (a sum of the workers' peaks).
+        let (mut a, mut b) = (stats.reasm_total(), want.reasm_total());
+        (a.pages_peak, b.pages_peak) = (0, 0);
+        assert_eq!(a, b, "run {k}");
+        assert_eq!(got.delivered, inline.delivered, "run {k}");
+        assert_eq!(got.content, inline.content, "run {k}");
+    }
+}
+
 /// Damaged frames (bytes of the headers overwritten at random, frames cut
 /// short) reach the same verdicts inline, with rings and with fanout
 /// workers: the same deliveries and statistics, and the same workers for
