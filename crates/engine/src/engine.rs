@@ -1320,11 +1320,14 @@ impl<F: StreamFactory> Engine<F> {
                 if let Some(whole) = whole {
                     self.stats.defragmented += 1;
                     let zone = whole.zone();
-                    if let Ok(Decoded::Tcp(p)) = decode_ip_in(&whole.packet, zone, &self.decode) {
-                        let hash = self.flow_hash(&p.key);
-                        self.send_owned(whole.packet.into_boxed_slice(), 0, zone, hash, ts);
-                    } else {
-                        self.stats.not_tcp += 1;
+                    // Counted as inline mode counts it (`Pipeline::handle`).
+                    match decode_ip_in(&whole.packet, zone, &self.decode) {
+                        Ok(Decoded::Tcp(p)) => {
+                            let hash = self.flow_hash(&p.key);
+                            self.send_owned(whole.packet.into_boxed_slice(), 0, zone, hash, ts);
+                        }
+                        Ok(_) => self.stats.not_tcp += 1,
+                        Err(_) => self.stats.undecodable += 1,
                     }
                 }
             }

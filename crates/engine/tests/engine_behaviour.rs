@@ -1487,6 +1487,42 @@ fn dropped_datagrams_are_reported() {
     assert_eq!(st.dispatch.defrag, want, "{st:?}");
 }
 
+/// A datagram put back together that turns out undecodable (a TCP header
+/// length under 20) is counted as such in every mode, not as "not TCP"
+/// by a dispatcher.
+#[test]
+fn an_undecodable_datagram_is_counted_alike_in_every_mode() {
+    let (mut f, ts) = conn_frames(7000, &[(true, 0, 40, 0)]).remove(3);
+    f[14 + 20 + 12] = 0x30; // a TCP header of 12 bytes
+    let (eth, ip) = (f[..14].to_vec(), f[14..].to_vec());
+    let (head, body) = (&ip[..20], &ip[20..]);
+    let frames: Vec<_> = [(&body[..24], 0u16, true), (&body[24..], 3, false)]
+        .into_iter()
+        .map(|(part, off, more)| {
+            let mut h = head.to_vec();
+            h[2..4].copy_from_slice(&((20 + part.len()) as u16).to_be_bytes());
+            h[6..8].copy_from_slice(&(if more { 0x2000 } else { 0 } | off).to_be_bytes());
+            ([&eth[..], &h, part].concat(), ts)
+        })
+        .collect();
+    let frames: Frames = Arc::new(frames);
+    let (inline, _) = run_frames(&frames, 0);
+    let want = inline.result.unwrap().stats.frames_total();
+    assert_eq!(
+        (want.defragmented, want.undecodable(), want.not_tcp),
+        (1, 1, 0)
+    );
+    let (rings, others) = run_frames(&frames, 2);
+    for (k, run) in std::iter::once(rings).chain(others).enumerate() {
+        let d = run.result.unwrap().stats.dispatch;
+        assert_eq!(
+            (d.defragmented, d.undecodable, d.not_tcp),
+            (1, 1, 0),
+            "run {k}"
+        );
+    }
+}
+
 /// Inline, a handler panic comes back to the caller. The engine is then
 /// poisoned, as a `Mutex` is: a caller that catches the panic and goes on
 /// is stopped at the next batch, and `finish` reports the panic, instead
