@@ -687,6 +687,39 @@ mod tests {
         out
     }
 
+    /// IPv6 takes any number of extension headers, as its receiver does:
+    /// a count limit made the segment behind 16 Destination Options
+    /// headers undecodable.
+    #[test]
+    fn any_number_of_ipv6_extension_headers_reach_tcp() {
+        for n in [1usize, 15, 16, 17, 200] {
+            let mut ext = Vec::new();
+            for i in 0..n {
+                let next = if i + 1 == n { 6 } else { 60 };
+                ext.extend([next, 0, 1, 4, 0, 0, 0, 0]); // PadN
+            }
+            let mut tcp = vec![0u8; 20];
+            tcp[..4].copy_from_slice(&[0x30, 0x39, 0, 80]);
+            tcp[12] = 5 << 4;
+            tcp.extend(b"payload");
+            let mut f = vec![0u8; 12];
+            f.extend(0x86ddu16.to_be_bytes());
+            f.extend([0x60, 0, 0, 0]);
+            f.extend(((ext.len() + tcp.len()) as u16).to_be_bytes());
+            f.extend([60, 64]);
+            f.extend((0..32u8).map(|i| i + 1));
+            f.extend(&ext);
+            f.extend(&tcp);
+            match decode(LinkType::Ethernet, &f, &DecodeOptions::default()) {
+                Ok(Decoded::Tcp(p)) => {
+                    assert_eq!(p.payload, b"payload", "{n} headers");
+                    assert_eq!(usize::from(p.tcp_offset), 14 + 40 + ext.len());
+                }
+                other => panic!("{n} headers: {other:?}"),
+            }
+        }
+    }
+
     fn layered<'a>(frame: &'a [u8]) -> Result<Decoded<'a>, DecodeError> {
         let opts = DecodeOptions::default();
         link::decode_link(LinkType::Ethernet, frame, &mut Ctx::new(&opts, 0))
