@@ -251,7 +251,14 @@ impl Defragmenter {
             src: frag.src,
             dst: frag.dst,
             id: frag.id,
-            protocol: frag.protocol,
+            // IPv6 fragments of one packet may name different next headers
+            // (RFC 8200 §4.5: the offset-0 one counts); a host keys them
+            // by addresses and identification alone.
+            protocol: if frag.ip_version == 6 {
+                0
+            } else {
+                frag.protocol
+            },
             vlan: frag.vlan,
             vni: frag.vni,
         };
@@ -478,6 +485,7 @@ impl Datagram {
         }
         if start == 0 && self.header.is_empty() {
             self.header = frag.header.to_vec();
+            self.protocol = frag.protocol;
         }
         if start == end {
             return Insert::Ok { overlap: false };

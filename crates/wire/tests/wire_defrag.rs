@@ -162,6 +162,29 @@ fn v6_in_order_and_shuffled() {
     }
 }
 
+/// IPv6 fragments of one packet may name different next headers (RFC
+/// 8200 §4.5: the offset-0 fragment's counts): they are one datagram, as
+/// for the receiving host, whichever fragment comes first. (Keyed by the
+/// next header too, they were two datagrams that never completed.)
+#[test]
+fn v6_fragments_naming_other_next_headers_are_one_datagram() {
+    let seg = checksum_v6(A6, B6, tcp(1234, 80, 1, &[], &[5u8; 1500]));
+    let pkt = ipv6(A6, B6, 6, &seg);
+    let mut frags = frag_v6(&pkt, 40, 512, 7);
+    for f in &mut frags[1..] {
+        f[40] = 17; // the fragment header's next header: UDP
+    }
+    for reversed in [false, true] {
+        if reversed {
+            frags.reverse();
+        }
+        let mut d = Defragmenter::new(DefragConfig::default());
+        let r = push_all(&mut d, &frags, 1).expect("complete");
+        assert_eq!(r.packet, pkt, "reversed: {reversed}");
+        check_tcp(&r, 1500);
+    }
+}
+
 #[test]
 fn overlap_first_wins() {
     let pkt = v4_datagram(64);
