@@ -199,7 +199,7 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
     /// the key a dispatcher decoded).
     #[inline]
     pub fn lookahead_ip(&self, frame: &[u8], ip_offset: usize, zone: Zone) -> Option<FrameAhead> {
-        let key = peek_key_ip(frame.get(ip_offset..)?, zone.vlan)?.with_vni(zone.vni);
+        let key = peek_key_ip(frame.get(ip_offset..)?, zone.vlan)?.with_zone(zone);
         Some(FrameAhead {
             la: self.reasm.prefetch_index(&key),
             ip_offset: u16::try_from(ip_offset).ok()?,

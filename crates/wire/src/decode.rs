@@ -55,6 +55,15 @@ pub struct DecodeOptions {
     /// gretap or Open vSwitch GRE tunnels whose two ends use different
     /// keys split the same way (and keys below 256 all fall in network 0).
     pub key_vni: bool,
+    /// Put the innermost tunnel's outer addresses in the flow key
+    /// ([`FlowKey::tunnel_ends`]), so a segment that came out of a tunnel
+    /// (IP-in-IP, 6in4, GRE, VXLAN, Geneve, GTP-U) is never of the
+    /// connection its hosts hold outside it: they do not take it (unless
+    /// they end the tunnel), and keyed alike it would join their stream.
+    /// Default `true`. Turn it off where one connection's two directions
+    /// come out of tunnels with different ends (each direction mirrored by
+    /// another switch, traffic going through a tunnel one way only).
+    pub key_tunnel_ends: bool,
 }
 
 impl Default for DecodeOptions {
@@ -66,6 +75,7 @@ impl Default for DecodeOptions {
             geneve_port: 6081,
             gtpu_port: 2152,
             key_vni: true,
+            key_tunnel_ends: true,
         }
     }
 }
@@ -225,6 +235,8 @@ pub struct Fragment<'a> {
     pub vlan: u32,
     /// The virtual network, as in [`FlowKey::vni`].
     pub vni: u32,
+    /// The tunnel it came out of, as in [`FlowKey::tunnel_ends`].
+    pub ends: u8,
 }
 
 /// Decoder state carried down the layers.
@@ -234,6 +246,8 @@ pub(crate) struct Ctx<'o> {
     pub vlan: u32,
     /// The innermost VXLAN, Geneve or NVGRE header's network ([`FlowKey::vni`]).
     pub vni: u32,
+    /// The innermost tunnel's ends ([`FlowKey::tunnel_ends`]).
+    pub ends: u8,
     vlan_tags: u8,
     pub tunnel: bool,
     depth: u8,
@@ -250,6 +264,7 @@ impl<'o> Ctx<'o> {
             opts,
             vlan,
             vni: 0,
+            ends: 0,
             vlan_tags,
             tunnel: false,
             depth: 0,
@@ -277,6 +292,15 @@ impl<'o> Ctx<'o> {
     pub fn set_vni(&mut self, vni: u32) {
         if self.opts.key_vni {
             self.vni = vni;
+        }
+    }
+
+    /// Enters a tunnel whose outer IP header is `ip` (see
+    /// [`DecodeOptions::key_tunnel_ends`]); an inner one replaces an outer
+    /// one.
+    pub fn set_ends(&mut self, ip: &IpInfo) {
+        if self.opts.key_tunnel_ends {
+            self.ends = crate::flow::tunnel_ends(&ip.src, &ip.dst);
         }
     }
 
@@ -456,7 +480,7 @@ pub fn decode_ip_in<'a>(
     zone: Zone,
     opts: &DecodeOptions,
 ) -> Result<Decoded<'a>, DecodeError> {
-    let Zone { vlan, vni } = zone;
+    let Zone { vlan, vni, ends } = zone;
     if !opts.verify_checksums {
         // What workers decode: the one step, from the IP header.
         let one = match packet.first().map(|b| b >> 4) {
@@ -465,12 +489,13 @@ pub fn decode_ip_in<'a>(
             _ => None,
         };
         if let Some(mut p) = one {
-            p.key = p.key.with_vni(vni);
+            p.key = p.key.with_zone(zone);
             return Ok(Decoded::Tcp(p));
         }
     }
     let mut ctx = Ctx::new(opts, vlan);
     ctx.vni = vni;
+    ctx.ends = ends;
     ip::decode_any(packet, 0, &mut ctx)
 }
 
@@ -522,14 +547,23 @@ pub(crate) fn transport<'a>(
         6 => tcp(frame, ip, ctx),
         4 if tunnels => {
             ctx.nest()?;
+            ctx.set_ends(ip);
             ip::decode_v4(frame, ip.payload, ctx)
         }
         41 if tunnels => {
             ctx.nest()?;
+            ctx.set_ends(ip);
             ip::decode_v6(frame, ip.payload, ctx)
         }
-        47 if tunnels => link::gre(frame, ip.payload, ctx),
-        17 if tunnels => link::udp(frame, ip.payload, ctx),
+        47 if tunnels => {
+            ctx.set_ends(ip);
+            link::gre(frame, ip.payload, ctx)
+        }
+        // Plain UDP ends as `Other` whatever `ends` says.
+        17 if tunnels => {
+            ctx.set_ends(ip);
+            link::udp(frame, ip.payload, ctx)
+        }
         _ => Ok(Decoded::Other),
     }
 }
@@ -553,7 +587,7 @@ fn tcp<'a>(frame: &'a [u8], ip: &IpInfo, ctx: &Ctx<'_>) -> Result<Decoded<'a>, D
     } else {
         FlowKey::from_v6(ip.src, tcp.src_port, ip.dst, tcp.dst_port, ctx.vlan)
     };
-    let key = key.with_vni(ctx.vni);
+    let key = key.with_vni(ctx.vni).with_tunnel_ends(ctx.ends);
     let checksum_ok = if ctx.opts.verify_checksums {
         verify(ip, segment, missing)
     } else {

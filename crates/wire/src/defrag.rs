@@ -145,14 +145,17 @@ pub struct Reassembled {
     /// The fragments' virtual network ([`crate::FlowKey::vni`]): decode
     /// the datagram with [`crate::decode_ip_in`] in [`zone`](Self::zone).
     pub vni: u32,
+    /// The tunnel the fragments came out of ([`crate::FlowKey::tunnel_ends`]).
+    pub ends: u8,
 }
 
 impl Reassembled {
-    /// The fragments' VLANs and network, to decode the datagram in.
+    /// The fragments' VLANs, network and tunnel, to decode the datagram in.
     pub fn zone(&self) -> crate::Zone {
         crate::Zone {
             vlan: self.vlan,
             vni: self.vni,
+            ends: self.ends,
         }
     }
 }
@@ -165,6 +168,7 @@ struct Key {
     protocol: u8,
     vlan: u32,
     vni: u32,
+    ends: u8,
 }
 
 #[derive(Debug)]
@@ -261,6 +265,7 @@ impl Defragmenter {
             },
             vlan: frag.vlan,
             vni: frag.vni,
+            ends: frag.ends,
         };
         if self.map.get(&key).is_some_and(|d| d.abandoned) {
             // Part of a datagram already given up (and counted).
@@ -380,6 +385,7 @@ impl Defragmenter {
             packet: packet?,
             vlan: key.vlan,
             vni: key.vni,
+            ends: key.ends,
         })
     }
 

@@ -27,8 +27,9 @@ impl Dir {
     }
 }
 
-/// What tells equal 4-tuples apart: the folded VLAN IDs and the overlay
-/// network ([`FlowKey::vlan`], [`FlowKey::vni`]). What an engine's
+/// What tells equal 4-tuples apart: the folded VLAN IDs, the overlay
+/// network and the tunnel the packet came out of ([`FlowKey::vlan`],
+/// [`FlowKey::vni`], [`FlowKey::tunnel_ends`]). What an engine's
 /// dispatcher hands a worker beside the innermost IP header it found, so
 /// the worker's key is the dispatcher's. Plain data: `Send + Sync`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -37,13 +38,40 @@ pub struct Zone {
     pub vlan: u32,
     /// Virtual network ([`FlowKey::vni`]).
     pub vni: u32,
+    /// The innermost tunnel's ends ([`FlowKey::tunnel_ends`]; 0 outside
+    /// tunnels).
+    pub ends: u8,
 }
 
 impl Zone {
-    /// VLAN IDs `vlan`, no overlay network.
+    /// VLAN IDs `vlan`, no overlay network, no tunnel.
     pub const fn vlan(vlan: u32) -> Zone {
-        Zone { vlan, vni: 0 }
+        Zone {
+            vlan,
+            vni: 0,
+            ends: 0,
+        }
     }
+}
+
+/// [`FlowKey::tunnel_ends`] of a tunnel between the outer addresses `a`
+/// and `b` (either order; IPv4 in the first 4 bytes): the top bit set, so
+/// no tunnel's value is 0 (outside tunnels), and 7 bits of a hash of the
+/// two addresses in order.
+pub fn tunnel_ends(a: &[u8; 16], b: &[u8; 16]) -> u8 {
+    let (a, b) = (u128::from_be_bytes(*a), u128::from_be_bytes(*b));
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    // Any mix spreading both addresses over the 7 bits will do: the value
+    // tells tunnels apart (and all from no tunnel); it is not a secret.
+    let fold = |v: u128| splitmix((v as u64) ^ ((v >> 64) as u64).rotate_left(32));
+    0x80 | (splitmix(fold(lo) ^ fold(hi).rotate_left(17)) >> 57) as u8
+}
+
+/// SplitMix64's finaliser: every input bit moves every output bit.
+fn splitmix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// A canonical, direction-free TCP flow key.
@@ -59,13 +87,19 @@ impl Zone {
 /// sessions) are different flows too (unless
 /// [`DecodeOptions::key_vni`](crate::DecodeOptions::key_vni) is off).
 /// Other tunnels' identifiers are not part of the key: a GTP-U TEID
-/// differs between a connection's two directions, and IP-in-IP and other
-/// GRE name none that both directions share.
+/// differs between a connection's two directions. `tunnel_ends` tells a
+/// packet that came out of a tunnel (IP-in-IP, 6in4, GRE, VXLAN, Geneve,
+/// GTP-U) by the innermost tunnel's two outer addresses (in either
+/// direction the same): a segment sent through a tunnel is not of the
+/// connection its hosts hold outside it, which does not take it (unless
+/// [`DecodeOptions::key_tunnel_ends`](crate::DecodeOptions::key_tunnel_ends)
+/// is off).
 ///
 /// 48 bytes, `Copy`, plain data: `Send + Sync`.
 #[derive(Clone, Copy, Eq, Debug, PartialOrd, Ord)]
 pub struct FlowKey {
     v6: bool,
+    ends: u8,
     lo: [u8; 16],
     hi: [u8; 16],
     lo_port: u16,
@@ -124,6 +158,7 @@ impl FlowKey {
         if (sa, sp) <= (da, dp) {
             let key = FlowKey {
                 v6,
+                ends: 0,
                 lo: s,
                 hi: d,
                 lo_port: sp,
@@ -135,6 +170,7 @@ impl FlowKey {
         } else {
             let key = FlowKey {
                 v6,
+                ends: 0,
                 lo: d,
                 hi: s,
                 lo_port: dp,
@@ -180,11 +216,17 @@ impl FlowKey {
     pub fn vni(&self) -> u32 {
         self.vni
     }
-    /// The VLAN IDs and virtual network together.
+    /// The innermost tunnel the packet came out of ([`tunnel_ends`] of its
+    /// outer addresses; 0 outside tunnels).
+    pub fn tunnel_ends(&self) -> u8 {
+        self.ends
+    }
+    /// The VLAN IDs, virtual network and tunnel together.
     pub fn zone(&self) -> Zone {
         Zone {
             vlan: self.vlan,
             vni: self.vni,
+            ends: self.ends,
         }
     }
     /// This key in virtual network `vni` (see [`FlowKey::vni`]).
@@ -192,6 +234,18 @@ impl FlowKey {
     pub fn with_vni(mut self, vni: u32) -> FlowKey {
         self.vni = vni;
         self
+    }
+    /// This key out of the tunnel `ends` (see [`FlowKey::tunnel_ends`]).
+    #[inline]
+    pub fn with_tunnel_ends(mut self, ends: u8) -> FlowKey {
+        self.ends = ends;
+        self
+    }
+    /// This key in network and tunnel of `zone` (its VLAN IDs are the
+    /// key's own).
+    #[inline]
+    pub fn with_zone(self, zone: Zone) -> FlowKey {
+        self.with_vni(zone.vni).with_tunnel_ends(zone.ends)
     }
     /// True for an IPv6 flow.
     pub fn is_ipv6(&self) -> bool {
@@ -222,13 +276,13 @@ impl FlowKey {
 
 impl FlowKey {
     /// The fields beside the addresses, losslessly in two words: the
-    /// ports and the VLANs, the network and the family.
+    /// ports and the VLANs; the network, the family and the tunnel.
     #[inline]
     fn rest(&self) -> (u64, u64) {
         let ports = u64::from(self.lo_port) | u64::from(self.hi_port) << 16;
         (
             ports | u64::from(self.vlan) << 32,
-            u64::from(self.vni) | u64::from(self.v6) << 32,
+            u64::from(self.vni) | u64::from(self.v6) << 32 | u64::from(self.ends) << 40,
         )
     }
 }
@@ -271,7 +325,8 @@ fn to_v6(a: IpAddr) -> [u8; 16] {
 
 impl fmt::Display for FlowKey {
     /// `a:port <-> b:port`, IPv6 addresses in brackets, then ` vlan N` when
-    /// tagged and ` vni N` inside a overlay network.
+    /// tagged, ` vni N` inside a overlay network and ` tunnel XX` out of a
+    /// tunnel.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (lo, hi) = (self.lo_addr(), self.hi_addr());
         if self.v6 {
@@ -284,6 +339,9 @@ impl fmt::Display for FlowKey {
         }
         if self.vni != 0 {
             write!(f, " vni {}", self.vni)?;
+        }
+        if self.ends != 0 {
+            write!(f, " tunnel {:02x}", self.ends)?;
         }
         Ok(())
     }

@@ -146,6 +146,7 @@ fn fragment<'a>(
         header,
         vlan: ctx.vlan,
         vni: ctx.vni,
+        ends: ctx.ends,
     })
 }
 

@@ -561,7 +561,9 @@ fn vxlan() {
     // The network is part of the key, and a worker decoding from the
     // inner IP header in the dispatcher's zone finds the same key.
     assert_eq!(p.key.vni(), 42);
-    assert!(p.key.to_string().ends_with(" vlan 3 vni 42"), "{}", p.key);
+    assert_ne!(p.key.tunnel_ends(), 0);
+    let shown = p.key.to_string();
+    assert!(shown.contains(" vlan 3 vni 42 tunnel "), "{shown}");
     let inner = &outer[usize::from(p.ip_offset)..];
     match decode_ip_in(inner, p.key.zone(), &opts()) {
         Ok(Decoded::Tcp(q)) => assert_eq!(q.key, p.key),
@@ -583,6 +585,51 @@ fn vxlan() {
         ..opts()
     };
     assert_eq!(decode(LinkType::Ethernet, &outer, &off), Ok(Decoded::Other));
+}
+
+/// A segment out of a tunnel is not of the connection its inner addresses
+/// hold outside it (its hosts do not take it unless they end the tunnel):
+/// the innermost tunnel's outer addresses are in the key, the same for
+/// both directions of the tunnel, for every kind of tunnel; with
+/// `key_tunnel_ends` off the key is the native one.
+#[test]
+fn a_tunnel_keeps_its_segments_apart_from_native_ones() {
+    let native = tcp_of(LinkType::Raw, &tcp4(b"x")).key;
+    assert_eq!(native.tunnel_ends(), 0);
+    let gre = |outer_src, outer_dst| {
+        let mut g = vec![0, 0, 0x08, 0x00];
+        g.extend(tcp4(b"x"));
+        ipv4(outer_src, outer_dst, 47, &g)
+    };
+    let ipip = |outer_src, outer_dst| ipv4(outer_src, outer_dst, 4, &tcp4(b"x"));
+    let third = [192, 0, 2, 77];
+    for (kind, make) in [("gre", &gre as &dyn Fn(_, _) -> Vec<u8>), ("ipip", &ipip)] {
+        let there = tcp_of(LinkType::Raw, &make(A4, B4)).key;
+        let back = tcp_of(LinkType::Raw, &make(B4, A4)).key;
+        let other = tcp_of(LinkType::Raw, &make(A4, third)).key;
+        assert_ne!(there, native, "{kind}");
+        assert_ne!(there.tunnel_ends(), 0, "{kind}");
+        assert_eq!(there, back, "{kind}: both directions of one tunnel");
+        assert_ne!(there, other, "{kind}: another tunnel");
+        let off = DecodeOptions {
+            key_tunnel_ends: false,
+            ..opts()
+        };
+        match decode(LinkType::Raw, &make(A4, B4), &off) {
+            Ok(Decoded::Tcp(p)) => assert_eq!(p.key, native, "{kind}, off"),
+            other => panic!("{other:?}"),
+        }
+    }
+    // Tunnels with other ends are told apart (7 bits: most pairs).
+    let ends: std::collections::HashSet<u8> = (0..64u8)
+        .map(|i| {
+            tcp_of(LinkType::Raw, &gre([10, 9, 8, i], B4))
+                .key
+                .tunnel_ends()
+        })
+        .collect();
+    assert!(ends.len() > 32, "{} values of 64", ends.len());
+    assert!(ends.iter().all(|&e| e >= 0x80));
 }
 
 /// A Geneve header (version 0) naming `proto`, with `options` (a multiple

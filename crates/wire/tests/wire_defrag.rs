@@ -115,7 +115,14 @@ fn fragments_of_two_networks_stay_apart() {
     assert_eq!(done.len(), 2, "one datagram a network");
     assert_eq!((done[0].vni, done[1].vni), (1, 2));
     assert!(done.iter().all(|r| r.packet == pkt));
-    assert_eq!(done[1].zone(), Zone { vlan: 0, vni: 2 });
+    assert_eq!(
+        done[1].zone(),
+        Zone {
+            vlan: 0,
+            vni: 2,
+            ends: 0
+        }
+    );
     match decode_ip_in(&done[1].packet, done[1].zone(), &DecodeOptions::default()) {
         Ok(Decoded::Tcp(p)) => assert_eq!(p.key.vni(), 2),
         other => panic!("{other:?}"),

@@ -17,6 +17,7 @@
 //! geneve_port = 6081     # 0: not Geneve
 //! gtpu_port = 2152       # 0: not GTP-U
 //! key_vni = true         # VXLAN/Geneve/NVGRE network in the flow key
+//! key_tunnel_ends = true # the innermost tunnel's outer addresses in the flow key
 //!
 //! [reassembly]
 //! overlap_policy = "first"
@@ -75,6 +76,8 @@ pub struct ConfigFile {
     pub gtpu_port: Option<u16>,
     /// The overlay network in the flow key.
     pub key_vni: Option<bool>,
+    /// The innermost tunnel's outer addresses in the flow key.
+    pub key_tunnel_ends: Option<bool>,
     /// Reassembler options.
     #[serde(default)]
     pub reassembly: Reassembly,
@@ -323,6 +326,7 @@ impl ConfigFile {
         d.geneve_port = self.geneve_port.unwrap_or(d.geneve_port);
         d.gtpu_port = self.gtpu_port.unwrap_or(d.gtpu_port);
         d.key_vni = self.key_vni.unwrap_or(d.key_vni);
+        d.key_tunnel_ends = self.key_tunnel_ends.unwrap_or(d.key_tunnel_ends);
         let r = &self.reassembly;
         let c = &mut p.reasm;
         if let Some(s) = &r.overlap_policy {
@@ -381,6 +385,7 @@ mod tests {
         f.apply(&mut p, &mut e, &mut o).unwrap();
         assert!(!o.paws);
         assert!(p.decode.key_vni);
+        assert!(p.decode.key_tunnel_ends);
         assert_eq!(e.workers, Some(3));
         assert_eq!(e.backpressure, Backpressure::Drop);
         assert_eq!(e.dispatch_hash, DispatchHash::Keyed);
@@ -393,7 +398,7 @@ mod tests {
             .apply(&mut p, &mut e, &mut o)
             .is_err());
         toml::from_str::<ConfigFile>(
-            "key_vni = false\ntable_weights = [2, 5, 5]\ndispatch = \"hybrid\"\n[reassembly]\npaws = true",
+            "key_vni = false\nkey_tunnel_ends = false\ntable_weights = [2, 5, 5]\ndispatch = \"hybrid\"\n[reassembly]\npaws = true",
         )
         .unwrap()
         .apply(&mut p, &mut e, &mut o)
@@ -402,6 +407,7 @@ mod tests {
         assert_eq!(e.table_weights, Some(vec![2, 5, 5]));
         assert_eq!(e.dispatch, Dispatch::Hybrid);
         assert!(!p.decode.key_vni);
+        assert!(!p.decode.key_tunnel_ends);
         assert_eq!(p.reasm.overlap_policy, OverlapPolicy::Linux);
         assert_eq!(p.reasm.memcap, 64 << 20);
         assert_eq!(p.reasm.max_kept_bytes, 4096);

@@ -5,8 +5,9 @@
 //! written by RFC 5952 with `:` kept; a connection behind VLAN tags gets
 //! `-v<ID>` (`-v<OUTER>.<INNER>` for two) after it, since the same 4-tuple
 //! on two VLANs is two connections (which may be on two workers), and one
-//! inside a overlay network `-vni<VNI>` after that, for the same
-//! reason. A
+//! inside a overlay network `-vni<VNI>` after that, and one out of a
+//! tunnel `-t<XX>` (its [`FlowKey::tunnel_ends`](weft_wire::FlowKey::tunnel_ends)
+//! in hex) after that, for the same reason. A
 //! 4-tuple used again by a later connection gets `c1`, `c2`, … appended,
 //! in the order their first bytes are written. Bytes are buffered per stream and
 //! appended in 64 KiB writes, so thousands of concurrent streams need no
@@ -45,15 +46,19 @@ pub fn flow_name(src: (IpAddr, u16), dst: (IpAddr, u16), zone: Zone) -> String {
         }
     }
     let tuple = format!("{}-{}", end(src.0, src.1), end(dst.0, dst.1));
-    let Zone { vlan, vni } = zone;
+    let Zone { vlan, vni, ends } = zone;
     let tagged = match vlan {
         0 => tuple,
         1..=0xfff => format!("{tuple}-v{vlan}"),
         _ => format!("{tuple}-v{}.{}", vlan >> 12, vlan & 0xfff),
     };
-    match vni {
+    let networked = match vni {
         0 => tagged,
         _ => format!("{tagged}-vni{vni}"),
+    };
+    match ends {
+        0 => networked,
+        _ => format!("{networked}-t{ends:02x}"),
     }
 }
 
@@ -241,12 +246,40 @@ mod tests {
         let b = ("10.0.0.2".parse().unwrap(), 80);
         let flow_name = |a, b, vlan| flow_name(a, b, Zone::vlan(vlan));
         assert_eq!(
-            super::flow_name(a, b, Zone { vlan: 42, vni: 7 }),
+            super::flow_name(
+                a,
+                b,
+                Zone {
+                    vlan: 42,
+                    vni: 7,
+                    ends: 0
+                }
+            ),
             format!("{}-vni7", flow_name(a, b, 42))
         );
         assert_eq!(
-            super::flow_name(a, b, Zone { vlan: 0, vni: 5000 }),
+            super::flow_name(
+                a,
+                b,
+                Zone {
+                    vlan: 0,
+                    vni: 5000,
+                    ends: 0
+                }
+            ),
             format!("{}-vni5000", flow_name(a, b, 0))
+        );
+        assert_eq!(
+            super::flow_name(
+                a,
+                b,
+                Zone {
+                    vlan: 3,
+                    vni: 5,
+                    ends: 0x9a
+                }
+            ),
+            format!("{}-vni5-t9a", flow_name(a, b, 3))
         );
         assert_eq!(
             flow_name(a, b, 0),
@@ -261,7 +294,7 @@ mod tests {
             format!("{}-v10.20", flow_name(a, b, 0))
         );
         let mut n = Namer::default();
-        let mut name = |vlan, vni| n.name(a, b, Zone { vlan, vni });
+        let mut name = |vlan, vni| n.name(a, b, Zone { vlan, vni, ends: 0 });
         assert_eq!(name(42, 0), flow_name(a, b, 42));
         assert_eq!(name(0, 0), flow_name(a, b, 0), "another VLAN is no reuse");
         assert_eq!(

@@ -1022,7 +1022,19 @@ fn equal_tuples_in_two_vxlan_networks_are_two_connections() {
     assert!(o.status.success());
     let name = "010.000.000.001.40000-010.000.000.002.00080";
     for vni in [1, 2] {
-        let file = dir.join(format!("{name}-vni{vni}"));
+        // Named with the network, then the tunnel (`-t` and its ends).
+        let prefix = format!("{name}-vni{vni}-t");
+        let file = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .starts_with(&prefix)
+            })
+            .unwrap_or_else(|| panic!("no file named {prefix}…"));
         assert_eq!(
             std::fs::read(&file).unwrap(),
             data(vni),
