@@ -24,7 +24,10 @@
 //! it is the last one, the datagram is rebuilt with the length the headers
 //! promise over the bytes captured, so decoding it reports the missing tail
 //! as cut by the capture (as for any truncated packet); any other cut
-//! fragment abandons its datagram ([`DefragStats::dropped_truncated`]).
+//! fragment is dropped alone ([`DefragStats::dropped_truncated`]) and its
+//! datagram times out, unless that part comes again whole: a fragment whose
+//! IP length lies (a host drops it) must not take the datagram's genuine
+//! fragments with it.
 //!
 //! Timeouts and eviction go by the time of each datagram's first fragment,
 //! earliest first (a heap, not arrival order: one fragment stamped far in
@@ -102,15 +105,17 @@ pub struct DefragStats {
     /// IPv6 datagrams abandoned because two of their fragments overlapped
     /// (other than as exact duplicates).
     pub abandoned_overlap: u64,
-    /// Datagrams abandoned because a fragment other than the last was cut
-    /// short by the capture.
+    /// Fragments other than the last dropped because their IP length
+    /// promises more than the frame holds (cut by the capture, or a lie a
+    /// host drops); their datagram completes if that part comes whole, or
+    /// times out.
     pub dropped_truncated: u64,
 }
 
 impl DefragStats {
-    /// Datagrams given up, each for one reason: timed out, over a limit,
-    /// overlapping (IPv6) or cut by the capture; plus fragments rejected
-    /// as malformed.
+    /// Datagrams given up, each for one reason: timed out, over a limit or
+    /// overlapping (IPv6); plus fragments rejected as malformed or cut
+    /// short.
     pub fn dropped(&self) -> u64 {
         self.timed_out
             + self.dropped_limit
@@ -272,12 +277,13 @@ impl Defragmenter {
             return None;
         }
         if frag.missing > 0 && frag.more {
-            // Cut by the capture (at any length, so before the multiple-of-8
-            // test): the datagram can never be whole.
-            if self.map.contains_key(&key) || self.create(key, frag, now) {
-                self.abandon(&key);
-                self.stats.dropped_truncated += 1;
-            }
+            // Its IP length promises more than the frame holds (at any
+            // length, so before the multiple-of-8 test): cut by the
+            // capture, or a lie a host drops. Dropped alone, so a lie
+            // cannot make the datagram's genuine fragments be dropped with
+            // it (a host completes the datagram from them); cut by the
+            // capture, the datagram then times out.
+            self.stats.dropped_truncated += 1;
             return None;
         }
         let end = u64::from(frag.offset) + frag.data.len() as u64;

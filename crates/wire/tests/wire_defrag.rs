@@ -269,8 +269,11 @@ fn v6_overlaps_abandon_the_datagram_but_duplicates_do_not() {
 
 /// A last fragment the capture cut short rebuilds a datagram whose
 /// headers promise the whole length over the bytes captured: decoded, the
-/// segment reports the tail as missing. Any other cut fragment abandons
-/// its datagram (counted) instead of leaving a hole to time out.
+/// segment reports the tail as missing. Any other cut fragment is dropped
+/// alone (counted): its datagram times out, unless that part comes whole
+/// (a fragment whose IP length lies, which a host drops, must not take the
+/// genuine fragments with it: it used to abandon the datagram, blinding
+/// the reassembly to it for the timeout).
 #[test]
 fn fragments_cut_by_the_capture() {
     let pkt = v4_datagram(300);
@@ -287,15 +290,23 @@ fn fragments_cut_by_the_capture() {
         }
         other => panic!("{other:?}"),
     }
-    // Cut at any length (here not a multiple of 8): abandoned, once, and
-    // the rest of the datagram with it.
+    // Cut at any length (here not a multiple of 8): dropped alone; the
+    // datagram times out.
     let cut = &frags[0][..frags[0].len() - 13];
     assert!(d.push(&as_frag(cut), Timestamp(0)).is_none());
     assert!(d.push(&as_frag(&frags[1]), Timestamp(0)).is_none());
     d.expire(Timestamp(u64::MAX));
     let st = d.stats();
-    assert_eq!((st.dropped_truncated, st.dropped()), (1, 1), "{st:?}");
+    assert_eq!((st.dropped_truncated, st.timed_out), (1, 1), "{st:?}");
     assert_eq!(d.in_progress(), 0);
+    // The same fragment then whole (a lie before it, or the capture's cut
+    // and a retransmission): the datagram completes.
+    let mut d = Defragmenter::new(DefragConfig::default());
+    assert!(d.push(&as_frag(cut), Timestamp(0)).is_none());
+    assert!(d.push(&as_frag(&frags[0]), Timestamp(0)).is_none());
+    let r = d.push(&as_frag(&frags[1]), Timestamp(0)).expect("complete");
+    assert_eq!(r.packet, pkt);
+    assert_eq!(d.stats().dropped_truncated, 1);
 }
 
 /// One fragment stamped far in the future does not hold back the expiry
