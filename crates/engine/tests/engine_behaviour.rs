@@ -557,22 +557,29 @@ fn awkward(pcap: &[u8]) -> Vec<(Vec<u8>, Timestamp)> {
             tagged.extend(&data[12..]);
             out.push((tagged, ts));
         } else if plain_v4 && i % 3 == 2 && data.len() > 14 + 20 + 40 {
-            let (eth, ip) = (&data[..14], &data[14..]);
-            let total = usize::from(u16::from_be_bytes([ip[2], ip[3]])).min(ip.len());
-            let (head, body) = (&ip[..20], &ip[20..total]);
-            let cut = 24; // a multiple of 8, past the TCP header's fixed part
-            for (part, off, more) in [(&body[..cut], 0u16, true), (&body[cut..], 3, false)] {
-                let mut h = head.to_vec();
-                h[2..4].copy_from_slice(&((20 + part.len()) as u16).to_be_bytes());
-                let flags = if more { 0x2000 } else { 0 } | off;
-                h[6..8].copy_from_slice(&flags.to_be_bytes());
-                out.push(([eth, &h, part].concat(), ts));
-            }
+            out.extend(two_fragments(&data).map(|f| (f, ts)));
         } else {
             out.push((data, ts));
         }
     }
     out
+}
+
+/// An Ethernet frame of an IPv4 datagram (a 20-byte header) cut into two
+/// fragments 24 bytes into its payload (a multiple of 8, past the TCP
+/// header's fixed part).
+fn two_fragments(frame: &[u8]) -> [Vec<u8>; 2] {
+    let (eth, ip) = (&frame[..14], &frame[14..]);
+    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]])).min(ip.len());
+    let (head, body) = (&ip[..20], &ip[20..total]);
+    let cut = 24;
+    [(&body[..cut], 0u16, true), (&body[cut..], 3, false)].map(|(part, off, more)| {
+        let mut h = head.to_vec();
+        h[2..4].copy_from_slice(&((20 + part.len()) as u16).to_be_bytes());
+        let flags = if more { 0x2000 } else { 0 } | off;
+        h[6..8].copy_from_slice(&flags.to_be_bytes());
+        [eth, &h, part].concat()
+    })
 }
 
 /// Frames with their times, shared by the runs of a test.
@@ -1494,18 +1501,7 @@ fn dropped_datagrams_are_reported() {
 fn an_undecodable_datagram_is_counted_alike_in_every_mode() {
     let (mut f, ts) = conn_frames(7000, &[(true, 0, 40, 0)]).remove(3);
     f[14 + 20 + 12] = 0x30; // a TCP header of 12 bytes
-    let (eth, ip) = (f[..14].to_vec(), f[14..].to_vec());
-    let (head, body) = (&ip[..20], &ip[20..]);
-    let frames: Vec<_> = [(&body[..24], 0u16, true), (&body[24..], 3, false)]
-        .into_iter()
-        .map(|(part, off, more)| {
-            let mut h = head.to_vec();
-            h[2..4].copy_from_slice(&((20 + part.len()) as u16).to_be_bytes());
-            h[6..8].copy_from_slice(&(if more { 0x2000 } else { 0 } | off).to_be_bytes());
-            ([&eth[..], &h, part].concat(), ts)
-        })
-        .collect();
-    let frames: Frames = Arc::new(frames);
+    let frames: Frames = Arc::new(two_fragments(&f).map(|f| (f, ts)).to_vec());
     let (inline, _) = run_frames(&frames, 0);
     let want = inline.result.unwrap().stats.frames_total();
     assert_eq!(
