@@ -170,16 +170,6 @@ impl EngineBuilder {
                 self.ring_capacity
             )));
         }
-        let slots = self.ring_capacity.next_power_of_two();
-        if self.backpressure == Backpressure::Drop && self.workers > 0 && self.batch > slots / 2 {
-            return Err(EngineError::Setting(format!(
-                "drop backpressure with batches of {} frames into rings of {slots} slots: \
-                 a batch must fit in half a ring (at most {} frames), or frames are \
-                 dropped while their worker is idle",
-                self.batch,
-                slots / 2
-            )));
-        }
         if let Some(w) = &self.weights {
             if w.len() != self.workers.max(1) {
                 return Err(EngineError::Setting(format!(
@@ -193,6 +183,26 @@ impl EngineBuilder {
                     "every table weight is 0: no worker would get a flow".to_owned(),
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// Ring settings no engine with rings can run with: with drop
+    /// backpressure, a batch must fit in half a ring, or frames are
+    /// dropped while their worker is idle (a batch larger than the ring
+    /// never fits). Engines without rings (inline, fanout, a dispatcher
+    /// whose only worker is its own) take any.
+    fn check_rings(&self) -> Result<(), EngineError> {
+        let rings = self.workers - usize::from(self.dispatcher_works && self.workers > 0);
+        let slots = self.ring_capacity.next_power_of_two();
+        if self.backpressure == Backpressure::Drop && rings > 0 && self.batch > slots / 2 {
+            return Err(EngineError::Setting(format!(
+                "drop backpressure with batches of {} frames into rings of {slots} slots: \
+                 a batch must fit in half a ring (at most {} frames), or frames are \
+                 dropped while their worker is idle",
+                self.batch,
+                slots / 2
+            )));
         }
         Ok(())
     }
@@ -396,6 +406,7 @@ impl EngineBuilder {
         M: FnMut(usize) -> F,
     {
         self.check()?;
+        self.check_rings()?;
         if self.workers == 0 {
             let inline = Inline::new(self.pipeline.clone(), factory(0));
             let keyed = self.dispatch_hash.seed();

@@ -1378,6 +1378,15 @@ fn drop_mode_refuses_batches_larger_than_half_a_ring() {
     assert!(build(20, 16, Backpressure::Drop).is_ok());
     // Blocking waits for room instead: any batch.
     assert!(build(4, 64, Backpressure::Block).is_ok());
+    // Without rings (a dispatcher whose only worker is its own), any too.
+    assert!(EngineBuilder::new()
+        .workers(1)
+        .dispatcher_works(true)
+        .ring_capacity(32)
+        .batch(64)
+        .backpressure(Backpressure::Drop)
+        .build(|_| GateFactory(Arc::new(std::sync::atomic::AtomicBool::new(false))))
+        .is_ok());
 }
 
 /// A frame outside its block panics (documented), also where its end
