@@ -235,8 +235,8 @@ pub struct Fragment<'a> {
     pub vlan: u32,
     /// The virtual network, as in [`FlowKey::vni`].
     pub vni: u32,
-    /// The tunnel it came out of, as in [`FlowKey::tunnel_ends`].
-    pub ends: u8,
+    /// The tunnels it came out of, as in [`FlowKey::tunnel_ends`].
+    pub ends: u16,
 }
 
 /// Decoder state carried down the layers.
@@ -246,8 +246,8 @@ pub(crate) struct Ctx<'o> {
     pub vlan: u32,
     /// The innermost VXLAN, Geneve or NVGRE header's network ([`FlowKey::vni`]).
     pub vni: u32,
-    /// The innermost tunnel's ends ([`FlowKey::tunnel_ends`]).
-    pub ends: u8,
+    /// The tunnels entered ([`FlowKey::tunnel_ends`]).
+    pub ends: u16,
     vlan_tags: u8,
     pub tunnel: bool,
     depth: u8,
@@ -296,11 +296,12 @@ impl<'o> Ctx<'o> {
     }
 
     /// Enters a tunnel whose outer IP header is `ip` (see
-    /// [`DecodeOptions::key_tunnel_ends`]); an inner one replaces an outer
-    /// one.
+    /// [`DecodeOptions::key_tunnel_ends`]): one more deep, and its ends
+    /// replace an outer one's.
     pub fn set_ends(&mut self, ip: &IpInfo) {
         if self.opts.key_tunnel_ends {
-            self.ends = crate::flow::tunnel_ends(&ip.src, &ip.dst);
+            let depth = ((self.ends >> 8) + 1).min(0xff);
+            self.ends = depth << 8 | u16::from(crate::flow::tunnel_ends(&ip.src, &ip.dst));
         }
     }
 

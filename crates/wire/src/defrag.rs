@@ -150,8 +150,8 @@ pub struct Reassembled {
     /// The fragments' virtual network ([`crate::FlowKey::vni`]): decode
     /// the datagram with [`crate::decode_ip_in`] in [`zone`](Self::zone).
     pub vni: u32,
-    /// The tunnel the fragments came out of ([`crate::FlowKey::tunnel_ends`]).
-    pub ends: u8,
+    /// The tunnels the fragments came out of ([`crate::FlowKey::tunnel_ends`]).
+    pub ends: u16,
 }
 
 impl Reassembled {
@@ -173,7 +173,7 @@ struct Key {
     protocol: u8,
     vlan: u32,
     vni: u32,
-    ends: u8,
+    ends: u16,
 }
 
 #[derive(Debug)]

@@ -38,9 +38,9 @@ pub struct Zone {
     pub vlan: u32,
     /// Virtual network ([`FlowKey::vni`]).
     pub vni: u32,
-    /// The innermost tunnel's ends ([`FlowKey::tunnel_ends`]; 0 outside
-    /// tunnels).
-    pub ends: u8,
+    /// The tunnels the packet came out of ([`FlowKey::tunnel_ends`]; 0
+    /// outside tunnels).
+    pub ends: u16,
 }
 
 impl Zone {
@@ -54,17 +54,18 @@ impl Zone {
     }
 }
 
-/// [`FlowKey::tunnel_ends`] of a tunnel between the outer addresses `a`
-/// and `b` (either order; IPv4 in the first 4 bytes): the top bit set, so
-/// no tunnel's value is 0 (outside tunnels), and 7 bits of a hash of the
-/// two addresses in order.
+/// The low byte of [`FlowKey::tunnel_ends`] for a tunnel between the
+/// outer addresses `a` and `b` (either order; IPv4 in the first 4 bytes):
+/// 8 bits of a hash of the two addresses in order.
 pub fn tunnel_ends(a: &[u8; 16], b: &[u8; 16]) -> u8 {
     let (a, b) = (u128::from_be_bytes(*a), u128::from_be_bytes(*b));
     let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-    // Any mix spreading both addresses over the 7 bits will do: the value
-    // tells tunnels apart (and all from no tunnel); it is not a secret.
+    // Any mix spreading both addresses over the 8 bits will do: the value
+    // tells tunnels at one depth apart; it is not a secret (the depth, not
+    // the hash, keeps a tunnel inside the one the traffic is mirrored
+    // through apart from the mirrored traffic itself).
     let fold = |v: u128| splitmix((v as u64) ^ ((v >> 64) as u64).rotate_left(32));
-    0x80 | (splitmix(fold(lo) ^ fold(hi).rotate_left(17)) >> 57) as u8
+    (splitmix(fold(lo) ^ fold(hi).rotate_left(17)) >> 56) as u8
 }
 
 /// SplitMix64's finaliser: every input bit moves every output bit.
@@ -88,10 +89,12 @@ fn splitmix(mut z: u64) -> u64 {
 /// [`DecodeOptions::key_vni`](crate::DecodeOptions::key_vni) is off).
 /// Other tunnels' identifiers are not part of the key: a GTP-U TEID
 /// differs between a connection's two directions. `tunnel_ends` tells a
-/// packet that came out of a tunnel (IP-in-IP, 6in4, GRE, VXLAN, Geneve,
-/// GTP-U) by the innermost tunnel's two outer addresses (in either
-/// direction the same): a segment sent through a tunnel is not of the
-/// connection its hosts hold outside it, which does not take it (unless
+/// packet that came out of tunnels (IP-in-IP, 6in4, GRE, VXLAN, Geneve,
+/// GTP-U) by how many it came through and the innermost one's two outer
+/// addresses (in either direction the same): a segment sent through a
+/// tunnel is not of the connection its hosts hold outside it, which does
+/// not take it, also where that connection is itself seen through a tunnel
+/// (a mirror session: the segment is then one tunnel deeper) (unless
 /// [`DecodeOptions::key_tunnel_ends`](crate::DecodeOptions::key_tunnel_ends)
 /// is off).
 ///
@@ -99,7 +102,7 @@ fn splitmix(mut z: u64) -> u64 {
 #[derive(Clone, Copy, Eq, Debug, PartialOrd, Ord)]
 pub struct FlowKey {
     v6: bool,
-    ends: u8,
+    ends: u16,
     lo: [u8; 16],
     hi: [u8; 16],
     lo_port: u16,
@@ -216,9 +219,10 @@ impl FlowKey {
     pub fn vni(&self) -> u32 {
         self.vni
     }
-    /// The innermost tunnel the packet came out of ([`tunnel_ends`] of its
-    /// outer addresses; 0 outside tunnels).
-    pub fn tunnel_ends(&self) -> u8 {
+    /// The tunnels the packet came out of: how many IP tunnels it came
+    /// through in the high byte, [`tunnel_ends`] of the innermost one's
+    /// outer addresses in the low byte; 0 outside tunnels.
+    pub fn tunnel_ends(&self) -> u16 {
         self.ends
     }
     /// The VLAN IDs, virtual network and tunnel together.
@@ -237,7 +241,7 @@ impl FlowKey {
     }
     /// This key out of the tunnel `ends` (see [`FlowKey::tunnel_ends`]).
     #[inline]
-    pub fn with_tunnel_ends(mut self, ends: u8) -> FlowKey {
+    pub fn with_tunnel_ends(mut self, ends: u16) -> FlowKey {
         self.ends = ends;
         self
     }
@@ -325,8 +329,8 @@ fn to_v6(a: IpAddr) -> [u8; 16] {
 
 impl fmt::Display for FlowKey {
     /// `a:port <-> b:port`, IPv6 addresses in brackets, then ` vlan N` when
-    /// tagged, ` vni N` inside a overlay network and ` tunnel XX` out of a
-    /// tunnel.
+    /// tagged, ` vni N` inside a overlay network and ` tunnel D.XX` out of
+    /// D tunnels (XX: the innermost's ends).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (lo, hi) = (self.lo_addr(), self.hi_addr());
         if self.v6 {
@@ -341,7 +345,7 @@ impl fmt::Display for FlowKey {
             write!(f, " vni {}", self.vni)?;
         }
         if self.ends != 0 {
-            write!(f, " tunnel {:02x}", self.ends)?;
+            write!(f, " tunnel {}.{:02x}", self.ends >> 8, self.ends & 0xff)?;
         }
         Ok(())
     }

@@ -620,16 +620,40 @@ fn a_tunnel_keeps_its_segments_apart_from_native_ones() {
             other => panic!("{other:?}"),
         }
     }
-    // Tunnels with other ends are told apart (7 bits: most pairs).
-    let ends: std::collections::HashSet<u8> = (0..64u8)
+    // Tunnels with other ends are told apart (8 bits: most pairs), one
+    // deep.
+    let ends: Vec<u16> = (0..64u8)
         .map(|i| {
             tcp_of(LinkType::Raw, &gre([10, 9, 8, i], B4))
                 .key
                 .tunnel_ends()
         })
         .collect();
-    assert!(ends.len() > 32, "{} values of 64", ends.len());
-    assert!(ends.iter().all(|&e| e >= 0x80));
+    assert!(ends.iter().all(|&e| e >> 8 == 1), "{ends:?}");
+    let distinct: std::collections::HashSet<u16> = ends.into_iter().collect();
+    assert!(distinct.len() > 40, "{} values of 64", distinct.len());
+}
+
+/// Where the connections themselves are seen through a tunnel (a mirror
+/// session in VXLAN), a segment sent through a tunnel of its own inside
+/// it is one tunnel deeper: never of their connection, whatever the two
+/// tunnels' ends hash to.
+#[test]
+fn a_tunnel_inside_the_mirror_stays_apart_from_the_mirrored_traffic() {
+    let vxlan = |inner_ip: &[u8]| {
+        let mut udp = vec![0xc0, 0x00, 0x12, 0xb5, 0, 0, 0, 0];
+        udp.extend([0x08, 0, 0, 0, 0, 0, 42, 0]);
+        udp.extend(eth(0x0800, inner_ip));
+        eth(0x0800, &ipv4(B4, A4, 17, &udp))
+    };
+    let mirrored = tcp_of(LinkType::Ethernet, &vxlan(&tcp4(b"x"))).key;
+    assert_eq!(mirrored.tunnel_ends() >> 8, 1);
+    for i in 0..=255u8 {
+        let inner = ipv4([198, 51, 100, i], A4, 4, &tcp4(b"x"));
+        let forged = tcp_of(LinkType::Ethernet, &vxlan(&inner)).key;
+        assert_eq!(forged.tunnel_ends() >> 8, 2);
+        assert_ne!(forged, mirrored, "outer source {i}");
+    }
 }
 
 /// A Geneve header (version 0) naming `proto`, with `options` (a multiple

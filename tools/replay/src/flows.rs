@@ -5,9 +5,10 @@
 //! written by RFC 5952 with `:` kept; a connection behind VLAN tags gets
 //! `-v<ID>` (`-v<OUTER>.<INNER>` for two) after it, since the same 4-tuple
 //! on two VLANs is two connections (which may be on two workers), and one
-//! inside a overlay network `-vni<VNI>` after that, and one out of a
-//! tunnel `-t<XX>` (its [`FlowKey::tunnel_ends`](weft_wire::FlowKey::tunnel_ends)
-//! in hex) after that, for the same reason. A
+//! inside a overlay network `-vni<VNI>` after that, and one out of
+//! tunnels `-t<DEPTH>.<XX>` (its
+//! [`FlowKey::tunnel_ends`](weft_wire::FlowKey::tunnel_ends), the ends in
+//! hex) after that, for the same reason. A
 //! 4-tuple used again by a later connection gets `c1`, `c2`, … appended,
 //! in the order their first bytes are written. Bytes are buffered per stream and
 //! appended in 64 KiB writes, so thousands of concurrent streams need no
@@ -58,7 +59,7 @@ pub fn flow_name(src: (IpAddr, u16), dst: (IpAddr, u16), zone: Zone) -> String {
     };
     match ends {
         0 => networked,
-        _ => format!("{networked}-t{ends:02x}"),
+        _ => format!("{networked}-t{}.{:02x}", ends >> 8, ends & 0xff),
     }
 }
 
@@ -276,10 +277,10 @@ mod tests {
                 Zone {
                     vlan: 3,
                     vni: 5,
-                    ends: 0x9a
+                    ends: 0x019a
                 }
             ),
-            format!("{}-vni5-t9a", flow_name(a, b, 3))
+            format!("{}-vni5-t1.9a", flow_name(a, b, 3))
         );
         assert_eq!(
             flow_name(a, b, 0),
