@@ -9,6 +9,8 @@
 
 #[path = "../fuzz/src/capture_read.rs"]
 mod capture_read;
+#[path = "../fuzz/src/defrag_ops.rs"]
+mod defrag_ops;
 #[path = "../fuzz/src/reasm_ops.rs"]
 mod reasm_ops;
 #[path = "../fuzz/src/wire_parse.rs"]
@@ -168,6 +170,19 @@ fn wire_parse_corpus_and_mutations() {
 #[test]
 fn capture_read_corpus_and_mutations() {
     replay("capture_read", capture_read::run);
+}
+
+#[test]
+fn defrag_ops_corpus_and_mutations() {
+    // The seeds complete datagrams under every policy: the byte checks run.
+    let inputs = corpus("defrag_ops");
+    let checked: u64 = inputs.iter().map(|d| defrag_ops::run_counted(d)).sum();
+    assert!(
+        checked >= 11,
+        "defrag_ops: {checked} datagrams of {} inputs checked",
+        inputs.len()
+    );
+    replay("defrag_ops", defrag_ops::run);
 }
 
 #[test]

@@ -5,5 +5,6 @@
 //! Each body panics when a property it checks breaks.
 
 pub mod capture_read;
+pub mod defrag_ops;
 pub mod reasm_ops;
 pub mod wire_parse;

@@ -11,14 +11,20 @@
 //! fragment" flood is cut off there. Reassembled IPv4 datagrams longer than 65535 bytes and IPv6
 //! payloads longer than 65535 are rejected.
 //!
-//! IPv4 overlaps are resolved **first-wins**: bytes already received are
-//! kept and the overlapping part of a later fragment is discarded (counted
-//! in [`DefragStats::dropped_overlap`]). IPv6 forbids overlaps (RFC 5722,
-//! RFC 8200 §4.5): a fragment that overlaps another abandons its whole
-//! datagram, as the receiving host does ([`DefragStats::abandoned_overlap`]),
-//! except an exact copy of bytes already held (a duplicate), which is
-//! dropped alone. The header kept is the one of the first offset-0
-//! fragment seen.
+//! Where IPv4 fragments overlap, hosts disagree on which bytes they keep,
+//! and an IDS that keeps others than its target sees another datagram than
+//! the target does (Ptacek & Newsham, 1998). [`DefragConfig::policy`] names
+//! the target's rule ([`DefragPolicy`], the target-based model of Novak,
+//! "Target-Based Fragmentation Reassembly", 2005); the default is
+//! **first-wins**: bytes already received are kept and the overlapping
+//! part of a later fragment is discarded (counted in
+//! [`DefragStats::dropped_overlap`]). IPv6 forbids overlaps (RFC 5722,
+//! RFC 8200 §4.5), whatever the policy: a fragment that overlaps another
+//! abandons its whole datagram, as the receiving host does
+//! ([`DefragStats::abandoned_overlap`]), except an exact copy of bytes
+//! already held (a duplicate), which is dropped alone;
+//! [`DefragPolicy::Discard`] applies that rule to IPv4 too. The header
+//! kept is the one of the first offset-0 fragment seen.
 //!
 //! A fragment the capture cut short (snap length) cannot be completed: if
 //! it is the last one, the datagram is rebuilt with the length the headers
@@ -37,7 +43,9 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::fmt;
 use std::net::IpAddr;
+use std::str::FromStr;
 
 use crate::checksum::internet_checksum;
 use crate::{Fragment, Timestamp};
@@ -50,7 +58,11 @@ pub const MAX_RANGES: usize = 256;
 /// starts one, even where the ranges received merge (fragments sent in
 /// reverse). A 64 KiB datagram in 1,280-byte fragments, reversed, makes 52;
 /// in 8-byte ones up to 8,192, which made each duplicate IPv6 fragment
-/// compare itself with thousands of them.
+/// compare itself with thousands of them. Under a policy that lets later
+/// IPv4 fragments win ([`DefragPolicy`]), also the most owners its bytes
+/// may have: every fragment owns its bytes, in order or not, so there a
+/// datagram in more than 1,024 fragments (of 64 bytes or fewer for the
+/// longest) is dropped.
 pub const MAX_RUNS: usize = 1024;
 
 /// Bytes counted per datagram in progress besides its buffers.
@@ -59,7 +71,113 @@ const DATAGRAM_OVERHEAD: usize = 128;
 /// Bytes of one entry of a datagram's run list.
 const RUN_BYTES: usize = std::mem::size_of::<(u32, u32, u32)>();
 
-/// Limits for a [`Defragmenter`]. Plain data: `Send + Sync`.
+/// Bytes of one entry of a datagram's owner list.
+const OWNER_BYTES: usize = std::mem::size_of::<Owner>();
+
+/// Which bytes an IPv4 host keeps where a fragment overlaps bytes it
+/// already holds. Plain data: `Send + Sync`.
+///
+/// Each held byte came from one earlier fragment, its *owner* `[os, oe)`
+/// (the datagram offsets it covered); a new fragment `[ns, ne)` replaces
+/// the byte where the policy favours it over that owner, and then owns the
+/// byte itself. The rules and host families are those of Novak's paper
+/// (measured on the stacks of 2005; current Linux discards instead, see
+/// [`Discard`](Self::Discard)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DefragPolicy {
+    /// Bytes already held always win (HP-UX 11, Mac OS of the paper).
+    #[default]
+    First,
+    /// The later fragment always wins (Cisco IOS).
+    Last,
+    /// The later fragment wins where it starts before the owner (`ns <
+    /// os`): AIX, FreeBSD, HP-UX 10, IRIX.
+    Bsd,
+    /// As BSD, and also where it starts with the owner (`ns <= os`): Linux
+    /// before 4.19.
+    Linux,
+    /// The later fragment wins only where it starts before the owner and
+    /// ends after it (`ns < os && ne > oe`): Windows.
+    Windows,
+    /// As Windows, and also where it ends with the owner (`ns < os && ne
+    /// >= oe`): Solaris, SunOS.
+    Solaris,
+    /// Any overlap other than an exact copy of bytes held discards the
+    /// whole datagram, as IPv6 always does (RFC 5722): Linux since 4.19
+    /// (which also drops a fragment lying inside one it holds as a
+    /// duplicate whatever its bytes, where this abandons the datagram).
+    Discard,
+}
+
+impl DefragPolicy {
+    /// All policies, for tests and command-line help.
+    pub const ALL: [DefragPolicy; 7] = [
+        DefragPolicy::First,
+        DefragPolicy::Last,
+        DefragPolicy::Bsd,
+        DefragPolicy::Linux,
+        DefragPolicy::Windows,
+        DefragPolicy::Solaris,
+        DefragPolicy::Discard,
+    ];
+
+    /// The policy's name, as [`FromStr`] accepts it.
+    pub fn name(self) -> &'static str {
+        match self {
+            DefragPolicy::First => "first",
+            DefragPolicy::Last => "last",
+            DefragPolicy::Bsd => "bsd",
+            DefragPolicy::Linux => "linux",
+            DefragPolicy::Windows => "windows",
+            DefragPolicy::Solaris => "solaris",
+            DefragPolicy::Discard => "discard",
+        }
+    }
+
+    /// Does a later fragment covering `[ns, ne)` replace bytes owned by
+    /// the fragment that covered `[os, oe)`? (`Discard` never gets here.)
+    pub fn later_wins(self, (ns, ne): (u32, u32), (os, oe): (u32, u32)) -> bool {
+        match self {
+            DefragPolicy::First | DefragPolicy::Discard => false,
+            DefragPolicy::Last => true,
+            DefragPolicy::Bsd => ns < os,
+            DefragPolicy::Linux => ns <= os,
+            DefragPolicy::Windows => ns < os && ne > oe,
+            DefragPolicy::Solaris => ns < os && ne >= oe,
+        }
+    }
+
+    /// Whether held bytes may be replaced, so each byte's owner is kept.
+    fn tracks_owners(self) -> bool {
+        !matches!(self, DefragPolicy::First | DefragPolicy::Discard)
+    }
+}
+
+impl fmt::Display for DefragPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for DefragPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<DefragPolicy, String> {
+        DefragPolicy::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                let names: Vec<_> = DefragPolicy::ALL.iter().map(|p| p.name()).collect();
+                format!(
+                    "unknown fragment overlap policy {s:?} (expected {})",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// Limits and overlap policy for a [`Defragmenter`]. Plain data: `Send +
+/// Sync`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DefragConfig {
     /// Datagrams in progress at once (default 4096). `0` holds none:
@@ -71,6 +189,9 @@ pub struct DefragConfig {
     /// Capture-time nanoseconds after a datagram's first fragment at which
     /// it is discarded incomplete (default 30 s).
     pub timeout_ns: u64,
+    /// Which bytes win where IPv4 fragments overlap (default
+    /// [`DefragPolicy::First`]); IPv6 always follows RFC 5722.
+    pub policy: DefragPolicy,
 }
 
 impl Default for DefragConfig {
@@ -79,6 +200,7 @@ impl Default for DefragConfig {
             max_datagrams: 4096,
             max_bytes: 16 << 20,
             timeout_ns: 30_000_000_000,
+            policy: DefragPolicy::First,
         }
     }
 }
@@ -92,9 +214,12 @@ pub struct DefragStats {
     pub reassembled: u64,
     /// Datagrams discarded incomplete after the timeout.
     pub timed_out: u64,
-    /// Fragments that overlapped bytes already held (those bytes of the
-    /// later fragment were discarded: first wins).
+    /// Fragments that overlapped bytes already held and lost some of
+    /// their own bytes to them (first-wins: every such fragment).
     pub dropped_overlap: u64,
+    /// Fragments some of whose bytes replaced bytes already held (the
+    /// policy favoured them; never under first-wins).
+    pub replaced_overlap: u64,
     /// Datagrams discarded to respect `max_datagrams`, `max_bytes`,
     /// [`MAX_RANGES`] or [`MAX_RUNS`].
     pub dropped_limit: u64,
@@ -102,8 +227,9 @@ pub struct DefragStats {
     /// fragment not a multiple of 8 bytes, or an end contradicting an
     /// earlier last fragment.
     pub dropped_invalid: u64,
-    /// IPv6 datagrams abandoned because two of their fragments overlapped
-    /// (other than as exact duplicates).
+    /// Datagrams abandoned because two of their fragments overlapped
+    /// (other than as exact duplicates): IPv6, and IPv4 under
+    /// [`DefragPolicy::Discard`].
     pub abandoned_overlap: u64,
     /// Fragments other than the last dropped because their IP length
     /// promises more than the frame holds (cut by the capture, or a lie a
@@ -130,6 +256,7 @@ impl DefragStats {
         self.reassembled += o.reassembled;
         self.timed_out += o.timed_out;
         self.dropped_overlap += o.dropped_overlap;
+        self.replaced_overlap += o.replaced_overlap;
         self.dropped_limit += o.dropped_limit;
         self.dropped_invalid += o.dropped_invalid;
         self.abandoned_overlap += o.abandoned_overlap;
@@ -202,6 +329,10 @@ struct Datagram {
     /// Invariant: sorted, disjoint, non-adjacent, non-empty ranges; their
     /// union is the union of `runs`.
     have: Vec<(u32, u32)>,
+    /// Under a policy that lets later fragments replace held bytes (IPv4):
+    /// the owner of each held byte, sorted and disjoint, covering `have`;
+    /// empty otherwise.
+    owners: Vec<Owner>,
     /// Payload length captured, known once the last fragment arrived.
     total: Option<u32>,
     /// Bytes the capture cut off the end of the last fragment.
@@ -347,7 +478,7 @@ impl Defragmenter {
         // The datagram may itself have been the oldest and evicted.
         let d = self.map.get_mut(&key)?;
         let before = d.bytes();
-        let outcome = d.insert(frag);
+        let outcome = d.insert(frag, self.config.policy);
         let after = d.bytes();
         self.bytes = (self.bytes + after).saturating_sub(before);
         // `growth` is an estimate; settle any excess (possibly evicting
@@ -357,10 +488,9 @@ impl Defragmenter {
             return None;
         }
         match outcome {
-            Insert::Ok { overlap } => {
-                if overlap {
-                    self.stats.dropped_overlap += 1;
-                }
+            Insert::Ok { lost, won } => {
+                self.stats.dropped_overlap += u64::from(lost);
+                self.stats.replaced_overlap += u64::from(won);
             }
             Insert::Invalid => {
                 self.stats.dropped_invalid += 1;
@@ -405,6 +535,7 @@ impl Defragmenter {
             d.held = Vec::new();
             d.runs = Vec::new();
             d.have = Vec::new();
+            d.owners = Vec::new();
         }
     }
 
@@ -433,9 +564,21 @@ impl Defragmenter {
     }
 }
 
+/// Bytes `[lo, hi)` of a datagram, held from the fragment that covered
+/// `from` (see [`DefragPolicy`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Owner {
+    lo: u32,
+    hi: u32,
+    from: (u32, u32),
+}
+
 enum Insert {
     Ok {
-        overlap: bool,
+        /// Some of the fragment's bytes lost to bytes held.
+        lost: bool,
+        /// Some of the fragment's bytes replaced bytes held.
+        won: bool,
     },
     Invalid,
     TooManyRanges,
@@ -455,6 +598,7 @@ impl Datagram {
             held: Vec::new(),
             runs: Vec::new(),
             have: Vec::new(),
+            owners: Vec::new(),
             total: None,
             tail_missing: 0,
         }
@@ -465,6 +609,7 @@ impl Datagram {
             + self.held.capacity()
             + self.runs.capacity() * RUN_BYTES
             + self.have.capacity() * 8
+            + self.owners.capacity() * OWNER_BYTES
     }
 
     /// Bytes this fragment would add to the buffers, at most (vectors may
@@ -475,15 +620,17 @@ impl Datagram {
         } else {
             0
         };
-        frag.data.len() + header + RUN_BYTES + 16
+        // An owner split in three and the fragment's own pieces.
+        frag.data.len() + header + RUN_BYTES + 16 + 4 * OWNER_BYTES
     }
 
-    fn insert(&mut self, frag: &Fragment<'_>) -> Insert {
+    fn insert(&mut self, frag: &Fragment<'_>, policy: DefragPolicy) -> Insert {
         let start = frag.offset;
         let end = start + frag.data.len() as u32;
         // Before the length checks: an overlapping IPv6 fragment abandons
         // the datagram whatever else is wrong with it.
-        if self.version == 6 && self.overlaps(start, end) && !self.holds_copy(start, frag.data) {
+        let strict = self.version == 6 || policy == DefragPolicy::Discard;
+        if strict && self.overlaps(start, end) && !self.holds_copy(start, frag.data) {
             return Insert::Overlap;
         }
         let past_total = self.total.is_some_and(|t| end > t);
@@ -500,14 +647,107 @@ impl Datagram {
             self.protocol = frag.protocol;
         }
         if start == end {
-            return Insert::Ok { overlap: false };
+            return Insert::Ok {
+                lost: false,
+                won: false,
+            };
         }
-        let overlap = self.copy_gaps(start, end, frag.data);
+        let (lost, won) = if self.version == 4 && policy.tracks_owners() {
+            self.settle(start, end, frag.data, policy)
+        } else {
+            (self.overlaps(start, end), false)
+        };
+        self.copy_gaps(start, end, frag.data);
         self.merge(start, end);
-        if self.have.len() > MAX_RANGES || self.runs.len() > MAX_RUNS {
+        if self.have.len() > MAX_RANGES
+            || self.runs.len() > MAX_RUNS
+            || self.owners.len() > MAX_RUNS
+        {
             return Insert::TooManyRanges;
         }
-        Insert::Ok { overlap }
+        Insert::Ok { lost, won }
+    }
+
+    /// Under a policy that lets later fragments win: replaces the held
+    /// bytes of `[start, end)` whose owners `policy` favours the fragment
+    /// over, and makes the fragment the owner of those and of the bytes
+    /// not yet held (which `copy_gaps` then keeps). Returns whether some
+    /// held bytes were kept against it, and whether some were replaced.
+    fn settle(&mut self, start: u32, end: u32, src: &[u8], policy: DefragPolicy) -> (bool, bool) {
+        let new = (start, end);
+        let (mut lost, mut won) = (false, false);
+        let mut owners = Vec::with_capacity(self.owners.len() + 4);
+        let mut wins = Vec::new();
+        // Bytes of `[start, end)` placed so far (held or not).
+        let mut cur = start;
+        for &o in &self.owners {
+            if o.hi <= start || o.lo >= end {
+                if o.lo >= end && cur < end {
+                    owners.push(Owner {
+                        lo: cur,
+                        hi: end,
+                        from: new,
+                    });
+                    cur = end;
+                }
+                owners.push(o);
+                continue;
+            }
+            if o.lo < start {
+                owners.push(Owner { hi: start, ..o });
+            }
+            let (lo, hi) = (o.lo.max(start), o.hi.min(end));
+            if cur < lo {
+                owners.push(Owner {
+                    lo: cur,
+                    hi: lo,
+                    from: new,
+                });
+            }
+            if policy.later_wins(new, o.from) {
+                owners.push(Owner { lo, hi, from: new });
+                wins.push((lo, hi));
+                won = true;
+            } else {
+                owners.push(Owner { lo, hi, ..o });
+                lost = true;
+            }
+            if o.hi > end {
+                owners.push(Owner { lo: end, ..o });
+            }
+            cur = hi;
+        }
+        if cur < end {
+            owners.push(Owner {
+                lo: cur,
+                hi: end,
+                from: new,
+            });
+        }
+        // Neighbours from one fragment are one owner again.
+        owners.dedup_by(|b, a| {
+            let joins = a.hi == b.lo && a.from == b.from;
+            if joins {
+                a.hi = b.hi;
+            }
+            joins
+        });
+        self.owners = owners;
+        for (lo, hi) in wins {
+            self.overwrite(lo, hi, &src[(lo - start) as usize..(hi - start) as usize]);
+        }
+        (lost, won)
+    }
+
+    /// Replaces the held bytes of `[lo, hi)` (all held) with `data`.
+    fn overwrite(&mut self, lo: u32, hi: u32, data: &[u8]) {
+        for &(rs, rl, at) in &self.runs {
+            let (a, b) = (lo.max(rs), hi.min(rs + rl));
+            if a < b {
+                self.held[(at + a - rs) as usize..(at + b - rs) as usize]
+                    .copy_from_slice(&data[(a - lo) as usize..(b - lo) as usize]);
+            }
+        }
     }
 
     /// Whether any byte of `[start, end)` is held already.
@@ -535,10 +775,8 @@ impl Datagram {
         })
     }
 
-    /// Keeps the parts of `[start, end)` not yet held; true if any part
-    /// was already held (first wins).
-    fn copy_gaps(&mut self, start: u32, end: u32, src: &[u8]) -> bool {
-        let mut overlap = false;
+    /// Keeps the parts of `[start, end)` not yet held.
+    fn copy_gaps(&mut self, start: u32, end: u32, src: &[u8]) {
         let mut cur = start;
         let (held, runs) = (&mut self.held, &mut self.runs);
         let mut keep = |from: u32, to: u32| {
@@ -566,13 +804,11 @@ impl Datagram {
             if a > cur {
                 keep(cur, a);
             }
-            overlap = true;
             cur = b;
         }
         if cur < end {
             keep(cur, end);
         }
-        overlap
     }
 
     fn merge(&mut self, start: u32, end: u32) {

@@ -62,7 +62,7 @@ pub use decode::{
     decode, decode_ip, decode_ip_in, DecodeError, DecodeOptions, Decoded, Fragment, Layer, Packet,
     MAX_NESTING,
 };
-pub use defrag::{DefragConfig, DefragStats, Defragmenter, Reassembled};
+pub use defrag::{DefragConfig, DefragPolicy, DefragStats, Defragmenter, Reassembled};
 pub use flow::{Dir, FlowKey, Zone};
 pub use hash::{Toeplitz, MICROSOFT_RSS_KEY, SYMMETRIC_RSS_KEY};
 pub use link::LinkType;

@@ -7,8 +7,8 @@ use common::*;
 use proptest::prelude::*;
 use std::net::IpAddr;
 use weft_wire::{
-    decode_ip, decode_ip_in, DecodeOptions, Decoded, DefragConfig, Defragmenter, Fragment,
-    Reassembled, Timestamp, Zone,
+    decode_ip, decode_ip_in, DecodeOptions, Decoded, DefragConfig, DefragPolicy, Defragmenter,
+    Fragment, Reassembled, Timestamp, Zone,
 };
 
 /// IPv4 fragments of `pkt` (20-byte header) with `chunk`-byte pieces.
@@ -465,10 +465,13 @@ fn any_frag() -> impl Strategy<Value = (u16, u16, bool, usize, bool)> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
-    /// A random flood: never panics, limits always hold.
+    /// A random flood, under any policy: never panics, limits always hold.
     #[test]
-    fn flood_respects_limits(frags in proptest::collection::vec(any_frag(), 1..300)) {
-        let cfg = DefragConfig { max_datagrams: 3, max_bytes: 40_000, timeout_ns: 50 };
+    fn flood_respects_limits(
+        frags in proptest::collection::vec(any_frag(), 1..300),
+        policy in proptest::sample::select(DefragPolicy::ALL.to_vec()),
+    ) {
+        let cfg = DefragConfig { max_datagrams: 3, max_bytes: 40_000, timeout_ns: 50, policy };
         let mut d = Defragmenter::new(cfg);
         for (i, (id, off, more, len, v6)) in frags.into_iter().enumerate() {
             let word = off | if more { 0x2000 } else { 0 };
@@ -563,14 +566,19 @@ fn overlapping(units: u16, cuts: &[u16], extras: &[(u16, u16)]) -> Vec<(u16, Vec
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
-    /// Overlapping fragments in any order: the datagram comes out once,
-    /// complete, each byte from the first fragment that carried it.
+    /// Overlapping fragments in any order, under every policy: the
+    /// datagram comes out once, complete, each byte from the fragment the
+    /// policy favours over every other that carried it (a byte-by-byte
+    /// model: first-wins keeps the first, the others replace a byte where
+    /// `later_wins` favours the newcomer over the byte's owner); under
+    /// `discard`, the first overlap abandons the datagram.
     #[test]
-    fn overlapping_fragments_reassemble_first_wins(
+    fn overlapping_fragments_reassemble_by_the_policy(
         units in 2u16..120,
         cuts in proptest::collection::vec(any::<u16>(), 0..12),
         extras in proptest::collection::vec((any::<u16>(), any::<u16>()), 0..8),
         order in any::<u64>(),
+        policy in proptest::sample::select(DefragPolicy::ALL.to_vec()),
     ) {
         let mut frags = overlapping(units, &cuts, &extras);
         // A reproducible shuffle.
@@ -582,25 +590,175 @@ proptest! {
             frags.swap(i, (x % (i as u64 + 1)) as usize);
         }
         let total = usize::from(units) * 8;
-        let mut first: Vec<Option<u8>> = vec![None; total];
-        let mut d = Defragmenter::new(DefragConfig::default());
+        // Each byte, and the span of the fragment it came from.
+        let mut model: Vec<Option<(u8, (u32, u32))>> = vec![None; total];
+        let mut overlapped = false;
+        let cfg = DefragConfig { policy, ..DefragConfig::default() };
+        let mut d = Defragmenter::new(cfg);
         let mut done = None;
         for (off, bytes, more) in &frags {
             let word = (off / 8) | if *more { 0x2000 } else { 0 };
             let pkt = ipv4_full(A4, B4, 17, &[], 9, word, bytes);
+            let span = (u32::from(*off), u32::from(*off) + bytes.len() as u32);
             for (i, &b) in bytes.iter().enumerate() {
-                first[usize::from(*off) + i].get_or_insert(b);
+                let held = &mut model[usize::from(*off) + i];
+                match held {
+                    Some((_, owner)) => {
+                        overlapped = true;
+                        if policy.later_wins(span, *owner) {
+                            *held = Some((b, span));
+                        }
+                    }
+                    None => *held = Some((b, span)),
+                }
             }
             if let Some(r) = d.push(&as_frag(&pkt), Timestamp(0)) {
                 done = Some(r);
                 break;
             }
         }
+        if policy == DefragPolicy::Discard && overlapped {
+            prop_assert!(done.is_none());
+            prop_assert_eq!(d.stats().abandoned_overlap, 1);
+            return Ok(());
+        }
         let r = done.expect("the tiling covers the datagram");
-        let want: Vec<u8> = first.iter().map(|b| b.expect("covered")).collect();
+        let want: Vec<u8> = model.iter().map(|b| b.expect("covered").0).collect();
         prop_assert_eq!(&r.packet[20..], &want[..]);
         prop_assert_eq!(r.packet.len(), 20 + total);
     }
+}
+
+/// The fragments of Novak's paper (and of the IDS test suites after it):
+/// nine, then eight overlapping them, each of one letter; the datagram
+/// each policy rebuilds, as the paper measured the hosts of each.
+#[test]
+fn the_papers_overlaps_come_out_as_each_host_rebuilds_them() {
+    let frags: [(char, u16, u16); 17] = [
+        ('A', 0, 24),
+        ('B', 32, 16),
+        ('C', 48, 24),
+        ('D', 80, 8),
+        ('E', 104, 16),
+        ('F', 120, 24),
+        ('G', 144, 16),
+        ('H', 160, 16),
+        ('I', 176, 8),
+        ('J', 8, 32),
+        ('K', 48, 24),
+        ('L', 72, 24),
+        ('M', 96, 24),
+        ('N', 128, 8),
+        ('O', 152, 8),
+        ('P', 160, 8),
+        ('Q', 176, 16),
+    ];
+    // Fragment `i`, all of its letter; the last one ends the datagram.
+    let packet = |i: usize| {
+        let (c, off, len) = frags[i];
+        let word = (off / 8) | if i + 1 < frags.len() { 0x2000 } else { 0 };
+        ipv4_full(A4, B4, 17, &[], 1, word, &vec![c as u8; len.into()])
+    };
+    // Each 8-byte unit's letter.
+    let cases = [
+        (DefragPolicy::First, "AAAJBBCCCLDLMEEFFFGGHHIQ", (8, 0)),
+        (DefragPolicy::Last, "AJJJJBKKKLLLMMMFNFGOPHQQ", (0, 8)),
+        (DefragPolicy::Bsd, "AAAJJBCCCLLLMMMFFFGGHHIQ", (6, 3)),
+        (DefragPolicy::Linux, "AAAJJBKKKLLLMMMFFFGGPHQQ", (3, 6)),
+        (DefragPolicy::Windows, "AAAJBBCCCLLLMEEFFFGGHHIQ", (7, 1)),
+        (DefragPolicy::Solaris, "AAAJBBCCCLLLMMMFFFGGHHIQ", (6, 2)),
+    ];
+    for (policy, want, (lost, won)) in cases {
+        let mut d = Defragmenter::new(DefragConfig {
+            policy,
+            ..DefragConfig::default()
+        });
+        let mut out = None;
+        for (i, &(c, ..)) in frags.iter().enumerate() {
+            out = d.push(&as_frag(&packet(i)), Timestamp(0));
+            assert_eq!(out.is_some(), i + 1 == frags.len(), "{policy} {c}");
+        }
+        let r = out.unwrap();
+        let got: String = r.packet[20..].chunks(8).map(|u| u[0] as char).collect();
+        assert_eq!(got, want, "{policy}");
+        assert!(r.packet[20..]
+            .chunks(8)
+            .all(|u| u.iter().all(|&b| b == u[0])));
+        let s = d.stats();
+        assert_eq!(
+            (s.dropped_overlap, s.replaced_overlap),
+            (lost, won),
+            "{policy}"
+        );
+    }
+    // Discard: the first overlapping fragment (J) abandons the datagram.
+    let mut d = Defragmenter::new(DefragConfig {
+        policy: DefragPolicy::Discard,
+        ..DefragConfig::default()
+    });
+    for i in 0..frags.len() {
+        assert!(d.push(&as_frag(&packet(i)), Timestamp(0)).is_none());
+    }
+    assert_eq!(d.stats().abandoned_overlap, 1);
+}
+
+/// IPv6 follows RFC 5722 whatever the IPv4 policy: an overlap abandons
+/// the datagram even where the policy would let the later bytes win; and
+/// under `discard` an IPv4 duplicate is dropped alone, as IPv6's is.
+#[test]
+fn ipv6_ignores_the_ipv4_policy_and_discard_keeps_duplicates_apart() {
+    let pkt = v6_datagram(1000);
+    let frags = frag_v6(&pkt, 48, 256, 5);
+    let mut changed = frags[1].clone();
+    let last = changed.len() - 1;
+    changed[last] ^= 0xff;
+    let mut d = Defragmenter::new(DefragConfig {
+        policy: DefragPolicy::Last,
+        ..DefragConfig::default()
+    });
+    let sent = [&frags[0], &frags[1], &changed, &frags[2], &frags[3]];
+    assert!(sent
+        .iter()
+        .all(|f| d.push(&as_frag(f), Timestamp(0)).is_none()));
+    assert_eq!(d.stats().abandoned_overlap, 1);
+    // An exact IPv6 duplicate is dropped alone, and replaces nothing.
+    let mut d = Defragmenter::new(DefragConfig {
+        policy: DefragPolicy::Last,
+        ..DefragConfig::default()
+    });
+    let sent = [&frags[0], &frags[1], &frags[1], &frags[2], &frags[3]];
+    let out = sent.iter().find_map(|f| d.push(&as_frag(f), Timestamp(0)));
+    assert_eq!(out.expect("a duplicate is no overlap").packet, pkt);
+    assert_eq!(d.stats().replaced_overlap, 0);
+
+    let pkt = v4_datagram(1000);
+    let frags = frag_v4(&pkt, 256);
+    let mut d = Defragmenter::new(DefragConfig {
+        policy: DefragPolicy::Discard,
+        ..DefragConfig::default()
+    });
+    let dup = [&frags[0], &frags[1], &frags[1], &frags[2], &frags[3]];
+    let mut out = None;
+    for f in dup {
+        out = d.push(&as_frag(f), Timestamp(0)).or(out);
+    }
+    assert_eq!(out.expect("a duplicate is no overlap").packet, pkt);
+    assert_eq!(d.stats().abandoned_overlap, 0);
+}
+
+/// Policy names: each parses back from its own, case aside; others are an
+/// error naming every policy.
+#[test]
+fn policy_names_round_trip() {
+    for p in DefragPolicy::ALL {
+        assert_eq!(p.name().parse::<DefragPolicy>(), Ok(p));
+        assert_eq!(p.to_string().to_uppercase().parse::<DefragPolicy>(), Ok(p));
+    }
+    let e = "vista".parse::<DefragPolicy>().unwrap_err();
+    assert!(
+        e.contains("first, last, bsd, linux, windows, solaris, discard"),
+        "{e}"
+    );
 }
 
 /// A datagram rebuilt from fragments keys as its unfragmented siblings do,

@@ -34,6 +34,13 @@
 //! max_window = 1073741824
 //! rst_window = 1048576
 //! paws = false           # refuse segments with old timestamps (RFC 7323)
+//!
+//! [defrag]
+//! policy = "first"       # IPv4 overlaps: first, last, bsd, linux, windows,
+//!                        # solaris or discard (IPv6 always discards)
+//! max_datagrams = 4096   # in progress at once; 0 = no defragmentation
+//! memcap = "16MiB"       # buffered fragment bytes
+//! timeout = "30s"        # after a datagram's first fragment
 //! ```
 
 use serde::Deserialize;
@@ -81,6 +88,23 @@ pub struct ConfigFile {
     /// Reassembler options.
     #[serde(default)]
     pub reassembly: Reassembly,
+    /// IP defragmentation options.
+    #[serde(default)]
+    pub defrag: Defrag,
+}
+
+/// The `[defrag]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defrag {
+    /// Which bytes win where IPv4 fragments overlap.
+    pub policy: Option<String>,
+    /// Datagrams in progress at once.
+    pub max_datagrams: Option<usize>,
+    /// Buffered fragment bytes ("16MiB" or a number).
+    pub memcap: Option<toml::Value>,
+    /// Time after a datagram's first fragment ("30s").
+    pub timeout: Option<String>,
 }
 
 /// The `[reassembly]` table.
@@ -355,6 +379,20 @@ impl ConfigFile {
         if let Some(t) = &r.linger {
             c.linger_ns = parse_duration(t)?.unwrap_or(0);
         }
+        let (f, d) = (&self.defrag, &mut p.defrag);
+        if let Some(s) = &f.policy {
+            d.policy = s.parse()?;
+        }
+        d.max_datagrams = f.max_datagrams.unwrap_or(d.max_datagrams);
+        if let Some(m) = &f.memcap {
+            d.max_bytes = size_value("defrag memcap", m)?;
+        }
+        if let Some(t) = &f.timeout {
+            d.timeout_ns = match parse_duration(t)? {
+                Some(ns) if ns > 0 => ns,
+                _ => return Err(format!("defrag timeout must be above zero, not {t:?}")),
+            };
+        }
         Ok(())
     }
 }
@@ -413,5 +451,26 @@ mod tests {
         assert_eq!(p.reasm.max_kept_bytes, 4096);
         assert_eq!(p.reasm.flush_timeout_ns, None);
         assert!(toml::from_str::<ConfigFile>("wrokers = 1").is_err());
+        assert_eq!(p.defrag, weft_wire::DefragConfig::default());
+        toml::from_str::<ConfigFile>(
+            "[defrag]\npolicy = \"bsd\"\nmax_datagrams = 9\nmemcap = \"1MiB\"\ntimeout = \"60s\"",
+        )
+        .unwrap()
+        .apply(&mut p, &mut e, &mut o)
+        .unwrap();
+        let d = p.defrag;
+        assert_eq!(
+            (d.policy, d.max_datagrams),
+            (weft_wire::DefragPolicy::Bsd, 9)
+        );
+        assert_eq!((d.max_bytes, d.timeout_ns), (1 << 20, 60_000_000_000));
+        for bad in [
+            "policy = \"vista\"",
+            "timeout = \"off\"",
+            "timeout = \"0s\"",
+        ] {
+            let f = toml::from_str::<ConfigFile>(&format!("[defrag]\n{bad}")).unwrap();
+            assert!(f.apply(&mut p, &mut e, &mut o).is_err(), "{bad}");
+        }
     }
 }

@@ -14,6 +14,7 @@ use weft_engine::EngineError;
 use weft_reasm::OverlapPolicy;
 use weft_replay::app::{replay, ReplayOptions, RunError};
 use weft_replay::config::{parse_size, ConfigFile, Dispatch};
+use weft_wire::DefragPolicy;
 
 /// Reassemble the TCP streams of pcap/pcapng captures with weft.
 #[derive(Debug, Parser)]
@@ -67,6 +68,11 @@ struct Args {
     /// (also vista, macos, hpux10, hpux11, irix).
     #[arg(long)]
     overlap_policy: Option<OverlapPolicy>,
+    /// Where IPv4 fragments overlap, whose bytes win: first, last, bsd,
+    /// linux, windows, solaris, or discard (the datagram, as IPv6 always
+    /// does and current Linux for IPv4); default first.
+    #[arg(long, value_name = "POLICY")]
+    defrag_policy: Option<DefragPolicy>,
     /// Memory cap for buffered data, e.g. 256MiB (0: no limit; else at
     /// least one 2 KiB page).
     #[arg(long, value_parser = parse_size)]
@@ -101,7 +107,8 @@ struct Args {
     /// counts and time on standard error: the floor for comparisons.
     #[arg(long, conflicts_with_all = [
         "digest", "write_flows", "json", "pace", "workers", "inline", "dispatch",
-        "table_weights", "stats", "config", "overlap_policy", "memcap", "midstream", "paws",
+        "table_weights", "stats", "config", "overlap_policy", "defrag_policy", "memcap",
+        "midstream", "paws",
     ])]
     read_only: bool,
 }
@@ -124,6 +131,9 @@ fn options(args: &Args) -> Result<ReplayOptions, String> {
     }
     if let Some(p) = args.overlap_policy {
         o.pipeline.reasm.overlap_policy = p;
+    }
+    if let Some(p) = args.defrag_policy {
+        o.pipeline.defrag.policy = p;
     }
     if let Some(m) = args.memcap {
         o.pipeline.reasm.memcap = m;

@@ -22,7 +22,7 @@ fn defrag_json(d: &DefragStats) -> Value {
         "reassembled": d.reassembled, "timed_out": d.timed_out,
         "dropped_overlap": d.dropped_overlap, "dropped_limit": d.dropped_limit,
         "dropped_invalid": d.dropped_invalid, "abandoned_overlap": d.abandoned_overlap,
-        "dropped_truncated": d.dropped_truncated,
+        "dropped_truncated": d.dropped_truncated, "replaced_overlap": d.replaced_overlap,
     })
 }
 
@@ -131,6 +131,11 @@ pub fn table(out: &Outcome) -> String {
     let (fd, dd) = (f.defrag.dropped(), d.defrag.dropped());
     if fd + dd > 0 {
         row("    datagrams dropped", (fd + dd).to_string());
+    }
+    let overlaps = |x: &DefragStats| x.dropped_overlap + x.replaced_overlap;
+    if overlaps(&f.defrag) + overlaps(&d.defrag) > 0 {
+        let n = overlaps(&f.defrag) + overlaps(&d.defrag);
+        row("    overlapping", n.to_string());
     }
     row("payload bytes", s.payload_bytes.to_string());
     row("  delivered", s.delivered_bytes.to_string());

@@ -915,6 +915,96 @@ fn paws_refuses_data_with_a_stale_timestamp() {
     }
 }
 
+/// `--defrag-policy` (or `policy` under `[defrag]`): a TCP segment comes
+/// in IPv4 fragments, two of which carry different bytes for the same
+/// place, the forged one first; which copy the digest hashes is the one
+/// each policy's hosts keep, in every mode (the dispatcher defragments
+/// for ring workers, each pipeline for inline and fanout ones), and
+/// `discard` gives the datagram up.
+#[test]
+fn the_defrag_policy_decides_which_overlapping_fragment_is_delivered() {
+    let [syn, syn_ack, ack] = handshake();
+    let whole = ts_frame(true, A, 1_000, 5_000, 102, b"GET /ab/good.htm HTTP");
+    let seg = &whole[34..];
+    // A fragment of the segment (IP ID 7): `data` at byte `off`.
+    let frag = |off: usize, more: bool, data: &[u8]| {
+        let mut f = eth_ipv4(6, [10, 0, 0, 1], [10, 0, 0, 2], data.len());
+        f[18..20].copy_from_slice(&7u16.to_be_bytes());
+        let word = (off / 8) as u16 | if more { 0x2000 } else { 0 };
+        f[20..22].copy_from_slice(&word.to_be_bytes());
+        f.extend(data);
+        f
+    };
+    let (forged, genuine) = (b"evil.htm", &seg[40..48]);
+    let frames = [
+        syn,
+        syn_ack,
+        ack,
+        frag(40, true, forged),
+        frag(40, true, genuine),
+        frag(48, false, &seg[48..]),
+        frag(0, true, &seg[..40]),
+        ts_frame(false, A, 5_000, 1_021, 8, b""),
+        ts_frame(true, F | A, 1_021, 5_000, 104, b""),
+        ts_frame(false, F | A, 5_000, 1_022, 9, b""),
+        ts_frame(true, A, 1_022, 5_001, 105, b""),
+    ];
+    let path = tmp("defrag_policy.pcap");
+    std::fs::write(&path, pcap_of(&frames)).unwrap();
+    let config = tmp("defrag_policy.toml");
+    std::fs::write(&config, "[defrag]\npolicy = \"linux\"\n").unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    let line = |text: &[u8]| {
+        format!(
+            "10.0.0.1 40000 10.0.0.2 80 {} 0 {:x}",
+            text.len(),
+            Sha256::digest(text)
+        )
+    };
+    let (evil, good) = (
+        line(b"GET /ab/evil.htm HTTP"),
+        line(b"GET /ab/good.htm HTTP"),
+    );
+    let cases = [
+        ("first", &evil),
+        ("last", &good),
+        ("bsd", &evil),
+        ("linux", &good),
+        ("windows", &evil),
+        ("solaris", &evil),
+    ];
+    for mode in [&["--inline"][..], &["-w2"], &["-w2", "--dispatch=ring"]] {
+        for (policy, want) in cases {
+            let o = run(
+                &[mode, &["--digest", "--defrag-policy", policy]].concat(),
+                &path,
+            );
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            assert_eq!(stdout(&o).trim(), want.as_str(), "{policy} {mode:?}");
+        }
+        let o = run(&[mode, &["--digest", "--config", &config]].concat(), &path);
+        assert_eq!(stdout(&o).trim(), good.as_str(), "config file, {mode:?}");
+        let o = run(
+            &[mode, &["--json", "--defrag-policy", "discard"]].concat(),
+            &path,
+        );
+        assert!(o.status.success());
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let abandoned = |part: &serde_json::Value| part["defrag"]["abandoned_overlap"].as_u64();
+        let n = abandoned(&v["total"]["frames"]).unwrap() + abandoned(&v["dispatch"]).unwrap();
+        assert_eq!(n, 1, "discard, {mode:?}: {v}");
+        let reasm = &v["total"]["reassembly"];
+        assert_eq!(reasm["delivered_bytes"], 0, "discard, {mode:?}");
+        assert_eq!(reasm["gap_bytes"], 21, "discard, {mode:?}");
+    }
+    let o = run(&["--defrag-policy", "vista"], &path);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "an unknown policy is a usage error"
+    );
+}
+
 /// On the real captures, 53 of which carry TCP timestamps, `--paws`
 /// refuses nothing and changes no digest: real retransmissions carry
 /// fresh timestamps, and out-of-order segments, one-sided captures and
