@@ -106,6 +106,11 @@ pub struct DispatchStats {
     pub not_tcp: u64,
     /// Frames that could not be decoded (not sent).
     pub undecodable: u64,
+    /// IP fragments recorded whole whose IP length promises more than
+    /// they hold (see
+    /// [`FrameStats::short_on_wire`](crate::FrameStats::short_on_wire),
+    /// where workers count such TCP segments).
+    pub short_on_wire: u64,
     /// IP fragments (kept by the dispatcher until their datagram is whole).
     pub fragments: u64,
     /// Datagrams rebuilt from fragments and sent on.

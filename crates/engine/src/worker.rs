@@ -32,6 +32,9 @@ pub(crate) struct Desc {
     pub zone: Zone,
     pub hash: u32,
     pub ts: Timestamp,
+    /// The frame is as long as it was on the wire (see
+    /// [`crate::FrameStats::short_on_wire`]).
+    pub whole: bool,
 }
 
 /// A frame the dispatcher had to own: a copy, or a defragmented datagram
@@ -162,11 +165,12 @@ fn drain<F: StreamFactory>(
                 Msg::Frame(f) => {
                     let frame = frame_of(&block, f);
                     let ip_off = usize::from(f.ip_off);
-                    p.process_prepared_ip(frame, ip_off, f.zone, f.ts, f.hash, a);
+                    p.process_prepared_ip(frame, ip_off, f.zone, f.ts, f.hash, f.whole, a);
                 }
                 Msg::Owned(o) => {
                     let f = o.desc;
-                    p.process_ip(&o.data, usize::from(f.ip_off), f.zone, f.ts, f.hash, None);
+                    let ip_off = usize::from(f.ip_off);
+                    p.ip_frame(&o.data, ip_off, f.zone, f.ts, f.hash, f.whole, None);
                 }
                 Msg::Block(b) => block = Some(b.clone()),
                 Msg::Tick(ts) => p.advance_time(*ts),
@@ -248,6 +252,7 @@ mod tests {
                     zone: Zone::vlan(*vlan),
                     hash: 0,
                     ts: *ts,
+                    whole: false,
                 });
                 bytes.extend_from_slice(f);
             }

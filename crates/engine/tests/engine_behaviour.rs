@@ -589,14 +589,33 @@ type Frames = Arc<Vec<(Vec<u8>, Timestamp)>>;
 /// 0; otherwise with rings, then (in the list) with fanout and with a
 /// dispatcher that runs worker 0.
 fn run_frames(frames: &Frames, workers: usize) -> (Run, Vec<Run>) {
-    let feed = |frames: Frames| {
+    run_frames_fed(frames, workers, false, PipelineConfig::default())
+}
+
+/// [`run_frames`], telling the engine each frame was `whole` (as long on
+/// the wire as captured: `dispatch_wire`) or not (`dispatch`), with
+/// pipelines of `cfg`.
+fn run_frames_fed(
+    frames: &Frames,
+    workers: usize,
+    whole: bool,
+    cfg: PipelineConfig,
+) -> (Run, Vec<Run>) {
+    let feed = move |frames: Frames| {
         move |e: &mut Engine<Factory>| {
             for (f, ts) in frames.iter() {
-                e.dispatch(LinkType::Ethernet, f, *ts);
+                if whole {
+                    e.dispatch_wire(LinkType::Ethernet, f, f.len() as u32, *ts);
+                } else {
+                    e.dispatch(LinkType::Ethernet, f, *ts);
+                }
             }
         }
     };
-    let builder = EngineBuilder::new().workers(workers).pin(false);
+    let builder = EngineBuilder::new()
+        .workers(workers)
+        .pin(false)
+        .pipeline(cfg);
     let (f, b) = (frames.clone(), builder.clone());
     let first = bounded(60, move || run_feeding(b, Behaviour::default(), feed(f)));
     if workers == 0 {
@@ -1501,6 +1520,45 @@ fn dropped_datagrams_are_reported() {
     let (rings, _) = run_frames(&frames, 2);
     let st = rings.result.unwrap().stats;
     assert_eq!(st.dispatch.defrag, want, "{st:?}");
+}
+
+/// A frame whose IP length promises 100 bytes more than it holds: told it
+/// was captured whole (`dispatch_wire`), every mode counts it, and with
+/// `drop_short_on_wire` drops it as a host does; else, or not told, every
+/// mode takes it as cut by the snap length and delivers its bytes. Its
+/// fragments alike: the last one lying and dropped, the datagram never
+/// completes.
+#[test]
+fn a_frame_short_on_the_wire_is_dropped_alike_in_every_mode() {
+    let mut frames = conn_frames(7000, &[(true, 0, 40, 0), (true, 40, 40, 0)]);
+    let (mut lying, ts) = frames.remove(4);
+    let total = u16::from_be_bytes([lying[16], lying[17]]) + 100;
+    lying[16..18].copy_from_slice(&total.to_be_bytes());
+    let (second, _) = conn_frames(7001, &[(true, 0, 40, 0)]).remove(3);
+    let [head, mut tail] = two_fragments(&second);
+    let total = u16::from_be_bytes([tail[16], tail[17]]) + 100;
+    tail[16..18].copy_from_slice(&total.to_be_bytes());
+    frames.extend([(lying, ts), (head, ts), (tail, ts)]);
+    let frames: Frames = Arc::new(frames);
+    for (whole, drop) in [(true, true), (true, false), (false, true)] {
+        let cfg = PipelineConfig {
+            drop_short_on_wire: drop,
+            ..PipelineConfig::default()
+        };
+        let (inline, _) = run_frames_fed(&frames, 0, whole, cfg.clone());
+        let (rings, others) = run_frames_fed(&frames, 2, whole, cfg);
+        for (k, run) in [inline, rings].into_iter().chain(others).enumerate() {
+            let st = run.result.unwrap().stats;
+            let short = st.frames_total().short_on_wire + st.dispatch.short_on_wire;
+            let case = format!("run {k}, whole {whole}, drop {drop}");
+            assert_eq!(short, if whole { 2 } else { 0 }, "{case}: {st:?}");
+            if whole && drop {
+                assert_eq!(run.delivered, 40, "{case}: the genuine segment only");
+            } else {
+                assert_eq!(run.delivered, 80 + 40, "{case}: and both cut ones");
+            }
+        }
+    }
 }
 
 /// A datagram put back together that turns out undecodable (a TCP header

@@ -552,13 +552,13 @@ impl Reading<'_> {
             let link = LinkType::from_raw(frame.link_type);
             match block.and_then(|s| s.offset_of(frame.data)) {
                 Some(off) => {
-                    engine.dispatch_in_block(link, off, frame.data.len(), ts);
+                    engine.dispatch_in_block_wire(link, off, frame.data.len(), frame.wire_len, ts);
                     in_block += 1;
                 }
                 None => {
                     // The stream went on in another buffer: this one frame
                     // is copied, the next ones use the new buffer.
-                    engine.dispatch(link, frame.data, ts);
+                    engine.dispatch_wire(link, frame.data, frame.wire_len, ts);
                     stale = true;
                     short = if in_block < MIN_FRAMES_PER_BLOCK {
                         short + 1

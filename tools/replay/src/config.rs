@@ -12,6 +12,7 @@
 //!                        # hybrid: 2 for the dispatcher's worker, 5 for each other)
 //! verify_checksums = false
 //! drop_bad_checksums = false
+//! drop_short_on_wire = false # frames recorded whole but short of their IP length
 //! decode_tunnels = true  # IP-in-IP, 6in4, GRE, VXLAN, Geneve, GTP-U
 //! vxlan_port = 4789      # 0: not VXLAN
 //! geneve_port = 6081     # 0: not Geneve
@@ -73,6 +74,8 @@ pub struct ConfigFile {
     pub verify_checksums: Option<bool>,
     /// Drop segments with bad checksums (needs `verify_checksums`).
     pub drop_bad_checksums: Option<bool>,
+    /// Drop frames recorded whole whose IP length promises more.
+    pub drop_short_on_wire: Option<bool>,
     /// Decode through tunnels.
     pub decode_tunnels: Option<bool>,
     /// The UDP port taken as VXLAN (0: none).
@@ -344,6 +347,7 @@ impl ConfigFile {
         }
         p.decode.verify_checksums = self.verify_checksums.unwrap_or(p.decode.verify_checksums);
         p.drop_bad_checksums = self.drop_bad_checksums.unwrap_or(p.drop_bad_checksums);
+        p.drop_short_on_wire = self.drop_short_on_wire.unwrap_or(p.drop_short_on_wire);
         let d = &mut p.decode;
         d.decode_tunnels = self.decode_tunnels.unwrap_or(d.decode_tunnels);
         d.vxlan_port = self.vxlan_port.unwrap_or(d.vxlan_port);
@@ -452,12 +456,14 @@ mod tests {
         assert_eq!(p.reasm.flush_timeout_ns, None);
         assert!(toml::from_str::<ConfigFile>("wrokers = 1").is_err());
         assert_eq!(p.defrag, weft_wire::DefragConfig::default());
+        assert!(!p.drop_short_on_wire);
         toml::from_str::<ConfigFile>(
-            "[defrag]\npolicy = \"bsd\"\nmax_datagrams = 9\nmemcap = \"1MiB\"\ntimeout = \"60s\"",
+            "drop_short_on_wire = true\n[defrag]\npolicy = \"bsd\"\nmax_datagrams = 9\nmemcap = \"1MiB\"\ntimeout = \"60s\"",
         )
         .unwrap()
         .apply(&mut p, &mut e, &mut o)
         .unwrap();
+        assert!(p.drop_short_on_wire);
         let d = p.defrag;
         assert_eq!(
             (d.policy, d.max_datagrams),

@@ -73,6 +73,12 @@ struct Args {
     /// does and current Linux for IPv4); default first.
     #[arg(long, value_name = "POLICY")]
     defrag_policy: Option<DefragPolicy>,
+    /// Drop frames their capture records as whole whose IP length promises
+    /// more than they hold, as the receiving host drops a packet that
+    /// short; for captures whose records tell the length on the wire truly
+    /// (counted as short_on_wire either way; default: reassembled as cut).
+    #[arg(long)]
+    drop_short_on_wire: bool,
     /// Memory cap for buffered data, e.g. 256MiB (0: no limit; else at
     /// least one 2 KiB page).
     #[arg(long, value_parser = parse_size)]
@@ -107,7 +113,8 @@ struct Args {
     /// counts and time on standard error: the floor for comparisons.
     #[arg(long, conflicts_with_all = [
         "digest", "write_flows", "json", "pace", "workers", "inline", "dispatch",
-        "table_weights", "stats", "config", "overlap_policy", "defrag_policy", "memcap",
+        "table_weights", "stats", "config", "overlap_policy", "defrag_policy",
+        "drop_short_on_wire", "memcap",
         "midstream", "paws",
     ])]
     read_only: bool,
@@ -134,6 +141,9 @@ fn options(args: &Args) -> Result<ReplayOptions, String> {
     }
     if let Some(p) = args.defrag_policy {
         o.pipeline.defrag.policy = p;
+    }
+    if args.drop_short_on_wire {
+        o.pipeline.drop_short_on_wire = true;
     }
     if let Some(m) = args.memcap {
         o.pipeline.reasm.memcap = m;

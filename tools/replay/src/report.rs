@@ -11,7 +11,8 @@ fn frame_json(f: &FrameStats) -> Value {
     json!({
         "frames": f.frames, "frame_bytes": f.frame_bytes, "tcp_segments": f.tcp_segments,
         "not_tcp": f.not_tcp, "truncated": f.truncated, "malformed": f.malformed,
-        "unsupported": f.unsupported, "bad_checksum": f.bad_checksum,
+        "unsupported": f.unsupported, "short_on_wire": f.short_on_wire,
+        "bad_checksum": f.bad_checksum,
         "bad_checksum_dropped": f.bad_checksum_dropped, "fragments": f.fragments,
         "defragmented": f.defragmented, "defrag": defrag_json(&f.defrag),
     })
@@ -97,6 +98,7 @@ pub fn json(out: &Outcome) -> Value {
             "mode": out.dispatch,
             "frames": d.frames, "not_tcp": d.not_tcp, "undecodable": d.undecodable,
             "fragments": d.fragments, "defragmented": d.defragmented,
+            "short_on_wire": d.short_on_wire,
             "defrag": defrag_json(&d.defrag), "copied": d.copied,
             "sent": d.sent, "ring_drops": d.ring_drops, "ring_full_waits": d.ring_full_waits,
         },
@@ -123,6 +125,10 @@ pub fn table(out: &Outcome) -> String {
         "  undecodable",
         (f.undecodable() + d.undecodable).to_string(),
     );
+    if f.short_on_wire + d.short_on_wire > 0 {
+        let n = f.short_on_wire + d.short_on_wire;
+        row("  short on the wire", n.to_string());
+    }
     row("  ip fragments", (f.fragments + d.fragments).to_string());
     if f.bad_checksum > 0 {
         row("  bad checksum", f.bad_checksum.to_string());

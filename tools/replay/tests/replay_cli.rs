@@ -1005,6 +1005,119 @@ fn the_defrag_policy_decides_which_overlapping_fragment_is_delivered() {
     );
 }
 
+/// A frame recorded whole (as long on the wire as in the capture) whose IP
+/// length promises more than it holds is counted; with
+/// `--drop-short-on-wire` it is dropped as a host drops a packet that
+/// short (else a forged segment shows weft bytes the host never took,
+/// ahead of the genuine ones). Without the flag, or cut by the snap length
+/// (longer on the wire), it is reassembled as far as it goes. In every
+/// mode, read mapped or from standard input.
+#[test]
+fn a_frame_shorter_on_the_wire_than_its_ip_length_is_counted_and_can_be_dropped() {
+    let [syn, syn_ack, ack] = handshake();
+    // "GET /evil", its IP length 100 bytes beyond the frame.
+    let mut lying = ts_frame(true, A, 1_000, 5_000, 102, b"GET /evil");
+    let total = u16::from_be_bytes([lying[16], lying[17]]) + 100;
+    lying[16..18].copy_from_slice(&total.to_be_bytes());
+    // The same inside IP-in-IP, past the dispatcher's header peek.
+    let inner = &lying[14..];
+    let mut tunnelled = eth_ipv4(4, [10, 9, 9, 1], [10, 9, 9, 2], inner.len());
+    tunnelled.extend(inner);
+    // A lone last fragment of another datagram, lying as well.
+    let mut frag = eth_ipv4(6, [10, 0, 0, 1], [10, 0, 0, 2], 108);
+    frag[18..20].copy_from_slice(&9u16.to_be_bytes());
+    frag[20..22].copy_from_slice(&4u16.to_be_bytes());
+    frag.extend([7; 8]);
+    let frames = [
+        syn,
+        syn_ack,
+        ack,
+        lying,
+        frag,
+        tunnelled,
+        ts_frame(true, A, 1_000, 5_000, 103, b"GET /good"),
+        ts_frame(false, A, 5_000, 1_009, 8, b""),
+        ts_frame(true, F | A, 1_009, 5_000, 104, b""),
+        ts_frame(false, F | A, 5_000, 1_010, 9, b""),
+        ts_frame(true, A, 1_010, 5_001, 105, b""),
+    ];
+    let good = format!(
+        "10.0.0.1 40000 10.0.0.2 80 9 0 {:x}",
+        Sha256::digest(b"GET /good")
+    );
+    let mut cut_digest: Option<String> = None;
+    for (cut, drop, name) in [
+        (100u32, true, "cut"),
+        (0, true, "whole"),
+        (0, false, "kept"),
+    ] {
+        // The lying frames' lengths on the wire: their own, or 100 more.
+        let mut pcap = pcap_of(&frames);
+        let mut at = 24;
+        for (i, f) in frames.iter().enumerate() {
+            if (3..=5).contains(&i) {
+                let wire = f.len() as u32 + cut;
+                pcap[at + 12..at + 16].copy_from_slice(&wire.to_le_bytes());
+            }
+            at += 16 + f.len();
+        }
+        let path = tmp(&format!("short_on_wire_{name}.pcap"));
+        std::fs::write(&path, &pcap).unwrap();
+        let flag: &[&str] = if drop { &["--drop-short-on-wire"] } else { &[] };
+        let modes: [&[&str]; 4] = [&["--inline"], &["-w2"], &["-w2", "--dispatch=ring"], &["-"]];
+        for mode in modes {
+            let o = if mode == ["-"] {
+                let args = [&["--digest", "--json", "-w2"][..], flag].concat();
+                piped(&args, pcap.clone(), 1 << 16, Default::default())
+            } else {
+                run(&[mode, &["--digest", "--json"], flag].concat(), &path)
+            };
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let out = stdout(&o);
+            let (digest, json) = out.split_once('{').expect("digest, then JSON");
+            let v: serde_json::Value = serde_json::from_str(&format!("{{{json}")).unwrap();
+            let short = v["total"]["frames"]["short_on_wire"].as_u64().unwrap()
+                + v["dispatch"]["short_on_wire"].as_u64().unwrap();
+            let want_short = if cut == 0 { 3 } else { 0 };
+            assert_eq!(short, want_short, "{name} {mode:?}: {v}");
+            if cut == 0 && drop {
+                assert_eq!(digest.trim(), good, "{name} {mode:?}");
+            } else {
+                // As cut: the forged bytes count, and the tunnelled ones.
+                assert!(!digest.contains(&good), "{name} {mode:?}");
+                assert_eq!(digest.lines().count(), 2, "{name} {mode:?}");
+                let want = cut_digest.get_or_insert_with(|| digest.to_owned());
+                assert_eq!(digest, want.as_str(), "{name} {mode:?}");
+            }
+        }
+    }
+}
+
+/// Why dropping frames short of their IP length is not the default: a
+/// corpus capture records 5 frames 8 or 20 bytes short of their IP length
+/// as whole, and the receiver acknowledges past their data. They are
+/// counted either way; dropped, their bytes become gaps the receiver
+/// acknowledged, which a host that had dropped them would never do.
+#[test]
+fn a_capture_that_lost_bytes_keeps_its_short_frames_by_default() {
+    let Some(dir) = corpus() else {
+        return;
+    };
+    let path = dir.join("tcp-rexmit-inconsistency-evasion-http.pcap");
+    let json = |flags: &[&str]| {
+        let o = run(&[&["--json", "--inline"][..], flags].concat(), &path);
+        assert!(o.status.success());
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["total"].clone()
+    };
+    let (kept, dropped) = (json(&[]), json(&["--drop-short-on-wire"]));
+    for t in [&kept, &dropped] {
+        assert_eq!(t["frames"]["short_on_wire"], 5);
+    }
+    let field = |t: &serde_json::Value, k: &str| t["reassembly"][k].as_u64().unwrap();
+    assert!(field(&dropped, "delivered_bytes") < field(&kept, "delivered_bytes"));
+    assert!(field(&dropped, "acked_gaps") > field(&kept, "acked_gaps"));
+}
+
 /// On the real captures, 53 of which carry TCP timestamps, `--paws`
 /// refuses nothing and changes no digest: real retransmissions carry
 /// fresh timestamps, and out-of-order segments, one-sided captures and
