@@ -1009,6 +1009,8 @@ pub struct Engine<F: StreamFactory> {
     /// [`PipelineConfig::drop_short_on_wire`], for the fragments the
     /// dispatcher defragments.
     drop_short_on_wire: bool,
+    /// [`PipelineConfig::drop_bad_checksums`], for the same.
+    drop_bad_checksums: bool,
     stats: DispatchStats,
     block: Option<Block>,
     /// The length of `block`'s bytes (0 without one).
@@ -1068,9 +1070,16 @@ impl<F: StreamFactory> Engine<F> {
             keyed,
             batch: b.batch,
             backpressure: b.backpressure,
-            decode: b.pipeline.decode,
+            // As a pipeline's: dropping bad checksums verifies them (here,
+            // fragments' IPv4 headers: the dispatcher defragments).
+            decode: weft_wire::DecodeOptions {
+                verify_checksums: b.pipeline.decode.verify_checksums
+                    || b.pipeline.drop_bad_checksums,
+                ..b.pipeline.decode
+            },
             defrag: Defragmenter::new(b.pipeline.defrag),
             drop_short_on_wire: b.pipeline.drop_short_on_wire,
+            drop_bad_checksums: b.pipeline.drop_bad_checksums,
             stats,
             block: None,
             block_len: 0,
@@ -1407,6 +1416,14 @@ impl<F: StreamFactory> Engine<F> {
                 if whole && f.missing > 0 {
                     self.stats.short_on_wire += 1;
                     if self.drop_short_on_wire {
+                        return;
+                    }
+                }
+                // As a pipeline checks them (`Pipeline::handle`).
+                if f.checksum_ok == Some(false) {
+                    self.stats.bad_checksum += 1;
+                    if self.drop_bad_checksums {
+                        self.stats.bad_checksum_dropped += 1;
                         return;
                     }
                 }

@@ -38,9 +38,10 @@ pub struct FrameStats {
     /// the snap length. (Frames dispatched without their length on the
     /// wire are never counted.)
     pub short_on_wire: u64,
-    /// TCP segments with a bad checksum (counted only when verifying).
+    /// TCP segments with a bad checksum, and IPv4 fragments with a bad
+    /// header checksum (counted only when verifying).
     pub bad_checksum: u64,
-    /// TCP segments dropped for a bad checksum (with `drop_bad_checksums`).
+    /// Those dropped for it (with `drop_bad_checksums`).
     pub bad_checksum_dropped: u64,
     /// IP fragments seen.
     pub fragments: u64,
@@ -539,6 +540,9 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
             Ok(Decoded::Tcp(p)) => self.segment(&p, ts, hash, la),
             Ok(Decoded::Fragment(f)) => {
                 self.stats.fragments += 1;
+                if f.checksum_ok == Some(false) && self.bad_checksum(ts) {
+                    return;
+                }
                 // Expiry at the newest packet time seen, not this frame's
                 // (older in a merged capture): a dispatcher's ticks expire
                 // datagrams at the newest time, and a fragment must not
@@ -574,13 +578,8 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
         hash: Option<u32>,
         la: Option<&Lookahead>,
     ) {
-        if p.checksum_ok == Some(false) {
-            self.stats.bad_checksum += 1;
-            if self.drop_bad_checksums {
-                self.stats.bad_checksum_dropped += 1;
-                self.advance_time(ts);
-                return;
-            }
+        if p.checksum_ok == Some(false) && self.bad_checksum(ts) {
+            return;
         }
         self.stats.tcp_segments += 1;
         // Inline, nothing needs the dispatch hash: the table hashes on its own.
@@ -606,6 +605,19 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
             _ => 0,
         };
         missing > 0 && self.short_on_wire(ts)
+    }
+
+    /// Counts a segment or fragment with a bad checksum; true if it is
+    /// dropped (`drop_bad_checksums`), its time then taken.
+    #[cold]
+    #[inline(never)]
+    fn bad_checksum(&mut self, ts: Timestamp) -> bool {
+        self.stats.bad_checksum += 1;
+        if self.drop_bad_checksums {
+            self.stats.bad_checksum_dropped += 1;
+            self.advance_time(ts);
+        }
+        self.drop_bad_checksums
     }
 
     /// Counts a frame short on the wire (see [`FrameStats::short_on_wire`]);

@@ -113,6 +113,11 @@ pub struct DispatchStats {
     pub short_on_wire: u64,
     /// IP fragments (kept by the dispatcher until their datagram is whole).
     pub fragments: u64,
+    /// IPv4 fragments with a bad header checksum (counted only when
+    /// verifying; the dispatcher defragments, so it checks them).
+    pub bad_checksum: u64,
+    /// Those dropped for it (with `drop_bad_checksums`).
+    pub bad_checksum_dropped: u64,
     /// Datagrams rebuilt from fragments and sent on.
     pub defragmented: u64,
     /// The dispatcher's defragmenter's own counters: what it dropped, and

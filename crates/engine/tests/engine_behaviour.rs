@@ -1561,6 +1561,60 @@ fn a_frame_short_on_the_wire_is_dropped_alike_in_every_mode() {
     }
 }
 
+/// Sets the IPv4 header checksum of an Ethernet frame right.
+fn fix_ip_checksum(f: &mut [u8]) {
+    f[24..26].copy_from_slice(&[0, 0]);
+    let sum = weft_wire::internet_checksum(&f[14..34], 0);
+    f[24..26].copy_from_slice(&sum.to_be_bytes());
+}
+
+/// With `drop_bad_checksums`, an IPv4 fragment whose header checksum is
+/// wrong is dropped as a host drops it, in every mode (a dispatcher
+/// defragments for its ring workers): a forged copy ahead of the genuine
+/// fragment cannot put its bytes into the datagram. Only verifying, it
+/// is counted and, first to come, its bytes win.
+#[test]
+fn a_fragment_with_a_bad_header_checksum_is_dropped_alike_in_every_mode() {
+    let mut frames = conn_frames(7000, &[(true, 0, 40, 0)]);
+    let (data, ts) = frames.remove(3);
+    let [mut head, mut tail] = two_fragments(&data);
+    fix_ip_checksum(&mut head);
+    fix_ip_checksum(&mut tail);
+    let mut forged = tail.clone();
+    *forged.last_mut().unwrap() ^= 0xff;
+    forged[24] ^= 1; // the header checksum
+    let genuine: Frames =
+        Arc::new([frames.clone(), vec![(head.clone(), ts), (tail.clone(), ts)]].concat());
+    frames.extend([(head, ts), (forged, ts), (tail, ts)]);
+    let frames: Frames = Arc::new(frames);
+    let want = run_frames(&genuine, 0).0.content;
+    for drop in [true, false] {
+        let mut cfg = PipelineConfig {
+            drop_bad_checksums: drop,
+            ..PipelineConfig::default()
+        };
+        // Dropping verifies them by itself.
+        cfg.decode.verify_checksums = !drop;
+        let (inline, _) = run_frames_fed(&frames, 0, false, cfg.clone());
+        let (rings, others) = run_frames_fed(&frames, 2, false, cfg);
+        for (k, run) in [inline, rings].into_iter().chain(others).enumerate() {
+            let st = run.result.unwrap().stats;
+            let f = st.frames_total();
+            let bad = f.bad_checksum + st.dispatch.bad_checksum;
+            let dropped = f.bad_checksum_dropped + st.dispatch.bad_checksum_dropped;
+            let case = format!("run {k}, drop {drop}");
+            assert_eq!(run.delivered, 40, "{case}");
+            if drop {
+                assert_eq!((bad, dropped), (1, 1), "{case}: {st:?}");
+                assert_eq!(run.content, want, "{case}: the genuine bytes");
+            } else {
+                assert!(bad >= 1 && dropped == 0, "{case}: {st:?}");
+                assert_ne!(run.content, want, "{case}: the forged bytes");
+            }
+        }
+    }
+}
+
 /// A datagram put back together that turns out undecodable (a TCP header
 /// length under 20) is counted as such in every mode, not as "not TCP"
 /// by a dispatcher.

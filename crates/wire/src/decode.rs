@@ -31,7 +31,8 @@ pub const MAX_NESTING: u8 = 8;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DecodeOptions {
     /// Verify the IPv4 header and TCP checksums into
-    /// [`Packet::checksum_ok`]. Default `false`.
+    /// [`Packet::checksum_ok`], and an IPv4 fragment's header checksum
+    /// into [`Fragment::checksum_ok`]. Default `false`.
     pub verify_checksums: bool,
     /// Decode through IP-in-IP, 6in4, GRE, VXLAN, Geneve, GTP-U. Default `true`; when
     /// `false` such packets are [`Decoded::Other`].
@@ -237,6 +238,11 @@ pub struct Fragment<'a> {
     pub vni: u32,
     /// The tunnels it came out of, as in [`FlowKey::tunnel_ends`].
     pub ends: u16,
+    /// With [`DecodeOptions::verify_checksums`], for IPv4: whether the
+    /// header checksum is right (a host drops the fragment if not; the
+    /// datagram's TCP checksum is checked once it is whole). `None` when
+    /// not asked, and for IPv6 (no header checksum).
+    pub checksum_ok: Option<bool>,
 }
 
 /// Decoder state carried down the layers.

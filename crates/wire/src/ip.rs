@@ -147,6 +147,7 @@ fn fragment<'a>(
         vlan: ctx.vlan,
         vni: ctx.vni,
         ends: ctx.ends,
+        checksum_ok: ip.header_ok,
     })
 }
 

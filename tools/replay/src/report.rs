@@ -98,7 +98,8 @@ pub fn json(out: &Outcome) -> Value {
             "mode": out.dispatch,
             "frames": d.frames, "not_tcp": d.not_tcp, "undecodable": d.undecodable,
             "fragments": d.fragments, "defragmented": d.defragmented,
-            "short_on_wire": d.short_on_wire,
+            "short_on_wire": d.short_on_wire, "bad_checksum": d.bad_checksum,
+            "bad_checksum_dropped": d.bad_checksum_dropped,
             "defrag": defrag_json(&d.defrag), "copied": d.copied,
             "sent": d.sent, "ring_drops": d.ring_drops, "ring_full_waits": d.ring_full_waits,
         },
@@ -130,9 +131,13 @@ pub fn table(out: &Outcome) -> String {
         row("  short on the wire", n.to_string());
     }
     row("  ip fragments", (f.fragments + d.fragments).to_string());
-    if f.bad_checksum > 0 {
-        row("  bad checksum", f.bad_checksum.to_string());
-        row("    dropped", f.bad_checksum_dropped.to_string());
+    if f.bad_checksum + d.bad_checksum > 0 {
+        row(
+            "  bad checksum",
+            (f.bad_checksum + d.bad_checksum).to_string(),
+        );
+        let dropped = f.bad_checksum_dropped + d.bad_checksum_dropped;
+        row("    dropped", dropped.to_string());
     }
     let (fd, dd) = (f.defrag.dropped(), d.defrag.dropped());
     if fd + dd > 0 {
