@@ -1,7 +1,9 @@
 //! `weft-replay`: reassemble the TCP streams of captures.
 //!
 //! Exit status: 0 success, 1 input or runtime error (after processing
-//! everything readable and printing the stats), 2 usage error.
+//! everything readable and printing the stats), 2 usage error, 130
+//! interrupted (Ctrl-C: the output covers what was read, not the whole
+//! input, so a script must not take it for a complete run).
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -21,7 +23,7 @@ use weft_wire::DefragPolicy;
 #[command(
     version,
     about,
-    after_help = "Exit status: 0 success, 1 input or runtime error, 2 usage error."
+    after_help = "Exit status: 0 success, 1 input or runtime error, 2 usage error, 130 interrupted (the output covers what was read)."
 )]
 struct Args {
     /// Capture files (pcap, pcapng, gzip-compressed; `-` reads standard input).
@@ -275,6 +277,11 @@ fn main() -> ExitCode {
     }
     if out.interrupted {
         eprintln!("weft-replay: interrupted; statistics cover what was read");
+        // 128 + SIGINT, as shells report a command Ctrl-C stopped; an
+        // error found before it still says 1.
+        if status == ExitCode::SUCCESS {
+            status = ExitCode::from(130);
+        }
     }
     status
 }
