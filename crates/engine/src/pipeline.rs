@@ -34,9 +34,13 @@ pub struct FrameStats {
     /// packet was that short on the wire, which a host drops (bytes meant
     /// for an IDS alone), or the capture lost the bytes and recorded the
     /// wrong length. Dropped with
-    /// [`PipelineConfig::drop_short_on_wire`], else reassembled as cut by
-    /// the snap length. (Frames dispatched without their length on the
-    /// wire are never counted.)
+    /// [`PipelineConfig::drop_short_on_wire`], else taken as cut by the
+    /// snap length: a segment reassembled as far as it goes, a fragment
+    /// other than the last dropped alone (see
+    /// [`DefragStats::dropped_truncated`]). (Frames dispatched without
+    /// their length on the wire are never counted. Where a dispatcher
+    /// defragments, it counts the fragments in
+    /// [`crate::DispatchStats::short_on_wire`].)
     pub short_on_wire: u64,
     /// TCP segments with a bad checksum, and IPv4 fragments with a bad
     /// header checksum (counted only when verifying).
@@ -85,8 +89,9 @@ impl FrameStats {
 }
 
 /// Whether a frame of `len` captured bytes was as long on the wire as
-/// `wire_len` says (a capture record with less on the wire than captured
-/// is damaged: taken as not known).
+/// `wire_len` says. (The capture readers report a damaged record, with
+/// less on the wire than captured, as long on the wire as captured: it
+/// counts as whole.)
 pub(crate) fn captured_whole(len: usize, wire_len: u32) -> bool {
     len == wire_len as usize
 }
@@ -599,12 +604,15 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
         whole: bool,
         ts: Timestamp,
     ) -> bool {
-        let missing = match decoded {
-            Ok(Decoded::Tcp(p)) if whole => p.payload_missing,
-            Ok(Decoded::Fragment(f)) if whole => f.missing,
-            _ => 0,
+        let (missing, fragment) = match decoded {
+            Ok(Decoded::Tcp(p)) if whole => (p.payload_missing, false),
+            Ok(Decoded::Fragment(f)) if whole => (f.missing, true),
+            _ => (0, false),
         };
-        missing > 0 && self.short_on_wire(ts)
+        let dropped = missing > 0 && self.short_on_wire(ts);
+        // Seen all the same, as a dispatcher counts it.
+        self.stats.fragments += u64::from(dropped && fragment);
+        dropped
     }
 
     /// Counts a segment or fragment with a bad checksum; true if it is

@@ -107,9 +107,10 @@ pub struct DispatchStats {
     /// Frames that could not be decoded (not sent).
     pub undecodable: u64,
     /// IP fragments recorded whole whose IP length promises more than
-    /// they hold (see
+    /// they hold, where the dispatcher defragments (rings, fanout, its own
+    /// worker 0; inline, the pipeline counts them): see
     /// [`FrameStats::short_on_wire`](crate::FrameStats::short_on_wire),
-    /// where workers count such TCP segments).
+    /// where workers count such TCP segments.
     pub short_on_wire: u64,
     /// IP fragments (kept by the dispatcher until their datagram is whole).
     pub fragments: u64,

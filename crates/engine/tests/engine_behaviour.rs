@@ -1552,6 +1552,8 @@ fn a_frame_short_on_the_wire_is_dropped_alike_in_every_mode() {
             let short = st.frames_total().short_on_wire + st.dispatch.short_on_wire;
             let case = format!("run {k}, whole {whole}, drop {drop}");
             assert_eq!(short, if whole { 2 } else { 0 }, "{case}: {st:?}");
+            let fragments = st.frames_total().fragments + st.dispatch.fragments;
+            assert_eq!(fragments, 2, "{case}: seen, dropped or not");
             if whole && drop {
                 assert_eq!(run.delivered, 40, "{case}: the genuine segment only");
             } else {

@@ -58,12 +58,15 @@ pub const MAX_RANGES: usize = 256;
 /// starts one, even where the ranges received merge (fragments sent in
 /// reverse). A 64 KiB datagram in 1,280-byte fragments, reversed, makes 52;
 /// in 8-byte ones up to 8,192, which made each duplicate IPv6 fragment
-/// compare itself with thousands of them. Under a policy that lets later
-/// IPv4 fragments win ([`DefragPolicy`]), also the most owners its bytes
-/// may have: every fragment owns its bytes, in order or not, so there a
-/// datagram in more than 1,024 fragments (of 64 bytes or fewer for the
-/// longest) is dropped.
+/// compare itself with thousands of them.
 pub const MAX_RUNS: usize = 1024;
+
+/// Owners one datagram's bytes may have under a policy that lets later
+/// IPv4 fragments win ([`DefragPolicy`]): every fragment owns its bytes,
+/// in order or not, so this is one per 8 bytes of the longest datagram
+/// (a host reassembles 8-byte fragments in order; a lower bound here let
+/// a sender pass a datagram the host takes by the IDS).
+pub const MAX_OWNERS: usize = 65_536 / 8;
 
 /// Bytes counted per datagram in progress besides its buffers.
 const DATAGRAM_OVERHEAD: usize = 128;
@@ -77,12 +80,14 @@ const OWNER_BYTES: usize = std::mem::size_of::<Owner>();
 /// Which bytes an IPv4 host keeps where a fragment overlaps bytes it
 /// already holds. Plain data: `Send + Sync`.
 ///
-/// Each held byte came from one earlier fragment, its *owner* `[os, oe)`
-/// (the datagram offsets it covered); a new fragment `[ns, ne)` replaces
-/// the byte where the policy favours it over that owner, and then owns the
-/// byte itself. The rules and host families are those of Novak's paper
-/// (measured on the stacks of 2005; current Linux discards instead, see
-/// [`Discard`](Self::Discard)).
+/// Each held byte came from one earlier fragment, its *owner* `[os, oe)`:
+/// what the host still holds of it, as BSD and Linux stacks trim what
+/// they hold (a fragment whose front a later one took starts where that
+/// one ends; a fragment starts at the first byte it kept). A new fragment
+/// `[ns, ne)` replaces the byte where the policy favours it over that
+/// owner, and then owns the byte itself. The rules and host families are
+/// those of Novak's paper (measured on the stacks of 2005; current Linux
+/// discards instead, see [`Discard`](Self::Discard)).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DefragPolicy {
@@ -661,7 +666,7 @@ impl Datagram {
         self.merge(start, end);
         if self.have.len() > MAX_RANGES
             || self.runs.len() > MAX_RUNS
-            || self.owners.len() > MAX_RUNS
+            || self.owners.len() > MAX_OWNERS
         {
             return Insert::TooManyRanges;
         }
@@ -673,66 +678,101 @@ impl Datagram {
     /// over, and makes the fragment the owner of those and of the bytes
     /// not yet held (which `copy_gaps` then keeps). Returns whether some
     /// held bytes were kept against it, and whether some were replaced.
+    ///
+    /// As the hosts do, a fragment is compared with what is left of each
+    /// held one: an owner whose front the fragment takes then starts
+    /// where the fragment ends, and the fragment itself starts at the
+    /// first byte it keeps (a BSD or Linux stack trims the fragments it
+    /// holds, and a later one meets the trimmed offsets). The decisions
+    /// of this one fragment are all taken against its own start.
+    /// Only the owners it touches are rebuilt (found by binary search):
+    /// fragments in order cost the same at any count.
     fn settle(&mut self, start: u32, end: u32, src: &[u8], policy: DefragPolicy) -> (bool, bool) {
         let new = (start, end);
+        let i = self.owners.partition_point(|o| o.hi <= start);
+        let j = i + self.owners[i..].partition_point(|o| o.lo < end);
+        // The first byte the fragment keeps: a gap, or an owner it beats
+        // (`end` if none).
+        let mut first = start;
+        for o in &self.owners[i..j] {
+            if first < o.lo || policy.later_wins(new, o.from) {
+                break;
+            }
+            first = o.hi.min(end);
+        }
+        let mine = (first, end);
         let (mut lost, mut won) = (false, false);
-        let mut owners = Vec::with_capacity(self.owners.len() + 4);
+        let mut window: Vec<Owner> = Vec::with_capacity(j - i + 4);
+        // Neighbours from one fragment are one owner.
+        let push = |window: &mut Vec<Owner>, o: Owner| match window.last_mut() {
+            Some(last) if last.hi == o.lo && last.from == o.from => last.hi = o.hi,
+            _ => window.push(o),
+        };
         let mut wins = Vec::new();
-        // Bytes of `[start, end)` placed so far (held or not).
         let mut cur = start;
-        for &o in &self.owners {
-            if o.hi <= start || o.lo >= end {
-                if o.lo >= end && cur < end {
-                    owners.push(Owner {
-                        lo: cur,
-                        hi: end,
-                        from: new,
-                    });
-                    cur = end;
-                }
-                owners.push(o);
-                continue;
-            }
-            if o.lo < start {
-                owners.push(Owner { hi: start, ..o });
-            }
+        for &o in &self.owners[i..j] {
             let (lo, hi) = (o.lo.max(start), o.hi.min(end));
             if cur < lo {
-                owners.push(Owner {
-                    lo: cur,
-                    hi: lo,
-                    from: new,
-                });
+                push(
+                    &mut window,
+                    Owner {
+                        lo: cur,
+                        hi: lo,
+                        from: mine,
+                    },
+                );
             }
             if policy.later_wins(new, o.from) {
-                owners.push(Owner { lo, hi, from: new });
+                if o.lo < start {
+                    push(&mut window, Owner { hi: start, ..o });
+                }
+                push(&mut window, Owner { lo, hi, from: mine });
+                if o.hi > end {
+                    // What is left of it now starts where this one ends.
+                    let from = (end, o.from.1);
+                    push(
+                        &mut window,
+                        Owner {
+                            lo: end,
+                            hi: o.hi,
+                            from,
+                        },
+                    );
+                }
                 wins.push((lo, hi));
                 won = true;
             } else {
-                owners.push(Owner { lo, hi, ..o });
+                push(&mut window, o);
                 lost = true;
-            }
-            if o.hi > end {
-                owners.push(Owner { lo: end, ..o });
             }
             cur = hi;
         }
         if cur < end {
-            owners.push(Owner {
-                lo: cur,
-                hi: end,
-                from: new,
-            });
+            push(
+                &mut window,
+                Owner {
+                    lo: cur,
+                    hi: end,
+                    from: mine,
+                },
+            );
         }
-        // Neighbours from one fragment are one owner again.
-        owners.dedup_by(|b, a| {
-            let joins = a.hi == b.lo && a.from == b.from;
-            if joins {
-                a.hi = b.hi;
+        // Join the window to its neighbours where they are one owner.
+        let (mut i, mut j) = (i, j);
+        if let (Some(before), Some(w)) = (i.checked_sub(1).map(|k| self.owners[k]), window.first())
+        {
+            if before.hi == w.lo && before.from == w.from {
+                window[0].lo = before.lo;
+                i -= 1;
             }
-            joins
-        });
-        self.owners = owners;
+        }
+        if let (Some(&after), Some(w)) = (self.owners.get(j), window.last_mut()) {
+            if w.hi == after.lo && w.from == after.from {
+                w.hi = after.hi;
+                j += 1;
+            }
+        }
+        self.owners.splice(i..j, window);
         for (lo, hi) in wins {
             self.overwrite(lo, hi, &src[(lo - start) as usize..(hi - start) as usize]);
         }

@@ -590,28 +590,45 @@ proptest! {
             frags.swap(i, (x % (i as u64 + 1)) as usize);
         }
         let total = usize::from(units) * 8;
-        // Each byte, and the span of the fragment it came from.
-        let mut model: Vec<Option<(u8, (u32, u32))>> = vec![None; total];
+        // Each byte, and the fragment it came from; each fragment's span
+        // as the host holds it: trimmed to start past a fragment that took
+        // its front, and at its first byte kept.
+        let mut model: Vec<Option<(u8, usize)>> = vec![None; total];
+        let mut spans: Vec<(u32, u32)> = Vec::new();
         let mut overlapped = false;
         let cfg = DefragConfig { policy, ..DefragConfig::default() };
         let mut d = Defragmenter::new(cfg);
         let mut done = None;
-        for (off, bytes, more) in &frags {
+        for (k, (off, bytes, more)) in frags.iter().enumerate() {
             let word = (off / 8) | if *more { 0x2000 } else { 0 };
             let pkt = ipv4_full(A4, B4, 17, &[], 9, word, bytes);
-            let span = (u32::from(*off), u32::from(*off) + bytes.len() as u32);
-            for (i, &b) in bytes.iter().enumerate() {
-                let held = &mut model[usize::from(*off) + i];
-                match held {
-                    Some((_, owner)) => {
+            let (a, b) = (u32::from(*off), u32::from(*off) + bytes.len() as u32);
+            let (mut beaten, mut first) = (Vec::new(), None);
+            for (i, &byte) in bytes.iter().enumerate() {
+                let at = usize::from(*off) + i;
+                let wins = match model[at] {
+                    Some((_, o)) => {
                         overlapped = true;
-                        if policy.later_wins(span, *owner) {
-                            *held = Some((b, span));
+                        let w = policy.later_wins((a, b), spans[o]);
+                        if w {
+                            beaten.push(o);
                         }
+                        w
                     }
-                    None => *held = Some((b, span)),
+                    None => true,
+                };
+                if wins {
+                    model[at] = Some((byte, k));
+                    first.get_or_insert(at as u32);
                 }
             }
+            for o in beaten {
+                let left = model.iter().position(|m| m.is_some_and(|(_, f)| f == o));
+                if left.is_none_or(|p| p as u32 >= b) {
+                    spans[o].0 = spans[o].0.max(b);
+                }
+            }
+            spans.push((first.unwrap_or(a), b));
             if let Some(r) = d.push(&as_frag(&pkt), Timestamp(0)) {
                 done = Some(r);
                 break;
@@ -653,12 +670,7 @@ fn the_papers_overlaps_come_out_as_each_host_rebuilds_them() {
         ('P', 160, 8),
         ('Q', 176, 16),
     ];
-    // Fragment `i`, all of its letter; the last one ends the datagram.
-    let packet = |i: usize| {
-        let (c, off, len) = frags[i];
-        let word = (off / 8) | if i + 1 < frags.len() { 0x2000 } else { 0 };
-        ipv4_full(A4, B4, 17, &[], 1, word, &vec![c as u8; len.into()])
-    };
+    let packet = |i: usize| lettered(&frags, i, 1);
     // Each 8-byte unit's letter.
     let cases = [
         (DefragPolicy::First, "AAAJBBCCCLDLMEEFFFGGHHIQ", (8, 0)),
@@ -700,6 +712,70 @@ fn the_papers_overlaps_come_out_as_each_host_rebuilds_them() {
         assert!(d.push(&as_frag(&packet(i)), Timestamp(0)).is_none());
     }
     assert_eq!(d.stats().abandoned_overlap, 1);
+}
+
+/// Fragments of one letter each: `(letter, offset, length)`.
+type Lettered<'a> = &'a [(char, u16, u16)];
+
+/// Fragment `i` of `frags` (IPv4 ID `id`), all of its letter; the last
+/// one ends the datagram.
+fn lettered(frags: Lettered<'_>, i: usize, id: u16) -> Vec<u8> {
+    let (c, off, len) = frags[i];
+    let word = (off / 8) | if i + 1 < frags.len() { 0x2000 } else { 0 };
+    ipv4_full(A4, B4, 17, &[], id, word, &vec![c as u8; len.into()])
+}
+
+/// A fragment is compared with what is left of each held one, as the
+/// hosts trim what they hold: B takes A's front, so A then starts at 32
+/// and C (from 24) takes the rest of it under BSD and Linux; N, trimmed
+/// by P to start at 32, loses what is left of it to X (from 24). Compared
+/// with the fragments' first offsets instead, A and N would have kept
+/// their bytes.
+#[test]
+fn fragments_meet_what_is_left_of_those_held() {
+    let cases: [(Lettered<'_>, &str); 2] = [
+        (
+            &[('A', 16, 32), ('B', 0, 32), ('C', 24, 24), ('Z', 48, 8)],
+            "BBBBCCZ",
+        ),
+        (
+            &[('P', 0, 32), ('N', 16, 48), ('X', 24, 56), ('Z', 80, 8)],
+            "PPPPXXXXXXZ",
+        ),
+    ];
+    for policy in [DefragPolicy::Bsd, DefragPolicy::Linux] {
+        for (frags, want) in cases {
+            let mut d = Defragmenter::new(DefragConfig {
+                policy,
+                ..DefragConfig::default()
+            });
+            let mut out = None;
+            for i in 0..frags.len() {
+                out = d.push(&as_frag(&lettered(frags, i, 3)), Timestamp(0));
+            }
+            let r = out.expect("complete");
+            let got: String = r.packet[20..].chunks(8).map(|u| u[0] as char).collect();
+            assert_eq!(got, want, "{policy}");
+        }
+    }
+}
+
+/// In-order fragments of 8 bytes, as many as the longest datagram holds,
+/// reassemble under every policy (each fragment owns its bytes), as the
+/// host reassembles them.
+#[test]
+fn eight_byte_fragments_in_order_reassemble_under_every_policy() {
+    let pkt = v4_datagram(8000 * 8 - 40);
+    let frags = frag_v4(&pkt, 8);
+    assert!(frags.len() > 7900);
+    for policy in DefragPolicy::ALL {
+        let mut d = Defragmenter::new(DefragConfig {
+            policy,
+            ..DefragConfig::default()
+        });
+        let r = push_all(&mut d, &frags, 0).expect("complete");
+        assert_eq!(r.packet, pkt, "{policy}");
+    }
 }
 
 /// IPv6 follows RFC 5722 whatever the IPv4 policy: an overlap abandons

@@ -39,8 +39,8 @@
 //! [defrag]
 //! policy = "first"       # IPv4 overlaps: first, last, bsd, linux, windows,
 //!                        # solaris or discard (IPv6 always discards)
-//! max_datagrams = 4096   # in progress at once; 0 = no defragmentation
-//! memcap = "16MiB"       # buffered fragment bytes
+//! max_datagrams = 4096   # in progress at once; 0: fragments are dropped, counted
+//! memcap = "16MiB"       # buffered fragment bytes (at least 1)
 //! timeout = "30s"        # after a datagram's first fragment
 //! ```
 
@@ -390,6 +390,13 @@ impl ConfigFile {
         d.max_datagrams = f.max_datagrams.unwrap_or(d.max_datagrams);
         if let Some(m) = &f.memcap {
             d.max_bytes = size_value("defrag memcap", m)?;
+            if d.max_bytes == 0 {
+                return Err(
+                    "defrag memcap of 0 would drop every fragment (no limit is not \
+                            possible; max_datagrams = 0 turns defragmentation off)"
+                        .into(),
+                );
+            }
         }
         if let Some(t) = &f.timeout {
             d.timeout_ns = match parse_duration(t)? {
@@ -471,6 +478,7 @@ mod tests {
         );
         assert_eq!((d.max_bytes, d.timeout_ns), (1 << 20, 60_000_000_000));
         for bad in [
+            "memcap = 0",
             "policy = \"vista\"",
             "timeout = \"off\"",
             "timeout = \"0s\"",

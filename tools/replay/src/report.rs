@@ -143,10 +143,14 @@ pub fn table(out: &Outcome) -> String {
     if fd + dd > 0 {
         row("    datagrams dropped", (fd + dd).to_string());
     }
-    let overlaps = |x: &DefragStats| x.dropped_overlap + x.replaced_overlap;
-    if overlaps(&f.defrag) + overlaps(&d.defrag) > 0 {
-        let n = overlaps(&f.defrag) + overlaps(&d.defrag);
-        row("    overlapping", n.to_string());
+    // A fragment may have lost some bytes and replaced others: both.
+    let lost = f.defrag.dropped_overlap + d.defrag.dropped_overlap;
+    let won = f.defrag.replaced_overlap + d.defrag.replaced_overlap;
+    if lost + won > 0 {
+        row(
+            "    overlapping",
+            format!("{lost} kept held bytes, {won} replaced some"),
+        );
     }
     row("payload bytes", s.payload_bytes.to_string());
     row("  delivered", s.delivered_bytes.to_string());
