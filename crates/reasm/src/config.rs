@@ -1,5 +1,7 @@
 //! Reassembler configuration.
 
+use weft_wire::NetTable;
+
 use crate::policy::OverlapPolicy;
 
 /// Every tunable of a [`Reassembler`](crate::Reassembler).
@@ -14,8 +16,14 @@ pub struct Config {
     /// connection without a handshake is dropped and counted
     /// ([`DropReason::NoHandshake`](crate::DropReason::NoHandshake)).
     pub midstream: bool,
-    /// Which copy of overlapping out-of-order data is kept.
+    /// Which copy of overlapping out-of-order data is kept, where
+    /// `overlap_by_host` names no policy for the receiving host.
     pub overlap_policy: OverlapPolicy,
+    /// The overlap policy of each receiving host, by its address (the
+    /// longest matching network's): a connection's data is resolved as
+    /// the host it goes to resolves it, each direction by its own
+    /// receiver, chosen when the connection starts. Empty by default.
+    pub overlap_by_host: NetTable<OverlapPolicy>,
     /// When the peer's ACK covers bytes that were never captured, they were
     /// lost by the capture and will not come: skip them once the sender's
     /// next segment does not fill them (one segment of grace, for a capture
@@ -86,11 +94,24 @@ pub struct Config {
     pub prefetch_min_bytes: usize,
 }
 
+impl Config {
+    /// The overlap policy of the host at `receiver`.
+    pub fn policy_for(&self, receiver: std::net::IpAddr) -> OverlapPolicy {
+        if self.overlap_by_host.is_empty() {
+            return self.overlap_policy;
+        }
+        self.overlap_by_host
+            .get(receiver)
+            .unwrap_or(self.overlap_policy)
+    }
+}
+
 impl Default for Config {
     fn default() -> Config {
         Config {
             midstream: true,
             overlap_policy: OverlapPolicy::First,
+            overlap_by_host: NetTable::new(),
             skip_acked_holes: true,
             max_pages: 262_144,
             max_pages_per_conn: 8_192,

@@ -2044,6 +2044,45 @@ fn overlap_policies_differ_where_they_should() {
     }
 }
 
+/// Target-based per host: the client's data is resolved as the server
+/// (its receiver) resolves it, the server's as the client does; a host no
+/// network names follows `overlap_policy`. Here a held segment meets a
+/// copy with other bytes: first-wins keeps it, last-wins takes the copy.
+#[test]
+fn each_direction_follows_its_receivers_policy() {
+    let isn = 1000;
+    let mut v = handshake(isn, 0);
+    for (off, b) in [(4, b"BBBB"), (4, b"zzzz"), (0, b"aaaa")] {
+        v.push(seg(true, A, isn + 1 + off, 1, b, 1));
+        v.push(seg(false, A, 1 + off, isn + 1, b, 1));
+    }
+    let (kept, copy) = (&b"aaaaBBBB"[..], &b"aaaazzzz"[..]);
+    let server = "198.51.100.2/32";
+    // Networks and their policies; what each direction delivers.
+    type Case<'a> = (&'a [(&'a str, OverlapPolicy)], [&'a [u8]; 2]);
+    let cases: [Case<'_>; 4] = [
+        (&[], [kept, kept]),
+        (&[(server, OverlapPolicy::Last)], [copy, kept]),
+        (&[("192.0.2.0/24", OverlapPolicy::Last)], [kept, copy]),
+        (
+            &[
+                ("0.0.0.0/0", OverlapPolicy::Last),
+                (server, OverlapPolicy::First),
+            ],
+            [kept, copy],
+        ),
+    ];
+    for (hosts, want) in cases {
+        let mut cfg = Config::default();
+        for &(net, p) in hosts {
+            cfg.overlap_by_host.insert(net.parse().unwrap(), p);
+        }
+        let (seen, _, _) = run(cfg, &v);
+        assert_eq!(seen.bytes[0], want[0], "client's data, {hosts:?}");
+        assert_eq!(seen.bytes[1], want[1], "server's data, {hosts:?}");
+    }
+}
+
 /// The in-order segment that fills a hole overlaps a held segment: the
 /// policy decides there too, without copying the in-order bytes.
 #[test]

@@ -183,7 +183,7 @@ impl FromStr for DefragPolicy {
 
 /// Limits and overlap policy for a [`Defragmenter`]. Plain data: `Send +
 /// Sync`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DefragConfig {
     /// Datagrams in progress at once (default 4096). `0` holds none:
     /// every fragment is dropped (counted), which turns defragmentation
@@ -195,8 +195,23 @@ pub struct DefragConfig {
     /// it is discarded incomplete (default 30 s).
     pub timeout_ns: u64,
     /// Which bytes win where IPv4 fragments overlap (default
-    /// [`DefragPolicy::First`]); IPv6 always follows RFC 5722.
+    /// [`DefragPolicy::First`]), for a destination `policy_by_host` does
+    /// not name; IPv6 always follows RFC 5722.
     pub policy: DefragPolicy,
+    /// The policy of each destination host, by its address (the longest
+    /// matching network's): a datagram is rebuilt as the host it goes to
+    /// rebuilds it. Empty by default.
+    pub policy_by_host: crate::NetTable<DefragPolicy>,
+}
+
+impl DefragConfig {
+    /// The policy of the host at `dst`.
+    pub fn policy_for(&self, dst: IpAddr) -> DefragPolicy {
+        if self.policy_by_host.is_empty() {
+            return self.policy;
+        }
+        self.policy_by_host.get(dst).unwrap_or(self.policy)
+    }
 }
 
 impl Default for DefragConfig {
@@ -206,6 +221,7 @@ impl Default for DefragConfig {
             max_bytes: 16 << 20,
             timeout_ns: 30_000_000_000,
             policy: DefragPolicy::First,
+            policy_by_host: crate::NetTable::new(),
         }
     }
 }
@@ -321,6 +337,8 @@ struct Datagram {
     abandoned: bool,
     version: u8,
     protocol: u8,
+    /// The destination's overlap policy (IPv4).
+    policy: DefragPolicy,
     header: Vec<u8>,
     /// The bytes received, in arrival order, each byte once (first wins).
     /// Only what arrived is stored: a tiny fragment far into the datagram
@@ -468,7 +486,9 @@ impl Defragmenter {
         }
         let generation = self.next_generation;
         self.next_generation += 1;
-        self.map.insert(key, Datagram::new(generation, now, frag));
+        let policy = self.config.policy_for(frag.dst);
+        self.map
+            .insert(key, Datagram::new(generation, now, frag, policy));
         self.bytes += DATAGRAM_OVERHEAD;
         self.ages.push(Reverse((now, generation, key)));
         if self.ages.len() > 2 * self.map.len() + 64 {
@@ -483,7 +503,7 @@ impl Defragmenter {
         // The datagram may itself have been the oldest and evicted.
         let d = self.map.get_mut(&key)?;
         let before = d.bytes();
-        let outcome = d.insert(frag, self.config.policy);
+        let outcome = d.insert(frag);
         let after = d.bytes();
         self.bytes = (self.bytes + after).saturating_sub(before);
         // `growth` is an estimate; settle any excess (possibly evicting
@@ -592,13 +612,14 @@ enum Insert {
 }
 
 impl Datagram {
-    fn new(generation: u64, now: Timestamp, frag: &Fragment<'_>) -> Datagram {
+    fn new(generation: u64, now: Timestamp, frag: &Fragment<'_>, policy: DefragPolicy) -> Datagram {
         Datagram {
             generation,
             first_seen: now,
             abandoned: false,
             version: frag.ip_version,
             protocol: frag.protocol,
+            policy,
             header: Vec::new(),
             held: Vec::new(),
             runs: Vec::new(),
@@ -629,7 +650,8 @@ impl Datagram {
         frag.data.len() + header + RUN_BYTES + 16 + 4 * OWNER_BYTES
     }
 
-    fn insert(&mut self, frag: &Fragment<'_>, policy: DefragPolicy) -> Insert {
+    fn insert(&mut self, frag: &Fragment<'_>) -> Insert {
+        let policy = self.policy;
         let start = frag.offset;
         let end = start + frag.data.len() as u32;
         // Before the length checks: an overlapping IPv6 fragment abandons

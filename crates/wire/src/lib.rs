@@ -52,6 +52,7 @@ pub mod flow;
 pub mod hash;
 mod ip;
 pub mod link;
+pub mod net;
 pub mod peek;
 pub mod seq;
 pub mod tcp;
@@ -66,6 +67,7 @@ pub use defrag::{DefragConfig, DefragPolicy, DefragStats, Defragmenter, Reassemb
 pub use flow::{Dir, FlowKey, Zone};
 pub use hash::{Toeplitz, MICROSOFT_RSS_KEY, SYMMETRIC_RSS_KEY};
 pub use link::LinkType;
+pub use net::{IpNet, NetTable};
 pub use peek::{peek_key, peek_key_at, peek_key_ip, peek_tcp, FlowPeek, KeyPeek};
 pub use seq::Seq;
 pub use tcp::{TcpFlags, TcpHeader, TcpOptions};

@@ -471,7 +471,7 @@ proptest! {
         frags in proptest::collection::vec(any_frag(), 1..300),
         policy in proptest::sample::select(DefragPolicy::ALL.to_vec()),
     ) {
-        let cfg = DefragConfig { max_datagrams: 3, max_bytes: 40_000, timeout_ns: 50, policy };
+        let cfg = DefragConfig { max_datagrams: 3, max_bytes: 40_000, timeout_ns: 50, policy, ..DefragConfig::default() };
         let mut d = Defragmenter::new(cfg);
         for (i, (id, off, more, len, v6)) in frags.into_iter().enumerate() {
             let word = off | if more { 0x2000 } else { 0 };
@@ -723,6 +723,44 @@ fn lettered(frags: Lettered<'_>, i: usize, id: u16) -> Vec<u8> {
     let (c, off, len) = frags[i];
     let word = (off / 8) | if i + 1 < frags.len() { 0x2000 } else { 0 };
     ipv4_full(A4, B4, 17, &[], id, word, &vec![c as u8; len.into()])
+}
+
+/// Target-based per host: a datagram is rebuilt by the policy of the host
+/// it goes to (the longest network naming it), others by `policy`.
+#[test]
+fn each_datagram_follows_its_destinations_policy() {
+    let frags: [(char, u16, u16); 3] = [('A', 0, 16), ('B', 8, 16), ('C', 24, 8)];
+    let dst = std::net::Ipv4Addr::from(B4);
+    let cases = [
+        (vec![], "AABC"),
+        (vec![(format!("{dst}/32"), DefragPolicy::Last)], "ABBC"),
+        (vec![(format!("{dst}/8"), DefragPolicy::Last)], "ABBC"),
+        (
+            vec![("192.0.2.0/24".to_owned(), DefragPolicy::Last)],
+            "AABC",
+        ),
+        (
+            vec![
+                ("0.0.0.0/0".to_owned(), DefragPolicy::Last),
+                (format!("{dst}/32"), DefragPolicy::First),
+            ],
+            "AABC",
+        ),
+    ];
+    for (hosts, want) in cases {
+        let mut cfg = DefragConfig::default();
+        for (net, p) in &hosts {
+            cfg.policy_by_host.insert(net.parse().unwrap(), *p);
+        }
+        let mut d = Defragmenter::new(cfg);
+        let mut out = None;
+        for i in 0..frags.len() {
+            out = d.push(&as_frag(&lettered(&frags, i, 4)), Timestamp(0));
+        }
+        let r = out.expect("complete");
+        let got: String = r.packet[20..].chunks(8).map(|u| u[0] as char).collect();
+        assert_eq!(got, want, "{hosts:?}");
+    }
 }
 
 /// A fragment is compared with what is left of each held one, as the

@@ -42,6 +42,11 @@
 //! max_datagrams = 4096   # in progress at once; 0: fragments are dropped, counted
 //! memcap = "16MiB"       # buffered fragment bytes (at least 1)
 //! timeout = "30s"        # after a datagram's first fragment
+//!
+//! [[host]]               # target-based: the policies of the hosts behind
+//! net = "10.1.0.0/16"    # (the longest network naming a host wins)
+//! overlap_policy = "linux" # TCP data sent to them
+//! defrag_policy = "linux"  # IPv4 datagrams sent to them
 //! ```
 
 use serde::Deserialize;
@@ -94,6 +99,21 @@ pub struct ConfigFile {
     /// IP defragmentation options.
     #[serde(default)]
     pub defrag: Defrag,
+    /// The policies of the hosts behind the sensor, by network.
+    #[serde(default)]
+    pub host: Vec<Host>,
+}
+
+/// A `[[host]]` entry: the policies of the hosts of one network.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Host {
+    /// `ADDRESS/LENGTH`, or one address.
+    pub net: String,
+    /// How these hosts resolve overlapping TCP data sent to them.
+    pub overlap_policy: Option<String>,
+    /// How they rebuild overlapping IPv4 fragments sent to them.
+    pub defrag_policy: Option<String>,
 }
 
 /// The `[defrag]` table.
@@ -398,6 +418,19 @@ impl ConfigFile {
                 );
             }
         }
+        for h in &self.host {
+            let net: weft_wire::IpNet = h.net.parse()?;
+            if h.overlap_policy.is_none() && h.defrag_policy.is_none() {
+                return Err(format!("[[host]] {net} names no policy"));
+            }
+            if let Some(s) = &h.overlap_policy {
+                let policy = s.parse::<OverlapPolicy>().map_err(|e| e.to_string())?;
+                p.reasm.overlap_by_host.insert(net, policy);
+            }
+            if let Some(s) = &h.defrag_policy {
+                d.policy_by_host.insert(net, s.parse()?);
+            }
+        }
         if let Some(t) = &f.timeout {
             d.timeout_ns = match parse_duration(t)? {
                 Some(ns) if ns > 0 => ns,
@@ -471,7 +504,7 @@ mod tests {
         .apply(&mut p, &mut e, &mut o)
         .unwrap();
         assert!(p.drop_short_on_wire);
-        let d = p.defrag;
+        let d = p.defrag.clone();
         assert_eq!(
             (d.policy, d.max_datagrams),
             (weft_wire::DefragPolicy::Bsd, 9)
@@ -486,5 +519,31 @@ mod tests {
             let f = toml::from_str::<ConfigFile>(&format!("[defrag]\n{bad}")).unwrap();
             assert!(f.apply(&mut p, &mut e, &mut o).is_err(), "{bad}");
         }
+        toml::from_str::<ConfigFile>(concat!(
+            "[[host]]\nnet = \"10.1.0.0/16\"\noverlap_policy = \"last\"\ndefrag_policy = \"bsd\"\n",
+            "[[host]]\nnet = \"2001:db8::1\"\noverlap_policy = \"windows\"\n",
+        ))
+        .unwrap()
+        .apply(&mut p, &mut e, &mut o)
+        .unwrap();
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert_eq!(p.reasm.policy_for(ip("10.1.2.3")), OverlapPolicy::Last);
+        assert_eq!(
+            p.reasm.policy_for(ip("2001:db8::1")),
+            OverlapPolicy::Windows
+        );
+        assert_eq!(p.reasm.policy_for(ip("10.2.0.1")), OverlapPolicy::Linux);
+        let bsd = weft_wire::DefragPolicy::Bsd;
+        assert_eq!(p.defrag.policy_for(ip("10.1.2.3")), bsd);
+        assert_eq!(p.defrag.policy_for(ip("10.2.0.1")), p.defrag.policy);
+        for bad in [
+            "[[host]]\nnet = \"10.0.0.0/40\"\noverlap_policy = \"last\"",
+            "[[host]]\nnet = \"10.0.0.0/8\"",
+            "[[host]]\nnet = \"10.0.0.0/8\"\ndefrag_policy = \"vista\"",
+        ] {
+            let f = toml::from_str::<ConfigFile>(bad).unwrap();
+            assert!(f.apply(&mut p, &mut e, &mut o).is_err(), "{bad}");
+        }
+        assert!(toml::from_str::<ConfigFile>("[[host]]\nnet = \"::/0\"\nos = 1").is_err());
     }
 }

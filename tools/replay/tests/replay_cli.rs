@@ -958,6 +958,17 @@ fn the_defrag_policy_decides_which_overlapping_fragment_is_delivered() {
     let config = tmp("defrag_policy.toml");
     std::fs::write(&config, "[defrag]\npolicy = \"linux\"\n").unwrap();
     let config = config.to_str().unwrap().to_owned();
+    // Per host: the server's network rebuilds as Linux, the rest first-wins.
+    let hosts = |net: &str, name: &str| {
+        let path = tmp(name);
+        let text = format!("[[host]]\nnet = \"{net}\"\ndefrag_policy = \"linux\"\n");
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let (server, other) = (
+        hosts("10.0.0.2/32", "defrag_hosts_server.toml"),
+        hosts("10.9.0.0/16", "defrag_hosts_other.toml"),
+    );
     let line = |text: &[u8]| {
         format!(
             "10.0.0.1 40000 10.0.0.2 80 {} 0 {:x}",
@@ -988,6 +999,10 @@ fn the_defrag_policy_decides_which_overlapping_fragment_is_delivered() {
         }
         let o = run(&[mode, &["--digest", "--config", &config]].concat(), &path);
         assert_eq!(stdout(&o).trim(), good.as_str(), "config file, {mode:?}");
+        for (file, want) in [(&server, &good), (&other, &evil)] {
+            let o = run(&[mode, &["--digest", "--config", file]].concat(), &path);
+            assert_eq!(stdout(&o).trim(), want.as_str(), "{file}, {mode:?}");
+        }
         let o = run(
             &[mode, &["--json", "--defrag-policy", "discard"]].concat(),
             &path,
