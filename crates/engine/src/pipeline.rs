@@ -43,7 +43,9 @@ pub struct FrameStats {
     /// [`crate::DispatchStats::short_on_wire`].)
     pub short_on_wire: u64,
     /// TCP segments with a bad checksum, and IPv4 fragments with a bad
-    /// header checksum (counted only when verifying).
+    /// header checksum (counted only when verifying; where a dispatcher
+    /// defragments, it counts the fragments in
+    /// [`crate::DispatchStats::bad_checksum`]).
     pub bad_checksum: u64,
     /// Those dropped for it (with `drop_bad_checksums`).
     pub bad_checksum_dropped: u64,
@@ -104,10 +106,10 @@ pub struct PipelineConfig {
     pub reasm: Config,
     /// Decoder options.
     pub decode: DecodeOptions,
-    /// Drop TCP segments whose checksum is wrong (turns on
-    /// `decode.verify_checksums` too). Off by default: captures taken on a
-    /// host with checksum offload carry wrong checksums on every sent
-    /// segment.
+    /// Drop TCP segments whose checksum is wrong, and IPv4 fragments
+    /// whose header checksum is (turns on `decode.verify_checksums` too).
+    /// Off by default: captures taken on a host with checksum offload
+    /// carry wrong checksums on every sent segment.
     pub drop_bad_checksums: bool,
     /// IP defragmentation limits.
     pub defrag: DefragConfig,

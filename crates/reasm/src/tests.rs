@@ -2081,6 +2081,16 @@ fn each_direction_follows_its_receivers_policy() {
         assert_eq!(seen.bytes[0], want[0], "client's data, {hosts:?}");
         assert_eq!(seen.bytes[1], want[1], "server's data, {hosts:?}");
     }
+    // Where the in-order segment that fills the hole overlaps the held
+    // one (the delivery composes them), the receiver's policy too.
+    let mut v = handshake(isn, 0);
+    v.push(seg(true, A, isn + 5, 1, b"BBBB", 1));
+    v.push(seg(true, A, isn + 1, 1, b"aaaaaa", 1));
+    let mut cfg = Config::default();
+    cfg.overlap_by_host
+        .insert(server.parse().unwrap(), OverlapPolicy::Last);
+    let (seen, _, _) = run(cfg, &v);
+    assert_eq!(seen.bytes[0], b"aaaaaaBB");
 }
 
 /// The in-order segment that fills a hole overlaps a held segment: the

@@ -686,10 +686,10 @@ impl Datagram {
         };
         self.copy_gaps(start, end, frag.data);
         self.merge(start, end);
-        if self.have.len() > MAX_RANGES
-            || self.runs.len() > MAX_RUNS
-            || self.owners.len() > MAX_OWNERS
-        {
+        // Owners start at multiples of 8 (a fragment's offset, or the
+        // end of one, itself a multiple but for the last): never more.
+        debug_assert!(self.owners.len() <= MAX_OWNERS);
+        if self.have.len() > MAX_RANGES || self.runs.len() > MAX_RUNS {
             return Insert::TooManyRanges;
         }
         Insert::Ok { lost, won }

@@ -40,7 +40,7 @@
 //! policy = "first"       # IPv4 overlaps: first, last, bsd, linux, windows,
 //!                        # solaris or discard (IPv6 always discards)
 //! max_datagrams = 4096   # in progress at once; 0: fragments are dropped, counted
-//! memcap = "16MiB"       # buffered fragment bytes (at least 1)
+//! memcap = "16MiB"       # buffered fragment bytes (at least 4 KiB)
 //! timeout = "30s"        # after a datagram's first fragment
 //!
 //! [[host]]               # target-based: the policies of the hosts behind
@@ -77,7 +77,8 @@ pub struct ConfigFile {
     pub table_weights: Option<Vec<u32>>,
     /// Verify IPv4 and TCP checksums.
     pub verify_checksums: Option<bool>,
-    /// Drop segments with bad checksums (needs `verify_checksums`).
+    /// Drop segments and IPv4 fragments with bad checksums (verifies
+    /// them too).
     pub drop_bad_checksums: Option<bool>,
     /// Drop frames recorded whole whose IP length promises more.
     pub drop_short_on_wire: Option<bool>,
@@ -163,6 +164,10 @@ pub struct Reassembly {
     /// PAWS: refuse segments with old timestamps.
     pub paws: Option<bool>,
 }
+
+/// The smallest `[defrag] memcap`: a few small datagrams in progress (each
+/// costs its bytes and about 200 bytes of bookkeeping).
+const MIN_DEFRAG_MEMCAP: usize = 4096;
 
 /// Parses "1GiB", "512MiB", "64KiB", "1000000", "2G", "10M".
 pub fn parse_size(s: &str) -> Result<usize, String> {
@@ -410,12 +415,13 @@ impl ConfigFile {
         d.max_datagrams = f.max_datagrams.unwrap_or(d.max_datagrams);
         if let Some(m) = &f.memcap {
             d.max_bytes = size_value("defrag memcap", m)?;
-            if d.max_bytes == 0 {
-                return Err(
-                    "defrag memcap of 0 would drop every fragment (no limit is not \
-                            possible; max_datagrams = 0 turns defragmentation off)"
-                        .into(),
-                );
+            if d.max_bytes < MIN_DEFRAG_MEMCAP {
+                return Err(format!(
+                    "defrag memcap {} is below {MIN_DEFRAG_MEMCAP} bytes: it would drop \
+                     nearly every fragment (there is no \"no limit\"; max_datagrams = 0 \
+                     turns defragmentation off)",
+                    d.max_bytes
+                ));
             }
         }
         for h in &self.host {
@@ -512,6 +518,7 @@ mod tests {
         assert_eq!((d.max_bytes, d.timeout_ns), (1 << 20, 60_000_000_000));
         for bad in [
             "memcap = 0",
+            "memcap = 4095",
             "policy = \"vista\"",
             "timeout = \"off\"",
             "timeout = \"0s\"",

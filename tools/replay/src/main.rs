@@ -67,12 +67,14 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Overlap policy: first, last, bsd, linux, old-linux, windows, solaris
-    /// (also vista, macos, hpux10, hpux11, irix).
+    /// (also vista, macos, hpux10, hpux11, irix), for the hosts no
+    /// `[[host]]` entry of the config names.
     #[arg(long)]
     overlap_policy: Option<OverlapPolicy>,
     /// Where IPv4 fragments overlap, whose bytes win: first, last, bsd,
     /// linux, windows, solaris, or discard (the datagram, as IPv6 always
-    /// does and current Linux for IPv4); default first.
+    /// does and current Linux for IPv4); default first; for the hosts no
+    /// `[[host]]` entry of the config names.
     #[arg(long, value_name = "POLICY")]
     defrag_policy: Option<DefragPolicy>,
     /// Drop frames their capture records as whole whose IP length promises
