@@ -857,6 +857,18 @@ fn ts_frame(c2s: bool, flags: u8, seq: u32, ack: u32, tsval: u32, payload: &[u8]
     f
 }
 
+/// The end of [`ts_frame`]'s connection once the client sent up to
+/// `fin` (its FIN's sequence number): the server's ACK, both FINs, the
+/// last ACK.
+fn teardown(fin: u32) -> [Vec<u8>; 4] {
+    [
+        ts_frame(false, A, 5_000, fin, 8, b""),
+        ts_frame(true, F | A, fin, 5_000, 104, b""),
+        ts_frame(false, F | A, 5_000, fin + 1, 9, b""),
+        ts_frame(true, A, fin + 1, 5_001, 105, b""),
+    ]
+}
+
 /// `--paws` (or `paws = true` under `[reassembly]`): data forged with a
 /// stale timestamp, ahead of the genuine segment at the same place, is
 /// refused and counted, so the genuine bytes are what the digest hashes;
@@ -871,11 +883,10 @@ fn paws_refuses_data_with_a_stale_timestamp() {
         ts_frame(true, A, 1_000, 5_000, 102, b"GET "),
         ts_frame(true, A, 1_004, 5_000, 50, b"/evil"),
         ts_frame(true, A, 1_004, 5_000, 103, b"/good"),
-        ts_frame(false, A, 5_000, 1_009, 8, b""),
-        ts_frame(true, F | A, 1_009, 5_000, 104, b""),
-        ts_frame(false, F | A, 5_000, 1_010, 9, b""),
-        ts_frame(true, A, 1_010, 5_001, 105, b""),
-    ];
+    ]
+    .into_iter()
+    .chain(teardown(1_009))
+    .collect::<Vec<_>>();
     let path = tmp("paws.pcap");
     std::fs::write(&path, pcap_of(&frames)).unwrap();
     let config = tmp("paws.toml");
@@ -948,11 +959,10 @@ fn the_defrag_policy_decides_which_overlapping_fragment_is_delivered() {
         frag(40, true, genuine),
         frag(48, false, &seg[48..]),
         frag(0, true, &seg[..40]),
-        ts_frame(false, A, 5_000, 1_021, 8, b""),
-        ts_frame(true, F | A, 1_021, 5_000, 104, b""),
-        ts_frame(false, F | A, 5_000, 1_022, 9, b""),
-        ts_frame(true, A, 1_022, 5_001, 105, b""),
-    ];
+    ]
+    .into_iter()
+    .chain(teardown(1_021))
+    .collect::<Vec<_>>();
     let path = tmp("defrag_policy.pcap");
     std::fs::write(&path, pcap_of(&frames)).unwrap();
     let config = tmp("defrag_policy.toml");
@@ -1055,11 +1065,10 @@ fn a_frame_shorter_on_the_wire_than_its_ip_length_is_counted_and_can_be_dropped(
         frag,
         tunnelled,
         ts_frame(true, A, 1_000, 5_000, 103, b"GET /good"),
-        ts_frame(false, A, 5_000, 1_009, 8, b""),
-        ts_frame(true, F | A, 1_009, 5_000, 104, b""),
-        ts_frame(false, F | A, 5_000, 1_010, 9, b""),
-        ts_frame(true, A, 1_010, 5_001, 105, b""),
-    ];
+    ]
+    .into_iter()
+    .chain(teardown(1_009))
+    .collect::<Vec<_>>();
     let good = format!(
         "10.0.0.1 40000 10.0.0.2 80 9 0 {:x}",
         Sha256::digest(b"GET /good")
