@@ -83,6 +83,8 @@ pub fn run_counted(data: &[u8]) -> u64 {
         max_datagrams: 1 + usize::from(settings >> 3 & 3),
         max_bytes: 2048 << (settings >> 5 & 3),
         timeout_ns: TIMEOUT_NS,
+        // Deadlines of two lengths in one heap.
+        ipv6_timeout_ns: 2 * TIMEOUT_NS,
         policy,
         policy_by_host: by_host,
     };

@@ -4,8 +4,10 @@
 //! the bytes received so far (only those: a fragment far into a datagram
 //! costs its own size). Limits: at most `max_datagrams` in progress and `max_bytes` of
 //! buffers (with a fixed per-datagram overhead counted); when either would
-//! be exceeded the oldest datagram is evicted. Datagrams older than
-//! `timeout_ns` (by capture time) are discarded. A datagram may have at most
+//! be exceeded the datagram nearest its deadline is evicted. Datagrams
+//! older than their family's timeout (by capture time: `timeout_ns` for
+//! IPv4, 30 s by default, `ipv6_timeout_ns` for IPv6, 60 s as RFC 8200
+//! says) are discarded. A datagram may have at most
 //! [`MAX_RANGES`] disjoint received ranges and [`MAX_RUNS`] stretches held
 //! apart (fragments that arrive out of order each start one): a "tiny
 //! fragment" flood is cut off there. Reassembled IPv4 datagrams longer than 65535 bytes and IPv6
@@ -35,9 +37,10 @@
 //! IP length lies (a host drops it) must not take the datagram's genuine
 //! fragments with it.
 //!
-//! Timeouts and eviction go by the time of each datagram's first fragment,
-//! earliest first (a heap, not arrival order: one fragment stamped far in
-//! the future does not hold back the expiry of every later one).
+//! Timeouts and eviction go by each datagram's deadline (its first
+//! fragment's time plus its family's timeout), earliest first (a heap, not
+//! arrival order: one fragment stamped far in the future does not hold
+//! back the expiry of every later one).
 //!
 //! `Defragmenter` is owned by one thread; it is `Send + Sync` (plain data).
 
@@ -191,9 +194,11 @@ pub struct DefragConfig {
     pub max_datagrams: usize,
     /// Buffered bytes across all datagrams in progress (default 16 MiB).
     pub max_bytes: usize,
-    /// Capture-time nanoseconds after a datagram's first fragment at which
-    /// it is discarded incomplete (default 30 s).
+    /// Capture-time nanoseconds after an IPv4 datagram's first fragment
+    /// at which it is discarded incomplete (default 30 s, as Linux).
     pub timeout_ns: u64,
+    /// The same for IPv6 (default 60 s: RFC 8200 §4.5, and Linux).
+    pub ipv6_timeout_ns: u64,
     /// Which bytes win where IPv4 fragments overlap (default
     /// [`DefragPolicy::First`]), for a destination `policy_by_host` does
     /// not name; IPv6 always follows RFC 5722.
@@ -220,6 +225,7 @@ impl Default for DefragConfig {
             max_datagrams: 4096,
             max_bytes: 16 << 20,
             timeout_ns: 30_000_000_000,
+            ipv6_timeout_ns: 60_000_000_000,
             policy: DefragPolicy::First,
             policy_by_host: crate::NetTable::new(),
         }
@@ -329,7 +335,6 @@ struct Datagram {
     /// Distinguishes this datagram from an earlier one with the same key in
     /// the age queue.
     generation: u64,
-    first_seen: Timestamp,
     /// Given up (an IPv6 overlap, a fragment cut by the capture): its
     /// buffers are freed, and the entry stays until its timeout so that
     /// the datagram's later fragments are dropped with it, not taken for
@@ -368,9 +373,9 @@ struct Datagram {
 pub struct Defragmenter {
     config: DefragConfig,
     map: HashMap<Key, Datagram>,
-    /// Datagrams by the time of their first fragment, earliest on top;
-    /// entries whose generation no longer matches the map are stale and
-    /// skipped.
+    /// Datagrams by deadline (the time of their first fragment plus their
+    /// family's timeout), earliest on top; entries whose generation no
+    /// longer matches the map are stale and skipped.
     ages: BinaryHeap<Reverse<(Timestamp, u64, Key)>>,
     bytes: usize,
     next_generation: u64,
@@ -458,12 +463,13 @@ impl Defragmenter {
         self.add(key, frag)
     }
 
-    /// Discards datagrams whose first fragment is older than the timeout.
+    /// Discards datagrams whose first fragment is older than their
+    /// family's timeout.
     pub fn expire(&mut self, now: Timestamp) {
-        while let Some(&Reverse((_, generation, key))) = self.ages.peek() {
+        while let Some(&Reverse((deadline, generation, key))) = self.ages.peek() {
             match self.map.get(&key) {
                 Some(d) if d.generation == generation => {
-                    if now.saturating_sub(d.first_seen) <= self.config.timeout_ns {
+                    if now <= deadline {
                         return;
                     }
                     let counted = d.abandoned;
@@ -488,9 +494,15 @@ impl Defragmenter {
         self.next_generation += 1;
         let policy = self.config.policy_for(frag.dst);
         self.map
-            .insert(key, Datagram::new(generation, now, frag, policy));
+            .insert(key, Datagram::new(generation, frag, policy));
         self.bytes += DATAGRAM_OVERHEAD;
-        self.ages.push(Reverse((now, generation, key)));
+        let timeout = if frag.ip_version == 6 {
+            self.config.ipv6_timeout_ns
+        } else {
+            self.config.timeout_ns
+        };
+        let deadline = Timestamp(now.0.saturating_add(timeout));
+        self.ages.push(Reverse((deadline, generation, key)));
         if self.ages.len() > 2 * self.map.len() + 64 {
             let map = &self.map;
             self.ages
@@ -570,7 +582,8 @@ impl Defragmenter {
         Some(d)
     }
 
-    /// Evicts the oldest datagram; false if there is none.
+    /// Evicts the datagram closest to its deadline (the oldest, within a
+    /// family); false if there is none.
     fn evict_oldest(&mut self) -> bool {
         while let Some(Reverse((_, generation, key))) = self.ages.pop() {
             if self
@@ -612,10 +625,9 @@ enum Insert {
 }
 
 impl Datagram {
-    fn new(generation: u64, now: Timestamp, frag: &Fragment<'_>, policy: DefragPolicy) -> Datagram {
+    fn new(generation: u64, frag: &Fragment<'_>, policy: DefragPolicy) -> Datagram {
         Datagram {
             generation,
-            first_seen: now,
             abandoned: false,
             version: frag.ip_version,
             protocol: frag.protocol,

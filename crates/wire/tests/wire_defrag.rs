@@ -714,6 +714,31 @@ fn the_papers_overlaps_come_out_as_each_host_rebuilds_them() {
     assert_eq!(d.stats().abandoned_overlap, 1);
 }
 
+/// IPv6 datagrams wait 60 s for their fragments (RFC 8200 §4.5), IPv4
+/// ones 30 s, each by default; in one heap, each meets its own deadline.
+#[test]
+fn each_family_waits_its_own_time() {
+    let v4 = frag_v4(&v4_datagram(1000), 256);
+    let v6 = frag_v6(&v6_datagram(1000), 48, 256, 7);
+    let s = 1_000_000_000;
+    for (late, v4_done, v6_done) in [(29, true, true), (45, false, true), (61, false, false)] {
+        let mut d = Defragmenter::new(DefragConfig::default());
+        // The IPv6 datagram starts first, the IPv4 one a second later.
+        assert!(d.push(&as_frag(&v6[0]), Timestamp(0)).is_none());
+        assert!(d.push(&as_frag(&v4[0]), Timestamp(s)).is_none());
+        let at = Timestamp((late + 1) * s);
+        let done4 = v4[1..]
+            .iter()
+            .filter_map(|f| d.push(&as_frag(f), at))
+            .count();
+        let done6 = v6[1..]
+            .iter()
+            .filter_map(|f| d.push(&as_frag(f), at))
+            .count();
+        assert_eq!((done4 == 1, done6 == 1), (v4_done, v6_done), "{late} s");
+    }
+}
+
 /// Fragments of one letter each: `(letter, offset, length)`.
 type Lettered<'a> = &'a [(char, u16, u16)];
 

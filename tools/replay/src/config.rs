@@ -41,7 +41,8 @@
 //!                        # solaris or discard (IPv6 always discards)
 //! max_datagrams = 4096   # in progress at once; 0: fragments are dropped, counted
 //! memcap = "16MiB"       # buffered fragment bytes (at least 4 KiB)
-//! timeout = "30s"        # after a datagram's first fragment
+//! timeout = "30s"        # after an IPv4 datagram's first fragment
+//! ipv6_timeout = "60s"   # after an IPv6 one's
 //!
 //! [[host]]               # target-based: the policies of the hosts behind
 //! net = "10.1.0.0/16"    # (the longest network naming a host wins)
@@ -127,8 +128,10 @@ pub struct Defrag {
     pub max_datagrams: Option<usize>,
     /// Buffered fragment bytes ("16MiB" or a number).
     pub memcap: Option<toml::Value>,
-    /// Time after a datagram's first fragment ("30s").
+    /// Time after an IPv4 datagram's first fragment ("30s").
     pub timeout: Option<String>,
+    /// Time after an IPv6 datagram's first fragment ("60s").
+    pub ipv6_timeout: Option<String>,
 }
 
 /// The `[reassembly]` table.
@@ -437,11 +440,15 @@ impl ConfigFile {
                 d.policy_by_host.insert(net, s.parse()?);
             }
         }
+        let timeout = |t: &str| match parse_duration(t)? {
+            Some(ns) if ns > 0 => Ok(ns),
+            _ => Err(format!("defrag timeouts must be above zero, not {t:?}")),
+        };
         if let Some(t) = &f.timeout {
-            d.timeout_ns = match parse_duration(t)? {
-                Some(ns) if ns > 0 => ns,
-                _ => return Err(format!("defrag timeout must be above zero, not {t:?}")),
-            };
+            d.timeout_ns = timeout(t)?;
+        }
+        if let Some(t) = &f.ipv6_timeout {
+            d.ipv6_timeout_ns = timeout(t)?;
         }
         Ok(())
     }
@@ -504,7 +511,7 @@ mod tests {
         assert_eq!(p.defrag, weft_wire::DefragConfig::default());
         assert!(!p.drop_short_on_wire);
         toml::from_str::<ConfigFile>(
-            "drop_short_on_wire = true\n[defrag]\npolicy = \"bsd\"\nmax_datagrams = 9\nmemcap = \"1MiB\"\ntimeout = \"60s\"",
+            "drop_short_on_wire = true\n[defrag]\nipv6_timeout = \"90s\"\npolicy = \"bsd\"\nmax_datagrams = 9\nmemcap = \"1MiB\"\ntimeout = \"60s\"",
         )
         .unwrap()
         .apply(&mut p, &mut e, &mut o)
@@ -516,12 +523,14 @@ mod tests {
             (weft_wire::DefragPolicy::Bsd, 9)
         );
         assert_eq!((d.max_bytes, d.timeout_ns), (1 << 20, 60_000_000_000));
+        assert_eq!(d.ipv6_timeout_ns, 90_000_000_000);
         for bad in [
             "memcap = 0",
             "memcap = 4095",
             "policy = \"vista\"",
             "timeout = \"off\"",
             "timeout = \"0s\"",
+            "ipv6_timeout = \"off\"",
         ] {
             let f = toml::from_str::<ConfigFile>(&format!("[defrag]\n{bad}")).unwrap();
             assert!(f.apply(&mut p, &mut e, &mut o).is_err(), "{bad}");
