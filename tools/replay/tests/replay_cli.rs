@@ -167,22 +167,15 @@ fn flow_files_hash_to_the_digest() {
 /// not a crash, a silent fallback or an allocation of terabytes.
 #[test]
 fn impossible_settings_are_usage_errors() {
-    let conf = tmp("huge-ring.toml");
-    std::fs::write(&conf, "ring_capacity = 1099511627776\n").unwrap();
-    let conf = conf.display().to_string();
+    let conf = config_file("huge-ring.toml", "ring_capacity = 1099511627776\n");
     // Settings that were taken and quietly broke the run: zero timeouts
     // (every connection ended at once), no table weights (inline), a
     // memcap below a page (every out-of-order byte dropped), no ring.
-    let file = |name: &str, text: &str| {
-        let path = tmp(name);
-        std::fs::write(&path, text).unwrap();
-        path.display().to_string()
-    };
-    let zero_idle = file("zero-idle.toml", "[reassembly]\nidle_timeout = \"0s\"\n");
-    let zero_flush = file("zero-flush.toml", "[reassembly]\nflush_timeout = \"0\"\n");
-    let no_weights = file("no-weights.toml", "table_weights = []\n");
-    let tiny_cap = file("tiny-cap.toml", "[reassembly]\nmemcap = \"1KiB\"\n");
-    let no_ring = file("no-ring.toml", "ring_capacity = 0\n");
+    let zero_idle = config_file("zero-idle.toml", "[reassembly]\nidle_timeout = \"0s\"\n");
+    let zero_flush = config_file("zero-flush.toml", "[reassembly]\nflush_timeout = \"0\"\n");
+    let no_weights = config_file("no-weights.toml", "table_weights = []\n");
+    let tiny_cap = config_file("tiny-cap.toml", "[reassembly]\nmemcap = \"1KiB\"\n");
+    let no_ring = config_file("no-ring.toml", "ring_capacity = 0\n");
     for (args, says) in [
         (&["--config", &zero_idle][..], "idle_timeout of zero"),
         (&["--config", &zero_flush], "flush_timeout of zero"),
@@ -857,6 +850,13 @@ fn ts_frame(c2s: bool, flags: u8, seq: u32, ack: u32, tsval: u32, payload: &[u8]
     f
 }
 
+/// A config file `name` in the test directory holding `text`; its path.
+fn config_file(name: &str, text: &str) -> String {
+    let path = tmp(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
 /// The end of [`ts_frame`]'s connection once the client sent up to
 /// `fin` (its FIN's sequence number): the server's ACK, both FINs, the
 /// last ACK.
@@ -889,9 +889,7 @@ fn paws_refuses_data_with_a_stale_timestamp() {
     .collect::<Vec<_>>();
     let path = tmp("paws.pcap");
     std::fs::write(&path, pcap_of(&frames)).unwrap();
-    let config = tmp("paws.toml");
-    std::fs::write(&config, "[reassembly]\npaws = true\n").unwrap();
-    let config = config.to_str().unwrap().to_owned();
+    let config = config_file("paws.toml", "[reassembly]\npaws = true\n");
     let digest_of =
         |text: &[u8]| format!("10.0.0.1 40000 10.0.0.2 80 9 0 {:x}", Sha256::digest(text));
     for (args, text, rejected) in [
@@ -965,15 +963,13 @@ fn the_defrag_policy_decides_which_overlapping_fragment_is_delivered() {
     .collect::<Vec<_>>();
     let path = tmp("defrag_policy.pcap");
     std::fs::write(&path, pcap_of(&frames)).unwrap();
-    let config = tmp("defrag_policy.toml");
-    std::fs::write(&config, "[defrag]\npolicy = \"linux\"\n").unwrap();
-    let config = config.to_str().unwrap().to_owned();
+    let config = config_file("defrag_policy.toml", "[defrag]\npolicy = \"linux\"\n");
     // Per host: the server's network rebuilds as Linux, the rest first-wins.
     let hosts = |net: &str, name: &str| {
-        let path = tmp(name);
-        let text = format!("[[host]]\nnet = \"{net}\"\ndefrag_policy = \"linux\"\n");
-        std::fs::write(&path, text).unwrap();
-        path.to_str().unwrap().to_owned()
+        config_file(
+            name,
+            &format!("[[host]]\nnet = \"{net}\"\ndefrag_policy = \"linux\"\n"),
+        )
     };
     let (server, other) = (
         hosts("10.0.0.2/32", "defrag_hosts_server.toml"),
@@ -1362,9 +1358,8 @@ fn equal_tuples_in_many_networks_at_once_give_the_truth() {
         assert!(o.status.success(), "{args:?}");
         assert_eq!(stdout(&o), truth, "{args:?}");
     }
-    let config = tmp("unkeyed.toml");
-    std::fs::write(&config, "key_vni = false\n").unwrap();
-    let o = run(&["--digest", "--config", config.to_str().unwrap()], &path);
+    let config = config_file("unkeyed.toml", "key_vni = false\n");
+    let o = run(&["--digest", "--config", &config], &path);
     assert!(o.status.success());
     assert_ne!(stdout(&o), truth, "merged across networks");
 }
