@@ -45,10 +45,12 @@
 //! `Defragmenter` is owned by one thread; it is `Send + Sync` (plain data).
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
+
+use hashbrown::HashMap;
 
 use crate::checksum::internet_checksum;
 use crate::{Fragment, Timestamp};
@@ -431,7 +433,8 @@ impl Defragmenter {
             vni: frag.vni,
             ends: frag.ends,
         };
-        if self.map.get(&key).is_some_and(|d| d.abandoned) {
+        let held = self.map.get(&key).map(|d| (d.abandoned, d.growth(frag)));
+        if held.is_some_and(|(abandoned, _)| abandoned) {
             // Part of a datagram already given up (and counted).
             return None;
         }
@@ -450,10 +453,15 @@ impl Defragmenter {
             self.stats.dropped_invalid += 1;
             return None;
         }
-        if !self.map.contains_key(&key) && !self.create(key, frag, now) {
-            return None;
-        }
-        let growth = self.map.get(&key).map_or(0, |d| d.growth(frag));
+        let growth = match held {
+            Some((_, growth)) => growth,
+            None => {
+                if !self.create(key, frag, now) {
+                    return None;
+                }
+                Datagram::growth_of_new(frag)
+            }
+        };
         if growth > self.config.max_bytes {
             self.discard(&key);
             self.stats.dropped_limit += 1;
@@ -467,11 +475,13 @@ impl Defragmenter {
     /// family's timeout.
     pub fn expire(&mut self, now: Timestamp) {
         while let Some(&Reverse((deadline, generation, key))) = self.ages.peek() {
+            // Nothing is due before the earliest deadline, stale or not: no
+            // lookup for the fragments of datagrams in time.
+            if now <= deadline {
+                return;
+            }
             match self.map.get(&key) {
                 Some(d) if d.generation == generation => {
-                    if now <= deadline {
-                        return;
-                    }
                     let counted = d.abandoned;
                     self.discard(&key);
                     if !counted {
@@ -516,13 +526,16 @@ impl Defragmenter {
         let d = self.map.get_mut(&key)?;
         let before = d.bytes();
         let outcome = d.insert(frag);
+        let complete = matches!(outcome, Insert::Ok { .. }) && d.complete();
         let after = d.bytes();
         self.bytes = (self.bytes + after).saturating_sub(before);
         // `growth` is an estimate; settle any excess (possibly evicting
         // this very datagram).
-        while self.bytes > self.config.max_bytes && self.evict_oldest() {}
-        if !self.map.contains_key(&key) {
-            return None;
+        if self.bytes > self.config.max_bytes {
+            while self.bytes > self.config.max_bytes && self.evict_oldest() {}
+            if !self.map.contains_key(&key) {
+                return None;
+            }
         }
         match outcome {
             Insert::Ok { lost, won } => {
@@ -544,7 +557,7 @@ impl Defragmenter {
                 return None;
             }
         }
-        if !self.map.get(&key)?.complete() {
+        if !complete {
             return None;
         }
         let d = self.discard(&key)?;
@@ -653,7 +666,16 @@ impl Datagram {
     /// Bytes this fragment would add to the buffers, at most (vectors may
     /// double; `add` settles the exact figure).
     fn growth(&self, frag: &Fragment<'_>) -> usize {
-        let header = if frag.offset == 0 && self.header.is_empty() {
+        Self::growth_with(frag, self.header.is_empty())
+    }
+
+    /// [`growth`](Self::growth) for a datagram just created.
+    fn growth_of_new(frag: &Fragment<'_>) -> usize {
+        Self::growth_with(frag, true)
+    }
+
+    fn growth_with(frag: &Fragment<'_>, headerless: bool) -> usize {
+        let header = if frag.offset == 0 && headerless {
             frag.header.len()
         } else {
             0
