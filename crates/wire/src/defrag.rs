@@ -45,7 +45,7 @@
 //! `Defragmenter` is owned by one thread; it is `Send + Sync` (plain data).
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
@@ -76,11 +76,13 @@ pub const MAX_OWNERS: usize = 65_536 / 8;
 /// Bytes counted per datagram in progress besides its buffers.
 const DATAGRAM_OVERHEAD: usize = 128;
 
-/// Bytes of one entry of a datagram's run list.
-const RUN_BYTES: usize = std::mem::size_of::<(u32, u32, u32)>();
+/// Bytes counted for one entry of a datagram's runs: a B-tree's nodes
+/// are at least about half full, so three times the key and value is an
+/// upper estimate.
+const RUN_BYTES: usize = 3 * std::mem::size_of::<(u32, (u32, u32))>();
 
-/// Bytes of one entry of a datagram's owner list.
-const OWNER_BYTES: usize = std::mem::size_of::<Owner>();
+/// Bytes counted for one entry of a datagram's owners (as `RUN_BYTES`).
+const OWNER_BYTES: usize = 3 * std::mem::size_of::<(u32, Owner)>();
 
 /// Which bytes an IPv4 host keeps where a fragment overlaps bytes it
 /// already holds. Plain data: `Send + Sync`.
@@ -353,16 +355,24 @@ struct Datagram {
     /// made an 8-byte fragment at offset 65,520 cost a 64 KiB fill on the
     /// dispatcher's thread).
     held: Vec<u8>,
-    /// Where the runs of `held` go: `(start in the datagram, length,
-    /// start in held)`.
-    runs: Vec<(u32, u32, u32)>,
+    /// Where the runs of `held` go: start in the datagram → `(length,
+    /// start in held)`. Ordered by where they go, so a fragment finds
+    /// those it covers at a cost that does not grow with how many there
+    /// are (each fragment that arrives out of order starts one).
+    runs: BTreeMap<u32, (u32, u32)>,
+    /// The start of the run that took the last bytes added to `held`
+    /// (the next fragment in order extends it).
+    last_run: Option<u32>,
     /// Invariant: sorted, disjoint, non-adjacent, non-empty ranges; their
     /// union is the union of `runs`.
     have: Vec<(u32, u32)>,
     /// Under a policy that lets later fragments replace held bytes (IPv4):
-    /// the owner of each held byte, sorted and disjoint, covering `have`;
-    /// empty otherwise.
-    owners: Vec<Owner>,
+    /// the owner of each held byte, by where its bytes start, disjoint,
+    /// covering `have`; empty otherwise. Ordered so that a fragment
+    /// changes the owners it touches without moving the others: with
+    /// thousands held, a sender splitting and joining owners at the front
+    /// made every fragment move them all (128 KiB).
+    owners: BTreeMap<u32, Owner>,
     /// Payload length captured, known once the last fragment arrived.
     total: Option<u32>,
     /// Bytes the capture cut off the end of the last fragment.
@@ -583,9 +593,9 @@ impl Defragmenter {
             d.abandoned = true;
             d.header = Vec::new();
             d.held = Vec::new();
-            d.runs = Vec::new();
+            d.runs = BTreeMap::new();
             d.have = Vec::new();
-            d.owners = Vec::new();
+            d.owners = BTreeMap::new();
         }
     }
 
@@ -647,9 +657,10 @@ impl Datagram {
             policy,
             header: Vec::new(),
             held: Vec::new(),
-            runs: Vec::new(),
+            runs: BTreeMap::new(),
+            last_run: None,
             have: Vec::new(),
-            owners: Vec::new(),
+            owners: BTreeMap::new(),
             total: None,
             tail_missing: 0,
         }
@@ -658,9 +669,9 @@ impl Datagram {
     fn bytes(&self) -> usize {
         self.header.capacity()
             + self.held.capacity()
-            + self.runs.capacity() * RUN_BYTES
+            + self.runs.len() * RUN_BYTES
             + self.have.capacity() * 8
-            + self.owners.capacity() * OWNER_BYTES
+            + self.owners.len() * OWNER_BYTES
     }
 
     /// Bytes this fragment would add to the buffers, at most (vectors may
@@ -745,12 +756,29 @@ impl Datagram {
     /// fragments in order cost the same at any count.
     fn settle(&mut self, start: u32, end: u32, src: &[u8], policy: DefragPolicy) -> (bool, bool) {
         let new = (start, end);
-        let i = self.owners.partition_point(|o| o.hi <= start);
-        let j = i + self.owners[i..].partition_point(|o| o.lo < end);
+        if self
+            .owners
+            .last_key_value()
+            .map_or(true, |(_, o)| o.hi <= start)
+        {
+            // Past every owner (fragments in order): all its bytes are its
+            // own, and it joins none (its neighbour's fragment ended
+            // before it began).
+            let own = Owner {
+                lo: start,
+                hi: end,
+                from: new,
+            };
+            self.owners.insert(start, own);
+            return (false, false);
+        }
+        let touched: Vec<Owner> = overlapping(&self.owners, start, end, |_, o| o.hi)
+            .map(|(_, &o)| o)
+            .collect();
         // The first byte the fragment keeps: a gap, or an owner it beats
         // (`end` if none).
         let mut first = start;
-        for o in &self.owners[i..j] {
+        for o in &touched {
             if first < o.lo || policy.later_wins(new, o.from) {
                 break;
             }
@@ -758,7 +786,7 @@ impl Datagram {
         }
         let mine = (first, end);
         let (mut lost, mut won) = (false, false);
-        let mut window: Vec<Owner> = Vec::with_capacity(j - i + 4);
+        let mut window: Vec<Owner> = Vec::with_capacity(touched.len() + 4);
         // Neighbours from one fragment are one owner.
         let push = |window: &mut Vec<Owner>, o: Owner| match window.last_mut() {
             Some(last) if last.hi == o.lo && last.from == o.from => last.hi = o.hi,
@@ -766,7 +794,7 @@ impl Datagram {
         };
         let mut wins = Vec::new();
         let mut cur = start;
-        for &o in &self.owners[i..j] {
+        for &o in &touched {
             let (lo, hi) = (o.lo.max(start), o.hi.min(end));
             if cur < lo {
                 push(
@@ -813,22 +841,28 @@ impl Datagram {
                 },
             );
         }
-        // Join the window to its neighbours where they are one owner.
-        let (mut i, mut j) = (i, j);
-        if let (Some(before), Some(w)) = (i.checked_sub(1).map(|k| self.owners[k]), window.first())
-        {
-            if before.hi == w.lo && before.from == w.from {
-                window[0].lo = before.lo;
-                i -= 1;
+        // Join the window to its neighbours where they are one owner
+        // (none of them touched: those start within `[start, end)`).
+        if let Some(w) = window.first_mut() {
+            if let Some((_, &before)) = self.owners.range(..w.lo).next_back() {
+                if before.hi == w.lo && before.from == w.from {
+                    w.lo = before.lo;
+                    self.owners.remove(&before.lo);
+                }
             }
         }
-        if let (Some(&after), Some(w)) = (self.owners.get(j), window.last_mut()) {
-            if w.hi == after.lo && w.from == after.from {
-                w.hi = after.hi;
-                j += 1;
+        if let Some(w) = window.last_mut() {
+            if let Some(&after) = self.owners.get(&w.hi) {
+                if after.from == w.from {
+                    w.hi = after.hi;
+                    self.owners.remove(&after.lo);
+                }
             }
         }
-        self.owners.splice(i..j, window);
+        for o in &touched {
+            self.owners.remove(&o.lo);
+        }
+        self.owners.extend(window.into_iter().map(|o| (o.lo, o)));
         for (lo, hi) in wins {
             self.overwrite(lo, hi, &src[(lo - start) as usize..(hi - start) as usize]);
         }
@@ -837,12 +871,10 @@ impl Datagram {
 
     /// Replaces the held bytes of `[lo, hi)` (all held) with `data`.
     fn overwrite(&mut self, lo: u32, hi: u32, data: &[u8]) {
-        for &(rs, rl, at) in &self.runs {
+        for (&rs, &(rl, at)) in overlapping(&self.runs, lo, hi, |rs, r| rs + r.0) {
             let (a, b) = (lo.max(rs), hi.min(rs + rl));
-            if a < b {
-                self.held[(at + a - rs) as usize..(at + b - rs) as usize]
-                    .copy_from_slice(&data[(a - lo) as usize..(b - lo) as usize]);
-            }
+            self.held[(at + a - rs) as usize..(at + b - rs) as usize]
+                .copy_from_slice(&data[(a - lo) as usize..(b - lo) as usize]);
         }
     }
 
@@ -862,38 +894,38 @@ impl Datagram {
         }
         // The runs that cover `[start, end)` cover it once: compare each
         // one's share.
-        self.runs.iter().all(|&(rs, rl, at)| {
+        overlapping(&self.runs, start, end, |rs, r| rs + r.0).all(|(&rs, &(rl, at))| {
             let (lo, hi) = (start.max(rs), end.min(rs + rl));
-            lo >= hi || {
-                let held = &self.held[(at + lo - rs) as usize..(at + hi - rs) as usize];
-                held == &data[(lo - start) as usize..(hi - start) as usize]
-            }
+            let held = &self.held[(at + lo - rs) as usize..(at + hi - rs) as usize];
+            held == &data[(lo - start) as usize..(hi - start) as usize]
         })
     }
 
     /// Keeps the parts of `[start, end)` not yet held.
     fn copy_gaps(&mut self, start: u32, end: u32, src: &[u8]) {
         let mut cur = start;
-        let (held, runs) = (&mut self.held, &mut self.runs);
+        let (held, runs, last_run) = (&mut self.held, &mut self.runs, &mut self.last_run);
         let mut keep = |from: u32, to: u32| {
             let part = &src[(from - start) as usize..(to - start) as usize];
             // Each byte of the datagram (at most 65,535) is kept once, so
             // offsets into `held` fit in u32.
             let at = held.len() as u32;
-            match runs.last_mut() {
+            let last = last_run.and_then(|rs| Some((rs, runs.get_mut(&rs)?)));
+            match last {
                 // Right after the last run, in the datagram and in `held`
                 // (fragments in order): one run.
-                Some(last) if last.0 + last.1 == from && last.2 + last.1 == at => {
-                    last.1 += to - from;
+                Some((rs, last)) if rs + last.0 == from && last.1 + last.0 == at => {
+                    last.0 += to - from;
                 }
-                _ => runs.push((from, to - from, at)),
+                _ => {
+                    runs.insert(from, (to - from, at));
+                    *last_run = Some(from);
+                }
             }
             held.extend_from_slice(part);
         };
-        for &(a, b) in &self.have {
-            if b <= cur {
-                continue;
-            }
+        let first = self.have.partition_point(|r| r.1 <= start);
+        for &(a, b) in &self.have[first..] {
             if a >= end {
                 break;
             }
@@ -936,7 +968,7 @@ impl Datagram {
         let hlen = p.len();
         // Complete: the runs cover `[0, total)` exactly once.
         p.resize(hlen + total, 0);
-        for &(start, len, at) in &self.runs {
+        for (&start, &(len, at)) in &self.runs {
             let (start, len, at) = (start as usize, len as usize, at as usize);
             p.get_mut(hlen + start..hlen + start + len)?
                 .copy_from_slice(self.held.get(at..at + len)?);
@@ -962,6 +994,22 @@ impl Datagram {
         }
         Some(p)
     }
+}
+
+/// The entries of `map` (disjoint, keyed by where each starts; `end_of`
+/// gives where one ends) that overlap `[lo, hi)`, in order: found by
+/// search, at a cost that does not grow with the entries around them.
+fn overlapping<T>(
+    map: &BTreeMap<u32, T>,
+    lo: u32,
+    hi: u32,
+    end_of: impl Fn(u32, &T) -> u32,
+) -> std::collections::btree_map::Range<'_, u32, T> {
+    let from = match map.range(..=lo).next_back() {
+        Some((&s, t)) if end_of(s, t) > lo => s,
+        _ => lo,
+    };
+    map.range(from..hi.max(from))
 }
 
 /// Offset of the last next-header field in an IPv6 header chain (the one

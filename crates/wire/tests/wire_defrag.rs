@@ -580,70 +580,105 @@ proptest! {
         order in any::<u64>(),
         policy in proptest::sample::select(DefragPolicy::ALL.to_vec()),
     ) {
-        let mut frags = overlapping(units, &cuts, &extras);
-        // A reproducible shuffle.
-        let mut x = order | 1;
-        for i in (1..frags.len()).rev() {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            frags.swap(i, (x % (i as u64 + 1)) as usize);
-        }
-        let total = usize::from(units) * 8;
-        // Each byte, and the fragment it came from; each fragment's span
-        // as the host holds it: trimmed to start past a fragment that took
-        // its front, and at its first byte kept.
-        let mut model: Vec<Option<(u8, usize)>> = vec![None; total];
-        let mut spans: Vec<(u32, u32)> = Vec::new();
-        let mut overlapped = false;
-        let cfg = DefragConfig { policy, ..DefragConfig::default() };
-        let mut d = Defragmenter::new(cfg);
-        let mut done = None;
-        for (k, (off, bytes, more)) in frags.iter().enumerate() {
-            let word = (off / 8) | if *more { 0x2000 } else { 0 };
-            let pkt = ipv4_full(A4, B4, 17, &[], 9, word, bytes);
-            let (a, b) = (u32::from(*off), u32::from(*off) + bytes.len() as u32);
-            let (mut beaten, mut first) = (Vec::new(), None);
-            for (i, &byte) in bytes.iter().enumerate() {
-                let at = usize::from(*off) + i;
-                let wins = match model[at] {
-                    Some((_, o)) => {
-                        overlapped = true;
-                        let w = policy.later_wins((a, b), spans[o]);
-                        if w {
-                            beaten.push(o);
-                        }
-                        w
-                    }
-                    None => true,
-                };
-                if wins {
-                    model[at] = Some((byte, k));
-                    first.get_or_insert(at as u32);
-                }
-            }
-            for o in beaten {
-                let left = model.iter().position(|m| m.is_some_and(|(_, f)| f == o));
-                if left.is_none_or(|p| p as u32 >= b) {
-                    spans[o].0 = spans[o].0.max(b);
-                }
-            }
-            spans.push((first.unwrap_or(a), b));
-            if let Some(r) = d.push(&as_frag(&pkt), Timestamp(0)) {
-                done = Some(r);
-                break;
-            }
-        }
-        if policy == DefragPolicy::Discard && overlapped {
-            prop_assert!(done.is_none());
-            prop_assert_eq!(d.stats().abandoned_overlap, 1);
-            return Ok(());
-        }
-        let r = done.expect("the tiling covers the datagram");
-        let want: Vec<u8> = model.iter().map(|b| b.expect("covered").0).collect();
-        prop_assert_eq!(&r.packet[20..], &want[..]);
-        prop_assert_eq!(r.packet.len(), 20 + total);
+        check_policy(units, &cuts, &extras, order, policy)?;
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// The same with hundreds of fragments held at once (as many owners
+    /// and runs: several levels of their trees).
+    #[test]
+    fn many_fragments_reassemble_by_the_policy(
+        units in 200u16..2000,
+        cuts in proptest::collection::vec(any::<u16>(), 100..400),
+        extras in proptest::collection::vec((any::<u16>(), any::<u16>()), 0..60),
+        order in any::<u64>(),
+        policy in proptest::sample::select(DefragPolicy::ALL.to_vec()),
+    ) {
+        check_policy(units, &cuts, &extras, order, policy)?;
+    }
+}
+
+/// The check of the policy proptests: `overlapping(units, cuts, extras)`
+/// shuffled by `order`, against a byte-by-byte model under `policy`.
+fn check_policy(
+    units: u16,
+    cuts: &[u16],
+    extras: &[(u16, u16)],
+    order: u64,
+    policy: DefragPolicy,
+) -> Result<(), TestCaseError> {
+    let mut frags = overlapping(units, cuts, extras);
+    // A reproducible shuffle.
+    let mut x = order | 1;
+    for i in (1..frags.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        frags.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    let total = usize::from(units) * 8;
+    // Each byte, and the fragment it came from; each fragment's span
+    // as the host holds it: trimmed to start past a fragment that took
+    // its front, and at its first byte kept.
+    let mut model: Vec<Option<(u8, usize)>> = vec![None; total];
+    let mut spans: Vec<(u32, u32)> = Vec::new();
+    let mut overlapped = false;
+    let cfg = DefragConfig {
+        policy,
+        ..DefragConfig::default()
+    };
+    let mut d = Defragmenter::new(cfg);
+    let mut done = None;
+    for (k, (off, bytes, more)) in frags.iter().enumerate() {
+        let word = (off / 8) | if *more { 0x2000 } else { 0 };
+        let pkt = ipv4_full(A4, B4, 17, &[], 9, word, bytes);
+        let (a, b) = (u32::from(*off), u32::from(*off) + bytes.len() as u32);
+        let (mut beaten, mut first) = (Vec::new(), None);
+        for (i, &byte) in bytes.iter().enumerate() {
+            let at = usize::from(*off) + i;
+            let wins = match model[at] {
+                Some((_, o)) => {
+                    overlapped = true;
+                    let w = policy.later_wins((a, b), spans[o]);
+                    if w {
+                        beaten.push(o);
+                    }
+                    w
+                }
+                None => true,
+            };
+            if wins {
+                model[at] = Some((byte, k));
+                first.get_or_insert(at as u32);
+            }
+        }
+        beaten.sort_unstable();
+        beaten.dedup();
+        for o in beaten {
+            let left = model.iter().position(|m| m.is_some_and(|(_, f)| f == o));
+            if left.map_or(true, |p| p as u32 >= b) {
+                spans[o].0 = spans[o].0.max(b);
+            }
+        }
+        spans.push((first.unwrap_or(a), b));
+        if let Some(r) = d.push(&as_frag(&pkt), Timestamp(0)) {
+            done = Some(r);
+            break;
+        }
+    }
+    if policy == DefragPolicy::Discard && overlapped {
+        prop_assert!(done.is_none());
+        prop_assert_eq!(d.stats().abandoned_overlap, 1);
+        return Ok(());
+    }
+    let r = done.expect("the tiling covers the datagram");
+    let want: Vec<u8> = model.iter().map(|b| b.expect("covered").0).collect();
+    prop_assert_eq!(&r.packet[20..], &want[..]);
+    prop_assert_eq!(r.packet.len(), 20 + total);
+    Ok(())
 }
 
 /// The fragments of Novak's paper (and of the IDS test suites after it):
