@@ -1443,12 +1443,12 @@ impl<F: StreamFactory> Engine<F> {
                             self.send_owned(data, 0, zone, hash, false, ts);
                         }
                         Ok(_) => self.stats.not_tcp += 1,
-                        Err(_) => self.stats.undecodable += 1,
+                        Err(e) => self.stats.count_error(e),
                     }
                 }
             }
             Ok(Decoded::Other) => self.stats.not_tcp += 1,
-            Err(_) => self.stats.undecodable += 1,
+            Err(e) => self.stats.count_error(e),
         }
     }
 

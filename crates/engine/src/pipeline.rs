@@ -25,10 +25,17 @@ pub struct FrameStats {
     pub not_tcp: u64,
     /// Frames cut inside a header.
     pub truncated: u64,
-    /// Frames with an impossible header length or IP version.
+    /// Frames with an impossible header length or IP version, or IP
+    /// options that do not parse.
     pub malformed: u64,
     /// Frames of an encapsulation or link type not handled.
     pub unsupported: u64,
+    /// Frames that decode but that their receiving host drops by rule
+    /// (source-routed, an IPv6 option it must discard for:
+    /// [`weft_wire::DecodeError::Refused`]). Where a dispatcher decodes a
+    /// frame fully (one its header peek cannot place), it counts them in
+    /// [`crate::DispatchStats::refused`].
+    pub refused: u64,
     /// Frames recorded whole (as long as on the wire, by the capture's
     /// record) whose IP length promises more than they hold. Either the
     /// packet was that short on the wire, which a host drops (bytes meant
@@ -72,6 +79,7 @@ impl FrameStats {
         self.truncated += o.truncated;
         self.malformed += o.malformed;
         self.unsupported += o.unsupported;
+        self.refused += o.refused;
         self.short_on_wire += o.short_on_wire;
         self.bad_checksum += o.bad_checksum;
         self.bad_checksum_dropped += o.bad_checksum_dropped;
@@ -83,9 +91,12 @@ impl FrameStats {
     fn count_error(&mut self, e: DecodeError) {
         match e {
             DecodeError::Truncated { .. } => self.truncated += 1,
-            DecodeError::BadHeaderLen { .. } | DecodeError::BadVersion => self.malformed += 1,
+            DecodeError::BadHeaderLen { .. }
+            | DecodeError::BadVersion
+            | DecodeError::BadOptions { .. } => self.malformed += 1,
             DecodeError::Unsupported { .. } => self.unsupported += 1,
             DecodeError::BadChecksum { .. } => self.bad_checksum += 1,
+            DecodeError::Refused { .. } => self.refused += 1,
         }
     }
 }

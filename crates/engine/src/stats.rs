@@ -106,6 +106,10 @@ pub struct DispatchStats {
     pub not_tcp: u64,
     /// Frames that could not be decoded (not sent).
     pub undecodable: u64,
+    /// Frames that decode but that their receiving host drops by rule
+    /// (not sent; see [`FrameStats::refused`](crate::FrameStats::refused),
+    /// where workers count those the header peek placed).
+    pub refused: u64,
     /// IP fragments recorded whole whose IP length promises more than
     /// they hold, where the dispatcher defragments (rings, fanout, its own
     /// worker 0; inline, the pipeline counts them): see
@@ -132,6 +136,16 @@ pub struct DispatchStats {
     pub ring_full_waits: Vec<u64>,
     /// Frames copied because their source could not be shared.
     pub copied: u64,
+}
+
+impl DispatchStats {
+    /// Counts a frame the dispatcher's decoder refused.
+    pub(crate) fn count_error(&mut self, e: weft_wire::DecodeError) {
+        match e {
+            weft_wire::DecodeError::Refused { .. } => self.refused += 1,
+            _ => self.undecodable += 1,
+        }
+    }
 }
 
 /// Everything an engine run counted. Plain data.

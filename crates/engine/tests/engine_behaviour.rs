@@ -1622,6 +1622,59 @@ fn a_fragment_with_a_bad_header_checksum_is_dropped_alike_in_every_mode() {
     }
 }
 
+/// An Ethernet/IPv4 frame with IPv4 `options` put into its header (a
+/// multiple of 4 bytes): its header length, IP length and header
+/// checksum set to match.
+fn with_ip_options(frame: &[u8], options: &[u8]) -> Vec<u8> {
+    let mut f = [&frame[..34], options, &frame[34..]].concat();
+    f[14] = 0x40 | ((20 + options.len()) / 4) as u8;
+    let total = u16::from_be_bytes([f[16], f[17]]) + options.len() as u16;
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    let sum_at = 14 + 10;
+    f[sum_at..sum_at + 2].copy_from_slice(&[0, 0]);
+    let sum = weft_wire::internet_checksum(&f[14..34 + options.len()], 0);
+    f[sum_at..sum_at + 2].copy_from_slice(&sum.to_be_bytes());
+    f
+}
+
+/// A source-routed segment and a source-routed fragment (IPv4 loose
+/// source route) are refused as a host refuses them, counted alike in
+/// every mode (the dispatcher counts the fragment it decodes, the workers
+/// or the dispatcher the segment), and their bytes reach no stream;
+/// accepted, every mode delivers them.
+#[test]
+fn source_routed_frames_are_refused_alike_in_every_mode() {
+    let lsrr = [0x83, 7, 4, 192, 0, 2, 1, 0];
+    let mut frames = conn_frames(7000, &[(true, 0, 40, 0), (true, 40, 40, 0)]);
+    let (routed, ts) = frames.remove(4);
+    let (second, _) = conn_frames(7001, &[(true, 0, 40, 0)]).remove(3);
+    let [head, tail] = two_fragments(&second);
+    frames.extend([
+        (with_ip_options(&routed, &lsrr), ts),
+        (with_ip_options(&head, &lsrr), ts),
+        (tail, ts),
+    ]);
+    let frames: Frames = Arc::new(frames);
+    for accept in [false, true] {
+        let mut cfg = PipelineConfig::default();
+        cfg.decode.accept_source_routed = accept;
+        let (inline, _) = run_frames_fed(&frames, 0, false, cfg.clone());
+        let (rings, others) = run_frames_fed(&frames, 2, false, cfg);
+        for (k, run) in [inline, rings].into_iter().chain(others).enumerate() {
+            let st = run.result.unwrap().stats;
+            let refused = st.frames_total().refused + st.dispatch.refused;
+            let case = format!("run {k}, accept {accept}");
+            if accept {
+                assert_eq!(refused, 0, "{case}: {st:?}");
+                assert_eq!(run.delivered, 80 + 40, "{case}");
+            } else {
+                assert_eq!(refused, 2, "{case}: {st:?}");
+                assert_eq!(run.delivered, 40, "{case}: the unrouted segment only");
+            }
+        }
+    }
+}
+
 /// A datagram put back together that turns out undecodable (a TCP header
 /// length under 20) is counted as such in every mode, not as "not TCP"
 /// by a dispatcher.

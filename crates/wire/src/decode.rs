@@ -65,6 +65,16 @@ pub struct DecodeOptions {
     /// come out of tunnels with different ends (each direction mirrored by
     /// another switch, traffic going through a tunnel one way only).
     pub key_tunnel_ends: bool,
+    /// Take source-routed packets: IPv4 with a loose or strict source
+    /// route option, IPv6 with a type 0 routing header that has segments
+    /// left. Default `false`: receiving hosts drop them (IPv4: Linux's
+    /// `accept_source_route` is off on hosts, and the BSDs and Windows
+    /// refuse them as well, against RFC 1122's ask; IPv6 type 0: RFC 5095
+    /// forbids processing it), so bytes in them reach no stream and an
+    /// IDS that took them would see what no host did
+    /// ([`DecodeError::Refused`]). Turn it on for a network whose hosts
+    /// accept source routes.
+    pub accept_source_routed: bool,
 }
 
 impl Default for DecodeOptions {
@@ -77,6 +87,7 @@ impl Default for DecodeOptions {
             gtpu_port: 2152,
             key_vni: true,
             key_tunnel_ends: true,
+            accept_source_routed: false,
         }
     }
 }
@@ -146,6 +157,22 @@ pub enum DecodeError {
         /// The layer whose checksum failed.
         layer: Layer,
     },
+    /// Options that do not parse: an IPv4 option, or an option of an IPv6
+    /// Hop-by-Hop or Destination Options header, whose length is too
+    /// small or runs past its header. A receiving host drops the packet.
+    BadOptions {
+        /// The layer whose options they are.
+        layer: Layer,
+    },
+    /// A packet that parses, but that its receiving host drops by rule:
+    /// source-routed (see [`DecodeOptions::accept_source_routed`]), or
+    /// carrying an IPv6 option the host does not know whose type says to
+    /// discard the packet (RFC 8200 §4.2; known here: Pad1, PadN, the
+    /// jumbo payload and the home address).
+    Refused {
+        /// Why.
+        why: &'static str,
+    },
 }
 
 impl fmt::Display for DecodeError {
@@ -156,6 +183,8 @@ impl fmt::Display for DecodeError {
             DecodeError::BadVersion => f.write_str("bad IP version"),
             DecodeError::Unsupported { what } => write!(f, "unsupported: {what}"),
             DecodeError::BadChecksum { layer } => write!(f, "bad {layer:?} checksum"),
+            DecodeError::BadOptions { layer } => write!(f, "bad {layer:?} options"),
+            DecodeError::Refused { why } => write!(f, "refused as a host refuses it: {why}"),
         }
     }
 }
@@ -382,9 +411,10 @@ fn v4_tcp(frame: &[u8], at: usize, vlan: u32) -> Option<Packet<'_>> {
     let ihl = usize::from(fixed[0] & 0x0f) * 4;
     let total = usize::from(field16(fixed, field::V4_TOTAL_LEN));
     let frag = field16(fixed, field::V4_FRAG);
-    // A length of 0 (segmentation offload) and fragments take the layers.
+    // A length of 0 (segmentation offload), options and fragments take
+    // the layers.
     if fixed[0] >> 4 != 4
-        || ihl < ip::V4_MIN_HEADER
+        || ihl != ip::V4_MIN_HEADER
         || total < ihl
         || frag & (ip::V4_MF | ip::V4_OFFSET_MASK) != 0
         || fixed[field::V4_PROTO] != 6
@@ -801,7 +831,8 @@ mod tests {
                     // A given length must hold the TCP header at least.
                     f.total.map_or(true, |t| usize::from(t) >= 20 + f.options.len())
                 } else {
-                    f.frag & 0x3fff == 0 && f.total.is_none()
+                    // IPv4 options take the layers, which check them.
+                    f.frag & 0x3fff == 0 && f.total.is_none() && f.ihl == 5
                 };
             if clean && covered {
                 prop_assert!(one.is_some(), "{:?}", layered(&bytes));

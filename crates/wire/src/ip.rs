@@ -63,6 +63,9 @@ pub(crate) fn decode_v4<'a>(
     ctx: &mut Ctx<'_>,
 ) -> Result<Decoded<'a>, DecodeError> {
     let (ip, header) = v4_header(frame, at, ctx.opts.verify_checksums)?;
+    if header.len() > V4_MIN_HEADER {
+        v4_options(&header[V4_MIN_HEADER..], ctx.opts.accept_source_routed)?;
+    }
     let proto = header[field::V4_PROTO];
     let word = field16(header, field::V4_FRAG);
     if word & (V4_MF | V4_OFFSET_MASK) != 0 {
@@ -116,6 +119,83 @@ fn v4_header(frame: &[u8], at: usize, verify: bool) -> Result<(IpInfo, &[u8]), D
         header_ok: verify.then(|| internet_checksum(header, 0) == 0),
     };
     Ok((ip, header))
+}
+
+/// Checks IPv4 options as a receiving host does before it takes the
+/// packet (RFC 791): each option but the one-byte ones (end of list,
+/// no-operation) has a length of at least 2 that stays within the
+/// header, or the packet is dropped ([`DecodeError::BadOptions`]); a
+/// loose or strict source route drops it too, unless `accept_source_routed`
+/// ([`DecodeError::Refused`]). Options past the end of the list are not
+/// read, as hosts do not read them.
+fn v4_options(options: &[u8], accept_source_routed: bool) -> Result<(), DecodeError> {
+    const END: u8 = 0;
+    const NOP: u8 = 1;
+    const LSRR: u8 = 0x83;
+    const SSRR: u8 = 0x89;
+    let bad = DecodeError::BadOptions { layer: Layer::Ipv4 };
+    let mut at = 0;
+    while let Some(&kind) = options.get(at) {
+        match kind {
+            END => break,
+            NOP => at += 1,
+            _ => {
+                let len = usize::from(*options.get(at + 1).ok_or(bad)?);
+                if len < 2 || at + len > options.len() {
+                    return Err(bad);
+                }
+                if (kind == LSRR || kind == SSRR) && !accept_source_routed {
+                    return Err(DecodeError::Refused {
+                        why: "IPv4 source route",
+                    });
+                }
+                at += len;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks the options of an IPv6 Hop-by-Hop (`hop_by_hop`) or Destination
+/// Options header (RFC 8200 §4.2), the bytes after its first two: each
+/// but Pad1 fits within the header, or the packet is dropped
+/// ([`DecodeError::BadOptions`]), and one the host does not know whose
+/// type's two high bits ask for the packet to be discarded drops it
+/// ([`DecodeError::Refused`]). Known, as Linux knows them: Pad1, PadN,
+/// the jumbo payload (Hop-by-Hop) and the home address (Destination);
+/// every other option in use has the high bits clear (skip it).
+fn v6_options(options: &[u8], hop_by_hop: bool) -> Result<(), DecodeError> {
+    const PAD1: u8 = 0;
+    const PADN: u8 = 1;
+    const JUMBO: u8 = 0xc2;
+    const HOME_ADDRESS: u8 = 0xc9;
+    let bad = DecodeError::BadOptions {
+        layer: Layer::Ipv6Ext,
+    };
+    let mut at = 0;
+    while let Some(&kind) = options.get(at) {
+        if kind == PAD1 {
+            at += 1;
+            continue;
+        }
+        let len = 2 + usize::from(*options.get(at + 1).ok_or(bad)?);
+        if at + len > options.len() {
+            return Err(bad);
+        }
+        let known = match kind {
+            PADN => true,
+            JUMBO => hop_by_hop,
+            HOME_ADDRESS => !hop_by_hop,
+            _ => false,
+        };
+        if !known && kind >> 6 != 0 {
+            return Err(DecodeError::Refused {
+                why: "unknown IPv6 option to be discarded",
+            });
+        }
+        at += len;
+    }
+    Ok(())
 }
 
 /// The fragmentation fields of an IPv4 header or IPv6 fragment header.
@@ -235,10 +315,21 @@ fn ext_headers<'a>(
             .get(at..at + len)
             .ok_or(DecodeError::Truncated { layer })?;
         ip.payload = at + len;
-        if next == 43 {
-            if let Some(dst) = final_destination(ext) {
-                ip.dst = dst;
+        match next {
+            0 | 60 => v6_options(&ext[2..], next == 0)?,
+            43 => {
+                // Type 0 with segments left: RFC 5095 forbids processing
+                // it, so no host takes the packet.
+                if ext[2] == 0 && ext[3] != 0 && !ctx.opts.accept_source_routed {
+                    return Err(DecodeError::Refused {
+                        why: "IPv6 type 0 routing header",
+                    });
+                }
+                if let Some(dst) = final_destination(ext) {
+                    ip.dst = dst;
+                }
             }
+            _ => {}
         }
         if next == 44 {
             let word = field16(ext, 2..4);

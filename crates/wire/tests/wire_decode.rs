@@ -428,10 +428,17 @@ fn ipv6_routing_header_final_destination() {
     };
     let seg = checksum_v6(A6, B6, tcp(1234, 80, 1000, &[], b"srh"));
     // Segment routing (type 4; its list in reverse order: B6 final, `w`
-    // next), type 2 (one address), type 0 (the last of the list).
+    // next), type 2 (one address), type 0 (the last of the list: taken
+    // only where source routes are accepted, see below).
+    let accept = DecodeOptions {
+        accept_source_routed: true,
+        ..verify()
+    };
     for (kind, addrs) in [(4u8, vec![B6, w]), (2, vec![B6]), (0, vec![w, B6])] {
         let pkt = routed(kind, 1, &addrs, &seg);
-        let p = tcp_of(LinkType::Raw, &pkt);
+        let Ok(Decoded::Tcp(p)) = decode(LinkType::Raw, &pkt, &accept) else {
+            panic!("type {kind}");
+        };
         check_v6(&p, b"srh");
         assert_eq!(p.key.hi_addr(), ip("2001:db8::2"), "type {kind}");
     }
@@ -441,6 +448,169 @@ fn ipv6_routing_header_final_destination() {
     let p = tcp_of(LinkType::Raw, &pkt);
     assert_eq!(p.checksum_ok, Some(true));
     assert_eq!(p.key.hi_addr(), ip("2001:db8::99"));
+}
+
+/// Source-routed packets are refused as receiving hosts refuse them,
+/// unless accepted: IPv4 loose and strict source routes (wherever they sit
+/// among the options), IPv6 type 0 routing headers with segments left
+/// (RFC 5095). Other options and routing types pass; a type 0 header with
+/// no segment left is ignored, as hosts ignore it.
+#[test]
+fn source_routed_packets_are_refused_unless_accepted() {
+    let accept = DecodeOptions {
+        accept_source_routed: true,
+        ..verify()
+    };
+    let refused = |pkt: &[u8], why: &'static str| {
+        assert_eq!(
+            decode(LinkType::Raw, pkt, &verify()),
+            Err(DecodeError::Refused { why }),
+            "{why}"
+        );
+        // Also where the one-step decoders run (no checksums verified):
+        // from Ethernet, and from the IP header as workers decode.
+        let ethertype = if pkt[0] >> 4 == 4 { 0x0800 } else { 0x86dd };
+        let framed = eth(ethertype, pkt);
+        for got in [
+            decode(LinkType::Ethernet, &framed, &opts()),
+            decode_ip(pkt, 0, &opts()),
+        ] {
+            assert_eq!(got, Err(DecodeError::Refused { why }), "{why}");
+        }
+        assert!(
+            matches!(decode(LinkType::Raw, pkt, &accept), Ok(Decoded::Tcp(_))),
+            "{why}"
+        );
+    };
+    let seg = checksum_v4(A4, B4, tcp(1234, 80, 1000, &[], b"sr"));
+    let route = [7u8, 7, 4, 10, 0, 0, 9]; // a hop, then the destination
+    for kind in [0x83u8, 0x89] {
+        let mut o = vec![kind];
+        o.extend(&route[1..]);
+        o.push(0); // end of options
+        refused(&ipv4_full(A4, B4, 6, &o, 1, 0, &seg), "IPv4 source route");
+        // Behind a no-operation and a timestamp option.
+        let mut o2 = vec![1, 0x44, 4, 5, 0];
+        o2.push(kind);
+        o2.extend(&route[1..]);
+        o2.extend([0, 0, 0, 0]);
+        refused(&ipv4_full(A4, B4, 6, &o2, 1, 0, &seg), "IPv4 source route");
+        // After the end of the options: not read.
+        let mut late = vec![0u8, 0, 0, 0];
+        late.extend([kind, 7, 4, 10, 0, 0, 9, 0]);
+        check_v4(
+            &tcp_of(LinkType::Raw, &ipv4_full(A4, B4, 6, &late, 1, 0, &seg)),
+            b"sr",
+        );
+    }
+    // Record route passes.
+    let rr = [7u8, 7, 4, 0, 0, 0, 0, 0];
+    check_v4(
+        &tcp_of(LinkType::Raw, &ipv4_full(A4, B4, 6, &rr, 1, 0, &seg)),
+        b"sr",
+    );
+    // An IPv4 fragment with a source route is refused before it is kept.
+    let frag = ipv4_full(
+        A4,
+        B4,
+        6,
+        &[0x83, 7, 4, 10, 0, 0, 9, 0],
+        1,
+        0x2000,
+        &seg[..16],
+    );
+    refused_fragment(&frag);
+
+    let seg6 = checksum_v6(A6, B6, tcp(1234, 80, 1000, &[], b"sr"));
+    let mut rest = vec![6, 2, 0, 1, 0, 0, 0, 0];
+    rest.extend(B6);
+    rest.extend(&seg6);
+    refused(&ipv6(A6, B6, 43, &rest), "IPv6 type 0 routing header");
+    rest[3] = 0; // no segment left
+    let seg6 = checksum_v6(A6, B6, tcp(1234, 80, 1000, &[], b"sr"));
+    rest.truncate(24);
+    rest.extend(&seg6);
+    check_v6(&tcp_of(LinkType::Raw, &ipv6(A6, B6, 43, &rest)), b"sr");
+}
+
+/// A fragment the decoder refuses (it never reaches the defragmenter).
+fn refused_fragment(frag: &[u8]) {
+    assert!(matches!(
+        decode(LinkType::Raw, frag, &verify()),
+        Err(DecodeError::Refused { .. })
+    ));
+}
+
+/// IPv4 options and the options of IPv6 Hop-by-Hop and Destination
+/// Options headers must parse, or the host drops the packet; an IPv6
+/// option the host does not know drops it where its type says discard.
+#[test]
+fn options_that_do_not_parse_or_must_be_discarded_drop_the_packet() {
+    let bad = |pkt: &[u8], layer: Layer| {
+        assert_eq!(
+            decode(LinkType::Raw, pkt, &opts()),
+            Err(DecodeError::BadOptions { layer }),
+            "{pkt:x?}"
+        );
+    };
+    let seg = checksum_v4(A4, B4, tcp(1234, 80, 1000, &[], b"o"));
+    // A length under 2, a length past the header, a kind with no length.
+    for o in [[0x44u8, 1, 0, 0], [0x44, 5, 0, 0], [1, 1, 1, 0x44]] {
+        bad(&ipv4_full(A4, B4, 6, &o, 1, 0, &seg), Layer::Ipv4);
+    }
+    // Unknown kinds whose lengths fit pass, as hosts skip them.
+    check_v4(
+        &tcp_of(
+            LinkType::Raw,
+            &ipv4_full(A4, B4, 6, &[0x9e, 4, 1, 2], 1, 0, &seg),
+        ),
+        b"o",
+    );
+
+    let seg6 = checksum_v6(A6, B6, tcp(1234, 80, 1000, &[], b"o"));
+    // `next` (0: Hop-by-Hop, 60: Destination Options) with 6 bytes of
+    // options, then TCP.
+    let with = |next: u8, options: [u8; 6]| {
+        let mut rest = vec![6, 0];
+        rest.extend(options);
+        rest.extend(&seg6);
+        ipv6(A6, B6, next, &rest)
+    };
+    let refused = |pkt: &[u8]| {
+        assert_eq!(
+            decode(LinkType::Raw, pkt, &opts()),
+            Err(DecodeError::Refused {
+                why: "unknown IPv6 option to be discarded"
+            })
+        );
+    };
+    for next in [0u8, 60] {
+        // PadN, Pad1s, an unknown option to skip (high bits 00).
+        for o in [
+            [1, 4, 0, 0, 0, 0],
+            [0, 0, 0, 0, 0, 0],
+            [0x3e, 0, 1, 2, 0, 0],
+        ] {
+            check_v6(&tcp_of(LinkType::Raw, &with(next, o)), b"o");
+        }
+        // Unknown ones to discard (01, 10, 11).
+        for kind in [0x4e, 0x8e, 0xee] {
+            refused(&with(next, [kind, 0, 1, 2, 0, 0]));
+        }
+        // Lengths past the header.
+        bad(&with(next, [1, 5, 0, 0, 0, 0]), Layer::Ipv6Ext);
+        bad(&with(next, [0, 0, 0, 0, 0, 1]), Layer::Ipv6Ext);
+    }
+    // The jumbo payload belongs in Hop-by-Hop, the home address in
+    // Destination Options: each is known there only.
+    let jumbo = [0xc2, 4, 0, 1, 0, 0];
+    let home = [0xc9, 4, 0, 0, 0, 0];
+    check_v6(&tcp_of(LinkType::Raw, &with(0, jumbo)), b"o");
+    refused(&with(60, jumbo));
+    refused(&with(0, home));
+    // The home address option holds 16 bytes; a shortened one still only
+    // has to fit its header here.
+    check_v6(&tcp_of(LinkType::Raw, &with(60, home)), b"o");
 }
 
 /// Extension headers are followed as far as the packet goes (no count

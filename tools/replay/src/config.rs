@@ -19,6 +19,7 @@
 //! gtpu_port = 2152       # 0: not GTP-U
 //! key_vni = true         # VXLAN/Geneve/NVGRE network in the flow key
 //! key_tunnel_ends = true # the innermost tunnel's outer addresses in the flow key
+//! accept_source_routed = false # take source-routed packets (hosts refuse them)
 //!
 //! [reassembly]
 //! overlap_policy = "first"
@@ -95,6 +96,8 @@ pub struct ConfigFile {
     pub key_vni: Option<bool>,
     /// The innermost tunnel's outer addresses in the flow key.
     pub key_tunnel_ends: Option<bool>,
+    /// Take source-routed packets.
+    pub accept_source_routed: Option<bool>,
     /// Reassembler options.
     #[serde(default)]
     pub reassembly: Reassembly,
@@ -383,6 +386,7 @@ impl ConfigFile {
         d.gtpu_port = self.gtpu_port.unwrap_or(d.gtpu_port);
         d.key_vni = self.key_vni.unwrap_or(d.key_vni);
         d.key_tunnel_ends = self.key_tunnel_ends.unwrap_or(d.key_tunnel_ends);
+        d.accept_source_routed = self.accept_source_routed.unwrap_or(d.accept_source_routed);
         let r = &self.reassembly;
         let c = &mut p.reasm;
         if let Some(s) = &r.overlap_policy {
@@ -481,6 +485,7 @@ mod tests {
         assert!(!o.paws);
         assert!(p.decode.key_vni);
         assert!(p.decode.key_tunnel_ends);
+        assert!(!p.decode.accept_source_routed);
         assert_eq!(e.workers, Some(3));
         assert_eq!(e.backpressure, Backpressure::Drop);
         assert_eq!(e.dispatch_hash, DispatchHash::Keyed);
@@ -493,7 +498,7 @@ mod tests {
             .apply(&mut p, &mut e, &mut o)
             .is_err());
         toml::from_str::<ConfigFile>(
-            "key_vni = false\nkey_tunnel_ends = false\ntable_weights = [2, 5, 5]\ndispatch = \"hybrid\"\n[reassembly]\npaws = true",
+            "key_vni = false\nkey_tunnel_ends = false\naccept_source_routed = true\ntable_weights = [2, 5, 5]\ndispatch = \"hybrid\"\n[reassembly]\npaws = true",
         )
         .unwrap()
         .apply(&mut p, &mut e, &mut o)
@@ -502,6 +507,7 @@ mod tests {
         assert_eq!(e.table_weights, Some(vec![2, 5, 5]));
         assert_eq!(e.dispatch, Dispatch::Hybrid);
         assert!(!p.decode.key_vni);
+        assert!(p.decode.accept_source_routed);
         assert!(!p.decode.key_tunnel_ends);
         assert_eq!(p.reasm.overlap_policy, OverlapPolicy::Linux);
         assert_eq!(p.reasm.memcap, 64 << 20);

@@ -83,6 +83,12 @@ struct Args {
     /// (counted as short_on_wire either way; default: reassembled as cut).
     #[arg(long)]
     drop_short_on_wire: bool,
+    /// Take source-routed packets (IPv4 source route options, IPv6 type 0
+    /// routing headers with segments left), for networks whose hosts
+    /// accept them; by default they are refused (counted) as hosts refuse
+    /// them.
+    #[arg(long)]
+    accept_source_routed: bool,
     /// Memory cap for buffered data, e.g. 256MiB (0: no limit; else at
     /// least one 2 KiB page).
     #[arg(long, value_parser = parse_size)]
@@ -118,7 +124,7 @@ struct Args {
     #[arg(long, conflicts_with_all = [
         "digest", "write_flows", "json", "pace", "workers", "inline", "dispatch",
         "table_weights", "stats", "config", "overlap_policy", "defrag_policy",
-        "drop_short_on_wire", "memcap",
+        "drop_short_on_wire", "accept_source_routed", "memcap",
         "midstream", "paws",
     ])]
     read_only: bool,
@@ -148,6 +154,9 @@ fn options(args: &Args) -> Result<ReplayOptions, String> {
     }
     if args.drop_short_on_wire {
         o.pipeline.drop_short_on_wire = true;
+    }
+    if args.accept_source_routed {
+        o.pipeline.decode.accept_source_routed = true;
     }
     if let Some(m) = args.memcap {
         o.pipeline.reasm.memcap = m;

@@ -11,7 +11,7 @@ fn frame_json(f: &FrameStats) -> Value {
     json!({
         "frames": f.frames, "frame_bytes": f.frame_bytes, "tcp_segments": f.tcp_segments,
         "not_tcp": f.not_tcp, "truncated": f.truncated, "malformed": f.malformed,
-        "unsupported": f.unsupported, "short_on_wire": f.short_on_wire,
+        "unsupported": f.unsupported, "refused": f.refused, "short_on_wire": f.short_on_wire,
         "bad_checksum": f.bad_checksum,
         "bad_checksum_dropped": f.bad_checksum_dropped, "fragments": f.fragments,
         "defragmented": f.defragmented, "defrag": defrag_json(&f.defrag),
@@ -97,6 +97,7 @@ pub fn json(out: &Outcome) -> Value {
         "dispatch": {
             "mode": out.dispatch,
             "frames": d.frames, "not_tcp": d.not_tcp, "undecodable": d.undecodable,
+            "refused": d.refused,
             "fragments": d.fragments, "defragmented": d.defragmented,
             "short_on_wire": d.short_on_wire, "bad_checksum": d.bad_checksum,
             "bad_checksum_dropped": d.bad_checksum_dropped,
@@ -126,6 +127,13 @@ pub fn table(out: &Outcome) -> String {
         "  undecodable",
         (f.undecodable() + d.undecodable).to_string(),
     );
+    if f.refused + d.refused > 0 {
+        // Dropped as their receiving hosts drop them (source-routed, ...).
+        row(
+            "  refused as by the host",
+            (f.refused + d.refused).to_string(),
+        );
+    }
     if f.short_on_wire + d.short_on_wire > 0 {
         let n = f.short_on_wire + d.short_on_wire;
         row("  short on the wire", n.to_string());

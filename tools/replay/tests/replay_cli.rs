@@ -1363,3 +1363,60 @@ fn equal_tuples_in_many_networks_at_once_give_the_truth() {
     assert!(o.status.success());
     assert_ne!(stdout(&o), truth, "merged across networks");
 }
+
+/// A source-routed segment (IPv4 strict source route) carrying forged
+/// bytes ahead of the genuine ones is refused as its host refuses it, in
+/// every mode, and counted; with `--accept-source-routed` its bytes are
+/// taken, first, as a host that accepts source routes takes them.
+#[test]
+fn a_source_routed_segment_is_refused_unless_accepted() {
+    let [syn, syn_ack, ack] = handshake();
+    let mut forged = ts_frame(true, A, 1_000, 5_000, 102, b"GET /evil");
+    // A strict source route and an end of options behind the IPv4 header:
+    // header length, IP length and header checksum to match.
+    forged.splice(34..34, [0x89, 7, 4, 192, 0, 2, 1, 0]);
+    forged[14] = 0x47;
+    let total = u16::from_be_bytes([forged[16], forged[17]]) + 8;
+    forged[16..18].copy_from_slice(&total.to_be_bytes());
+    forged[24..26].fill(0);
+    let sum = weft_wire::internet_checksum(&forged[14..42], 0);
+    forged[24..26].copy_from_slice(&sum.to_be_bytes());
+    let frames = [syn, syn_ack, ack, forged]
+        .into_iter()
+        .chain([ts_frame(true, A, 1_000, 5_000, 103, b"GET /good")])
+        .chain(teardown(1_009))
+        .collect::<Vec<_>>();
+    let path = tmp("source_routed.pcap");
+    std::fs::write(&path, pcap_of(&frames)).unwrap();
+    let digest = |payload: &[u8]| {
+        format!(
+            "10.0.0.1 40000 10.0.0.2 80 9 0 {:x}",
+            Sha256::digest(payload)
+        )
+    };
+    let modes: [&[&str]; 3] = [&["--inline"], &["-w2"], &["-w2", "--dispatch=ring"]];
+    for (flag, want, refused) in [
+        (&[][..], digest(b"GET /good"), 1),
+        (&["--accept-source-routed"][..], digest(b"GET /evil"), 0),
+    ] {
+        for mode in modes {
+            let o = run(&[mode, &["--digest", "--json"], flag].concat(), &path);
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let out = stdout(&o);
+            let (got, json) = out.split_once('{').expect("digest, then JSON");
+            let v: serde_json::Value = serde_json::from_str(&format!("{{{json}")).unwrap();
+            let n = v["total"]["frames"]["refused"].as_u64().unwrap()
+                + v["dispatch"]["refused"].as_u64().unwrap();
+            assert_eq!(n, refused, "{flag:?} {mode:?}: {v}");
+            assert!(got.lines().any(|l| l == want), "{flag:?} {mode:?}: {got}");
+        }
+    }
+    let o = run(&["--stats", "--inline"], &path);
+    let table = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("  refused as by the host") && l.trim_end().ends_with(" 1")),
+        "{table}"
+    );
+}
