@@ -1,5 +1,6 @@
-//! The frame decoder on arbitrary bytes: the first byte picks the link type,
-//! the rest is the frame. Must not panic; a decoded payload lies inside the
+//! The frame decoder on arbitrary bytes: the first byte picks the link type
+//! (and whether checksums are verified and source routes accepted), the
+//! rest is the frame. Must not panic; a decoded payload lies inside the
 //! frame. The same bytes from the IP header on: `decode_ip` (its one-step
 //! path first) gives what raw IP decoding through the layers gives. And a
 //! TCP packet decoded again from its innermost IP header in its key's zone
@@ -18,6 +19,7 @@ pub fn run(data: &[u8]) {
     let link = LinkType::from_raw(LINKS[sel as usize % LINKS.len()]);
     let opts = DecodeOptions {
         verify_checksums: sel & 0x80 != 0,
+        accept_source_routed: sel & 0x40 != 0,
         ..DecodeOptions::default()
     };
     if let Ok(Decoded::Tcp(p)) = decode(link, frame, &opts) {
