@@ -78,11 +78,27 @@ const DATAGRAM_OVERHEAD: usize = 128;
 
 /// Bytes counted for one entry of a datagram's runs: a B-tree's nodes
 /// are at least about half full, so three times the key and value is an
-/// upper estimate.
+/// upper estimate, past the first node (see [`tree_bytes`]).
 const RUN_BYTES: usize = 3 * std::mem::size_of::<(u32, (u32, u32))>();
 
 /// Bytes counted for one entry of a datagram's owners (as `RUN_BYTES`).
 const OWNER_BYTES: usize = 3 * std::mem::size_of::<(u32, Owner)>();
+
+/// Bytes of a B-tree leaf of 11 entries of `key_value` bytes (the
+/// standard library's node; its header, 16 bytes at most).
+const fn leaf_bytes(key_value: usize) -> usize {
+    16 + 11 * key_value
+}
+
+/// Bytes counted for a tree of `len` entries of `per_entry` bytes counted
+/// each (`RUN_BYTES`, `OWNER_BYTES`): any entry at all takes a whole leaf.
+fn tree_bytes(len: usize, per_entry: usize) -> usize {
+    if len == 0 {
+        0
+    } else {
+        (len * per_entry).max(leaf_bytes(per_entry / 3))
+    }
+}
 
 /// Which bytes an IPv4 host keeps where a fragment overlaps bytes it
 /// already holds. Plain data: `Send + Sync`.
@@ -669,9 +685,9 @@ impl Datagram {
     fn bytes(&self) -> usize {
         self.header.capacity()
             + self.held.capacity()
-            + self.runs.len() * RUN_BYTES
+            + tree_bytes(self.runs.len(), RUN_BYTES)
             + self.have.capacity() * 8
-            + self.owners.len() * OWNER_BYTES
+            + tree_bytes(self.owners.len(), OWNER_BYTES)
     }
 
     /// Bytes this fragment would add to the buffers, at most (vectors may
@@ -691,8 +707,11 @@ impl Datagram {
         } else {
             0
         };
-        // An owner split in three and the fragment's own pieces.
-        frag.data.len() + header + RUN_BYTES + 16 + 4 * OWNER_BYTES
+        // A run, an owner split in three and the fragment's own pieces,
+        // or the first leaf of either tree.
+        let runs = RUN_BYTES.max(leaf_bytes(RUN_BYTES / 3));
+        let owners = (4 * OWNER_BYTES).max(leaf_bytes(OWNER_BYTES / 3));
+        frag.data.len() + header + runs + 16 + owners
     }
 
     fn insert(&mut self, frag: &Fragment<'_>) -> Insert {
