@@ -788,6 +788,18 @@ fn damaged_frames_reach_the_same_verdicts_in_every_mode() {
                     got.dispatch.undecodable, rings.dispatch.undecodable,
                     "{what}"
                 );
+                assert_eq!(got.dispatch.refused, rings.dispatch.refused, "{what}");
+                // What workers refused and could not decode, summed with
+                // what the dispatcher did, is what inline mode counts.
+                let (f, w) = (got.frames_total(), want.frames_total());
+                assert_eq!(
+                    (
+                        f.refused + got.dispatch.refused,
+                        f.undecodable() + got.dispatch.undecodable
+                    ),
+                    (w.refused, w.undecodable()),
+                    "{what}: as inline"
+                );
                 refused += rings.dispatch.undecodable + rings.dispatch.not_tcp;
                 assert_eq!(got.reasm_total(), rings.reasm_total(), "{what}");
                 // (The peak of pages in use is per worker: their sum is not one
@@ -1644,7 +1656,8 @@ fn with_ip_options(frame: &[u8], options: &[u8]) -> Vec<u8> {
 /// accepted, every mode delivers them.
 #[test]
 fn source_routed_frames_are_refused_alike_in_every_mode() {
-    let lsrr = [0x83, 7, 4, 192, 0, 2, 1, 0];
+    // The route's last address, the connection's end, is the server.
+    let lsrr = [0x83, 7, 4, 198, 51, 100, 7, 0];
     let mut frames = conn_frames(7000, &[(true, 0, 40, 0), (true, 40, 40, 0)]);
     let (routed, ts) = frames.remove(4);
     let (second, _) = conn_frames(7001, &[(true, 0, 40, 0)]).remove(3);

@@ -62,9 +62,12 @@ pub(crate) fn decode_v4<'a>(
     at: usize,
     ctx: &mut Ctx<'_>,
 ) -> Result<Decoded<'a>, DecodeError> {
-    let (ip, header) = v4_header(frame, at, ctx.opts.verify_checksums)?;
+    let (mut ip, header) = v4_header(frame, at, ctx.opts.verify_checksums)?;
     if header.len() > V4_MIN_HEADER {
-        v4_options(&header[V4_MIN_HEADER..], ctx.opts.accept_source_routed)?;
+        let options = &header[V4_MIN_HEADER..];
+        if let Some(dst) = v4_options(options, ctx.opts.accept_source_routed)? {
+            ip.dst[..4].copy_from_slice(&dst);
+        }
     }
     let proto = header[field::V4_PROTO];
     let word = field16(header, field::V4_FRAG);
@@ -122,76 +125,171 @@ fn v4_header(frame: &[u8], at: usize, verify: bool) -> Result<(IpInfo, &[u8]), D
 }
 
 /// Checks IPv4 options as a receiving host does before it takes the
-/// packet (RFC 791): each option but the one-byte ones (end of list,
-/// no-operation) has a length of at least 2 that stays within the
-/// header, or the packet is dropped ([`DecodeError::BadOptions`]); a
-/// loose or strict source route drops it too, unless `accept_source_routed`
-/// ([`DecodeError::Refused`]). Options past the end of the list are not
+/// packet (RFC 791, as Linux's `ip_options_compile` reads them): each
+/// option but the one-byte ones (end of list, no-operation) has a length
+/// of at least 2 that stays within the header; record route, timestamp,
+/// router alert and source route options have the lengths and pointers
+/// their kind asks for; there is at most one timestamp and one source
+/// route. Otherwise the packet is dropped ([`DecodeError::BadOptions`]).
+/// A loose or strict source route drops it too, unless
+/// `accept_source_routed`, and so does a CIPSO label (a host that has not
+/// configured its domain of interpretation drops it), as
+/// [`DecodeError::Refused`]. Options past the end of the list are not
 /// read, as hosts do not read them.
-fn v4_options(options: &[u8], accept_source_routed: bool) -> Result<(), DecodeError> {
+///
+/// Returns the final destination of an accepted source route not yet
+/// exhausted: its last address (the connection's end, which the TCP
+/// pseudo-header uses), where the header's destination is the next hop.
+fn v4_options(options: &[u8], accept_source_routed: bool) -> Result<Option<[u8; 4]>, DecodeError> {
     const END: u8 = 0;
     const NOP: u8 = 1;
+    const RECORD_ROUTE: u8 = 7;
+    const TIMESTAMP: u8 = 0x44;
     const LSRR: u8 = 0x83;
+    const CIPSO: u8 = 0x86;
     const SSRR: u8 = 0x89;
+    const ROUTER_ALERT: u8 = 0x94;
     let bad = DecodeError::BadOptions { layer: Layer::Ipv4 };
+    let (mut timestamp, mut route) = (false, None::<&[u8]>);
     let mut at = 0;
     while let Some(&kind) = options.get(at) {
         match kind {
             END => break,
-            NOP => at += 1,
-            _ => {
-                let len = usize::from(*options.get(at + 1).ok_or(bad)?);
-                if len < 2 || at + len > options.len() {
+            NOP => {
+                at += 1;
+                continue;
+            }
+            _ => {}
+        }
+        let len = usize::from(*options.get(at + 1).ok_or(bad)?);
+        let opt = options.get(at..at + len).filter(|_| len >= 2).ok_or(bad)?;
+        // The pointer of the kinds that have one (1-based, into the option).
+        let ptr = opt.get(2).map_or(0, |&p| usize::from(p));
+        match kind {
+            RECORD_ROUTE if len < 3 || ptr < 4 || (ptr <= len && ptr + 3 > len) => {
+                return Err(bad);
+            }
+            TIMESTAMP => {
+                if timestamp || len < 4 || ptr < 5 {
                     return Err(bad);
                 }
-                if (kind == LSRR || kind == SSRR) && !accept_source_routed {
+                let (flags, overflow) = (opt[3] & 0x0f, opt[3] >> 4);
+                // Room for a timestamp, or an address and one.
+                let room = if flags == 1 || flags == 3 { 8 } else { 4 };
+                if (ptr <= len && ptr + room - 1 > len) || (ptr > len && overflow == 15) {
+                    return Err(bad);
+                }
+                timestamp = true;
+            }
+            LSRR | SSRR => {
+                if route.is_some() || len < 3 || ptr < 4 {
+                    return Err(bad);
+                }
+                if !accept_source_routed {
                     return Err(DecodeError::Refused {
                         why: "IPv4 source route",
                     });
                 }
-                at += len;
+                route = Some(opt);
             }
+            ROUTER_ALERT if len < 4 => return Err(bad),
+            CIPSO => {
+                return Err(DecodeError::Refused {
+                    why: "IPv4 CIPSO label",
+                })
+            }
+            _ => {}
         }
+        at += len;
     }
-    Ok(())
+    Ok(route.and_then(|r| {
+        let ptr = usize::from(r[2]);
+        let last = r
+            .len()
+            .checked_sub(4)
+            .filter(|&l| l >= 3 && ptr <= r.len())?;
+        r[last..].try_into().ok()
+    }))
 }
 
 /// Checks the options of an IPv6 Hop-by-Hop (`hop_by_hop`) or Destination
-/// Options header (RFC 8200 §4.2), the bytes after its first two: each
-/// but Pad1 fits within the header, or the packet is dropped
-/// ([`DecodeError::BadOptions`]), and one the host does not know whose
-/// type's two high bits ask for the packet to be discarded drops it
-/// ([`DecodeError::Refused`]). Known, as Linux knows them: Pad1, PadN,
-/// the jumbo payload (Hop-by-Hop) and the home address (Destination);
-/// every other option in use has the high bits clear (skip it).
-fn v6_options(options: &[u8], hop_by_hop: bool) -> Result<(), DecodeError> {
+/// Options header (RFC 8200 §4.2), the bytes after its first two, as
+/// Linux's `ip6_parse_tlv` does: each but Pad1 fits within the header; at
+/// most 7 bytes of padding in a row, PadN's all zero; at most 8 options
+/// other than padding; a router alert of 2 bytes; an in-situ OAM option
+/// at a multiple of 4; a jumbo payload of 4 bytes at 4n + 2. Otherwise the
+/// packet is dropped ([`DecodeError::BadOptions`]). A jumbo payload
+/// length that is not one (65,535 or less, or beside a payload length),
+/// a CALIPSO label (no domain of interpretation configured) and an option
+/// the host does not know whose type's two high bits ask for the packet
+/// to be discarded drop it too ([`DecodeError::Refused`]). Known in
+/// Hop-by-Hop: the router alert, in-situ OAM, the jumbo payload and
+/// CALIPSO; in Destination Options, none (a home address needs a
+/// Mobile IPv6 binding, which hosts do not have: it is refused as
+/// unknown). `base` is the offset of the first option from the IPv6
+/// header (alignment is reckoned from there); `payload_len` the IPv6
+/// header's payload length field.
+fn v6_options(
+    options: &[u8],
+    hop_by_hop: bool,
+    base: usize,
+    payload_len: u16,
+) -> Result<(), DecodeError> {
     const PAD1: u8 = 0;
     const PADN: u8 = 1;
+    const ROUTER_ALERT: u8 = 5;
+    const CALIPSO: u8 = 7;
+    const IOAM: u8 = 0x31;
     const JUMBO: u8 = 0xc2;
-    const HOME_ADDRESS: u8 = 0xc9;
+    const MAX_OPTIONS: usize = 8;
     let bad = DecodeError::BadOptions {
         layer: Layer::Ipv6Ext,
     };
-    let mut at = 0;
+    let refused = |why| Err(DecodeError::Refused { why });
+    let (mut at, mut padding, mut count) = (0, 0, 0);
     while let Some(&kind) = options.get(at) {
         if kind == PAD1 {
+            padding += 1;
+            if padding > 7 {
+                return Err(bad);
+            }
             at += 1;
             continue;
         }
         let len = 2 + usize::from(*options.get(at + 1).ok_or(bad)?);
-        if at + len > options.len() {
+        let opt = options.get(at..at + len).ok_or(bad)?;
+        let data = &opt[2..];
+        if kind == PADN {
+            padding += len;
+            if padding > 7 || data.iter().any(|&b| b != 0) {
+                return Err(bad);
+            }
+            at += len;
+            continue;
+        }
+        padding = 0;
+        count += 1;
+        if count > MAX_OPTIONS {
             return Err(bad);
         }
-        let known = match kind {
-            PADN => true,
-            JUMBO => hop_by_hop,
-            HOME_ADDRESS => !hop_by_hop,
-            _ => false,
-        };
-        if !known && kind >> 6 != 0 {
-            return Err(DecodeError::Refused {
-                why: "unknown IPv6 option to be discarded",
-            });
+        let offset = base + at;
+        match (hop_by_hop, kind) {
+            (true, ROUTER_ALERT) if data.len() != 2 => return Err(bad),
+            (true, ROUTER_ALERT) => {}
+            (true, IOAM) if offset % 4 != 0 => return Err(bad),
+            (true, IOAM) => {}
+            (true, JUMBO) => {
+                if data.len() != 4 || offset % 4 != 2 {
+                    return Err(bad);
+                }
+                let jumbo = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
+                if jumbo <= 65_535 || payload_len != 0 {
+                    return refused("IPv6 jumbo payload option without a jumbogram");
+                }
+            }
+            (true, CALIPSO) => return refused("IPv6 CALIPSO label"),
+            _ if kind >> 6 != 0 => return refused("unknown IPv6 option to be discarded"),
+            _ => {}
         }
         at += len;
     }
@@ -316,13 +414,31 @@ fn ext_headers<'a>(
             .ok_or(DecodeError::Truncated { layer })?;
         ip.payload = at + len;
         match next {
-            0 | 60 => v6_options(&ext[2..], next == 0)?,
+            0 if at != ip.offset + V6_HEADER => {
+                // RFC 8200 §4.1: right after the IPv6 header only.
+                return Err(DecodeError::Refused {
+                    why: "IPv6 Hop-by-Hop header not first",
+                });
+            }
+            0 | 60 => {
+                let payload_len = frame
+                    .get(ip.offset..)
+                    .map_or(0, |h| field16(h, field::V6_PAYLOAD_LEN));
+                v6_options(&ext[2..], next == 0, at + 2 - ip.offset, payload_len)?;
+            }
             43 => {
+                let (kind, left) = (ext[2], ext[3]);
                 // Type 0 with segments left: RFC 5095 forbids processing
-                // it, so no host takes the packet.
-                if ext[2] == 0 && ext[3] != 0 && !ctx.opts.accept_source_routed {
+                // it, so no host takes the packet. A type not known, with
+                // segments left: RFC 8200 §4.4 has it discarded.
+                if left != 0 && kind == 0 && !ctx.opts.accept_source_routed {
                     return Err(DecodeError::Refused {
                         why: "IPv6 type 0 routing header",
+                    });
+                }
+                if left != 0 && !matches!(kind, 0 | 2 | 3 | 4) {
+                    return Err(DecodeError::Refused {
+                        why: "IPv6 routing header of an unknown type",
                     });
                 }
                 if let Some(dst) = final_destination(ext) {

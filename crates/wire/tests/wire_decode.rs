@@ -317,16 +317,19 @@ fn tso_total_length_zero() {
     assert_eq!(tcp_of(LinkType::Raw, &pkt6).payload.len(), 3000);
 }
 
+/// A jumbogram (RFC 2675): a payload length of 0 and a jumbo payload
+/// option over 65,535 bytes; its length is the frame's.
 #[test]
 fn ipv6_jumbo_hop_by_hop() {
-    let seg = checksum_v6(A6, B6, tcp(1234, 80, 1000, &[], b"jumbo"));
+    let payload = vec![b'j'; 70_000];
+    let seg = checksum_v6(A6, B6, tcp(1234, 80, 1000, &[], &payload));
     let mut hbh = vec![6, 0, 0xc2, 4];
     hbh.extend(((seg.len() + 8) as u32).to_be_bytes());
     hbh.extend(&seg);
     let mut pkt = ipv6(A6, B6, 0, &hbh);
     pkt[4..6].copy_from_slice(&[0, 0]);
     let p = tcp_of(LinkType::Raw, &pkt);
-    assert_eq!(p.payload, b"jumbo");
+    assert_eq!(p.payload, &payload[..]);
     assert_eq!(p.tcp_offset, 48);
 }
 
@@ -489,6 +492,29 @@ fn source_routed_packets_are_refused_unless_accepted() {
         o.extend(&route[1..]);
         o.push(0); // end of options
         refused(&ipv4_full(A4, B4, 6, &o, 1, 0, &seg), "IPv4 source route");
+        // Accepted, on its way to the hop: the connection's end is the
+        // route's last address, which the checksum covers.
+        let hop = [10, 0, 0, 9];
+        let mut to_b = vec![kind, 7, 4];
+        to_b.extend(B4);
+        to_b.push(0);
+        let pkt = ipv4_full(A4, hop, 6, &to_b, 1, 0, &seg);
+        let Ok(Decoded::Tcp(p)) = decode(LinkType::Raw, &pkt, &accept) else {
+            panic!("accepted");
+        };
+        check_v4(&p, b"sr");
+        // A second source route is malformed.
+        let mut twice = to_b[..7].to_vec();
+        twice.extend(&to_b[..7]);
+        twice.extend([0, 0]);
+        assert_eq!(
+            decode(
+                LinkType::Raw,
+                &ipv4_full(A4, B4, 6, &twice, 1, 0, &seg),
+                &accept
+            ),
+            Err(DecodeError::BadOptions { layer: Layer::Ipv4 })
+        );
         // Behind a no-operation and a timestamp option.
         let mut o2 = vec![1, 0x44, 4, 5, 0];
         o2.push(kind);
@@ -558,6 +584,43 @@ fn options_that_do_not_parse_or_must_be_discarded_drop_the_packet() {
     for o in [[0x44u8, 1, 0, 0], [0x44, 5, 0, 0], [1, 1, 1, 0x44]] {
         bad(&ipv4_full(A4, B4, 6, &o, 1, 0, &seg), Layer::Ipv4);
     }
+    // Options of a known kind with lengths or pointers their kind does
+    // not allow (as Linux's `ip_options_compile`): record route with a
+    // pointer under 4 or no room for an address, a timestamp with a
+    // pointer under 5, no room for its entry or its overflow count full,
+    // two timestamps, a router alert under 4 bytes.
+    for o in [
+        vec![7u8, 7, 3, 0, 0, 0, 0, 0],
+        vec![7, 6, 4, 0, 0, 0, 0, 0],
+        vec![0x44, 8, 4, 0, 0, 0, 0, 0],
+        vec![0x44, 8, 5, 1, 0, 0, 0, 0],
+        vec![0x44, 4, 5, 0xf0],
+        vec![0x44, 4, 5, 0, 0x44, 4, 5, 0],
+        vec![0x94, 3, 0, 0],
+    ] {
+        bad(&ipv4_full(A4, B4, 6, &o, 1, 0, &seg), Layer::Ipv4);
+    }
+    // A timestamp with room, and a full one not yet overflowed, pass.
+    for o in [
+        [0x44u8, 8, 5, 0, 0, 0, 0, 0],
+        [0x44, 8, 9, 0x10, 0, 0, 0, 0],
+    ] {
+        check_v4(
+            &tcp_of(LinkType::Raw, &ipv4_full(A4, B4, 6, &o, 1, 0, &seg)),
+            b"o",
+        );
+    }
+    // A CIPSO label: no host without its domain configured takes it.
+    assert_eq!(
+        decode(
+            LinkType::Raw,
+            &ipv4_full(A4, B4, 6, &[0x86, 6, 0, 0, 0, 1, 0, 0], 1, 0, &seg),
+            &opts()
+        ),
+        Err(DecodeError::Refused {
+            why: "IPv4 CIPSO label"
+        })
+    );
     // Unknown kinds whose lengths fit pass, as hosts skip them.
     check_v4(
         &tcp_of(
@@ -568,22 +631,22 @@ fn options_that_do_not_parse_or_must_be_discarded_drop_the_packet() {
     );
 
     let seg6 = checksum_v6(A6, B6, tcp(1234, 80, 1000, &[], b"o"));
-    // `next` (0: Hop-by-Hop, 60: Destination Options) with 6 bytes of
-    // options, then TCP.
-    let with = |next: u8, options: [u8; 6]| {
-        let mut rest = vec![6, 0];
+    // `next` (0: Hop-by-Hop, 60: Destination Options) with `options` (8n
+    // + 6 bytes), then TCP.
+    let with = |next: u8, options: &[u8]| {
+        assert_eq!(options.len() % 8, 6);
+        let mut rest = vec![6, (options.len() / 8) as u8];
         rest.extend(options);
         rest.extend(&seg6);
         ipv6(A6, B6, next, &rest)
     };
-    let refused = |pkt: &[u8]| {
+    let refused = |pkt: &[u8], why: &'static str| {
         assert_eq!(
             decode(LinkType::Raw, pkt, &opts()),
-            Err(DecodeError::Refused {
-                why: "unknown IPv6 option to be discarded"
-            })
+            Err(DecodeError::Refused { why })
         );
     };
+    let unknown = "unknown IPv6 option to be discarded";
     for next in [0u8, 60] {
         // PadN, Pad1s, an unknown option to skip (high bits 00).
         for o in [
@@ -591,26 +654,70 @@ fn options_that_do_not_parse_or_must_be_discarded_drop_the_packet() {
             [0, 0, 0, 0, 0, 0],
             [0x3e, 0, 1, 2, 0, 0],
         ] {
-            check_v6(&tcp_of(LinkType::Raw, &with(next, o)), b"o");
+            check_v6(&tcp_of(LinkType::Raw, &with(next, &o)), b"o");
         }
         // Unknown ones to discard (01, 10, 11).
         for kind in [0x4e, 0x8e, 0xee] {
-            refused(&with(next, [kind, 0, 1, 2, 0, 0]));
+            refused(&with(next, &[kind, 0, 1, 2, 0, 0]), unknown);
         }
         // Lengths past the header.
-        bad(&with(next, [1, 5, 0, 0, 0, 0]), Layer::Ipv6Ext);
-        bad(&with(next, [0, 0, 0, 0, 0, 1]), Layer::Ipv6Ext);
+        bad(&with(next, &[1, 5, 0, 0, 0, 0]), Layer::Ipv6Ext);
+        bad(&with(next, &[0, 0, 0, 0, 0, 1]), Layer::Ipv6Ext);
+        // As Linux's `ip6_parse_tlv`: 8 bytes of padding in a row, PadN
+        // that is not all zero, 9 options besides padding.
+        let mut long_pad = [0u8; 14];
+        long_pad[8..].copy_from_slice(&[0x3e, 0, 1, 2, 0, 0]);
+        bad(&with(next, &long_pad), Layer::Ipv6Ext);
+        bad(&with(next, &[1, 4, 0, 0, 1, 0]), Layer::Ipv6Ext);
+        let mut nine = [0x3e, 0].repeat(9);
+        nine.extend([1, 2, 0, 0]);
+        bad(&with(next, &nine), Layer::Ipv6Ext);
+        nine[16..18].copy_from_slice(&[1, 0]); // eight, and padding
+        check_v6(&tcp_of(LinkType::Raw, &with(next, &nine)), b"o");
     }
-    // The jumbo payload belongs in Hop-by-Hop, the home address in
-    // Destination Options: each is known there only.
+    // Hop-by-Hop knows the router alert (2 bytes), in-situ OAM (at 4n),
+    // the jumbo payload (4 bytes at 4n + 2, a length over 65,535 with a
+    // payload length of 0) and CALIPSO (refused without its domain).
+    check_v6(&tcp_of(LinkType::Raw, &with(0, &[5, 2, 0, 0, 1, 0])), b"o");
+    bad(&with(0, &[5, 1, 0, 0, 0, 0]), Layer::Ipv6Ext);
+    check_v6(
+        &tcp_of(LinkType::Raw, &with(0, &[1, 0, 0x31, 0, 1, 0])),
+        b"o",
+    );
+    bad(&with(0, &[0x31, 0, 1, 2, 0, 0]), Layer::Ipv6Ext);
+    refused(&with(0, &[7, 4, 0, 0, 0, 1]), "IPv6 CALIPSO label");
     let jumbo = [0xc2, 4, 0, 1, 0, 0];
-    let home = [0xc9, 4, 0, 0, 0, 0];
-    check_v6(&tcp_of(LinkType::Raw, &with(0, jumbo)), b"o");
-    refused(&with(60, jumbo));
-    refused(&with(0, home));
-    // The home address option holds 16 bytes; a shortened one still only
-    // has to fit its header here.
-    check_v6(&tcp_of(LinkType::Raw, &with(60, home)), b"o");
+    let no_jumbogram = "IPv6 jumbo payload option without a jumbogram";
+    refused(&with(0, &jumbo), no_jumbogram);
+    let mut jumbogram = with(0, &jumbo);
+    jumbogram[4..6].fill(0); // the payload length a jumbogram has
+    check_v6(&tcp_of(LinkType::Raw, &jumbogram), b"o");
+    jumbogram[42..48].copy_from_slice(&[0xc2, 4, 0, 0, 0xff, 0xff]);
+    refused(&jumbogram, no_jumbogram);
+    bad(&with(0, &[1, 0, 0xc2, 4, 0, 1]), Layer::Ipv6Ext); // at 4n
+                                                           // Destination Options knows none of them: the jumbo payload and the
+                                                           // home address (no Mobile IPv6 binding) are refused there.
+    refused(&with(60, &jumbo), unknown);
+    let mut home = vec![0xc9, 16];
+    home.extend(B6);
+    home.extend([1, 2, 0, 0]);
+    refused(&with(60, &home), unknown);
+    // Hop-by-Hop anywhere but first (RFC 8200 §4.1).
+    let mut rest = vec![0, 0, 1, 4, 0, 0, 0, 0];
+    rest.extend([6, 0, 1, 4, 0, 0, 0, 0]);
+    rest.extend(&seg6);
+    refused(&ipv6(A6, B6, 60, &rest), "IPv6 Hop-by-Hop header not first");
+    // A routing header of a type not known, with segments left (RFC 8200
+    // §4.4); with none left it is skipped.
+    let mut rest = vec![6, 2, 9, 1, 0, 0, 0, 0];
+    rest.extend(B6);
+    rest.extend(&seg6);
+    refused(
+        &ipv6(A6, B6, 43, &rest),
+        "IPv6 routing header of an unknown type",
+    );
+    rest[3] = 0;
+    check_v6(&tcp_of(LinkType::Raw, &ipv6(A6, B6, 43, &rest)), b"o");
 }
 
 /// Extension headers are followed as far as the packet goes (no count

@@ -1372,9 +1372,10 @@ fn equal_tuples_in_many_networks_at_once_give_the_truth() {
 fn a_source_routed_segment_is_refused_unless_accepted() {
     let [syn, syn_ack, ack] = handshake();
     let mut forged = ts_frame(true, A, 1_000, 5_000, 102, b"GET /evil");
-    // A strict source route and an end of options behind the IPv4 header:
+    // A strict source route (its last address the server, the
+    // connection's end) and an end of options behind the IPv4 header:
     // header length, IP length and header checksum to match.
-    forged.splice(34..34, [0x89, 7, 4, 192, 0, 2, 1, 0]);
+    forged.splice(34..34, [0x89, 7, 4, 10, 0, 0, 2, 0]);
     forged[14] = 0x47;
     let total = u16::from_be_bytes([forged[16], forged[17]]) + 8;
     forged[16..18].copy_from_slice(&total.to_be_bytes());
