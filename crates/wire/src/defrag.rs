@@ -24,9 +24,14 @@
 //! RFC 8200 §4.5), whatever the policy: a fragment that overlaps another
 //! abandons its whole datagram, as the receiving host does
 //! ([`DefragStats::abandoned_overlap`]), except an exact copy of bytes
-//! already held (a duplicate), which is dropped alone;
-//! [`DefragPolicy::Discard`] applies that rule to IPv4 too. The header
-//! kept is the one of the first offset-0 fragment seen.
+//! already held (a duplicate), which is dropped alone.
+//! [`DefragPolicy::Discard`] rules both families as Linux since 4.19 does
+//! (a fragment inside a run held is a duplicate whatever its bytes, other
+//! overlaps discard the datagram and forget it); `linux` and `discard`
+//! also take an IPv4 fragment other than the last whose length is not a
+//! multiple of 8 as far as its last multiple, as Linux does, where the
+//! other policies drop it (RFC 791). The header kept is the one of the
+//! first offset-0 fragment seen.
 //!
 //! A fragment the capture cut short (snap length) cannot be completed: if
 //! it is the last one, the datagram is rebuilt with the length the headers
@@ -84,6 +89,9 @@ const RUN_BYTES: usize = 3 * std::mem::size_of::<(u32, (u32, u32))>();
 /// Bytes counted for one entry of a datagram's owners (as `RUN_BYTES`).
 const OWNER_BYTES: usize = 3 * std::mem::size_of::<(u32, Owner)>();
 
+/// Bytes counted for one entry of a datagram's Linux queue (as `RUN_BYTES`).
+const QUEUE_BYTES: usize = 3 * std::mem::size_of::<(u32, u32)>();
+
 /// Bytes of a B-tree leaf of 11 entries of `key_value` bytes (the
 /// standard library's node; its header, 16 bytes at most).
 const fn leaf_bytes(key_value: usize) -> usize {
@@ -132,9 +140,15 @@ pub enum DefragPolicy {
     /// >= oe`): Solaris, SunOS.
     Solaris,
     /// Any overlap other than an exact copy of bytes held discards the
-    /// whole datagram, as IPv6 always does (RFC 5722): Linux since 4.19
-    /// (which also drops a fragment lying inside one it holds as a
-    /// duplicate whatever its bytes, where this abandons the datagram).
+    /// whole datagram, as Linux since 4.19 does for both families (RFC
+    /// 5722's rule for IPv6), and as Linux rules it: a fragment that lies
+    /// inside a run it holds (fragments that arrived in order, each
+    /// continuing the one that ended highest) is a duplicate, dropped
+    /// alone whatever its bytes; any other overlap discards the datagram,
+    /// which is then forgotten (its later fragments start a new one, as
+    /// in Linux's queue). Applies to IPv6 datagrams too, where the
+    /// destination's policy is this one; other IPv6 datagrams follow RFC
+    /// 5722 strictly.
     Discard,
 }
 
@@ -389,6 +403,10 @@ struct Datagram {
     /// thousands held, a sender splitting and joining owners at the front
     /// made every fragment move them all (128 KiB).
     owners: BTreeMap<u32, Owner>,
+    /// Under [`DefragPolicy::Discard`]: Linux's runs of fragments, start →
+    /// end (see `queue`), and the run ending highest (Linux's tail).
+    queue: BTreeMap<u32, u32>,
+    tail: Option<(u32, u32)>,
     /// Payload length captured, known once the last fragment arrived.
     total: Option<u32>,
     /// Bytes the capture cut off the end of the last fragment.
@@ -474,8 +492,20 @@ impl Defragmenter {
             self.stats.dropped_truncated += 1;
             return None;
         }
+        let mut trimmed;
+        let mut frag = frag;
+        let mut emptied = false;
+        if frag.more && frag.data.len() % 8 != 0 && self.trims(&key, frag) {
+            // Linux takes a fragment other than the last whose length is
+            // not a multiple of 8 as far as the last multiple (IPv4); one
+            // left with nothing is invalid there too.
+            trimmed = *frag;
+            trimmed.data = &frag.data[..frag.data.len() & !7];
+            emptied = trimmed.data.is_empty();
+            frag = &trimmed;
+        }
         let end = u64::from(frag.offset) + frag.data.len() as u64;
-        if end > 65535 || (frag.more && frag.data.len() % 8 != 0) {
+        if end > 65535 || emptied || (frag.more && frag.data.len() % 8 != 0) {
             self.stats.dropped_invalid += 1;
             return None;
         }
@@ -495,6 +525,17 @@ impl Defragmenter {
         }
         while self.bytes + growth > self.config.max_bytes && self.evict_oldest() {}
         self.add(key, frag)
+    }
+
+    /// Whether `frag` (of datagram `key`) goes to a host that trims a
+    /// fragment other than the last to a multiple of 8 bytes rather than
+    /// dropping it: Linux (`linux`, `discard`), for IPv4.
+    fn trims(&self, key: &Key, frag: &Fragment<'_>) -> bool {
+        let policy = match self.map.get(key) {
+            Some(d) => d.policy,
+            None => self.config.policy_for(frag.dst),
+        };
+        frag.ip_version == 4 && matches!(policy, DefragPolicy::Linux | DefragPolicy::Discard)
     }
 
     /// Discards datagrams whose first fragment is older than their
@@ -550,6 +591,7 @@ impl Defragmenter {
     fn add(&mut self, key: Key, frag: &Fragment<'_>) -> Option<Reassembled> {
         // The datagram may itself have been the oldest and evicted.
         let d = self.map.get_mut(&key)?;
+        let policy = d.policy;
         let before = d.bytes();
         let outcome = d.insert(frag);
         let complete = matches!(outcome, Insert::Ok { .. }) && d.complete();
@@ -578,7 +620,12 @@ impl Defragmenter {
                 return None;
             }
             Insert::Overlap => {
-                self.abandon(&key);
+                if policy == DefragPolicy::Discard {
+                    // Forgotten, as Linux kills its queue.
+                    self.discard(&key);
+                } else {
+                    self.abandon(&key);
+                }
                 self.stats.abandoned_overlap += 1;
                 return None;
             }
@@ -612,6 +659,7 @@ impl Defragmenter {
             d.runs = BTreeMap::new();
             d.have = Vec::new();
             d.owners = BTreeMap::new();
+            d.queue = BTreeMap::new();
         }
     }
 
@@ -650,6 +698,13 @@ struct Owner {
     from: (u32, u32),
 }
 
+/// Where a fragment went in Linux's queue (see `Datagram::queue`).
+enum Queued {
+    New,
+    Duplicate,
+    Overlap,
+}
+
 enum Insert {
     Ok {
         /// Some of the fragment's bytes lost to bytes held.
@@ -677,6 +732,8 @@ impl Datagram {
             last_run: None,
             have: Vec::new(),
             owners: BTreeMap::new(),
+            queue: BTreeMap::new(),
+            tail: None,
             total: None,
             tail_missing: 0,
         }
@@ -688,6 +745,7 @@ impl Datagram {
             + tree_bytes(self.runs.len(), RUN_BYTES)
             + self.have.capacity() * 8
             + tree_bytes(self.owners.len(), OWNER_BYTES)
+            + tree_bytes(self.queue.len(), QUEUE_BYTES)
     }
 
     /// Bytes this fragment would add to the buffers, at most (vectors may
@@ -711,7 +769,8 @@ impl Datagram {
         // or the first leaf of either tree.
         let runs = RUN_BYTES.max(leaf_bytes(RUN_BYTES / 3));
         let owners = (4 * OWNER_BYTES).max(leaf_bytes(OWNER_BYTES / 3));
-        frag.data.len() + header + runs + 16 + owners
+        let queue = QUEUE_BYTES.max(leaf_bytes(QUEUE_BYTES / 3));
+        frag.data.len() + header + runs + 16 + owners + queue
     }
 
     fn insert(&mut self, frag: &Fragment<'_>) -> Insert {
@@ -720,7 +779,8 @@ impl Datagram {
         let end = start + frag.data.len() as u32;
         // Before the length checks: an overlapping IPv6 fragment abandons
         // the datagram whatever else is wrong with it.
-        let strict = self.version == 6 || policy == DefragPolicy::Discard;
+        let linux = policy == DefragPolicy::Discard;
+        let strict = self.version == 6 && !linux;
         if strict && self.overlaps(start, end) && !self.holds_copy(start, frag.data) {
             return Insert::Overlap;
         }
@@ -742,6 +802,19 @@ impl Datagram {
                 lost: false,
                 won: false,
             };
+        }
+        if linux {
+            match self.queue(start, end) {
+                Queued::Overlap => return Insert::Overlap,
+                // Every byte of it is held: nothing to keep.
+                Queued::Duplicate => {
+                    return Insert::Ok {
+                        lost: true,
+                        won: false,
+                    }
+                }
+                Queued::New => {}
+            }
         }
         let (lost, won) = if self.version == 4 && policy.tracks_owners() {
             self.settle(start, end, frag.data, policy)
@@ -886,6 +959,39 @@ impl Datagram {
             self.overwrite(lo, hi, &src[(lo - start) as usize..(hi - start) as usize]);
         }
         (lost, won)
+    }
+
+    /// Places `[start, end)` in Linux's queue of fragment runs as its
+    /// `inet_frag_queue_insert` does (since 4.19): past the tail's end it
+    /// continues the tail's run if it starts where the tail ends, starts
+    /// a run of its own beyond, and overlaps if it starts before; else it
+    /// is a duplicate if it lies inside one run, new if it touches none,
+    /// an overlap otherwise.
+    fn queue(&mut self, start: u32, end: u32) -> Queued {
+        match self.tail {
+            Some((ts, te)) if te < end => {
+                if start < te {
+                    return Queued::Overlap;
+                }
+                let run = if start == te { ts } else { start };
+                self.queue.insert(run, end);
+                self.tail = Some((run, end));
+                Queued::New
+            }
+            Some(_) => match overlapping(&self.queue, start, end, |_, &e| e).next() {
+                None => {
+                    self.queue.insert(start, end);
+                    Queued::New
+                }
+                Some((&s, &e)) if s <= start && end <= e => Queued::Duplicate,
+                Some(_) => Queued::Overlap,
+            },
+            None => {
+                self.queue.insert(start, end);
+                self.tail = Some((start, end));
+                Queued::New
+            }
+        }
     }
 
     /// Replaces the held bytes of `[lo, hi)` (all held) with `data`.

@@ -622,6 +622,9 @@ fn check_policy(
         frags.swap(i, (x % (i as u64 + 1)) as usize);
     }
     let total = usize::from(units) * 8;
+    if policy == DefragPolicy::Discard {
+        return check_linux_queue(&frags, total);
+    }
     // Each byte, and the fragment it came from; each fragment's span
     // as the host holds it: trimmed to start past a fragment that took
     // its front, and at its first byte kept.
@@ -671,15 +674,92 @@ fn check_policy(
             break;
         }
     }
-    if policy == DefragPolicy::Discard && overlapped {
-        prop_assert!(done.is_none());
-        prop_assert_eq!(d.stats().abandoned_overlap, 1);
-        return Ok(());
-    }
+    let _ = overlapped;
     let r = done.expect("the tiling covers the datagram");
     let want: Vec<u8> = model.iter().map(|b| b.expect("covered").0).collect();
     prop_assert_eq!(&r.packet[20..], &want[..]);
     prop_assert_eq!(r.packet.len(), 20 + total);
+    Ok(())
+}
+
+/// The policy check under `discard`, against a model of Linux's fragment
+/// queue (since 4.19): runs of fragments, each continuing the one that
+/// ended highest (the tail); a fragment past the tail's end overlaps if it
+/// starts before it; one inside a run is a duplicate, dropped alone; one
+/// touching a run otherwise overlaps, and the datagram is forgotten (the
+/// next fragment starts a new one). The datagram comes out when the
+/// fragments kept since the last overlap cover it, with their bytes.
+fn check_linux_queue(frags: &[(u16, Vec<u8>, bool)], total: usize) -> Result<(), TestCaseError> {
+    let mut d = Defragmenter::new(DefragConfig {
+        policy: DefragPolicy::Discard,
+        ..DefragConfig::default()
+    });
+    let (mut runs, mut tail) = (Vec::<(u32, u32)>::new(), None::<(u32, u32)>);
+    let (mut bytes, mut last_seen) = (vec![None::<u8>; total], false);
+    let (mut kills, mut duplicates) = (0u64, 0u64);
+    for (off, data, more) in frags {
+        let word = (off / 8) | if *more { 0x2000 } else { 0 };
+        let pkt = ipv4_full(A4, B4, 17, &[], 9, word, data);
+        let (a, b) = (u32::from(*off), u32::from(*off) + data.len() as u32);
+        let touching = runs.iter().position(|&(s, e)| s < b && a < e);
+        let verdict = match tail {
+            Some((ts, te)) if te < b => {
+                if a < te {
+                    "overlap"
+                } else {
+                    let start = if a == te { ts } else { a };
+                    runs.retain(|&(s, _)| s != start);
+                    runs.push((start, b));
+                    tail = Some((start, b));
+                    "new"
+                }
+            }
+            Some(_) => match touching {
+                None => {
+                    runs.push((a, b));
+                    "new"
+                }
+                Some(i) if runs[i].0 <= a && b <= runs[i].1 => "duplicate",
+                Some(_) => "overlap",
+            },
+            None => {
+                runs.push((a, b));
+                tail = Some((a, b));
+                "new"
+            }
+        };
+        match verdict {
+            "new" => {
+                for (i, &byte) in data.iter().enumerate() {
+                    prop_assert!(bytes[a as usize + i].is_none(), "new bytes only");
+                    bytes[a as usize + i] = Some(byte);
+                }
+                last_seen |= !*more;
+            }
+            "duplicate" => {
+                duplicates += 1;
+                last_seen |= !*more;
+            }
+            _ => {
+                kills += 1;
+                (runs, tail) = (Vec::new(), None);
+                (bytes, last_seen) = (vec![None; total], false);
+            }
+        }
+        let r = d.push(&as_frag(&pkt), Timestamp(0));
+        let complete = last_seen && bytes.iter().all(Option::is_some);
+        prop_assert_eq!(r.is_some(), complete, "{} at {}..{}", verdict, a, b);
+        if let Some(r) = r {
+            let want: Vec<u8> = bytes.iter().map(|b| b.unwrap_or_default()).collect();
+            prop_assert_eq!(&r.packet[20..], &want[..]);
+            break;
+        }
+    }
+    let s = d.stats();
+    prop_assert_eq!(
+        (s.abandoned_overlap, s.dropped_overlap),
+        (kills, duplicates)
+    );
     Ok(())
 }
 
@@ -1042,4 +1122,104 @@ fn counted_bytes_cover_each_datagrams_trees() {
         d.buffered_bytes()
     );
     assert!(held < 160, "{held} datagrams held in 64 KiB");
+}
+
+/// Under `discard`, as Linux since 4.19 in both families: a fragment
+/// inside a run held (here, a changed copy of one) is dropped alone; one
+/// across two runs discards the datagram, which is then forgotten, so
+/// its fragments sent again make it whole. IPv6 under any other policy
+/// follows RFC 5722 strictly: the changed copy abandons the datagram, and
+/// its resent fragments stay dropped until it times out.
+#[test]
+fn discard_rules_fragments_as_linux_queues_them() {
+    let v4 = v4_datagram(1000);
+    let v6 = v6_datagram(1000);
+    for (pkt, frags) in [(&v4, frag_v4(&v4, 256)), (&v6, frag_v6(&v6, 48, 256, 5))] {
+        let mut changed = frags[1].clone();
+        let last = changed.len() - 1;
+        changed[last] ^= 0xff;
+        let push_all = |d: &mut Defragmenter, sent: &[&Vec<u8>]| {
+            sent.iter()
+                .filter_map(|f| d.push(&as_frag(f), Timestamp(0)))
+                .last()
+        };
+        let discard = || {
+            Defragmenter::new(DefragConfig {
+                policy: DefragPolicy::Discard,
+                ..DefragConfig::default()
+            })
+        };
+        // In order, frags 0 and 1 make one run: the changed copy of 1
+        // lies inside it.
+        let mut d = discard();
+        let sent = [&frags[0], &frags[1], &changed, &frags[2], &frags[3]];
+        let out = push_all(&mut d, &sent).expect("the copy dropped alone");
+        assert_eq!(&out.packet, pkt);
+        assert_eq!(
+            (d.stats().dropped_overlap, d.stats().abandoned_overlap),
+            (1, 0)
+        );
+        // 1 then 0: two runs; a fragment across both discards the
+        // datagram, and the fragments sent again complete a new one.
+        let mut d = discard();
+        let joined = [&frags[0][..], &frags[1][frags[1].len() - 8..]].concat();
+        let across = if pkt[0] >> 4 == 4 {
+            // Fragment 0 with 8 more bytes: it reaches into fragment 1.
+            let mut f = joined.clone();
+            let len = u16::from_be_bytes([f[2], f[3]]) + 8;
+            f[2..4].copy_from_slice(&len.to_be_bytes());
+            f
+        } else {
+            let mut f = joined.clone();
+            let len = u16::from_be_bytes([f[4], f[5]]) + 8;
+            f[4..6].copy_from_slice(&len.to_be_bytes());
+            f
+        };
+        let sent = [&frags[1], &frags[0], &across];
+        assert!(push_all(&mut d, &sent).is_none());
+        assert_eq!(d.stats().abandoned_overlap, 1);
+        assert_eq!(d.in_progress(), 0, "forgotten");
+        let again: Vec<_> = frags.iter().collect();
+        assert_eq!(&push_all(&mut d, &again).expect("sent again").packet, pkt);
+        if pkt[0] >> 4 == 6 {
+            // RFC 5722 strictly: the changed copy abandons the datagram,
+            // and the resent fragments stay dropped.
+            let mut d = Defragmenter::new(DefragConfig::default());
+            let sent = [&frags[0], &frags[1], &changed];
+            assert!(push_all(&mut d, &sent).is_none());
+            assert_eq!(d.stats().abandoned_overlap, 1);
+            assert!(push_all(&mut d, &again).is_none());
+        }
+    }
+}
+
+/// Linux takes an IPv4 fragment other than the last whose length is not a
+/// multiple of 8 as far as its last multiple (`linux`, `discard`); other
+/// policies drop it as RFC 791 says no such fragment exists, and so does
+/// every policy for IPv6 (RFC 8200).
+#[test]
+fn linux_trims_a_fragment_that_is_not_a_multiple_of_8() {
+    let pkt = v4_datagram(64);
+    let payload = &pkt[20..];
+    // 12 bytes with more to follow (4 beyond a multiple of 8, their bytes
+    // garbage), then the rest from byte 8.
+    let mut first_bytes = payload[..8].to_vec();
+    first_bytes.extend([0xee; 4]);
+    let first = ipv4_full(A4, B4, pkt[9], &[], 3, 0x2000, &first_bytes);
+    let rest = ipv4_full(A4, B4, pkt[9], &[], 3, 1, &payload[8..]);
+    for policy in DefragPolicy::ALL {
+        let mut d = Defragmenter::new(DefragConfig {
+            policy,
+            ..DefragConfig::default()
+        });
+        assert!(d.push(&as_frag(&first), Timestamp(0)).is_none());
+        let out = d.push(&as_frag(&rest), Timestamp(0));
+        let linux = matches!(policy, DefragPolicy::Linux | DefragPolicy::Discard);
+        assert_eq!(out.is_some(), linux, "{policy}");
+        if let Some(r) = out {
+            assert_eq!(&r.packet[20..], payload, "{policy}");
+        } else {
+            assert_eq!(d.stats().dropped_invalid, 1, "{policy}");
+        }
+    }
 }

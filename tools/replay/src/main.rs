@@ -72,9 +72,10 @@ struct Args {
     #[arg(long)]
     overlap_policy: Option<OverlapPolicy>,
     /// Where IPv4 fragments overlap, whose bytes win: first, last, bsd,
-    /// linux, windows, solaris, or discard (the datagram, as IPv6 always
-    /// does and current Linux for IPv4); default first; for the hosts no
-    /// `[[host]]` entry of the config names.
+    /// linux, windows, solaris, or discard (the datagram, as current
+    /// Linux does in both families, IPv6 too where chosen; IPv6 otherwise
+    /// follows RFC 5722); default first; for the hosts no `[[host]]`
+    /// entry of the config names.
     #[arg(long, value_name = "POLICY")]
     defrag_policy: Option<DefragPolicy>,
     /// Drop frames their capture records as whole whose IP length promises
