@@ -139,14 +139,16 @@ pub enum DefragPolicy {
     /// As Windows, and also where it ends with the owner (`ns < os && ne
     /// >= oe`): Solaris, SunOS.
     Solaris,
-    /// Any overlap other than an exact copy of bytes held discards the
-    /// whole datagram, as Linux since 4.19 does for both families (RFC
-    /// 5722's rule for IPv6), and as Linux rules it: a fragment that lies
+    /// Overlaps discard the whole datagram, as Linux since 4.19 does in
+    /// both families (RFC 5722's rule for IPv6), and as Linux rules
+    /// them: a fragment that lies
     /// inside a run it holds (fragments that arrived in order, each
     /// continuing the one that ended highest) is a duplicate, dropped
     /// alone whatever its bytes; any other overlap discards the datagram,
     /// which is then forgotten (its later fragments start a new one, as
-    /// in Linux's queue). Applies to IPv6 datagrams too, where the
+    /// in Linux's queue), and so does a last fragment whose end differs
+    /// from the datagram's or falls short of bytes held, or a fragment of
+    /// no bytes. Applies to IPv6 datagrams too, where the
     /// destination's policy is this one; other IPv6 datagrams follow RFC
     /// 5722 strictly.
     Discard,
@@ -611,6 +613,11 @@ impl Defragmenter {
                 self.stats.replaced_overlap += u64::from(won);
             }
             Insert::Invalid => {
+                if policy == DefragPolicy::Discard {
+                    // Linux kills its queue for a length that contradicts
+                    // the datagram's, or a fragment of no bytes.
+                    self.discard(&key);
+                }
                 self.stats.dropped_invalid += 1;
                 return None;
             }
@@ -798,6 +805,9 @@ impl Datagram {
             self.protocol = frag.protocol;
         }
         if start == end {
+            if linux {
+                return Insert::Invalid;
+            }
             return Insert::Ok {
                 lost: false,
                 won: false,

@@ -1223,3 +1223,41 @@ fn linux_trims_a_fragment_that_is_not_a_multiple_of_8() {
         }
     }
 }
+
+/// Under `discard`, as Linux kills its queue: a last fragment whose end
+/// contradicts the datagram's, or a fragment of no bytes, discards and
+/// forgets the datagram; other policies drop such a fragment alone and
+/// keep the datagram.
+#[test]
+fn discard_forgets_a_datagram_a_contradicting_fragment_names() {
+    let pkt = v4_datagram(1000);
+    let frags = frag_v4(&pkt, 256);
+    let last = frags.len() - 1;
+    // A second last fragment ending 8 bytes early, and one of no bytes.
+    let mut short_end = frags[last].clone();
+    let len = u16::from_be_bytes([short_end[2], short_end[3]]) - 8;
+    short_end[2..4].copy_from_slice(&len.to_be_bytes());
+    short_end.truncate(usize::from(len));
+    let empty = ipv4_full(A4, B4, pkt[9], &[], 0x7777, 0x2000 | 8, &[]);
+    for (bad, counted_by_first) in [(&short_end, true), (&empty, false)] {
+        for policy in [DefragPolicy::Discard, DefragPolicy::First] {
+            let mut d = Defragmenter::new(DefragConfig {
+                policy,
+                ..DefragConfig::default()
+            });
+            for f in [&frags[0], &frags[last], bad] {
+                assert!(d.push(&as_frag(f), Timestamp(0)).is_none());
+            }
+            let forgotten = policy == DefragPolicy::Discard;
+            assert_eq!(d.in_progress(), usize::from(!forgotten), "{policy}");
+            // (A fragment of no bytes adds nothing: the others let it be.)
+            let counted = forgotten || counted_by_first;
+            assert_eq!(d.stats().dropped_invalid, u64::from(counted), "{policy}");
+            // The rest: a forgotten datagram cannot complete from it.
+            let out = frags[1..last]
+                .iter()
+                .find_map(|f| d.push(&as_frag(f), Timestamp(0)));
+            assert_eq!(out.is_some(), !forgotten, "{policy}");
+        }
+    }
+}
