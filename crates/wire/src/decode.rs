@@ -75,6 +75,13 @@ pub struct DecodeOptions {
     /// ([`DecodeError::Refused`]). Turn it on for a network whose hosts
     /// accept source routes.
     pub accept_source_routed: bool,
+    /// Take an IPv4 total length or IPv6 payload length of 0 (an IPv6
+    /// jumbogram aside) as "as long as the frame". Default `true`: captures
+    /// taken on a sending host carry such lengths for segmentation offload
+    /// ("BIG TCP"). `false` refuses such packets ([`DecodeError::Refused`])
+    /// as a receiving host does, for captures taken on the wire, where a
+    /// packet claiming no length is a forgery a host drops.
+    pub take_zero_ip_length: bool,
 }
 
 impl Default for DecodeOptions {
@@ -88,6 +95,7 @@ impl Default for DecodeOptions {
             key_vni: true,
             key_tunnel_ends: true,
             accept_source_routed: false,
+            take_zero_ip_length: true,
         }
     }
 }

@@ -25,7 +25,7 @@
 //! abandons its whole datagram, as the receiving host does
 //! ([`DefragStats::abandoned_overlap`]), except an exact copy of bytes
 //! already held (a duplicate), which is dropped alone.
-//! [`DefragPolicy::Discard`] rules both families as Linux since 4.19 does
+//! [`DefragPolicy::Discard`] rules both families as current Linux does
 //! (a fragment inside a run held is a duplicate whatever its bytes, other
 //! overlaps discard the datagram and forget it); `linux` and `discard`
 //! also take an IPv4 fragment other than the last whose length is not a
@@ -139,16 +139,21 @@ pub enum DefragPolicy {
     /// As Windows, and also where it ends with the owner (`ns < os && ne
     /// >= oe`): Solaris, SunOS.
     Solaris,
-    /// Overlaps discard the whole datagram, as Linux since 4.19 does in
-    /// both families (RFC 5722's rule for IPv6), and as Linux rules
+    /// Overlaps discard the whole datagram, as current Linux does in both
+    /// families (its ordered fragment queue: IPv4 since 4.19 and 5.0,
+    /// IPv6 since 5.1; RFC 5722's rule for IPv6), and as Linux rules
     /// them: a fragment that lies
     /// inside a run it holds (fragments that arrived in order, each
     /// continuing the one that ended highest) is a duplicate, dropped
     /// alone whatever its bytes; any other overlap discards the datagram,
     /// which is then forgotten (its later fragments start a new one, as
     /// in Linux's queue), and so does a last fragment whose end differs
-    /// from the datagram's or falls short of bytes held, or a fragment of
-    /// no bytes. Applies to IPv6 datagrams too, where the
+    /// from the datagram's or falls short of bytes held, a non-last
+    /// fragment past the datagram's end, or a fragment of no bytes (an
+    /// IPv4 one trimmed to none included); an IPv4 fragment reaching past
+    /// 65,535 bytes is held, and its datagram fails when it is whole.
+    /// Lengths are those the host saw (a last fragment the capture cut
+    /// reaches as far as its header says). Applies to IPv6 datagrams too, where the
     /// destination's policy is this one; other IPv6 datagrams follow RFC
     /// 5722 strictly.
     Discard,
@@ -237,7 +242,8 @@ pub struct DefragConfig {
     pub ipv6_timeout_ns: u64,
     /// Which bytes win where IPv4 fragments overlap (default
     /// [`DefragPolicy::First`]), for a destination `policy_by_host` does
-    /// not name; IPv6 always follows RFC 5722.
+    /// not name; IPv6 follows RFC 5722 strictly, unless the destination's
+    /// policy is [`DefragPolicy::Discard`] (Linux's rules).
     pub policy: DefragPolicy,
     /// The policy of each destination host, by its address (the longest
     /// matching network's): a datagram is rebuilt as the host it goes to
@@ -287,11 +293,13 @@ pub struct DefragStats {
     /// [`MAX_RANGES`] or [`MAX_RUNS`].
     pub dropped_limit: u64,
     /// Fragments or datagrams rejected as malformed: too long, a non-last
-    /// fragment not a multiple of 8 bytes, or an end contradicting an
-    /// earlier last fragment.
+    /// fragment not a multiple of 8 bytes (but as `linux` and `discard`
+    /// trim it), or an end contradicting an earlier last fragment (under
+    /// `discard`, such a fragment, and one of no bytes, discards its
+    /// datagram too).
     pub dropped_invalid: u64,
     /// Datagrams abandoned because two of their fragments overlapped
-    /// (other than as exact duplicates): IPv6, and IPv4 under
+    /// (other than as duplicates): IPv6, and any datagram under
     /// [`DefragPolicy::Discard`].
     pub abandoned_overlap: u64,
     /// Fragments other than the last dropped because their IP length
@@ -378,7 +386,7 @@ struct Datagram {
     abandoned: bool,
     version: u8,
     protocol: u8,
-    /// The destination's overlap policy (IPv4).
+    /// The destination's overlap policy.
     policy: DefragPolicy,
     header: Vec<u8>,
     /// The bytes received, in arrival order, each byte once (first wins).
@@ -497,17 +505,25 @@ impl Defragmenter {
         let mut trimmed;
         let mut frag = frag;
         let mut emptied = false;
-        if frag.more && frag.data.len() % 8 != 0 && self.trims(&key, frag) {
+        let policy = self.host_policy(&key, frag);
+        let linux_v4 = frag.ip_version == 4;
+        let linux_v4 = linux_v4 && matches!(policy, DefragPolicy::Linux | DefragPolicy::Discard);
+        if frag.more && frag.data.len() % 8 != 0 && linux_v4 {
             // Linux takes a fragment other than the last whose length is
             // not a multiple of 8 as far as the last multiple (IPv4); one
-            // left with nothing is invalid there too.
+            // left with nothing it drops (`linux`, before 4.19) or
+            // discards the datagram for (`discard`: see `Datagram::insert`).
             trimmed = *frag;
             trimmed.data = &frag.data[..frag.data.len() & !7];
-            emptied = trimmed.data.is_empty();
+            emptied = trimmed.data.is_empty() && policy == DefragPolicy::Linux;
             frag = &trimmed;
         }
+        // Current Linux queues an IPv4 fragment reaching past 65,535
+        // bytes (the datagram then fails when it is rebuilt, or when a
+        // last fragment ends short of it).
         let end = u64::from(frag.offset) + frag.data.len() as u64;
-        if end > 65535 || emptied || (frag.more && frag.data.len() % 8 != 0) {
+        let oversize = end > 65535 && !(linux_v4 && policy == DefragPolicy::Discard);
+        if oversize || emptied || (frag.more && frag.data.len() % 8 != 0) {
             self.stats.dropped_invalid += 1;
             return None;
         }
@@ -517,7 +533,7 @@ impl Defragmenter {
                 if !self.create(key, frag, now) {
                     return None;
                 }
-                Datagram::growth_of_new(frag)
+                Datagram::growth_of_new(frag, policy)
             }
         };
         if growth > self.config.max_bytes {
@@ -529,15 +545,12 @@ impl Defragmenter {
         self.add(key, frag)
     }
 
-    /// Whether `frag` (of datagram `key`) goes to a host that trims a
-    /// fragment other than the last to a multiple of 8 bytes rather than
-    /// dropping it: Linux (`linux`, `discard`), for IPv4.
-    fn trims(&self, key: &Key, frag: &Fragment<'_>) -> bool {
-        let policy = match self.map.get(key) {
+    /// The policy of the host `frag` (of datagram `key`) goes to.
+    fn host_policy(&self, key: &Key, frag: &Fragment<'_>) -> DefragPolicy {
+        match self.map.get(key) {
             Some(d) => d.policy,
             None => self.config.policy_for(frag.dst),
-        };
-        frag.ip_version == 4 && matches!(policy, DefragPolicy::Linux | DefragPolicy::Discard)
+        }
     }
 
     /// Discards datagrams whose first fragment is older than their
@@ -611,6 +624,10 @@ impl Defragmenter {
             Insert::Ok { lost, won } => {
                 self.stats.dropped_overlap += u64::from(lost);
                 self.stats.replaced_overlap += u64::from(won);
+            }
+            Insert::Duplicate => {
+                self.stats.dropped_overlap += 1;
+                return None;
             }
             Insert::Invalid => {
                 if policy == DefragPolicy::Discard {
@@ -713,6 +730,8 @@ enum Queued {
 }
 
 enum Insert {
+    /// Dropped alone as a duplicate ([`DefragPolicy::Discard`]).
+    Duplicate,
     Ok {
         /// Some of the fragment's bytes lost to bytes held.
         lost: bool,
@@ -758,25 +777,35 @@ impl Datagram {
     /// Bytes this fragment would add to the buffers, at most (vectors may
     /// double; `add` settles the exact figure).
     fn growth(&self, frag: &Fragment<'_>) -> usize {
-        Self::growth_with(frag, self.header.is_empty())
+        Self::growth_with(frag, self.header.is_empty(), self.policy)
     }
 
-    /// [`growth`](Self::growth) for a datagram just created.
-    fn growth_of_new(frag: &Fragment<'_>) -> usize {
-        Self::growth_with(frag, true)
+    /// [`growth`](Self::growth) for a datagram just created under `policy`.
+    fn growth_of_new(frag: &Fragment<'_>, policy: DefragPolicy) -> usize {
+        Self::growth_with(frag, true, policy)
     }
 
-    fn growth_with(frag: &Fragment<'_>, headerless: bool) -> usize {
+    fn growth_with(frag: &Fragment<'_>, headerless: bool, policy: DefragPolicy) -> usize {
         let header = if frag.offset == 0 && headerless {
             frag.header.len()
         } else {
             0
         };
-        // A run, an owner split in three and the fragment's own pieces,
-        // or the first leaf of either tree.
+        // A run, an owner split in three and the fragment's own pieces, or
+        // a run of Linux's queue, or the first leaf of each tree the
+        // policy uses.
         let runs = RUN_BYTES.max(leaf_bytes(RUN_BYTES / 3));
-        let owners = (4 * OWNER_BYTES).max(leaf_bytes(OWNER_BYTES / 3));
-        let queue = QUEUE_BYTES.max(leaf_bytes(QUEUE_BYTES / 3));
+        let tracks = frag.ip_version == 4 && policy.tracks_owners();
+        let owners = if tracks {
+            (4 * OWNER_BYTES).max(leaf_bytes(OWNER_BYTES / 3))
+        } else {
+            0
+        };
+        let queue = if policy == DefragPolicy::Discard {
+            QUEUE_BYTES.max(leaf_bytes(QUEUE_BYTES / 3))
+        } else {
+            0
+        };
         frag.data.len() + header + runs + 16 + owners + queue
     }
 
@@ -791,12 +820,23 @@ impl Datagram {
         if strict && self.overlaps(start, end) && !self.holds_copy(start, frag.data) {
             return Insert::Overlap;
         }
-        let past_total = self.total.is_some_and(|t| end > t);
+        // Under Linux's rules, lengths as the host saw them: a last
+        // fragment the capture cut reaches as far as its header says.
+        let (reach, total) = if linux {
+            let t = self.total.map(|t| t + self.tail_missing);
+            (end + frag.missing, t)
+        } else {
+            (end, self.total)
+        };
+        let past_total = total.is_some_and(|t| reach > t);
         let held_end = self.have.last().map_or(0, |r| r.1);
-        if past_total || (!frag.more && (held_end > end || self.total.is_some_and(|t| t != end))) {
+        if past_total || (!frag.more && (held_end > reach || total.is_some_and(|t| t != reach))) {
             return Insert::Invalid;
         }
-        if !frag.more {
+        // (Under Linux's rules the first last fragment's length stays: a
+        // later one equals it, or is a duplicate of it.)
+        let keeps_total = linux && self.total.is_some();
+        if !frag.more && !keeps_total {
             self.total = Some(end);
             self.tail_missing = frag.missing;
         }
@@ -814,15 +854,11 @@ impl Datagram {
             };
         }
         if linux {
-            match self.queue(start, end) {
+            match self.queue(start, reach) {
                 Queued::Overlap => return Insert::Overlap,
-                // Every byte of it is held: nothing to keep.
-                Queued::Duplicate => {
-                    return Insert::Ok {
-                        lost: true,
-                        won: false,
-                    }
-                }
+                // Dropped alone: no byte of it kept, and (as in Linux)
+                // the datagram is not completed by it.
+                Queued::Duplicate => return Insert::Duplicate,
                 Queued::New => {}
             }
         }
@@ -972,7 +1008,7 @@ impl Datagram {
     }
 
     /// Places `[start, end)` in Linux's queue of fragment runs as its
-    /// `inet_frag_queue_insert` does (since 4.19): past the tail's end it
+    /// `inet_frag_queue_insert` does: past the tail's end it
     /// continues the tail's run if it starts where the tail ends, starts
     /// a run of its own beyond, and overlaps if it starts before; else it
     /// is a duplicate if it lies inside one run, new if it touches none,

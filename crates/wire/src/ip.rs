@@ -3,7 +3,9 @@
 //! Lengths: the captured packet ends at the smaller of the frame end and
 //! the IP length (trailing Ethernet padding is dropped); a zero IPv4 total
 //! length or IPv6 payload length (segmentation-offload and "BIG TCP"
-//! captures, IPv6 jumbograms) takes the length from the frame.
+//! captures, IPv6 jumbograms) takes the length from the frame, unless
+//! [`DecodeOptions::take_zero_ip_length`](crate::DecodeOptions::take_zero_ip_length)
+//! is off (jumbograms aside).
 
 use crate::bytes::{array, field16, Field};
 use crate::checksum::internet_checksum;
@@ -63,6 +65,9 @@ pub(crate) fn decode_v4<'a>(
     ctx: &mut Ctx<'_>,
 ) -> Result<Decoded<'a>, DecodeError> {
     let (mut ip, header) = v4_header(frame, at, ctx.opts.verify_checksums)?;
+    if !ctx.opts.take_zero_ip_length && field16(header, field::V4_TOTAL_LEN) == 0 {
+        return Err(ZERO_LENGTH);
+    }
     if header.len() > V4_MIN_HEADER {
         let options = &header[V4_MIN_HEADER..];
         if let Some(dst) = v4_options(options, ctx.opts.accept_source_routed)? {
@@ -228,13 +233,14 @@ fn v4_options(options: &[u8], accept_source_routed: bool) -> Result<Option<[u8; 
 /// Mobile IPv6 binding, which hosts do not have: it is refused as
 /// unknown). `base` is the offset of the first option from the IPv6
 /// header (alignment is reckoned from there); `payload_len` the IPv6
-/// header's payload length field.
+/// header's payload length field. Returns whether the options make the
+/// packet a jumbogram.
 fn v6_options(
     options: &[u8],
     hop_by_hop: bool,
     base: usize,
     payload_len: u16,
-) -> Result<(), DecodeError> {
+) -> Result<bool, DecodeError> {
     const PAD1: u8 = 0;
     const PADN: u8 = 1;
     const ROUTER_ALERT: u8 = 5;
@@ -246,7 +252,7 @@ fn v6_options(
         layer: Layer::Ipv6Ext,
     };
     let refused = |why| Err(DecodeError::Refused { why });
-    let (mut at, mut padding, mut count) = (0, 0, 0);
+    let (mut at, mut padding, mut count, mut jumbogram) = (0, 0, 0, false);
     while let Some(&kind) = options.get(at) {
         if kind == PAD1 {
             padding += 1;
@@ -286,6 +292,7 @@ fn v6_options(
                 if jumbo <= 65_535 || payload_len != 0 {
                     return refused("IPv6 jumbo payload option without a jumbogram");
                 }
+                jumbogram = true;
             }
             (true, CALIPSO) => return refused("IPv6 CALIPSO label"),
             _ if kind >> 6 != 0 => return refused("unknown IPv6 option to be discarded"),
@@ -293,8 +300,15 @@ fn v6_options(
         }
         at += len;
     }
-    Ok(())
+    Ok(jumbogram)
 }
+
+/// A packet that claims no length, refused where
+/// [`DecodeOptions::take_zero_ip_length`](crate::DecodeOptions::take_zero_ip_length)
+/// is off.
+const ZERO_LENGTH: DecodeError = DecodeError::Refused {
+    why: "IP length of 0",
+};
 
 /// The fragmentation fields of an IPv4 header or IPv6 fragment header.
 struct FragInfo {
@@ -346,6 +360,10 @@ pub(crate) fn decode_v6<'a>(
         0 => frame.len() - at,
         n => V6_HEADER + n,
     };
+    let jumbo_next = fixed[field::V6_NEXT] == 0;
+    if !ctx.opts.take_zero_ip_length && field16(fixed, field::V6_PAYLOAD_LEN) == 0 && !jumbo_next {
+        return Err(ZERO_LENGTH);
+    }
     let (end, promised_end) = bounds(frame, at, total);
     let ip = IpInfo {
         version: 6,
@@ -424,7 +442,10 @@ fn ext_headers<'a>(
                 let payload_len = frame
                     .get(ip.offset..)
                     .map_or(0, |h| field16(h, field::V6_PAYLOAD_LEN));
-                v6_options(&ext[2..], next == 0, at + 2 - ip.offset, payload_len)?;
+                let jumbo = v6_options(&ext[2..], next == 0, at + 2 - ip.offset, payload_len)?;
+                if next == 0 && payload_len == 0 && !jumbo && !ctx.opts.take_zero_ip_length {
+                    return Err(ZERO_LENGTH);
+                }
             }
             43 => {
                 let (kind, left) = (ext[2], ext[3]);

@@ -315,6 +315,35 @@ fn tso_total_length_zero() {
     let mut pkt6 = tcp6(&[7u8; 3000]);
     pkt6[4..6].copy_from_slice(&[0, 0]);
     assert_eq!(tcp_of(LinkType::Raw, &pkt6).payload.len(), 3000);
+    // From the wire, a receiving host drops both: so does the decoder
+    // where told to, from Ethernet and from the IP header alike.
+    let refuse = DecodeOptions {
+        take_zero_ip_length: false,
+        ..opts()
+    };
+    let zero = Err(DecodeError::Refused {
+        why: "IP length of 0",
+    });
+    for (pkt, ethertype) in [(&pkt, 0x0800), (&pkt6, 0x86dd)] {
+        assert_eq!(decode(LinkType::Raw, pkt, &refuse), zero);
+        assert_eq!(
+            decode(LinkType::Ethernet, &eth(ethertype, pkt), &refuse),
+            zero
+        );
+        assert_eq!(decode_ip(pkt, 0, &refuse), zero);
+    }
+    // A Hop-by-Hop header without a jumbo payload option does not make
+    // it a jumbogram.
+    let seg = checksum_v6(A6, B6, tcp(1234, 80, 1000, &[], b"hbh"));
+    let mut rest = vec![6, 0, 1, 4, 0, 0, 0, 0];
+    rest.extend(&seg);
+    let mut hbh = ipv6(A6, B6, 0, &rest);
+    hbh[4..6].copy_from_slice(&[0, 0]);
+    assert_eq!(decode(LinkType::Raw, &hbh, &refuse), zero);
+    assert!(matches!(
+        decode(LinkType::Raw, &hbh, &opts()),
+        Ok(Decoded::Tcp(_))
+    ));
 }
 
 /// A jumbogram (RFC 2675): a payload length of 0 and a jumbo payload
@@ -331,6 +360,15 @@ fn ipv6_jumbo_hop_by_hop() {
     let p = tcp_of(LinkType::Raw, &pkt);
     assert_eq!(p.payload, &payload[..]);
     assert_eq!(p.tcp_offset, 48);
+    // Its length is no forgery: taken where zero lengths are refused.
+    let refuse = DecodeOptions {
+        take_zero_ip_length: false,
+        ..verify()
+    };
+    assert!(matches!(
+        decode(LinkType::Raw, &pkt, &refuse),
+        Ok(Decoded::Tcp(_))
+    ));
 }
 
 #[test]

@@ -623,7 +623,7 @@ fn check_policy(
     }
     let total = usize::from(units) * 8;
     if policy == DefragPolicy::Discard {
-        return check_linux_queue(&frags, total);
+        return check_linux_queue(&frags, total, order);
     }
     // Each byte, and the fragment it came from; each fragment's span
     // as the host holds it: trimmed to start past a fragment that took
@@ -683,49 +683,75 @@ fn check_policy(
 }
 
 /// The policy check under `discard`, against a model of Linux's fragment
-/// queue (since 4.19): runs of fragments, each continuing the one that
-/// ended highest (the tail); a fragment past the tail's end overlaps if it
+/// queue (`ip_frag_queue`, `inet_frag_queue_insert`): first the lengths (a
+/// last fragment ending short of what the queue reached or other than an
+/// earlier last one, or a fragment past an earlier last one, kills the
+/// queue), then the runs of fragments, each continuing the one that ended
+/// highest (the tail): a fragment past the tail's end overlaps if it
 /// starts before it; one inside a run is a duplicate, dropped alone; one
-/// touching a run otherwise overlaps, and the datagram is forgotten (the
-/// next fragment starts a new one). The datagram comes out when the
-/// fragments kept since the last overlap cover it, with their bytes.
-fn check_linux_queue(frags: &[(u16, Vec<u8>, bool)], total: usize) -> Result<(), TestCaseError> {
+/// touching a run otherwise overlaps, and the queue is killed (the next
+/// fragment starts a new one). The datagram comes out when a fragment
+/// that is not a duplicate completes what was kept since the last kill.
+/// `order` also flips the "more fragments" flag of some fragments (a
+/// last one that is a duplicate, lengths that contradict).
+fn check_linux_queue(
+    frags: &[(u16, Vec<u8>, bool)],
+    total: usize,
+    order: u64,
+) -> Result<(), TestCaseError> {
     let mut d = Defragmenter::new(DefragConfig {
         policy: DefragPolicy::Discard,
         ..DefragConfig::default()
     });
     let (mut runs, mut tail) = (Vec::<(u32, u32)>::new(), None::<(u32, u32)>);
-    let (mut bytes, mut last_seen) = (vec![None::<u8>; total], false);
-    let (mut kills, mut duplicates) = (0u64, 0u64);
-    for (off, data, more) in frags {
-        let word = (off / 8) | if *more { 0x2000 } else { 0 };
+    let (mut bytes, mut reached, mut last) = (vec![None::<u8>; total], 0u32, None::<u32>);
+    let (mut kills, mut duplicates, mut invalid) = (0u64, 0u64, 0u64);
+    for (k, (off, data, more)) in frags.iter().enumerate() {
+        // (Never offset 0 without more to follow: that is no fragment.)
+        let flip = (order.rotate_left(k as u32 * 7) & 0x1f) == 3;
+        let more = (*more ^ flip) || *off == 0;
+        let word = (off / 8) | if more { 0x2000 } else { 0 };
         let pkt = ipv4_full(A4, B4, 17, &[], 9, word, data);
         let (a, b) = (u32::from(*off), u32::from(*off) + data.len() as u32);
-        let touching = runs.iter().position(|&(s, e)| s < b && a < e);
-        let verdict = match tail {
-            Some((ts, te)) if te < b => {
-                if a < te {
-                    "overlap"
-                } else {
-                    let start = if a == te { ts } else { a };
-                    runs.retain(|&(s, _)| s != start);
-                    runs.push((start, b));
-                    tail = Some((start, b));
-                    "new"
-                }
+        let contradicts = if more {
+            last.is_some_and(|t| b > t)
+        } else {
+            b < reached || last.is_some_and(|t| t != b)
+        };
+        let verdict = if contradicts {
+            "invalid"
+        } else {
+            if more {
+                reached = reached.max(b);
+            } else {
+                (reached, last) = (b, Some(b));
             }
-            Some(_) => match touching {
+            let touching = runs.iter().position(|&(s, e)| s < b && a < e);
+            match tail {
+                Some((ts, te)) if te < b => {
+                    if a < te {
+                        "overlap"
+                    } else {
+                        let start = if a == te { ts } else { a };
+                        runs.retain(|&(s, _)| s != start);
+                        runs.push((start, b));
+                        tail = Some((start, b));
+                        "new"
+                    }
+                }
+                Some(_) => match touching {
+                    None => {
+                        runs.push((a, b));
+                        "new"
+                    }
+                    Some(i) if runs[i].0 <= a && b <= runs[i].1 => "duplicate",
+                    Some(_) => "overlap",
+                },
                 None => {
                     runs.push((a, b));
+                    tail = Some((a, b));
                     "new"
                 }
-                Some(i) if runs[i].0 <= a && b <= runs[i].1 => "duplicate",
-                Some(_) => "overlap",
-            },
-            None => {
-                runs.push((a, b));
-                tail = Some((a, b));
-                "new"
             }
         };
         match verdict {
@@ -734,20 +760,21 @@ fn check_linux_queue(frags: &[(u16, Vec<u8>, bool)], total: usize) -> Result<(),
                     prop_assert!(bytes[a as usize + i].is_none(), "new bytes only");
                     bytes[a as usize + i] = Some(byte);
                 }
-                last_seen |= !*more;
             }
-            "duplicate" => {
-                duplicates += 1;
-                last_seen |= !*more;
-            }
+            "duplicate" => duplicates += 1,
             _ => {
-                kills += 1;
+                if verdict == "invalid" {
+                    invalid += 1;
+                } else {
+                    kills += 1;
+                }
                 (runs, tail) = (Vec::new(), None);
-                (bytes, last_seen) = (vec![None; total], false);
+                (bytes, reached, last) = (vec![None; total], 0, None);
             }
         }
         let r = d.push(&as_frag(&pkt), Timestamp(0));
-        let complete = last_seen && bytes.iter().all(Option::is_some);
+        let whole = last.is_some_and(|t| t as usize == total);
+        let complete = verdict == "new" && whole && bytes.iter().all(Option::is_some);
         prop_assert_eq!(r.is_some(), complete, "{} at {}..{}", verdict, a, b);
         if let Some(r) = r {
             let want: Vec<u8> = bytes.iter().map(|b| b.unwrap_or_default()).collect();
@@ -757,8 +784,8 @@ fn check_linux_queue(frags: &[(u16, Vec<u8>, bool)], total: usize) -> Result<(),
     }
     let s = d.stats();
     prop_assert_eq!(
-        (s.abandoned_overlap, s.dropped_overlap),
-        (kills, duplicates)
+        (s.abandoned_overlap, s.dropped_overlap, s.dropped_invalid),
+        (kills, duplicates, invalid)
     );
     Ok(())
 }
@@ -1221,6 +1248,21 @@ fn linux_trims_a_fragment_that_is_not_a_multiple_of_8() {
         } else {
             assert_eq!(d.stats().dropped_invalid, 1, "{policy}");
         }
+        // IPv6: 12-byte fragments with more to follow, all dropped.
+        let v6 = v6_datagram(64);
+        let mut d = Defragmenter::new(DefragConfig {
+            policy,
+            ..DefragConfig::default()
+        });
+        let frags = frag_v6(&v6, 48, 12, 9);
+        assert!(frags
+            .iter()
+            .all(|f| d.push(&as_frag(f), Timestamp(0)).is_none()));
+        assert_eq!(
+            d.stats().dropped_invalid,
+            frags.len() as u64 - 1,
+            "{policy}"
+        );
     }
 }
 
@@ -1260,4 +1302,79 @@ fn discard_forgets_a_datagram_a_contradicting_fragment_names() {
             assert_eq!(out.is_some(), !forgotten, "{policy}");
         }
     }
+}
+
+/// Linux's queue, case by case, under `discard`: a duplicate that is the
+/// last fragment does not complete the datagram (Linux drops it before it
+/// looks); an IPv4 fragment other than the last trimmed to no bytes kills
+/// the queue, and so does a last fragment ending short of a fragment
+/// queued past 65,535 bytes, so the fragments sent again make the
+/// datagram out of their own bytes; the whole copy of a last fragment the
+/// capture cut is a duplicate, not a contradiction.
+#[test]
+fn discard_follows_linux_on_duplicates_lengths_and_cut_fragments() {
+    let discard = || {
+        Defragmenter::new(DefragConfig {
+            policy: DefragPolicy::Discard,
+            ..DefragConfig::default()
+        })
+    };
+    let f = |off: u16, more: bool, data: &[u8]| {
+        ipv4_full(
+            A4,
+            B4,
+            17,
+            &[],
+            5,
+            (off / 8) | if more { 0x2000 } else { 0 },
+            data,
+        )
+    };
+    let push = |d: &mut Defragmenter, p: &[u8]| d.push(&as_frag(p), Timestamp(0));
+    // [0,8) and [8,16) with more to follow, then [8,16) as the last.
+    let mut d = discard();
+    assert!(push(&mut d, &f(0, true, b"AAAAAAAA")).is_none());
+    assert!(push(&mut d, &f(8, true, b"BBBBBBBB")).is_none());
+    assert!(push(&mut d, &f(8, false, b"BBBBBBBB")).is_none());
+    assert_eq!((d.stats().dropped_overlap, d.in_progress()), (1, 1));
+    // X at 0, a fragment of 4 bytes with more to follow (trimmed to
+    // none: the queue dies), then Y at 0 and the rest: Y's datagram.
+    let mut d = discard();
+    assert!(push(&mut d, &f(0, true, b"XXXXXXXX")).is_none());
+    assert!(push(&mut d, &f(8, true, b"tiny")).is_none());
+    assert!(push(&mut d, &f(0, true, b"YYYYYYYY")).is_none());
+    let r = push(&mut d, &f(8, false, b"rest")).expect("a new datagram");
+    assert_eq!(&r.packet[20..], b"YYYYYYYYrest");
+    // X at 0, a fragment reaching past 65,535 bytes, Y at 0 (inside X's
+    // run: dropped), the last: short of the far one, the queue dies; sent
+    // again, Y's datagram.
+    let mut d = discard();
+    assert!(push(&mut d, &f(0, true, b"XXXXXXXX")).is_none());
+    assert!(push(&mut d, &f(65_528, true, &[0; 16])).is_none());
+    assert!(push(&mut d, &f(0, true, b"YYYYYYYY")).is_none());
+    assert!(push(&mut d, &f(8, false, b"rest")).is_none());
+    assert_eq!(d.in_progress(), 0, "killed");
+    assert!(push(&mut d, &f(0, true, b"YYYYYYYY")).is_none());
+    let r = push(&mut d, &f(8, false, b"rest")).expect("sent again");
+    assert_eq!(&r.packet[20..], b"YYYYYYYYrest");
+    // Other policies drop the far fragment alone and rebuild X's.
+    let mut d = Defragmenter::new(DefragConfig::default());
+    assert!(push(&mut d, &f(0, true, b"XXXXXXXX")).is_none());
+    assert!(push(&mut d, &f(65_528, true, &[0; 16])).is_none());
+    let r = push(&mut d, &f(8, false, b"rest")).expect("the far one dropped");
+    assert_eq!(&r.packet[20..], b"XXXXXXXXrest");
+    // The last fragment cut by the capture (4 of its 8 bytes), then its
+    // whole copy: a duplicate, and the datagram is the cut one's.
+    let mut d = discard();
+    let whole = f(8, false, b"last8byt");
+    let mut cut = whole.clone();
+    cut.truncate(cut.len() - 4);
+    assert!(push(&mut d, &cut).is_none());
+    assert!(push(&mut d, &whole).is_none());
+    assert_eq!(
+        (d.stats().dropped_overlap, d.stats().dropped_invalid),
+        (1, 0)
+    );
+    let r = push(&mut d, &f(0, true, b"firstpt.")).expect("complete");
+    assert_eq!(&r.packet[20..], b"firstpt.last");
 }

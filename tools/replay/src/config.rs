@@ -20,6 +20,7 @@
 //! key_vni = true         # VXLAN/Geneve/NVGRE network in the flow key
 //! key_tunnel_ends = true # the innermost tunnel's outer addresses in the flow key
 //! accept_source_routed = false # take source-routed packets (hosts refuse them)
+//! take_zero_ip_length = true # an IP length of 0 is the frame's (false: refuse it)
 //!
 //! [reassembly]
 //! overlap_policy = "first"
@@ -39,7 +40,8 @@
 //!
 //! [defrag]
 //! policy = "first"       # IPv4 overlaps: first, last, bsd, linux, windows,
-//!                        # solaris or discard (IPv6 always discards)
+//!                        # solaris or discard (IPv6: RFC 5722, or Linux's
+//!                        # rules under discard)
 //! max_datagrams = 4096   # in progress at once; 0: fragments are dropped, counted
 //! memcap = "16MiB"       # buffered fragment bytes (at least 4 KiB)
 //! timeout = "30s"        # after an IPv4 datagram's first fragment
@@ -48,7 +50,7 @@
 //! [[host]]               # target-based: the policies of the hosts behind
 //! net = "10.1.0.0/16"    # (the longest network naming a host wins)
 //! overlap_policy = "linux" # TCP data sent to them
-//! defrag_policy = "linux"  # IPv4 datagrams sent to them
+//! defrag_policy = "linux"  # datagrams sent to them
 //! ```
 
 use serde::Deserialize;
@@ -98,6 +100,8 @@ pub struct ConfigFile {
     pub key_tunnel_ends: Option<bool>,
     /// Take source-routed packets.
     pub accept_source_routed: Option<bool>,
+    /// An IP length of 0 is the frame's.
+    pub take_zero_ip_length: Option<bool>,
     /// Reassembler options.
     #[serde(default)]
     pub reassembly: Reassembly,
@@ -387,6 +391,7 @@ impl ConfigFile {
         d.key_vni = self.key_vni.unwrap_or(d.key_vni);
         d.key_tunnel_ends = self.key_tunnel_ends.unwrap_or(d.key_tunnel_ends);
         d.accept_source_routed = self.accept_source_routed.unwrap_or(d.accept_source_routed);
+        d.take_zero_ip_length = self.take_zero_ip_length.unwrap_or(d.take_zero_ip_length);
         let r = &self.reassembly;
         let c = &mut p.reasm;
         if let Some(s) = &r.overlap_policy {
@@ -486,6 +491,7 @@ mod tests {
         assert!(p.decode.key_vni);
         assert!(p.decode.key_tunnel_ends);
         assert!(!p.decode.accept_source_routed);
+        assert!(p.decode.take_zero_ip_length);
         assert_eq!(e.workers, Some(3));
         assert_eq!(e.backpressure, Backpressure::Drop);
         assert_eq!(e.dispatch_hash, DispatchHash::Keyed);
@@ -498,7 +504,7 @@ mod tests {
             .apply(&mut p, &mut e, &mut o)
             .is_err());
         toml::from_str::<ConfigFile>(
-            "key_vni = false\nkey_tunnel_ends = false\naccept_source_routed = true\ntable_weights = [2, 5, 5]\ndispatch = \"hybrid\"\n[reassembly]\npaws = true",
+            "key_vni = false\nkey_tunnel_ends = false\naccept_source_routed = true\ntake_zero_ip_length = false\ntable_weights = [2, 5, 5]\ndispatch = \"hybrid\"\n[reassembly]\npaws = true",
         )
         .unwrap()
         .apply(&mut p, &mut e, &mut o)
@@ -508,6 +514,7 @@ mod tests {
         assert_eq!(e.dispatch, Dispatch::Hybrid);
         assert!(!p.decode.key_vni);
         assert!(p.decode.accept_source_routed);
+        assert!(!p.decode.take_zero_ip_length);
         assert!(!p.decode.key_tunnel_ends);
         assert_eq!(p.reasm.overlap_policy, OverlapPolicy::Linux);
         assert_eq!(p.reasm.memcap, 64 << 20);

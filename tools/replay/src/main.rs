@@ -90,6 +90,12 @@ struct Args {
     /// them.
     #[arg(long)]
     accept_source_routed: bool,
+    /// Refuse packets whose IP length is 0 (IPv6 jumbograms aside), as a
+    /// receiving host does: for captures taken on the wire. By default
+    /// such a packet is as long as its frame, as captures taken on a
+    /// sending host with segmentation offload ("BIG TCP") need.
+    #[arg(long)]
+    refuse_zero_ip_length: bool,
     /// Memory cap for buffered data, e.g. 256MiB (0: no limit; else at
     /// least one 2 KiB page).
     #[arg(long, value_parser = parse_size)]
@@ -125,7 +131,7 @@ struct Args {
     #[arg(long, conflicts_with_all = [
         "digest", "write_flows", "json", "pace", "workers", "inline", "dispatch",
         "table_weights", "stats", "config", "overlap_policy", "defrag_policy",
-        "drop_short_on_wire", "accept_source_routed", "memcap",
+        "drop_short_on_wire", "accept_source_routed", "refuse_zero_ip_length", "memcap",
         "midstream", "paws",
     ])]
     read_only: bool,
@@ -158,6 +164,9 @@ fn options(args: &Args) -> Result<ReplayOptions, String> {
     }
     if args.accept_source_routed {
         o.pipeline.decode.accept_source_routed = true;
+    }
+    if args.refuse_zero_ip_length {
+        o.pipeline.decode.take_zero_ip_length = false;
     }
     if let Some(m) = args.memcap {
         o.pipeline.reasm.memcap = m;

@@ -1431,3 +1431,41 @@ fn a_source_routed_segment_is_refused_unless_accepted() {
         "{table}"
     );
 }
+
+/// A segment whose IPv4 total length is 0 is as long as its frame by
+/// default (captures of segmentation offload on a sending host); with
+/// `--refuse-zero-ip-length` it is refused as a receiving host refuses
+/// it, in every mode.
+#[test]
+fn a_zero_ip_length_is_the_frames_unless_refused() {
+    let [syn, syn_ack, ack] = handshake();
+    let mut data = ts_frame(true, A, 1_000, 5_000, 102, b"GET /good");
+    data[16..18].fill(0);
+    data[24..26].fill(0);
+    let sum = weft_wire::internet_checksum(&data[14..34], 0);
+    data[24..26].copy_from_slice(&sum.to_be_bytes());
+    let frames = [syn, syn_ack, ack, data]
+        .into_iter()
+        .chain(teardown(1_009))
+        .collect::<Vec<_>>();
+    let path = tmp("zero_ip_length.pcap");
+    std::fs::write(&path, pcap_of(&frames)).unwrap();
+    let good = format!(
+        "10.0.0.1 40000 10.0.0.2 80 9 0 {:x}",
+        Sha256::digest(b"GET /good")
+    );
+    let modes: [&[&str]; 3] = [&["--inline"], &["-w2"], &["-w2", "--dispatch=ring"]];
+    for (flag, refused) in [(&[][..], 0), (&["--refuse-zero-ip-length"][..], 1)] {
+        for mode in modes {
+            let o = run(&[mode, &["--digest", "--json"], flag].concat(), &path);
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let out = stdout(&o);
+            let (digest, json) = out.split_once('{').expect("digest, then JSON");
+            let v: serde_json::Value = serde_json::from_str(&format!("{{{json}")).unwrap();
+            let n = v["total"]["frames"]["refused"].as_u64().unwrap()
+                + v["dispatch"]["refused"].as_u64().unwrap();
+            assert_eq!(n, refused, "{flag:?} {mode:?}: {v}");
+            assert_eq!(digest.contains(&good), refused == 0, "{flag:?} {mode:?}");
+        }
+    }
+}
