@@ -487,8 +487,11 @@ impl Defragmenter {
             vni: frag.vni,
             ends: frag.ends,
         };
-        let held = self.map.get(&key).map(|d| (d.abandoned, d.growth(frag)));
-        if held.is_some_and(|(abandoned, _)| abandoned) {
+        let held = self
+            .map
+            .get(&key)
+            .map(|d| (d.abandoned, d.growth(frag), d.policy));
+        if held.is_some_and(|(abandoned, ..)| abandoned) {
             // Part of a datagram already given up (and counted).
             return None;
         }
@@ -505,9 +508,10 @@ impl Defragmenter {
         let mut trimmed;
         let mut frag = frag;
         let mut emptied = false;
-        let policy = self.host_policy(&key, frag);
-        let linux_v4 = frag.ip_version == 4;
-        let linux_v4 = linux_v4 && matches!(policy, DefragPolicy::Linux | DefragPolicy::Discard);
+        // The policy of the host it goes to.
+        let policy = held.map_or_else(|| self.config.policy_for(frag.dst), |(.., p)| p);
+        let linux_v4 =
+            frag.ip_version == 4 && matches!(policy, DefragPolicy::Linux | DefragPolicy::Discard);
         if frag.more && frag.data.len() % 8 != 0 && linux_v4 {
             // Linux takes a fragment other than the last whose length is
             // not a multiple of 8 as far as the last multiple (IPv4); one
@@ -528,9 +532,9 @@ impl Defragmenter {
             return None;
         }
         let growth = match held {
-            Some((_, growth)) => growth,
+            Some((_, growth, _)) => growth,
             None => {
-                if !self.create(key, frag, now) {
+                if !self.create(key, frag, now, policy) {
                     return None;
                 }
                 Datagram::growth_of_new(frag, policy)
@@ -543,14 +547,6 @@ impl Defragmenter {
         }
         while self.bytes + growth > self.config.max_bytes && self.evict_oldest() {}
         self.add(key, frag)
-    }
-
-    /// The policy of the host `frag` (of datagram `key`) goes to.
-    fn host_policy(&self, key: &Key, frag: &Fragment<'_>) -> DefragPolicy {
-        match self.map.get(key) {
-            Some(d) => d.policy,
-            None => self.config.policy_for(frag.dst),
-        }
     }
 
     /// Discards datagrams whose first fragment is older than their
@@ -576,7 +572,13 @@ impl Defragmenter {
         }
     }
 
-    fn create(&mut self, key: Key, frag: &Fragment<'_>, now: Timestamp) -> bool {
+    fn create(
+        &mut self,
+        key: Key,
+        frag: &Fragment<'_>,
+        now: Timestamp,
+        policy: DefragPolicy,
+    ) -> bool {
         while self.map.len() >= self.config.max_datagrams && self.evict_oldest() {}
         if self.map.len() >= self.config.max_datagrams {
             self.stats.dropped_limit += 1;
@@ -584,7 +586,6 @@ impl Defragmenter {
         }
         let generation = self.next_generation;
         self.next_generation += 1;
-        let policy = self.config.policy_for(frag.dst);
         self.map
             .insert(key, Datagram::new(generation, frag, policy));
         self.bytes += DATAGRAM_OVERHEAD;
