@@ -1,5 +1,6 @@
 //! The frame decoder on arbitrary bytes: the first byte picks the link type
-//! (and whether checksums are verified and source routes accepted), the
+//! (and whether checksums are verified, source routes accepted and IP
+//! lengths of 0 taken), the
 //! rest is the frame. Must not panic; a decoded payload lies inside the
 //! frame. The same bytes from the IP header on: `decode_ip` (its one-step
 //! path first) gives what raw IP decoding through the layers gives. And a
@@ -20,6 +21,7 @@ pub fn run(data: &[u8]) {
     let opts = DecodeOptions {
         verify_checksums: sel & 0x80 != 0,
         accept_source_routed: sel & 0x40 != 0,
+        take_zero_ip_length: sel & 0x20 == 0,
         ..DecodeOptions::default()
     };
     if let Ok(Decoded::Tcp(p)) = decode(link, frame, &opts) {
