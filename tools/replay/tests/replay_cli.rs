@@ -35,6 +35,25 @@ fn stdout(o: &Output) -> String {
     String::from_utf8(o.stdout.clone()).unwrap()
 }
 
+/// A run's `--digest` lines and its `--json` report after them.
+fn digest_and_json(o: &Output) -> (String, serde_json::Value) {
+    let out = stdout(o);
+    let (digest, json) = out.split_once('{').expect("digest, then JSON");
+    let v = serde_json::from_str(&format!("{{{json}")).unwrap();
+    (digest.to_owned(), v)
+}
+
+/// A frame counter of a `--json` report as every mode counts it: what the
+/// workers counted and what the dispatcher did (`part` picks a table
+/// within each, e.g. `defrag`, or none).
+fn counted(v: &serde_json::Value, part: Option<&str>, key: &str) -> u64 {
+    let of = |t: &serde_json::Value| {
+        let t = part.map_or(t, |p| &t[p]);
+        t[key].as_u64().unwrap()
+    };
+    of(&v["total"]["frames"]) + of(&v["dispatch"])
+}
+
 /// A lossy, reordered trace with its truth: some of the lost segments
 /// end a direction (only the peer's ACK or RST tells), some carry a FIN.
 fn lossy() -> (PathBuf, String) {
@@ -919,10 +938,8 @@ fn paws_refuses_data_with_a_stale_timestamp() {
             "{args:?}: {}",
             String::from_utf8_lossy(&o.stderr)
         );
-        let out = stdout(&o);
-        let (digest, json) = out.split_once('{').expect("digest, then JSON");
+        let (digest, v) = digest_and_json(&o);
         assert_eq!(digest.trim(), digest_of(text), "{args:?}");
-        let v: serde_json::Value = serde_json::from_str(&format!("{{{json}")).unwrap();
         let total = &v["total"]["reassembly"];
         assert_eq!(total["dropped"]["rejected"], rejected, "{args:?}");
     }
@@ -1018,14 +1035,9 @@ fn the_defrag_policy_decides_which_overlapping_fragment_is_delivered() {
             &path,
         );
         assert!(o.status.success());
-        let out = stdout(&o);
-        let (digest, json) = out.split_once('{').expect("digest, then JSON");
+        let (digest, v) = digest_and_json(&o);
         assert_eq!(digest.trim(), evil.as_str(), "discard, {mode:?}");
-        let v: serde_json::Value = serde_json::from_str(&format!("{{{json}")).unwrap();
-        let count = |k: &str| {
-            let of = |part: &serde_json::Value| part["defrag"][k].as_u64().unwrap();
-            of(&v["total"]["frames"]) + of(&v["dispatch"])
-        };
+        let count = |k: &str| counted(&v, Some("defrag"), k);
         assert_eq!(
             (count("abandoned_overlap"), count("dropped_overlap")),
             (0, 1),
@@ -1107,11 +1119,8 @@ fn a_frame_shorter_on_the_wire_than_its_ip_length_is_counted_and_can_be_dropped(
                 run(&[mode, &["--digest", "--json"], flag].concat(), &path)
             };
             assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-            let out = stdout(&o);
-            let (digest, json) = out.split_once('{').expect("digest, then JSON");
-            let v: serde_json::Value = serde_json::from_str(&format!("{{{json}")).unwrap();
-            let short = v["total"]["frames"]["short_on_wire"].as_u64().unwrap()
-                + v["dispatch"]["short_on_wire"].as_u64().unwrap();
+            let (digest, v) = digest_and_json(&o);
+            let short = counted(&v, None, "short_on_wire");
             let want_short = if cut == 0 { 3 } else { 0 };
             assert_eq!(short, want_short, "{name} {mode:?}: {v}");
             if cut == 0 && drop {
@@ -1413,11 +1422,8 @@ fn a_source_routed_segment_is_refused_unless_accepted() {
         for mode in modes {
             let o = run(&[mode, &["--digest", "--json"], flag].concat(), &path);
             assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-            let out = stdout(&o);
-            let (got, json) = out.split_once('{').expect("digest, then JSON");
-            let v: serde_json::Value = serde_json::from_str(&format!("{{{json}")).unwrap();
-            let n = v["total"]["frames"]["refused"].as_u64().unwrap()
-                + v["dispatch"]["refused"].as_u64().unwrap();
+            let (got, v) = digest_and_json(&o);
+            let n = counted(&v, None, "refused");
             assert_eq!(n, refused, "{flag:?} {mode:?}: {v}");
             assert!(got.lines().any(|l| l == want), "{flag:?} {mode:?}: {got}");
         }
@@ -1459,11 +1465,8 @@ fn a_zero_ip_length_is_the_frames_unless_refused() {
         for mode in modes {
             let o = run(&[mode, &["--digest", "--json"], flag].concat(), &path);
             assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-            let out = stdout(&o);
-            let (digest, json) = out.split_once('{').expect("digest, then JSON");
-            let v: serde_json::Value = serde_json::from_str(&format!("{{{json}")).unwrap();
-            let n = v["total"]["frames"]["refused"].as_u64().unwrap()
-                + v["dispatch"]["refused"].as_u64().unwrap();
+            let (digest, v) = digest_and_json(&o);
+            let n = counted(&v, None, "refused");
             assert_eq!(n, refused, "{flag:?} {mode:?}: {v}");
             assert_eq!(digest.contains(&good), refused == 0, "{flag:?} {mode:?}");
         }
