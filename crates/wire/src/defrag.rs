@@ -845,16 +845,11 @@ impl Datagram {
             self.header = frag.header.to_vec();
             self.protocol = frag.protocol;
         }
-        if start == end {
-            if linux {
+        if linux {
+            // No bytes, as the host saw it.
+            if start == reach {
                 return Insert::Invalid;
             }
-            return Insert::Ok {
-                lost: false,
-                won: false,
-            };
-        }
-        if linux {
             match self.queue(start, reach) {
                 Queued::Overlap => return Insert::Overlap,
                 // Dropped alone: no byte of it kept, and (as in Linux)
@@ -862,6 +857,12 @@ impl Datagram {
                 Queued::Duplicate => return Insert::Duplicate,
                 Queued::New => {}
             }
+        }
+        if start == end {
+            return Insert::Ok {
+                lost: false,
+                won: false,
+            };
         }
         let (lost, won) = if self.version == 4 && policy.tracks_owners() {
             self.settle(start, end, frag.data, policy)

@@ -1385,4 +1385,14 @@ fn discard_follows_linux_on_duplicates_lengths_and_cut_fragments() {
     );
     let r = push(&mut d, &f(0, true, b"firstpt.")).expect("complete");
     assert_eq!(&r.packet[20..], b"firstpt.last");
+    // Cut to no bytes at all, it is still a fragment of 8 to the host:
+    // not one of no bytes, which would have discarded the datagram.
+    let mut d = discard();
+    let mut gone = whole.clone();
+    gone.truncate(gone.len() - 8);
+    assert!(push(&mut d, &gone).is_none());
+    assert_eq!(d.in_progress(), 1);
+    let r = push(&mut d, &f(0, true, b"firstpt.")).expect("complete");
+    assert_eq!(&r.packet[20..], b"firstpt.");
+    assert_eq!(u16::from_be_bytes([r.packet[2], r.packet[3]]), 20 + 16);
 }
