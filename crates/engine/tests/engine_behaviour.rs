@@ -1688,6 +1688,35 @@ fn source_routed_frames_are_refused_alike_in_every_mode() {
     }
 }
 
+/// Accepted, a segment on its way to the next hop of a loose source route
+/// belongs to the connection of the route's last address: the dispatcher
+/// places it by that connection (its header peek leaves IPv4 options to
+/// the full decoder), so every mode reassembles it there. Several hops,
+/// so that some hash to the other worker than the connection.
+#[test]
+fn an_accepted_source_route_is_reassembled_on_its_connections_worker() {
+    let mut cfg = PipelineConfig::default();
+    cfg.decode.accept_source_routed = true;
+    for hop in 1..=8u8 {
+        let mut frames = conn_frames(7000, &[(true, 0, 40, 0), (true, 40, 40, 0)]);
+        let (plain, ts) = frames.remove(4);
+        let mut routed = with_ip_options(&plain, &[0x83, 7, 4, 198, 51, 100, 7, 0]);
+        routed[30..34].copy_from_slice(&[192, 0, 2, hop]);
+        routed[24..26].fill(0);
+        let sum = weft_wire::internet_checksum(&routed[14..42], 0);
+        routed[24..26].copy_from_slice(&sum.to_be_bytes());
+        frames.insert(4, (routed, ts));
+        let frames: Frames = Arc::new(frames);
+        let (inline, _) = run_frames_fed(&frames, 0, false, cfg.clone());
+        assert_eq!(inline.delivered, 80, "hop {hop}");
+        let (rings, others) = run_frames_fed(&frames, 2, false, cfg.clone());
+        for (k, run) in std::iter::once(rings).chain(others).enumerate() {
+            assert_eq!(run.delivered, 80, "hop {hop}, run {k}");
+            assert_eq!(run.content, inline.content, "hop {hop}, run {k}");
+        }
+    }
+}
+
 /// A datagram put back together that turns out undecodable (a TCP header
 /// length under 20) is counted as such in every mode, not as "not TCP"
 /// by a dispatcher.

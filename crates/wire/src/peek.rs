@@ -5,9 +5,9 @@
 //! IP header starts and the folded VLAN IDs — the same values a full
 //! [`decode`](crate::decode()) gives. Anything less plain (fragments, IPv6
 //! extension headers, tunnels, MPLS, PPPoE, other link types, anything
-//! truncated) returns `None`, and the caller decodes in full. No options are
-//! parsed and no payload bound is checked here: the worker decodes the
-//! frame from the IP header and validates it.
+//! truncated, IPv4 options) returns `None`, and the caller decodes in
+//! full. No payload bound is checked here: the worker decodes the frame
+//! from the IP header and validates it.
 
 use crate::bytes::{be16, u8_at};
 use crate::hash::Toeplitz;
@@ -144,7 +144,9 @@ fn tuple_at(frame: &[u8], at: usize, version: u8) -> Option<Tuple> {
         4 => {
             let ihl = usize::from(u8_at(frame, at)? & 0x0f) * 4;
             let flags_frag = be16(frame, at + 6)?;
-            if ihl < 20 || u8_at(frame, at + 9)? != 6 || flags_frag & 0x3fff != 0 {
+            // Options go to the full decoder: it checks them, and an
+            // accepted source route names another destination.
+            if ihl != 20 || u8_at(frame, at + 9)? != 6 || flags_frag & 0x3fff != 0 {
                 return None;
             }
             let ports = frame.get(at + ihl..at + ihl + 4)?;
