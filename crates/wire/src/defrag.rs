@@ -525,7 +525,7 @@ impl Defragmenter {
         // Current Linux queues an IPv4 fragment reaching past 65,535
         // bytes (the datagram then fails when it is rebuilt, or when a
         // last fragment ends short of it).
-        let end = u64::from(frag.offset) + frag.data.len() as u64;
+        let end = u64::from(frag.offset) + frag.data.len() as u64 + u64::from(frag.missing);
         let oversize = end > 65535 && !(linux_v4 && policy == DefragPolicy::Discard);
         if oversize || emptied || (frag.more && frag.data.len() % 8 != 0) {
             self.stats.dropped_invalid += 1;
@@ -838,8 +838,16 @@ impl Datagram {
         // later one equals it, or is a duplicate of it.)
         let keeps_total = linux && self.total.is_some();
         if !frag.more && !keeps_total {
-            self.total = Some(end);
-            self.tail_missing = frag.missing;
+            // What is held may already reach past what the capture kept
+            // of it (it is then a duplicate of whole fragments held).
+            let (t, missing) = if linux {
+                let t = end.max(held_end);
+                (t, reach - t)
+            } else {
+                (end, frag.missing)
+            };
+            self.total = Some(t);
+            self.tail_missing = missing;
         }
         if start == 0 && self.header.is_empty() {
             self.header = frag.header.to_vec();

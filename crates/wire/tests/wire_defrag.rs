@@ -1395,4 +1395,38 @@ fn discard_follows_linux_on_duplicates_lengths_and_cut_fragments() {
     let r = push(&mut d, &f(0, true, b"firstpt.")).expect("complete");
     assert_eq!(&r.packet[20..], b"firstpt.");
     assert_eq!(u16::from_be_bytes([r.packet[2], r.packet[3]]), 20 + 16);
+    // A cut last fragment whose whole bytes are held already (a
+    // duplicate): the datagram is as long as they reach, nothing missing.
+    let mut d = discard();
+    assert!(push(&mut d, &f(8, true, b"BBBBBBBB")).is_none());
+    assert!(push(&mut d, &f(16, true, b"CCCCCCCC")).is_none());
+    let mut cut_last = f(16, false, b"CCCCCCCC");
+    cut_last.truncate(cut_last.len() - 4);
+    assert!(push(&mut d, &cut_last).is_none());
+    let r = push(&mut d, &f(0, true, b"AAAAAAAA")).expect("complete");
+    assert_eq!(&r.packet[20..], b"AAAAAAAABBBBBBBBCCCCCCCC");
+    assert_eq!(u16::from_be_bytes([r.packet[2], r.packet[3]]), 20 + 24);
+    // Under any policy, a last fragment whose promised end passes 65,535
+    // is invalid, cut short by the capture or not: dropped alone, it does
+    // not set the datagram's end.
+    for policy in [DefragPolicy::First, DefragPolicy::Discard] {
+        let mut d = Defragmenter::new(DefragConfig {
+            policy,
+            ..DefragConfig::default()
+        });
+        assert!(push(&mut d, &f(0, true, b"XXXXXXXX")).is_none());
+        let mut far = f(65_528, false, &[0; 16]);
+        far.truncate(far.len() - 12);
+        assert!(push(&mut d, &far).is_none());
+        if policy == DefragPolicy::First {
+            assert_eq!(d.stats().dropped_invalid, 1);
+            let r = push(&mut d, &f(8, false, b"rest")).expect("complete");
+            assert_eq!(&r.packet[20..], b"XXXXXXXXrest");
+        } else {
+            // IPv4 under Linux's rules: queued, it is the datagram's end,
+            // so the genuine last fragment contradicts it and kills it.
+            assert!(push(&mut d, &f(8, false, b"rest")).is_none());
+            assert_eq!(d.in_progress(), 0);
+        }
+    }
 }
