@@ -77,6 +77,11 @@ pub(crate) fn decode_v4<'a>(
     let proto = header[field::V4_PROTO];
     let word = field16(header, field::V4_FRAG);
     if word & (V4_MF | V4_OFFSET_MASK) != 0 {
+        // Segmentation offload never makes fragments: one that claims no
+        // length is refused whatever the option says.
+        if field16(header, field::V4_TOTAL_LEN) == 0 {
+            return Err(ZERO_LENGTH);
+        }
         let frag = FragInfo {
             id: u32::from(ip.id),
             protocol: proto,
@@ -414,6 +419,7 @@ fn ext_headers<'a>(
     ctx: &mut Ctx<'_>,
 ) -> Result<Decoded<'a>, DecodeError> {
     let layer = Layer::Ipv6Ext;
+    let mut jumbogram = false;
     loop {
         let at = ip.payload;
         let len = match next {
@@ -446,6 +452,7 @@ fn ext_headers<'a>(
                 if next == 0 && payload_len == 0 && !jumbo && !ctx.opts.take_zero_ip_length {
                     return Err(ZERO_LENGTH);
                 }
+                jumbogram |= jumbo;
             }
             43 => {
                 let (kind, left) = (ext[2], ext[3]);
@@ -477,6 +484,12 @@ fn ext_headers<'a>(
                 more: word & 1 != 0,
             };
             if frag.offset != 0 || frag.more {
+                if jumbogram {
+                    // RFC 2675 §3: a jumbogram is never fragmented.
+                    return Err(DecodeError::Refused {
+                        why: "IPv6 jumbogram fragment",
+                    });
+                }
                 let data = frame.get(ip.payload..).unwrap_or(&[]);
                 let header = frame.get(ip.offset..at).unwrap_or(&[]);
                 return Ok(fragment(&ip, ctx, frag, data, header));

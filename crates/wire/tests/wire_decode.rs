@@ -332,6 +332,11 @@ fn tso_total_length_zero() {
         );
         assert_eq!(decode_ip(pkt, 0, &refuse), zero);
     }
+    // A fragment claiming no length is refused by default too: offload
+    // never makes fragments.
+    let mut frag = ipv4_full(A4, B4, 6, &[], 1, 0x2000, &[7; 16]);
+    frag[2..4].fill(0);
+    assert_eq!(decode(LinkType::Raw, &frag, &opts()), zero);
     // A Hop-by-Hop header without a jumbo payload option does not make
     // it a jumbogram.
     let seg = checksum_v6(A6, B6, tcp(1234, 80, 1000, &[], b"hbh"));
@@ -369,6 +374,19 @@ fn ipv6_jumbo_hop_by_hop() {
         decode(LinkType::Raw, &pkt, &refuse),
         Ok(Decoded::Tcp(_))
     ));
+    // But never fragmented (RFC 2675 §3).
+    let mut hbh = vec![44, 0, 0xc2, 4];
+    hbh.extend(((seg.len() + 16) as u32).to_be_bytes());
+    hbh.extend([6, 0, 0, 1, 0, 0, 0, 9]); // offset 0, more to follow
+    hbh.extend(&seg);
+    let mut pkt = ipv6(A6, B6, 0, &hbh);
+    pkt[4..6].copy_from_slice(&[0, 0]);
+    assert_eq!(
+        decode(LinkType::Raw, &pkt, &opts()),
+        Err(DecodeError::Refused {
+            why: "IPv6 jumbogram fragment"
+        })
+    );
 }
 
 #[test]
