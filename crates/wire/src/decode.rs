@@ -80,7 +80,9 @@ pub struct DecodeOptions {
     /// taken on a sending host carry such lengths for segmentation offload
     /// ("BIG TCP"). `false` refuses such packets ([`DecodeError::Refused`])
     /// as a receiving host does, for captures taken on the wire, where a
-    /// packet claiming no length is a forgery a host drops.
+    /// packet claiming no length is a forgery a host drops. (An IPv4
+    /// fragment claiming no length is refused either way: offload never
+    /// makes fragments.)
     pub take_zero_ip_length: bool,
 }
 
