@@ -1,6 +1,7 @@
 //! Multi-worker output is identical, stream by stream, to inline output,
-//! with a dispatcher and rings, with fanout workers, and with a dispatcher
-//! that runs a worker itself:
+//! and so is every frame's verdict and the reassembly totals, with a
+//! dispatcher and rings, with fanout workers, and with a dispatcher that
+//! runs a worker itself:
 //! on generated traffic with reordering, duplication, overlaps, loss, IPv6,
 //! VLANs, the sequence wrap and reused 4-tuples, and on the shared corpus.
 
@@ -19,13 +20,54 @@ use weft_replay::digest::lines;
 /// itself and rings the others.
 const DISPATCH: [Dispatch; 3] = [Dispatch::Ring, Dispatch::Fanout, Dispatch::Hybrid];
 
-fn digest(path: &Path, workers: usize, ring: usize, d: Dispatch) -> Vec<String> {
+fn digest(path: &Path, workers: usize, ring: usize, d: Dispatch) -> Run {
     let mut o = ReplayOptions::default();
     o.engine.dispatch = d;
     digest_with(path, workers, ring, o)
 }
 
-fn digest_with(path: &Path, workers: usize, ring: usize, mut o: ReplayOptions) -> Vec<String> {
+/// What a run delivered, stream by stream, and what it made of the frames.
+#[derive(Debug, PartialEq, Eq)]
+struct Run {
+    digests: Vec<String>,
+    verdicts: Verdicts,
+}
+
+/// Every frame's verdict as any mode counts it (where a dispatcher counts
+/// some and workers the rest, their sum), and the reassembly totals but
+/// the peak of pages in use (per worker, so their sum is no one
+/// pipeline's peak).
+#[derive(Debug, PartialEq, Eq)]
+struct Verdicts {
+    frames: u64,
+    not_tcp: u64,
+    undecodable: u64,
+    refused: u64,
+    fragments: u64,
+    defragmented: u64,
+    short_on_wire: u64,
+    reasm: weft_reasm::Stats,
+}
+
+impl Verdicts {
+    fn of(s: &weft_engine::EngineStats) -> Verdicts {
+        let (f, d) = (s.frames_total(), &s.dispatch);
+        let mut reasm = s.reasm_total();
+        reasm.pages_peak = 0;
+        Verdicts {
+            frames: d.frames,
+            not_tcp: f.not_tcp + d.not_tcp,
+            undecodable: f.undecodable() + d.undecodable,
+            refused: f.refused + d.refused,
+            fragments: f.fragments + d.fragments,
+            defragmented: f.defragmented + d.defragmented,
+            short_on_wire: f.short_on_wire + d.short_on_wire,
+            reasm,
+        }
+    }
+}
+
+fn digest_with(path: &Path, workers: usize, ring: usize, mut o: ReplayOptions) -> Run {
     o.output.digest = true;
     o.engine.workers = Some(workers);
     o.engine.ring_capacity = ring;
@@ -40,7 +82,10 @@ fn digest_with(path: &Path, workers: usize, ring: usize, mut o: ReplayOptions) -
         "{:?}",
         out.capture_errors
     );
-    lines(&out.digests)
+    Run {
+        digests: lines(&out.digests),
+        verdicts: Verdicts::of(&out.stats),
+    }
 }
 
 fn impaired(seed: u64) -> GenConfig {
@@ -71,7 +116,10 @@ fn impaired(seed: u64) -> GenConfig {
 fn every_worker_count_matches_inline_and_the_truth() {
     let (path, truth) = generate("equivalence.pcap", &impaired(42));
     let inline = digest(&path, 0, 4096, Dispatch::Auto);
-    assert_eq!(inline, truth, "inline differs from the generator's truth");
+    assert_eq!(
+        inline.digests, truth,
+        "inline differs from the generator's truth"
+    );
     for d in DISPATCH {
         for workers in [1, 2, 3, 4, 8] {
             let got = digest(&path, workers, 4096, d);
@@ -142,7 +190,7 @@ fn time_going_back_fires_timeouts_alike_in_every_mode() {
         o.pipeline.reasm.flush_timeout_ns = Some(1_000_000);
         let inline = digest_with(&path, 0, 4096, o.clone());
         // The timeout fired: holes were skipped that the truth has filled.
-        fired += inline.iter().filter(|l| !truth.contains(l)).count();
+        fired += inline.digests.iter().filter(|l| !truth.contains(l)).count();
         for d in DISPATCH {
             for workers in [1, 2, 3] {
                 o.engine.dispatch = d;
@@ -160,7 +208,7 @@ fn tiny_rings_and_more_workers_than_cores_lose_nothing() {
     for d in [Dispatch::Ring, Dispatch::Hybrid] {
         for (workers, ring) in [(5, 2), (8, 4), (3, 8), (16, 16)] {
             assert_eq!(
-                digest(&path, workers, ring, d),
+                digest(&path, workers, ring, d).digests,
                 truth,
                 "{workers} workers, ring {ring}, {d:?}"
             );
