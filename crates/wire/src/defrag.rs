@@ -81,30 +81,17 @@ pub const MAX_OWNERS: usize = 65_536 / 8;
 /// Bytes counted per datagram in progress besides its buffers.
 const DATAGRAM_OVERHEAD: usize = 128;
 
-/// Bytes counted for one entry of a datagram's runs: a B-tree's nodes
-/// are at least about half full, so three times the key and value is an
-/// upper estimate, past the first node (see [`tree_bytes`]).
-const RUN_BYTES: usize = 3 * std::mem::size_of::<(u32, (u32, u32))>();
-
-/// Bytes counted for one entry of a datagram's owners (as `RUN_BYTES`).
-const OWNER_BYTES: usize = 3 * std::mem::size_of::<(u32, Owner)>();
-
-/// Bytes counted for one entry of a datagram's Linux queue (as `RUN_BYTES`).
-const QUEUE_BYTES: usize = 3 * std::mem::size_of::<(u32, u32)>();
-
-/// Bytes of a B-tree leaf of 11 entries of `key_value` bytes (the
-/// standard library's node; its header, 16 bytes at most).
-const fn leaf_bytes(key_value: usize) -> usize {
-    16 + 11 * key_value
-}
-
-/// Bytes counted for a tree of `len` entries of `per_entry` bytes counted
-/// each (`RUN_BYTES`, `OWNER_BYTES`): any entry at all takes a whole leaf.
-fn tree_bytes(len: usize, per_entry: usize) -> usize {
+/// Bytes counted for a B-tree of `len` entries of `K` → `V` (a
+/// datagram's runs, owners, Linux queue): any entry at all takes a whole
+/// leaf of the standard library's (11 entries and a header of at most 16
+/// bytes), and past it nodes are at least about half full, so three times
+/// the key and value an entry is an upper estimate.
+fn tree_bytes<K, V>(len: usize) -> usize {
+    let entry = std::mem::size_of::<(K, V)>();
     if len == 0 {
         0
     } else {
-        (len * per_entry).max(leaf_bytes(per_entry / 3))
+        (3 * entry * len).max(16 + 11 * entry)
     }
 }
 
@@ -769,10 +756,10 @@ impl Datagram {
     fn bytes(&self) -> usize {
         self.header.capacity()
             + self.held.capacity()
-            + tree_bytes(self.runs.len(), RUN_BYTES)
+            + tree_bytes::<u32, (u32, u32)>(self.runs.len())
             + self.have.capacity() * 8
-            + tree_bytes(self.owners.len(), OWNER_BYTES)
-            + tree_bytes(self.queue.len(), QUEUE_BYTES)
+            + tree_bytes::<u32, Owner>(self.owners.len())
+            + tree_bytes::<u32, u32>(self.queue.len())
     }
 
     /// Bytes this fragment would add to the buffers, at most (vectors may
@@ -795,15 +782,15 @@ impl Datagram {
         // A run, an owner split in three and the fragment's own pieces, or
         // a run of Linux's queue, or the first leaf of each tree the
         // policy uses.
-        let runs = RUN_BYTES.max(leaf_bytes(RUN_BYTES / 3));
+        let runs = tree_bytes::<u32, (u32, u32)>(1);
         let tracks = frag.ip_version == 4 && policy.tracks_owners();
         let owners = if tracks {
-            (4 * OWNER_BYTES).max(leaf_bytes(OWNER_BYTES / 3))
+            tree_bytes::<u32, Owner>(4)
         } else {
             0
         };
         let queue = if policy == DefragPolicy::Discard {
-            QUEUE_BYTES.max(leaf_bytes(QUEUE_BYTES / 3))
+            tree_bytes::<u32, u32>(1)
         } else {
             0
         };
