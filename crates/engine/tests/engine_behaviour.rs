@@ -1575,10 +1575,12 @@ fn a_frame_short_on_the_wire_is_dropped_alike_in_every_mode() {
     }
 }
 
-/// Sets the IPv4 header checksum of an Ethernet frame right.
+/// Sets the IPv4 header checksum of an Ethernet frame right (over the
+/// header's length, options included).
 fn fix_ip_checksum(f: &mut [u8]) {
+    let end = 14 + usize::from(f[14] & 0x0f) * 4;
     f[24..26].copy_from_slice(&[0, 0]);
-    let sum = weft_wire::internet_checksum(&f[14..34], 0);
+    let sum = weft_wire::internet_checksum(&f[14..end], 0);
     f[24..26].copy_from_slice(&sum.to_be_bytes());
 }
 
@@ -1642,10 +1644,7 @@ fn with_ip_options(frame: &[u8], options: &[u8]) -> Vec<u8> {
     f[14] = 0x40 | ((20 + options.len()) / 4) as u8;
     let total = u16::from_be_bytes([f[16], f[17]]) + options.len() as u16;
     f[16..18].copy_from_slice(&total.to_be_bytes());
-    let sum_at = 14 + 10;
-    f[sum_at..sum_at + 2].copy_from_slice(&[0, 0]);
-    let sum = weft_wire::internet_checksum(&f[14..34 + options.len()], 0);
-    f[sum_at..sum_at + 2].copy_from_slice(&sum.to_be_bytes());
+    fix_ip_checksum(&mut f);
     f
 }
 
@@ -1702,9 +1701,7 @@ fn an_accepted_source_route_is_reassembled_on_its_connections_worker() {
         let (plain, ts) = frames.remove(4);
         let mut routed = with_ip_options(&plain, &[0x83, 7, 4, 198, 51, 100, 7, 0]);
         routed[30..34].copy_from_slice(&[192, 0, 2, hop]);
-        routed[24..26].fill(0);
-        let sum = weft_wire::internet_checksum(&routed[14..42], 0);
-        routed[24..26].copy_from_slice(&sum.to_be_bytes());
+        fix_ip_checksum(&mut routed);
         frames.insert(4, (routed, ts));
         let frames: Frames = Arc::new(frames);
         let (inline, _) = run_frames_fed(&frames, 0, false, cfg.clone());
