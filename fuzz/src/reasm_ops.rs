@@ -3,7 +3,10 @@
 //! the output must equal a first-copy-wins byte map of what was sent. The
 //! streams keep bytes (`keep_from`) in a cycle of ways, and each delivery
 //! must offer first exactly what the one before kept (nothing when the keep
-//! went over the small limit set here).
+//! went over the small limit set here). Urgent bytes are taken out of band
+//! (URG, with the pointer in the high nibble of `byte`): each must be
+//! announced just before the delivery that lacks it, at an offset that
+//! delivery covers, and the byte map counts it where it stood.
 //!
 //! Input: 6-byte records `[flags, off_hi, off_lo, len, byte, dir]`.
 
@@ -13,7 +16,8 @@ use std::net::IpAddr;
 use std::rc::Rc;
 
 use weft_reasm::{
-    Config, ConnInfo, Context, HeapPool, Reassembler, ScatterGather, Segment, Stream, StreamFactory,
+    Config, ConnInfo, Context, Direction, Event, HeapPool, Reassembler, ScatterGather, Segment,
+    Stream, StreamFactory, UrgentPolicy,
 };
 use weft_wire::{Dir, FlowKey, Seq, TcpFlags, TcpOptions, Timestamp};
 
@@ -22,14 +26,16 @@ const MAX_KEPT: usize = 96;
 
 struct Out(BTreeMap<(u8, u64), u8>, u64);
 /// A stream, its connection's number (positions restart per connection),
-/// what it kept in each direction, how many deliveries it had, and per
-/// direction whether it had one and whether one said `end`.
+/// what it kept in each direction, how many deliveries it had, per
+/// direction whether it had one and whether one said `end`, and the
+/// urgent bytes announced for the next delivery (direction, offset, byte).
 struct S(
     Rc<RefCell<Out>>,
     u64,
     [Vec<u8>; 2],
     usize,
     [(bool, bool); 2],
+    Vec<(Direction, u64, u8)>,
 );
 impl Stream for S {
     fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _: &Context) {
@@ -61,9 +67,34 @@ impl Stream for S {
         out.1 = out.1.max(self.1);
         // Connection `n`'s positions live in their own range of the map.
         let base = self.1 << 40;
-        for (i, b) in v[kept..].iter().enumerate() {
-            let prev = out.0.insert((d, base + info.offset + i as u64), *b);
+        let urgent = std::mem::take(&mut self.5);
+        assert!(urgent.iter().all(|u| u.0 == info.dir), "of this direction");
+        assert_eq!(urgent.len(), info.urgent as usize, "announced as taken");
+        let mut taken = urgent.iter().peekable();
+        let mut pos = info.offset;
+        let mut put = |pos: u64, b: u8| {
+            let prev = out.0.insert((d, base + pos), b);
             assert!(prev.is_none(), "a stream position delivered twice");
+        };
+        for b in &v[kept..] {
+            while let Some(u) = taken.next_if(|u| u.1 == pos) {
+                put(pos, u.2);
+                pos += 1;
+            }
+            put(pos, *b);
+            pos += 1;
+        }
+        if let Some(u) = taken.next_if(|u| u.1 == pos) {
+            put(pos, u.2);
+        }
+        assert!(
+            taken.next().is_none(),
+            "an urgent byte outside its delivery"
+        );
+    }
+    fn event(&mut self, ev: &Event, _: &Context) {
+        if let Event::Urgent { dir, offset, byte } = *ev {
+            self.5.push((dir, offset, byte));
         }
     }
     fn complete(&mut self, _: &Context) -> bool {
@@ -86,6 +117,7 @@ impl StreamFactory for F {
             [Vec::new(), Vec::new()],
             0,
             [(false, false); 2],
+            Vec::new(),
         )
     }
 }
@@ -114,6 +146,7 @@ fn run_once(data: &[u8], data_only: bool) -> bool {
         max_pages_per_conn: 64,
         max_pages: 128,
         max_kept_bytes: MAX_KEPT,
+        urgent: UrgentPolicy::OutOfBand,
         ..Config::default()
     };
     // Heap pages: an arena per run would spend the run in mmap/munmap.
@@ -126,7 +159,7 @@ fn run_once(data: &[u8], data_only: bool) -> bool {
     let mut plain = true; // only data segments: the byte map applies
     for (n, rec) in data.chunks_exact(6).enumerate() {
         let d = rec[5] & 1;
-        let mask = if data_only { 0x10 } else { 0x17 };
+        let mask = if data_only { 0x30 } else { 0x37 };
         let flags = TcpFlags(rec[0] & mask | TcpFlags::ACK.0);
         let off = u16::from_be_bytes([rec[1], rec[2]]) as u32;
         let payload = vec![rec[4]; rec[3] as usize];
@@ -140,6 +173,7 @@ fn run_once(data: &[u8], data_only: bool) -> bool {
             ack: Seq(0),
             flags,
             window: 65535,
+            urgent: u16::from(rec[4] >> 4),
             options: TcpOptions::default(),
             payload: &payload,
             payload_missing: 0,

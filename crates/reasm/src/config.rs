@@ -2,7 +2,7 @@
 
 use weft_wire::NetTable;
 
-use crate::policy::OverlapPolicy;
+use crate::policy::{OverlapPolicy, UrgentPolicy};
 
 /// Every tunable of a [`Reassembler`](crate::Reassembler).
 ///
@@ -24,6 +24,10 @@ pub struct Config {
     /// the host it goes to resolves it, each direction by its own
     /// receiver, chosen when the connection starts. Empty by default.
     pub overlap_by_host: NetTable<OverlapPolicy>,
+    /// Whether the byte an urgent pointer marks stays in the stream
+    /// (default [`UrgentPolicy::Inline`]) or is taken out as the
+    /// receiving socket takes it ([`UrgentPolicy::OutOfBand`]).
+    pub urgent: UrgentPolicy,
     /// When the peer's ACK covers bytes that were never captured, they were
     /// lost by the capture and will not come: skip them once the sender's
     /// next segment does not fill them (one segment of grace, for a capture
@@ -112,6 +116,7 @@ impl Default for Config {
             midstream: true,
             overlap_policy: OverlapPolicy::First,
             overlap_by_host: NetTable::new(),
+            urgent: UrgentPolicy::Inline,
             skip_acked_holes: true,
             max_pages: 262_144,
             max_pages_per_conn: 8_192,

@@ -42,9 +42,11 @@ impl<Pg: AsRef<[u8]>> PieceBytes for Vec<Piece<Pg>> {
     }
 }
 
-/// Bytes a handler kept ([`ScatterGather::keep_from`](crate::ScatterGather::keep_from)).
-#[derive(Debug, Default)]
-pub(crate) struct Kept {
+/// What few halves need, boxed on first use: the bytes a handler kept
+/// ([`ScatterGather::keep_from`](crate::ScatterGather::keep_from)) and a
+/// pending urgent mark.
+#[derive(Debug)]
+pub(crate) struct Aside {
     /// The kept bytes are `bytes[start..]`: a keep that drops the head of
     /// what was kept moves `start` and leaves the rest in place until the
     /// dropped head is as long as it (then it moves once), so dropping a
@@ -54,7 +56,24 @@ pub(crate) struct Kept {
     pub start: usize,
     /// Timestamp of the newest kept byte.
     pub ts: Timestamp,
+    /// Offset of the byte an urgent pointer marked, not reached yet
+    /// ([`NO_URGENT`] if none; see [`Half::urgent_mark`]).
+    urgent: u64,
 }
+
+impl Default for Aside {
+    fn default() -> Aside {
+        Aside {
+            bytes: Vec::new(),
+            start: 0,
+            ts: Timestamp::default(),
+            urgent: NO_URGENT,
+        }
+    }
+}
+
+/// [`Aside::urgent`] without a mark.
+const NO_URGENT: u64 = u64::MAX;
 
 /// [`Half::fin_at`] before a FIN is seen. Stream offsets count bytes seen
 /// in one direction, so they never come near it.
@@ -159,10 +178,11 @@ pub(crate) struct Half<Pg> {
     /// took 48 bytes of each half: the connection record was 80 bytes and
     /// more than a cache line larger.
     waiting: Option<Box<Waiting<Pg>>>,
-    /// What the handler kept from its last delivery ([`Half::kept`]),
-    /// boxed on first use: most handlers never keep bytes, and a pointer
-    /// here instead of a vector and a time keeps the half smaller.
-    pub keep: Option<Box<Kept>>,
+    /// What the handler kept from its last delivery ([`Half::kept`]) and
+    /// the urgent mark ([`Half::urgent_mark`]), boxed on first use: most
+    /// halves need neither, and a pointer here instead of a vector, a time
+    /// and an offset keeps the connection record at five cache lines.
+    pub aside: Option<Box<Aside>>,
 }
 
 impl<Pg> Default for Half<Pg> {
@@ -182,7 +202,7 @@ impl<Pg> Default for Half<Pg> {
             acked_hole: 0,
             acked_to: 0,
             waiting: None,
-            keep: None,
+            aside: None,
         }
     }
 }
@@ -203,9 +223,27 @@ impl<Pg> Half<Pg> {
     /// The bytes kept from the last delivery (empty if none) and the time
     /// of the newest.
     pub fn kept(&self) -> (&[u8], Timestamp) {
-        self.keep
+        self.aside
             .as_deref()
             .map_or((&[], Timestamp::default()), |k| (&k.bytes[k.start..], k.ts))
+    }
+
+    /// Offset of the byte the current urgent pointer marks, while the
+    /// stream has not reached it.
+    #[inline]
+    pub fn urgent_mark(&self) -> Option<u64> {
+        self.aside
+            .as_deref()
+            .map(|a| a.urgent)
+            .filter(|&u| u != NO_URGENT)
+    }
+
+    /// Marks the byte at `at` urgent (or clears the mark: `None`).
+    pub fn set_urgent_mark(&mut self, at: Option<u64>) {
+        let at = at.unwrap_or(NO_URGENT);
+        if at != NO_URGENT || self.aside.is_some() {
+            self.aside.get_or_insert_with(Box::default).urgent = at;
+        }
     }
 
     /// Whether out-of-order pieces wait.

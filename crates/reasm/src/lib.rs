@@ -109,7 +109,7 @@ mod table;
 pub mod tcp_state;
 
 pub use config::Config;
-pub use policy::{OverlapPolicy, UnknownPolicy};
+pub use policy::{OverlapPolicy, UnknownPolicy, UnknownUrgentPolicy, UrgentPolicy};
 pub use pool::{DefaultPage, DefaultPool, HeapPool, PagePool};
 pub use reassembler::{Lookahead, Reassembler};
 pub use segment::Segment;

@@ -118,6 +118,78 @@ impl FromStr for OverlapPolicy {
     }
 }
 
+/// What the receiver does with the byte an urgent pointer marks.
+/// Plain data: `Send + Sync`.
+///
+/// A segment with URG set points at urgent data; the receiving socket
+/// takes the last urgent byte out of the stream and hands it to the
+/// application out of band, unless the application asked for it inline
+/// (`SO_OOBINLINE`). A sender can so hide one byte from the application
+/// per urgent pointer, or show an observer that keeps it inline a byte
+/// the application never reads (the URG evasions of Ptacek & Newsham).
+/// Which is right depends on the receiving application, which the wire
+/// does not show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum UrgentPolicy {
+    /// Urgent bytes stay in the stream, as a receiver with
+    /// `SO_OOBINLINE` reads them (and as most capture tools show them).
+    #[default]
+    Inline,
+    /// The byte an urgent pointer marks is taken out of the stream and
+    /// reported as [`Event::Urgent`](crate::Event::Urgent), as a socket
+    /// without `SO_OOBINLINE` does on Linux, the BSDs and Windows: the
+    /// mark is the byte before `seq + urgent pointer` (BSD's reading; an
+    /// urgent pointer of 0 marks the segment's first byte, as Linux
+    /// reads it), one mark at a time per direction (a later mark
+    /// replaces one not yet reached; a mark behind the next expected
+    /// byte is ignored), and the byte goes when the stream reaches it,
+    /// as for an application that reads as data comes.
+    OutOfBand,
+}
+
+impl UrgentPolicy {
+    /// Both policies.
+    pub const ALL: [UrgentPolicy; 2] = [UrgentPolicy::Inline, UrgentPolicy::OutOfBand];
+
+    /// The policy's name as accepted by [`FromStr`].
+    pub fn name(self) -> &'static str {
+        match self {
+            UrgentPolicy::Inline => "inline",
+            UrgentPolicy::OutOfBand => "oob",
+        }
+    }
+}
+
+impl fmt::Display for UrgentPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An urgent policy name that is not known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnknownUrgentPolicy;
+
+impl fmt::Display for UnknownUrgentPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("unknown urgent policy (expected inline or oob)")
+    }
+}
+
+impl std::error::Error for UnknownUrgentPolicy {}
+
+impl FromStr for UrgentPolicy {
+    type Err = UnknownUrgentPolicy;
+    fn from_str(s: &str) -> Result<Self, UnknownUrgentPolicy> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "inline" => UrgentPolicy::Inline,
+            "oob" | "out-of-band" => UrgentPolicy::OutOfBand,
+            _ => return Err(UnknownUrgentPolicy),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::OverlapPolicy::{self, *};
@@ -164,5 +236,15 @@ mod tests {
         }
         assert_eq!("vista".parse::<OverlapPolicy>(), Ok(First));
         assert!("nope".parse::<OverlapPolicy>().is_err());
+    }
+
+    #[test]
+    fn urgent_names_round_trip() {
+        use super::UrgentPolicy;
+        for p in UrgentPolicy::ALL {
+            assert_eq!(p.name().parse::<UrgentPolicy>(), Ok(p));
+        }
+        assert_eq!("OUT-OF-BAND".parse(), Ok(UrgentPolicy::OutOfBand));
+        assert!("drop".parse::<UrgentPolicy>().is_err());
     }
 }

@@ -9,6 +9,7 @@ use weft_wire::{Dir, FlowKey, Packet, Seq, Timestamp};
 use crate::config::Config;
 use crate::data::{di, Conn, Core, Data, Outcome};
 use crate::half::Half;
+use crate::policy::UrgentPolicy;
 use crate::pool::{DefaultPool, PagePool};
 use crate::stats::{DropReason, Stats};
 use crate::stream::{Cause, ConnInfo, Context, Stream, StreamFactory};
@@ -480,8 +481,10 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         if self.predicted.1 {
             return false;
         }
+        // URG too (one mask test with the others): the general path takes
+        // its urgent pointer.
         let f = seg.flags;
-        if !f.ack() || f.syn() || f.fin() || f.rst() || seg.payload_missing != 0 {
+        if !f.ack() || f.syn() || f.fin() || f.rst() || f.urg() || seg.payload_missing != 0 {
             return false;
         }
         let d = seg.dir;
@@ -601,6 +604,12 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             // here. A pure ACK says nothing about where the data starts: it
             // may have been sent after data the capture shows later.
             h.base = Some(seg.seq);
+        }
+        // As the receiver, the urgent pointer before the segment's FIN
+        // and data (RFC 9293 3.10.7.4, sixth step).
+        if seg.flags.urg() && self.core.cfg.urgent == UrgentPolicy::OutOfBand {
+            let max_window = self.core.cfg.max_window;
+            note_urgent(&mut self.table.get_mut(i).halves[di(d)], seg, max_window);
         }
         if seg.flags.fin() {
             self.on_fin(i, seg, ctx);
@@ -1304,6 +1313,32 @@ pub(crate) const SYN_QUIET_NS: u64 = 1_000_000_000;
 /// A late or retransmitted SYN of this very stream: its ISN is the one
 /// seen, or sits just before the stream's first byte (a capture that
 /// shows the SYN after data it preceded on the wire).
+/// Takes a segment's urgent pointer as the receiver takes it (Linux's
+/// `tcp_check_urg`, BSD's reading of the pointer): the marked byte is the
+/// one before `seq + pointer` (the first, for a pointer of 0). A mark
+/// behind the next expected byte, or not past the current one, is
+/// ignored, as is a segment the receiver would drop for its sequence
+/// numbers (wholly old, or beyond the window); one on a SYN or RST
+/// never reaches the receiver's urgent processing.
+fn note_urgent<Pg>(h: &mut Half<Pg>, seg: &Segment<'_>, max_window: u32) {
+    if seg.flags.syn() || seg.flags.rst() {
+        return;
+    }
+    let Some(start) = h.offset_of(seg.seq) else {
+        return;
+    };
+    let next = h.next as i64;
+    let end = start + seg.payload.len() as i64 + i64::from(seg.payload_missing);
+    if end < next || start > next + i64::from(max_window.min(i32::MAX as u32)) {
+        return;
+    }
+    let mark = start + i64::from(seg.urgent.saturating_sub(1));
+    if mark < next || h.urgent_mark().is_some_and(|m| mark as u64 <= m) {
+        return;
+    }
+    h.set_urgent_mark(Some(mark as u64));
+}
+
 fn is_same_syn<Pg>(h: &Half<Pg>, seg: &Segment<'_>) -> bool {
     h.isn == Some(seg.seq)
         || h.offset_of(seg.seq + 1)

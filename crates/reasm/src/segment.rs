@@ -24,6 +24,9 @@ pub struct Segment<'a> {
     pub flags: TcpFlags,
     /// Advertised window (unscaled).
     pub window: u16,
+    /// Urgent pointer (meaningful when `flags.urg()`; see
+    /// [`UrgentPolicy`](crate::UrgentPolicy)).
+    pub urgent: u16,
     /// Parsed TCP options.
     pub options: TcpOptions,
     /// Captured payload.
@@ -37,7 +40,7 @@ pub struct Segment<'a> {
 impl<'a> Segment<'a> {
     /// A segment from the fields that matter most, for callers that decode
     /// packets themselves: no acknowledgment, a 65,535-byte window, no
-    /// options, nothing cut by the capture, no dispatch hash. Set the other
+    /// urgent pointer, no options, nothing cut by the capture, no dispatch hash. Set the other
     /// public fields directly where they matter (`ack` for acknowledged-hole
     /// skipping, `options` for the validators).
     pub fn new(
@@ -56,6 +59,7 @@ impl<'a> Segment<'a> {
             ack: Seq(0),
             flags,
             window: 65535,
+            urgent: 0,
             options: TcpOptions::default(),
             payload,
             payload_missing: 0,
@@ -78,6 +82,7 @@ impl<'a> Segment<'a> {
             ack: p.tcp.ack,
             flags: p.tcp.flags,
             window: p.tcp.window,
+            urgent: p.tcp.urgent,
             options: p.tcp.options,
             payload: p.payload,
             payload_missing: p.payload_missing,

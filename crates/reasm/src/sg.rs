@@ -33,6 +33,45 @@ pub(crate) struct Span {
     pub ts: Timestamp,
 }
 
+/// Takes the byte at position `at` of a delivery out of its spans (the
+/// span holding it split in two around it) and returns it. `at` must lie
+/// within the spans, past the kept bytes.
+pub(crate) fn take_byte(
+    spans: &mut Vec<Span>,
+    at: usize,
+    frame: &[u8],
+    pieces: &dyn PieceBytes,
+) -> u8 {
+    let mut start = 0usize;
+    let j = spans
+        .iter()
+        .position(|s| {
+            start += s.len as usize;
+            at < start
+        })
+        .expect("the byte lies within the delivery");
+    let s = spans[j];
+    let k = (at - (start - s.len as usize)) as u32;
+    let byte = match s.src {
+        Src::Frame => frame[(s.off + k) as usize],
+        Src::Piece(i) => pieces.piece_bytes(i as usize)[(s.off + k) as usize],
+        Src::Kept => unreachable!("kept bytes were delivered before"),
+    };
+    let right = Span {
+        off: s.off + k + 1,
+        len: s.len - k - 1,
+        ..s
+    };
+    spans[j].len = k;
+    if right.len > 0 {
+        spans.insert(j + 1, right);
+    }
+    if k == 0 {
+        spans.remove(j);
+    }
+    byte
+}
+
 /// About a delivery: direction, hole before it, start and end of stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Info {
@@ -51,7 +90,14 @@ pub struct Info {
     pub skip: u64,
     /// Stream offset of the first new (not kept) byte, from the direction's
     /// first byte (after the SYN, or the first byte seen midstream).
+    /// Offsets count sequence space, urgent bytes taken out included.
     pub offset: u64,
+    /// Urgent bytes taken out of the new bytes
+    /// ([`UrgentPolicy::OutOfBand`](crate::UrgentPolicy::OutOfBand), each
+    /// also an [`Event::Urgent`](crate::Event::Urgent) just before this
+    /// delivery): the new bytes cover offsets `offset` to `offset + new
+    /// bytes + urgent`.
+    pub urgent: u32,
 }
 
 /// Counts about one delivery (gopacket's `TCPAssemblyStats`).

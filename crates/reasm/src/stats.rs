@@ -73,7 +73,7 @@ impl fmt::Display for DropReason {
 ///
 /// Invariant, true between any two calls:
 /// `payload_bytes == delivered_bytes + duplicate_bytes + overlap_bytes
-///  + dropped_total() + buffered_bytes`
+///  + dropped_total() + buffered_bytes + urgent_bytes`
 /// (see [`Stats::balanced`]). Kept bytes offered again are not counted twice.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -92,6 +92,9 @@ pub struct Stats {
     pub overlap_conflicts: u64,
     /// Bytes now waiting in pages.
     pub buffered_bytes: u64,
+    /// Urgent bytes taken out of their streams
+    /// ([`UrgentPolicy::OutOfBand`](crate::UrgentPolicy::OutOfBand)).
+    pub urgent_bytes: u64,
     /// Dropped bytes, indexed by [`DropReason::index`].
     pub dropped: [u64; DropReason::COUNT],
     /// Bytes skipped as missing (holes), never received.
@@ -168,6 +171,7 @@ impl Stats {
                 + self.overlap_bytes
                 + self.dropped_total()
                 + self.buffered_bytes
+                + self.urgent_bytes
     }
 
     /// Adds another reassembler's counters (peaks and gauges are summed too).
@@ -183,6 +187,7 @@ impl Stats {
             overlap_bytes,
             overlap_conflicts,
             buffered_bytes,
+            urgent_bytes,
             gap_bytes,
             gaps,
             acked_gaps,

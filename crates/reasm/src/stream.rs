@@ -114,6 +114,18 @@ pub enum Event {
         /// Whether the newer copy was kept.
         new_won: bool,
     },
+    /// The stream reached the byte an urgent pointer marked, and took it
+    /// out ([`UrgentPolicy::OutOfBand`](crate::UrgentPolicy::OutOfBand)):
+    /// the receiving application reads it out of band, not in the stream.
+    /// Raised just before the delivery it was taken from.
+    Urgent {
+        /// Direction of the data.
+        dir: Direction,
+        /// Stream offset of the byte.
+        offset: u64,
+        /// The byte.
+        byte: u8,
+    },
     /// Bytes were dropped (see [`DropReason`](crate::DropReason)).
     Dropped {
         /// Direction of the data.

@@ -11,6 +11,7 @@ pub(crate) const S: u8 = TcpFlags::SYN.0;
 pub(crate) const A: u8 = TcpFlags::ACK.0;
 pub(crate) const F: u8 = TcpFlags::FIN.0;
 pub(crate) const R: u8 = TcpFlags::RST.0;
+pub(crate) const U: u8 = TcpFlags::URG.0;
 
 /// What one connection's stream saw.
 #[derive(Debug, Default, Clone)]
@@ -25,6 +26,13 @@ pub(crate) struct Seen {
     pub ends: [usize; 2],
     /// Each delivery's [`SgStats`], in order, both directions.
     pub sg_stats: Vec<SgStats>,
+    /// Urgent bytes taken out: (direction slot, offset, byte).
+    pub urgent: Vec<(usize, u64, u8)>,
+    /// Urgent bytes the deliveries said they lacked.
+    pub urgent_info: u64,
+    /// Where each direction's next delivery must start (offset after the
+    /// last one's new bytes, urgent bytes counted).
+    pub next_offset: [u64; 2],
 }
 
 #[derive(Debug)]
@@ -57,6 +65,16 @@ impl Stream for Rec {
         assert_eq!(all.len(), len);
         assert_eq!(&*sg.fetch(len), &all[..]);
         self.seen.bytes[k].extend_from_slice(&all[kept..]);
+        if info.start {
+            self.seen.next_offset[k] = info.offset - info.skip;
+        }
+        assert_eq!(
+            info.offset,
+            self.seen.next_offset[k] + info.skip,
+            "{info:?}"
+        );
+        self.seen.next_offset[k] = info.offset + (len - kept) as u64 + u64::from(info.urgent);
+        self.seen.urgent_info += u64::from(info.urgent);
         self.seen.skips[k] += info.skip;
         self.seen.deliveries[k] += 1;
         self.seen.starts[k] += usize::from(info.start);
@@ -70,6 +88,9 @@ impl Stream for Rec {
         match ev {
             Event::OverlapConflict { .. } => self.seen.conflicts += 1,
             Event::Dropped { bytes, .. } => self.seen.dropped += *bytes as u64,
+            Event::Urgent { dir, offset, byte } => {
+                self.seen.urgent.push((slot(*dir), *offset, *byte));
+            }
         }
     }
     fn complete(&mut self, _: &Context) -> bool {
@@ -2165,6 +2186,153 @@ fn every_conflict_of_one_delivery_is_an_event() {
     assert_eq!(seen.bytes[0], b"axcxexgxixkx");
 }
 
+/// A client segment with URG set and urgent pointer `ptr`.
+fn urg(seq: u32, ptr: u16, payload: &[u8]) -> Segment<'_> {
+    Segment {
+        urgent: ptr,
+        ..seg(true, A | U, seq, 1, payload, 1)
+    }
+}
+
+fn oob() -> Config {
+    Config {
+        urgent: UrgentPolicy::OutOfBand,
+        ..Config::default()
+    }
+}
+
+/// The segments of the corpus's `tcp-urgent-pointer-2byte-http` request:
+/// "XY" sent as urgent data, the pointer after the Y. The server's reply
+/// in that capture names the path it read: "/malicXious".
+#[test]
+fn an_urgent_byte_leaves_the_stream_out_of_band_and_stays_inline() {
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 1, 1, b"GET /malic", 1));
+    v.push(urg(11, 2, b"XY"));
+    v.push(seg(true, A, 13, 1, b"ious HTTP/1.1\r\n", 1));
+    let (seen, st, r) = run(oob(), &v);
+    assert_eq!(seen.bytes[0], b"GET /malicXious HTTP/1.1\r\n");
+    assert_eq!(seen.urgent, [(0, 11, b'Y')]);
+    assert_eq!((st.urgent_bytes, seen.urgent_info), (1, 1));
+    assert_eq!(st.delivered_bytes, 26);
+    assert_eq!(
+        r.predicted.0, 3,
+        "the handshake's ACK and the plain data take the fast path"
+    );
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"GET /malicXYious HTTP/1.1\r\n");
+    assert!(seen.urgent.is_empty());
+    assert_eq!(st.urgent_bytes, 0);
+}
+
+/// A pointer past its segment marks a byte still to come: it goes when
+/// it comes, in a segment without URG, on the fast path too. A pointer
+/// of 0 marks the segment's first byte (as Linux reads it).
+#[test]
+fn an_urgent_pointer_marks_a_byte_of_a_later_segment_or_its_own_first() {
+    for keep in [None, Some(2)] {
+        let mut v = handshake(0, 0);
+        v.push(urg(1, 5, b"abc")); // marks offset 4: 'e'
+        v.push(seg(true, A, 4, 1, b"defg", 1));
+        v.push(urg(8, 0, b"hij")); // marks 'h'
+        let f = Recorder {
+            keep,
+            ..Recorder::default()
+        };
+        let (seen, st, _) = run_with(oob(), f, &v);
+        assert_eq!(seen.bytes[0], b"abcdfgij", "keep {keep:?}");
+        assert_eq!(seen.urgent, [(0, 4, b'e'), (0, 7, b'h')]);
+        assert_eq!(st.urgent_bytes, 2);
+    }
+}
+
+/// One mark at a time: a later pointer replaces a mark not reached yet,
+/// an earlier or equal one is ignored, and a mark behind the next
+/// expected byte (a retransmission) is ignored.
+#[test]
+fn a_later_urgent_pointer_replaces_the_mark_and_an_earlier_one_does_not() {
+    let mut v = handshake(0, 0);
+    v.push(urg(1, 10, b"abc")); // marks offset 9
+    v.push(urg(4, 10, b"def")); // marks 12: replaces 9
+    v.push(urg(7, 2, b"ghi")); // marks 7: not past 12, ignored
+    v.push(seg(true, A, 10, 1, b"jklmnop", 1));
+    // Wholly delivered: its receiver drops it before looking at its
+    // pointer, though the pointer marks a byte still to come ('t').
+    v.push(urg(1, 20, b"abc"));
+    v.push(seg(true, A, 17, 1, b"qrst", 1));
+    let (seen, st, _) = run(oob(), &v);
+    assert_eq!(seen.bytes[0], b"abcdefghijklnopqrst");
+    assert_eq!(seen.urgent, [(0, 12, b'm')]);
+    assert_eq!(st.urgent_bytes, 1);
+    assert_eq!(st.duplicate_bytes, 3);
+}
+
+/// A marked byte that waited out of order goes when the hole closes; a
+/// mark in a hole that is skipped is spent without taking anything.
+#[test]
+fn an_urgent_byte_is_taken_from_waiting_data_and_a_skipped_mark_is_spent() {
+    let mut v = handshake(0, 0);
+    v.push(urg(4, 2, b"def")); // waits; marks offset 4: 'e'
+    v.push(seg(true, A, 1, 1, b"abc", 1));
+    let (seen, st, _) = run(oob(), &v);
+    assert_eq!(seen.bytes[0], b"abcdf");
+    assert_eq!(seen.urgent, [(0, 4, b'e')]);
+    assert!(st.balanced());
+
+    let mut r = opened(Config {
+        skip_acked_holes: false,
+        flush_timeout_ns: Some(1_000_000_000),
+        ..oob()
+    });
+    r.process(&seg(true, A, 1, 1, b"abc", 1));
+    r.process(&urg(4, 1, b"")); // marks offset 3, never captured
+    r.process(&seg(true, A, 6, 1, b"fgh", 1)); // waits behind the hole
+    r.process(&seg(true, A, 9, 1, b"ij", 3)); // past the timeout: skipped
+    r.process(&urg(11, 2, b"kl")); // marks offset 11: 'l'
+    r.flush_all();
+    let out = r.factory().out.borrow();
+    let seen = &out[&0];
+    assert_eq!(seen.bytes[0], b"abcfghijk");
+    assert_eq!(seen.urgent, [(0, 11, b'l')]);
+    assert_eq!(seen.skips[0], 2);
+    assert!(r.stats().balanced());
+}
+
+/// URG on a SYN or a RST never reaches the receiver's urgent handling,
+/// nor does a pointer of a segment beyond the window.
+#[test]
+fn urgent_pointers_of_syns_rsts_and_segments_beyond_the_window_are_ignored() {
+    // Data on the SYN (TCP Fast Open), taken by the server's SYN-ACK.
+    let mut syn = seg(true, S | U, 0, 0, b"abc", 0);
+    syn.urgent = 2; // would mark 'a'
+    let v = vec![
+        syn,
+        seg(false, S | A, 0, 4, b"", 0),
+        seg(true, A, 4, 1, b"def", 1),
+    ];
+    let (seen, st, _) = run(oob(), &v);
+    assert_eq!(seen.bytes[0], b"abcdef");
+    assert_eq!(st.urgent_bytes, 0);
+
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 1, 1, b"abc", 1));
+    let cfg = Config {
+        max_window: 10,
+        ..oob()
+    };
+    v.push(urg(20, 1, b"zz")); // beyond the window: dropped, would mark 19
+    v.push(seg(true, A, 4, 1, b"defghijkl", 1));
+    v.push(seg(true, A, 13, 1, b"mnopqrstu", 1));
+    let mut rst = urg(22, 1, b"vw"); // would mark 'v'
+    rst.flags = TcpFlags(R | A | U);
+    v.push(rst);
+    let (seen, st, _) = run(cfg, &v);
+    assert_eq!(seen.bytes[0], b"abcdefghijklmnopqrstuvw");
+    assert!(seen.urgent.is_empty());
+    assert_eq!(st.urgent_bytes, 0);
+    assert_eq!(st.dropped(DropReason::OutOfWindow), 2);
+}
+
 /// Header prediction ([`Reassembler::in_order`]) changes nothing: random
 /// segments of one connection, in both directions (in order, sent again,
 /// ahead of a hole, with every flag, acknowledging past holes, cut by the
@@ -2200,6 +2368,7 @@ mod prediction {
             1 => Just(F | A),
             1 => Just(R | A),
             1 => Just(R),
+            1 => Just(A | U),
         ];
         (
             any::<bool>(),
@@ -2269,6 +2438,7 @@ mod prediction {
                     t,
                 );
                 s.payload_missing = if o.missing { 3 } else { 0 };
+                s.urgent = u16::from(o.back_or_gap);
                 (s, payload)
             })
             .collect()
@@ -2307,10 +2477,12 @@ mod prediction {
             reject_odd in prop::bool::weighted(0.2),
             skip_acked_holes in any::<bool>(),
             flush in prop::option::of(1u64..5),
+            urgent in prop::sample::select(&UrgentPolicy::ALL[..]),
         ) {
             let cfg = Config {
                 skip_acked_holes,
                 flush_timeout_ns: flush.map(|s| s * 1_000_000_000),
+                urgent,
                 ..Config::default()
             };
             let segs = segments(&ops);
