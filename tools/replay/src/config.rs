@@ -24,6 +24,7 @@
 //!
 //! [reassembly]
 //! overlap_policy = "first"
+//! urgent = "inline"      # or "oob": the urgent byte leaves the stream
 //! midstream = true
 //! skip_acked_holes = true
 //! max_pages = 262144
@@ -55,7 +56,7 @@
 
 use serde::Deserialize;
 use weft_engine::{Backpressure, DispatchHash, PipelineConfig};
-use weft_reasm::OverlapPolicy;
+use weft_reasm::{OverlapPolicy, UrgentPolicy};
 
 use crate::output::OutputOptions;
 
@@ -147,6 +148,8 @@ pub struct Defrag {
 pub struct Reassembly {
     /// Overlap policy name.
     pub overlap_policy: Option<String>,
+    /// Urgent policy name ("inline" or "oob").
+    pub urgent: Option<String>,
     /// Midstream pickup.
     pub midstream: Option<bool>,
     /// Skip holes the receiver acknowledged.
@@ -397,6 +400,9 @@ impl ConfigFile {
         if let Some(s) = &r.overlap_policy {
             c.overlap_policy = s.parse::<OverlapPolicy>().map_err(|e| e.to_string())?;
         }
+        if let Some(s) = &r.urgent {
+            c.urgent = s.parse::<UrgentPolicy>().map_err(|e| e.to_string())?;
+        }
         c.midstream = r.midstream.unwrap_or(c.midstream);
         o.paws = r.paws.unwrap_or(o.paws);
         c.skip_acked_holes = r.skip_acked_holes.unwrap_or(c.skip_acked_holes);
@@ -504,12 +510,13 @@ mod tests {
             .apply(&mut p, &mut e, &mut o)
             .is_err());
         toml::from_str::<ConfigFile>(
-            "key_vni = false\nkey_tunnel_ends = false\naccept_source_routed = true\ntake_zero_ip_length = false\ntable_weights = [2, 5, 5]\ndispatch = \"hybrid\"\n[reassembly]\npaws = true",
+            "key_vni = false\nkey_tunnel_ends = false\naccept_source_routed = true\ntake_zero_ip_length = false\ntable_weights = [2, 5, 5]\ndispatch = \"hybrid\"\n[reassembly]\npaws = true\nurgent = \"oob\"",
         )
         .unwrap()
         .apply(&mut p, &mut e, &mut o)
         .unwrap();
         assert!(o.paws);
+        assert_eq!(p.reasm.urgent, UrgentPolicy::OutOfBand);
         assert_eq!(e.table_weights, Some(vec![2, 5, 5]));
         assert_eq!(e.dispatch, Dispatch::Hybrid);
         assert!(!p.decode.key_vni);

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use weft_engine::EngineError;
-use weft_reasm::OverlapPolicy;
+use weft_reasm::{OverlapPolicy, UrgentPolicy};
 use weft_replay::app::{replay, ReplayOptions, RunError};
 use weft_replay::config::{parse_size, ConfigFile, Dispatch};
 use weft_wire::DefragPolicy;
@@ -78,6 +78,13 @@ struct Args {
     /// entry of the config names.
     #[arg(long, value_name = "POLICY")]
     defrag_policy: Option<DefragPolicy>,
+    /// What becomes of the byte a TCP urgent pointer marks: `inline` (the
+    /// default: it stays in the stream, as tshark shows it and as an
+    /// application with SO_OOBINLINE reads it) or `oob` (taken out, as a
+    /// socket without SO_OOBINLINE takes it on Linux, the BSDs and
+    /// Windows; counted as urgent_bytes).
+    #[arg(long, value_name = "POLICY")]
+    urgent: Option<UrgentPolicy>,
     /// Drop frames their capture records as whole whose IP length promises
     /// more than they hold, as the receiving host drops a packet that
     /// short; for captures whose records tell the length on the wire truly
@@ -130,7 +137,7 @@ struct Args {
     /// counts and time on standard error: the floor for comparisons.
     #[arg(long, conflicts_with_all = [
         "digest", "write_flows", "json", "pace", "workers", "inline", "dispatch",
-        "table_weights", "stats", "config", "overlap_policy", "defrag_policy",
+        "table_weights", "stats", "config", "overlap_policy", "defrag_policy", "urgent",
         "drop_short_on_wire", "accept_source_routed", "refuse_zero_ip_length", "memcap",
         "midstream", "paws",
     ])]
@@ -158,6 +165,9 @@ fn options(args: &Args) -> Result<ReplayOptions, String> {
     }
     if let Some(p) = args.defrag_policy {
         o.pipeline.defrag.policy = p;
+    }
+    if let Some(p) = args.urgent {
+        o.pipeline.reasm.urgent = p;
     }
     if args.drop_short_on_wire {
         o.pipeline.drop_short_on_wire = true;

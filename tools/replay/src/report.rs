@@ -36,7 +36,7 @@ fn reasm_json(s: &Stats) -> Value {
         "segments": s.segments, "payload_bytes": s.payload_bytes,
         "delivered_bytes": s.delivered_bytes, "duplicate_bytes": s.duplicate_bytes,
         "overlap_bytes": s.overlap_bytes, "overlap_conflicts": s.overlap_conflicts,
-        "buffered_bytes": s.buffered_bytes, "dropped": dropped,
+        "buffered_bytes": s.buffered_bytes, "urgent_bytes": s.urgent_bytes, "dropped": dropped,
         "gap_bytes": s.gap_bytes, "gaps": s.gaps, "acked_gaps": s.acked_gaps,
         "truncated_bytes": s.truncated_bytes, "out_of_order_segments": s.out_of_order_segments,
         "conns_created": s.conns_created, "conns_closed": s.conns_closed,
@@ -168,6 +168,9 @@ pub fn table(out: &Outcome) -> String {
         if s.dropped(r) > 0 {
             row(&format!("  dropped: {r}"), s.dropped(r).to_string());
         }
+    }
+    if s.urgent_bytes > 0 {
+        row("  urgent, out of band", s.urgent_bytes.to_string());
     }
     if s.truncated_bytes > 0 {
         row("  cut by the snap length", s.truncated_bytes.to_string());

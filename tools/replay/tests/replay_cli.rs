@@ -561,6 +561,47 @@ fn pcapng_with_mixed_link_types() {
     assert!(stdout(&o).lines().count() > 10);
 }
 
+/// The corpus's request with two bytes of urgent data ("XY", the
+/// pointer after the Y): the server's reply names the path it read. With
+/// `--urgent oob` the request weft rebuilds has that path, in every mode,
+/// and the byte taken out is counted; inline (the default) keeps it, as
+/// tshark does.
+#[test]
+fn urgent_oob_rebuilds_the_request_the_server_read() {
+    let Some(corpus) = corpus() else { return };
+    let f = corpus.join("tcp-urgent-pointer-2byte-http.pcap");
+    // The word after `before`, up to a space or the end.
+    let path_in = |bytes: &[u8], before: &str| -> String {
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        let from = text.find(before).expect(before) + before.len();
+        text[from..].split(' ').next().unwrap().to_owned()
+    };
+    for (urgent, mode) in [("oob", "--inline"), ("oob", "-w2"), ("inline", "--inline")] {
+        let dir = tmp(&format!("urgent-{urgent}{mode}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let o = bin()
+            .args(["--json", mode, "--urgent", urgent, "--write-flows"])
+            .arg(&dir)
+            .arg(&f)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
+        let request = read("010.010.010.044.57796-010.010.010.055.09090");
+        let reply = read("010.010.010.055.09090-010.010.010.044.57796");
+        let asked = path_in(&request, "GET ");
+        let served = path_in(&reply, "accessed the path: ");
+        let taken = v["total"]["reassembly"]["urgent_bytes"].as_u64().unwrap();
+        if urgent == "oob" {
+            assert_eq!((asked.as_str(), taken), (served.as_str(), 1), "{mode}");
+        } else {
+            assert_eq!((asked.as_str(), taken), ("/malicXYious", 0));
+            assert_eq!(served, "/malicXious");
+        }
+    }
+}
+
 fn corpus() -> Option<PathBuf> {
     let dir = std::env::var_os("WEFT_CORPUS")
         .map(PathBuf::from)
