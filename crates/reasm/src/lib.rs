@@ -19,6 +19,9 @@
 //!   counted; overlapping buffered copies are resolved by an
 //!   [`OverlapPolicy`] (first, last, or target-based: BSD, Linux, Windows,
 //!   Solaris…), and copies that differ raise [`Event::OverlapConflict`].
+//! * **Urgent data.** The byte an urgent pointer marks stays in the stream
+//!   ([`UrgentPolicy::Inline`]) or leaves it as the receiving socket takes
+//!   it out of band ([`UrgentPolicy::OutOfBand`], [`Event::Urgent`]).
 //! * **Holes.** Bytes the receiver acknowledged but the capture never saw
 //!   are skipped once the sender's next segment does not fill them, or at
 //!   once when its FIN is acknowledged ([`Config::skip_acked_holes`]); other holes wait
@@ -42,7 +45,7 @@
 //!   expired connection, not O(connections).
 //! * **Accounting.** [`Stats::balanced`] holds at any moment: every payload
 //!   byte received is delivered, a duplicate, an overlap, dropped for a
-//!   [`DropReason`], or still buffered.
+//!   [`DropReason`], taken out of band as urgent, or still buffered.
 //! * **Validators** for [`Stream::accept`], in [`tcp_state`]: a TCP state
 //!   machine and option/window checks (gopacket's), and PAWS
 //!   ([`tcp_state::TcpTimestampCheck`], RFC 7323): what a receiver would
