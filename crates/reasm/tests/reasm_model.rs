@@ -4,13 +4,15 @@
 //! reordered and partly lost, with initial sequence numbers anywhere,
 //! including just below the 2^32 wrap. The reassembler's output must equal
 //! the byte map's, and the byte accounting must balance after every segment.
+//! Urgent pointers among them must take out of band the bytes a model of
+//! Linux's receiver (`tcp_check_urg`, a reader that keeps up) takes.
 
 use std::net::IpAddr;
 
 use proptest::prelude::*;
 use weft_reasm::{
-    Config, ConnInfo, Context, OverlapPolicy, Reassembler, ScatterGather, Segment, Stats, Stream,
-    StreamFactory,
+    Config, ConnInfo, Context, Event, OverlapPolicy, Reassembler, ScatterGather, Segment, Stats,
+    Stream, StreamFactory, UrgentPolicy,
 };
 use weft_wire::{FlowKey, Seq, TcpFlags, Timestamp};
 
@@ -20,6 +22,8 @@ struct Out {
     skip: u64,
     /// (stream offset, bytes) of every delivery.
     runs: Vec<(u64, Vec<u8>)>,
+    /// (offset, byte) of every urgent byte taken out.
+    urgent: Vec<(u64, u8)>,
 }
 
 struct Sink(std::rc::Rc<std::cell::RefCell<Out>>);
@@ -33,6 +37,11 @@ impl Stream for Sink {
         o.bytes.extend_from_slice(&v[kept..]);
         o.runs.push((sg.info().offset, v[kept..].to_vec()));
     }
+    fn event(&mut self, ev: &Event, _: &Context) {
+        if let Event::Urgent { offset, byte, .. } = *ev {
+            self.0.borrow_mut().urgent.push((offset, byte));
+        }
+    }
 }
 struct Factory(std::rc::Rc<std::cell::RefCell<Out>>);
 impl StreamFactory for Factory {
@@ -42,11 +51,13 @@ impl StreamFactory for Factory {
     }
 }
 
-/// One transmitted segment: offset into the stream and its bytes.
+/// One transmitted segment: offset into the stream, its bytes, and its
+/// urgent pointer if URG is set.
 #[derive(Clone, Debug)]
 struct Tx {
     off: u32,
     data: Vec<u8>,
+    urg: Option<u16>,
 }
 
 /// Runs the client side of one connection; returns output and stats.
@@ -71,11 +82,15 @@ fn reassemble(isn: u32, txs: &[Tx], cfg: Config) -> (Out, Stats) {
     let mut r = Reassembler::new(cfg, Factory(out.clone()));
     r.process(&seg(TcpFlags::SYN, isn, &[]));
     for t in txs {
-        r.process(&seg(
-            TcpFlags::ACK,
-            isn.wrapping_add(1).wrapping_add(t.off),
-            &t.data,
-        ));
+        let flags = if t.urg.is_some() {
+            TcpFlags::ACK | TcpFlags::URG
+        } else {
+            TcpFlags::ACK
+        };
+        r.process(&Segment {
+            urgent: t.urg.unwrap_or(0),
+            ..seg(flags, isn.wrapping_add(1).wrapping_add(t.off), &t.data)
+        });
         assert!(r.stats().balanced(), "{:?}", r.stats());
     }
     r.flush_all();
@@ -110,6 +125,45 @@ fn model_first(txs: &[Tx]) -> (Vec<u8>, u64) {
     (bytes, gaps)
 }
 
+/// What a Linux receiver without `SO_OOBINLINE`, read as data comes,
+/// makes of lossless segments arriving in order `txs`: the stream
+/// without the urgent bytes, and those bytes with their offsets. Its
+/// urgent pointer rules (`tcp_check_urg`): a segment wholly before the
+/// next expected byte is dropped unread; the mark is the byte before
+/// `seq + pointer` (the first for a pointer of 0); a mark behind the next
+/// expected byte, or not past the current one, is ignored; the reader
+/// skips the marked byte when it gets there.
+fn model_urgent(stream: &[u8], txs: &[Tx]) -> (Vec<u8>, Vec<(u64, u8)>) {
+    let mut have = vec![false; stream.len()];
+    let (mut next, mut mark) = (0usize, None::<usize>);
+    let mut taken = Vec::new();
+    for t in txs {
+        let (off, end) = (t.off as usize, t.off as usize + t.data.len());
+        if end < next {
+            continue;
+        }
+        if let Some(p) = t.urg {
+            let m = off + usize::from(p.max(1)) - 1;
+            if m >= next && mark.map_or(true, |c| m > c) {
+                mark = Some(m);
+            }
+        }
+        have[off..end].iter_mut().for_each(|h| *h = true);
+        while next < stream.len() && have[next] {
+            next += 1;
+        }
+        if let Some(m) = mark.filter(|&m| m < next) {
+            taken.push((m as u64, stream[m]));
+            mark = None;
+        }
+    }
+    let bytes = (0..stream.len())
+        .filter(|i| !taken.iter().any(|t| t.0 == *i as u64))
+        .map(|i| stream[i])
+        .collect();
+    (bytes, taken)
+}
+
 fn isn() -> impl Strategy<Value = u32> {
     prop_oneof![any::<u32>(), (0u32..4096).prop_map(|d| u32::MAX - d)]
 }
@@ -137,6 +191,7 @@ fn lossless() -> impl Strategy<Value = (Vec<u8>, Vec<Tx>)> {
                 .map(|w| Tx {
                     off: w[0] as u32,
                     data: stream[w[0]..w[1]].to_vec(),
+                    urg: None,
                 })
                 .collect();
             for (s, l) in extra {
@@ -145,6 +200,7 @@ fn lossless() -> impl Strategy<Value = (Vec<u8>, Vec<Tx>)> {
                 txs.push(Tx {
                     off: s as u32,
                     data: stream[s..e].to_vec(),
+                    urg: None,
                 });
             }
             (Just(stream), Just(txs).prop_shuffle())
@@ -172,7 +228,7 @@ proptest! {
     #[test]
     fn conflicting_and_lossy_matches_first_wins_model(
         txs in prop::collection::vec((0u32..4000, prop::collection::vec(any::<u8>(), 1..400)), 1..40)
-            .prop_map(|v| v.into_iter().map(|(off, data)| Tx { off, data }).collect::<Vec<_>>()),
+            .prop_map(|v| v.into_iter().map(|(off, data)| Tx { off, data, urg: None }).collect::<Vec<_>>()),
         isn in isn(),
     ) {
         let (want, gaps) = model_first(&txs);
@@ -180,6 +236,37 @@ proptest! {
         prop_assert_eq!(out.bytes, want);
         prop_assert_eq!(out.skip, gaps);
         prop_assert_eq!(st.gap_bytes, gaps);
+    }
+
+    /// Urgent pointers on a quarter of the segments, pointing within,
+    /// just past or far past them: under `OutOfBand` the bytes taken and
+    /// the stream left are the model receiver's, under every overlap
+    /// policy (the copies agree); `Inline` keeps the stream whole.
+    #[test]
+    fn urgent_bytes_are_those_a_linux_receiver_takes(
+        (stream, txs, ptrs) in lossless().prop_flat_map(|(stream, txs)| {
+            let n = txs.len();
+            (Just(stream), Just(txs), prop::collection::vec(prop::option::weighted(0.25, 0u16..700), n))
+        }),
+        isn in isn(),
+        p in 0usize..7,
+    ) {
+        let txs: Vec<Tx> = txs
+            .into_iter()
+            .zip(ptrs)
+            .map(|(t, urg)| Tx { urg, ..t })
+            .collect();
+        let policy = OverlapPolicy::ALL[p];
+        let cfg = Config { overlap_policy: policy, urgent: UrgentPolicy::OutOfBand, ..Config::default() };
+        let (want, taken) = model_urgent(&stream, &txs);
+        let (out, st) = reassemble(isn, &txs, cfg);
+        prop_assert_eq!(&out.urgent, &taken);
+        prop_assert_eq!(out.bytes, want);
+        prop_assert_eq!(st.urgent_bytes, taken.len() as u64);
+        let cfg = Config { overlap_policy: policy, ..Config::default() };
+        let (out, st) = reassemble(isn, &txs, cfg);
+        prop_assert_eq!(out.bytes, stream);
+        prop_assert_eq!(st.urgent_bytes, 0);
     }
 
     /// Tight page limits force holes to be skipped early; whatever is
