@@ -625,7 +625,7 @@ impl<P: PagePool> Core<P> {
         let urgent = if conn.halves[di(d)].urgent_mark().is_some() {
             self.take_urgent(conn, d, cursor, frame, ctx)
         } else {
-            0
+            false
         };
         let h = &mut conn.halves[di(d)];
         let settled = h.settle_pending_fin(cursor);
@@ -659,13 +659,14 @@ impl<P: PagePool> Core<P> {
             stats: st,
             keep: None,
         };
-        if urgent != 0 {
+        if urgent {
             // Set here, not above: threaded through the delivery the
             // count cost every delivery instructions (0.3 % of an inline
             // replay's, callgrind).
-            sg.len -= urgent as usize;
-            sg.info.urgent = urgent;
+            sg.len -= 1;
+            sg.info.urgent = 1;
             sg.stats.chunks = self.spans.len();
+            sg.stats.packets = self.spans.iter().filter(|s| s.src == Src::Frame).count();
         }
         conn.stream.reassembled(&mut sg, ctx);
         // Nothing kept before and nothing asked to keep (most deliveries):
@@ -725,7 +726,7 @@ impl<P: PagePool> Core<P> {
     /// If a delivery up to `cursor` reached the urgent mark of direction
     /// `d` (or skipped over it, as a hole), the mark is spent, and a
     /// reached byte is taken out of the delivery's spans and announced.
-    /// Returns how many bytes were taken. Cold and out of line: few
+    /// Returns whether a byte was taken. Cold and out of line: few
     /// deliveries reach a mark.
     #[cold]
     #[inline(never)]
@@ -736,14 +737,14 @@ impl<P: PagePool> Core<P> {
         cursor: u64,
         frame: &[u8],
         ctx: &Context,
-    ) -> u32 {
+    ) -> bool {
         let h = &mut conn.halves[di(d)];
         let Some(mark) = h.urgent_mark().filter(|&m| m < cursor) else {
-            return 0;
+            return false;
         };
         h.set_urgent_mark(None);
         if mark < h.next {
-            return 0;
+            return false;
         }
         let at = h.kept().0.len() + (mark - h.next) as usize;
         let byte = take_byte(&mut self.spans, at, frame, &self.delivering);
@@ -757,7 +758,7 @@ impl<P: PagePool> Core<P> {
             byte,
         };
         conn.stream.event(&event, ctx);
-        1
+        true
     }
 
     /// Whether keeping `want` bytes in half `h` would take the memory the

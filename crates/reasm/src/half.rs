@@ -238,11 +238,22 @@ impl<Pg> Half<Pg> {
             .filter(|&u| u != NO_URGENT)
     }
 
-    /// Marks the byte at `at` urgent (or clears the mark: `None`).
+    /// Marks the byte at `at` urgent (or clears the mark: `None`). A
+    /// cleared mark gives back the box when it holds no kept bytes, so a
+    /// peer's urgent pointers hold at most a mark's box per half, and only
+    /// while the mark waits.
     pub fn set_urgent_mark(&mut self, at: Option<u64>) {
-        let at = at.unwrap_or(NO_URGENT);
-        if at != NO_URGENT || self.aside.is_some() {
-            self.aside.get_or_insert_with(Box::default).urgent = at;
+        match (at, self.aside.as_deref_mut()) {
+            (Some(at), Some(a)) => a.urgent = at,
+            (Some(at), None) => {
+                self.aside = Some(Box::new(Aside {
+                    urgent: at,
+                    ..Aside::default()
+                }))
+            }
+            (None, Some(a)) if a.bytes.capacity() == 0 => self.aside = None,
+            (None, Some(a)) => a.urgent = NO_URGENT,
+            (None, None) => {}
         }
     }
 
@@ -434,6 +445,23 @@ mod tests {
     /// The maps exist while a piece waits and only then: a half with
     /// nothing waiting answers without a look behind the pointer, and the
     /// answers agree with the pieces held.
+    /// A spent mark gives its box back unless kept bytes live in it.
+    #[test]
+    fn a_spent_urgent_mark_gives_back_its_box() {
+        let mut h: Half<Vec<u8>> = Half::default();
+        h.set_urgent_mark(Some(7));
+        assert_eq!(h.urgent_mark(), Some(7));
+        h.set_urgent_mark(None);
+        assert!(h.aside.is_none());
+        h.aside = Some(Box::new(Aside {
+            bytes: vec![1, 2],
+            ..Aside::default()
+        }));
+        h.set_urgent_mark(Some(9));
+        h.set_urgent_mark(None);
+        assert_eq!((h.urgent_mark(), h.kept().0), (None, &[1u8, 2][..]));
+    }
+
     #[test]
     fn waiting_pieces_are_made_with_the_first_and_dropped_with_the_last() {
         let mut h: Half<Vec<u8>> = Half::default();

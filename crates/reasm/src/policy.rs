@@ -137,14 +137,16 @@ pub enum UrgentPolicy {
     #[default]
     Inline,
     /// The byte an urgent pointer marks is taken out of the stream and
-    /// reported as [`Event::Urgent`](crate::Event::Urgent), as a socket
-    /// without `SO_OOBINLINE` does on Linux, the BSDs and Windows: the
-    /// mark is the byte before `seq + urgent pointer` (BSD's reading; an
-    /// urgent pointer of 0 marks the segment's first byte, as Linux
-    /// reads it), one mark at a time per direction (a later mark
-    /// replaces one not yet reached; a mark behind the next expected
-    /// byte is ignored), and the byte goes when the stream reaches it,
-    /// as for an application that reads as data comes.
+    /// reported as [`Event::Urgent`](crate::Event::Urgent), as a Linux
+    /// socket without `SO_OOBINLINE` takes it (`tcp_check_urg`): the mark
+    /// is the byte before `seq + urgent pointer` (an urgent pointer of 0
+    /// marks the segment's first byte), one mark at a time per direction
+    /// (a later mark replaces one not reached yet; a mark behind the next
+    /// expected byte is ignored), and the byte goes when the stream
+    /// reaches it, as for an application that reads as data comes. BSD
+    /// and Windows receivers take a byte out too, by other rules (a BSD
+    /// receiver only from the URG segment itself, and never for a pointer
+    /// of 0).
     OutOfBand,
 }
 

@@ -1310,27 +1310,33 @@ fn live_entry<C>(
 /// old connection still sees the new one.
 pub(crate) const SYN_QUIET_NS: u64 = 1_000_000_000;
 
-/// A late or retransmitted SYN of this very stream: its ISN is the one
-/// seen, or sits just before the stream's first byte (a capture that
-/// shows the SYN after data it preceded on the wire).
-/// Takes a segment's urgent pointer as the receiver takes it (Linux's
-/// `tcp_check_urg`, BSD's reading of the pointer): the marked byte is the
-/// one before `seq + pointer` (the first, for a pointer of 0). A mark
-/// behind the next expected byte, or not past the current one, is
-/// ignored, as is a segment the receiver would drop for its sequence
-/// numbers (wholly old, or beyond the window); one on a SYN or RST
-/// never reaches the receiver's urgent processing.
+/// Takes a segment's urgent pointer as a Linux receiver takes it
+/// (`tcp_check_urg`, reading the pointer as the BSDs do): the marked byte
+/// is the one before `seq + pointer` (the first, for a pointer of 0). A
+/// mark behind the next expected byte, or not past the current one, is
+/// ignored, as is a segment the receiver discards before its urgent
+/// pointer: one without ACK, a RST, one wholly before the next expected
+/// byte or beyond the window, a SYN other than the SYN-ACK that finds its
+/// receiver still waiting for it (whose data offsets start one past the
+/// SYN), and one sent while the sender's SYN data awaits its answer.
 fn note_urgent<Pg>(h: &mut Half<Pg>, seg: &Segment<'_>, max_window: u32) {
-    if seg.flags.syn() || seg.flags.rst() {
+    let f = seg.flags;
+    if !f.ack() || f.rst() || h.syn_hold {
         return;
     }
     let Some(start) = h.offset_of(seg.seq) else {
         return;
     };
     let next = h.next as i64;
-    let end = start + seg.payload.len() as i64 + i64::from(seg.payload_missing);
-    if end < next || start > next + i64::from(max_window.min(i32::MAX as u32)) {
-        return;
+    if f.syn() {
+        if h.started || h.next != 0 || h.has_pieces() {
+            return;
+        }
+    } else {
+        let end = start + seg.payload.len() as i64 + i64::from(seg.payload_missing);
+        if end < next || start > next + i64::from(max_window.min(i32::MAX as u32)) {
+            return;
+        }
     }
     let mark = start + i64::from(seg.urgent.saturating_sub(1));
     if mark < next || h.urgent_mark().is_some_and(|m| mark as u64 <= m) {
@@ -1339,6 +1345,9 @@ fn note_urgent<Pg>(h: &mut Half<Pg>, seg: &Segment<'_>, max_window: u32) {
     h.set_urgent_mark(Some(mark as u64));
 }
 
+/// A late or retransmitted SYN of this very stream: its ISN is the one
+/// seen, or sits just before the stream's first byte (a capture that
+/// shows the SYN after data it preceded on the wire).
 fn is_same_syn<Pg>(h: &Half<Pg>, seg: &Segment<'_>) -> bool {
     h.isn == Some(seg.seq)
         || h.offset_of(seg.seq + 1)
@@ -1357,6 +1366,8 @@ fn on_syn<Pg>(h: &mut Half<Pg>, seg: &Segment<'_>) {
         _ if h.next == 0 && !h.has_pieces() => {
             h.isn = Some(seg.seq);
             h.base = Some(seg.seq + 1);
+            // A mark read against the old start means nothing now.
+            h.set_urgent_mark(None);
         }
         _ => {}
     }

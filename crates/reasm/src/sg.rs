@@ -100,7 +100,9 @@ pub struct Info {
     pub urgent: u32,
 }
 
-/// Counts about one delivery (gopacket's `TCPAssemblyStats`).
+/// Counts about one delivery (gopacket's `TCPAssemblyStats`). Where an
+/// urgent byte was taken out ([`Info::urgent`]), `chunks` and `packets`
+/// count the spans handed over, and the byte counts include the byte.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SgStats {
     /// Spans (contiguous runs) in the delivery, kept bytes included.

@@ -116,8 +116,12 @@ pub enum Event {
     },
     /// The stream reached the byte an urgent pointer marked, and took it
     /// out ([`UrgentPolicy::OutOfBand`](crate::UrgentPolicy::OutOfBand)):
-    /// the receiving application reads it out of band, not in the stream.
-    /// Raised just before the delivery it was taken from.
+    /// the receiving application does not read it in the stream. Raised
+    /// just before the delivery it was taken from. `byte` is the
+    /// reassembled stream's byte there; what a Linux receiver hands out
+    /// of band is the copy that first covered the mark after the pointer
+    /// came (the same, unless the copies differ), or nothing if that
+    /// data was queued out of order before it.
     Urgent {
         /// Direction of the data.
         dir: Direction,

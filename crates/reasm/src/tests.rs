@@ -2298,6 +2298,71 @@ fn an_urgent_byte_is_taken_from_waiting_data_and_a_skipped_mark_is_spent() {
     assert!(r.stats().balanced());
 }
 
+/// A Linux client reads the urgent pointer of the SYN-ACK that finds it
+/// waiting (RFC 9293's SYN-SENT processing goes on to the URG step):
+/// pointer 6 marks the server's data offset 4.
+#[test]
+fn the_urgent_pointer_of_a_syn_ack_marks_the_servers_data() {
+    let mut v = handshake(0, 0);
+    v[1].flags = TcpFlags(S | A | U);
+    v[1].urgent = 6;
+    v.push(seg(false, A, 1, 1, b"abcdefgh", 1));
+    let (seen, st, _) = run(oob(), &v);
+    assert_eq!(seen.bytes[1], b"abcdfgh");
+    assert_eq!(seen.urgent, [(1, 4, b'e')]);
+    assert_eq!(st.urgent_bytes, 1);
+}
+
+/// Segments a Linux receiver discards before their urgent pointer leave
+/// the mark alone: one without ACK (it would have replaced the mark of
+/// 'j' with one of 'm'), one sent before a retried SYN moved the
+/// stream's start, and one sent while the SYN's data awaits its answer.
+#[test]
+fn urgent_pointers_the_receiver_never_reads_leave_the_mark_alone() {
+    let mut v = handshake(0, 0);
+    v.push(urg(1, 10, b"abc")); // marks offset 9: 'j'
+    let mut no_ack = urg(4, 10, b"");
+    no_ack.flags = TcpFlags(U);
+    v.push(no_ack);
+    v.push(seg(true, A, 4, 1, b"defghijklmnop", 1));
+    let (seen, _, _) = run(oob(), &v);
+    assert_eq!(seen.bytes[0], b"abcdefghiklmnop");
+    assert_eq!(seen.urgent, [(0, 9, b'j')]);
+
+    let v = vec![
+        seg(true, S, 0, 0, b"", 0),
+        urg(1, 5, b""), // would mark offset 4 of the first start
+        seg(true, S, 1000, 0, b"", 0),
+        seg(false, S | A, 0, 1001, b"", 0),
+        seg(true, A, 1001, 1, b"abcdefgh", 1),
+    ];
+    let (seen, st, _) = run(oob(), &v);
+    assert_eq!(seen.bytes[0], b"abcdefgh");
+    assert_eq!(st.urgent_bytes, 0);
+
+    let v = vec![
+        seg(true, S, 0, 0, b"abc", 0), // TCP Fast Open data
+        urg(1, 2, b""),                // before the answer: would mark 'b'
+        seg(false, S | A, 0, 4, b"", 0),
+        seg(true, A, 4, 1, b"def", 1),
+    ];
+    let (seen, st, _) = run(oob(), &v);
+    assert_eq!(seen.bytes[0], b"abcdef");
+    assert_eq!(st.urgent_bytes, 0);
+}
+
+/// A delivery an urgent byte was taken from counts the spans it hands
+/// over: a frame split in two is two chunks from the frame.
+#[test]
+fn a_delivery_split_by_an_urgent_byte_counts_its_spans() {
+    let mut v = handshake(0, 0);
+    v.push(urg(1, 3, b"abcde")); // marks 'c'
+    let (seen, ..) = run(oob(), &v);
+    assert_eq!(seen.bytes[0], b"abde");
+    let st = seen.sg_stats[0];
+    assert_eq!((st.chunks, st.packets), (2, 2));
+}
+
 /// URG on a SYN or a RST never reaches the receiver's urgent handling,
 /// nor does a pointer of a segment beyond the window.
 #[test]

@@ -81,8 +81,8 @@ struct Args {
     /// What becomes of the byte a TCP urgent pointer marks: `inline` (the
     /// default: it stays in the stream, as tshark shows it and as an
     /// application with SO_OOBINLINE reads it) or `oob` (taken out, as a
-    /// socket without SO_OOBINLINE takes it on Linux, the BSDs and
-    /// Windows; counted as urgent_bytes).
+    /// Linux socket without SO_OOBINLINE takes it; counted as
+    /// urgent_bytes).
     #[arg(long, value_name = "POLICY")]
     urgent: Option<UrgentPolicy>,
     /// Drop frames their capture records as whole whose IP length promises
