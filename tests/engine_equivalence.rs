@@ -216,6 +216,35 @@ fn tiny_rings_and_more_workers_than_cores_lose_nothing() {
     }
 }
 
+/// Urgent pointers on a twentieth of the data segments of impaired
+/// traffic: kept inline (the default), the truth still holds; taken out
+/// of band, every mode takes the same bytes as inline mode.
+#[test]
+fn urgent_bytes_leave_alike_in_every_mode() {
+    let cfg = GenConfig {
+        urgent: 0.05,
+        ..impaired(7)
+    };
+    let (path, truth) = generate("urgent.pcap", &cfg);
+    let inline = digest(&path, 0, 4096, Dispatch::Auto);
+    assert_eq!(inline.digests, truth, "urgent bytes stay inline by default");
+    assert_eq!(inline.verdicts.reasm.urgent_bytes, 0);
+    let mut oob = ReplayOptions::default();
+    oob.pipeline.reasm.urgent = weft_reasm::UrgentPolicy::OutOfBand;
+    let taken = digest_with(&path, 0, 4096, oob.clone());
+    let n = taken.verdicts.reasm.urgent_bytes;
+    assert!(n > 50, "{n} urgent bytes taken");
+    let differ = taken.digests.iter().filter(|l| !truth.contains(l)).count();
+    assert!(differ > 10, "{differ} directions lost urgent bytes");
+    for d in DISPATCH {
+        oob.engine.dispatch = d;
+        for workers in [1, 2, 3] {
+            let got = digest_with(&path, workers, 64, oob.clone());
+            assert_eq!(got, taken, "{workers} workers, {d:?}, out of band");
+        }
+    }
+}
+
 #[test]
 fn corpus_multi_worker_equals_inline() {
     let Some(dir) = common::corpus_dir() else {

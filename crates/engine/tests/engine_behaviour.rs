@@ -1057,6 +1057,7 @@ fn aimed_at_one_worker(n: usize) -> Vec<Vec<u8>> {
             off: 0,
             len,
             variant: 0,
+            urg: 0,
         };
         let wire = |from_client: bool| Wire {
             src: if from_client { &client } else { &server },
@@ -1155,6 +1156,7 @@ fn conn_frames(port: u16, data: &[(bool, u32, u32, u64)]) -> Vec<(Vec<u8>, Times
         off: u64::from(seq.wrapping_sub(if from_client { 101 } else { 501 })),
         len,
         variant: 0,
+        urg: 0,
     };
     let mut segs = vec![
         (pkt(true, flags::SYN, 100, 0, 0), 0),

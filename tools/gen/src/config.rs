@@ -174,6 +174,10 @@ pub struct GenConfig {
     /// Data segments retransmitted as a range overlapping both neighbours
     /// (up to two segments long), with the same bytes.
     pub overlap: f64,
+    /// Data segments sent with URG and an urgent pointer anywhere from 0
+    /// to half a segment past their end. The truth keeps urgent bytes in
+    /// the stream (a receiver with `SO_OOBINLINE`).
+    pub urgent: f64,
     /// Data segments missing from the capture although the receiver got
     /// and acknowledged them (capture loss), the last of a message too
     /// (then only the acknowledgment, the next message, a FIN or a RST
@@ -215,6 +219,7 @@ impl Default for GenConfig {
             reorder_window: 4,
             duplicate: 0.0,
             overlap: 0.0,
+            urgent: 0.0,
             loss: 0.0,
             hostile: None,
             hostile_fraction: 1.0,

@@ -103,6 +103,8 @@ pub(crate) struct Conn {
     fin_data: bool,
     /// The SYN carries data ([`GenConfig::syn_data`]).
     syn_data: bool,
+    /// Data segments sent with an urgent pointer ([`GenConfig::urgent`]).
+    urgent: f64,
     ip_id: [u16; 2],
     /// Each sender's timestamp clock ([`GenConfig::timestamps`]).
     ts: Option<[u32; 2]>,
@@ -243,6 +245,11 @@ impl Conn {
             rst,
             fin_data,
             syn_data,
+            urgent: if kind == Kind::Normal {
+                cfg.urgent
+            } else {
+                0.0
+            },
             ip_id,
             ts,
             phase: Phase::Handshake,
@@ -368,6 +375,7 @@ impl Conn {
             off: 0,
             len: 0,
             variant: 0,
+            urg: 0,
         }
     }
 

@@ -19,6 +19,8 @@ pub mod flags {
     pub const PSH: u8 = 0x08;
     /// ACK.
     pub const ACK: u8 = 0x10;
+    /// URG.
+    pub const URG: u8 = 0x20;
 }
 
 /// One packet of a connection, before encoding. Payload is not stored: it
@@ -46,6 +48,8 @@ pub struct Pkt {
     pub len: u32,
     /// Payload variant: 0 is the stream's own bytes, 1 the conflicting copy.
     pub variant: u8,
+    /// Urgent pointer (with URG in `flags`).
+    pub urg: u16,
 }
 
 /// An address and port with the MAC address that goes with it.
@@ -158,7 +162,8 @@ pub fn encode(buf: &mut Vec<u8>, p: &Pkt, w: &Wire<'_>) {
     buf.push((((20 + opt_len) / 4) as u8) << 4);
     buf.push(p.flags);
     buf.extend_from_slice(&p.win.to_be_bytes());
-    buf.extend_from_slice(&[0, 0, 0, 0]);
+    buf.extend_from_slice(&[0, 0]);
+    buf.extend_from_slice(&p.urg.to_be_bytes());
     if let Some((shift, mss)) = p.syn_opts {
         // MSS, NOP, window scale, SACK permitted, NOP, NOP.
         let [m0, m1] = mss.to_be_bytes();

@@ -101,6 +101,10 @@ struct Args {
     /// Fraction of data segments retransmitted overlapping their neighbours.
     #[arg(long, default_value_t = 0.0)]
     overlap: f64,
+    /// Fraction of data segments sent with URG and an urgent pointer (the
+    /// truth keeps urgent bytes inline).
+    #[arg(long, default_value_t = 0.0)]
+    urgent: f64,
     /// Fraction of data segments lost by the capture (ACKed by the receiver).
     #[arg(long, default_value_t = 0.0)]
     loss: f64,
@@ -142,6 +146,7 @@ impl Args {
             reorder_window: self.reorder_window,
             duplicate: self.duplicate,
             overlap: self.overlap,
+            urgent: self.urgent,
             loss: self.loss,
             hostile: self.hostile,
             hostile_fraction: self.hostile_fraction,

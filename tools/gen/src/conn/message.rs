@@ -211,6 +211,11 @@ impl Conn {
                 p.off = t.off;
                 p.len = t.len;
                 p.variant = t.variant;
+                // Drawn only when asked: other traces stay as they were.
+                if self.urgent > 0.0 && self.rng.chance(self.urgent) {
+                    p.flags |= flags::URG;
+                    p.urg = self.rng.range(0, u64::from(t.len + t.len / 2)) as u16;
+                }
                 p.ts = t.stamp.map(|s| (s, 0));
                 self.push(p);
             }
