@@ -1,7 +1,8 @@
 //! Optional validators for [`Stream::accept`](crate::Stream::accept):
 //! a simple TCP state machine and option/window checks (gopacket's
-//! `TCPSimpleFSM` and `TCPOptionCheck`), and protection against wrapped
-//! sequence numbers by timestamps (PAWS, [`TcpTimestampCheck`]).
+//! `TCPSimpleFSM` and `TCPOptionCheck`), protection against wrapped
+//! sequence numbers by timestamps (PAWS, [`TcpTimestampCheck`]), and the
+//! receive window as Linux enforces it ([`TcpWindowCheck`]).
 //!
 //! Follows RFC 9293 (TCP) for the state transitions and RFC 7323 for window
 //! scaling and PAWS. The validators are plain per-connection data: `Send +
@@ -395,6 +396,109 @@ impl TcpTimestampCheck {
     }
 }
 
+/// Why [`TcpWindowCheck`] refused a segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WindowError {
+    /// The segment's data starts at or past the right edge of the window
+    /// its receiver advertised.
+    Beyond {
+        /// How far past the edge it starts (0: at it).
+        past: u32,
+    },
+}
+
+impl fmt::Display for WindowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WindowError::Beyond { past } => {
+                write!(f, "data starts {past} bytes past the receiver's window")
+            }
+        }
+    }
+}
+
+impl std::error::Error for WindowError {}
+
+/// The receive window as a Linux receiver enforces it: a segment whose
+/// data starts at or past the right edge of the window the receiver
+/// advertised is refused (`tcp_sequence`, and `tcp_data_queue` for data at
+/// the edge of a closed window), so data a sender puts beyond the window,
+/// which the receiver drops, cannot take the place of what it sends again
+/// once the window opens. A segment that starts inside and ends beyond is
+/// taken whole, as Linux takes it.
+///
+/// From what an observer sees of both sides:
+/// * The right edge of a side's window is the furthest `ack + window`
+///   of its segments with ACK: Linux never moves it back (RFC 9293
+///   3.8.6), so a window update the capture shows late, or a forged one
+///   closing the window, cannot narrow it.
+/// * The window is scaled by the shift its sender announced on its SYN
+///   when both SYNs announced one (RFC 7323 2.2), unscaled when either
+///   SYN did not; a SYN's own window is never scaled. Until both SYNs
+///   were seen (a connection picked up midstream), the scale is unknown
+///   and nothing is refused.
+/// * SYNs, RSTs and segments without data are not judged (RSTs have the
+///   reassembler's own window, `Config::rst_window`).
+///
+/// What it cannot tell: a capture that lost the receiver's latest window
+/// updates shows genuine data past the edge it knows, and that data is
+/// refused; for captures of both directions without loss. A sender who
+/// can forge the receiver's segments can open the window it sees.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TcpWindowCheck {
+    /// Each side's SYN: `None` until seen, then its window shift option.
+    syn_shift: [Option<Option<u8>>; 2],
+    /// The furthest right edge each side advertised.
+    edge: [Option<Seq>; 2],
+}
+
+impl TcpWindowCheck {
+    /// A checker with nothing learned yet.
+    pub fn new() -> TcpWindowCheck {
+        TcpWindowCheck::default()
+    }
+
+    /// The right edge of the window `dir`'s receiver advertised, once
+    /// known.
+    pub fn edge(&self, dir: Direction) -> Option<Seq> {
+        self.edge[idx(dir.reverse())]
+    }
+
+    /// Checks `seg` (travelling in `dir`) and learns from it if accepted.
+    pub fn accept(&mut self, seg: &Segment<'_>, dir: Direction) -> Result<(), WindowError> {
+        let f = seg.flags;
+        let me = idx(dir);
+        if f.syn() {
+            self.syn_shift[me] = Some(seg.options.window_scale.map(|s| s.min(14)));
+        } else if !f.rst() && !seg.payload.is_empty() {
+            if let Some(edge) = self.edge[idx(dir.reverse())] {
+                let past = seg.seq - edge;
+                if past >= 0 {
+                    return Err(WindowError::Beyond { past: past as u32 });
+                }
+            }
+        }
+        if f.ack() && !f.rst() {
+            let shift = match (f.syn(), self.syn_shift) {
+                (true, _) => Some(0),
+                (false, [Some(Some(_)), Some(Some(_))]) => {
+                    self.syn_shift[me].flatten().map(u32::from)
+                }
+                (false, [Some(_), Some(_)]) => Some(0),
+                _ => None,
+            };
+            if let Some(shift) = shift {
+                let edge = seg.ack + (u32::from(seg.window) << shift);
+                let further = self.edge[me].map_or(true, |e| edge - e > 0);
+                if further {
+                    self.edge[me] = Some(edge);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -402,6 +506,142 @@ mod tests {
 
     const C2S: Direction = Direction::ClientToServer;
     const S2C: Direction = Direction::ServerToClient;
+
+    /// A segment of `len` bytes from the client (`fwd`) or the server,
+    /// advertising `window` and, on a SYN, window shift `ws`.
+    fn win_seg(
+        fwd: bool,
+        flags: u8,
+        seq: u32,
+        ack: u32,
+        window: u16,
+        ws: Option<u8>,
+        len: usize,
+    ) -> Segment<'static> {
+        const DATA: [u8; 64] = [7; 64];
+        let mut sg = seg(fwd, flags, seq, ack, &DATA[..len], 0);
+        sg.window = window;
+        sg.options.window_scale = ws;
+        sg
+    }
+
+    #[test]
+    fn window_check_refuses_data_that_starts_past_the_advertised_edge() {
+        let mut w = TcpWindowCheck::new();
+        assert_eq!(
+            w.accept(&win_seg(true, S, 0, 0, 1000, Some(2), 0), C2S),
+            Ok(())
+        );
+        // The SYN-ACK's window is not scaled: the edge is 1 + 100.
+        assert_eq!(
+            w.accept(&win_seg(false, S | A, 0, 1, 100, Some(3), 0), S2C),
+            Ok(())
+        );
+        assert_eq!(w.edge(C2S), Some(Seq(101)));
+        assert_eq!(
+            w.accept(&win_seg(true, A, 1, 1, 1000, None, 50), C2S),
+            Ok(())
+        );
+        let beyond = w.accept(&win_seg(true, A, 101, 1, 1000, None, 10), C2S);
+        assert_eq!(beyond, Err(WindowError::Beyond { past: 0 }));
+        assert_eq!(
+            w.accept(&win_seg(true, A, 130, 1, 1000, None, 1), C2S),
+            Err(WindowError::Beyond { past: 29 })
+        );
+        // Starting inside, it is taken whole.
+        assert_eq!(
+            w.accept(&win_seg(true, A, 100, 1, 1000, None, 10), C2S),
+            Ok(())
+        );
+        // No data, or a RST: not judged.
+        assert_eq!(
+            w.accept(&win_seg(true, A, 500, 1, 1000, None, 0), C2S),
+            Ok(())
+        );
+        assert_eq!(
+            w.accept(&win_seg(true, R | A, 500, 1, 1000, None, 0), C2S),
+            Ok(())
+        );
+        // Later windows are scaled by the server's shift (3): 51 + 800.
+        assert_eq!(
+            w.accept(&win_seg(false, A, 1, 51, 100, None, 0), S2C),
+            Ok(())
+        );
+        assert_eq!(w.edge(C2S), Some(Seq(851)));
+        assert_eq!(
+            w.accept(&win_seg(true, A, 500, 1, 1000, None, 5), C2S),
+            Ok(())
+        );
+        assert!(w
+            .accept(&win_seg(true, A, 851, 1, 1000, None, 5), C2S)
+            .is_err());
+        // An older, narrower window shown late narrows nothing.
+        assert_eq!(
+            w.accept(&win_seg(false, A, 1, 51, 10, None, 0), S2C),
+            Ok(())
+        );
+        assert_eq!(w.edge(C2S), Some(Seq(851)));
+        // The client's own window (scaled by its shift, 2) bounds the
+        // server's data: 1 + 1000 × 4 from its first segment with ACK.
+        assert_eq!(w.edge(S2C), Some(Seq(4001)));
+        assert_eq!(
+            w.accept(&win_seg(false, A, 4000, 51, 100, None, 1), S2C),
+            Ok(())
+        );
+        assert!(w
+            .accept(&win_seg(false, A, 4001, 51, 100, None, 1), S2C)
+            .is_err());
+    }
+
+    #[test]
+    fn window_check_scales_only_what_both_syns_agreed_and_waits_for_them() {
+        // Midstream: the scale is unknown, nothing is refused.
+        let mut w = TcpWindowCheck::new();
+        assert_eq!(w.accept(&win_seg(false, A, 1, 1, 1, None, 0), S2C), Ok(()));
+        assert_eq!(w.edge(C2S), None);
+        assert_eq!(
+            w.accept(&win_seg(true, A, 5000, 1, 1, None, 9), C2S),
+            Ok(())
+        );
+        // One SYN without the option: windows are not scaled.
+        let mut w = TcpWindowCheck::new();
+        w.accept(&win_seg(true, S, 0, 0, 1000, Some(7), 0), C2S)
+            .unwrap();
+        w.accept(&win_seg(false, S | A, 0, 1, 1000, None, 0), S2C)
+            .unwrap();
+        w.accept(&win_seg(false, A, 1, 1, 100, None, 0), S2C)
+            .unwrap();
+        assert_eq!(
+            w.edge(C2S),
+            Some(Seq(1001)),
+            "the SYN-ACK's edge stays the furthest"
+        );
+        w.accept(&win_seg(false, A, 1, 1001, 100, None, 0), S2C)
+            .unwrap();
+        assert_eq!(w.edge(C2S), Some(Seq(1101)));
+        // A shift past 14 counts as 14 (RFC 7323 2.3), as Linux takes it.
+        let mut w = TcpWindowCheck::new();
+        w.accept(&win_seg(true, S, 0, 0, 1000, Some(40), 0), C2S)
+            .unwrap();
+        w.accept(&win_seg(false, S | A, 0, 1, 1000, Some(200), 0), S2C)
+            .unwrap();
+        w.accept(&win_seg(false, A, 1, 1, 1, None, 0), S2C).unwrap();
+        assert_eq!(w.edge(C2S), Some(Seq(1 + (1 << 14))));
+        // Across the 2^32 wrap.
+        let mut w = TcpWindowCheck::new();
+        w.accept(&win_seg(true, S, u32::MAX - 10, 0, 1000, None, 0), C2S)
+            .unwrap();
+        w.accept(&win_seg(false, S | A, 0, u32::MAX - 9, 100, None, 0), S2C)
+            .unwrap();
+        assert_eq!(w.edge(C2S), Some(Seq(90)));
+        assert_eq!(
+            w.accept(&win_seg(true, A, 80, 1, 1000, None, 5), C2S),
+            Ok(())
+        );
+        assert!(w
+            .accept(&win_seg(true, A, 90, 1, 1000, None, 5), C2S)
+            .is_err());
+    }
 
     #[test]
     fn fsm_follows_a_handshake_and_close() {

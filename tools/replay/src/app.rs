@@ -15,7 +15,7 @@ use weft_wire::{LinkType, Timestamp};
 
 use crate::config::{Dispatch, EngineShape};
 use crate::digest::HalfDigest;
-use crate::output::{Check, Everything, OutputOptions, Paws, ReplayFactory, Report};
+use crate::output::{Check, Everything, OutputOptions, ReplayFactory, Report, Validators};
 use std::sync::mpsc::Receiver;
 
 /// Everything a run needs besides the capture paths.
@@ -152,11 +152,11 @@ pub fn replay(
         };
         opened.push(cap.map_err(RunError::Open)?);
     }
-    // Two instantiations of the engine: without PAWS the streams' check
-    // compiles to nothing ([`Check`]).
-    if opts.output.paws {
+    // Two instantiations of the engine: without validators the streams'
+    // check compiles to nothing ([`Check`]).
+    if opts.output.paws || opts.output.window_check {
         run(
-            ReplayFactory::<Paws>::new(opts.output.clone()),
+            ReplayFactory::<Validators>::new(opts.output.clone()),
             opened,
             opts,
             stop,

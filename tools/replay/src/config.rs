@@ -38,6 +38,7 @@
 //! max_window = 1073741824
 //! rst_window = 1048576
 //! paws = false           # refuse segments with old timestamps (RFC 7323)
+//! window_check = false   # refuse data past the receiver's window
 //!
 //! [defrag]
 //! policy = "first"       # IPv4 overlaps: first, last, bsd, linux, windows,
@@ -176,6 +177,8 @@ pub struct Reassembly {
     pub rst_window: Option<u32>,
     /// PAWS: refuse segments with old timestamps.
     pub paws: Option<bool>,
+    /// Refuse data past the receiver's advertised window.
+    pub window_check: Option<bool>,
 }
 
 /// The smallest `[defrag] memcap`: a few small datagrams in progress (each
@@ -405,6 +408,7 @@ impl ConfigFile {
         }
         c.midstream = r.midstream.unwrap_or(c.midstream);
         o.paws = r.paws.unwrap_or(o.paws);
+        o.window_check = r.window_check.unwrap_or(o.window_check);
         c.skip_acked_holes = r.skip_acked_holes.unwrap_or(c.skip_acked_holes);
         c.max_pages = r.max_pages.unwrap_or(c.max_pages);
         c.max_pages_per_conn = r.max_pages_per_conn.unwrap_or(c.max_pages_per_conn);
@@ -510,12 +514,12 @@ mod tests {
             .apply(&mut p, &mut e, &mut o)
             .is_err());
         toml::from_str::<ConfigFile>(
-            "key_vni = false\nkey_tunnel_ends = false\naccept_source_routed = true\ntake_zero_ip_length = false\ntable_weights = [2, 5, 5]\ndispatch = \"hybrid\"\n[reassembly]\npaws = true\nurgent = \"oob\"",
+            "key_vni = false\nkey_tunnel_ends = false\naccept_source_routed = true\ntake_zero_ip_length = false\ntable_weights = [2, 5, 5]\ndispatch = \"hybrid\"\n[reassembly]\npaws = true\nurgent = \"oob\"\nwindow_check = true",
         )
         .unwrap()
         .apply(&mut p, &mut e, &mut o)
         .unwrap();
-        assert!(o.paws);
+        assert!(o.paws && o.window_check);
         assert_eq!(p.reasm.urgent, UrgentPolicy::OutOfBand);
         assert_eq!(e.table_weights, Some(vec![2, 5, 5]));
         assert_eq!(e.dispatch, Dispatch::Hybrid);

@@ -116,6 +116,14 @@ struct Args {
     /// config file; default false).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     paws: Option<bool>,
+    /// Refuse segments whose data starts past the window their receiver
+    /// advertised, as a Linux receiver does, so data put beyond the window
+    /// cannot take the place of what is sent again once it opens; counted
+    /// as rejected. For captures of both directions without loss: one that
+    /// lost a window update shows genuine data past the edge it knows
+    /// (`--window-check` alone: true; default false).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    window_check: Option<bool>,
     /// Replay at the capture's own pace times FACTOR (default: as fast as possible).
     #[arg(long, value_name = "FACTOR", value_parser = parse_pace)]
     pace: Option<f64>,
@@ -139,7 +147,7 @@ struct Args {
         "digest", "write_flows", "json", "pace", "workers", "inline", "dispatch",
         "table_weights", "stats", "config", "overlap_policy", "defrag_policy", "urgent",
         "drop_short_on_wire", "accept_source_routed", "refuse_zero_ip_length", "memcap",
-        "midstream", "paws",
+        "midstream", "paws", "window_check",
     ])]
     read_only: bool,
 }
@@ -188,6 +196,9 @@ fn options(args: &Args) -> Result<ReplayOptions, String> {
     o.output.digest = args.digest;
     if let Some(p) = args.paws {
         o.output.paws = p;
+    }
+    if let Some(w) = args.window_check {
+        o.output.window_check = w;
     }
     if let Some(dir) = &args.write_flows {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;

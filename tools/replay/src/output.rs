@@ -6,7 +6,7 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
-use weft_reasm::tcp_state::TcpTimestampCheck;
+use weft_reasm::tcp_state::{TcpTimestampCheck, TcpWindowCheck};
 use weft_reasm::{ConnInfo, Context, Direction, ScatterGather, Segment, Stream, StreamFactory};
 use weft_wire::Seq;
 
@@ -22,8 +22,12 @@ pub struct OutputOptions {
     pub flows: Option<PathBuf>,
     /// Refuse segments that fail PAWS, as their receivers would
     /// ([`TcpTimestampCheck`]); counted as rejected. For the caller of
-    /// [`ReplayFactory::new`] to honour with the [`Paws`] check.
+    /// [`ReplayFactory::new`] to honour with the [`Validators`] check.
     pub paws: bool,
+    /// Refuse segments whose data starts past the window their receivers
+    /// advertised, as Linux receivers do ([`TcpWindowCheck`]); counted
+    /// as rejected. As `paws`, honoured with [`Validators`].
+    pub window_check: bool,
 }
 
 /// A finished half-connection, or a flow file that could not be written.
@@ -54,11 +58,14 @@ pub struct ReplayStream<C: Check = Everything> {
 }
 
 /// What a replay's streams check each segment against before using it
-/// ([`Stream::accept`]): nothing ([`Everything`]) or PAWS ([`Paws`]). A
-/// type, not a flag, so that without a check the reassembler's call
-/// compiles to nothing: a flag read per segment cost 1.7 % more
-/// instructions (callgrind, inline) for the arguments the call needs.
-pub trait Check: Default + std::fmt::Debug + Send + 'static {
+/// ([`Stream::accept`]): nothing ([`Everything`]) or the validators the
+/// options ask for ([`Validators`]). A type, not a flag, so that without
+/// a check the reassembler's call compiles to nothing: a flag read per
+/// segment cost 1.7 % more instructions (callgrind, inline) for the
+/// arguments the call needs.
+pub trait Check: std::fmt::Debug + Send + 'static {
+    /// The check of a new connection under `opts`.
+    fn new(opts: &OutputOptions) -> Self;
     /// Whether to use `seg`, travelling in `dir`, whose direction's next
     /// expected byte is `next_seq`.
     fn accept(&mut self, seg: &Segment<'_>, dir: Direction, next_seq: Option<Seq>) -> bool;
@@ -69,21 +76,38 @@ pub trait Check: Default + std::fmt::Debug + Send + 'static {
 pub struct Everything;
 
 impl Check for Everything {
+    fn new(_: &OutputOptions) -> Self {
+        Everything
+    }
+
     #[inline(always)]
     fn accept(&mut self, _: &Segment<'_>, _: Direction, _: Option<Seq>) -> bool {
         true
     }
 }
 
-/// Segments that fail PAWS are refused ([`TcpTimestampCheck`]); boxed,
-/// so the connection record grows by a pointer only.
-#[derive(Debug, Default)]
-pub struct Paws(Box<TcpTimestampCheck>);
+/// Segments that fail PAWS ([`TcpTimestampCheck`], with
+/// [`OutputOptions::paws`]) or lie past their receiver's window
+/// ([`TcpWindowCheck`], with [`OutputOptions::window_check`]) are
+/// refused; boxed, so the connection record grows by a pointer only.
+#[derive(Debug)]
+pub struct Validators(Box<(Option<TcpTimestampCheck>, Option<TcpWindowCheck>)>);
 
-impl Check for Paws {
+impl Check for Validators {
+    fn new(opts: &OutputOptions) -> Self {
+        let paws = opts.paws.then(TcpTimestampCheck::new);
+        let window = opts.window_check.then(TcpWindowCheck::new);
+        Validators(Box::new((paws, window)))
+    }
+
+    /// PAWS first, as a receiver checks it before the sequence numbers: a
+    /// segment it refuses teaches the window check nothing.
     #[inline]
     fn accept(&mut self, seg: &Segment<'_>, dir: Direction, next_seq: Option<Seq>) -> bool {
-        self.0.accept(seg, dir, next_seq).is_ok()
+        let (paws, window) = &mut *self.0;
+        paws.as_mut()
+            .map_or(true, |p| p.accept(seg, dir, next_seq).is_ok())
+            && window.as_mut().map_or(true, |w| w.accept(seg, dir).is_ok())
     }
 }
 
@@ -201,8 +225,9 @@ pub fn sum8(bytes: &[u8]) -> u64 {
 }
 
 /// Makes [`ReplayStream`]s checking segments with `C`; one per worker,
-/// all reporting to one channel. [`OutputOptions::paws`] is for the caller
-/// to honour by choosing `C` ([`Paws`]).
+/// all reporting to one channel. [`OutputOptions::paws`] and
+/// [`OutputOptions::window_check`] are for the caller to honour by
+/// choosing `C` ([`Validators`]).
 #[derive(Debug)]
 pub struct ReplayFactory<C: Check = Everything> {
     opts: Arc<OutputOptions>,
@@ -274,7 +299,7 @@ impl<C: Check> StreamFactory for ReplayFactory<C> {
             gaps: [0; 2],
             sum: 0,
             out,
-            check: C::default(),
+            check: C::new(&self.opts),
         }
     }
 }

@@ -986,6 +986,93 @@ fn paws_refuses_data_with_a_stale_timestamp() {
     }
 }
 
+/// A frame of [`ts_frame`]'s connection without options, advertising
+/// `window` (unscaled: no SYN here announces a shift).
+fn win_frame(c2s: bool, flags: u8, seq: u32, ack: u32, window: u16, payload: &[u8]) -> Vec<u8> {
+    let (client, server) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+    let (src, dst, sport, dport) = if c2s {
+        (client, server, 40_000u16, 80u16)
+    } else {
+        (server, client, 80, 40_000)
+    };
+    let mut f = eth_ipv4(6, src, dst, 20 + payload.len());
+    f.extend(sport.to_be_bytes());
+    f.extend(dport.to_be_bytes());
+    f.extend(seq.to_be_bytes());
+    f.extend(ack.to_be_bytes());
+    f.extend([5 << 4, flags]);
+    f.extend(window.to_be_bytes());
+    f.extend([0, 0, 0, 0]);
+    f.extend(payload);
+    f
+}
+
+/// `--window-check` (or `window_check = true` under `[reassembly]`): the
+/// server's SYN-ACK opens a window of 4 bytes; data sent at its edge,
+/// which the server drops, does not take the place of the bytes sent
+/// again once the window opens, in every mode.
+#[test]
+fn the_window_check_refuses_data_past_the_receivers_window() {
+    let frames = [
+        win_frame(true, S, 999, 0, 65_535, b""),
+        win_frame(false, S | A, 4_999, 1_000, 4, b""),
+        win_frame(true, A, 1_000, 5_000, 65_535, b""),
+        win_frame(true, A, 1_000, 5_000, 65_535, b"GET "),
+        win_frame(true, A, 1_004, 5_000, 65_535, b"/evil"),
+        win_frame(false, A, 5_000, 1_004, 100, b""),
+        win_frame(true, A, 1_004, 5_000, 65_535, b"/good"),
+    ]
+    .into_iter()
+    .chain(teardown(1_009))
+    .collect::<Vec<_>>();
+    let path = tmp("window.pcap");
+    std::fs::write(&path, pcap_of(&frames)).unwrap();
+    let config = config_file("window.toml", "[reassembly]\nwindow_check = true\n");
+    let digest_of =
+        |text: &[u8]| format!("10.0.0.1 40000 10.0.0.2 80 9 0 {:x}", Sha256::digest(text));
+    for (args, text, rejected) in [
+        (&["--digest", "--inline"][..], &b"GET /evil"[..], 0),
+        (
+            &["--digest", "--inline", "--window-check"][..],
+            b"GET /good",
+            5,
+        ),
+        (&["--digest", "-w2", "--window-check"][..], b"GET /good", 5),
+        (
+            &["--digest", "--inline", "--paws", "--window-check"][..],
+            b"GET /good",
+            5,
+        ),
+        (
+            &["--digest", "--inline", "--config", &config][..],
+            b"GET /good",
+            5,
+        ),
+        (
+            &[
+                "--digest",
+                "--inline",
+                "--config",
+                &config,
+                "--window-check=false",
+            ][..],
+            b"GET /evil",
+            0,
+        ),
+    ] {
+        let o = run(&[&["--json"][..], args].concat(), &path);
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let (digest, v) = digest_and_json(&o);
+        assert_eq!(digest.trim(), digest_of(text), "{args:?}");
+        let total = &v["total"]["reassembly"];
+        assert_eq!(total["dropped"]["rejected"], rejected, "{args:?}");
+    }
+}
+
 /// `--defrag-policy` (or `policy` under `[defrag]`): a TCP segment comes
 /// in IPv4 fragments, two of which carry different bytes for the same
 /// place, the forged one first; which copy the digest hashes is the one
