@@ -245,6 +245,26 @@ fn urgent_bytes_leave_alike_in_every_mode() {
     }
 }
 
+/// The receive-window check refuses nothing of impaired traffic whose
+/// senders keep within their windows, capture loss (acknowledgments of
+/// data never seen) included: every mode still gives the truth.
+#[test]
+fn the_window_check_refuses_nothing_senders_keep_within_their_windows() {
+    let (path, truth) = generate("windows.pcap", &impaired(43));
+    let mut o = ReplayOptions::default();
+    o.output.window_check = true;
+    for (workers, d) in [
+        (0, Dispatch::Auto),
+        (2, Dispatch::Fanout),
+        (3, Dispatch::Ring),
+    ] {
+        o.engine.dispatch = d;
+        let got = digest_with(&path, workers, 64, o.clone());
+        assert_eq!(got.digests, truth, "{workers} workers, {d:?}");
+        assert_eq!(got.verdicts.reasm.segments_rejected, 0);
+    }
+}
+
 #[test]
 fn corpus_multi_worker_equals_inline() {
     let Some(dir) = common::corpus_dir() else {

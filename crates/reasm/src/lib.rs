@@ -47,9 +47,11 @@
 //!   byte received is delivered, a duplicate, an overlap, dropped for a
 //!   [`DropReason`], taken out of band as urgent, or still buffered.
 //! * **Validators** for [`Stream::accept`], in [`tcp_state`]: a TCP state
-//!   machine and option/window checks (gopacket's), and PAWS
-//!   ([`tcp_state::TcpTimestampCheck`], RFC 7323): what a receiver would
-//!   drop for an old timestamp does not reach the stream.
+//!   machine and option/window checks (gopacket's), PAWS
+//!   ([`tcp_state::TcpTimestampCheck`], RFC 7323) and the receive window
+//!   as Linux enforces it ([`tcp_state::TcpWindowCheck`]): what a receiver
+//!   would drop for an old timestamp, or for lying past its window, does
+//!   not reach the stream.
 //!
 //! ## Example
 //!

@@ -425,31 +425,48 @@ impl std::error::Error for WindowError {}
 /// the edge of a closed window), so data a sender puts beyond the window,
 /// which the receiver drops, cannot take the place of what it sends again
 /// once the window opens. A segment that starts inside and ends beyond is
-/// taken whole, as Linux takes it.
+/// taken whole, as Linux takes it. So is a FIN without data: refused past
+/// the edge, or at it unless it is the next byte expected (a FIN into a
+/// closed window).
 ///
 /// From what an observer sees of both sides:
-/// * The right edge of a side's window is the furthest `ack + window`
-///   of its segments with ACK: Linux never moves it back (RFC 9293
-///   3.8.6), so a window update the capture shows late, or a forged one
-///   closing the window, cannot narrow it.
+/// * The right edge of a side's window is the furthest `ack + window` of
+///   its segments with ACK whose acknowledgment does not pass what the
+///   other side was seen to send (Linux discards an ACK of data never
+///   sent), so neither a window update the capture shows late nor a
+///   forged one can move it back. (Linux moves it back only with
+///   `tcp_shrink_window`; then this check is the more lenient.)
 /// * The window is scaled by the shift its sender announced on its SYN
-///   when both SYNs announced one (RFC 7323 2.2), unscaled when either
-///   SYN did not; a SYN's own window is never scaled. Until both SYNs
-///   were seen (a connection picked up midstream), the scale is unknown
-///   and nothing is refused.
-/// * SYNs, RSTs and segments without data are not judged (RSTs have the
-///   reassembler's own window, `Config::rst_window`).
+///   when both SYNs announced one (RFC 7323 2.2), a shift past 14 as 14,
+///   unscaled when either SYN did not; a SYN's own window is never
+///   scaled. A side's SYN counts until that side sends a segment without
+///   SYN: a SYN after that (answered with a challenge ACK) changes
+///   nothing. Until both sides' SYNs were seen (a connection picked up
+///   midstream, a capture that missed one), nothing is refused.
+/// * RSTs are not judged (the reassembler has its own window for them,
+///   `Config::rst_window`).
 ///
 /// What it cannot tell: a capture that lost the receiver's latest window
 /// updates shows genuine data past the edge it knows, and that data is
 /// refused; for captures of both directions without loss. A sender who
-/// can forge the receiver's segments can open the window it sees.
+/// can forge the receiver's segments can open the window it sees (not
+/// narrow it).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TcpWindowCheck {
     /// Each side's SYN: `None` until seen, then its window shift option.
     syn_shift: [Option<Option<u8>>; 2],
+    /// A side sent a segment without SYN: its handshake is over.
+    settled: [bool; 2],
+    /// The furthest sequence number each side's accepted segments reached
+    /// (SYN, data and FIN counted).
+    reach: [Option<Seq>; 2],
     /// The furthest right edge each side advertised.
     edge: [Option<Seq>; 2],
+}
+
+/// The later of `a` and `b` (modulo 2^32), `b` if `a` is unknown.
+fn furthest(a: Option<Seq>, b: Seq) -> Seq {
+    a.filter(|&a| a - b > 0).unwrap_or(b)
 }
 
 impl TcpWindowCheck {
@@ -464,21 +481,42 @@ impl TcpWindowCheck {
         self.edge[idx(dir.reverse())]
     }
 
-    /// Checks `seg` (travelling in `dir`) and learns from it if accepted.
-    pub fn accept(&mut self, seg: &Segment<'_>, dir: Direction) -> Result<(), WindowError> {
+    /// Checks `seg` (travelling in `dir`) and learns from it if accepted;
+    /// `next_seq` is the next byte the reassembler expects of that
+    /// direction, if known (as [`Stream::accept`](crate::Stream::accept)
+    /// is given it).
+    pub fn accept(
+        &mut self,
+        seg: &Segment<'_>,
+        dir: Direction,
+        next_seq: Option<Seq>,
+    ) -> Result<(), WindowError> {
         let f = seg.flags;
-        let me = idx(dir);
+        let (me, peer) = (idx(dir), idx(dir.reverse()));
+        let data = seg.payload.len() as u64 + u64::from(seg.payload_missing);
+        let both = self.syn_shift.iter().all(Option::is_some);
         if f.syn() {
-            self.syn_shift[me] = Some(seg.options.window_scale.map(|s| s.min(14)));
-        } else if !f.rst() && !seg.payload.is_empty() {
-            if let Some(edge) = self.edge[idx(dir.reverse())] {
+            if !self.settled[me] {
+                self.syn_shift[me] = Some(seg.options.window_scale.map(|s| s.min(14)));
+            }
+        } else if !f.rst() && both && (data > 0 || f.fin() && next_seq != Some(seg.seq)) {
+            if let Some(edge) = self.edge[peer] {
                 let past = seg.seq - edge;
                 if past >= 0 {
                     return Err(WindowError::Beyond { past: past as u32 });
                 }
             }
         }
-        if f.ack() && !f.rst() {
+        if f.rst() {
+            return Ok(());
+        }
+        let len = data as u32 + u32::from(f.syn()) + u32::from(f.fin());
+        self.reach[me] = Some(furthest(self.reach[me], seg.seq + len));
+        if !f.syn() {
+            self.settled[me] = true;
+        }
+        let sent = self.reach[peer].map_or(true, |r| seg.ack - r <= 0);
+        if f.ack() && sent {
             let shift = match (f.syn(), self.syn_shift) {
                 (true, _) => Some(0),
                 (false, [Some(Some(_)), Some(Some(_))]) => {
@@ -489,10 +527,7 @@ impl TcpWindowCheck {
             };
             if let Some(shift) = shift {
                 let edge = seg.ack + (u32::from(seg.window) << shift);
-                let further = self.edge[me].map_or(true, |e| edge - e > 0);
-                if further {
-                    self.edge[me] = Some(edge);
-                }
+                self.edge[me] = Some(furthest(self.edge[me], edge));
             }
         }
         Ok(())
@@ -529,55 +564,55 @@ mod tests {
     fn window_check_refuses_data_that_starts_past_the_advertised_edge() {
         let mut w = TcpWindowCheck::new();
         assert_eq!(
-            w.accept(&win_seg(true, S, 0, 0, 1000, Some(2), 0), C2S),
+            w.accept(&win_seg(true, S, 0, 0, 1000, Some(2), 0), C2S, None),
             Ok(())
         );
         // The SYN-ACK's window is not scaled: the edge is 1 + 100.
         assert_eq!(
-            w.accept(&win_seg(false, S | A, 0, 1, 100, Some(3), 0), S2C),
+            w.accept(&win_seg(false, S | A, 0, 1, 100, Some(3), 0), S2C, None),
             Ok(())
         );
         assert_eq!(w.edge(C2S), Some(Seq(101)));
         assert_eq!(
-            w.accept(&win_seg(true, A, 1, 1, 1000, None, 50), C2S),
+            w.accept(&win_seg(true, A, 1, 1, 1000, None, 50), C2S, None),
             Ok(())
         );
-        let beyond = w.accept(&win_seg(true, A, 101, 1, 1000, None, 10), C2S);
+        let beyond = w.accept(&win_seg(true, A, 101, 1, 1000, None, 10), C2S, None);
         assert_eq!(beyond, Err(WindowError::Beyond { past: 0 }));
         assert_eq!(
-            w.accept(&win_seg(true, A, 130, 1, 1000, None, 1), C2S),
+            w.accept(&win_seg(true, A, 130, 1, 1000, None, 1), C2S, None),
             Err(WindowError::Beyond { past: 29 })
         );
         // Starting inside, it is taken whole.
         assert_eq!(
-            w.accept(&win_seg(true, A, 100, 1, 1000, None, 10), C2S),
+            w.accept(&win_seg(true, A, 100, 1, 1000, None, 10), C2S, None),
             Ok(())
         );
         // No data, or a RST: not judged.
         assert_eq!(
-            w.accept(&win_seg(true, A, 500, 1, 1000, None, 0), C2S),
+            w.accept(&win_seg(true, A, 500, 1, 1000, None, 0), C2S, None),
             Ok(())
         );
         assert_eq!(
-            w.accept(&win_seg(true, R | A, 500, 1, 1000, None, 0), C2S),
+            w.accept(&win_seg(true, R | A, 500, 1, 1000, None, 0), C2S, None),
             Ok(())
         );
         // Later windows are scaled by the server's shift (3): 51 + 800.
         assert_eq!(
-            w.accept(&win_seg(false, A, 1, 51, 100, None, 0), S2C),
+            w.accept(&win_seg(false, A, 1, 51, 100, None, 0), S2C, None),
             Ok(())
         );
         assert_eq!(w.edge(C2S), Some(Seq(851)));
         assert_eq!(
-            w.accept(&win_seg(true, A, 500, 1, 1000, None, 5), C2S),
+            w.accept(&win_seg(true, A, 500, 1, 1000, None, 5), C2S, None),
             Ok(())
         );
         assert!(w
-            .accept(&win_seg(true, A, 851, 1, 1000, None, 5), C2S)
+            .accept(&win_seg(true, A, 851, 1, 1000, None, 5), C2S, None)
             .is_err());
         // An older, narrower window shown late narrows nothing.
         assert_eq!(
-            w.accept(&win_seg(false, A, 1, 51, 10, None, 0), S2C),
+            w.accept(&win_seg(false, A, 1, 51, 10, None, 0), S2C, None),
             Ok(())
         );
         assert_eq!(w.edge(C2S), Some(Seq(851)));
@@ -585,61 +620,157 @@ mod tests {
         // server's data: 1 + 1000 × 4 from its first segment with ACK.
         assert_eq!(w.edge(S2C), Some(Seq(4001)));
         assert_eq!(
-            w.accept(&win_seg(false, A, 4000, 51, 100, None, 1), S2C),
+            w.accept(&win_seg(false, A, 4000, 51, 100, None, 1), S2C, None),
             Ok(())
         );
         assert!(w
-            .accept(&win_seg(false, A, 4001, 51, 100, None, 1), S2C)
+            .accept(&win_seg(false, A, 4001, 51, 100, None, 1), S2C, None)
             .is_err());
+    }
+
+    /// What a review found a first version refusing that Linux takes,
+    /// or taking that Linux refuses.
+    #[test]
+    fn window_check_holds_against_missed_syns_late_syns_forged_acks_and_fins() {
+        // The client's SYN missed: the SYN-ACK's unscaled edge must not
+        // judge data the scaled windows after it admit.
+        let mut w = TcpWindowCheck::new();
+        w.accept(&win_seg(false, S | A, 0, 1, 1000, Some(7), 0), S2C, None)
+            .unwrap();
+        w.accept(&win_seg(true, A, 1, 1, 1000, None, 0), C2S, None)
+            .unwrap();
+        w.accept(&win_seg(false, A, 1, 1, 500, None, 0), S2C, None)
+            .unwrap();
+        assert_eq!(
+            w.accept(&win_seg(true, A, 1001, 1, 1000, None, 9), C2S, None),
+            Ok(())
+        );
+
+        // Scaled by 7 both ways; then a SYN without the option, once the
+        // client sent segments without SYN, changes nothing.
+        let mut w = TcpWindowCheck::new();
+        w.accept(&win_seg(true, S, 0, 0, 1000, Some(7), 0), C2S, None)
+            .unwrap();
+        w.accept(&win_seg(false, S | A, 0, 1, 1000, Some(7), 0), S2C, None)
+            .unwrap();
+        w.accept(&win_seg(true, A, 1, 1, 1000, None, 50), C2S, None)
+            .unwrap();
+        w.accept(&win_seg(true, S, 0, 0, 1000, None, 0), C2S, None)
+            .unwrap();
+        w.accept(&win_seg(false, A, 1, 51, 500, None, 0), S2C, None)
+            .unwrap();
+        assert_eq!(w.edge(C2S), Some(Seq(51 + (500 << 7))));
+
+        // Forged acknowledgments of data never sent teach nothing: two
+        // of them could otherwise walk the edge back through the wrap.
+        let edge = w.edge(C2S).unwrap();
+        w.accept(
+            &win_seg(false, A, 1, edge.0.wrapping_add(0x7FFF_0000), 0, None, 0),
+            S2C,
+            None,
+        )
+        .unwrap();
+        w.accept(
+            &win_seg(false, A, 1, edge.0.wrapping_add(0xFFFE_0000), 0, None, 0),
+            S2C,
+            None,
+        )
+        .unwrap();
+        assert_eq!(w.edge(C2S), Some(edge));
+        assert_eq!(
+            w.accept(&win_seg(true, A, 51, 1, 1000, None, 9), C2S, None),
+            Ok(())
+        );
+
+        // A FIN without data at the edge is refused, unless it is the
+        // next byte expected (into a closed window); a segment whose
+        // bytes the capture cut off is judged as data.
+        let mut w = TcpWindowCheck::new();
+        w.accept(&win_seg(true, S, 0, 0, 1000, None, 0), C2S, None)
+            .unwrap();
+        w.accept(&win_seg(false, S | A, 0, 1, 10, None, 0), S2C, None)
+            .unwrap();
+        assert!(w
+            .accept(
+                &win_seg(true, F | A, 11, 1, 1000, None, 0),
+                C2S,
+                Some(Seq(1))
+            )
+            .is_err());
+        assert_eq!(
+            w.accept(
+                &win_seg(true, F | A, 11, 1, 1000, None, 0),
+                C2S,
+                Some(Seq(11))
+            ),
+            Ok(())
+        );
+        let mut cut = win_seg(true, A, 11, 1, 1000, None, 0);
+        cut.payload_missing = 100;
+        assert!(w.accept(&cut, C2S, Some(Seq(1))).is_err());
     }
 
     #[test]
     fn window_check_scales_only_what_both_syns_agreed_and_waits_for_them() {
         // Midstream: the scale is unknown, nothing is refused.
         let mut w = TcpWindowCheck::new();
-        assert_eq!(w.accept(&win_seg(false, A, 1, 1, 1, None, 0), S2C), Ok(()));
+        assert_eq!(
+            w.accept(&win_seg(false, A, 1, 1, 1, None, 0), S2C, None),
+            Ok(())
+        );
         assert_eq!(w.edge(C2S), None);
         assert_eq!(
-            w.accept(&win_seg(true, A, 5000, 1, 1, None, 9), C2S),
+            w.accept(&win_seg(true, A, 5000, 1, 1, None, 9), C2S, None),
             Ok(())
         );
         // One SYN without the option: windows are not scaled.
         let mut w = TcpWindowCheck::new();
-        w.accept(&win_seg(true, S, 0, 0, 1000, Some(7), 0), C2S)
+        w.accept(&win_seg(true, S, 0, 0, 1000, Some(7), 0), C2S, None)
             .unwrap();
-        w.accept(&win_seg(false, S | A, 0, 1, 1000, None, 0), S2C)
+        w.accept(&win_seg(false, S | A, 0, 1, 1000, None, 0), S2C, None)
             .unwrap();
-        w.accept(&win_seg(false, A, 1, 1, 100, None, 0), S2C)
+        w.accept(&win_seg(false, A, 1, 1, 100, None, 0), S2C, None)
             .unwrap();
         assert_eq!(
             w.edge(C2S),
             Some(Seq(1001)),
             "the SYN-ACK's edge stays the furthest"
         );
-        w.accept(&win_seg(false, A, 1, 1001, 100, None, 0), S2C)
+        w.accept(&win_seg(true, A, 1, 1, 1000, None, 50), C2S, None)
             .unwrap();
-        assert_eq!(w.edge(C2S), Some(Seq(1101)));
+        w.accept(&win_seg(false, A, 1, 51, 1000, None, 0), S2C, None)
+            .unwrap();
+        assert_eq!(w.edge(C2S), Some(Seq(1051)));
         // A shift past 14 counts as 14 (RFC 7323 2.3), as Linux takes it.
         let mut w = TcpWindowCheck::new();
-        w.accept(&win_seg(true, S, 0, 0, 1000, Some(40), 0), C2S)
+        w.accept(&win_seg(true, S, 0, 0, 1000, Some(40), 0), C2S, None)
             .unwrap();
-        w.accept(&win_seg(false, S | A, 0, 1, 1000, Some(200), 0), S2C)
+        w.accept(&win_seg(false, S | A, 0, 1, 1000, Some(200), 0), S2C, None)
             .unwrap();
-        w.accept(&win_seg(false, A, 1, 1, 1, None, 0), S2C).unwrap();
+        w.accept(&win_seg(false, A, 1, 1, 1, None, 0), S2C, None)
+            .unwrap();
         assert_eq!(w.edge(C2S), Some(Seq(1 + (1 << 14))));
         // Across the 2^32 wrap.
         let mut w = TcpWindowCheck::new();
-        w.accept(&win_seg(true, S, u32::MAX - 10, 0, 1000, None, 0), C2S)
-            .unwrap();
-        w.accept(&win_seg(false, S | A, 0, u32::MAX - 9, 100, None, 0), S2C)
-            .unwrap();
+        w.accept(
+            &win_seg(true, S, u32::MAX - 10, 0, 1000, None, 0),
+            C2S,
+            None,
+        )
+        .unwrap();
+        w.accept(
+            &win_seg(false, S | A, 0, u32::MAX - 9, 100, None, 0),
+            S2C,
+            None,
+        )
+        .unwrap();
         assert_eq!(w.edge(C2S), Some(Seq(90)));
         assert_eq!(
-            w.accept(&win_seg(true, A, 80, 1, 1000, None, 5), C2S),
+            w.accept(&win_seg(true, A, 80, 1, 1000, None, 5), C2S, None),
             Ok(())
         );
         assert!(w
-            .accept(&win_seg(true, A, 90, 1, 1000, None, 5), C2S)
+            .accept(&win_seg(true, A, 90, 1, 1000, None, 5), C2S, None)
             .is_err());
     }
 

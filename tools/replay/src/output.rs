@@ -107,7 +107,9 @@ impl Check for Validators {
         let (paws, window) = &mut *self.0;
         paws.as_mut()
             .map_or(true, |p| p.accept(seg, dir, next_seq).is_ok())
-            && window.as_mut().map_or(true, |w| w.accept(seg, dir).is_ok())
+            && window
+                .as_mut()
+                .map_or(true, |w| w.accept(seg, dir, next_seq).is_ok())
     }
 }
 
