@@ -622,7 +622,7 @@ impl<P: PagePool> Core<P> {
         let cursor = self.take_run(&mut conn.halves[di(d)], inline_end);
         let st = self.compose(conn, d, inline, ts, ctx);
         let frame: &[u8] = inline.map(|(_, b, _)| b).unwrap_or(&[]);
-        let urgent = if conn.halves[di(d)].urgent_mark().is_some() {
+        let urgent = if conn.halves[di(d)].aside.is_some() {
             self.take_urgent(conn, d, cursor, frame, ctx)
         } else {
             false
