@@ -726,8 +726,9 @@ impl<P: PagePool> Core<P> {
     /// If a delivery up to `cursor` reached the urgent mark of direction
     /// `d` (or skipped over it, as a hole), the mark is spent, and a
     /// reached byte is taken out of the delivery's spans and announced.
-    /// Returns whether a byte was taken. Cold and out of line: few
-    /// deliveries reach a mark.
+    /// Returns whether a byte was taken. Called wherever the half's box
+    /// exists (a mark, or bytes a handler kept); cold and out of line, as
+    /// few deliveries reach a mark.
     #[cold]
     #[inline(never)]
     fn take_urgent<S: Stream>(

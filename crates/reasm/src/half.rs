@@ -442,9 +442,6 @@ mod tests {
         }
     }
 
-    /// The maps exist while a piece waits and only then: a half with
-    /// nothing waiting answers without a look behind the pointer, and the
-    /// answers agree with the pieces held.
     /// A spent mark gives its box back unless kept bytes live in it.
     #[test]
     fn a_spent_urgent_mark_gives_back_its_box() {
@@ -462,6 +459,9 @@ mod tests {
         assert_eq!((h.urgent_mark(), h.kept().0), (None, &[1u8, 2][..]));
     }
 
+    /// The maps exist while a piece waits and only then: a half with
+    /// nothing waiting answers without a look behind the pointer, and the
+    /// answers agree with the pieces held.
     #[test]
     fn waiting_pieces_are_made_with_the_first_and_dropped_with_the_last() {
         let mut h: Half<Vec<u8>> = Half::default();
