@@ -1399,6 +1399,15 @@ impl<F: StreamFactory> Engine<F> {
     ) {
         match decode(link, frame, &self.decode) {
             Ok(Decoded::Tcp(p)) => {
+                // As a pipeline checks it (`Pipeline::segment`): the worker
+                // decodes from the innermost header, out of its sight.
+                if p.tunnel_checksum_ok == Some(false) {
+                    self.stats.bad_tunnel_checksum += 1;
+                    if self.drop_bad_checksums {
+                        self.stats.bad_checksum_dropped += 1;
+                        return;
+                    }
+                }
                 let hash = self.flow_hash(&p.key);
                 // Cut where the decode found the segment's end: a worker
                 // decodes again from the innermost IP header, where an

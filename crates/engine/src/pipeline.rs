@@ -54,8 +54,15 @@ pub struct FrameStats {
     /// defragments, it counts the fragments in
     /// [`crate::DispatchStats::bad_checksum`]).
     pub bad_checksum: u64,
-    /// Those dropped for it (with `drop_bad_checksums`).
+    /// Those dropped for it (with `drop_bad_checksums`), and the segments
+    /// dropped for a tunnel's header.
     pub bad_checksum_dropped: u64,
+    /// TCP segments out of tunnels whose outer IPv4 header has a bad
+    /// checksum (counted only when verifying; where a dispatcher decodes
+    /// the tunnels, it counts them in
+    /// [`crate::DispatchStats::bad_tunnel_checksum`]): the tunnel's end
+    /// drops them, so their receiver never sees them.
+    pub bad_tunnel_checksum: u64,
     /// IP fragments seen.
     pub fragments: u64,
     /// Datagrams rebuilt from fragments.
@@ -83,6 +90,7 @@ impl FrameStats {
         self.short_on_wire += o.short_on_wire;
         self.bad_checksum += o.bad_checksum;
         self.bad_checksum_dropped += o.bad_checksum_dropped;
+        self.bad_tunnel_checksum += o.bad_tunnel_checksum;
         self.fragments += o.fragments;
         self.defragmented += o.defragmented;
         self.defrag.merge(&o.defrag);
@@ -596,6 +604,9 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
         hash: Option<u32>,
         la: Option<&Lookahead>,
     ) {
+        if p.tunnel_checksum_ok == Some(false) && self.bad_tunnel_checksum(ts) {
+            return;
+        }
         if p.checksum_ok == Some(false) && self.bad_checksum(ts) {
             return;
         }
@@ -634,6 +645,19 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
     #[inline(never)]
     fn bad_checksum(&mut self, ts: Timestamp) -> bool {
         self.stats.bad_checksum += 1;
+        if self.drop_bad_checksums {
+            self.stats.bad_checksum_dropped += 1;
+            self.advance_time(ts);
+        }
+        self.drop_bad_checksums
+    }
+
+    /// Counts a segment whose tunnel's IPv4 header has a bad checksum;
+    /// true if it is dropped (`drop_bad_checksums`), its time then taken.
+    #[cold]
+    #[inline(never)]
+    fn bad_tunnel_checksum(&mut self, ts: Timestamp) -> bool {
+        self.stats.bad_tunnel_checksum += 1;
         if self.drop_bad_checksums {
             self.stats.bad_checksum_dropped += 1;
             self.advance_time(ts);

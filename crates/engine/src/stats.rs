@@ -121,8 +121,15 @@ pub struct DispatchStats {
     /// IPv4 fragments with a bad header checksum (counted only when
     /// verifying; the dispatcher defragments, so it checks them).
     pub bad_checksum: u64,
-    /// Those dropped for it (with `drop_bad_checksums`).
+    /// Those dropped for it (with `drop_bad_checksums`), and the segments
+    /// dropped for a tunnel's header.
     pub bad_checksum_dropped: u64,
+    /// TCP segments out of tunnels whose outer IPv4 header has a bad
+    /// checksum (counted only when verifying; the dispatcher decodes the
+    /// tunnels, and hands workers the innermost packet): the tunnel's end
+    /// drops them, so their receiver never sees them (see
+    /// [`weft_wire::Packet::tunnel_checksum_ok`]).
+    pub bad_tunnel_checksum: u64,
     /// Datagrams rebuilt from fragments and sent on.
     pub defragmented: u64,
     /// The dispatcher's defragmenter's own counters: what it dropped, and

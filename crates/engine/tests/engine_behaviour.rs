@@ -1638,6 +1638,67 @@ fn a_fragment_with_a_bad_header_checksum_is_dropped_alike_in_every_mode() {
     }
 }
 
+/// An Ethernet/IPv4 frame carried in IP-in-IP from 192.0.2.1 to
+/// 192.0.2.2, the outer header's checksum right.
+fn in_ipip(frame: &[u8]) -> Vec<u8> {
+    let inner = &frame[14..];
+    let total = (20 + inner.len()) as u16;
+    let mut f = frame[..14].to_vec();
+    f.extend([0x45, 0]);
+    f.extend(total.to_be_bytes());
+    f.extend([0, 0, 0x40, 0, 64, 4, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2]);
+    f.extend(inner);
+    fix_ip_checksum(&mut f);
+    f
+}
+
+/// A segment out of a tunnel whose outer IPv4 header checksum is wrong
+/// never reaches its receiver (the tunnel's end drops it): with
+/// `drop_bad_checksums` a forged copy sent so, ahead of the genuine
+/// segment, is dropped alike in every mode (a dispatcher decodes the
+/// tunnel, its workers see only the inner packet), and only verifying,
+/// it is counted alike and, first to come, its bytes win.
+#[test]
+fn a_segment_out_of_a_tunnel_with_a_bad_outer_checksum_is_dropped_alike_in_every_mode() {
+    let plain = conn_frames(7100, &[(true, 0, 40, 0)]);
+    let mut frames: Vec<_> = plain.iter().map(|(f, ts)| (in_ipip(f), *ts)).collect();
+    let genuine: Frames = Arc::new(frames.clone());
+    let (data, ts) = frames[3].clone();
+    let mut forged = data;
+    *forged.last_mut().unwrap() ^= 0xff; // (its TCP checksum wrong too)
+    forged[24] ^= 1; // the outer header's checksum
+    frames.insert(3, (forged, ts));
+    let frames: Frames = Arc::new(frames);
+    let want = run_frames(&genuine, 0).0.content;
+    for drop in [true, false] {
+        let mut cfg = PipelineConfig {
+            drop_bad_checksums: drop,
+            ..PipelineConfig::default()
+        };
+        cfg.decode.verify_checksums = !drop;
+        let (inline, _) = run_frames_fed(&frames, 0, false, cfg.clone());
+        let (rings, others) = run_frames_fed(&frames, 2, false, cfg);
+        for (k, run) in [inline, rings].into_iter().chain(others).enumerate() {
+            let st = run.result.unwrap().stats;
+            let f = st.frames_total();
+            let tunnel = f.bad_tunnel_checksum + st.dispatch.bad_tunnel_checksum;
+            let inner = f.bad_checksum + st.dispatch.bad_checksum;
+            let dropped = f.bad_checksum_dropped + st.dispatch.bad_checksum_dropped;
+            let case = format!("run {k}, drop {drop}");
+            assert_eq!(run.delivered, 40, "{case}");
+            if drop {
+                assert_eq!((tunnel, inner, dropped), (1, 0, 1), "{case}: {st:?}");
+                assert_eq!(run.content, want, "{case}: the genuine bytes");
+            } else {
+                assert_eq!((tunnel, inner, dropped), (1, 1, 0), "{case}: {st:?}");
+                let by_dispatcher = u64::from(k > 0);
+                assert_eq!(st.dispatch.bad_tunnel_checksum, by_dispatcher, "{case}");
+                assert_ne!(run.content, want, "{case}: the forged bytes");
+            }
+        }
+    }
+}
+
 /// An Ethernet/IPv4 frame with IPv4 `options` put into its header (a
 /// multiple of 4 bytes): its header length, IP length and header
 /// checksum set to match.

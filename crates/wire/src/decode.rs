@@ -244,6 +244,13 @@ pub struct Packet<'a> {
     pub checksum_ok: Option<bool>,
     /// True if decoded through a tunnel or MPLS (GRE, VXLAN, Geneve, GTP-U, IPIP, 6in4, …).
     pub tunnel: bool,
+    /// With [`DecodeOptions::verify_checksums`], for a packet that came
+    /// out of tunnels under IPv4: `Some(false)` if the header checksum of
+    /// an IPv4 header outside the innermost one is wrong (the tunnel's end
+    /// drops the packet, so its receiver never sees it), `Some(true)` if
+    /// all are right. `None` when not asked, or with no IPv4 header
+    /// outside the innermost.
+    pub tunnel_checksum_ok: Option<bool>,
 }
 
 /// An IP fragment, borrowing its frame. `Send + Sync`.
@@ -279,8 +286,10 @@ pub struct Fragment<'a> {
     pub ends: u16,
     /// With [`DecodeOptions::verify_checksums`], for IPv4: whether the
     /// header checksum is right (a host drops the fragment if not; the
-    /// datagram's TCP checksum is checked once it is whole). `None` when
-    /// not asked, and for IPv6 (no header checksum).
+    /// datagram's TCP checksum is checked once it is whole), and whether
+    /// those of the IPv4 headers of tunnels it came out of are (their
+    /// ends drop it if not). `None` when not asked, and for IPv6 out of no
+    /// IPv4 tunnel (no header checksum).
     pub checksum_ok: Option<bool>,
 }
 
@@ -295,6 +304,9 @@ pub(crate) struct Ctx<'o> {
     pub ends: u16,
     vlan_tags: u8,
     pub tunnel: bool,
+    /// With `verify_checksums`: whether the IPv4 headers of the tunnels
+    /// entered have right checksums (`None`: none checked).
+    pub outer_ok: Option<bool>,
     depth: u8,
 }
 
@@ -312,6 +324,7 @@ impl<'o> Ctx<'o> {
             ends: 0,
             vlan_tags,
             tunnel: false,
+            outer_ok: None,
             depth: 0,
         }
     }
@@ -342,8 +355,12 @@ impl<'o> Ctx<'o> {
 
     /// Enters a tunnel whose outer IP header is `ip` (see
     /// [`DecodeOptions::key_tunnel_ends`]): one more deep, and its ends
-    /// replace an outer one's.
+    /// replace an outer one's; a checked IPv4 header's verdict joins
+    /// [`Ctx::outer_ok`].
     pub fn set_ends(&mut self, ip: &IpInfo) {
+        if let Some(ok) = ip.header_ok {
+            self.outer_ok = Some(self.outer_ok.unwrap_or(true) && ok);
+        }
         if self.opts.key_tunnel_ends {
             let depth = ((self.ends >> 8) + 1).min(0xff);
             self.ends = depth << 8 | u16::from(crate::flow::tunnel_ends(&ip.src, &ip.dst));
@@ -504,6 +521,7 @@ fn tcp_at(
         ip_id: ip.id,
         checksum_ok: None,
         tunnel: false,
+        tunnel_checksum_ok: None,
     })
 }
 
@@ -653,6 +671,7 @@ fn tcp<'a>(frame: &'a [u8], ip: &IpInfo, ctx: &Ctx<'_>) -> Result<Decoded<'a>, D
         ip_id: ip.id,
         checksum_ok,
         tunnel: ctx.tunnel,
+        tunnel_checksum_ok: ctx.outer_ok,
     }))
 }
 

@@ -344,7 +344,11 @@ fn fragment<'a>(
         vlan: ctx.vlan,
         vni: ctx.vni,
         ends: ctx.ends,
-        checksum_ok: ip.header_ok,
+        checksum_ok: match (ip.header_ok, ctx.outer_ok) {
+            (Some(false), _) | (_, Some(false)) => Some(false),
+            (None, None) => None,
+            _ => Some(true),
+        },
     })
 }
 

@@ -1252,6 +1252,52 @@ fn ip_in_ip_and_6in4() {
     check_v4(&p, b"4in6");
 }
 
+/// With checksums verified, the IPv4 header of a tunnel is checked too (its
+/// end drops the packet if wrong, so the receiver never sees it): the
+/// verdict is the packet's `tunnel_checksum_ok`, the inner one stays its
+/// own; a fragment out of such a tunnel is bad as a whole.
+#[test]
+fn a_tunnels_ipv4_header_checksum_is_checked() {
+    let good = ipv4(B4, A4, 4, &tcp4(b"ipip"));
+    let p = tcp_of(LinkType::Raw, &good);
+    assert_eq!(
+        (p.tunnel_checksum_ok, p.checksum_ok),
+        (Some(true), Some(true))
+    );
+    let mut bad = good.clone();
+    bad[10] ^= 1; // the outer header's checksum
+    let p = tcp_of(LinkType::Raw, &bad);
+    assert_eq!(
+        (p.tunnel_checksum_ok, p.checksum_ok),
+        (Some(false), Some(true))
+    );
+    match decode(LinkType::Raw, &bad, &opts()) {
+        Ok(Decoded::Tcp(p)) => assert_eq!(p.tunnel_checksum_ok, None, "not asked"),
+        other => panic!("{other:?}"),
+    }
+    // Two tunnels deep, either bad; none outside an IPv4 header of its own.
+    let mut two = ipv4(B4, A4, 4, &good);
+    assert_eq!(tcp_of(LinkType::Raw, &two).tunnel_checksum_ok, Some(true));
+    two[20 + 10] ^= 1;
+    assert_eq!(tcp_of(LinkType::Raw, &two).tunnel_checksum_ok, Some(false));
+    let four_in_six = ipv6(B6, A6, 4, &tcp4(b"4in6"));
+    assert_eq!(tcp_of(LinkType::Raw, &four_in_six).tunnel_checksum_ok, None);
+    assert_eq!(
+        tcp_of(LinkType::Raw, &tcp4(b"plain")).tunnel_checksum_ok,
+        None
+    );
+    // A fragment, good itself, out of a bad tunnel.
+    let frag = ipv4_full(A4, B4, 6, &[], 0x4242, 0x2000, &[1u8; 16]);
+    let mut outer = ipv4(B4, A4, 4, &frag);
+    let fragment_ok = |f: &[u8]| match decode(LinkType::Raw, f, &verify()) {
+        Ok(Decoded::Fragment(fr)) => fr.checksum_ok,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(fragment_ok(&outer), Some(true));
+    outer[10] ^= 1;
+    assert_eq!(fragment_ok(&outer), Some(false));
+}
+
 #[test]
 fn nesting_is_bounded() {
     let mut pkt = tcp4(b"deep");

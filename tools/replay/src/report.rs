@@ -13,7 +13,8 @@ fn frame_json(f: &FrameStats) -> Value {
         "not_tcp": f.not_tcp, "truncated": f.truncated, "malformed": f.malformed,
         "unsupported": f.unsupported, "refused": f.refused, "short_on_wire": f.short_on_wire,
         "bad_checksum": f.bad_checksum,
-        "bad_checksum_dropped": f.bad_checksum_dropped, "fragments": f.fragments,
+        "bad_checksum_dropped": f.bad_checksum_dropped,
+        "bad_tunnel_checksum": f.bad_tunnel_checksum, "fragments": f.fragments,
         "defragmented": f.defragmented, "defrag": defrag_json(&f.defrag),
     })
 }
@@ -101,6 +102,7 @@ pub fn json(out: &Outcome) -> Value {
             "fragments": d.fragments, "defragmented": d.defragmented,
             "short_on_wire": d.short_on_wire, "bad_checksum": d.bad_checksum,
             "bad_checksum_dropped": d.bad_checksum_dropped,
+            "bad_tunnel_checksum": d.bad_tunnel_checksum,
             "defrag": defrag_json(&d.defrag), "copied": d.copied,
             "sent": d.sent, "ring_drops": d.ring_drops, "ring_full_waits": d.ring_full_waits,
         },
@@ -139,7 +141,11 @@ pub fn table(out: &Outcome) -> String {
         row("  short on the wire", n.to_string());
     }
     row("  ip fragments", (f.fragments + d.fragments).to_string());
-    if f.bad_checksum + d.bad_checksum > 0 {
+    let tunnel = f.bad_tunnel_checksum + d.bad_tunnel_checksum;
+    if tunnel > 0 {
+        row("  bad tunnel header checksum", tunnel.to_string());
+    }
+    if f.bad_checksum + d.bad_checksum + tunnel > 0 {
         row(
             "  bad checksum",
             (f.bad_checksum + d.bad_checksum).to_string(),
