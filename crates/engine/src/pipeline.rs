@@ -49,8 +49,9 @@ pub struct FrameStats {
     /// defragments, it counts the fragments in
     /// [`crate::DispatchStats::short_on_wire`].)
     pub short_on_wire: u64,
-    /// TCP segments with a bad checksum, and IPv4 fragments with a bad
-    /// header checksum (counted only when verifying; where a dispatcher
+    /// TCP segments with a bad checksum, and IP fragments with a bad
+    /// header checksum or out of a tunnel with one (counted only when
+    /// verifying; where a dispatcher
     /// defragments, it counts the fragments in
     /// [`crate::DispatchStats::bad_checksum`]).
     pub bad_checksum: u64,
@@ -125,8 +126,9 @@ pub struct PipelineConfig {
     pub reasm: Config,
     /// Decoder options.
     pub decode: DecodeOptions,
-    /// Drop TCP segments whose checksum is wrong, and IPv4 fragments
-    /// whose header checksum is (turns on `decode.verify_checksums` too).
+    /// Drop TCP segments whose checksum is wrong, or whose tunnel's IPv4
+    /// header checksum is, and IP fragments whose header checksum (or
+    /// their tunnel's) is (turns on `decode.verify_checksums` too).
     /// Off by default: captures taken on a host with checksum offload
     /// carry wrong checksums on every sent segment.
     pub drop_bad_checksums: bool,
@@ -425,6 +427,9 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
             self.prepared_used += 1;
         }
         self.count_frame(frame);
+        if self.dropped_tunnel(packet, ts) {
+            return;
+        }
         if packet.payload_missing > 0 && whole && self.short_on_wire(ts) {
             return;
         }
@@ -579,6 +584,7 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
                     self.stats.defragmented += 1;
                     let zone = whole.zone();
                     match decode_ip_in(&whole.packet, zone, &self.decode) {
+                        Ok(Decoded::Tcp(p)) if self.dropped_tunnel(&p, ts) => return,
                         Ok(Decoded::Tcp(p)) => return self.segment(&p, ts, None, None),
                         Ok(_) => self.stats.not_tcp += 1,
                         Err(e) => self.stats.count_error(e),
@@ -604,9 +610,6 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
         hash: Option<u32>,
         la: Option<&Lookahead>,
     ) {
-        if p.tunnel_checksum_ok == Some(false) && self.bad_tunnel_checksum(ts) {
-            return;
-        }
         if p.checksum_ok == Some(false) && self.bad_checksum(ts) {
             return;
         }
@@ -617,9 +620,20 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
             .process_ahead(&Segment::from_packet_hashed(p, ts, hash), la);
     }
 
-    /// Whether `decoded`, from a frame recorded `whole`, is short on the
-    /// wire (a segment or fragment whose IP length promises more than the
-    /// frame holds) and dropped; counted either way (see
+    /// Whether `p` came out of a tunnel whose IPv4 header checksum is
+    /// wrong and is dropped; counted either way. Before anything else of
+    /// the segment, as its tunnel's end checks the header before anything
+    /// sees the packet inside (and as a dispatcher checks it before its
+    /// worker sees the inner packet).
+    #[inline]
+    fn dropped_tunnel(&mut self, p: &Packet<'_>, ts: Timestamp) -> bool {
+        p.tunnel_checksum_ok == Some(false) && self.bad_tunnel_checksum(ts)
+    }
+
+    /// Whether `decoded`, from a frame recorded `whole`, is dropped out of
+    /// a bad tunnel ([`dropped_tunnel`](Self::dropped_tunnel)), or short on
+    /// the wire (a segment or fragment whose IP length promises more than
+    /// the frame holds); counted either way (see
     /// [`short_on_wire`](Self::short_on_wire)).
     #[inline]
     fn dropped_short(
@@ -628,6 +642,11 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
         whole: bool,
         ts: Timestamp,
     ) -> bool {
+        if let Ok(Decoded::Tcp(p)) = decoded {
+            if self.dropped_tunnel(p, ts) {
+                return true;
+            }
+        }
         let (missing, fragment) = match decoded {
             Ok(Decoded::Tcp(p)) if whole => (p.payload_missing, false),
             Ok(Decoded::Fragment(f)) if whole => (f.missing, true),

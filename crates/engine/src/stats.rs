@@ -118,15 +118,18 @@ pub struct DispatchStats {
     pub short_on_wire: u64,
     /// IP fragments (kept by the dispatcher until their datagram is whole).
     pub fragments: u64,
-    /// IPv4 fragments with a bad header checksum (counted only when
-    /// verifying; the dispatcher defragments, so it checks them).
+    /// IP fragments with a bad header checksum, or out of a tunnel with
+    /// one (counted only when verifying; the dispatcher defragments, so
+    /// it checks them).
     pub bad_checksum: u64,
     /// Those dropped for it (with `drop_bad_checksums`), and the segments
     /// dropped for a tunnel's header.
     pub bad_checksum_dropped: u64,
     /// TCP segments out of tunnels whose outer IPv4 header has a bad
     /// checksum (counted only when verifying; the dispatcher decodes the
-    /// tunnels, and hands workers the innermost packet): the tunnel's end
+    /// tunnels, and hands workers the innermost packet; a datagram it
+    /// rebuilt goes whole, and its worker counts tunnels inside it): the
+    /// tunnel's end
     /// drops them, so their receiver never sees them (see
     /// [`weft_wire::Packet::tunnel_checksum_ok`]).
     pub bad_tunnel_checksum: u64,

@@ -1697,6 +1697,41 @@ fn a_segment_out_of_a_tunnel_with_a_bad_outer_checksum_is_dropped_alike_in_every
             }
         }
     }
+    // The tunnel's header is judged before the inner packet's length, in
+    // every mode: a forged copy whose inner IP length also promises more
+    // than it holds, recorded whole.
+    let mut frames = (*genuine).clone();
+    let (data, ts) = frames[3].clone();
+    let mut forged = data;
+    let inner_len = u16::from_be_bytes([forged[36], forged[37]]) + 100;
+    forged[36..38].copy_from_slice(&inner_len.to_be_bytes());
+    forged[24] ^= 1; // the outer header's checksum (the inner one's is off too)
+    frames.insert(3, (forged, ts));
+    let frames: Frames = Arc::new(frames);
+    for drop in [true, false] {
+        let cfg = PipelineConfig {
+            drop_bad_checksums: drop,
+            drop_short_on_wire: true,
+            decode: weft_wire::DecodeOptions {
+                verify_checksums: true,
+                ..Default::default()
+            },
+            ..PipelineConfig::default()
+        };
+        let (inline, _) = run_frames_fed(&frames, 0, true, cfg.clone());
+        let (rings, others) = run_frames_fed(&frames, 2, true, cfg);
+        for (k, run) in [inline, rings].into_iter().chain(others).enumerate() {
+            let st = run.result.unwrap().stats;
+            let f = st.frames_total();
+            let tunnel = f.bad_tunnel_checksum + st.dispatch.bad_tunnel_checksum;
+            let short = f.short_on_wire + st.dispatch.short_on_wire;
+            let dropped = f.bad_checksum_dropped + st.dispatch.bad_checksum_dropped;
+            let case = format!("run {k}, drop {drop}, whole");
+            let want = if drop { (1, 0, 1) } else { (1, 1, 0) };
+            assert_eq!((tunnel, short, dropped), want, "{case}: {st:?}");
+            assert_eq!(run.content, run_frames(&genuine, 0).0.content, "{case}");
+        }
+    }
 }
 
 /// An Ethernet/IPv4 frame with IPv4 `options` put into its header (a

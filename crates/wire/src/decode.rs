@@ -31,8 +31,10 @@ pub const MAX_NESTING: u8 = 8;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DecodeOptions {
     /// Verify the IPv4 header and TCP checksums into
-    /// [`Packet::checksum_ok`], and an IPv4 fragment's header checksum
-    /// into [`Fragment::checksum_ok`]. Default `false`.
+    /// [`Packet::checksum_ok`], the IPv4 header checksums of the tunnels a
+    /// packet came out of into [`Packet::tunnel_checksum_ok`] (ERSPAN's,
+    /// a mirror's, aside), and an IPv4 fragment's header checksum, and its
+    /// tunnels', into [`Fragment::checksum_ok`]. Default `false`.
     pub verify_checksums: bool,
     /// Decode through IP-in-IP, 6in4, GRE, VXLAN, Geneve, GTP-U. Default `true`; when
     /// `false` such packets are [`Decoded::Other`].
@@ -355,10 +357,11 @@ impl<'o> Ctx<'o> {
 
     /// Enters a tunnel whose outer IP header is `ip` (see
     /// [`DecodeOptions::key_tunnel_ends`]): one more deep, and its ends
-    /// replace an outer one's; a checked IPv4 header's verdict joins
-    /// [`Ctx::outer_ok`].
-    pub fn set_ends(&mut self, ip: &IpInfo) {
-        if let Some(ok) = ip.header_ok {
+    /// replace an outer one's; the header's checksum verdict, if checked,
+    /// joins [`Ctx::outer_ok`] unless `mirror` (a mirror's copy: its outer
+    /// header is the mirror's, not on the way to the receiver).
+    pub fn set_ends(&mut self, ip: &IpInfo, mirror: bool) {
+        if let (Some(ok), false) = (ip.header_ok, mirror) {
             self.outer_ok = Some(self.outer_ok.unwrap_or(true) && ok);
         }
         if self.opts.key_tunnel_ends {
@@ -612,21 +615,23 @@ pub(crate) fn transport<'a>(
         6 => tcp(frame, ip, ctx),
         4 if tunnels => {
             ctx.nest()?;
-            ctx.set_ends(ip);
+            ctx.set_ends(ip, false);
             ip::decode_v4(frame, ip.payload, ctx)
         }
         41 if tunnels => {
             ctx.nest()?;
-            ctx.set_ends(ip);
+            ctx.set_ends(ip, false);
             ip::decode_v6(frame, ip.payload, ctx)
         }
         47 if tunnels => {
-            ctx.set_ends(ip);
+            // ERSPAN (types II and III) carries a mirror's copies.
+            let kind = frame.get(ip.payload + 2..ip.payload + 4);
+            ctx.set_ends(ip, matches!(kind, Some([0x88, 0xbe] | [0x22, 0xeb])));
             link::gre(frame, ip.payload, ctx)
         }
         // Plain UDP ends as `Other` whatever `ends` says.
         17 if tunnels => {
-            ctx.set_ends(ip);
+            ctx.set_ends(ip, false);
             link::udp(frame, ip.payload, ctx)
         }
         _ => Ok(Decoded::Other),

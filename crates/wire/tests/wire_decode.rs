@@ -1296,6 +1296,29 @@ fn a_tunnels_ipv4_header_checksum_is_checked() {
     assert_eq!(fragment_ok(&outer), Some(true));
     outer[10] ^= 1;
     assert_eq!(fragment_ok(&outer), Some(false));
+    // ERSPAN carries a mirror's copies: its outer header is the mirror's,
+    // not on the way to the receiver, and is not judged; GRE otherwise is.
+    for kind in [[0x88, 0xbe], [0x22, 0xeb], [0x08, 0x00]] {
+        let mut gre = vec![0x10, 0, kind[0], kind[1], 0, 0, 0, 1];
+        match kind {
+            [0x88, 0xbe] => gre.extend([0x10, 0, 0, 1, 0, 0, 0, 0]),
+            [0x22, 0xeb] => gre.extend([0; 12]),
+            _ => {}
+        }
+        if kind == [0x08, 0x00] {
+            gre.extend(tcp4(b"gre"));
+        } else {
+            gre.extend(eth(0x0800, &tcp4(b"mirrored")));
+        }
+        let mut frame = ipv4(B4, A4, 47, &gre);
+        frame[10] ^= 1;
+        let want = (kind == [0x08, 0x00]).then_some(false);
+        assert_eq!(
+            tcp_of(LinkType::Raw, &frame).tunnel_checksum_ok,
+            want,
+            "{kind:x?}"
+        );
+    }
 }
 
 #[test]

@@ -142,16 +142,16 @@ pub fn table(out: &Outcome) -> String {
     }
     row("  ip fragments", (f.fragments + d.fragments).to_string());
     let tunnel = f.bad_tunnel_checksum + d.bad_tunnel_checksum;
-    if tunnel > 0 {
-        row("  bad tunnel header checksum", tunnel.to_string());
-    }
     if f.bad_checksum + d.bad_checksum + tunnel > 0 {
         row(
             "  bad checksum",
             (f.bad_checksum + d.bad_checksum).to_string(),
         );
+        if tunnel > 0 {
+            row("  bad tunnel header checksum", tunnel.to_string());
+        }
         let dropped = f.bad_checksum_dropped + d.bad_checksum_dropped;
-        row("    dropped", dropped.to_string());
+        row("    dropped for either", dropped.to_string());
     }
     let (fd, dd) = (f.defrag.dropped(), d.defrag.dropped());
     if fd + dd > 0 {
