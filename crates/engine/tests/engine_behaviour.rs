@@ -1559,9 +1559,7 @@ fn a_frame_short_on_the_wire_is_dropped_alike_in_every_mode() {
             drop_short_on_wire: drop,
             ..PipelineConfig::default()
         };
-        let (inline, _) = run_frames_fed(&frames, 0, whole, cfg.clone());
-        let (rings, others) = run_frames_fed(&frames, 2, whole, cfg);
-        for (k, run) in [inline, rings].into_iter().chain(others).enumerate() {
+        for (k, run) in in_every_mode(&frames, whole, cfg).into_iter().enumerate() {
             let st = run.result.unwrap().stats;
             let short = st.frames_total().short_on_wire + st.dispatch.short_on_wire;
             let case = format!("run {k}, whole {whole}, drop {drop}");
@@ -1575,6 +1573,14 @@ fn a_frame_short_on_the_wire_is_dropped_alike_in_every_mode() {
             }
         }
     }
+}
+
+/// [`run_frames_fed`] inline, then with 2 workers in every way frames
+/// reach them: inline's run first.
+fn in_every_mode(frames: &Frames, whole: bool, cfg: PipelineConfig) -> Vec<Run> {
+    let (inline, _) = run_frames_fed(frames, 0, whole, cfg.clone());
+    let (rings, others) = run_frames_fed(frames, 2, whole, cfg);
+    [inline, rings].into_iter().chain(others).collect()
 }
 
 /// Sets the IPv4 header checksum of an Ethernet frame right (over the
@@ -1613,9 +1619,7 @@ fn a_fragment_with_a_bad_header_checksum_is_dropped_alike_in_every_mode() {
         };
         // Dropping verifies them by itself.
         cfg.decode.verify_checksums = !drop;
-        let (inline, _) = run_frames_fed(&frames, 0, false, cfg.clone());
-        let (rings, others) = run_frames_fed(&frames, 2, false, cfg);
-        for (k, run) in [inline, rings].into_iter().chain(others).enumerate() {
+        for (k, run) in in_every_mode(&frames, false, cfg).into_iter().enumerate() {
             let st = run.result.unwrap().stats;
             let f = st.frames_total();
             let bad = f.bad_checksum + st.dispatch.bad_checksum;
@@ -1676,9 +1680,7 @@ fn a_segment_out_of_a_tunnel_with_a_bad_outer_checksum_is_dropped_alike_in_every
             ..PipelineConfig::default()
         };
         cfg.decode.verify_checksums = !drop;
-        let (inline, _) = run_frames_fed(&frames, 0, false, cfg.clone());
-        let (rings, others) = run_frames_fed(&frames, 2, false, cfg);
-        for (k, run) in [inline, rings].into_iter().chain(others).enumerate() {
+        for (k, run) in in_every_mode(&frames, false, cfg).into_iter().enumerate() {
             let st = run.result.unwrap().stats;
             let f = st.frames_total();
             let tunnel = f.bad_tunnel_checksum + st.dispatch.bad_tunnel_checksum;
@@ -1718,9 +1720,7 @@ fn a_segment_out_of_a_tunnel_with_a_bad_outer_checksum_is_dropped_alike_in_every
             },
             ..PipelineConfig::default()
         };
-        let (inline, _) = run_frames_fed(&frames, 0, true, cfg.clone());
-        let (rings, others) = run_frames_fed(&frames, 2, true, cfg);
-        for (k, run) in [inline, rings].into_iter().chain(others).enumerate() {
+        for (k, run) in in_every_mode(&frames, true, cfg).into_iter().enumerate() {
             let st = run.result.unwrap().stats;
             let f = st.frames_total();
             let tunnel = f.bad_tunnel_checksum + st.dispatch.bad_tunnel_checksum;
@@ -1768,9 +1768,7 @@ fn source_routed_frames_are_refused_alike_in_every_mode() {
     for accept in [false, true] {
         let mut cfg = PipelineConfig::default();
         cfg.decode.accept_source_routed = accept;
-        let (inline, _) = run_frames_fed(&frames, 0, false, cfg.clone());
-        let (rings, others) = run_frames_fed(&frames, 2, false, cfg);
-        for (k, run) in [inline, rings].into_iter().chain(others).enumerate() {
+        for (k, run) in in_every_mode(&frames, false, cfg).into_iter().enumerate() {
             let st = run.result.unwrap().stats;
             let refused = st.frames_total().refused + st.dispatch.refused;
             let case = format!("run {k}, accept {accept}");
