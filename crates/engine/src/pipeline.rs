@@ -58,8 +58,9 @@ pub struct FrameStats {
     /// Those dropped for it (with `drop_bad_checksums`), and the segments
     /// dropped for a tunnel's header.
     pub bad_checksum_dropped: u64,
-    /// TCP segments out of tunnels whose outer IPv4 header has a bad
-    /// checksum (counted only when verifying; where a dispatcher decodes
+    /// TCP segments out of tunnels with a bad checksum (an outer IPv4
+    /// header's, GRE's, UDP's; counted only when verifying; where a
+    /// dispatcher decodes
     /// the tunnels, it counts them in
     /// [`crate::DispatchStats::bad_tunnel_checksum`]): the tunnel's end
     /// drops them, so their receiver never sees them.
@@ -126,9 +127,9 @@ pub struct PipelineConfig {
     pub reasm: Config,
     /// Decoder options.
     pub decode: DecodeOptions,
-    /// Drop TCP segments whose checksum is wrong, or whose tunnel's IPv4
-    /// header checksum is, and IP fragments whose header checksum (or
-    /// their tunnel's) is (turns on `decode.verify_checksums` too).
+    /// Drop TCP segments whose checksum is wrong, or one of their
+    /// tunnel's, and IP fragments whose header checksum (or one of their
+    /// tunnel's) is (turns on `decode.verify_checksums` too).
     /// Off by default: captures taken on a host with checksum offload
     /// carry wrong checksums on every sent segment.
     pub drop_bad_checksums: bool,
@@ -677,7 +678,7 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
         self.drop_bad_checksums
     }
 
-    /// Counts a segment whose tunnel's IPv4 header has a bad checksum;
+    /// Counts a segment out of a tunnel with a bad checksum;
     /// true if it is dropped (`drop_bad_checksums`), its time then taken.
     #[cold]
     #[inline(never)]

@@ -125,13 +125,12 @@ pub struct DispatchStats {
     /// Those dropped for it (with `drop_bad_checksums`), and the segments
     /// dropped for a tunnel's header.
     pub bad_checksum_dropped: u64,
-    /// TCP segments out of tunnels whose outer IPv4 header has a bad
-    /// checksum (counted only when verifying; the dispatcher decodes the
-    /// tunnels, and hands workers the innermost packet; a datagram it
-    /// rebuilt goes whole, and its worker counts tunnels inside it): the
-    /// tunnel's end
-    /// drops them, so their receiver never sees them (see
-    /// [`weft_wire::Packet::tunnel_checksum_ok`]).
+    /// TCP segments out of tunnels with a bad checksum (an outer IPv4
+    /// header's, GRE's, UDP's; counted only when verifying; the dispatcher
+    /// decodes the tunnels, and hands workers the innermost packet; a
+    /// datagram it rebuilt goes whole, and its worker counts tunnels
+    /// inside it): the tunnel's end drops them, so their receiver never
+    /// sees them (see [`weft_wire::Packet::tunnel_checksum_ok`]).
     pub bad_tunnel_checksum: u64,
     /// Datagrams rebuilt from fragments and sent on.
     pub defragmented: u64,

@@ -20,7 +20,7 @@ use core::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::bytes::{array, be16, field16};
-use crate::checksum::{tcp_checksum_v4, tcp_checksum_v6};
+use crate::checksum::{fold, internet_checksum, sum_words, tcp_checksum_v4, tcp_checksum_v6};
 use crate::ip::field;
 use crate::{ip, link, Dir, FlowKey, LinkType, TcpHeader, Zone};
 
@@ -31,10 +31,12 @@ pub const MAX_NESTING: u8 = 8;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DecodeOptions {
     /// Verify the IPv4 header and TCP checksums into
-    /// [`Packet::checksum_ok`], the IPv4 header checksums of the tunnels a
-    /// packet came out of into [`Packet::tunnel_checksum_ok`] (ERSPAN's,
-    /// a mirror's, aside), and an IPv4 fragment's header checksum, and its
-    /// tunnels', into [`Fragment::checksum_ok`]. Default `false`.
+    /// [`Packet::checksum_ok`], the checksums of the tunnels a packet came
+    /// out of (their IPv4 headers', GRE's where present, UDP's where not
+    /// zero; ERSPAN's, a mirror's, aside) into
+    /// [`Packet::tunnel_checksum_ok`], and an IPv4 fragment's header
+    /// checksum, and its tunnels', into [`Fragment::checksum_ok`]. Default
+    /// `false`.
     pub verify_checksums: bool,
     /// Decode through IP-in-IP, 6in4, GRE, VXLAN, Geneve, GTP-U. Default `true`; when
     /// `false` such packets are [`Decoded::Other`].
@@ -247,11 +249,13 @@ pub struct Packet<'a> {
     /// True if decoded through a tunnel or MPLS (GRE, VXLAN, Geneve, GTP-U, IPIP, 6in4, …).
     pub tunnel: bool,
     /// With [`DecodeOptions::verify_checksums`], for a packet that came
-    /// out of tunnels under IPv4: `Some(false)` if the header checksum of
-    /// an IPv4 header outside the innermost one is wrong (the tunnel's end
-    /// drops the packet, so its receiver never sees it), `Some(true)` if
-    /// all are right. `None` when not asked, or with no IPv4 header
-    /// outside the innermost.
+    /// out of tunnels: `Some(false)` if a checksum of theirs is wrong (an
+    /// IPv4 header's outside the innermost one, a GRE header's, a UDP
+    /// tunnel's not zero; the tunnel's end drops the packet, so its
+    /// receiver never sees it), `Some(true)` if all those checked are
+    /// right. `None` when not asked, or with none to check (IPv6 outer
+    /// headers have none; the capture cut what a GRE or UDP checksum
+    /// covers).
     pub tunnel_checksum_ok: Option<bool>,
 }
 
@@ -362,11 +366,43 @@ impl<'o> Ctx<'o> {
     /// header is the mirror's, not on the way to the receiver).
     pub fn set_ends(&mut self, ip: &IpInfo, mirror: bool) {
         if let (Some(ok), false) = (ip.header_ok, mirror) {
-            self.outer_ok = Some(self.outer_ok.unwrap_or(true) && ok);
+            self.judge_outer(ok);
         }
         if self.opts.key_tunnel_ends {
             let depth = ((self.ends >> 8) + 1).min(0xff);
             self.ends = depth << 8 | u16::from(crate::flow::tunnel_ends(&ip.src, &ip.dst));
+        }
+    }
+
+    /// Joins a tunnel header's checksum verdict to [`Ctx::outer_ok`].
+    fn judge_outer(&mut self, ok: bool) {
+        self.outer_ok = Some(self.outer_ok.unwrap_or(true) && ok);
+    }
+
+    /// With `verify_checksums`, judges the checksum a tunnel's own header
+    /// carries over the packet inside it, as the tunnel's end checks it:
+    /// GRE's where its C bit says it has one, UDP's where it is not zero
+    /// (`datagram` is the IP payload, as far as captured). Not where the
+    /// capture cut the packet: nothing is judged there.
+    fn judge_tunnel(&mut self, ip: &IpInfo, proto: u8, datagram: &[u8]) {
+        if !self.opts.verify_checksums || ip.end != ip.promised_end {
+            return;
+        }
+        match (proto, datagram) {
+            (47, [flags, ..]) if flags & 0x80 != 0 => {
+                self.judge_outer(internet_checksum(datagram, 0) == 0);
+            }
+            (17, [_, _, _, _, l0, l1, c0, c1, ..]) if [*c0, *c1] != [0, 0] => {
+                let len = usize::from(u16::from_be_bytes([*l0, *l1]));
+                let Some(datagram) = datagram.get(..len).filter(|_| len >= 8) else {
+                    return;
+                };
+                let addrs = if ip.version == 4 { 4 } else { 16 };
+                let mut acc = sum_words(&ip.src[..addrs], 17 + len as u64);
+                acc = sum_words(&ip.dst[..addrs], acc);
+                self.judge_outer(!fold(sum_words(datagram, acc)) == 0);
+            }
+            _ => {}
         }
     }
 
@@ -626,12 +662,17 @@ pub(crate) fn transport<'a>(
         47 if tunnels => {
             // ERSPAN (types II and III) carries a mirror's copies.
             let kind = frame.get(ip.payload + 2..ip.payload + 4);
-            ctx.set_ends(ip, matches!(kind, Some([0x88, 0xbe] | [0x22, 0xeb])));
+            let mirror = matches!(kind, Some([0x88, 0xbe] | [0x22, 0xeb]));
+            ctx.set_ends(ip, mirror);
+            if !mirror {
+                ctx.judge_tunnel(ip, 47, frame.get(ip.payload..).unwrap_or(&[]));
+            }
             link::gre(frame, ip.payload, ctx)
         }
         // Plain UDP ends as `Other` whatever `ends` says.
         17 if tunnels => {
             ctx.set_ends(ip, false);
+            ctx.judge_tunnel(ip, 17, frame.get(ip.payload..).unwrap_or(&[]));
             link::udp(frame, ip.payload, ctx)
         }
         _ => Ok(Decoded::Other),

@@ -1321,6 +1321,61 @@ fn a_tunnels_ipv4_header_checksum_is_checked() {
     }
 }
 
+/// With checksums verified, the checksums tunnels' own headers carry are
+/// judged as their ends judge them: GRE's where its C bit says it has
+/// one, UDP's (VXLAN here) where it is not zero.
+#[test]
+fn gre_and_udp_tunnel_checksums_are_checked() {
+    use weft_wire::internet_checksum;
+    // GRE with a checksum.
+    let mut gre = vec![0x80, 0, 0x08, 0x00, 0, 0, 0, 0];
+    gre.extend(tcp4(b"gre csum"));
+    let sum = internet_checksum(&gre, 0);
+    gre[4..6].copy_from_slice(&sum.to_be_bytes());
+    let mut frame = ipv4(B4, A4, 47, &gre);
+    assert_eq!(tcp_of(LinkType::Raw, &frame).tunnel_checksum_ok, Some(true));
+    // Cut by the capture, it cannot be judged: the bytes it covers are
+    // not all there.
+    match decode(LinkType::Raw, &frame[..frame.len() - 3], &verify()) {
+        Ok(Decoded::Tcp(p)) => assert_eq!(p.tunnel_checksum_ok, Some(true)),
+        other => panic!("{other:?}"),
+    }
+    frame[20 + 4] ^= 1;
+    let p = tcp_of(LinkType::Raw, &frame);
+    assert_eq!(
+        (p.tunnel_checksum_ok, p.checksum_ok),
+        (Some(false), Some(true))
+    );
+    // VXLAN with a UDP checksum, over the IPv4 pseudo-header.
+    let mut udp = vec![0xc0, 0x00, 0x12, 0xb5, 0, 0, 0, 0];
+    udp.extend([0x08, 0, 0, 0, 0, 0, 42, 0]);
+    udp.extend(eth(0x0800, &tcp4(b"vxlan csum")));
+    let len = udp.len() as u16;
+    udp[4..6].copy_from_slice(&len.to_be_bytes());
+    let pseudo = [&B4[..], &A4[..], &[0, 17], &len.to_be_bytes()[..]].concat();
+    let sum = internet_checksum(&[&pseudo[..], &udp[..]].concat(), 0);
+    udp[6..8].copy_from_slice(&sum.to_be_bytes());
+    let mut frame = ipv4(B4, A4, 17, &udp);
+    assert_eq!(tcp_of(LinkType::Raw, &frame).tunnel_checksum_ok, Some(true));
+    frame[20 + 7] ^= 1;
+    assert_eq!(
+        tcp_of(LinkType::Raw, &frame).tunnel_checksum_ok,
+        Some(false)
+    );
+    // A zero UDP checksum is none: only the IPv4 header is judged.
+    frame[20 + 6..20 + 8].copy_from_slice(&[0, 0]);
+    assert_eq!(tcp_of(LinkType::Raw, &frame).tunnel_checksum_ok, Some(true));
+    // Cut by the capture, the UDP checksum cannot be judged.
+    let mut udp_cut = frame.clone();
+    udp_cut[20 + 6..20 + 8].copy_from_slice(&sum.to_be_bytes());
+    udp_cut[20 + 7] ^= 1;
+    udp_cut.truncate(udp_cut.len() - 3);
+    match decode(LinkType::Raw, &udp_cut, &verify()) {
+        Ok(Decoded::Tcp(p)) => assert_eq!(p.tunnel_checksum_ok, Some(true)),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn nesting_is_bounded() {
     let mut pkt = tcp4(b"deep");
