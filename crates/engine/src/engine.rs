@@ -1388,6 +1388,13 @@ impl<F: StreamFactory> Engine<F> {
         }
     }
 
+    /// Whether a frame with a bad checksum (its own or its tunnel's) is
+    /// dropped (`drop_bad_checksums`), counted if so.
+    fn drops_for_checksum(&mut self) -> bool {
+        self.stats.bad_checksum_dropped += u64::from(self.drop_bad_checksums);
+        self.drop_bad_checksums
+    }
+
     /// The full decoder, for frames the fast path leaves alone.
     fn dispatch_decoded(
         &mut self,
@@ -1399,12 +1406,11 @@ impl<F: StreamFactory> Engine<F> {
     ) {
         match decode(link, frame, &self.decode) {
             Ok(Decoded::Tcp(p)) => {
-                // As a pipeline checks it (`Pipeline::segment`): the worker
-                // decodes from the innermost header, out of its sight.
+                // As a pipeline checks it (`Pipeline::dropped_tunnel`): the
+                // worker decodes from the innermost header, out of its sight.
                 if p.tunnel_checksum_ok == Some(false) {
                     self.stats.bad_tunnel_checksum += 1;
-                    if self.drop_bad_checksums {
-                        self.stats.bad_checksum_dropped += 1;
+                    if self.drops_for_checksum() {
                         return;
                     }
                 }
@@ -1431,8 +1437,7 @@ impl<F: StreamFactory> Engine<F> {
                 // As a pipeline checks them (`Pipeline::handle`).
                 if f.checksum_ok == Some(false) {
                     self.stats.bad_checksum += 1;
-                    if self.drop_bad_checksums {
-                        self.stats.bad_checksum_dropped += 1;
+                    if self.drops_for_checksum() {
                         return;
                     }
                 }

@@ -671,11 +671,7 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
     #[inline(never)]
     fn bad_checksum(&mut self, ts: Timestamp) -> bool {
         self.stats.bad_checksum += 1;
-        if self.drop_bad_checksums {
-            self.stats.bad_checksum_dropped += 1;
-            self.advance_time(ts);
-        }
-        self.drop_bad_checksums
+        self.drops_for_checksum(ts)
     }
 
     /// Counts a segment out of a tunnel with a bad checksum;
@@ -684,6 +680,12 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
     #[inline(never)]
     fn bad_tunnel_checksum(&mut self, ts: Timestamp) -> bool {
         self.stats.bad_tunnel_checksum += 1;
+        self.drops_for_checksum(ts)
+    }
+
+    /// Whether a frame with a bad checksum (its own or its tunnel's) is
+    /// dropped (`drop_bad_checksums`): counted, and its time taken, if so.
+    fn drops_for_checksum(&mut self, ts: Timestamp) -> bool {
         if self.drop_bad_checksums {
             self.stats.bad_checksum_dropped += 1;
             self.advance_time(ts);
