@@ -56,6 +56,24 @@ pub struct Config {
     /// memory without bound. The default, 1 MiB, is far more than protocol
     /// headers need.
     pub max_kept_bytes: usize,
+    /// Bytes of delivered data each direction keeps to compare
+    /// retransmissions with (`0`: none, the default). A segment that
+    /// carries again bytes the stream already delivered, held among the
+    /// last `retransmit_check` of them, is compared with them: where the
+    /// copies differ it raises [`Event::OverlapConflict`](crate::Event::OverlapConflict)
+    /// with `new_won: false` (a receiver keeps what it took first), as a
+    /// packet injected ahead of the genuine one shows (QUANTUM-INSERT
+    /// style), or an evasion that sends a decoy first. Bytes compared are
+    /// counted in [`Stats::rechecked_bytes`](crate::Stats::rechecked_bytes),
+    /// bytes delivered too long ago (or not kept, the memcap being
+    /// reached) in [`Stats::unchecked_bytes`](crate::Stats::unchecked_bytes).
+    /// A one-byte segment just behind the stream's next byte is a
+    /// keep-alive probe, whose byte is any: it is not compared.
+    ///
+    /// Costs a copy of every delivered byte and up to twice this many
+    /// bytes of memory for each direction that carried data, counted by
+    /// the [`memcap`](Self::memcap).
+    pub retransmit_check: usize,
     /// Most connections tracked at once (`0`: no limit). At the limit the
     /// connection idle the longest is closed (flushed, `complete` called) to
     /// make room: least-recently-active eviction. (Exactly, unless finding
@@ -122,6 +140,7 @@ impl Default for Config {
             max_pages_per_conn: 8_192,
             memcap: 1 << 30,
             max_kept_bytes: 1 << 20,
+            retransmit_check: 0,
             max_conns: 1 << 20,
             flush_timeout_ns: Some(10_000_000_000),
             idle_timeout_ns: Some(3_600_000_000_000),

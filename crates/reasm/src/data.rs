@@ -9,10 +9,10 @@
 use weft_wire::{Dir, Timestamp};
 
 use crate::config::Config;
-use crate::half::{Half, Piece};
+use crate::half::{Aside, Half, Piece};
 use crate::policy::OverlapPolicy;
 use crate::pool::PagePool;
-use crate::sg::{take_byte, Info, ScatterGather, SgStats, Span, Src};
+use crate::sg::{take_byte, Info, PieceBytes, ScatterGather, SgStats, Span, Src};
 use crate::stats::{DropReason, Stats};
 use crate::stream::{direction_of, Cause, Context, Direction, Event, Stream};
 
@@ -103,7 +103,8 @@ pub(crate) struct Core<P: PagePool> {
     pub stats: Stats,
     spans: Vec<Span>,
     kept_scratch: Vec<u8>,
-    /// Bytes allocated for kept bytes across all halves (their vectors'
+    /// Bytes allocated for kept bytes and recent bytes (the
+    /// retransmission check's) across all halves (their vectors'
     /// capacities): what the memcap counts for them.
     kept_alloc: usize,
     /// Pieces taken out of a queue for the delivery being built.
@@ -141,6 +142,22 @@ impl<P: PagePool> Core<P> {
             #[cfg(test)]
             kept_moved: 0,
         }
+    }
+
+    /// [`Self::kept_alloc`].
+    #[cfg(test)]
+    pub fn aside_alloc(&self) -> usize {
+        self.kept_alloc
+    }
+
+    /// A new connection's half: with its box, where the retransmission
+    /// check is on (see [`Aside::checks`]).
+    pub(crate) fn half(&self) -> Half<P::Page> {
+        let mut h = Half::default();
+        if self.cfg.retransmit_check != 0 {
+            h.aside = Some(Box::new(Aside::checking()));
+        }
+        h
     }
 
     pub(crate) fn drop_bytes<S: Stream>(
@@ -229,6 +246,12 @@ impl<P: PagePool> Core<P> {
             let cut = (next - s).min(bytes.len() as i64);
             let (dup, late) = h.split_late(s as u64, (s + cut) as u64);
             self.stats.duplicate_bytes += dup;
+            // A keep-alive probe (one byte just behind `next`) is not
+            // compared: its byte is any.
+            let probe = data.bytes.len() == 1 && s == next - 1;
+            if self.cfg.retransmit_check != 0 && !probe {
+                self.recheck(conn, d, s as u64, &bytes[..cut as usize], dup, ctx);
+            }
             self.drop_bytes(conn, d, DropReason::AfterSkip, late, ctx);
             bytes = &bytes[cut as usize..];
             s = next;
@@ -623,7 +646,7 @@ impl<P: PagePool> Core<P> {
         let st = self.compose(conn, d, inline, ts, ctx);
         let frame: &[u8] = inline.map(|(_, b, _)| b).unwrap_or(&[]);
         let urgent = if conn.halves[di(d)].aside.is_some() {
-            self.take_urgent(conn, d, cursor, frame, ctx)
+            self.aside_work(conn, d, cursor, frame, ctx)
         } else {
             false
         };
@@ -723,14 +746,94 @@ impl<P: PagePool> Core<P> {
         }
     }
 
+    /// What a delivery up to `cursor` does where the half's box exists (a
+    /// mark, bytes a handler kept, or the retransmission check on): cold
+    /// and out of line, as most halves have none. Holds the delivered
+    /// bytes for the check (before the urgent byte leaves the spans: the
+    /// check compares sequence space), then [`take_urgent`](Self::take_urgent).
+    #[cold]
+    #[inline(never)]
+    fn aside_work<S: Stream>(
+        &mut self,
+        conn: &mut Conn<S, P::Page>,
+        d: Dir,
+        cursor: u64,
+        frame: &[u8],
+        ctx: &Context,
+    ) -> bool {
+        let h = &mut conn.halves[di(d)];
+        if let Some(a) = h.aside.as_deref_mut().filter(|a| a.checks) {
+            let cap = self.cfg.memcap;
+            let room = if cap == 0 {
+                usize::MAX
+            } else {
+                let pages = self.pool.in_use().saturating_sub(self.delivering.len());
+                let others = self.kept_alloc - a.recent_alloc();
+                cap.saturating_sub(pages * self.pool.page_size() + others)
+            };
+            let pieces = &self.delivering;
+            let chunks = self.spans.iter().filter_map(|s| {
+                let (off, len) = (s.off as usize, s.len as usize);
+                match s.src {
+                    Src::Kept => None,
+                    Src::Frame => Some(&frame[off..off + len]),
+                    Src::Piece(i) => Some(&pieces.piece_bytes(i as usize)[off..off + len]),
+                }
+            });
+            let max = self.cfg.retransmit_check;
+            let grew = a.record(chunks, (h.next, cursor), max, room);
+            self.kept_alloc = self.kept_alloc.wrapping_add_signed(grew);
+        }
+        self.take_urgent(conn, d, cursor, frame, ctx)
+    }
+
+    /// Compares `bytes`, a segment's copy of delivered data from offset
+    /// `s` (`dup` of them not in a skipped hole), with the copy the stream
+    /// delivered, where the half still holds it
+    /// ([`Config::retransmit_check`]): copies that differ raise
+    /// [`Event::OverlapConflict`], the delivered copy having won.
+    #[cold]
+    #[inline(never)]
+    fn recheck<S: Stream>(
+        &mut self,
+        conn: &mut Conn<S, P::Page>,
+        d: Dir,
+        s: u64,
+        bytes: &[u8],
+        dup: u64,
+        ctx: &Context,
+    ) {
+        let (direction, stream, h) = conn.split(d);
+        // A closed half gave its box back: nothing is held.
+        let (held, end) = h.aside.as_deref().map_or((&[][..], 0), Aside::recent);
+        let lo = end - held.len() as u64;
+        let (from, to) = (s.max(lo), (s + bytes.len() as u64).min(end));
+        let mut compared = 0;
+        if from < to {
+            let new = &bytes[(from - s) as usize..(to - s) as usize];
+            let old = &held[(from - lo) as usize..(to - lo) as usize];
+            let mut conflicts = Conflicts::default();
+            conflicts.note(
+                &mut self.stats,
+                stream,
+                ctx,
+                (direction, from),
+                new,
+                old,
+                false,
+            );
+            conflicts.flush(&mut self.stats, stream, ctx);
+            compared = to - from;
+        }
+        self.stats.rechecked_bytes += compared;
+        self.stats.unchecked_bytes += dup - compared;
+    }
+
     /// If a delivery up to `cursor` reached the urgent mark of direction
     /// `d` (or skipped over it, as a hole), the mark is spent, and a
     /// reached byte is taken out of the delivery's spans and announced.
     /// Returns whether a byte was taken. Called wherever the half's box
-    /// exists (a mark, or bytes a handler kept); cold and out of line, as
-    /// few deliveries reach a mark.
-    #[cold]
-    #[inline(never)]
+    /// exists; cold and out of line, as few deliveries reach a mark.
     fn take_urgent<S: Stream>(
         &mut self,
         conn: &mut Conn<S, P::Page>,
@@ -976,7 +1079,7 @@ impl<P: PagePool> Core<P> {
         }
         let h = &mut conn.halves[di(d)];
         self.stats.kept_bytes -= h.kept().0.len() as u64;
-        self.kept_alloc -= h.aside.as_deref().map_or(0, |kb| kb.bytes.capacity());
+        self.kept_alloc -= h.aside.as_deref().map_or(0, Aside::alloc);
         h.aside = None;
     }
 }

@@ -43,8 +43,9 @@ impl<Pg: AsRef<[u8]>> PieceBytes for Vec<Piece<Pg>> {
 }
 
 /// What few halves need, boxed on first use: the bytes a handler kept
-/// ([`ScatterGather::keep_from`](crate::ScatterGather::keep_from)) and a
-/// pending urgent mark.
+/// ([`ScatterGather::keep_from`](crate::ScatterGather::keep_from)), a
+/// pending urgent mark, and the delivered bytes the retransmission check
+/// keeps (every half has the box while that check is on).
 #[derive(Debug)]
 pub(crate) struct Aside {
     /// The kept bytes are `bytes[start..]`: a keep that drops the head of
@@ -59,6 +60,16 @@ pub(crate) struct Aside {
     /// Offset of the byte an urgent pointer marked, not reached yet
     /// ([`NO_URGENT`] if none; see [`Half::urgent_mark`]).
     urgent: u64,
+    /// The last bytes the stream delivered, for the retransmission check
+    /// ([`Config::retransmit_check`](crate::Config::retransmit_check)):
+    /// `recent[recent_start..]` end at stream offset `recent_end`. Kept as
+    /// kept bytes are (a head dropped in place, the rest moved once it is
+    /// as long), so each delivered byte is copied about twice at most.
+    recent: Vec<u8>,
+    recent_start: usize,
+    recent_end: u64,
+    /// The box serves the retransmission check: it stays with the half.
+    pub checks: bool,
 }
 
 impl Default for Aside {
@@ -68,7 +79,87 @@ impl Default for Aside {
             start: 0,
             ts: Timestamp::default(),
             urgent: NO_URGENT,
+            recent: Vec::new(),
+            recent_start: 0,
+            recent_end: 0,
+            checks: false,
         }
+    }
+}
+
+impl Aside {
+    /// The box of a half under the retransmission check.
+    pub fn checking() -> Aside {
+        Aside {
+            checks: true,
+            ..Aside::default()
+        }
+    }
+    /// The delivered bytes held for the retransmission check, and the
+    /// stream offset they end at.
+    pub fn recent(&self) -> (&[u8], u64) {
+        (&self.recent[self.recent_start..], self.recent_end)
+    }
+
+    /// Bytes allocated for kept and recent bytes: what the memcap counts.
+    pub fn alloc(&self) -> usize {
+        self.bytes.capacity() + self.recent.capacity()
+    }
+
+    /// Bytes allocated for recent bytes.
+    pub fn recent_alloc(&self) -> usize {
+        self.recent.capacity()
+    }
+
+    /// Appends the bytes `chunks` the stream delivered up to offset `end`
+    /// to the recent bytes, keeping the last `max` of them (only those of
+    /// a delivery right after the ones held: after a hole they start
+    /// anew), unless holding them would take the allocation past `room`
+    /// bytes: then none are held. Returns how the allocation changed.
+    pub fn record<'c>(
+        &mut self,
+        chunks: impl Iterator<Item = &'c [u8]>,
+        (start, end): (u64, u64),
+        max: usize,
+        room: usize,
+    ) -> isize {
+        let before = self.recent.capacity() as isize;
+        if self.recent_end != start {
+            self.recent.clear();
+            self.recent_start = 0;
+        }
+        self.recent_end = end;
+        let new = (end - start) as usize;
+        let held = (self.recent.len() - self.recent_start).min(max.saturating_sub(new));
+        // Drop the head in place; move what stays once the dropped head is
+        // as long as it.
+        self.recent_start = self.recent.len() - held;
+        if self.recent_start > held {
+            self.recent.drain(..self.recent_start);
+            self.recent_start = 0;
+        }
+        let skip = new.saturating_sub(max);
+        let (len, cap) = (self.recent.len(), self.recent.capacity());
+        let want = len + (new - skip);
+        if want > cap {
+            // Doubling, but never past twice `max` (what the head dropped
+            // in place can add to `max` bytes held).
+            let grown = (2 * cap).min(2 * max).max(want);
+            if grown > room {
+                // Over the memcap: nothing held, nothing compared.
+                self.recent = Vec::new();
+                self.recent_start = 0;
+                return -before;
+            }
+            self.recent.reserve_exact(grown - len);
+        }
+        let mut at = 0usize;
+        for c in chunks {
+            let lo = skip.saturating_sub(at).min(c.len());
+            self.recent.extend_from_slice(&c[lo..]);
+            at += c.len();
+        }
+        self.recent.capacity() as isize - before
     }
 }
 
@@ -251,7 +342,7 @@ impl<Pg> Half<Pg> {
                     ..Aside::default()
                 }))
             }
-            (None, Some(a)) if a.bytes.capacity() == 0 => self.aside = None,
+            (None, Some(a)) if a.bytes.capacity() == 0 && !a.checks => self.aside = None,
             (None, Some(a)) => a.urgent = NO_URGENT,
             (None, None) => {}
         }
@@ -534,6 +625,57 @@ mod arrival {
                 prop_assert_eq!(h.piece_count(), model.len());
                 let held = h.waiting.as_ref().map_or(0, |w| w.by_time.len());
                 prop_assert!(held <= 2 * model.len() + 16, "{} entries for {}", held, model.len());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod recent {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Deliveries of any size, in chunks, some after a hole: the bytes
+        /// held are the last `max` of those delivered since the last hole,
+        /// ending where the stream is, in at most twice `max` bytes (the
+        /// allocation counted as it changes); no room holds nothing.
+        #[test]
+        fn the_last_bytes_delivered_are_held_within_twice_the_limit(
+            max in 1usize..64,
+            deliveries in prop::collection::vec((0usize..100, 1usize..4, 0u64..3, any::<bool>()), 1..60),
+        ) {
+            let mut a = Aside::checking();
+            let mut model: Vec<u8> = Vec::new();
+            let (mut next, mut byte, mut alloc) = (0u64, 0u8, 0isize);
+            for (len, parts, hole, full) in deliveries {
+                if hole == 0 {
+                    next += 7;
+                    model.clear();
+                }
+                let bytes: Vec<u8> = (0..len).map(|_| { byte = byte.wrapping_add(1); byte }).collect();
+                let cut = len / parts;
+                let chunks = [&bytes[..cut], &bytes[cut..]];
+                let room = if full { 0 } else { usize::MAX };
+                let grew = a.record(chunks.into_iter(), (next, next + len as u64), max, room);
+                alloc += grew;
+                next += len as u64;
+                model.extend_from_slice(&bytes);
+                if model.len() > max {
+                    model.drain(..model.len() - max);
+                }
+                prop_assert_eq!(alloc, a.recent_alloc() as isize);
+                prop_assert!(a.recent_alloc() <= 2 * max, "{} for {}", a.recent_alloc(), max);
+                let (held, end) = a.recent();
+                if full && a.recent_alloc() == 0 {
+                    // Refused: nothing held, and the next delivery starts anew.
+                    prop_assert!(held.is_empty());
+                    model.clear();
+                    next += 7;
+                    continue;
+                }
+                prop_assert_eq!(end, next);
+                prop_assert_eq!(held, &model[..]);
             }
         }
     }

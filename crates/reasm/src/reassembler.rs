@@ -373,7 +373,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         let conn = Conn {
             client_dir,
             stream,
-            halves: [Half::default(), Half::default()],
+            halves: [self.core.half(), self.core.half()],
             policies,
             closed: false,
         };
@@ -1105,6 +1105,12 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             self.lingering
                 .shrink_to(2 * self.lingering.len() + STALE_SLACK);
         }
+    }
+
+    /// Bytes allocated for kept and recent bytes (see `Core`).
+    #[cfg(test)]
+    pub(crate) fn aside_alloc(&self) -> usize {
+        self.core.aside_alloc()
     }
 
     /// Kept bytes moved to drop a head before them (see `Core`).

@@ -88,8 +88,18 @@ pub struct Stats {
     /// Bytes of overlapping copies that lost to the overlap policy (one
     /// copy of every overlapping byte).
     pub overlap_bytes: u64,
-    /// Overlaps where the copies carried different bytes.
+    /// Overlaps where the copies carried different bytes: buffered ones,
+    /// and retransmissions of delivered data
+    /// ([`Config::retransmit_check`](crate::Config::retransmit_check)).
     pub overlap_conflicts: u64,
+    /// Bytes of retransmitted delivered data compared with the copy the
+    /// stream delivered ([`Config::retransmit_check`](crate::Config::retransmit_check)).
+    pub rechecked_bytes: u64,
+    /// Bytes of retransmitted delivered data, with the check on, that
+    /// could not be compared: delivered longer ago than the check keeps,
+    /// or not kept (the memcap was reached). With it on, the two add up
+    /// to `duplicate_bytes` less one-byte keep-alive probes.
+    pub unchecked_bytes: u64,
     /// Bytes now waiting in pages.
     pub buffered_bytes: u64,
     /// Urgent bytes taken out of their streams
@@ -186,6 +196,8 @@ impl Stats {
             duplicate_bytes,
             overlap_bytes,
             overlap_conflicts,
+            rechecked_bytes,
+            unchecked_bytes,
             buffered_bytes,
             urgent_bytes,
             gap_bytes,

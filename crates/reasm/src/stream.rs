@@ -103,7 +103,12 @@ pub enum Event {
     /// Two copies of the same range carried different bytes (possible
     /// evasion or injection). `new_won` tells which copy the policy kept.
     /// One event covers a contiguous differing stretch of one segment, even
-    /// when the held copy was in several pieces.
+    /// when the held copy was in several pieces. A retransmission of data
+    /// the stream already delivered is compared too where
+    /// [`Config::retransmit_check`](crate::Config::retransmit_check) keeps
+    /// it (one event for the segment's whole overlap with what is kept,
+    /// `new_won` false): raised before the segment's new bytes, if any,
+    /// are delivered.
     OverlapConflict {
         /// Direction of the data.
         dir: Direction,

@@ -20,6 +20,8 @@ pub(crate) struct Seen {
     pub skips: [u64; 2],
     pub deliveries: [usize; 2],
     pub conflicts: usize,
+    /// Each conflict: (direction slot, offset, length, new copy won).
+    pub conflict_at: Vec<(usize, u64, u32, bool)>,
     pub dropped: u64,
     pub completed: usize,
     pub starts: [usize; 2],
@@ -33,6 +35,9 @@ pub(crate) struct Seen {
     /// Where each direction's next delivery must start (offset after the
     /// last one's new bytes, urgent bytes counted).
     pub next_offset: [u64; 2],
+    /// Deliveries with bytes (`d<slot>:<bytes>`) and conflicts
+    /// (`c<slot>:<offset>+<len>`), in order.
+    pub log: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -65,6 +70,9 @@ impl Stream for Rec {
         assert_eq!(all.len(), len);
         assert_eq!(&*sg.fetch(len), &all[..]);
         self.seen.bytes[k].extend_from_slice(&all[kept..]);
+        if len > kept {
+            self.seen.log.push(format!("d{k}:{}", len - kept));
+        }
         if info.start {
             self.seen.next_offset[k] = info.offset - info.skip;
         }
@@ -86,7 +94,17 @@ impl Stream for Rec {
     }
     fn event(&mut self, ev: &Event, _: &Context) {
         match ev {
-            Event::OverlapConflict { .. } => self.seen.conflicts += 1,
+            Event::OverlapConflict {
+                dir,
+                offset,
+                len,
+                new_won,
+            } => {
+                self.seen.conflicts += 1;
+                let c = (slot(*dir), *offset, *len, *new_won);
+                self.seen.conflict_at.push(c);
+                self.seen.log.push(format!("c{}:{offset}+{len}", c.0));
+            }
             Event::Dropped { bytes, .. } => self.seen.dropped += *bytes as u64,
             Event::Urgent { dir, offset, byte } => {
                 self.seen.urgent.push((slot(*dir), *offset, *byte));
@@ -2571,4 +2589,147 @@ mod prediction {
         let (_, _, predicted) = replay(&Config::default(), None, false, &segments(&ops), false);
         assert!(predicted >= 10, "{predicted} of 100");
     }
+}
+
+/// Config with the retransmission check keeping `n` bytes.
+fn checking(n: usize) -> Config {
+    Config {
+        retransmit_check: n,
+        ..Config::default()
+    }
+}
+
+#[test]
+fn a_differing_retransmission_of_delivered_data_is_a_conflict() {
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 1, 1, b"abcdef", 1));
+    v.push(seg(true, A, 1, 1, b"abcdef", 1)); // the same: no conflict
+    v.push(seg(true, A, 1, 1, b"abXdef", 1));
+    v.push(seg(true, A, 4, 1, b"dXfghi", 1)); // partly new
+    let (seen, st, _) = run(checking(64), &v);
+    assert_eq!(seen.bytes[0], b"abcdefghi");
+    assert_eq!(seen.conflict_at, vec![(0, 0, 6, false), (0, 3, 3, false)]);
+    assert_eq!(st.overlap_conflicts, 2);
+    assert_eq!((st.rechecked_bytes, st.unchecked_bytes), (15, 0));
+    assert_eq!(st.duplicate_bytes, 15);
+    // Off (the default), nothing is compared.
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"abcdefghi");
+    assert_eq!(seen.conflicts, 0);
+    assert_eq!((st.rechecked_bytes, st.unchecked_bytes), (0, 0));
+}
+
+#[test]
+fn a_conflict_is_raised_before_the_new_bytes_are_delivered() {
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 1, 1, b"abc", 1));
+    v.push(seg(true, A, 1, 1, b"aXcdef", 1));
+    let (seen, _, _) = run(checking(64), &v);
+    assert_eq!(seen.bytes[0], b"abcdef");
+    // The conflict came between the two deliveries.
+    assert_eq!(seen.log, vec!["d0:3", "c0:0+3", "d0:3"]);
+}
+
+#[test]
+fn only_the_last_bytes_kept_are_compared() {
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 1, 1, b"abcdef", 1));
+    v.push(seg(true, A, 1, 1, b"Xbcdef", 1)); // X was delivered too long ago
+    v.push(seg(true, A, 1, 1, b"abcdeX", 1));
+    let (seen, st, _) = run(checking(4), &v);
+    assert_eq!(seen.conflict_at, vec![(0, 2, 4, false)]);
+    assert_eq!((st.rechecked_bytes, st.unchecked_bytes), (8, 4));
+    // Deliveries larger than what is kept keep their tail.
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 1, 1, b"abcdefghij", 1));
+    v.push(seg(true, A, 8, 1, b"Xij", 1));
+    v.push(seg(true, A, 6, 1, b"fXh", 1));
+    let (seen, st, _) = run(checking(4), &v);
+    assert_eq!(seen.conflict_at, vec![(0, 7, 3, false), (0, 6, 2, false)]);
+    assert_eq!((st.rechecked_bytes, st.unchecked_bytes), (5, 1));
+}
+
+#[test]
+fn a_keep_alive_probe_is_not_compared() {
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 1, 1, b"abcdef", 1));
+    v.push(seg(true, A, 6, 1, &[0], 2)); // the probe: one byte before next
+    v.push(seg(true, A, 1, 1, b"X", 3)); // one byte elsewhere: compared
+    v.push(seg(true, A, 5, 1, b"eX", 3)); // two bytes: compared
+    let (seen, st, _) = run(checking(64), &v);
+    assert_eq!(seen.conflict_at, vec![(0, 0, 1, false), (0, 4, 2, false)]);
+    assert_eq!((st.rechecked_bytes, st.unchecked_bytes), (3, 0));
+    assert_eq!(st.duplicate_bytes, 4);
+}
+
+#[test]
+fn the_check_compares_both_directions_and_sequence_space() {
+    // The server's bytes are checked apart from the client's, and an
+    // urgent byte taken out of band is still compared where it was sent.
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A | U, 1, 1, b"abc", 1));
+    v[3].urgent = 2; // marks b
+    v.push(seg(false, A, 1, 4, b"xyz", 1));
+    v.push(seg(true, A, 1, 1, b"abc", 2));
+    v.push(seg(false, A, 1, 4, b"xYz", 2));
+    let cfg = Config {
+        urgent: UrgentPolicy::OutOfBand,
+        ..checking(64)
+    };
+    let (seen, st, _) = run(cfg, &v);
+    assert_eq!(seen.bytes[0], b"ac");
+    assert_eq!(seen.urgent, vec![(0, 1, b'b')]);
+    assert_eq!(seen.conflict_at, vec![(1, 0, 3, false)]);
+    assert_eq!((st.rechecked_bytes, st.unchecked_bytes), (6, 0));
+}
+
+#[test]
+fn after_a_hole_the_check_starts_anew() {
+    let mut r = opened(Config {
+        flush_timeout_ns: Some(1_000_000_000),
+        ..checking(64)
+    });
+    r.process(&seg(true, A, 1, 1, b"abc", 1));
+    r.process(&seg(true, A, 7, 1, b"ghi", 1));
+    r.process(&seg(false, A, 1, 1, b"", 5)); // the flush skips the hole
+    r.process(&seg(true, A, 1, 1, b"Xbc", 5)); // before the hole: not held
+    r.process(&seg(true, A, 7, 1, b"gXi", 5));
+    r.flush_all();
+    let st = r.stats();
+    let out = r.factory().out.borrow();
+    let s = out.get(&0).expect("completed");
+    assert_eq!(s.skips[0], 3);
+    assert_eq!(s.conflict_at, vec![(0, 6, 3, false)]);
+    assert_eq!((st.rechecked_bytes, st.unchecked_bytes), (3, 3));
+}
+
+#[test]
+fn recent_bytes_stay_within_the_memcap_and_go_with_their_connections() {
+    const MEMCAP: usize = 64 * 1024;
+    let cfg = Config {
+        memcap: MEMCAP,
+        ..checking(4096)
+    };
+    let mut r = Reassembler::new(cfg, Recorder::default());
+    let chunk = [b'k'; 1000];
+    let mut peak = 0;
+    for round in 0..10u32 {
+        for port in 1..=50u16 {
+            r.process(&seg_on(port, A, 100 + round * 1000, &chunk, 1));
+            peak = peak.max(r.aside_alloc());
+        }
+    }
+    assert!(peak <= MEMCAP, "{peak} bytes held");
+    assert!(peak > MEMCAP / 2, "{peak} bytes held");
+    // Retransmissions of every connection's last bytes: some are held
+    // (compared), the others were not kept.
+    for port in 1..=50u16 {
+        r.process(&seg_on(port, A, 100 + 9 * 1000, &chunk, 2));
+    }
+    let st = r.stats();
+    assert_eq!(st.rechecked_bytes + st.unchecked_bytes, 50 * 1000, "{st:?}");
+    assert!(st.rechecked_bytes > 0 && st.unchecked_bytes > 0, "{st:?}");
+    assert_eq!(st.overlap_conflicts, 0);
+    r.flush_all();
+    assert_eq!(r.aside_alloc(), 0);
 }

@@ -24,6 +24,8 @@ struct Out {
     runs: Vec<(u64, Vec<u8>)>,
     /// (offset, byte) of every urgent byte taken out.
     urgent: Vec<(u64, u8)>,
+    /// (offset, length, new copy won) of every overlap conflict.
+    conflicts: Vec<(u64, u32, bool)>,
 }
 
 struct Sink(std::rc::Rc<std::cell::RefCell<Out>>);
@@ -38,8 +40,15 @@ impl Stream for Sink {
         o.runs.push((sg.info().offset, v[kept..].to_vec()));
     }
     fn event(&mut self, ev: &Event, _: &Context) {
-        if let Event::Urgent { offset, byte, .. } = *ev {
-            self.0.borrow_mut().urgent.push((offset, byte));
+        match *ev {
+            Event::Urgent { offset, byte, .. } => self.0.borrow_mut().urgent.push((offset, byte)),
+            Event::OverlapConflict {
+                offset,
+                len,
+                new_won,
+                ..
+            } => self.0.borrow_mut().conflicts.push((offset, len, new_won)),
+            _ => {}
         }
     }
 }
@@ -164,6 +173,36 @@ fn model_urgent(stream: &[u8], txs: &[Tx]) -> (Vec<u8>, Vec<(u64, u8)>) {
     (bytes, taken)
 }
 
+/// What the retransmission check keeping `keep` bytes makes of
+/// segments `txs` that each start at or before the next expected byte (so
+/// nothing waits): the conflicts it raises (offset, length), and the bytes
+/// it compares and cannot compare. The stream holds the first copy of
+/// every byte; a segment's copy of delivered bytes is compared over the
+/// last `keep` delivered, except a one-byte keep-alive probe just behind
+/// the next byte.
+fn model_recheck(txs: &[Tx], keep: usize) -> (Vec<(u64, u32)>, u64, u64) {
+    let mut delivered: Vec<u8> = Vec::new();
+    let (mut conflicts, mut checked, mut unchecked) = (Vec::new(), 0, 0);
+    for t in txs {
+        let (off, next) = (t.off as usize, delivered.len());
+        assert!(off <= next, "in order");
+        let old = (off + t.data.len()).min(next);
+        let probe = t.data.len() == 1 && off + 1 == next;
+        if old > off && !probe {
+            let from = off.max(next.saturating_sub(keep));
+            if from < old {
+                if t.data[from - off..old - off] != delivered[from..old] {
+                    conflicts.push((from as u64, (old - from) as u32));
+                }
+                checked += (old - from) as u64;
+            }
+            unchecked += (from.min(old) - off) as u64;
+        }
+        delivered.extend_from_slice(&t.data[old - off..]);
+    }
+    (conflicts, checked, unchecked)
+}
+
 fn isn() -> impl Strategy<Value = u32> {
     prop_oneof![any::<u32>(), (0u32..4096).prop_map(|d| u32::MAX - d)]
 }
@@ -267,6 +306,69 @@ proptest! {
         let (out, st) = reassemble(isn, &txs, cfg);
         prop_assert_eq!(out.bytes, stream);
         prop_assert_eq!(st.urgent_bytes, 0);
+    }
+
+    /// A stream sent in order, with copies of what was sent before (some
+    /// changed in a byte, some running past what was sent) between its
+    /// segments: with the check on, the conflicts raised and the bytes
+    /// compared are the model's, under every overlap policy (nothing
+    /// waits, so none applies), and the first copy of every byte is
+    /// delivered; with it off, no conflict.
+    #[test]
+    fn retransmissions_are_checked_against_what_was_delivered(
+        (stream, cuts, copies) in (prop::collection::vec(any::<u8>(), 1..2000)).prop_flat_map(|stream| {
+            let n = stream.len();
+            (
+                Just(stream),
+                prop::collection::vec(1usize..n.max(2), 0..30),
+                prop::collection::vec((0usize..40, 0usize..2000, 1usize..300, prop::option::of(any::<(usize, u8)>())), 0..20),
+            )
+        }),
+        keep in prop_oneof![1usize..64, 64usize..4096],
+        isn in isn(),
+        p in 0usize..7,
+    ) {
+        let n = stream.len();
+        let mut cuts = cuts;
+        cuts.extend([0, n]);
+        cuts.sort_unstable();
+        cuts.dedup();
+        let mut txs = Vec::new();
+        for (i, w) in cuts.windows(2).enumerate() {
+            txs.push(Tx { off: w[0] as u32, data: stream[w[0]..w[1]].to_vec(), urg: None });
+            for &(_, s, l, change) in copies.iter().filter(|c| c.0 == i) {
+                // A copy of bytes already sent, ending anywhere.
+                let s = s % w[1];
+                let mut data = stream[s..(s + l).min(n)].to_vec();
+                if let Some((at, x)) = change {
+                    let at = at % data.len();
+                    data[at] ^= x.max(1);
+                }
+                txs.push(Tx { off: s as u32, data, urg: None });
+            }
+        }
+        let (conflicts, checked, unchecked) = model_recheck(&txs, keep);
+        let want: Vec<u8> = {
+            let mut d = Vec::new();
+            for t in &txs {
+                let old = (t.off as usize + t.data.len()).min(d.len());
+                d.extend_from_slice(&t.data[old - t.off as usize..]);
+            }
+            d
+        };
+        let policy = OverlapPolicy::ALL[p];
+        let cfg = Config { overlap_policy: policy, retransmit_check: keep, ..Config::default() };
+        let (out, st) = reassemble(isn, &txs, cfg);
+        prop_assert_eq!(&out.bytes, &want);
+        let got: Vec<(u64, u32)> = out.conflicts.iter().map(|c| (c.0, c.1)).collect();
+        prop_assert_eq!(got, conflicts);
+        prop_assert!(out.conflicts.iter().all(|c| !c.2));
+        prop_assert_eq!((st.rechecked_bytes, st.unchecked_bytes), (checked, unchecked));
+        let cfg = Config { overlap_policy: policy, ..Config::default() };
+        let (out, st) = reassemble(isn, &txs, cfg);
+        prop_assert_eq!(&out.bytes, &want);
+        prop_assert!(out.conflicts.is_empty());
+        prop_assert_eq!((st.rechecked_bytes, st.unchecked_bytes), (0, 0));
     }
 
     /// Tight page limits force holes to be skipped early; whatever is

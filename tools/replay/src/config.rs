@@ -31,6 +31,8 @@
 //! max_pages_per_conn = 8192
 //! memcap = "1GiB"        # or a number of bytes
 //! max_kept = "1MiB"      # bytes a handler may keep per direction; 0 = no limit
+//! retransmit_check = 0   # delivered bytes kept per direction to compare
+//!                        # retransmissions with ("64KiB"); 0 = off
 //! max_conns = 1048576
 //! flush_timeout = "10s"  # or "off"
 //! idle_timeout = "1h"
@@ -163,6 +165,9 @@ pub struct Reassembly {
     pub memcap: Option<toml::Value>,
     /// Bytes a handler may keep per direction ("1MiB" or a number).
     pub max_kept: Option<toml::Value>,
+    /// Delivered bytes kept per direction to compare retransmissions
+    /// with ("64KiB" or a number; 0: off).
+    pub retransmit_check: Option<toml::Value>,
     /// Connections at once.
     pub max_conns: Option<usize>,
     /// Flush timeout ("10s", "500ms", "off").
@@ -421,6 +426,9 @@ impl ConfigFile {
         if let Some(m) = &r.max_kept {
             c.max_kept_bytes = size_value("max_kept", m)?;
         }
+        if let Some(m) = &r.retransmit_check {
+            c.retransmit_check = size_value("retransmit_check", m)?;
+        }
         if let Some(t) = &r.flush_timeout {
             c.flush_timeout_ns = timeout("flush_timeout", t)?;
         }
@@ -491,7 +499,7 @@ mod tests {
     #[test]
     fn file_applies_and_rejects_unknown_keys() {
         let f: ConfigFile = toml::from_str(
-            "workers = 3\nbackpressure = \"drop\"\ndispatch_hash = \"keyed\"\ndispatch = \"ring\"\ngeneve_port = 7000\nvxlan_port = 0\ngtpu_port = 0\n[reassembly]\noverlap_policy = \"linux\"\nmemcap = \"64MiB\"\nmax_kept = 4096\nflush_timeout = \"off\"\n",
+            "workers = 3\nbackpressure = \"drop\"\ndispatch_hash = \"keyed\"\ndispatch = \"ring\"\ngeneve_port = 7000\nvxlan_port = 0\ngtpu_port = 0\n[reassembly]\noverlap_policy = \"linux\"\nmemcap = \"64MiB\"\nmax_kept = 4096\nretransmit_check = \"8KiB\"\nflush_timeout = \"off\"\n",
         )
         .unwrap();
         let (mut p, mut e) = (PipelineConfig::default(), EngineShape::default());
@@ -530,6 +538,7 @@ mod tests {
         assert_eq!(p.reasm.overlap_policy, OverlapPolicy::Linux);
         assert_eq!(p.reasm.memcap, 64 << 20);
         assert_eq!(p.reasm.max_kept_bytes, 4096);
+        assert_eq!(p.reasm.retransmit_check, 8192);
         assert_eq!(p.reasm.flush_timeout_ns, None);
         assert!(toml::from_str::<ConfigFile>("wrokers = 1").is_err());
         assert_eq!(p.defrag, weft_wire::DefragConfig::default());

@@ -124,6 +124,14 @@ struct Args {
     /// (`--window-check` alone: true; default false).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     window_check: Option<bool>,
+    /// Keep the last BYTES each direction delivered, e.g. 64KiB, and
+    /// compare retransmissions of them with what was delivered: copies
+    /// that differ (an injected segment raced ahead of the genuine one, a
+    /// decoy sent first) are counted as overlap conflicts; bytes compared
+    /// as rechecked, those delivered too long ago as unchecked (default 0:
+    /// off).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    retransmit_check: Option<usize>,
     /// Replay at the capture's own pace times FACTOR (default: as fast as possible).
     #[arg(long, value_name = "FACTOR", value_parser = parse_pace)]
     pace: Option<f64>,
@@ -147,7 +155,7 @@ struct Args {
         "digest", "write_flows", "json", "pace", "workers", "inline", "dispatch",
         "table_weights", "stats", "config", "overlap_policy", "defrag_policy", "urgent",
         "drop_short_on_wire", "accept_source_routed", "refuse_zero_ip_length", "memcap",
-        "midstream", "paws", "window_check",
+        "midstream", "paws", "window_check", "retransmit_check",
     ])]
     read_only: bool,
 }
@@ -190,6 +198,9 @@ fn options(args: &Args) -> Result<ReplayOptions, String> {
         o.pipeline.reasm.memcap = m;
     }
     weft_replay::config::check_memcap(o.pipeline.reasm.memcap)?;
+    if let Some(n) = args.retransmit_check {
+        o.pipeline.reasm.retransmit_check = n;
+    }
     if let Some(m) = args.midstream {
         o.pipeline.reasm.midstream = m;
     }

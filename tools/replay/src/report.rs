@@ -37,6 +37,7 @@ fn reasm_json(s: &Stats) -> Value {
         "segments": s.segments, "payload_bytes": s.payload_bytes,
         "delivered_bytes": s.delivered_bytes, "duplicate_bytes": s.duplicate_bytes,
         "overlap_bytes": s.overlap_bytes, "overlap_conflicts": s.overlap_conflicts,
+        "rechecked_bytes": s.rechecked_bytes, "unchecked_bytes": s.unchecked_bytes,
         "buffered_bytes": s.buffered_bytes, "urgent_bytes": s.urgent_bytes, "dropped": dropped,
         "gap_bytes": s.gap_bytes, "gaps": s.gaps, "acked_gaps": s.acked_gaps,
         "truncated_bytes": s.truncated_bytes, "out_of_order_segments": s.out_of_order_segments,
@@ -186,6 +187,12 @@ pub fn table(out: &Outcome) -> String {
     }
     row("gap bytes (missing)", s.gap_bytes.to_string());
     row("overlap conflicts", s.overlap_conflicts.to_string());
+    if s.rechecked_bytes + s.unchecked_bytes > 0 {
+        row(
+            "  retransmitted bytes compared / not",
+            format!("{} / {}", s.rechecked_bytes, s.unchecked_bytes),
+        );
+    }
     row("out-of-order segments", s.out_of_order_segments.to_string());
     for (k, v) in [
         ("RSTs ignored (out of window)", s.rst_ignored),

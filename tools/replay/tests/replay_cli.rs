@@ -602,6 +602,49 @@ fn urgent_oob_rebuilds_the_request_the_server_read() {
     }
 }
 
+/// The corpus's injections and evasions that send delivered bytes again,
+/// changed: with `--retransmit-check`, each segment whose copy differs
+/// from what was delivered is one overlap conflict, in every mode (a
+/// QUANTUM-INSERT style response raced ahead of the genuine one, as Zeek
+/// reports it once; suricata-verify's overlaps with different data; the
+/// 5 segments of Zeek's reassembly trace that a first-copy comparison
+/// finds, 3 of them against buffered copies, which are found without the
+/// check too). Every retransmitted byte is compared, and the streams are
+/// the same with the check as without.
+#[test]
+fn retransmissions_that_differ_from_delivered_bytes_are_conflicts() {
+    let Some(corpus) = corpus() else { return };
+    for (name, with, without) in [
+        ("tcp-quantum-insert-overlap-http", 1, 0),
+        ("tcp-overlap-exact-diff-data-vlan", 1, 0),
+        ("tcp-overlap-partial-diff-data-vlan", 1, 0),
+        ("smtp-long-data-overlapping-retrans", 4, 0),
+        ("tcp-rexmit-inconsistency-evasion-http", 5, 3),
+    ] {
+        let f = corpus.join(format!("{name}.pcap"));
+        let plain = run(&["--digest", "--json"], &f);
+        let (digest, v) = digest_and_json(&plain);
+        let total = &v["total"]["reassembly"];
+        assert_eq!(total["overlap_conflicts"], without, "{name}");
+        assert_eq!(total["rechecked_bytes"], 0, "{name}");
+        for mode in ["--inline", "-w2", "-w3"] {
+            let o = run(
+                &["--digest", "--json", mode, "--retransmit-check", "64KiB"],
+                &f,
+            );
+            let (d, v) = digest_and_json(&o);
+            assert_eq!(d, digest, "{name} {mode}");
+            let total = &v["total"]["reassembly"];
+            assert_eq!(total["overlap_conflicts"], with, "{name} {mode}");
+            assert_eq!(
+                total["rechecked_bytes"], total["duplicate_bytes"],
+                "{name} {mode}"
+            );
+            assert_eq!(total["unchecked_bytes"], 0, "{name} {mode}");
+        }
+    }
+}
+
 fn corpus() -> Option<PathBuf> {
     let dir = std::env::var_os("WEFT_CORPUS")
         .map(PathBuf::from)
