@@ -301,40 +301,49 @@ fn corpus_multi_worker_equals_inline() {
     }
 }
 
-/// Impaired traffic (duplicates and overlapping retransmissions that
-/// carry the same bytes) where a third of the connections send a segment
-/// twice with different bytes, the hole before them last, and the
-/// retransmission check on: the streams stay the truth (first copy
-/// wins), the retransmissions of delivered data are compared and raise
-/// nothing (no false conflict), and every mode compares and counts
-/// exactly what inline mode does.
+/// The retransmission check on impaired traffic (duplicates and
+/// overlapping retransmissions that carry the same bytes), where a third
+/// of the connections also send segments twice with different bytes:
+/// the second copy before the hole ahead of the first (`conflict`), or
+/// after the first was delivered (`rexmit`, an injection's shape). The
+/// streams stay the truth (the first copy wins); same-bytes copies raise
+/// nothing (the conflicts of `conflict` are those found without the
+/// check); the copies `rexmit` sends after delivery raise conflicts only
+/// the check finds; and every mode compares and counts exactly what
+/// inline mode does.
 #[test]
 fn retransmissions_are_checked_alike_in_every_mode() {
-    let cfg = GenConfig {
-        hostile: Some(Hostile::Conflict),
-        hostile_fraction: 0.3,
-        ..impaired(11)
-    };
-    let (path, truth) = generate("recheck.pcap", &cfg);
-    let plain = digest(&path, 0, 4096, Dispatch::Auto);
-    assert_eq!(plain.digests, truth);
-    let mut o = ReplayOptions::default();
-    o.pipeline.reasm.retransmit_check = 64 << 10;
-    let checked = digest_with(&path, 0, 4096, o.clone());
-    assert_eq!(checked.digests, truth);
-    let (with, without) = (&checked.verdicts.reasm, &plain.verdicts.reasm);
-    assert!(without.overlap_conflicts > 50, "{without:?}");
-    assert_eq!(with.overlap_conflicts, without.overlap_conflicts);
-    assert!(with.rechecked_bytes > 100_000, "{with:?}");
-    assert_eq!(
-        with.rechecked_bytes + with.unchecked_bytes,
-        with.duplicate_bytes
-    );
-    for d in DISPATCH {
-        o.engine.dispatch = d;
-        for workers in [1, 2, 3] {
-            let got = digest_with(&path, workers, 64, o.clone());
-            assert_eq!(got, checked, "{workers} workers, {d:?}");
+    for (hostile, seed) in [(Hostile::Conflict, 11), (Hostile::Rexmit, 12)] {
+        let cfg = GenConfig {
+            hostile: Some(hostile),
+            hostile_fraction: 0.3,
+            ..impaired(seed)
+        };
+        let (path, truth) = generate(&format!("recheck-{hostile}.pcap"), &cfg);
+        let plain = digest(&path, 0, 4096, Dispatch::Auto);
+        assert_eq!(plain.digests, truth, "{hostile}");
+        let mut o = ReplayOptions::default();
+        o.pipeline.reasm.retransmit_check = 64 << 10;
+        let checked = digest_with(&path, 0, 4096, o.clone());
+        assert_eq!(checked.digests, truth, "{hostile}");
+        let (with, without) = (&checked.verdicts.reasm, &plain.verdicts.reasm);
+        assert!(with.rechecked_bytes > 100_000, "{hostile}: {with:?}");
+        assert_eq!(
+            with.rechecked_bytes + with.unchecked_bytes,
+            with.duplicate_bytes,
+            "{hostile}"
+        );
+        let (c, n) = (with.overlap_conflicts, without.overlap_conflicts);
+        match hostile {
+            Hostile::Conflict => assert!(c == n && n > 50, "{c} and {n} conflicts"),
+            _ => assert!(c > n + 100, "{c} conflicts with the check, {n} without"),
+        }
+        for d in DISPATCH {
+            o.engine.dispatch = d;
+            for workers in [1, 2, 3] {
+                let got = digest_with(&path, workers, 64, o.clone());
+                assert_eq!(got, checked, "{hostile}: {workers} workers, {d:?}");
+            }
         }
     }
 }

@@ -15,6 +15,14 @@ pub enum Hostile {
     /// ([`Truth::lines`](crate::Truth::lines)), last-wins the second
     /// ([`Truth::last_lines`](crate::Truth::last_lines)).
     Conflict,
+    /// Every message of two segments or more sends one of them again,
+    /// with *different* bytes, after the segment that follows it: the
+    /// receiver took the first copy (both kept from reordering, loss and
+    /// duplication), so both truths keep it. What an injected segment
+    /// raced ahead of the genuine one looks like, and a decoy sent before
+    /// the real bytes: only a reassembler that compares retransmissions
+    /// with what it delivered sees the second copy differ.
+    Rexmit,
     /// The client's first data segment is withheld forever (neither in the
     /// capture nor ever acknowledged), then
     /// [`GenConfig::flood_segments`] small segments follow, all out of
@@ -39,6 +47,7 @@ impl Hostile {
     pub fn name(self) -> &'static str {
         match self {
             Hostile::Conflict => "conflict",
+            Hostile::Rexmit => "rexmit",
             Hostile::OooFlood => "ooo-flood",
             Hostile::SynFlood => "syn-flood",
             Hostile::TinySegments => "tiny-segments",
@@ -60,7 +69,7 @@ pub struct UnknownHostile;
 impl fmt::Display for UnknownHostile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(
-            "unknown hostile mode (conflict, ooo-flood, syn-flood, tiny-segments, huge-window)",
+            "unknown hostile mode (conflict, rexmit, ooo-flood, syn-flood, tiny-segments, huge-window)",
         )
     }
 }
@@ -72,6 +81,7 @@ impl FromStr for Hostile {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(match s {
             "conflict" => Hostile::Conflict,
+            "rexmit" => Hostile::Rexmit,
             "ooo-flood" => Hostile::OooFlood,
             "syn-flood" => Hostile::SynFlood,
             "tiny-segments" => Hostile::TinySegments,

@@ -108,7 +108,7 @@ struct Args {
     /// Fraction of data segments lost by the capture (ACKed by the receiver).
     #[arg(long, default_value_t = 0.0)]
     loss: f64,
-    /// Hostile traffic: conflict, ooo-flood, syn-flood, tiny-segments, huge-window.
+    /// Hostile traffic: conflict, rexmit, ooo-flood, syn-flood, tiny-segments, huge-window.
     #[arg(long)]
     hostile: Option<Hostile>,
     /// Fraction of connections that are hostile.

@@ -291,6 +291,26 @@ fn conflict_first_and_last_truths() {
 }
 
 #[test]
+fn rexmit_copies_differ_but_both_truths_keep_the_first() {
+    let cfg = GenConfig {
+        hostile: Some(Hostile::Rexmit),
+        ..impaired()
+    };
+    let (pcap, truth) = run(&cfg);
+    let pkts = parse_checked(&pcap, &truth);
+    assert_eq!(truth.lines(), truth.last_lines());
+    assert_eq!(derive_truth(&pkts, false), truth.lines());
+    // A byte map where the last copy wins sees the second copies differ.
+    let last = derive_truth(&pkts, true);
+    let differ = last.iter().filter(|l| !truth.lines().contains(l)).count();
+    assert!(
+        differ > truth.lines().len() / 4,
+        "{differ} directions differ"
+    );
+    assert_eq!("rexmit".parse::<Hostile>(), Ok(Hostile::Rexmit));
+}
+
+#[test]
 fn ooo_flood_hole_never_acked() {
     let cfg = GenConfig {
         hostile: Some(Hostile::OooFlood),

@@ -37,18 +37,25 @@ impl Conn {
         let mut lost = vec![false; n];
         let mut locked = vec![false; n];
         let mut conflict = None;
+        let mut rexmit = None;
         if self.kind == Kind::Hostile(Hostile::Conflict) && n >= 2 {
             let k = self.rng.range(1, n as u64 - 1) as usize;
             locked[k - 1] = true;
             locked[k] = true;
             conflict = Some(k);
         }
+        if self.kind == Kind::Hostile(Hostile::Rexmit) && n >= 2 {
+            let k = self.rng.range(0, n as u64 - 2) as usize;
+            locked[k] = true;
+            locked[k + 1] = true;
+            rexmit = Some(k);
+        }
         for i in 0..n {
             if !locked[i] && self.rng.chance(cfg.loss) {
                 lost[i] = true;
             }
         }
-        let mut txs = self.transmissions(cfg, &segs, &lost, &locked, conflict);
+        let mut txs = self.transmissions(cfg, &segs, &lost, &locked, (conflict, rexmit));
         self.stamp_sent(d, &mut txs);
         self.reorder(cfg, &mut txs);
         if self.kind == Kind::Hostile(Hostile::HugeWindow) && n >= 2 {
@@ -65,14 +72,16 @@ impl Conn {
     }
 
     /// The capture-order transmissions before reordering: originals,
-    /// conflicting copies, duplicates and overlapping retransmissions.
+    /// conflicting copies (`conflict`: before the hole ahead of them;
+    /// `rexmit`: after the segment that follows them), duplicates and
+    /// overlapping retransmissions.
     fn transmissions(
         &mut self,
         cfg: &GenConfig,
         segs: &[(u64, u32)],
         lost: &[bool],
         locked: &[bool],
-        conflict: Option<usize>,
+        (conflict, rexmit): (Option<usize>, Option<usize>),
     ) -> Vec<Tx> {
         let n = segs.len();
         let tx = |i: usize, lost: bool, fixed: bool| Tx {
@@ -99,6 +108,13 @@ impl Conn {
                     ..tx(i, false, true)
                 });
                 txs.push(tx(i - 1, false, true));
+            }
+            if let Some(k) = rexmit.filter(|&k| k + 1 == i) {
+                txs.push(Tx {
+                    variant: 1,
+                    seg: None,
+                    ..tx(k, false, true)
+                });
             }
             if !lost[i] && !locked[i] && self.rng.chance(cfg.duplicate) {
                 txs.push(Tx {
