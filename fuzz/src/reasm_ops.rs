@@ -6,7 +6,10 @@
 //! went over the small limit set here). Urgent bytes are taken out of band
 //! (URG, with the pointer in the high nibble of `byte`): each must be
 //! announced just before the delivery that lacks it, at an offset that
-//! delivery covers, and the byte map counts it where it stood.
+//! delivery covers, and the byte map counts it where it stood. The last
+//! bytes delivered are kept to compare retransmissions with them: every
+//! conflict raised (of held pieces or of delivered bytes) must cover a
+//! byte where the first copy differs from the segment that raised it.
 //!
 //! Input: 6-byte records `[flags, off_hi, off_lo, len, byte, dir]`.
 
@@ -24,7 +27,9 @@ use weft_wire::{Dir, FlowKey, Seq, TcpFlags, TcpOptions, Timestamp};
 /// The most bytes a stream may keep here, small so that keeps go over it.
 const MAX_KEPT: usize = 96;
 
-struct Out(BTreeMap<(u8, u64), u8>, u64);
+/// Delivered bytes, the newest connection's number, and the conflicts
+/// raised by the segment being processed (direction, offset, length).
+struct Out(BTreeMap<(u8, u64), u8>, u64, Vec<(u8, u64, u32)>);
 /// A stream, its connection's number (positions restart per connection),
 /// what it kept in each direction, how many deliveries it had, per
 /// direction whether it had one and whether one said `end`, and the
@@ -93,8 +98,15 @@ impl Stream for S {
         );
     }
     fn event(&mut self, ev: &Event, _: &Context) {
-        if let Event::Urgent { dir, offset, byte } = *ev {
-            self.5.push((dir, offset, byte));
+        match *ev {
+            Event::Urgent { dir, offset, byte } => self.5.push((dir, offset, byte)),
+            Event::OverlapConflict {
+                dir, offset, len, ..
+            } => {
+                let d = u8::from(dir != Direction::ClientToServer);
+                self.0.borrow_mut().2.push((d, offset, len));
+            }
+            _ => {}
         }
     }
     fn complete(&mut self, _: &Context) -> bool {
@@ -141,12 +153,13 @@ fn run_once(data: &[u8], data_only: bool) -> bool {
     let a: IpAddr = "10.0.0.1".parse().unwrap();
     let b: IpAddr = "10.0.0.2".parse().unwrap();
     let (key, fwd) = FlowKey::new(a, 1, b, 2, 0);
-    let out = Rc::new(RefCell::new(Out(BTreeMap::new(), 0)));
+    let out = Rc::new(RefCell::new(Out(BTreeMap::new(), 0, Vec::new())));
     let cfg = Config {
         max_pages_per_conn: 64,
         max_pages: 128,
         max_kept_bytes: MAX_KEPT,
         urgent: UrgentPolicy::OutOfBand,
+        retransmit_check: 48,
         ..Config::default()
     };
     // Heap pages: an arena per run would spend the run in mmap/munmap.
@@ -157,6 +170,8 @@ fn run_once(data: &[u8], data_only: bool) -> bool {
     let mut first: [Option<u32>; 2] = [None, None];
     let mut sent: BTreeMap<(u8, u64), u8> = BTreeMap::new();
     let mut plain = true; // only data segments: the byte map applies
+                          // Conflicts with the byte of the segment that raised them.
+    let mut conflicts: Vec<((u8, u64, u32), u8)> = Vec::new();
     for (n, rec) in data.chunks_exact(6).enumerate() {
         let d = rec[5] & 1;
         let mask = if data_only { 0x30 } else { 0x37 };
@@ -181,6 +196,8 @@ fn run_once(data: &[u8], data_only: bool) -> bool {
         });
         let st = r.stats();
         assert!(st.balanced(), "{st:?}");
+        let raised = std::mem::take(&mut out.borrow_mut().2);
+        conflicts.extend(raised.into_iter().map(|c| (c, rec[4])));
         if payload.is_empty() {
             continue;
         }
@@ -204,12 +221,26 @@ fn run_once(data: &[u8], data_only: bool) -> bool {
         && st.memcap_flushes == 0
         && st.dropped_total() == 0
         && st.acked_gaps == 0;
+    assert!(
+        st.rechecked_bytes + st.unchecked_bytes <= st.duplicate_bytes,
+        "{st:?}"
+    );
     if compared {
         assert_eq!(
             out.borrow().0,
             sent,
             "output differs from the first-wins byte map"
         );
+        // The client is the first data segment's sender.
+        let client = data
+            .chunks_exact(6)
+            .find(|r| r[3] > 0)
+            .map_or(0, |r| r[5] & 1);
+        for ((d, offset, len), byte) in conflicts {
+            let d = d ^ client;
+            let differs = (offset..offset + u64::from(len)).any(|p| sent[&(d, p)] != byte);
+            assert!(differs, "a conflict where the copies agree");
+        }
     }
     drop(r);
     compared

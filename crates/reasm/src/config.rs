@@ -65,14 +65,22 @@ pub struct Config {
     /// packet injected ahead of the genuine one shows (QUANTUM-INSERT
     /// style), or an evasion that sends a decoy first. Bytes compared are
     /// counted in [`Stats::rechecked_bytes`](crate::Stats::rechecked_bytes),
-    /// bytes delivered too long ago (or not kept, the memcap being
-    /// reached) in [`Stats::unchecked_bytes`](crate::Stats::unchecked_bytes).
-    /// A one-byte segment just behind the stream's next byte is a
-    /// keep-alive probe, whose byte is any: it is not compared.
+    /// the others in [`Stats::unchecked_bytes`](crate::Stats::unchecked_bytes):
+    /// delivered before the last `retransmit_check`, or before a hole the
+    /// stream skipped (the bytes held start again after it), or not held
+    /// for want of memory. A closed connection keeps nothing (its late
+    /// segments are dropped as after the close). A one-byte segment just
+    /// behind the next byte, after the direction delivered nothing for
+    /// 10 s of packet time, is a keep-alive probe, whose byte is any: it is
+    /// not compared.
     ///
-    /// Costs a copy of every delivered byte and up to twice this many
-    /// bytes of memory for each direction that carried data, counted by
-    /// the [`memcap`](Self::memcap).
+    /// Costs a copy of every delivered byte, up to twice this many bytes
+    /// for each direction that carried data, held until its connection
+    /// closes, and a box of about 100 bytes for every direction (bounded
+    /// by [`max_conns`](Self::max_conns), as the connection records are).
+    /// The bytes held count against the [`memcap`](Self::memcap), and take
+    /// at most half of it, so that out-of-order data can always wait in
+    /// the other half; past it, new bytes are not held.
     pub retransmit_check: usize,
     /// Most connections tracked at once (`0`: no limit). At the limit the
     /// connection idle the longest is closed (flushed, `complete` called) to

@@ -111,6 +111,9 @@ pub(crate) struct Core<P: PagePool> {
     delivering: Vec<Piece<P::Page>>,
     /// Overlapped ranges of the segment being buffered.
     covered: Vec<(u64, u64)>,
+    /// Bytes allocated for recent bytes across all halves (part of
+    /// `kept_alloc`): at most half the memcap.
+    recent_alloc: usize,
     /// Kept bytes moved to drop a head before them.
     #[cfg(test)]
     pub kept_moved: u64,
@@ -137,6 +140,7 @@ impl<P: PagePool> Core<P> {
             spans: Vec::new(),
             kept_scratch: Vec::new(),
             kept_alloc: 0,
+            recent_alloc: 0,
             delivering: Vec::new(),
             covered: Vec::new(),
             #[cfg(test)]
@@ -246,11 +250,12 @@ impl<P: PagePool> Core<P> {
             let cut = (next - s).min(bytes.len() as i64);
             let (dup, late) = h.split_late(s as u64, (s + cut) as u64);
             self.stats.duplicate_bytes += dup;
-            // A keep-alive probe (one byte just behind `next`) is not
-            // compared: its byte is any.
-            let probe = data.bytes.len() == 1 && s == next - 1;
-            if self.cfg.retransmit_check != 0 && !probe {
-                self.recheck(conn, d, s as u64, &bytes[..cut as usize], dup, ctx);
+            if self.cfg.retransmit_check != 0 {
+                // One byte just behind `next`, the whole segment: shaped
+                // as a keep-alive probe.
+                let probe = data.bounds.1 - data.bounds.0 == 1 && s == next - 1;
+                let old = (s as u64, &bytes[..cut as usize]);
+                self.recheck(conn, d, old, dup, (probe, data.ts), ctx);
             }
             self.drop_bytes(conn, d, DropReason::AfterSkip, late, ctx);
             bytes = &bytes[cut as usize..];
@@ -747,10 +752,12 @@ impl<P: PagePool> Core<P> {
     }
 
     /// What a delivery up to `cursor` does where the half's box exists (a
-    /// mark, bytes a handler kept, or the retransmission check on): cold
-    /// and out of line, as most halves have none. Holds the delivered
-    /// bytes for the check (before the urgent byte leaves the spans: the
-    /// check compares sequence space), then [`take_urgent`](Self::take_urgent).
+    /// mark, bytes a handler kept, or the retransmission check on, which
+    /// gives every half one): cold and out of line, so the deliveries of
+    /// halves without (most, with the check off, the default) stay short.
+    /// Holds the delivered bytes for the check (before the urgent byte
+    /// leaves the spans: the check compares sequence space), then
+    /// [`take_urgent`](Self::take_urgent).
     #[cold]
     #[inline(never)]
     fn aside_work<S: Stream>(
@@ -767,9 +774,14 @@ impl<P: PagePool> Core<P> {
             let room = if cap == 0 {
                 usize::MAX
             } else {
+                // Within the memcap, and within half of it for all halves'
+                // recent bytes, so that out-of-order data can always wait
+                // in the other half (the recent bytes stay until their
+                // connection closes).
                 let pages = self.pool.in_use().saturating_sub(self.delivering.len());
-                let others = self.kept_alloc - a.recent_alloc();
-                cap.saturating_sub(pages * self.pool.page_size() + others)
+                let own = a.recent_alloc();
+                let all = cap.saturating_sub(pages * self.pool.page_size() + self.kept_alloc - own);
+                all.min((cap / 2).saturating_sub(self.recent_alloc - own))
             };
             let pieces = &self.delivering;
             let chunks = self.spans.iter().filter_map(|s| {
@@ -781,8 +793,9 @@ impl<P: PagePool> Core<P> {
                 }
             });
             let max = self.cfg.retransmit_check;
-            let grew = a.record(chunks, (h.next, cursor), max, room);
+            let grew = a.record(chunks, (h.next, cursor), max, room, ctx.ts);
             self.kept_alloc = self.kept_alloc.wrapping_add_signed(grew);
+            self.recent_alloc = self.recent_alloc.wrapping_add_signed(grew);
         }
         self.take_urgent(conn, d, cursor, frame, ctx)
     }
@@ -791,21 +804,29 @@ impl<P: PagePool> Core<P> {
     /// `s` (`dup` of them not in a skipped hole), with the copy the stream
     /// delivered, where the half still holds it
     /// ([`Config::retransmit_check`]): copies that differ raise
-    /// [`Event::OverlapConflict`], the delivered copy having won.
+    /// [`Event::OverlapConflict`], the delivered copy having won. A
+    /// segment shaped as a keep-alive probe (`probe`, stamped `ts`) is one
+    /// when the half delivered nothing for [`KEEPALIVE_IDLE_NS`]: it is
+    /// not compared.
     #[cold]
     #[inline(never)]
     fn recheck<S: Stream>(
         &mut self,
         conn: &mut Conn<S, P::Page>,
         d: Dir,
-        s: u64,
-        bytes: &[u8],
+        (s, bytes): (u64, &[u8]),
         dup: u64,
+        (probe, ts): (bool, Timestamp),
         ctx: &Context,
     ) {
         let (direction, stream, h) = conn.split(d);
+        let aside = h.aside.as_deref();
+        if probe && aside.is_some_and(|a| ts.0.saturating_sub(a.recent_ts().0) >= KEEPALIVE_IDLE_NS)
+        {
+            return;
+        }
         // A closed half gave its box back: nothing is held.
-        let (held, end) = h.aside.as_deref().map_or((&[][..], 0), Aside::recent);
+        let (held, end) = aside.map_or((&[][..], 0), Aside::recent);
         let lo = end - held.len() as u64;
         let (from, to) = (s.max(lo), (s + bytes.len() as u64).min(end));
         let mut compared = 0;
@@ -833,7 +854,7 @@ impl<P: PagePool> Core<P> {
     /// `d` (or skipped over it, as a hole), the mark is spent, and a
     /// reached byte is taken out of the delivery's spans and announced.
     /// Returns whether a byte was taken. Called wherever the half's box
-    /// exists; cold and out of line, as few deliveries reach a mark.
+    /// exists (few deliveries reach a mark).
     fn take_urgent<S: Stream>(
         &mut self,
         conn: &mut Conn<S, P::Page>,
@@ -867,7 +888,8 @@ impl<P: PagePool> Core<P> {
 
     /// Whether keeping `want` bytes in half `h` would take the memory the
     /// memcap counts past it: the pages left once this delivery's go back,
-    /// every other half's kept bytes, and these. Without this test kept
+    /// every other half's kept bytes, the recent bytes of all (this one's
+    /// too), and these. Without this test kept
     /// bytes were bounded only per half (`max_kept_bytes`), so handlers
     /// waiting for a delimiter on many connections could hold that much on
     /// each.
@@ -1080,9 +1102,19 @@ impl<P: PagePool> Core<P> {
         let h = &mut conn.halves[di(d)];
         self.stats.kept_bytes -= h.kept().0.len() as u64;
         self.kept_alloc -= h.aside.as_deref().map_or(0, Aside::alloc);
+        self.recent_alloc -= h.aside.as_deref().map_or(0, Aside::recent_alloc);
         h.aside = None;
     }
 }
+
+/// How long (packet time) a direction must have delivered nothing for a
+/// one-byte segment just behind its next byte to be taken as a
+/// keep-alive probe, whose byte is any, and not compared with what was
+/// delivered. Stacks probe after minutes or hours idle (Linux and Windows:
+/// two hours by default); sooner, the byte is compared, so a decoy sent a
+/// byte at a time, each followed by the genuine byte, is not passed off as
+/// probes.
+pub(crate) const KEEPALIVE_IDLE_NS: u64 = 10_000_000_000;
 
 /// The overlaps of one segment whose copies differ, merged while they are
 /// contiguous and the same copy won: a segment laid over many held pieces

@@ -68,6 +68,8 @@ pub(crate) struct Aside {
     recent: Vec<u8>,
     recent_start: usize,
     recent_end: u64,
+    /// Packet time of the last delivery recorded.
+    recent_ts: Timestamp,
     /// The box serves the retransmission check: it stays with the half.
     pub checks: bool,
 }
@@ -82,6 +84,7 @@ impl Default for Aside {
             recent: Vec::new(),
             recent_start: 0,
             recent_end: 0,
+            recent_ts: Timestamp(0),
             checks: false,
         }
     }
@@ -111,19 +114,27 @@ impl Aside {
         self.recent.capacity()
     }
 
-    /// Appends the bytes `chunks` the stream delivered up to offset `end`
-    /// to the recent bytes, keeping the last `max` of them (only those of
-    /// a delivery right after the ones held: after a hole they start
-    /// anew), unless holding them would take the allocation past `room`
-    /// bytes: then none are held. Returns how the allocation changed.
+    /// Packet time of the last delivery recorded.
+    pub fn recent_ts(&self) -> Timestamp {
+        self.recent_ts
+    }
+
+    /// Appends the bytes `chunks` the stream delivered from offset
+    /// `start` up to `end`, at packet time `ts`, to the recent bytes,
+    /// keeping the last `max` of them (only those of a delivery right
+    /// after the ones held: after a hole they start anew), unless holding
+    /// them would take the allocation past `room` bytes: then none are
+    /// held. Returns how the allocation changed.
     pub fn record<'c>(
         &mut self,
         chunks: impl Iterator<Item = &'c [u8]>,
         (start, end): (u64, u64),
         max: usize,
         room: usize,
+        ts: Timestamp,
     ) -> isize {
         let before = self.recent.capacity() as isize;
+        self.recent_ts = ts;
         if self.recent_end != start {
             self.recent.clear();
             self.recent_start = 0;
@@ -144,7 +155,7 @@ impl Aside {
         if want > cap {
             // Doubling, but never past twice `max` (what the head dropped
             // in place can add to `max` bytes held).
-            let grown = (2 * cap).min(2 * max).max(want);
+            let grown = cap.saturating_mul(2).min(max.saturating_mul(2)).max(want);
             if grown > room {
                 // Over the memcap: nothing held, nothing compared.
                 self.recent = Vec::new();
@@ -636,28 +647,36 @@ mod recent {
     use proptest::prelude::*;
 
     proptest! {
-        /// Deliveries of any size, in chunks, some after a hole: the bytes
-        /// held are the last `max` of those delivered since the last hole,
-        /// ending where the stream is, in at most twice `max` bytes (the
-        /// allocation counted as it changes); no room holds nothing.
+        /// Deliveries of any size, in up to four chunks, some after a
+        /// hole, some with no room to grow: the bytes held are the last
+        /// `max` of those delivered since the last hole or refusal, ending
+        /// where the stream is, in at most twice `max` bytes (the
+        /// allocation counted as it changes). Without room to grow, either
+        /// all fit as before or none are held.
         #[test]
         fn the_last_bytes_delivered_are_held_within_twice_the_limit(
             max in 1usize..64,
-            deliveries in prop::collection::vec((0usize..100, 1usize..4, 0u64..3, any::<bool>()), 1..60),
+            deliveries in prop::collection::vec(
+                (0usize..100, prop::collection::vec(0usize..100, 0..3), 0u64..4, 0u8..4),
+                1..60,
+            ),
         ) {
             let mut a = Aside::checking();
             let mut model: Vec<u8> = Vec::new();
             let (mut next, mut byte, mut alloc) = (0u64, 0u8, 0isize);
-            for (len, parts, hole, full) in deliveries {
+            for (len, mut cuts, hole, tight) in deliveries {
                 if hole == 0 {
                     next += 7;
                     model.clear();
                 }
                 let bytes: Vec<u8> = (0..len).map(|_| { byte = byte.wrapping_add(1); byte }).collect();
-                let cut = len / parts;
-                let chunks = [&bytes[..cut], &bytes[cut..]];
-                let room = if full { 0 } else { usize::MAX };
-                let grew = a.record(chunks.into_iter(), (next, next + len as u64), max, room);
+                cuts.iter_mut().for_each(|c| *c %= len + 1);
+                cuts.extend([0, len]);
+                cuts.sort_unstable();
+                let chunks = cuts.windows(2).map(|w| &bytes[w[0]..w[1]]);
+                let room = if tight == 0 { 0 } else { usize::MAX };
+                let t = Timestamp(next);
+                let grew = a.record(chunks, (next, next + len as u64), max, room, t);
                 alloc += grew;
                 next += len as u64;
                 model.extend_from_slice(&bytes);
@@ -666,15 +685,13 @@ mod recent {
                 }
                 prop_assert_eq!(alloc, a.recent_alloc() as isize);
                 prop_assert!(a.recent_alloc() <= 2 * max, "{} for {}", a.recent_alloc(), max);
+                prop_assert_eq!(a.recent_ts(), t);
                 let (held, end) = a.recent();
-                if full && a.recent_alloc() == 0 {
-                    // Refused: nothing held, and the next delivery starts anew.
-                    prop_assert!(held.is_empty());
-                    model.clear();
-                    next += 7;
-                    continue;
-                }
                 prop_assert_eq!(end, next);
+                if room == 0 && held.is_empty() {
+                    // Refused: the next delivery starts from nothing.
+                    model.clear();
+                }
                 prop_assert_eq!(held, &model[..]);
             }
         }

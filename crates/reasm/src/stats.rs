@@ -97,8 +97,9 @@ pub struct Stats {
     pub rechecked_bytes: u64,
     /// Bytes of retransmitted delivered data, with the check on, that
     /// could not be compared: delivered longer ago than the check keeps,
-    /// or not kept (the memcap was reached). With it on, the two add up
-    /// to `duplicate_bytes` less one-byte keep-alive probes.
+    /// before a hole the stream skipped, or not kept (for want of memory).
+    /// With it on, the two add up to `duplicate_bytes` less one-byte
+    /// keep-alive probes.
     pub unchecked_bytes: u64,
     /// Bytes now waiting in pages.
     pub buffered_bytes: u64,

@@ -2653,13 +2653,30 @@ fn only_the_last_bytes_kept_are_compared() {
 fn a_keep_alive_probe_is_not_compared() {
     let mut v = handshake(0, 0);
     v.push(seg(true, A, 1, 1, b"abcdef", 1));
-    v.push(seg(true, A, 6, 1, &[0], 2)); // the probe: one byte before next
-    v.push(seg(true, A, 1, 1, b"X", 3)); // one byte elsewhere: compared
-    v.push(seg(true, A, 5, 1, b"eX", 3)); // two bytes: compared
+    v.push(seg(true, A, 6, 1, &[0], 20)); // the probe: one byte before next, idle
+    v.push(seg(true, A, 1, 1, b"X", 40)); // one byte elsewhere: compared
+    v.push(seg(true, A, 5, 1, b"eX", 40)); // two bytes: compared
     let (seen, st, _) = run(checking(64), &v);
     assert_eq!(seen.conflict_at, vec![(0, 0, 1, false), (0, 4, 2, false)]);
     assert_eq!((st.rechecked_bytes, st.unchecked_bytes), (3, 0));
     assert_eq!(st.duplicate_bytes, 4);
+}
+
+/// A decoy sent a byte at a time, each byte followed at once by the
+/// genuine one: shaped as keep-alive probes, but the stream was not idle,
+/// so every byte is compared.
+#[test]
+fn a_decoy_a_byte_at_a_time_is_not_taken_for_probes() {
+    let mut v = handshake(0, 0);
+    for (i, (decoy, real)) in b"EVIL".iter().zip(b"REAL").enumerate() {
+        let seq = 1 + i as u32;
+        v.push(seg(true, A, seq, 1, std::slice::from_ref(decoy), 1));
+        v.push(seg(true, A, seq, 1, std::slice::from_ref(real), 1));
+    }
+    let (seen, st, _) = run(checking(64), &v);
+    assert_eq!(seen.bytes[0], b"EVIL");
+    assert_eq!(seen.conflicts, 3, "{:?}", seen.conflict_at); // L is L
+    assert_eq!((st.rechecked_bytes, st.unchecked_bytes), (4, 0));
 }
 
 #[test]
@@ -2672,6 +2689,7 @@ fn the_check_compares_both_directions_and_sequence_space() {
     v.push(seg(false, A, 1, 4, b"xyz", 1));
     v.push(seg(true, A, 1, 1, b"abc", 2));
     v.push(seg(false, A, 1, 4, b"xYz", 2));
+    v.push(seg(true, A, 2, 1, b"X", 2)); // the urgent byte, changed
     let cfg = Config {
         urgent: UrgentPolicy::OutOfBand,
         ..checking(64)
@@ -2679,8 +2697,27 @@ fn the_check_compares_both_directions_and_sequence_space() {
     let (seen, st, _) = run(cfg, &v);
     assert_eq!(seen.bytes[0], b"ac");
     assert_eq!(seen.urgent, vec![(0, 1, b'b')]);
-    assert_eq!(seen.conflict_at, vec![(1, 0, 3, false)]);
-    assert_eq!((st.rechecked_bytes, st.unchecked_bytes), (6, 0));
+    assert_eq!(seen.conflict_at, vec![(1, 0, 3, false), (0, 1, 1, false)]);
+    assert_eq!((st.rechecked_bytes, st.unchecked_bytes), (7, 0));
+}
+
+/// Bytes a handler keeps are offered again ahead of each delivery; the
+/// check holds each stream byte once, where it was sent.
+#[test]
+fn bytes_a_handler_keeps_do_not_shift_what_is_compared() {
+    let f = Recorder {
+        keep: Some(2),
+        ..Recorder::default()
+    };
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 1, 1, b"abcd", 1));
+    v.push(seg(true, A, 5, 1, b"efgh", 1));
+    v.push(seg(true, A, 3, 1, b"cdef", 1)); // the same bytes
+    v.push(seg(true, A, 3, 1, b"cdXf", 1));
+    let (seen, st, _) = run_with(checking(64), f, &v);
+    assert_eq!(seen.bytes[0], b"abcdefgh");
+    assert_eq!(seen.conflict_at, vec![(0, 2, 4, false)]);
+    assert_eq!((st.rechecked_bytes, st.unchecked_bytes), (8, 0));
 }
 
 #[test]
@@ -2704,32 +2741,51 @@ fn after_a_hole_the_check_starts_anew() {
 }
 
 #[test]
-fn recent_bytes_stay_within_the_memcap_and_go_with_their_connections() {
+fn recent_bytes_stay_within_half_the_memcap_and_go_with_their_connections() {
     const MEMCAP: usize = 64 * 1024;
     let cfg = Config {
         memcap: MEMCAP,
+        max_conns: 40,
         ..checking(4096)
     };
     let mut r = Reassembler::new(cfg, Recorder::default());
     let chunk = [b'k'; 1000];
     let mut peak = 0;
     for round in 0..10u32 {
-        for port in 1..=50u16 {
+        for port in 1..=30u16 {
             r.process(&seg_on(port, A, 100 + round * 1000, &chunk, 1));
             peak = peak.max(r.aside_alloc());
         }
     }
-    assert!(peak <= MEMCAP, "{peak} bytes held");
-    assert!(peak > MEMCAP / 2, "{peak} bytes held");
+    assert!(peak <= MEMCAP / 2, "{peak} bytes held");
+    assert!(peak > MEMCAP / 4, "{peak} bytes held");
+    // Out-of-order data still waits in the other half of the memcap.
+    for port in 1..=10u16 {
+        r.process(&seg_on(port, A, 100 + 11 * 1000, &chunk, 2));
+    }
+    let st = r.stats();
+    assert_eq!(st.buffered_bytes, 10 * 1000, "{st:?}");
+    assert_eq!(st.memcap_flushes, 0, "{st:?}");
     // Retransmissions of every connection's last bytes: some are held
     // (compared), the others were not kept.
-    for port in 1..=50u16 {
+    for port in 1..=30u16 {
         r.process(&seg_on(port, A, 100 + 9 * 1000, &chunk, 2));
     }
     let st = r.stats();
-    assert_eq!(st.rechecked_bytes + st.unchecked_bytes, 50 * 1000, "{st:?}");
+    assert_eq!(st.rechecked_bytes + st.unchecked_bytes, 30 * 1000, "{st:?}");
     assert!(st.rechecked_bytes > 0 && st.unchecked_bytes > 0, "{st:?}");
     assert_eq!(st.overlap_conflicts, 0);
+    // Each connection's go with it: closed by a RST, evicted by new
+    // connections past `max_conns`, or at the end.
+    let before = r.aside_alloc();
+    r.process(&seg_on(1, R | A, 100 + 10 * 1000, b"", 3));
+    assert!(r.aside_alloc() < before);
+    for port in 100..=140u16 {
+        r.process(&seg_on(port, A, 100, b"x", 4));
+    }
+    assert!(r.stats().conns_evicted > 0);
+    let held_by_new = r.aside_alloc();
+    assert!(held_by_new <= 40 * 8, "{held_by_new} bytes held");
     r.flush_all();
     assert_eq!(r.aside_alloc(), 0);
 }
