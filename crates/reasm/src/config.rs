@@ -66,9 +66,10 @@ pub struct Config {
     /// style), or an evasion that sends a decoy first. Bytes compared are
     /// counted in [`Stats::rechecked_bytes`](crate::Stats::rechecked_bytes),
     /// the others in [`Stats::unchecked_bytes`](crate::Stats::unchecked_bytes):
-    /// delivered before the last `retransmit_check`, or before a hole the
-    /// stream skipped (the bytes held start again after it), or not held
-    /// for want of memory. A closed connection keeps nothing (its late
+    /// delivered before the last `retransmit_check` offsets, or not held
+    /// for want of memory (holes the stream skipped are held as holes,
+    /// whose bytes are never compared; a hole as long as the window, or a
+    /// ninth one, lets go of what came before it). A closed connection keeps nothing (its late
     /// segments are dropped as after the close). A one-byte segment just
     /// behind the next byte, after the direction delivered nothing for
     /// 10 s of packet time, is a keep-alive probe, whose byte is any: it is

@@ -829,23 +829,38 @@ impl<P: PagePool> Core<P> {
         let (held, end) = aside.map_or((&[][..], 0), Aside::recent);
         let lo = end - held.len() as u64;
         let (from, to) = (s.max(lo), (s + bytes.len() as u64).min(end));
+        let holes = aside.map_or(&[][..], Aside::recent_holes);
         let mut compared = 0;
-        if from < to {
-            let new = &bytes[(from - s) as usize..(to - s) as usize];
-            let old = &held[(from - lo) as usize..(to - lo) as usize];
-            let mut conflicts = Conflicts::default();
-            conflicts.note(
-                &mut self.stats,
-                stream,
-                ctx,
-                (direction, from),
-                new,
-                old,
-                false,
-            );
-            conflicts.flush(&mut self.stats, stream, ctx);
-            compared = to - from;
+        let mut conflicts = Conflicts::default();
+        // Each stretch between the holes held, compared alone.
+        let mut at = from;
+        for (a, b) in holes.iter().copied().chain([(to, to)]) {
+            if at >= to {
+                break;
+            }
+            let a = a.min(to);
+            if a > at {
+                let (new, old) = (
+                    &bytes[(at - s) as usize..(a - s) as usize],
+                    &held[(at - lo) as usize..(a - lo) as usize],
+                );
+                if conflicts.note(
+                    &mut self.stats,
+                    stream,
+                    ctx,
+                    (direction, at),
+                    new,
+                    old,
+                    false,
+                ) {
+                    // Stretches on either side of a hole are two events.
+                    conflicts.flush(&mut self.stats, stream, ctx);
+                }
+                compared += a - at;
+            }
+            at = at.max(b);
         }
+        conflicts.flush(&mut self.stats, stream, ctx);
         self.stats.rechecked_bytes += compared;
         self.stats.unchecked_bytes += dup - compared;
     }

@@ -70,6 +70,9 @@ pub(crate) struct Aside {
     recent_end: u64,
     /// Packet time of the last delivery recorded.
     recent_ts: Timestamp,
+    /// Holes the stream skipped within the recent bytes (see
+    /// [`Aside::record`]).
+    holes: Vec<(u64, u64)>,
     /// The box serves the retransmission check: it stays with the half.
     pub checks: bool,
 }
@@ -85,6 +88,7 @@ impl Default for Aside {
             recent_start: 0,
             recent_end: 0,
             recent_ts: Timestamp(0),
+            holes: Vec::new(),
             checks: false,
         }
     }
@@ -121,10 +125,13 @@ impl Aside {
 
     /// Appends the bytes `chunks` the stream delivered from offset
     /// `start` up to `end`, at packet time `ts`, to the recent bytes,
-    /// keeping the last `max` of them (only those of a delivery right
-    /// after the ones held: after a hole they start anew), unless holding
-    /// them would take the allocation past `room` bytes: then none are
-    /// held. Returns how the allocation changed.
+    /// keeping the last `max` offsets' worth. A hole the stream skipped
+    /// since the last delivery (`start` past what is held) is held as a
+    /// hole (placeholder bytes, never compared), so that what came before
+    /// it stays; a hole of `max` or more, or a [`MAX_HOLES`]th one, lets
+    /// go of what lies before it. Nothing is held if holding it would take
+    /// the allocation past `room` bytes. Returns how the allocation
+    /// changed.
     pub fn record<'c>(
         &mut self,
         chunks: impl Iterator<Item = &'c [u8]>,
@@ -135,13 +142,28 @@ impl Aside {
     ) -> isize {
         let before = self.recent.capacity() as isize;
         self.recent_ts = ts;
-        if self.recent_end != start {
-            self.recent.clear();
-            self.recent_start = 0;
+        let mut fill = 0usize;
+        if start != self.recent_end {
+            let gap = start.saturating_sub(self.recent_end);
+            let held = (self.recent.len() - self.recent_start) as u64;
+            // Nothing but a hole held (holes side by side are one).
+            let lo = self.recent_end - held;
+            let all_hole = self
+                .holes
+                .first()
+                .is_some_and(|h| h.0 <= lo && h.1 == self.recent_end);
+            if start < self.recent_end || held == 0 || all_hole || gap >= max as u64 {
+                self.clear_recent();
+            } else {
+                fill = gap as usize;
+                match self.holes.last_mut() {
+                    Some(h) if h.1 == self.recent_end => h.1 = start,
+                    _ => self.holes.push((self.recent_end, start)),
+                }
+            }
         }
-        self.recent_end = end;
-        let new = (end - start) as usize;
-        let held = (self.recent.len() - self.recent_start).min(max.saturating_sub(new));
+        let append = fill + (end - start) as usize;
+        let held = (self.recent.len() - self.recent_start).min(max.saturating_sub(append));
         // Drop the head in place; move what stays once the dropped head is
         // as long as it.
         self.recent_start = self.recent.len() - held;
@@ -149,30 +171,62 @@ impl Aside {
             self.recent.drain(..self.recent_start);
             self.recent_start = 0;
         }
-        let skip = new.saturating_sub(max);
+        let skip = append.saturating_sub(max);
         let (len, cap) = (self.recent.len(), self.recent.capacity());
-        let want = len + (new - skip);
+        let want = len + (append - skip);
         if want > cap {
             // Doubling, but never past twice `max` (what the head dropped
             // in place can add to `max` bytes held).
             let grown = cap.saturating_mul(2).min(max.saturating_mul(2)).max(want);
             if grown > room {
                 // Over the memcap: nothing held, nothing compared.
+                self.clear_recent();
                 self.recent = Vec::new();
-                self.recent_start = 0;
+                self.recent_end = end;
                 return -before;
             }
             self.recent.reserve_exact(grown - len);
         }
+        let placeholders = fill.saturating_sub(skip);
+        self.recent.resize(self.recent.len() + placeholders, 0);
+        let skip = skip.saturating_sub(fill);
         let mut at = 0usize;
         for c in chunks {
             let lo = skip.saturating_sub(at).min(c.len());
             self.recent.extend_from_slice(&c[lo..]);
             at += c.len();
         }
+        self.recent_end = end;
+        // Holes before what is held go; past MAX_HOLES, the oldest and
+        // what precedes it.
+        let lo = end - (self.recent.len() - self.recent_start) as u64;
+        self.holes.retain(|h| h.1 > lo);
+        if self.holes.len() > MAX_HOLES {
+            let cut = (self.holes.remove(0).1 - lo) as usize;
+            self.recent_start += cut;
+        }
         self.recent.capacity() as isize - before
     }
+
+    /// Holds no recent bytes.
+    fn clear_recent(&mut self) {
+        self.recent.clear();
+        self.recent_start = 0;
+        self.holes.clear();
+    }
+
+    /// The holes the stream skipped among the recent bytes, `[from, to)`
+    /// in stream offsets, in order.
+    pub fn recent_holes(&self) -> &[(u64, u64)] {
+        &self.holes
+    }
 }
+
+/// Most holes the recent bytes of a half hold: a sender that makes many
+/// (each one a skip: a timeout, or an acknowledgment past it) lets go of
+/// the bytes before the oldest, rather than making the list of holes
+/// grow with the bytes held.
+pub(crate) const MAX_HOLES: usize = 8;
 
 /// [`Aside::urgent`] without a mark.
 const NO_URGENT: u64 = u64::MAX;
@@ -646,28 +700,58 @@ mod recent {
     use super::*;
     use proptest::prelude::*;
 
+    /// The holes of a model of recent bytes (`None`: a hole's placeholder)
+    /// ending at offset `end`.
+    fn runs(model: &[Option<u8>], end: u64) -> Vec<(u64, u64)> {
+        let lo = end - model.len() as u64;
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        for (i, b) in model.iter().enumerate() {
+            let at = lo + i as u64;
+            match (b, out.last_mut()) {
+                (None, Some(r)) if r.1 == at => r.1 = at + 1,
+                (None, _) => out.push((at, at + 1)),
+                _ => {}
+            }
+        }
+        out
+    }
+
     proptest! {
-        /// Deliveries of any size, in up to four chunks, some after a
-        /// hole, some with no room to grow: the bytes held are the last
-        /// `max` of those delivered since the last hole or refusal, ending
-        /// where the stream is, in at most twice `max` bytes (the
+        #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+        /// Deliveries of any size, in up to four chunks, some after holes
+        /// of any size, some with no room to grow: what is held is the
+        /// last `max` offsets' worth since the last refusal, a hole as long
+        /// as `max` or the ninth hole, with the holes in it as placeholders,
+        /// ending where the stream is, in at most twice `max` bytes (the
         /// allocation counted as it changes). Without room to grow, either
         /// all fit as before or none are held.
         #[test]
         fn the_last_bytes_delivered_are_held_within_twice_the_limit(
             max in 1usize..64,
             deliveries in prop::collection::vec(
-                (0usize..100, prop::collection::vec(0usize..100, 0..3), 0u64..4, 0u8..4),
-                1..60,
+                (
+                    prop_oneof![4 => 0usize..4, 1 => 0usize..100],
+                    prop::collection::vec(0usize..100, 0..3),
+                    prop_oneof![3 => 0u64..8, 1 => 0u64..80],
+                    0u8..4,
+                ),
+                1..80,
             ),
         ) {
             let mut a = Aside::checking();
-            let mut model: Vec<u8> = Vec::new();
+            let mut model: Vec<Option<u8>> = Vec::new();
             let (mut next, mut byte, mut alloc) = (0u64, 0u8, 0isize);
             for (len, mut cuts, hole, tight) in deliveries {
-                if hole == 0 {
-                    next += 7;
-                    model.clear();
+                // A hole half the time, of 1 to 40 bytes.
+                if hole % 2 == 0 {
+                    let gap = hole / 2 + 1;
+                    next += gap;
+                    if model.iter().all(Option::is_none) || gap >= max as u64 {
+                        model.clear();
+                    } else {
+                        model.extend((0..gap).map(|_| None));
+                    }
                 }
                 let bytes: Vec<u8> = (0..len).map(|_| { byte = byte.wrapping_add(1); byte }).collect();
                 cuts.iter_mut().for_each(|c| *c %= len + 1);
@@ -679,9 +763,14 @@ mod recent {
                 let grew = a.record(chunks, (next, next + len as u64), max, room, t);
                 alloc += grew;
                 next += len as u64;
-                model.extend_from_slice(&bytes);
+                model.extend(bytes.iter().copied().map(Some));
                 if model.len() > max {
                     model.drain(..model.len() - max);
+                }
+                if runs(&model, next).len() > MAX_HOLES {
+                    let first = runs(&model, next)[0].1;
+                    let lo = next - model.len() as u64;
+                    model.drain(..(first - lo) as usize);
                 }
                 prop_assert_eq!(alloc, a.recent_alloc() as isize);
                 prop_assert!(a.recent_alloc() <= 2 * max, "{} for {}", a.recent_alloc(), max);
@@ -692,7 +781,19 @@ mod recent {
                     // Refused: the next delivery starts from nothing.
                     model.clear();
                 }
-                prop_assert_eq!(held, &model[..]);
+                let lo = end - held.len() as u64;
+                let holes: Vec<(u64, u64)> =
+                    a.recent_holes().iter().map(|&(x, y)| (x.max(lo), y)).collect();
+                prop_assert_eq!(&holes, &runs(&model, next));
+                let got: Vec<Option<u8>> = held
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &b)| {
+                        let at = lo + i as u64;
+                        (!holes.iter().any(|h| h.0 <= at && at < h.1)).then_some(b)
+                    })
+                    .collect();
+                prop_assert_eq!(got, model.clone());
             }
         }
     }

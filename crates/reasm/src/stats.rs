@@ -97,7 +97,7 @@ pub struct Stats {
     pub rechecked_bytes: u64,
     /// Bytes of retransmitted delivered data, with the check on, that
     /// could not be compared: delivered longer ago than the check keeps,
-    /// before a hole the stream skipped, or not kept (for want of memory).
+    /// in a hole the stream skipped, or not kept (for want of memory).
     /// With it on, the two add up to `duplicate_bytes` less one-byte
     /// keep-alive probes.
     pub unchecked_bytes: u64,

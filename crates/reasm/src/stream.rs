@@ -106,9 +106,9 @@ pub enum Event {
     /// when the held copy was in several pieces. A retransmission of data
     /// the stream already delivered is compared too where
     /// [`Config::retransmit_check`](crate::Config::retransmit_check) keeps
-    /// it (one event for the segment's whole overlap with what is kept,
-    /// `new_won` false): raised before the segment's new bytes, if any,
-    /// are delivered.
+    /// it (`new_won` false; one event for each stretch between the holes
+    /// the stream skipped): raised before the segment's new bytes, if
+    /// any, are delivered.
     OverlapConflict {
         /// Direction of the data.
         dir: Direction,

@@ -128,8 +128,8 @@ struct Args {
     /// compare retransmissions of them with what was delivered: copies
     /// that differ (an injected segment raced ahead of the genuine one, a
     /// decoy sent first) are counted as overlap conflicts; bytes compared
-    /// as rechecked, the others (delivered too long ago or before a hole,
-    /// or not held) as unchecked. Up to twice BYTES a direction, within
+    /// as rechecked, the others (delivered too long ago, in a hole, or not
+    /// held) as unchecked. Up to twice BYTES a direction, within
     /// half the memcap (default 0: off).
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     retransmit_check: Option<usize>,
