@@ -69,11 +69,11 @@ pub struct Config {
     /// delivered before the last `retransmit_check` offsets, or not held
     /// for want of memory (holes the stream skipped are held as holes,
     /// whose bytes are never compared; a hole as long as the window, or a
-    /// ninth one, lets go of what came before it). A closed connection keeps nothing (its late
-    /// segments are dropped as after the close). A one-byte segment just
-    /// behind the next byte, after the direction delivered nothing for
-    /// 10 s of packet time, is a keep-alive probe, whose byte is any: it is
-    /// not compared.
+    /// ninth one, lets go of what came before it). A closed connection
+    /// keeps nothing (its late segments are dropped as after the close).
+    /// A one-byte segment just behind the next byte, after the direction
+    /// delivered nothing for 10 s of packet time, is a keep-alive probe,
+    /// whose byte is any: it is not compared.
     ///
     /// Costs a copy of every delivered byte, up to twice this many bytes
     /// for each direction that carried data, held until its connection
