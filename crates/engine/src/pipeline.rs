@@ -296,6 +296,7 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
             return;
         }
         const D: usize = PREFETCH_DISTANCE;
+        let aside = self.reasm.prefetches_aside();
         // Frame t's look-ahead sits in slot t % 2D until it is processed, at
         // step t + 2D, which then hands the slot to frame t + 2D: so at
         // each step the frame due is processed before the new one looks
@@ -315,6 +316,14 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
                 .map(|u| &ahead[u % (2 * D)])
             {
                 self.reasm.prefetch_conn(a.lookahead());
+            }
+            // Halfway from the connection's prefetch to its processing.
+            if let Some(Some(a)) = t
+                .checked_sub(D + D / 2)
+                .filter(|&u| aside && u < n)
+                .map(|u| &ahead[u % (2 * D)])
+            {
+                self.reasm.prefetch_aside(&a.lookahead());
             }
         }
     }

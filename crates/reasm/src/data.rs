@@ -826,41 +826,40 @@ impl<P: PagePool> Core<P> {
             return;
         }
         // A closed half gave its box back: nothing is held.
-        let (held, end) = aside.map_or((&[][..], 0), Aside::recent);
-        let lo = end - held.len() as u64;
+        let (lo, end) = aside.map_or((0, 0), Aside::recent_range);
         let (from, to) = (s.max(lo), (s + bytes.len() as u64).min(end));
         let holes = aside.map_or(&[][..], Aside::recent_holes);
         let mut compared = 0;
-        let mut conflicts = Conflicts::default();
-        // Each stretch between the holes held, compared alone.
+        // Each stretch between the holes held, compared alone: one event
+        // for each that differs (the ring's two pieces where it wraps are
+        // one stretch).
         let mut at = from;
         for (a, b) in holes.iter().copied().chain([(to, to)]) {
             if at >= to {
                 break;
             }
             let a = a.min(to);
-            if a > at {
-                let (new, old) = (
-                    &bytes[(at - s) as usize..(a - s) as usize],
-                    &held[(at - lo) as usize..(a - lo) as usize],
-                );
-                if conflicts.note(
-                    &mut self.stats,
-                    stream,
-                    ctx,
-                    (direction, at),
-                    new,
-                    old,
-                    false,
-                ) {
-                    // Stretches on either side of a hole are two events.
-                    conflicts.flush(&mut self.stats, stream, ctx);
+            if let (true, Some(held)) = (a > at, aside) {
+                let mut p = (at - s) as usize;
+                let mut differs = false;
+                for old in held.recent_bytes(at, a) {
+                    differs |= &bytes[p..p + old.len()] != old;
+                    p += old.len();
+                }
+                if differs {
+                    self.stats.overlap_conflicts += 1;
+                    let e = Event::OverlapConflict {
+                        dir: direction,
+                        offset: at,
+                        len: (a - at).min(u64::from(u32::MAX)) as u32,
+                        new_won: false,
+                    };
+                    stream.event(&e, ctx);
                 }
                 compared += a - at;
             }
             at = at.max(b);
         }
-        conflicts.flush(&mut self.stats, stream, ctx);
         self.stats.rechecked_bytes += compared;
         self.stats.unchecked_bytes += dup - compared;
     }

@@ -226,6 +226,29 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         self.table.prefetch_slot(la.hash);
     }
 
+    /// Whether [`prefetch_aside`](Self::prefetch_aside) has work: the
+    /// retransmission check is on ([`Config::retransmit_check`]).
+    #[inline]
+    pub fn prefetches_aside(&self) -> bool {
+        self.core.cfg.retransmit_check != 0
+    }
+
+    /// Third prefetch stage, with the retransmission check on: starts
+    /// loading the boxes of both halves of the connection
+    /// [`prefetch_conn`](Self::prefetch_conn) loaded (it should be cached
+    /// by now), which every delivery then reads. Without it each delivery
+    /// of many live connections waited for its box.
+    #[inline]
+    pub fn prefetch_aside(&self, la: &Lookahead) {
+        if let Some(conn) = self.table.candidate_item(la.hash) {
+            for h in &conn.halves {
+                if let Some(a) = h.aside.as_deref() {
+                    weft_arena::prefetch(a, 64);
+                }
+            }
+        }
+    }
+
     /// Decodes nothing: takes a decoded packet and its capture time.
     pub fn process_packet(&mut self, p: &Packet<'_>, ts: Timestamp) {
         self.process(&Segment::from_packet(p, ts));

@@ -222,6 +222,14 @@ impl<C> Table<C> {
         }
     }
 
+    /// The item `hash` probably belongs to (see [`prefetch_slot`](Self::prefetch_slot)),
+    /// to prefetch what it points to once it is loaded.
+    #[inline]
+    pub fn candidate_item(&self, hash: u32) -> Option<&C> {
+        let i = self.index.candidate(hash)?;
+        self.slots[i as usize].item.as_ref()
+    }
+
     pub fn get_mut(&mut self, i: u32) -> &mut C {
         self.slots[i as usize].item.as_mut().expect("live slot")
     }
