@@ -75,13 +75,17 @@ pub struct Config {
     /// delivered nothing for 10 s of packet time, is a keep-alive probe,
     /// whose byte is any: it is not compared.
     ///
-    /// Costs a copy of every delivered byte, up to twice this many bytes
-    /// for each direction that carried data, held until its connection
-    /// closes, and a box of about 100 bytes for every direction (bounded
-    /// by [`max_conns`](Self::max_conns), as the connection records are).
-    /// The bytes held count against the [`memcap`](Self::memcap), and take
-    /// at most half of it, so that out-of-order data can always wait in
-    /// the other half; past it, new bytes are not held.
+    /// Costs a copy of every delivered byte, up to this many bytes for
+    /// each direction that carried data (a ring, grown as it delivers),
+    /// held until its connection closes, and a box of about 100 bytes for
+    /// every direction (bounded by [`max_conns`](Self::max_conns), as the
+    /// connection records are). The rings count against the
+    /// [`memcap`](Self::memcap) and take at most half of it, so that
+    /// out-of-order data can always wait in the other half; a ring that
+    /// cannot grow keeps its last bytes, one that cannot be made holds
+    /// none. Replaying README's 1.1 GB trace (10,000 live flows) took 2.4x
+    /// the time with 2 KiB, 3.3x with 16 KiB: a few KiB catch an injected
+    /// segment raced ahead of the genuine one.
     pub retransmit_check: usize,
     /// Most connections tracked at once (`0`: no limit). At the limit the
     /// connection idle the longest is closed (flushed, `complete` called) to

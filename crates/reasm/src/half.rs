@@ -791,13 +791,13 @@ mod recent {
 
         /// Deliveries of any size, in up to four chunks, some after holes
         /// of any size, some with no room to grow: what is held is the
-        /// last `max` offsets' worth since the last refusal, a hole as long
-        /// as `max` or the ninth hole, with the holes in it as placeholders,
-        /// ending where the stream is, in at most twice `max` bytes (the
-        /// allocation counted as it changes). Without room to grow, either
-        /// all fit as before or none are held.
+        /// last offsets' worth a ring of at most `max` bytes holds (all of
+        /// them up to `max` where it had room to grow), since a hole as
+        /// long as `max` or the ninth hole, with the holes in it as
+        /// placeholders, ending where the stream is (the allocation
+        /// counted as it changes).
         #[test]
-        fn the_last_bytes_delivered_are_held_within_twice_the_limit(
+        fn the_last_bytes_delivered_are_held_within_the_limit(
             max in 1usize..64,
             deliveries in prop::collection::vec(
                 (

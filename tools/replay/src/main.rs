@@ -129,8 +129,8 @@ struct Args {
     /// that differ (an injected segment raced ahead of the genuine one, a
     /// decoy sent first) are counted as overlap conflicts; bytes compared
     /// as rechecked, the others (delivered too long ago, in a hole, or not
-    /// held) as unchecked. Up to twice BYTES a direction, within
-    /// half the memcap (default 0: off).
+    /// held) as unchecked. Up to BYTES a direction, within half the
+    /// memcap; costs a copy of every byte (default 0: off).
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     retransmit_check: Option<usize>,
     /// Replay at the capture's own pace times FACTOR (default: as fast as possible).
