@@ -124,7 +124,7 @@ struct Args {
     /// (`--window-check` alone: true; default false).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     window_check: Option<bool>,
-    /// Keep the last BYTES each direction delivered, e.g. 64KiB, and
+    /// Keep the last BYTES each direction delivered, e.g. 4KiB, and
     /// compare retransmissions of them with what was delivered: copies
     /// that differ (an injected segment raced ahead of the genuine one, a
     /// decoy sent first) are counted as overlap conflicts; bytes compared
