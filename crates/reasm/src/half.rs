@@ -124,12 +124,12 @@ impl Aside {
 
     /// Bytes allocated for kept and recent bytes: what the memcap counts.
     pub fn alloc(&self) -> usize {
-        self.bytes.capacity() + self.recent.0.capacity()
+        self.bytes.capacity() + self.recent_alloc()
     }
 
-    /// Bytes allocated for recent bytes.
+    /// Bytes allocated for recent bytes: the ring, and the list of holes.
     pub fn recent_alloc(&self) -> usize {
-        self.recent.0.capacity()
+        self.recent.0.capacity() + self.holes.capacity() * std::mem::size_of::<(u64, u64)>()
     }
 
     /// Packet time of the last delivery recorded.
@@ -141,10 +141,11 @@ impl Aside {
     /// up to `end`, at packet time `ts`, keeping the last `max` offsets'
     /// worth. A hole the stream skipped since the last delivery (`start`
     /// past what is held) is held as a hole (never compared), so that what
-    /// came before it stays; a hole of `max` or more, or a
-    /// [`MAX_HOLES`]th one, lets go of what lies before it. The ring grows
-    /// only while its allocation stays within `room` bytes (at first, none
-    /// are held past it). Returns how the allocation changed.
+    /// came before it stays; a hole of `max` or more lets go of what lies
+    /// before it, and past [`MAX_HOLES`] holes the oldest goes with what
+    /// lies before it. The ring grows (for delivered bytes, not for holes)
+    /// only within `room` bytes of allocation; one that cannot be made
+    /// holds nothing. Returns how the allocation changed.
     pub fn record<'c>(
         &mut self,
         chunks: impl Iterator<Item = &'c [u8]>,
@@ -153,7 +154,7 @@ impl Aside {
         room: usize,
         ts: Timestamp,
     ) -> isize {
-        let before = self.recent.0.capacity() as isize;
+        let before = self.recent_alloc() as isize;
         self.recent_ts = ts;
         if start != self.recent_end {
             let gap = start.saturating_sub(self.recent_end);
@@ -180,24 +181,32 @@ impl Aside {
             self.recent_end
         };
         let span = (end - base) as usize;
-        let want = (self.held + span).min(max);
-        if want > self.recent.0.len() {
-            let grown = self
-                .recent
-                .0
-                .len()
+        // The ring grows for bytes delivered, not for holes (a few segments
+        // skipping far ahead would otherwise grow every ring to its most):
+        // holes only make older bytes go sooner.
+        let (lo, held_end) = self.recent_range();
+        let in_holes: u64 = self
+            .holes
+            .iter()
+            .map(|h| h.1.min(held_end).saturating_sub(h.0.max(lo)))
+            .sum();
+        let want = (self.held - in_holes as usize + (end - start) as usize).min(max);
+        let n = self.recent.0.len();
+        if want > n {
+            let grown = n
                 .saturating_mul(2)
                 .max(want)
                 .max(MIN_RING)
-                .min(max);
-            if grown <= room {
+                .min(max)
+                .min(room);
+            if grown > n {
                 self.regrow(grown);
-            } else if self.recent.0.is_empty() {
+            } else if n == 0 {
                 // No room at first: nothing held, nothing compared.
                 self.held = 0;
                 self.holes.clear();
                 self.recent_end = end;
-                return 0;
+                return self.recent_alloc() as isize - before;
             }
         }
         let n = self.recent.0.len();
@@ -221,7 +230,7 @@ impl Aside {
         if self.holes.len() > MAX_HOLES {
             self.held = (end - self.holes.remove(0).1) as usize;
         }
-        self.recent.0.capacity() as isize - before
+        self.recent_alloc() as isize - before
     }
 
     /// Writes `bytes` at stream offset `at` of the ring (at most its
@@ -269,10 +278,10 @@ fn write_ring(ring: &mut [u8], at: u64, bytes: &[u8]) {
 #[derive(Debug, Default)]
 struct Ring(Vec<u8>);
 
-/// Most holes the recent bytes of a half hold: a sender that makes many
-/// (each one a skip: a timeout, or an acknowledgment past it) lets go of
-/// the bytes before the oldest, rather than making the list of holes
-/// grow with the bytes held.
+/// Most holes the recent bytes of a half hold: past them, the oldest hole
+/// goes with the bytes before it (each hole is a skip: a timeout, or an
+/// acknowledgment past it), rather than the list of holes growing with
+/// the bytes held.
 pub(crate) const MAX_HOLES: usize = 8;
 
 /// [`Aside::urgent`] without a mark.
@@ -786,6 +795,21 @@ mod recent {
         assert_eq!([x, y].concat(), &bytes[36..101]);
     }
 
+    /// Holes do not grow a ring: a byte, then a byte far past it (the
+    /// hole between kept), leaves the smallest ring, holding both.
+    #[test]
+    fn a_hole_does_not_grow_the_ring() {
+        let mut a = Aside::checking();
+        let t = Timestamp(0);
+        let max = 16384;
+        a.record([&b"x"[..]].into_iter(), (0, 1), max, usize::MAX, t);
+        a.record([&b"y"[..]].into_iter(), (16000, 16001), max, usize::MAX, t);
+        assert_eq!(a.recent.0.len(), MIN_RING);
+        // The ring, smaller than the hole, keeps the newest byte.
+        assert_eq!(a.recent_range(), (16001 - MIN_RING as u64, 16001));
+        assert_eq!(a.recent_bytes(16000, 16001)[0], b"y");
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
 
@@ -798,7 +822,7 @@ mod recent {
         /// counted as it changes).
         #[test]
         fn the_last_bytes_delivered_are_held_within_the_limit(
-            max in 1usize..64,
+            max in prop_oneof![1usize..64, 64usize..300],
             deliveries in prop::collection::vec(
                 (
                     prop_oneof![4 => 0usize..4, 1 => 0usize..100],
@@ -828,17 +852,24 @@ mod recent {
                 cuts.extend([0, len]);
                 cuts.sort_unstable();
                 let chunks = cuts.windows(2).map(|w| &bytes[w[0]..w[1]]);
-                let room = if tight == 0 { a.recent_alloc() } else { usize::MAX };
+                // No room to grow, a little, or all it wants.
+                let room = match tight {
+                    0 => a.recent_alloc(),
+                    1 => a.recent_alloc() + len / 2,
+                    _ => usize::MAX,
+                };
                 let t = Timestamp(next);
                 let grew = a.record(chunks, (next, next + len as u64), max, room, t);
                 alloc += grew;
                 next += len as u64;
                 model.extend(bytes.iter().copied().map(Some));
-                let n = a.recent_alloc();
-                prop_assert!(n <= max, "{} for {}", n, max);
-                if tight != 0 {
-                    // Room to grow: nothing of the window lost.
-                    prop_assert!(n >= model.len().min(max), "{} for {}", n, model.len());
+                let n = a.recent.0.len();
+                prop_assert!(n <= max && n <= room, "{} for {}", n, max);
+                if room == usize::MAX {
+                    // Room to grow: no delivered byte of the window lost
+                    // (holes do not make it grow).
+                    let real = model.iter().flatten().count();
+                    prop_assert!(n >= real.min(max), "{} for {}", n, real);
                 }
                 // What a ring of `n` holds; past MAX_HOLES, from the oldest
                 // hole's end.

@@ -243,7 +243,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         if let Some(conn) = self.table.candidate_item(la.hash) {
             for h in &conn.halves {
                 if let Some(a) = h.aside.as_deref() {
-                    weft_arena::prefetch(a, 64);
+                    weft_arena::prefetch(a, usize::MAX);
                 }
             }
         }

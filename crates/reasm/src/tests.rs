@@ -2722,7 +2722,8 @@ fn bytes_a_handler_keeps_do_not_shift_what_is_compared() {
 
 /// A hole the stream skipped does not let go of what came before it:
 /// a copy across it is compared on both sides (two events), the hole's
-/// bytes never. Only a hole of the whole window does.
+/// bytes never. With a window of 4 bytes, the hole and what follows push
+/// out what came before.
 #[test]
 fn what_came_before_a_hole_is_still_compared() {
     let run_with_hole = |keep: usize, copies: &[(u32, &[u8])]| {
@@ -2753,7 +2754,7 @@ fn what_came_before_a_hole_is_still_compared() {
     assert_eq!((checked, unchecked), (9, 0));
     let (conflicts, _, _) = run_with_hole(64, &[(3, b"XDEFgh")]);
     assert_eq!(conflicts, vec![(0, 2, 1, false)]);
-    // A window of 4 bytes: the hole and what follows fill it.
+    // A window of 4 bytes: the end of the hole and what follows fill it.
     let (conflicts, checked, unchecked) = run_with_hole(4, copies);
     assert_eq!(conflicts, vec![(0, 6, 3, false), (0, 6, 2, false)]);
     assert_eq!((checked, unchecked), (5, 4));
