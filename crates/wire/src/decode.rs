@@ -88,6 +88,14 @@ pub struct DecodeOptions {
     /// fragment claiming no length is refused either way: offload never
     /// makes fragments.)
     pub take_zero_ip_length: bool,
+    /// With `verify_checksums`, take VXLAN packets over IPv6 whose UDP
+    /// checksum is zero, as a Linux VXLAN device made with
+    /// `udp6zerocsumrx` does. Default `false`: without that flag the
+    /// device drops them (IPv6 makes the UDP checksum mandatory, RFC 8200;
+    /// tunnels may waive it only where both ends agree, RFC 6935), so they
+    /// are judged bad ([`Packet::tunnel_checksum_ok`]). Linux's Geneve and
+    /// GTP-U devices take a zero checksum by default, and so does weft.
+    pub vxlan_udp6_zero_csum_rx: bool,
 }
 
 impl Default for DecodeOptions {
@@ -102,6 +110,7 @@ impl Default for DecodeOptions {
             key_tunnel_ends: true,
             accept_source_routed: false,
             take_zero_ip_length: true,
+            vxlan_udp6_zero_csum_rx: false,
         }
     }
 }
@@ -382,10 +391,25 @@ impl<'o> Ctx<'o> {
     /// With `verify_checksums`, judges the checksum a tunnel's own header
     /// carries over the packet inside it, as the tunnel's end checks it:
     /// GRE's where its C bit says it has one, UDP's where it is not zero
-    /// (`datagram` is the IP payload, as far as captured). Not where the
-    /// capture cut the packet: nothing is judged there.
+    /// (`datagram` is the IP payload, as far as captured); a zero one of
+    /// VXLAN over IPv6 is bad (see [`DecodeOptions::vxlan_udp6_zero_csum_rx`]).
+    /// Not where the capture cut the packet: nothing is judged there.
     fn judge_tunnel(&mut self, ip: &IpInfo, proto: u8, datagram: &[u8]) {
-        if !self.opts.verify_checksums || ip.end != ip.promised_end {
+        if !self.opts.verify_checksums {
+            return;
+        }
+        // A zero checksum needs none of the bytes it would cover.
+        if let (17, 6, [_, _, d0, d1, _, _, 0, 0, ..]) = (proto, ip.version, datagram) {
+            let vxlan = self.opts.vxlan_port;
+            if vxlan != 0
+                && u16::from_be_bytes([*d0, *d1]) == vxlan
+                && !self.opts.vxlan_udp6_zero_csum_rx
+            {
+                self.judge_outer(false);
+            }
+            return;
+        }
+        if ip.end != ip.promised_end {
             return;
         }
         match (proto, datagram) {

@@ -21,6 +21,8 @@
 //! key_tunnel_ends = true # the innermost tunnel's outer addresses in the flow key
 //! accept_source_routed = false # take source-routed packets (hosts refuse them)
 //! take_zero_ip_length = true # an IP length of 0 is the frame's (false: refuse it)
+//! vxlan_udp6_zero_csum_rx = false # with checksums verified, VXLAN over IPv6 with a
+//!                        # zero UDP checksum is bad (true: as udp6zerocsumrx takes it)
 //!
 //! [reassembly]
 //! overlap_policy = "first"
@@ -106,6 +108,9 @@ pub struct ConfigFile {
     pub accept_source_routed: Option<bool>,
     /// An IP length of 0 is the frame's.
     pub take_zero_ip_length: Option<bool>,
+    /// VXLAN over IPv6 with a zero UDP checksum is taken (as a Linux
+    /// VXLAN device made with `udp6zerocsumrx`).
+    pub vxlan_udp6_zero_csum_rx: Option<bool>,
     /// Reassembler options.
     #[serde(default)]
     pub reassembly: Reassembly,
@@ -403,6 +408,9 @@ impl ConfigFile {
         d.key_tunnel_ends = self.key_tunnel_ends.unwrap_or(d.key_tunnel_ends);
         d.accept_source_routed = self.accept_source_routed.unwrap_or(d.accept_source_routed);
         d.take_zero_ip_length = self.take_zero_ip_length.unwrap_or(d.take_zero_ip_length);
+        d.vxlan_udp6_zero_csum_rx = self
+            .vxlan_udp6_zero_csum_rx
+            .unwrap_or(d.vxlan_udp6_zero_csum_rx);
         let r = &self.reassembly;
         let c = &mut p.reasm;
         if let Some(s) = &r.overlap_policy {
@@ -522,7 +530,7 @@ mod tests {
             .apply(&mut p, &mut e, &mut o)
             .is_err());
         toml::from_str::<ConfigFile>(
-            "key_vni = false\nkey_tunnel_ends = false\naccept_source_routed = true\ntake_zero_ip_length = false\ntable_weights = [2, 5, 5]\ndispatch = \"hybrid\"\n[reassembly]\npaws = true\nurgent = \"oob\"\nwindow_check = true",
+            "key_vni = false\nkey_tunnel_ends = false\naccept_source_routed = true\ntake_zero_ip_length = false\nvxlan_udp6_zero_csum_rx = true\ntable_weights = [2, 5, 5]\ndispatch = \"hybrid\"\n[reassembly]\npaws = true\nurgent = \"oob\"\nwindow_check = true",
         )
         .unwrap()
         .apply(&mut p, &mut e, &mut o)
@@ -534,6 +542,7 @@ mod tests {
         assert!(!p.decode.key_vni);
         assert!(p.decode.accept_source_routed);
         assert!(!p.decode.take_zero_ip_length);
+        assert!(p.decode.vxlan_udp6_zero_csum_rx);
         assert!(!p.decode.key_tunnel_ends);
         assert_eq!(p.reasm.overlap_policy, OverlapPolicy::Linux);
         assert_eq!(p.reasm.memcap, 64 << 20);
