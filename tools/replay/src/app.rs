@@ -14,7 +14,7 @@ use weft_reasm::StreamFactory;
 use weft_wire::{LinkType, Timestamp};
 
 use crate::config::{Dispatch, EngineShape};
-use crate::digest::HalfDigest;
+use crate::digest::{Conflict, HalfDigest};
 use crate::output::{Check, Everything, OutputOptions, ReplayFactory, Report, Validators};
 use std::sync::mpsc::Receiver;
 
@@ -43,6 +43,8 @@ pub struct ReplayOptions {
 pub struct Outcome {
     /// Digests of every half-connection (if asked).
     pub digests: Vec<HalfDigest>,
+    /// Every overlap conflict (if asked), in no order.
+    pub conflicts: Vec<Conflict>,
     /// Engine counters.
     pub stats: EngineStats,
     /// Wall time of the run.
@@ -209,6 +211,7 @@ fn run<C: Check>(
     let start = Instant::now();
     let mut out = Outcome {
         digests: Vec::new(),
+        conflicts: Vec::new(),
         stats: EngineStats::default(),
         elapsed: Duration::ZERO,
         capture_errors: Vec::new(),
@@ -321,6 +324,7 @@ fn run<C: Check>(
     for r in rx.try_iter() {
         match r {
             Report::Digest(d) => out.digests.push(d),
+            Report::Conflict(c) => out.conflicts.push(c),
             Report::FlowError(e) => out.flow_errors.push(e),
         }
     }

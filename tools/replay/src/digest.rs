@@ -31,6 +31,34 @@ impl HalfDigest {
     }
 }
 
+/// Copies of the same bytes of one direction that differed
+/// ([`weft_reasm::Event::OverlapConflict`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conflict {
+    /// Sender address and port.
+    pub src: (IpAddr, u16),
+    /// Receiver address and port.
+    pub dst: (IpAddr, u16),
+    /// Stream offset of the first byte of the overlap.
+    pub offset: u64,
+    /// Length of the overlap.
+    pub len: u32,
+    /// Whether the newer copy was kept.
+    pub new_won: bool,
+}
+
+impl Conflict {
+    /// The conflict line (without newline): `conflict SRC_IP SRC_PORT
+    /// DST_IP DST_PORT OFFSET LEN KEPT`, KEPT being `first` or `new`.
+    pub fn line(&self) -> String {
+        let kept = if self.new_won { "new" } else { "first" };
+        format!(
+            "conflict {} {} {} {} {} {} {kept}",
+            self.src.0, self.src.1, self.dst.0, self.dst.1, self.offset, self.len
+        )
+    }
+}
+
 /// Lowercase hex of `b`.
 pub fn hex(b: &[u8]) -> String {
     const D: &[u8; 16] = b"0123456789abcdef";

@@ -54,6 +54,13 @@ struct Args {
     /// SRC_IP SRC_PORT DST_IP DST_PORT BYTES GAPBYTES SHA256, sorted.
     #[arg(long)]
     digest: bool,
+    /// Print one line per overlap conflict (copies of the same bytes that
+    /// differed: held out of order, or, with --retransmit-check, already
+    /// delivered) on standard output, after the digest lines: conflict
+    /// SRC_IP SRC_PORT DST_IP DST_PORT OFFSET LEN KEPT (first or new),
+    /// sorted.
+    #[arg(long)]
+    conflicts: bool,
     /// Write each half-connection's bytes to a file in DIR (tcpflow names).
     #[arg(long, value_name = "DIR")]
     write_flows: Option<PathBuf>,
@@ -153,7 +160,7 @@ struct Args {
     /// Only read every frame and touch each byte once, then print the
     /// counts and time on standard error: the floor for comparisons.
     #[arg(long, conflicts_with_all = [
-        "digest", "write_flows", "json", "pace", "workers", "inline", "dispatch",
+        "digest", "conflicts", "write_flows", "json", "pace", "workers", "inline", "dispatch",
         "table_weights", "stats", "config", "overlap_policy", "defrag_policy", "urgent",
         "drop_short_on_wire", "accept_source_routed", "refuse_zero_ip_length", "memcap",
         "midstream", "paws", "window_check", "retransmit_check",
@@ -206,6 +213,7 @@ fn options(args: &Args) -> Result<ReplayOptions, String> {
         o.pipeline.reasm.midstream = m;
     }
     o.output.digest = args.digest;
+    o.output.conflicts = args.conflicts;
     if let Some(p) = args.paws {
         o.output.paws = p;
     }
@@ -300,6 +308,13 @@ fn main() -> ExitCode {
     let mut written = Ok(());
     if args.digest {
         for l in weft_replay::digest::lines(&out.digests) {
+            written = written.and_then(|()| writeln!(stdout, "{l}"));
+        }
+    }
+    if args.conflicts {
+        let mut lines: Vec<String> = out.conflicts.iter().map(|c| c.line()).collect();
+        lines.sort_unstable();
+        for l in lines {
             written = written.and_then(|()| writeln!(stdout, "{l}"));
         }
     }

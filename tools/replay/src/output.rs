@@ -7,10 +7,12 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use weft_reasm::tcp_state::{TcpTimestampCheck, TcpWindowCheck};
-use weft_reasm::{ConnInfo, Context, Direction, ScatterGather, Segment, Stream, StreamFactory};
+use weft_reasm::{
+    ConnInfo, Context, Direction, Event, ScatterGather, Segment, Stream, StreamFactory,
+};
 use weft_wire::Seq;
 
-use crate::digest::{hex, HalfDigest};
+use crate::digest::{hex, Conflict, HalfDigest};
 use crate::flows::{FlowFile, SharedNamer};
 
 /// What each stream produces.
@@ -28,15 +30,20 @@ pub struct OutputOptions {
     /// advertised, as Linux receivers do ([`TcpWindowCheck`]); counted
     /// as rejected. As `paws`, honoured with [`Validators`].
     pub window_check: bool,
+    /// Report every overlap conflict ([`Report::Conflict`]).
+    pub conflicts: bool,
 }
 
-/// A finished half-connection, or a flow file that could not be written.
+/// A finished half-connection, a flow file that could not be written, or
+/// an overlap conflict.
 #[derive(Debug)]
 pub enum Report {
     /// A digest.
     Digest(HalfDigest),
     /// An I/O error writing a flow file.
     FlowError(String),
+    /// Copies of the same bytes that differed.
+    Conflict(Conflict),
 }
 
 /// Per-connection handler of a replay.
@@ -119,6 +126,8 @@ struct Outputs {
     info: ConnInfo,
     sha: Option<[Sha256; 2]>,
     files: Option<[FlowFile; 2]>,
+    /// Report overlap conflicts.
+    conflicts: bool,
     sink: Sender<Report>,
 }
 
@@ -161,6 +170,31 @@ impl<C: Check> Stream for ReplayStream<C> {
                     }
                 }
             }
+        }
+    }
+
+    fn event(&mut self, ev: &Event, _: &Context) {
+        let (
+            Some(out),
+            Event::OverlapConflict {
+                dir,
+                offset,
+                len,
+                new_won,
+            },
+        ) = (&self.out, *ev)
+        else {
+            return;
+        };
+        if out.conflicts {
+            let wire = out.info.wire_dir(dir);
+            let _ = out.sink.send(Report::Conflict(Conflict {
+                src: out.info.key.src(wire),
+                dst: out.info.key.dst(wire),
+                offset,
+                len,
+                new_won,
+            }));
         }
     }
 
@@ -288,11 +322,13 @@ impl<C: Check> StreamFactory for ReplayFactory<C> {
             ]
         });
         let sha = self.opts.digest.then(|| [Sha256::new(), Sha256::new()]);
-        let out = (sha.is_some() || files.is_some()).then(|| {
+        let conflicts = self.opts.conflicts;
+        let out = (sha.is_some() || files.is_some() || conflicts).then(|| {
             Box::new(Outputs {
                 info: *conn,
                 sha,
                 files,
+                conflicts,
                 sink: self.sink.clone(),
             })
         });
