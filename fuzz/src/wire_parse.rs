@@ -22,6 +22,7 @@ pub fn run(data: &[u8]) {
         verify_checksums: sel & 0x80 != 0,
         accept_source_routed: sel & 0x40 != 0,
         take_zero_ip_length: sel & 0x20 == 0,
+        vxlan_udp6_zero_csum_rx: sel & 0x10 != 0,
         ..DecodeOptions::default()
     };
     if let Ok(Decoded::Tcp(p)) = decode(link, frame, &opts) {
