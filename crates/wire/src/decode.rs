@@ -33,7 +33,9 @@ pub struct DecodeOptions {
     /// Verify the IPv4 header and TCP checksums into
     /// [`Packet::checksum_ok`], the checksums of the tunnels a packet came
     /// out of (their IPv4 headers', GRE's where present, UDP's where not
-    /// zero; ERSPAN's, a mirror's, aside) into
+    /// zero, and VXLAN's over IPv6 where zero, see
+    /// [`vxlan_udp6_zero_csum_rx`](Self::vxlan_udp6_zero_csum_rx);
+    /// ERSPAN's, a mirror's, aside) into
     /// [`Packet::tunnel_checksum_ok`], and an IPv4 fragment's header
     /// checksum, and its tunnels', into [`Fragment::checksum_ok`]. Default
     /// `false`.
@@ -90,11 +92,13 @@ pub struct DecodeOptions {
     pub take_zero_ip_length: bool,
     /// With `verify_checksums`, take VXLAN packets over IPv6 whose UDP
     /// checksum is zero, as a Linux VXLAN device made with
-    /// `udp6zerocsumrx` does. Default `false`: without that flag the
-    /// device drops them (IPv6 makes the UDP checksum mandatory, RFC 8200;
-    /// tunnels may waive it only where both ends agree, RFC 6935), so they
-    /// are judged bad ([`Packet::tunnel_checksum_ok`]). Linux's Geneve and
-    /// GTP-U devices take a zero checksum by default, and so does weft.
+    /// `udp6zerocsumrx` does (and Open vSwitch's VXLAN ports). Default
+    /// `false`: without that flag the device drops them (IPv6 makes the
+    /// UDP checksum mandatory, RFC 8200; tunnels may waive it only where
+    /// both ends agree, RFC 6935), so they are judged bad
+    /// ([`Packet::tunnel_checksum_ok`]), cut by the capture or not. One
+    /// setting for every tunnel end. Linux's Geneve and GTP-U devices take
+    /// a zero checksum by default, and so does weft.
     pub vxlan_udp6_zero_csum_rx: bool,
 }
 
@@ -260,11 +264,12 @@ pub struct Packet<'a> {
     /// With [`DecodeOptions::verify_checksums`], for a packet that came
     /// out of tunnels: `Some(false)` if a checksum of theirs is wrong (an
     /// IPv4 header's outside the innermost one, a GRE header's, a UDP
-    /// tunnel's not zero; the tunnel's end drops the packet, so its
-    /// receiver never sees it), `Some(true)` if all those checked are
-    /// right. `None` when not asked, or with none to check (IPv6 outer
-    /// headers have none; the capture cut what a GRE or UDP checksum
-    /// covers).
+    /// tunnel's not zero, a VXLAN one's over IPv6 that is zero unless
+    /// [`DecodeOptions::vxlan_udp6_zero_csum_rx`]; the tunnel's end drops
+    /// the packet, so its receiver never sees it), `Some(true)` if all
+    /// those checked are right. `None` when not asked, or with none to
+    /// check (IPv6 outer headers have none; the capture cut what a GRE or
+    /// UDP checksum covers).
     pub tunnel_checksum_ok: Option<bool>,
 }
 
@@ -391,9 +396,9 @@ impl<'o> Ctx<'o> {
     /// With `verify_checksums`, judges the checksum a tunnel's own header
     /// carries over the packet inside it, as the tunnel's end checks it:
     /// GRE's where its C bit says it has one, UDP's where it is not zero
-    /// (`datagram` is the IP payload, as far as captured); a zero one of
-    /// VXLAN over IPv6 is bad (see [`DecodeOptions::vxlan_udp6_zero_csum_rx`]).
-    /// Not where the capture cut the packet: nothing is judged there.
+    /// (`datagram` is the IP payload, as far as captured), not where the
+    /// capture cut what they cover; and a zero one of VXLAN over IPv6 as
+    /// bad (see [`DecodeOptions::vxlan_udp6_zero_csum_rx`]), cut or not.
     fn judge_tunnel(&mut self, ip: &IpInfo, proto: u8, datagram: &[u8]) {
         if !self.opts.verify_checksums {
             return;

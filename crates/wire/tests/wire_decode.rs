@@ -1455,6 +1455,23 @@ fn a_zero_udp_checksum_over_ipv6_is_judged_as_vxlan_judges_it() {
             "{port}"
         );
     }
+    // What is VXLAN is what the decoder follows as VXLAN: not with its
+    // port turned off (then Geneve's, here), and first where a port is
+    // named for both.
+    let shared = tunnel(6081, vxlan(), false);
+    let vxlan_on = |vxlan_port: u16| DecodeOptions {
+        vxlan_port,
+        ..verify()
+    };
+    match decode(LinkType::Raw, &shared, &vxlan_on(6081)) {
+        Ok(Decoded::Tcp(p)) => assert_eq!(p.tunnel_checksum_ok, Some(false)),
+        other => panic!("{other:?}"),
+    }
+    let geneve_zero = tunnel(6081, geneve(), false);
+    match decode(LinkType::Raw, &geneve_zero, &vxlan_on(0)) {
+        Ok(Decoded::Tcp(p)) => assert_eq!(p.tunnel_checksum_ok, None),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

@@ -154,8 +154,15 @@ impl<C: Check> Stream for ReplayStream<C> {
         let k = ix(sg.info().dir);
         self.gaps[k] += sg.info().skip;
         self.bytes[k] += sg.len() as u64;
-        match &mut self.out {
-            None => {
+        match self.out.as_deref_mut() {
+            // Nothing takes the bytes (none, or only conflicts are
+            // listed): they are summed, as in a plain run.
+            Some(Outputs {
+                sha: None,
+                files: None,
+                ..
+            })
+            | None => {
                 for c in sg.chunks() {
                     self.sum = self.sum.wrapping_add(sum8(c));
                 }

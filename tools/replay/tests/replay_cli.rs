@@ -628,32 +628,39 @@ fn retransmissions_that_differ_from_delivered_bytes_are_conflicts() {
         let total = &v["total"]["reassembly"];
         assert_eq!(total["overlap_conflicts"], without, "{name}");
         assert_eq!(total["rechecked_bytes"], 0, "{name}");
-        for mode in ["--inline", "-w2", "-w3"] {
+        let modes: [&[&str]; 5] = [
+            &["--inline"],
+            &["-w2"],
+            &["-w3"],
+            &["-w2", "--dispatch", "ring"],
+            &["-w2", "--dispatch", "hybrid"],
+        ];
+        for mode in modes {
             let args = [
                 "--digest",
                 "--conflicts",
                 "--json",
-                mode,
                 "--retransmit-check",
                 "64KiB",
             ];
-            let o = run(&args, &f);
+            let o = run(&[&args[..], mode].concat(), &f);
             let (d, v) = digest_and_json(&o);
             let (listed, d): (Vec<&str>, Vec<&str>) =
                 d.lines().partition(|l| l.starts_with("conflict "));
-            assert_eq!(d.join("\n").trim(), digest.trim(), "{name} {mode}");
+            let case = format!("{name} {mode:?}");
+            assert_eq!(d.join("\n").trim(), digest.trim(), "{case}");
             let total = &v["total"]["reassembly"];
-            assert_eq!(total["overlap_conflicts"], with, "{name} {mode}");
-            assert_eq!(listed.len(), with, "{name} {mode}: {listed:?}");
-            assert_eq!(
-                total["rechecked_bytes"], total["duplicate_bytes"],
-                "{name} {mode}"
-            );
-            assert_eq!(total["unchecked_bytes"], 0, "{name} {mode}");
+            assert_eq!(total["overlap_conflicts"], with, "{case}");
+            assert_eq!(listed.len(), with, "{case}: {listed:?}");
+            assert_eq!(total["rechecked_bytes"], total["duplicate_bytes"], "{case}");
+            assert_eq!(total["unchecked_bytes"], 0, "{case}");
             if name == "tcp-quantum-insert-overlap-http" {
                 // The injected response's 43 bytes, kept as the client took them.
                 let line = "conflict 96.126.98.124 80 178.200.100.200 39976 0 43 first";
-                assert_eq!(listed, [line], "{mode}");
+                assert_eq!(listed, [line], "{case}");
+                // Alone, the list is all the output.
+                let o = run(&["--conflicts", "--retransmit-check", "64KiB"], &f);
+                assert_eq!(stdout(&o), format!("{line}\n"), "{case}");
             }
         }
     }
