@@ -775,8 +775,8 @@ impl<P: PagePool> Core<P> {
                 usize::MAX
             } else {
                 // Within the memcap, and within half of it for all halves'
-                // recent bytes, so that out-of-order data can always wait
-                // in the other half (the recent bytes stay until their
+                // recent bytes, so that they alone never take the room
+                // out-of-order data waits in (they stay until their
                 // connection closes).
                 let pages = self.pool.in_use().saturating_sub(self.delivering.len());
                 let own = a.recent_alloc();
@@ -903,10 +903,9 @@ impl<P: PagePool> Core<P> {
     /// Whether keeping `want` bytes in half `h` would take the memory the
     /// memcap counts past it: the pages left once this delivery's go back,
     /// every other half's kept bytes, the recent bytes of all (this one's
-    /// too), and these. Without this test kept
-    /// bytes were bounded only per half (`max_kept_bytes`), so handlers
-    /// waiting for a delimiter on many connections could hold that much on
-    /// each.
+    /// too), and these. Without this test kept bytes were bounded only per
+    /// half (`max_kept_bytes`), so handlers waiting for a delimiter on
+    /// many connections could hold that much on each.
     fn keep_over_memcap(&self, h: &Half<P::Page>, want: usize) -> bool {
         let cap = self.cfg.memcap;
         if cap == 0 {
