@@ -778,9 +778,8 @@ impl<P: PagePool> Core<P> {
                 // recent bytes, so that they alone never take the room
                 // out-of-order data waits in (they stay until their
                 // connection closes).
-                let pages = self.pool.in_use().saturating_sub(self.delivering.len());
                 let own = a.recent_alloc();
-                let all = cap.saturating_sub(pages * self.pool.page_size() + self.kept_alloc - own);
+                let all = cap.saturating_sub(self.held_but(own));
                 all.min((cap / 2).saturating_sub(self.recent_alloc - own))
             };
             let pieces = &self.delivering;
@@ -911,10 +910,16 @@ impl<P: PagePool> Core<P> {
         if cap == 0 {
             return false;
         }
-        let pages = self.pool.in_use().saturating_sub(self.delivering.len());
         let own = h.aside.as_deref().map_or(0, |kb| kb.bytes.capacity());
-        let others = self.kept_alloc - own;
-        pages * self.pool.page_size() + others + want > cap
+        self.held_but(own) + want > cap
+    }
+
+    /// Bytes the memcap counts once this delivery's pages go back, but
+    /// `own` (part of the kept or recent bytes): the pages in use and
+    /// every half's kept and recent bytes.
+    fn held_but(&self, own: usize) -> usize {
+        let pages = self.pool.in_use().saturating_sub(self.delivering.len());
+        pages * self.pool.page_size() + self.kept_alloc - own
     }
 
     /// Makes the bytes gathered in `kept_scratch` the half's kept bytes:
