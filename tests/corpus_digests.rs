@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use weft_engine::PipelineConfig;
+use weft_replay::digest::Line;
 
 /// Lines `SRC SPORT DST DPORT BYTES SHA` (GAPBYTES dropped) as a multiset.
 fn multiset(lines: impl IntoIterator<Item = String>) -> BTreeMap<String, usize> {

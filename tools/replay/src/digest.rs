@@ -21,9 +21,9 @@ pub struct HalfDigest {
     pub sha256: String,
 }
 
-impl HalfDigest {
-    /// The digest line (without newline).
-    pub fn line(&self) -> String {
+/// The digest line: SRC_IP SRC_PORT DST_IP DST_PORT BYTES GAPBYTES SHA256.
+impl Line for HalfDigest {
+    fn line(&self) -> String {
         format!(
             "{} {} {} {} {} {} {}",
             self.src.0, self.src.1, self.dst.0, self.dst.1, self.bytes, self.gap_bytes, self.sha256
@@ -47,10 +47,10 @@ pub struct Conflict {
     pub new_won: bool,
 }
 
-impl Conflict {
-    /// The conflict line (without newline): `conflict SRC_IP SRC_PORT
-    /// DST_IP DST_PORT OFFSET LEN KEPT`, KEPT being `first` or `new`.
-    pub fn line(&self) -> String {
+/// The conflict line: `conflict SRC_IP SRC_PORT DST_IP DST_PORT OFFSET
+/// LEN KEPT`, KEPT being `first` or `new`.
+impl Line for Conflict {
+    fn line(&self) -> String {
         let kept = if self.new_won { "new" } else { "first" };
         format!(
             "conflict {} {} {} {} {} {} {kept}",
@@ -70,9 +70,15 @@ pub fn hex(b: &[u8]) -> String {
     s
 }
 
-/// Sorted digest lines of `digests`.
-pub fn lines(digests: &[HalfDigest]) -> Vec<String> {
-    let mut v: Vec<String> = digests.iter().map(HalfDigest::line).collect();
+/// What prints as one line of a replay's output.
+pub trait Line {
+    /// The line, without newline.
+    fn line(&self) -> String;
+}
+
+/// Sorted lines of `items` (digests or conflicts).
+pub fn lines<T: Line>(items: &[T]) -> Vec<String> {
+    let mut v: Vec<String> = items.iter().map(Line::line).collect();
     v.sort_unstable();
     v
 }

@@ -312,9 +312,7 @@ fn main() -> ExitCode {
         }
     }
     if args.conflicts {
-        let mut lines: Vec<String> = out.conflicts.iter().map(|c| c.line()).collect();
-        lines.sort_unstable();
-        for l in lines {
+        for l in weft_replay::digest::lines(&out.conflicts) {
             written = written.and_then(|()| writeln!(stdout, "{l}"));
         }
     }
