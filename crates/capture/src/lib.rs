@@ -1,5 +1,7 @@
 //! Packet sources for weft: classic pcap and pcapng captures, read from a
-//! memory-mapped file, a gzip-compressed file, standard input or any reader.
+//! memory-mapped file, a gzip-compressed file, standard input or any reader;
+//! and, on Linux, live capture from a network interface ([`Live`]: an
+//! `AF_PACKET` socket's `TPACKET_V3` ring, its blocks lent out in place).
 //!
 //! # What this crate owns
 //!
@@ -12,9 +14,10 @@
 //! # How
 //!
 //! * Uncompressed files are memory-mapped and frames borrow the mapping: no
-//!   packet byte is copied. The mapping is the crate's only `unsafe` (module
-//!   `raw`); a mapped file truncated by another process while read raises
-//!   `SIGBUS`, so [`Capture::open_buffered`] reads instead of mapping.
+//!   packet byte is copied. The mapping is one of the crate's two homes of
+//!   `unsafe` (module `raw`; the live capture's ring is the other); a
+//!   mapped file truncated by another process while read raises `SIGBUS`,
+//!   so [`Capture::open_buffered`] reads instead of mapping.
 //! * Streams (standard input, pipes, gzip, which is told by its magic number
 //!   and not by the file name) are read into a reusable buffer; frames
 //!   borrow it until the next call, hence the lending
@@ -85,6 +88,8 @@ mod capture;
 mod endian;
 mod error;
 mod input;
+#[cfg(target_os = "linux")]
+mod live;
 mod pcap;
 mod pcapng;
 mod raw;
@@ -93,6 +98,8 @@ mod readahead;
 pub use capture::Capture;
 pub use error::{CaptureError, ErrorKind};
 pub use input::SharedBytes;
+#[cfg(target_os = "linux")]
+pub use live::{Live, LiveBlock, LiveFrame, LiveOptions, LiveStats};
 pub use pcap::{PcapHeader, MAX_RECORD_LEN};
 pub use pcapng::Interface;
 

@@ -1,5 +1,6 @@
-//! The crate's only `unsafe` code: mapping a capture file read-only, and
-//! unmapping pages of it that were read ([`Mapping::drop_behind`]).
+//! `unsafe` code for files (the live capture's ring has its own, in
+//! `live`): mapping a capture file read-only, and unmapping pages of it
+//! that were read ([`Mapping::drop_behind`]).
 //!
 //! Everything else sees a [`Mapping`] as a plain `&[u8]`.
 //!

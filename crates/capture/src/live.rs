@@ -1,0 +1,836 @@
+//! Live capture from a network interface: a Linux `AF_PACKET` socket with
+//! a `TPACKET_V3` receive ring shared with the kernel (the crate's second
+//! home of `unsafe`, with the memory maps of [`crate::raw`]).
+//!
+//! # The ring
+//!
+//! The kernel writes packets into blocks of a ring mapped into this process
+//! and hands each block over whole: its status word turns from
+//! `TP_STATUS_KERNEL` to `TP_STATUS_USER` once the block is full or its
+//! timeout passed with packets in it. [`Live::next_block`] takes the blocks
+//! in ring order; a [`LiveBlock`] lends one out, and the block goes back to
+//! the kernel when the last clone of it is dropped, on whichever thread
+//! that is. Frames are never copied: an engine can keep the block (an
+//! `Arc<LiveBlock>` is an engine block) until its workers are done with
+//! every frame in it. While every block is lent out the kernel has nowhere
+//! to write and drops packets; it counts them ([`LiveStats::kernel_drops`]).
+//!
+//! A block still lent out from the ring's previous lap also says
+//! `TP_STATUS_USER`: the kernel numbers the blocks it fills (`seq_num`), and
+//! a number not above the last one taken means the block is not new.
+//!
+//! # What a frame looks like
+//!
+//! The kernel takes VLAN tags out of frames whose device strips them, and
+//! says so beside the frame; the tag is put back in place (four bytes of
+//! room are reserved before each frame for it, `PACKET_RESERVE`, as
+//! libpcap does), so a frame looks as it did on the wire. On a loopback
+//! device every packet passes twice, sent and received: the sent copy is
+//! skipped, as libpcap does ([`LiveStats::loopback_copies`]).
+
+#![allow(unsafe_code)]
+
+use std::ffi::CString;
+use std::io;
+use std::mem::size_of;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use memmap2::{MmapOptions, MmapRaw};
+
+/// `SOL_PACKET` socket options and values (linux/if_packet.h); the `libc`
+/// crate's versions of these moved between its releases, the kernel's ABI
+/// does not.
+const PACKET_ADD_MEMBERSHIP: libc::c_int = 1;
+const PACKET_RX_RING: libc::c_int = 5;
+const PACKET_STATISTICS: libc::c_int = 6;
+const PACKET_VERSION: libc::c_int = 10;
+const PACKET_RESERVE: libc::c_int = 12;
+const TPACKET_V3: libc::c_int = 2;
+const PACKET_MR_PROMISC: libc::c_ushort = 1;
+const PACKET_OUTGOING: u8 = 4;
+const ETH_P_ALL: u16 = 0x0003;
+
+const TP_STATUS_KERNEL: u32 = 0;
+const TP_STATUS_USER: u32 = 1;
+const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
+const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
+
+/// `ARPHRD_*` device types with a link layer this reader hands on.
+const ARPHRD_ETHER: u16 = 1;
+const ARPHRD_LOOPBACK: u16 = 772;
+const ARPHRD_RAWIP: u16 = 519;
+const ARPHRD_NONE: u16 = 0xfffe;
+
+/// `struct tpacket_req3`.
+#[repr(C)]
+struct TpacketReq3 {
+    block_size: u32,
+    block_nr: u32,
+    frame_size: u32,
+    frame_nr: u32,
+    retire_blk_tov: u32,
+    sizeof_priv: u32,
+    feature_req_word: u32,
+}
+
+/// `struct tpacket_stats_v3`.
+#[repr(C)]
+#[derive(Default)]
+struct TpacketStatsV3 {
+    packets: u32,
+    drops: u32,
+    freeze_q_cnt: u32,
+}
+
+/// `struct packet_mreq`.
+#[repr(C)]
+struct PacketMreq {
+    ifindex: libc::c_int,
+    kind: libc::c_ushort,
+    alen: libc::c_ushort,
+    address: [u8; 8],
+}
+
+/// Offsets in a block's header (`struct tpacket_block_desc` with its
+/// `tpacket_hdr_v1`).
+mod block {
+    pub const STATUS: usize = 8;
+    pub const NUM_PKTS: usize = 12;
+    pub const FIRST: usize = 16;
+    pub const SEQ: usize = 24;
+    pub const LEN: usize = 48;
+}
+
+/// Offsets in a packet's header (`struct tpacket3_hdr`), and where the
+/// `struct sockaddr_ll` after it keeps the packet's type.
+mod pkt {
+    pub const NEXT: usize = 0;
+    pub const SEC: usize = 4;
+    pub const NSEC: usize = 8;
+    pub const SNAPLEN: usize = 12;
+    pub const LEN: usize = 16;
+    pub const STATUS: usize = 20;
+    pub const MAC: usize = 24;
+    pub const VLAN_TCI: usize = 32;
+    pub const VLAN_TPID: usize = 36;
+    pub const LEN_HDR: usize = 48;
+    /// `sll_pkttype`: `TPACKET_ALIGN(sizeof(tpacket3_hdr))` + 10.
+    pub const PKTTYPE: usize = 58;
+    /// The header and the `sockaddr_ll` (20 bytes) after it.
+    pub const HDR_AND_ADDR: usize = 68;
+}
+
+/// Room the kernel leaves before each frame for a VLAN tag put back.
+const VLAN_TAG: usize = 4;
+
+/// How a [`Live`] capture's ring is laid out and what it asks the device.
+///
+/// The defaults: 64 blocks of 1 MiB (a 64 MiB ring, about 45,000
+/// full-size frames: a quarter of a second of a saturated 10 Gbit/s
+/// link), blocks handed over after 10 ms with packets in them, not
+/// promiscuous.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveOptions {
+    /// Bytes of a block: a power of two, at least 4 KiB. A packet longer
+    /// than a block is cut to it (counted in [`LiveStats::truncated`]).
+    pub block_size: usize,
+    /// Blocks in the ring (at least 2).
+    pub blocks: usize,
+    /// How long the kernel fills a block that has packets before handing
+    /// it over anyway: the most a packet waits at a low rate.
+    pub block_timeout: Duration,
+    /// Put the device in promiscuous mode while the capture is open.
+    pub promiscuous: bool,
+}
+
+impl Default for LiveOptions {
+    fn default() -> Self {
+        LiveOptions {
+            block_size: 1 << 20,
+            blocks: 64,
+            block_timeout: Duration::from_millis(10),
+            promiscuous: false,
+        }
+    }
+}
+
+/// A live capture's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LiveStats {
+    /// Blocks taken from the ring.
+    pub blocks: u64,
+    /// Frames handed on.
+    pub frames: u64,
+    /// Packets the kernel put in the ring, by its count (including the
+    /// loopback copies skipped), as of the last [`Live::stats`].
+    pub kernel_packets: u64,
+    /// Packets the kernel dropped because the ring was full: the reader
+    /// (or the workers holding its blocks) fell behind.
+    pub kernel_drops: u64,
+    /// Times the kernel found the ring full and waited for a block.
+    pub kernel_freezes: u64,
+    /// Sent copies of packets on a loopback device, skipped (each packet
+    /// is seen there once sent and once received).
+    pub loopback_copies: u64,
+    /// Frames whose VLAN tag the device had stripped, put back.
+    pub vlan_restored: u64,
+    /// Frames longer than their block, cut (their wire length is kept).
+    pub truncated: u64,
+    /// Frames the ring described outside their block: skipped. A kernel
+    /// never writes such; counted rather than trusted.
+    pub malformed: u64,
+}
+
+/// One frame of a [`LiveBlock`], by where it lies in the block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LiveFrame {
+    /// Offset of the frame's first byte in [`LiveBlock::bytes`].
+    pub offset: usize,
+    /// Bytes captured.
+    pub len: usize,
+    /// The packet's length on the wire; at least `len`.
+    pub wire_len: u32,
+    /// Receive time in nanoseconds since the Unix epoch (the kernel's
+    /// `CLOCK_REALTIME`).
+    pub ts_nanos: u64,
+}
+
+/// The socket and the ring mapped from it; shared by the reader and every
+/// lent block, so the mapping outlives them all.
+struct Ring {
+    map: MmapRaw,
+    block_size: usize,
+    blocks: usize,
+    // Declared last: closed after the mapping is gone.
+    fd: OwnedFd,
+}
+
+impl Ring {
+    /// The status word of block `i`.
+    fn status(&self, i: usize) -> &AtomicU32 {
+        debug_assert!(i < self.blocks);
+        // SAFETY: the word lies inside the mapping (block `i` starts at
+        // `i * block_size`, which is below its length, and a block is at
+        // least 4 KiB), is 4-aligned (blocks start at multiples of the page
+        // size), and is only ever accessed atomically by this process, and
+        // by the kernel with its own barriers around it, for as long as the
+        // mapping lives (the returned reference borrows `self`, which owns
+        // it).
+        unsafe {
+            AtomicU32::from_ptr(
+                self.map
+                    .as_mut_ptr()
+                    .add(i * self.block_size + block::STATUS)
+                    .cast(),
+            )
+        }
+    }
+
+    /// Whether block `i` is handed to user space, and if so its sequence
+    /// number (read after the status, which the kernel writes last).
+    fn user_seq(&self, i: usize) -> Option<u64> {
+        if self.status(i).load(Ordering::Acquire) & TP_STATUS_USER == 0 {
+            return None;
+        }
+        let at = i * self.block_size + block::SEQ;
+        let mut b = [0u8; 8];
+        // SAFETY: the 8 bytes lie inside the mapping (as the status word
+        // above). The kernel wrote them before it published the block with
+        // a release of the status, which was acquired above; while the
+        // status says user, the kernel does not write the block.
+        unsafe { std::ptr::copy_nonoverlapping(self.map.as_ptr().add(at), b.as_mut_ptr(), 8) };
+        Some(u64::from_ne_bytes(b))
+    }
+
+    /// Where block `i` starts.
+    fn block_ptr(&self, i: usize) -> *mut u8 {
+        debug_assert!(i < self.blocks);
+        self.map.as_mut_ptr().wrapping_add(i * self.block_size)
+    }
+
+    /// Gives block `i` back to the kernel.
+    fn release(&self, i: usize) {
+        self.status(i).store(TP_STATUS_KERNEL, Ordering::Release);
+    }
+}
+
+/// A live capture on one network interface, through a `TPACKET_V3` ring.
+///
+/// `Send` (it can move to the thread that reads it) but not `Sync`: one
+/// thread reads. Needs `CAP_NET_RAW` (root, or the capability granted to
+/// the program). Linux only.
+pub struct Live {
+    ring: Arc<Ring>,
+    /// The block to take next.
+    next: usize,
+    /// The sequence number of the last block taken.
+    last_seq: u64,
+    interface: String,
+    link_type: u32,
+    /// The device is a loopback: skip the sent copy of each packet.
+    loopback: bool,
+    /// The device's frames start with an Ethernet header (VLAN tags can be
+    /// put back).
+    ethernet: bool,
+    stats: LiveStats,
+}
+
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Live")
+            .field("interface", &self.interface)
+            .field("link_type", &self.link_type)
+            .field("blocks", &self.ring.blocks)
+            .field("block_size", &self.ring.block_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The result of a libc call returning -1 on failure.
+fn check(r: libc::c_int, what: &str) -> io::Result<libc::c_int> {
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(e.kind(), format!("{what}: {e}")));
+    }
+    Ok(r)
+}
+
+/// `setsockopt(fd, SOL_PACKET, opt, value)`.
+fn set_opt<T>(fd: &OwnedFd, opt: libc::c_int, value: &T, what: &str) -> io::Result<()> {
+    // SAFETY: `value` points to a live `T` of `size_of::<T>()` bytes, which
+    // the kernel only reads; the descriptor is open (owned).
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            opt,
+            (value as *const T).cast(),
+            size_of::<T>() as libc::socklen_t,
+        )
+    };
+    check(r, what).map(drop)
+}
+
+impl Live {
+    /// Opens a capture on `interface` (a name such as `eth0` or `lo`).
+    ///
+    /// Errors: no such interface (`NotFound`), no permission to capture
+    /// (`PermissionDenied`: it takes `CAP_NET_RAW`), a device whose link
+    /// layer is neither Ethernet nor raw IP (`Unsupported`), options out
+    /// of range (`InvalidInput`), or the kernel refusing the ring (its
+    /// size, for one, is bounded by memory).
+    pub fn open(interface: &str, opts: &LiveOptions) -> io::Result<Live> {
+        let invalid = |m: &str| io::Error::new(io::ErrorKind::InvalidInput, m.to_owned());
+        if !opts.block_size.is_power_of_two() || opts.block_size < 4096 || opts.block_size > 1 << 30
+        {
+            return Err(invalid("block size: a power of two from 4 KiB to 1 GiB"));
+        }
+        if opts.blocks < 2
+            || opts
+                .blocks
+                .checked_mul(opts.block_size)
+                .map_or(true, |n| n > 1 << 40)
+        {
+            return Err(invalid("blocks: at least 2, and a ring of at most 1 TiB"));
+        }
+        let name =
+            CString::new(interface).map_err(|_| invalid("interface name with a NUL byte"))?;
+        // SAFETY: `name` is a NUL-terminated string that outlives the call.
+        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+        if ifindex == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no network interface named {interface:?}"),
+            ));
+        }
+        // Protocol 0: the socket receives nothing until it is bound to the
+        // interface below, so no packet of another interface gets in first.
+        // SAFETY: plain system call with integer arguments.
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+        let fd = check(fd, "packet socket (capturing needs CAP_NET_RAW)")?;
+        // SAFETY: `fd` was just returned by `socket` and is owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        set_opt(&fd, PACKET_VERSION, &TPACKET_V3, "TPACKET_V3")?;
+        set_opt(
+            &fd,
+            PACKET_RESERVE,
+            &(VLAN_TAG as libc::c_uint),
+            "PACKET_RESERVE",
+        )?;
+        // Frames are what TPACKET_V1/V2 cut blocks into; V3 packs packets
+        // of any size, but the kernel still checks the numbers.
+        let frame_size: u32 = 2048;
+        let block_size = opts.block_size as u32;
+        let req = TpacketReq3 {
+            block_size,
+            block_nr: opts.blocks as u32,
+            frame_size,
+            frame_nr: (block_size / frame_size) * opts.blocks as u32,
+            retire_blk_tov: u32::try_from(opts.block_timeout.as_millis())
+                .unwrap_or(u32::MAX)
+                .max(1),
+            sizeof_priv: 0,
+            feature_req_word: 0,
+        };
+        set_opt(&fd, PACKET_RX_RING, &req, "PACKET_RX_RING")?;
+        let map = MmapOptions::new()
+            .len(opts.block_size * opts.blocks)
+            .map_raw(&fd)?;
+        let ring = Ring {
+            map,
+            block_size: opts.block_size,
+            blocks: opts.blocks,
+            fd,
+        };
+        // SAFETY: an all-zero `sockaddr_ll` is a valid value of the plain C struct.
+        let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        addr.sll_family = libc::AF_PACKET as libc::c_ushort;
+        addr.sll_protocol = ETH_P_ALL.to_be();
+        addr.sll_ifindex = ifindex as libc::c_int;
+        // SAFETY: `addr` is a `sockaddr_ll` of the given length.
+        let r = unsafe {
+            libc::bind(
+                ring.fd.as_raw_fd(),
+                (&addr as *const libc::sockaddr_ll).cast(),
+                size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        check(r, "binding to the interface")?;
+        let mut len = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+        // SAFETY: `addr` has room for `len` bytes, which the kernel fills.
+        let r = unsafe {
+            libc::getsockname(
+                ring.fd.as_raw_fd(),
+                (&mut addr as *mut libc::sockaddr_ll).cast(),
+                &mut len,
+            )
+        };
+        check(r, "reading the interface's type")?;
+        let (link_type, ethernet) = match addr.sll_hatype {
+            ARPHRD_ETHER | ARPHRD_LOOPBACK => (1, true),
+            ARPHRD_RAWIP | ARPHRD_NONE => (101, false),
+            other => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    format!("{interface}: device type {other} is neither Ethernet nor raw IP"),
+                ))
+            }
+        };
+        if opts.promiscuous {
+            let mreq = PacketMreq {
+                ifindex: ifindex as libc::c_int,
+                kind: PACKET_MR_PROMISC,
+                alen: 0,
+                address: [0; 8],
+            };
+            set_opt(&ring.fd, PACKET_ADD_MEMBERSHIP, &mreq, "promiscuous mode")?;
+        }
+        Ok(Live {
+            ring: Arc::new(ring),
+            next: 0,
+            last_seq: 0,
+            interface: interface.to_owned(),
+            link_type,
+            loopback: addr.sll_hatype == ARPHRD_LOOPBACK,
+            ethernet,
+            stats: LiveStats::default(),
+        })
+    }
+
+    /// The interface's name.
+    pub fn interface(&self) -> &str {
+        &self.interface
+    }
+
+    /// The frames' link type (a pcap `LINKTYPE_*` value: 1 for Ethernet
+    /// and loopback devices, 101 for raw IP ones).
+    pub fn link_type(&self) -> u32 {
+        self.link_type
+    }
+
+    /// The next block of frames, waiting up to `timeout` for one; `None`
+    /// if none came (or a signal interrupted the wait).
+    pub fn next_block(&mut self, timeout: Duration) -> io::Result<Option<LiveBlock>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.ring.user_seq(self.next) {
+                Some(seq) if seq > self.last_seq => return Ok(Some(self.take(seq))),
+                // Handed over in the ring's last lap and not given back
+                // yet: the kernel stands still there too.
+                Some(_) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(None);
+                    }
+                    std::thread::sleep(left.min(Duration::from_micros(200)));
+                }
+                None => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(None);
+                    }
+                    let mut p = libc::pollfd {
+                        fd: self.ring.fd.as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    };
+                    let ms = left.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
+                    // SAFETY: one valid `pollfd`, counted as one.
+                    let r = unsafe { libc::poll(&mut p, 1, ms) };
+                    if r < 0 {
+                        let e = io::Error::last_os_error();
+                        if e.kind() == io::ErrorKind::Interrupted {
+                            return Ok(None);
+                        }
+                        return Err(e);
+                    }
+                    if p.revents & (libc::POLLERR | libc::POLLNVAL) != 0
+                        && p.revents & libc::POLLIN == 0
+                    {
+                        return Err(io::Error::other(format!(
+                            "{}: the capture socket failed (the device went away?)",
+                            self.interface
+                        )));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes the block at `self.next`, seen handed over with number `seq`.
+    fn take(&mut self, seq: u64) -> LiveBlock {
+        let i = self.next;
+        self.next = (i + 1) % self.ring.blocks;
+        self.last_seq = seq;
+        // SAFETY: the block lies inside the mapping, which `self.ring`
+        // keeps. It was seen handed over (acquire, in `user_seq`) with a
+        // number above every block taken before, so it was filled since it
+        // was last given back and no `LiveBlock` for it lives; the kernel
+        // leaves a handed-over block alone. This is the only reference to
+        // it until the `LiveBlock` made below, after its last use.
+        let bytes =
+            unsafe { std::slice::from_raw_parts_mut(self.ring.block_ptr(i), self.ring.block_size) };
+        let frames = index_block(bytes, self.ethernet, self.loopback, &mut self.stats);
+        self.stats.blocks += 1;
+        self.stats.frames += frames.len() as u64;
+        LiveBlock {
+            ring: Arc::clone(&self.ring),
+            index: i,
+            frames,
+        }
+    }
+
+    /// The counters, with the kernel's added up to now.
+    pub fn stats(&mut self) -> LiveStats {
+        let mut k = TpacketStatsV3::default();
+        let mut len = size_of::<TpacketStatsV3>() as libc::socklen_t;
+        // SAFETY: `k` has room for `len` bytes, which the kernel fills.
+        let r = unsafe {
+            libc::getsockopt(
+                self.ring.fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                PACKET_STATISTICS,
+                (&mut k as *mut TpacketStatsV3).cast(),
+                &mut len,
+            )
+        };
+        // The kernel's counters restart at every read: added up here.
+        if r == 0 {
+            self.stats.kernel_packets += u64::from(k.packets);
+            self.stats.kernel_drops += u64::from(k.drops);
+            self.stats.kernel_freezes += u64::from(k.freeze_q_cnt);
+        }
+        self.stats
+    }
+}
+
+/// A block of a [`Live`] capture's ring, lent out: its frames, in place.
+/// It goes back to the kernel when dropped.
+///
+/// `Send` and `Sync`: the bytes are not written while it lives (neither
+/// by this process, which wrote what it had to before lending it, nor by
+/// the kernel, until it is given back), so an `Arc<LiveBlock>` can be an
+/// engine's block, read by its workers.
+pub struct LiveBlock {
+    ring: Arc<Ring>,
+    index: usize,
+    frames: Vec<LiveFrame>,
+}
+
+impl std::fmt::Debug for LiveBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveBlock")
+            .field("index", &self.index)
+            .field("frames", &self.frames.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LiveBlock {
+    /// The block's frames, in the order received.
+    pub fn frames(&self) -> &[LiveFrame] {
+        &self.frames
+    }
+
+    /// The block's bytes; frames lie at their offsets in it.
+    pub fn bytes(&self) -> &[u8] {
+        let r = &self.ring;
+        // SAFETY: inside the mapping (as `Ring::block_mut`). The block is
+        // lent to this `LiveBlock` until it drops: the kernel does not
+        // write it, and the only mutable reference made to it (in
+        // `Live::take`) ended before this value existed.
+        unsafe {
+            std::slice::from_raw_parts(r.map.as_ptr().add(self.index * r.block_size), r.block_size)
+        }
+    }
+
+    /// The bytes of `frame` (one of [`frames`](Self::frames)).
+    pub fn frame(&self, frame: &LiveFrame) -> &[u8] {
+        &self.bytes()[frame.offset..frame.offset + frame.len]
+    }
+}
+
+impl AsRef<[u8]> for LiveBlock {
+    fn as_ref(&self) -> &[u8] {
+        self.bytes()
+    }
+}
+
+impl Drop for LiveBlock {
+    fn drop(&mut self) {
+        self.ring.release(self.index);
+    }
+}
+
+fn u16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_ne_bytes([b[at], b[at + 1]])
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// The frames of a block handed over by the kernel, `block` being all of
+/// it; puts stripped VLAN tags back (an Ethernet device's) and skips the
+/// sent copies of a loopback device's packets. Checks every offset the
+/// block gives: what lies outside it is counted in `stats.malformed`
+/// and not handed on.
+fn index_block(
+    block: &mut [u8],
+    ethernet: bool,
+    loopback: bool,
+    stats: &mut LiveStats,
+) -> Vec<LiveFrame> {
+    let mut frames = Vec::new();
+    if block.len() < block::LEN {
+        return frames;
+    }
+    let count = u32_at(block, block::NUM_PKTS) as usize;
+    let mut at = u32_at(block, block::FIRST) as usize;
+    for k in 0..count {
+        let left = (count - k) as u64;
+        if at
+            .checked_add(pkt::HDR_AND_ADDR)
+            .map_or(true, |end| end > block.len())
+        {
+            stats.malformed += left;
+            break;
+        }
+        let next = u32_at(block, at + pkt::NEXT) as usize;
+        let snaplen = u32_at(block, at + pkt::SNAPLEN) as usize;
+        let wire = u32_at(block, at + pkt::LEN);
+        let status = u32_at(block, at + pkt::STATUS);
+        let mac = at + usize::from(u16_at(block, at + pkt::MAC));
+        let ts = u64::from(u32_at(block, at + pkt::SEC)) * 1_000_000_000
+            + u64::from(u32_at(block, at + pkt::NSEC));
+        let inside =
+            mac >= at + pkt::LEN_HDR && mac.checked_add(snaplen).is_some_and(|e| e <= block.len());
+        if !inside {
+            stats.malformed += 1;
+        } else if loopback && block[at + pkt::PKTTYPE] == PACKET_OUTGOING {
+            stats.loopback_copies += 1;
+        } else {
+            let tci = u32_at(block, at + pkt::VLAN_TCI);
+            let mut frame = LiveFrame {
+                offset: mac,
+                len: snaplen,
+                wire_len: wire.max(snaplen as u32),
+                ts_nanos: ts,
+            };
+            // libpcap's test: a tag the kernel says is valid, or any
+            // non-zero tag (kernels before the flag).
+            let tagged = ethernet && (status & TP_STATUS_VLAN_VALID != 0 || tci != 0);
+            if tagged && snaplen >= 12 && mac >= at + pkt::HDR_AND_ADDR + VLAN_TAG {
+                let tpid = if status & TP_STATUS_VLAN_TPID_VALID != 0 {
+                    u16_at(block, at + pkt::VLAN_TPID)
+                } else {
+                    0x8100
+                };
+                let start = mac - VLAN_TAG;
+                block.copy_within(mac..mac + 12, start);
+                block[start + 12..start + 14].copy_from_slice(&tpid.to_be_bytes());
+                block[start + 14..start + 16].copy_from_slice(&(tci as u16).to_be_bytes());
+                frame.offset = start;
+                frame.len += VLAN_TAG;
+                frame.wire_len = frame.wire_len.saturating_add(VLAN_TAG as u32);
+                stats.vlan_restored += 1;
+            }
+            if (frame.len as u64) < u64::from(frame.wire_len) {
+                stats.truncated += 1;
+            }
+            frames.push(frame);
+        }
+        if next == 0 {
+            if k + 1 < count {
+                stats.malformed += left - 1;
+            }
+            break;
+        }
+        at = at.saturating_add(next);
+    }
+    frames
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A block of `size` bytes holding `packets`: (frame bytes, status,
+    /// VLAN TCI, packet type), laid out as the kernel lays them out.
+    fn block_of(size: usize, packets: &[(&[u8], u32, u16, u8)]) -> Vec<u8> {
+        let mut b = vec![0u8; size];
+        let put32 =
+            |b: &mut [u8], at: usize, v: u32| b[at..at + 4].copy_from_slice(&v.to_ne_bytes());
+        put32(&mut b, block::NUM_PKTS, packets.len() as u32);
+        put32(&mut b, block::FIRST, 48);
+        let mut at = 48;
+        for (k, (frame, status, tci, kind)) in packets.iter().enumerate() {
+            // netoff = ALIGN16(68 + 16) + 4; macoff = netoff - 14.
+            let mac = 100 - 14;
+            let len = mac + frame.len();
+            let next = if k + 1 == packets.len() {
+                0
+            } else {
+                (len + 15) & !15
+            };
+            put32(&mut b, at + pkt::NEXT, next as u32);
+            put32(&mut b, at + pkt::SEC, 1_700_000_000);
+            put32(&mut b, at + pkt::NSEC, k as u32);
+            put32(&mut b, at + pkt::SNAPLEN, frame.len() as u32);
+            put32(&mut b, at + pkt::LEN, frame.len() as u32 + 1);
+            put32(&mut b, at + pkt::STATUS, TP_STATUS_USER | status);
+            b[at + pkt::MAC..at + pkt::MAC + 2].copy_from_slice(&(mac as u16).to_ne_bytes());
+            put32(&mut b, at + pkt::VLAN_TCI, u32::from(*tci));
+            b[at + pkt::PKTTYPE] = *kind;
+            b[at + mac..at + len].copy_from_slice(frame);
+            at += next;
+        }
+        b
+    }
+
+    fn eth(tail: &[u8]) -> Vec<u8> {
+        let mut f = vec![1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 0x08, 0x00];
+        f.extend_from_slice(tail);
+        f
+    }
+
+    #[test]
+    fn frames_come_out_in_order_with_their_times() {
+        let (a, c) = (eth(b"first"), eth(b"second one"));
+        let mut b = block_of(4096, &[(&a, 0, 0, 0), (&c, 0, 0, 0)]);
+        let mut st = LiveStats::default();
+        let f = index_block(&mut b, true, false, &mut st);
+        assert_eq!(f.len(), 2);
+        assert_eq!(&b[f[0].offset..f[0].offset + f[0].len], &a[..]);
+        assert_eq!(&b[f[1].offset..f[1].offset + f[1].len], &c[..]);
+        assert_eq!(f[1].ts_nanos, 1_700_000_000_000_000_001);
+        assert_eq!(f[0].wire_len, a.len() as u32 + 1);
+        assert_eq!(st.truncated, 2);
+        assert_eq!(st.malformed, 0);
+    }
+
+    #[test]
+    fn a_stripped_vlan_tag_is_put_back_in_place() {
+        let a = eth(b"payload");
+        let mut b = block_of(4096, &[(&a, TP_STATUS_VLAN_VALID, 0x0123, 0)]);
+        let mut st = LiveStats::default();
+        let f = index_block(&mut b, true, false, &mut st);
+        let got = &b[f[0].offset..f[0].offset + f[0].len];
+        let mut want = a[..12].to_vec();
+        want.extend_from_slice(&[0x81, 0x00, 0x01, 0x23]);
+        want.extend_from_slice(&a[12..]);
+        assert_eq!(got, &want[..]);
+        assert_eq!(f[0].wire_len, a.len() as u32 + 1 + 4);
+        assert_eq!(st.vlan_restored, 1);
+        // Not on a raw IP device: its frames have no Ethernet header.
+        let mut b = block_of(4096, &[(&a, TP_STATUS_VLAN_VALID, 0x0123, 0)]);
+        let f = index_block(&mut b, false, false, &mut st);
+        assert_eq!(&b[f[0].offset..f[0].offset + f[0].len], &a[..]);
+    }
+
+    #[test]
+    fn loopback_skips_the_sent_copy() {
+        let a = eth(b"x");
+        let mut b = block_of(4096, &[(&a, 0, 0, PACKET_OUTGOING), (&a, 0, 0, 0)]);
+        let mut st = LiveStats::default();
+        assert_eq!(index_block(&mut b, true, true, &mut st).len(), 1);
+        assert_eq!(st.loopback_copies, 1);
+        // Elsewhere a sent packet is one to reassemble.
+        let mut b = block_of(4096, &[(&a, 0, 0, PACKET_OUTGOING), (&a, 0, 0, 0)]);
+        assert_eq!(index_block(&mut b, true, false, &mut st).len(), 2);
+    }
+
+    #[test]
+    fn offsets_outside_the_block_are_counted_not_followed() {
+        let a = eth(b"abc");
+        let put32 =
+            |b: &mut [u8], at: usize, v: u32| b[at..at + 4].copy_from_slice(&v.to_ne_bytes());
+        // A frame running past the block's end.
+        let mut b = block_of(4096, &[(&a, 0, 0, 0), (&a, 0, 0, 0)]);
+        put32(&mut b, 48 + pkt::SNAPLEN, 5000);
+        let mut st = LiveStats::default();
+        assert_eq!(index_block(&mut b, true, false, &mut st).len(), 1);
+        assert_eq!(st.malformed, 1);
+        // A next offset past the end: the packets it leaves out are counted.
+        let mut b = block_of(4096, &[(&a, 0, 0, 0), (&a, 0, 0, 0), (&a, 0, 0, 0)]);
+        put32(&mut b, 48 + pkt::NEXT, 1 << 30);
+        let mut st = LiveStats::default();
+        assert_eq!(index_block(&mut b, true, false, &mut st).len(), 1);
+        assert_eq!(st.malformed, 2);
+        // A count beyond the chain: the chain ends early.
+        let mut b = block_of(4096, &[(&a, 0, 0, 0)]);
+        put32(&mut b, block::NUM_PKTS, 3);
+        let mut st = LiveStats::default();
+        assert_eq!(index_block(&mut b, true, false, &mut st).len(), 1);
+        assert_eq!(st.malformed, 2);
+        // A first packet past the end, and a block too short for a header.
+        let mut b = block_of(4096, &[(&a, 0, 0, 0)]);
+        put32(&mut b, block::FIRST, u32::MAX);
+        let mut st = LiveStats::default();
+        assert!(index_block(&mut b, true, false, &mut st).is_empty());
+        assert_eq!(st.malformed, 1);
+        assert!(index_block(&mut [0u8; 20], true, false, &mut st).is_empty());
+    }
+
+    #[test]
+    fn bad_options_are_refused_before_any_system_call() {
+        for (block_size, blocks) in [(3000, 4), (1 << 20, 1), (4096, usize::MAX)] {
+            let opts = LiveOptions {
+                block_size,
+                blocks,
+                ..LiveOptions::default()
+            };
+            let e = Live::open("lo", &opts).unwrap_err();
+            assert_eq!(
+                e.kind(),
+                io::ErrorKind::InvalidInput,
+                "{block_size} {blocks}"
+            );
+        }
+        let e = Live::open("no-such-interface-0", &LiveOptions::default()).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    }
+}

@@ -1,0 +1,245 @@
+//! Live capture on the loopback device: the bytes of a TCP connection made
+//! by this test come out of the ring, each packet once, in order.
+//!
+//! Capturing needs `CAP_NET_RAW`. Without it the test says so and passes,
+//! unless `WEFT_REQUIRE_LIVE=1` (set by `.ci/run` when it runs as root),
+//! which makes it fail instead.
+#![cfg(target_os = "linux")]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use weft_capture::{Live, LiveOptions};
+
+/// Opens a capture on `lo`, or `None` (with a visible message) where this
+/// process may not capture and nothing requires it.
+fn open_loopback(opts: &LiveOptions) -> Option<Live> {
+    match Live::open("lo", opts) {
+        Ok(live) => Some(live),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            let required = std::env::var("WEFT_REQUIRE_LIVE").is_ok_and(|v| v == "1");
+            assert!(
+                !required,
+                "WEFT_REQUIRE_LIVE=1 but capturing is not allowed: {e}"
+            );
+            eprintln!(
+                "SKIPPED: live capture not allowed here ({e}); WEFT_REQUIRE_LIVE=1 makes this fail"
+            );
+            None
+        }
+        Err(e) => panic!("opening a capture on lo: {e}"),
+    }
+}
+
+/// The TCP payload of an IPv4-over-Ethernet frame between the two ports,
+/// with its sequence number, flags, and whether it goes from `a` to `b`.
+fn tcp_between(frame: &[u8], a: u16, b: u16) -> Option<(bool, u32, u8, &[u8])> {
+    if frame.len() < 14 + 20 || frame[12..14] != [0x08, 0x00] || frame[14] >> 4 != 4 {
+        return None;
+    }
+    let ip = &frame[14..];
+    let ihl = usize::from(ip[0] & 15) * 4;
+    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    if ip[9] != 6 || total > ip.len() || ihl + 20 > total {
+        return None;
+    }
+    let tcp = &ip[ihl..total];
+    let (sport, dport) = (
+        u16::from_be_bytes([tcp[0], tcp[1]]),
+        u16::from_be_bytes([tcp[2], tcp[3]]),
+    );
+    let forward = (sport, dport) == (a, b);
+    if !forward && (sport, dport) != (b, a) {
+        return None;
+    }
+    let seq = u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]);
+    let off = usize::from(tcp[12] >> 4) * 4;
+    Some((forward, seq, tcp[13], tcp.get(off..)?))
+}
+
+#[test]
+fn a_loopback_connection_comes_out_whole_and_once() {
+    let opts = LiveOptions {
+        blocks: 8,
+        block_timeout: Duration::from_millis(5),
+        ..LiveOptions::default()
+    };
+    let Some(mut live) = open_loopback(&opts) else {
+        return;
+    };
+    assert_eq!(live.link_type(), 1, "lo frames carry an Ethernet header");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = listener.local_addr().unwrap().port();
+    // 300 KB in many writes: many segments, several blocks.
+    let sent: Vec<u8> = (0..300_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    let to_send = sent.clone();
+    let peer = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).unwrap();
+        s.write_all(b"done").unwrap();
+        got
+    });
+    let mut client = TcpStream::connect(("127.0.0.1", server)).unwrap();
+    let client_port = client.local_addr().unwrap().port();
+    for chunk in to_send.chunks(7_000) {
+        client.write_all(chunk).unwrap();
+    }
+    client.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut reply = Vec::new();
+    client.read_to_end(&mut reply).unwrap();
+    assert_eq!(peer.join().unwrap(), sent);
+    assert_eq!(reply, b"done");
+
+    // Every segment of the connection, by sequence number: a copy seen
+    // twice would show as a segment starting where one already did.
+    let mut data: Vec<(u32, Vec<u8>)> = Vec::new();
+    let (mut syn, mut fins, mut last_ts) = (0, 0, 0u64);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fins < 2 && Instant::now() < deadline {
+        let Some(block) = live.next_block(Duration::from_millis(100)).unwrap() else {
+            continue;
+        };
+        for f in block.frames() {
+            assert!(f.ts_nanos >= last_ts, "receive times go forward");
+            last_ts = f.ts_nanos;
+            let Some((forward, seq, flags, payload)) =
+                tcp_between(block.frame(f), client_port, server)
+            else {
+                continue;
+            };
+            if forward {
+                syn += usize::from(flags & 0x02 != 0);
+                if !payload.is_empty() {
+                    data.push((seq, payload.to_vec()));
+                }
+            }
+            fins += usize::from(flags & 0x01 != 0);
+        }
+    }
+    assert_eq!(
+        (syn, fins),
+        (1, 2),
+        "the handshake and both FINs, once each"
+    );
+    data.sort_by_key(|(seq, _)| *seq);
+    let mut stream = Vec::new();
+    for (i, (seq, bytes)) in data.iter().enumerate() {
+        if i > 0 {
+            let (prev, b) = &data[i - 1];
+            assert_eq!(
+                prev.wrapping_add(b.len() as u32),
+                *seq,
+                "segments follow each other, none twice"
+            );
+        }
+        stream.extend_from_slice(bytes);
+    }
+    assert_eq!(stream.len(), sent.len());
+    assert!(stream == sent, "the captured bytes are those sent");
+    let st = live.stats();
+    assert_eq!(st.malformed, 0);
+    assert!(
+        st.loopback_copies > 0,
+        "the sent copies were seen and skipped"
+    );
+    assert!(st.frames > 0 && st.blocks > 0);
+    assert_eq!(st.kernel_drops, 0, "{st:?}");
+}
+
+#[test]
+fn blocks_go_back_to_the_kernel_when_dropped_on_any_thread() {
+    // Two blocks: the ring stalls unless lent blocks come back.
+    let opts = LiveOptions {
+        block_size: 1 << 16,
+        blocks: 2,
+        block_timeout: Duration::from_millis(1),
+        ..LiveOptions::default()
+    };
+    let Some(mut live) = open_loopback(&opts) else {
+        return;
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let sender = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        for _ in 0..200 {
+            s.write_all(&[7u8; 100]).unwrap();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    });
+    let _client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<weft_capture::LiveBlock>();
+    // Blocks are dropped on another thread, a little later.
+    let dropper = std::thread::spawn(move || {
+        for b in rx {
+            std::thread::sleep(Duration::from_millis(1));
+            drop(b);
+        }
+    });
+    let mut taken = 0;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while taken < 20 && Instant::now() < deadline {
+        if let Some(b) = live.next_block(Duration::from_millis(50)).unwrap() {
+            taken += 1;
+            tx.send(b).unwrap();
+        }
+    }
+    drop(tx);
+    dropper.join().unwrap();
+    sender.join().unwrap();
+    assert!(
+        taken >= 20,
+        "a ring of two blocks went round {taken} times in 5 s"
+    );
+}
+
+#[test]
+fn a_block_still_lent_is_not_taken_again() {
+    let opts = LiveOptions {
+        block_size: 1 << 16,
+        blocks: 2,
+        block_timeout: Duration::from_millis(1),
+        ..LiveOptions::default()
+    };
+    let Some(mut live) = open_loopback(&opts) else {
+        return;
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let go = stop.clone();
+    let sender = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        while !go.load(std::sync::atomic::Ordering::Relaxed) {
+            s.write_all(&[1u8; 50]).unwrap();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    let _client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let take = |live: &mut Live| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(b) = live.next_block(Duration::from_millis(50)).unwrap() {
+                return b;
+            }
+            assert!(Instant::now() < deadline, "no block came");
+        }
+    };
+    // Both blocks lent: the ring's next one is the first, still ours.
+    let first = take(&mut live);
+    let second = take(&mut live);
+    let first_frames = first.frames().to_vec();
+    assert!(live
+        .next_block(Duration::from_millis(100))
+        .unwrap()
+        .is_none());
+    // Given back, it is filled again and comes round with new frames.
+    drop(first);
+    let again = take(&mut live);
+    assert_ne!(again.frames(), &first_frames[..]);
+    drop((second, again));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    sender.join().unwrap();
+}
