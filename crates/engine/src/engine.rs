@@ -1631,6 +1631,27 @@ impl<F: StreamFactory> Engine<F> {
         }
     }
 
+    /// Moves packet time forward to `now` without a frame, on every
+    /// worker: a live source calls it while no traffic comes, so
+    /// connections still time out and data held out of order is still
+    /// flushed on time. Frames gathered before are processed first. Packet
+    /// time never goes back: a `now` not past the latest frame's or call's
+    /// time does nothing.
+    pub fn advance_time(&mut self, now: Timestamp) {
+        if now <= self.now {
+            return;
+        }
+        self.now = now;
+        match &mut self.mode {
+            Mode::Inline(i) => {
+                i.run(&self.block);
+                // Timers call handlers (`complete`): guarded as a batch.
+                i.alone(|p| p.advance_time(now));
+            }
+            Mode::Workers(_) | Mode::Fanout(_) => self.tick(now),
+        }
+    }
+
     /// Pushes every gathered frame into the rings now.
     /// In inline mode, and for a dispatcher that runs worker 0, processes
     /// the frames waiting in the look-ahead.

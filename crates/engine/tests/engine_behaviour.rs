@@ -2215,3 +2215,95 @@ fn an_idle_worker_holds_only_the_current_block() {
     });
     assert_eq!(alive, 0, "old blocks still held");
 }
+
+/// A live source with no traffic moves packet time on itself
+/// ([`Engine::advance_time`]): connections left open close on their idle
+/// timeout, on every worker, before `finish` and without another frame;
+/// a time not past the latest does nothing.
+#[test]
+fn advancing_time_without_frames_times_out_idle_connections() {
+    let cfg = GenConfig {
+        seed: 31,
+        conns: 300,
+        concurrent: 60,
+        min_bytes: 100,
+        max_bytes: 3_000,
+        ..GenConfig::default()
+    };
+    let mut cap = Capture::from_bytes(trace(&cfg), "mem").unwrap();
+    let mut frames = Vec::new();
+    while let Some(f) = cap.next_frame() {
+        let f = f.unwrap();
+        frames.push((f.data.to_vec(), Timestamp(f.ts_nanos)));
+    }
+    // The first half: many connections are still open where it stops.
+    frames.truncate(frames.len() / 2);
+    let frames = Arc::new(frames);
+    const IDLE: u64 = 30_000_000_000;
+    for workers in [0, 1, 3] {
+        let frames = Arc::clone(&frames);
+        bounded(60, move || {
+            let totals = Totals::default();
+            let t = totals.clone();
+            let mut pipeline = PipelineConfig::default();
+            pipeline.reasm.idle_timeout_ns = Some(IDLE);
+            let mut engine = EngineBuilder::new()
+                .workers(workers)
+                .pin(false)
+                .pipeline(pipeline)
+                .build(move |worker| Factory {
+                    b: Behaviour::default(),
+                    worker,
+                    totals: t.clone(),
+                })
+                .unwrap();
+            for (f, ts) in frames.iter() {
+                engine.dispatch(LinkType::Ethernet, f, *ts);
+            }
+            engine.flush();
+            let last = frames.last().unwrap().1;
+            let completed = || totals.completed.load(Relaxed);
+            let settle = |engine: &Engine<Factory>| {
+                // Workers publish after each batch: wait for every frame.
+                while engine.snapshot().iter().map(|s| s.frames).sum::<u64>()
+                    < frames.len() as u64 * u64::from(workers > 0)
+                {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            };
+            settle(&engine);
+            let open_then = completed();
+            // Not past the latest frame: nothing happens.
+            engine.advance_time(Timestamp(last.0 - 1));
+            engine.advance_time(last);
+            std::thread::sleep(Duration::from_millis(20));
+            assert_eq!(completed(), open_then, "{workers} workers");
+            engine.advance_time(Timestamp(last.0 + IDLE + 1_000_000_000));
+            let before_finish = if workers == 0 {
+                completed()
+            } else {
+                // Each worker closes its connections when the tick
+                // reaches it; none stays active.
+                while engine
+                    .snapshot()
+                    .iter()
+                    .map(|s| s.flows_active)
+                    .sum::<u64>()
+                    > 0
+                {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                completed()
+            };
+            let report = engine.finish().unwrap();
+            let stats = report.stats.reasm_total();
+            assert!(stats.conns_closed_idle > 0, "{workers} workers: {stats:?}");
+            assert_eq!(
+                before_finish,
+                completed(),
+                "{workers} workers: every stream was complete before finish"
+            );
+            assert!(before_finish > open_then, "{workers} workers");
+        });
+    }
+}
