@@ -62,6 +62,18 @@ pub struct Outcome {
     /// The read-ahead helpers' trials of reading the capture ahead, and
     /// how many reading ahead won ([`Capture::readahead_trials`]).
     pub readahead_trials: (u32, u32),
+    /// A live capture's counters (the kernel's drops among them).
+    pub live: Option<LiveReport>,
+}
+
+/// What a live capture counted, and on which interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveReport {
+    /// The interface captured on.
+    pub interface: String,
+    /// Its counters.
+    #[cfg(target_os = "linux")]
+    pub stats: weft_capture::LiveStats,
 }
 
 /// Why a run failed as a whole.
@@ -76,6 +88,9 @@ pub enum RunError {
     /// drop backpressure (fanout workers have no ring to drop from: a slow
     /// one holds the others back).
     NoFanout,
+    /// A live capture could not be opened (no such interface, no
+    /// permission, not Linux).
+    Live(String),
 }
 
 impl std::fmt::Display for RunError {
@@ -85,8 +100,10 @@ impl std::fmt::Display for RunError {
             RunError::Engine(e) => e.fmt(f),
             RunError::NoFanout => f.write_str(
                 "fanout dispatch needs at least one worker, blocking backpressure, and captures \
-                 every worker can map (files, not standard input or compressed ones)",
+                 every worker can map (files, not standard input, compressed ones or a live \
+                 interface)",
             ),
+            RunError::Live(e) => f.write_str(e),
         }
     }
 }
@@ -154,31 +171,106 @@ pub fn replay(
         };
         opened.push(cap.map_err(RunError::Open)?);
     }
+    run_input(Input::Files(opened), opts, stop, progress)
+}
+
+/// Reassembles what a live capture on `live.interface` brings, until
+/// `stop` is set (Ctrl-C), `live.duration` passed or `live.count` frames
+/// came: a dispatcher (this thread) reads the ring's blocks in place and
+/// hands their frames to the workers (or reassembles them itself, inline);
+/// while no traffic comes, packet time follows the clock, so connections
+/// still time out. Linux only (`AF_PACKET`); capturing takes
+/// `CAP_NET_RAW`.
+pub fn replay_live(
+    live: &LiveInput,
+    opts: &ReplayOptions,
+    stop: &AtomicBool,
+    progress: Progress<'_>,
+) -> Result<Outcome, RunError> {
+    #[cfg(target_os = "linux")]
+    {
+        let cap = weft_capture::Live::open(&live.interface, &live.options)
+            .map_err(|e| RunError::Live(format!("{}: {e}", live.interface)))?;
+        run_input(Input::Live(cap, live), opts, stop, progress)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (opts, stop, progress);
+        Err(RunError::Live(format!(
+            "{}: live capture needs Linux (AF_PACKET)",
+            live.interface
+        )))
+    }
+}
+
+/// A live capture to reassemble ([`replay_live`]).
+#[derive(Clone, Debug, Default)]
+pub struct LiveInput {
+    /// The network interface, e.g. `eth0`.
+    pub interface: String,
+    /// The ring's shape and the device's mode.
+    #[cfg(target_os = "linux")]
+    pub options: weft_capture::LiveOptions,
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+    /// Stop after this many frames.
+    pub count: Option<u64>,
+}
+
+/// Where a run's frames come from.
+enum Input<'a> {
+    /// Capture files (or standard input), opened, read in turn.
+    Files(Vec<Capture>),
+    /// A live capture, and when to stop it.
+    #[cfg(target_os = "linux")]
+    Live(weft_capture::Live, &'a LiveInput),
+    #[cfg(not(target_os = "linux"))]
+    #[allow(dead_code)]
+    Never(std::marker::PhantomData<&'a ()>),
+}
+
+/// Runs `input` through a factory of the streams `opts` asks for.
+fn run_input(
+    input: Input<'_>,
+    opts: &ReplayOptions,
+    stop: &AtomicBool,
+    progress: Progress<'_>,
+) -> Result<Outcome, RunError> {
     // Two instantiations of the engine: without validators the streams'
     // check compiles to nothing ([`Check`]).
     if opts.output.paws || opts.output.window_check {
         run(
             ReplayFactory::<Validators>::new(opts.output.clone()),
-            opened,
+            input,
             opts,
             stop,
             progress,
         )
     } else {
         let factory = ReplayFactory::<Everything>::new(opts.output.clone());
-        run(factory, opened, opts, stop, progress)
+        run(factory, input, opts, stop, progress)
     }
 }
 
-/// [`replay`] with the captures opened, through `factory`'s streams.
+/// [`replay`] or [`replay_live`] with the input opened, through
+/// `factory`'s streams.
 fn run<C: Check>(
     (factory, rx): (ReplayFactory<C>, Receiver<Report>),
-    opened: Vec<Capture>,
+    mut input: Input<'_>,
     opts: &ReplayOptions,
     stop: &AtomicBool,
     progress: Progress<'_>,
 ) -> Result<Outcome, RunError> {
-    let total: Option<u64> = opened.iter().map(Capture::total_len).sum();
+    let (total, mapped) = match &input {
+        Input::Files(opened) => (
+            opened.iter().map(Capture::total_len).sum(),
+            opened.iter().all(Capture::is_mapped),
+        ),
+        #[cfg(target_os = "linux")]
+        Input::Live(..) => (None, false),
+        #[cfg(not(target_os = "linux"))]
+        Input::Never(_) => (None, false),
+    };
     let e = &opts.engine;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     // Not given: as many as there are table weights, or one per core.
@@ -188,7 +280,7 @@ fn run<C: Check>(
     let shape = Shape {
         workers,
         cores,
-        mapped: opened.iter().all(Capture::is_mapped),
+        mapped,
         paced: opts.pace.is_some(),
         backpressure: e.backpressure,
     };
@@ -225,8 +317,10 @@ fn run<C: Check>(
             (_, false, false) => "ring",
         },
         readahead_trials: (0, 0),
+        live: None,
     };
-    let report = if fanout {
+    let report = if let (true, Input::Files(opened)) = (fanout, &mut input) {
+        let opened = std::mem::take(opened);
         // Worker 0 reads the captures opened above; the others read them
         // again through the same mappings, so a page is faulted in once for
         // all, and worker 0 (its read-ahead helper, or itself without a
@@ -297,10 +391,24 @@ fn run<C: Check>(
             stop,
             group: None,
         };
-        let feed = |engine: &mut Engine<_>| {
-            reading.feed_all(engine, opened, &mut |read, frames| {
+        let live = &mut out.live;
+        let feed = |engine: &mut Engine<_>| match input {
+            Input::Files(opened) => reading.feed_all(engine, opened, &mut |read, frames| {
                 progress(read, total, frames)
-            })
+            }),
+            #[cfg(target_os = "linux")]
+            Input::Live(mut cap, what) => {
+                let fed = feed_live(engine, &mut cap, what, stop, &mut |read, frames| {
+                    progress(read, None, frames)
+                });
+                *live = Some(LiveReport {
+                    interface: what.interface.clone(),
+                    stats: cap.stats(),
+                });
+                fed
+            }
+            #[cfg(not(target_os = "linux"))]
+            Input::Never(_) => Fed::default(),
         };
         // Stream handlers run on this thread inline and on the worker 0 of
         // a dispatcher that runs it; with rings, only on worker threads.
@@ -602,6 +710,76 @@ impl Reading<'_> {
             }
         }
     }
+}
+
+/// The longest a live capture's reader waits for a block before it looks
+/// at the stop flag and the clock again.
+#[cfg(target_os = "linux")]
+const LIVE_POLL: Duration = Duration::from_millis(100);
+
+/// Feeds the blocks of a live capture to `engine`, each shared with the
+/// workers in place, until `stop` is set, `what.duration` passed or
+/// `what.count` frames went; calls `report(bytes, frames)` after each
+/// block. While no block comes, packet time is moved on to the clock
+/// (less what a block may still be holding back), so connections time
+/// out and held data flushes without traffic. Stopping is this input's
+/// normal end: the run is not marked interrupted.
+#[cfg(target_os = "linux")]
+fn feed_live<F: StreamFactory>(
+    engine: &mut Engine<F>,
+    cap: &mut weft_capture::Live,
+    what: &LiveInput,
+    stop: &AtomicBool,
+    report: &mut dyn FnMut(u64, u64),
+) -> Fed {
+    let mut fed = Fed::default();
+    let link = LinkType::from_raw(cap.link_type());
+    let deadline = what.duration.map(|d| Instant::now() + d);
+    let count = what.count.unwrap_or(u64::MAX);
+    // A packet may wait in a block this long before the kernel hands it
+    // over: idle time stays that far (and a margin) behind the clock, so
+    // no frame comes stamped before a time already told.
+    let lag = (what.options.block_timeout * 2 + Duration::from_millis(50)).as_nanos() as u64;
+    while fed.frames < count && !stop.load(Ordering::Relaxed) {
+        let wait = match deadline {
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => left.min(LIVE_POLL),
+                _ => break,
+            },
+            None => LIVE_POLL,
+        };
+        match cap.next_block(wait) {
+            Ok(Some(block)) => {
+                let block = Arc::new(block);
+                engine.set_block(block.clone());
+                for f in block.frames() {
+                    if fed.frames == count {
+                        break;
+                    }
+                    let ts = Timestamp(f.ts_nanos);
+                    engine.dispatch_in_block_wire(link, f.offset, f.len, f.wire_len, ts);
+                    fed.frames += 1;
+                    fed.bytes += f.len as u64;
+                }
+                report(fed.bytes, fed.frames);
+            }
+            Ok(None) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64);
+                engine.advance_time(Timestamp(now.saturating_sub(lag)));
+            }
+            Err(e) => {
+                fed.errors.push(CaptureError::new(
+                    weft_capture::ErrorKind::Io(e.kind()),
+                    what.interface.clone(),
+                    0,
+                ));
+                break;
+            }
+        }
+    }
+    fed
 }
 
 /// Sleeps so that frames go out at the capture's pace times a factor.

@@ -1,7 +1,7 @@
 //! # weft-replay: run captures through weft
 //!
 //! The library half of the `weft-replay` command: reading captures into the
-//! engine ([`app::replay`]), the digest, flow-file and counting stream
+//! engine ([`app::replay`]), or a live capture ([`app::replay_live`]), the digest, flow-file and counting stream
 //! handlers, the TOML configuration, and the reports. Tests and benches use
 //! it directly.
 //!

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use clap::Parser;
 use weft_engine::EngineError;
 use weft_reasm::{OverlapPolicy, UrgentPolicy};
-use weft_replay::app::{replay, ReplayOptions, RunError};
+use weft_replay::app::{replay, replay_live, LiveInput, ReplayOptions, RunError};
 use weft_replay::config::{parse_size, ConfigFile, Dispatch};
 use weft_wire::DefragPolicy;
 
@@ -27,8 +27,27 @@ use weft_wire::DefragPolicy;
 )]
 struct Args {
     /// Capture files (pcap, pcapng, gzip-compressed; `-` reads standard input).
-    #[arg(required = true)]
+    #[arg(required_unless_present = "interface")]
     captures: Vec<PathBuf>,
+    /// Capture live from this network interface instead of reading files
+    /// (Linux, AF_PACKET; needs CAP_NET_RAW): until Ctrl-C, --duration or
+    /// --count, then report as for files (exit status 0).
+    #[arg(long, short = 'i', value_name = "NAME", conflicts_with_all = ["captures", "pace", "no_map"])]
+    interface: Option<String>,
+    /// Live capture: stop after SECS seconds.
+    #[arg(long, value_name = "SECS", requires = "interface", value_parser = parse_seconds)]
+    duration: Option<std::time::Duration>,
+    /// Live capture: stop after N frames.
+    #[arg(long, value_name = "N", requires = "interface")]
+    count: Option<u64>,
+    /// Live capture: put the interface in promiscuous mode while capturing.
+    #[arg(long, requires = "interface")]
+    promisc: bool,
+    /// Live capture: the kernel's ring, e.g. 256MiB (default 64MiB, in 1
+    /// MiB blocks; while the ring is full the kernel drops packets, and
+    /// counts them).
+    #[arg(long, value_name = "SIZE", requires = "interface", value_parser = parse_size)]
+    live_ring: Option<usize>,
     /// Worker threads (default: one per available core).
     #[arg(long, short = 'w')]
     workers: Option<usize>,
@@ -163,7 +182,7 @@ struct Args {
         "digest", "conflicts", "write_flows", "json", "pace", "workers", "inline", "dispatch",
         "table_weights", "stats", "config", "overlap_policy", "defrag_policy", "urgent",
         "drop_short_on_wire", "accept_source_routed", "refuse_zero_ip_length", "memcap",
-        "midstream", "paws", "window_check", "retransmit_check",
+        "midstream", "paws", "window_check", "retransmit_check", "interface",
     ])]
     read_only: bool,
 }
@@ -230,6 +249,39 @@ fn options(args: &Args) -> Result<ReplayOptions, String> {
     Ok(o)
 }
 
+/// A duration in seconds (fractions allowed), above 0.
+fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
+    match s.parse::<f64>() {
+        Ok(f) if f.is_finite() && f > 0.0 && f < 1e9 => Ok(std::time::Duration::from_secs_f64(f)),
+        _ => Err(format!("{s:?}: seconds, above 0")),
+    }
+}
+
+/// The live capture `args` ask for, if any.
+fn live_input(args: &Args) -> Option<LiveInput> {
+    let interface = args.interface.clone()?;
+    #[allow(unused_mut)]
+    let mut live = LiveInput {
+        interface,
+        duration: args.duration,
+        count: args.count,
+        ..LiveInput::default()
+    };
+    #[cfg(target_os = "linux")]
+    {
+        live.options.promiscuous = args.promisc;
+        if let Some(ring) = args.live_ring {
+            // 1 MiB blocks, or smaller ones for a ring under 2 MiB: at
+            // least two blocks of at least 4 KiB.
+            let block = (ring / 2).clamp(4096, 1 << 20);
+            let block = 1 << block.ilog2();
+            live.options.block_size = block;
+            live.options.blocks = (ring / block).max(2);
+        }
+    }
+    Some(live)
+}
+
 /// A pacing factor: a finite number above 0.
 fn parse_pace(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
@@ -285,7 +337,10 @@ fn main() -> ExitCode {
             b.set_message(format!("{frames} frames"));
         }
     };
-    let result = replay(&args.captures, &opts, &stop, &mut progress);
+    let result = match live_input(&args) {
+        Some(live) => replay_live(&live, &opts, &stop, &mut progress),
+        None => replay(&args.captures, &opts, &stop, &mut progress),
+    };
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
@@ -293,6 +348,10 @@ fn main() -> ExitCode {
         Ok(o) => o,
         Err(RunError::Open(e)) => {
             eprintln!("weft-replay: {e}");
+            return ExitCode::from(1);
+        }
+        Err(RunError::Live(e)) => {
+            eprintln!("weft-replay: live capture on {e}");
             return ExitCode::from(1);
         }
         Err(e @ (RunError::NoFanout | RunError::Engine(EngineError::Setting(_)))) => {

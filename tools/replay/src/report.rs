@@ -5,7 +5,7 @@ use weft_engine::FrameStats;
 use weft_reasm::{DropReason, Stats};
 use weft_wire::DefragStats;
 
-use crate::app::Outcome;
+use crate::app::{LiveReport, Outcome};
 
 fn frame_json(f: &FrameStats) -> Value {
     json!({
@@ -112,7 +112,24 @@ pub fn json(out: &Outcome) -> Value {
             "reassembly": reasm_json(&out.stats.reasm_total()),
         },
         "workers": workers,
+        "live": out.live.as_ref().map(live_json),
     })
+}
+
+/// A live capture's counters.
+fn live_json(l: &LiveReport) -> Value {
+    #[cfg(target_os = "linux")]
+    {
+        let s = &l.stats;
+        json!({
+            "interface": l.interface, "blocks": s.blocks, "frames": s.frames,
+            "kernel_packets": s.kernel_packets, "kernel_drops": s.kernel_drops,
+            "kernel_freezes": s.kernel_freezes, "loopback_copies": s.loopback_copies,
+            "vlan_restored": s.vlan_restored, "truncated": s.truncated, "malformed": s.malformed,
+        })
+    }
+    #[cfg(not(target_os = "linux"))]
+    json!({ "interface": l.interface })
 }
 
 /// The human-readable table.
@@ -123,6 +140,26 @@ pub fn table(out: &Outcome) -> String {
     let (pps, gbps) = rates(out);
     let mut t = String::new();
     let mut row = |k: &str, v: String| t.push_str(&format!("{k:<28} {v:>16}\n"));
+    #[cfg(target_os = "linux")]
+    if let Some(l) = &out.live {
+        let k = &l.stats;
+        row("live capture", l.interface.clone());
+        row("  kernel: packets", k.kernel_packets.to_string());
+        // Lost before weft saw them: the ring was full.
+        row("  kernel: dropped", k.kernel_drops.to_string());
+        if k.loopback_copies > 0 {
+            row("  loopback sent copies", k.loopback_copies.to_string());
+        }
+        if k.vlan_restored > 0 {
+            row("  vlan tags put back", k.vlan_restored.to_string());
+        }
+        if k.truncated + k.malformed > 0 {
+            row(
+                "  cut / malformed",
+                format!("{} / {}", k.truncated, k.malformed),
+            );
+        }
+    }
     row("frames", d.frames.to_string());
     row("  tcp segments", f.tcp_segments.to_string());
     row("  not tcp", (f.not_tcp + d.not_tcp).to_string());
