@@ -30,8 +30,9 @@ pub const MAX_RING_CAPACITY: usize = 1 << 22;
 
 /// How the dispatcher hashes a flow to pick its worker. Both are symmetric
 /// (the two directions of a connection go to the same worker), and the
-/// output is the same either way; only the spread of flows over workers
-/// differs.
+/// output is the same either way while no memory limit binds; only the
+/// spread of flows over workers differs (and with it where a worker's
+/// share of the limits is reached: see the crate docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum DispatchHash {
     /// The symmetric Toeplitz hash NICs use for RSS, with its well-known
@@ -340,7 +341,7 @@ impl EngineBuilder {
     /// frame, and [`Engine::finish`] returns that as an error once the
     /// other workers finished; an engine dropped without `finish` does
     /// not complete worker 0's open streams (ring workers complete
-    /// theirs). The dispatcher's thread is not pinned (it is the
+    /// theirs, with every frame dispatched to them). The dispatcher's thread is not pinned (it is the
     /// caller's). Under [`Backpressure::Drop`] the dispatcher still never
     /// waits for a ring, but it does take the time of worker 0's frames:
     /// for live capture, where that time is the capture's, prefer a
@@ -1806,8 +1807,16 @@ impl<F: StreamFactory> Engine<F> {
 
 impl<F: StreamFactory> Drop for Engine<F> {
     fn drop(&mut self) {
-        // An engine dropped without `finish` still stops its threads.
+        // An engine dropped without `finish` still stops its threads,
+        // after pushing what each gathered (unless unwinding: a full ring
+        // must not hold up a panic), so ring workers complete their
+        // streams with every frame dispatched to them.
         if let Mode::Workers(ws) = &mut self.mode {
+            if !std::thread::panicking() {
+                for (i, w) in ws.iter_mut().enumerate() {
+                    flush_worker(w, i, Backpressure::Block, &mut self.stats);
+                }
+            }
             ws.iter_mut().for_each(|w| drop(w.tx.take()));
             for w in ws.iter_mut() {
                 if let Some(h) = w.handle.take() {

@@ -19,6 +19,17 @@
 //! the very bytes being processed (the same slice); anything else is
 //! decoded again. The output is the same.
 //!
+//! Every mode gives the same output, stream by stream, with two provisos.
+//! The limits (`max_conns`, the memcap, pages) are divided among workers
+//! by their share of the indirection table: a worker whose flows need more
+//! than its share evicts or flushes where one thread holding them all
+//! would not. And after a mass closing leaves stale timer entries, each
+//! time advance steps over a bounded number of them (see
+//! [`weft_reasm::Reassembler::advance_time`]): inline time advances at
+//! every frame and a worker's at its own frames and at ticks, so a
+//! timeout behind such a pile can fire at another point of a flow's
+//! segments.
+//!
 //! ```
 //! use weft_engine::{Pipeline, PipelineConfig};
 //! use weft_reasm::{ConnInfo, Context, ScatterGather, Segment, Stream, StreamFactory};

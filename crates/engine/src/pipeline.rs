@@ -17,7 +17,12 @@ use weft_wire::{
 pub struct FrameStats {
     /// Frames seen.
     pub frames: u64,
-    /// Captured bytes of those frames.
+    /// Captured bytes of those frames. On a ring worker, a frame the
+    /// dispatcher decoded whole (one its header peek could not place:
+    /// tunnels, MPLS, IPv6 extension headers...) counts what was sent on,
+    /// its bytes up to the end of its IP packet, and a datagram the
+    /// dispatcher put together from fragments counts as one frame of its
+    /// length: totals over workers can differ from inline mode's.
     pub frame_bytes: u64,
     /// TCP segments handed to the reassembler (defragmented ones included).
     pub tcp_segments: u64,
@@ -149,12 +154,22 @@ pub struct PipelineConfig {
 /// What the look-ahead stage learned of a frame ([`Pipeline::lookahead_frame`]):
 /// its flow's place in the connection table, and where its IP header
 /// starts. Processing the frame with it ([`Pipeline::process_frame_ahead`])
-/// skips the link layer and the table hash. Plain data.
+/// skips the link layer and the table hash. Plain data: it remembers the
+/// frame by its address and length, and serves only the frame at that
+/// place (refill a buffer between the two calls and the frame there is
+/// taken for the one looked at).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrameAhead {
     la: Lookahead,
     ip_offset: u16,
     zone: Zone,
+    /// The frame looked at: its address and length.
+    frame: (usize, usize),
+}
+
+/// Where `frame` is, to know it again.
+fn place(frame: &[u8]) -> (usize, usize) {
+    (frame.as_ptr() as usize, frame.len())
 }
 
 /// A frame the look-ahead stage decoded whole ([`Pipeline::prepare_frame`]):
@@ -249,6 +264,7 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
             la: self.reasm.prefetch_index(&p.key),
             ip_offset: p.ip_offset,
             zone: Zone::vlan(p.vlan),
+            frame: place(frame),
         })
     }
 
@@ -262,6 +278,7 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
             la: self.reasm.prefetch_index(&key),
             ip_offset: u16::try_from(ip_offset).ok()?,
             zone,
+            frame: place(frame),
         })
     }
 
@@ -503,11 +520,13 @@ impl<F: StreamFactory, P: PagePool> Pipeline<F, P> {
         ahead: Option<&FrameAhead>,
     ) {
         self.count_frame(frame);
-        if let Some(a) = ahead {
+        if let Some(a) = ahead.filter(|a| a.frame == place(frame)) {
             // Decoding from the IP header the peek found gives what decoding
-            // the whole frame gives (tested in weft-wire). The key check
-            // makes a look-ahead of some other frame harmless: the frame is
-            // then decoded from the start.
+            // the whole frame gives (tested in weft-wire). A look-ahead of
+            // another frame is not used: the same flow in another VLAN
+            // would pass the key check, the key being made with the
+            // look-ahead's VLANs. The key check still guards a buffer
+            // refilled in place with another flow's frame.
             let ip = frame.get(usize::from(a.ip_offset)..).unwrap_or(&[]);
             if let Ok(Decoded::Tcp(p)) = decode_ip_in(ip, a.zone, &self.decode) {
                 if p.key == *a.la.key() {

@@ -139,7 +139,12 @@ pub struct DispatchStats {
     pub defrag: weft_wire::DefragStats,
     /// Frames sent to each worker (including those then dropped).
     pub sent: Vec<u64>,
-    /// Frames dropped at a full ring (drop mode), per worker.
+    /// Frames dropped at a full ring (drop mode), or pushed for a worker
+    /// that had died (its handler panicked; any mode), per worker. Frames
+    /// still in a dead worker's ring are counted nowhere: [`finish`]
+    /// returns that worker's error instead of stats.
+    ///
+    /// [`finish`]: crate::Engine::finish
     pub ring_drops: Vec<u64>,
     /// Times the dispatcher found a worker's ring full and waited (block mode).
     pub ring_full_waits: Vec<u64>,

@@ -1025,6 +1025,38 @@ fn a_look_ahead_of_another_frame_is_harmless() {
     );
 }
 
+/// A frame processed with the look-ahead of its twin in another VLAN (the
+/// same flow, the same offsets) comes out as if processed without one:
+/// the twin's key differs only in the VLANs the look-ahead itself gives.
+#[test]
+fn a_look_ahead_of_the_same_flow_in_another_vlan_is_not_used() {
+    let frames = vlan_frames(13, 30, 10);
+    let (mut plain, plain_totals) = eager_pipeline();
+    let (mut mixed, mixed_totals) = eager_pipeline();
+    let link = LinkType::Ethernet;
+    let mut twins = 0;
+    for (n, (f, ts)) in frames.iter().enumerate() {
+        plain.process_frame(link, f, *ts);
+        let mut twin = f.clone();
+        // Every other frame: a connection taken for its twin would be
+        // split between the two.
+        if n % 2 == 1 && twin.len() > 16 && twin[12..14] == [0x81, 0x00] {
+            twin[15] ^= 0x01;
+            twins += 1;
+        }
+        let other = mixed.lookahead_frame(link, &twin);
+        mixed.process_frame_ahead(link, f, *ts, other.as_ref());
+    }
+    assert!(twins > 0, "frames behind a VLAN tag");
+    plain.flush_all();
+    mixed.flush_all();
+    assert_eq!(plain.reassembler().stats(), mixed.reassembler().stats());
+    assert_eq!(
+        plain_totals.content.load(Relaxed),
+        mixed_totals.content.load(Relaxed)
+    );
+}
+
 /// A SYN and a data segment each way of `n` connections whose public
 /// (Toeplitz) dispatch hashes all fall into one entry of the indirection
 /// table: traffic aimed at one worker.
@@ -2306,4 +2338,47 @@ fn advancing_time_without_frames_times_out_idle_connections() {
             assert!(before_finish > open_then, "{workers} workers");
         });
     }
+}
+
+/// An engine dropped without `finish` stops its ring workers after
+/// pushing what it had gathered for them: they complete their streams
+/// with every frame dispatched, as `finish` would.
+#[test]
+fn dropping_the_engine_completes_ring_workers_streams_whole() {
+    let pcap = trace(&impaired(41, 300, 40, 0));
+    let finished = bounded(60, {
+        let pcap = pcap.clone();
+        move || {
+            run(
+                pcap,
+                EngineBuilder::new().workers(2).pin(false),
+                Behaviour::default(),
+            )
+        }
+    });
+    let dropped = bounded(60, move || {
+        let totals = Totals::default();
+        let t = totals.clone();
+        let mut engine = EngineBuilder::new()
+            .workers(2)
+            .pin(false)
+            .build(move |worker| Factory {
+                b: Behaviour::default(),
+                worker,
+                totals: t.clone(),
+            })
+            .unwrap();
+        dispatch_all(&mut engine, pcap);
+        drop(engine);
+        (
+            totals.delivered.load(Relaxed),
+            totals.completed.load(Relaxed),
+            totals.content.load(Relaxed),
+        )
+    });
+    assert!(finished.delivered > 0);
+    assert_eq!(
+        dropped,
+        (finished.delivered, finished.completed, finished.content)
+    );
 }

@@ -1156,7 +1156,10 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
 
     /// Moves packet time to `now` (never backwards) and runs the configured
     /// flush and idle timeouts. The engine calls this on idle workers with
-    /// the dispatcher's time watermark.
+    /// the dispatcher's time watermark. One call steps over at most 256
+    /// stale timer entries (of connections gone) and leaves the rest to
+    /// the next calls: after a mass closing, a timeout behind them fires
+    /// that many calls late.
     #[inline]
     pub fn advance_time(&mut self, now: Timestamp) {
         if now <= self.now {
