@@ -124,9 +124,13 @@ impl Capture {
     /// Use this for files another process may still write, rotate or truncate:
     /// a mapped file that shrinks under the reader raises `SIGBUS`, which kills
     /// the process, whereas a shrinking file read this way ends in a
-    /// truncation error. It costs one copy of each packet.
+    /// truncation error. It costs one copy of each packet. `-` reads
+    /// standard input, as with [`open`](Capture::open).
     pub fn open_buffered(path: impl AsRef<Path>) -> Result<Capture, CaptureError> {
         let path = path.as_ref();
+        if path.as_os_str() == "-" {
+            return Capture::from_reader(Box::new(io::stdin()), "<stdin>");
+        }
         let name = path.display().to_string();
         let (file, len) = open_file(path, &name)?;
         let mut cap = Capture::from_reader(Box::new(file), name)?;
@@ -414,9 +418,11 @@ impl Capture {
         self.input.offset()
     }
 
-    /// The input's size in bytes when known in advance (uncompressed files
-    /// and in-memory bytes), for progress and ETA next to
-    /// [`bytes_read`](Capture::bytes_read). `None` for streams and gzip input.
+    /// The input's size in bytes when known in advance (uncompressed files,
+    /// mapped or [read in a buffer](Capture::open_buffered), and in-memory
+    /// bytes), for progress and ETA next to
+    /// [`bytes_read`](Capture::bytes_read). `None` for other streams and
+    /// gzip input.
     pub fn total_len(&self) -> Option<u64> {
         self.total_len
     }
@@ -520,9 +526,10 @@ fn gunzip(input: Input) -> Input {
     Input::stream(Box::new(Gunzip::new(Chunks::new(chained))), &[])
 }
 
-/// Decompresses gzip members one after another, as `gzip -d` does: after
-/// the last, zero bytes (padding, as tape and block devices leave) end the
-/// input cleanly, and anything else is an error. Errors read as what they
+/// Decompresses gzip members one after another, as `gzip -d` does: zero
+/// bytes after a member (padding, as tape and block devices leave) are
+/// skipped, up to the next member or the end, which ends the input
+/// cleanly; anything else after a member is an error. Errors read as what they
 /// are: the decompressor calls damaged data an invalid input parameter.
 /// (flate2's `MultiGzDecoder` takes the zero padding for a damaged next
 /// member.)
@@ -566,6 +573,9 @@ impl<R: BufRead> Read for Gunzip<R> {
                         self.member = Some(GzDecoder::new(rest));
                         break;
                     }
+                    // Zeros, then something: look at it from its start
+                    // (wherever the chunks fell).
+                    Some(zeros) if zeros > 0 => rest.consume(zeros),
                     Some(_) => {
                         return Err(io::Error::new(
                             io::ErrorKind::InvalidData,
@@ -582,9 +592,9 @@ impl<R: BufRead> Read for Gunzip<R> {
 /// whatever the reads that brought it (the last one excepted). The
 /// decompressor drops what it decompressed in a call that meets damage,
 /// so where the frames before damage end depended on how the source's
-/// reads fell (a file, a pipe): with fixed chunks it does not, and at
-/// most one chunk's worth (8 KiB of compressed input) is lost before the
-/// error. Hand-written: `BufReader` fills with one read of the source.
+/// reads fell (a file, a pipe): with fixed chunks it does not, and what
+/// is lost before the error is what one chunk (8 KiB of compressed input)
+/// decoded to. Hand-written: `BufReader` fills with one read of the source.
 struct Chunks<R> {
     inner: R,
     buf: Box<[u8]>,

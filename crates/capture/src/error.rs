@@ -26,11 +26,15 @@ pub enum ErrorKind {
         /// Bytes that were left in the input.
         available: u64,
     },
-    /// The file does not start with a pcap, pcapng or gzip magic number,
-    /// or a pcapng section has an unknown byte-order magic.
+    /// The file does not start with a pcap, pcapng or gzip magic number.
     BadMagic(u32),
+    /// A pcapng section header's byte-order magic is neither `1a2b3c4d`
+    /// nor its byte swap (read big-endian here).
+    BadByteOrder(u32),
     /// A pcapng block length is not a multiple of 4, is too short for its
-    /// block type, or its trailing copy differs from the leading one.
+    /// block type (or for the captured length its packet claims: then
+    /// `trailer` equals `len`), or its trailing copy differs from the
+    /// leading one.
     BadBlockLength {
         /// The leading block length.
         len: u32,
@@ -109,6 +113,7 @@ impl ErrorKind {
             ErrorKind::TruncatedRecordHeader { .. } => "truncated record header",
             ErrorKind::TruncatedRecordData { .. } => "truncated packet record",
             ErrorKind::BadMagic(_) => "bad magic number",
+            ErrorKind::BadByteOrder(_) => "bad pcapng byte-order magic",
             ErrorKind::BadBlockLength { .. } => "bad block length",
             ErrorKind::OversizedRecord { .. } => "oversized record",
             ErrorKind::UnsupportedVersion { .. } => "unsupported format version",
@@ -130,6 +135,7 @@ impl ErrorKind {
                 write!(f, " (header says {needed} bytes, {available} left)")
             }
             ErrorKind::BadMagic(m) => write!(f, " ({m:#010x}: not pcap, pcapng or gzip)"),
+            ErrorKind::BadByteOrder(m) => write!(f, " ({m:#010x})"),
             ErrorKind::BadBlockLength { len, trailer } if len == trailer => write!(f, " ({len})"),
             ErrorKind::BadBlockLength { len, trailer } => {
                 write!(f, " ({len}, trailing copy says {trailer})")

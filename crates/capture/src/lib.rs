@@ -42,7 +42,11 @@
 //! * Every record before damage is yielded; then exactly one
 //!   [`CaptureError`] names the input and the byte offset of the damaged
 //!   record, and nothing follows. A file that ends on a record boundary
-//!   ends cleanly.
+//!   ends cleanly. Damage to gzip-compressed bytes is found by the
+//!   decompressor, which drops what it decoded from the chunk of
+//!   compressed input (8 KiB) it met the damage in: the frames decoded
+//!   from that chunk are lost with it, and the error names the offset
+//!   (in the decompressed input) of the first frame not yielded.
 //! * No input makes the reader panic, and no length read from the input is
 //!   allocated without a bound: records are capped at
 //!   [`MAX_RECORD_LEN`] (256 KiB; a classic pcap's at twice the larger of

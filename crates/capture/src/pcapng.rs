@@ -107,7 +107,7 @@ pub(crate) fn section_endian(bom: [u8; 4]) -> Result<Endian, ErrorKind> {
     match u32::from_le_bytes(bom) {
         BOM_LE => Ok(Endian::Little),
         BOM_BE => Ok(Endian::Big),
-        _ => Err(ErrorKind::BadMagic(u32::from_be_bytes(bom))),
+        _ => Err(ErrorKind::BadByteOrder(u32::from_be_bytes(bom))),
     }
 }
 

@@ -317,9 +317,10 @@ fn damaged_gzip_ends_at_the_same_frame_however_it_is_read() {
     );
 }
 
-/// Gzip members follow one another; zero bytes after the last are
-/// padding (as `gzip -d` takes them) and end the input cleanly, while
-/// other bytes after it are an error, after every frame.
+/// Gzip members follow one another; zero bytes after one are padding (as
+/// `gzip -d` takes them), skipped up to the next member or the end, which
+/// ends the input cleanly, while other bytes after it are an error, after
+/// every frame.
 #[test]
 fn gzip_members_then_padding_or_garbage() {
     let b = three_records(false, false);
@@ -334,6 +335,19 @@ fn gzip_members_then_padding_or_garbage() {
             (plain.clone(), None)
         );
         assert_eq!(drain(&mut trickled(bytes)), (plain.clone(), None));
+    }
+    // Zeros between members, of lengths falling anywhere in the 8 KiB
+    // chunks the decompressor is fed: skipped, the next member read.
+    let (first, second) = (gzip(head), gzip(tail));
+    for zeros in [1, 5, 8192 - first.len(), 8192, 9000, 20_000] {
+        let bytes = [first.clone(), vec![0; zeros], second.clone()].concat();
+        let want = (plain.clone(), None);
+        assert_eq!(
+            drain(&mut Capture::from_bytes(bytes.clone(), "z.gz").unwrap()),
+            want,
+            "{zeros}"
+        );
+        assert_eq!(drain(&mut trickled(bytes)), want, "{zeros}");
     }
     let garbage = [gz, vec![0, 0, 7]].concat();
     let (frames, err) = drain(&mut Capture::from_bytes(garbage, "g.gz").unwrap());

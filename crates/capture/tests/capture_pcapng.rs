@@ -276,7 +276,7 @@ fn bad_byte_order_magic() {
     let err = Capture::from_bytes(b.bytes, "t").unwrap_err();
     assert_eq!(
         (err.kind, err.offset),
-        (ErrorKind::BadMagic(0x003c_2b1a), 0)
+        (ErrorKind::BadByteOrder(0x003c_2b1a), 0)
     );
     // A later section with a bad magic: frames before it, then the error.
     let (n, err, at) = damaged(|b| {
@@ -285,8 +285,9 @@ fn bad_byte_order_magic() {
         b.bytes[at + 9] = 0;
         at as u64
     });
-    assert!(matches!(err.kind, ErrorKind::BadMagic(_)));
+    assert!(matches!(err.kind, ErrorKind::BadByteOrder(_)));
     assert_eq!((n, err.offset), (4, at));
+    assert!(err.to_string().contains("byte-order magic"), "{err}");
 }
 
 /// A section of a major version this reader does not know (only 1
