@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace: unit, property, integration, corpus and
 # doc tests, each criterion bench once (test mode), then the loom models of
-# the ring and the arena. Needs only cargo; the corpus is found through
+# the ring, the arena and the live capture's block handoff. Needs only cargo; the corpus is found through
 # WEFT_CORPUS (default ../shared/corpus) and skipped with a visible notice
 # when absent, unless WEFT_REQUIRE_CORPUS=1.
 #
@@ -30,3 +30,7 @@ limited 900 cargo test --workspace --doc
 echo "== loom models (ring, arena)"
 RUSTFLAGS="--cfg weft_loom -C debug_assertions" LOOM_MAX_PREEMPTIONS=2 \
   CARGO_TARGET_DIR=target/loom limited 1200 cargo test -p weft-ring -p weft-arena --release --test loom
+echo "== loom model (live capture's block handoff)"
+# A cfg of its own: under weft_loom the arena's buffer pool takes loom's Arc.
+RUSTFLAGS="--cfg weft_loom_live -C debug_assertions" LOOM_MAX_PREEMPTIONS=2 \
+  CARGO_TARGET_DIR=target/loom-live limited 900 cargo test -p weft-capture --release --lib loom_model

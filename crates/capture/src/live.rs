@@ -16,8 +16,10 @@
 //! to write and drops packets; it counts them ([`LiveStats::kernel_drops`]).
 //!
 //! A block still lent out from the ring's previous lap also says
-//! `TP_STATUS_USER`: the kernel numbers the blocks it fills (`seq_num`), and
-//! a number not above the last one taken means the block is not new.
+//! `TP_STATUS_USER`: the reader keeps a flag per block, set when it lends
+//! the block out and cleared once it was given back, and does not look at
+//! a lent block at all (the kernel may be refilling it the moment it comes
+//! back). A loom model checks this handoff.
 //!
 //! # What a frame looks like
 //!
@@ -34,7 +36,7 @@ use std::ffi::CString;
 use std::io;
 use std::mem::size_of;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -57,6 +59,7 @@ const TP_STATUS_KERNEL: u32 = 0;
 const TP_STATUS_USER: u32 = 1;
 const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
 const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
+const TP_STATUS_CSUMNOTREADY: u32 = 1 << 3;
 
 /// `ARPHRD_*` device types with a link layer this reader hands on.
 const ARPHRD_ETHER: u16 = 1;
@@ -100,7 +103,6 @@ mod block {
     pub const STATUS: usize = 8;
     pub const NUM_PKTS: usize = 12;
     pub const FIRST: usize = 16;
-    pub const SEQ: usize = 24;
     pub const LEN: usize = 48;
 }
 
@@ -123,6 +125,55 @@ mod pkt {
     pub const HDR_AND_ADDR: usize = 68;
 }
 
+// The handoff of a block, between the kernel, the reader and whichever
+// thread drops a lent block's last clone. The kernel fills a block only
+// while its status says kernel, and says user once it is full. A block
+// the reader lent out still says user, as does one the kernel filled
+// again after it came back: the reader cannot tell them apart by the
+// block (nor read its number to do so: the kernel may be writing it),
+// so it keeps its own flag per block, set when it lends the block and
+// cleared once the block was given back.
+
+/// How the reader loads a block's status: it acquires what the kernel
+/// wrote before handing the block over.
+const HANDED_OVER: Ordering = Ordering::Acquire;
+
+/// How a block goes back to the kernel (its status), and then to the
+/// reader (its lent flag): every read of it, on whichever thread dropped
+/// the last clone, happens before the kernel refills it, and the reader
+/// that sees the flag cleared sees the status given back (or the kernel's
+/// later one).
+const GIVEN_BACK: Ordering = Ordering::Release;
+
+/// How the reader loads a block's lent flag (pairs with [`GIVEN_BACK`]).
+const CAME_BACK: Ordering = Ordering::Acquire;
+
+/// What the reader finds at the block it is to take next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Found {
+    /// The kernel has it (filling it, or waiting to).
+    Kernel,
+    /// Handed over and not lent out: take it.
+    New,
+    /// Still lent out from the ring's last lap: the kernel stands still
+    /// there too, until it is given back. Its status is not looked at.
+    Lent,
+}
+
+impl Found {
+    /// A block lent out or not, and if not, with status `status`
+    /// (loaded after the flag).
+    fn of(lent: bool, status: impl FnOnce() -> u32) -> Found {
+        if lent {
+            Found::Lent
+        } else if status() & TP_STATUS_USER == 0 {
+            Found::Kernel
+        } else {
+            Found::New
+        }
+    }
+}
+
 /// Room the kernel leaves before each frame for a VLAN tag put back.
 const VLAN_TAG: usize = 4;
 
@@ -137,10 +188,14 @@ pub struct LiveOptions {
     /// Bytes of a block: a power of two, at least 4 KiB. A packet longer
     /// than a block is cut to it (counted in [`LiveStats::truncated`]).
     pub block_size: usize,
-    /// Blocks in the ring (at least 2).
+    /// Blocks in the ring, from 2 to 65,535. A block stays lent out while
+    /// any frame of it waits in an engine (a worker's ring, the block each
+    /// worker and the dispatcher hold last): give the ring several blocks
+    /// per worker, or a slow one holds it all and the kernel drops.
     pub blocks: usize,
     /// How long the kernel fills a block that has packets before handing
-    /// it over anyway: the most a packet waits at a low rate.
+    /// it over anyway: the most a packet waits at a low rate (at most
+    /// 65.535 s).
     pub block_timeout: Duration,
     /// Put the device in promiscuous mode while the capture is open.
     pub promiscuous: bool,
@@ -162,10 +217,12 @@ impl Default for LiveOptions {
 pub struct LiveStats {
     /// Blocks taken from the ring.
     pub blocks: u64,
-    /// Frames handed on.
+    /// Frames in the blocks taken (a reader that stops early, at a count
+    /// of frames, may leave some of the last block's unread).
     pub frames: u64,
-    /// Packets the kernel put in the ring, by its count (including the
-    /// loopback copies skipped), as of the last [`Live::stats`].
+    /// Packets the kernel counted, as of the last [`Live::stats`]: those
+    /// put in the ring (the loopback copies skipped included) and, as a
+    /// `TPACKET_V3` socket counts, those it dropped.
     pub kernel_packets: u64,
     /// Packets the kernel dropped because the ring was full: the reader
     /// (or the workers holding its blocks) fell behind.
@@ -182,6 +239,10 @@ pub struct LiveStats {
     /// Frames the ring described outside their block: skipped. A kernel
     /// never writes such; counted rather than trusted.
     pub malformed: u64,
+    /// Frames whose checksums were not filled in yet when captured (sent
+    /// by this host with checksum offload, or over loopback): see
+    /// [`LiveFrame::checksum_ready`].
+    pub checksum_not_ready: u64,
 }
 
 /// One frame of a [`LiveBlock`], by where it lies in the block.
@@ -194,8 +255,14 @@ pub struct LiveFrame {
     /// The packet's length on the wire; at least `len`.
     pub wire_len: u32,
     /// Receive time in nanoseconds since the Unix epoch (the kernel's
-    /// `CLOCK_REALTIME`).
+    /// `CLOCK_REALTIME`). Packets received on different cores can be
+    /// stamped a little out of order.
     pub ts_nanos: u64,
+    /// The frame's checksums are as sent. `false` for a packet this host
+    /// sends with checksum offload (or over loopback), captured before the
+    /// device filled them in (`TP_STATUS_CSUMNOTREADY`): verifying them
+    /// would call a good packet bad.
+    pub checksum_ready: bool,
 }
 
 /// The socket and the ring mapped from it; shared by the reader and every
@@ -204,6 +271,8 @@ struct Ring {
     map: MmapRaw,
     block_size: usize,
     blocks: usize,
+    /// Per block: lent out by the reader and not given back yet.
+    lent: Box<[AtomicBool]>,
     // Declared last: closed after the mapping is gone.
     fd: OwnedFd,
 }
@@ -229,20 +298,11 @@ impl Ring {
         }
     }
 
-    /// Whether block `i` is handed to user space, and if so its sequence
-    /// number (read after the status, which the kernel writes last).
-    fn user_seq(&self, i: usize) -> Option<u64> {
-        if self.status(i).load(Ordering::Acquire) & TP_STATUS_USER == 0 {
-            return None;
-        }
-        let at = i * self.block_size + block::SEQ;
-        let mut b = [0u8; 8];
-        // SAFETY: the 8 bytes lie inside the mapping (as the status word
-        // above). The kernel wrote them before it published the block with
-        // a release of the status, which was acquired above; while the
-        // status says user, the kernel does not write the block.
-        unsafe { std::ptr::copy_nonoverlapping(self.map.as_ptr().add(at), b.as_mut_ptr(), 8) };
-        Some(u64::from_ne_bytes(b))
+    /// What block `i` is.
+    fn found(&self, i: usize) -> Found {
+        Found::of(self.lent[i].load(CAME_BACK), || {
+            self.status(i).load(HANDED_OVER)
+        })
     }
 
     /// Where block `i` starts.
@@ -251,23 +311,22 @@ impl Ring {
         self.map.as_mut_ptr().wrapping_add(i * self.block_size)
     }
 
-    /// Gives block `i` back to the kernel.
+    /// Gives block `i` back to the kernel, then tells the reader.
     fn release(&self, i: usize) {
-        self.status(i).store(TP_STATUS_KERNEL, Ordering::Release);
+        self.status(i).store(TP_STATUS_KERNEL, GIVEN_BACK);
+        self.lent[i].store(false, GIVEN_BACK);
     }
 }
 
 /// A live capture on one network interface, through a `TPACKET_V3` ring.
 ///
-/// `Send` (it can move to the thread that reads it) but not `Sync`: one
-/// thread reads. Needs `CAP_NET_RAW` (root, or the capability granted to
-/// the program). Linux only.
+/// `Send` and `Sync`; its methods take `&mut self`: one thread reads.
+/// Needs `CAP_NET_RAW` (root, or the capability granted to the program).
+/// Linux only.
 pub struct Live {
     ring: Arc<Ring>,
     /// The block to take next.
     next: usize,
-    /// The sequence number of the last block taken.
-    last_seq: u64,
     interface: String,
     link_type: u32,
     /// The device is a loopback: skip the sent copy of each packet.
@@ -324,17 +383,31 @@ impl Live {
     /// size, for one, is bounded by memory).
     pub fn open(interface: &str, opts: &LiveOptions) -> io::Result<Live> {
         let invalid = |m: &str| io::Error::new(io::ErrorKind::InvalidInput, m.to_owned());
-        if !opts.block_size.is_power_of_two() || opts.block_size < 4096 || opts.block_size > 1 << 30
+        // SAFETY: plain system call.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+        if !opts.block_size.is_power_of_two()
+            || opts.block_size < page.max(4096)
+            || opts.block_size > 1 << 30
         {
-            return Err(invalid("block size: a power of two from 4 KiB to 1 GiB"));
+            return Err(invalid(&format!(
+                "block size: a power of two from the page size ({page} bytes) to 1 GiB"
+            )));
         }
+        // The kernel keeps block numbers in 16 bits.
         if opts.blocks < 2
+            || opts.blocks > usize::from(u16::MAX)
             || opts
                 .blocks
                 .checked_mul(opts.block_size)
                 .map_or(true, |n| n > 1 << 40)
         {
-            return Err(invalid("blocks: at least 2, and a ring of at most 1 TiB"));
+            return Err(invalid(
+                "blocks: from 2 to 65,535, and a ring of at most 1 TiB",
+            ));
+        }
+        // And the timeout in 16 bits of milliseconds.
+        if opts.block_timeout > Duration::from_millis(u64::from(u16::MAX)) {
+            return Err(invalid("block timeout: at most 65.535 s"));
         }
         let name =
             CString::new(interface).map_err(|_| invalid("interface name with a NUL byte"))?;
@@ -369,9 +442,7 @@ impl Live {
             block_nr: opts.blocks as u32,
             frame_size,
             frame_nr: (block_size / frame_size) * opts.blocks as u32,
-            retire_blk_tov: u32::try_from(opts.block_timeout.as_millis())
-                .unwrap_or(u32::MAX)
-                .max(1),
+            retire_blk_tov: (opts.block_timeout.as_millis() as u32).max(1),
             sizeof_priv: 0,
             feature_req_word: 0,
         };
@@ -383,6 +454,7 @@ impl Live {
             map,
             block_size: opts.block_size,
             blocks: opts.blocks,
+            lent: (0..opts.blocks).map(|_| AtomicBool::new(false)).collect(),
             fd,
         };
         // SAFETY: an all-zero `sockaddr_ll` is a valid value of the plain C struct.
@@ -431,7 +503,6 @@ impl Live {
         Ok(Live {
             ring: Arc::new(ring),
             next: 0,
-            last_seq: 0,
             interface: interface.to_owned(),
             link_type,
             loopback: addr.sll_hatype == ARPHRD_LOOPBACK,
@@ -452,65 +523,92 @@ impl Live {
     }
 
     /// The next block of frames, waiting up to `timeout` for one; `None`
-    /// if none came (or a signal interrupted the wait).
+    /// if none came (or a signal interrupted the wait). An error if the
+    /// socket reports one (the device went down, for one).
     pub fn next_block(&mut self, timeout: Duration) -> io::Result<Option<LiveBlock>> {
         let deadline = Instant::now() + timeout;
+        // The kernel says "readable" while the block before the one it
+        // fills is not its own, which is the case whenever the engine
+        // holds the last block: a poll that returns with nothing new is
+        // followed by a sleep, growing up to 1 ms, rather than another.
+        let mut nap = Duration::from_micros(50);
         loop {
-            match self.ring.user_seq(self.next) {
-                Some(seq) if seq > self.last_seq => return Ok(Some(self.take(seq))),
-                // Handed over in the ring's last lap and not given back
-                // yet: the kernel stands still there too.
-                Some(_) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Ok(None);
-                    }
-                    std::thread::sleep(left.min(Duration::from_micros(200)));
-                }
-                None => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Ok(None);
-                    }
-                    let mut p = libc::pollfd {
-                        fd: self.ring.fd.as_raw_fd(),
-                        events: libc::POLLIN,
-                        revents: 0,
-                    };
-                    let ms = left.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
-                    // SAFETY: one valid `pollfd`, counted as one.
-                    let r = unsafe { libc::poll(&mut p, 1, ms) };
-                    if r < 0 {
-                        let e = io::Error::last_os_error();
-                        if e.kind() == io::ErrorKind::Interrupted {
-                            return Ok(None);
-                        }
-                        return Err(e);
-                    }
-                    if p.revents & (libc::POLLERR | libc::POLLNVAL) != 0
-                        && p.revents & libc::POLLIN == 0
-                    {
-                        return Err(io::Error::other(format!(
-                            "{}: the capture socket failed (the device went away?)",
-                            self.interface
-                        )));
-                    }
-                }
+            let found = self.ring.found(self.next);
+            if found == Found::New {
+                return Ok(Some(self.take()));
             }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            if found == Found::Kernel
+                && self.poll(left)?
+                && self.ring.found(self.next) != Found::Kernel
+            {
+                continue;
+            }
+            std::thread::sleep(nap.min(left));
+            nap = (nap * 2).min(Duration::from_millis(1));
         }
     }
 
-    /// Takes the block at `self.next`, seen handed over with number `seq`.
-    fn take(&mut self, seq: u64) -> LiveBlock {
+    /// Waits up to `left` for the kernel to hand a block over; whether
+    /// `poll` said something happened. An error the socket holds is
+    /// returned (and cleared).
+    fn poll(&self, left: Duration) -> io::Result<bool> {
+        let fd = self.ring.fd.as_raw_fd();
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = left.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
+        // SAFETY: one valid `pollfd`, counted as one.
+        let r = unsafe { libc::poll(&mut p, 1, ms) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            return if e.kind() == io::ErrorKind::Interrupted {
+                Ok(false)
+            } else {
+                Err(e)
+            };
+        }
+        if p.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+            let mut err: libc::c_int = 0;
+            let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+            // SAFETY: `err` has room for `len` bytes, which the kernel fills.
+            let r = unsafe {
+                libc::getsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_ERROR,
+                    (&mut err as *mut libc::c_int).cast(),
+                    &mut len,
+                )
+            };
+            check(r, "reading the capture socket's error")?;
+            if err != 0 || p.revents & libc::POLLNVAL != 0 {
+                let e = io::Error::from_raw_os_error(if err != 0 { err } else { libc::EBADF });
+                return Err(io::Error::new(e.kind(), format!("{}: {e}", self.interface)));
+            }
+        }
+        Ok(r > 0)
+    }
+
+    /// Takes the block at `self.next`, found new.
+    fn take(&mut self) -> LiveBlock {
         let i = self.next;
         self.next = (i + 1) % self.ring.blocks;
-        self.last_seq = seq;
+        // Only this thread sets the flag, and no other reads it before the
+        // block is lent (`LiveBlock::drop` clears it).
+        self.ring.lent[i].store(true, Ordering::Relaxed);
         // SAFETY: the block lies inside the mapping, which `self.ring`
-        // keeps. It was seen handed over (acquire, in `user_seq`) with a
-        // number above every block taken before, so it was filled since it
-        // was last given back and no `LiveBlock` for it lives; the kernel
-        // leaves a handed-over block alone. This is the only reference to
-        // it until the `LiveBlock` made below, after its last use.
+        // keeps. It was found not lent out (its flag acquired cleared,
+        // after the last `LiveBlock` for it gave it back) and then handed
+        // over (status acquired, after the kernel filled it), so the kernel
+        // leaves it alone and no `LiveBlock` for it lives. This is the only
+        // reference to it until the `LiveBlock` made below, after its last
+        // use.
         let bytes =
             unsafe { std::slice::from_raw_parts_mut(self.ring.block_ptr(i), self.ring.block_size) };
         let frames = index_block(bytes, self.ethernet, self.loopback, &mut self.stats);
@@ -659,7 +757,9 @@ fn index_block(
                 len: snaplen,
                 wire_len: wire.max(snaplen as u32),
                 ts_nanos: ts,
+                checksum_ready: status & TP_STATUS_CSUMNOTREADY == 0,
             };
+            stats.checksum_not_ready += u64::from(!frame.checksum_ready);
             // libpcap's test: a tag the kernel says is valid, or any
             // non-zero tag (kernels before the flag).
             let tagged = ethernet && (status & TP_STATUS_VLAN_VALID != 0 || tci != 0);
@@ -740,10 +840,12 @@ mod tests {
     #[test]
     fn frames_come_out_in_order_with_their_times() {
         let (a, c) = (eth(b"first"), eth(b"second one"));
-        let mut b = block_of(4096, &[(&a, 0, 0, 0), (&c, 0, 0, 0)]);
+        let mut b = block_of(4096, &[(&a, 0, 0, 0), (&c, TP_STATUS_CSUMNOTREADY, 0, 0)]);
         let mut st = LiveStats::default();
         let f = index_block(&mut b, true, false, &mut st);
         assert_eq!(f.len(), 2);
+        assert!(f[0].checksum_ready && !f[1].checksum_ready);
+        assert_eq!(st.checksum_not_ready, 1);
         assert_eq!(&b[f[0].offset..f[0].offset + f[0].len], &a[..]);
         assert_eq!(&b[f[1].offset..f[1].offset + f[1].len], &c[..]);
         assert_eq!(f[1].ts_nanos, 1_700_000_000_000_000_001);
@@ -817,10 +919,18 @@ mod tests {
 
     #[test]
     fn bad_options_are_refused_before_any_system_call() {
-        for (block_size, blocks) in [(3000, 4), (1 << 20, 1), (4096, usize::MAX)] {
+        let cases = [
+            (3000, 4, 10),
+            (1 << 20, 1, 10),
+            (4096, usize::MAX, 10),
+            (4096, 65_536, 10),
+            (1 << 20, 4, 65_536),
+        ];
+        for (block_size, blocks, ms) in cases {
             let opts = LiveOptions {
                 block_size,
                 blocks,
+                block_timeout: Duration::from_millis(ms),
                 ..LiveOptions::default()
             };
             let e = Live::open("lo", &opts).unwrap_err();
@@ -832,5 +942,115 @@ mod tests {
         }
         let e = Live::open("no-such-interface-0", &LiveOptions::default()).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    }
+}
+
+/// A loom model of the block handoff: the kernel fills blocks in ring
+/// order, each only once it is the kernel's again; the reader finds them
+/// by [`Found::of`], loading as [`Ring::found`] does, and marks them lent
+/// as [`Live::take`] does; a block is given back as [`Ring::release`]
+/// does, the first on another thread, late. The kernel's side is
+/// modelled as `af_packet.c` behaves: it reads a block's status before
+/// filling it, and publishes the block's packets before its status. Run by
+/// `tools/test.sh` with `--cfg weft_loom_live` (not `weft_loom`, which
+/// would give the arena's buffer pool loom's `Arc`).
+#[cfg(all(test, weft_loom_live))]
+mod loom_model {
+    use super::{Found, CAME_BACK, GIVEN_BACK, HANDED_OVER, TP_STATUS_KERNEL, TP_STATUS_USER};
+    use loom::cell::UnsafeCell;
+    use loom::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// A block as the kernel and the reader share it: its status and what
+    /// the kernel writes (its data); and the reader's lent flag.
+    struct Block {
+        status: AtomicU32,
+        data: UnsafeCell<u64>,
+        lent: AtomicBool,
+    }
+
+    impl Block {
+        fn new() -> Block {
+            Block {
+                status: AtomicU32::new(TP_STATUS_KERNEL),
+                data: UnsafeCell::new(0),
+                lent: AtomicBool::new(false),
+            }
+        }
+
+        fn data(&self) -> u64 {
+            // SAFETY (model): loom checks this read against every write.
+            self.data.with(|d| unsafe { *d })
+        }
+
+        /// As `Ring::found`.
+        fn found(&self) -> Found {
+            Found::of(self.lent.load(CAME_BACK), || self.status.load(HANDED_OVER))
+        }
+
+        /// As `Ring::release`.
+        fn release(&self) {
+            self.status.store(TP_STATUS_KERNEL, GIVEN_BACK);
+            self.lent.store(false, GIVEN_BACK);
+        }
+    }
+
+    /// The kernel's `tries` packets: each fills the block the kernel is
+    /// at if that one is the kernel's (the k-th block filled, into slot
+    /// (k - 1) % 2, gets data k) and is dropped if not, as a full ring
+    /// drops. Bounded, so loom explores every order without spinning.
+    fn kernel(ring: &[Block; 2], tries: u64) {
+        let mut filled = 0;
+        for _ in 0..tries {
+            let b = &ring[filled as usize % 2];
+            if b.status.load(Ordering::Acquire) != TP_STATUS_KERNEL {
+                thread::yield_now();
+                continue;
+            }
+            filled += 1;
+            // SAFETY (model): loom checks this write against every access.
+            b.data.with_mut(|d| unsafe { *d = filled });
+            b.status.store(TP_STATUS_USER, Ordering::Release);
+        }
+    }
+
+    #[test]
+    fn blocks_are_taken_once_each_in_order_and_never_while_written() {
+        loom::model(|| {
+            let ring = Arc::new([Block::new(), Block::new()]);
+            let k = {
+                let ring = Arc::clone(&ring);
+                thread::spawn(move || kernel(&ring, 4))
+            };
+            let (mut next, mut taken, mut lender) = (0, 0, None);
+            for _ in 0..5 {
+                let b = &ring[next];
+                match b.found() {
+                    Found::New => {
+                        b.lent.store(true, Ordering::Relaxed);
+                        taken += 1;
+                        assert_eq!(b.data(), taken, "each block once, in order, written");
+                        if taken == 1 {
+                            // Lent to another thread, which reads it and
+                            // gives it back whenever it runs.
+                            let ring = Arc::clone(&ring);
+                            lender = Some(thread::spawn(move || {
+                                assert_eq!(ring[0].data(), 1);
+                                ring[0].release();
+                            }));
+                        } else {
+                            b.release();
+                        }
+                        next = (next + 1) % 2;
+                    }
+                    Found::Kernel | Found::Lent => thread::yield_now(),
+                }
+            }
+            k.join().unwrap();
+            if let Some(l) = lender {
+                l.join().unwrap();
+            }
+        });
     }
 }

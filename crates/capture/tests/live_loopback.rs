@@ -12,6 +12,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use weft_capture::{Live, LiveOptions};
 
+/// One test at a time on `lo`: each sees the others' packets, which fill
+/// its ring too.
+static LO: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Opens a capture on `lo`, or `None` (with a visible message) where this
 /// process may not capture and nothing requires it.
 fn open_loopback(opts: &LiveOptions) -> Option<Live> {
@@ -60,11 +64,14 @@ fn tcp_between(frame: &[u8], a: u16, b: u16) -> Option<(bool, u32, u8, &[u8])> {
 
 #[test]
 fn a_loopback_connection_comes_out_whole_and_once() {
+    // Read only once the exchange is over: room for all of it, and for
+    // whatever else passes on lo meanwhile.
     let opts = LiveOptions {
-        blocks: 8,
-        block_timeout: Duration::from_millis(5),
+        blocks: 64,
+        block_timeout: Duration::from_millis(20),
         ..LiveOptions::default()
     };
+    let _lo = LO.lock().unwrap_or_else(|e| e.into_inner());
     let Some(mut live) = open_loopback(&opts) else {
         return;
     };
@@ -166,6 +173,7 @@ fn blocks_go_back_to_the_kernel_when_dropped_on_any_thread() {
         block_timeout: Duration::from_millis(1),
         ..LiveOptions::default()
     };
+    let _lo = LO.lock().unwrap_or_else(|e| e.into_inner());
     let Some(mut live) = open_loopback(&opts) else {
         return;
     };
@@ -212,6 +220,7 @@ fn a_block_still_lent_is_not_taken_again() {
         block_timeout: Duration::from_millis(1),
         ..LiveOptions::default()
     };
+    let _lo = LO.lock().unwrap_or_else(|e| e.into_inner());
     let Some(mut live) = open_loopback(&opts) else {
         return;
     };

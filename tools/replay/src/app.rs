@@ -74,6 +74,8 @@ pub struct LiveReport {
     /// Its counters.
     #[cfg(target_os = "linux")]
     pub stats: weft_capture::LiveStats,
+    /// The error that ended the capture (the device went down, for one).
+    pub error: Option<String>,
 }
 
 /// Why a run failed as a whole.
@@ -180,22 +182,26 @@ pub fn replay(
 /// hands their frames to the workers (or reassembles them itself, inline);
 /// while no traffic comes, packet time follows the clock, so connections
 /// still time out. Linux only (`AF_PACKET`); capturing takes
-/// `CAP_NET_RAW`.
+/// `CAP_NET_RAW`. `opened` is called once the capture is open, before
+/// the engine starts: packets from then on are seen. An error that ends
+/// the capture is in [`Outcome::live`].
 pub fn replay_live(
     live: &LiveInput,
     opts: &ReplayOptions,
     stop: &AtomicBool,
     progress: Progress<'_>,
+    opened: &mut dyn FnMut(),
 ) -> Result<Outcome, RunError> {
     #[cfg(target_os = "linux")]
     {
         let cap = weft_capture::Live::open(&live.interface, &live.options)
             .map_err(|e| RunError::Live(format!("{}: {e}", live.interface)))?;
+        opened();
         run_input(Input::Live(cap, live), opts, stop, progress)
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = (opts, stop, progress);
+        let _ = (opts, stop, progress, opened);
         Err(RunError::Live(format!(
             "{}: live capture needs Linux (AF_PACKET)",
             live.interface
@@ -398,12 +404,19 @@ fn run<C: Check>(
             }),
             #[cfg(target_os = "linux")]
             Input::Live(mut cap, what) => {
-                let fed = feed_live(engine, &mut cap, what, stop, &mut |read, frames| {
-                    progress(read, None, frames)
-                });
+                let mut error = None;
+                let fed = feed_live(
+                    engine,
+                    &mut cap,
+                    what,
+                    stop,
+                    &mut error,
+                    &mut |read, frames| progress(read, None, frames),
+                );
                 *live = Some(LiveReport {
                     interface: what.interface.clone(),
                     stats: cap.stats(),
+                    error,
                 });
                 fed
             }
@@ -730,6 +743,7 @@ fn feed_live<F: StreamFactory>(
     cap: &mut weft_capture::Live,
     what: &LiveInput,
     stop: &AtomicBool,
+    error: &mut Option<String>,
     report: &mut dyn FnMut(u64, u64),
 ) -> Fed {
     let mut fed = Fed::default();
@@ -770,11 +784,7 @@ fn feed_live<F: StreamFactory>(
                 engine.advance_time(Timestamp(now.saturating_sub(lag)));
             }
             Err(e) => {
-                fed.errors.push(CaptureError::new(
-                    weft_capture::ErrorKind::Io(e.kind()),
-                    what.interface.clone(),
-                    0,
-                ));
+                *error = Some(e.to_string());
                 break;
             }
         }

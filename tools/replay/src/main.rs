@@ -271,12 +271,13 @@ fn live_input(args: &Args) -> Option<LiveInput> {
     {
         live.options.promiscuous = args.promisc;
         if let Some(ring) = args.live_ring {
-            // 1 MiB blocks, or smaller ones for a ring under 2 MiB: at
-            // least two blocks of at least 4 KiB.
-            let block = (ring / 2).clamp(4096, 1 << 20);
+            // 1 MiB blocks, or smaller ones for a ring under 16 MiB: at
+            // least 16 blocks (a block stays lent while the engine holds
+            // any frame of it), of 64 KiB at least.
+            let block = (ring / 16).clamp(64 << 10, 1 << 20);
             let block = 1 << block.ilog2();
             live.options.block_size = block;
-            live.options.blocks = (ring / block).max(2);
+            live.options.blocks = (ring / block).clamp(16, usize::from(u16::MAX));
         }
     }
     Some(live)
@@ -338,7 +339,12 @@ fn main() -> ExitCode {
         }
     };
     let result = match live_input(&args) {
-        Some(live) => replay_live(&live, &opts, &stop, &mut progress),
+        Some(live) => {
+            // On standard error, as tcpdump says it: a script can wait for
+            // it before sending what is to be captured.
+            let mut opened = || eprintln!("weft-replay: capturing on {}", live.interface);
+            replay_live(&live, &opts, &stop, &mut progress, &mut opened)
+        }
         None => replay(&args.captures, &opts, &stop, &mut progress),
     };
     if let Some(b) = &bar {
@@ -395,6 +401,10 @@ fn main() -> ExitCode {
     }
     for e in &out.capture_errors {
         eprintln!("weft-replay: {e}");
+        status = ExitCode::from(1);
+    }
+    if let Some(e) = out.live.as_ref().and_then(|l| l.error.as_ref()) {
+        eprintln!("weft-replay: live capture ended: {e}");
         status = ExitCode::from(1);
     }
     for e in &out.flow_errors {

@@ -126,10 +126,11 @@ fn live_json(l: &LiveReport) -> Value {
             "kernel_packets": s.kernel_packets, "kernel_drops": s.kernel_drops,
             "kernel_freezes": s.kernel_freezes, "loopback_copies": s.loopback_copies,
             "vlan_restored": s.vlan_restored, "truncated": s.truncated, "malformed": s.malformed,
+            "checksum_not_ready": s.checksum_not_ready, "error": l.error,
         })
     }
     #[cfg(not(target_os = "linux"))]
-    json!({ "interface": l.interface })
+    json!({ "interface": l.interface, "error": l.error })
 }
 
 /// The human-readable table.
@@ -157,6 +158,13 @@ pub fn table(out: &Outcome) -> String {
             row(
                 "  cut / malformed",
                 format!("{} / {}", k.truncated, k.malformed),
+            );
+        }
+        if k.checksum_not_ready > 0 {
+            // Sent by this host with checksum offload: not to be verified.
+            row(
+                "  checksums not filled in",
+                k.checksum_not_ready.to_string(),
             );
         }
     }

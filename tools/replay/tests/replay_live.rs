@@ -10,7 +10,6 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
@@ -47,18 +46,26 @@ fn may_capture() -> bool {
 }
 
 /// Runs `weft-replay -i lo ARGS` for `secs` seconds while `traffic` runs
-/// (it starts once the capture is open: after a short wait).
+/// (it starts once the capture is open: weft-replay says so on standard
+/// error). Standard error in the output is what came after that line.
 fn capture_while(args: &[&str], secs: &str, traffic: impl FnOnce()) -> Output {
-    let child = Command::new(env!("CARGO_BIN_EXE_weft-replay"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weft-replay"))
         .args(["-i", "lo", "--duration", secs, "-q"])
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("run weft-replay");
-    std::thread::sleep(Duration::from_millis(400));
+    let mut err = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut err, &mut line).expect("read stderr");
+    assert_eq!(line.trim(), "weft-replay: capturing on lo");
     traffic();
-    child.wait_with_output().expect("weft-replay output")
+    let mut rest = Vec::new();
+    err.read_to_end(&mut rest).expect("read stderr");
+    let mut out = child.wait_with_output().expect("weft-replay output");
+    out.stderr = rest;
+    out
 }
 
 /// A connection on 127.0.0.1 that sends `up` and gets `down` back, both
