@@ -107,6 +107,7 @@ pub struct EngineBuilder {
     idle_sleep: std::time::Duration,
     dispatcher_works: bool,
     weights: Option<Vec<u32>>,
+    divided: bool,
 }
 
 impl Default for EngineBuilder {
@@ -124,6 +125,7 @@ impl Default for EngineBuilder {
             idle_sleep: worker::IDLE_SLEEP,
             dispatcher_works: false,
             weights: None,
+            divided: false,
         }
     }
 }
@@ -389,6 +391,19 @@ impl EngineBuilder {
         self
     }
 
+    /// For [`fanout`](Self::fanout): the source is already divided among
+    /// the workers by flow, each reading its own part (a NIC's RSS queues,
+    /// an `AF_PACKET` fanout group hashing flows symmetrically), so each
+    /// keeps every flow it reads instead of picking its share of every
+    /// frame; and as the workers read different frames, the report's
+    /// dispatch counters are their sum. Each connection must reach one
+    /// worker only, both directions and every fragment: the divider's
+    /// business. Default `false`.
+    pub fn divided(mut self, yes: bool) -> Self {
+        self.divided = yes;
+        self
+    }
+
     /// Relative weights of the workers in the indirection table, one per
     /// worker (default: equal). Worker `i` gets about `weights[i] / sum`
     /// of the table's [`RETA_SIZE`] entries, so about that share of the
@@ -556,6 +571,7 @@ impl EngineBuilder {
         self.check()?;
         let n = self.workers.max(1);
         let cfgs = self.worker_configs();
+        let this_divided = self.divided;
         // One seed for all: every worker must agree on every flow's worker.
         let keyed = self.dispatch_hash.seed();
         let core_ids = core_affinity::get_core_ids().unwrap_or_default();
@@ -582,6 +598,10 @@ impl EngineBuilder {
                         shared[i].counters.set_pinned(pinned);
                         let mode = Mode::Fanout(Box::new(Fanout::new(cfg, f, i)));
                         let mut engine = Engine::new(this.clone(), mode, shared, keyed);
+                        if this.divided {
+                            // Every flow it reads is its own.
+                            engine.reta = [i as u16; RETA_SIZE];
+                        }
                         let r = read(&mut engine);
                         engine.finish().map(|report| (report, r))
                     };
@@ -624,7 +644,10 @@ impl EngineBuilder {
             let r = r.unwrap_or_else(|| Err("not started".to_owned()));
             let (mut part, r) =
                 r.map_err(|message| EngineError::WorkerPanicked { worker: i, message })?;
-            if i == 0 {
+            if this_divided {
+                report.stats.dispatch.merge(&part.stats.dispatch);
+            } else if i == 0 {
+                // Every worker read the same frames: its counters are all.
                 report.stats.dispatch = std::mem::take(&mut part.stats.dispatch);
             }
             report.stats.frames.append(&mut part.stats.frames);

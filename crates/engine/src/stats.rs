@@ -153,6 +153,54 @@ pub struct DispatchStats {
 }
 
 impl DispatchStats {
+    /// Adds `o`'s counts to these (per-worker ones worker by worker).
+    pub fn merge(&mut self, o: &DispatchStats) {
+        // Every field named: a new counter does not compile until merged.
+        let DispatchStats {
+            frames,
+            not_tcp,
+            undecodable,
+            refused,
+            short_on_wire,
+            fragments,
+            bad_checksum,
+            bad_checksum_dropped,
+            bad_tunnel_checksum,
+            defragmented,
+            defrag,
+            sent,
+            ring_drops,
+            ring_full_waits,
+            copied,
+        } = o;
+        for (mine, theirs) in [
+            (&mut self.frames, frames),
+            (&mut self.not_tcp, not_tcp),
+            (&mut self.undecodable, undecodable),
+            (&mut self.refused, refused),
+            (&mut self.short_on_wire, short_on_wire),
+            (&mut self.fragments, fragments),
+            (&mut self.bad_checksum, bad_checksum),
+            (&mut self.bad_checksum_dropped, bad_checksum_dropped),
+            (&mut self.bad_tunnel_checksum, bad_tunnel_checksum),
+            (&mut self.defragmented, defragmented),
+            (&mut self.copied, copied),
+        ] {
+            *mine += theirs;
+        }
+        self.defrag.merge(defrag);
+        for (mine, theirs) in [
+            (&mut self.sent, sent),
+            (&mut self.ring_drops, ring_drops),
+            (&mut self.ring_full_waits, ring_full_waits),
+        ] {
+            if mine.len() < theirs.len() {
+                mine.resize(theirs.len(), 0);
+            }
+            mine.iter_mut().zip(theirs).for_each(|(m, t)| *m += t);
+        }
+    }
+
     /// Counts a frame the dispatcher's decoder refused.
     pub(crate) fn count_error(&mut self, e: weft_wire::DecodeError) {
         match e {

@@ -2384,3 +2384,57 @@ fn dropping_the_engine_completes_ring_workers_streams_whole() {
         (finished.delivered, finished.completed, finished.content)
     );
 }
+
+/// Fanout workers over a source already divided by flow
+/// ([`EngineBuilder::divided`]: each reads its own part, as sockets of an
+/// `AF_PACKET` fanout group do) keep every flow they read, and together
+/// deliver what inline mode delivers; the dispatch counters are the sum
+/// of every worker's.
+#[test]
+fn divided_fanout_workers_keep_every_flow_they_read() {
+    let pcap = trace(&impaired(17, 2_000, 500, 300));
+    let mut cap = Capture::from_bytes(pcap.clone(), "mem").unwrap();
+    let n = 3;
+    let mut parts: Vec<Vec<(Vec<u8>, Timestamp)>> = vec![Vec::new(); n];
+    let opts = weft_wire::DecodeOptions::default();
+    while let Some(f) = cap.next_frame() {
+        let f = f.unwrap();
+        // A divider of its own: not the engine's table.
+        let part = match weft_wire::decode(LinkType::Ethernet, f.data, &opts) {
+            Ok(weft_wire::Decoded::Tcp(p)) => (p.key.symmetric_hash() >> 7) as usize % n,
+            _ => 0,
+        };
+        parts[part].push((f.data.to_vec(), Timestamp(f.ts_nanos)));
+    }
+    assert!(
+        parts.iter().all(|p| p.len() > 100),
+        "every worker gets flows"
+    );
+    let sizes: Vec<u64> = parts.iter().map(|p| p.len() as u64).collect();
+    let inline = bounded(60, move || {
+        run(pcap, EngineBuilder::new().workers(0), Behaviour::default())
+    });
+    let parts = Arc::new(parts);
+    let (divided, seen) = bounded(60, move || {
+        run_fanout(
+            EngineBuilder::new().workers(n).pin(false).divided(true),
+            Behaviour::default(),
+            move |engine| {
+                for (f, ts) in &parts[engine.index().unwrap()] {
+                    engine.dispatch(LinkType::Ethernet, f, *ts);
+                }
+            },
+        )
+    });
+    assert_eq!(seen.len(), n);
+    let stats = divided.result.unwrap().stats;
+    let per_worker: Vec<u64> = stats.frames.iter().map(|f| f.frames).collect();
+    assert_eq!(per_worker, sizes, "each worker processed all it read");
+    assert_eq!(stats.dispatch.frames, sizes.iter().sum::<u64>());
+    assert_eq!(stats.dispatch.sent, sizes);
+    assert!(inline.delivered > 0);
+    assert_eq!(
+        (divided.delivered, divided.completed, divided.content),
+        (inline.delivered, inline.completed, inline.content)
+    );
+}
