@@ -1,7 +1,9 @@
 //! Packet sources for weft: classic pcap and pcapng captures, read from a
 //! memory-mapped file, a gzip-compressed file, standard input or any reader;
 //! and, on Linux, live capture from a network interface ([`Live`]: an
-//! `AF_PACKET` socket's `TPACKET_V3` ring, its blocks lent out in place).
+//! `AF_PACKET` socket's `TPACKET_V3` ring, its blocks lent out in place;
+//! several sockets in a fanout group divide a device's flows among
+//! readers, as RSS queues do).
 //!
 //! # What this crate owns
 //!

@@ -50,6 +50,9 @@ const PACKET_RX_RING: libc::c_int = 5;
 const PACKET_STATISTICS: libc::c_int = 6;
 const PACKET_VERSION: libc::c_int = 10;
 const PACKET_RESERVE: libc::c_int = 12;
+const PACKET_FANOUT: libc::c_int = 18;
+const PACKET_FANOUT_HASH: u32 = 0;
+const PACKET_FANOUT_FLAG_DEFRAG: u32 = 0x8000;
 const TPACKET_V3: libc::c_int = 2;
 const PACKET_MR_PROMISC: libc::c_ushort = 1;
 const PACKET_OUTGOING: u8 = 4;
@@ -199,6 +202,15 @@ pub struct LiveOptions {
     pub block_timeout: Duration,
     /// Put the device in promiscuous mode while the capture is open.
     pub promiscuous: bool,
+    /// Join the `AF_PACKET` fanout group of this number on the device:
+    /// the kernel divides the device's packets among the group's sockets
+    /// by a symmetric hash of their flow (both directions of a connection
+    /// to one socket), after putting IP fragments back together (Linux's
+    /// rules), so each socket can feed its own reassembler. Open one
+    /// `Live` per reader with the same number. Tunnelled flows are divided
+    /// by their outer headers: a VXLAN connection's two directions can
+    /// reach two sockets.
+    pub fanout: Option<u16>,
 }
 
 impl Default for LiveOptions {
@@ -208,6 +220,7 @@ impl Default for LiveOptions {
             blocks: 64,
             block_timeout: Duration::from_millis(10),
             promiscuous: false,
+            fanout: None,
         }
     }
 }
@@ -243,6 +256,35 @@ pub struct LiveStats {
     /// by this host with checksum offload, or over loopback): see
     /// [`LiveFrame::checksum_ready`].
     pub checksum_not_ready: u64,
+}
+
+impl LiveStats {
+    /// Adds `o`'s counts to these (the sockets of a fanout group).
+    pub fn merge(&mut self, o: &LiveStats) {
+        // Every field named: a new counter does not compile until merged.
+        let LiveStats {
+            blocks,
+            frames,
+            kernel_packets,
+            kernel_drops,
+            kernel_freezes,
+            loopback_copies,
+            vlan_restored,
+            truncated,
+            malformed,
+            checksum_not_ready,
+        } = *o;
+        self.blocks += blocks;
+        self.frames += frames;
+        self.kernel_packets += kernel_packets;
+        self.kernel_drops += kernel_drops;
+        self.kernel_freezes += kernel_freezes;
+        self.loopback_copies += loopback_copies;
+        self.vlan_restored += vlan_restored;
+        self.truncated += truncated;
+        self.malformed += malformed;
+        self.checksum_not_ready += checksum_not_ready;
+    }
 }
 
 /// One frame of a [`LiveBlock`], by where it lies in the block.
@@ -499,6 +541,11 @@ impl Live {
                 address: [0; 8],
             };
             set_opt(&ring.fd, PACKET_ADD_MEMBERSHIP, &mreq, "promiscuous mode")?;
+        }
+        if let Some(group) = opts.fanout {
+            // Once bound: the group is the device's.
+            let arg = u32::from(group) | (PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG) << 16;
+            set_opt(&ring.fd, PACKET_FANOUT, &arg, "joining the fanout group")?;
         }
         Ok(Live {
             ring: Arc::new(ring),

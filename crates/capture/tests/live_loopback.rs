@@ -261,3 +261,66 @@ fn a_block_still_lent_is_not_taken_again() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     sender.join().unwrap();
 }
+
+#[test]
+fn a_fanout_group_divides_connections_whole_among_its_sockets() {
+    let _lo = LO.lock().unwrap_or_else(|e| e.into_inner());
+    let group = 0x5700 | (std::process::id() & 0xff) as u16;
+    let opts = LiveOptions {
+        blocks: 16,
+        block_timeout: Duration::from_millis(5),
+        fanout: Some(group),
+        ..LiveOptions::default()
+    };
+    let Some(first) = open_loopback(&opts) else {
+        return;
+    };
+    let second = Live::open("lo", &opts).expect("a second socket in the group");
+    // Sixteen connections, 20 KB one way each.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let server = listener.local_addr().unwrap().port();
+    let acceptor = std::thread::spawn(move || {
+        for _ in 0..16 {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            assert_eq!(got.len(), 20_000);
+        }
+    });
+    let mut clients = Vec::new();
+    for _ in 0..16 {
+        let mut c = TcpStream::connect(("127.0.0.1", server)).unwrap();
+        clients.push(c.local_addr().unwrap().port());
+        c.write_all(&[9u8; 20_000]).unwrap();
+    }
+    acceptor.join().unwrap();
+    // Per socket: each client port's payload bytes (both directions) and
+    // whether any frame of it came there.
+    let mut seen = Vec::new();
+    for mut live in [first, second] {
+        let mut bytes = std::collections::HashMap::<u16, usize>::new();
+        while let Some(block) = live.next_block(Duration::from_millis(300)).unwrap() {
+            for f in block.frames() {
+                for &port in &clients {
+                    if let Some((_, _, _, payload)) = tcp_between(block.frame(f), port, server) {
+                        *bytes.entry(port).or_default() += payload.len();
+                    }
+                }
+            }
+        }
+        assert_eq!(live.stats().kernel_drops, 0);
+        seen.push(bytes);
+    }
+    for port in &clients {
+        let on: Vec<usize> = seen.iter().filter_map(|s| s.get(port).copied()).collect();
+        assert_eq!(
+            on,
+            vec![20_000],
+            "connection {port}: on one socket only, whole"
+        );
+    }
+    assert!(
+        seen.iter().all(|s| !s.is_empty()),
+        "both sockets got connections: {seen:?}"
+    );
+}

@@ -86,7 +86,7 @@ pub enum RunError {
     /// The engine failed (a handler panicked, a thread could not start).
     Engine(EngineError),
     /// Fanout dispatch was asked for an input every worker cannot read
-    /// (standard input, a compressed capture), with no workers, or with
+    /// itself (standard input, a compressed capture), with no workers, or with
     /// drop backpressure (fanout workers have no ring to drop from: a slow
     /// one holds the others back).
     NoFanout,
@@ -101,9 +101,9 @@ impl std::fmt::Display for RunError {
             RunError::Open(e) => e.fmt(f),
             RunError::Engine(e) => e.fmt(f),
             RunError::NoFanout => f.write_str(
-                "fanout dispatch needs at least one worker, blocking backpressure, and captures \
-                 every worker can map (files, not standard input, compressed ones or a live \
-                 interface)",
+                "fanout dispatch needs at least one worker, blocking backpressure, and input \
+                 every worker can read itself (files it can map, or a live interface; not \
+                 standard input or compressed files)",
             ),
             RunError::Live(e) => f.write_str(e),
         }
@@ -194,10 +194,34 @@ pub fn replay_live(
 ) -> Result<Outcome, RunError> {
     #[cfg(target_os = "linux")]
     {
-        let cap = weft_capture::Live::open(&live.interface, &live.options)
+        // Fanout workers, where they would run on files: each reads a
+        // socket of its own, the kernel dividing flows among them.
+        let (workers, cores) = worker_count(opts);
+        let shape = Shape {
+            workers,
+            cores,
+            mapped: true,
+            paced: false,
+            backpressure: opts.engine.backpressure,
+        };
+        let (fanout, _) = shape.choose(opts.engine.dispatch)?;
+        let mut options = live.options.clone();
+        if fanout {
+            // A group of this process's own (two captures of one device
+            // in one group would share its packets).
+            options.fanout = Some(std::process::id() as u16);
+        }
+        let caps = (0..if fanout { workers } else { 1 })
+            .map(|_| weft_capture::Live::open(&live.interface, &options))
+            .collect::<Result<Vec<_>, _>>()
             .map_err(|e| RunError::Live(format!("{}: {e}", live.interface)))?;
         opened();
-        run_input(Input::Live(cap, live), opts, stop, progress)
+        let input = Input::Live {
+            caps,
+            what: live,
+            divided: fanout,
+        };
+        run_input(input, opts, stop, progress)
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -227,12 +251,28 @@ pub struct LiveInput {
 enum Input<'a> {
     /// Capture files (or standard input), opened, read in turn.
     Files(Vec<Capture>),
-    /// A live capture, and when to stop it.
+    /// A live capture: one socket, or one per fanout worker (`divided`:
+    /// members of one `AF_PACKET` fanout group), and when to stop it.
     #[cfg(target_os = "linux")]
-    Live(weft_capture::Live, &'a LiveInput),
+    Live {
+        caps: Vec<weft_capture::Live>,
+        what: &'a LiveInput,
+        divided: bool,
+    },
     #[cfg(not(target_os = "linux"))]
     #[allow(dead_code)]
     Never(std::marker::PhantomData<&'a ()>),
+}
+
+/// How many workers `opts` ask for, and the cores there are: not given,
+/// as many as there are table weights, or one per core.
+fn worker_count(opts: &ReplayOptions) -> (usize, usize) {
+    let e = &opts.engine;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = e
+        .workers
+        .unwrap_or_else(|| e.table_weights.as_ref().map_or(cores, Vec::len));
+    (workers, cores)
 }
 
 /// Runs `input` through a factory of the streams `opts` asks for.
@@ -262,7 +302,7 @@ fn run_input(
 /// `factory`'s streams.
 fn run<C: Check>(
     (factory, rx): (ReplayFactory<C>, Receiver<Report>),
-    mut input: Input<'_>,
+    input: Input<'_>,
     opts: &ReplayOptions,
     stop: &AtomicBool,
     progress: Progress<'_>,
@@ -272,17 +312,14 @@ fn run<C: Check>(
             opened.iter().map(Capture::total_len).sum(),
             opened.iter().all(Capture::is_mapped),
         ),
+        // Fanout workers read sockets of their own: there is one each.
         #[cfg(target_os = "linux")]
-        Input::Live(..) => (None, false),
+        Input::Live { divided, .. } => (None, *divided),
         #[cfg(not(target_os = "linux"))]
         Input::Never(_) => (None, false),
     };
     let e = &opts.engine;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    // Not given: as many as there are table weights, or one per core.
-    let workers = e
-        .workers
-        .unwrap_or_else(|| e.table_weights.as_ref().map_or(cores, Vec::len));
+    let (workers, cores) = worker_count(opts);
     let shape = Shape {
         workers,
         cores,
@@ -325,119 +362,181 @@ fn run<C: Check>(
         readahead_trials: (0, 0),
         live: None,
     };
-    let report = if let (true, Input::Files(opened)) = (fanout, &mut input) {
-        let opened = std::mem::take(opened);
-        // Worker 0 reads the captures opened above; the others read them
-        // again through the same mappings, so a page is faulted in once for
-        // all, and worker 0 (its read-ahead helper, or itself without a
-        // core to spare) keeps the mapped window small for all.
-        let mut readers = Vec::with_capacity(workers);
-        for _ in 1..workers {
-            let again: Result<Vec<Capture>, CaptureError> = opened
-                .iter()
-                .map(|c| c.reopen().unwrap_or_else(|| unreachable!("mapped")))
-                .collect();
-            readers.push(Some(again.map_err(RunError::Open)?));
-        }
-        readers.insert(0, Some(opened));
-        let readers = Mutex::new(readers);
-        let abreast = Abreast::new(workers, FANOUT_LAG);
-        let paging = if opts.no_readahead {
-            Paging::None
-        } else {
-            Paging::of(core_to_spare(workers, cores, true), true)
-        };
-        let progress = Mutex::new(progress);
-        let (report, fed) = builder
-            .fanout(
-                |_| factory.for_worker(),
-                |engine| {
-                    // Only the first worker reports progress and errors:
-                    // every worker reads the same captures.
-                    let i = engine.index().unwrap_or(0);
-                    let _done = abreast.leave_when_done(i);
-                    let caps = lock(&readers)[i].take().unwrap_or_default();
-                    let me = Reading {
-                        paging: if i == 0 { paging } else { Paging::None },
-                        pace: opts.pace,
-                        stop,
-                        group: Some((i, &abreast)),
-                    };
-                    me.feed_all(engine, caps, &mut |read, frames| {
-                        if i == 0 {
-                            lock(&progress)(read, total, frames);
-                        }
-                    })
-                },
-            )
-            .map_err(RunError::Engine)?;
-        drop(factory);
-        // All stopped at the same frame if any did (a worker that had
-        // finished is not interrupted): errors and counts are worker 0's.
-        let interrupted = fed.iter().any(|f| f.interrupted);
-        let fed = fed.into_iter().next().unwrap_or_default();
-        out.capture_errors = fed.errors;
-        out.interrupted = interrupted;
-        out.readahead_trials = fed.readahead_trials;
-        out.bytes_read = fed.bytes;
-        lock(&progress)(fed.bytes, total, fed.frames);
-        report
-    } else {
-        let engine = builder
-            .build(|_| factory.for_worker())
-            .map_err(RunError::Engine)?;
-        drop(factory);
-        let reading = Reading {
-            paging: if opts.no_readahead {
+    let report = match (fanout, input) {
+        (true, Input::Files(opened)) => {
+            // Worker 0 reads the captures opened above; the others read them
+            // again through the same mappings, so a page is faulted in once for
+            // all, and worker 0 (its read-ahead helper, or itself without a
+            // core to spare) keeps the mapped window small for all.
+            let mut readers = Vec::with_capacity(workers);
+            for _ in 1..workers {
+                let again: Result<Vec<Capture>, CaptureError> = opened
+                    .iter()
+                    .map(|c| c.reopen().unwrap_or_else(|| unreachable!("mapped")))
+                    .collect();
+                readers.push(Some(again.map_err(RunError::Open)?));
+            }
+            readers.insert(0, Some(opened));
+            let readers = Mutex::new(readers);
+            let abreast = Abreast::new(workers, FANOUT_LAG);
+            let paging = if opts.no_readahead {
                 Paging::None
             } else {
-                Paging::of(core_to_spare(workers, cores, hybrid), false)
-            },
-            pace: opts.pace,
-            stop,
-            group: None,
-        };
-        let live = &mut out.live;
-        let feed = |engine: &mut Engine<_>| match input {
-            Input::Files(opened) => reading.feed_all(engine, opened, &mut |read, frames| {
-                progress(read, total, frames)
-            }),
-            #[cfg(target_os = "linux")]
-            Input::Live(mut cap, what) => {
-                let mut error = None;
-                let fed = feed_live(
-                    engine,
-                    &mut cap,
-                    what,
-                    stop,
-                    &mut error,
-                    &mut |read, frames| progress(read, None, frames),
-                );
-                *live = Some(LiveReport {
-                    interface: what.interface.clone(),
-                    stats: cap.stats(),
-                    error,
-                });
-                fed
+                Paging::of(core_to_spare(workers, cores, true), true)
+            };
+            let progress = Mutex::new(progress);
+            let (report, fed) = builder
+                .fanout(
+                    |_| factory.for_worker(),
+                    |engine| {
+                        // Only the first worker reports progress and errors:
+                        // every worker reads the same captures.
+                        let i = engine.index().unwrap_or(0);
+                        let _done = abreast.leave_when_done(i);
+                        let caps = lock(&readers)[i].take().unwrap_or_default();
+                        let me = Reading {
+                            paging: if i == 0 { paging } else { Paging::None },
+                            pace: opts.pace,
+                            stop,
+                            group: Some((i, &abreast)),
+                        };
+                        me.feed_all(engine, caps, &mut |read, frames| {
+                            if i == 0 {
+                                lock(&progress)(read, total, frames);
+                            }
+                        })
+                    },
+                )
+                .map_err(RunError::Engine)?;
+            drop(factory);
+            // All stopped at the same frame if any did (a worker that had
+            // finished is not interrupted): errors and counts are worker 0's.
+            let interrupted = fed.iter().any(|f| f.interrupted);
+            let fed = fed.into_iter().next().unwrap_or_default();
+            out.capture_errors = fed.errors;
+            out.interrupted = interrupted;
+            out.readahead_trials = fed.readahead_trials;
+            out.bytes_read = fed.bytes;
+            lock(&progress)(fed.bytes, total, fed.frames);
+            report
+        }
+        #[cfg(target_os = "linux")]
+        (true, Input::Live { caps, what, .. }) => {
+            // One socket each: the kernel divided the flows.
+            let caps: Vec<Mutex<Option<weft_capture::Live>>> =
+                caps.into_iter().map(|c| Mutex::new(Some(c))).collect();
+            let taken = std::sync::atomic::AtomicU64::new(0);
+            let until = LiveEnd {
+                deadline: what.duration.map(|d| Instant::now() + d),
+                taken: &taken,
+                stop,
+            };
+            let progress = Mutex::new(progress);
+            let (report, ended) = builder
+                .divided(true)
+                .fanout(
+                    |_| factory.for_worker(),
+                    |engine| {
+                        let i = engine.index().unwrap_or(0);
+                        let Some(mut cap) = lock(&caps[i]).take() else {
+                            return (Fed::default(), None, None);
+                        };
+                        let mut error = None;
+                        let fed = feed_live(
+                            engine,
+                            &mut cap,
+                            what,
+                            &until,
+                            &mut error,
+                            &mut |read, frames| {
+                                if i == 0 {
+                                    lock(&progress)(read, None, frames);
+                                }
+                            },
+                        );
+                        (fed, Some(cap.stats()), error)
+                    },
+                )
+                .map_err(RunError::Engine)?;
+            drop(factory);
+            let mut stats = weft_capture::LiveStats::default();
+            let mut error = None;
+            for (fed, s, e) in ended {
+                out.bytes_read += fed.bytes;
+                stats.merge(&s.unwrap_or_default());
+                error = error.or(e);
             }
-            #[cfg(not(target_os = "linux"))]
-            Input::Never(_) => Fed::default(),
-        };
-        // Stream handlers run on this thread inline and on the worker 0 of
-        // a dispatcher that runs it; with rings, only on worker threads.
-        let (fed, report) = if workers == 0 || hybrid {
-            run_on_this_thread(engine, feed)?
-        } else {
-            let mut engine = engine;
-            let fed = feed(&mut engine);
-            (fed, engine.finish())
-        };
-        progress(fed.bytes, total, fed.frames);
-        out.capture_errors = fed.errors;
-        out.interrupted = fed.interrupted;
-        out.readahead_trials = fed.readahead_trials;
-        out.bytes_read = fed.bytes;
-        report.map_err(RunError::Engine)?
+            out.live = Some(LiveReport {
+                interface: what.interface.clone(),
+                stats,
+                error,
+            });
+            report
+        }
+        (_, input) => {
+            let engine = builder
+                .build(|_| factory.for_worker())
+                .map_err(RunError::Engine)?;
+            drop(factory);
+            let reading = Reading {
+                paging: if opts.no_readahead {
+                    Paging::None
+                } else {
+                    Paging::of(core_to_spare(workers, cores, hybrid), false)
+                },
+                pace: opts.pace,
+                stop,
+                group: None,
+            };
+            let live = &mut out.live;
+            let feed = |engine: &mut Engine<_>| match input {
+                Input::Files(opened) => reading.feed_all(engine, opened, &mut |read, frames| {
+                    progress(read, total, frames)
+                }),
+                #[cfg(target_os = "linux")]
+                Input::Live { caps, what, .. } => {
+                    let mut cap = caps.into_iter().next().expect("a capture");
+                    let taken = std::sync::atomic::AtomicU64::new(0);
+                    let until = LiveEnd {
+                        deadline: what.duration.map(|d| Instant::now() + d),
+                        taken: &taken,
+                        stop,
+                    };
+                    let mut error = None;
+                    let fed = feed_live(
+                        engine,
+                        &mut cap,
+                        what,
+                        &until,
+                        &mut error,
+                        &mut |read, frames| progress(read, None, frames),
+                    );
+                    *live = Some(LiveReport {
+                        interface: what.interface.clone(),
+                        stats: cap.stats(),
+                        error,
+                    });
+                    fed
+                }
+                #[cfg(not(target_os = "linux"))]
+                Input::Never(_) => Fed::default(),
+            };
+            // Stream handlers run on this thread inline and on the worker 0 of
+            // a dispatcher that runs it; with rings, only on worker threads.
+            let (fed, report) = if workers == 0 || hybrid {
+                run_on_this_thread(engine, feed)?
+            } else {
+                let mut engine = engine;
+                let fed = feed(&mut engine);
+                (fed, engine.finish())
+            };
+            progress(fed.bytes, total, fed.frames);
+            out.capture_errors = fed.errors;
+            out.interrupted = fed.interrupted;
+            out.readahead_trials = fed.readahead_trials;
+            out.bytes_read = fed.bytes;
+            report.map_err(RunError::Engine)?
+        }
     };
     out.elapsed = start.elapsed();
     out.stats = report.stats;
@@ -725,6 +824,17 @@ impl Reading<'_> {
     }
 }
 
+/// When the readers of a live capture stop: the first of a deadline, a
+/// count of frames taken by all of them, and the stop flag.
+#[cfg(target_os = "linux")]
+#[derive(Clone, Copy)]
+struct LiveEnd<'a> {
+    deadline: Option<Instant>,
+    /// Frames taken so far (counted only with a count to reach).
+    taken: &'a std::sync::atomic::AtomicU64,
+    stop: &'a AtomicBool,
+}
+
 /// The longest a live capture's reader waits for a block before it looks
 /// at the stop flag and the clock again.
 #[cfg(target_os = "linux")]
@@ -742,19 +852,23 @@ fn feed_live<F: StreamFactory>(
     engine: &mut Engine<F>,
     cap: &mut weft_capture::Live,
     what: &LiveInput,
-    stop: &AtomicBool,
+    until: &LiveEnd<'_>,
     error: &mut Option<String>,
     report: &mut dyn FnMut(u64, u64),
 ) -> Fed {
     let mut fed = Fed::default();
     let link = LinkType::from_raw(cap.link_type());
-    let deadline = what.duration.map(|d| Instant::now() + d);
+    let LiveEnd {
+        deadline,
+        taken,
+        stop,
+    } = *until;
     let count = what.count.unwrap_or(u64::MAX);
     // A packet may wait in a block this long before the kernel hands it
     // over: idle time stays that far (and a margin) behind the clock, so
     // no frame comes stamped before a time already told.
     let lag = (what.options.block_timeout * 2 + Duration::from_millis(50)).as_nanos() as u64;
-    while fed.frames < count && !stop.load(Ordering::Relaxed) {
+    while taken.load(Ordering::Relaxed) < count && !stop.load(Ordering::Relaxed) {
         let wait = match deadline {
             Some(d) => match d.checked_duration_since(Instant::now()) {
                 Some(left) if !left.is_zero() => left.min(LIVE_POLL),
@@ -767,7 +881,9 @@ fn feed_live<F: StreamFactory>(
                 let block = Arc::new(block);
                 engine.set_block(block.clone());
                 for f in block.frames() {
-                    if fed.frames == count {
+                    // Shared by the readers of a fanout group: the count
+                    // is of all their frames.
+                    if what.count.is_some() && taken.fetch_add(1, Ordering::Relaxed) >= count {
                         break;
                     }
                     let ts = Timestamp(f.ts_nanos);

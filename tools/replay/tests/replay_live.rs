@@ -109,11 +109,15 @@ fn connections_made_while_capturing_come_out_as_their_bytes() {
         .map(|i| (i % 251) as u8 ^ (i >> 9) as u8)
         .collect();
     let down = b"thanks, all of it".to_vec();
-    for mode in [
-        &["--inline"][..],
-        &["-w", "2", "--dispatch", "ring"],
-        &["-w", "2", "--dispatch", "hybrid"],
-    ] {
+    let modes = [
+        (&["--inline"][..], "inline"),
+        (&["-w", "2", "--dispatch", "ring"], "ring"),
+        (&["-w", "2", "--dispatch", "hybrid"], "hybrid"),
+        // A socket per worker, the kernel dividing flows among them.
+        (&["-w", "2", "--dispatch", "fanout"], "fanout"),
+        (&["-w", "3"], "fanout"),
+    ];
+    for (mode, dispatch) in modes {
         let mut port = 0;
         let mut args = vec!["--digest", "--json"];
         args.extend_from_slice(mode);
@@ -152,6 +156,37 @@ fn connections_made_while_capturing_come_out_as_their_bytes() {
             "{mode:?}: {live}"
         );
         assert_eq!(json["interrupted"], false, "{mode:?}");
+        assert_eq!(json["dispatch"]["mode"], dispatch, "{mode:?}");
+    }
+}
+
+#[test]
+fn a_count_of_frames_is_of_all_readers() {
+    let _lo = LO.lock().unwrap_or_else(|e| e.into_inner());
+    if !may_capture() {
+        return;
+    }
+    for mode in [&["--inline"][..], &["-w", "2", "--dispatch", "fanout"]] {
+        let mut args = vec!["--json", "--count", "25"];
+        args.extend_from_slice(mode);
+        // Many connections: both sockets of a fanout group get frames.
+        let out = capture_while(&args, "5", || {
+            for _ in 0..20 {
+                exchange(b"some bytes", b"back");
+            }
+        });
+        assert!(
+            out.status.success(),
+            "{mode:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let json: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        assert_eq!(
+            json["dispatch"]["frames"], 25,
+            "{mode:?}: {}",
+            json["dispatch"]
+        );
     }
 }
 
