@@ -186,6 +186,12 @@ impl EngineBuilder {
                     "every table weight is 0: no worker would get a flow".to_owned(),
                 ));
             }
+            if self.divided {
+                // They would divide the limits, not the flows.
+                return Err(EngineError::Setting(
+                    "table weights with a divided source: its divider places the flows".to_owned(),
+                ));
+            }
         }
         Ok(())
     }
@@ -516,7 +522,8 @@ impl EngineBuilder {
     /// IP fragment it reads (so each holds up to the defragmenter's limits).
     ///
     /// Returns the report, with the dispatcher counters of worker 0 (the
-    /// others count the same, when fed the same frames) and each worker's
+    /// others count the same, when fed the same frames; their sum for a
+    /// [`divided`](Self::divided) source) and each worker's
     /// own counters, and what `read` returned on each worker, in worker
     /// order. A panic on a worker (in a stream handler or in `read`) is
     /// returned as [`EngineError::WorkerPanicked`] once the other workers

@@ -2437,4 +2437,18 @@ fn divided_fanout_workers_keep_every_flow_they_read() {
         (divided.delivered, divided.completed, divided.content),
         (inline.delivered, inline.completed, inline.content)
     );
+    // Weights would divide the limits where the divider placed the flows.
+    let weighted = EngineBuilder::new()
+        .workers(2)
+        .divided(true)
+        .table_weights(vec![1, 3])
+        .fanout(
+            |_| Factory {
+                b: Behaviour::default(),
+                worker: 0,
+                totals: Totals::default(),
+            },
+            |_| (),
+        );
+    assert!(matches!(weighted, Err(EngineError::Setting(_))));
 }
