@@ -53,6 +53,7 @@ const PACKET_RESERVE: libc::c_int = 12;
 const PACKET_FANOUT: libc::c_int = 18;
 const PACKET_FANOUT_HASH: u32 = 0;
 const PACKET_FANOUT_FLAG_DEFRAG: u32 = 0x8000;
+const PACKET_FANOUT_FLAG_UNIQUEID: u32 = 0x2000;
 const TPACKET_V3: libc::c_int = 2;
 const PACKET_MR_PROMISC: libc::c_ushort = 1;
 const PACKET_OUTGOING: u8 = 4;
@@ -188,8 +189,10 @@ const VLAN_TAG: usize = 4;
 /// promiscuous.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LiveOptions {
-    /// Bytes of a block: a power of two, at least 4 KiB. A packet longer
-    /// than a block is cut to it (counted in [`LiveStats::truncated`]).
+    /// Bytes of a block: a power of two, at least the page size (4 KiB on
+    /// most machines). A packet longer than a block is cut to it (counted
+    /// in [`LiveStats::truncated`]). The ring is this socket's: sockets of
+    /// a fanout group have one each.
     pub block_size: usize,
     /// Blocks in the ring, from 2 to 65,535. A block stays lent out while
     /// any frame of it waits in an engine (a worker's ring, the block each
@@ -202,14 +205,17 @@ pub struct LiveOptions {
     pub block_timeout: Duration,
     /// Put the device in promiscuous mode while the capture is open.
     pub promiscuous: bool,
-    /// Join the `AF_PACKET` fanout group of this number on the device:
-    /// the kernel divides the device's packets among the group's sockets
-    /// by a symmetric hash of their flow (both directions of a connection
-    /// to one socket), after putting IP fragments back together (Linux's
-    /// rules), so each socket can feed its own reassembler. Open one
-    /// `Live` per reader with the same number. Tunnelled flows are divided
-    /// by their outer headers: a VXLAN connection's two directions can
-    /// reach two sockets.
+    /// Join the `AF_PACKET` fanout group of this number on the device
+    /// (a group of the network namespace, shared with any other process
+    /// that names it: [`Live::open_group`] makes one of its own). The
+    /// kernel divides the device's packets among the group's sockets by
+    /// a symmetric hash of their flow (both directions of a connection to
+    /// one socket; some 4.x kernels' hash was not symmetric), after
+    /// putting IPv4 fragments back together (Linux's rules), so each
+    /// socket can feed its own reassembler. IPv6 fragments are divided by
+    /// their addresses alone, and tunnelled flows by their outer headers
+    /// (a VXLAN connection's two directions can reach two sockets): such
+    /// traffic needs one socket and a dispatcher.
     pub fanout: Option<u16>,
 }
 
@@ -256,6 +262,9 @@ pub struct LiveStats {
     /// by this host with checksum offload, or over loopback): see
     /// [`LiveFrame::checksum_ready`].
     pub checksum_not_ready: u64,
+    /// Frames received before a fanout group was complete
+    /// ([`Live::open_group`]), skipped: the group divided them otherwise.
+    pub before_start: u64,
 }
 
 impl LiveStats {
@@ -273,6 +282,7 @@ impl LiveStats {
             truncated,
             malformed,
             checksum_not_ready,
+            before_start,
         } = *o;
         self.blocks += blocks;
         self.frames += frames;
@@ -284,6 +294,7 @@ impl LiveStats {
         self.truncated += truncated;
         self.malformed += malformed;
         self.checksum_not_ready += checksum_not_ready;
+        self.before_start += before_start;
     }
 }
 
@@ -369,6 +380,8 @@ pub struct Live {
     ring: Arc<Ring>,
     /// The block to take next.
     next: usize,
+    /// Frames received before this time (ns since the epoch) are skipped.
+    since: u64,
     interface: String,
     link_type: u32,
     /// The device is a loopback: skip the sent copy of each packet.
@@ -397,6 +410,37 @@ fn check(r: libc::c_int, what: &str) -> io::Result<libc::c_int> {
         return Err(io::Error::new(e.kind(), format!("{what}: {e}")));
     }
     Ok(r)
+}
+
+/// Joins the fanout group `id` (its low 16 bits; the flags above): a
+/// symmetric flow hash, IPv4 fragments put back together first.
+fn join_fanout(fd: &OwnedFd, id: u32) -> io::Result<()> {
+    let arg = id | (PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG) << 16;
+    set_opt(fd, PACKET_FANOUT, &arg, "joining a fanout group")
+}
+
+/// The number of the fanout group `fd` is in.
+fn fanout_id(fd: &OwnedFd) -> io::Result<u16> {
+    Ok(fanout_arg(fd)? as u16)
+}
+
+/// `getsockopt(PACKET_FANOUT)`: the group's number, its type and flags
+/// above it; 0 for a socket in no group.
+fn fanout_arg(fd: &OwnedFd) -> io::Result<u32> {
+    let mut arg: u32 = 0;
+    let mut len = size_of::<u32>() as libc::socklen_t;
+    // SAFETY: `arg` has room for `len` bytes, which the kernel fills.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            PACKET_FANOUT,
+            (&mut arg as *mut u32).cast(),
+            &mut len,
+        )
+    };
+    check(r, "reading the fanout group")?;
+    Ok(arg)
 }
 
 /// `setsockopt(fd, SOL_PACKET, opt, value)`.
@@ -544,18 +588,59 @@ impl Live {
         }
         if let Some(group) = opts.fanout {
             // Once bound: the group is the device's.
-            let arg = u32::from(group) | (PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG) << 16;
-            set_opt(&ring.fd, PACKET_FANOUT, &arg, "joining the fanout group")?;
+            join_fanout(&ring.fd, u32::from(group))?;
         }
         Ok(Live {
             ring: Arc::new(ring),
             next: 0,
+            since: 0,
             interface: interface.to_owned(),
             link_type,
             loopback: addr.sll_hatype == ARPHRD_LOOPBACK,
             ethernet,
             stats: LiveStats::default(),
         })
+    }
+
+    /// `n` captures on `interface` in a fanout group of their own (see
+    /// [`LiveOptions::fanout`], which this sets): the kernel picks the
+    /// group's number, so no other process shares it, and frames received
+    /// before the last socket joined are skipped by all (counted in
+    /// [`LiveStats::before_start`]): until then each socket took every
+    /// packet, or the group divided them among fewer sockets. The capture
+    /// starts when this returns. Needs a kernel that picks group numbers
+    /// (4.7 and later).
+    pub fn open_group(interface: &str, opts: &LiveOptions, n: usize) -> io::Result<Vec<Live>> {
+        if n == 0 || n > usize::from(u16::MAX) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a fanout group of 1 to 65,535 sockets",
+            ));
+        }
+        let mut alone = opts.clone();
+        alone.fanout = None;
+        let first = Live::open(interface, &alone)?;
+        join_fanout(&first.ring.fd, PACKET_FANOUT_FLAG_UNIQUEID << 16)?;
+        let id = fanout_id(&first.ring.fd)?;
+        let mut group = vec![first];
+        let mut member = opts.clone();
+        member.fanout = Some(id);
+        for _ in 1..n {
+            group.push(Live::open(interface, &member)?);
+        }
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        group.iter_mut().for_each(|l| l.since = since);
+        Ok(group)
+    }
+
+    /// The number of the fanout group this capture is in, if any.
+    pub fn fanout_group(&self) -> Option<u16> {
+        fanout_arg(&self.ring.fd)
+            .ok()
+            .filter(|&a| a != 0)
+            .map(|a| a as u16)
     }
 
     /// The interface's name.
@@ -570,8 +655,8 @@ impl Live {
     }
 
     /// The next block of frames, waiting up to `timeout` for one; `None`
-    /// if none came (or a signal interrupted the wait). An error if the
-    /// socket reports one (the device went down, for one).
+    /// if none came by then. An error if the socket reports one (the
+    /// device went down, for one).
     pub fn next_block(&mut self, timeout: Duration) -> io::Result<Option<LiveBlock>> {
         let deadline = Instant::now() + timeout;
         // The kernel says "readable" while the block before the one it
@@ -658,7 +743,13 @@ impl Live {
         // use.
         let bytes =
             unsafe { std::slice::from_raw_parts_mut(self.ring.block_ptr(i), self.ring.block_size) };
-        let frames = index_block(bytes, self.ethernet, self.loopback, &mut self.stats);
+        let frames = index_block(
+            bytes,
+            self.ethernet,
+            self.loopback,
+            self.since,
+            &mut self.stats,
+        );
         self.stats.blocks += 1;
         self.stats.frames += frames.len() as u64;
         LiveBlock {
@@ -767,6 +858,7 @@ fn index_block(
     block: &mut [u8],
     ethernet: bool,
     loopback: bool,
+    since: u64,
     stats: &mut LiveStats,
 ) -> Vec<LiveFrame> {
     let mut frames = Vec::new();
@@ -797,6 +889,8 @@ fn index_block(
             stats.malformed += 1;
         } else if loopback && block[at + pkt::PKTTYPE] == PACKET_OUTGOING {
             stats.loopback_copies += 1;
+        } else if ts < since {
+            stats.before_start += 1;
         } else {
             let tci = u32_at(block, at + pkt::VLAN_TCI);
             let mut frame = LiveFrame {
@@ -889,7 +983,7 @@ mod tests {
         let (a, c) = (eth(b"first"), eth(b"second one"));
         let mut b = block_of(4096, &[(&a, 0, 0, 0), (&c, TP_STATUS_CSUMNOTREADY, 0, 0)]);
         let mut st = LiveStats::default();
-        let f = index_block(&mut b, true, false, &mut st);
+        let f = index_block(&mut b, true, false, 0, &mut st);
         assert_eq!(f.len(), 2);
         assert!(f[0].checksum_ready && !f[1].checksum_ready);
         assert_eq!(st.checksum_not_ready, 1);
@@ -899,6 +993,11 @@ mod tests {
         assert_eq!(f[0].wire_len, a.len() as u32 + 1);
         assert_eq!(st.truncated, 2);
         assert_eq!(st.malformed, 0);
+        // Received before a start time: skipped, counted.
+        let mut b = block_of(4096, &[(&a, 0, 0, 0), (&c, 0, 0, 0)]);
+        let since = 1_700_000_000_000_000_001;
+        let f = index_block(&mut b, true, false, since, &mut st);
+        assert_eq!((f.len(), f[0].ts_nanos, st.before_start), (1, since, 1));
     }
 
     #[test]
@@ -906,7 +1005,7 @@ mod tests {
         let a = eth(b"payload");
         let mut b = block_of(4096, &[(&a, TP_STATUS_VLAN_VALID, 0x0123, 0)]);
         let mut st = LiveStats::default();
-        let f = index_block(&mut b, true, false, &mut st);
+        let f = index_block(&mut b, true, false, 0, &mut st);
         let got = &b[f[0].offset..f[0].offset + f[0].len];
         let mut want = a[..12].to_vec();
         want.extend_from_slice(&[0x81, 0x00, 0x01, 0x23]);
@@ -916,7 +1015,7 @@ mod tests {
         assert_eq!(st.vlan_restored, 1);
         // Not on a raw IP device: its frames have no Ethernet header.
         let mut b = block_of(4096, &[(&a, TP_STATUS_VLAN_VALID, 0x0123, 0)]);
-        let f = index_block(&mut b, false, false, &mut st);
+        let f = index_block(&mut b, false, false, 0, &mut st);
         assert_eq!(&b[f[0].offset..f[0].offset + f[0].len], &a[..]);
     }
 
@@ -925,11 +1024,11 @@ mod tests {
         let a = eth(b"x");
         let mut b = block_of(4096, &[(&a, 0, 0, PACKET_OUTGOING), (&a, 0, 0, 0)]);
         let mut st = LiveStats::default();
-        assert_eq!(index_block(&mut b, true, true, &mut st).len(), 1);
+        assert_eq!(index_block(&mut b, true, true, 0, &mut st).len(), 1);
         assert_eq!(st.loopback_copies, 1);
         // Elsewhere a sent packet is one to reassemble.
         let mut b = block_of(4096, &[(&a, 0, 0, PACKET_OUTGOING), (&a, 0, 0, 0)]);
-        assert_eq!(index_block(&mut b, true, false, &mut st).len(), 2);
+        assert_eq!(index_block(&mut b, true, false, 0, &mut st).len(), 2);
     }
 
     #[test]
@@ -941,27 +1040,27 @@ mod tests {
         let mut b = block_of(4096, &[(&a, 0, 0, 0), (&a, 0, 0, 0)]);
         put32(&mut b, 48 + pkt::SNAPLEN, 5000);
         let mut st = LiveStats::default();
-        assert_eq!(index_block(&mut b, true, false, &mut st).len(), 1);
+        assert_eq!(index_block(&mut b, true, false, 0, &mut st).len(), 1);
         assert_eq!(st.malformed, 1);
         // A next offset past the end: the packets it leaves out are counted.
         let mut b = block_of(4096, &[(&a, 0, 0, 0), (&a, 0, 0, 0), (&a, 0, 0, 0)]);
         put32(&mut b, 48 + pkt::NEXT, 1 << 30);
         let mut st = LiveStats::default();
-        assert_eq!(index_block(&mut b, true, false, &mut st).len(), 1);
+        assert_eq!(index_block(&mut b, true, false, 0, &mut st).len(), 1);
         assert_eq!(st.malformed, 2);
         // A count beyond the chain: the chain ends early.
         let mut b = block_of(4096, &[(&a, 0, 0, 0)]);
         put32(&mut b, block::NUM_PKTS, 3);
         let mut st = LiveStats::default();
-        assert_eq!(index_block(&mut b, true, false, &mut st).len(), 1);
+        assert_eq!(index_block(&mut b, true, false, 0, &mut st).len(), 1);
         assert_eq!(st.malformed, 2);
         // A first packet past the end, and a block too short for a header.
         let mut b = block_of(4096, &[(&a, 0, 0, 0)]);
         put32(&mut b, block::FIRST, u32::MAX);
         let mut st = LiveStats::default();
-        assert!(index_block(&mut b, true, false, &mut st).is_empty());
+        assert!(index_block(&mut b, true, false, 0, &mut st).is_empty());
         assert_eq!(st.malformed, 1);
-        assert!(index_block(&mut [0u8; 20], true, false, &mut st).is_empty());
+        assert!(index_block(&mut [0u8; 20], true, false, 0, &mut st).is_empty());
     }
 
     #[test]
@@ -970,7 +1069,7 @@ mod tests {
             (3000, 4, 10),
             (1 << 20, 1, 10),
             (4096, usize::MAX, 10),
-            (4096, 65_536, 10),
+            (1 << 16, 65_536, 10),
             (1 << 20, 4, 65_536),
         ];
         for (block_size, blocks, ms) in cases {

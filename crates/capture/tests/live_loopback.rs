@@ -265,17 +265,26 @@ fn a_block_still_lent_is_not_taken_again() {
 #[test]
 fn a_fanout_group_divides_connections_whole_among_its_sockets() {
     let _lo = LO.lock().unwrap_or_else(|e| e.into_inner());
-    let group = 0x5700 | (std::process::id() & 0xff) as u16;
     let opts = LiveOptions {
         blocks: 16,
         block_timeout: Duration::from_millis(5),
-        fanout: Some(group),
         ..LiveOptions::default()
     };
-    let Some(first) = open_loopback(&opts) else {
+    // Permission first, as every test here: then the group.
+    if open_loopback(&opts).is_none() {
         return;
-    };
-    let second = Live::open("lo", &opts).expect("a second socket in the group");
+    }
+    let group = Live::open_group("lo", &opts, 2).expect("a fanout group on lo");
+    let ids: Vec<Option<u16>> = group.iter().map(Live::fanout_group).collect();
+    assert!(ids[0].is_some() && ids[0] == ids[1], "one group: {ids:?}");
+    let other = Live::open_group("lo", &opts, 1).expect("another group");
+    assert_ne!(
+        other[0].fanout_group(),
+        ids[0],
+        "a group of its own each time"
+    );
+    drop(other);
+    let [first, second]: [Live; 2] = group.try_into().unwrap();
     // Sixteen connections, 20 KB one way each.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let server = listener.local_addr().unwrap().port();

@@ -177,11 +177,13 @@ pub fn replay(
 }
 
 /// Reassembles what a live capture on `live.interface` brings, until
-/// `stop` is set (Ctrl-C), `live.duration` passed or `live.count` frames
-/// came: a dispatcher (this thread) reads the ring's blocks in place and
-/// hands their frames to the workers (or reassembles them itself, inline);
-/// while no traffic comes, packet time follows the clock, so connections
-/// still time out. Linux only (`AF_PACKET`); capturing takes
+/// `stop` is set (Ctrl-C), `live.duration` passed, `live.count` frames
+/// came or a reader failed. Fanout workers (where they would run on
+/// files) each read a socket of their own, in a fanout group: the kernel
+/// divides the flows. Otherwise a dispatcher (this thread) reads one
+/// socket's blocks in place and hands their frames to the workers (or
+/// reassembles them itself, inline). While no traffic comes, packet time
+/// follows the clock, so connections still time out. Linux only (`AF_PACKET`); capturing takes
 /// `CAP_NET_RAW`. `opened` is called once the capture is open, before
 /// the engine starts: packets from then on are seen. An error that ends
 /// the capture is in [`Outcome::live`].
@@ -201,20 +203,17 @@ pub fn replay_live(
             workers,
             cores,
             mapped: true,
-            paced: false,
+            paced: opts.pace.is_some(),
             backpressure: opts.engine.backpressure,
         };
         let (fanout, _) = shape.choose(opts.engine.dispatch)?;
-        let mut options = live.options.clone();
-        if fanout {
-            // A group of this process's own (two captures of one device
-            // in one group would share its packets).
-            options.fanout = Some(std::process::id() as u16);
-        }
-        let caps = (0..if fanout { workers } else { 1 })
-            .map(|_| weft_capture::Live::open(&live.interface, &options))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| RunError::Live(format!("{}: {e}", live.interface)))?;
+        let caps = if fanout {
+            // A group of its own: no other capture shares its packets.
+            weft_capture::Live::open_group(&live.interface, &live.options, workers)
+        } else {
+            weft_capture::Live::open(&live.interface, &live.options).map(|c| vec![c])
+        };
+        let caps = caps.map_err(|e| RunError::Live(format!("{}: {e}", live.interface)))?;
         opened();
         let input = Input::Live {
             caps,
@@ -426,10 +425,13 @@ fn run<C: Check>(
             let caps: Vec<Mutex<Option<weft_capture::Live>>> =
                 caps.into_iter().map(|c| Mutex::new(Some(c))).collect();
             let taken = std::sync::atomic::AtomicU64::new(0);
+            let (failed, seen) = (AtomicBool::new(false), Default::default());
             let until = LiveEnd {
                 deadline: what.duration.map(|d| Instant::now() + d),
                 taken: &taken,
                 stop,
+                failed: &failed,
+                seen: &seen,
             };
             let progress = Mutex::new(progress);
             let (report, ended) = builder
@@ -460,12 +462,14 @@ fn run<C: Check>(
                 .map_err(RunError::Engine)?;
             drop(factory);
             let mut stats = weft_capture::LiveStats::default();
-            let mut error = None;
+            let (mut error, mut frames) = (None, 0);
             for (fed, s, e) in ended {
                 out.bytes_read += fed.bytes;
+                frames += fed.frames;
                 stats.merge(&s.unwrap_or_default());
                 error = error.or(e);
             }
+            lock(&progress)(out.bytes_read, None, frames);
             out.live = Some(LiveReport {
                 interface: what.interface.clone(),
                 stats,
@@ -497,10 +501,13 @@ fn run<C: Check>(
                 Input::Live { caps, what, .. } => {
                     let mut cap = caps.into_iter().next().expect("a capture");
                     let taken = std::sync::atomic::AtomicU64::new(0);
+                    let (failed, seen) = (AtomicBool::new(false), Default::default());
                     let until = LiveEnd {
                         deadline: what.duration.map(|d| Instant::now() + d),
                         taken: &taken,
                         stop,
+                        failed: &failed,
+                        seen: &seen,
                     };
                     let mut error = None;
                     let fed = feed_live(
@@ -833,6 +840,24 @@ struct LiveEnd<'a> {
     /// Frames taken so far (counted only with a count to reach).
     taken: &'a std::sync::atomic::AtomicU64,
     stop: &'a AtomicBool,
+    /// A reader failed: the others stop too (with a fanout group, the
+    /// kernel would hand its flows to them mid-connection).
+    failed: &'a AtomicBool,
+    /// Frames and bytes all readers read, for progress.
+    seen: &'a [std::sync::atomic::AtomicU64; 2],
+}
+
+/// Sets `failed` if its reader unwinds (a stream handler panicked).
+#[cfg(target_os = "linux")]
+struct FailOnUnwind<'a>(&'a AtomicBool);
+
+#[cfg(target_os = "linux")]
+impl Drop for FailOnUnwind<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 /// The longest a live capture's reader waits for a block before it looks
@@ -862,13 +887,19 @@ fn feed_live<F: StreamFactory>(
         deadline,
         taken,
         stop,
+        failed,
+        seen,
     } = *until;
+    let _fail = FailOnUnwind(failed);
     let count = what.count.unwrap_or(u64::MAX);
     // A packet may wait in a block this long before the kernel hands it
     // over: idle time stays that far (and a margin) behind the clock, so
     // no frame comes stamped before a time already told.
     let lag = (what.options.block_timeout * 2 + Duration::from_millis(50)).as_nanos() as u64;
-    while taken.load(Ordering::Relaxed) < count && !stop.load(Ordering::Relaxed) {
+    while taken.load(Ordering::Relaxed) < count
+        && !stop.load(Ordering::Relaxed)
+        && !failed.load(Ordering::Relaxed)
+    {
         let wait = match deadline {
             Some(d) => match d.checked_duration_since(Instant::now()) {
                 Some(left) if !left.is_zero() => left.min(LIVE_POLL),
@@ -878,6 +909,7 @@ fn feed_live<F: StreamFactory>(
         };
         match cap.next_block(wait) {
             Ok(Some(block)) => {
+                let before = (fed.frames, fed.bytes);
                 let block = Arc::new(block);
                 engine.set_block(block.clone());
                 for f in block.frames() {
@@ -891,7 +923,11 @@ fn feed_live<F: StreamFactory>(
                     fed.frames += 1;
                     fed.bytes += f.len as u64;
                 }
-                report(fed.bytes, fed.frames);
+                // Everyone's, for progress.
+                let (frames, bytes) = (fed.frames - before.0, fed.bytes - before.1);
+                let frames = seen[0].fetch_add(frames, Ordering::Relaxed) + frames;
+                let bytes = seen[1].fetch_add(bytes, Ordering::Relaxed) + bytes;
+                report(bytes, frames);
             }
             Ok(None) => {
                 let now = std::time::SystemTime::now()
@@ -901,6 +937,7 @@ fn feed_live<F: StreamFactory>(
             }
             Err(e) => {
                 *error = Some(e.to_string());
+                failed.store(true, Ordering::Relaxed);
                 break;
             }
         }

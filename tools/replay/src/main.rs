@@ -43,9 +43,9 @@ struct Args {
     /// Live capture: put the interface in promiscuous mode while capturing.
     #[arg(long, requires = "interface")]
     promisc: bool,
-    /// Live capture: the kernel's ring, e.g. 256MiB (default 64MiB, in 1
-    /// MiB blocks; while the ring is full the kernel drops packets, and
-    /// counts them).
+    /// Live capture: the kernel's ring, per socket (fanout workers have one
+    /// each), e.g. 256MiB (default 64MiB, in 1 MiB blocks; while the ring
+    /// is full the kernel drops packets, and counts them).
     #[arg(long, value_name = "SIZE", requires = "interface", value_parser = parse_size)]
     live_ring: Option<usize>,
     /// Worker threads (default: one per available core).

@@ -60,11 +60,15 @@ fn capture_while(args: &[&str], secs: &str, traffic: impl FnOnce()) -> Output {
     let mut line = String::new();
     std::io::BufRead::read_line(&mut err, &mut line).expect("read stderr");
     assert_eq!(line.trim(), "weft-replay: capturing on lo");
+    // The rest of standard error on a thread of its own, so neither pipe
+    // fills while the other is read.
+    let rest = std::thread::spawn(move || {
+        let mut rest = Vec::new();
+        err.read_to_end(&mut rest).map(|_| rest)
+    });
     traffic();
-    let mut rest = Vec::new();
-    err.read_to_end(&mut rest).expect("read stderr");
     let mut out = child.wait_with_output().expect("weft-replay output");
-    out.stderr = rest;
+    out.stderr = rest.join().unwrap().expect("read stderr");
     out
 }
 
