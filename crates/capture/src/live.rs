@@ -1063,6 +1063,55 @@ mod tests {
         assert!(index_block(&mut [0u8; 20], true, false, 0, &mut st).is_empty());
     }
 
+    proptest::proptest! {
+        /// Whatever a block holds (a kernel that wrote nonsense, memory
+        /// the ring shares with it): no panic, every frame inside the
+        /// block and past its own header, and every packet the block
+        /// claims accounted for.
+        #[test]
+        fn any_block_indexes_safely(
+            mut block in proptest::collection::vec(proptest::num::u8::ANY, 0..1024),
+            count in 0u32..40,
+            first in 0u32..1100,
+            nexts in proptest::collection::vec(
+                proptest::prop_oneof![1 => proptest::strategy::Just(0u32), 6 => 1u32..300],
+                40,
+            ),
+            ethernet: bool,
+            loopback: bool,
+        ) {
+            // A plausible chain often enough: headers where the count and
+            // offsets say, their fields random.
+            if block.len() >= block::LEN {
+                block[block::NUM_PKTS..block::NUM_PKTS + 4].copy_from_slice(&count.to_ne_bytes());
+                block[block::FIRST..block::FIRST + 4].copy_from_slice(&first.to_ne_bytes());
+                let mut at = first as usize;
+                for next in &nexts {
+                    if at + 4 > block.len() {
+                        break;
+                    }
+                    block[at..at + 4].copy_from_slice(&next.to_ne_bytes());
+                    if *next == 0 {
+                        break;
+                    }
+                    at += *next as usize;
+                }
+            }
+            let len = block.len();
+            // The chain may have written over the count: as it stands.
+            let count = if len >= block::LEN { u32_at(&block, block::NUM_PKTS) } else { 0 };
+            let mut st = LiveStats::default();
+            let frames = index_block(&mut block, ethernet, loopback, 0, &mut st);
+            for f in &frames {
+                proptest::prop_assert!(f.offset + f.len <= len);
+                proptest::prop_assert!(f.offset >= block::LEN);
+                proptest::prop_assert!(u64::from(f.wire_len) >= f.len as u64);
+            }
+            let told = frames.len() as u64 + st.malformed + st.loopback_copies;
+            proptest::prop_assert_eq!(told, u64::from(count));
+        }
+    }
+
     #[test]
     fn bad_options_are_refused_before_any_system_call() {
         let cases = [
