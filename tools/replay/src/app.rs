@@ -206,7 +206,19 @@ pub fn replay_live(
             paced: opts.pace.is_some(),
             backpressure: opts.engine.backpressure,
         };
-        let (fanout, _) = shape.choose(opts.engine.dispatch)?;
+        let weighted = opts.engine.table_weights.is_some();
+        let (fanout, _) = match opts.engine.dispatch {
+            // The kernel divides flows evenly: weights need a table.
+            Dispatch::Auto if weighted => (false, false),
+            Dispatch::Fanout if weighted => {
+                return Err(RunError::Engine(EngineError::Setting(
+                    "table weights with fanout workers on a live interface: the kernel \
+                     divides the flows evenly among their sockets"
+                        .to_owned(),
+                )))
+            }
+            dispatch => shape.choose(dispatch)?,
+        };
         let caps = if fanout {
             // A group of its own: no other capture shares its packets.
             weft_capture::Live::open_group(&live.interface, &live.options, workers)
@@ -450,9 +462,10 @@ fn run<C: Check>(
                             what,
                             &until,
                             &mut error,
+                            // Whoever is free to: every reader's totals.
                             &mut |read, frames| {
-                                if i == 0 {
-                                    lock(&progress)(read, None, frames);
+                                if let Ok(mut p) = progress.try_lock() {
+                                    p(read, None, frames);
                                 }
                             },
                         );

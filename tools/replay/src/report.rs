@@ -126,7 +126,7 @@ fn live_json(l: &LiveReport) -> Value {
             "kernel_packets": s.kernel_packets, "kernel_drops": s.kernel_drops,
             "kernel_freezes": s.kernel_freezes, "loopback_copies": s.loopback_copies,
             "vlan_restored": s.vlan_restored, "truncated": s.truncated, "malformed": s.malformed,
-            "checksum_not_ready": s.checksum_not_ready, "before_start": s.before_start,
+            "checksum_not_ready": s.checksum_not_ready,
             "error": l.error,
         })
     }
@@ -167,10 +167,6 @@ pub fn table(out: &Outcome) -> String {
                 "  checksums not filled in",
                 k.checksum_not_ready.to_string(),
             );
-        }
-        if k.before_start > 0 {
-            // Before every socket of the fanout group had joined.
-            row("  before start, skipped", k.before_start.to_string());
         }
     }
     row("frames", d.frames.to_string());

@@ -235,3 +235,44 @@ fn a_connection_left_open_times_out_while_nothing_comes() {
     }
     let _ = std::fs::remove_file(config);
 }
+
+#[test]
+fn table_weights_take_rings_and_refuse_fanout_before_capturing() {
+    let _lo = LO.lock().unwrap_or_else(|e| e.into_inner());
+    let out = Command::new(env!("CARGO_BIN_EXE_weft-replay"))
+        .args([
+            "-i",
+            "lo",
+            "-w",
+            "2",
+            "--dispatch",
+            "fanout",
+            "--table-weights",
+            "1,2",
+        ])
+        .args(["--duration", "0.1", "-q"])
+        .output()
+        .expect("run weft-replay");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("table weights") && !err.contains("capturing on"),
+        "{err}"
+    );
+    if !may_capture() {
+        return;
+    }
+    let out = capture_while(
+        &["-w", "2", "--table-weights", "1,2", "--json"],
+        "0.3",
+        || {},
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_ne!(json["dispatch"]["mode"], "fanout");
+}
