@@ -433,61 +433,16 @@ fn run<C: Check>(
         }
         #[cfg(target_os = "linux")]
         (true, Input::Live { caps, what, .. }) => {
-            // One socket each: the kernel divided the flows.
-            let caps: Vec<Mutex<Option<weft_capture::Live>>> =
-                caps.into_iter().map(|c| Mutex::new(Some(c))).collect();
-            let taken = std::sync::atomic::AtomicU64::new(0);
-            let (failed, seen) = (AtomicBool::new(false), Default::default());
-            let until = LiveEnd {
-                deadline: what.duration.map(|d| Instant::now() + d),
-                taken: &taken,
+            let report = live_fanout(
+                builder,
+                |_| factory.for_worker(),
+                caps,
+                what,
                 stop,
-                failed: &failed,
-                seen: &seen,
-            };
-            let progress = Mutex::new(progress);
-            let (report, ended) = builder
-                .divided(true)
-                .fanout(
-                    |_| factory.for_worker(),
-                    |engine| {
-                        let i = engine.index().unwrap_or(0);
-                        let Some(mut cap) = lock(&caps[i]).take() else {
-                            return (Fed::default(), None, None);
-                        };
-                        let mut error = None;
-                        let fed = feed_live(
-                            engine,
-                            &mut cap,
-                            what,
-                            &until,
-                            &mut error,
-                            // Whoever is free to: every reader's totals.
-                            &mut |read, frames| {
-                                if let Ok(mut p) = progress.try_lock() {
-                                    p(read, None, frames);
-                                }
-                            },
-                        );
-                        (fed, Some(cap.stats()), error)
-                    },
-                )
-                .map_err(RunError::Engine)?;
+                progress,
+                &mut out,
+            )?;
             drop(factory);
-            let mut stats = weft_capture::LiveStats::default();
-            let (mut error, mut frames) = (None, 0);
-            for (fed, s, e) in ended {
-                out.bytes_read += fed.bytes;
-                frames += fed.frames;
-                stats.merge(&s.unwrap_or_default());
-                error = error.or(e);
-            }
-            lock(&progress)(out.bytes_read, None, frames);
-            out.live = Some(LiveReport {
-                interface: what.interface.clone(),
-                stats,
-                error,
-            });
             report
         }
         (_, input) => {
@@ -513,15 +468,8 @@ fn run<C: Check>(
                 #[cfg(target_os = "linux")]
                 Input::Live { caps, what, .. } => {
                     let mut cap = caps.into_iter().next().expect("a capture");
-                    let taken = std::sync::atomic::AtomicU64::new(0);
-                    let (failed, seen) = (AtomicBool::new(false), Default::default());
-                    let until = LiveEnd {
-                        deadline: what.duration.map(|d| Instant::now() + d),
-                        taken: &taken,
-                        stop,
-                        failed: &failed,
-                        seen: &seen,
-                    };
+                    let shared = LiveShared::default();
+                    let until = shared.end(what, stop);
                     let mut error = None;
                     let fed = feed_live(
                         engine,
@@ -569,6 +517,65 @@ fn run<C: Check>(
         }
     }
     Ok(out)
+}
+
+/// Fanout workers over a live capture's fanout group, `caps` (a socket
+/// each: the kernel divided the flows among them), until `what` says
+/// stop; what they read and the capture's counters go to `out`.
+#[cfg(target_os = "linux")]
+fn live_fanout<F: StreamFactory + Send>(
+    builder: EngineBuilder,
+    make: impl FnMut(usize) -> F,
+    caps: Vec<weft_capture::Live>,
+    what: &LiveInput,
+    stop: &AtomicBool,
+    progress: Progress<'_>,
+    out: &mut Outcome,
+) -> Result<EngineReport<F>, RunError> {
+    let caps: Vec<Mutex<Option<weft_capture::Live>>> =
+        caps.into_iter().map(|c| Mutex::new(Some(c))).collect();
+    let shared = LiveShared::default();
+    let until = shared.end(what, stop);
+    let progress = Mutex::new(progress);
+    let (report, ended) = builder
+        .divided(true)
+        .fanout(make, |engine| {
+            let i = engine.index().unwrap_or(0);
+            let Some(mut cap) = lock(&caps[i]).take() else {
+                return (Fed::default(), None, None);
+            };
+            let mut error = None;
+            let fed = feed_live(
+                engine,
+                &mut cap,
+                what,
+                &until,
+                &mut error,
+                // Whoever is free to: every reader's totals.
+                &mut |read, frames| {
+                    if let Ok(mut p) = progress.try_lock() {
+                        p(read, None, frames);
+                    }
+                },
+            );
+            (fed, Some(cap.stats()), error)
+        })
+        .map_err(RunError::Engine)?;
+    let mut stats = weft_capture::LiveStats::default();
+    let (mut error, mut frames) = (None, 0);
+    for (fed, s, e) in ended {
+        out.bytes_read += fed.bytes;
+        frames += fed.frames;
+        stats.merge(&s.unwrap_or_default());
+        error = error.or(e);
+    }
+    lock(&progress)(out.bytes_read, None, frames);
+    out.live = Some(LiveReport {
+        interface: what.interface.clone(),
+        stats,
+        error,
+    });
+    Ok(report)
 }
 
 /// Runs `feed` on `engine`, then finishes it, where its stream handlers
@@ -858,6 +865,30 @@ struct LiveEnd<'a> {
     failed: &'a AtomicBool,
     /// Frames and bytes all readers read, for progress.
     seen: &'a [std::sync::atomic::AtomicU64; 2],
+}
+
+/// What the readers of one live capture share: the counters and the flag
+/// of their [`LiveEnd`].
+#[cfg(target_os = "linux")]
+#[derive(Default)]
+struct LiveShared {
+    taken: std::sync::atomic::AtomicU64,
+    failed: AtomicBool,
+    seen: [std::sync::atomic::AtomicU64; 2],
+}
+
+#[cfg(target_os = "linux")]
+impl LiveShared {
+    /// When readers of `what` stop, from now.
+    fn end<'a>(&'a self, what: &LiveInput, stop: &'a AtomicBool) -> LiveEnd<'a> {
+        LiveEnd {
+            deadline: what.duration.map(|d| Instant::now() + d),
+            taken: &self.taken,
+            stop,
+            failed: &self.failed,
+            seen: &self.seen,
+        }
+    }
 }
 
 /// Sets `failed` if its reader unwinds (a stream handler panicked).
