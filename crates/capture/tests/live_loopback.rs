@@ -8,6 +8,8 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use weft_capture::{Live, LiveOptions};
@@ -164,29 +166,42 @@ fn a_loopback_connection_comes_out_whole_and_once() {
     assert_eq!(st.kernel_drops, 0, "{st:?}");
 }
 
-#[test]
-fn blocks_go_back_to_the_kernel_when_dropped_on_any_thread() {
-    // Two blocks: the ring stalls unless lent blocks come back.
-    let opts = LiveOptions {
+/// A ring of two small blocks, each handed over within a millisecond of
+/// its first packet: it stalls unless lent blocks come back.
+fn two_blocks() -> LiveOptions {
+    LiveOptions {
         block_size: 1 << 16,
         blocks: 2,
         block_timeout: Duration::from_millis(1),
         ..LiveOptions::default()
-    };
-    let _lo = LO.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(mut live) = open_loopback(&opts) else {
-        return;
-    };
+    }
+}
+
+/// A connection on lo sending 50 bytes every millisecond until the
+/// returned flag is set; join the thread after setting it.
+fn trickle() -> (Arc<AtomicBool>, std::thread::JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
+    let stop = Arc::new(AtomicBool::new(false));
+    let go = Arc::clone(&stop);
     let sender = std::thread::spawn(move || {
+        let _client = TcpStream::connect(("127.0.0.1", port)).unwrap();
         let (mut s, _) = listener.accept().unwrap();
-        for _ in 0..200 {
-            s.write_all(&[7u8; 100]).unwrap();
-            std::thread::sleep(Duration::from_millis(2));
+        while !go.load(Ordering::Relaxed) {
+            s.write_all(&[1u8; 50]).unwrap();
+            std::thread::sleep(Duration::from_millis(1));
         }
     });
-    let _client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    (stop, sender)
+}
+
+#[test]
+fn blocks_go_back_to_the_kernel_when_dropped_on_any_thread() {
+    let _lo = LO.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(mut live) = open_loopback(&two_blocks()) else {
+        return;
+    };
+    let (stop, sender) = trickle();
     let (tx, rx) = std::sync::mpsc::channel::<weft_capture::LiveBlock>();
     // Blocks are dropped on another thread, a little later.
     let dropper = std::thread::spawn(move || {
@@ -205,6 +220,7 @@ fn blocks_go_back_to_the_kernel_when_dropped_on_any_thread() {
     }
     drop(tx);
     dropper.join().unwrap();
+    stop.store(true, Ordering::Relaxed);
     sender.join().unwrap();
     assert!(
         taken >= 20,
@@ -214,28 +230,11 @@ fn blocks_go_back_to_the_kernel_when_dropped_on_any_thread() {
 
 #[test]
 fn a_block_still_lent_is_not_taken_again() {
-    let opts = LiveOptions {
-        block_size: 1 << 16,
-        blocks: 2,
-        block_timeout: Duration::from_millis(1),
-        ..LiveOptions::default()
-    };
     let _lo = LO.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(mut live) = open_loopback(&opts) else {
+    let Some(mut live) = open_loopback(&two_blocks()) else {
         return;
     };
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let go = stop.clone();
-    let sender = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        while !go.load(std::sync::atomic::Ordering::Relaxed) {
-            s.write_all(&[1u8; 50]).unwrap();
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    });
-    let _client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let (stop, sender) = trickle();
     let take = |live: &mut Live| {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
@@ -258,7 +257,7 @@ fn a_block_still_lent_is_not_taken_again() {
     let again = take(&mut live);
     assert_ne!(again.frames(), &first_frames[..]);
     drop((second, again));
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
     sender.join().unwrap();
 }
 

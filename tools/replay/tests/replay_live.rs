@@ -96,6 +96,12 @@ fn exchange(up: &[u8], down: &[u8]) -> u16 {
     c.local_addr().unwrap().port()
 }
 
+/// The `--json` report: the last line of standard output.
+fn report(out: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().expect("a report")).expect("JSON")
+}
+
 fn sha(b: &[u8]) -> String {
     Sha256::digest(b)
         .iter()
@@ -150,7 +156,7 @@ fn connections_made_while_capturing_come_out_as_their_bytes() {
             back.ends_with(&format!(" {} 0 {}", down.len(), sha(&down))),
             "{mode:?}: {back}"
         );
-        let json: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        let json = report(&out);
         let live = &json["live"];
         assert_eq!(live["interface"], "lo", "{mode:?}");
         assert_eq!(live["kernel_drops"], 0, "{mode:?}");
@@ -184,8 +190,7 @@ fn a_count_of_frames_is_of_all_readers() {
             "{mode:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let json: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        let json = report(&out);
         assert_eq!(
             json["dispatch"]["frames"], 25,
             "{mode:?}: {}",
@@ -222,8 +227,7 @@ fn a_connection_left_open_times_out_while_nothing_comes() {
             "{mode:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let json: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        let json = report(&out);
         let closed_idle = json["total"]["reassembly"]["conns_closed_idle"]
             .as_u64()
             .unwrap();
@@ -272,7 +276,6 @@ fn table_weights_take_rings_and_refuse_fanout_before_capturing() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let json: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let json = report(&out);
     assert_ne!(json["dispatch"]["mode"], "fanout");
 }
