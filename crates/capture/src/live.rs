@@ -219,7 +219,9 @@ pub struct LiveOptions {
     /// socket can feed its own reassembler. IPv6 fragments are divided by
     /// their addresses alone, and tunnelled flows by their outer headers
     /// (a VXLAN connection's two directions can reach two sockets): such
-    /// traffic needs one socket and a dispatcher.
+    /// traffic needs one socket and a dispatcher. A socket joins once
+    /// bound, and takes every packet of the device in between
+    /// ([`Live::open_group`] holds its sockets until all joined).
     pub fanout: Option<u16>,
 }
 
