@@ -12,7 +12,7 @@
 //! | [`wire`] | `weft-wire` | zero-copy decoding, flow keys, symmetric Toeplitz hash, IP defragmentation |
 //! | [`reasm`] (and the root) | `weft-reasm` | the single-core reassembler: streams, overlaps, gaps, limits, timers |
 //! | [`engine`] | `weft-engine` | the inline pipeline and the multi-core engine (dispatcher, rings, pinned workers; fanout workers) |
-//! | [`capture`] | `weft-capture` | pcap and pcapng sources, memory-mapped or streamed |
+//! | [`capture`] | `weft-capture` | pcap and pcapng sources, memory-mapped or streamed; live capture on Linux |
 //!
 //! ## Example: the bytes of every connection in a capture
 //!
@@ -110,6 +110,74 @@
 //!     assert_eq!(frames?, report.stats.dispatch.frames); // each read them all
 //! }
 //! assert!(report.stats.reasm_total().balanced());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Example: live capture, a socket per worker
+//!
+//! On Linux, [`capture::Live::open_group`] opens a socket per worker in
+//! one `AF_PACKET` fanout group: the kernel divides the flows among them
+//! (both directions of a connection to one socket), so fanout workers need
+//! no dispatcher and keep every flow they read
+//! ([`engine::EngineBuilder::divided`]). Each block of frames is lent to
+//! the engine in place and goes back to the kernel once the workers are
+//! done with it. (Not run here: capturing takes `CAP_NET_RAW`.)
+//!
+//! ```no_run
+//! # use weft::engine::EngineBuilder;
+//! # use weft::wire::{LinkType, Timestamp};
+//! # use weft::{ConnInfo, Context, ScatterGather, Segment, Stream, StreamFactory};
+//! # struct Count(u64);
+//! # impl Stream for Count {
+//! #     fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _: &Context) {
+//! #         self.0 += sg.lengths().0 as u64;
+//! #     }
+//! # }
+//! # struct Counter;
+//! # impl StreamFactory for Counter {
+//! #     type Stream = Count;
+//! #     fn new_stream(&mut self, _: &ConnInfo, _: &Segment<'_>, _: &Context) -> Count {
+//! #         Count(0)
+//! #     }
+//! # }
+//! # #[cfg(target_os = "linux")] {
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use weft::capture::{Live, LiveOptions};
+//!
+//! let sockets = Live::open_group("eth0", &LiveOptions::default(), 2)?;
+//! let sockets = std::sync::Mutex::new(sockets);
+//! let (report, ended) = EngineBuilder::new().workers(2).divided(true).fanout(
+//!     |_worker| Counter,
+//!     |engine| -> std::io::Result<()> {
+//!         let mut live = sockets.lock().unwrap().pop().expect("one each");
+//!         let link = LinkType::from_raw(live.link_type());
+//!         for _ in 0..600 {
+//!             // About a minute; a sensor runs until told to stop.
+//!             let Some(block) = live.next_block(Duration::from_millis(100))? else {
+//!                 // Quiet: packet time follows the clock (a little
+//!                 // behind, for blocks still filling), so idle
+//!                 // connections time out all the same.
+//!                 let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+//!                 let ns = now.map_or(0, |d| d.as_nanos() as u64);
+//!                 engine.advance_time(Timestamp(ns.saturating_sub(100_000_000)));
+//!                 continue;
+//!             };
+//!             let block = Arc::new(block);
+//!             engine.set_block(block.clone());
+//!             for f in block.frames() {
+//!                 let ts = Timestamp(f.ts_nanos);
+//!                 engine.dispatch_in_block_wire(link, f.offset, f.len, f.wire_len, ts);
+//!             }
+//!         }
+//!         Ok(())
+//!     },
+//! )?;
+//! for e in ended {
+//!     e?; // a socket's error (the device went down)
+//! }
+//! println!("{} bytes", report.stats.reasm_total().delivered_bytes);
+//! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
