@@ -62,11 +62,13 @@ fn tagged(tpid: u16, tci: u16) -> Vec<u8> {
     f
 }
 
-#[test]
-fn stripped_vlan_tags_are_put_back_as_they_were_on_the_wire() {
+/// Runs `test` on a thread in a network namespace of its own holding a
+/// veth pair `t0`/`t1`, both up; says so and returns where one cannot be
+/// made.
+fn in_namespace_with_veth(test: impl FnOnce() + Send + 'static) {
     // A thread of its own: the namespace is the thread's (and its
     // children's, the `ip` commands').
-    std::thread::spawn(|| {
+    std::thread::spawn(move || {
         // SAFETY: plain system call; only this thread's namespace changes.
         if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
             let e = std::io::Error::last_os_error();
@@ -80,12 +82,24 @@ fn stripped_vlan_tags_are_put_back_as_they_were_on_the_wire() {
             eprintln!("SKIPPED: no veth pair here (the ip command, or veth devices, missing)");
             return;
         }
-        let opts = LiveOptions {
-            block_timeout: Duration::from_millis(5),
-            blocks: 4,
-            ..LiveOptions::default()
-        };
-        let mut live = Live::open("t1", &opts).expect("a capture on the veth end");
+        test();
+    })
+    .join()
+    .unwrap();
+}
+
+fn opts() -> LiveOptions {
+    LiveOptions {
+        block_timeout: Duration::from_millis(5),
+        blocks: 4,
+        ..LiveOptions::default()
+    }
+}
+
+#[test]
+fn stripped_vlan_tags_are_put_back_as_they_were_on_the_wire() {
+    in_namespace_with_veth(|| {
+        let mut live = Live::open("t1", &opts()).expect("a capture on the veth end");
         let sent = [tagged(0x8100, 0x000a), tagged(0x88a8, 0x2005)];
         for f in &sent {
             inject("t0", f);
@@ -110,7 +124,21 @@ fn stripped_vlan_tags_are_put_back_as_they_were_on_the_wire() {
             2,
             "the kernel had stripped them"
         );
-    })
-    .join()
-    .unwrap();
+    });
+}
+
+#[test]
+fn a_device_that_goes_away_ends_the_capture_with_an_error() {
+    in_namespace_with_veth(|| {
+        let mut live = Live::open("t1", &opts()).expect("a capture on the veth end");
+        assert!(ip(&["link", "del", "t0"]), "deleting the pair");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let err = loop {
+            match live.next_block(Duration::from_millis(100)) {
+                Err(e) => break e,
+                Ok(_) => assert!(std::time::Instant::now() < deadline, "no error in 5 s"),
+            }
+        };
+        assert!(err.to_string().starts_with("t1: "), "{err}");
+    });
 }
