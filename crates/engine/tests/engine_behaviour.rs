@@ -156,6 +156,20 @@ fn dispatch_all(engine: &mut Engine<Factory>, pcap: Vec<u8>) {
     }
 }
 
+/// An engine of counting streams built by `builder`, and their totals.
+fn counting(builder: EngineBuilder, b: Behaviour) -> (Engine<Factory>, Totals) {
+    let totals = Totals::default();
+    let t = totals.clone();
+    let engine = builder
+        .build(move |worker| Factory {
+            b,
+            worker,
+            totals: t.clone(),
+        })
+        .unwrap();
+    (engine, totals)
+}
+
 /// Builds an engine of counting streams, lets `feed` dispatch frames, and
 /// finishes it.
 fn run_feeding(
@@ -163,15 +177,7 @@ fn run_feeding(
     b: Behaviour,
     feed: impl FnOnce(&mut Engine<Factory>),
 ) -> Run {
-    let totals = Totals::default();
-    let t = totals.clone();
-    let mut engine = builder
-        .build(move |worker| Factory {
-            b,
-            worker,
-            totals: t.clone(),
-        })
-        .unwrap();
+    let (mut engine, totals) = counting(builder, b);
     feed(&mut engine);
     let result = engine.finish();
     Run {
@@ -1241,17 +1247,8 @@ fn a_worker_without_frames_still_meets_packet_time() {
     let a_data: Vec<_> = (0..30).map(|s| (true, s as u32 * 10, 10, s + 1)).collect();
     let a = conn_frames(port_for(2, 0, 3000), &a_data);
     let delivered = bounded(60, move || {
-        let totals = Totals::default();
-        let t = totals.clone();
-        let mut engine = EngineBuilder::new()
-            .workers(2)
-            .pin(false)
-            .build(move |worker| Factory {
-                b: Behaviour::default(),
-                worker,
-                totals: t.clone(),
-            })
-            .unwrap();
+        let builder = EngineBuilder::new().workers(2).pin(false);
+        let (mut engine, _totals) = counting(builder, Behaviour::default());
         for (f, ts) in b.iter().chain(&a) {
             engine.dispatch(LinkType::Ethernet, f, *ts);
         }
@@ -2275,20 +2272,13 @@ fn advancing_time_without_frames_times_out_idle_connections() {
     for workers in [0, 1, 3] {
         let frames = Arc::clone(&frames);
         bounded(60, move || {
-            let totals = Totals::default();
-            let t = totals.clone();
             let mut pipeline = PipelineConfig::default();
             pipeline.reasm.idle_timeout_ns = Some(IDLE);
-            let mut engine = EngineBuilder::new()
+            let builder = EngineBuilder::new()
                 .workers(workers)
                 .pin(false)
-                .pipeline(pipeline)
-                .build(move |worker| Factory {
-                    b: Behaviour::default(),
-                    worker,
-                    totals: t.clone(),
-                })
-                .unwrap();
+                .pipeline(pipeline);
+            let (mut engine, totals) = counting(builder, Behaviour::default());
             for (f, ts) in frames.iter() {
                 engine.dispatch(LinkType::Ethernet, f, *ts);
             }
@@ -2359,17 +2349,8 @@ fn dropping_the_engine_completes_ring_workers_streams_whole() {
         }
     });
     let dropped = bounded(60, move || {
-        let totals = Totals::default();
-        let t = totals.clone();
-        let mut engine = EngineBuilder::new()
-            .workers(2)
-            .pin(false)
-            .build(move |worker| Factory {
-                b: Behaviour::default(),
-                worker,
-                totals: t.clone(),
-            })
-            .unwrap();
+        let builder = EngineBuilder::new().workers(2).pin(false);
+        let (mut engine, totals) = counting(builder, Behaviour::default());
         dispatch_all(&mut engine, pcap);
         drop(engine);
         (
