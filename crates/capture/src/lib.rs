@@ -90,6 +90,7 @@
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod bpf;
 mod capture;
 mod endian;
 mod error;
@@ -101,6 +102,7 @@ mod pcapng;
 mod raw;
 mod readahead;
 
+pub use bpf::BpfProgram;
 pub use capture::Capture;
 pub use error::{CaptureError, ErrorKind};
 pub use input::SharedBytes;

@@ -1,0 +1,718 @@
+//! Classic BPF packet filters: the programs `tcpdump -d` shows, read from
+//! the text `tcpdump -ddd` or `-dd` prints, checked by the kernel's rules,
+//! and run either by the kernel on a live capture's socket
+//! ([`LiveOptions::filter`](crate::LiveOptions::filter)) or here, on
+//! frames read from files ([`BpfProgram::run`]).
+//!
+//! weft compiles no filter expressions (that takes libpcap, a C library):
+//! `tcpdump -ddd 'tcp port 80'` compiles one for Ethernet frames, `-y
+//! TYPE` for another link type, and `-i IFACE` for a live interface,
+//! whose programs may use the kernel's extensions (libpcap's `vlan`, for
+//! one, asks the kernel for a tag it took out of the frame).
+//!
+//! The interpreter is written here: no well-kept crate runs classic BPF,
+//! and the machine is small (a few dozen instructions, no loops). It
+//! follows the kernel's and libpcap's: a load past the frame's captured
+//! bytes, or a division by zero, rejects the frame; `len` is the frame's
+//! length on the wire. Every program ends: jumps only go forward.
+
+use std::fmt;
+
+/// The most instructions a program may have (the kernel's `BPF_MAXINSNS`).
+pub const MAX_INSTRUCTIONS: usize = 4096;
+
+/// Where the kernel's extensions start among load offsets (`SKF_AD_OFF`,
+/// -4096 as an unsigned 32-bit offset).
+const AD_OFF: u32 = 0xffff_f000;
+/// `SKF_AD_VLAN_TAG`: the tag the kernel took out of the frame.
+const AD_VLAN_TAG: u32 = AD_OFF + 44;
+/// `SKF_AD_VLAN_TAG_PRESENT`: whether it took one out.
+const AD_VLAN_TAG_PRESENT: u32 = AD_OFF + 48;
+
+/// One instruction, as `struct sock_filter` holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Insn {
+    /// The operation (class, size, mode or operator, source).
+    pub code: u16,
+    /// Where a conditional jump goes if true: that many instructions on.
+    pub jt: u8,
+    /// ... and if false.
+    pub jf: u8,
+    /// The constant operand.
+    pub k: u32,
+}
+
+/// What makes a program unusable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BpfError(String);
+
+impl fmt::Display for BpfError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BpfError {}
+
+fn bad(at: usize, what: &str) -> BpfError {
+    BpfError(format!("BPF instruction {at}: {what}"))
+}
+
+/// An operation, decoded once when the program is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    /// `A = P[k:size]` (big-endian), `X + k` for an indexed load.
+    Load {
+        size: u8,
+        indexed: bool,
+    },
+    /// `A = 0`, the kernel's view of a tag it took out of the frame (none
+    /// in a frame read from a file: its tags are in it).
+    LoadNoTag,
+    LoadLen,
+    LoadImm,
+    LoadMem,
+    LoadXImm,
+    LoadXMem,
+    LoadXLen,
+    /// `X = 4 * (P[k] & 0xf)`: an IPv4 header's length.
+    LoadXMsh,
+    Store,
+    StoreX,
+    Alu {
+        op: u16,
+        x: bool,
+    },
+    Neg,
+    Ja,
+    Jump {
+        op: u16,
+        x: bool,
+    },
+    RetK,
+    RetA,
+    Tax,
+    Txa,
+    /// A load of a kernel extension other than the VLAN tag's, which only
+    /// the kernel can run: rejects the frame here.
+    Kernel,
+}
+
+/// A checked classic BPF program.
+///
+/// `Send` and `Sync`; [`run`](Self::run) takes `&self`, so threads can
+/// share one program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BpfProgram {
+    insns: Vec<Insn>,
+    /// What each instruction does.
+    ops: Vec<Op>,
+    /// The first load of an extension [`run`](Self::run) cannot give.
+    kernel_only: Option<usize>,
+}
+
+impl BpfProgram {
+    /// Checks `insns` as the kernel does before it attaches a program
+    /// (`bpf_check_classic`): 1 to [`MAX_INSTRUCTIONS`] of them, each a
+    /// known operation, jumps landing inside the program, no division by
+    /// a constant zero, no shift by 32 or more, scratch memory read only
+    /// where every way there wrote it, and a return last.
+    pub fn new(insns: Vec<Insn>) -> Result<BpfProgram, BpfError> {
+        if insns.is_empty() || insns.len() > MAX_INSTRUCTIONS {
+            return Err(BpfError(format!(
+                "a BPF program has 1 to {MAX_INSTRUCTIONS} instructions, not {}",
+                insns.len()
+            )));
+        }
+        let n = insns.len();
+        let mut kernel_only = None;
+        let mut ops = Vec::with_capacity(n);
+        for (at, i) in insns.iter().enumerate() {
+            let op = decode(i).ok_or_else(|| bad(at, &format!("unknown code {:#x}", i.code)))?;
+            ops.push(op);
+            let left = n - at - 1;
+            match op {
+                Op::Alu { op, x: false } if (op == DIV || op == MOD) && i.k == 0 => {
+                    return Err(bad(at, "division by zero"))
+                }
+                Op::Alu { op, x: false } if (op == LSH || op == RSH) && i.k >= 32 => {
+                    return Err(bad(at, "shift by 32 or more"))
+                }
+                Op::LoadMem | Op::LoadXMem | Op::Store | Op::StoreX if i.k >= 16 => {
+                    return Err(bad(at, "scratch memory has 16 words"))
+                }
+                Op::Ja if i.k as usize >= left => return Err(bad(at, "jump out of the program")),
+                Op::Jump { .. } if usize::from(i.jt.max(i.jf)) >= left => {
+                    return Err(bad(at, "jump out of the program"))
+                }
+                Op::Kernel if kernel_only.is_none() => kernel_only = Some(at),
+                _ => {}
+            }
+        }
+        if !matches!(ops[n - 1], Op::RetK | Op::RetA) {
+            return Err(bad(n - 1, "a program ends with a return"));
+        }
+        check_memory(&insns, &ops)?;
+        Ok(BpfProgram {
+            insns,
+            ops,
+            kernel_only,
+        })
+    }
+
+    /// Reads a program from the text `tcpdump -ddd` prints (the count of
+    /// instructions, then each as four decimal numbers: `code jt jf k`),
+    /// the same numbers separated by commas (iptables' `--bytecode`), or
+    /// what `tcpdump -dd` prints (C initializers, `{ 0x28, 0, 0,
+    /// 0x0000000c },`). Lines starting with `#` are comments. Then checks
+    /// it ([`new`](Self::new)).
+    pub fn parse(text: &str) -> Result<BpfProgram, BpfError> {
+        let mut nums = Vec::new();
+        let mut braces = false;
+        for line in text.lines() {
+            let line = line.trim();
+            if line.starts_with('#') {
+                continue;
+            }
+            braces |= line.contains('{');
+            for tok in line
+                .split(|c: char| c.is_whitespace() || matches!(c, ',' | '{' | '}'))
+                .filter(|t| !t.is_empty())
+            {
+                let n = match tok.strip_prefix("0x").or_else(|| tok.strip_prefix("0X")) {
+                    Some(hex) => u64::from_str_radix(hex, 16),
+                    None => tok.parse::<u64>(),
+                }
+                .map_err(|_| BpfError(format!("BPF program text: {tok:?} is not a number")))?;
+                nums.push(n);
+            }
+        }
+        let body = if braces {
+            &nums[..]
+        } else {
+            match nums.split_first() {
+                Some((&count, rest)) if Some(count) == u64::try_from(rest.len() / 4).ok() => rest,
+                Some((&count, rest)) => {
+                    return Err(BpfError(format!(
+                        "BPF program text: it says {count} instructions, and has {} numbers \
+                         after that (four an instruction)",
+                        rest.len()
+                    )))
+                }
+                None => return Err(BpfError("BPF program text: no instructions".to_owned())),
+            }
+        };
+        if body.len() % 4 != 0 {
+            return Err(BpfError(format!(
+                "BPF program text: {} numbers, not four an instruction",
+                body.len()
+            )));
+        }
+        let insns = body
+            .chunks_exact(4)
+            .enumerate()
+            .map(|(at, f)| {
+                let field = |v: u64, max: u64, name: &str| {
+                    if v > max {
+                        Err(bad(at, &format!("{name} {v} is out of range")))
+                    } else {
+                        Ok(v)
+                    }
+                };
+                Ok(Insn {
+                    code: field(f[0], u16::MAX.into(), "code")? as u16,
+                    jt: field(f[1], u8::MAX.into(), "jt")? as u8,
+                    jf: field(f[2], u8::MAX.into(), "jf")? as u8,
+                    k: field(f[3], u32::MAX.into(), "k")? as u32,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        BpfProgram::new(insns)
+    }
+
+    /// The instructions.
+    pub fn instructions(&self) -> &[Insn] {
+        &self.insns
+    }
+
+    /// Whether [`run`](Self::run) judges every frame as the kernel would:
+    /// an error naming the first instruction that loads a kernel
+    /// extension other than the VLAN tag's (packet type, interface,
+    /// ...), which frames read from a file do not have.
+    pub fn check_offline(&self) -> Result<(), BpfError> {
+        match self.kernel_only {
+            None => Ok(()),
+            Some(at) => Err(bad(
+                at,
+                &format!(
+                    "loads kernel extension {}, which only a live capture has",
+                    self.insns[at].k.wrapping_sub(AD_OFF)
+                ),
+            )),
+        }
+    }
+
+    /// Runs the program on `frame` (the bytes captured) of a packet
+    /// `wire_len` bytes long on the wire: the number of bytes to keep, `0`
+    /// to reject it (libpcap's programs return the snap length, 262,144,
+    /// for a frame they take). A frame whose tags are in it (any frame
+    /// read from a file) has no tag taken out: the VLAN extensions read
+    /// `0`. Loads of other extensions (see
+    /// [`check_offline`](Self::check_offline)) reject the frame.
+    pub fn run(&self, frame: &[u8], wire_len: u32) -> u32 {
+        let (mut a, mut x) = (0u32, 0u32);
+        let mut mem = [0u32; 16];
+        let mut pc = 0;
+        // Checked by `new`: jumps land inside the program, memory indexes
+        // are below 16, a return is last.
+        loop {
+            let (i, op) = (self.insns[pc], self.ops[pc]);
+            pc += 1;
+            match op {
+                Op::Load { size, indexed } => {
+                    let at = u64::from(i.k) + if indexed { u64::from(x) } else { 0 };
+                    match load(frame, at, size) {
+                        Some(v) => a = v,
+                        None => return 0,
+                    }
+                }
+                Op::LoadNoTag => a = 0,
+                Op::LoadLen => a = wire_len,
+                Op::LoadImm => a = i.k,
+                Op::LoadMem => a = mem[i.k as usize & 15],
+                Op::LoadXImm => x = i.k,
+                Op::LoadXMem => x = mem[i.k as usize & 15],
+                Op::LoadXLen => x = wire_len,
+                Op::LoadXMsh => match frame.get(i.k as usize) {
+                    Some(&b) => x = u32::from(b & 0xf) * 4,
+                    None => return 0,
+                },
+                Op::Store => mem[i.k as usize & 15] = a,
+                Op::StoreX => mem[i.k as usize & 15] = x,
+                Op::Alu { op, x: by_x } => {
+                    let v = if by_x { x } else { i.k };
+                    a = match op {
+                        ADD => a.wrapping_add(v),
+                        SUB => a.wrapping_sub(v),
+                        MUL => a.wrapping_mul(v),
+                        DIV if v == 0 => return 0,
+                        DIV => a / v,
+                        MOD if v == 0 => return 0,
+                        MOD => a % v,
+                        OR => a | v,
+                        AND => a & v,
+                        // The kernel shifts by the low five bits of X.
+                        LSH => a.wrapping_shl(v),
+                        RSH => a.wrapping_shr(v),
+                        _ => a ^ v,
+                    };
+                }
+                Op::Neg => a = a.wrapping_neg(),
+                Op::Ja => pc += i.k as usize,
+                Op::Jump { op, x: by_x } => {
+                    let v = if by_x { x } else { i.k };
+                    let yes = match op {
+                        JEQ => a == v,
+                        JGT => a > v,
+                        JGE => a >= v,
+                        _ => a & v != 0,
+                    };
+                    pc += usize::from(if yes { i.jt } else { i.jf });
+                }
+                Op::RetK => return i.k,
+                Op::RetA => return a,
+                Op::Tax => x = a,
+                Op::Txa => a = x,
+                Op::Kernel => return 0,
+            }
+        }
+    }
+}
+
+/// Instruction classes, sizes, modes and operators (linux/bpf_common.h).
+const LD: u16 = 0x00;
+const LDX: u16 = 0x01;
+const ST: u16 = 0x02;
+const STX: u16 = 0x03;
+const ALU: u16 = 0x04;
+const JMP: u16 = 0x05;
+const RET: u16 = 0x06;
+const MISC: u16 = 0x07;
+const W: u16 = 0x00;
+const H: u16 = 0x08;
+const B: u16 = 0x10;
+const IMM: u16 = 0x00;
+const ABS: u16 = 0x20;
+const IND: u16 = 0x40;
+const MEM: u16 = 0x60;
+const LEN: u16 = 0x80;
+const MSH: u16 = 0xa0;
+const ADD: u16 = 0x00;
+const SUB: u16 = 0x10;
+const MUL: u16 = 0x20;
+const DIV: u16 = 0x30;
+const OR: u16 = 0x40;
+const AND: u16 = 0x50;
+const LSH: u16 = 0x60;
+const RSH: u16 = 0x70;
+const NEG: u16 = 0x80;
+const MOD: u16 = 0x90;
+const XOR: u16 = 0xa0;
+const JA: u16 = 0x00;
+const JEQ: u16 = 0x10;
+const JGT: u16 = 0x20;
+const JGE: u16 = 0x30;
+const JSET: u16 = 0x40;
+const K: u16 = 0x00;
+const X: u16 = 0x08;
+const A: u16 = 0x10;
+const TAX: u16 = 0x00;
+const TXA: u16 = 0x80;
+
+/// The operation of `i`, if the kernel knows its code.
+fn decode(i: &Insn) -> Option<Op> {
+    let c = i.code;
+    if c > 0xff {
+        return None;
+    }
+    Some(match c {
+        _ if c == LD | W | ABS || c == LD | H | ABS || c == LD | B | ABS => match i.k {
+            AD_VLAN_TAG | AD_VLAN_TAG_PRESENT if c == LD | W | ABS => Op::LoadNoTag,
+            k if k >= AD_OFF => Op::Kernel,
+            _ => Op::Load {
+                size: size_of(c),
+                indexed: false,
+            },
+        },
+        _ if c == LD | W | IND || c == LD | H | IND || c == LD | B | IND => Op::Load {
+            size: size_of(c),
+            indexed: true,
+        },
+        _ if c == LD | W | LEN => Op::LoadLen,
+        _ if c == LD | IMM => Op::LoadImm,
+        _ if c == LD | MEM => Op::LoadMem,
+        _ if c == LDX | W | IMM => Op::LoadXImm,
+        _ if c == LDX | W | MEM => Op::LoadXMem,
+        _ if c == LDX | W | LEN => Op::LoadXLen,
+        _ if c == LDX | B | MSH => Op::LoadXMsh,
+        _ if c == ST => Op::Store,
+        _ if c == STX => Op::StoreX,
+        _ if c == ALU | NEG => Op::Neg,
+        _ if c & 0x07 == ALU => {
+            let (op, src) = (c & 0xf0, c & 0x08);
+            if !matches!(op, ADD | SUB | MUL | DIV | OR | AND | LSH | RSH | MOD | XOR) {
+                return None;
+            }
+            Op::Alu { op, x: src == X }
+        }
+        _ if c == JMP | JA => Op::Ja,
+        _ if c & 0x07 == JMP => {
+            let (op, src) = (c & 0xf0, c & 0x08);
+            if !matches!(op, JEQ | JGT | JGE | JSET) {
+                return None;
+            }
+            Op::Jump { op, x: src == X }
+        }
+        _ if c == RET | K => Op::RetK,
+        _ if c == RET | A => Op::RetA,
+        _ if c == MISC | TAX => Op::Tax,
+        _ if c == MISC | TXA => Op::Txa,
+        _ => return None,
+    })
+}
+
+/// The bytes a load of code `c` reads.
+fn size_of(c: u16) -> u8 {
+    match c & 0x18 {
+        W => 4,
+        H => 2,
+        _ => 1,
+    }
+}
+
+/// `size` bytes of `frame` at `at`, big-endian; `None` past its end.
+#[inline]
+fn load(frame: &[u8], at: u64, size: u8) -> Option<u32> {
+    let at = usize::try_from(at).ok()?;
+    let bytes = frame.get(at..at.checked_add(usize::from(size))?)?;
+    Some(bytes.iter().fold(0u32, |v, &b| v << 8 | u32::from(b)))
+}
+
+/// The kernel's `check_load_and_stores`: no scratch word is read on a way
+/// that did not write it first. Jumps go forward only, so one pass in
+/// order sees every way into an instruction before the instruction.
+fn check_memory(insns: &[Insn], ops: &[Op]) -> Result<(), BpfError> {
+    // Words written on every way into each instruction (all, for one no
+    // way reaches yet).
+    let mut written = vec![u16::MAX; insns.len()];
+    written[0] = 0;
+    for (at, (i, op)) in insns.iter().zip(ops).enumerate() {
+        let mut w = written[at];
+        let word = 1u16 << (i.k & 15);
+        let mut next = |to: usize, w: u16| {
+            if let Some(m) = written.get_mut(to) {
+                *m &= w;
+            }
+        };
+        match op {
+            Op::LoadMem | Op::LoadXMem if w & word == 0 => {
+                return Err(bad(at, "reads a scratch word no way here wrote"))
+            }
+            Op::Store | Op::StoreX => {
+                w |= word;
+                next(at + 1, w);
+            }
+            Op::Ja => next(at + 1 + i.k as usize, w),
+            Op::Jump { .. } => {
+                next(at + 1 + usize::from(i.jt), w);
+                next(at + 1 + usize::from(i.jf), w);
+            }
+            Op::RetK | Op::RetA => {}
+            _ => next(at + 1, w),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `tcpdump -ddd 'tcp port 80'` (tcpdump 4.99.3, libpcap 1.10.3).
+    const TCP_PORT_80: &str = "20\n40 0 0 12\n21 0 6 34525\n48 0 0 20\n21 0 15 6\n\
+        40 0 0 54\n21 12 0 80\n40 0 0 56\n21 10 11 80\n21 0 10 2048\n48 0 0 23\n\
+        21 0 8 6\n40 0 0 20\n69 6 0 8191\n177 0 0 14\n72 0 0 14\n21 2 0 80\n\
+        72 0 0 16\n21 0 1 80\n6 0 0 262144\n6 0 0 0\n";
+
+    fn insn(code: u16, jt: u8, jf: u8, k: u32) -> Insn {
+        Insn { code, jt, jf, k }
+    }
+
+    /// An Ethernet + IPv4 (options `ihl` words) + TCP frame between ports.
+    fn v4_tcp(ihl: u8, sport: u16, dport: u16, frag: u16) -> Vec<u8> {
+        let mut f = vec![0u8; 14];
+        f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+        let mut ip = vec![0u8; usize::from(ihl) * 4];
+        ip[0] = 0x40 | ihl;
+        ip[6..8].copy_from_slice(&frag.to_be_bytes());
+        ip[9] = 6;
+        f.extend_from_slice(&ip);
+        f.extend_from_slice(&sport.to_be_bytes());
+        f.extend_from_slice(&dport.to_be_bytes());
+        f.extend_from_slice(&[0; 16]);
+        f
+    }
+
+    #[test]
+    fn tcpdump_program_judges_ports_options_and_fragments() {
+        let p = BpfProgram::parse(TCP_PORT_80).unwrap();
+        assert_eq!(p.instructions().len(), 20);
+        p.check_offline().unwrap();
+        let len = |f: &Vec<u8>| f.len() as u32;
+        for (f, want) in [
+            (v4_tcp(5, 80, 4000, 0), 262_144),
+            (v4_tcp(5, 4000, 80, 0), 262_144),
+            // Options move the ports: the header length is read.
+            (v4_tcp(7, 4000, 80, 0), 262_144),
+            (v4_tcp(5, 4000, 81, 0), 0),
+            // A later fragment has no ports to judge.
+            (v4_tcp(5, 4000, 80, 0x0010), 0),
+        ] {
+            assert_eq!(p.run(&f, len(&f)), want);
+        }
+        // Cut before the ports: rejected, not read past the end.
+        let f = v4_tcp(5, 4000, 80, 0);
+        assert_eq!(p.run(&f[..35], 60), 0);
+        assert_eq!(p.run(&f[..38], 60), 262_144);
+        assert_eq!(p.run(&[], 0), 0);
+    }
+
+    #[test]
+    fn the_three_text_forms_read_the_same() {
+        let ddd = BpfProgram::parse(TCP_PORT_80).unwrap();
+        let commas = TCP_PORT_80.trim().replace('\n', ",");
+        assert_eq!(BpfProgram::parse(&commas).unwrap(), ddd);
+        let dd: String = ddd
+            .instructions()
+            .iter()
+            .map(|i| format!("{{ {:#x}, {}, {}, {:#010x} }},\n", i.code, i.jt, i.jf, i.k))
+            .collect();
+        assert_eq!(BpfProgram::parse(&format!("# dd\n{dd}")).unwrap(), ddd);
+    }
+
+    #[test]
+    fn bad_text_says_why() {
+        for (text, says) in [
+            ("", "no instructions"),
+            ("2\n6 0 0 1\n", "says 2 instructions"),
+            ("1\n6 0 0 x\n", "not a number"),
+            ("1\n6 0 300 1\n", "jf 300"),
+            ("{ 6, 0, 0 }", "four an instruction"),
+        ] {
+            let e = BpfProgram::parse(text).unwrap_err().to_string();
+            assert!(e.contains(says), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_kernels_checks_refuse_what_it_refuses() {
+        let ret = insn(RET | K, 0, 0, 1);
+        for (insns, says) in [
+            (vec![], "1 to 4096"),
+            (vec![ret; MAX_INSTRUCTIONS + 1], "1 to 4096"),
+            (vec![insn(0xff, 0, 0, 0), ret], "unknown code"),
+            (vec![insn(ALU | DIV | K, 0, 0, 0), ret], "division by zero"),
+            (vec![insn(ALU | MOD | K, 0, 0, 0), ret], "division by zero"),
+            (vec![insn(ALU | LSH | K, 0, 0, 32), ret], "shift"),
+            (vec![insn(JMP | JA, 0, 0, 1), ret], "out of the program"),
+            (
+                vec![insn(JMP | JEQ | K, 0, 1, 0), ret],
+                "out of the program",
+            ),
+            (vec![insn(ST, 0, 0, 16), ret], "16 words"),
+            (vec![insn(LD | IMM, 0, 0, 0)], "ends with a return"),
+            (vec![insn(LD | MEM, 0, 0, 3), ret], "no way here wrote"),
+            // Written on one way in only.
+            (
+                vec![
+                    insn(JMP | JEQ | K, 0, 1, 0),
+                    insn(ST, 0, 0, 3),
+                    insn(LD | MEM, 0, 0, 3),
+                    ret,
+                ],
+                "no way here wrote",
+            ),
+        ] {
+            let e = BpfProgram::new(insns).unwrap_err().to_string();
+            assert!(e.contains(says), "{e}");
+        }
+        // Written on both ways in.
+        BpfProgram::new(vec![
+            insn(JMP | JEQ | K, 0, 1, 0),
+            insn(ST, 0, 0, 3),
+            insn(STX, 0, 0, 3),
+            insn(LD | MEM, 0, 0, 3),
+            insn(RET | A, 0, 0, 0),
+        ])
+        .unwrap();
+    }
+
+    #[test]
+    fn arithmetic_memory_and_returns() {
+        let run = |insns: Vec<Insn>, frame: &[u8]| BpfProgram::new(insns).unwrap().run(frame, 1000);
+        let ret_a = insn(RET | A, 0, 0, 0);
+        // (7 * 6 - 2) / 4 = 10; % 3 = 1; ^ 5 = 4; << 2 = 16; >> 1 = 8.
+        let prog = vec![
+            insn(LD | IMM, 0, 0, 7),
+            insn(ALU | MUL | K, 0, 0, 6),
+            insn(ALU | SUB | K, 0, 0, 2),
+            insn(ALU | DIV | K, 0, 0, 4),
+            insn(ALU | MOD | K, 0, 0, 3),
+            insn(ALU | XOR | K, 0, 0, 5),
+            insn(ALU | LSH | K, 0, 0, 2),
+            insn(ALU | RSH | K, 0, 0, 1),
+            ret_a,
+        ];
+        assert_eq!(run(prog, &[]), 8);
+        // Division by a zero X rejects the frame.
+        let div_x = vec![insn(LD | IMM, 0, 0, 7), insn(ALU | DIV | X, 0, 0, 0), ret_a];
+        assert_eq!(run(div_x, &[]), 0);
+        // X shifts by its low five bits, as the kernel does.
+        let shl_x = vec![
+            insn(LDX | W | IMM, 0, 0, 33),
+            insn(LD | IMM, 0, 0, 1),
+            insn(ALU | LSH | X, 0, 0, 0),
+            ret_a,
+        ];
+        assert_eq!(run(shl_x, &[]), 2);
+        // Memory, TAX/TXA, NEG, len, a word load and an IPv4 header length.
+        let prog = vec![
+            insn(LD | W | ABS, 0, 0, 0),
+            insn(ST, 0, 0, 5),
+            insn(LDX | B | MSH, 0, 0, 4),
+            insn(MISC | TXA, 0, 0, 0),
+            insn(ALU | NEG, 0, 0, 0),
+            insn(ALU | ADD | X, 0, 0, 0),
+            insn(MISC | TAX, 0, 0, 0),
+            insn(LD | MEM, 0, 0, 5),
+            insn(ALU | ADD | X, 0, 0, 0),
+            insn(LDX | W | LEN, 0, 0, 0),
+            insn(ALU | ADD | X, 0, 0, 0),
+            ret_a,
+        ];
+        assert_eq!(run(prog, &[0, 0, 1, 2, 0x47]), 0x0102 + 1000);
+        // Kernel extensions: the VLAN tag reads 0; another rejects, and
+        // the program says it cannot run offline.
+        let tag = vec![
+            insn(LD | W | ABS, 0, 0, AD_VLAN_TAG_PRESENT),
+            insn(RET | K, 0, 0, 9),
+        ];
+        assert_eq!(run(tag, &[]), 9);
+        let pkttype = BpfProgram::new(vec![
+            insn(LD | W | ABS, 0, 0, AD_OFF + 4),
+            insn(RET | K, 0, 0, 9),
+        ])
+        .unwrap();
+        assert_eq!(pkttype.run(&[0; 64], 64), 0);
+        assert!(pkttype
+            .check_offline()
+            .unwrap_err()
+            .to_string()
+            .contains("extension 4"));
+    }
+
+    /// Every code the kernel takes, and a few it does not.
+    const CODES: &[u16] = &[
+        0x20, 0x28, 0x30, 0x40, 0x48, 0x50, 0x80, 0x00, 0x60, 0x01, 0x61, 0x81, 0xb1, 0x02, 0x03,
+        0x04, 0x0c, 0x14, 0x1c, 0x24, 0x2c, 0x34, 0x3c, 0x44, 0x4c, 0x54, 0x5c, 0x64, 0x6c, 0x74,
+        0x7c, 0x84, 0x94, 0x9c, 0xa4, 0xac, 0x05, 0x15, 0x1d, 0x25, 0x2d, 0x35, 0x3d, 0x45, 0x4d,
+        0x06, 0x16, 0x07, 0x87, 0x08, 0x8c, 0x0d, 0x0e, 0x1ff,
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// Any program the checks take runs to a return on any frame,
+        /// never past its end, whatever its loads, jumps and divisions;
+        /// and programs with kernel extensions say so.
+        #[test]
+        fn any_checked_program_ends_without_panicking(
+            raw in proptest::collection::vec(
+                (0..CODES.len(), 0u8..6, 0u8..6, proptest::prop_oneof![
+                    0u32..80,
+                    proptest::num::u32::ANY,
+                    proptest::strategy::Just(AD_VLAN_TAG),
+                    (AD_OFF..=u32::MAX),
+                ]),
+                1..24,
+            ),
+            frame in proptest::collection::vec(proptest::num::u8::ANY, 0..100),
+            wire_len in proptest::num::u32::ANY,
+        ) {
+            let mut insns: Vec<Insn> = raw
+                .iter()
+                .map(|&(c, jt, jf, k)| insn(CODES[c], jt, jf, k))
+                .collect();
+            // Most end with a return, so that many pass the checks.
+            if insns.len() % 4 != 0 {
+                insns.push(insn(RET | A, 0, 0, 0));
+            }
+            if let Ok(p) = BpfProgram::new(insns) {
+                let _ = p.run(&frame, wire_len);
+                let _ = p.run(&[], 0);
+                let extension = p.instructions().iter().any(|i| {
+                    i.code & 0xe0 == ABS && i.code & 0x07 == LD && i.k >= AD_OFF
+                        && !(i.code == LD | W | ABS && matches!(i.k, AD_VLAN_TAG | AD_VLAN_TAG_PRESENT))
+                });
+                proptest::prop_assert_eq!(p.check_offline().is_err(), extension);
+            }
+        }
+
+        /// Any text parses or says why, without panicking.
+        #[test]
+        fn any_text_parses_or_fails_cleanly(text in "[0-9x,{} \\n#a-f-]{0,80}") {
+            if let Ok(p) = BpfProgram::parse(&text) {
+                let _ = p.run(&[0x45; 40], 40);
+            }
+        }
+    }
+}
