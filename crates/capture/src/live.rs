@@ -42,6 +42,8 @@ use std::time::{Duration, Instant};
 
 use memmap2::{MmapOptions, MmapRaw};
 
+use crate::bpf::{BpfProgram, Insn};
+
 /// `SOL_PACKET` socket options and values (linux/if_packet.h); the `libc`
 /// crate's versions of these moved between its releases, the kernel's ABI
 /// does not.
@@ -223,6 +225,17 @@ pub struct LiveOptions {
     /// bound, and takes every packet of the device in between
     /// ([`Live::open_group`] holds its sockets until all joined).
     pub fanout: Option<u16>,
+    /// A socket filter the kernel runs on every packet before it reaches
+    /// the ring (classic BPF, from `tcpdump -i IFACE -ddd EXPR`; the
+    /// kernel checks it again and refuses what it cannot run): packets it
+    /// rejects are neither captured nor counted in
+    /// [`LiveStats::kernel_packets`], and one it returns a smaller length
+    /// for is cut to it. It sees a packet as the kernel holds it, VLAN
+    /// tag taken out where the device strips tags: compile it for the
+    /// interface (`-i`), and libpcap's `vlan` asks the kernel for the
+    /// tag. Attached before the socket is bound, so no packet gets in
+    /// unfiltered.
+    pub filter: Option<BpfProgram>,
 }
 
 impl Default for LiveOptions {
@@ -233,6 +246,7 @@ impl Default for LiveOptions {
             block_timeout: Duration::from_millis(10),
             promiscuous: false,
             fanout: None,
+            filter: None,
         }
     }
 }
@@ -442,6 +456,38 @@ fn fanout_arg(fd: &OwnedFd) -> io::Result<u32> {
     Ok(arg)
 }
 
+/// Attaches (or replaces) `fd`'s socket filter: `insns`, which the kernel
+/// checks and copies. `what` names it in an error.
+fn attach_filter(fd: &OwnedFd, insns: &[Insn], what: &str) -> io::Result<()> {
+    let code: Vec<libc::sock_filter> = insns
+        .iter()
+        .map(|i| libc::sock_filter {
+            code: i.code,
+            jt: i.jt,
+            jf: i.jf,
+            k: i.k,
+        })
+        .collect();
+    let len = libc::c_ushort::try_from(code.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("{what}: too long")))?;
+    let prog = libc::sock_fprog {
+        len,
+        filter: code.as_ptr().cast_mut(),
+    };
+    // SAFETY: `prog` points to `code`, `len` instructions long, both alive
+    // for the call; the kernel only reads the program, and copies it.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_ATTACH_FILTER,
+            (&prog as *const libc::sock_fprog).cast(),
+            size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    check(r, what).map(drop)
+}
+
 /// `setsockopt(fd, SOL_PACKET, opt, value)`.
 fn set_opt<T>(fd: &OwnedFd, opt: libc::c_int, value: &T, what: &str) -> io::Result<()> {
     // SAFETY: `value` points to a live `T` of `size_of::<T>()` bytes, which
@@ -540,28 +586,15 @@ impl Live {
         set_opt(&fd, PACKET_RX_RING, &req, "PACKET_RX_RING")?;
         if held {
             // One instruction, `ret #0`: take nothing of any packet.
-            let drop_all = [libc::sock_filter {
+            let drop_all = [Insn {
                 code: 0x06,
                 jt: 0,
                 jf: 0,
                 k: 0,
             }];
-            let prog = libc::sock_fprog {
-                len: 1,
-                filter: drop_all.as_ptr().cast_mut(),
-            };
-            // SAFETY: `prog` points to `drop_all`, one instruction long, both
-            // alive for the call; the kernel copies the program.
-            let r = unsafe {
-                libc::setsockopt(
-                    fd.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    SO_ATTACH_FILTER,
-                    (&prog as *const libc::sock_fprog).cast(),
-                    size_of::<libc::sock_fprog>() as libc::socklen_t,
-                )
-            };
-            check(r, "holding the capture until it starts")?;
+            attach_filter(&fd, &drop_all, "holding the capture until it starts")?;
+        } else if let Some(filter) = &opts.filter {
+            attach_filter(&fd, filter.instructions(), "the socket filter")?;
         }
         let map = MmapOptions::new()
             .len(opts.block_size * opts.blocks)
@@ -660,14 +693,18 @@ impl Live {
             group.push(Live::open_held(interface, &member, true)?);
         }
         for live in &group {
-            live.start()?;
+            live.start(opts.filter.as_ref())?;
         }
         Ok(group)
     }
 
-    /// Takes packets from now on: removes the socket filter a held
-    /// capture drops them with.
-    fn start(&self) -> io::Result<()> {
+    /// Takes packets from now on: replaces the socket filter a held
+    /// capture drops them with by `filter` (in one step: no packet gets in
+    /// unfiltered), or removes it.
+    fn start(&self, filter: Option<&BpfProgram>) -> io::Result<()> {
+        if let Some(filter) = filter {
+            return attach_filter(&self.ring.fd, filter.instructions(), "the socket filter");
+        }
         // The option's value is not read, but must be an int's size.
         let unused: libc::c_int = 0;
         // SAFETY: `unused` is a live int of the size given.
@@ -1181,7 +1218,7 @@ mod tests {
             .unwrap()
             .is_none());
         assert_eq!(live.stats().kernel_packets, 0);
-        live.start().unwrap();
+        live.start(None).unwrap();
         traffic();
         let block = live.next_block(Duration::from_secs(2)).unwrap();
         assert!(block.is_some_and(|b| !b.frames().is_empty()));

@@ -332,3 +332,95 @@ fn a_fanout_group_divides_connections_whole_among_its_sockets() {
         "both sockets got connections: {seen:?}"
     );
 }
+
+/// A program taking IPv4 TCP frames to or from `port` (an options-aware
+/// header length, as libpcap's `tcp port P` reads it).
+fn tcp_port(port: u16) -> weft_capture::BpfProgram {
+    let p = u32::from(port);
+    let text = format!(
+        "11\n40 0 0 12\n21 0 8 2048\n48 0 0 23\n21 0 6 6\n177 0 0 14\n72 0 0 14\n\
+         21 2 0 {p}\n72 0 0 16\n21 0 1 {p}\n6 0 0 262144\n6 0 0 0\n"
+    );
+    weft_capture::BpfProgram::parse(&text).unwrap()
+}
+
+/// With a socket filter taking one connection's port, a capture (a
+/// single socket, or a fanout group, whose hold filter the program
+/// replaces) sees that connection, both ways, and nothing else: the
+/// kernel runs the program as `BpfProgram::run` does.
+#[test]
+fn the_kernel_runs_the_socket_filter_as_the_interpreter_does() {
+    let _lo = LO.lock().unwrap_or_else(|e| e.into_inner());
+    for group in [false, true] {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let server = listener.local_addr().unwrap().port();
+        let other = TcpListener::bind("127.0.0.1:0").unwrap();
+        let other_port = other.local_addr().unwrap().port();
+        let filter = tcp_port(server);
+        let opts = LiveOptions {
+            blocks: 16,
+            block_timeout: Duration::from_millis(5),
+            filter: Some(filter.clone()),
+            ..LiveOptions::default()
+        };
+        let lives = if group {
+            if open_loopback(&LiveOptions::default()).is_none() {
+                return;
+            }
+            Live::open_group("lo", &opts, 2).expect("a fanout group on lo")
+        } else {
+            match open_loopback(&opts) {
+                Some(live) => vec![live],
+                None => return,
+            }
+        };
+        // A connection to each listener, 5 KB one way.
+        for l in [listener, other] {
+            let port = l.local_addr().unwrap().port();
+            let acceptor = std::thread::spawn(move || {
+                let (mut s, _) = l.accept().unwrap();
+                let mut got = Vec::new();
+                s.read_to_end(&mut got).unwrap();
+                got.len()
+            });
+            let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            c.write_all(&[3u8; 5_000]).unwrap();
+            drop(c);
+            assert_eq!(acceptor.join().unwrap(), 5_000);
+        }
+        let (mut frames, mut to_server, mut from_server, mut payload) = (0, 0, 0, 0);
+        for mut live in lives {
+            while let Some(block) = live.next_block(Duration::from_millis(300)).unwrap() {
+                for f in block.frames() {
+                    let frame = block.frame(f);
+                    frames += 1;
+                    assert_ne!(
+                        filter.run(frame, f.wire_len),
+                        0,
+                        "a frame the program rejects"
+                    );
+                    let ip = &frame[14..];
+                    let tcp = &ip[usize::from(ip[0] & 15) * 4..];
+                    let (sport, dport) = (
+                        u16::from_be_bytes([tcp[0], tcp[1]]),
+                        u16::from_be_bytes([tcp[2], tcp[3]]),
+                    );
+                    assert!(sport != other_port && dport != other_port);
+                    to_server += usize::from(dport == server);
+                    from_server += usize::from(sport == server);
+                    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+                    let hdr = usize::from(ip[0] & 15) * 4 + usize::from(tcp[12] >> 4) * 4;
+                    payload += total - hdr;
+                }
+            }
+        }
+        assert!(
+            to_server >= 3 && from_server >= 2,
+            "group {group}: {to_server} frames to the port, {from_server} from it, of {frames}"
+        );
+        assert_eq!(
+            payload, 5_000,
+            "group {group}: the filtered connection's bytes"
+        );
+    }
+}
