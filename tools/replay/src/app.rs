@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use weft_arena::Abreast;
-use weft_capture::{Capture, CaptureError, Prefetch, SharedBytes};
+use weft_capture::{BpfProgram, Capture, CaptureError, Prefetch, SharedBytes};
 use weft_engine::{
     Backpressure, Engine, EngineBuilder, EngineError, EngineReport, EngineStats, PipelineConfig,
 };
@@ -36,6 +36,14 @@ pub struct ReplayOptions {
     /// ([`Capture::open_buffered`]): for files another process may still
     /// write, rotate or truncate.
     pub no_map: bool,
+    /// A packet filter: frames it rejects are skipped, and one it returns
+    /// a smaller length for is cut to it. Capture files: run by
+    /// [`BpfProgram::run`] on every frame before dispatch (the rejected
+    /// counted in [`Outcome::filtered`]), so it must run offline
+    /// ([`BpfProgram::check_offline`], else [`RunError::Filter`]). Live:
+    /// the kernel runs it on each socket, unless [`LiveInput`]'s options
+    /// name a filter of their own.
+    pub filter: Option<BpfProgram>,
 }
 
 /// The result of a run.
@@ -64,6 +72,9 @@ pub struct Outcome {
     pub readahead_trials: (u32, u32),
     /// A live capture's counters (the kernel's drops among them).
     pub live: Option<LiveReport>,
+    /// Frames of capture files the BPF filter rejected
+    /// ([`ReplayOptions::filter`]; a live capture's kernel counts none).
+    pub filtered: u64,
 }
 
 /// What a live capture counted, and on which interface.
@@ -93,6 +104,9 @@ pub enum RunError {
     /// A live capture could not be opened (no such interface, no
     /// permission, not Linux).
     Live(String),
+    /// The packet filter cannot run on capture files (it loads a kernel
+    /// extension only a live capture has).
+    Filter(weft_capture::bpf::BpfError),
 }
 
 impl std::fmt::Display for RunError {
@@ -100,6 +114,7 @@ impl std::fmt::Display for RunError {
         match self {
             RunError::Open(e) => e.fmt(f),
             RunError::Engine(e) => e.fmt(f),
+            RunError::Filter(e) => write!(f, "--bpf on capture files: {e}"),
             RunError::NoFanout => f.write_str(
                 "fanout dispatch needs at least one worker, blocking backpressure, and input \
                  every worker can read itself (files it can map, or a live interface; not \
@@ -164,6 +179,9 @@ pub fn replay(
     progress: Progress<'_>,
 ) -> Result<Outcome, RunError> {
     // Open everything first: a missing file is a usage problem, found before work.
+    if let Some(f) = &opts.filter {
+        f.check_offline().map_err(RunError::Filter)?;
+    }
     let mut opened = Vec::with_capacity(captures.len());
     for p in captures {
         let cap = if opts.no_map && p.as_os_str() != "-" {
@@ -219,11 +237,15 @@ pub fn replay_live(
             }
             dispatch => shape.choose(dispatch)?,
         };
+        let mut options = live.options.clone();
+        if options.filter.is_none() {
+            options.filter.clone_from(&opts.filter);
+        }
         let caps = if fanout {
             // A group of its own: no other capture shares its packets.
-            weft_capture::Live::open_group(&live.interface, &live.options, workers)
+            weft_capture::Live::open_group(&live.interface, &options, workers)
         } else {
-            weft_capture::Live::open(&live.interface, &live.options).map(|c| vec![c])
+            weft_capture::Live::open(&live.interface, &options).map(|c| vec![c])
         };
         let caps = caps.map_err(|e| RunError::Live(format!("{}: {e}", live.interface)))?;
         opened();
@@ -372,6 +394,7 @@ fn run<C: Check>(
         },
         readahead_trials: (0, 0),
         live: None,
+        filtered: 0,
     };
     let report = match (fanout, input) {
         (true, Input::Files(opened)) => {
@@ -410,6 +433,7 @@ fn run<C: Check>(
                             pace: opts.pace,
                             stop,
                             group: Some((i, &abreast)),
+                            filter: opts.filter.as_ref(),
                         };
                         me.feed_all(engine, caps, &mut |read, frames| {
                             if i == 0 {
@@ -428,6 +452,7 @@ fn run<C: Check>(
             out.interrupted = interrupted;
             out.readahead_trials = fed.readahead_trials;
             out.bytes_read = fed.bytes;
+            out.filtered = fed.filtered;
             lock(&progress)(fed.bytes, total, fed.frames);
             report
         }
@@ -459,6 +484,7 @@ fn run<C: Check>(
                 pace: opts.pace,
                 stop,
                 group: None,
+                filter: opts.filter.as_ref(),
             };
             let live = &mut out.live;
             let feed = |engine: &mut Engine<_>| match input {
@@ -503,6 +529,7 @@ fn run<C: Check>(
             out.interrupted = fed.interrupted;
             out.readahead_trials = fed.readahead_trials;
             out.bytes_read = fed.bytes;
+            out.filtered = fed.filtered;
             report.map_err(RunError::Engine)?
         }
     };
@@ -692,6 +719,8 @@ struct Reading<'a> {
     /// Fanout workers reading the same captures: this one's index, and
     /// the others' whereabouts. `None` for the only reader.
     group: Option<(usize, &'a Abreast)>,
+    /// Frames this rejects are not dispatched ([`ReplayOptions::filter`]).
+    filter: Option<&'a BpfProgram>,
 }
 
 /// What one thread's reading of the captures came to.
@@ -704,6 +733,8 @@ struct Fed {
     interrupted: bool,
     /// [`Outcome::readahead_trials`] of the captures read.
     readahead_trials: (u32, u32),
+    /// Frames the filter rejected.
+    filtered: u64,
 }
 
 impl Reading<'_> {
@@ -801,15 +832,28 @@ impl Reading<'_> {
             let ts = Timestamp(frame.ts_nanos);
             pacer.wait(ts, self.stop);
             let link = LinkType::from_raw(frame.link_type);
+            // The bytes the filter keeps: none, all, or the first so many.
+            let keep = match self.filter {
+                Some(f) => frame
+                    .data
+                    .len()
+                    .min(f.run(frame.data, frame.wire_len) as usize),
+                None => frame.data.len(),
+            };
+            fed.filtered += u64::from(keep == 0);
             match block.and_then(|s| s.offset_of(frame.data)) {
                 Some(off) => {
-                    engine.dispatch_in_block_wire(link, off, frame.data.len(), frame.wire_len, ts);
+                    if keep > 0 {
+                        engine.dispatch_in_block_wire(link, off, keep, frame.wire_len, ts);
+                    }
                     in_block += 1;
                 }
                 None => {
                     // The stream went on in another buffer: this one frame
                     // is copied, the next ones use the new buffer.
-                    engine.dispatch_wire(link, frame.data, frame.wire_len, ts);
+                    if keep > 0 {
+                        engine.dispatch_wire(link, &frame.data[..keep], frame.wire_len, ts);
+                    }
                     stale = true;
                     short = if in_block < MIN_FRAMES_PER_BLOCK {
                         short + 1

@@ -48,6 +48,14 @@ struct Args {
     /// is full the kernel drops packets, and counts them).
     #[arg(long, value_name = "SIZE", requires = "interface", value_parser = parse_size)]
     live_ring: Option<usize>,
+    /// A packet filter: a classic BPF program as `tcpdump -ddd EXPR`
+    /// prints it (or -dd), e.g. `tcpdump -ddd 'tcp port 80' > f.bpf`.
+    /// Frames it rejects are skipped. Capture files: run here on every
+    /// frame, the rejected counted (compile it for the captures' link
+    /// type: -y TYPE, default Ethernet). Live: run by the kernel on each
+    /// socket (compile it for the interface: -i NAME).
+    #[arg(long, value_name = "FILE")]
+    bpf: Option<PathBuf>,
     /// Worker threads (default: one per available core).
     #[arg(long, short = 'w')]
     workers: Option<usize>,
@@ -243,6 +251,12 @@ fn options(args: &Args) -> Result<ReplayOptions, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         o.output.flows = Some(dir.clone());
     }
+    if let Some(path) = &args.bpf {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let program = weft_capture::BpfProgram::parse(&text)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        o.filter = Some(program);
+    }
     o.pace = args.pace;
     o.no_readahead = args.no_readahead;
     o.no_map = args.no_map;
@@ -360,7 +374,11 @@ fn main() -> ExitCode {
             eprintln!("weft-replay: live capture on {e}");
             return ExitCode::from(1);
         }
-        Err(e @ (RunError::NoFanout | RunError::Engine(EngineError::Setting(_)))) => {
+        Err(
+            e @ (RunError::NoFanout
+            | RunError::Filter(_)
+            | RunError::Engine(EngineError::Setting(_))),
+        ) => {
             eprintln!("weft-replay: {e}");
             return ExitCode::from(2);
         }

@@ -88,6 +88,7 @@ pub fn json(out: &Outcome) -> Value {
         "frames_per_second": pps,
         "gbit_per_second": gbps,
         "bytes_read": out.bytes_read,
+        "bpf_filtered": out.filtered,
         "peak_rss_bytes": peak_rss(),
         "interrupted": out.interrupted,
         "readahead": {
@@ -168,6 +169,10 @@ pub fn table(out: &Outcome) -> String {
                 k.checksum_not_ready.to_string(),
             );
         }
+    }
+    if out.filtered > 0 {
+        // Read and rejected by --bpf: never dispatched.
+        row("frames filtered out (bpf)", out.filtered.to_string());
     }
     row("frames", d.frames.to_string());
     row("  tcp segments", f.tcp_segments.to_string());

@@ -1675,3 +1675,63 @@ fn a_zero_ip_length_is_the_frames_unless_refused() {
         }
     }
 }
+
+/// `--bpf` with tcpdump's program for `tcp port 80`: in every mode, the
+/// digests are the truth's lines of the port-80 connections, and the
+/// frames it rejects are counted once (fanout workers each read them
+/// all); a program keeping 64 bytes of each frame cuts them, as a snap
+/// length does; a program only a live capture can run is a usage error.
+#[test]
+fn a_bpf_filter_keeps_its_connections_in_every_mode() {
+    let program = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/tcp-port-80.bpf");
+    let program = program.to_str().unwrap();
+    let want: String = sample_truth()
+        .lines()
+        .filter(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            f[1] == "80" || f[3] == "80"
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(want.lines().count(), 4);
+    for mode in [
+        &["--inline"][..],
+        &["-w", "2", "--dispatch", "fanout"],
+        &["-w", "2", "--dispatch", "ring"],
+        &["-w", "3", "--dispatch", "hybrid"],
+    ] {
+        let o = run(
+            &[mode, &["--digest", "--json", "--bpf", program]].concat(),
+            &sample(),
+        );
+        assert!(o.status.success(), "{mode:?}: {o:?}");
+        let (digest, v) = digest_and_json(&o);
+        assert_eq!(digest, want, "{mode:?}");
+        assert_eq!(v["bpf_filtered"], 610, "{mode:?}");
+        assert_eq!(v["dispatch"]["frames"], 55, "{mode:?}");
+    }
+    let cut = tmp("keep-64.bpf");
+    std::fs::write(&cut, "1\n6 0 0 64\n").unwrap();
+    let o = run(&["--json", "--bpf", cut.to_str().unwrap()], &sample());
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["bpf_filtered"], 0);
+    assert!(
+        v["total"]["reassembly"]["truncated_bytes"]
+            .as_u64()
+            .unwrap()
+            > 200_000
+    );
+    let live_only = tmp("inbound.bpf");
+    // `tcpdump -i lo -ddd inbound`: the packet type, a kernel extension.
+    std::fs::write(
+        &live_only,
+        "4\n40 0 0 4294963204\n21 0 1 4\n6 0 0 0\n6 0 0 262144\n",
+    )
+    .unwrap();
+    let o = run(&["--bpf", live_only.to_str().unwrap()], &sample());
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("kernel extension 4"), "{err}");
+    let o = run(&["--bpf", "/nonexistent.bpf"], &sample());
+    assert_eq!(o.status.code(), Some(2));
+}
