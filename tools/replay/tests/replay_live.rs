@@ -75,7 +75,11 @@ fn capture_while(args: &[&str], secs: &str, traffic: impl FnOnce()) -> Output {
 /// A connection on 127.0.0.1 that sends `up` and gets `down` back, both
 /// closed; its client's port.
 fn exchange(up: &[u8], down: &[u8]) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    exchange_on(TcpListener::bind("127.0.0.1:0").unwrap(), up, down)
+}
+
+/// [`exchange`] with the server listening on `listener`.
+fn exchange_on(listener: TcpListener, up: &[u8], down: &[u8]) -> u16 {
     let port = listener.local_addr().unwrap().port();
     let down = down.to_vec();
     let server = std::thread::spawn(move || {
@@ -278,4 +282,72 @@ fn table_weights_take_rings_and_refuse_fanout_before_capturing() {
     );
     let json = report(&out);
     assert_ne!(json["dispatch"]["mode"], "fanout");
+}
+
+/// `--bpf` on a live interface: the kernel runs the program on each
+/// socket (one, or a fanout group's), so of two connections only the one
+/// it takes comes out, whole.
+#[test]
+fn a_bpf_filter_runs_in_the_kernel_on_every_socket() {
+    let _lo = LO.lock().unwrap_or_else(|e| e.into_inner());
+    if !may_capture() {
+        return;
+    }
+    for mode in [
+        &["--inline"][..],
+        &["-w", "2", "--dispatch", "fanout"],
+        &["-w", "2", "--dispatch", "ring"],
+    ] {
+        let kept = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = kept.local_addr().unwrap().port();
+        // IPv4 TCP to or from the port (the header length read from the
+        // IPv4 header, as libpcap's `tcp port P` does).
+        let program = std::env::temp_dir().join(format!("weft-live-{port}.bpf"));
+        std::fs::write(
+            &program,
+            format!(
+                "11\n40 0 0 12\n21 0 8 2048\n48 0 0 23\n21 0 6 6\n177 0 0 14\n72 0 0 14\n\
+                 21 2 0 {port}\n72 0 0 16\n21 0 1 {port}\n6 0 0 262144\n6 0 0 0\n"
+            ),
+        )
+        .unwrap();
+        let mut args = vec!["--digest", "--json", "--bpf", program.to_str().unwrap()];
+        args.extend_from_slice(mode);
+        let (up, down) = (vec![7u8; 30_000], b"ok".to_vec());
+        let mut other = 0;
+        let out = capture_while(&args, "2", || {
+            other = exchange(&up, &down);
+            exchange_on(kept, &up, &down);
+        });
+        let _ = std::fs::remove_file(&program);
+        assert!(
+            out.status.success(),
+            "{mode:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = stdout.lines().filter(|l| !l.starts_with('{')).collect();
+        assert_eq!(
+            lines.len(),
+            2,
+            "{mode:?}: only the kept connection: {stdout}"
+        );
+        for l in &lines {
+            let f: Vec<&str> = l.split(' ').collect();
+            assert!(
+                f[1] == port.to_string() || f[3] == port.to_string(),
+                "{mode:?}: {l}"
+            );
+            assert!(
+                f[1] != other.to_string() && f[3] != other.to_string(),
+                "{mode:?}: {l}"
+            );
+        }
+        let sent = format!(" {} 0 {}", up.len(), sha(&up));
+        assert!(
+            lines.iter().any(|l| l.ends_with(&sent)),
+            "{mode:?}: {stdout}"
+        );
+        assert_eq!(report(&out)["live"]["kernel_drops"], 0, "{mode:?}");
+    }
 }
