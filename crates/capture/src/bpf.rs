@@ -11,10 +11,38 @@
 //! one, asks the kernel for a tag it took out of the frame).
 //!
 //! The interpreter is written here: no well-kept crate runs classic BPF,
-//! and the machine is small (a few dozen instructions, no loops). It
-//! follows the kernel's and libpcap's: a load past the frame's captured
-//! bytes, or a division by zero, rejects the frame; `len` is the frame's
-//! length on the wire. Every program ends: jumps only go forward.
+//! and the machine is small (a few dozen instructions, no loops; every
+//! program ends, as jumps only go forward). It runs a program as
+//! libpcap's interpreter runs it on a capture file (`tcpdump -r`): a load
+//! past the frame's captured bytes, or a division by a zero `X`, rejects
+//! the frame; `len` is the frame's length on the wire; an indexed load's
+//! offset `X + k` is unsigned, and a shift by an `X` of 32 or more gives
+//! 0. (The kernel reads `X + k` as signed and shifts by `X`'s low five
+//! bits; tcpdump's programs do neither.) A frame read from a file carries
+//! its VLAN tags, so the kernel's VLAN extensions read 0 (no tag taken
+//! out), and libpcap's live `vlan` programs go on to read the tag in the
+//! frame; `SKF_AD_ALU_XOR_X` is `A ^ X`. Other extensions, and loads
+//! relative to the headers the kernel marks (`SKF_NET_OFF`,
+//! `SKF_LL_OFF`), are the kernel's alone
+//! ([`check_offline`](BpfProgram::check_offline)).
+//!
+//! ```
+//! use weft_capture::BpfProgram;
+//!
+//! // `tcpdump -ddd 'ip and tcp'`: an Ethernet frame's type, then the
+//! // IPv4 protocol.
+//! let text = "6\n40 0 0 12\n21 0 3 2048\n48 0 0 23\n21 0 1 6\n6 0 0 262144\n6 0 0 0\n";
+//! let program = BpfProgram::parse(text)?;
+//! program.check_offline()?; // no kernel extension: it runs on files too
+//! let mut frame = [0u8; 54];
+//! frame[12..14].copy_from_slice(&[0x08, 0x00]); // IPv4
+//! frame[14] = 0x45;
+//! frame[23] = 6; // TCP
+//! assert_eq!(program.run(&frame, 54), 262_144); // taken: keep it all
+//! frame[23] = 17; // UDP
+//! assert_eq!(program.run(&frame, 54), 0); // rejected
+//! # Ok::<(), weft_capture::bpf::BpfError>(())
+//! ```
 
 use std::fmt;
 
@@ -28,6 +56,15 @@ const AD_OFF: u32 = 0xffff_f000;
 const AD_VLAN_TAG: u32 = AD_OFF + 44;
 /// `SKF_AD_VLAN_TAG_PRESENT`: whether it took one out.
 const AD_VLAN_TAG_PRESENT: u32 = AD_OFF + 48;
+/// `SKF_AD_ALU_XOR_X`: `A ^ X`, a load that reads no packet.
+const AD_ALU_XOR_X: u32 = AD_OFF + 40;
+/// `SKF_AD_MAX`: the kernel knows the extensions below it, every fourth
+/// offset from [`AD_OFF`] (from `SKF_AD_PROTOCOL` to `SKF_AD_VLAN_TPID`).
+const AD_MAX: u32 = 64;
+/// `SKF_LL_OFF`: from here up to [`AD_OFF`], loads the kernel makes
+/// relative to the link-layer header (`SKF_LL_OFF`, -2 MiB) or the network
+/// header (`SKF_NET_OFF`, -1 MiB), which a file's frame does not mark.
+const LL_OFF: u32 = 0xffe0_0000;
 
 /// One instruction, as `struct sock_filter` holds it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,8 +130,11 @@ enum Op {
     RetA,
     Tax,
     Txa,
-    /// A load of a kernel extension other than the VLAN tag's, which only
-    /// the kernel can run: rejects the frame here.
+    /// `A = A ^ X`, the kernel's `SKF_AD_ALU_XOR_X`.
+    LoadXorX,
+    /// A load of a kernel extension other than these, or relative to a
+    /// header the kernel marks, which only the kernel can run: rejects
+    /// the frame here.
     Kernel,
 }
 
@@ -105,18 +145,21 @@ enum Op {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BpfProgram {
     insns: Vec<Insn>,
-    /// What each instruction does.
-    ops: Vec<Op>,
+    /// The instructions as [`run`](Self::run) takes them.
+    steps: Vec<Step>,
     /// The first load of an extension [`run`](Self::run) cannot give.
     kernel_only: Option<usize>,
 }
 
 impl BpfProgram {
-    /// Checks `insns` as the kernel does before it attaches a program
+    /// Checks `insns` by the kernel's rules for attaching a program
     /// (`bpf_check_classic`): 1 to [`MAX_INSTRUCTIONS`] of them, each a
-    /// known operation, jumps landing inside the program, no division by
-    /// a constant zero, no shift by 32 or more, scratch memory read only
-    /// where every way there wrote it, and a return last.
+    /// known operation (an extension the kernel knows, for loads past
+    /// `SKF_AD_OFF`), jumps landing inside the program, no division by a
+    /// constant zero, no shift by a constant of 32 or more, scratch memory
+    /// read only where the kernel's one pass finds it written, and a
+    /// return last. (A kernel may still refuse a long program for want of
+    /// socket memory, `optmem_max`.)
     pub fn new(insns: Vec<Insn>) -> Result<BpfProgram, BpfError> {
         if insns.is_empty() || insns.len() > MAX_INSTRUCTIONS {
             return Err(BpfError(format!(
@@ -128,7 +171,13 @@ impl BpfProgram {
         let mut kernel_only = None;
         let mut ops = Vec::with_capacity(n);
         for (at, i) in insns.iter().enumerate() {
-            let op = decode(i).ok_or_else(|| bad(at, &format!("unknown code {:#x}", i.code)))?;
+            let op = decode(i).ok_or_else(|| {
+                if i.code & 0x07 == LD && i.code & 0xe0 == ABS && i.k >= AD_OFF {
+                    bad(at, &format!("unknown kernel extension {}", i.k - AD_OFF))
+                } else {
+                    bad(at, &format!("unknown code {:#x}", i.code))
+                }
+            })?;
             ops.push(op);
             let left = n - at - 1;
             match op {
@@ -153,9 +202,14 @@ impl BpfProgram {
             return Err(bad(n - 1, "a program ends with a return"));
         }
         check_memory(&insns, &ops)?;
+        let steps = insns
+            .iter()
+            .zip(&ops)
+            .map(|(i, &op)| Step::of(op, i))
+            .collect();
         Ok(BpfProgram {
             insns,
-            ops,
+            steps,
             kernel_only,
         })
     }
@@ -240,93 +294,262 @@ impl BpfProgram {
     /// extension other than the VLAN tag's (packet type, interface,
     /// ...), which frames read from a file do not have.
     pub fn check_offline(&self) -> Result<(), BpfError> {
-        match self.kernel_only {
-            None => Ok(()),
-            Some(at) => Err(bad(
-                at,
-                &format!(
-                    "loads kernel extension {}, which only a live capture has",
-                    self.insns[at].k.wrapping_sub(AD_OFF)
-                ),
-            )),
-        }
+        let Some(at) = self.kernel_only else {
+            return Ok(());
+        };
+        let k = self.insns[at].k;
+        let what = if k >= AD_OFF {
+            format!("loads kernel extension {}", k - AD_OFF)
+        } else {
+            format!("loads at {} from a header the kernel marks", k as i32)
+        };
+        Err(bad(at, &format!("{what}, which only a live capture has")))
     }
 
     /// Runs the program on `frame` (the bytes captured) of a packet
     /// `wire_len` bytes long on the wire: the number of bytes to keep, `0`
-    /// to reject it (libpcap's programs return the snap length, 262,144,
-    /// for a frame they take). A frame whose tags are in it (any frame
-    /// read from a file) has no tag taken out: the VLAN extensions read
-    /// `0`. Loads of other extensions (see
+    /// to reject it (tcpdump's programs return the snap length they were
+    /// compiled with, 262,144 by default, for a frame they take). Its
+    /// VLAN tags are taken to be in it, as in any frame read from a file:
+    /// the VLAN extensions read `0`. Loads the kernel alone can make (see
     /// [`check_offline`](Self::check_offline)) reject the frame.
     pub fn run(&self, frame: &[u8], wire_len: u32) -> u32 {
         let (mut a, mut x) = (0u32, 0u32);
         let mut mem = [0u32; 16];
         let mut pc = 0;
         // Checked by `new`: jumps land inside the program, memory indexes
-        // are below 16, a return is last.
+        // are below 16, a return is last. A load past the frame's end
+        // rejects it.
         loop {
-            let (i, op) = (self.insns[pc], self.ops[pc]);
+            let Step { exec, jt, jf, k } = self.steps[pc];
             pc += 1;
-            match op {
-                Op::Load { size, indexed } => {
-                    let at = u64::from(i.k) + if indexed { u64::from(x) } else { 0 };
-                    match load(frame, at, size) {
-                        Some(v) => a = v,
-                        None => return 0,
-                    }
-                }
-                Op::LoadNoTag => a = 0,
-                Op::LoadLen => a = wire_len,
-                Op::LoadImm => a = i.k,
-                Op::LoadMem => a = mem[i.k as usize & 15],
-                Op::LoadXImm => x = i.k,
-                Op::LoadXMem => x = mem[i.k as usize & 15],
-                Op::LoadXLen => x = wire_len,
-                Op::LoadXMsh => match frame.get(i.k as usize) {
+            match exec {
+                Exec::LdW => match word(frame, k as usize) {
+                    Some(v) => a = v,
+                    None => return 0,
+                },
+                Exec::LdH => match half(frame, k as usize) {
+                    Some(v) => a = v,
+                    None => return 0,
+                },
+                Exec::LdB => match frame.get(k as usize) {
+                    Some(&v) => a = u32::from(v),
+                    None => return 0,
+                },
+                Exec::LdWInd => match word(frame, indexed(x, k)) {
+                    Some(v) => a = v,
+                    None => return 0,
+                },
+                Exec::LdHInd => match half(frame, indexed(x, k)) {
+                    Some(v) => a = v,
+                    None => return 0,
+                },
+                Exec::LdBInd => match frame.get(indexed(x, k)) {
+                    Some(&v) => a = u32::from(v),
+                    None => return 0,
+                },
+                Exec::LdLen => a = wire_len,
+                Exec::LdImm => a = k,
+                Exec::LdMem => a = mem[k as usize & 15],
+                Exec::LdxImm => x = k,
+                Exec::LdxMem => x = mem[k as usize & 15],
+                Exec::LdxLen => x = wire_len,
+                Exec::LdxMsh => match frame.get(k as usize) {
                     Some(&b) => x = u32::from(b & 0xf) * 4,
                     None => return 0,
                 },
-                Op::Store => mem[i.k as usize & 15] = a,
-                Op::StoreX => mem[i.k as usize & 15] = x,
-                Op::Alu { op, x: by_x } => {
-                    let v = if by_x { x } else { i.k };
-                    a = match op {
-                        ADD => a.wrapping_add(v),
-                        SUB => a.wrapping_sub(v),
-                        MUL => a.wrapping_mul(v),
-                        DIV if v == 0 => return 0,
-                        DIV => a / v,
-                        MOD if v == 0 => return 0,
-                        MOD => a % v,
-                        OR => a | v,
-                        AND => a & v,
-                        // The kernel shifts by the low five bits of X.
-                        LSH => a.wrapping_shl(v),
-                        RSH => a.wrapping_shr(v),
-                        _ => a ^ v,
-                    };
-                }
-                Op::Neg => a = a.wrapping_neg(),
-                Op::Ja => pc += i.k as usize,
-                Op::Jump { op, x: by_x } => {
-                    let v = if by_x { x } else { i.k };
-                    let yes = match op {
-                        JEQ => a == v,
-                        JGT => a > v,
-                        JGE => a >= v,
-                        _ => a & v != 0,
-                    };
-                    pc += usize::from(if yes { i.jt } else { i.jf });
-                }
-                Op::RetK => return i.k,
-                Op::RetA => return a,
-                Op::Tax => x = a,
-                Op::Txa => a = x,
-                Op::Kernel => return 0,
+                Exec::St => mem[k as usize & 15] = a,
+                Exec::Stx => mem[k as usize & 15] = x,
+                Exec::AddK => a = a.wrapping_add(k),
+                Exec::AddX => a = a.wrapping_add(x),
+                Exec::SubK => a = a.wrapping_sub(k),
+                Exec::SubX => a = a.wrapping_sub(x),
+                Exec::MulK => a = a.wrapping_mul(k),
+                Exec::MulX => a = a.wrapping_mul(x),
+                // `new` refused a constant zero.
+                Exec::DivK => a = a.checked_div(k).unwrap_or(0),
+                Exec::DivX => match a.checked_div(x) {
+                    Some(v) => a = v,
+                    None => return 0,
+                },
+                Exec::ModK => a = a.checked_rem(k).unwrap_or(0),
+                Exec::ModX => match a.checked_rem(x) {
+                    Some(v) => a = v,
+                    None => return 0,
+                },
+                Exec::OrK => a |= k,
+                Exec::OrX => a |= x,
+                Exec::AndK => a &= k,
+                Exec::AndX => a &= x,
+                Exec::XorK => a ^= k,
+                Exec::XorX => a ^= x,
+                // `new` refused constants from 32; by X from 32, 0, as
+                // libpcap's interpreter gives (the kernel shifts by X's low
+                // five bits).
+                Exec::LshK => a <<= k,
+                Exec::RshK => a >>= k,
+                Exec::LshX => a = a.checked_shl(x).unwrap_or(0),
+                Exec::RshX => a = a.checked_shr(x).unwrap_or(0),
+                Exec::Neg => a = a.wrapping_neg(),
+                Exec::Ja => pc += k as usize,
+                Exec::JeqK => pc += usize::from(if a == k { jt } else { jf }),
+                Exec::JeqX => pc += usize::from(if a == x { jt } else { jf }),
+                Exec::JgtK => pc += usize::from(if a > k { jt } else { jf }),
+                Exec::JgtX => pc += usize::from(if a > x { jt } else { jf }),
+                Exec::JgeK => pc += usize::from(if a >= k { jt } else { jf }),
+                Exec::JgeX => pc += usize::from(if a >= x { jt } else { jf }),
+                Exec::JsetK => pc += usize::from(if a & k != 0 { jt } else { jf }),
+                Exec::JsetX => pc += usize::from(if a & x != 0 { jt } else { jf }),
+                Exec::RetK => return k,
+                Exec::RetA => return a,
+                Exec::Tax => x = a,
+                Exec::Txa => a = x,
+                Exec::NoTag => a = 0,
+                Exec::Kernel => return 0,
             }
         }
     }
+}
+
+/// An instruction as [`BpfProgram::run`] takes it: one flat operation to
+/// branch on (the classes' decoding done once, by [`Step::of`]), 8 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Step {
+    exec: Exec,
+    jt: u8,
+    jf: u8,
+    k: u32,
+}
+
+/// Every operation `run` tells apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Exec {
+    LdW,
+    LdH,
+    LdB,
+    LdWInd,
+    LdHInd,
+    LdBInd,
+    LdLen,
+    LdImm,
+    LdMem,
+    LdxImm,
+    LdxMem,
+    LdxLen,
+    LdxMsh,
+    St,
+    Stx,
+    AddK,
+    AddX,
+    SubK,
+    SubX,
+    MulK,
+    MulX,
+    DivK,
+    DivX,
+    ModK,
+    ModX,
+    OrK,
+    OrX,
+    AndK,
+    AndX,
+    XorK,
+    XorX,
+    LshK,
+    LshX,
+    RshK,
+    RshX,
+    Neg,
+    Ja,
+    JeqK,
+    JeqX,
+    JgtK,
+    JgtX,
+    JgeK,
+    JgeX,
+    JsetK,
+    JsetX,
+    RetK,
+    RetA,
+    Tax,
+    Txa,
+    NoTag,
+    Kernel,
+}
+
+impl Step {
+    /// `i`, whose operation is `op`.
+    fn of(op: Op, i: &Insn) -> Step {
+        let pick = |x: bool, by_k: Exec, by_x: Exec| if x { by_x } else { by_k };
+        let exec = match op {
+            Op::Load { size: 4, indexed } => pick(indexed, Exec::LdW, Exec::LdWInd),
+            Op::Load { size: 2, indexed } => pick(indexed, Exec::LdH, Exec::LdHInd),
+            Op::Load { indexed, .. } => pick(indexed, Exec::LdB, Exec::LdBInd),
+            Op::LoadNoTag => Exec::NoTag,
+            Op::LoadXorX => Exec::XorX,
+            Op::LoadLen => Exec::LdLen,
+            Op::LoadImm => Exec::LdImm,
+            Op::LoadMem => Exec::LdMem,
+            Op::LoadXImm => Exec::LdxImm,
+            Op::LoadXMem => Exec::LdxMem,
+            Op::LoadXLen => Exec::LdxLen,
+            Op::LoadXMsh => Exec::LdxMsh,
+            Op::Store => Exec::St,
+            Op::StoreX => Exec::Stx,
+            Op::Alu { op, x } => match op {
+                ADD => pick(x, Exec::AddK, Exec::AddX),
+                SUB => pick(x, Exec::SubK, Exec::SubX),
+                MUL => pick(x, Exec::MulK, Exec::MulX),
+                DIV => pick(x, Exec::DivK, Exec::DivX),
+                MOD => pick(x, Exec::ModK, Exec::ModX),
+                OR => pick(x, Exec::OrK, Exec::OrX),
+                AND => pick(x, Exec::AndK, Exec::AndX),
+                LSH => pick(x, Exec::LshK, Exec::LshX),
+                RSH => pick(x, Exec::RshK, Exec::RshX),
+                _ => pick(x, Exec::XorK, Exec::XorX),
+            },
+            Op::Neg => Exec::Neg,
+            Op::Ja => Exec::Ja,
+            Op::Jump { op, x } => match op {
+                JEQ => pick(x, Exec::JeqK, Exec::JeqX),
+                JGT => pick(x, Exec::JgtK, Exec::JgtX),
+                JGE => pick(x, Exec::JgeK, Exec::JgeX),
+                _ => pick(x, Exec::JsetK, Exec::JsetX),
+            },
+            Op::RetK => Exec::RetK,
+            Op::RetA => Exec::RetA,
+            Op::Tax => Exec::Tax,
+            Op::Txa => Exec::Txa,
+            Op::Kernel => Exec::Kernel,
+        };
+        Step {
+            exec,
+            jt: i.jt,
+            jf: i.jf,
+            k: i.k,
+        }
+    }
+}
+
+/// An indexed load's offset, `X + k`, unsigned as libpcap's (a sum past
+/// the address space is past any frame).
+#[inline]
+fn indexed(x: u32, k: u32) -> usize {
+    usize::try_from(u64::from(x) + u64::from(k)).unwrap_or(usize::MAX)
+}
+
+/// The big-endian word at `at`, if the frame holds it.
+#[inline]
+fn word(frame: &[u8], at: usize) -> Option<u32> {
+    let b = frame.get(at..at.checked_add(4)?)?;
+    Some(u32::from_be_bytes(b.try_into().ok()?))
+}
+
+/// The big-endian half-word at `at`, if the frame holds it.
+#[inline]
+fn half(frame: &[u8], at: usize) -> Option<u32> {
+    let b = frame.get(at..at.checked_add(2)?)?;
+    Some(u32::from(u16::from_be_bytes(b.try_into().ok()?)))
 }
 
 /// Instruction classes, sizes, modes and operators (linux/bpf_common.h).
@@ -377,8 +600,12 @@ fn decode(i: &Insn) -> Option<Op> {
     }
     Some(match c {
         _ if c == LD | W | ABS || c == LD | H | ABS || c == LD | B | ABS => match i.k {
-            AD_VLAN_TAG | AD_VLAN_TAG_PRESENT if c == LD | W | ABS => Op::LoadNoTag,
-            k if k >= AD_OFF => Op::Kernel,
+            // The kernel reads an extension whole, whatever the load's
+            // size (libpcap's `vlan` loads them as bytes).
+            AD_VLAN_TAG | AD_VLAN_TAG_PRESENT => Op::LoadNoTag,
+            AD_ALU_XOR_X => Op::LoadXorX,
+            k if k >= AD_OFF && (k - AD_OFF >= AD_MAX || (k - AD_OFF) % 4 != 0) => return None,
+            k if k >= LL_OFF => Op::Kernel,
             _ => Op::Load {
                 size: size_of(c),
                 indexed: false,
@@ -430,45 +657,38 @@ fn size_of(c: u16) -> u8 {
     }
 }
 
-/// `size` bytes of `frame` at `at`, big-endian; `None` past its end.
-#[inline]
-fn load(frame: &[u8], at: u64, size: u8) -> Option<u32> {
-    let at = usize::try_from(at).ok()?;
-    let bytes = frame.get(at..at.checked_add(usize::from(size))?)?;
-    Some(bytes.iter().fold(0u32, |v, &b| v << 8 | u32::from(b)))
-}
-
-/// The kernel's `check_load_and_stores`: no scratch word is read on a way
-/// that did not write it first. Jumps go forward only, so one pass in
-/// order sees every way into an instruction before the instruction.
+/// The kernel's `check_load_and_stores`, step for step: one pass in
+/// order (jumps go forward only), a jump handing what is written on its
+/// way to its targets, a fall-through its own (a return's too: the
+/// kernel does not tell that the next instruction is not reached from
+/// it, so neither does this).
 fn check_memory(insns: &[Insn], ops: &[Op]) -> Result<(), BpfError> {
-    // Words written on every way into each instruction (all, for one no
-    // way reaches yet).
-    let mut written = vec![u16::MAX; insns.len()];
-    written[0] = 0;
+    // What every jump to each instruction brings: all words, for none.
+    let mut masks = vec![u16::MAX; insns.len()];
+    let mut valid = 0u16;
     for (at, (i, op)) in insns.iter().zip(ops).enumerate() {
-        let mut w = written[at];
+        valid &= masks[at];
         let word = 1u16 << (i.k & 15);
-        let mut next = |to: usize, w: u16| {
-            if let Some(m) = written.get_mut(to) {
-                *m &= w;
+        let mut to = |off: usize| {
+            if let Some(m) = masks.get_mut(at + 1 + off) {
+                *m &= valid;
             }
         };
         match op {
-            Op::LoadMem | Op::LoadXMem if w & word == 0 => {
+            Op::Store | Op::StoreX => valid |= word,
+            Op::LoadMem | Op::LoadXMem if valid & word == 0 => {
                 return Err(bad(at, "reads a scratch word no way here wrote"))
             }
-            Op::Store | Op::StoreX => {
-                w |= word;
-                next(at + 1, w);
+            Op::Ja => {
+                to(i.k as usize);
+                valid = u16::MAX;
             }
-            Op::Ja => next(at + 1 + i.k as usize, w),
             Op::Jump { .. } => {
-                next(at + 1 + usize::from(i.jt), w);
-                next(at + 1 + usize::from(i.jf), w);
+                to(usize::from(i.jt));
+                to(usize::from(i.jf));
+                valid = u16::MAX;
             }
-            Op::RetK | Op::RetA => {}
-            _ => next(at + 1, w),
+            _ => {}
         }
     }
     Ok(())
@@ -527,6 +747,31 @@ mod tests {
         assert_eq!(p.run(&[], 0), 0);
     }
 
+    /// `tcpdump -i lo -ddd 'vlan 5'`: a live program, asking the kernel
+    /// for the tag it took out (byte-sized loads of the extensions), else
+    /// reading it in the frame. On a file's frames the tag is in them.
+    #[test]
+    fn a_live_vlan_program_reads_the_tag_in_a_files_frame() {
+        let p = BpfProgram::parse(
+            "15\n48 0 0 4294963248\n21 4 0 1\n40 0 0 12\n21 2 0 33024\n21 1 0 34984\n\
+             21 0 8 37120\n48 0 0 4294963248\n21 0 2 1\n48 0 0 4294963244\n5 0 0 1\n\
+             40 0 0 14\n84 0 0 4095\n21 0 1 5\n6 0 0 262144\n6 0 0 0\n",
+        )
+        .unwrap();
+        p.check_offline().unwrap();
+        let tagged = |tpid: u16, vid: u16| {
+            let mut f = vec![0u8; 64];
+            f[12..14].copy_from_slice(&tpid.to_be_bytes());
+            f[14..16].copy_from_slice(&(0x2000 | vid).to_be_bytes());
+            f[16..18].copy_from_slice(&0x0800u16.to_be_bytes());
+            f
+        };
+        assert_eq!(p.run(&tagged(0x8100, 5), 64), 262_144);
+        assert_eq!(p.run(&tagged(0x88a8, 5), 64), 262_144);
+        assert_eq!(p.run(&tagged(0x8100, 6), 64), 0);
+        assert_eq!(p.run(&tagged(0x0800, 5), 64), 0);
+    }
+
     #[test]
     fn the_three_text_forms_read_the_same() {
         let ddd = BpfProgram::parse(TCP_PORT_80).unwrap();
@@ -572,6 +817,28 @@ mod tests {
             (vec![insn(ST, 0, 0, 16), ret], "16 words"),
             (vec![insn(LD | IMM, 0, 0, 0)], "ends with a return"),
             (vec![insn(LD | MEM, 0, 0, 3), ret], "no way here wrote"),
+            (
+                vec![insn(LD | W | ABS, 0, 0, AD_OFF + 64), ret],
+                "unknown kernel extension 64",
+            ),
+            (
+                vec![insn(LD | B | ABS, 0, 0, AD_OFF + 2), ret],
+                "unknown kernel extension 2",
+            ),
+            // Written on the way to a return only: the kernel carries what
+            // a return's way wrote on to the next instruction, and refuses
+            // this all the same (its second way in wrote nothing).
+            (
+                vec![
+                    insn(JMP | JEQ | K, 2, 0, 1),
+                    insn(ST, 0, 0, 0),
+                    insn(JMP | JA, 0, 0, 1),
+                    insn(RET | K, 0, 0, 0),
+                    insn(LD | MEM, 0, 0, 0),
+                    ret,
+                ],
+                "no way here wrote",
+            ),
             // Written on one way in only.
             (
                 vec![
@@ -617,14 +884,23 @@ mod tests {
         // Division by a zero X rejects the frame.
         let div_x = vec![insn(LD | IMM, 0, 0, 7), insn(ALU | DIV | X, 0, 0, 0), ret_a];
         assert_eq!(run(div_x, &[]), 0);
-        // X shifts by its low five bits, as the kernel does.
-        let shl_x = vec![
-            insn(LDX | W | IMM, 0, 0, 33),
-            insn(LD | IMM, 0, 0, 1),
-            insn(ALU | LSH | X, 0, 0, 0),
-            ret_a,
-        ];
-        assert_eq!(run(shl_x, &[]), 2);
+        // Shifts by X: from 32 on, 0, as libpcap's interpreter gives.
+        for (by, want) in [(31, 1 << 31), (32, 0), (33, 0)] {
+            let shl_x = vec![
+                insn(LDX | W | IMM, 0, 0, by),
+                insn(LD | IMM, 0, 0, 1),
+                insn(ALU | LSH | X, 0, 0, 0),
+                ret_a,
+            ];
+            assert_eq!(run(shl_x, &[]), want, "1 << {by}");
+            let shr_x = vec![
+                insn(LDX | W | IMM, 0, 0, by),
+                insn(LD | IMM, 0, 0, 1 << 31),
+                insn(ALU | RSH | X, 0, 0, 0),
+                ret_a,
+            ];
+            assert_eq!(run(shr_x, &[]), want >> 31, "2^31 >> {by}");
+        }
         // Memory, TAX/TXA, NEG, len, a word load and an IPv4 header length.
         let prog = vec![
             insn(LD | W | ABS, 0, 0, 0),
@@ -641,13 +917,32 @@ mod tests {
             ret_a,
         ];
         assert_eq!(run(prog, &[0, 0, 1, 2, 0x47]), 0x0102 + 1000);
-        // Kernel extensions: the VLAN tag reads 0; another rejects, and
-        // the program says it cannot run offline.
-        let tag = vec![
-            insn(LD | W | ABS, 0, 0, AD_VLAN_TAG_PRESENT),
-            insn(RET | K, 0, 0, 9),
+        // Kernel extensions: the VLAN tag reads 0, whatever the load's
+        // size; XOR_X is A ^ X; another rejects, and the program says it
+        // cannot run offline, as one loading relative to a header does.
+        for size in [W, H, B] {
+            let tag = vec![
+                insn(LD | IMM, 0, 0, 7),
+                insn(LD | size | ABS, 0, 0, AD_VLAN_TAG_PRESENT),
+                insn(RET | A, 0, 0, 0),
+            ];
+            assert_eq!(run(tag, &[]), 0);
+        }
+        let xor = vec![
+            insn(LDX | W | IMM, 0, 0, 6),
+            insn(LD | IMM, 0, 0, 3),
+            insn(LD | B | ABS, 0, 0, AD_ALU_XOR_X),
+            insn(RET | A, 0, 0, 0),
         ];
-        assert_eq!(run(tag, &[]), 9);
+        assert_eq!(run(xor, &[]), 5);
+        let net = BpfProgram::new(vec![
+            insn(LD | B | ABS, 0, 0, LL_OFF + (1 << 20) + 9),
+            insn(RET | A, 0, 0, 0),
+        ])
+        .unwrap();
+        assert_eq!(net.run(&[6; 64], 64), 0);
+        let e = net.check_offline().unwrap_err().to_string();
+        assert!(e.contains("at -1048567 from a header"), "{e}");
         let pkttype = BpfProgram::new(vec![
             insn(LD | W | ABS, 0, 0, AD_OFF + 4),
             insn(RET | K, 0, 0, 9),
@@ -681,7 +976,8 @@ mod tests {
                     0u32..80,
                     proptest::num::u32::ANY,
                     proptest::strategy::Just(AD_VLAN_TAG),
-                    (AD_OFF..=u32::MAX),
+                    proptest::strategy::Strategy::prop_map(0u32..16, |i| AD_OFF + 4 * i),
+                    (LL_OFF..=u32::MAX),
                 ]),
                 1..24,
             ),
@@ -699,9 +995,10 @@ mod tests {
             if let Ok(p) = BpfProgram::new(insns) {
                 let _ = p.run(&frame, wire_len);
                 let _ = p.run(&[], 0);
+                // Absolute loads at negative offsets but the three run here.
                 let extension = p.instructions().iter().any(|i| {
-                    i.code & 0xe0 == ABS && i.code & 0x07 == LD && i.k >= AD_OFF
-                        && !(i.code == LD | W | ABS && matches!(i.k, AD_VLAN_TAG | AD_VLAN_TAG_PRESENT))
+                    i.code & 0xe0 == ABS && i.code & 0x07 == LD && i.k >= LL_OFF
+                        && !matches!(i.k, AD_VLAN_TAG | AD_VLAN_TAG_PRESENT | AD_ALU_XOR_X)
                 });
                 proptest::prop_assert_eq!(p.check_offline().is_err(), extension);
             }

@@ -233,8 +233,10 @@ pub struct LiveOptions {
     /// for is cut to it. It sees a packet as the kernel holds it, VLAN
     /// tag taken out where the device strips tags: compile it for the
     /// interface (`-i`), and libpcap's `vlan` asks the kernel for the
-    /// tag. Attached before the socket is bound, so no packet gets in
-    /// unfiltered.
+    /// tag. (The tag is put back after it ran: there, `len` and the
+    /// length it returns count the frame without its 4 bytes, where on a
+    /// capture file of the same traffic they count them.) Attached before
+    /// the socket is bound, so no packet gets in unfiltered.
     pub filter: Option<BpfProgram>,
 }
 

@@ -144,7 +144,13 @@ fn the_interpreter_accepts_what_libpcaps_accepts() {
         // Every capture of the corpus but those tcpdump cannot filter.
         assert!(seen.len() >= 70, "{} captures in the table", seen.len());
     }
-    assert!(rows >= EXPRESSIONS.len() * 10, "{rows} rows");
+    // Without the corpus, the sample's: every expression compiles for it.
+    let least = if corpus.is_some() {
+        EXPRESSIONS.len() * 10
+    } else {
+        EXPRESSIONS.len()
+    };
+    assert!(rows >= least, "{rows} rows");
 }
 
 /// Remakes the table with tcpdump (see the module's docs).
