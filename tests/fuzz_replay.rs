@@ -7,6 +7,8 @@
 //! A failing input is written beside the test binary's scratch files and
 //! named in the failure, ready for `fuzz/corpus/<target>/`.
 
+#[path = "../fuzz/src/bpf_run.rs"]
+mod bpf_run;
 #[path = "../fuzz/src/capture_read.rs"]
 mod capture_read;
 #[path = "../fuzz/src/defrag_ops.rs"]
@@ -160,6 +162,11 @@ fn replay(target: &str, body: fn(&[u8])) {
         "{target}: {} corpus entries and {iters} mutations (seed {seed}) passed",
         inputs.len()
     );
+}
+
+#[test]
+fn bpf_run_corpus_and_mutations() {
+    replay("bpf_run", bpf_run::run);
 }
 
 #[test]

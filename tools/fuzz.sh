@@ -13,7 +13,7 @@ secs="${1:-60}"
 cargo afl build --release
 export AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 AFL_QUIET=1
 status=0
-for t in wire_parse capture_read reasm_ops defrag_ops; do
+for t in wire_parse capture_read reasm_ops defrag_ops bpf_run; do
   rm -rf "out/$t"; mkdir -p out
   timeout --preserve-status $((secs + 30)) cargo afl fuzz -V "$secs" -i "corpus/$t" -o "out/$t" "target/release/$t" >"out-$t.log" 2>&1 || true
   stats="out/$t/default/fuzzer_stats"

@@ -4,6 +4,7 @@
 //! seeded mutations of it, so every CI run repeats what fuzzing found.
 //! Each body panics when a property it checks breaks.
 
+pub mod bpf_run;
 pub mod capture_read;
 pub mod defrag_ops;
 pub mod reasm_ops;
