@@ -40,7 +40,10 @@ pub struct ReplayOptions {
     /// a smaller length for is cut to it. Capture files: run by
     /// [`BpfProgram::run`] on every frame before dispatch (the rejected
     /// counted in [`Outcome::filtered`]), so it must run offline
-    /// ([`BpfProgram::check_offline`], else [`RunError::Filter`]). Live:
+    /// ([`BpfProgram::check_offline`], else [`RunError::Filter`]); by
+    /// every fanout worker, as each reads every frame. One program for
+    /// every frame, whatever its link type, and a rejected frame's time
+    /// moves no timer, as if the captures had been filtered first. Live:
     /// the kernel runs it on each socket, unless [`LiveInput`]'s options
     /// name a filter of their own.
     pub filter: Option<BpfProgram>,

@@ -1710,6 +1710,23 @@ fn a_bpf_filter_keeps_its_connections_in_every_mode() {
         assert_eq!(v["bpf_filtered"], 610, "{mode:?}");
         assert_eq!(v["dispatch"]["frames"], 55, "{mode:?}");
     }
+    // A trickle on standard input: frames copied one by one, filtered as
+    // well.
+    let slow = piped(
+        &["--digest", "--json", "-w2", "--bpf", program],
+        std::fs::read(sample()).unwrap(),
+        300,
+        std::time::Duration::from_micros(200),
+    );
+    assert!(slow.status.success());
+    let (digest, v) = digest_and_json(&slow);
+    assert_eq!(digest, want);
+    assert_eq!(v["bpf_filtered"], 610);
+    assert!(
+        v["dispatch"]["copied"].as_u64() > Some(27),
+        "{}",
+        v["dispatch"]
+    );
     let cut = tmp("keep-64.bpf");
     std::fs::write(&cut, "1\n6 0 0 64\n").unwrap();
     let o = run(&["--json", "--bpf", cut.to_str().unwrap()], &sample());
