@@ -35,6 +35,10 @@
 //!   spare for a helper can unmap behind itself instead
 //!   ([`Capture::start_unmapping_behind`]). The reader can hint
 //!   the CPU about the records ahead in two ways ([`Prefetch`]).
+//! * Packet filters: classic BPF programs as `tcpdump -ddd` prints them
+//!   ([`BpfProgram`], module [`bpf`]), run by the kernel on a live
+//!   capture's socket ([`LiveOptions::filter`]) or here on frames read
+//!   from files ([`BpfProgram::run`]).
 //! * Both parsers are hand-written and share one cursor over the input, so a
 //!   mapped file and the same bytes through a pipe yield identical frames
 //!   and identical errors.
