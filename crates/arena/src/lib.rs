@@ -48,9 +48,10 @@
 //! **Epoch-protected directory.** The list of segments (address, size, huge-page
 //! status) is published as an immutable directory behind an atomic pointer, read
 //! lock-free by [`ArenaMonitor`]s on other threads (the engine's statistics
-//! thread). When the arena grows, the owner publishes a new directory (`Release`)
-//! and retires the old one with `crossbeam_epoch::Guard::defer_unchecked`. A
-//! monitor pins an epoch guard before loading the pointer (`Acquire`), so a
+//! thread). When the arena grows, the owner publishes a new directory (a
+//! `SeqCst` store, at least `Release`) and retires the old one with
+//! `crossbeam_epoch::Guard::defer_unchecked`. A monitor pins an epoch guard
+//! before loading the pointer (`SeqCst`, at least `Acquire`), so a
 //! retired directory is freed only after every guard pinned before its retirement
 //! is dropped. (Contract: no directory is freed while a `Guard` pinned before its
 //! retirement is alive.) Page handles do not use the directory: they point at their

@@ -251,10 +251,12 @@ fn release_remote(h: NonNull<Header>) {
             // the thread that reaches 0 see every other thread's accesses.
             if shared.orphan_left.fetch_sub(1, Ordering::AcqRel) == 1 {
                 // `home` is the pointer `Arena::create` leaked (see `grow`), so it
-                // may free the allocation; `shared` is not used after.
+                // may free the allocation. Read out first: `hdr` and `shared`
+                // point into what it frees, and neither is used after.
+                let home = hdr.home;
                 // SAFETY: the owner is gone (mark set) and this was the last page;
                 // the AcqRel chain on `orphan_left` synchronised with all others.
-                unsafe { Shared::destroy(hdr.home) };
+                unsafe { Shared::destroy(home) };
             }
             return;
         }

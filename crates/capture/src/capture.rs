@@ -96,8 +96,14 @@ impl Capture {
     /// `path` is `-`. A gzip file (told by its magic number, not its name)
     /// is decompressed as a stream instead of mapped.
     ///
-    /// See the SIGBUS note in [`Capture::open_buffered`]: a mapped file must
-    /// not be truncated by another process while it is read.
+    /// A mapped file must stay as it is while any frame or block of it is
+    /// alive: truncated by anyone, it raises `SIGBUS` (see
+    /// [`Capture::open_buffered`]); written, by another process or by this
+    /// one (never by this crate), it changes bytes the reader and the
+    /// compiler take to be immutable, which Rust does not allow. This
+    /// condition is the caller's to keep, as with every memory-mapped
+    /// reader: use [`open_buffered`](Capture::open_buffered) for files that
+    /// may change.
     pub fn open(path: impl AsRef<Path>) -> Result<Capture, CaptureError> {
         let path = path.as_ref();
         if path.as_os_str() == "-" {

@@ -354,10 +354,16 @@ impl Ring {
         // SAFETY: the word lies inside the mapping (block `i` starts at
         // `i * block_size`, which is below its length, and a block is at
         // least 4 KiB), is 4-aligned (blocks start at multiples of the page
-        // size), and is only ever accessed atomically by this process, and
-        // by the kernel with its own barriers around it, for as long as the
-        // mapping lives (the returned reference borrows `self`, which owns
-        // it).
+        // size), and lives as long as the mapping (the returned reference
+        // borrows `self`, which owns it). This process reads it plainly
+        // only while the block is lent (through `Live::take`'s slice and
+        // `LiveBlock::bytes`, both over the whole block), and then makes no
+        // atomic access to it: the reader looks at a block's status only
+        // once its lent flag is acquired clear (`Ring::found`), and the
+        // give-back (`Ring::release`) runs in `LiveBlock::drop`, when no
+        // slice of the block is left. The kernel accesses it with its own
+        // barriers, and while the ring is full it may read a lent block's
+        // header: reads only.
         unsafe {
             AtomicU32::from_ptr(
                 self.map
@@ -895,7 +901,7 @@ impl LiveBlock {
     /// The block's bytes; frames lie at their offsets in it.
     pub fn bytes(&self) -> &[u8] {
         let r = &self.ring;
-        // SAFETY: inside the mapping (as `Ring::block_mut`). The block is
+        // SAFETY: inside the mapping (as `Ring::block_ptr`). The block is
         // lent to this `LiveBlock` until it drops: the kernel does not
         // write it, and the only mutable reference made to it (in
         // `Live::take`) ended before this value existed.

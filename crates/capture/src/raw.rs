@@ -45,17 +45,18 @@ impl Mapping {
         let len = usize::try_from(len)
             .map_err(|_| io::Error::new(io::ErrorKind::OutOfMemory, "file too large to map"))?;
         // SAFETY: `MmapOptions::map` is unsafe because the returned slice is
-        // only valid while no other process truncates or rewrites the file.
-        // We map read-only and never hand out `&mut`. Nothing in this process
-        // writes to the file. Another process may still truncate it; touching
-        // a page past the new end then raises SIGBUS (the process dies, no
-        // memory is read out of bounds). A concurrent write changes bytes
-        // under a `&[u8]`, which Rust's aliasing rules do not allow: the
-        // module docs tell users to call `Capture::open_buffered` for files
-        // that may change while read. Short of that promise, the parsers
-        // read each type and length of a record or block once and check it
-        // before using it, so changed bytes make wrong frames or a reported
-        // error, not an out-of-bounds read.
+        // only valid while nothing truncates or rewrites the file. We map
+        // read-only (`MAP_SHARED`, `PROT_READ`: `drop_behind` relies on both)
+        // and never hand out `&mut`, and this crate never writes a file.
+        // That the file stays as it is while mapped is a condition this code
+        // cannot enforce: it is an accepted condition of `Capture::open`,
+        // stated in its docs (as every reader of memory-mapped files states
+        // it), with `Capture::open_buffered` for files that may change.
+        // Truncation by anyone raises SIGBUS on a page past the new end (the
+        // process dies; no memory is read out of bounds). A write under a
+        // `&[u8]` breaks the promise `&[u8]` makes to the compiler, which may
+        // read a checked length again: not guarded against, only excluded
+        // by that condition.
         let map = unsafe { MmapOptions::new().len(len).map(file)? };
         Ok(Mapping { map })
     }
@@ -71,6 +72,13 @@ impl Mapping {
     /// Asks the kernel to map `len` bytes from `offset` now (read faults
     /// taken up front); an error if it cannot (old kernels, other systems).
     pub(crate) fn populate(&self, offset: usize, len: usize) -> io::Result<()> {
+        // As in `drop_behind`: memmap2 does not check the sum.
+        if !offset
+            .checked_add(len)
+            .is_some_and(|end| end <= self.map.len())
+        {
+            return Err(io::ErrorKind::InvalidInput.into());
+        }
         #[cfg(target_os = "linux")]
         return self
             .map
