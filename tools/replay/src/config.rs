@@ -85,6 +85,9 @@ pub struct ConfigFile {
     pub dispatch: Option<String>,
     /// Each worker's weight in the indirection table.
     pub table_weights: Option<Vec<u32>>,
+    /// A packet filter: a file of the text `tcpdump -ddd` prints, its path
+    /// relative to this file's directory (see `--bpf`, which wins).
+    pub bpf: Option<std::path::PathBuf>,
     /// Verify IPv4 and TCP checksums.
     pub verify_checksums: Option<bool>,
     /// Drop segments and IPv4 fragments with bad checksums (verifies

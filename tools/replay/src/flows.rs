@@ -81,6 +81,31 @@ pub struct FlowShared {
     /// Bytes buffered by the worker's flow files, not written yet.
     held: AtomicUsize,
     budget: usize,
+    /// Files no flow file may be ([`FileIds`]).
+    inputs: FileIds,
+}
+
+/// Files by device and inode: the input captures, which a flow file named
+/// like one of them in its directory must not overwrite (a memory-mapped
+/// capture must not change while it is read).
+pub type FileIds = Arc<[(u64, u64)]>;
+
+/// The device and inode of each of `paths` that exists (none off Unix).
+pub fn file_ids(paths: &[PathBuf]) -> FileIds {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        paths
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| (m.dev(), m.ino()))
+            .collect()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = paths;
+        Arc::new([])
+    }
 }
 
 impl Default for FlowShared {
@@ -96,6 +121,30 @@ impl FlowShared {
             names: Mutex::default(),
             held: AtomicUsize::new(0),
             budget,
+            inputs: Arc::new([]),
+        }
+    }
+
+    /// The default budget, and files no flow file may be.
+    pub fn protecting(inputs: FileIds) -> FlowShared {
+        FlowShared {
+            inputs,
+            ..FlowShared::default()
+        }
+    }
+
+    /// Whether `path` is one of the files no flow file may be.
+    fn is_input(&self, path: &Path) -> bool {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            !self.inputs.is_empty()
+                && std::fs::metadata(path).is_ok_and(|m| self.inputs.contains(&(m.dev(), m.ino())))
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = path;
+            false
         }
     }
 
@@ -200,6 +249,14 @@ impl FlowFile {
                 .name(n.src, n.dst, n.zone);
             n.dir.join(name)
         });
+        if !created && self.naming.namer.is_input(path) {
+            self.release();
+            self.error = Some(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "an input capture has this name: not overwritten",
+            ));
+            return;
+        }
         let res = OpenOptions::new()
             .create(true)
             .append(created)

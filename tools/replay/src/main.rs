@@ -197,8 +197,13 @@ struct Args {
 
 fn options(args: &Args) -> Result<ReplayOptions, String> {
     let mut o = ReplayOptions::default();
+    let mut bpf = None;
     if let Some(path) = &args.config {
-        ConfigFile::load(path)?.apply(&mut o.pipeline, &mut o.engine, &mut o.output)?;
+        let file = ConfigFile::load(path)?;
+        file.apply(&mut o.pipeline, &mut o.engine, &mut o.output)?;
+        // Beside the config file, as its other paths would be.
+        let dir = path.parent().unwrap_or(std::path::Path::new(""));
+        bpf = file.bpf.as_ref().map(|b| dir.join(b));
     }
     if args.inline {
         o.engine.workers = Some(0);
@@ -250,8 +255,9 @@ fn options(args: &Args) -> Result<ReplayOptions, String> {
     if let Some(dir) = &args.write_flows {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         o.output.flows = Some(dir.clone());
+        o.output.inputs.clone_from(&args.captures);
     }
-    if let Some(path) = &args.bpf {
+    if let Some(path) = args.bpf.as_ref().or(bpf.as_ref()) {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let program = weft_capture::BpfProgram::parse(&text)
             .map_err(|e| format!("{}: {e}", path.display()))?;

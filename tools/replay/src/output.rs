@@ -13,7 +13,7 @@ use weft_reasm::{
 use weft_wire::Seq;
 
 use crate::digest::{hex, Conflict, HalfDigest};
-use crate::flows::{FlowFile, SharedNamer};
+use crate::flows::{file_ids, FileIds, FlowFile, FlowShared, SharedNamer};
 
 /// What each stream produces.
 #[derive(Clone, Debug, Default)]
@@ -32,6 +32,10 @@ pub struct OutputOptions {
     pub window_check: bool,
     /// Report every overlap conflict ([`Report::Conflict`]).
     pub conflicts: bool,
+    /// The input captures: a flow file that would be one of them (in its
+    /// directory, by the same name) is not written, and reported, rather
+    /// than truncate a capture that may be mapped and still read.
+    pub inputs: Vec<PathBuf>,
 }
 
 /// A finished half-connection, a flow file that could not be written, or
@@ -277,6 +281,8 @@ pub struct ReplayFactory<C: Check = Everything> {
     /// The flow-file directory, shared by every file's path.
     dir: Option<Arc<std::path::Path>>,
     names: SharedNamer,
+    /// The input captures, which no flow file may overwrite.
+    inputs: FileIds,
     sink: Sender<Report>,
     check: PhantomData<fn() -> C>,
 }
@@ -286,10 +292,12 @@ impl<C: Check> ReplayFactory<C> {
     pub fn new(opts: OutputOptions) -> (ReplayFactory<C>, Receiver<Report>) {
         let (sink, rx) = channel();
         let dir = opts.flows.as_deref().map(Arc::from);
+        let inputs = file_ids(&opts.inputs);
         let f = ReplayFactory {
             opts: Arc::new(opts),
             dir,
-            names: SharedNamer::default(),
+            names: Arc::new(FlowShared::protecting(inputs.clone())),
+            inputs,
             sink,
             check: PhantomData,
         };
@@ -306,7 +314,8 @@ impl<C: Check> ReplayFactory<C> {
         ReplayFactory {
             opts: self.opts.clone(),
             dir: self.dir.clone(),
-            names: SharedNamer::default(),
+            names: Arc::new(FlowShared::protecting(self.inputs.clone())),
+            inputs: self.inputs.clone(),
             sink: self.sink.clone(),
             check: PhantomData,
         }

@@ -182,6 +182,39 @@ fn flow_files_hash_to_the_digest() {
     assert_eq!(hashes, want);
 }
 
+/// A capture in the flow directory under a flow file's name (mapped, and
+/// read by fanout workers) is not overwritten: that file is a flow error
+/// (exit 1), and the others are written.
+#[test]
+fn a_flow_file_never_overwrites_an_input_capture() {
+    let dir = tmp("flows-over-input");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // The name of the client's half of the sample's first connection.
+    let name = "010.117.105.202.64515-192.168.010.200.00021";
+    let input = dir.join(name);
+    let bytes = std::fs::read(sample()).unwrap();
+    std::fs::write(&input, &bytes).unwrap();
+    let o = bin()
+        .args(["--json", "-w2", "--write-flows"])
+        .arg(&dir)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert_eq!(
+        std::fs::read(&input).unwrap(),
+        bytes,
+        "the capture is intact"
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let errors = v["flow_errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].as_str().unwrap().contains(name), "{errors:?}");
+    let written = std::fs::read_dir(&dir).unwrap().count();
+    assert!(written > 40, "the other flow files: {written}");
+}
+
 /// Settings no run can use are usage errors (exit 2) with a clear word,
 /// not a crash, a silent fallback or an allocation of terabytes.
 #[test]
@@ -1751,4 +1784,24 @@ fn a_bpf_filter_keeps_its_connections_in_every_mode() {
     assert!(err.contains("kernel extension 4"), "{err}");
     let o = run(&["--bpf", "/nonexistent.bpf"], &sample());
     assert_eq!(o.status.code(), Some(2));
+    // From a config file, beside it; the flag wins.
+    let dir = tmp("bpf-config");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(program, dir.join("port80.bpf")).unwrap();
+    let cfg = dir.join("weft.toml");
+    std::fs::write(&cfg, "bpf = \"port80.bpf\"\n").unwrap();
+    let o = run(&["--digest", "--config", cfg.to_str().unwrap()], &sample());
+    assert_eq!(stdout(&o), want);
+    let o = run(
+        &[
+            "--digest",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--bpf",
+            cut.to_str().unwrap(),
+        ],
+        &sample(),
+    );
+    assert!(o.status.success());
+    assert_ne!(stdout(&o), want, "--bpf wins over the file's");
 }
