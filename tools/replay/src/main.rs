@@ -57,7 +57,7 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     bpf: Option<PathBuf>,
     /// Worker threads (default: one per available core).
-    #[arg(long, short = 'w')]
+    #[arg(long, short = 'w', value_name = "N")]
     workers: Option<usize>,
     /// Reassemble on the main thread, no workers (same as --workers 0;
     /// --dispatch ring or hybrid and --table-weights are then ignored).
@@ -103,7 +103,7 @@ struct Args {
     /// Overlap policy: first, last, bsd, linux, old-linux, windows, solaris
     /// (also vista, macos, hpux10, hpux11, irix), for the hosts no
     /// `[[host]]` entry of the config names.
-    #[arg(long)]
+    #[arg(long, value_name = "POLICY")]
     overlap_policy: Option<OverlapPolicy>,
     /// Where IPv4 fragments overlap, whose bytes win: first, last, bsd,
     /// linux, windows, solaris, or discard (the datagram, as current
@@ -139,10 +139,10 @@ struct Args {
     refuse_zero_ip_length: bool,
     /// Memory cap for buffered data, e.g. 256MiB (0: no limit; else at
     /// least one 2 KiB page).
-    #[arg(long, value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     memcap: Option<usize>,
     /// Pick up connections without a handshake (default true).
-    #[arg(long)]
+    #[arg(long, value_name = "BOOL")]
     midstream: Option<bool>,
     /// Refuse segments whose TCP timestamp is older than the last one their
     /// receiver accepted (PAWS, RFC 7323), as the receiver would; they are
@@ -167,7 +167,8 @@ struct Args {
     /// memcap; costs a copy of every byte (default 0: off).
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     retransmit_check: Option<usize>,
-    /// Replay at the capture's own pace times FACTOR (default: as fast as possible).
+    /// Replay at FACTOR times the capture's own speed (2: twice as fast;
+    /// default: as fast as possible).
     #[arg(long, value_name = "FACTOR", value_parser = parse_pace)]
     pace: Option<f64>,
     /// No progress bar even on a terminal.
