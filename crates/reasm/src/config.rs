@@ -88,6 +88,17 @@ pub struct Config {
     /// the time with 2 KiB, 3.3x with 16 KiB: a few KiB catch an injected
     /// segment raced ahead of the genuine one.
     pub retransmit_check: usize,
+    /// Bytes of each direction reassembled at most, from its first byte
+    /// (`0`: all, the default): the reassembly depth of an IDS, which
+    /// spends its work on the start of each stream, where protocols put
+    /// what they are told by. Bytes past it are dropped as they come,
+    /// counted as [`DropReason::Stopped`](crate::DropReason::Stopped),
+    /// neither buffered nor delivered; the connection is tracked to its
+    /// end as before (its FIN, RST or timeout closes it, and `complete` is
+    /// called once, its last delivery's skip covering the bytes past the
+    /// depth), and holes past the depth are not gaps. A handler can
+    /// stop a direction sooner ([`ScatterGather::stop`](crate::ScatterGather::stop)).
+    pub depth: u64,
     /// Most connections tracked at once (`0`: no limit). At the limit the
     /// connection idle the longest is closed (flushed, `complete` called) to
     /// make room: least-recently-active eviction. (Exactly, unless finding
@@ -155,6 +166,7 @@ impl Default for Config {
             memcap: 1 << 30,
             max_kept_bytes: 1 << 20,
             retransmit_check: 0,
+            depth: 0,
             max_conns: 1 << 20,
             flush_timeout_ns: Some(10_000_000_000),
             idle_timeout_ns: Some(3_600_000_000_000),

@@ -98,6 +98,8 @@ pub(crate) enum Outcome<'a> {
 /// Everything of a reassembler except its connections.
 #[derive(Debug)]
 pub(crate) struct Core<P: PagePool> {
+    /// [`Config::depth`], `u64::MAX` for none.
+    depth: u64,
     pub cfg: Config,
     pub pool: P,
     pub stats: Stats,
@@ -134,6 +136,7 @@ pub(crate) struct Data<'a> {
 impl<P: PagePool> Core<P> {
     pub fn new(cfg: Config, pool: P) -> Core<P> {
         Core {
+            depth: if cfg.depth == 0 { u64::MAX } else { cfg.depth },
             cfg,
             pool,
             stats: Stats::default(),
@@ -146,6 +149,13 @@ impl<P: PagePool> Core<P> {
             #[cfg(test)]
             kept_moved: 0,
         }
+    }
+
+    /// Where direction `h` stops taking bytes: the depth, or where its
+    /// handler stopped it (`u64::MAX`: nowhere).
+    #[inline]
+    pub fn stop_of(&self, h: &Half<P::Page>) -> u64 {
+        self.depth.min(h.stopped_at())
     }
 
     /// [`Self::kept_alloc`].
@@ -271,6 +281,14 @@ impl<P: PagePool> Core<P> {
                 bytes = &bytes[..bytes.len() - cut];
                 end = s + bytes.len() as i64;
             }
+        }
+        let stop = self.stop_of(&conn.halves[di(d)]);
+        if end as u64 > stop {
+            // Past the depth, or where the handler stopped: dropped as they
+            // come, never buffered.
+            let cut = (end as u64 - stop.max(s as u64)) as usize;
+            self.drop_bytes(conn, d, DropReason::Stopped, cut as u64, ctx);
+            bytes = &bytes[..bytes.len() - cut];
         }
         if bytes.is_empty() {
             return Outcome::Done;
@@ -686,6 +704,7 @@ impl<P: PagePool> Core<P> {
             info,
             stats: st,
             keep: None,
+            stop: false,
         };
         if urgent {
             // Set here, not above: threaded through the delivery the
@@ -697,6 +716,7 @@ impl<P: PagePool> Core<P> {
             sg.stats.packets = self.spans.iter().filter(|s| s.src == Src::Frame).count();
         }
         conn.stream.reassembled(&mut sg, ctx);
+        let stop = sg.stop;
         // Nothing kept before and nothing asked to keep (most deliveries):
         // no kept bytes to move, no allocation to account (a half that
         // keeps nothing holds no allocation).
@@ -748,6 +768,31 @@ impl<P: PagePool> Core<P> {
             // Reached, the FIN ends the stream: what waits past it never
             // comes (see `drop_past_fin`).
             self.drop_past_fin(conn, d, fin, ctx);
+        }
+        if stop {
+            self.stop_half(conn, d, cursor, ctx);
+        }
+    }
+
+    /// The handler stopped direction `d` after a delivery up to `at`:
+    /// bytes from there on are dropped, those waiting now and those to
+    /// come ([`ScatterGather::stop`](crate::ScatterGather::stop)).
+    #[cold]
+    fn stop_half<S: Stream>(
+        &mut self,
+        conn: &mut Conn<S, P::Page>,
+        d: Dir,
+        at: u64,
+        ctx: &Context,
+    ) {
+        let h = &mut conn.halves[di(d)];
+        if h.closed || h.stopped_at() <= at {
+            return;
+        }
+        h.stop_at(at);
+        if h.has_pieces() {
+            let (tail, cut) = h.cut_from(at);
+            self.drop_cut(conn, d, tail, cut, DropReason::Stopped, ctx);
         }
     }
 
@@ -991,15 +1036,18 @@ impl<P: PagePool> Core<P> {
         true
     }
 
-    /// Marks `[next, to)` as a skipped hole.
+    /// Marks `[next, to)` as a skipped hole. The stream is told all of it
+    /// (its next delivery's skip); the stats count as a gap only what lies
+    /// before where the direction stopped (past it, bytes were dropped as
+    /// they came, or never wanted).
     fn skip_to(&mut self, h: &mut Half<P::Page>, to: u64) {
         if to > h.next {
-            let gap = to - h.next;
-            h.pending_skip += gap;
+            let gap = to.min(self.stop_of(h).max(h.next)) - h.next;
+            h.pending_skip += to - h.next;
             h.skipped = (h.next, to);
             h.next = to;
             self.stats.gap_bytes += gap;
-            self.stats.gaps += 1;
+            self.stats.gaps += u64::from(gap > 0);
             if h.pending_fin().is_some_and(|p| to > p) {
                 // Skipped past: the FIN is no longer where the stream ends.
                 h.settle_pending_fin(to);

@@ -79,7 +79,14 @@ pub(crate) struct Aside {
     holes: Vec<(u64, u64)>,
     /// The box serves the retransmission check: it stays with the half.
     pub checks: bool,
+    /// Where the stream handler stopped the direction
+    /// ([`ScatterGather::stop`](crate::ScatterGather::stop)), [`NO_STOP`]
+    /// until then: bytes from here on are dropped.
+    stop_at: u64,
 }
+
+/// [`Aside::stop_at`] of a direction not stopped.
+pub(crate) const NO_STOP: u64 = u64::MAX;
 
 impl Default for Aside {
     fn default() -> Aside {
@@ -94,6 +101,7 @@ impl Default for Aside {
             recent_ts: Timestamp(0),
             holes: Vec::new(),
             checks: false,
+            stop_at: NO_STOP,
         }
     }
 }
@@ -459,10 +467,26 @@ impl<Pg> Half<Pg> {
                     ..Aside::default()
                 }))
             }
-            (None, Some(a)) if a.bytes.capacity() == 0 && !a.checks => self.aside = None,
+            (None, Some(a)) if a.bytes.capacity() == 0 && !a.checks && a.stop_at == NO_STOP => {
+                self.aside = None
+            }
             (None, Some(a)) => a.urgent = NO_URGENT,
             (None, None) => {}
         }
+    }
+
+    /// Where the stream handler stopped the direction ([`NO_STOP`] if it
+    /// did not).
+    #[inline]
+    pub fn stopped_at(&self) -> u64 {
+        self.aside.as_deref().map_or(NO_STOP, |a| a.stop_at)
+    }
+
+    /// The stream handler stopped the direction at `at` (its box keeps
+    /// the place until the half closes).
+    pub fn stop_at(&mut self, at: u64) {
+        let a = self.aside.get_or_insert_with(Box::default);
+        a.stop_at = a.stop_at.min(at);
     }
 
     /// Whether out-of-order pieces wait.

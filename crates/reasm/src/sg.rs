@@ -140,6 +140,7 @@ pub struct ScatterGather<'a> {
     pub(crate) info: Info,
     pub(crate) stats: SgStats,
     pub(crate) keep: Option<usize>,
+    pub(crate) stop: bool,
 }
 
 impl fmt::Debug for ScatterGather<'_> {
@@ -227,6 +228,22 @@ impl<'a> ScatterGather<'a> {
         } else {
             None
         };
+    }
+
+    /// This direction's bytes are no longer wanted: from the end of this
+    /// delivery on they are dropped as they come (counted as
+    /// [`DropReason::Stopped`](crate::DropReason::Stopped)), and those
+    /// waiting out of order are dropped now, their pages given back. The
+    /// connection is tracked to its end as before: its close still comes
+    /// as one more delivery (with [`Info::end`](crate::Info)) and
+    /// `complete` is called once; that delivery's skip covers the bytes
+    /// past the stop, which the stats do not count as gaps. For a
+    /// handler that has seen what it needs (a TLS handshake done, a
+    /// protocol it does not inspect): the reassembly depth of
+    /// [`Config::depth`](crate::Config::depth), chosen per stream. The
+    /// other direction goes on.
+    pub fn stop(&mut self) {
+        self.stop = true;
     }
 
     /// Capture information of the byte at `offset`.

@@ -26,11 +26,15 @@ pub enum DropReason {
     /// without TCP Fast Open drops it, and the client sends it again (or,
     /// to evade, something else) after the handshake.
     SynRefused,
+    /// Past where its direction stopped: the reassembly depth
+    /// ([`Config::depth`](crate::Config::depth)), or where its stream
+    /// handler stopped it ([`ScatterGather::stop`](crate::ScatterGather::stop)).
+    Stopped,
 }
 
 impl DropReason {
     /// Number of reasons (the length of [`Stats::dropped`]).
-    pub const COUNT: usize = 8;
+    pub const COUNT: usize = 9;
     /// All reasons, in [`Stats::dropped`] index order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
         DropReason::Rejected,
@@ -41,6 +45,7 @@ impl DropReason {
         DropReason::AfterSkip,
         DropReason::MemoryLimit,
         DropReason::SynRefused,
+        DropReason::Stopped,
     ];
 
     /// Index into [`Stats::dropped`].
@@ -59,6 +64,7 @@ impl DropReason {
             DropReason::AfterSkip => "after_skip",
             DropReason::MemoryLimit => "memory_limit",
             DropReason::SynRefused => "syn_refused",
+            DropReason::Stopped => "stopped",
         }
     }
 }

@@ -47,6 +47,7 @@ pub(crate) struct Rec {
     keep: Option<usize>,
     linger: bool,
     reject_odd: bool,
+    stop_after: Option<usize>,
     out: std::rc::Rc<std::cell::RefCell<HashMap<u64, Seen>>>,
 }
 
@@ -91,6 +92,13 @@ impl Stream for Rec {
         if let Some(n) = self.keep {
             sg.keep_from(len.saturating_sub(n));
         }
+        if k == 0
+            && self
+                .stop_after
+                .is_some_and(|n| self.seen.deliveries[0] >= n)
+        {
+            sg.stop();
+        }
     }
     fn event(&mut self, ev: &Event, _: &Context) {
         match ev {
@@ -126,6 +134,9 @@ pub(crate) struct Recorder {
     /// Streams reject every segment whose payload length plus
     /// acknowledgment number is odd (pure ACKs too).
     pub reject_odd: bool,
+    /// Streams stop their client-to-server direction after this many
+    /// deliveries of it ([`ScatterGather::stop`]).
+    pub stop_after: Option<usize>,
     pub created: u64,
 }
 
@@ -139,6 +150,7 @@ impl StreamFactory for Recorder {
             keep: self.keep,
             linger: self.linger,
             reject_odd: self.reject_odd,
+            stop_after: self.stop_after,
             out: self.out.clone(),
         }
     }
@@ -2813,4 +2825,88 @@ fn recent_bytes_stay_within_half_the_memcap_and_go_with_their_connections() {
     assert!(held_by_new <= 40 * 64, "{held_by_new} bytes held"); // the smallest rings
     r.flush_all();
     assert_eq!(r.aside_alloc(), 0);
+}
+
+/// The client's data of [`depth_and_stop`]'s connection (ISNs 100 and
+/// 5000): `(offset, bytes)` segments, then FINs at `fin` (client) and
+/// after the server's `"hello"`, both acknowledged.
+fn depth_and_stop(
+    cfg: Config,
+    f: Recorder,
+    client: &[(u32, &'static [u8])],
+    fin: u32,
+) -> (Seen, Stats) {
+    let mut v = handshake(100, 5000);
+    for &(off, bytes) in client {
+        v.push(seg(true, A, 101 + off, 5001, bytes, 1));
+    }
+    v.push(seg(false, A, 5001, 101, b"hello", 1));
+    v.push(seg(true, F | A, 101 + fin, 5006, b"", 2));
+    v.push(seg(false, F | A, 5006, 102 + fin, b"", 2));
+    v.push(seg(true, A, 102 + fin, 5007, b"", 2));
+    let (seen, st, _) = run_with(cfg, f, &v);
+    (seen, st)
+}
+
+#[test]
+fn the_depth_ends_reassembly_of_each_direction_and_the_close_comes_as_before() {
+    let cfg = Config {
+        depth: 10,
+        ..Config::default()
+    };
+    // Out of order past the depth (never buffered), then in order across it.
+    let client: &[(u32, &[u8])] = &[(16, b"cccccccc"), (0, b"aaaaaaaa"), (8, b"bbbbbbbb")];
+    let (seen, st) = depth_and_stop(cfg, Recorder::default(), client, 24);
+    assert_eq!(seen.bytes[0], b"aaaaaaaabb");
+    assert_eq!(seen.bytes[1], b"hello");
+    assert_eq!(st.dropped(DropReason::Stopped), 14);
+    assert_eq!(st.out_of_order_segments, 0, "nothing past the depth waits");
+    assert_eq!(st.pages_peak, 0);
+    // The bytes past the depth were no gap; the close came at the FINs,
+    // its skip telling the stream what it did not get.
+    assert_eq!((st.gap_bytes, st.gaps, seen.skips), (0, 0, [14, 0]));
+    assert_eq!((seen.completed, seen.ends), (1, [1, 1]));
+    assert_eq!(st.conns_closed_fin, 1);
+}
+
+#[test]
+fn a_hole_before_the_depth_is_a_gap_as_far_as_the_depth() {
+    let cfg = Config {
+        depth: 15,
+        ..Config::default()
+    };
+    // 10..20 never captured; 20..30 past the depth.
+    let client: &[(u32, &[u8])] = &[(0, b"aaaaaaaaaa"), (20, b"cccccccccc")];
+    let (seen, st) = depth_and_stop(cfg, Recorder::default(), client, 30);
+    assert_eq!(seen.bytes[0], b"aaaaaaaaaa");
+    assert_eq!(st.dropped(DropReason::Stopped), 10);
+    assert_eq!((st.gap_bytes, seen.skips[0]), (5, 20));
+    assert_eq!((seen.completed, seen.ends), (1, [1, 1]));
+}
+
+#[test]
+fn a_handler_that_stops_its_direction_frees_what_waits_and_drops_what_comes() {
+    let f = Recorder {
+        stop_after: Some(1),
+        ..Recorder::default()
+    };
+    // 20..28 waits behind a hole; 0..10 is delivered and the handler
+    // stops there; then 10..20 comes.
+    let client: &[(u32, &[u8])] = &[(20, b"cccccccc"), (0, b"aaaaaaaaaa"), (10, b"bbbbbbbbbb")];
+    let (seen, st) = depth_and_stop(Config::default(), f, client, 28);
+    assert_eq!(seen.bytes[0], b"aaaaaaaaaa");
+    assert_eq!(seen.bytes[1], b"hello", "the other direction goes on");
+    assert_eq!(st.dropped(DropReason::Stopped), 18);
+    assert_eq!(st.out_of_order_segments, 1);
+    assert_eq!((st.pages_peak, st.buffered_bytes), (1, 0));
+    assert_eq!((st.gap_bytes, seen.skips), (0, [18, 0]));
+    // The first delivery, then the end.
+    assert_eq!(
+        (seen.deliveries[0], seen.completed, seen.ends),
+        (2, 1, [1, 1])
+    );
+    // Without the stop, all of it.
+    let (seen, st) = depth_and_stop(Config::default(), Recorder::default(), client, 28);
+    assert_eq!(seen.bytes[0], b"aaaaaaaaaabbbbbbbbbbcccccccc");
+    assert_eq!(st.dropped(DropReason::Stopped), 0);
 }
