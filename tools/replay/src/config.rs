@@ -35,6 +35,7 @@
 //! max_kept = "1MiB"      # bytes a handler may keep per direction; 0 = no limit
 //! retransmit_check = 0   # delivered bytes kept per direction to compare
 //!                        # retransmissions with ("64KiB"); 0 = off
+//! depth = 0              # bytes reassembled per direction ("1MiB"); 0 = all
 //! max_conns = 1048576
 //! flush_timeout = "10s"  # or "off"
 //! idle_timeout = "1h"
@@ -176,6 +177,8 @@ pub struct Reassembly {
     /// Delivered bytes kept per direction to compare retransmissions
     /// with ("64KiB" or a number; 0: off).
     pub retransmit_check: Option<toml::Value>,
+    /// Bytes reassembled per direction ("1MiB" or a number; 0: all).
+    pub depth: Option<toml::Value>,
     /// Connections at once.
     pub max_conns: Option<usize>,
     /// Flush timeout ("10s", "500ms", "off").
@@ -440,6 +443,9 @@ impl ConfigFile {
         if let Some(m) = &r.retransmit_check {
             c.retransmit_check = size_value("retransmit_check", m)?;
         }
+        if let Some(m) = &r.depth {
+            c.depth = size_value("depth", m)? as u64;
+        }
         if let Some(t) = &r.flush_timeout {
             c.flush_timeout_ns = timeout("flush_timeout", t)?;
         }
@@ -510,7 +516,7 @@ mod tests {
     #[test]
     fn file_applies_and_rejects_unknown_keys() {
         let f: ConfigFile = toml::from_str(
-            "workers = 3\nbackpressure = \"drop\"\ndispatch_hash = \"keyed\"\ndispatch = \"ring\"\ngeneve_port = 7000\nvxlan_port = 0\ngtpu_port = 0\n[reassembly]\noverlap_policy = \"linux\"\nmemcap = \"64MiB\"\nmax_kept = 4096\nretransmit_check = \"8KiB\"\nflush_timeout = \"off\"\n",
+            "workers = 3\nbackpressure = \"drop\"\ndispatch_hash = \"keyed\"\ndispatch = \"ring\"\ngeneve_port = 7000\nvxlan_port = 0\ngtpu_port = 0\n[reassembly]\noverlap_policy = \"linux\"\nmemcap = \"64MiB\"\nmax_kept = 4096\nretransmit_check = \"8KiB\"\ndepth = \"1MiB\"\nflush_timeout = \"off\"\n",
         )
         .unwrap();
         let (mut p, mut e) = (PipelineConfig::default(), EngineShape::default());
@@ -551,6 +557,7 @@ mod tests {
         assert_eq!(p.reasm.memcap, 64 << 20);
         assert_eq!(p.reasm.max_kept_bytes, 4096);
         assert_eq!(p.reasm.retransmit_check, 8192);
+        assert_eq!(p.reasm.depth, 1 << 20);
         assert_eq!(p.reasm.flush_timeout_ns, None);
         assert!(toml::from_str::<ConfigFile>("wrokers = 1").is_err());
         assert_eq!(p.defrag, weft_wire::DefragConfig::default());

@@ -167,6 +167,13 @@ struct Args {
     /// memcap; costs a copy of every byte (default 0: off).
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     retransmit_check: Option<usize>,
+    /// Reassemble at most BYTES of each direction, e.g. 1MiB (an IDS's
+    /// reassembly depth: the start of each stream, where protocols put
+    /// what they are told by); bytes past it are dropped as they come,
+    /// counted as stopped, and the connection is tracked to its end as
+    /// before (default 0: all).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    depth: Option<usize>,
     /// Replay at FACTOR times the capture's own speed (2: twice as fast;
     /// default: as fast as possible).
     #[arg(long, value_name = "FACTOR", value_parser = parse_pace)]
@@ -191,7 +198,7 @@ struct Args {
         "digest", "conflicts", "write_flows", "json", "pace", "workers", "inline", "dispatch",
         "table_weights", "stats", "config", "overlap_policy", "defrag_policy", "urgent",
         "drop_short_on_wire", "accept_source_routed", "refuse_zero_ip_length", "memcap",
-        "midstream", "paws", "window_check", "retransmit_check", "interface",
+        "midstream", "paws", "window_check", "retransmit_check", "depth", "interface",
     ])]
     read_only: bool,
 }
@@ -241,6 +248,9 @@ fn options(args: &Args) -> Result<ReplayOptions, String> {
     weft_replay::config::check_memcap(o.pipeline.reasm.memcap)?;
     if let Some(n) = args.retransmit_check {
         o.pipeline.reasm.retransmit_check = n;
+    }
+    if let Some(n) = args.depth {
+        o.pipeline.reasm.depth = n as u64;
     }
     if let Some(m) = args.midstream {
         o.pipeline.reasm.midstream = m;

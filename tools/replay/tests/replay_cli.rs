@@ -1805,3 +1805,49 @@ fn a_bpf_filter_keeps_its_connections_in_every_mode() {
     assert!(o.status.success());
     assert_ne!(stdout(&o), want, "--bpf wins over the file's");
 }
+
+/// `--depth 1000`: each half-connection's flow file is the first bytes of
+/// the one a full run writes, at most 1,000 of them, in every mode; the
+/// rest is counted as stopped, and every connection still closes.
+#[test]
+fn depth_keeps_the_start_of_every_stream() {
+    let flows = |name: &str, extra: &[&str]| {
+        let dir = tmp(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        let o = bin()
+            .args(["--json", "--write-flows"])
+            .arg(&dir)
+            .args(extra)
+            .arg(sample())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{extra:?}: {o:?}");
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let mut files = std::collections::BTreeMap::new();
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let e = e.unwrap();
+            files.insert(e.file_name(), std::fs::read(e.path()).unwrap());
+        }
+        (files, v)
+    };
+    let (full, v) = flows("depth-full", &[]);
+    assert_eq!(v["total"]["reassembly"]["dropped"]["stopped"], 0);
+    for mode in [&["--inline"][..], &["-w", "2"]] {
+        let (cut, v) = flows("depth-1000", &[mode, &["--depth", "1000"]].concat());
+        assert!(!cut.is_empty());
+        let mut shortened = 0;
+        for (name, bytes) in &cut {
+            let whole = &full[name];
+            assert!(bytes.len() <= 1000, "{name:?}: {}", bytes.len());
+            assert!(whole.starts_with(bytes), "{name:?}: not the start");
+            shortened += usize::from(bytes.len() < whole.len());
+        }
+        assert!(shortened > 20, "{mode:?}: {shortened} streams shortened");
+        let r = &v["total"]["reassembly"];
+        assert!(r["dropped"]["stopped"].as_u64() > Some(100_000), "{r}");
+        assert_eq!(
+            r["conns_created"], r["conns_closed"],
+            "{mode:?}: every connection closes"
+        );
+    }
+}
