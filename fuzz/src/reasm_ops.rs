@@ -10,6 +10,8 @@
 //! bytes delivered are kept to compare retransmissions with them: every
 //! conflict raised (of held pieces or of delivered bytes) must cover a
 //! byte where the first copy differs from the segment that raised it.
+//! A third pass sets a reassembly depth (from the first byte): the output
+//! must then be the byte map's bytes before it.
 //!
 //! Input: 6-byte records `[flags, off_hi, off_lo, len, byte, dir]`.
 
@@ -142,14 +144,18 @@ pub fn run(data: &[u8]) {
     run_counted(data);
 }
 
-/// [`run`], returning how many of its two passes the byte map checked.
+/// [`run`], returning how many of its passes the byte map checked.
 pub fn run_counted(data: &[u8]) -> usize {
-    usize::from(run_once(data, false)) + usize::from(run_once(data, true))
+    let depth = data.first().map_or(1, |&b| 1 + u64::from(b));
+    usize::from(run_once(data, false, 0))
+        + usize::from(run_once(data, true, 0))
+        + usize::from(run_once(data, true, depth))
 }
 
-/// One pass; `data_only` clears SYN, FIN and RST. Returns whether the
-/// first-wins byte map was compared.
-fn run_once(data: &[u8], data_only: bool) -> bool {
+/// One pass; `data_only` clears SYN, FIN and RST; `depth`, the
+/// reassembly depth (0: none). Returns whether the first-wins byte map was
+/// compared.
+fn run_once(data: &[u8], data_only: bool, depth: u64) -> bool {
     let a: IpAddr = "10.0.0.1".parse().unwrap();
     let b: IpAddr = "10.0.0.2".parse().unwrap();
     let (key, fwd) = FlowKey::new(a, 1, b, 2, 0);
@@ -160,6 +166,7 @@ fn run_once(data: &[u8], data_only: bool) -> bool {
         max_kept_bytes: MAX_KEPT,
         urgent: UrgentPolicy::OutOfBand,
         retransmit_check: 48,
+        depth,
         ..Config::default()
     };
     // Heap pages: an arena per run would spend the run in mmap/munmap.
@@ -204,7 +211,7 @@ fn run_once(data: &[u8], data_only: bool) -> bool {
         let f = *first[d as usize].get_or_insert(off);
         for (i, &byte) in payload.iter().enumerate() {
             let p = off as i64 + i as i64 - f as i64;
-            if p >= 0 {
+            if p >= 0 && (depth == 0 || (p as u64) < depth) {
                 sent.entry((d, p as u64)).or_insert(byte);
             }
         }
@@ -219,7 +226,7 @@ fn run_once(data: &[u8], data_only: bool) -> bool {
     let compared = plain
         && one_conn
         && st.memcap_flushes == 0
-        && st.dropped_total() == 0
+        && st.dropped_total() == st.dropped(weft_reasm::DropReason::Stopped)
         && st.acked_gaps == 0;
     assert!(
         st.rechecked_bytes + st.unchecked_bytes <= st.duplicate_bytes,

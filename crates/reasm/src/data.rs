@@ -186,6 +186,11 @@ impl<P: PagePool> Core<P> {
             return;
         }
         self.stats.dropped[reason.index()] += bytes;
+        if reason == DropReason::Stopped {
+            // The handler, or the depth, asked for none of these: no event
+            // per segment of what may be a long download.
+            return;
+        }
         let ev = Event::Dropped {
             dir: conn.direction(d),
             reason,
@@ -256,18 +261,23 @@ impl<P: PagePool> Core<P> {
         }
         let h = &conn.halves[di(d)];
         let next = h.next as i64;
+        let stop = self.stop_of(h);
         if s < next {
             let cut = (next - s).min(bytes.len() as i64);
-            let (dup, late) = h.split_late(s as u64, (s + cut) as u64);
+            // Behind `next` but past the stop: bytes a stopped half passed
+            // over following its sender, stopped like the others.
+            let past = ((s + cut) as u64).saturating_sub(stop.max(s as u64)) as i64;
+            let (dup, late) = h.split_late(s as u64, (s + cut - past) as u64);
             self.stats.duplicate_bytes += dup;
-            if self.cfg.retransmit_check != 0 {
+            if self.cfg.retransmit_check != 0 && cut > past {
                 // One byte just behind `next`, the whole segment: shaped
                 // as a keep-alive probe.
                 let probe = data.bounds.1 - data.bounds.0 == 1 && s == next - 1;
-                let old = (s as u64, &bytes[..cut as usize]);
+                let old = (s as u64, &bytes[..(cut - past) as usize]);
                 self.recheck(conn, d, old, dup, (probe, data.ts), ctx);
             }
             self.drop_bytes(conn, d, DropReason::AfterSkip, late, ctx);
+            self.drop_bytes(conn, d, DropReason::Stopped, past as u64, ctx);
             bytes = &bytes[cut as usize..];
             s = next;
         }
@@ -282,15 +292,19 @@ impl<P: PagePool> Core<P> {
                 end = s + bytes.len() as i64;
             }
         }
-        let stop = self.stop_of(&conn.halves[di(d)]);
+        let mut beyond = None;
         if end as u64 > stop {
             // Past the depth, or where the handler stopped: dropped as they
             // come, never buffered.
             let cut = (end as u64 - stop.max(s as u64)) as usize;
             self.drop_bytes(conn, d, DropReason::Stopped, cut as u64, ctx);
             bytes = &bytes[..bytes.len() - cut];
+            beyond = Some(end as u64);
         }
         if bytes.is_empty() {
+            if let Some(to) = beyond {
+                self.follow(conn, d, stop, to, ctx);
+            }
             return Outcome::Done;
         }
         let h = &conn.halves[di(d)];
@@ -302,6 +316,9 @@ impl<P: PagePool> Core<P> {
         let bounds = data.bounds;
         if s == h.next && !h.syn_hold {
             self.deliver(conn, d, Some((s, bytes, bounds)), data.ts, ctx);
+            if let Some(to) = beyond {
+                self.follow(conn, d, stop, to, ctx);
+            }
             return Outcome::Done;
         }
         if s - h.next > self.cfg.max_window as u64 {
@@ -325,6 +342,33 @@ impl<P: PagePool> Core<P> {
                     ..data
                 },
             ),
+        }
+    }
+
+    /// A half whose delivery reached where it stops (`stop`) follows its
+    /// sender: `next` moves on to `to`, the end of the bytes just dropped
+    /// past the stop, so that its RST, FIN and acknowledgments are judged
+    /// where the sender is, as before the stop; the stream is told the
+    /// bytes passed over as its next delivery's skip, no gap. A FIN this
+    /// reaches closes the half, as one reached by delivery does.
+    #[cold]
+    fn follow<S: Stream>(
+        &mut self,
+        conn: &mut Conn<S, P::Page>,
+        d: Dir,
+        stop: u64,
+        to: u64,
+        ctx: &Context,
+    ) {
+        let h = &mut conn.halves[di(d)];
+        if h.closed || h.next < stop || to <= h.next {
+            return;
+        }
+        h.pending_skip += to - h.next;
+        h.next = to;
+        h.settle_pending_fin(to);
+        if h.fin() == Some(to) {
+            self.deliver(conn, d, None, ctx.ts, ctx);
         }
     }
 
@@ -1040,19 +1084,21 @@ impl<P: PagePool> Core<P> {
     /// (its next delivery's skip); the stats count as a gap only what lies
     /// before where the direction stopped (past it, bytes were dropped as
     /// they came, or never wanted).
-    fn skip_to(&mut self, h: &mut Half<P::Page>, to: u64) {
-        if to > h.next {
-            let gap = to.min(self.stop_of(h).max(h.next)) - h.next;
-            h.pending_skip += to - h.next;
-            h.skipped = (h.next, to);
-            h.next = to;
-            self.stats.gap_bytes += gap;
-            self.stats.gaps += u64::from(gap > 0);
-            if h.pending_fin().is_some_and(|p| to > p) {
-                // Skipped past: the FIN is no longer where the stream ends.
-                h.settle_pending_fin(to);
-            }
+    fn skip_to(&mut self, h: &mut Half<P::Page>, to: u64) -> u64 {
+        if to <= h.next {
+            return 0;
         }
+        let gap = to.min(self.stop_of(h).max(h.next)) - h.next;
+        h.pending_skip += to - h.next;
+        h.skipped = (h.next, to);
+        h.next = to;
+        self.stats.gap_bytes += gap;
+        self.stats.gaps += u64::from(gap > 0);
+        if h.pending_fin().is_some_and(|p| to > p) {
+            // Skipped past: the FIN is no longer where the stream ends.
+            h.settle_pending_fin(to);
+        }
+        gap
     }
 
     /// Skips a hole of `n` bytes at `next` that is known to be lost (the
@@ -1096,9 +1142,8 @@ impl<P: PagePool> Core<P> {
         if h.closed {
             return;
         }
-        if h.next < fin {
+        if self.skip_to(h, fin) > 0 {
             self.stats.acked_gaps += 1;
-            self.skip_to(h, fin);
         }
         self.deliver(conn, d, None, ctx.ts, ctx);
     }

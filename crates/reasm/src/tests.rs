@@ -2910,3 +2910,44 @@ fn a_handler_that_stops_its_direction_frees_what_waits_and_drops_what_comes() {
     assert_eq!(seen.bytes[0], b"aaaaaaaaaabbbbbbbbbbcccccccc");
     assert_eq!(st.dropped(DropReason::Stopped), 0);
 }
+
+/// A stopped half follows its sender: its RST, however far past the
+/// depth, is in the window and closes the connection; its FIN, with no
+/// acknowledgment captured and acknowledged holes not skipped, closes its
+/// half at once.
+#[test]
+fn a_half_past_its_depth_closes_by_its_rst_or_its_fin_as_before() {
+    static CHUNK: [u8; 1000] = [7; 1000];
+    let cfg = Config {
+        depth: 10,
+        rst_window: 1000,
+        skip_acked_holes: false,
+        ..Config::default()
+    };
+    let with = |last: Segment<'static>| {
+        let mut v = handshake(100, 5000);
+        for k in 0..5u32 {
+            v.push(seg(true, A, 101 + k * 1000, 5001, &CHUNK, 1));
+        }
+        v.push(last);
+        v
+    };
+    let (seen, st, _) = run(cfg.clone(), &with(seg(true, R | A, 5101, 5001, b"", 2)));
+    assert_eq!(seen.bytes[0].len(), 10);
+    assert_eq!((st.conns_closed_rst, st.rst_ignored), (1, 0), "{st:?}");
+    assert_eq!(st.dropped(DropReason::Stopped), 4990);
+    assert_eq!((st.gap_bytes, st.acked_gaps), (0, 0));
+    // A FIN, not acknowledged in the capture: the client's half ends at
+    // once; the server's FIN then closes the connection.
+    let mut v = with(seg(true, F | A, 5101, 5001, b"", 2));
+    v.push(seg(false, F | A, 5001, 5101, b"", 2));
+    let mut r = Reassembler::new(cfg, Recorder::default());
+    for s in &v {
+        r.process(s);
+    }
+    let st = r.stats();
+    assert_eq!(st.conns_closed_fin, 1, "closed without flush_all: {st:?}");
+    let seen = r.factory().out.borrow()[&0].clone();
+    // (The server sent no data: its half gets no end delivery.)
+    assert_eq!((seen.ends, seen.skips[0]), ([1, 0], 4990));
+}
