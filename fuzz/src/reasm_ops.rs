@@ -10,8 +10,10 @@
 //! bytes delivered are kept to compare retransmissions with them: every
 //! conflict raised (of held pieces or of delivered bytes) must cover a
 //! byte where the first copy differs from the segment that raised it.
-//! A third pass sets a reassembly depth (from the first byte): the output
-//! must then be the byte map's bytes before it.
+//! A third pass sets a reassembly depth (from the first byte), and the
+//! streams stop their first wire direction after its fourth delivery: the
+//! output must then be the byte map's bytes before the depth and the
+//! stop.
 //!
 //! Input: 6-byte records `[flags, off_hi, off_lo, len, byte, dir]`.
 
@@ -29,13 +31,20 @@ use weft_wire::{Dir, FlowKey, Seq, TcpFlags, TcpOptions, Timestamp};
 /// The most bytes a stream may keep here, small so that keeps go over it.
 const MAX_KEPT: usize = 96;
 
-/// Delivered bytes, the newest connection's number, and the conflicts
-/// raised by the segment being processed (direction, offset, length).
-struct Out(BTreeMap<(u8, u64), u8>, u64, Vec<(u8, u64, u32)>);
+/// Delivered bytes, the newest connection's number, the conflicts
+/// raised by the segment being processed (direction, offset, length), and
+/// where each wire direction's stream stopped itself.
+struct Out(
+    BTreeMap<(u8, u64), u8>,
+    u64,
+    Vec<(u8, u64, u32)>,
+    [Option<u64>; 2],
+);
 /// A stream, its connection's number (positions restart per connection),
 /// what it kept in each direction, how many deliveries it had, per
 /// direction whether it had one and whether one said `end`, and the
-/// urgent bytes announced for the next delivery (direction, offset, byte).
+/// urgent bytes announced for the next delivery (direction, offset,
+/// byte), and whether it stops its first wire direction.
 struct S(
     Rc<RefCell<Out>>,
     u64,
@@ -43,6 +52,7 @@ struct S(
     usize,
     [(bool, bool); 2],
     Vec<(Direction, u64, u8)>,
+    bool,
 );
 impl Stream for S {
     fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _: &Context) {
@@ -93,6 +103,11 @@ impl Stream for S {
         }
         if let Some(u) = taken.next_if(|u| u.1 == pos) {
             put(pos, u.2);
+            pos += 1;
+        }
+        if self.6 && d == 0 && self.3 == 4 && !info.end && out.3[0].is_none() {
+            sg.stop();
+            out.3[0] = Some(pos);
         }
         assert!(
             taken.next().is_none(),
@@ -121,7 +136,7 @@ impl Stream for S {
         true
     }
 }
-struct F(Rc<RefCell<Out>>);
+struct F(Rc<RefCell<Out>>, bool);
 impl StreamFactory for F {
     type Stream = S;
     fn new_stream(&mut self, c: &ConnInfo, _: &Segment<'_>, _: &Context) -> S {
@@ -132,6 +147,7 @@ impl StreamFactory for F {
             0,
             [(false, false); 2],
             Vec::new(),
+            self.1,
         )
     }
 }
@@ -159,7 +175,7 @@ fn run_once(data: &[u8], data_only: bool, depth: u64) -> bool {
     let a: IpAddr = "10.0.0.1".parse().unwrap();
     let b: IpAddr = "10.0.0.2".parse().unwrap();
     let (key, fwd) = FlowKey::new(a, 1, b, 2, 0);
-    let out = Rc::new(RefCell::new(Out(BTreeMap::new(), 0, Vec::new())));
+    let out = Rc::new(RefCell::new(Out(BTreeMap::new(), 0, Vec::new(), [None; 2])));
     let cfg = Config {
         max_pages_per_conn: 64,
         max_pages: 128,
@@ -170,7 +186,7 @@ fn run_once(data: &[u8], data_only: bool, depth: u64) -> bool {
         ..Config::default()
     };
     // Heap pages: an arena per run would spend the run in mmap/munmap.
-    let mut r = Reassembler::with_pool(cfg, F(out.clone()), HeapPool::new(2048, 128));
+    let mut r = Reassembler::with_pool(cfg, F(out.clone(), depth != 0), HeapPool::new(2048, 128));
     let isn = [u32::MAX - 300, 77];
     // First-copy-wins byte map, by offset from each direction's first
     // data segment (where a midstream stream starts).
@@ -233,6 +249,9 @@ fn run_once(data: &[u8], data_only: bool, depth: u64) -> bool {
         "{st:?}"
     );
     if compared {
+        // What the stream stopped itself at is not expected past it.
+        let stops = out.borrow().3;
+        sent.retain(|&(d, p), _| stops[usize::from(d)].map_or(true, |s| p < s));
         assert_eq!(
             out.borrow().0,
             sent,
