@@ -450,13 +450,10 @@ fn run<C: Check>(
             // All stopped at the same frame if any did (a worker that had
             // finished is not interrupted): errors and counts are worker 0's.
             let interrupted = fed.iter().any(|f| f.interrupted);
-            let fed = fed.into_iter().next().unwrap_or_default();
-            out.capture_errors = fed.errors;
-            out.interrupted = interrupted;
-            out.readahead_trials = fed.readahead_trials;
-            out.bytes_read = fed.bytes;
-            out.filtered = fed.filtered;
+            let mut fed = fed.into_iter().next().unwrap_or_default();
+            fed.interrupted = interrupted;
             lock(&progress)(fed.bytes, total, fed.frames);
+            fed.into_outcome(&mut out);
             report
         }
         #[cfg(target_os = "linux")]
@@ -528,11 +525,7 @@ fn run<C: Check>(
                 (fed, engine.finish())
             };
             progress(fed.bytes, total, fed.frames);
-            out.capture_errors = fed.errors;
-            out.interrupted = fed.interrupted;
-            out.readahead_trials = fed.readahead_trials;
-            out.bytes_read = fed.bytes;
-            out.filtered = fed.filtered;
+            fed.into_outcome(&mut out);
             report.map_err(RunError::Engine)?
         }
     };
@@ -738,6 +731,17 @@ struct Fed {
     readahead_trials: (u32, u32),
     /// Frames the filter rejected.
     filtered: u64,
+}
+
+impl Fed {
+    /// What the reading of the captures came to, into the run's outcome.
+    fn into_outcome(self, out: &mut Outcome) {
+        out.capture_errors = self.errors;
+        out.interrupted = self.interrupted;
+        out.readahead_trials = self.readahead_trials;
+        out.bytes_read = self.bytes;
+        out.filtered = self.filtered;
+    }
 }
 
 impl Reading<'_> {
