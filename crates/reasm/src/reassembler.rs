@@ -650,6 +650,9 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             self.on_data(i, seg, ctx);
         }
         if !seg.payload.is_empty() || seg.flags.fin() {
+            if self.core.cfg.skip_acked_holes {
+                self.acked_before(i, seg);
+            }
             self.skip_acked_hole(i, d, ctx);
         }
         if seg.flags.ack() && self.core.cfg.skip_acked_holes {
@@ -974,6 +977,24 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
     fn skip_acked_hole(&mut self, i: u32, d: Dir, ctx: &Context) {
         if self.table.get_mut(i).halves[di(d)].acked_hole != 0 {
             self.skip_acked_hole_now(i, d, ctx);
+        }
+    }
+
+    /// The receiver acknowledged up to `acked_to` while nothing waited, and
+    /// `seg`'s data, at or past that point, now waits behind a hole: the
+    /// hole was lost by the capture, as one an acknowledgment covers while
+    /// data waits (`acked_hole`), and this segment is the one of grace.
+    /// (Left waiting, the data was still held when the sender sent part of
+    /// it again, and a last-wins policy took that copy, which the receiver
+    /// had not.)
+    fn acked_before(&mut self, i: u32, seg: &Segment<'_>) {
+        let h = &mut self.table.get_mut(i).halves[di(seg.dir)];
+        if h.acked_to > h.next
+            && h.has_pieces()
+            && h.offset_of(seg.data_seq())
+                .is_some_and(|s| s >= h.acked_to as i64)
+        {
+            h.acked_hole = h.acked_hole.max(h.acked_to);
         }
     }
 

@@ -2951,3 +2951,31 @@ fn a_half_past_its_depth_closes_by_its_rst_or_its_fin_as_before() {
     // (The server sent no data: its half gets no end delivery.)
     assert_eq!((seen.ends, seen.skips[0]), ([1, 0], 4990));
 }
+
+/// The receiver acknowledged bytes the capture lost while nothing waited;
+/// the sender's next data, past them, waits behind that hole only until
+/// it is placed (it is the segment of grace): a copy of it sent again
+/// with other bytes then finds it delivered, as the receiver had it, and
+/// a last-wins policy keeps the first copy too.
+#[test]
+fn data_past_a_hole_acknowledged_before_it_does_not_wait_for_its_copy() {
+    let mut v = handshake(100, 5000);
+    v.push(seg(true, A, 101, 5001, &[b'a'; 100], 1));
+    // [100, 200) lost by the capture; the receiver acknowledges it.
+    v.push(seg(false, A, 5001, 301, b"", 1));
+    v.push(seg(true, A, 301, 5001, &[b'c'; 100], 1));
+    // The same range again, other bytes, once the receiver took it.
+    v.push(seg(false, A, 5001, 401, b"", 1));
+    v.push(seg(true, A, 301, 5001, &[b'X'; 100], 1));
+    for policy in [OverlapPolicy::First, OverlapPolicy::Last] {
+        let cfg = Config {
+            overlap_policy: policy,
+            ..Config::default()
+        };
+        let (seen, st, _) = run(cfg, &v);
+        let mut want = vec![b'a'; 100];
+        want.extend_from_slice(&[b'c'; 100]);
+        assert_eq!(seen.bytes[0], want, "{policy:?}");
+        assert_eq!((st.gap_bytes, seen.skips[0]), (100, 100), "{policy:?}");
+    }
+}
