@@ -140,3 +140,32 @@ fn conflicting_retransmissions_follow_the_policy() {
     );
     assert!(first.stats.reasm_total().overlap_conflicts > 0);
 }
+
+/// A segment sent again with other bytes once its receiver took it
+/// (`--hostile rexmit`), among reordered and lost segments: every policy
+/// keeps the first copy, as the receiver did, last-wins too (it takes a
+/// copy only of data still held, and the capture's losses before it are
+/// skipped as the receiver's acknowledgments show them).
+#[test]
+fn a_copy_sent_after_delivery_loses_under_every_policy_despite_loss_and_reordering() {
+    let cfg = GenConfig {
+        seed: 3,
+        conns: 200,
+        hostile: Some(Hostile::Rexmit),
+        reorder: 0.3,
+        loss: 0.2,
+        duplicate: 0.2,
+        ..GenConfig::default()
+    };
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("rexmit-lossy.pcap");
+    let truth = weft_gen::generate(&cfg, std::fs::File::create(&path).unwrap()).unwrap();
+    assert_eq!(truth.lines(), truth.last_lines());
+    for policy in [weft::OverlapPolicy::First, weft::OverlapPolicy::Last] {
+        let out = run(&path, |o| o.pipeline.reasm.overlap_policy = policy);
+        assert_eq!(
+            weft_replay::digest::lines(&out.digests),
+            truth.lines(),
+            "{policy:?}"
+        );
+    }
+}

@@ -17,7 +17,8 @@ pub enum Hostile {
     Conflict,
     /// Every message of two segments or more sends one of them again,
     /// with *different* bytes, after the segment that follows it: the
-    /// receiver took the first copy (both kept from reordering, loss and
+    /// receiver took the first copy (it, and every segment of the message
+    /// before the second copy, kept from reordering, loss and
     /// duplication), so both truths keep it. What an injected segment
     /// raced ahead of the genuine one looks like, and a decoy sent before
     /// the real bytes: only a reassembler that compares retransmissions

@@ -46,8 +46,14 @@ impl Conn {
         }
         if self.kind == Kind::Hostile(Hostile::Rexmit) && n >= 2 {
             let k = self.rng.range(0, n as u64 - 2) as usize;
-            locked[k] = true;
-            locked[k + 1] = true;
+            // Every segment up to the one after k is kept from loss and
+            // reordering: when k's other copy comes, the receiver holds
+            // every byte before it and delivered k, so a last-wins
+            // reassembler keeps the first copy too. (Only k and k + 1
+            // kept, a segment before them reordered past the copy, or
+            // lost, left k held out of order, and last-wins took the
+            // copy.)
+            locked[..=k + 1].fill(true);
             rexmit = Some(k);
         }
         for i in 0..n {
