@@ -95,49 +95,6 @@ fn bad(at: usize, what: &str) -> BpfError {
     BpfError(format!("BPF instruction {at}: {what}"))
 }
 
-/// An operation, decoded once when the program is checked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Op {
-    /// `A = P[k:size]` (big-endian), `X + k` for an indexed load.
-    Load {
-        size: u8,
-        indexed: bool,
-    },
-    /// `A = 0`, the kernel's view of a tag it took out of the frame (none
-    /// in a frame read from a file: its tags are in it).
-    LoadNoTag,
-    LoadLen,
-    LoadImm,
-    LoadMem,
-    LoadXImm,
-    LoadXMem,
-    LoadXLen,
-    /// `X = 4 * (P[k] & 0xf)`: an IPv4 header's length.
-    LoadXMsh,
-    Store,
-    StoreX,
-    Alu {
-        op: u16,
-        x: bool,
-    },
-    Neg,
-    Ja,
-    Jump {
-        op: u16,
-        x: bool,
-    },
-    RetK,
-    RetA,
-    Tax,
-    Txa,
-    /// `A = A ^ X`, the kernel's `SKF_AD_ALU_XOR_X`.
-    LoadXorX,
-    /// A load of a kernel extension other than these, or relative to a
-    /// header the kernel marks, which only the kernel can run: rejects
-    /// the frame here.
-    Kernel,
-}
-
 /// A checked classic BPF program.
 ///
 /// `Send` and `Sync`; [`run`](Self::run) takes `&self`, so threads can
@@ -169,44 +126,40 @@ impl BpfProgram {
         }
         let n = insns.len();
         let mut kernel_only = None;
-        let mut ops = Vec::with_capacity(n);
+        let mut steps = Vec::with_capacity(n);
         for (at, i) in insns.iter().enumerate() {
-            let op = decode(i).ok_or_else(|| {
+            let exec = decode(i).ok_or_else(|| {
                 if i.code & 0x07 == LD && i.code & 0xe0 == ABS && i.k >= AD_OFF {
                     bad(at, &format!("unknown kernel extension {}", i.k - AD_OFF))
                 } else {
                     bad(at, &format!("unknown code {:#x}", i.code))
                 }
             })?;
-            ops.push(op);
             let left = n - at - 1;
-            match op {
-                Op::Alu { op, x: false } if (op == DIV || op == MOD) && i.k == 0 => {
-                    return Err(bad(at, "division by zero"))
-                }
-                Op::Alu { op, x: false } if (op == LSH || op == RSH) && i.k >= 32 => {
-                    return Err(bad(at, "shift by 32 or more"))
-                }
-                Op::LoadMem | Op::LoadXMem | Op::Store | Op::StoreX if i.k >= 16 => {
+            match exec {
+                Exec::DivK | Exec::ModK if i.k == 0 => return Err(bad(at, "division by zero")),
+                Exec::LshK | Exec::RshK if i.k >= 32 => return Err(bad(at, "shift by 32 or more")),
+                Exec::LdMem | Exec::LdxMem | Exec::St | Exec::Stx if i.k >= 16 => {
                     return Err(bad(at, "scratch memory has 16 words"))
                 }
-                Op::Ja if i.k as usize >= left => return Err(bad(at, "jump out of the program")),
-                Op::Jump { .. } if usize::from(i.jt.max(i.jf)) >= left => {
+                Exec::Ja if i.k as usize >= left => return Err(bad(at, "jump out of the program")),
+                _ if exec.is_conditional() && usize::from(i.jt.max(i.jf)) >= left => {
                     return Err(bad(at, "jump out of the program"))
                 }
-                Op::Kernel if kernel_only.is_none() => kernel_only = Some(at),
+                Exec::Kernel if kernel_only.is_none() => kernel_only = Some(at),
                 _ => {}
             }
+            steps.push(Step {
+                exec,
+                jt: i.jt,
+                jf: i.jf,
+                k: i.k,
+            });
         }
-        if !matches!(ops[n - 1], Op::RetK | Op::RetA) {
+        if !matches!(steps[n - 1].exec, Exec::RetK | Exec::RetA) {
             return Err(bad(n - 1, "a program ends with a return"));
         }
-        check_memory(&insns, &ops)?;
-        let steps = insns
-            .iter()
-            .zip(&ops)
-            .map(|(i, &op)| Step::of(op, i))
-            .collect();
+        check_memory(&steps)?;
         Ok(BpfProgram {
             insns,
             steps,
@@ -412,7 +365,7 @@ impl BpfProgram {
 }
 
 /// An instruction as [`BpfProgram::run`] takes it: one flat operation to
-/// branch on (the classes' decoding done once, by [`Step::of`]), 8 bytes.
+/// branch on (the classes' decoding done once, by [`decode`]), 8 bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Step {
     exec: Exec,
@@ -477,57 +430,20 @@ enum Exec {
     Kernel,
 }
 
-impl Step {
-    /// `i`, whose operation is `op`.
-    fn of(op: Op, i: &Insn) -> Step {
-        let pick = |x: bool, by_k: Exec, by_x: Exec| if x { by_x } else { by_k };
-        let exec = match op {
-            Op::Load { size: 4, indexed } => pick(indexed, Exec::LdW, Exec::LdWInd),
-            Op::Load { size: 2, indexed } => pick(indexed, Exec::LdH, Exec::LdHInd),
-            Op::Load { indexed, .. } => pick(indexed, Exec::LdB, Exec::LdBInd),
-            Op::LoadNoTag => Exec::NoTag,
-            Op::LoadXorX => Exec::XorX,
-            Op::LoadLen => Exec::LdLen,
-            Op::LoadImm => Exec::LdImm,
-            Op::LoadMem => Exec::LdMem,
-            Op::LoadXImm => Exec::LdxImm,
-            Op::LoadXMem => Exec::LdxMem,
-            Op::LoadXLen => Exec::LdxLen,
-            Op::LoadXMsh => Exec::LdxMsh,
-            Op::Store => Exec::St,
-            Op::StoreX => Exec::Stx,
-            Op::Alu { op, x } => match op {
-                ADD => pick(x, Exec::AddK, Exec::AddX),
-                SUB => pick(x, Exec::SubK, Exec::SubX),
-                MUL => pick(x, Exec::MulK, Exec::MulX),
-                DIV => pick(x, Exec::DivK, Exec::DivX),
-                MOD => pick(x, Exec::ModK, Exec::ModX),
-                OR => pick(x, Exec::OrK, Exec::OrX),
-                AND => pick(x, Exec::AndK, Exec::AndX),
-                LSH => pick(x, Exec::LshK, Exec::LshX),
-                RSH => pick(x, Exec::RshK, Exec::RshX),
-                _ => pick(x, Exec::XorK, Exec::XorX),
-            },
-            Op::Neg => Exec::Neg,
-            Op::Ja => Exec::Ja,
-            Op::Jump { op, x } => match op {
-                JEQ => pick(x, Exec::JeqK, Exec::JeqX),
-                JGT => pick(x, Exec::JgtK, Exec::JgtX),
-                JGE => pick(x, Exec::JgeK, Exec::JgeX),
-                _ => pick(x, Exec::JsetK, Exec::JsetX),
-            },
-            Op::RetK => Exec::RetK,
-            Op::RetA => Exec::RetA,
-            Op::Tax => Exec::Tax,
-            Op::Txa => Exec::Txa,
-            Op::Kernel => Exec::Kernel,
-        };
-        Step {
-            exec,
-            jt: i.jt,
-            jf: i.jf,
-            k: i.k,
-        }
+impl Exec {
+    /// A conditional jump (`jt` and `jf` are its targets).
+    fn is_conditional(self) -> bool {
+        matches!(
+            self,
+            Exec::JeqK
+                | Exec::JeqX
+                | Exec::JgtK
+                | Exec::JgtX
+                | Exec::JgeK
+                | Exec::JgeX
+                | Exec::JsetK
+                | Exec::JsetX
+        )
     }
 }
 
@@ -593,68 +509,65 @@ const TAX: u16 = 0x00;
 const TXA: u16 = 0x80;
 
 /// The operation of `i`, if the kernel knows its code.
-fn decode(i: &Insn) -> Option<Op> {
+fn decode(i: &Insn) -> Option<Exec> {
     let c = i.code;
     if c > 0xff {
         return None;
     }
+    // By K or by X, as the code's source bit says.
+    let pick = |by_k: Exec, by_x: Exec| if c & X == X { by_x } else { by_k };
     Some(match c {
         _ if c == LD | W | ABS || c == LD | H | ABS || c == LD | B | ABS => match i.k {
             // The kernel reads an extension whole, whatever the load's
             // size (libpcap's `vlan` loads them as bytes).
-            AD_VLAN_TAG | AD_VLAN_TAG_PRESENT => Op::LoadNoTag,
-            AD_ALU_XOR_X => Op::LoadXorX,
+            AD_VLAN_TAG | AD_VLAN_TAG_PRESENT => Exec::NoTag,
+            AD_ALU_XOR_X => Exec::XorX,
             k if k >= AD_OFF && (k - AD_OFF >= AD_MAX || (k - AD_OFF) % 4 != 0) => return None,
-            k if k >= LL_OFF => Op::Kernel,
-            _ => Op::Load {
-                size: size_of(c),
-                indexed: false,
-            },
+            k if k >= LL_OFF => Exec::Kernel,
+            _ if c & 0x18 == W => Exec::LdW,
+            _ if c & 0x18 == H => Exec::LdH,
+            _ => Exec::LdB,
         },
-        _ if c == LD | W | IND || c == LD | H | IND || c == LD | B | IND => Op::Load {
-            size: size_of(c),
-            indexed: true,
+        _ if c == LD | W | IND => Exec::LdWInd,
+        _ if c == LD | H | IND => Exec::LdHInd,
+        _ if c == LD | B | IND => Exec::LdBInd,
+        _ if c == LD | W | LEN => Exec::LdLen,
+        _ if c == LD | IMM => Exec::LdImm,
+        _ if c == LD | MEM => Exec::LdMem,
+        _ if c == LDX | W | IMM => Exec::LdxImm,
+        _ if c == LDX | W | MEM => Exec::LdxMem,
+        _ if c == LDX | W | LEN => Exec::LdxLen,
+        _ if c == LDX | B | MSH => Exec::LdxMsh,
+        _ if c == ST => Exec::St,
+        _ if c == STX => Exec::Stx,
+        _ if c == ALU | NEG => Exec::Neg,
+        _ if c & 0x07 == ALU => match c & 0xf0 {
+            ADD => pick(Exec::AddK, Exec::AddX),
+            SUB => pick(Exec::SubK, Exec::SubX),
+            MUL => pick(Exec::MulK, Exec::MulX),
+            DIV => pick(Exec::DivK, Exec::DivX),
+            MOD => pick(Exec::ModK, Exec::ModX),
+            OR => pick(Exec::OrK, Exec::OrX),
+            AND => pick(Exec::AndK, Exec::AndX),
+            LSH => pick(Exec::LshK, Exec::LshX),
+            RSH => pick(Exec::RshK, Exec::RshX),
+            XOR => pick(Exec::XorK, Exec::XorX),
+            _ => return None,
         },
-        _ if c == LD | W | LEN => Op::LoadLen,
-        _ if c == LD | IMM => Op::LoadImm,
-        _ if c == LD | MEM => Op::LoadMem,
-        _ if c == LDX | W | IMM => Op::LoadXImm,
-        _ if c == LDX | W | MEM => Op::LoadXMem,
-        _ if c == LDX | W | LEN => Op::LoadXLen,
-        _ if c == LDX | B | MSH => Op::LoadXMsh,
-        _ if c == ST => Op::Store,
-        _ if c == STX => Op::StoreX,
-        _ if c == ALU | NEG => Op::Neg,
-        _ if c & 0x07 == ALU => {
-            let (op, src) = (c & 0xf0, c & 0x08);
-            if !matches!(op, ADD | SUB | MUL | DIV | OR | AND | LSH | RSH | MOD | XOR) {
-                return None;
-            }
-            Op::Alu { op, x: src == X }
-        }
-        _ if c == JMP | JA => Op::Ja,
-        _ if c & 0x07 == JMP => {
-            let (op, src) = (c & 0xf0, c & 0x08);
-            if !matches!(op, JEQ | JGT | JGE | JSET) {
-                return None;
-            }
-            Op::Jump { op, x: src == X }
-        }
-        _ if c == RET | K => Op::RetK,
-        _ if c == RET | A => Op::RetA,
-        _ if c == MISC | TAX => Op::Tax,
-        _ if c == MISC | TXA => Op::Txa,
+        _ if c == JMP | JA => Exec::Ja,
+        _ if c & 0x07 == JMP => match c & 0xf0 {
+            JEQ => pick(Exec::JeqK, Exec::JeqX),
+            JGT => pick(Exec::JgtK, Exec::JgtX),
+            JGE => pick(Exec::JgeK, Exec::JgeX),
+            JSET => pick(Exec::JsetK, Exec::JsetX),
+            _ => return None,
+        },
+        _ if c == RET | K => Exec::RetK,
+        _ if c == RET | A => Exec::RetA,
+        _ if c == MISC | TAX => Exec::Tax,
+        _ if c == MISC | TXA => Exec::Txa,
         _ => return None,
     })
-}
-
-/// The bytes a load of code `c` reads.
-fn size_of(c: u16) -> u8 {
-    match c & 0x18 {
-        W => 4,
-        H => 2,
-        _ => 1,
-    }
 }
 
 /// The kernel's `check_load_and_stores`, step for step: one pass in
@@ -662,11 +575,11 @@ fn size_of(c: u16) -> u8 {
 /// way to its targets, a fall-through its own (a return's too: the
 /// kernel does not tell that the next instruction is not reached from
 /// it, so neither does this).
-fn check_memory(insns: &[Insn], ops: &[Op]) -> Result<(), BpfError> {
+fn check_memory(steps: &[Step]) -> Result<(), BpfError> {
     // What every jump to each instruction brings: all words, for none.
-    let mut masks = vec![u16::MAX; insns.len()];
+    let mut masks = vec![u16::MAX; steps.len()];
     let mut valid = 0u16;
-    for (at, (i, op)) in insns.iter().zip(ops).enumerate() {
+    for (at, i) in steps.iter().enumerate() {
         valid &= masks[at];
         let word = 1u16 << (i.k & 15);
         let mut to = |off: usize| {
@@ -674,16 +587,16 @@ fn check_memory(insns: &[Insn], ops: &[Op]) -> Result<(), BpfError> {
                 *m &= valid;
             }
         };
-        match op {
-            Op::Store | Op::StoreX => valid |= word,
-            Op::LoadMem | Op::LoadXMem if valid & word == 0 => {
+        match i.exec {
+            Exec::St | Exec::Stx => valid |= word,
+            Exec::LdMem | Exec::LdxMem if valid & word == 0 => {
                 return Err(bad(at, "reads a scratch word no way here wrote"))
             }
-            Op::Ja => {
+            Exec::Ja => {
                 to(i.k as usize);
                 valid = u16::MAX;
             }
-            Op::Jump { .. } => {
+            e if e.is_conditional() => {
                 to(usize::from(i.jt));
                 to(usize::from(i.jf));
                 valid = u16::MAX;
