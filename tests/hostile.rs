@@ -116,6 +116,28 @@ fn tiny_segments_and_huge_windows_reassemble_to_the_truth() {
     }
 }
 
+/// Far-ahead segments of huge-window senders keep within the windows
+/// the receivers advertised (the first request within the SYN-ACK's
+/// unscaled 64 KiB): a receive-window check refuses none of them.
+#[test]
+fn huge_windows_pass_the_window_check() {
+    let cfg = GenConfig {
+        seed: 7,
+        conns: 30,
+        concurrent: 10,
+        min_bytes: 60_000,
+        max_bytes: 300_000,
+        reorder: 0.1,
+        loss: 0.05,
+        hostile: Some(Hostile::HugeWindow),
+        ..GenConfig::default()
+    };
+    let (path, truth) = generate("huge-window-checked.pcap", &cfg);
+    let out = run(&path, |o| o.output.window_check = true);
+    assert_eq!(out.stats.reasm_total().segments_rejected, 0);
+    assert_eq!(weft_replay::digest::lines(&out.digests), truth);
+}
+
 #[test]
 fn conflicting_retransmissions_follow_the_policy() {
     let cfg = GenConfig {

@@ -39,7 +39,9 @@ pub enum Hostile {
     /// Data in 1-byte segments.
     TinySegments,
     /// Window scale 14 and every window at its maximum (1 GiB); in each
-    /// message the last segment is sent first, a whole message ahead.
+    /// message the last segment the receiver's window admits is sent
+    /// first, up to a whole message ahead (a SYN-ACK's window is never
+    /// scaled, so a first request's far segment stays within 64 KiB).
     HugeWindow,
 }
 

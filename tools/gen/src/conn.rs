@@ -112,6 +112,11 @@ pub(crate) struct Conn {
     queue: Vec<Pkt>,
     pos: usize,
     flood_off: u64,
+    /// The right edge of each direction's send window, as a stream
+    /// offset: the receiver's latest acknowledgment plus its window.
+    /// A sender never sends past it ([`Conn::emit`] holds a segment
+    /// back until the receiver's acknowledgments open the window).
+    edge: [u64; 2],
 }
 
 fn pick_addrs(rng: &mut Rng, v6: bool) -> (IpAddr, IpAddr) {
@@ -256,6 +261,7 @@ impl Conn {
             queue: Vec::new(),
             pos: 0,
             flood_off: 0,
+            edge: [0; 2],
         }
     }
 
@@ -384,6 +390,17 @@ impl Conn {
         self.halves[d].seq(self.halves[d].next)
     }
 
+    /// The window every segment but a SYN advertises, in bytes (scaled).
+    fn window(&self) -> u64 {
+        u64::from(self.win) << self.ws
+    }
+
+    /// Direction `d`'s receiver acknowledged stream offset `acked` with
+    /// `window` bytes: the sender's right edge moves there, never back.
+    fn open(&mut self, d: usize, acked: u64, window: u64) {
+        self.edge[d] = self.edge[d].max(acked + window);
+    }
+
     fn plan_handshake(&mut self, cfg: &GenConfig, scratch: &mut Vec<u8>) {
         let (c, s) = (self.halves[0].isn, self.halves[1].isn);
         let mut syn = self.ctl(true, flags::SYN, c, 0);
@@ -414,8 +431,12 @@ impl Conn {
         sa.syn_opts = Some((self.ws, self.mss.min(65_535) as u16));
         sa.win = 65_535;
         self.push(sa);
+        // A SYN's window is never scaled: the client's first bytes fit
+        // in the SYN-ACK's 64 KiB until the server's next ACK.
+        self.open(0, self.halves[0].next, u64::from(sa.win));
         let ack = self.ctl(true, flags::ACK, c_next, s.wrapping_add(1));
         self.push(ack);
+        self.open(1, 0, self.window());
         self.phase = if self.kind == Kind::Hostile(Hostile::OooFlood) {
             // The withheld first segment: [0, mss) never appears.
             self.flood_off = u64::from(self.mss);

@@ -171,6 +171,109 @@ fn acks_follow_captured_data() {
     assert!(checked > 100);
 }
 
+/// Data ends past the window its receiver last advertised, or `None`:
+/// each sender keeps within the right edge (acknowledgment plus window,
+/// scaled unless on a SYN) of the last segment its peer sent.
+fn window_overrun(pkts: &[P]) -> Option<String> {
+    type End = (std::net::IpAddr, u16);
+    let mut shift: std::collections::HashMap<End, u8> = Default::default();
+    // The right edge each sender may fill, by the sender's end.
+    let mut edge: std::collections::HashMap<(End, End), u32> = Default::default();
+    for (i, p) in pkts.iter().enumerate() {
+        let (me, peer) = ((p.src, p.sport), (p.dst, p.dport));
+        if p.syn {
+            shift.insert(me, p.wscale.unwrap_or(0));
+            if !p.has_ack {
+                // A new connection on the tuple: no edge for either yet.
+                edge.remove(&(me, peer));
+                edge.remove(&(peer, me));
+            }
+        }
+        let end = p.seq.wrapping_add(p.payload.len() as u32);
+        if !p.syn && !p.payload.is_empty() {
+            if let Some(&e) = edge.get(&(me, peer)) {
+                if (end.wrapping_sub(e) as i32) > 0 {
+                    return Some(format!(
+                        "packet {i} from {me:?}: ends {} bytes past the window",
+                        end.wrapping_sub(e)
+                    ));
+                }
+            }
+        }
+        if p.has_ack && !p.rst {
+            let win = if p.syn {
+                u32::from(p.win)
+            } else {
+                u32::from(p.win) << shift.get(&me).copied().unwrap_or(0)
+            };
+            let e = p.ack.wrapping_add(win);
+            let slot = edge.entry((peer, me)).or_insert(e);
+            // The right edge never moves back.
+            if (e.wrapping_sub(*slot) as i32) > 0 {
+                *slot = e;
+            }
+        }
+    }
+    None
+}
+
+/// Senders never send past the receiver's window, in any mode: a
+/// receiver that checks its window (as weft's `--window-check` does)
+/// takes every byte of the truth. The first request of a huge-window
+/// connection may only use the SYN-ACK's unscaled 64 KiB.
+#[test]
+fn senders_keep_within_the_advertised_window() {
+    let huge = GenConfig {
+        hostile: Some(Hostile::HugeWindow),
+        conns: 30,
+        min_bytes: 60_000,
+        max_bytes: 200_000,
+        ..mixed()
+    };
+    let cases = [
+        ("impaired", impaired()),
+        ("huge-window", huge.clone()),
+        (
+            "huge-window, lossy",
+            GenConfig {
+                loss: 0.1,
+                reorder: 0.2,
+                ..huge
+            },
+        ),
+        (
+            "jumbo segments far reordered",
+            GenConfig {
+                conns: 6,
+                mss: 9000,
+                reorder: 0.3,
+                reorder_window: 64,
+                min_bytes: 300_000,
+                max_bytes: 1_000_000,
+                ..impaired()
+            },
+        ),
+        (
+            "fast open and fins on data",
+            GenConfig {
+                syn_data: 1.0,
+                fin_data: 1.0,
+                loss: 0.1,
+                max_bytes: 200_000,
+                ..impaired()
+            },
+        ),
+    ];
+    for (name, cfg) in cases {
+        let (pcap, truth) = run(&cfg);
+        let pkts = parse_checked(&pcap, &truth);
+        assert_eq!(window_overrun(&pkts), None, "{name}");
+        if cfg.loss == 0.0 {
+            assert_eq!(derive_truth(&pkts, false), truth.lines(), "{name}");
+        }
+    }
+}
+
 #[test]
 fn fins_ride_on_the_last_data_and_the_truth_holds() {
     let cfg = GenConfig {

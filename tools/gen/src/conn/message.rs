@@ -65,8 +65,14 @@ impl Conn {
         self.stamp_sent(d, &mut txs);
         self.reorder(cfg, &mut txs);
         if self.kind == Kind::Hostile(Hostile::HugeWindow) && n >= 2 {
-            // The message's last segment goes first, a whole message ahead.
-            let at = txs.iter().position(|t| t.seg == Some(n - 1));
+            // The message's last segment the window admits goes first, up
+            // to a whole message ahead (the first request's window is
+            // the SYN-ACK's unscaled 64 KiB).
+            let edge = self.edge[d];
+            let last = segs
+                .iter()
+                .rposition(|&(off, len)| off + u64::from(len) <= edge);
+            let at = last.and_then(|j| txs.iter().position(|t| t.seg == Some(j)));
             if let Some(at) = at {
                 let t = txs.remove(at);
                 txs.insert(0, t);
@@ -208,16 +214,55 @@ impl Conn {
     /// Queues the data packets (lost ones left out) and the receiver's ACKs;
     /// with `fin`, the packets that carry the last byte carry a FIN, and
     /// the ACK of the whole message covers it.
+    ///
+    /// A transmission whose end lies past the sender's window when its
+    /// turn comes is held back (lost or not: the receiver gets it when
+    /// the capture would have shown it) and sent as soon as the
+    /// receiver's acknowledgments open the window far enough, before the
+    /// transmissions still to come. It keeps its timestamp: every
+    /// segment before it in sequence carries an older one, so a PAWS
+    /// check refuses it no more than a reordered segment.
     fn emit(&mut self, d: usize, segs: &[(u64, u32)], txs: &[Tx], fin: bool) {
         let r = 1 - d;
         let from_client = d == 0;
         let n = segs.len();
         let end = segs[n - 1].0 + u64::from(segs[n - 1].1);
         let sender_ack = self.next_seq(r);
+        let window = self.window();
+        // The sender's data acknowledges all the peer sent.
+        self.open(r, self.halves[r].next, window);
         let mut received = vec![false; n];
         let mut cum = 0usize;
         let mut since_ack = 0u32;
-        for t in txs {
+        let mut held: Vec<Tx> = Vec::new();
+        let mut rest = txs.iter();
+        loop {
+            let edge = self.edge[d];
+            let fits = |t: &Tx| t.off + u64::from(t.len) <= edge;
+            let t = if let Some(at) = held.iter().position(fits) {
+                held.remove(at)
+            } else if let Some(&t) = rest.next() {
+                if !fits(&t) {
+                    held.push(t);
+                    continue;
+                }
+                t
+            } else if held.is_empty() {
+                break;
+            } else if since_ack > 0 {
+                // Everything sent has arrived: the receiver's ACK of it
+                // (owed, since it acknowledges every second segment)
+                // opens the window.
+                self.ack_to(d, segs, cum, fin, sender_ack);
+                since_ack = 0;
+                continue;
+            } else {
+                // Not reached: the receiver holds every byte below the
+                // edge, and the window is at least a segment wide past
+                // it. Sent anyway rather than never.
+                debug_assert!(false, "a held segment the window never admits");
+                held.remove(0)
+            };
             if !t.lost {
                 let push = match (t.off + u64::from(t.len) == end, fin) {
                     (true, true) => flags::PSH | flags::FIN,
@@ -250,21 +295,28 @@ impl Conn {
             }
             since_ack += 1;
             if cum == old || since_ack >= 2 {
-                let acked = if cum == n {
-                    self.halves[d].seq(end).wrapping_add(u32::from(fin))
-                } else {
-                    self.halves[d].seq(segs[cum].0)
-                };
-                let a = self.ctl(!from_client, flags::ACK, sender_ack, acked);
-                self.push(a);
+                self.ack_to(d, segs, cum, fin, sender_ack);
                 since_ack = 0;
             }
         }
         if since_ack > 0 {
-            let acked = self.halves[d].seq(end).wrapping_add(u32::from(fin));
-            let a = self.ctl(!from_client, flags::ACK, sender_ack, acked);
-            self.push(a);
+            self.ack_to(d, segs, n, fin, sender_ack);
         }
+    }
+
+    /// Queues direction `d`'s receiver's ACK of segments `..cum` (with
+    /// the FIN, when `fin` and `cum` is all of them) and opens the
+    /// sender's window from there.
+    fn ack_to(&mut self, d: usize, segs: &[(u64, u32)], cum: usize, fin: bool, seq: u32) {
+        let n = segs.len();
+        let (off, fin) = match segs.get(cum) {
+            Some(&(off, _)) => (off, false),
+            None => (segs[n - 1].0 + u64::from(segs[n - 1].1), fin),
+        };
+        let acked = self.halves[d].seq(off).wrapping_add(u32::from(fin));
+        let a = self.ctl(d != 0, flags::ACK, seq, acked);
+        self.push(a);
+        self.open(d, off, self.window());
     }
 
     /// Adds the message to the direction's truth, in sequence order.
