@@ -29,7 +29,9 @@ const FCS_PRESENT: u32 = 0x0400_0000;
 /// The classic pcap file header, decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PcapHeader {
-    /// Format version, `(major, minor)`; 2.4 in practice.
+    /// Format version, `(major, minor)`: 2.4 in practice; 2.0 to 2.3,
+    /// and DG/UX's 543.0, store a record's two lengths the other way
+    /// round, and are read as libpcap reads them.
     pub version: (u16, u16),
     /// The largest captured length the writer promised (0: unknown).
     pub snaplen: u32,
@@ -42,6 +44,22 @@ pub struct PcapHeader {
     pub nanos: bool,
     /// The file is big-endian.
     pub big_endian: bool,
+    /// Where a record header keeps the captured length.
+    lengths: Lengths,
+}
+
+/// The order of a record header's two lengths, by version: the fields
+/// were interchanged at 2.3 to match BPF's header, but some writers put
+/// 2.3 in files of the old order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lengths {
+    /// Captured length, then length on the wire (2.4).
+    Captured,
+    /// Length on the wire first (2.0 to 2.2, and DG/UX's 543.0).
+    Wire,
+    /// 2.3: the old order when the first is the larger, since a captured
+    /// length never exceeds the wire's.
+    Either,
 }
 
 impl PcapHeader {
@@ -64,10 +82,13 @@ impl PcapHeader {
             Self::sniff(first4).ok_or(ErrorKind::BadMagic(u32::from_be_bytes(first4)))?;
         let e = endian(big_endian);
         let (major, minor) = (e.u16(b, 4), e.u16(b, 6));
-        if major != 2 {
-            // libpcap reads only version 2 (2.4 in practice) too.
-            return Err(ErrorKind::UnsupportedVersion { major, minor });
-        }
+        let lengths = match (major, minor) {
+            (2, 0..=2) | (543, 0) => Lengths::Wire,
+            (2, 3) => Lengths::Either,
+            (2, _) => Lengths::Captured,
+            // libpcap reads only these too.
+            _ => return Err(ErrorKind::UnsupportedVersion { major, minor }),
+        };
         let word = e.u32(b, 20);
         let fcs_len = (word & FCS_PRESENT != 0).then(|| ((word >> 28) as u8) * 2);
         Ok(PcapHeader {
@@ -77,6 +98,7 @@ impl PcapHeader {
             fcs_len,
             nanos,
             big_endian,
+            lengths,
         })
     }
 
@@ -96,7 +118,12 @@ impl PcapHeader {
     pub(crate) fn parse_record(&self, b: &[u8; RECORD_HEADER_LEN]) -> Result<Record, ErrorKind> {
         let e = endian(self.big_endian);
         let (secs, frac) = (u64::from(e.u32(b, 0)), u64::from(e.u32(b, 4)));
-        let caplen = e.u32(b, 8);
+        let (first, second) = (e.u32(b, 8), e.u32(b, 12));
+        let (caplen, wire_len) = match self.lengths {
+            Lengths::Captured => (first, second),
+            Lengths::Either if first <= second => (first, second),
+            Lengths::Wire | Lengths::Either => (second, first),
+        };
         let limit = self.record_limit();
         if caplen > limit {
             return Err(ErrorKind::OversizedRecord { len: caplen, limit });
@@ -107,7 +134,7 @@ impl PcapHeader {
             ts_nanos: secs * 1_000_000_000 + frac_nanos,
             caplen,
             // A writer that records caplen > wire length is wrong but harmless.
-            wire_len: e.u32(b, 12).max(caplen),
+            wire_len: wire_len.max(caplen),
         })
     }
 }

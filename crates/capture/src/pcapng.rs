@@ -52,7 +52,10 @@ pub struct Interface {
     pub tsresol: u8,
     /// `if_tsoffset`: seconds added to every timestamp. Default 0.
     pub tsoffset: i64,
-    /// `if_fcslen`: bytes of frame check sequence at the end of each packet.
+    /// `if_fcslen` as written: the length of the frame check sequence at
+    /// the end of each packet, in bits as the pcapng specification has it
+    /// (32 for 4 bytes; some writers have put bytes). Unlike
+    /// [`PcapHeader::fcs_len`](crate::PcapHeader::fcs_len), not converted.
     pub fcs_len: Option<u8>,
 }
 
@@ -139,9 +142,9 @@ pub(crate) fn check_len(btype: u32, len: u32) -> Result<Option<u32>, ErrorKind> 
     Ok(Some(limit))
 }
 
-/// Checks the trailing copy of the length (`block` is the whole block).
-pub(crate) fn check_trailer(block: &[u8], e: Endian) -> Result<(), ErrorKind> {
-    let len = e.u32(block, 4);
+/// Checks the trailing copy of the length `len` that [`check_len`]
+/// accepted (`block` is the whole block, `len` bytes).
+pub(crate) fn check_trailer(block: &[u8], len: u32, e: Endian) -> Result<(), ErrorKind> {
     let trailer = e.u32(block, block.len() - 4);
     if trailer != len {
         return Err(ErrorKind::BadBlockLength { len, trailer });
@@ -150,9 +153,10 @@ pub(crate) fn check_trailer(block: &[u8], e: Endian) -> Result<(), ErrorKind> {
 }
 
 /// Decodes a whole, length-checked block of type `btype`, which
-/// `check_len` accepted. The type is the one read for that check, not read
-/// again here: every field of a block is read once, so even bytes that
-/// change under the reader cannot pair a type with another type's length.
+/// `check_len` accepted. The type is the one read for that check, passed
+/// in rather than read again (as the checked length is to
+/// [`check_trailer`]), so a block is decoded as the type its length was
+/// checked for.
 /// `snaplen0` is interface 0's snaplen, for simple packet blocks.
 pub(crate) fn decode(
     btype: u32,

@@ -372,6 +372,87 @@ fn an_unknown_major_version_is_refused() {
     );
 }
 
+/// Files of versions 2.0 to 2.3, and DG/UX's 543.0, keep a record's
+/// length on the wire before its captured length; 2.3 files were written
+/// in both orders, told apart as libpcap tells them (a captured length
+/// is never the larger). Read whole, mapped and trickled, every frame
+/// comes out whole, with its length on the wire; 2.5 is read as 2.4. (A
+/// writer's captured length above the wire's, tolerated in the other
+/// versions, cannot be told apart in 2.3, by libpcap either: left out.)
+#[test]
+fn old_versions_keep_the_lengths_the_other_way_round() {
+    let frames = [
+        (&[0x11u8; 60][..], 1514u32),
+        (&[0x22; 68][..], 68),
+        (&[0x33; 40][..], 90),
+        (&[0x44; 70][..], 64),
+    ];
+    for (major, minor, wire_first) in [
+        (2, 0, [true; 4]),
+        (2, 2, [true; 4]),
+        (543, 0, [true; 4]),
+        (2, 3, [true, false, true, false]),
+        (2, 3, [false; 4]),
+        (2, 4, [false; 4]),
+        (2, 5, [false; 4]),
+    ] {
+        let frames = &frames[..if minor == 3 { 3 } else { 4 }];
+        for big in [false, true] {
+            let mut b = PcapBuilder::new(false, big, 68, 1);
+            let v = |x: u16| {
+                if big {
+                    x.to_be_bytes()
+                } else {
+                    x.to_le_bytes()
+                }
+            };
+            b.bytes[4..6].copy_from_slice(&v(major));
+            b.bytes[6..8].copy_from_slice(&v(minor));
+            for (i, (data, wire)) in frames.iter().enumerate() {
+                let cap = data.len() as u32;
+                let (one, two) = if wire_first[i] {
+                    (*wire, cap)
+                } else {
+                    (cap, *wire)
+                };
+                b.header(7, i as u32, one, two);
+                b.bytes.extend_from_slice(data);
+            }
+            let name = format!("v{major}.{minor}-{big}.pcap");
+            let mut cap = Capture::from_bytes(b.bytes.clone(), &name).unwrap();
+            assert_eq!(cap.pcap_header().unwrap().version, (major, minor));
+            let (got, err) = drain(&mut cap);
+            assert_eq!(err, None, "{name}");
+            let want: Vec<(Vec<u8>, u32)> = frames
+                .iter()
+                .map(|(d, w)| (d.to_vec(), (*w).max(d.len() as u32)))
+                .collect();
+            let seen: Vec<(Vec<u8>, u32)> =
+                got.iter().map(|f| (f.data.clone(), f.wire_len)).collect();
+            assert_eq!(seen, want, "{name}");
+            let path = temp_file(&name, &b.bytes);
+            assert_eq!(
+                drain(&mut Capture::open(&path).unwrap()).0,
+                got,
+                "{name} mapped"
+            );
+            assert_eq!(drain(&mut trickled(b.bytes)).0, got, "{name} trickled");
+        }
+    }
+    // libpcap reads 543 only as 543.0.
+    let mut b = PcapBuilder::new(false, false, 65535, 1);
+    b.bytes[4..6].copy_from_slice(&543u16.to_le_bytes());
+    b.bytes[6..8].copy_from_slice(&1u16.to_le_bytes());
+    let err = Capture::from_bytes(b.bytes, "v543.1.pcap").unwrap_err();
+    assert_eq!(
+        err.kind,
+        ErrorKind::UnsupportedVersion {
+            major: 543,
+            minor: 1
+        }
+    );
+}
+
 #[test]
 fn capture_is_send() {
     fn send<T: Send>() {}

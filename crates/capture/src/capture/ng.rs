@@ -100,7 +100,7 @@ impl Capture {
             unreachable!("pcapng reader on a classic pcap");
         };
         let block = &self.input.peek()[..n];
-        pcapng::check_trailer(block, *endian).map_err(at)?;
+        pcapng::check_trailer(block, len, *endian).map_err(at)?;
         let snaplen0 = interfaces.first().map(|i| i.snaplen);
         let decoded = pcapng::decode(btype, block, *endian, snaplen0).map_err(at)?;
         let span = self.input.take(n);
