@@ -798,6 +798,20 @@ struct WorkerHandle<F> {
     told: Timestamp,
 }
 
+/// A worker's thread never outlives its handle: dropped with the thread
+/// still running (a `build` that fails part way, a spawn error or a
+/// panicking factory), the handle closes the ring, so the worker
+/// completes its streams and ends, and joins it. The engine's own paths
+/// close and join their workers first, all rings at once.
+impl<F> Drop for WorkerHandle<F> {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
 enum Mode<F: StreamFactory> {
     Inline(Box<Inline<F>>),
     Workers(Vec<WorkerHandle<F>>),
@@ -1006,7 +1020,9 @@ const PANICKED_HERE: &str = "a stream handler panicked on the dispatcher's threa
 ///
 /// The engine itself is the dispatcher: its methods run on the caller's
 /// thread, and so do worker 0's stream handlers when the dispatcher runs
-/// it ([`EngineBuilder::dispatcher_works`]). It is `Send` when the factory is (it can be moved to a reader
+/// it ([`EngineBuilder::dispatcher_works`]). It is `Send` when the factory
+/// and its streams are (an inline engine, or a dispatcher that works, holds
+/// streams on the caller's thread; it can then be moved to a reader
 /// thread) but not `Sync`.
 ///
 /// ```
@@ -1709,7 +1725,16 @@ impl<F: StreamFactory> Engine<F> {
     /// Drains the rings, closes every connection (each open stream's
     /// `complete` is called once), joins the workers and returns their
     /// factories and the stats. A handler panic on one worker is returned
-    /// as an error after the other workers finished.
+    /// as an error after the other workers finished; inline, a panic in
+    /// the handlers `finish` itself runs (the last batch, timers, the
+    /// completions) is returned as worker 0's.
+    ///
+    /// An engine dropped without `finish` stops its ring workers as
+    /// `finish` does (each is told the last packet time and completes its
+    /// streams, every frame dispatched to it processed), but returns
+    /// nothing; an inline engine, or worker 0 of a dispatcher that works,
+    /// dropped so completes no streams: their handlers would run inside
+    /// `drop`.
     pub fn finish(mut self) -> Result<EngineReport<F>, EngineError> {
         if let Mode::Inline(i) = &self.mode {
             if i.running {
@@ -1736,8 +1761,27 @@ impl<F: StreamFactory> Engine<F> {
         // Capture is over: what is gathered waits for room even in drop
         // mode (dropping it would lose frames for no one's sake).
         let now = self.now;
-        self.tick_with(now, Backpressure::Block);
-        self.flush_with(Backpressure::Block);
+        if let Mode::Inline(_) = self.mode {
+            // Inline, the handlers run here: the last batch, the timers
+            // and every stream's completion. A panic in them comes back
+            // as the error, as from a worker.
+            let last = || {
+                self.tick_with(now, Backpressure::Block);
+                self.flush_with(Backpressure::Block);
+                if let Mode::Inline(i) = &mut self.mode {
+                    i.p.flush_all();
+                }
+            };
+            if let Err(e) = catch_unwind(AssertUnwindSafe(last)) {
+                return Err(EngineError::WorkerPanicked {
+                    worker: 0,
+                    message: worker::panic_message(e),
+                });
+            }
+        } else {
+            self.tick_with(now, Backpressure::Block);
+            self.flush_with(Backpressure::Block);
+        }
         let mut report = EngineReport {
             factories: Vec::new(),
             stats: EngineStats::default(),
@@ -1745,9 +1789,8 @@ impl<F: StreamFactory> Engine<F> {
         report.stats.dispatch = std::mem::take(&mut self.stats);
         let mode = std::mem::replace(&mut self.mode, Mode::Workers(Vec::new()));
         match mode {
-            Mode::Inline(mut i) => {
-                let p = &mut i.p;
-                p.flush_all();
+            Mode::Inline(i) => {
+                let p = &i.p;
                 report.stats.frames.push(p.frame_stats().clone());
                 report.stats.reasm.push(p.reassembler().stats());
                 report.stats.pinned.push(false);
@@ -1838,9 +1881,20 @@ impl<F: StreamFactory> Engine<F> {
 impl<F: StreamFactory> Drop for Engine<F> {
     fn drop(&mut self) {
         // An engine dropped without `finish` still stops its threads,
-        // after pushing what each gathered (unless unwinding: a full ring
-        // must not hold up a panic), so ring workers complete their
-        // streams with every frame dispatched to them.
+        // after pushing what each gathered and the last packet time, as
+        // `finish` does (unless unwinding: a full ring must not hold up a
+        // panic), so ring workers fire the timers due by then and complete
+        // their streams with every frame dispatched to them.
+        if let Mode::Workers(_) = self.mode {
+            if !std::thread::panicking() {
+                // Worker 0 of a dispatcher that works is not finished
+                // (documented): only the rings are told.
+                let local = self.local.take();
+                let now = self.now;
+                self.tick_with(now, Backpressure::Block);
+                self.local = local;
+            }
+        }
         if let Mode::Workers(ws) = &mut self.mode {
             if !std::thread::panicking() {
                 for (i, w) in ws.iter_mut().enumerate() {

@@ -30,6 +30,13 @@
 //! timeout behind such a pile can fire at another point of a flow's
 //! segments.
 //!
+//! Timer-driven callbacks (flush and idle timeouts) carry the same bytes
+//! in every mode but not the same moment: inline they come at the first
+//! frame past the deadline, on a worker at its next own frame or tick
+//! (every [`EngineBuilder::tick_ns`] of packet time), so their
+//! [`Context::ts`](weft_reasm::Context::ts) can be later, and a flush
+//! timeout's runs of held data can come as fewer, longer deliveries.
+//!
 //! ```
 //! use weft_engine::{Pipeline, PipelineConfig};
 //! use weft_reasm::{ConnInfo, Context, ScatterGather, Segment, Stream, StreamFactory};
@@ -55,8 +62,10 @@
 //! assert_eq!(p.frame_stats().frames, 1);
 //! ```
 //!
-//! Thread safety: a [`Pipeline`] is `Send` (when its factory and streams
-//! are) and owned by one thread.
+//! Thread safety: a [`Pipeline`] is owned by one thread. It is `Send` when
+//! its factory, its streams and its page pool are: with a
+//! [`HeapPool`](weft_reasm::HeapPool) (`Pipeline::with_pool`), not with
+//! the default pool, whose arena is bound to the thread that mapped it.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -1920,6 +1920,47 @@ fn an_inline_engine_is_poisoned_by_a_caught_handler_panic() {
     }
 }
 
+/// Inline, the handlers `finish` runs (the last, unfilled batch and every
+/// open stream's completion) may panic too: the panic comes back as
+/// worker 0's error, as from any worker, not as an unwinding `finish`.
+#[test]
+fn an_inline_finish_returns_a_handler_panic_as_an_error() {
+    // Two connections left open, in a block: fewer frames than a batch,
+    // so they are first processed inside `finish`.
+    let mut open = Vec::new();
+    for port in [6000, 6001] {
+        let data: Vec<_> = (0..4).map(|k| (k % 2 == 0, (k / 2) * 10, 10, 0)).collect();
+        open.extend(conn_frames(port, &data));
+    }
+    for (bad, text) in [
+        (
+            Behaviour {
+                panic_on: Some((0, 1)),
+                ..Behaviour::default()
+            },
+            "handler failure on purpose",
+        ),
+        (
+            Behaviour {
+                panic_on_complete: Some(0),
+                ..Behaviour::default()
+            },
+            "completion failure on purpose",
+        ),
+    ] {
+        let (bytes, at) = one_block(&open);
+        let r = bounded(60, move || {
+            run_feeding(EngineBuilder::new().workers(0), bad, |e| {
+                e.set_block(Arc::new(bytes));
+                for &(off, len, ts) in &at {
+                    e.dispatch_in_block(LinkType::Ethernet, off, len, ts);
+                }
+            })
+        });
+        expect_panic_of(&r, 0, text);
+    }
+}
+
 /// A dispatcher that runs worker 0 itself keeps exactly the flows the
 /// table gives worker 0 and hands the rest on as a dispatcher feeding
 /// rings does (the same per-worker counts, statistics and dispatch hashes
@@ -2432,4 +2473,110 @@ fn divided_fanout_workers_keep_every_flow_they_read() {
             |_| (),
         );
     assert!(matches!(weighted, Err(EngineError::Setting(_))));
+}
+
+/// A `build` that fails part way (here the factory of the third worker
+/// panics) leaves no thread behind: the workers already started are
+/// closed and joined before the panic leaves `build`, so their factories
+/// are gone by then (each takes a while to drop, so a detached thread
+/// would still hold its own).
+#[test]
+fn a_failed_build_joins_the_workers_it_started() {
+    static DROPPED: AtomicU64 = AtomicU64::new(0);
+    struct Slow;
+    impl Drop for Slow {
+        fn drop(&mut self) {
+            std::thread::sleep(Duration::from_millis(200));
+            DROPPED.fetch_add(1, Relaxed);
+        }
+    }
+    struct Quiet;
+    impl Stream for Quiet {
+        fn reassembled(&mut self, _: &mut ScatterGather<'_>, _: &Context) {}
+    }
+    struct SlowFactory(#[allow(dead_code)] Slow);
+    impl StreamFactory for SlowFactory {
+        type Stream = Quiet;
+        fn new_stream(&mut self, _: &ConnInfo, _: &Segment<'_>, _: &Context) -> Quiet {
+            Quiet
+        }
+    }
+    let built = bounded(60, || {
+        std::panic::catch_unwind(|| {
+            EngineBuilder::new().workers(3).pin(false).build(|i| {
+                assert!(i < 2, "the third factory fails");
+                SlowFactory(Slow)
+            })
+        })
+        .is_err()
+    });
+    assert!(built, "the factory's panic leaves build");
+    assert_eq!(DROPPED.load(Relaxed), 2, "both started workers joined");
+}
+
+/// Dropped without `finish`, ring workers are still told the last packet
+/// time before their rings close, as `finish` tells them: a connection
+/// idle past its timeout by then completes as timed out, not as flushed.
+/// (Ticks are set too far apart to come while frames are dispatched.)
+#[test]
+fn a_dropped_engine_tells_its_workers_the_last_packet_time() {
+    use std::sync::Mutex;
+    use weft_reasm::Cause;
+    type Causes = Arc<Mutex<Vec<(u16, Cause)>>>;
+    struct Noting(u16, Causes);
+    impl Stream for Noting {
+        fn reassembled(&mut self, _: &mut ScatterGather<'_>, _: &Context) {}
+        fn complete(&mut self, ctx: &Context) -> bool {
+            self.1.lock().unwrap().push((self.0, ctx.cause));
+            true
+        }
+    }
+    struct NotingFactory(Causes);
+    impl StreamFactory for NotingFactory {
+        type Stream = Noting;
+        fn new_stream(&mut self, c: &ConnInfo, _: &Segment<'_>, _: &Context) -> Noting {
+            let port = c.key.hi_port();
+            Noting(port, self.0.clone())
+        }
+    }
+    // One connection on each worker: the first idle from 1 s, the second
+    // sending at 100 s.
+    let (idle, busy) = (port_for(2, 0, 7000), port_for(2, 1, 7000));
+    let mut frames = conn_frames(idle, &[(true, 0, 10, 1)]);
+    frames.extend(conn_frames(busy, &[(true, 0, 10, 100)]).split_off(3));
+    frames.sort_by_key(|f| f.1);
+    let mut cfg = PipelineConfig::default();
+    cfg.reasm.idle_timeout_ns = Some(10_000_000_000);
+    let causes = |finish: bool| {
+        let frames = frames.clone();
+        let cfg = cfg.clone();
+        bounded(60, move || {
+            let seen = Causes::default();
+            let s = seen.clone();
+            let mut e = EngineBuilder::new()
+                .workers(2)
+                .pin(false)
+                .tick_ns(1_000_000_000_000)
+                .pipeline(cfg)
+                .build(move |_| NotingFactory(s.clone()))
+                .unwrap();
+            for (f, ts) in &frames {
+                e.dispatch(LinkType::Ethernet, f, *ts);
+            }
+            if finish {
+                e.finish().unwrap();
+            } else {
+                drop(e);
+            }
+            let mut seen = seen.lock().unwrap().clone();
+            seen.sort_by_key(|c| c.0);
+            seen
+        })
+    };
+    let finished = causes(true);
+    assert!(
+        finished.contains(&(idle, Cause::IdleTimeout)),
+        "{finished:?}"
+    );
+    assert_eq!(causes(false), finished);
 }
