@@ -347,3 +347,82 @@ fn retransmissions_are_checked_alike_in_every_mode() {
         }
     }
 }
+
+/// A capture split by direction into two files, as a tap that sends each
+/// direction to its own port is captured: read merged, in time order,
+/// they reassemble to the truth and to what the whole capture gives,
+/// frame verdicts included, inline and with workers, named in either
+/// order; read one after the other they do not. Fanout workers cannot
+/// merge (a usage error).
+#[test]
+fn captures_of_each_direction_merge_into_the_whole() {
+    use std::net::IpAddr;
+    use weft_capture::Capture;
+    use weft_wire::{decode, DecodeOptions, Decoded, LinkType};
+    let (path, truth) = generate("whole.pcap", &impaired(47));
+    let bytes = std::fs::read(&path).unwrap();
+    let (mut to_server, mut to_client) = (bytes[..24].to_vec(), bytes[..24].to_vec());
+    let mut cap = Capture::open(&path).unwrap();
+    let opts = DecodeOptions::default();
+    while let Some(f) = cap.next_frame() {
+        let f = f.unwrap();
+        let record = f.offset as usize..f.offset as usize + 16 + f.data.len();
+        // The generator's clients are 10/8 and 2001:db8:c0xx::/48.
+        let from_client = match decode(LinkType::Ethernet, f.data, &opts) {
+            Ok(Decoded::Tcp(p)) => match p.key.src(p.dir).0 {
+                IpAddr::V4(a) => a.octets()[0] == 10,
+                IpAddr::V6(a) => a.segments()[2] & 0xff00 == 0xc000,
+            },
+            _ => true,
+        };
+        let out = if from_client {
+            &mut to_server
+        } else {
+            &mut to_client
+        };
+        out.extend_from_slice(&bytes[record]);
+    }
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let (a, b) = (dir.join("to-server.pcap"), dir.join("to-client.pcap"));
+    std::fs::write(&a, &to_server).unwrap();
+    std::fs::write(&b, &to_client).unwrap();
+    assert!(to_server.len() > 100_000 && to_client.len() > 100_000);
+    let whole = digest(&path, 0, 4096, Dispatch::Auto);
+    assert_eq!(whole.digests, truth);
+    let read = |files: &[&std::path::PathBuf], merge: bool, workers: usize, d: Dispatch| {
+        let mut o = ReplayOptions {
+            merge,
+            ..ReplayOptions::default()
+        };
+        o.output.digest = true;
+        o.engine.workers = Some(workers);
+        o.engine.dispatch = d;
+        o.engine.ring_capacity = 64;
+        let files: Vec<_> = files.iter().map(|p| p.to_path_buf()).collect();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        weft_replay::app::replay(&files, &o, &stop, &mut |_, _, _| {}).map(|out| {
+            assert!(out.capture_errors.is_empty());
+            assert!(out.stats.reasm_total().balanced());
+            Run {
+                digests: lines(&out.digests),
+                verdicts: Verdicts::of(&out.stats),
+            }
+        })
+    };
+    for (workers, d) in [
+        (0, Dispatch::Auto),
+        (2, Dispatch::Ring),
+        (2, Dispatch::Hybrid),
+    ] {
+        for files in [[&a, &b], [&b, &a]] {
+            let got = read(&files, true, workers, d).unwrap();
+            assert_eq!(got, whole, "{workers} workers, {d:?}, {files:?}");
+        }
+    }
+    let apart = read(&[&a, &b], false, 0, Dispatch::Auto).unwrap();
+    assert_ne!(apart.digests, truth, "read one after the other");
+    assert!(matches!(
+        read(&[&a, &b], true, 2, Dispatch::Fanout),
+        Err(weft_replay::app::RunError::NoFanout)
+    ));
+}

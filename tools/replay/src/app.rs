@@ -1,5 +1,7 @@
 //! One replay run: captures → engine → outputs, with stats.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -47,6 +49,13 @@ pub struct ReplayOptions {
     /// the kernel runs it on each socket, unless [`LiveInput`]'s options
     /// name a filter of their own.
     pub filter: Option<BpfProgram>,
+    /// Read the capture files as one, their frames in time order (each
+    /// file's own order kept; of frames stamped alike, the file named
+    /// first goes first), as captures of one link taken at several points
+    /// are read: a tap's two directions in two files, or sensors' files
+    /// of the same hours. Without it the files are read one after
+    /// another. Frames are copied out of the files; no fanout workers.
+    pub merge: bool,
 }
 
 /// The result of a run.
@@ -100,7 +109,7 @@ pub enum RunError {
     /// The engine failed (a handler panicked, a thread could not start).
     Engine(EngineError),
     /// Fanout dispatch was asked for an input every worker cannot read
-    /// itself (standard input, a compressed capture), with no workers, or with
+    /// itself (standard input, a compressed capture, merged captures), with no workers, or with
     /// drop backpressure (fanout workers have no ring to drop from: a slow
     /// one holds the others back).
     NoFanout,
@@ -121,7 +130,7 @@ impl std::fmt::Display for RunError {
             RunError::NoFanout => f.write_str(
                 "fanout dispatch needs at least one worker, blocking backpressure, and input \
                  every worker can read itself (files it can map, or a live interface; not \
-                 standard input or compressed files)",
+                 standard input, compressed files or merged captures)",
             ),
             RunError::Live(e) => f.write_str(e),
         }
@@ -344,9 +353,10 @@ fn run<C: Check>(
     progress: Progress<'_>,
 ) -> Result<Outcome, RunError> {
     let (total, mapped) = match &input {
+        // Merged captures have one reader, which copies their frames.
         Input::Files(opened) => (
             opened.iter().map(Capture::total_len).sum(),
-            opened.iter().all(Capture::is_mapped),
+            !opts.merge && opened.iter().all(Capture::is_mapped),
         ),
         // Fanout workers read sockets of their own: there is one each.
         #[cfg(target_os = "linux")]
@@ -437,6 +447,7 @@ fn run<C: Check>(
                             stop,
                             group: Some((i, &abreast)),
                             filter: opts.filter.as_ref(),
+                            merge: false,
                         };
                         me.feed_all(engine, caps, &mut |read, frames| {
                             if i == 0 {
@@ -485,6 +496,7 @@ fn run<C: Check>(
                 stop,
                 group: None,
                 filter: opts.filter.as_ref(),
+                merge: opts.merge,
             };
             let live = &mut out.live;
             let feed = |engine: &mut Engine<_>| match input {
@@ -717,6 +729,9 @@ struct Reading<'a> {
     group: Option<(usize, &'a Abreast)>,
     /// Frames this rejects are not dispatched ([`ReplayOptions::filter`]).
     filter: Option<&'a BpfProgram>,
+    /// The captures are read as one, in time order
+    /// ([`ReplayOptions::merge`]).
+    merge: bool,
 }
 
 /// What one thread's reading of the captures came to.
@@ -754,6 +769,9 @@ impl Reading<'_> {
         captures: Vec<Capture>,
         report: &mut dyn FnMut(u64, u64),
     ) -> Fed {
+        if self.merge {
+            return self.feed_merged(engine, captures, report);
+        }
         let mut fed = Fed::default();
         let mut pacer = Pacer::new(self.pace);
         let mut cut = u64::MAX;
@@ -793,6 +811,68 @@ impl Reading<'_> {
                 Err(err) => fed.errors.push(err),
             }
         }
+        fed
+    }
+
+    /// Feeds the frames of every capture to `engine` in time order
+    /// ([`ReplayOptions::merge`]), calling `report(bytes read, frames)`
+    /// every [`PROGRESS_EVERY`] frames; stops early when the stop flag is
+    /// set. A capture that fails ends there, its error kept; the others
+    /// go on. Frames are copied: one waits from each capture at a time,
+    /// and a mapped capture's pages are unmapped behind its reader (a
+    /// helper reading ahead of each would be a thread a file).
+    fn feed_merged<F: StreamFactory>(
+        &self,
+        engine: &mut Engine<F>,
+        mut caps: Vec<Capture>,
+        report: &mut dyn FnMut(u64, u64),
+    ) -> Fed {
+        let mut fed = Fed::default();
+        let mut pacer = Pacer::new(self.pace);
+        let mut heads: Vec<Head> = caps.iter().map(|_| Head::new()).collect();
+        // The earliest waiting frame first; of frames stamped alike, the
+        // first capture's.
+        let mut order = BinaryHeap::with_capacity(caps.len());
+        for (i, (cap, head)) in caps.iter_mut().zip(&mut heads).enumerate() {
+            if self.paging != Paging::None {
+                cap.start_unmapping_behind();
+            }
+            cap.set_prefetch(Prefetch::Stream);
+            if head.pull(cap, &mut fed.errors) {
+                order.push(Reverse((head.ts, i)));
+            }
+        }
+        let read = |caps: &[Capture]| caps.iter().map(Capture::bytes_read).sum::<u64>();
+        while let Some(Reverse((ts, i))) = order.pop() {
+            let head = &heads[i];
+            pacer.wait(ts, self.stop);
+            let keep = match self.filter {
+                Some(f) => head
+                    .data
+                    .len()
+                    .min(f.run(&head.data, head.wire_len) as usize),
+                None => head.data.len(),
+            };
+            fed.filtered += u64::from(keep == 0);
+            if keep > 0 {
+                engine.dispatch_wire(head.link, &head.data[..keep], head.wire_len, ts);
+            }
+            fed.frames += 1;
+            if heads[i].pull(&mut caps[i], &mut fed.errors) {
+                order.push(Reverse((heads[i].ts, i)));
+            }
+            if fed.frames % CHECK_EVERY != 0 {
+                continue;
+            }
+            if fed.frames % PROGRESS_EVERY == 0 {
+                report(read(&caps), fed.frames);
+            }
+            if self.stop.load(Ordering::Relaxed) {
+                fed.interrupted = true;
+                break;
+            }
+        }
+        fed.bytes = read(&caps);
         fed
     }
 
@@ -897,6 +977,46 @@ impl Reading<'_> {
                 if at >= *cut {
                     return Ok(false);
                 }
+            }
+        }
+    }
+}
+
+/// A capture's next frame, copied out of it, while merged captures wait
+/// for their turns ([`Reading::feed_merged`]).
+struct Head {
+    ts: Timestamp,
+    link: LinkType,
+    wire_len: u32,
+    data: Vec<u8>,
+}
+
+impl Head {
+    fn new() -> Head {
+        Head {
+            ts: Timestamp(0),
+            link: LinkType::Ethernet,
+            wire_len: 0,
+            data: Vec::new(),
+        }
+    }
+
+    /// Reads `cap`'s next frame into this head: false at its end, or at
+    /// an error (kept in `errors`).
+    fn pull(&mut self, cap: &mut Capture, errors: &mut Vec<CaptureError>) -> bool {
+        match cap.next_frame() {
+            None => false,
+            Some(Err(e)) => {
+                errors.push(e);
+                false
+            }
+            Some(Ok(f)) => {
+                self.ts = Timestamp(f.ts_nanos);
+                self.link = LinkType::from_raw(f.link_type);
+                self.wire_len = f.wire_len;
+                self.data.clear();
+                self.data.extend_from_slice(f.data);
+                true
             }
         }
     }

@@ -192,13 +192,20 @@ struct Args {
     /// ends the process). Costs a copy of each frame; no fanout workers.
     #[arg(long)]
     no_map: bool,
+    /// Read the capture files as one, their frames in time order (each
+    /// file's own order kept; of frames stamped alike, the file named
+    /// first goes first): captures of one link taken at several points,
+    /// e.g. a tap's two directions in two files. Default: one file after
+    /// another. Costs a copy of each frame; no fanout workers.
+    #[arg(long, conflicts_with = "interface")]
+    merge: bool,
     /// Only read every frame and touch each byte once, then print the
     /// counts and time on standard error: the floor for comparisons.
     #[arg(long, conflicts_with_all = [
         "digest", "conflicts", "write_flows", "json", "pace", "workers", "inline", "dispatch",
         "table_weights", "stats", "config", "overlap_policy", "defrag_policy", "urgent",
         "drop_short_on_wire", "accept_source_routed", "refuse_zero_ip_length", "memcap",
-        "midstream", "paws", "window_check", "retransmit_check", "depth", "interface",
+        "midstream", "paws", "window_check", "retransmit_check", "depth", "interface", "merge",
     ])]
     read_only: bool,
 }
@@ -277,6 +284,7 @@ fn options(args: &Args) -> Result<ReplayOptions, String> {
     o.pace = args.pace;
     o.no_readahead = args.no_readahead;
     o.no_map = args.no_map;
+    o.merge = args.merge;
     Ok(o)
 }
 

@@ -375,6 +375,11 @@ fn usage_errors_are_exit_2() {
     // can read.
     let o = run(&["--dispatch", "fanout", "--inline"], &sample());
     assert_eq!(o.status.code(), Some(2));
+    let o = run(&["--dispatch", "fanout", "-w2", "--merge"], &sample());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("merged captures"));
+    let o = bin().args(["--merge", "-i", "lo"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
     let drop_cfg = tmp("drop.toml");
     std::fs::write(&drop_cfg, "backpressure = \"drop\"\n").unwrap();
     let o = bin()
@@ -456,6 +461,24 @@ fn several_captures_with_a_damaged_one_agree_in_every_mode() {
     assert_eq!(seen[1], seen[0]);
     assert_eq!(seen[2], seen[0]);
     assert_eq!(seen[3], seen[0]);
+    // Merged, the damaged capture ends at its damage while the others go
+    // on: the same frames are read (in another order), the damage named
+    // once.
+    for mode in [&["--inline"][..], &["-w3"]] {
+        let o = bin()
+            .args(["--json", "--merge"])
+            .args(mode)
+            .arg(sample())
+            .arg(&cut)
+            .arg(&lossy)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{mode:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(err.matches("cut-middle.pcap").count(), 1, "{mode:?}: {err}");
+        let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+        assert_eq!(v["dispatch"]["frames"], seen[0].1, "{mode:?}");
+    }
 }
 
 /// Table weights place flows: a weight of 0 gives a worker none, the
