@@ -323,7 +323,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             let quiet = self.quiet(i);
             let c = self.table.get(i);
             if !(c.closed || answered || self.is_reuse(c, seg, quiet)) {
-                if self.ignores_syn(c, seg, quiet) {
+                if self.ignores_syn(c, seg) {
                     if !seg.flags.ack() {
                         self.note_ignored_syn(i, seg);
                     }
@@ -357,6 +357,13 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             let st = &mut self.core.stats;
             st.segments_no_conn += 1;
             st.dropped[DropReason::AfterClose.index()] += seg.payload.len() as u64;
+            return None;
+        }
+        if !syn && !seg.flags.ack() {
+            // Data without ACK, which no receiver takes (`on_segment`).
+            let st = &mut self.core.stats;
+            st.segments_no_ack += 1;
+            st.dropped[DropReason::NoAck.index()] += seg.payload.len() as u64;
             return None;
         }
         if !syn && !self.core.cfg.midstream {
@@ -468,12 +475,16 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
     /// taken to start the stream anew. Taken, one forged SYN made every
     /// later byte of the real stream fall before the new start or out of
     /// window: the stream went unseen from there on. A new ISN still
-    /// starts anew once the connection is closing, fell quiet, or when
-    /// nothing was heard from the peer yet (a handshake retried before any
-    /// answer); see [`is_reuse`](Self::is_reuse) and `on_syn`. `seg` is a
-    /// SYN.
-    fn ignores_syn(&self, c: &ConnOf<F, P>, seg: &Segment<'_>, quiet: bool) -> bool {
-        if quiet || closing(c) {
+    /// starts anew once the connection is closing, carried data and fell
+    /// quiet, or when nothing was heard from the peer yet (a handshake
+    /// retried before any answer); see [`is_reuse`](Self::is_reuse) and
+    /// `on_syn`. `seg` is a SYN.
+    fn ignores_syn(&self, c: &ConnOf<F, P>, seg: &Segment<'_>) -> bool {
+        // Quiet or not: a quiet connection that carried data was taken as
+        // reused before; one that carried none, with the peer's answer
+        // seen, gets the receiver's answer to a SYN (a challenge ACK), and
+        // a restarted client's RST then closes it.
+        if closing(c) {
             return false;
         }
         let h = &c.halves[di(seg.dir)];
@@ -594,6 +605,17 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             st.dropped[DropReason::OutOfWindow.index()] += seg.payload.len() as u64;
             return;
         }
+        // A receiver drops a segment without ACK whole, but a SYN or a RST
+        // (RFC 9293 3.10.7.4, fifth step; a client awaiting its SYN-ACK
+        // too): taken, its bytes stood for a stream the host never read,
+        // and its FIN ended one it went on reading. Before the stream's
+        // `accept`, so no validator takes it either.
+        if !seg.flags.ack() && !seg.flags.syn() && !seg.flags.rst() {
+            let st = &mut self.core.stats;
+            st.segments_no_ack += 1;
+            st.dropped[DropReason::NoAck.index()] += seg.payload.len() as u64;
+            return;
+        }
         let conn = self.table.get_mut(i);
         let direction = conn.direction(d);
         let next_seq = conn.halves[di(d)].next_seq();
@@ -646,6 +668,12 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             let conn = self.table.get_mut(i);
             self.core
                 .drop_bytes(conn, d, DropReason::SynRefused, len, ctx);
+        } else if seg.flags.rst() && !seg.payload.is_empty() {
+            // The receiver resets the connection and reads none of it:
+            // delivered, a RST could carry bytes the host never saw.
+            let len = seg.payload.len() as u64;
+            let conn = self.table.get_mut(i);
+            self.core.drop_bytes(conn, d, DropReason::OnRst, len, ctx);
         } else if !seg.payload.is_empty() {
             self.on_data(i, seg, ctx);
         }
@@ -667,14 +695,12 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             let conn = self.table.get_mut(i);
             let h = &mut conn.halves[di(d)];
             if let Some(start) = h.offset_of(seg.data_seq()) {
-                // Past its payload, captured or not (as a FIN). A bare RST
-                // one past a pending FIN follows that FIN, which took the
-                // sequence number before it: the data ended at the FIN.
-                let mut end = start + seg.payload.len() as i64 + i64::from(seg.payload_missing);
-                if seg.payload.is_empty()
-                    && seg.payload_missing == 0
-                    && h.pending_fin().is_some_and(|p| end == p as i64 + 1)
-                {
+                // At its own sequence number: its payload, captured or
+                // not, is not the stream's (dropped above). A RST one past
+                // a pending FIN follows that FIN, which took the sequence
+                // number before it: the data ended at the FIN.
+                let mut end = start;
+                if h.pending_fin().is_some_and(|p| end == p as i64 + 1) {
                     end -= 1;
                 }
                 let beyond = |e: u64| e <= end as u64;
@@ -1415,12 +1441,19 @@ fn note_urgent<Pg>(h: &mut Half<Pg>, seg: &Segment<'_>, max_window: u32) {
 }
 
 /// A late or retransmitted SYN of this very stream: its ISN is the one
-/// seen, or sits just before the stream's first byte (a capture that
-/// shows the SYN after data it preceded on the wire).
+/// seen, or, for a stream picked up from its data before any SYN of it
+/// was seen, sits just before the stream's first byte (a capture that
+/// shows the SYN after data it preceded on the wire). Once a SYN was
+/// seen, one with another ISN just before it is not the same: taken, it
+/// moved the stream's start back over bytes sent ahead of the real ones,
+/// which the receiver drops as old.
 fn is_same_syn<Pg>(h: &Half<Pg>, seg: &Segment<'_>) -> bool {
-    h.isn == Some(seg.seq)
-        || h.offset_of(seg.seq + 1)
-            .is_some_and(|off| (-(1 << 20)..=0).contains(&off))
+    match h.isn {
+        Some(isn) => isn == seg.seq,
+        None => h
+            .offset_of(seg.seq + 1)
+            .is_some_and(|off| (-(1 << 20)..=0).contains(&off)),
+    }
 }
 
 /// Either side sent a FIN, or a half is closed.

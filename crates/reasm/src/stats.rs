@@ -30,11 +30,19 @@ pub enum DropReason {
     /// ([`Config::depth`](crate::Config::depth)), or where its stream
     /// handler stopped it ([`ScatterGather::stop`](crate::ScatterGather::stop)).
     Stopped,
+    /// Carried by a segment without the ACK flag (but a SYN or a RST):
+    /// every receiver drops such a segment whole, its FIN too (RFC 9293
+    /// 3.10.7.4, fifth step), so its bytes are no one's stream.
+    NoAck,
+    /// Carried by an acceptable RST: the receiver resets the connection
+    /// and reads none of it (a blind RST's payload counts as
+    /// [`OutOfWindow`](Self::OutOfWindow)).
+    OnRst,
 }
 
 impl DropReason {
     /// Number of reasons (the length of [`Stats::dropped`]).
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = 11;
     /// All reasons, in [`Stats::dropped`] index order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
         DropReason::Rejected,
@@ -46,6 +54,8 @@ impl DropReason {
         DropReason::MemoryLimit,
         DropReason::SynRefused,
         DropReason::Stopped,
+        DropReason::NoAck,
+        DropReason::OnRst,
     ];
 
     /// Index into [`Stats::dropped`].
@@ -65,6 +75,8 @@ impl DropReason {
             DropReason::MemoryLimit => "memory_limit",
             DropReason::SynRefused => "syn_refused",
             DropReason::Stopped => "stopped",
+            DropReason::NoAck => "no_ack",
+            DropReason::OnRst => "on_rst",
         }
     }
 }
@@ -151,6 +163,10 @@ pub struct Stats {
     pub segments_rejected: u64,
     /// Segments without payload that matched no connection (ignored).
     pub segments_no_conn: u64,
+    /// Segments without the ACK flag (but SYNs and RSTs) ignored whole,
+    /// as their receiver drops them: their payload counts as
+    /// [`DropReason::NoAck`], and a FIN among them ends nothing.
+    pub segments_no_ack: u64,
     /// Forced flushes because a page limit or the memcap was reached.
     pub memcap_flushes: u64,
     /// Forced flushes because buffered data grew older than the flush timeout.
@@ -223,6 +239,7 @@ impl Stats {
             conns_evicted,
             conns_active,
             segments_no_conn,
+            segments_no_ack,
             memcap_flushes,
             timeout_flushes,
             deliveries,

@@ -349,19 +349,68 @@ fn sequence_wraparound() {
     assert_eq!(st.duplicate_bytes, 6);
 }
 
+/// Data on a SYN the peer took is the stream's start; data on a RST is
+/// read by no receiver (it resets the connection): dropped, counted.
 #[test]
-fn data_in_syn_and_rst_payload_are_delivered() {
+fn data_in_syn_is_delivered_and_rst_payload_is_not() {
     let v = vec![
         seg(true, S, 10, 0, b"tfo", 0),
         seg(false, S | A, 50, 14, b"", 0),
         seg(true, A, 14, 51, b"more", 0),
-        seg(false, R | A, 51, 18, b"bye", 1),
+        seg(false, A, 51, 18, b"ok", 0),
+        seg(false, R | A, 53, 18, b"bye", 1),
     ];
     let (seen, st, _) = run(Config::default(), &v);
     assert_eq!(seen.bytes[0], b"tfomore");
-    assert_eq!(seen.bytes[1], b"bye");
+    assert_eq!(seen.bytes[1], b"ok");
+    assert_eq!(st.dropped(DropReason::OnRst), 3);
     assert_eq!(st.conns_closed_rst, 1);
     assert_eq!(seen.completed, 1);
+}
+
+/// A receiver drops a segment without ACK (but a SYN or a RST) whole, so
+/// its data is no one's stream and its FIN ends nothing: neither a decoy
+/// in place of the real bytes, nor a FIN that would make them fall after
+/// the close. Nor does such data open a connection.
+#[test]
+fn segments_without_ack_bring_no_data_and_no_fin() {
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 1, 1, b"GET /a", 1));
+    v.push(seg(true, F, 7, 0, b"", 1)); // a FIN without ACK
+    v.push(seg(true, 0x08, 7, 0, b"DECOY", 1)); // data without ACK (PSH)
+    v.push(seg(true, A, 7, 1, b"ATTACK", 1));
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"GET /aATTACK");
+    assert_eq!(st.segments_no_ack, 2);
+    assert_eq!(st.dropped(DropReason::NoAck), 5);
+    assert_eq!(st.dropped(DropReason::AfterClose), 0);
+    let v = vec![seg(true, 0x08, 1000, 0, b"stray", 0)];
+    let (_, st, _) = run(Config::default(), &v);
+    assert_eq!((st.conns_created, st.segments_no_ack), (0, 1));
+    assert_eq!(st.dropped(DropReason::NoAck), 5);
+}
+
+/// A SYN with another ISN just before the stream's start, once the
+/// handshake was seen, is not the stream's own SYN captured late: its
+/// receiver drops it (and bytes before the start as old), so it moves
+/// nothing; taken, it put a decoy ahead of the real request.
+#[test]
+fn a_syn_just_before_a_seen_start_moves_nothing() {
+    let mut v = handshake(0, 0);
+    v.push(seg(true, S, 0u32.wrapping_sub(100), 0, b"", 1));
+    v.push(seg(true, A, 0u32.wrapping_sub(99), 1, b"DECOY", 1));
+    v.push(seg(true, A, 1, 1, b"GET /evil", 1));
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"GET /evil");
+    assert_eq!(st.syn_ignored, 1);
+    assert_eq!(st.dropped(DropReason::BeforeStart), 5);
+    // On the server's side, a SYN-ACK likewise.
+    let mut v = handshake(0, 0);
+    v.push(seg(false, S | A, 0u32.wrapping_sub(100), 1, b"", 1));
+    v.push(seg(false, A, 0u32.wrapping_sub(99), 1, b"DECOY", 1));
+    v.push(seg(false, A, 1, 1, b"200 OK", 1));
+    let (seen, _, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[1], b"200 OK");
 }
 
 /// Data on a SYN that the SYN-ACK does not acknowledge was refused (a
@@ -801,8 +850,9 @@ fn a_rst_past_waiting_data_counts_the_tail_too() {
     let (seen, st, _) = run(Config::default(), &v);
     assert_eq!(seen.bytes[0], b"abcxyz");
     assert_eq!((seen.skips[0], st.gap_bytes), (5, 5));
-    // A RST whose payload the capture cut, past waiting data, stands past
-    // the missing bytes.
+    // A RST whose payload the capture cut, right past waiting data,
+    // stands at its own sequence number: its payload, cut or not, is not
+    // the stream's.
     let mut v = handshake(0, 0);
     v.push(seg(true, A, 1, 1, b"abc", 1));
     v.push(seg(true, A, 6, 1, b"xyz", 1));
@@ -810,8 +860,9 @@ fn a_rst_past_waiting_data_counts_the_tail_too() {
     rst.payload_missing = 3;
     v.push(rst);
     let (seen, st, _) = run(Config::default(), &v);
-    assert_eq!(seen.bytes[0], b"abcxyzde");
-    assert_eq!((seen.skips[0], st.gap_bytes), (5, 5));
+    assert_eq!(seen.bytes[0], b"abcxyz");
+    assert_eq!((seen.skips[0], st.gap_bytes), (2, 2));
+    assert_eq!(st.dropped(DropReason::OnRst), 2);
     // A RST behind the waiting data only flushes it.
     let mut v = handshake(0, 0);
     v.push(seg(true, A, 1, 1, b"abc", 1));
@@ -2422,7 +2473,8 @@ fn urgent_pointers_of_syns_rsts_and_segments_beyond_the_window_are_ignored() {
     rst.flags = TcpFlags(R | A | U);
     v.push(rst);
     let (seen, st, _) = run(cfg, &v);
-    assert_eq!(seen.bytes[0], b"abcdefghijklmnopqrstuvw");
+    assert_eq!(seen.bytes[0], b"abcdefghijklmnopqrstu");
+    assert_eq!(st.dropped(DropReason::OnRst), 2);
     assert!(seen.urgent.is_empty());
     assert_eq!(st.urgent_bytes, 0);
     assert_eq!(st.dropped(DropReason::OutOfWindow), 2);

@@ -45,6 +45,7 @@ fn reasm_json(s: &Stats) -> Value {
         "conns_closed_fin": s.conns_closed_fin, "conns_closed_rst": s.conns_closed_rst,
         "conns_closed_idle": s.conns_closed_idle, "conns_evicted": s.conns_evicted,
         "rst_ignored": s.rst_ignored, "syn_ignored": s.syn_ignored, "segments_no_conn": s.segments_no_conn,
+        "segments_no_ack": s.segments_no_ack,
         "segments_rejected": s.segments_rejected,
         "memcap_flushes": s.memcap_flushes, "timeout_flushes": s.timeout_flushes,
         "deliveries": s.deliveries, "pages_peak": s.pages_peak,
@@ -249,6 +250,7 @@ pub fn table(out: &Outcome) -> String {
         ("RSTs ignored (out of window)", s.rst_ignored),
         ("SYNs ignored (mid-connection)", s.syn_ignored),
         ("segments of no connection", s.segments_no_conn),
+        ("segments without ACK (ignored)", s.segments_no_ack),
         ("timeout flushes", s.timeout_flushes),
     ] {
         if v > 0 {
