@@ -96,7 +96,8 @@ pub struct Config {
     /// neither buffered nor delivered; the connection is tracked to its
     /// end as before (its FIN, RST or timeout closes it, and `complete` is
     /// called once, its last delivery's skip covering the bytes past the
-    /// depth), and holes past the depth are not gaps. A handler can
+    /// depth, as [`Info::passed`](crate::Info::passed) says), and holes
+    /// past the depth are not gaps. A handler can
     /// stop a direction sooner ([`ScatterGather::stop`](crate::ScatterGather::stop)).
     pub depth: u64,
     /// Most connections tracked at once (`0`: no limit). At the limit the

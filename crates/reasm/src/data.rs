@@ -734,6 +734,9 @@ impl<P: PagePool> Core<P> {
             start: !h.started,
             end: fin_reached || h.closed,
             skip,
+            // The skipped bytes are the `skip` right before `next`, those
+            // past the stop passed over (see `skip_to` and `follow`).
+            passed: h.next - (h.next - skip).max(self.stop_of(h).min(h.next)),
             offset: h.next,
             urgent: 0,
         };

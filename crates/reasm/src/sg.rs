@@ -88,6 +88,11 @@ pub struct Info {
     pub end: bool,
     /// Bytes missing right before the new bytes (a hole that was skipped).
     pub skip: u64,
+    /// Of `skip`, the bytes past the reassembly depth or the handler's
+    /// stop ([`ScatterGather::stop`]), passed over as the sender went on:
+    /// not missing (counted as stopped where captured, never as gaps).
+    /// `skip - passed` bytes were lost by the capture.
+    pub passed: u64,
     /// Stream offset of the first new (not kept) byte, from the direction's
     /// first byte (after the SYN, or the first byte seen midstream).
     /// Offsets count sequence space, urgent bytes taken out included.
@@ -237,7 +242,8 @@ impl<'a> ScatterGather<'a> {
     /// connection is tracked to its end as before: its close still comes
     /// as one more delivery (with [`Info::end`](crate::Info)) and
     /// `complete` is called once; that delivery's skip covers the bytes
-    /// past the stop, which the stats do not count as gaps. For a
+    /// past the stop ([`Info::passed`]), which the stats do not count as
+    /// gaps. For a
     /// handler that has seen what it needs (a TLS handshake done, a
     /// protocol it does not inspect): the reassembly depth of
     /// [`Config::depth`](crate::Config::depth), chosen per stream. The

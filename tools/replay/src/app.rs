@@ -1315,24 +1315,30 @@ fn core_to_spare(workers: usize, cores: usize, reader_works: bool) -> bool {
 
 /// The floor of a replay: opens the captures as a replay does, reads every
 /// frame and touches each of its bytes once, and nothing else (no decoding,
-/// no reassembly). A capture error ends that capture, as in a replay, and is
-/// returned with the counts so far.
+/// no reassembly). A capture error ends that capture and the next is read,
+/// as in a replay; the first is returned with the counts of all.
 pub fn read_only(
     captures: &[PathBuf],
     readahead: bool,
     no_map: bool,
 ) -> (ReadOnly, Result<(), CaptureError>) {
     let mut r = ReadOnly::default();
+    // Opened first, as a replay opens them; a damaged capture ends there
+    // and the next is read, as in a replay (the first error is returned).
+    let mut opened = Vec::with_capacity(captures.len());
     for p in captures {
-        let opened = if no_map && p.as_os_str() != "-" {
+        let cap = if no_map && p.as_os_str() != "-" {
             Capture::open_buffered(p)
         } else {
             Capture::open(p)
         };
-        let mut cap = match opened {
-            Ok(c) => c,
+        match cap {
+            Ok(c) => opened.push(c),
             Err(e) => return (r, Err(e)),
-        };
+        }
+    }
+    let mut first_error = Ok(());
+    for mut cap in opened {
         if readahead {
             cap.start_readahead();
         }
@@ -1343,11 +1349,16 @@ pub fn read_only(
                     r.bytes += f.data.len() as u64;
                     r.checksum = r.checksum.wrapping_add(crate::output::sum8(f.data));
                 }
-                Err(e) => return (r, Err(e)),
+                Err(e) => {
+                    if first_error.is_ok() {
+                        first_error = Err(e);
+                    }
+                    break;
+                }
             }
         }
     }
-    (r, Ok(()))
+    (r, first_error)
 }
 
 #[cfg(test)]

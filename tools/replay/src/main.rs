@@ -18,6 +18,16 @@ use weft_replay::app::{replay, replay_live, LiveInput, ReplayOptions, RunError};
 use weft_replay::config::{parse_size, ConfigFile, Dispatch};
 use weft_wire::DefragPolicy;
 
+/// Writes a line to standard error as `eprintln!` does, but never panics:
+/// a full or closed standard error (`2>/dev/full`, a pipe whose reader
+/// left) loses the message, not the run's exit status.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 /// Reassemble the TCP streams of pcap/pcapng captures with weft.
 #[derive(Debug, Parser)]
 #[command(
@@ -206,6 +216,7 @@ struct Args {
         "table_weights", "stats", "config", "overlap_policy", "defrag_policy", "urgent",
         "drop_short_on_wire", "accept_source_routed", "refuse_zero_ip_length", "memcap",
         "midstream", "paws", "window_check", "retransmit_check", "depth", "interface", "merge",
+        "bpf",
     ])]
     read_only: bool,
 }
@@ -230,6 +241,11 @@ fn options(args: &Args) -> Result<ReplayOptions, String> {
     }
     if let Some(w) = &args.table_weights {
         o.engine.table_weights = Some(w.clone());
+        if !args.inline && args.workers.is_none() {
+            // Weights on the command line say how many workers, over a
+            // config file's count, as every flag overrides the file.
+            o.engine.workers = Some(w.len());
+        }
     }
     if let Some(p) = args.overlap_policy {
         o.pipeline.reasm.overlap_policy = p;
@@ -271,7 +287,7 @@ fn options(args: &Args) -> Result<ReplayOptions, String> {
         o.output.window_check = w;
     }
     if let Some(dir) = &args.write_flows {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        // Made once every option is checked (`main`).
         o.output.flows = Some(dir.clone());
         o.output.inputs.clone_from(&args.captures);
     }
@@ -337,16 +353,27 @@ fn main() -> ExitCode {
     let opts = match options(&args) {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("weft-replay: {e}");
+            say!("weft-replay: {e}");
             return ExitCode::from(2);
         }
     };
+    if let Some(dir) = &args.write_flows {
+        // An output that cannot be written is a runtime error, as a flow
+        // file that cannot be is.
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            say!(
+                "weft-replay: cannot write flow files to {}: {e}",
+                dir.display()
+            );
+            return ExitCode::from(1);
+        }
+    }
     if args.read_only {
         let start = std::time::Instant::now();
         let (r, result) =
             weft_replay::app::read_only(&args.captures, !args.no_readahead, args.no_map);
         let secs = start.elapsed().as_secs_f64();
-        eprintln!(
+        say!(
             "read-only: {} frames, {} bytes, checksum {:016x}, {secs:.3} s, {:.2} M frames/s",
             r.frames,
             r.bytes,
@@ -356,7 +383,7 @@ fn main() -> ExitCode {
         return match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("weft-replay: {e}");
+                say!("weft-replay: {e}");
                 ExitCode::from(1)
             }
         };
@@ -364,8 +391,16 @@ fn main() -> ExitCode {
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
-        // Ctrl-C stops reading; everything read is still flushed and reported.
-        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed));
+        // Ctrl-C stops reading; everything read is still flushed and
+        // reported. A second one ends the process at once (status 130):
+        // a reader blocked on a stream that sends nothing never looks at
+        // the flag, and a long flush may not be wanted.
+        let _ = ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::Relaxed) {
+                say!("weft-replay: interrupted twice; nothing more is reported");
+                std::process::exit(130);
+            }
+        });
     }
     let bar = (!args.quiet && std::io::stderr().is_terminal()).then(progress_bar);
     let mut progress = |read: u64, total: Option<u64>, frames: u64| {
@@ -381,7 +416,7 @@ fn main() -> ExitCode {
         Some(live) => {
             // On standard error, as tcpdump says it: a script can wait for
             // it before sending what is to be captured.
-            let mut opened = || eprintln!("weft-replay: capturing on {}", live.interface);
+            let mut opened = || say!("weft-replay: capturing on {}", live.interface);
             replay_live(&live, &opts, &stop, &mut progress, &mut opened)
         }
         None => replay(&args.captures, &opts, &stop, &mut progress),
@@ -392,11 +427,11 @@ fn main() -> ExitCode {
     let out = match result {
         Ok(o) => o,
         Err(RunError::Open(e)) => {
-            eprintln!("weft-replay: {e}");
+            say!("weft-replay: {e}");
             return ExitCode::from(1);
         }
         Err(RunError::Live(e)) => {
-            eprintln!("weft-replay: live capture on {e}");
+            say!("weft-replay: live capture on {e}");
             return ExitCode::from(1);
         }
         Err(
@@ -404,11 +439,11 @@ fn main() -> ExitCode {
             | RunError::Filter(_)
             | RunError::Engine(EngineError::Setting(_))),
         ) => {
-            eprintln!("weft-replay: {e}");
+            say!("weft-replay: {e}");
             return ExitCode::from(2);
         }
         Err(e) => {
-            eprintln!("weft-replay: {e}");
+            say!("weft-replay: {e}");
             return ExitCode::from(1);
         }
     };
@@ -429,7 +464,10 @@ fn main() -> ExitCode {
     }
     written = written.and_then(|()| stdout.flush());
     if args.stats {
-        eprint!("{}", weft_replay::report::table(&out));
+        say!(
+            "{}",
+            weft_replay::report::table(&out).trim_end_matches('\n')
+        );
     }
     let mut status = ExitCode::SUCCESS;
     match written {
@@ -437,25 +475,25 @@ fn main() -> ExitCode {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
         Err(e) => {
             // A full disk must not pass for a complete digest.
-            eprintln!("weft-replay: cannot write the output: {e}");
+            say!("weft-replay: cannot write the output: {e}");
             status = ExitCode::from(1);
         }
         Ok(()) => {}
     }
     for e in &out.capture_errors {
-        eprintln!("weft-replay: {e}");
+        say!("weft-replay: {e}");
         status = ExitCode::from(1);
     }
     if let Some(e) = out.live.as_ref().and_then(|l| l.error.as_ref()) {
-        eprintln!("weft-replay: live capture ended: {e}");
+        say!("weft-replay: live capture ended: {e}");
         status = ExitCode::from(1);
     }
     for e in &out.flow_errors {
-        eprintln!("weft-replay: cannot write flow file: {e}");
+        say!("weft-replay: cannot write flow file: {e}");
         status = ExitCode::from(1);
     }
     if out.interrupted {
-        eprintln!("weft-replay: interrupted; statistics cover what was read");
+        say!("weft-replay: interrupted; statistics cover what was read");
         // 128 + SIGINT, as shells report a command Ctrl-C stopped; an
         // error found before it still says 1.
         if status == ExitCode::SUCCESS {

@@ -75,7 +75,13 @@ fn lossy() -> (PathBuf, String) {
         tuple_pool: 80,
         ..weft_gen::GenConfig::default()
     };
-    generated("cli-lossy.pcap", &cfg)
+    // A file of each test's own: tests run at once, and one writing the
+    // file while another maps it would cut the other's capture short.
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("main")
+        .replace("::", "-");
+    generated(&format!("cli-lossy-{test}.pcap"), &cfg)
 }
 
 /// The trace of `cfg` written to `name` in the test directory, and its
@@ -318,6 +324,29 @@ fn output_that_cannot_be_written_is_exit_1() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot write the output"));
+    // A flow directory that cannot be made (a file stands in its path) is
+    // such an output; and none is made for a run refused as a usage error.
+    let file = tmp("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let o = run(
+        &["--write-flows", file.join("sub").to_str().unwrap()],
+        &sample(),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot write flow files"));
+    let dir = tmp("flows-of-a-refused-run");
+    let _ = std::fs::remove_dir_all(&dir);
+    let o = run(
+        &[
+            "--write-flows",
+            dir.to_str().unwrap(),
+            "--bpf",
+            "/no/such.bpf",
+        ],
+        &sample(),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!dir.exists());
 }
 
 #[test]
@@ -380,6 +409,11 @@ fn usage_errors_are_exit_2() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("merged captures"));
     let o = bin().args(["--merge", "-i", "lo"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
+    // The floor reads every frame: a filter would not be run.
+    let bpf = sample().with_file_name("tcp-port-80.bpf");
+    let o = run(&["--read-only", "--bpf", bpf.to_str().unwrap()], &sample());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot be used with"));
     let drop_cfg = tmp("drop.toml");
     std::fs::write(&drop_cfg, "backpressure = \"drop\"\n").unwrap();
     let o = bin()
@@ -479,6 +513,19 @@ fn several_captures_with_a_damaged_one_agree_in_every_mode() {
         let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
         assert_eq!(v["dispatch"]["frames"], seen[0].1, "{mode:?}");
     }
+    // The floor reads the same frames, the damage named once.
+    let o = bin()
+        .arg("--read-only")
+        .arg(sample())
+        .arg(&cut)
+        .arg(&lossy)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.matches("cut-middle.pcap").count(), 1, "{err}");
+    let frames = format!("read-only: {} frames", seen[0].1);
+    assert!(err.contains(&frames), "{err}");
 }
 
 /// Table weights place flows: a weight of 0 gives a worker none, the
@@ -529,6 +576,21 @@ fn table_weights_place_the_flows() {
         assert!(o.status.success(), "{args:?}");
         let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
         assert_eq!(v["workers"].as_array().unwrap().len(), workers, "{args:?}");
+    }
+    // Weights on the command line say how many workers over a config
+    // file's count, as flags override the file.
+    for count in [0, 2] {
+        let cfg = tmp(&format!("workers-{count}.toml"));
+        std::fs::write(&cfg, format!("workers = {count}\n")).unwrap();
+        let o = bin()
+            .args(["--json", "--table-weights", "1,2,3", "--config"])
+            .arg(&cfg)
+            .arg(sample())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "config workers = {count}: {o:?}");
+        let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+        assert_eq!(v["workers"].as_array().unwrap().len(), 3, "{count}");
     }
 }
 
@@ -1879,4 +1941,99 @@ fn depth_keeps_the_start_of_every_stream() {
             "{mode:?}: each connection closes as it did"
         );
     }
+}
+
+/// The digest's GAPBYTES column sums to the stats' gap bytes, with a
+/// depth too: bytes passed over past the depth are not missing (they were
+/// counted as gaps, thousands of times the capture's loss).
+#[test]
+fn digest_gaps_are_the_stats_gaps_under_a_depth() {
+    let (path, _) = lossy();
+    for extra in [
+        &[][..],
+        &["--depth", "1000"],
+        &["--depth", "1000", "-w", "2"],
+    ] {
+        let o = bin()
+            .args(["--digest", "--json"])
+            .args(extra)
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{extra:?}");
+        let (digest, v) = digest_and_json(&o);
+        let column: u64 = digest
+            .lines()
+            .map(|l| l.split(' ').nth(5).unwrap().parse::<u64>().unwrap())
+            .sum();
+        let gaps = v["total"]["reassembly"]["gap_bytes"].as_u64().unwrap();
+        assert!(gaps > 0, "{extra:?}: a lossy trace");
+        assert_eq!(column, gaps, "{extra:?}");
+    }
+}
+
+/// A reader blocked on a stream that sends nothing never looks at the
+/// stop flag: a second Ctrl-C ends the process at once, status 130.
+#[test]
+fn a_second_interrupt_ends_a_blocked_reader() {
+    let header = std::fs::read(sample()).unwrap()[..24].to_vec();
+    let mut child = bin()
+        .args(["--stats", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The header, then silence with the pipe held open.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&header).unwrap();
+    stdin.flush().unwrap();
+    let pid = child.id().to_string();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    for _ in 0..2 {
+        let _ = Command::new("kill").args(["-INT", &pid]).status();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let watchdog = pid.clone();
+    std::thread::spawn(move || {
+        if done_rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .is_err()
+        {
+            let _ = Command::new("kill").args(["-KILL", &watchdog]).status();
+        }
+    });
+    let o = child.wait_with_output().unwrap();
+    let _ = done_tx.send(());
+    drop(stdin);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted twice"), "{err}");
+}
+
+/// A standard error that cannot be written (full, or a pipe whose reader
+/// left) loses the messages, not the exit status: no panic.
+#[test]
+fn an_unwritable_standard_error_keeps_the_exit_status() {
+    let full = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap()
+    };
+    let o = bin()
+        .arg(tmp("no-such-capture.pcap"))
+        .stderr(full())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let o = bin()
+        .args(["--stats", "--digest"])
+        .arg(sample())
+        .stderr(full())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stdout(&o), sample_truth());
 }
