@@ -698,6 +698,23 @@ impl<P: PagePool> Core<P> {
         st
     }
 
+    /// Of the `skip` bytes right before `next`, those past the depth or
+    /// the stop: passed over, not missing (see `skip_to` and `follow`).
+    /// Out of line: nearly every delivery skips nothing.
+    #[inline]
+    fn passed(&self, h: &Half<P::Page>, skip: u64) -> u64 {
+        if skip == 0 {
+            return 0;
+        }
+        self.passed_cold(h, skip)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn passed_cold(&self, h: &Half<P::Page>, skip: u64) -> u64 {
+        h.next - (h.next - skip).max(self.stop_of(h).min(h.next))
+    }
+
     /// Delivers everything now contiguous at `next` (see [`Self::compose`]),
     /// then frees what was consumed and keeps what the handler asked for.
     pub fn deliver<S: Stream>(
@@ -734,9 +751,7 @@ impl<P: PagePool> Core<P> {
             start: !h.started,
             end: fin_reached || h.closed,
             skip,
-            // The skipped bytes are the `skip` right before `next`, those
-            // past the stop passed over (see `skip_to` and `follow`).
-            passed: h.next - (h.next - skip).max(self.stop_of(h).min(h.next)),
+            passed: self.passed(h, skip),
             offset: h.next,
             urgent: 0,
         };

@@ -155,9 +155,10 @@ impl<C: Check> Stream for ReplayStream<C> {
     }
 
     fn reassembled(&mut self, sg: &mut ScatterGather<'_>, _: &Context) {
-        let k = ix(sg.info().dir);
+        let info = sg.info();
+        let k = ix(info.dir);
         // Bytes passed over past a depth or a stop are not missing.
-        self.gaps[k] += sg.info().skip - sg.info().passed;
+        self.gaps[k] += info.skip - info.passed;
         self.bytes[k] += sg.len() as u64;
         match self.out.as_deref_mut() {
             // Nothing takes the bytes (none, or only conflicts are
