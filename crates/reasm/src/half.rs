@@ -83,6 +83,10 @@ pub(crate) struct Aside {
     /// ([`ScatterGather::stop`](crate::ScatterGather::stop)), [`NO_STOP`]
     /// until then: bytes from here on are dropped.
     stop_at: u64,
+    /// Where the segment that carried the pending FIN began, when it
+    /// carried data ([`NO_STOP`] otherwise: a bare FIN begins where it
+    /// stands); see [`Half::pending_fin_from`].
+    fin_from: u64,
 }
 
 /// [`Aside::stop_at`] of a direction not stopped.
@@ -102,6 +106,7 @@ impl Default for Aside {
             holes: Vec::new(),
             checks: false,
             stop_at: NO_STOP,
+            fin_from: NO_STOP,
         }
     }
 }
@@ -467,7 +472,12 @@ impl<Pg> Half<Pg> {
                     ..Aside::default()
                 }))
             }
-            (None, Some(a)) if a.bytes.capacity() == 0 && !a.checks && a.stop_at == NO_STOP => {
+            (None, Some(a))
+                if a.bytes.capacity() == 0
+                    && !a.checks
+                    && a.stop_at == NO_STOP
+                    && a.fin_from == NO_STOP =>
+            {
                 self.aside = None
             }
             (None, Some(a)) => a.urgent = NO_URGENT,
@@ -628,10 +638,50 @@ impl<Pg> Half<Pg> {
         (self.fin_at != NO_FIN && self.fin_at >= FIN_PENDING).then_some(self.fin_at & !FIN_PENDING)
     }
 
-    /// Records a FIN at offset `at`, ahead of `next`: pending.
-    pub fn set_pending_fin(&mut self, at: u64) {
+    /// Records a FIN at offset `at`, ahead of `next`: pending, carried
+    /// by a segment that began at `from` (`at` for a bare FIN; one that
+    /// carried data keeps the place in the half's box).
+    pub fn set_pending_fin(&mut self, at: u64, from: u64) {
         debug_assert!(at < FIN_PENDING, "a FIN offset beyond any stream");
         self.fin_at = at | FIN_PENDING;
+        if from < at {
+            self.aside.get_or_insert_with(Box::default).fin_from = from;
+        } else if let Some(a) = self.aside.as_deref_mut() {
+            a.fin_from = NO_STOP;
+        }
+    }
+
+    /// The pending FIN and where the segment that carried it began:
+    /// `(fin, from)`. As a receiver's out-of-order queue does, data that
+    /// begins no later than that segment and goes past the FIN takes its
+    /// place (the FIN is dropped), and a FIN whose segment the waiting
+    /// data covers whole is dropped; data that begins inside the
+    /// segment leaves the FIN to end the stream where it stands.
+    pub fn pending_fin_from(&self) -> Option<(u64, u64)> {
+        let p = self.pending_fin()?;
+        let from = self.aside.as_deref().map_or(NO_STOP, |a| a.fin_from);
+        Some((p, from.min(p)))
+    }
+
+    /// Forgets the pending FIN (data took its place).
+    pub fn drop_pending_fin(&mut self) {
+        debug_assert!(self.pending_fin().is_some());
+        self.fin_at = NO_FIN;
+    }
+
+    /// Whether waiting pieces hold every byte of `[from, to)`.
+    pub fn pieces_cover(&self, from: u64, to: u64) -> bool {
+        let mut at = from;
+        for p in self.pieces_in(self.overlap_start(from)..to) {
+            if p.start > at {
+                return false;
+            }
+            at = at.max(p.end());
+            if at >= to {
+                return true;
+            }
+        }
+        at >= to
     }
 
     /// What delivery up to `cursor` makes of a pending FIN: it holds when

@@ -764,6 +764,19 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             return;
         };
         let end = start + seg.payload.len() as i64;
+        let h = &mut conn.halves[di(d)];
+        if let Some((p, from)) = h.pending_fin_from() {
+            // Data that begins no later than the pending FIN's segment and
+            // goes past the FIN takes its place, as in a receiver's
+            // out-of-order queue: the FIN is dropped and the data read on
+            // (kept, a FIN sent ahead of it cut the stream for the
+            // reassembler alone). Only data within the window counts.
+            let reach = end + i64::from(seg.payload_missing);
+            let window = i64::from(self.core.cfg.max_window);
+            if start <= from as i64 && reach > p as i64 && reach - (h.next as i64) <= window {
+                h.drop_pending_fin();
+            }
+        }
         let mut data = Data {
             start,
             bytes: seg.payload,
@@ -1055,10 +1068,21 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             // delivery reaches it exactly (see `Half::pending_fin`). Taken
             // at once, a FIN sent ahead of data the receiver then took cut
             // the stream there for the reassembler alone. (On a segment at
-            // the next byte, its data is taken and the FIN with it.) The
-            // nearest is kept.
-            if h.pending_fin().map_or(true, |p| (fin as u64) < p) {
-                h.set_pending_fin(fin as u64);
+            // the next byte, its data is taken and the FIN with it.) As in
+            // a receiver's out-of-order queue: a FIN whose whole segment
+            // waiting data already holds is dropped (every byte present);
+            // one whose segment covers the pending FIN's takes its place;
+            // else the nearest holds (reached first, it ends the stream).
+            let (from, fin) = (start as u64, fin as u64);
+            if h.pieces_cover(from, fin + 1) {
+                return;
+            }
+            let take = match h.pending_fin_from() {
+                None => true,
+                Some((p, s)) => fin < p || from <= s,
+            };
+            if take {
+                h.set_pending_fin(fin, from);
             }
             return;
         }

@@ -873,6 +873,58 @@ fn a_rst_past_waiting_data_counts_the_tail_too() {
     assert_eq!((seen.skips[0], st.gap_bytes), (2, 2));
 }
 
+/// A bare FIN sent ahead of the data at its own sequence number, and that
+/// data, in either order, before the hole before them fills: the data
+/// takes the FIN's place in a receiver's out-of-order queue (Linux
+/// replaces the FIN's segment, or drops it whole as already held), and
+/// the host reads on. Kept, the FIN cut the stream for the reassembler
+/// alone: the rest fell after the close.
+#[test]
+fn data_at_a_bare_fin_sent_ahead_takes_its_place() {
+    for fin_first in [true, false] {
+        let mut v = handshake(0, 0);
+        let fin = seg(true, F | A, 6, 1, b"", 1);
+        let attack = seg(true, A, 6, 1, b"ATTACK", 1);
+        if fin_first {
+            v.extend([fin, attack]);
+        } else {
+            v.extend([attack, fin]);
+        }
+        v.push(seg(true, A, 1, 1, b"hello", 1));
+        v.push(seg(true, A, 12, 1, b"!", 1));
+        let (seen, st, _) = run(Config::default(), &v);
+        assert_eq!(seen.bytes[0], b"helloATTACK!", "FIN first: {fin_first}");
+        assert_eq!(st.dropped(DropReason::AfterClose), 0);
+        assert_eq!(st.conns_closed_fin, 0);
+    }
+}
+
+/// Of two FINs on data sent ahead, the one whose segment covers the
+/// other's takes its place (the stream ends at the later FIN); data that
+/// begins inside a FIN's segment leaves the FIN to end the stream where
+/// it stands, as the receiver reads the FIN's segment first.
+#[test]
+fn a_fin_gives_way_only_to_a_segment_that_covers_its_own() {
+    let mut v = handshake(0, 0);
+    v.push(seg(true, F | A, 6, 1, b"AAAAA", 1)); // [5, 10), FIN at 10
+    v.push(seg(true, F | A, 6, 1, b"AAAAABB", 1)); // [5, 12), FIN at 12
+    v.push(seg(true, A, 1, 1, b"01234", 1));
+    v.push(seg(false, F | A, 1, 1, b"", 1)); // the server's own FIN
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"01234AAAAABB");
+    assert_eq!(st.conns_closed_fin, 1, "the client's FIN at 12 holds");
+    assert_eq!(st.dropped(DropReason::AfterClose), 0);
+    // Data that begins inside the FIN's segment: the FIN holds.
+    let mut v = handshake(0, 0);
+    v.push(seg(true, F | A, 4, 1, b"abc", 1)); // [3, 6), FIN at 6
+    v.push(seg(true, A, 5, 1, b"xyzuvw", 1)); // [4, 10)
+    v.push(seg(true, A, 1, 1, b"012", 1));
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"012abc");
+    assert_eq!(seen.ends[0], 1);
+    assert_eq!(st.dropped(DropReason::AfterClose), 4);
+}
+
 /// A FIN farther ahead than `max_window` is not the stream's: a close
 /// does not skip gigabytes to reach it.
 #[test]
