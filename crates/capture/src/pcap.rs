@@ -85,8 +85,9 @@ impl PcapHeader {
         let lengths = match (major, minor) {
             (2, 0..=2) | (543, 0) => Lengths::Wire,
             (2, 3) => Lengths::Either,
+            // libpcap refuses minors past 4; read as 2.4 here.
             (2, _) => Lengths::Captured,
-            // libpcap reads only these too.
+            // libpcap reads no other version either.
             _ => return Err(ErrorKind::UnsupportedVersion { major, minor }),
         };
         let word = e.u32(b, 20);

@@ -667,21 +667,28 @@ impl<Pg> Half<Pg> {
     pub fn drop_pending_fin(&mut self) {
         debug_assert!(self.pending_fin().is_some());
         self.fin_at = NO_FIN;
+        self.forget_fin_from();
     }
 
-    /// Whether waiting pieces hold every byte of `[from, to)`.
-    pub fn pieces_cover(&self, from: u64, to: u64) -> bool {
-        let mut at = from;
-        for p in self.pieces_in(self.overlap_start(from)..to) {
-            if p.start > at {
-                return false;
-            }
-            at = at.max(p.end());
-            if at >= to {
-                return true;
+    /// The pending FIN's segment start is no longer needed: a box kept
+    /// for it alone can go.
+    fn forget_fin_from(&mut self) {
+        if let Some(a) = self.aside.as_deref_mut() {
+            a.fin_from = NO_STOP;
+            if a.bytes.capacity() == 0 && !a.checks && a.stop_at == NO_STOP && a.urgent == NO_URGENT
+            {
+                self.aside = None;
             }
         }
-        at >= to
+    }
+
+    /// Whether one segment whose bytes wait here spanned all of `[from,
+    /// to)`: as a receiver's out-of-order queue holds a new segment as a
+    /// duplicate only when a queued segment covers it, not when several
+    /// overlapping ones do together.
+    pub fn one_segment_covers(&self, from: u64, to: u64) -> bool {
+        self.pieces_in(self.overlap_start(from)..to)
+            .any(|p| p.seg_start <= from && p.seg_end >= to)
     }
 
     /// What delivery up to `cursor` makes of a pending FIN: it holds when
@@ -691,10 +698,12 @@ impl<Pg> Half<Pg> {
         let p = self.pending_fin()?;
         if cursor == p {
             self.fin_at = p;
+            self.forget_fin_from();
             return Some(p);
         }
         if cursor > p {
             self.fin_at = NO_FIN;
+            self.forget_fin_from();
         }
         None
     }

@@ -660,7 +660,9 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             let max_window = self.core.cfg.max_window;
             note_urgent(&mut self.table.get_mut(i).halves[di(d)], seg, max_window);
         }
-        if seg.flags.fin() {
+        // A RST's FIN is not taken: the receiver resets first (and its
+        // payload is dropped below), so the RST marks the end itself.
+        if seg.flags.fin() && !seg.flags.rst() {
             self.on_fin(i, seg, ctx);
         }
         if refused {
@@ -1074,7 +1076,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             // one whose segment covers the pending FIN's takes its place;
             // else the nearest holds (reached first, it ends the stream).
             let (from, fin) = (start as u64, fin as u64);
-            if h.pieces_cover(from, fin + 1) {
+            if h.one_segment_covers(from, fin + 1) {
                 return;
             }
             let take = match h.pending_fin_from() {
@@ -1420,9 +1422,10 @@ fn live_entry<C>(
 }
 
 /// A SYN (or SYN-ACK) fixes where the direction's stream starts.
-/// Packet time a connection must have been quiet before a SYN with a new
-/// initial sequence number may start it anew while it is not closing (see
-/// [`Reassembler::ignores_syn`]): a tuple is used again only after the
+/// Packet time a connection whose SYN's sender sent data must have been
+/// quiet before a SYN with a new initial sequence number may start it anew
+/// while it is not closing (see [`Reassembler::is_reuse`]; one that sent
+/// nothing gets it ignored, [`Reassembler::ignores_syn`]): a tuple is used again only after the
 /// side that closed first left TIME_WAIT (a minute, or a second with
 /// Linux's `tcp_tw_reuse`), and a handshake is retried after its SYN went
 /// unanswered for a second or more, so a capture that lost the end of the

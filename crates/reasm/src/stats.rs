@@ -155,7 +155,8 @@ pub struct Stats {
     /// SYNs with a new initial sequence number ignored in the middle of a
     /// live connection, as its receiver drops them (RFC 5961 §4); their
     /// payload counts as [`DropReason::OutOfWindow`]. Once the connection
-    /// is closing or fell quiet for a second, such a SYN starts a new one.
+    /// is closing, or its SYN's sender sent data and then fell quiet for a
+    /// second, such a SYN starts a new one.
     pub syn_ignored: u64,
     /// Segments the stream's `accept` refused (a validator such as PAWS):
     /// their payload is dropped as [`DropReason::Rejected`], and the pure

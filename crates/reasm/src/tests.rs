@@ -923,6 +923,32 @@ fn a_fin_gives_way_only_to_a_segment_that_covers_its_own() {
     assert_eq!(seen.bytes[0], b"012abc");
     assert_eq!(seen.ends[0], 1);
     assert_eq!(st.dropped(DropReason::AfterClose), 4);
+    // Two waiting segments cover a FIN's segment only together: the FIN
+    // still waits (a receiver holds no one segment that spans it), and
+    // holds where delivery reaches it; what waits past it is dropped.
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 4, 1, b"aaaaaaa", 1)); // [3, 10)
+    v.push(seg(true, A, 11, 1, b"bbbbb", 1)); // [10, 15)
+    v.push(seg(true, F | A, 4, 1, b"fffffff", 1)); // [3, 10), FIN at 10
+    v.push(seg(true, A, 1, 1, b"012", 1));
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"012aaaaaaa");
+    assert_eq!(st.dropped(DropReason::AfterClose), 5);
+}
+
+/// A RST that also carries FIN and data ends the stream at its own
+/// sequence number: its payload is dropped (on a RST), not also counted
+/// as missing, as the FIN past it would have made it.
+#[test]
+fn a_rst_with_fin_and_data_ends_where_it_stands() {
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 1, 1, b"xy", 1));
+    v.push(seg(true, R | F | A, 3, 1, b"abc", 1));
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"xy");
+    assert_eq!(st.dropped(DropReason::OnRst), 3);
+    assert_eq!((seen.skips[0], st.gap_bytes), (0, 0));
+    assert_eq!(st.conns_closed_rst, 1);
 }
 
 /// A FIN farther ahead than `max_window` is not the stream's: a close

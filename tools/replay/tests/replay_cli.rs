@@ -465,6 +465,21 @@ fn several_captures_with_a_damaged_one_agree_in_every_mode() {
     let cut = tmp("cut-middle.pcap");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     let (lossy, _) = lossy();
+    // Every run reads the three captures, fails (status 1) and names the
+    // damage once.
+    let read_all = |args: &[&str]| {
+        let o = bin()
+            .args(args)
+            .arg(sample())
+            .arg(&cut)
+            .arg(&lossy)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(err.matches("cut-middle.pcap").count(), 1, "{args:?}: {err}");
+        (stdout(&o), err)
+    };
     let mut seen = Vec::new();
     for mode in [
         &["--inline"][..],
@@ -472,18 +487,7 @@ fn several_captures_with_a_damaged_one_agree_in_every_mode() {
         &["-w3", "--dispatch=fanout"],
         &["-w3", "--dispatch=hybrid"],
     ] {
-        let o = bin()
-            .args(["--digest", "--json"])
-            .args(mode)
-            .arg(sample())
-            .arg(&cut)
-            .arg(&lossy)
-            .output()
-            .unwrap();
-        assert_eq!(o.status.code(), Some(1), "{mode:?}");
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(err.matches("cut-middle.pcap").count(), 1, "{mode:?}: {err}");
-        let out = stdout(&o);
+        let (out, _) = read_all(&[&["--digest", "--json"][..], mode].concat());
         let (digests, json) = out.trim_end().rsplit_once('\n').unwrap();
         let v: serde_json::Value = serde_json::from_str(json).unwrap();
         seen.push((digests.to_owned(), v["dispatch"]["frames"].clone()));
@@ -496,34 +500,14 @@ fn several_captures_with_a_damaged_one_agree_in_every_mode() {
     assert_eq!(seen[2], seen[0]);
     assert_eq!(seen[3], seen[0]);
     // Merged, the damaged capture ends at its damage while the others go
-    // on: the same frames are read (in another order), the damage named
-    // once.
+    // on: the same frames are read (in another order).
     for mode in [&["--inline"][..], &["-w3"]] {
-        let o = bin()
-            .args(["--json", "--merge"])
-            .args(mode)
-            .arg(sample())
-            .arg(&cut)
-            .arg(&lossy)
-            .output()
-            .unwrap();
-        assert_eq!(o.status.code(), Some(1), "{mode:?}");
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(err.matches("cut-middle.pcap").count(), 1, "{mode:?}: {err}");
-        let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+        let (out, _) = read_all(&[&["--json", "--merge"][..], mode].concat());
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
         assert_eq!(v["dispatch"]["frames"], seen[0].1, "{mode:?}");
     }
-    // The floor reads the same frames, the damage named once.
-    let o = bin()
-        .arg("--read-only")
-        .arg(sample())
-        .arg(&cut)
-        .arg(&lossy)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(err.matches("cut-middle.pcap").count(), 1, "{err}");
+    // The floor reads the same frames.
+    let (_, err) = read_all(&["--read-only"]);
     let frames = format!("read-only: {} frames", seen[0].1);
     assert!(err.contains(&frames), "{err}");
 }
@@ -861,7 +845,7 @@ fn interrupt_stops_reading_and_still_reports() {
     let path = tmp("interrupt.pcap");
     weft_gen::generate(&cfg, std::fs::File::create(&path).unwrap()).unwrap();
     // Paced a thousand times slower than captured, the run cannot end
-    // before the signal; the wait leaves it time to install its handler.
+    // before the signal, sent once its handler is installed.
     let child = bin()
         .args(["--stats", "--json", "-w1", "--pace", "0.001"])
         .arg(&path)
@@ -869,7 +853,7 @@ fn interrupt_stops_reading_and_still_reports() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    catches_sigint(child.id());
     let _ = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status();
@@ -1989,7 +1973,7 @@ fn a_second_interrupt_ends_a_blocked_reader() {
     stdin.write_all(&header).unwrap();
     stdin.flush().unwrap();
     let pid = child.id().to_string();
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    catches_sigint(child.id());
     for _ in 0..2 {
         let _ = Command::new("kill").args(["-INT", &pid]).status();
         std::thread::sleep(std::time::Duration::from_millis(200));
@@ -2036,4 +2020,21 @@ fn an_unwritable_standard_error_keeps_the_exit_status() {
         .unwrap();
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(stdout(&o), sample_truth());
+}
+
+/// Waits (up to 10 s) until process `pid` catches SIGINT, i.e. has its
+/// handler installed: a signal sent before would end it at once.
+fn catches_sigint(pid: u32) {
+    let status = format!("/proc/{pid}/status");
+    for _ in 0..1000 {
+        let caught = std::fs::read_to_string(&status).ok().and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("SigCgt:"))?;
+            u64::from_str_radix(line["SigCgt:".len()..].trim(), 16).ok()
+        });
+        // SIGINT is signal 2: bit 1 of the mask.
+        if caught.is_some_and(|m| m & 0b10 != 0) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
