@@ -126,7 +126,7 @@ impl std::fmt::Display for RunError {
         match self {
             RunError::Open(e) => e.fmt(f),
             RunError::Engine(e) => e.fmt(f),
-            RunError::Filter(e) => write!(f, "--bpf on capture files: {e}"),
+            RunError::Filter(e) => write!(f, "the packet filter, on capture files: {e}"),
             RunError::NoFanout => f.write_str(
                 "fanout dispatch needs at least one worker, blocking backpressure, and input \
                  every worker can read itself (files it can map, or a live interface; not \

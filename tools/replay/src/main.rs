@@ -55,8 +55,9 @@ struct Args {
     promisc: bool,
     /// Live capture: the kernel's ring, per socket (fanout workers have one
     /// each), e.g. 256MiB (default 64MiB, in 1 MiB blocks; while the ring
-    /// is full the kernel drops packets, and counts them).
-    #[arg(long, value_name = "SIZE", requires = "interface", value_parser = parse_size)]
+    /// is full the kernel drops packets, and counts them; at most 64GiB,
+    /// 65,535 blocks).
+    #[arg(long, value_name = "SIZE", requires = "interface", value_parser = parse_ring)]
     live_ring: Option<usize>,
     /// A packet filter: a classic BPF program as `tcpdump -ddd EXPR`
     /// prints it (or -dd), e.g. `tcpdump -ddd 'tcp port 80' > f.bpf`.
@@ -226,7 +227,8 @@ fn options(args: &Args) -> Result<ReplayOptions, String> {
     let mut bpf = None;
     if let Some(path) = &args.config {
         let file = ConfigFile::load(path)?;
-        file.apply(&mut o.pipeline, &mut o.engine, &mut o.output)?;
+        file.apply(&mut o.pipeline, &mut o.engine, &mut o.output)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         // Beside the config file, as its other paths would be.
         let dir = path.parent().unwrap_or(std::path::Path::new(""));
         bpf = file.bpf.as_ref().map(|b| dir.join(b));
@@ -336,6 +338,18 @@ fn live_input(args: &Args) -> Option<LiveInput> {
         }
     }
     Some(live)
+}
+
+/// A live capture's ring: a size of at most 65,535 blocks of 1 MiB (the
+/// kernel's ring counts its blocks in 16 bits here), refused beyond
+/// rather than cut short unseen.
+fn parse_ring(s: &str) -> Result<usize, String> {
+    let n = parse_size(s)?;
+    let most = usize::from(u16::MAX) << 20;
+    if n > most {
+        return Err(format!("{s:?}: a ring of at most 64GiB ({most} bytes)"));
+    }
+    Ok(n)
 }
 
 /// A pacing factor: a finite number above 0.

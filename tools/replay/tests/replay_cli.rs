@@ -409,6 +409,14 @@ fn usage_errors_are_exit_2() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("merged captures"));
     let o = bin().args(["--merge", "-i", "lo"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
+    // A live ring past what the kernel's block count can hold is refused,
+    // not cut short unseen.
+    let o = bin()
+        .args(["-i", "lo", "--live-ring", "100GiB"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("at most 64GiB"));
     // The floor reads every frame: a filter would not be run.
     let bpf = sample().with_file_name("tcp-port-80.bpf");
     let o = run(&["--read-only", "--bpf", bpf.to_str().unwrap()], &sample());
@@ -454,6 +462,17 @@ fn usage_errors_are_exit_2() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
+    // A value the file gives that no run can take names the file.
+    let bad = tmp("bad-value.toml");
+    std::fs::write(&bad, "dispatch = \"sideways\"\n").unwrap();
+    let o = bin()
+        .arg("--config")
+        .arg(&bad)
+        .arg(sample())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("bad-value.toml"));
 }
 
 /// Several captures, one damaged in the middle, replay as one run in every
