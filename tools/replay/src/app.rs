@@ -845,7 +845,11 @@ impl Reading<'_> {
         let read = |caps: &[Capture]| caps.iter().map(Capture::bytes_read).sum::<u64>();
         while let Some(Reverse((ts, i))) = order.pop() {
             let head = &heads[i];
-            pacer.wait(ts, self.stop);
+            if !pacer.wait(ts, self.stop) {
+                // Stopped while pacing: the frame was not due yet.
+                fed.interrupted = true;
+                break;
+            }
             let keep = match self.filter {
                 Some(f) => head
                     .data
@@ -917,7 +921,12 @@ impl Reading<'_> {
             };
             let frame = frame?;
             let ts = Timestamp(frame.ts_nanos);
-            pacer.wait(ts, self.stop);
+            if !pacer.wait(ts, self.stop) && self.group.is_none() {
+                // Stopped while pacing, the only reader: the frame was not
+                // due yet, nor are those after it. (Fanout workers agree
+                // on where to stop, below.)
+                return Ok(false);
+            }
             let link = LinkType::from_raw(frame.link_type);
             // The bytes the filter keeps: none, all, or the first so many.
             let keep = match self.filter {
@@ -1188,21 +1197,27 @@ impl Pacer {
     }
 
     /// Waits until frame time `ts` is due, or `stop` is set.
-    fn wait(&mut self, ts: Timestamp, stop: &AtomicBool) {
-        let Some(factor) = self.factor else { return };
+    /// Returns false if `stop` cut the wait short (the frame is not due).
+    fn wait(&mut self, ts: Timestamp, stop: &AtomicBool) -> bool {
+        let Some(factor) = self.factor else {
+            return true;
+        };
         let jump = ts < self.last || ts.0 - self.last.0 > PACE_JUMP_NS;
         self.last = ts;
         if jump || self.base.is_none() {
             self.base = Some((ts, Instant::now()));
         }
-        let Some((t0, i0)) = self.base else { return };
+        let Some((t0, i0)) = self.base else {
+            return true;
+        };
         let due = Duration::from_nanos((ts.0.saturating_sub(t0.0) as f64 / factor) as u64);
         while let Some(left) = due.checked_sub(i0.elapsed()).filter(|d| !d.is_zero()) {
             if stop.load(Ordering::Relaxed) {
-                return;
+                return false;
             }
             std::thread::sleep(left.min(PACE_SLICE));
         }
+        true
     }
 }
 
@@ -1396,18 +1411,19 @@ mod tests {
     }
 
     /// Pacing sleeps out the capture's gaps, but not a jump of its clock
-    /// (a frame stamped decades later), and a stop ends a wait at once.
+    /// (a frame stamped decades later), and a stop ends a wait at once,
+    /// saying so (the frame is not due: the reader stops before it).
     #[test]
     fn pacing_skips_clock_jumps_and_stops_when_told() {
         let never = AtomicBool::new(false);
         let mut p = Pacer::new(Some(1.0));
         let t = Instant::now();
-        p.wait(Timestamp(0), &never);
-        p.wait(Timestamp(1_700_000_000 * 1_000_000_000), &never);
-        p.wait(
+        assert!(p.wait(Timestamp(0), &never));
+        assert!(p.wait(Timestamp(1_700_000_000 * 1_000_000_000), &never));
+        assert!(p.wait(
             Timestamp(1_700_000_000 * 1_000_000_000 + 20_000_000),
             &never,
-        );
+        ));
         let took = t.elapsed();
         assert!(
             took >= Duration::from_millis(20),
@@ -1427,7 +1443,7 @@ mod tests {
                 stop.store(true, Ordering::Relaxed);
             });
             let t = Instant::now();
-            p.wait(Timestamp(30_000_000_000), &stop);
+            assert!(!p.wait(Timestamp(30_000_000_000), &stop), "cut short");
             assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
         });
     }

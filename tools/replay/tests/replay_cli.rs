@@ -917,6 +917,13 @@ fn interrupt_stops_reading_and_still_reports() {
         n
     };
     assert!(read < total, "stopped early: {read} of {total} frames");
+    // At the pace's 5 ms a frame, the signal after ~0.5 s stops it within
+    // a few hundred frames: the one it waited for is not sent unpaced,
+    // nor are those up to the next look at the flag (1,024 frames).
+    assert!(
+        read < 1000,
+        "{read} frames: sent on unpaced after the stop?"
+    );
 }
 
 #[test]
