@@ -694,8 +694,17 @@ impl<Pg> Half<Pg> {
     /// What delivery up to `cursor` makes of a pending FIN: it holds when
     /// the delivered bytes end exactly at it, and is dropped when they go
     /// past it. Returns where it now holds, if it just came to.
+    #[inline]
     pub fn settle_pending_fin(&mut self, cursor: u64) -> Option<u64> {
         let p = self.pending_fin()?;
+        self.settle_pending_fin_at(p, cursor)
+    }
+
+    /// [`settle_pending_fin`](Self::settle_pending_fin) of a FIN pending
+    /// at `p`: rare, out of line.
+    #[cold]
+    #[inline(never)]
+    fn settle_pending_fin_at(&mut self, p: u64, cursor: u64) -> Option<u64> {
         if cursor == p {
             self.fin_at = p;
             self.forget_fin_from();

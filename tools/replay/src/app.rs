@@ -1198,10 +1198,18 @@ impl Pacer {
 
     /// Waits until frame time `ts` is due, or `stop` is set.
     /// Returns false if `stop` cut the wait short (the frame is not due).
+    /// Inline, with the pacing out of line: called for every frame, it
+    /// cost an unpaced replay 1.3 % more instructions out of line.
+    #[inline]
     fn wait(&mut self, ts: Timestamp, stop: &AtomicBool) -> bool {
-        let Some(factor) = self.factor else {
-            return true;
-        };
+        match self.factor {
+            None => true,
+            Some(factor) => self.wait_paced(factor, ts, stop),
+        }
+    }
+
+    #[inline(never)]
+    fn wait_paced(&mut self, factor: f64, ts: Timestamp, stop: &AtomicBool) -> bool {
         let jump = ts < self.last || ts.0 - self.last.0 > PACE_JUMP_NS;
         self.last = ts;
         if jump || self.base.is_none() {
