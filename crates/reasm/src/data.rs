@@ -715,6 +715,47 @@ impl<P: PagePool> Core<P> {
         h.next - (h.next - skip).max(self.stop_of(h).min(h.next))
     }
 
+    /// A run taken up to `cursor` that went through a pending FIN inside a
+    /// piece whose segment began after the FIN's: the receiver reads the
+    /// FIN's segment first (it begins first), ends the stream there and
+    /// purges what waits past it (see `Half::pending_fin_from`). The run
+    /// is cut at the FIN, and the bytes past it in the pieces taken are
+    /// dropped after close; returns where the run now ends.
+    #[cold]
+    fn end_at_fin_inside<S: Stream>(
+        &mut self,
+        conn: &mut Conn<S, P::Page>,
+        d: Dir,
+        cursor: u64,
+        ctx: &Context,
+    ) -> u64 {
+        let Some((fin, from)) = conn.halves[di(d)].pending_fin_from() else {
+            return cursor;
+        };
+        if cursor <= fin {
+            return cursor;
+        }
+        let Some(k) = self
+            .delivering
+            .iter()
+            .position(|p| p.start < fin && p.end() > fin && p.seg_start > from)
+        else {
+            return cursor;
+        };
+        let cut = self.delivering[k].end() - fin;
+        self.delivering[k].len -= cut as u32;
+        let past: Vec<_> = self.delivering.drain(k + 1..).collect();
+        let mut n = cut;
+        for p in past {
+            n += u64::from(p.len);
+            self.pool.free(p.page);
+        }
+        self.stats.buffered_bytes -= n;
+        self.note_pages();
+        self.drop_bytes(conn, d, DropReason::AfterClose, n, ctx);
+        fin
+    }
+
     /// Delivers everything now contiguous at `next` (see [`Self::compose`]),
     /// then frees what was consumed and keeps what the handler asked for.
     pub fn deliver<S: Stream>(
@@ -726,7 +767,10 @@ impl<P: PagePool> Core<P> {
         ctx: &Context,
     ) {
         let inline_end = inline.map(|(s, b, _)| s + b.len() as u64);
-        let cursor = self.take_run(&mut conn.halves[di(d)], inline_end);
+        let mut cursor = self.take_run(&mut conn.halves[di(d)], inline_end);
+        if conn.halves[di(d)].fin_seen() {
+            cursor = self.end_at_fin_inside(conn, d, cursor, ctx);
+        }
         let st = self.compose(conn, d, inline, ts, ctx);
         let frame: &[u8] = inline.map(|(_, b, _)| b).unwrap_or(&[]);
         let urgent = if conn.halves[di(d)].aside.is_some() {

@@ -936,6 +936,23 @@ fn a_fin_gives_way_only_to_a_segment_that_covers_its_own() {
     assert_eq!(st.dropped(DropReason::AfterClose), 5);
 }
 
+/// A FIN sent ahead inside data that began after its segment (the data
+/// first, then the FIN's segment over its start): the receiver reads the
+/// FIN's segment first, ends the stream at the FIN and purges the rest,
+/// though the data waits as one piece across the FIN.
+#[test]
+fn a_fin_inside_later_data_ends_the_stream_there() {
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 8, 1, b"bbbbbbbb", 1)); // [7, 15)
+    v.push(seg(true, F | A, 4, 1, b"fffffff", 1)); // [3, 10), FIN at 10
+    v.push(seg(true, A, 1, 1, b"012", 1));
+    v.push(seg(false, F | A, 1, 1, b"", 1)); // the server's own FIN
+    let (seen, st, _) = run(Config::default(), &v);
+    assert_eq!(seen.bytes[0], b"012ffffbbb");
+    assert_eq!(st.dropped(DropReason::AfterClose), 5);
+    assert_eq!(st.conns_closed_fin, 1, "the client's FIN at 10 holds");
+}
+
 /// A RST that also carries FIN and data ends the stream at its own
 /// sequence number: its payload is dropped (on a RST), not also counted
 /// as missing, as the FIN past it would have made it.
