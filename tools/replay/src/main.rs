@@ -371,7 +371,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The flow directory this run made, to take back if the run is
+    // refused before it writes anything.
+    let mut made = None;
     if let Some(dir) = &args.write_flows {
+        if !dir.exists() {
+            made = Some(dir.clone());
+        }
         // An output that cannot be written is a runtime error, as a flow
         // file that cannot be is.
         if let Err(e) = std::fs::create_dir_all(dir) {
@@ -454,6 +460,10 @@ fn main() -> ExitCode {
             | RunError::Engine(EngineError::Setting(_))),
         ) => {
             say!("weft-replay: {e}");
+            if let Some(dir) = &made {
+                // Still empty: removed (a directory with files stays).
+                let _ = std::fs::remove_dir(dir);
+            }
             return ExitCode::from(2);
         }
         Err(e) => {

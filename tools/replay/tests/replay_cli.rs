@@ -347,6 +347,19 @@ fn output_that_cannot_be_written_is_exit_1() {
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(!dir.exists());
+    // Nor is one left by a run the replay itself refuses (fanout inline).
+    let o = run(
+        &[
+            "--write-flows",
+            dir.to_str().unwrap(),
+            "--inline",
+            "--dispatch",
+            "fanout",
+        ],
+        &sample(),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!dir.exists());
 }
 
 #[test]
