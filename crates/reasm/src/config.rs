@@ -100,9 +100,11 @@ pub struct Config {
     /// past the depth are not gaps. A handler can
     /// stop a direction sooner ([`ScatterGather::stop`](crate::ScatterGather::stop)).
     pub depth: u64,
-    /// Most connections tracked at once (`0`: no limit). At the limit the
-    /// connection idle the longest is closed (flushed, `complete` called) to
-    /// make room: least-recently-active eviction. (Exactly, unless finding
+    /// Most connections tracked at once (`0`: no limit). At the limit a
+    /// connection a bare SYN opened that is still unanswered (the oldest
+    /// such) is closed (flushed, `complete` called) to make room, else the
+    /// connection idle the longest: least-recently-active eviction, after
+    /// a host's SYN backlog, which gives way first. (Exactly, unless finding
     /// it would take more than 64 steps through connections active since
     /// they were last queued; then the idlest of those, so that one
     /// eviction never stalls the packet path.)

@@ -78,6 +78,15 @@ pub struct Reassembler<F: StreamFactory, P: PagePool = DefaultPool> {
     /// answers with a bare ACK): the tuple was used again after a close
     /// the capture lost, and the new connection starts.
     ignored_syns: hashbrown::HashMap<u32, (u32, Dir, Seq)>,
+    /// Connections a bare SYN opened, oldest first, with their slots'
+    /// generations: at the connection limit one still unanswered (the peer
+    /// sent nothing, the opener nothing past its SYN) is evicted before
+    /// any other, as a host's SYN backlog gives way before its
+    /// established connections; so a flood of SYNs from forged sources
+    /// evicts its own, not the live connections idle a while. Entries of
+    /// connections since answered or gone are dropped as met, and once
+    /// they outnumber the live connections.
+    unanswered: std::collections::VecDeque<(u32, u32)>,
     /// Times a payload was offered to its half (once, plus once per
     /// round of making room).
     #[cfg(test)]
@@ -129,6 +138,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             queued: Vec::new(),
             lingering: std::collections::VecDeque::new(),
             ignored_syns: hashbrown::HashMap::new(),
+            unanswered: std::collections::VecDeque::new(),
             #[cfg(test)]
             placements: 0,
             now: Timestamp::default(),
@@ -372,7 +382,8 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         }
         let max = self.core.cfg.max_conns;
         if max != 0 && self.table.len() >= max {
-            if let Some(victim) = self.table.victim() {
+            let victim = self.unanswered_victim().or_else(|| self.table.victim());
+            if let Some(victim) = victim {
                 self.core.stats.conns_evicted += 1;
                 self.close_and_forget(
                     victim,
@@ -409,6 +420,13 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         };
         self.core.stats.conns_created += 1;
         let i = self.table.insert_hashed(hash, seg.key, self.now, conn);
+        if syn && !seg.flags.ack() && self.core.cfg.max_conns != 0 {
+            self.unanswered.push_back((i, self.table.gen(i)));
+            if self.unanswered.len() > 2 * self.table.len() + STALE_SLACK {
+                let table = &self.table;
+                self.unanswered.retain(|&(i, gen)| table.is_live(i, gen));
+            }
+        }
         if let Some(t) = self.core.cfg.idle_timeout_ns {
             self.note_due(self.now, t);
         }
@@ -419,6 +437,24 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         // entry in `buffered` is stale and skipped when popped).
         self.queued[i as usize] = NOT_QUEUED;
         Some(i)
+    }
+
+    /// The oldest connection a bare SYN opened that is still unanswered
+    /// (see `unanswered`), taken off the queue; `None` if none is.
+    fn unanswered_victim(&mut self) -> Option<u32> {
+        while let Some((i, gen)) = self.unanswered.pop_front() {
+            if !self.table.is_live(i, gen) {
+                continue;
+            }
+            let c = self.table.get(i);
+            let opener = &c.halves[di(c.client_dir)];
+            let peer = &c.halves[di(c.client_dir.reverse())];
+            let silent = peer.base.is_none() && peer.isn.is_none() && !peer.fin_seen();
+            if silent && opener.next == 0 && !opener.has_pieces() && !opener.fin_seen() {
+                return Some(i);
+            }
+        }
+        None
     }
 
     /// Remembers the SYN ignored on slot `i` (see `ignored_syns`); entries

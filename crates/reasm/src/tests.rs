@@ -1366,6 +1366,50 @@ fn eviction_takes_the_least_recently_active() {
     assert_eq!([0, 1, 2, 3].map(completed), [0, 1, 0, 0]);
 }
 
+/// At the limit, connections a bare SYN opened that are still
+/// unanswered make room first, oldest first, however recently they came:
+/// a flood of SYNs from forged sources evicts its own, not a live
+/// connection idle a while (which the least recently active rule took).
+/// One answered, or that sent data, is evicted by that rule only.
+#[test]
+fn eviction_takes_unanswered_syns_first() {
+    let cfg = Config {
+        max_conns: 3,
+        ..Config::default()
+    };
+    let d = key().1;
+    let k = |port: u16| {
+        let client = "192.0.2.9".parse().unwrap();
+        FlowKey::new(client, port, "198.51.100.2".parse().unwrap(), 80, 0).0
+    };
+    let seg_at = |port: u16, dir: Dir, f: u8, seq: u32, ack: u32, data: &'static [u8], t: u64| {
+        let mut s = Segment::new(k(port), dir, Seq(seq), TcpFlags(f), data, Timestamp(t));
+        s.ack = Seq(ack);
+        s
+    };
+    let mut r = Reassembler::new(cfg, Recorder::default());
+    // An established connection (port 1), idle from t = 1.
+    r.process(&seg_at(1, d, S, 100, 0, b"", 0));
+    r.process(&seg_at(1, d.reverse(), S | A, 500, 101, b"", 0));
+    r.process(&seg_at(1, d, A, 101, 501, b"hello", 1));
+    // A SYN the server answered (port 2), then a flood of bare SYNs.
+    r.process(&seg_at(2, d, S, 100, 0, b"", 2));
+    r.process(&seg_at(2, d.reverse(), S | A, 700, 101, b"", 2));
+    for (n, port) in (10..20).enumerate() {
+        r.process(&seg_at(port, d, S, 100, 0, b"", 3 + n as u64));
+    }
+    let st = r.stats();
+    assert_eq!(st.conns_evicted, 9, "{st:?}");
+    // Ids: port 1 is 0, port 2 is 1, the flood 2 to 11. The established
+    // connection and the answered one live on; the flood evicted itself.
+    let out = r.factory().out.borrow();
+    let completed = |id: u64| out.get(&id).map_or(0, |s| s.completed);
+    assert_eq!([0, 1].map(completed), [0, 0]);
+    assert_eq!((2..11).map(completed).sum::<usize>(), 9);
+    drop(out);
+    assert_eq!(r.connections(), 3);
+}
+
 /// A connection that takes over the slot of one that had data waiting
 /// (evicted here) still has its own waiting data flushed on time.
 #[test]
