@@ -162,6 +162,13 @@ pub(crate) fn key() -> (FlowKey, Dir) {
     FlowKey::new(a, 40000, b, 80, 0)
 }
 
+/// The key of a connection from port `port` of another client to the
+/// test server (the connection-limit tests' many connections).
+fn client_key(port: u16) -> FlowKey {
+    let client = "192.0.2.9".parse().unwrap();
+    FlowKey::new(client, port, "198.51.100.2".parse().unwrap(), 80, 0).0
+}
+
 /// A client→server (`fwd`) or server→client segment.
 pub(crate) fn seg(fwd: bool, flags: u8, seq: u32, ack: u32, payload: &[u8], t: u64) -> Segment<'_> {
     let (k, d) = key();
@@ -1340,10 +1347,7 @@ fn eviction_takes_the_least_recently_active() {
         ..Config::default()
     };
     let d = key().1;
-    let k = |port: u16| {
-        let client = "192.0.2.9".parse().unwrap();
-        FlowKey::new(client, port, "198.51.100.2".parse().unwrap(), 80, 0).0
-    };
+    let k = client_key;
     let at = |port: u16, seq: u32, t: u64| {
         Segment::new(k(port), d, Seq(seq), TcpFlags(A), b"x", Timestamp(t))
     };
@@ -1378,10 +1382,7 @@ fn eviction_takes_unanswered_syns_first() {
         ..Config::default()
     };
     let d = key().1;
-    let k = |port: u16| {
-        let client = "192.0.2.9".parse().unwrap();
-        FlowKey::new(client, port, "198.51.100.2".parse().unwrap(), 80, 0).0
-    };
+    let k = client_key;
     let seg_at = |port: u16, dir: Dir, f: u8, seq: u32, ack: u32, data: &'static [u8], t: u64| {
         let mut s = Segment::new(k(port), dir, Seq(seq), TcpFlags(f), data, Timestamp(t));
         s.ack = Seq(ack);
@@ -1420,10 +1421,7 @@ fn a_reused_slot_starts_with_nothing_buffered() {
         ..Config::default()
     };
     let d = key().1;
-    let k = |port: u16| {
-        let client = "192.0.2.9".parse().unwrap();
-        FlowKey::new(client, port, "198.51.100.2".parse().unwrap(), 80, 0).0
-    };
+    let k = client_key;
     let ms = |ms: u64| Timestamp(ms * 1_000_000);
     let at = |port: u16, seq: u32, data: &'static [u8], t: u64| {
         Segment::new(k(port), d, Seq(seq), TcpFlags(A), data, ms(t))

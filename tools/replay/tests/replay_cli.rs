@@ -466,24 +466,20 @@ fn usage_errors_are_exit_2() {
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("fanout dispatch needs"));
-    let bad = tmp("bad.toml");
-    std::fs::write(&bad, "wrokers = 3\n").unwrap();
-    let o = bin()
-        .arg("--config")
-        .arg(&bad)
-        .arg(sample())
-        .output()
-        .unwrap();
+    let with_config = |name: &str, text: &str| {
+        let cfg = tmp(name);
+        std::fs::write(&cfg, text).unwrap();
+        bin()
+            .arg("--config")
+            .arg(&cfg)
+            .arg(sample())
+            .output()
+            .unwrap()
+    };
+    let o = with_config("bad.toml", "wrokers = 3\n");
     assert_eq!(o.status.code(), Some(2));
     // A value the file gives that no run can take names the file.
-    let bad = tmp("bad-value.toml");
-    std::fs::write(&bad, "dispatch = \"sideways\"\n").unwrap();
-    let o = bin()
-        .arg("--config")
-        .arg(&bad)
-        .arg(sample())
-        .output()
-        .unwrap();
+    let o = with_config("bad-value.toml", "dispatch = \"sideways\"\n");
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("bad-value.toml"));
 }
