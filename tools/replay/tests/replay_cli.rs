@@ -886,20 +886,7 @@ fn interrupt_stops_reading_and_still_reports() {
         .args(["-INT", &child.id().to_string()])
         .status();
     // A run that ignored the signal would go on for hours: give it 60 s.
-    let (done_tx, done_rx) = std::sync::mpsc::channel();
-    let pid = child.id();
-    std::thread::spawn(move || {
-        if done_rx
-            .recv_timeout(std::time::Duration::from_secs(60))
-            .is_err()
-        {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-        }
-    });
-    let o = child.wait_with_output().unwrap();
-    let _ = done_tx.send(());
+    let o = output_within(child, 60);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(
         o.status.code(),
@@ -2013,18 +2000,7 @@ fn a_second_interrupt_ends_a_blocked_reader() {
         let _ = Command::new("kill").args(["-INT", &pid]).status();
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    let (done_tx, done_rx) = std::sync::mpsc::channel();
-    let watchdog = pid.clone();
-    std::thread::spawn(move || {
-        if done_rx
-            .recv_timeout(std::time::Duration::from_secs(30))
-            .is_err()
-        {
-            let _ = Command::new("kill").args(["-KILL", &watchdog]).status();
-        }
-    });
-    let o = child.wait_with_output().unwrap();
-    let _ = done_tx.send(());
+    let o = output_within(child, 30);
     drop(stdin);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(130), "{err}");
@@ -2072,4 +2048,23 @@ fn catches_sigint(pid: u32) {
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+}
+
+/// Waits for `child`'s output, killing it if it has not ended within
+/// `secs` (a run that ignored a signal would go on: the test fails on its
+/// status instead of hanging).
+fn output_within(child: std::process::Child, secs: u64) -> Output {
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let pid = child.id().to_string();
+    std::thread::spawn(move || {
+        if done_rx
+            .recv_timeout(std::time::Duration::from_secs(secs))
+            .is_err()
+        {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        }
+    });
+    let o = child.wait_with_output().unwrap();
+    let _ = done_tx.send(());
+    o
 }
