@@ -39,7 +39,8 @@ impl WorkerCounters {
         self.flows_created.store(r.conns_created, Relaxed);
         self.flows_closed.store(r.conns_closed, Relaxed);
         self.pages_in_use.store(r.pages_in_use, Relaxed);
-        self.memcap_flushes.store(r.memcap_flushes, Relaxed);
+        self.memcap_flushes
+            .store(r.memcap_flushes + r.memcap_prunes, Relaxed);
     }
 
     pub(crate) fn set_pinned(&self, pinned: bool) {
@@ -85,7 +86,9 @@ pub struct WorkerSnapshot {
     pub flows_closed: u64,
     /// Pages holding out-of-order data now.
     pub pages_in_use: u64,
-    /// Forced flushes at a page limit or the memcap.
+    /// Times a page limit or the memcap was met: forced flushes, and
+    /// prunes of a connection's farthest data
+    /// ([`Stats::memcap_prunes`](weft_reasm::Stats::memcap_prunes)).
     pub memcap_flushes: u64,
     /// Whether the worker's thread is pinned to its core.
     pub pinned: bool,

@@ -37,7 +37,12 @@ pub struct Config {
     pub skip_acked_holes: bool,
     /// Pages that all connections together may hold (`0`: no limit).
     pub max_pages: usize,
-    /// Pages one connection may hold, both directions together (`0`: no limit).
+    /// Pages one connection may hold, both directions together (`0`: no
+    /// limit). Over it, a connection whose pages are mostly full flushes
+    /// its oldest run past its hole; one whose pages are less than a
+    /// quarter full (small segments, a page each) prunes its farthest
+    /// out-of-order data instead and keeps the hole open
+    /// ([`DropReason::Pruned`](crate::DropReason::Pruned)).
     pub max_pages_per_conn: usize,
     /// Bytes of buffered and kept data (pages × page size + the memory
     /// holding bytes kept by handlers) above which the oldest buffered data

@@ -433,6 +433,50 @@ impl<P: PagePool> Core<P> {
         self.drop_cut(conn, d, middle, cut, DropReason::SynRefused, ctx);
     }
 
+    /// Whether connection `conn`'s pages are less than a quarter full:
+    /// most of what it holds is page, not data (pieces of small
+    /// segments). A full-size segment fills about 70 % of its page; a
+    /// flood of one-byte segments, 1/2048.
+    pub fn sparse<S>(&self, conn: &Conn<S, P::Page>) -> bool {
+        let held = conn.halves[0].held_bytes() + conn.halves[1].held_bytes();
+        let room = conn.pages() as u64 * self.pool.page_size() as u64;
+        held * 4 < room
+    }
+
+    /// Prunes direction `d`'s farthest waiting pieces, those that start at
+    /// or past `at`, at most `most` of them, and a pending FIN among them
+    /// or past them all (never what the receiver acknowledged), as a receiver prunes its out-of-order queue from the far end
+    /// down to the segment it makes room for; counted as
+    /// [`DropReason::Pruned`]. Returns how many pieces went.
+    pub fn prune<S: Stream>(
+        &mut self,
+        conn: &mut Conn<S, P::Page>,
+        d: Dir,
+        at: u64,
+        most: usize,
+        ctx: &Context,
+    ) -> usize {
+        let h = &mut conn.halves[di(d)];
+        // Bytes the receiver acknowledged reached it: never pruned.
+        let at = at.max(h.acked_hole).max(h.acked_to);
+        let tail = h.last_piece_end().unwrap_or(0);
+        let pieces = h.take_last_pieces(at, most);
+        let n = pieces.len();
+        // A FIN ahead goes with the pieces it lies among, or first of all
+        // when it lies past them (the queue's last segment).
+        let low = pieces.last().map_or(u64::MAX, |p| p.start);
+        if h.pending_fin()
+            .is_some_and(|p| p >= at && (p >= low || p >= tail))
+        {
+            h.drop_pending_fin();
+        }
+        if n > 0 {
+            self.stats.memcap_prunes += 1;
+            self.drop_cut(conn, d, pieces, 0, DropReason::Pruned, ctx);
+        }
+        n
+    }
+
     /// Drops a payload that could not be given room.
     pub fn drop_for_memory<S: Stream>(
         &mut self,

@@ -328,6 +328,8 @@ pub(crate) struct Waiting<Pg> {
     /// delivering costs nothing here; the set's insert and remove per
     /// piece had cost hostile segment orders a third of their speed.
     by_time: BinaryHeap<Reverse<(Timestamp, u64)>>,
+    /// Bytes the pieces hold, together: how full their pages are.
+    bytes: u64,
 }
 
 impl<Pg> Waiting<Pg> {
@@ -530,6 +532,11 @@ impl<Pg> Half<Pg> {
             .flat_map(move |w| w.pieces.range_mut(range.clone()).map(|(_, p)| p))
     }
 
+    /// Bytes the waiting pieces hold, together.
+    pub fn held_bytes(&self) -> u64 {
+        self.waiting.as_ref().map_or(0, |w| w.bytes)
+    }
+
     /// Where the first piece starts.
     pub fn first_piece_start(&self) -> Option<u64> {
         let w = self.waiting.as_deref()?;
@@ -550,8 +557,10 @@ impl<Pg> Half<Pg> {
             Box::new(Waiting {
                 pieces: BTreeMap::new(),
                 by_time: BinaryHeap::new(),
+                bytes: 0,
             })
         });
+        w.bytes += u64::from(piece.len);
         w.by_time.push(Reverse((piece.ts, piece.start)));
         w.pieces.insert(piece.start, piece);
     }
@@ -568,6 +577,7 @@ impl<Pg> Half<Pg> {
             return None;
         }
         let p = entry.remove();
+        w.bytes -= u64::from(p.len);
         if w.pieces.is_empty() {
             self.waiting = None;
         } else {
@@ -593,6 +603,7 @@ impl<Pg> Half<Pg> {
             }
         }
         let tail: Vec<_> = w.pieces.split_off(&at).into_values().collect();
+        w.bytes -= cut + tail.iter().map(|p| u64::from(p.len)).sum::<u64>();
         if w.pieces.is_empty() {
             self.waiting = None;
         } else {
@@ -600,6 +611,35 @@ impl<Pg> Half<Pg> {
             bound_stale(&mut w.by_time, pieces.len(), |&e| held(pieces, e));
         }
         (tail, cut)
+    }
+
+    /// Takes out the last pieces (by offset), farthest first, while they
+    /// start at or past `at` and fewer than `most` were taken: what a
+    /// receiver prunes from its out-of-order queue (see
+    /// [`DropReason::Pruned`](crate::DropReason::Pruned)).
+    pub fn take_last_pieces(&mut self, at: u64, most: usize) -> Vec<Piece<Pg>> {
+        let mut taken = Vec::new();
+        let Some(w) = self.waiting.as_deref_mut() else {
+            return taken;
+        };
+        while taken.len() < most {
+            let Some(entry) = w.pieces.last_entry() else {
+                break;
+            };
+            if *entry.key() < at {
+                break;
+            }
+            let p = entry.remove();
+            w.bytes -= u64::from(p.len);
+            taken.push(p);
+        }
+        if w.pieces.is_empty() {
+            self.waiting = None;
+        } else {
+            let pieces = &w.pieces;
+            bound_stale(&mut w.by_time, pieces.len(), |&e| held(pieces, e));
+        }
+        taken
     }
 
     /// Where a walk over the pieces that overlap `[s, …)` starts: the

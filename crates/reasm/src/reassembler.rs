@@ -860,9 +860,11 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
     }
 
     /// Frees pages for `need` more, for data of connection `i`'s direction
-    /// `d` starting at stream offset `at`: runs of this connection's
-    /// oldest buffered data while it is over its share, else the globally
-    /// oldest buffered data, one run at a time until there is room. Returns
+    /// `d` starting at stream offset `at`: while the connection is over its
+    /// share, its farthest data when its pages are mostly empty (see
+    /// [`Self::prune_for`]), else runs of its oldest buffered data; when
+    /// only the global limits are met, the globally oldest buffered data,
+    /// one run at a time until there is room. Returns
     /// early, for the caller to place the data again, once a flush of `d`
     /// reached `at`: only that changes what the data overlaps (a flush of
     /// `d` that stays below `at` took pieces wholly before it), so only
@@ -880,6 +882,13 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             let (per_conn, global) = self.core.room_for(self.table.get(i), need);
             if per_conn && global {
                 return true;
+            }
+            if !per_conn && self.core.sparse(self.table.get(i)) {
+                match self.prune_for(i, d, at, need, &ctx) {
+                    Some(true) => continue,
+                    Some(false) => return false,
+                    None => {}
+                }
             }
             let (j, dj) = match per_conn.then(|| self.oldest_buffered()).flatten() {
                 Some(jd) => jd,
@@ -908,6 +917,47 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
                     return true;
                 }
             }
+        }
+    }
+
+    /// Connection `i` is over its page share with its pages less than a
+    /// quarter full: a flood of small segments, each in a page of its
+    /// own, holds it there. Flushing its oldest run, as for a connection
+    /// whose pages are full, would skip the hole before it: the bytes
+    /// that fill it later, the ones its receiver reads, would be dropped
+    /// as late, for the few thousand one-byte segments it takes to fill a
+    /// share. A receiver whose buffer small segments overrun prunes its
+    /// out-of-order queue from the far end instead, down to the segment
+    /// it makes room for, and drops that segment when pruning is not
+    /// enough: the hole stays open, the sender sends the pruned data again.
+    ///
+    /// So the direction holding more of the share gives up its farthest
+    /// pieces, an eighth of the share at a time (a scan of the pages'
+    /// fill each time stays a small cost per segment): `d`'s only those
+    /// past `at`. `Some(true)`: pieces went, try again; `Some(false)`: none
+    /// could, drop the data (`d` holds the most and nothing past it);
+    /// `None`: the other direction holds the most and nothing of it can
+    /// go (what its receiver acknowledged), flush as for full pages.
+    #[cold]
+    #[inline(never)]
+    fn prune_for(&mut self, i: u32, d: Dir, at: i64, need: usize, ctx: &Context) -> Option<bool> {
+        let share = self.core.cfg.max_pages_per_conn;
+        let conn = self.table.get_mut(i);
+        let pages = conn.pages();
+        let most = (pages + need).saturating_sub(share - share / 8).max(1);
+        let o = d.reverse();
+        let victim = if conn.halves[di(o)].piece_count() > conn.halves[di(d)].piece_count() {
+            o
+        } else {
+            d
+        };
+        let from = if victim == d { at.max(0) as u64 } else { 0 };
+        let pruned = self.core.prune(conn, victim, from, most, ctx);
+        self.note_buffered(i, self.now);
+        match (pruned, victim == d) {
+            (0, true) => Some(false),
+            (0, false) => None,
+            _ => Some(true),
         }
     }
 

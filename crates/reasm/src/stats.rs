@@ -20,7 +20,10 @@ pub enum DropReason {
     AfterClose,
     /// Arrived for a range already skipped as a hole (late data).
     AfterSkip,
-    /// No page could be had even after forcing buffered data out.
+    /// No page could be had even after forcing buffered data out; or the
+    /// segment's connection was over its page share with its pages mostly
+    /// empty, and the segment would land past everything it may prune
+    /// (see [`Pruned`](Self::Pruned)): a receiver drops such a segment.
     MemoryLimit,
     /// Data on a SYN that the peer's acknowledgment left out: a server
     /// without TCP Fast Open drops it, and the client sends it again (or,
@@ -38,11 +41,20 @@ pub enum DropReason {
     /// and reads none of it (a blind RST's payload counts as
     /// [`OutOfWindow`](Self::OutOfWindow)).
     OnRst,
+    /// Waited out of order, the farthest ahead, when its connection went
+    /// over its page share
+    /// ([`Config::max_pages_per_conn`](crate::Config::max_pages_per_conn))
+    /// with its pages mostly empty: a flood of small segments, each in a
+    /// page of its own. As a receiver prunes its out-of-order queue from
+    /// the far end when small segments overrun its buffer, the farthest
+    /// data goes (the sender sends it again) and the hole before it stays
+    /// open for the bytes the receiver reads there.
+    Pruned,
 }
 
 impl DropReason {
     /// Number of reasons (the length of [`Stats::dropped`]).
-    pub const COUNT: usize = 11;
+    pub const COUNT: usize = 12;
     /// All reasons, in [`Stats::dropped`] index order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
         DropReason::Rejected,
@@ -56,6 +68,7 @@ impl DropReason {
         DropReason::Stopped,
         DropReason::NoAck,
         DropReason::OnRst,
+        DropReason::Pruned,
     ];
 
     /// Index into [`Stats::dropped`].
@@ -77,6 +90,7 @@ impl DropReason {
             DropReason::Stopped => "stopped",
             DropReason::NoAck => "no_ack",
             DropReason::OnRst => "on_rst",
+            DropReason::Pruned => "pruned",
         }
     }
 }
@@ -170,6 +184,10 @@ pub struct Stats {
     pub segments_no_ack: u64,
     /// Forced flushes because a page limit or the memcap was reached.
     pub memcap_flushes: u64,
+    /// Times a connection over its page share, its pages less than a
+    /// quarter full, pruned its farthest out-of-order data instead of
+    /// flushing past its first hole (see [`DropReason::Pruned`]).
+    pub memcap_prunes: u64,
     /// Forced flushes because buffered data grew older than the flush timeout.
     pub timeout_flushes: u64,
     /// Calls to stream handlers' `reassembled`.
@@ -242,6 +260,7 @@ impl Stats {
             segments_no_conn,
             segments_no_ack,
             memcap_flushes,
+            memcap_prunes,
             timeout_flushes,
             deliveries,
             pages_in_use,

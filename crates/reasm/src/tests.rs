@@ -1667,6 +1667,9 @@ fn kept_bytes_follow_every_kind_of_keep() {
     assert_eq!(r.stats().kept_bytes, 0, "released at close");
 }
 
+/// Pages mostly full (600 bytes of 2,048 each): over its share a
+/// connection flushes its oldest run, past its hole, as a capture that
+/// lost a segment of a large window needs.
 #[test]
 fn per_connection_page_limit_forces_the_oldest_run_out() {
     let cfg = Config {
@@ -1674,15 +1677,119 @@ fn per_connection_page_limit_forces_the_oldest_run_out() {
         ..Config::default()
     };
     let mut v = handshake(0, 0);
-    v.push(seg(true, A, 11, 1, b"B", 1));
-    v.push(seg(true, A, 21, 1, b"C", 2));
-    v.push(seg(true, A, 31, 1, b"D", 3)); // third page: the run at 10 goes out
+    v.push(seg(true, A, 1_001, 1, &[b'B'; 600], 1));
+    v.push(seg(true, A, 2_001, 1, &[b'C'; 600], 2));
+    v.push(seg(true, A, 3_001, 1, &[b'D'; 600], 3)); // third page: the run at 1000 goes out
     v.push(seg(true, A, 1, 1, b"late", 4)); // before the skipped hole
     let (seen, st, _) = run(cfg, &v);
-    assert_eq!(seen.bytes[0], b"BCD");
-    assert_eq!(st.memcap_flushes, 1);
+    let want: Vec<u8> = [b'B', b'C', b'D'].iter().flat_map(|&c| [c; 600]).collect();
+    assert_eq!(seen.bytes[0], want);
+    assert_eq!((st.memcap_flushes, st.memcap_prunes), (1, 0));
     assert_eq!(st.dropped(DropReason::AfterSkip), 4);
-    assert_eq!(st.gap_bytes, 10 + 9 + 9);
+    assert_eq!(st.gap_bytes, 1_000 + 400 + 400);
+}
+
+/// Pages mostly empty (a byte each): over its share a connection keeps
+/// its hole open, as its receiver does, so the bytes that fill it are
+/// delivered; flushing past it (as for full pages) dropped them as late,
+/// for the price of a few one-byte segments. Sent in rising order, each
+/// new piece lies past all the others: dropped, as a receiver drops a
+/// segment that would land last in its pruned queue.
+#[test]
+fn small_segments_over_the_share_keep_the_hole_open() {
+    let cfg = Config {
+        max_pages_per_conn: 64,
+        ..Config::default()
+    };
+    let mut v = handshake(0, 0);
+    for n in 0..200u32 {
+        v.push(seg(true, A, 11 + 2 * n, 1, b"x", 1));
+    }
+    v.push(seg(true, A, 1, 1, b"0123456789", 2)); // the hole's bytes
+    let (seen, st, _) = run(cfg, &v);
+    assert!(
+        seen.bytes[0].starts_with(b"0123456789x"),
+        "{:?}",
+        seen.bytes[0]
+    );
+    assert_eq!(seen.bytes[0].len(), 10 + 64);
+    assert_eq!(st.dropped(DropReason::MemoryLimit), 200 - 64);
+    assert_eq!(st.dropped(DropReason::AfterSkip), 0);
+    assert_eq!((st.memcap_flushes, st.pages_peak), (0, 64));
+}
+
+/// Sent in falling order, each new piece lies before the others: the
+/// farthest go, an eighth of the share at a time, counted as pruned, and
+/// the nearest wait with the hole before them.
+#[test]
+fn small_segments_over_the_share_prune_the_farthest() {
+    let cfg = Config {
+        max_pages_per_conn: 64,
+        ..Config::default()
+    };
+    let mut v = handshake(0, 0);
+    for n in (0..200u32).rev() {
+        v.push(seg(true, A, 11 + 2 * n, 1, b"x", 1));
+    }
+    v.push(seg(true, A, 1, 1, b"0123456789", 2));
+    let (seen, st, _) = run(cfg, &v);
+    assert!(seen.bytes[0].starts_with(b"0123456789x"));
+    let kept = seen.bytes[0].len() as u64 - 10;
+    assert!((56..=64).contains(&kept), "{kept} pieces kept");
+    assert_eq!(st.dropped(DropReason::Pruned), 200 - kept);
+    assert_eq!(st.dropped(DropReason::MemoryLimit), 0);
+    assert!(
+        st.memcap_prunes >= 1 && st.memcap_prunes <= 200 / 8,
+        "{st:?}"
+    );
+    // The nearest pieces stayed: delivered up to the first one pruned.
+    assert_eq!(st.gap_bytes, kept - 1);
+    assert!(st.pages_peak <= 64);
+}
+
+/// Data the receiver acknowledged reached it: pruning never takes it,
+/// even with pages mostly empty (the acknowledged hole is skipped after
+/// the sender's next segment, and those bytes are delivered).
+#[test]
+fn pruning_spares_what_the_receiver_acknowledged() {
+    let cfg = Config {
+        max_pages_per_conn: 64,
+        ..Config::default()
+    };
+    let mut v = handshake(0, 0);
+    for n in (0..64u32).rev() {
+        v.push(seg(true, A, 11 + 2 * n, 1, b"x", 1));
+    }
+    v.push(seg(false, A, 1, 201, b"", 2)); // acknowledges all of it
+    v.push(seg(true, A, 3, 1, b"q", 2)); // in the hole, over the share
+    let (seen, st, _) = run(cfg, &v);
+    assert_eq!(st.dropped(DropReason::Pruned), 0);
+    assert_eq!(seen.bytes[0].iter().filter(|&&b| b == b'x').count(), 64);
+}
+
+/// A flood of small segments in one direction gives way to the other
+/// direction's data: the flooding direction, holding most of the share,
+/// loses its farthest pieces, and the other's wait in the room made.
+#[test]
+fn small_segments_of_one_direction_give_way_to_the_other() {
+    let cfg = Config {
+        max_pages_per_conn: 64,
+        ..Config::default()
+    };
+    let mut v = handshake(0, 0);
+    for n in 0..64u32 {
+        v.push(seg(false, A, 11 + 2 * n, 1, b"y", 1));
+    }
+    v.push(seg(true, A, 11, 1, b"later", 2)); // out of order: waits
+    v.push(seg(true, A, 1, 1, b"0123456789", 3));
+    let (seen, st, _) = run(cfg, &v);
+    assert_eq!(seen.bytes[0], b"0123456789later");
+    assert_eq!(
+        st.dropped(DropReason::Pruned),
+        9,
+        "an eighth of the share and one"
+    );
+    assert_eq!(st.memcap_flushes, 0);
 }
 
 #[test]
@@ -1702,7 +1809,9 @@ fn a_segment_over_many_small_pieces_counts_a_page_per_gap() {
     v.push(seg(true, A, 2, 1, &[b'q'; 80], 2));
     let (seen, st, _) = run(cfg, &v);
     assert!(st.pages_peak <= 64, "{} pages", st.pages_peak);
-    assert!(st.memcap_flushes > 0);
+    // Pages a byte full: the farthest pieces gave way to the segment.
+    assert!(st.memcap_prunes > 0);
+    assert!(st.dropped(DropReason::Pruned) > 0);
     assert_eq!(seen.bytes[0].len() as u64 + st.gap_bytes, 81);
 }
 
@@ -1776,35 +1885,44 @@ fn making_room_for_a_segment_over_many_pieces_takes_one_round() {
 /// The same over a connection's own share: its runs wholly before the
 /// segment are flushed in one round of making room (they do not change
 /// what the segment overlaps), and the bytes before it are skipped, not
-/// the segment's.
+/// the segment's. (Pages of 64 bytes, a third full: pages mostly empty
+/// would be pruned from the far end instead.)
 #[test]
 fn making_room_within_a_connections_share_takes_one_round() {
     const BELOW: u32 = 150;
     const PIECES: u32 = 100;
+    const LEN: u32 = 20;
+    const STRIDE: u32 = 2 * LEN;
     let cfg = Config {
         max_pages_per_conn: (BELOW + PIECES) as usize,
         flush_timeout_ns: None,
         ..Config::default()
     };
-    let mut r = Reassembler::new(cfg, Recorder::default());
+    let mut r = Reassembler::with_pool(cfg, Recorder::default(), HeapPool::new(64, 0));
     let mut at = |seq: u32, p: &[u8]| r.process(&seg(true, A, seq, 1, p, 1));
     at(100, b"z"); // starts the stream at 100
     for n in 0..BELOW {
-        at(1_000 + 2 * n, b"b");
+        at(1_000 + STRIDE * n, &[b'b'; LEN as usize]);
     }
     for n in 0..PIECES {
-        at(2_000 + 2 * n, b"p");
+        at(10_000 + STRIDE * n, &[b'p'; LEN as usize]);
     }
-    at(1_990, &[b'x'; 400]);
+    let over = 10 + STRIDE * PIECES;
+    at(9_990, &vec![b'x'; over as usize]);
     let rounds = r.placements() - (1 + u64::from(BELOW + PIECES));
     let st = r.stats();
     assert!(rounds <= 2, "{rounds} rounds for one segment");
     assert!(st.memcap_flushes >= u64::from(PIECES) / 2, "{st:?}");
+    assert_eq!(st.memcap_prunes, 0, "{st:?}");
     assert_eq!(st.dropped_total(), 0, "{st:?}");
     assert!(st.balanced(), "{st:?}");
     r.flush_all();
     let st = r.stats();
-    assert_eq!(st.delivered_bytes, u64::from(1 + BELOW) + 400, "{st:?}");
+    assert_eq!(
+        st.delivered_bytes,
+        1 + u64::from(BELOW * LEN + over),
+        "{st:?}"
+    );
 }
 
 #[test]

@@ -47,7 +47,7 @@ fn reasm_json(s: &Stats) -> Value {
         "rst_ignored": s.rst_ignored, "syn_ignored": s.syn_ignored, "segments_no_conn": s.segments_no_conn,
         "segments_no_ack": s.segments_no_ack,
         "segments_rejected": s.segments_rejected,
-        "memcap_flushes": s.memcap_flushes, "timeout_flushes": s.timeout_flushes,
+        "memcap_flushes": s.memcap_flushes, "memcap_prunes": s.memcap_prunes, "timeout_flushes": s.timeout_flushes,
         "deliveries": s.deliveries, "pages_peak": s.pages_peak,
         "kept_truncated_bytes": s.kept_truncated_bytes,
     })
@@ -273,6 +273,9 @@ pub fn table(out: &Outcome) -> String {
     );
     row("  evicted", s.conns_evicted.to_string());
     row("memcap flushes", s.memcap_flushes.to_string());
+    if s.memcap_prunes > 0 {
+        row("memcap prunes", s.memcap_prunes.to_string());
+    }
     // Each worker's own peak, summed: an upper bound of the whole run's.
     row("pages peak (workers summed)", s.pages_peak.to_string());
     if s.kept_truncated_bytes > 0 {
