@@ -31,7 +31,8 @@ pub struct Config {
     /// When the peer's ACK covers bytes that were never captured, they were
     /// lost by the capture and will not come: skip them once the sender's
     /// next segment does not fill them (one segment of grace, for a capture
-    /// that shows an ACK before its data), or at once when the ACK covers
+    /// that shows an ACK before its data, renewed while each segment fills
+    /// more of the hole from its front), or at once when the ACK covers
     /// the sender's FIN, instead of holding what follows until a timeout;
     /// and count a lost tail at the close (default `true`).
     pub skip_acked_holes: bool,

@@ -589,7 +589,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             self.predicted.0 += 1;
         }
         // As on the general path; a delivery without a FIN closes nothing.
-        self.skip_acked_hole(i, d, ctx);
+        self.skip_acked_hole(i, d, s, ctx);
         if self.core.cfg.skip_acked_holes {
             self.on_ack(i, seg, ctx);
         }
@@ -667,6 +667,8 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         }
         let conn = self.table.get_mut(i);
         let h = &mut conn.halves[di(d)];
+        // Where the stream stood: whether the segment fills an acknowledged hole.
+        let from = h.next;
         let mut refused = false;
         if seg.flags.syn() {
             let first = h.isn.is_none();
@@ -719,7 +721,7 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             if self.core.cfg.skip_acked_holes {
                 self.acked_before(i, seg);
             }
-            self.skip_acked_hole(i, d, ctx);
+            self.skip_acked_hole(i, d, from, ctx);
         }
         if seg.flags.ack() && self.core.cfg.skip_acked_holes {
             self.on_ack(i, seg, ctx);
@@ -1101,9 +1103,10 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
     /// in-order delivery, and left whole to the inliner it once went out
     /// of line (1 % more instructions in an inline replay, callgrind).
     #[inline]
-    fn skip_acked_hole(&mut self, i: u32, d: Dir, ctx: &Context) {
+    /// `from` is where the direction's stream stood before the segment.
+    fn skip_acked_hole(&mut self, i: u32, d: Dir, from: u64, ctx: &Context) {
         if self.table.get_mut(i).halves[di(d)].acked_hole != 0 {
-            self.skip_acked_hole_now(i, d, ctx);
+            self.skip_acked_hole_now(i, d, from, ctx);
         }
     }
 
@@ -1128,9 +1131,17 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
     /// [`skip_acked_hole`](Self::skip_acked_hole)'s skip.
     #[cold]
     #[inline(never)]
-    fn skip_acked_hole_now(&mut self, i: u32, d: Dir, ctx: &Context) {
+    fn skip_acked_hole_now(&mut self, i: u32, d: Dir, from: u64, ctx: &Context) {
         let conn = self.table.get_mut(i);
-        let ack = std::mem::take(&mut conn.halves[di(d)].acked_hole);
+        let h = &mut conn.halves[di(d)];
+        if h.next > from && h.next < h.acked_hole && h.has_pieces() {
+            // The segment filled the front of the hole, not all of it: the
+            // capture shows the data after the ACK, maybe in several
+            // segments (a retransmission, resegmented). The grace goes on
+            // while each fills more; skipping now dropped the rest as late.
+            return;
+        }
+        let ack = std::mem::take(&mut h.acked_hole);
         self.core.skip_acked(conn, d, ack, ctx);
     }
 
