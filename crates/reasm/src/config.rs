@@ -39,10 +39,12 @@ pub struct Config {
     /// Pages that all connections together may hold (`0`: no limit).
     pub max_pages: usize,
     /// Pages one connection may hold, both directions together (`0`: no
-    /// limit). Over it, a connection whose pages are mostly full flushes
-    /// its oldest run past its hole; one whose pages are less than a
-    /// quarter full (small segments, a page each) prunes its farthest
-    /// out-of-order data instead and keeps the hole open
+    /// limit). Over it, a connection first packs runs of contiguous
+    /// pieces into as few pages as they need; then one whose pages are
+    /// mostly full flushes its oldest run past its hole, and one whose
+    /// pages are less than a quarter full (small segments with holes
+    /// between them, a page each) prunes its farthest out-of-order data
+    /// instead and keeps the hole open
     /// ([`DropReason::Pruned`](crate::DropReason::Pruned)).
     pub max_pages_per_conn: usize,
     /// Bytes of buffered and kept data (pages × page size + the memory

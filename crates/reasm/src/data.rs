@@ -443,10 +443,28 @@ impl<P: PagePool> Core<P> {
         held * 4 < room
     }
 
+    /// Collapses direction `d`'s runs of contiguous pieces
+    /// ([`Half::collapse`]) when enough came since the last time; returns
+    /// how many pages went back.
+    pub fn collapse<S>(&mut self, conn: &mut Conn<S, P::Page>, d: Dir) -> usize {
+        let h = &mut conn.halves[di(d)];
+        if !h.collapse_due() {
+            return 0;
+        }
+        let emptied = h.collapse(self.pool.page_size());
+        let n = emptied.len();
+        for page in emptied {
+            self.pool.free(page);
+        }
+        self.note_pages();
+        n
+    }
+
     /// Prunes direction `d`'s farthest waiting pieces, those that start at
     /// or past `at`, at most `most` of them, and a pending FIN among them
-    /// or past them all (never what the receiver acknowledged), as a receiver prunes its out-of-order queue from the far end
-    /// down to the segment it makes room for; counted as
+    /// or past them all (never what the receiver acknowledged), as a
+    /// receiver prunes its out-of-order queue from the far end down to the
+    /// segment it makes room for; counted as
     /// [`DropReason::Pruned`]. Returns how many pieces went.
     pub fn prune<S: Stream>(
         &mut self,
@@ -462,13 +480,14 @@ impl<P: PagePool> Core<P> {
         let tail = h.last_piece_end().unwrap_or(0);
         let pieces = h.take_last_pieces(at, most);
         let n = pieces.len();
-        // A FIN ahead goes with the pieces it lies among, or first of all
-        // when it lies past them (the queue's last segment).
+        // A FIN ahead goes with its segment, when that starts at or past
+        // `at` and the pruning reached it, or first of all when it lies
+        // past every piece (the queue's last segment).
         let low = pieces.last().map_or(u64::MAX, |p| p.start);
-        if h.pending_fin()
-            .is_some_and(|p| p >= at && (p >= low || p >= tail))
-        {
-            h.drop_pending_fin();
+        if let Some((p, from)) = h.pending_fin_from() {
+            if from >= at && (from >= low || p >= tail) {
+                h.drop_pending_fin();
+            }
         }
         if n > 0 {
             self.stats.memcap_prunes += 1;

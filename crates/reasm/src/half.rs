@@ -330,6 +330,11 @@ pub(crate) struct Waiting<Pg> {
     by_time: BinaryHeap<Reverse<(Timestamp, u64)>>,
     /// Bytes the pieces hold, together: how full their pages are.
     bytes: u64,
+    /// Pieces inserted, and that count at the last
+    /// [`Half::collapse`]: a collapse waits for enough new pieces to be
+    /// worth its pass over all of them.
+    inserted: u64,
+    collapsed_at: u64,
 }
 
 impl<Pg> Waiting<Pg> {
@@ -558,9 +563,12 @@ impl<Pg> Half<Pg> {
                 pieces: BTreeMap::new(),
                 by_time: BinaryHeap::new(),
                 bytes: 0,
+                inserted: 0,
+                collapsed_at: 0,
             })
         });
         w.bytes += u64::from(piece.len);
+        w.inserted += 1;
         w.by_time.push(Reverse((piece.ts, piece.start)));
         w.pieces.insert(piece.start, piece);
     }
@@ -640,6 +648,59 @@ impl<Pg> Half<Pg> {
             bound_stale(&mut w.by_time, pieces.len(), |&e| held(pieces, e));
         }
         taken
+    }
+
+    /// Whether enough pieces came since the last [`collapse`](Self::collapse)
+    /// (an eighth of those waiting, at least 16) for another to be worth
+    /// its pass: so a flood that leaves nothing to collapse costs a pass
+    /// per many segments, not one per segment.
+    pub fn collapse_due(&self) -> bool {
+        self.waiting
+            .as_deref()
+            .is_some_and(|w| w.inserted - w.collapsed_at >= (w.pieces.len() as u64 / 8).max(16))
+    }
+
+    /// Packs each run of contiguous pieces into as few pages as its bytes
+    /// need, as a receiver collapses its out-of-order queue before it
+    /// prunes any of it: each small segment took a page of its own. A
+    /// merged piece spans the segments it took bytes from (their union:
+    /// the overlap policies see one segment there, as a receiver's
+    /// collapsed buffer is one), and dates from the oldest. Returns the
+    /// pages emptied, for the pool. O(n log n) in the pieces.
+    pub fn collapse(&mut self, page_size: usize) -> Vec<Pg>
+    where
+        Pg: AsRef<[u8]> + AsMut<[u8]>,
+    {
+        let mut emptied = Vec::new();
+        let Some(w) = self.waiting.as_deref_mut() else {
+            return emptied;
+        };
+        w.collapsed_at = w.inserted;
+        let mut out: Vec<Piece<Pg>> = Vec::with_capacity(w.pieces.len());
+        for (_, mut p) in std::mem::take(&mut w.pieces) {
+            if let Some(last) = out.last_mut() {
+                let l = last.len as usize;
+                if last.end() == p.start && l < page_size {
+                    let k = (page_size - l).min(p.len as usize);
+                    last.page.as_mut()[l..l + k].copy_from_slice(&p.page.as_ref()[..k]);
+                    last.len += k as u32;
+                    last.seg_start = last.seg_start.min(p.seg_start);
+                    last.seg_end = last.seg_end.max(p.seg_end);
+                    last.ts = last.ts.min(p.ts);
+                    if k == p.len as usize {
+                        emptied.push(p.page);
+                        continue;
+                    }
+                    p.page.as_mut().copy_within(k..p.len as usize, 0);
+                    p.start += k as u64;
+                    p.len -= k as u32;
+                }
+            }
+            out.push(p);
+        }
+        w.by_time = out.iter().map(|p| Reverse((p.ts, p.start))).collect();
+        w.pieces = out.into_iter().map(|p| (p.start, p)).collect();
+        emptied
     }
 
     /// Where a walk over the pieces that overlap `[s, …)` starts: the
@@ -780,6 +841,52 @@ mod tests {
             ts: Timestamp(ts),
             page: vec![0; len as usize],
         }
+    }
+
+    /// Collapsing packs each contiguous run into full pages (the last
+    /// piece of a run cut where the page before it filled, its bytes moved
+    /// to the front of its own page), leaves pieces apart alone, keeps the
+    /// bytes and their order, and indexes the merged pieces by their
+    /// oldest arrival.
+    #[test]
+    fn collapse_packs_contiguous_runs_into_full_pages() {
+        const PAGE: usize = 8;
+        let mut h: Half<Vec<u8>> = Half::default();
+        let mut want = Vec::new();
+        // A run of five 3-byte pieces at 10..25, then one apart at 30.
+        for (n, at) in [10u64, 13, 16, 19, 22, 30].into_iter().enumerate() {
+            let mut p = piece(at, 3, 100 - n as u64);
+            p.page = vec![0; PAGE];
+            for (k, b) in p.page[..3].iter_mut().enumerate() {
+                *b = (at as u8) + k as u8;
+            }
+            want.extend_from_slice(&p.page[..3]);
+            h.insert_piece(p);
+        }
+        assert!(!h.collapse_due(), "fewer than 16 pieces came");
+        let emptied = h.collapse(PAGE);
+        // 15 contiguous bytes need 2 pages of 8: three of the five go.
+        assert_eq!(emptied.len(), 3);
+        let got: Vec<(u64, u32)> = h.pieces_in(0..u64::MAX).map(|p| (p.start, p.len)).collect();
+        assert_eq!(got, [(10, 8), (18, 7), (30, 3)]);
+        let bytes: Vec<u8> = h
+            .pieces_in(0..u64::MAX)
+            .flat_map(|p| p.page[..p.len as usize].to_vec())
+            .collect();
+        assert_eq!(bytes, want);
+        assert_eq!(h.held_bytes(), 18);
+        let first = h.pieces_in(0..11).next().unwrap();
+        assert_eq!((first.seg_start, first.seg_end), (10, 19));
+        // The oldest arrival is the apart piece's (ts 95), then the second
+        // run piece's (the 19..25 pieces, ts 97 and 96).
+        assert_eq!(h.oldest_piece_ts(), Some(Timestamp(95)));
+        h.take_last_pieces(30, 1);
+        assert_eq!(h.oldest_piece_ts(), Some(Timestamp(96)));
+        for n in 0..16 {
+            assert!(!h.collapse_due(), "{n} pieces came since");
+            h.insert_piece(piece(100 + 2 * n, 1, 1));
+        }
+        assert!(h.collapse_due());
     }
 
     /// A spent mark gives its box back unless kept bytes live in it.

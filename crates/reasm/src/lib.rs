@@ -33,7 +33,12 @@
 //!   memcap, a connection limit, and a limit on what a handler keeps
 //!   ([`Config::max_kept_bytes`]). A limit never aborts: the oldest
 //!   buffered data is delivered past its hole (a counted gap), and only if
-//!   nothing can be freed is new data dropped — counted.
+//!   nothing can be freed is new data dropped — counted. Over its own
+//!   share, a connection first packs runs of small contiguous pieces into
+//!   full pages; if its pages are still mostly empty (small segments with
+//!   holes between them), it keeps its hole open and prunes its farthest
+//!   data instead, as its receiver does
+//!   ([`DropReason::Pruned`]).
 //! * **Hostile orders cost O(log n).** Out-of-order pieces are indexed by
 //!   offset and by arrival, so overlaps, the oldest piece (memory pressure)
 //!   and the pieces past the flush timeout are found without a scan; a

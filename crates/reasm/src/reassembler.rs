@@ -863,7 +863,8 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
 
     /// Frees pages for `need` more, for data of connection `i`'s direction
     /// `d` starting at stream offset `at`: while the connection is over its
-    /// share, its farthest data when its pages are mostly empty (see
+    /// share, pages its contiguous pieces free when packed
+    /// ([`Core::collapse`]), its farthest data when its pages are mostly empty (see
     /// [`Self::prune_for`]), else runs of its oldest buffered data; when
     /// only the global limits are met, the globally oldest buffered data,
     /// one run at a time until there is room. Returns
@@ -874,7 +875,8 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
     /// instead cost a walk over every piece the data overlaps per run: a
     /// segment laid over thousands of pieces, with the pool full of
     /// one-page runs, took a third of a second. `false`: nothing is left
-    /// to flush and there is still no room.
+    /// to flush and there is still no room, or the data lies past all a
+    /// pruned connection could give up ([`Prune::Refuse`]).
     fn make_room(&mut self, i: u32, d: Dir, at: i64, need: usize, ctx: &Context) -> bool {
         let ctx = Context {
             cause: Cause::MemoryPressure,
@@ -885,20 +887,32 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
             if per_conn && global {
                 return true;
             }
-            if !per_conn && self.core.sparse(self.table.get(i)) {
-                match self.prune_for(i, d, at, need, &ctx) {
-                    Some(true) => continue,
-                    Some(false) => return false,
-                    None => {}
+            let mut own = None;
+            if !per_conn {
+                // Runs of small contiguous pieces packed first, as a
+                // receiver collapses its queue before it prunes any of it.
+                let conn = self.table.get_mut(i);
+                if self.core.collapse(conn, d) + self.core.collapse(conn, d.reverse()) > 0 {
+                    continue;
+                }
+                if self.core.sparse(self.table.get(i)) {
+                    match self.prune_for(i, d, at, need, &ctx) {
+                        Prune::Again => continue,
+                        Prune::Refuse => return false,
+                        Prune::Flush(o) => own = Some(o),
+                    }
                 }
             }
-            let (j, dj) = match per_conn.then(|| self.oldest_buffered()).flatten() {
+            let (j, dj) = match own.map(|o| (i, o)) {
                 Some(jd) => jd,
-                // Over its own share, or nothing else indexed: this
-                // connection's own oldest data, if any.
-                None => match self.table.get_mut(i).oldest_dir() {
-                    Some(di) => (i, di),
-                    None => return false,
+                None => match per_conn.then(|| self.oldest_buffered()).flatten() {
+                    Some(jd) => jd,
+                    // Over its own share, or nothing else indexed: this
+                    // connection's own oldest data, if any.
+                    None => match self.table.get_mut(i).oldest_dir() {
+                        Some(di) => (i, di),
+                        None => return false,
+                    },
                 },
             };
             let conn = self.table.get_mut(j);
@@ -934,15 +948,11 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
     /// enough: the hole stays open, the sender sends the pruned data again.
     ///
     /// So the direction holding more of the share gives up its farthest
-    /// pieces, an eighth of the share at a time (a scan of the pages'
-    /// fill each time stays a small cost per segment): `d`'s only those
-    /// past `at`. `Some(true)`: pieces went, try again; `Some(false)`: none
-    /// could, drop the data (`d` holds the most and nothing past it);
-    /// `None`: the other direction holds the most and nothing of it can
-    /// go (what its receiver acknowledged), flush as for full pages.
+    /// pieces, an eighth of the share at a time: `d`'s only those past
+    /// `at`; none of what the receiver acknowledged.
     #[cold]
     #[inline(never)]
-    fn prune_for(&mut self, i: u32, d: Dir, at: i64, need: usize, ctx: &Context) -> Option<bool> {
+    fn prune_for(&mut self, i: u32, d: Dir, at: i64, need: usize, ctx: &Context) -> Prune {
         let share = self.core.cfg.max_pages_per_conn;
         let conn = self.table.get_mut(i);
         let pages = conn.pages();
@@ -957,9 +967,9 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
         let pruned = self.core.prune(conn, victim, from, most, ctx);
         self.note_buffered(i, self.now);
         match (pruned, victim == d) {
-            (0, true) => Some(false),
-            (0, false) => None,
-            _ => Some(true),
+            (0, true) => Prune::Refuse,
+            (0, false) => Prune::Flush(o),
+            _ => Prune::Again,
         }
     }
 
@@ -1597,4 +1607,19 @@ fn on_syn<Pg>(h: &mut Half<Pg>, seg: &Segment<'_>) {
         }
         _ => {}
     }
+}
+
+/// What [`Reassembler::prune_for`] made of a connection over its share.
+enum Prune {
+    /// Pieces went: look for room again.
+    Again,
+    /// The incoming direction holds the most and nothing past the data
+    /// could go: the data is dropped, as a receiver drops a segment that
+    /// would land past everything it pruned.
+    Refuse,
+    /// The other direction holds the most and nothing of it could go
+    /// (its receiver acknowledged it all): that direction's oldest run is
+    /// flushed, its hole skipped as the acknowledgment says it was lost
+    /// (never the incoming direction's hole, which stays open).
+    Flush(Dir),
 }

@@ -1793,7 +1793,60 @@ fn pruning_spares_what_the_receiver_acknowledged() {
     v.push(seg(true, A, 3, 1, b"q", 2)); // in the hole, over the share
     let (seen, st, _) = run(cfg, &v);
     assert_eq!(st.dropped(DropReason::Pruned), 0);
+    assert_eq!(
+        st.dropped(DropReason::MemoryLimit),
+        1,
+        "the q: nothing to prune"
+    );
+    assert_eq!(st.memcap_flushes, 0);
     assert_eq!(seen.bytes[0].iter().filter(|&&b| b == b'x').count(), 64);
+}
+
+/// Small segments that follow each other behind a hole are packed into
+/// full pages when the connection goes over its share, as a receiver
+/// collapses its queue: nothing is dropped, and the hole's bytes, once
+/// they come, are followed by every byte.
+#[test]
+fn small_contiguous_segments_over_the_share_are_packed() {
+    let cfg = Config {
+        max_pages_per_conn: 64,
+        ..Config::default()
+    };
+    let mut v = handshake(0, 0);
+    for n in 0..5_000u32 {
+        v.push(seg(true, A, 11 + n, 1, b"x", 1));
+    }
+    v.push(seg(true, A, 1, 1, b"0123456789", 2));
+    let (seen, st, _) = run(cfg, &v);
+    assert_eq!(seen.bytes[0].len(), 5_010);
+    assert!(seen.bytes[0].starts_with(b"0123456789x"));
+    assert_eq!((st.dropped_total(), st.gap_bytes), (0, 0), "{st:?}");
+    assert_eq!((st.memcap_flushes, st.memcap_prunes), (0, 0));
+    assert!(st.pages_peak <= 64);
+}
+
+/// When the other direction holds most of the share and its receiver
+/// acknowledged all of it, that direction's run is flushed (its hole was
+/// lost), never the incoming direction's, whose hole stays open even
+/// when its own data waits the longest.
+#[test]
+fn an_acknowledged_flood_of_the_other_direction_is_flushed_not_the_hole() {
+    let cfg = Config {
+        max_pages_per_conn: 64,
+        ..Config::default()
+    };
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A, 11, 1, b"later", 0)); // behind a hole, the oldest piece
+    for n in 0..63u32 {
+        v.push(seg(false, A, 11 + 2 * n, 1, b"y", 1));
+    }
+    v.push(seg(true, A, 1, 300, b"", 2)); // acknowledges all the server sent
+    v.push(seg(true, A, 21, 300, b"after", 3)); // over the share
+    v.push(seg(true, A, 1, 300, b"0123456789", 4)); // the hole's bytes
+    let (seen, st, _) = run(cfg, &v);
+    assert_eq!(seen.bytes[0], b"0123456789laterafter");
+    assert_eq!(st.dropped(DropReason::AfterSkip), 0, "{st:?}");
+    assert!(st.memcap_flushes > 0, "{st:?}");
 }
 
 /// A flood of small segments in one direction gives way to the other
