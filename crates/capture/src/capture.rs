@@ -10,7 +10,7 @@ use flate2::bufread::GzDecoder;
 use crate::endian::Endian;
 use crate::error::{CaptureError, ErrorKind};
 use crate::input::{Input, SharedBytes, Span, Whole};
-use crate::pcap::{PcapHeader, FILE_HEADER_LEN, RECORD_HEADER_LEN};
+use crate::pcap::{PcapHeader, FILE_HEADER_LEN};
 use crate::pcapng::{self, Interface};
 use crate::raw::Mapping;
 use crate::readahead;
@@ -479,29 +479,33 @@ impl Capture {
         let offset = self.input.offset();
         let fail = |k| (k, offset);
         let io = |e: io::Error| (ErrorKind::Io(e.kind()), offset);
-        let avail = self.input.fill(RECORD_HEADER_LEN).map_err(io)?;
+        let head_len = h.record_len();
+        let avail = self.input.fill(head_len).map_err(io)?;
         if avail == 0 {
             return Ok(None);
         }
-        let head = self.input.peek().first_chunk().ok_or_else(|| {
-            fail(ErrorKind::TruncatedRecordHeader {
-                needed: RECORD_HEADER_LEN as u32,
-                available: avail as u32,
-            })
-        })?;
+        let truncated = ErrorKind::TruncatedRecordHeader {
+            needed: head_len as u32,
+            available: avail as u32,
+        };
+        if avail < head_len {
+            return Err(fail(truncated));
+        }
+        let head = self
+            .input
+            .peek()
+            .first_chunk()
+            .ok_or_else(|| fail(truncated))?;
         let rec = h.parse_record(head).map_err(fail)?;
-        let total = RECORD_HEADER_LEN + rec.caplen as usize;
+        let total = head_len + rec.caplen as usize;
         let avail = self.input.fill(total).map_err(io)?;
         if avail < total {
             return Err(fail(ErrorKind::TruncatedRecordData {
                 needed: rec.caplen,
-                available: (avail - RECORD_HEADER_LEN) as u64,
+                available: (avail - head_len) as u64,
             }));
         }
-        let span = self
-            .input
-            .take(total)
-            .sub(RECORD_HEADER_LEN, rec.caplen as usize);
+        let span = self.input.take(total).sub(head_len, rec.caplen as usize);
         Ok(Some(Record::pcap(&h, &rec, span, offset)))
     }
 }

@@ -287,11 +287,11 @@ impl Input {
         };
         let bytes = data.bytes();
         let offset = *pos;
-        let head = bytes.get(offset..)?.first_chunk()?;
-        let rec = h.parse_record(head).ok()?;
-        let start = offset + pcap::RECORD_HEADER_LEN;
+        let rest = bytes.get(offset..)?;
+        let rec = h.parse_record(rest.first_chunk()?).ok()?;
+        let start = offset + h.record_len();
         let len = rec.caplen as usize;
-        if bytes.len() - start < len {
+        if rest.len() < h.record_len() + len {
             return None;
         }
         *pos = start + len;

@@ -11,6 +11,10 @@ use crate::error::ErrorKind;
 pub(crate) const FILE_HEADER_LEN: usize = 24;
 /// Length of a classic pcap record header.
 pub(crate) const RECORD_HEADER_LEN: usize = 16;
+/// Length of a record header of the modified ("Kuznetzov") format: the
+/// classic 16 bytes, then the interface index (4), the protocol (2), the
+/// packet type (1) and a pad byte, none of which weft needs.
+const MODIFIED_RECORD_HEADER_LEN: usize = 24;
 
 /// Largest captured length accepted for one record (256 KiB). Real captures
 /// top out at 64 KiB (or 256 KiB with some big-segment offloads); anything
@@ -22,6 +26,10 @@ const MAGIC_MICRO: u32 = 0xa1b2_c3d4;
 const MAGIC_MICRO_SWAPPED: u32 = 0xd4c3_b2a1;
 const MAGIC_NANO: u32 = 0xa1b2_3c4d;
 const MAGIC_NANO_SWAPPED: u32 = 0x4d3c_b2a1;
+/// The modified format of Alexey Kuznetzov's patched libpcap for Linux
+/// (microseconds, 24-byte record headers), which libpcap reads.
+const MAGIC_MODIFIED: u32 = 0xa1b2_cd34;
+const MAGIC_MODIFIED_SWAPPED: u32 = 0x34cd_b2a1;
 
 /// Bit flagging that the FCS length field of the link-type word is valid.
 const FCS_PRESENT: u32 = 0x0400_0000;
@@ -46,6 +54,8 @@ pub struct PcapHeader {
     pub big_endian: bool,
     /// Where a record header keeps the captured length.
     lengths: Lengths,
+    /// Bytes of each record header: 16, or 24 in the modified format.
+    record_len: u8,
 }
 
 /// The order of a record header's two lengths, by version: the fields
@@ -64,15 +74,28 @@ enum Lengths {
 
 impl PcapHeader {
     /// Tells the format of a file from its first four bytes:
-    /// `Some((nanos, big_endian))` for a classic pcap magic.
+    /// `Some((nanos, big_endian))` for a classic pcap magic (the modified
+    /// format's too).
     pub(crate) fn sniff(first4: [u8; 4]) -> Option<(bool, bool)> {
         match u32::from_le_bytes(first4) {
-            MAGIC_MICRO => Some((false, false)),
-            MAGIC_MICRO_SWAPPED => Some((false, true)),
+            MAGIC_MICRO | MAGIC_MODIFIED => Some((false, false)),
+            MAGIC_MICRO_SWAPPED | MAGIC_MODIFIED_SWAPPED => Some((false, true)),
             MAGIC_NANO => Some((true, false)),
             MAGIC_NANO_SWAPPED => Some((true, true)),
             _ => None,
         }
+    }
+
+    /// Bytes of each record header before its frame: 16, or 24 in the
+    /// modified format.
+    #[inline]
+    pub(crate) fn record_len(&self) -> usize {
+        usize::from(self.record_len)
+    }
+
+    /// Whether the file is of the modified format (24-byte record headers).
+    pub fn modified(&self) -> bool {
+        self.record_len() == MODIFIED_RECORD_HEADER_LEN
     }
 
     /// Decodes the 24-byte file header.
@@ -90,6 +113,15 @@ impl PcapHeader {
             // libpcap reads no other version either.
             _ => return Err(ErrorKind::UnsupportedVersion { major, minor }),
         };
+        let modified = matches!(
+            u32::from_le_bytes(first4),
+            MAGIC_MODIFIED | MAGIC_MODIFIED_SWAPPED
+        );
+        let record_len = if modified {
+            MODIFIED_RECORD_HEADER_LEN
+        } else {
+            RECORD_HEADER_LEN
+        };
         let word = e.u32(b, 20);
         let fcs_len = (word & FCS_PRESENT != 0).then(|| ((word >> 28) as u8) * 2);
         Ok(PcapHeader {
@@ -100,6 +132,7 @@ impl PcapHeader {
             nanos,
             big_endian,
             lengths,
+            record_len: record_len as u8,
         })
     }
 

@@ -453,6 +453,80 @@ fn old_versions_keep_the_lengths_the_other_way_round() {
     );
 }
 
+/// The modified format (magic `a1b2cd34`, from a patched libpcap for
+/// Linux) puts 8 more bytes in each record header (interface index,
+/// protocol, packet type, pad): read whole, mapped and trickled, in
+/// either byte order, every frame comes out whole at its offset, with
+/// microsecond times; a file cut inside a 24-byte header is a truncated
+/// header, not a short frame.
+#[test]
+fn modified_format_has_24_byte_record_headers() {
+    for big in [false, true] {
+        let mut b = PcapBuilder::new(false, big, 65535, 1);
+        let magic = 0xa1b2_cd34u32;
+        b.bytes[0..4].copy_from_slice(&if big {
+            magic.to_be_bytes()
+        } else {
+            magic.to_le_bytes()
+        });
+        for (i, data) in [&[0x11u8; 60][..], &[0x22; 1514], b"x"].iter().enumerate() {
+            b.header(1_700_000_000 + i as u32, 999_999, data.len() as u32, 1514);
+            b.bytes.extend_from_slice(&[2, 0, 0, 0, 8, 0, 4, 0xee]);
+            b.bytes.extend_from_slice(data);
+        }
+        let name = format!("modified-{big}.pcap");
+        let mut cap = Capture::from_bytes(b.bytes.clone(), &name).unwrap();
+        assert!(cap.pcap_header().unwrap().modified());
+        let (got, err) = drain(&mut cap);
+        assert_eq!(err, None, "{name}");
+        let seen: Vec<(usize, u8, u64, u64)> = got
+            .iter()
+            .map(|f| (f.data.len(), f.data[0], f.offset, f.ts_nanos))
+            .collect();
+        let t = |i: u64| (1_700_000_000 + i) * 1_000_000_000 + 999_999_000;
+        assert_eq!(
+            seen,
+            [
+                (60, 0x11, 24, t(0)),
+                (1514, 0x22, 24 + 24 + 60, t(1)),
+                (1, b'x', 24 + 2 * 24 + 60 + 1514, t(2)),
+            ],
+            "{name}"
+        );
+        let path = temp_file(&name, &b.bytes);
+        assert_eq!(
+            drain(&mut Capture::open(&path).unwrap()).0,
+            got,
+            "{name} mapped"
+        );
+        assert_eq!(
+            drain(&mut trickled(b.bytes.clone())).0,
+            got,
+            "{name} trickled"
+        );
+        // Cut 20 bytes into a fourth record's 24-byte header.
+        b.header(7, 0, 4, 4);
+        b.bytes.extend_from_slice(&[0; 4]);
+        for cap in [
+            Capture::from_bytes(b.bytes.clone(), &name).unwrap(),
+            trickled(b.bytes.clone()),
+        ] {
+            let mut cap = cap;
+            let (frames, err) = drain(&mut cap);
+            assert_eq!(frames, got);
+            let err = err.expect("a truncated header");
+            assert_eq!(
+                err.kind,
+                ErrorKind::TruncatedRecordHeader {
+                    needed: 24,
+                    available: 20
+                },
+                "{name}"
+            );
+        }
+    }
+}
+
 #[test]
 fn capture_is_send() {
     fn send<T: Send>() {}
