@@ -103,7 +103,9 @@ impl Capture {
     /// compiler take to be immutable, which Rust does not allow. This
     /// condition is the caller's to keep, as with every memory-mapped
     /// reader: use [`open_buffered`](Capture::open_buffered) for files that
-    /// may change.
+    /// may change. A file that cannot be mapped (on a file system without
+    /// memory maps, or too large for the address space left) is read as
+    /// `open_buffered` reads it.
     pub fn open(path: impl AsRef<Path>) -> Result<Capture, CaptureError> {
         let path = path.as_ref();
         if path.as_os_str() == "-" {
@@ -115,7 +117,11 @@ impl Capture {
             // A named pipe, a device: nothing to map, a stream to read.
             return Capture::from_reader(Box::new(file), name);
         };
-        let map = Mapping::new(&file, len).map_err(|e| CaptureError::io(&e, &name, 0))?;
+        let Ok(map) = Mapping::new(&file, len) else {
+            // A file system without memory maps (ENODEV), an address space
+            // too small for the file (ENOMEM): the same bytes, read.
+            return Capture::buffered(file, name, len);
+        };
         if map.bytes().starts_with(&GZIP_MAGIC) {
             drop(map);
             return Capture::from_reader(Box::new(io::BufReader::new(file)), name);
@@ -139,9 +145,17 @@ impl Capture {
         }
         let name = path.display().to_string();
         let (file, len) = open_file(path, &name)?;
+        match len {
+            Some(len) => Capture::buffered(file, name, len),
+            None => Capture::from_reader(Box::new(file), name),
+        }
+    }
+
+    /// A regular file of `len` bytes, read into a reusable buffer.
+    fn buffered(file: File, name: String, len: u64) -> Result<Capture, CaptureError> {
         let mut cap = Capture::from_reader(Box::new(file), name)?;
         if !cap.compressed {
-            cap.total_len = len;
+            cap.total_len = Some(len);
         }
         Ok(cap)
     }

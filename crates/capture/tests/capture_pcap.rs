@@ -527,6 +527,23 @@ fn modified_format_has_24_byte_record_headers() {
     }
 }
 
+/// A regular file that cannot be mapped is read instead: sysfs refuses
+/// memory maps (ENODEV), and its file's bytes reach the format check, which
+/// tells they are no capture (before, the map's refusal was the error).
+#[test]
+fn a_file_that_cannot_be_mapped_is_read() {
+    let path = std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled");
+    if !path.is_file() {
+        eprintln!(
+            "SKIPPED: no {} to try an unmappable file with",
+            path.display()
+        );
+        return;
+    }
+    let err = Capture::open(path).unwrap_err();
+    assert!(matches!(err.kind, ErrorKind::BadMagic(_)), "{err}");
+}
+
 #[test]
 fn capture_is_send() {
     fn send<T: Send>() {}
