@@ -12,7 +12,13 @@
 //! * `timeout_flood`: the same with no page cap and a flush timeout of
 //!   `n / 4` segments' time: past it every segment expires the oldest piece
 //!   of each flow. Both were quadratic while the oldest piece of a
-//!   connection was found by scanning its pieces.
+//!   connection was found by scanning its pieces;
+//! * `prune_falling`, `prune_rising`, `collapse_run`: eight flows, each
+//!   sending `n` one-byte segments behind a hole, over a page share per
+//!   connection of `n / 4`: with a byte between each two, in falling order
+//!   (the farthest pieces are pruned, an eighth of the share at a time) or
+//!   rising (each new one lands past the rest and is dropped); or one after
+//!   another (runs are packed into full pages, nothing is lost).
 
 mod common;
 
@@ -74,6 +80,38 @@ fn flood(cfg: Config, flows: &[(FlowKey, Dir)], n: u32, payload: &'static [u8]) 
     r.flush_all();
 }
 
+/// `flows` each send `n` one-byte segments behind a hole at their start:
+/// `step` apart (2: a byte between each two; 1: one after another), in
+/// falling or rising order.
+fn small_flood(cfg: Config, flows: &[(FlowKey, Dir)], n: u32, step: u32, falling: bool) {
+    let mut r = Reassembler::with_pool(cfg, Factory, HeapPool::new(256, 0));
+    for &(key, dir) in flows {
+        r.process(&Segment::new(
+            key,
+            dir,
+            Seq(0),
+            TcpFlags::SYN,
+            &[],
+            Timestamp(0),
+        ));
+    }
+    for i in 0..n {
+        let k = if falling { n - 1 - i } else { i };
+        let t = Timestamp(u64::from(i + 1) * 1_000);
+        for &(key, dir) in flows {
+            r.process(&Segment::new(
+                key,
+                dir,
+                Seq(2 + step * k),
+                TcpFlags::ACK,
+                b"x",
+                t,
+            ));
+        }
+    }
+    r.flush_all();
+}
+
 fn bench(c: &mut Criterion) {
     let payload: &'static [u8] = Box::leak(vec![7u8; 2 * SEG as usize].into_boxed_slice());
     let a: IpAddr = "10.1.1.1".parse().unwrap();
@@ -122,6 +160,19 @@ fn bench(c: &mut Criterion) {
         for (name, cfg) in [("memcap_flood", memcap), ("timeout_flood", timeout)] {
             g.bench_with_input(BenchmarkId::new(name, n), &n, |b, &n| {
                 b.iter(|| flood(cfg.clone(), &flows, n, payload))
+            });
+        }
+        let share = Config {
+            max_pages_per_conn: n as usize / 4,
+            ..Config::default()
+        };
+        for (name, step, falling) in [
+            ("prune_falling", 2, true),
+            ("prune_rising", 2, false),
+            ("collapse_run", 1, false),
+        ] {
+            g.bench_with_input(BenchmarkId::new(name, n), &n, |b, &n| {
+                b.iter(|| small_flood(share.clone(), &flows, n, step, falling))
             });
         }
     }

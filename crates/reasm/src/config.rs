@@ -40,7 +40,8 @@ pub struct Config {
     pub max_pages: usize,
     /// Pages one connection may hold, both directions together (`0`: no
     /// limit). Over it, a connection first packs runs of contiguous
-    /// pieces into as few pages as they need; then one whose pages are
+    /// pieces into fewer pages (under the first- and last-copy overlap
+    /// policies, which read no segment bounds); then one whose pages are
     /// mostly full flushes its oldest run past its hole, and one whose
     /// pages are less than a quarter full (small segments with holes
     /// between them, a page each) prunes its farthest out-of-order data

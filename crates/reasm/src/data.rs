@@ -445,10 +445,19 @@ impl<P: PagePool> Core<P> {
 
     /// Collapses direction `d`'s runs of contiguous pieces
     /// ([`Half::collapse`]) when enough came since the last time; returns
-    /// how many pages went back.
+    /// how many pages went back. Only under the policies that resolve
+    /// overlaps without segment bounds (first and last copy wins: a
+    /// merged piece's union of bounds would change what the others
+    /// decide, so the bytes kept would depend on the reassembler's
+    /// memory), and never while a FIN waits ahead (the FIN rules read the
+    /// bounds and stop delivery at piece edges).
     pub fn collapse<S>(&mut self, conn: &mut Conn<S, P::Page>, d: Dir) -> usize {
+        let bounds_free = matches!(
+            conn.policies[di(d)],
+            OverlapPolicy::First | OverlapPolicy::Last
+        );
         let h = &mut conn.halves[di(d)];
-        if !h.collapse_due() {
+        if !bounds_free || h.pending_fin().is_some() || !h.collapse_due() {
             return 0;
         }
         let emptied = h.collapse(self.pool.page_size());

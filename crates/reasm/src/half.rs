@@ -18,7 +18,9 @@ use crate::table::bound_stale;
 ///
 /// Invariant: `len <= page size`; the bytes of `[start, start + len)` are
 /// `page[..len]`; `[seg_start, seg_end)` is the segment the bytes came from
-/// (the overlap policies decide by segment bounds, not piece bounds).
+/// (the overlap policies decide by segment bounds, not piece bounds), or
+/// the union of those of contiguous pieces packed into one
+/// ([`Half::collapse`]).
 #[derive(Debug)]
 pub(crate) struct Piece<Pg> {
     pub start: u64,
@@ -392,7 +394,8 @@ pub(crate) struct Half<Pg> {
     /// The receiver acknowledged up to here, past a hole (0: no such ACK;
     /// an acknowledged hole ends past `next`, so never at 0): the hole is
     /// skipped when the sender's next segment does not fill it (one segment
-    /// of grace absorbs a capture that shows the ACK before the data).
+    /// of grace absorbs a capture that shows the ACK before the data,
+    /// renewed while each segment fills more of the hole from its front).
     pub acked_hole: u64,
     /// The furthest the receiver acknowledged while nothing waited and no
     /// FIN was known (0: never past `next`). Left alone during the
@@ -660,13 +663,16 @@ impl<Pg> Half<Pg> {
             .is_some_and(|w| w.inserted - w.collapsed_at >= (w.pieces.len() as u64 / 8).max(16))
     }
 
-    /// Packs each run of contiguous pieces into as few pages as its bytes
-    /// need, as a receiver collapses its out-of-order queue before it
-    /// prunes any of it: each small segment took a page of its own. A
-    /// merged piece spans the segments it took bytes from (their union:
-    /// the overlap policies see one segment there, as a receiver's
-    /// collapsed buffer is one), and dates from the oldest. Returns the
-    /// pages emptied, for the pool. O(n log n) in the pieces.
+    /// Packs runs of contiguous pieces, as a receiver collapses its
+    /// out-of-order queue before it prunes any of it: each small segment
+    /// took a page of its own. A piece that fits whole in the tail of the
+    /// page before it (its run's) moves there and gives its page back, so
+    /// each byte copied frees a page, and full pages stay as they are. A
+    /// merged piece spans the segments it took bytes from (their union,
+    /// as a receiver's collapsed buffer is one segment: only for the
+    /// policies that look at no bounds, see `Core::collapse`),
+    /// and dates from the oldest. Returns the pages emptied, for the pool.
+    /// O(n log n) in the pieces, and the bytes moved.
     pub fn collapse(&mut self, page_size: usize) -> Vec<Pg>
     where
         Pg: AsRef<[u8]> + AsMut<[u8]>,
@@ -676,24 +682,30 @@ impl<Pg> Half<Pg> {
             return emptied;
         };
         w.collapsed_at = w.inserted;
+        // Mostly nothing packs (small segments with holes between them):
+        // a look, not a rebuild of both indexes (a third of a flood's time).
+        let mut prev: Option<(u64, usize)> = None;
+        let packs = w.pieces.values().any(|p| {
+            let fits =
+                prev.is_some_and(|(end, l)| end == p.start && l + p.len as usize <= page_size);
+            prev = Some((p.end(), p.len as usize));
+            fits
+        });
+        if !packs {
+            return emptied;
+        }
         let mut out: Vec<Piece<Pg>> = Vec::with_capacity(w.pieces.len());
-        for (_, mut p) in std::mem::take(&mut w.pieces) {
+        for (_, p) in std::mem::take(&mut w.pieces) {
             if let Some(last) = out.last_mut() {
-                let l = last.len as usize;
-                if last.end() == p.start && l < page_size {
-                    let k = (page_size - l).min(p.len as usize);
+                let (l, k) = (last.len as usize, p.len as usize);
+                if last.end() == p.start && l + k <= page_size {
                     last.page.as_mut()[l..l + k].copy_from_slice(&p.page.as_ref()[..k]);
                     last.len += k as u32;
                     last.seg_start = last.seg_start.min(p.seg_start);
                     last.seg_end = last.seg_end.max(p.seg_end);
                     last.ts = last.ts.min(p.ts);
-                    if k == p.len as usize {
-                        emptied.push(p.page);
-                        continue;
-                    }
-                    p.page.as_mut().copy_within(k..p.len as usize, 0);
-                    p.start += k as u64;
-                    p.len -= k as u32;
+                    emptied.push(p.page);
+                    continue;
                 }
             }
             out.push(p);
@@ -865,10 +877,11 @@ mod tests {
         }
         assert!(!h.collapse_due(), "fewer than 16 pieces came");
         let emptied = h.collapse(PAGE);
-        // 15 contiguous bytes need 2 pages of 8: three of the five go.
-        assert_eq!(emptied.len(), 3);
+        // Whole pieces only: two 3-byte pieces fill 6 of a page of 8, the
+        // next starts a page of its own. Two of the five go.
+        assert_eq!(emptied.len(), 2);
         let got: Vec<(u64, u32)> = h.pieces_in(0..u64::MAX).map(|p| (p.start, p.len)).collect();
-        assert_eq!(got, [(10, 8), (18, 7), (30, 3)]);
+        assert_eq!(got, [(10, 6), (16, 6), (22, 3), (30, 3)]);
         let bytes: Vec<u8> = h
             .pieces_in(0..u64::MAX)
             .flat_map(|p| p.page[..p.len as usize].to_vec())
@@ -876,12 +889,12 @@ mod tests {
         assert_eq!(bytes, want);
         assert_eq!(h.held_bytes(), 18);
         let first = h.pieces_in(0..11).next().unwrap();
-        assert_eq!((first.seg_start, first.seg_end), (10, 19));
-        // The oldest arrival is the apart piece's (ts 95), then the second
-        // run piece's (the 19..25 pieces, ts 97 and 96).
+        assert_eq!((first.seg_start, first.seg_end), (10, 16));
+        // The oldest arrival is the apart piece's (ts 95), then that of
+        // the last of the run (ts 96), then the merged 16..22 (97).
         assert_eq!(h.oldest_piece_ts(), Some(Timestamp(95)));
-        h.take_last_pieces(30, 1);
-        assert_eq!(h.oldest_piece_ts(), Some(Timestamp(96)));
+        h.take_last_pieces(22, 2);
+        assert_eq!(h.oldest_piece_ts(), Some(Timestamp(97)));
         for n in 0..16 {
             assert!(!h.collapse_due(), "{n} pieces came since");
             h.insert_piece(piece(100 + 2 * n, 1, 1));

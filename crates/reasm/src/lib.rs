@@ -37,8 +37,8 @@
 //!   share, a connection first packs runs of small contiguous pieces into
 //!   full pages; if its pages are still mostly empty (small segments with
 //!   holes between them), it keeps its hole open and prunes its farthest
-//!   data instead, as its receiver does
-//!   ([`DropReason::Pruned`]).
+//!   data instead, as its receiver does ([`DropReason::Pruned`]), and
+//!   drops a segment that would land past all it may prune.
 //! * **Hostile orders cost O(log n).** Out-of-order pieces are indexed by
 //!   offset and by arrival, so overlaps, the oldest piece (memory pressure)
 //!   and the pieces past the flush timeout are found without a scan; a

@@ -869,9 +869,10 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
     /// only the global limits are met, the globally oldest buffered data,
     /// one run at a time until there is room. Returns
     /// early, for the caller to place the data again, once a flush of `d`
-    /// reached `at`: only that changes what the data overlaps (a flush of
-    /// `d` that stays below `at` took pieces wholly before it), so only
-    /// then can it need fewer pages or none. Making room one run per call
+    /// reached `at`: among flushes only that changes what the data
+    /// overlaps (a flush of `d` that stays below `at` took pieces wholly
+    /// before it), so only then can it need fewer pages or none (a prune
+    /// or a collapse returns at once too, the data placed again). Making room one run per call
     /// instead cost a walk over every piece the data overlaps per run: a
     /// segment laid over thousands of pieces, with the pool full of
     /// one-page runs, took a third of a second. `false`: nothing is left

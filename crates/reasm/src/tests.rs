@@ -1825,6 +1825,50 @@ fn small_contiguous_segments_over_the_share_are_packed() {
     assert!(st.pages_peak <= 64);
 }
 
+/// Packing merges segment bounds, so it is left to the policies that
+/// read none: under BSD's, a copy that starts inside a run of small held
+/// segments still wins over each later one, over the share as below it.
+#[test]
+fn packing_leaves_bounded_policies_their_segments() {
+    let cfg = Config {
+        max_pages_per_conn: 64,
+        overlap_policy: OverlapPolicy::Bsd,
+        ..Config::default()
+    };
+    let mut v = handshake(0, 0);
+    for n in 0..64u32 {
+        v.push(seg(true, A, 11 + n, 1, b"x", 1));
+    }
+    v.push(seg(true, A, 101, 1, b"z", 2)); // over the share: no packing
+    v.push(seg(true, A, 16, 1, &[b'N'; 15], 3)); // [15, 30)
+    v.push(seg(true, A, 1, 1, b"0123456789", 4));
+    let (seen, st, _) = run(cfg, &v);
+    let mut want = b"0123456789xxxxxx".to_vec(); // 15 stays: same start
+    want.extend_from_slice(&[b'N'; 14]);
+    want.extend_from_slice(&[b'x'; 74 - 30]);
+    assert_eq!(seen.bytes[0], want);
+    assert_eq!(st.dropped(DropReason::MemoryLimit), 1, "the z");
+}
+
+/// Nor are pieces packed while a FIN waits ahead: the stream still ends
+/// at the FIN, and what was sent past it is dropped after the close.
+#[test]
+fn packing_waits_while_a_fin_waits_ahead() {
+    let cfg = Config {
+        max_pages_per_conn: 64,
+        ..Config::default()
+    };
+    let mut v = handshake(0, 0);
+    v.push(seg(true, A | F, 11, 1, b"ffffffffff", 1)); // [10, 20), FIN at 20
+    for n in 0..70u32 {
+        v.push(seg(true, A, 21 + n, 1, b"x", 1));
+    }
+    v.push(seg(true, A, 1, 1, b"0123456789", 2));
+    let (seen, st, _) = run(cfg, &v);
+    assert_eq!(seen.bytes[0], b"0123456789ffffffffff");
+    assert_eq!(st.dropped(DropReason::AfterClose), 63, "{st:?}");
+}
+
 /// When the other direction holds most of the share and its receiver
 /// acknowledged all of it, that direction's run is flushed (its hole was
 /// lost), never the incoming direction's, whose hole stays open even
