@@ -49,9 +49,9 @@ fn order(pattern: &str, n: u32) -> Vec<(u32, u32)> {
     v
 }
 
-/// `flows` each send `n` segments, one per millisecond, with a hole before
-/// each one, so nothing is delivered until a limit or the timeout says so.
-fn flood(cfg: Config, flows: &[(FlowKey, Dir)], n: u32, payload: &'static [u8]) {
+/// A reassembler (256-byte heap pages) that saw each of `flows` open with
+/// a SYN at sequence number 0.
+fn opened(cfg: Config, flows: &[(FlowKey, Dir)]) -> Reassembler<Factory, HeapPool> {
     let mut r = Reassembler::with_pool(cfg, Factory, HeapPool::new(256, 0));
     for &(key, dir) in flows {
         r.process(&Segment::new(
@@ -63,6 +63,13 @@ fn flood(cfg: Config, flows: &[(FlowKey, Dir)], n: u32, payload: &'static [u8]) 
             Timestamp(0),
         ));
     }
+    r
+}
+
+/// `flows` each send `n` segments, one per millisecond, with a hole before
+/// each one, so nothing is delivered until a limit or the timeout says so.
+fn flood(cfg: Config, flows: &[(FlowKey, Dir)], n: u32, payload: &'static [u8]) {
+    let mut r = opened(cfg, flows);
     for i in 0..n {
         let t = Timestamp(u64::from(i + 1) * 1_000_000);
         let seq = Seq(1 + SEG + 2 * i * SEG);
@@ -84,17 +91,7 @@ fn flood(cfg: Config, flows: &[(FlowKey, Dir)], n: u32, payload: &'static [u8]) 
 /// `step` apart (2: a byte between each two; 1: one after another), in
 /// falling or rising order.
 fn small_flood(cfg: Config, flows: &[(FlowKey, Dir)], n: u32, step: u32, falling: bool) {
-    let mut r = Reassembler::with_pool(cfg, Factory, HeapPool::new(256, 0));
-    for &(key, dir) in flows {
-        r.process(&Segment::new(
-            key,
-            dir,
-            Seq(0),
-            TcpFlags::SYN,
-            &[],
-            Timestamp(0),
-        ));
-    }
+    let mut r = opened(cfg, flows);
     for i in 0..n {
         let k = if falling { n - 1 - i } else { i };
         let t = Timestamp(u64::from(i + 1) * 1_000);

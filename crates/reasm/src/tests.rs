@@ -1696,15 +1696,20 @@ fn kept_bytes_follow_every_kind_of_keep() {
     assert_eq!(r.stats().kept_bytes, 0, "released at close");
 }
 
+/// The default configuration with a page share of `pages` a connection.
+fn share(pages: usize) -> Config {
+    Config {
+        max_pages_per_conn: pages,
+        ..Config::default()
+    }
+}
+
 /// Pages mostly full (600 bytes of 2,048 each): over its share a
 /// connection flushes its oldest run, past its hole, as a capture that
 /// lost a segment of a large window needs.
 #[test]
 fn per_connection_page_limit_forces_the_oldest_run_out() {
-    let cfg = Config {
-        max_pages_per_conn: 2,
-        ..Config::default()
-    };
+    let cfg = share(2);
     let mut v = handshake(0, 0);
     v.push(seg(true, A, 1_001, 1, &[b'B'; 600], 1));
     v.push(seg(true, A, 2_001, 1, &[b'C'; 600], 2));
@@ -1726,10 +1731,7 @@ fn per_connection_page_limit_forces_the_oldest_run_out() {
 /// segment that would land last in its pruned queue.
 #[test]
 fn small_segments_over_the_share_keep_the_hole_open() {
-    let cfg = Config {
-        max_pages_per_conn: 64,
-        ..Config::default()
-    };
+    let cfg = share(64);
     let mut v = handshake(0, 0);
     for n in 0..200u32 {
         v.push(seg(true, A, 11 + 2 * n, 1, b"x", 1));
@@ -1752,10 +1754,7 @@ fn small_segments_over_the_share_keep_the_hole_open() {
 /// the nearest wait with the hole before them.
 #[test]
 fn small_segments_over_the_share_prune_the_farthest() {
-    let cfg = Config {
-        max_pages_per_conn: 64,
-        ..Config::default()
-    };
+    let cfg = share(64);
     let mut v = handshake(0, 0);
     for n in (0..200u32).rev() {
         v.push(seg(true, A, 11 + 2 * n, 1, b"x", 1));
@@ -1781,10 +1780,7 @@ fn small_segments_over_the_share_prune_the_farthest() {
 /// the sender's next segment, and those bytes are delivered).
 #[test]
 fn pruning_spares_what_the_receiver_acknowledged() {
-    let cfg = Config {
-        max_pages_per_conn: 64,
-        ..Config::default()
-    };
+    let cfg = share(64);
     let mut v = handshake(0, 0);
     for n in (0..64u32).rev() {
         v.push(seg(true, A, 11 + 2 * n, 1, b"x", 1));
@@ -1808,10 +1804,7 @@ fn pruning_spares_what_the_receiver_acknowledged() {
 /// they come, are followed by every byte.
 #[test]
 fn small_contiguous_segments_over_the_share_are_packed() {
-    let cfg = Config {
-        max_pages_per_conn: 64,
-        ..Config::default()
-    };
+    let cfg = share(64);
     let mut v = handshake(0, 0);
     for n in 0..5_000u32 {
         v.push(seg(true, A, 11 + n, 1, b"x", 1));
@@ -1831,9 +1824,8 @@ fn small_contiguous_segments_over_the_share_are_packed() {
 #[test]
 fn packing_leaves_bounded_policies_their_segments() {
     let cfg = Config {
-        max_pages_per_conn: 64,
         overlap_policy: OverlapPolicy::Bsd,
-        ..Config::default()
+        ..share(64)
     };
     let mut v = handshake(0, 0);
     for n in 0..64u32 {
@@ -1854,10 +1846,7 @@ fn packing_leaves_bounded_policies_their_segments() {
 /// at the FIN, and what was sent past it is dropped after the close.
 #[test]
 fn packing_waits_while_a_fin_waits_ahead() {
-    let cfg = Config {
-        max_pages_per_conn: 64,
-        ..Config::default()
-    };
+    let cfg = share(64);
     let mut v = handshake(0, 0);
     v.push(seg(true, A | F, 11, 1, b"ffffffffff", 1)); // [10, 20), FIN at 20
     for n in 0..70u32 {
@@ -1875,10 +1864,7 @@ fn packing_waits_while_a_fin_waits_ahead() {
 /// when its own data waits the longest.
 #[test]
 fn an_acknowledged_flood_of_the_other_direction_is_flushed_not_the_hole() {
-    let cfg = Config {
-        max_pages_per_conn: 64,
-        ..Config::default()
-    };
+    let cfg = share(64);
     let mut v = handshake(0, 0);
     v.push(seg(true, A, 11, 1, b"later", 0)); // behind a hole, the oldest piece
     for n in 0..63u32 {
@@ -1898,10 +1884,7 @@ fn an_acknowledged_flood_of_the_other_direction_is_flushed_not_the_hole() {
 /// loses its farthest pieces, and the other's wait in the room made.
 #[test]
 fn small_segments_of_one_direction_give_way_to_the_other() {
-    let cfg = Config {
-        max_pages_per_conn: 64,
-        ..Config::default()
-    };
+    let cfg = share(64);
     let mut v = handshake(0, 0);
     for n in 0..64u32 {
         v.push(seg(false, A, 11 + 2 * n, 1, b"y", 1));
@@ -1923,10 +1906,7 @@ fn a_segment_over_many_small_pieces_counts_a_page_per_gap() {
     // 40 one-byte pieces with one-byte gaps between them, then one segment
     // over all of it: each gap is copied into a page of its own, so the
     // segment needs 40 pages, not one, and the limit of 64 holds.
-    let cfg = Config {
-        max_pages_per_conn: 64,
-        ..Config::default()
-    };
+    let cfg = share(64);
     let mut v = handshake(0, 0);
     let one: &'static [u8] = b"p";
     for i in 0..40u32 {
