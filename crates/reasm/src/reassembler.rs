@@ -863,17 +863,18 @@ impl<F: StreamFactory, P: PagePool> Reassembler<F, P> {
 
     /// Frees pages for `need` more, for data of connection `i`'s direction
     /// `d` starting at stream offset `at`: while the connection is over its
-    /// share, pages its contiguous pieces free when packed
-    /// ([`Core::collapse`]), its farthest data when its pages are mostly empty (see
-    /// [`Self::prune_for`]), else runs of its oldest buffered data; when
-    /// only the global limits are met, the globally oldest buffered data,
-    /// one run at a time until there is room. Returns
+    /// share, the pages its contiguous pieces free when packed
+    /// ([`Core::collapse`]), then its farthest data when its pages are
+    /// mostly empty (see [`Self::prune_for`]), else runs of its oldest
+    /// buffered data; when only the global limits are met, the globally
+    /// oldest buffered data, one run at a time until there is room. Returns
     /// early, for the caller to place the data again, once a flush of `d`
     /// reached `at`: among flushes only that changes what the data
     /// overlaps (a flush of `d` that stays below `at` took pieces wholly
-    /// before it), so only then can it need fewer pages or none (a prune
-    /// or a collapse returns at once too, the data placed again). Making room one run per call
-    /// instead cost a walk over every piece the data overlaps per run: a
+    /// before it), so only then can it need fewer pages or none. (A
+    /// packing changes no stretch the data needs pages for; a prune of
+    /// pieces the data overlaps makes it need more, which the next
+    /// placement asks for.) Making room one run per call instead cost a walk over every piece the data overlaps per run: a
     /// segment laid over thousands of pieces, with the pool full of
     /// one-page runs, took a third of a second. `false`: nothing is left
     /// to flush and there is still no room, or the data lies past all a
