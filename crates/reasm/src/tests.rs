@@ -636,21 +636,18 @@ fn acked_hole_filled_by_a_late_segment_loses_nothing() {
 /// front of the hole. Skipping after the first dropped the second as late.
 #[test]
 fn acked_hole_filled_by_several_late_segments_loses_nothing() {
-    let mut v = handshake(0, 0);
-    v.push(seg(true, A, 1, 1, b"aaaa", 1));
-    v.push(seg(true, A, 13, 1, b"dddd", 1));
-    v.push(seg(false, A, 1, 17, b"", 1)); // the capture shows the ACK first
-    v.push(seg(true, A, 5, 1, b"bbbb", 1)); // then the data, in two
+    let mut start = handshake(0, 0);
+    start.push(seg(true, A, 1, 1, b"aaaa", 1));
+    start.push(seg(true, A, 13, 1, b"dddd", 1));
+    start.push(seg(false, A, 1, 17, b"", 1)); // the capture shows the ACK first
+    start.push(seg(true, A, 5, 1, b"bbbb", 1)); // then the data, in two
+    let mut v = start.clone();
     v.push(seg(true, A, 9, 1, b"cccc", 1));
     let (seen, st, _) = run(Config::default(), &v);
     assert_eq!(seen.bytes[0], b"aaaabbbbccccdddd");
     assert_eq!((st.gap_bytes, st.dropped_total()), (0, 0));
     // A segment that fills nothing still ends the grace.
-    let mut v = handshake(0, 0);
-    v.push(seg(true, A, 1, 1, b"aaaa", 1));
-    v.push(seg(true, A, 13, 1, b"dddd", 1));
-    v.push(seg(false, A, 1, 17, b"", 1));
-    v.push(seg(true, A, 5, 1, b"bbbb", 1));
+    let mut v = start;
     v.push(seg(true, A, 17, 1, b"eeee", 1)); // past the ACK: no more fill
     let mut r = Reassembler::new(Config::default(), Recorder::default());
     for s in &v {
